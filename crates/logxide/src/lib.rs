@@ -1,0 +1,4 @@
+//! logxide: structured JSON-line logging with a lossless, bounded asynchronous writer.
+#![warn(missing_docs)]
+
+pub mod sink;

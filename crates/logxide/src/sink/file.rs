@@ -1,0 +1,1 @@
+//! File sink (placeholder: being written).

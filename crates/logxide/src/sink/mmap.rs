@@ -1,0 +1,1 @@
+//! Memory-mapped file region (placeholder: being written).

@@ -1,0 +1,424 @@
+//! Sinks: where the writer thread hands batches of records.
+//!
+//! A [`Sink`] receives a whole [`Batch`] at once — many complete lines in one contiguous
+//! buffer — so a file sink makes one large `write(2)` per batch instead of one syscall per
+//! record. The writer thread is the only caller of a sink's methods (except after the
+//! writer fell back to synchronous mode, when callers take turns under a lock), so sinks
+//! need `Send` but not `Sync`.
+//!
+//! Built-in sinks:
+//!
+//! | sink | for |
+//! |---|---|
+//! | [`FileSink`] | a log file, with the `line`, `block` or `mmap` I/O strategy |
+//! | [`StdStream`] | standard output or standard error |
+//! | [`MemorySink`] | tests: keeps every byte, readable from another thread |
+//! | [`WriteSink`] | any [`std::io::Write`] |
+//! | [`FnSink`] | a closure that receives each batch |
+//!
+//! # Errors and accounting
+//!
+//! [`Sink::write_batch`] reports failure as a [`SinkError`] that says how many records, from
+//! the start of the batch, were completely written before the error. The writer counts the
+//! rest as failed for that sink, keeps the error readable in the metrics, and goes on with the
+//! next batch: a failing sink never stops the others.
+
+mod file;
+mod mmap;
+
+// pub use file::{Durability, FileOptions, FileSink, IoStrategy, OpenMode};
+
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+
+/// A batch of complete records (lines), stored back to back in one buffer.
+///
+/// Every record ends with `\n`. [`Batch::bytes`] is the concatenation of all records, ready
+/// for a single write.
+///
+/// ```
+/// use logxide::sink::Batch;
+/// let batch = Batch::new(b"{\"a\":1}\n{\"b\":2}\n", &[8, 16]);
+/// assert_eq!(batch.len(), 2);
+/// let lines: Vec<&[u8]> = batch.records().collect();
+/// assert_eq!(lines, [&b"{\"a\":1}\n"[..], &b"{\"b\":2}\n"[..]]);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
+    /// The buffer the `ends` offsets point into.
+    buf: &'a [u8],
+    /// Offset of the first record in `buf`.
+    start: usize,
+    ends: &'a [usize],
+}
+
+impl<'a> Batch<'a> {
+    /// A batch over `bytes`, where `ends[i]` is the offset just past record `i`.
+    ///
+    /// # Panics
+    /// If `ends` is not increasing or its last entry is not `bytes.len()`.
+    pub fn new(bytes: &'a [u8], ends: &'a [usize]) -> Self {
+        assert_eq!(
+            ends.last().copied().unwrap_or(0),
+            bytes.len(),
+            "the last record must end at the end of the batch"
+        );
+        assert!(
+            ends.windows(2).all(|w| w[0] <= w[1]),
+            "record ends must be increasing"
+        );
+        Batch {
+            buf: bytes,
+            start: 0,
+            ends,
+        }
+    }
+
+    /// All records, back to back.
+    pub fn bytes(&self) -> &'a [u8] {
+        let end = self.ends.last().copied().unwrap_or(self.start);
+        &self.buf[self.start..end]
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Byte length of the first `n` records.
+    pub fn prefix_bytes(&self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            self.ends[n - 1] - self.start
+        }
+    }
+
+    /// How many records lie completely within the first `bytes` bytes of the batch.
+    pub fn records_within(&self, bytes: usize) -> usize {
+        let limit = self.start + bytes;
+        self.ends.partition_point(|&e| e <= limit)
+    }
+
+    /// The records, one slice per line (each including its `\n`).
+    pub fn records(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let buf = self.buf;
+        let mut start = self.start;
+        self.ends.iter().map(move |&end| {
+            let rec = &buf[start..end];
+            start = end;
+            rec
+        })
+    }
+
+    /// The part of the batch from record `first` on.
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::new(b"a\nbb\nccc\n", &[2, 5, 9]);
+    /// let tail = batch.skip(1);
+    /// assert_eq!(tail.bytes(), b"bb\nccc\n");
+    /// assert_eq!(tail.records().collect::<Vec<_>>(), [&b"bb\n"[..], &b"ccc\n"[..]]);
+    /// ```
+    pub fn skip(&self, first: usize) -> Batch<'a> {
+        let first = first.min(self.ends.len());
+        let start = if first == 0 {
+            self.start
+        } else {
+            self.ends[first - 1]
+        };
+        Batch {
+            buf: self.buf,
+            start,
+            ends: &self.ends[first..],
+        }
+    }
+}
+
+/// A sink failed to write (part of) a batch.
+#[derive(Debug)]
+pub struct SinkError {
+    /// Records, counted from the start of the batch, that were completely written before the
+    /// error. The rest of the batch failed for this sink.
+    pub written: usize,
+    /// What went wrong.
+    pub error: io::Error,
+}
+
+impl SinkError {
+    /// An error before any record of the batch was written.
+    pub fn new(error: io::Error) -> Self {
+        SinkError { written: 0, error }
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (after {} complete records of the batch)",
+            self.error, self.written
+        )
+    }
+}
+
+impl std::error::Error for SinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<io::Error> for SinkError {
+    fn from(error: io::Error) -> Self {
+        SinkError::new(error)
+    }
+}
+
+/// A destination for batches of records.
+///
+/// Implementations must write whole records: after an error, [`SinkError::written`] says how
+/// many leading records of the batch were completely written, and no partial record may be
+/// left behind where a later write would append after it.
+///
+/// ```
+/// use logxide::sink::{Batch, Sink, SinkError};
+///
+/// /// Counts lines instead of writing them.
+/// struct Counter(usize);
+///
+/// impl Sink for Counter {
+///     fn name(&self) -> &str { "counter" }
+///     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+///         self.0 += batch.len();
+///         Ok(())
+///     }
+/// }
+///
+/// let mut c = Counter(0);
+/// c.write_batch(&Batch::new(b"{}\n{}\n", &[3, 6])).unwrap();
+/// assert_eq!(c.0, 2);
+/// ```
+pub trait Sink: Send + 'static {
+    /// A short name for metrics and error messages (a path, `stderr`, ...).
+    fn name(&self) -> &str;
+
+    /// Write every record of `batch`. Called only by the writer thread (or, after fallback,
+    /// by one caller at a time).
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError>;
+
+    /// Make everything written so far reach its destination (and stable storage, if the sink
+    /// was configured for durability). Called by the writer for `flush()` barriers.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Called once when the writer shuts down, after the last batch.
+    fn close(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+
+    /// How many bytes the writer should gather before handing this sink a batch, when records
+    /// have not yet waited the flush interval. `0` (the default) means "hand me records as
+    /// soon as the writer takes them"; the `block` file strategy asks for 64 KiB.
+    fn coalesce_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        (**self).write_batch(batch)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
+    }
+    fn close(&mut self) -> io::Result<()> {
+        (**self).close()
+    }
+    fn coalesce_bytes(&self) -> usize {
+        (**self).coalesce_bytes()
+    }
+}
+
+/// Keeps every byte written to it; clones share the same buffer. Made for tests.
+///
+/// ```
+/// use logxide::sink::{Batch, MemorySink, Sink};
+/// let mem = MemorySink::new();
+/// let mut sink = mem.clone();
+/// sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap();
+/// assert_eq!(mem.contents(), b"{}\n");
+/// assert_eq!(mem.lines(), vec!["{}".to_string()]);
+/// ```
+#[derive(Clone, Default)]
+pub struct MemorySink {
+    buf: Arc<Mutex<Vec<u8>>>,
+}
+
+impl MemorySink {
+    /// An empty in-memory sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of everything written so far.
+    pub fn contents(&self) -> Vec<u8> {
+        self.buf.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Everything written so far, split into lines (without the `\n`), lossily decoded.
+    pub fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.contents())
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Sink for MemorySink {
+    fn name(&self) -> &str {
+        "memory"
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.buf
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(batch.bytes());
+        Ok(())
+    }
+}
+
+/// Which standard stream a [`StdStream`] sink writes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Writes batches to standard output or standard error, one `write` per batch.
+///
+/// ```
+/// use logxide::sink::{Stream, StdStream};
+/// let sink = StdStream::new(Stream::Stderr);
+/// ```
+pub struct StdStream {
+    stream: Stream,
+}
+
+impl StdStream {
+    /// A sink for `stream`.
+    pub fn new(stream: Stream) -> Self {
+        StdStream { stream }
+    }
+}
+
+impl Sink for StdStream {
+    fn name(&self) -> &str {
+        match self.stream {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        let res = match self.stream {
+            Stream::Stdout => io::stdout().lock().write_all(batch.bytes()),
+            Stream::Stderr => io::stderr().lock().write_all(batch.bytes()),
+        };
+        res.map_err(SinkError::new)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.stream {
+            Stream::Stdout => io::stdout().flush(),
+            Stream::Stderr => io::stderr().flush(),
+        }
+    }
+}
+
+/// Adapts any [`Write`] into a sink: one `write_all` per batch, `flush` on barriers.
+///
+/// ```
+/// use logxide::sink::{Batch, Sink, WriteSink};
+/// let mut sink = WriteSink::new("vec", Vec::new());
+/// sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap();
+/// assert_eq!(sink.get_ref(), b"{}\n");
+/// ```
+pub struct WriteSink<W> {
+    name: String,
+    inner: W,
+}
+
+impl<W: Write + Send + 'static> WriteSink<W> {
+    /// Wraps `inner`; `name` appears in metrics and errors.
+    pub fn new(name: impl Into<String>, inner: W) -> Self {
+        WriteSink {
+            name: name.into(),
+            inner,
+        }
+    }
+
+    /// The wrapped writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+}
+
+impl<W: Write + Send + 'static> Sink for WriteSink<W> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.inner.write_all(batch.bytes()).map_err(SinkError::new)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A sink made of a closure that receives each batch.
+///
+/// ```
+/// use logxide::sink::{Batch, FnSink, Sink};
+/// let mut n = 0usize;
+/// let mut sink = FnSink::new("count", move |b: &Batch<'_>| { n += b.len(); Ok(()) });
+/// sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap();
+/// ```
+pub struct FnSink<F> {
+    name: String,
+    f: F,
+}
+
+impl<F> FnSink<F>
+where
+    F: FnMut(&Batch<'_>) -> Result<(), SinkError> + Send + 'static,
+{
+    /// A sink that calls `f` with every batch.
+    pub fn new(name: impl Into<String>, f: F) -> Self {
+        FnSink {
+            name: name.into(),
+            f,
+        }
+    }
+}
+
+impl<F> Sink for FnSink<F>
+where
+    F: FnMut(&Batch<'_>) -> Result<(), SinkError> + Send + 'static,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        (self.f)(batch)
+    }
+}
