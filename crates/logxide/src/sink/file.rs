@@ -1,1 +1,888 @@
-//! File sink (placeholder: being written).
+//! The file sink: writes batches to a log file with the `line`, `block` or `mmap` strategy.
+//!
+//! All `unsafe` code (the memory mapping) lives in the sibling `mmap` module; this module
+//! has none.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::mmap::{self, MappedRegion};
+use super::{Batch, Sink, SinkError};
+
+/// An option value (I/O strategy, open mode, durability) could not be parsed.
+///
+/// ```
+/// use logxide::sink::IoStrategy;
+/// let err = "foo".parse::<IoStrategy>().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"invalid I/O strategy "foo": expected one of line, block, mmap"#
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseOptionError {
+    what: &'static str,
+    input: String,
+    expected: &'static str,
+}
+
+impl ParseOptionError {
+    fn new(what: &'static str, input: &str, expected: &'static str) -> Self {
+        ParseOptionError {
+            what,
+            input: input.to_owned(),
+            expected,
+        }
+    }
+
+    /// The text that could not be parsed, as given.
+    ///
+    /// ```
+    /// use logxide::sink::OpenMode;
+    /// let err = " x ".parse::<OpenMode>().unwrap_err();
+    /// assert_eq!(err.input(), " x ");
+    /// ```
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
+impl fmt::Display for ParseOptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {} {:?}: expected one of {}",
+            self.what, self.input, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ParseOptionError {}
+
+/// How a [`FileSink`] hands records to the file.
+///
+/// Parsed case-insensitively from `line`, `block` or `mmap` (surrounding spaces are ignored);
+/// displayed and serialized as the lowercase name.
+///
+/// ```
+/// use logxide::sink::IoStrategy;
+/// assert_eq!(IoStrategy::default(), IoStrategy::Block);
+/// assert_eq!(" MMAP ".parse::<IoStrategy>().unwrap(), IoStrategy::Mmap);
+/// assert_eq!(IoStrategy::Line.to_string(), "line");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoStrategy {
+    /// One `write(2)` per batch, as soon as the writer has records: nothing waits in user
+    /// space ([`Sink::coalesce_bytes`] is 0).
+    Line,
+    /// One `write(2)` per batch, but the writer gathers about
+    /// [`FileOptions::block_size`] bytes first (the default).
+    #[default]
+    Block,
+    /// Records are copied into a shared writable memory mapping of the file, which grows by
+    /// [`FileOptions::mmap_chunk`] bytes whenever it is full.
+    Mmap,
+}
+
+impl IoStrategy {
+    /// The canonical lowercase name.
+    ///
+    /// ```
+    /// use logxide::sink::IoStrategy;
+    /// assert_eq!(IoStrategy::Mmap.as_str(), "mmap");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IoStrategy::Line => "line",
+            IoStrategy::Block => "block",
+            IoStrategy::Mmap => "mmap",
+        }
+    }
+}
+
+impl fmt::Display for IoStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IoStrategy {
+    type Err = ParseOptionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "line" => Ok(IoStrategy::Line),
+            "block" => Ok(IoStrategy::Block),
+            "mmap" => Ok(IoStrategy::Mmap),
+            _ => Err(ParseOptionError::new(
+                "I/O strategy",
+                s,
+                "line, block, mmap",
+            )),
+        }
+    }
+}
+
+/// What happens to an existing file when a [`FileSink`] opens it.
+///
+/// Parsed case-insensitively from `truncate` or `w`, and `append` or `a`; displayed and
+/// serialized as `truncate` / `append`.
+///
+/// ```
+/// use logxide::sink::OpenMode;
+/// assert_eq!(OpenMode::default(), OpenMode::Truncate);
+/// assert_eq!("a".parse::<OpenMode>().unwrap(), OpenMode::Append);
+/// assert_eq!(OpenMode::Append.to_string(), "append");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenMode {
+    /// Empty the file (the default).
+    #[default]
+    #[serde(alias = "w")]
+    Truncate,
+    /// Keep the existing content and write after it.
+    ///
+    /// A tail of NUL bytes (left when a process writing with the `mmap` strategy crashed
+    /// before trimming its file) is removed, and if the file then ends with a torn last line,
+    /// a `\n` is written so the next record starts on a line of its own.
+    #[serde(alias = "a")]
+    Append,
+}
+
+impl OpenMode {
+    /// The canonical lowercase name.
+    ///
+    /// ```
+    /// use logxide::sink::OpenMode;
+    /// assert_eq!(OpenMode::Truncate.as_str(), "truncate");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpenMode::Truncate => "truncate",
+            OpenMode::Append => "append",
+        }
+    }
+}
+
+impl fmt::Display for OpenMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OpenMode {
+    type Err = ParseOptionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "w" | "truncate" => Ok(OpenMode::Truncate),
+            "a" | "append" => Ok(OpenMode::Append),
+            _ => Err(ParseOptionError::new(
+                "open mode",
+                s,
+                "truncate, append, w, a",
+            )),
+        }
+    }
+}
+
+/// How hard a [`FileSink`] pushes each batch to stable storage.
+///
+/// Parsed case-insensitively from `none`, `data` or `fdatasync`, and `full` or `fsync`;
+/// displayed and serialized as `none` / `data` / `full`.
+///
+/// ```
+/// use logxide::sink::Durability;
+/// assert_eq!(Durability::default(), Durability::None);
+/// assert_eq!("fdatasync".parse::<Durability>().unwrap(), Durability::Data);
+/// assert_eq!(Durability::Full.to_string(), "full");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Leave write-back to the kernel (the default). Records are visible to readers of the
+    /// file at once but may be lost if the machine (not just the process) crashes.
+    #[default]
+    None,
+    /// `fdatasync(2)` after every batch (for `mmap`: `msync(MS_SYNC)` of the written range).
+    #[serde(alias = "fdatasync")]
+    Data,
+    /// `fsync(2)` after every batch (for `mmap`: `msync(MS_SYNC)` then `fsync`).
+    #[serde(alias = "fsync")]
+    Full,
+}
+
+impl Durability {
+    /// The canonical lowercase name.
+    ///
+    /// ```
+    /// use logxide::sink::Durability;
+    /// assert_eq!(Durability::Data.as_str(), "data");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::None => "none",
+            Durability::Data => "data",
+            Durability::Full => "full",
+        }
+    }
+}
+
+impl fmt::Display for Durability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Durability {
+    type Err = ParseOptionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Durability::None),
+            "data" | "fdatasync" => Ok(Durability::Data),
+            "full" | "fsync" => Ok(Durability::Full),
+            _ => Err(ParseOptionError::new(
+                "durability",
+                s,
+                "none, data, full, fdatasync, fsync",
+            )),
+        }
+    }
+}
+
+/// Options for opening a [`FileSink`], in builder style.
+///
+/// ```
+/// use logxide::sink::{Durability, FileOptions, IoStrategy, OpenMode};
+/// let dir = tempfile::tempdir().unwrap();
+/// let sink = FileOptions::new()
+///     .strategy(IoStrategy::Line)
+///     .open_mode(OpenMode::Append)
+///     .durability(Durability::None)
+///     .permissions(0o600)
+///     .open(dir.path().join("logs/app.log"))
+///     .unwrap();
+/// assert_eq!(sink.strategy(), IoStrategy::Line);
+/// ```
+#[derive(Clone, Debug)]
+pub struct FileOptions {
+    strategy: IoStrategy,
+    open_mode: OpenMode,
+    durability: Durability,
+    permissions: u32,
+    follow_symlinks: bool,
+    create_parents: bool,
+    block_size: usize,
+    mmap_chunk: usize,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            strategy: IoStrategy::default(),
+            open_mode: OpenMode::default(),
+            durability: Durability::default(),
+            permissions: 0o644,
+            follow_symlinks: true,
+            create_parents: true,
+            block_size: 64 * 1024,
+            mmap_chunk: 8 * 1024 * 1024,
+        }
+    }
+}
+
+impl FileOptions {
+    /// The default options: `block` strategy, truncate, no durability, mode `0o644`, follow
+    /// symlinks, create parent directories, 64 KiB blocks, 8 MiB mmap chunks.
+    ///
+    /// ```
+    /// use logxide::sink::FileOptions;
+    /// let opts = FileOptions::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The I/O strategy (default [`IoStrategy::Block`]).
+    ///
+    /// ```
+    /// use logxide::sink::{FileOptions, IoStrategy};
+    /// let opts = FileOptions::new().strategy(IoStrategy::Mmap);
+    /// ```
+    pub fn strategy(mut self, strategy: IoStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Truncate or append to an existing file (default [`OpenMode::Truncate`]).
+    ///
+    /// ```
+    /// use logxide::sink::{FileOptions, OpenMode};
+    /// let opts = FileOptions::new().open_mode(OpenMode::Append);
+    /// ```
+    pub fn open_mode(mut self, mode: OpenMode) -> Self {
+        self.open_mode = mode;
+        self
+    }
+
+    /// Sync to stable storage after every batch (default [`Durability::None`]).
+    ///
+    /// ```
+    /// use logxide::sink::{Durability, FileOptions};
+    /// let opts = FileOptions::new().durability(Durability::Data);
+    /// ```
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Permission bits for a newly created file (default `0o644`); the process umask is
+    /// applied. An existing file keeps its permissions.
+    ///
+    /// ```
+    /// use logxide::sink::FileOptions;
+    /// let opts = FileOptions::new().permissions(0o600);
+    /// ```
+    pub fn permissions(mut self, mode: u32) -> Self {
+        self.permissions = mode;
+        self
+    }
+
+    /// Whether a symbolic link at the path is followed (default `true`). With `false` the
+    /// file is opened with `O_NOFOLLOW` and a symlink as the last path component makes
+    /// [`FileOptions::open`] fail.
+    ///
+    /// ```
+    /// use logxide::sink::FileOptions;
+    /// let opts = FileOptions::new().follow_symlinks(false);
+    /// ```
+    pub fn follow_symlinks(mut self, follow: bool) -> Self {
+        self.follow_symlinks = follow;
+        self
+    }
+
+    /// Whether missing parent directories are created (default `true`).
+    ///
+    /// ```
+    /// use logxide::sink::FileOptions;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let missing = dir.path().join("no/such/dir/app.log");
+    /// assert!(FileOptions::new().create_parents(false).open(&missing).is_err());
+    /// ```
+    pub fn create_parents(mut self, create: bool) -> Self {
+        self.create_parents = create;
+        self
+    }
+
+    /// For the `block` strategy: how many bytes the writer gathers before handing the sink a
+    /// batch (default 64 KiB). This is what [`Sink::coalesce_bytes`] returns; the sink itself
+    /// never buffers.
+    ///
+    /// ```
+    /// use logxide::sink::{FileOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let sink = FileOptions::new().block_size(4096).open(dir.path().join("a.log")).unwrap();
+    /// assert_eq!(sink.coalesce_bytes(), 4096);
+    /// ```
+    pub fn block_size(mut self, bytes: usize) -> Self {
+        self.block_size = bytes;
+        self
+    }
+
+    /// For the `mmap` strategy: how much the file and its mapping grow each time the mapping
+    /// is full (default 8 MiB; rounded up to the page size; a larger batch grows it by more).
+    /// It must be non-zero, or [`FileOptions::open`] fails with
+    /// [`io::ErrorKind::InvalidInput`].
+    ///
+    /// ```
+    /// use logxide::sink::{FileOptions, IoStrategy};
+    /// let opts = FileOptions::new().strategy(IoStrategy::Mmap).mmap_chunk(1 << 20);
+    /// ```
+    pub fn mmap_chunk(mut self, bytes: usize) -> Self {
+        self.mmap_chunk = bytes;
+        self
+    }
+
+    /// Opens (creating if needed) the log file at `path` with these options.
+    ///
+    /// The file is opened close-on-exec. Errors name the path, e.g.
+    /// `cannot open log file /var/log/app.log: Permission denied (os error 13)`, and keep the
+    /// [`io::ErrorKind`] of the underlying error.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, FileOptions, OpenMode, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// std::fs::write(&path, "old\n").unwrap();
+    /// let mut sink = FileOptions::new().open_mode(OpenMode::Append).open(&path).unwrap();
+    /// sink.write_batch(&Batch::new(b"new\n", &[4])).unwrap();
+    /// sink.close().unwrap();
+    /// assert_eq!(std::fs::read(&path).unwrap(), b"old\nnew\n");
+    /// ```
+    pub fn open(&self, path: impl AsRef<Path>) -> io::Result<FileSink> {
+        let path = path.as_ref();
+        FileSink::open_with(self, path).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("cannot open log file {}: {err}", path.display()),
+            )
+        })
+    }
+}
+
+/// A sink writing to a log file.
+///
+/// With the `line` and `block` strategies every batch is handed to the kernel with one
+/// `write(2)` (the sink holds nothing back); with `mmap` it is copied into a shared mapping of
+/// the file. Either way the records are in the page cache, visible to readers of the file,
+/// when [`Sink::write_batch`] returns.
+///
+/// # Whole records
+///
+/// If a write fails part-way (for example with `ENOSPC`), the file is truncated back to the
+/// end of the last complete record and [`SinkError::written`] says how many records of the
+/// batch made it. The sink keeps working: a later batch is written after them once the cause
+/// is gone.
+///
+/// # The `mmap` strategy
+///
+/// The file is extended ahead of the data (by [`FileOptions::mmap_chunk`] at a time; on Linux
+/// the space is reserved with `fallocate`, so a full disk is an error rather than a crash), so
+/// while the sink is open the file ends with NUL padding. [`Sink::close`] — or dropping the
+/// sink — truncates it to exactly the bytes written. After a crash the padding remains; opening
+/// the file again with [`OpenMode::Append`] removes it. The sink must be the only one writing
+/// to the file, and nothing else may truncate it while it is mapped: that is outside the
+/// contract, and shrinking a mapped file makes the process fail with `SIGBUS`.
+///
+/// ```
+/// use logxide::sink::{Batch, FileSink, Sink};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("app.log");
+/// let mut sink = FileSink::open(&path).unwrap();
+/// sink.write_batch(&Batch::new(b"{\"a\":1}\n{\"b\":2}\n", &[8, 16])).unwrap();
+/// sink.close().unwrap();
+/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
+/// ```
+pub struct FileSink {
+    file: File,
+    path: PathBuf,
+    name: String,
+    strategy: IoStrategy,
+    open_mode: OpenMode,
+    durability: Durability,
+    block_size: usize,
+    /// Bytes of complete records in the file.
+    len: u64,
+    /// False for pipes, character devices, ...: no truncation, no mmap.
+    regular: bool,
+    /// A partial record could not be truncated away: start the next batch with `\n`.
+    torn: bool,
+    /// `mmap` only: the current window, if mapped.
+    region: Option<MappedRegion>,
+    /// `mmap` only: the physical size of the file (logical length plus padding).
+    file_len: u64,
+    /// `mmap` only: growth step, a multiple of the page size.
+    chunk: u64,
+    /// `mmap` only: records before this offset were synced with `msync`.
+    synced: u64,
+}
+
+impl FileSink {
+    /// Opens `path` with the default [`FileOptions`] (the `block` strategy, truncating).
+    ///
+    /// ```
+    /// use logxide::sink::{FileSink, IoStrategy};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let sink = FileSink::open(dir.path().join("app.log")).unwrap();
+    /// assert_eq!(sink.strategy(), IoStrategy::Block);
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> io::Result<FileSink> {
+        FileOptions::new().open(path)
+    }
+
+    fn open_with(opts: &FileOptions, path: &Path) -> io::Result<FileSink> {
+        let page = mmap::page_size();
+        if opts.strategy == IoStrategy::Mmap && opts.mmap_chunk == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "mmap_chunk must be greater than zero",
+            ));
+        }
+        if opts.create_parents {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot create directory {}: {e}", parent.display()),
+                    )
+                })?;
+            }
+        }
+
+        let mmap = opts.strategy == IoStrategy::Mmap;
+        let append = opts.open_mode == OpenMode::Append;
+        let mut oo = OpenOptions::new();
+        oo.write(true).create(true).mode(opts.permissions);
+        // Reading is needed to map the file and to inspect the tail of an appended file.
+        oo.read(mmap || append);
+        match opts.open_mode {
+            OpenMode::Truncate => {
+                oo.truncate(true);
+            }
+            // The mapping writes at explicit offsets: no O_APPEND for it.
+            OpenMode::Append => {
+                oo.append(!mmap);
+            }
+        }
+        if !opts.follow_symlinks {
+            oo.custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = oo.open(path)?;
+        let meta = file.metadata()?;
+        let regular = meta.file_type().is_file();
+        if mmap && !regular {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the mmap strategy needs a regular file",
+            ));
+        }
+        let len = if regular && append {
+            repair_tail(&file, meta.len())?
+        } else if regular {
+            meta.len()
+        } else {
+            0
+        };
+
+        let chunk = (opts.mmap_chunk as u64).div_ceil(page as u64) * page as u64;
+        let mut sink = FileSink {
+            file,
+            path: path.to_owned(),
+            name: path.display().to_string(),
+            strategy: opts.strategy,
+            open_mode: opts.open_mode,
+            durability: opts.durability,
+            block_size: opts.block_size,
+            len,
+            regular,
+            torn: false,
+            region: None,
+            file_len: len,
+            chunk: chunk.max(page as u64),
+            synced: len,
+        };
+        if mmap {
+            sink.map_for(len)?;
+        }
+        Ok(sink)
+    }
+
+    /// The path the sink was opened with.
+    ///
+    /// ```
+    /// use logxide::sink::FileSink;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// assert_eq!(FileSink::open(&path).unwrap().path(), path);
+    /// ```
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The I/O strategy in use.
+    ///
+    /// ```
+    /// use logxide::sink::{FileOptions, IoStrategy};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let sink = FileOptions::new().strategy(IoStrategy::Mmap).open(dir.path().join("a.log")).unwrap();
+    /// assert_eq!(sink.strategy(), IoStrategy::Mmap);
+    /// ```
+    pub fn strategy(&self) -> IoStrategy {
+        self.strategy
+    }
+
+    /// Bytes of records in the file: its logical length, without the padding of the `mmap`
+    /// strategy. For a file opened in append mode this includes the previous content.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, FileSink, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = FileSink::open(dir.path().join("app.log")).unwrap();
+    /// sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap();
+    /// assert_eq!(sink.len(), 3);
+    /// ```
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the file holds no record.
+    ///
+    /// ```
+    /// use logxide::sink::FileSink;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// assert!(FileSink::open(dir.path().join("app.log")).unwrap().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The open mode the sink was opened with.
+    ///
+    /// ```
+    /// use logxide::sink::{FileSink, OpenMode};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// assert_eq!(FileSink::open(dir.path().join("a.log")).unwrap().open_mode(), OpenMode::Truncate);
+    /// ```
+    pub fn open_mode(&self) -> OpenMode {
+        self.open_mode
+    }
+
+    /// Makes sure a mapped window covers `[self.len, end)`, growing the file if needed.
+    fn map_for(&mut self, end: u64) -> io::Result<()> {
+        if let Some(region) = &self.region {
+            if region.offset() <= self.len && end <= region.end() {
+                return Ok(());
+            }
+        }
+        // Unmap first: the old window is not needed any more and nothing may stay mapped if
+        // growing fails.
+        self.region = None;
+        let page = mmap::page_size() as u64;
+        // Grow when the batch does not fit, and also when it would fill the file exactly (at
+        // open, this gives an appended file room for the first batch).
+        if end >= self.file_len {
+            let wanted = end.div_ceil(page) * page;
+            let new_len = wanted.max((self.file_len + self.chunk).div_ceil(page) * page);
+            mmap::extend_file(&self.file, self.file_len, new_len)?;
+            self.file_len = new_len;
+        }
+        let base = self.len / page * page;
+        let window = usize::try_from(self.file_len - base)
+            .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "mapping window too large"))?;
+        self.region = Some(MappedRegion::map(&self.file, base, window)?);
+        Ok(())
+    }
+
+    fn write_mmap(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        let bytes = batch.bytes();
+        let end = self.len + bytes.len() as u64;
+        self.map_for(end)?;
+        let region = self.region.as_mut().expect("mapped by map_for");
+        region.write(self.len, bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    /// `write(2)` loop: returns how many bytes reached the file, and the error if not all.
+    fn write_some(&mut self, bytes: &[u8]) -> (usize, Option<io::Error>) {
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.file.write(&bytes[done..]) {
+                Ok(0) => return (done, Some(io::ErrorKind::WriteZero.into())),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (done, Some(e)),
+            }
+        }
+        (done, None)
+    }
+
+    fn write_fd(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        if self.torn {
+            match self.write_some(b"\n") {
+                (1, None) => {
+                    self.torn = false;
+                    self.len += 1;
+                }
+                (_, err) => {
+                    return Err(SinkError::new(
+                        err.unwrap_or_else(|| io::ErrorKind::WriteZero.into()),
+                    ))
+                }
+            }
+        }
+        let bytes = batch.bytes();
+        let (done, err) = self.write_some(bytes);
+        let Some(error) = err else {
+            self.len += done as u64;
+            return Ok(());
+        };
+        let written = batch.records_within(done);
+        let keep = batch.prefix_bytes(written);
+        let record_end = self.len + keep as u64;
+        if keep < done && self.regular {
+            // Take the partial record back out, and put the cursor at the new end (it matters
+            // without O_APPEND).
+            let cut = self.file.set_len(record_end).and_then(|()| {
+                if self.open_mode == OpenMode::Truncate {
+                    self.file.seek(SeekFrom::Start(record_end)).map(drop)
+                } else {
+                    Ok(())
+                }
+            });
+            if cut.is_err() {
+                // The partial record stays: make the next record start on a line of its own.
+                self.len += done as u64;
+                self.torn = true;
+                return Err(SinkError { written, error });
+            }
+        }
+        self.len = record_end;
+        Err(SinkError { written, error })
+    }
+
+    /// Applies the durability setting to everything written so far.
+    fn sync(&mut self) -> io::Result<()> {
+        if self.durability == Durability::None {
+            return Ok(());
+        }
+        if let Some(region) = &self.region {
+            if self.synced < region.offset() {
+                // Part of the unsynced range was in an earlier window (a sync failed before
+                // the remap): write back the whole file.
+                self.file.sync_data()?;
+            } else {
+                region.sync(self.synced, self.len)?;
+            }
+        }
+        match self.durability {
+            Durability::None => {}
+            Durability::Data if self.strategy != IoStrategy::Mmap => self.file.sync_data()?,
+            Durability::Data => {}
+            Durability::Full => self.file.sync_all()?,
+        }
+        self.synced = self.len;
+        Ok(())
+    }
+
+    /// `mmap`: unmaps and cuts the padding off the file.
+    fn trim(&mut self) -> io::Result<()> {
+        self.region = None;
+        if self.file_len != self.len {
+            self.file.set_len(self.len)?;
+            self.file_len = self.len;
+        }
+        Ok(())
+    }
+}
+
+/// Opens an existing file for appending: removes a NUL tail left by a crashed `mmap` writer
+/// and ends a torn last line with `\n`. Returns the resulting length.
+fn repair_tail(file: &File, len: u64) -> io::Result<u64> {
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let n = buf.len().min(usize::try_from(end).unwrap_or(usize::MAX));
+        let start = end - n as u64;
+        file.read_exact_at(&mut buf[..n], start)?;
+        match buf[..n].iter().rposition(|&b| b != 0) {
+            Some(i) => {
+                end = start + i as u64 + 1;
+                break;
+            }
+            None => end = start,
+        }
+    }
+    if end < len {
+        file.set_len(end)?;
+    }
+    if end > 0 {
+        let mut last = [0u8];
+        file.read_exact_at(&mut last, end - 1)?;
+        if last[0] != b'\n' {
+            // With O_APPEND, pwrite appends at the end, which is `end` after the trim.
+            file.write_all_at(b"\n", end)?;
+            end += 1;
+        }
+    }
+    Ok(end)
+}
+
+impl Sink for FileSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match self.strategy {
+            IoStrategy::Line | IoStrategy::Block => self.write_fd(batch)?,
+            IoStrategy::Mmap => self.write_mmap(batch)?,
+        }
+        // The records are in the file; only their durability is in doubt.
+        self.sync().map_err(|error| SinkError {
+            written: batch.len(),
+            error,
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sync()
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        self.sync()?;
+        if self.strategy == IoStrategy::Mmap {
+            self.trim()?;
+            if self.durability == Durability::Full {
+                self.file.sync_all()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn coalesce_bytes(&self) -> usize {
+        match self.strategy {
+            IoStrategy::Block => self.block_size,
+            IoStrategy::Line | IoStrategy::Mmap => 0,
+        }
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        if self.strategy == IoStrategy::Mmap {
+            let _ = self.trim();
+        }
+    }
+}
+
+impl fmt::Debug for FileSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileSink")
+            .field("path", &self.path)
+            .field("strategy", &self.strategy)
+            .field("open_mode", &self.open_mode)
+            .field("durability", &self.durability)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(unix)]
+impl std::os::unix::io::AsRawFd for FileSink {
+    /// The file descriptor of the log file.
+    ///
+    /// ```
+    /// use std::os::unix::io::AsRawFd;
+    /// use logxide::sink::FileSink;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let sink = FileSink::open(dir.path().join("app.log")).unwrap();
+    /// assert!(sink.as_raw_fd() >= 0);
+    /// ```
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.file.as_raw_fd()
+    }
+}

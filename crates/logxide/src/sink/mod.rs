@@ -26,7 +26,7 @@
 mod file;
 mod mmap;
 
-// pub use file::{Durability, FileOptions, FileSink, IoStrategy, OpenMode};
+pub use file::{Durability, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError};
 
 use std::fmt;
 use std::io::{self, Write};
