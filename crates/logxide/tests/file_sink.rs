@@ -1,0 +1,600 @@
+//! Tests of the file sink: exact file bytes for every strategy and open mode, mmap growth,
+//! append-mode repair, permissions, flags, and error handling.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+
+use logxide::sink::{Batch, Durability, FileOptions, FileSink, IoStrategy, OpenMode, Sink};
+
+const STRATEGIES: [IoStrategy; 3] = [IoStrategy::Line, IoStrategy::Block, IoStrategy::Mmap];
+const MODES: [OpenMode; 2] = [OpenMode::Truncate, OpenMode::Append];
+
+/// A batch that owns its bytes.
+struct Owned {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Owned {
+    fn new<S: AsRef<[u8]>>(records: &[S]) -> Self {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
+        for r in records {
+            bytes.extend_from_slice(r.as_ref());
+            assert_eq!(bytes.last(), Some(&b'\n'));
+            ends.push(bytes.len());
+        }
+        Owned { bytes, ends }
+    }
+
+    fn batch(&self) -> Batch<'_> {
+        Batch::new(&self.bytes, &self.ends)
+    }
+}
+
+fn write(sink: &mut FileSink, records: &[&str]) {
+    sink.write_batch(&Owned::new(records).batch()).unwrap();
+}
+
+fn opts(strategy: IoStrategy) -> FileOptions {
+    FileOptions::new().strategy(strategy).mmap_chunk(4096)
+}
+
+#[test]
+fn every_strategy_and_mode_writes_exact_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in STRATEGIES {
+        for mode in MODES {
+            for durability in [Durability::None, Durability::Full] {
+                let path = dir
+                    .path()
+                    .join(format!("{strategy}-{mode}-{durability}.log"));
+                fs::write(&path, "old 1\nold 2\n").unwrap();
+                let mut sink = opts(strategy)
+                    .open_mode(mode)
+                    .durability(durability)
+                    .open(&path)
+                    .unwrap();
+                assert_eq!(sink.strategy(), strategy);
+                assert_eq!(sink.path(), path);
+                let mut expected = match mode {
+                    OpenMode::Truncate => String::new(),
+                    OpenMode::Append => "old 1\nold 2\n".to_string(),
+                };
+                assert_eq!(sink.len(), expected.len() as u64);
+                for i in 0..5 {
+                    let recs: Vec<String> = (0..=i)
+                        .map(|j| format!("{{\"b\":{i},\"r\":{j}}}\n"))
+                        .collect();
+                    let recs: Vec<&str> = recs.iter().map(String::as_str).collect();
+                    write(&mut sink, &recs);
+                    expected.extend(recs);
+                    assert_eq!(sink.len(), expected.len() as u64);
+                }
+                sink.flush().unwrap();
+                sink.close().unwrap();
+                assert_eq!(
+                    fs::read_to_string(&path).unwrap(),
+                    expected,
+                    "{strategy} {mode} {durability}"
+                );
+                drop(sink);
+                assert_eq!(fs::read_to_string(&path).unwrap(), expected);
+            }
+        }
+    }
+}
+
+#[test]
+fn coalesce_bytes_per_strategy() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    assert_eq!(opts(IoStrategy::Line).open(&p).unwrap().coalesce_bytes(), 0);
+    assert_eq!(opts(IoStrategy::Mmap).open(&p).unwrap().coalesce_bytes(), 0);
+    assert_eq!(
+        opts(IoStrategy::Block).open(&p).unwrap().coalesce_bytes(),
+        64 * 1024
+    );
+    let block = opts(IoStrategy::Block).block_size(1000).open(&p).unwrap();
+    assert_eq!(block.coalesce_bytes(), 1000);
+    assert_eq!(block.name(), p.display().to_string());
+}
+
+#[test]
+fn empty_sink_leaves_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in STRATEGIES {
+        let p = dir.path().join(format!("{strategy}.log"));
+        let mut sink = opts(strategy).open(&p).unwrap();
+        sink.write_batch(&Batch::new(b"", &[])).unwrap();
+        assert!(sink.is_empty());
+        sink.close().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"");
+    }
+}
+
+#[test]
+fn mmap_grows_over_many_chunks_and_is_readable_before_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grow.log");
+    let mut sink = opts(IoStrategy::Mmap).open(&path).unwrap();
+    let mut expected = Vec::new();
+    for b in 0..400 {
+        let recs: Vec<String> = (0..10)
+            .map(|r| {
+                format!(
+                    "{{\"batch\":{b},\"rec\":{r},\"pad\":\"{}\"}}\n",
+                    "x".repeat(b % 97)
+                )
+            })
+            .collect();
+        let owned = Owned::new(&recs);
+        sink.write_batch(&owned.batch()).unwrap();
+        expected.extend_from_slice(&owned.bytes);
+        assert_eq!(sink.len(), expected.len() as u64);
+        if b % 37 == 0 {
+            // Another reader sees the records at once, followed only by padding.
+            let seen = fs::read(&path).unwrap();
+            assert!(seen.len() >= expected.len());
+            assert_eq!(&seen[..expected.len()], &expected[..]);
+            assert!(seen[expected.len()..].iter().all(|&b| b == 0));
+        }
+    }
+    assert!(expected.len() > 300 * 1024, "{}", expected.len());
+    sink.close().unwrap();
+    let got = fs::read(&path).unwrap();
+    assert_eq!(got.len(), expected.len());
+    assert!(!got.contains(&0));
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn mmap_batch_larger_than_a_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.log");
+    let mut sink = opts(IoStrategy::Mmap).open(&path).unwrap();
+    write(&mut sink, &["first\n"]);
+    let recs: Vec<String> = (0..2000)
+        .map(|i| format!("record number {i:08}\n"))
+        .collect();
+    let owned = Owned::new(&recs);
+    assert!(owned.bytes.len() > 3 * 4096);
+    sink.write_batch(&owned.batch()).unwrap();
+    write(&mut sink, &["last\n"]);
+    sink.close().unwrap();
+    let mut expected = b"first\n".to_vec();
+    expected.extend_from_slice(&owned.bytes);
+    expected.extend_from_slice(b"last\n");
+    assert_eq!(fs::read(&path).unwrap(), expected);
+}
+
+#[test]
+fn mmap_drop_without_close_truncates_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in MODES {
+        let path = dir.path().join(format!("drop-{mode}.log"));
+        fs::write(&path, "before\n").unwrap();
+        {
+            let mut sink = opts(IoStrategy::Mmap).open_mode(mode).open(&path).unwrap();
+            write(&mut sink, &["a\n", "b\n"]);
+            write(&mut sink, &["c\n"]);
+            assert!(fs::metadata(&path).unwrap().len() >= 4096);
+        }
+        let expected = match mode {
+            OpenMode::Truncate => "a\nb\nc\n",
+            OpenMode::Append => "before\na\nb\nc\n",
+        };
+        assert_eq!(fs::read_to_string(&path).unwrap(), expected);
+    }
+}
+
+#[test]
+fn mmap_write_after_close_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reopen.log");
+    let mut sink = opts(IoStrategy::Mmap).open(&path).unwrap();
+    write(&mut sink, &["a\n"]);
+    sink.close().unwrap();
+    write(&mut sink, &["b\n"]);
+    sink.close().unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "a\nb\n");
+}
+
+#[test]
+fn append_trims_crash_tail_of_nuls() {
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in STRATEGIES {
+        let path = dir.path().join(format!("crash-{strategy}.log"));
+        let mut content = b"a\nb\n".to_vec();
+        content.resize(content.len() + 10_000, 0);
+        fs::write(&path, &content).unwrap();
+        let mut sink = opts(strategy)
+            .open_mode(OpenMode::Append)
+            .open(&path)
+            .unwrap();
+        assert_eq!(sink.len(), 4);
+        write(&mut sink, &["c\n"]);
+        sink.close().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"a\nb\nc\n", "{strategy}");
+    }
+}
+
+#[test]
+fn append_ends_a_torn_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in STRATEGIES {
+        for torn in [&b"a\nb"[..], b"a\nb\0\0\0"] {
+            let path = dir.path().join(format!("torn-{strategy}.log"));
+            fs::write(&path, torn).unwrap();
+            let mut sink = opts(strategy)
+                .open_mode(OpenMode::Append)
+                .open(&path)
+                .unwrap();
+            assert_eq!(sink.len(), 4);
+            write(&mut sink, &["c\n"]);
+            sink.close().unwrap();
+            assert_eq!(fs::read(&path).unwrap(), b"a\nb\nc\n", "{strategy}");
+        }
+    }
+}
+
+#[test]
+fn append_to_file_of_only_nuls_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in STRATEGIES {
+        let path = dir.path().join(format!("nuls-{strategy}.log"));
+        fs::write(&path, vec![0u8; 70_000]).unwrap();
+        let mut sink = opts(strategy)
+            .open_mode(OpenMode::Append)
+            .open(&path)
+            .unwrap();
+        assert!(sink.is_empty());
+        write(&mut sink, &["c\n"]);
+        sink.close().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"c\n");
+    }
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn permissions_apply_umask() {
+    // SAFETY: `umask` only changes the process file-mode mask; no memory is involved. Other
+    // tests of this binary do not check file modes.
+    let old = unsafe { libc::umask(0o022) };
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in STRATEGIES {
+        let default = dir.path().join(format!("default-{strategy}.log"));
+        drop(opts(strategy).open(&default).unwrap());
+        assert_eq!(mode_of(&default), 0o644);
+        let private = dir.path().join(format!("private-{strategy}.log"));
+        drop(opts(strategy).permissions(0o600).open(&private).unwrap());
+        assert_eq!(mode_of(&private), 0o600);
+        let wide = dir.path().join(format!("wide-{strategy}.log"));
+        drop(opts(strategy).permissions(0o666).open(&wide).unwrap());
+        assert_eq!(mode_of(&wide), 0o644);
+    }
+    // An existing file keeps its mode.
+    let existing = dir.path().join("default-line.log");
+    drop(
+        opts(IoStrategy::Line)
+            .permissions(0o600)
+            .open(&existing)
+            .unwrap(),
+    );
+    assert_eq!(mode_of(&existing), 0o644);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+}
+
+#[test]
+fn fd_is_close_on_exec() {
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in STRATEGIES {
+        for mode in MODES {
+            let sink = opts(strategy)
+                .open_mode(mode)
+                .open(dir.path().join("cloexec.log"))
+                .unwrap();
+            // SAFETY: F_GETFD on a descriptor the sink keeps open only reads its flags.
+            let flags = unsafe { libc::fcntl(sink.as_raw_fd(), libc::F_GETFD) };
+            assert!(flags >= 0);
+            assert_ne!(flags & libc::FD_CLOEXEC, 0, "{strategy} {mode}");
+        }
+    }
+}
+
+#[test]
+fn symlinks_followed_unless_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target.log");
+    let link = dir.path().join("link.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for strategy in STRATEGIES {
+        fs::write(&target, "").unwrap();
+        let err = opts(strategy)
+            .follow_symlinks(false)
+            .open(&link)
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("cannot open log file {}: ", link.display())),
+            "{msg}"
+        );
+        assert_eq!(fs::read(&target).unwrap(), b"");
+
+        let mut sink = opts(strategy).open(&link).unwrap();
+        write(&mut sink, &["via link\n"]);
+        sink.close().unwrap();
+        drop(sink);
+        assert_eq!(fs::read(&target).unwrap(), b"via link\n");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+    // A plain file opens fine without following symlinks.
+    drop(
+        opts(IoStrategy::Line)
+            .follow_symlinks(false)
+            .open(&target)
+            .unwrap(),
+    );
+}
+
+#[test]
+fn parent_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b/c/app.log");
+    let mut sink = FileSink::open(&nested).unwrap();
+    write(&mut sink, &["x\n"]);
+    sink.close().unwrap();
+    assert_eq!(fs::read(&nested).unwrap(), b"x\n");
+
+    let missing = dir.path().join("missing/app.log");
+    let err = FileOptions::new()
+        .create_parents(false)
+        .open(&missing)
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("cannot open log file {}: ", missing.display())),
+        "{msg}"
+    );
+    assert!(!dir.path().join("missing").exists());
+}
+
+#[test]
+fn zero_mmap_chunk_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = FileOptions::new()
+        .strategy(IoStrategy::Mmap)
+        .mmap_chunk(0)
+        .open(dir.path().join("a.log"))
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn mmap_refuses_non_regular_file() {
+    if !Path::new("/dev/null").exists() {
+        return;
+    }
+    let err = opts(IoStrategy::Mmap)
+        .open_mode(OpenMode::Append)
+        .open("/dev/null")
+        .unwrap_err();
+    assert!(err.to_string().contains("/dev/null"), "{err}");
+}
+
+#[test]
+fn dev_full_reports_enospc_and_keeps_working() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    for strategy in [IoStrategy::Line, IoStrategy::Block] {
+        let mut sink = opts(strategy)
+            .open_mode(OpenMode::Append)
+            .open("/dev/full")
+            .unwrap();
+        let owned = Owned::new(&["a\n", "b\n"]);
+        for _ in 0..2 {
+            let err = sink.write_batch(&owned.batch()).unwrap_err();
+            assert_eq!(err.written, 0);
+            assert_eq!(err.error.raw_os_error(), Some(libc::ENOSPC));
+        }
+        assert_eq!(sink.len(), 0);
+        sink.flush().unwrap();
+    }
+}
+
+/// Runs in a child process (see `partial_write_is_cut_back_to_a_record_boundary`): a file size
+/// limit makes a write stop in the middle of a record.
+fn partial_write_child(dir: &Path) {
+    // SAFETY: ignoring SIGXFSZ makes writes beyond the limit fail with EFBIG instead of
+    // killing the process; setrlimit only changes this (child) process's limits.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let set_limit = |limit: libc::rlim_t| {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `lim` is a valid rlimit struct for the duration of both calls.
+        unsafe {
+            assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim), 0);
+            lim.rlim_cur = limit.min(lim.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+        }
+    };
+    let rec = |c: char| format!("{}\n", c.to_string().repeat(299));
+    for (i, mode) in MODES.into_iter().enumerate() {
+        for strategy in [IoStrategy::Line, IoStrategy::Block] {
+            let path = dir.join(format!("limit-{i}-{strategy}.log"));
+            set_limit(libc::RLIM_INFINITY);
+            let mut sink = opts(strategy).open_mode(mode).open(&path).unwrap();
+            let first = Owned::new(&[rec('a')]);
+            sink.write_batch(&first.batch()).unwrap();
+            set_limit(1000);
+            // 300 + 4 * 300 > 1000: the third record of this batch is cut at byte 1000.
+            let batch = Owned::new(&[rec('b'), rec('c'), rec('d'), rec('e')]);
+            let err = sink.write_batch(&batch.batch()).unwrap_err();
+            assert_eq!(err.written, 2, "{strategy} {mode}");
+            assert_eq!(err.error.raw_os_error(), Some(libc::EFBIG));
+            assert_eq!(sink.len(), 900);
+            assert_eq!(fs::metadata(&path).unwrap().len(), 900);
+            // The rest fails as a whole.
+            let err = sink.write_batch(&batch.batch().skip(2)).unwrap_err();
+            assert_eq!(err.written, 0);
+            assert_eq!(fs::metadata(&path).unwrap().len(), 900);
+            // Space comes back: the next records follow the last complete one.
+            set_limit(libc::RLIM_INFINITY);
+            sink.write_batch(&batch.batch().skip(2)).unwrap();
+            sink.close().unwrap();
+            let expected: String = ['a', 'b', 'c', 'd', 'e'].into_iter().map(rec).collect();
+            assert_eq!(fs::read_to_string(&path).unwrap(), expected);
+        }
+    }
+}
+
+#[test]
+fn partial_write_is_cut_back_to_a_record_boundary() {
+    const VAR: &str = "LOGXIDE_FILE_SINK_CHILD_DIR";
+    if let Some(dir) = std::env::var_os(VAR) {
+        partial_write_child(Path::new(&dir));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "partial_write_is_cut_back_to_a_record_boundary",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(VAR, dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "child failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The child really ran the test (and did not, e.g., filter it out).
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
+#[test]
+fn parse_strategy() {
+    for (s, want) in [
+        ("line", IoStrategy::Line),
+        ("block", IoStrategy::Block),
+        ("mmap", IoStrategy::Mmap),
+        ("LINE", IoStrategy::Line),
+        ("  Block ", IoStrategy::Block),
+        ("\tMmAp\n", IoStrategy::Mmap),
+    ] {
+        assert_eq!(s.parse::<IoStrategy>().unwrap(), want, "{s:?}");
+    }
+    for s in STRATEGIES {
+        assert_eq!(s.to_string().parse::<IoStrategy>().unwrap(), s);
+    }
+    assert_eq!(IoStrategy::default(), IoStrategy::Block);
+    let err = "foo".parse::<IoStrategy>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"invalid I/O strategy "foo": expected one of line, block, mmap"#
+    );
+    assert!("".parse::<IoStrategy>().is_err());
+    assert!("mmap2".parse::<IoStrategy>().is_err());
+    let _: &dyn std::error::Error = &err;
+}
+
+#[test]
+fn parse_open_mode() {
+    for (s, want) in [
+        ("w", OpenMode::Truncate),
+        ("truncate", OpenMode::Truncate),
+        (" W ", OpenMode::Truncate),
+        ("TRUNCATE", OpenMode::Truncate),
+        ("a", OpenMode::Append),
+        ("append", OpenMode::Append),
+        ("A", OpenMode::Append),
+        (" Append ", OpenMode::Append),
+    ] {
+        assert_eq!(s.parse::<OpenMode>().unwrap(), want, "{s:?}");
+    }
+    assert_eq!(OpenMode::Truncate.to_string(), "truncate");
+    assert_eq!(OpenMode::Append.to_string(), "append");
+    assert_eq!(OpenMode::default(), OpenMode::Truncate);
+    assert_eq!(
+        "r".parse::<OpenMode>().unwrap_err().to_string(),
+        r#"invalid open mode "r": expected one of truncate, append, w, a"#
+    );
+}
+
+#[test]
+fn parse_durability() {
+    for (s, want) in [
+        ("none", Durability::None),
+        (" NONE ", Durability::None),
+        ("data", Durability::Data),
+        ("fdatasync", Durability::Data),
+        ("FDataSync", Durability::Data),
+        ("full", Durability::Full),
+        ("fsync", Durability::Full),
+        (" Full", Durability::Full),
+    ] {
+        assert_eq!(s.parse::<Durability>().unwrap(), want, "{s:?}");
+    }
+    for (d, name) in [
+        (Durability::None, "none"),
+        (Durability::Data, "data"),
+        (Durability::Full, "full"),
+    ] {
+        assert_eq!(d.to_string(), name);
+    }
+    assert_eq!(Durability::default(), Durability::None);
+    assert_eq!(
+        "sync".parse::<Durability>().unwrap_err().to_string(),
+        r#"invalid durability "sync": expected one of none, data, full, fdatasync, fsync"#
+    );
+}
+
+#[test]
+fn serde_lowercase_names() {
+    assert_eq!(
+        serde_json::to_string(&IoStrategy::Mmap).unwrap(),
+        r#""mmap""#
+    );
+    assert_eq!(
+        serde_json::from_str::<IoStrategy>(r#""line""#).unwrap(),
+        IoStrategy::Line
+    );
+    assert!(serde_json::from_str::<IoStrategy>(r#""Line""#).is_err());
+    assert_eq!(
+        serde_json::to_string(&OpenMode::Append).unwrap(),
+        r#""append""#
+    );
+    assert_eq!(
+        serde_json::from_str::<OpenMode>(r#""a""#).unwrap(),
+        OpenMode::Append
+    );
+    assert_eq!(
+        serde_json::to_string(&Durability::Full).unwrap(),
+        r#""full""#
+    );
+    assert_eq!(
+        serde_json::from_str::<Durability>(r#""fdatasync""#).unwrap(),
+        Durability::Data
+    );
+}
