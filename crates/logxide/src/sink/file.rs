@@ -636,17 +636,6 @@ impl FileSink {
         self.len == 0
     }
 
-    /// The open mode the sink was opened with.
-    ///
-    /// ```
-    /// use logxide::sink::{FileSink, OpenMode};
-    /// let dir = tempfile::tempdir().unwrap();
-    /// assert_eq!(FileSink::open(dir.path().join("a.log")).unwrap().open_mode(), OpenMode::Truncate);
-    /// ```
-    pub fn open_mode(&self) -> OpenMode {
-        self.open_mode
-    }
-
     /// Makes sure a mapped window covers `[self.len, end)`, growing the file if needed.
     fn map_for(&mut self, end: u64) -> io::Result<()> {
         if let Some(region) = &self.region {
