@@ -1,0 +1,211 @@
+//! Counters of the writer, readable at any time (also after shutdown).
+//!
+//! Producers touch only `enqueued` and the drop counters; everything else is written by the
+//! one thread that delivers batches (the writer thread, or a caller in fallback mode, both
+//! under the core lock). All counters only grow.
+//!
+//! **Accounting.** Every record handed to [`enqueue`](super::WriterHandle::enqueue) is counted
+//! in `enqueued` *before* anything else happens to it, and later in exactly one of `written`,
+//! `dropped` or `failed`. A snapshot reads the outcome counters first and `enqueued` last, so
+//! `pending = enqueued - written - dropped - failed` is never negative, and at rest (no
+//! enqueue in progress) `enqueued = written + dropped + failed + pending` holds exactly.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::Mutex;
+
+use crossbeam_utils::CachePadded;
+use serde::{Deserialize, Serialize};
+
+/// Why a record was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// The queue was full and the policy (`drop_newest` or `warn`) refused the record.
+    QueueFull,
+    /// The record was queued but evicted by a newer one under `drop_oldest`.
+    Evicted,
+    /// The `block` policy's timeout expired before space was free.
+    Timeout,
+    /// The writer was already shut down.
+    Shutdown,
+    /// The record was not one line (it held a line break before its end), or was larger
+    /// than the queue's byte bound.
+    Invalid,
+}
+
+impl DropReason {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Records dropped, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedBy {
+    /// Refused because the queue was full (`drop_newest`, `warn`).
+    pub queue_full: u64,
+    /// Evicted by newer records (`drop_oldest`).
+    pub evicted: u64,
+    /// The `block` timeout expired.
+    pub timeout: u64,
+    /// Enqueued after shutdown.
+    pub shutdown: u64,
+    /// Not a single line, or larger than the queue's byte bound.
+    pub invalid: u64,
+}
+
+impl DroppedBy {
+    /// The sum over all reasons.
+    pub fn total(&self) -> u64 {
+        self.queue_full + self.evicted + self.timeout + self.shutdown + self.invalid
+    }
+}
+
+/// What state the writer is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriterState {
+    /// The writer thread takes records from the queue.
+    Running,
+    /// The writer thread died more than `max_restarts` times; callers write synchronously.
+    Fallback,
+    /// Shut down: new records are dropped with reason `shutdown`.
+    Stopped,
+}
+
+/// Counters of one sink.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkMetrics {
+    /// The sink's name.
+    pub name: String,
+    /// Records the sink wrote.
+    pub written: u64,
+    /// Records the sink failed to write.
+    pub failed: u64,
+    /// Failed write calls (errors and panics).
+    pub errors: u64,
+    /// The most recent error, as text.
+    pub last_error: Option<String>,
+}
+
+/// A point-in-time copy of the writer's counters.
+///
+/// ```
+/// use logxide::writer::Writer;
+/// use logxide::sink::MemorySink;
+/// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+/// writer.handle().enqueue(b"{}\n").unwrap();
+/// let report = writer.shutdown(None);
+/// let m = report.metrics;
+/// assert_eq!((m.enqueued, m.written, m.pending), (1, 1, 0));
+/// assert_eq!(m.enqueued, m.written + m.dropped + m.failed + m.pending);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsSnapshot {
+    /// Records handed to the writer (every call of `enqueue`).
+    pub enqueued: u64,
+    /// Records written by at least one sink.
+    pub written: u64,
+    /// Records dropped, all reasons.
+    pub dropped: u64,
+    /// Records dropped, by reason.
+    pub dropped_by: DroppedBy,
+    /// Records every sink failed to write.
+    pub failed: u64,
+    /// Records neither written, dropped nor failed yet: in the queue or the writer's hands.
+    pub pending: u64,
+    /// Failed sink calls (errors and caught panics), all sinks.
+    pub errors: u64,
+    /// Times the writer thread was restarted after a panic.
+    pub restarts: u64,
+    /// Batches delivered to the sinks.
+    pub batches: u64,
+    /// Bytes written (by at least one sink).
+    pub bytes: u64,
+    /// The most records seen waiting at once (queue and writer buffer).
+    pub high_water: u64,
+    /// Reports made by the `warn` policy.
+    pub warnings: u64,
+    /// Running, fallback or stopped.
+    pub state: WriterState,
+    /// Per-sink counters, in the order the sinks were added.
+    pub sinks: Vec<SinkMetrics>,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) enqueued: CachePadded<AtomicU64>,
+    dropped: CachePadded<[AtomicU64; 5]>,
+    pub(crate) written: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) restarts: AtomicU64,
+    pub(crate) batches: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) high_water: AtomicU64,
+    pub(crate) warnings: AtomicU64,
+    pub(crate) sinks: Mutex<Vec<SinkMetrics>>,
+}
+
+impl Counters {
+    pub(crate) fn with_sinks(names: Vec<String>) -> Self {
+        let c = Counters::default();
+        *c.sinks.lock().unwrap() = names
+            .into_iter()
+            .map(|name| SinkMetrics {
+                name,
+                written: 0,
+                failed: 0,
+                errors: 0,
+                last_error: None,
+            })
+            .collect();
+        c
+    }
+
+    #[inline]
+    pub(crate) fn count_dropped(&self, reason: DropReason, n: u64) {
+        self.dropped[reason.index()].fetch_add(n, SeqCst);
+    }
+
+    pub(crate) fn dropped_by(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()].load(SeqCst)
+    }
+
+    pub(crate) fn raise_high_water(&self, seen: u64) {
+        self.high_water.fetch_max(seen, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, state: WriterState) -> MetricsSnapshot {
+        // Outcomes first, `enqueued` last: every outcome counted here was enqueued before,
+        // so `pending` cannot go negative.
+        let written = self.written.load(SeqCst);
+        let failed = self.failed.load(SeqCst);
+        let d = |r| self.dropped_by(r);
+        let dropped_by = DroppedBy {
+            queue_full: d(DropReason::QueueFull),
+            evicted: d(DropReason::Evicted),
+            timeout: d(DropReason::Timeout),
+            shutdown: d(DropReason::Shutdown),
+            invalid: d(DropReason::Invalid),
+        };
+        let enqueued = self.enqueued.load(SeqCst);
+        let dropped = dropped_by.total();
+        MetricsSnapshot {
+            enqueued,
+            written,
+            dropped,
+            dropped_by,
+            failed,
+            pending: enqueued.saturating_sub(written + dropped + failed),
+            errors: self.errors.load(Relaxed),
+            restarts: self.restarts.load(Relaxed),
+            batches: self.batches.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            high_water: self.high_water.load(Relaxed),
+            warnings: self.warnings.load(Relaxed),
+            state,
+            sinks: self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
+}

@@ -1,0 +1,666 @@
+//! The asynchronous writer: a bounded queue and one background thread that batches records
+//! to one or more [sinks](crate::sink).
+//!
+//! Producers hold a cheap, cloneable [`WriterHandle`] and [`enqueue`](WriterHandle::enqueue)
+//! already-serialized lines; the writer thread takes them in FIFO order, gathers them into
+//! large batches and hands each batch to every sink. The [`Writer`] owns the thread: dropping
+//! it (or calling [`Writer::shutdown`]) drains every queued record first.
+//!
+//! ```
+//! use logxide::sink::MemorySink;
+//! use logxide::writer::{Policy, Writer};
+//!
+//! let memory = MemorySink::new();
+//! let writer = Writer::builder()
+//!     .capacity(1024)
+//!     .policy(Policy::Block)
+//!     .sink(memory.clone())
+//!     .build()?;
+//! let handle = writer.handle();
+//! handle.enqueue(br#"{"msg":"hello"}"#).unwrap();
+//! writer.flush(None)?; // everything enqueued so far has reached the sinks
+//! assert_eq!(memory.contents(), b"{\"msg\":\"hello\"}\n");
+//! let report = writer.shutdown(None);
+//! assert_eq!(report.metrics.written, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Nothing is lost silently.** Each record is written, or counted as dropped (with a
+//!   [`DropReason`]) or failed (every sink refused it; the error is in the metrics).
+//!   [`Writer::metrics`] satisfies `enqueued = written + dropped + failed + pending`.
+//! - **Bounded memory.** The queue holds at most `capacity` records and `max_bytes` bytes
+//!   under every policy; the writer's own batch is at most 1 MiB plus one record.
+//! - **Order.** Each producer's records are written in the order it enqueued them; records of
+//!   producers synchronized with each other keep their happens-before order.
+//! - **Draining.** [`Writer::flush`], [`Writer::shutdown`] and dropping the [`Writer`] drain
+//!   the queue in every mode, `manual` included. A shutdown with a timeout that expires
+//!   reports the exact number still pending; the thread goes on draining in the background.
+//! - **Recovery.** A panic in a sink or in the writer loop restarts the loop with exponential
+//!   backoff (the batch in hand is retried, the queue kept); after `max_restarts` the writer
+//!   falls back to synchronous writes by the callers, and reports [`WriterState::Fallback`].
+//!
+//! # Pitfalls
+//!
+//! - Records enqueued after shutdown are dropped (reason `shutdown`), not written: keep the
+//!   [`Writer`] alive as long as threads log, typically in `main`.
+//! - `std::process::exit` does not run destructors: call [`Writer::shutdown`] first.
+//! - In `manual` mode records wait for [`Writer::trigger`] or [`Writer::flush`] (or a full
+//!   queue, or the `deadline`); a process that never triggers only writes at shutdown.
+
+mod config;
+mod metrics;
+mod queue;
+mod shared;
+mod worker;
+
+pub use config::{BuildError, DropWarning, Mode, ParseError, Policy, Settings};
+pub use metrics::{DropReason, DroppedBy, MetricsSnapshot, SinkMetrics, WriterState};
+
+use std::fmt;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use config::BoxedSink;
+use queue::Item;
+use shared::{Shared, CLOSED, FALLBACK, RUNNING};
+
+use crate::sink::Sink;
+
+/// Builds a [`Writer`]; every option is checked by [`build`](WriterBuilder::build) before
+/// the thread starts.
+///
+/// ```
+/// use std::time::Duration;
+/// use logxide::sink::MemorySink;
+/// use logxide::writer::{Mode, Policy, Writer};
+///
+/// let writer = Writer::builder()
+///     .capacity(10_000)
+///     .max_bytes(16 << 20)
+///     .policy(Policy::DropOldest)
+///     .batch_size(100)
+///     .flush_interval(Duration::from_millis(100))
+///     .deadline(Duration::from_millis(500))
+///     .mode(Mode::Loop)
+///     .tick(Duration::from_millis(10))
+///     .max_restarts(10)
+///     .sink(MemorySink::new())
+///     .build()
+///     .unwrap();
+/// ```
+pub struct WriterBuilder {
+    settings: Settings,
+    sinks: Vec<BoxedSink>,
+}
+
+impl WriterBuilder {
+    /// Queue capacity in records (default 10 000).
+    pub fn capacity(mut self, records: usize) -> Self {
+        self.settings.capacity = records;
+        self
+    }
+
+    /// Queue bound in bytes (default 64 MiB). A record larger than this is refused.
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_bytes = bytes;
+        self
+    }
+
+    /// What to do when the queue is full (default [`Policy::Block`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.settings.policy = policy;
+        self
+    }
+
+    /// With [`Policy::Block`]: give up after waiting this long; the record is dropped with
+    /// reason [`DropReason::Timeout`]. Default: wait as long as it takes.
+    pub fn block_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.block_timeout = Some(timeout);
+        self
+    }
+
+    /// Records pending that make the writer write in trigger mode (default 100).
+    pub fn batch_size(mut self, records: usize) -> Self {
+        self.settings.batch_size = records;
+        self
+    }
+
+    /// The longest a record waits before the writer writes it in trigger mode (default
+    /// 100 ms).
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.settings.flush_interval = interval;
+        self
+    }
+
+    /// An upper bound on how long any record may wait, in every mode (default none).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.settings.deadline = Some(deadline);
+        self
+    }
+
+    /// When the writer writes (default [`Mode::Trigger`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.settings.mode = mode;
+        self
+    }
+
+    /// The period of [`Mode::Loop`] (default 10 ms).
+    pub fn tick(mut self, tick: Duration) -> Self {
+        self.settings.tick = tick;
+        self
+    }
+
+    /// How many times a panicked writer thread is restarted before the writer falls back to
+    /// synchronous writes (default 10).
+    pub fn max_restarts(mut self, restarts: u32) -> Self {
+        self.settings.max_restarts = restarts;
+        self
+    }
+
+    /// The first restart delay and its cap; the delay doubles after each restart (default
+    /// 100 ms and 30 s).
+    pub fn restart_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.settings.backoff_initial = initial;
+        self.settings.backoff_max = max;
+        self
+    }
+
+    /// The writer thread's name (default `logxide-writer`).
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.settings.thread_name = name.into();
+        self
+    }
+
+    /// Where the `warn` policy reports drops (default: a line on standard error).
+    pub fn on_drop_warning(mut self, hook: impl Fn(&DropWarning) + Send + Sync + 'static) -> Self {
+        self.settings.warn_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Adds a sink; every batch goes to every sink, in the order they were added.
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Adds an already boxed sink.
+    pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Validates the options and starts the writer thread.
+    ///
+    /// # Errors
+    /// [`BuildError::Invalid`] names the first option refused and what it accepts;
+    /// [`BuildError::NoSink`] when no sink was added. Nothing is started on error.
+    pub fn build(self) -> Result<Writer, BuildError> {
+        self.settings.validate()?;
+        if self.sinks.is_empty() {
+            return Err(BuildError::NoSink);
+        }
+        let name = self.settings.thread_name.clone();
+        let shared = Arc::new(Shared::new(self.settings, self.sinks));
+        let thread_shared = Arc::clone(&shared);
+        let thread = thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                worker::supervise(&thread_shared);
+                thread_shared.worker_exited.store(true, SeqCst);
+                let _g = thread_shared.done_lock.lock();
+                thread_shared.done_cv.notify_all();
+            })
+            .map_err(BuildError::Spawn)?;
+        let _ = shared.writer_thread.set(thread.thread().clone());
+        Ok(Writer {
+            handle: WriterHandle { shared },
+            thread: Some(thread),
+            shut_down: false,
+        })
+    }
+}
+
+/// The owner of the writer thread; dropping it drains every queued record and joins the
+/// thread (like `tracing-appender`'s `WorkerGuard`).
+pub struct Writer {
+    handle: WriterHandle,
+    thread: Option<JoinHandle<()>>,
+    shut_down: bool,
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("settings", &self.handle.shared.settings)
+            .field("state", &self.handle.shared.state())
+            .finish()
+    }
+}
+
+/// How a record was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queued {
+    /// Queued for the writer thread.
+    Queued,
+    /// Queued; an older record was evicted to make room ([`Policy::DropOldest`]).
+    EvictedOldest,
+    /// Written synchronously by this call (the writer is in fallback mode).
+    WrittenSync,
+}
+
+/// A record was not accepted; it is counted in the metrics under `reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dropped {
+    /// Why.
+    pub reason: DropReason,
+}
+
+impl fmt::Display for Dropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.reason {
+            DropReason::QueueFull => f.write_str("record dropped: the queue is full"),
+            DropReason::Evicted => f.write_str("record evicted by a newer one"),
+            DropReason::Timeout => f.write_str("record dropped: no space before the block timeout"),
+            DropReason::Shutdown => f.write_str("record dropped: the writer is shut down"),
+            DropReason::Invalid => f.write_str(
+                "record dropped: it holds a line break before its end, or exceeds the queue's byte bound",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// `flush` could not confirm every earlier record reached the sinks in time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlushTimeout {
+    /// Records still pending when the timeout expired.
+    pub pending: u64,
+}
+
+impl fmt::Display for FlushTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "flush timed out with {} records still pending",
+            self.pending
+        )
+    }
+}
+
+impl std::error::Error for FlushTimeout {}
+
+/// What [`Writer::shutdown`] achieved.
+#[derive(Clone, Debug)]
+pub struct ShutdownReport {
+    /// The counters after the drain (or when the timeout expired): `metrics.pending` records
+    /// were not yet written then.
+    pub metrics: MetricsSnapshot,
+    /// The timeout expired before the writer finished draining; it goes on in the background.
+    pub timed_out: bool,
+}
+
+impl Writer {
+    /// A builder with the default settings and no sink.
+    pub fn builder() -> WriterBuilder {
+        WriterBuilder {
+            settings: Settings::default(),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// A handle for producer threads (cheap to clone).
+    pub fn handle(&self) -> WriterHandle {
+        self.handle.clone()
+    }
+
+    /// See [`WriterHandle::flush`].
+    pub fn flush(&self, timeout: Option<Duration>) -> Result<(), FlushTimeout> {
+        self.handle.flush(timeout)
+    }
+
+    /// See [`WriterHandle::trigger`].
+    pub fn trigger(&self) {
+        self.handle.trigger()
+    }
+
+    /// See [`WriterHandle::metrics`].
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.handle.metrics()
+    }
+
+    /// Stops accepting records, drains the queue to the sinks, closes them and joins the
+    /// thread. With a `timeout` that expires first, returns at once with `timed_out` set and
+    /// the exact number still pending; the thread finishes the drain in the background.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Writer};
+    /// let mem = MemorySink::new();
+    /// let writer = Writer::builder().mode(Mode::Manual).sink(mem.clone()).build().unwrap();
+    /// writer.handle().enqueue(b"never triggered").unwrap();
+    /// let report = writer.shutdown(Some(Duration::from_secs(5)));
+    /// assert!(!report.timed_out);
+    /// assert_eq!(mem.lines(), ["never triggered"]);
+    /// ```
+    pub fn shutdown(mut self, timeout: Option<Duration>) -> ShutdownReport {
+        self.shutdown_inner(timeout)
+    }
+
+    fn shutdown_inner(&mut self, timeout: Option<Duration>) -> ShutdownReport {
+        self.shut_down = true;
+        let shared = &self.handle.shared;
+        shared.state.store(CLOSED, SeqCst);
+        shared.queue.wake_all_waiters();
+        shared.unpark_writer();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        if !shared.wait_until(deadline, || shared.worker_exited.load(SeqCst)) {
+            // Detach: the thread keeps draining.
+            self.thread = None;
+            return ShutdownReport {
+                metrics: self.metrics(),
+                timed_out: true,
+            };
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // After a fallback the thread is gone: close here (no-op when already closed).
+        shared.help_drain();
+        {
+            let mut core = shared.lock_core();
+            if !core.closed {
+                core.close(shared);
+            }
+        }
+        ShutdownReport {
+            metrics: self.metrics(),
+            timed_out: false,
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.shut_down {
+            self.shutdown_inner(None);
+        }
+    }
+}
+
+/// A producer's handle to the writer: enqueue records, flush, trigger, read metrics.
+///
+/// Cloning is cheap (one reference count). Handles stay valid after the [`Writer`] is shut
+/// down: their records are then dropped with reason [`DropReason::Shutdown`].
+#[derive(Clone)]
+pub struct WriterHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for WriterHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriterHandle")
+            .field("state", &self.shared.state())
+            .finish()
+    }
+}
+
+impl WriterHandle {
+    /// Enqueues one record: one line of already-serialized bytes, with or without its final
+    /// `\n` (added when missing).
+    ///
+    /// In the common case this copies the bytes into a recycled buffer and pushes it onto a
+    /// lock-free ring: no allocation, no lock, no syscall. When the queue is full the
+    /// [`Policy`] decides; a dropped record is counted and reported in the `Err`.
+    ///
+    /// # Errors
+    /// [`Dropped`] with the reason: queue full (`drop_newest`, `warn`), block timeout, writer
+    /// shut down, or an invalid record (a `\n` before its end, or larger than `max_bytes`).
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{DropReason, Writer};
+    /// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+    /// let h = writer.handle();
+    /// assert!(h.enqueue(b"{\"n\":1}\n").is_ok());
+    /// assert_eq!(h.enqueue(b"two\nlines").unwrap_err().reason, DropReason::Invalid);
+    /// ```
+    #[inline]
+    pub fn enqueue(&self, line: &[u8]) -> Result<Queued, Dropped> {
+        let shared = &*self.shared;
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let len = body.len() + 1;
+        if body.contains(&b'\n') || len > shared.queue.max_bytes() {
+            return self.drop_record(DropReason::Invalid);
+        }
+        if shared.state.load(Relaxed) != RUNNING {
+            return self.enqueue_slow(body);
+        }
+        if shared.queue.reserve(len) {
+            let record = shared.queue.make_record(body, true);
+            match shared.queue.try_push(Item::Record(record)) {
+                Ok(()) => return Ok(self.pushed(Queued::Queued)),
+                Err(item) => return self.on_full(item, len, true),
+            }
+        }
+        let record = shared.queue.make_record(body, true);
+        self.on_full(Item::Record(record), len, false)
+    }
+
+    /// Counts a pushed record, rings the doorbell, and checks for a race with shutdown or
+    /// fallback (see the `shared` module).
+    #[inline]
+    fn pushed(&self, how: Queued) -> Queued {
+        let shared = &*self.shared;
+        let n = shared.counters.enqueued.fetch_add(1, SeqCst) + 1;
+        shared.ring_if_due(n);
+        if shared.state.load(SeqCst) != RUNNING {
+            shared.help_drain();
+        }
+        how
+    }
+
+    fn drop_record(&self, reason: DropReason) -> Result<Queued, Dropped> {
+        let c = &self.shared.counters;
+        c.enqueued.fetch_add(1, SeqCst);
+        c.count_dropped(reason, 1);
+        Err(Dropped { reason })
+    }
+
+    #[cold]
+    fn enqueue_slow(&self, body: &[u8]) -> Result<Queued, Dropped> {
+        let shared = &*self.shared;
+        match shared.state.load(SeqCst) {
+            FALLBACK => {
+                shared.counters.enqueued.fetch_add(1, SeqCst);
+                let mut core = shared.lock_core();
+                core.catch_panics = true;
+                core.pop_and_deliver(shared, true);
+                core.finish_barriers(shared);
+                core.push_record(body);
+                core.deliver(shared);
+                Ok(Queued::WrittenSync)
+            }
+            _ => self.drop_record(DropReason::Shutdown),
+        }
+    }
+
+    /// The queue (or its byte bound) is full: apply the policy. `reserved` says whether the
+    /// record's bytes are already reserved.
+    #[cold]
+    fn on_full(&self, item: Item, len: usize, mut reserved: bool) -> Result<Queued, Dropped> {
+        let shared = &*self.shared;
+        let q = &shared.queue;
+        shared.counters.raise_high_water(q.capacity() as u64);
+        let give_back = |item: Item, reserved: bool| {
+            if reserved {
+                q.release(len);
+            }
+            if let Item::Record(buf) = item {
+                q.recycle(buf);
+            }
+        };
+        match shared.settings.policy {
+            Policy::DropNewest | Policy::Warn => {
+                give_back(item, reserved);
+                self.drop_record(DropReason::QueueFull)
+            }
+            Policy::DropOldest => {
+                let mut evicted = false;
+                while !reserved {
+                    reserved = q.reserve(len);
+                    if !reserved {
+                        match q.pop() {
+                            Some(old) => {
+                                shared.evicted(old);
+                                evicted = true;
+                            }
+                            // Bytes are held by records in flight: let them land.
+                            None => thread::yield_now(),
+                        }
+                    }
+                }
+                if let Some(old) = q.force_push(item) {
+                    shared.evicted(old);
+                    evicted = true;
+                }
+                let how = if evicted {
+                    Queued::EvictedOldest
+                } else {
+                    Queued::Queued
+                };
+                Ok(self.pushed(how))
+            }
+            Policy::Block => {
+                let deadline = shared.settings.block_timeout.map(|t| Instant::now() + t);
+                let result = q.wait_for_space(
+                    item,
+                    deadline,
+                    |item| {
+                        if !reserved {
+                            if !q.reserve(len) {
+                                return Err(item);
+                            }
+                            reserved = true;
+                        }
+                        q.try_push(item)
+                    },
+                    || shared.state.load(SeqCst) != RUNNING,
+                    || shared.request_write(),
+                );
+                match result {
+                    Ok(()) => Ok(self.pushed(Queued::Queued)),
+                    Err(item) => {
+                        if reserved {
+                            q.release(len);
+                        }
+                        let Item::Record(buf) = item else {
+                            unreachable!("enqueue pushes records only")
+                        };
+                        let outcome = match shared.state.load(SeqCst) {
+                            RUNNING => self.drop_record(DropReason::Timeout),
+                            _ => self.enqueue_slow(&buf[..len - 1]),
+                        };
+                        q.recycle(buf);
+                        outcome
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until every record enqueued before this call (by any thread, if that enqueue
+    /// happened before this call) has been handed to every sink and the sinks flushed —
+    /// synced to disk if their durability asks for it. Works in every mode.
+    ///
+    /// # Errors
+    /// [`FlushTimeout`] with the number of records still pending if `timeout` expired.
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Writer};
+    /// let mem = MemorySink::new();
+    /// let writer = Writer::builder().mode(Mode::Manual).sink(mem.clone()).build().unwrap();
+    /// writer.handle().enqueue(b"a").unwrap();
+    /// writer.flush(None).unwrap();
+    /// assert_eq!(mem.contents(), b"a\n");
+    /// ```
+    pub fn flush(&self, timeout: Option<Duration>) -> Result<(), FlushTimeout> {
+        let shared = &*self.shared;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let timed_out = || FlushTimeout {
+            pending: self.metrics().pending,
+        };
+        if shared.state.load(SeqCst) == RUNNING {
+            let ticket = shared.next_ticket.fetch_add(1, SeqCst) + 1;
+            let q = &shared.queue;
+            let pushed = q.wait_for_space(
+                Item::Barrier(ticket),
+                deadline,
+                |item| q.try_push(item),
+                || shared.state.load(SeqCst) != RUNNING,
+                || shared.request_write(),
+            );
+            if pushed.is_ok() {
+                shared.request_write();
+                if shared.state.load(SeqCst) != RUNNING {
+                    shared.help_drain();
+                }
+                let done = shared.wait_until(deadline, || {
+                    shared.barrier_done.load(SeqCst) >= ticket
+                        || shared.state.load(SeqCst) != RUNNING
+                });
+                if !done {
+                    return Err(timed_out());
+                }
+                if shared.barrier_done.load(SeqCst) >= ticket {
+                    return Ok(());
+                }
+            } else if shared.state.load(SeqCst) == RUNNING {
+                return Err(timed_out());
+            }
+        }
+        // Fallback or shutdown: drain here, or wait for the writer thread to finish.
+        if shared.state.load(SeqCst) == FALLBACK || shared.worker_exited.load(SeqCst) {
+            shared.help_drain();
+            let mut core = shared.lock_core();
+            core.flush_sinks(shared);
+            return Ok(());
+        }
+        if shared.wait_until(deadline, || shared.worker_exited.load(SeqCst)) {
+            Ok(())
+        } else {
+            Err(timed_out())
+        }
+    }
+
+    /// Asks the writer thread to write everything queued now, without waiting. This is how
+    /// `manual` mode writes; in the other modes it writes before the batch or timer is due.
+    pub fn trigger(&self) {
+        self.shared.request_write();
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.counters.snapshot(self.shared.state())
+    }
+
+    /// The last error any sink or the writer thread reported, as text.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The validated settings.
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+}

@@ -1,0 +1,447 @@
+//! State shared by the producers, the writer thread and the owner, and the protocols between
+//! them.
+//!
+//! # States
+//!
+//! `state` moves `RUNNING → FALLBACK → CLOSED` or `RUNNING → CLOSED`, never back.
+//! Producers read it (one relaxed load) on every enqueue; anything but `RUNNING` sends them to
+//! the slow path.
+//!
+//! # Waking the writer thread (the doorbell)
+//!
+//! The writer parks when it has nothing to do and arms `wake_at` with the `enqueued` count at
+//! which it wants to be woken (`enqueued + 1` when idle, `enqueued + batch - pending` when it
+//! waits for a batch to fill). A producer counts its record in `enqueued` (a `SeqCst`
+//! read-modify-write returning `n`), pushes it, then loads `wake_at` (`SeqCst`); if
+//! `n >= wake_at` it claims the wake-up by swapping in `u64::MAX` and unparks the writer.
+//! The writer, after arming, loads `enqueued` (`SeqCst`) and does not park if it already
+//! reached `wake_at`. In the single total order of `SeqCst` operations either the writer's
+//! load follows the producer's increment (the writer does not sleep), or the writer's store
+//! of `wake_at` precedes the producer's load of it (the producer wakes it): no wake-up is
+//! lost, and while the writer is busy (`wake_at == u64::MAX`) producers make no syscall.
+//!
+//! # Closing (no record stranded in the queue)
+//!
+//! `shutdown` stores `CLOSED` and then wakes the writer, which drains the queue under the
+//! `core` lock, closes the sinks and marks the core closed. A producer that passed the state
+//! check just before `CLOSED` may push after the writer's last pop. So every producer, after
+//! its push, issues a `SeqCst` fence and re-reads `state`: if it is no longer `RUNNING` it
+//! drains the queue itself under the `core` lock ([`Shared::help_drain`]): records it pops are
+//! written if the sinks are still open, else counted as dropped (`shutdown`). The writer
+//! issues a `SeqCst` fence after it read `CLOSED` and before its last pops: either those pops
+//! see the producer's push, or the producer's fence comes later in the `SeqCst` order and its
+//! load sees `CLOSED`.
+
+use std::any::Any;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use super::config::{BoxedSink, Settings};
+use super::metrics::{Counters, DropReason, WriterState};
+use super::queue::{Item, Queue};
+use crate::sink::{Batch, SinkError};
+
+pub(crate) const RUNNING: u8 = 0;
+pub(crate) const FALLBACK: u8 = 1;
+pub(crate) const CLOSED: u8 = 2;
+
+/// The largest batch the writer gathers before handing it to the sinks.
+pub(crate) const MAX_BATCH_BYTES: usize = 1 << 20;
+
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) queue: Queue,
+    pub(crate) counters: Counters,
+    pub(crate) state: CachePadded<AtomicU8>,
+    /// The doorbell: `enqueued` count at which producers must wake the writer.
+    wake_at: CachePadded<AtomicU64>,
+    pub(crate) writer_thread: OnceLock<Thread>,
+    /// Set by `flush()` / `trigger()` / a blocked producer: "write now".
+    pub(crate) write_now: AtomicBool,
+    /// Barrier tickets: the last issued and the last completed.
+    pub(crate) next_ticket: AtomicU64,
+    pub(crate) barrier_done: AtomicU64,
+    /// Highest ticket of a barrier evicted by `drop_oldest` (completed at the next delivery).
+    pub(crate) evicted_barrier: AtomicU64,
+    pub(crate) done_lock: Mutex<()>,
+    pub(crate) done_cv: Condvar,
+    /// The writer thread has exited.
+    pub(crate) worker_exited: AtomicBool,
+    pub(crate) core: Mutex<Core>,
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+/// What only the delivering thread touches: the sinks and the batch being delivered. It lives
+/// here, outside the writer thread's stack, so a panic loses none of it.
+pub(crate) struct Core {
+    sinks: Vec<BoxedSink>,
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    /// The sink the current batch goes to next (a restart resumes here).
+    next_sink: usize,
+    /// The most records of the current batch any sink has written so far.
+    best: usize,
+    /// The smallest batch (bytes) any sink wants gathered before delivery.
+    pub(crate) coalesce: usize,
+    /// Bytes popped from the queue but not yet released from its byte bound.
+    unreleased: usize,
+    /// Highest barrier ticket popped; completed after the next delivery and sink flush.
+    pending_barrier: u64,
+    pub(crate) closed: bool,
+    /// Catch sink panics and count them as failed writes (fallback mode and callers'
+    /// threads). The writer thread leaves this off so that a panic restarts it.
+    pub(crate) catch_panics: bool,
+}
+
+impl Shared {
+    pub(crate) fn new(settings: Settings, sinks: Vec<BoxedSink>) -> Self {
+        let names = sinks.iter().map(|s| s.name().to_owned()).collect();
+        let coalesce = sinks.iter().map(|s| s.coalesce_bytes()).min().unwrap_or(0);
+        Shared {
+            queue: Queue::new(settings.capacity, settings.max_bytes),
+            settings,
+            counters: Counters::with_sinks(names),
+            state: CachePadded::new(AtomicU8::new(RUNNING)),
+            wake_at: CachePadded::new(AtomicU64::new(u64::MAX)),
+            writer_thread: OnceLock::new(),
+            write_now: AtomicBool::new(false),
+            next_ticket: AtomicU64::new(0),
+            barrier_done: AtomicU64::new(0),
+            evicted_barrier: AtomicU64::new(0),
+            done_lock: Mutex::new(()),
+            done_cv: Condvar::new(),
+            worker_exited: AtomicBool::new(false),
+            core: Mutex::new(Core {
+                sinks,
+                buf: Vec::with_capacity(64 << 10),
+                ends: Vec::new(),
+                next_sink: 0,
+                best: 0,
+                coalesce: coalesce.min(MAX_BATCH_BYTES),
+                unreleased: 0,
+                pending_barrier: 0,
+                closed: false,
+                catch_panics: false,
+            }),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn state(&self) -> WriterState {
+        match self.state.load(SeqCst) {
+            RUNNING => WriterState::Running,
+            FALLBACK => WriterState::Fallback,
+            _ => WriterState::Stopped,
+        }
+    }
+
+    pub(crate) fn lock_core(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn unpark_writer(&self) {
+        if let Some(t) = self.writer_thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Producer side of the doorbell: `n` is this record's `enqueued` count.
+    #[inline]
+    pub(crate) fn ring_if_due(&self, n: u64) {
+        if n >= self.wake_at.load(SeqCst) && self.wake_at.swap(u64::MAX, SeqCst) != u64::MAX {
+            self.unpark_writer();
+        }
+    }
+
+    /// Writer side of the doorbell: arm at `at`; true if it is already due (do not park).
+    pub(crate) fn arm_doorbell(&self, at: u64) -> bool {
+        self.wake_at.store(at, SeqCst);
+        self.counters.enqueued.load(SeqCst) >= at
+    }
+
+    pub(crate) fn disarm_doorbell(&self) {
+        self.wake_at.store(u64::MAX, SeqCst);
+    }
+
+    /// Asks the writer to write everything queued now.
+    pub(crate) fn request_write(&self) {
+        self.write_now.store(true, SeqCst);
+        self.unpark_writer();
+    }
+
+    pub(crate) fn record_error(&self, msg: String) {
+        self.counters.errors.fetch_add(1, Relaxed);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
+    }
+
+    /// Marks every barrier up to `ticket` complete and wakes `flush()` callers.
+    pub(crate) fn complete_barriers(&self, ticket: u64) {
+        if ticket == 0 {
+            return;
+        }
+        self.barrier_done.fetch_max(ticket, SeqCst);
+        let _g = self.done_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.done_cv.notify_all();
+    }
+
+    /// Waits (on the `done` condition) until `cond()` holds or `deadline` passes; true if it
+    /// holds. Whoever changes what `cond` reads notifies `done_cv`; a 10 ms re-check guards
+    /// against conditions changed without a notification (state changes).
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>, cond: impl Fn() -> bool) -> bool {
+        let mut guard = self.done_lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if cond() {
+                return true;
+            }
+            let mut wait = Duration::from_millis(10);
+            if let Some(d) = deadline {
+                let now = Instant::now();
+                if now >= d {
+                    return false;
+                }
+                wait = wait.min(d - now);
+            }
+            guard = self
+                .done_cv
+                .wait_timeout(guard, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Counts an item evicted by `drop_oldest` and recycles it.
+    pub(crate) fn evicted(&self, item: Item) {
+        match item {
+            Item::Record(buf) => {
+                self.queue.release(buf.len());
+                self.counters.count_dropped(DropReason::Evicted, 1);
+                self.queue.recycle(buf);
+            }
+            Item::Barrier(t) => {
+                // Everything before the barrier has left the queue; what the writer still holds
+                // is delivered at its next pass, which completes this barrier.
+                self.evicted_barrier.fetch_max(t, SeqCst);
+                self.request_write();
+            }
+        }
+    }
+
+    /// Drains the queue from a caller's thread (fallback mode, or a push that raced with
+    /// shutdown). Records are written if the sinks are still open, otherwise dropped.
+    pub(crate) fn help_drain(&self) {
+        let mut core = self.lock_core();
+        core.catch_panics = true;
+        core.pop_and_deliver(self, true);
+        core.finish_barriers(self);
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_owned()
+    }
+}
+
+impl Core {
+    /// Appends one record (without its `\n`) to the batch being gathered.
+    pub(crate) fn push_record(&mut self, body: &[u8]) {
+        self.buf.extend_from_slice(body);
+        self.buf.push(b'\n');
+        self.ends.push(self.buf.len());
+    }
+
+    pub(crate) fn buffered_records(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Pops everything queued, delivering in batches of up to [`MAX_BATCH_BYTES`]; stops early
+    /// (without delivering the rest) only when `force` is false and the batch is below the
+    /// sinks' coalescing size. Returns the number of items popped.
+    pub(crate) fn pop_and_deliver(&mut self, shared: &Shared, force: bool) -> usize {
+        let mut popped = 0;
+        loop {
+            let mut got_any = false;
+            while self.buf.len() < MAX_BATCH_BYTES {
+                let Some(item) = shared.queue.pop() else {
+                    break;
+                };
+                got_any = true;
+                popped += 1;
+                match item {
+                    Item::Record(rec) => {
+                        self.buf.extend_from_slice(&rec);
+                        self.ends.push(self.buf.len());
+                        self.unreleased += rec.len();
+                        shared.queue.recycle(rec);
+                    }
+                    Item::Barrier(t) => {
+                        self.pending_barrier = self.pending_barrier.max(t);
+                        // Records before the barrier must reach the sinks now.
+                        self.release(shared);
+                        self.deliver(shared);
+                        self.flush_sinks(shared);
+                        self.finish_barriers(shared);
+                    }
+                }
+                if self.unreleased >= 16 << 10 {
+                    self.release(shared);
+                }
+            }
+            self.release(shared);
+            if !got_any {
+                break;
+            }
+            if self.buf.len() >= MAX_BATCH_BYTES || self.buf.len() >= self.coalesce.max(1) {
+                self.deliver(shared);
+            }
+        }
+        if force {
+            self.deliver(shared);
+        }
+        popped
+    }
+
+    fn release(&mut self, shared: &Shared) {
+        if self.unreleased > 0 {
+            shared.queue.release(self.unreleased);
+            self.unreleased = 0;
+            shared.queue.notify_space();
+        }
+    }
+
+    /// Hands the gathered batch to every sink not yet served. With `catch`, a panicking sink
+    /// counts as a failed write; without it, the panic propagates (the writer thread restarts
+    /// and resumes at the same sink).
+    pub(crate) fn deliver(&mut self, shared: &Shared) {
+        let catch = self.catch_panics;
+        let n = self.ends.len();
+        if n == 0 {
+            return;
+        }
+        if self.closed {
+            shared
+                .counters
+                .count_dropped(DropReason::Shutdown, n as u64);
+            self.clear_batch();
+            return;
+        }
+        let batch = Batch::new(&self.buf, &self.ends);
+        while self.next_sink < self.sinks.len() {
+            let i = self.next_sink;
+            let sink = &mut self.sinks[i];
+            let result = if catch {
+                catch_unwind(AssertUnwindSafe(|| sink.write_batch(&batch))).unwrap_or_else(|p| {
+                    Err(SinkError::new(io::Error::other(format!(
+                        "sink panicked: {}",
+                        panic_message(&*p)
+                    ))))
+                })
+            } else {
+                sink.write_batch(&batch)
+            };
+            let written = match &result {
+                Ok(()) => n,
+                Err(e) => e.written.min(n),
+            };
+            {
+                let mut stats = shared
+                    .counters
+                    .sinks
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let s = &mut stats[i];
+                s.written += written as u64;
+                s.failed += (n - written) as u64;
+                if let Err(e) = &result {
+                    s.errors += 1;
+                    s.last_error = Some(e.to_string());
+                }
+            }
+            if let Err(e) = result {
+                shared.record_error(format!("{}: {e}", self.sinks[i].name()));
+            }
+            self.best = self.best.max(written);
+            self.next_sink += 1;
+        }
+        let c = &shared.counters;
+        c.written.fetch_add(self.best as u64, SeqCst);
+        c.failed.fetch_add((n - self.best) as u64, SeqCst);
+        c.batches.fetch_add(1, Relaxed);
+        c.bytes
+            .fetch_add(batch.prefix_bytes(self.best) as u64, Relaxed);
+        self.clear_batch();
+    }
+
+    fn clear_batch(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+        self.next_sink = 0;
+        self.best = 0;
+        if self.buf.capacity() > 4 * MAX_BATCH_BYTES {
+            self.buf.shrink_to(MAX_BATCH_BYTES);
+        }
+    }
+
+    /// Flushes every sink (errors are counted, not fatal).
+    pub(crate) fn flush_sinks(&mut self, shared: &Shared) {
+        let catch = self.catch_panics;
+        if self.closed {
+            return;
+        }
+        for sink in &mut self.sinks {
+            let result = if catch {
+                catch_unwind(AssertUnwindSafe(|| sink.flush()))
+                    .unwrap_or_else(|p| Err(io::Error::other(panic_message(&*p))))
+            } else {
+                sink.flush()
+            };
+            if let Err(e) = result {
+                shared.record_error(format!("{}: flush: {e}", sink.name()));
+            }
+        }
+    }
+
+    /// Completes the barriers whose records have been delivered and flushed.
+    pub(crate) fn finish_barriers(&mut self, shared: &Shared) {
+        let evicted = shared.evicted_barrier.load(SeqCst);
+        let t = self.pending_barrier.max(evicted);
+        if t > shared.barrier_done.load(SeqCst) {
+            if evicted > self.pending_barrier {
+                // An evicted barrier's records may still be in our buffer: deliver them first.
+                self.deliver(shared);
+                self.flush_sinks(shared);
+            }
+            shared.complete_barriers(t);
+        }
+        self.pending_barrier = 0;
+    }
+
+    /// Delivers what is left, closes the sinks; later records are dropped.
+    pub(crate) fn close(&mut self, shared: &Shared) {
+        let catch = self.catch_panics;
+        self.deliver(shared);
+        for sink in &mut self.sinks {
+            let result = if catch {
+                catch_unwind(AssertUnwindSafe(|| sink.close()))
+                    .unwrap_or_else(|p| Err(io::Error::other(panic_message(&*p))))
+            } else {
+                sink.close()
+            };
+            if let Err(e) = result {
+                shared.record_error(format!("{}: close: {e}", sink.name()));
+            }
+        }
+        self.closed = true;
+        self.finish_barriers(shared);
+    }
+}

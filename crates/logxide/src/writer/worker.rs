@@ -1,0 +1,275 @@
+//! The writer thread: when to write, how to sleep, and how to survive a panic.
+//!
+//! ```text
+//!            ┌──────────── write_now / batch full / timer ───────────┐
+//!            v                                                       │
+//!   Idle ──(record)──> Gathering ──(batch_size, age ≥ max wait)──> Writing
+//!    ^                                                               │
+//!    └──────────────────────── queue empty ──────────────────────────┘
+//!   any state ──(CLOSED)──> Draining ──> Closed (thread exits)
+//!   any state ──(panic)──> Backoff ──> restart (same queue, same batch), or Fallback
+//! ```
+//!
+//! The thread never spins: it parks with no timeout when idle (trigger mode), until the
+//! oldest record's flush time (gathering), or until the next tick (loop mode).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::config::{DropWarning, Mode, Policy};
+use super::metrics::DropReason;
+use super::shared::{panic_message, Shared, CLOSED, FALLBACK, RUNNING};
+
+/// Runs the writer until shutdown, restarting it after panics (with exponential backoff) up
+/// to `max_restarts` times; past that the writer falls back to synchronous writes by callers.
+pub(crate) fn supervise(shared: &Shared) {
+    let mut backoff = shared.settings.backoff_initial;
+    let mut warn = WarnState::default();
+    loop {
+        let run = catch_unwind(AssertUnwindSafe(|| Worker::new(shared, &mut warn).run()));
+        let Err(payload) = run else { break };
+        shared.record_error(format!(
+            "writer thread panicked: {}",
+            panic_message(&*payload)
+        ));
+        if shared.counters.restarts.load(Relaxed) >= u64::from(shared.settings.max_restarts) {
+            // Give up on the thread: callers write synchronously from now on. Nothing queued
+            // is lost: drain it here, with sink panics caught and counted as failures.
+            let _ = shared
+                .state
+                .compare_exchange(RUNNING, FALLBACK, SeqCst, SeqCst);
+            shared.queue.wake_all_waiters();
+            shared.help_drain();
+            break;
+        }
+        shared.counters.restarts.fetch_add(1, Relaxed);
+        let until = Instant::now() + backoff;
+        while shared.state.load(SeqCst) != CLOSED {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            thread::park_timeout(until - now);
+        }
+        backoff = (backoff * 2).min(shared.settings.backoff_max);
+    }
+    let mut core = shared.lock_core();
+    if shared.state.load(SeqCst) == CLOSED && !core.closed {
+        core.close(shared);
+    }
+    drop(core);
+    warn.report(shared, true);
+}
+
+#[derive(Default)]
+struct WarnState {
+    last: Option<Instant>,
+    reported: u64,
+}
+
+impl WarnState {
+    /// Reports records refused under `warn` since the last report, at most once per second
+    /// (`final` reports whatever is left).
+    fn report(&mut self, shared: &Shared, final_report: bool) {
+        if shared.settings.policy != Policy::Warn {
+            return;
+        }
+        let total = shared.counters.dropped_by(DropReason::QueueFull);
+        if total <= self.reported {
+            return;
+        }
+        let now = Instant::now();
+        if !final_report && self.last.is_some_and(|t| now - t < Duration::from_secs(1)) {
+            return;
+        }
+        let warning = DropWarning {
+            dropped: total - self.reported,
+            total,
+        };
+        self.reported = total;
+        self.last = Some(now);
+        shared.counters.warnings.fetch_add(1, Relaxed);
+        match &shared.settings.warn_hook {
+            Some(hook) => hook(&warning),
+            None => eprintln!("{warning}"),
+        }
+    }
+
+    /// When the next report may be due, if records wait to be reported.
+    fn next_due(&self, shared: &Shared) -> Option<Instant> {
+        if shared.settings.policy != Policy::Warn
+            || shared.counters.dropped_by(DropReason::QueueFull) <= self.reported
+        {
+            return None;
+        }
+        Some(
+            self.last
+                .map_or_else(Instant::now, |t| t + Duration::from_secs(1)),
+        )
+    }
+}
+
+enum Action {
+    /// Take records from the queue; `force` delivers even a batch below the coalescing size.
+    Write { force: bool },
+    /// Park until `until` (or forever), asking producers to ring at `wake_at` records.
+    Sleep {
+        until: Option<Instant>,
+        wake_at: Option<u64>,
+    },
+}
+
+struct Worker<'a> {
+    shared: &'a Shared,
+    warn: &'a mut WarnState,
+    /// When the writer first saw the oldest record still pending.
+    oldest: Option<Instant>,
+    next_tick: Instant,
+}
+
+impl<'a> Worker<'a> {
+    fn new(shared: &'a Shared, warn: &'a mut WarnState) -> Self {
+        Worker {
+            shared,
+            warn,
+            oldest: None,
+            next_tick: Instant::now() + shared.settings.tick,
+        }
+    }
+
+    fn run(&mut self) {
+        let shared = self.shared;
+        // A batch interrupted by a panic is delivered first, to the sinks it had not reached.
+        shared.lock_core().deliver(shared);
+        loop {
+            if shared.state.load(SeqCst) == CLOSED {
+                // Synchronizes with every producer's counting of its push (see `shared`),
+                // so the pops below see every record counted before `CLOSED`.
+                shared.counters.enqueued.load(SeqCst);
+                let mut core = shared.lock_core();
+                core.pop_and_deliver(shared, true);
+                core.close(shared);
+                return;
+            }
+            let write_now = shared.write_now.swap(false, SeqCst);
+            let now = Instant::now();
+            let queued = shared.queue.len();
+            let enqueued = shared.counters.enqueued.load(SeqCst);
+            let mut core = shared.lock_core();
+            let pending = queued + core.buffered_records();
+            shared.counters.raise_high_water(pending as u64);
+            if pending == 0 {
+                self.oldest = None;
+            } else if self.oldest.is_none() {
+                self.oldest = Some(now);
+            }
+            match self.decide(now, write_now, queued, pending, enqueued) {
+                Action::Write { force } => {
+                    let start = now;
+                    core.pop_and_deliver(shared, force);
+                    core.finish_barriers(shared);
+                    if core.buffered_records() == 0 {
+                        self.oldest = (shared.queue.len() > 0).then_some(start);
+                    }
+                    drop(core);
+                    self.warn.report(shared, false);
+                }
+                Action::Sleep { until, wake_at } => {
+                    drop(core);
+                    self.warn.report(shared, false);
+                    let until = match (until, self.warn.next_due(shared)) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    self.sleep(until, wake_at);
+                }
+            }
+        }
+    }
+
+    fn decide(
+        &mut self,
+        now: Instant,
+        write_now: bool,
+        queued: usize,
+        pending: usize,
+        enqueued: u64,
+    ) -> Action {
+        let s = &self.shared.settings;
+        if write_now {
+            return Action::Write { force: true };
+        }
+        let age = self.oldest.map_or(Duration::ZERO, |t| now - t);
+        let deadline_at = |d: Duration| self.oldest.map(|t| t + d);
+        // Ask to be woken by the first record when nothing is pending.
+        let on_first = (pending == 0).then_some(enqueued + 1);
+        match s.mode {
+            Mode::Trigger => {
+                let max_wait = s.max_wait();
+                if pending > 0 && age >= max_wait {
+                    Action::Write { force: true }
+                } else if queued >= s.batch_size {
+                    Action::Write { force: false }
+                } else {
+                    Action::Sleep {
+                        until: deadline_at(max_wait),
+                        wake_at: Some(enqueued + (s.batch_size - queued) as u64),
+                    }
+                }
+            }
+            Mode::Loop => {
+                let deadline_due = s.deadline.is_some_and(|d| pending > 0 && age >= d);
+                if now >= self.next_tick {
+                    self.next_tick = now + s.tick;
+                    Action::Write { force: true }
+                } else if deadline_due {
+                    Action::Write { force: true }
+                } else {
+                    let until = match s.deadline.and_then(deadline_at) {
+                        Some(d) => d.min(self.next_tick),
+                        None => self.next_tick,
+                    };
+                    Action::Sleep {
+                        until: Some(until),
+                        wake_at: s.deadline.and(on_first),
+                    }
+                }
+            }
+            Mode::Manual => match s.deadline {
+                Some(d) if pending > 0 && age >= d => Action::Write { force: true },
+                Some(d) => Action::Sleep {
+                    until: deadline_at(d),
+                    wake_at: on_first,
+                },
+                None => Action::Sleep {
+                    until: None,
+                    wake_at: None,
+                },
+            },
+        }
+    }
+
+    fn sleep(&self, until: Option<Instant>, wake_at: Option<u64>) {
+        let shared = self.shared;
+        if let Some(at) = wake_at {
+            if shared.arm_doorbell(at) {
+                shared.disarm_doorbell();
+                return;
+            }
+        }
+        // Flags are set before the unpark that announces them, and an unpark that comes
+        // before `park` makes it return at once: nothing else to check here.
+        match until {
+            Some(t) => {
+                let now = Instant::now();
+                if t > now {
+                    thread::park_timeout(t - now);
+                }
+            }
+            None => thread::park(),
+        }
+        shared.disarm_doorbell();
+    }
+}
