@@ -1,4 +1,4 @@
-//! logxide: structured JSON-line logging with a lossless, bounded asynchronous writer.
+#![doc = include_str!("../../../README.md")]
 #![warn(missing_docs)]
 
 pub mod sink;
