@@ -16,6 +16,8 @@ use std::sync::Mutex;
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 
+use super::doorbell::Doorbell;
+
 /// Why a record was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -134,7 +136,8 @@ pub struct MetricsSnapshot {
 
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) enqueued: CachePadded<AtomicU64>,
+    /// The `enqueued` count, which is also how producers wake the writer.
+    pub(crate) enqueued: Doorbell,
     dropped: CachePadded<[AtomicU64; 5]>,
     pub(crate) written: AtomicU64,
     pub(crate) failed: AtomicU64,
@@ -189,7 +192,7 @@ impl Counters {
             shutdown: d(DropReason::Shutdown),
             invalid: d(DropReason::Invalid),
         };
-        let enqueued = self.enqueued.load(SeqCst);
+        let enqueued = self.enqueued.get();
         let dropped = dropped_by.total();
         MetricsSnapshot {
             enqueued,

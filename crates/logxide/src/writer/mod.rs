@@ -50,6 +50,7 @@
 //!   queue, or the `deadline`); a process that never triggers only writes at shutdown.
 
 mod config;
+mod doorbell;
 mod metrics;
 mod queue;
 mod shared;
@@ -457,8 +458,9 @@ impl WriterHandle {
     #[inline]
     fn pushed(&self, how: Queued) -> Queued {
         let shared = &*self.shared;
-        let n = shared.counters.enqueued.fetch_add(1, SeqCst) + 1;
-        shared.ring_if_due(n);
+        if shared.counters.enqueued.count_pushed() {
+            shared.unpark_writer();
+        }
         if shared.state.load(SeqCst) != RUNNING {
             shared.help_drain();
         }
@@ -467,7 +469,7 @@ impl WriterHandle {
 
     fn drop_record(&self, reason: DropReason) -> Result<Queued, Dropped> {
         let c = &self.shared.counters;
-        c.enqueued.fetch_add(1, SeqCst);
+        c.enqueued.count_other();
         c.count_dropped(reason, 1);
         Err(Dropped { reason })
     }
@@ -477,12 +479,12 @@ impl WriterHandle {
         let shared = &*self.shared;
         match shared.state.load(SeqCst) {
             FALLBACK => {
-                shared.counters.enqueued.fetch_add(1, SeqCst);
+                shared.counters.enqueued.count_other();
                 let mut core = shared.lock_core();
                 core.catch_panics = true;
                 core.pop_and_deliver(shared, true);
                 core.finish_barriers(shared);
-                core.push_record(body);
+                core.push_record(shared, body);
                 core.deliver(shared);
                 Ok(Queued::WrittenSync)
             }

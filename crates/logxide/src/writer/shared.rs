@@ -7,30 +7,27 @@
 //! Producers read it (one relaxed load) on every enqueue; anything but `RUNNING` sends them to
 //! the slow path.
 //!
-//! # Waking the writer thread (the doorbell)
+//! # Waking the writer thread
 //!
-//! The writer parks when it has nothing to do and arms `wake_at` with the `enqueued` count at
-//! which it wants to be woken (`enqueued + 1` when idle, `enqueued + batch - pending` when it
-//! waits for a batch to fill). A producer counts its record in `enqueued` (a `SeqCst`
-//! read-modify-write returning `n`), pushes it, then loads `wake_at` (`SeqCst`); if
-//! `n >= wake_at` it claims the wake-up by swapping in `u64::MAX` and unparks the writer.
-//! The writer, after arming, loads `enqueued` (`SeqCst`) and does not park if it already
-//! reached `wake_at`. In the single total order of `SeqCst` operations either the writer's
-//! load follows the producer's increment (the writer does not sleep), or the writer's store
-//! of `wake_at` precedes the producer's load of it (the producer wakes it): no wake-up is
-//! lost, and while the writer is busy (`wake_at == u64::MAX`) producers make no syscall.
+//! Producers wake it through the `enqueued` counter, a [`Doorbell`](super::doorbell); its
+//! module documents why no wake-up is lost.
 //!
 //! # Closing (no record stranded in the queue)
 //!
 //! `shutdown` stores `CLOSED` and then wakes the writer, which drains the queue under the
 //! `core` lock, closes the sinks and marks the core closed. A producer that passed the state
 //! check just before `CLOSED` may push after the writer's last pop. So every producer, after
-//! its push, issues a `SeqCst` fence and re-reads `state`: if it is no longer `RUNNING` it
-//! drains the queue itself under the `core` lock ([`Shared::help_drain`]): records it pops are
-//! written if the sinks are still open, else counted as dropped (`shutdown`). The writer
-//! issues a `SeqCst` fence after it read `CLOSED` and before its last pops: either those pops
-//! see the producer's push, or the producer's fence comes later in the `SeqCst` order and its
-//! load sees `CLOSED`.
+//! its push, counts it (the doorbell's `fetch_add`, `SeqCst`) and re-reads `state` (`SeqCst`): if it
+//! is no longer `RUNNING` it drains the queue itself under the `core` lock
+//! ([`Shared::help_drain`]): records it pops are written if the sinks are still open,
+//! otherwise counted as dropped (`shutdown`).
+//!
+//! Why that suffices: after reading `CLOSED`, the writer loads `enqueued` (`SeqCst`) before
+//! its last pops. If a producer's re-read of `state` saw `RUNNING`, that read — and the
+//! producer's increment before it — precede the store of `CLOSED` in the `SeqCst` order, and
+//! so precede the writer's load of `enqueued`, which therefore reads that increment or a later
+//! one in its modification order (all read-modify-writes continue the release sequence): the
+//! push, sequenced before the increment, happens before the writer's last pops, which see it.
 
 use std::any::Any;
 use std::io;
@@ -59,8 +56,6 @@ pub(crate) struct Shared {
     pub(crate) queue: Queue,
     pub(crate) counters: Counters,
     pub(crate) state: CachePadded<AtomicU8>,
-    /// The doorbell: `enqueued` count at which producers must wake the writer.
-    wake_at: CachePadded<AtomicU64>,
     pub(crate) writer_thread: OnceLock<Thread>,
     /// Set by `flush()` / `trigger()` / a blocked producer: "write now".
     pub(crate) write_now: AtomicBool,
@@ -108,7 +103,6 @@ impl Shared {
             settings,
             counters: Counters::with_sinks(names),
             state: CachePadded::new(AtomicU8::new(RUNNING)),
-            wake_at: CachePadded::new(AtomicU64::new(u64::MAX)),
             writer_thread: OnceLock::new(),
             write_now: AtomicBool::new(false),
             next_ticket: AtomicU64::new(0),
@@ -149,24 +143,6 @@ impl Shared {
         if let Some(t) = self.writer_thread.get() {
             t.unpark();
         }
-    }
-
-    /// Producer side of the doorbell: `n` is this record's `enqueued` count.
-    #[inline]
-    pub(crate) fn ring_if_due(&self, n: u64) {
-        if n >= self.wake_at.load(SeqCst) && self.wake_at.swap(u64::MAX, SeqCst) != u64::MAX {
-            self.unpark_writer();
-        }
-    }
-
-    /// Writer side of the doorbell: arm at `at`; true if it is already due (do not park).
-    pub(crate) fn arm_doorbell(&self, at: u64) -> bool {
-        self.wake_at.store(at, SeqCst);
-        self.counters.enqueued.load(SeqCst) >= at
-    }
-
-    pub(crate) fn disarm_doorbell(&self) {
-        self.wake_at.store(u64::MAX, SeqCst);
     }
 
     /// Asks the writer to write everything queued now.
@@ -237,7 +213,7 @@ impl Shared {
     pub(crate) fn help_drain(&self) {
         let mut core = self.lock_core();
         core.catch_panics = true;
-        core.pop_and_deliver(self, true);
+        while core.pop_and_deliver(self, true) > 0 {}
         core.finish_barriers(self);
     }
 }
@@ -254,7 +230,8 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 impl Core {
     /// Appends one record (without its `\n`) to the batch being gathered.
-    pub(crate) fn push_record(&mut self, body: &[u8]) {
+    pub(crate) fn push_record(&mut self, shared: &Shared, body: &[u8]) {
+        self.resume(shared);
         self.buf.extend_from_slice(body);
         self.buf.push(b'\n');
         self.ends.push(self.buf.len());
@@ -267,11 +244,19 @@ impl Core {
     /// Pops everything queued, delivering in batches of up to [`MAX_BATCH_BYTES`]; stops early
     /// (without delivering the rest) only when `force` is false and the batch is below the
     /// sinks' coalescing size. Returns the number of items popped.
+    ///
+    /// Takes at most `capacity` items — everything queued when it started — so that the
+    /// writer returns to its loop (timers, warnings) even while producers keep the queue full.
     pub(crate) fn pop_and_deliver(&mut self, shared: &Shared, force: bool) -> usize {
+        self.resume(shared);
+        shared
+            .counters
+            .raise_high_water((shared.queue.len() + self.ends.len()) as u64);
+        let limit = shared.queue.capacity();
         let mut popped = 0;
         loop {
             let mut got_any = false;
-            while self.buf.len() < MAX_BATCH_BYTES {
+            while self.buf.len() < MAX_BATCH_BYTES && popped < limit {
                 let Some(item) = shared.queue.pop() else {
                     break;
                 };
@@ -298,7 +283,10 @@ impl Core {
                 }
             }
             self.release(shared);
-            if !got_any {
+            if !got_any || popped >= limit {
+                if popped >= limit && self.buf.len() >= self.coalesce.max(1) {
+                    self.deliver(shared);
+                }
                 break;
             }
             if self.buf.len() >= MAX_BATCH_BYTES || self.buf.len() >= self.coalesce.max(1) {
@@ -311,11 +299,23 @@ impl Core {
         popped
     }
 
+    /// Returns popped bytes to the queue's byte bound and wakes producers waiting for space.
     fn release(&mut self, shared: &Shared) {
-        if self.unreleased > 0 {
-            shared.queue.release(self.unreleased);
-            self.unreleased = 0;
-            shared.queue.notify_space();
+        shared.queue.release(self.unreleased);
+        self.unreleased = 0;
+        shared.queue.notify_space();
+    }
+
+    /// Finishes a batch whose delivery was interrupted (by a panic) before anything is added
+    /// to it — sinks already served must not see its records twice nor miss new ones — and
+    /// completes the flush barriers it carried.
+    pub(crate) fn resume(&mut self, shared: &Shared) {
+        if self.next_sink > 0 || self.pending_barrier > 0 {
+            self.deliver(shared);
+            if self.pending_barrier > 0 {
+                self.flush_sinks(shared);
+            }
+            self.finish_barriers(shared);
         }
     }
 

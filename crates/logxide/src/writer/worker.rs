@@ -141,25 +141,26 @@ impl<'a> Worker<'a> {
 
     fn run(&mut self) {
         let shared = self.shared;
-        // A batch interrupted by a panic is delivered first, to the sinks it had not reached.
-        shared.lock_core().deliver(shared);
+        // A batch interrupted by a panic is delivered first, to the sinks it had not reached,
+        // and the flush barriers it was carrying complete.
+        shared.lock_core().resume(shared);
         loop {
             if shared.state.load(SeqCst) == CLOSED {
                 // Synchronizes with every producer's counting of its push (see `shared`),
                 // so the pops below see every record counted before `CLOSED`.
-                shared.counters.enqueued.load(SeqCst);
+                shared.counters.enqueued.get();
                 let mut core = shared.lock_core();
-                core.pop_and_deliver(shared, true);
+                while core.pop_and_deliver(shared, true) > 0 {}
                 core.close(shared);
                 return;
             }
             let write_now = shared.write_now.swap(false, SeqCst);
             let now = Instant::now();
+            // The count first, then the queue: see the doorbell's protocol.
+            let enqueued = shared.counters.enqueued.get();
             let queued = shared.queue.len();
-            let enqueued = shared.counters.enqueued.load(SeqCst);
             let mut core = shared.lock_core();
             let pending = queued + core.buffered_records();
-            shared.counters.raise_high_water(pending as u64);
             if pending == 0 {
                 self.oldest = None;
             } else if self.oldest.is_none() {
@@ -183,7 +184,7 @@ impl<'a> Worker<'a> {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
-                    self.sleep(until, wake_at);
+                    self.sleep(until, wake_at, enqueued);
                 }
             }
         }
@@ -208,7 +209,13 @@ impl<'a> Worker<'a> {
         match s.mode {
             Mode::Trigger => {
                 let max_wait = s.max_wait();
-                if pending > 0 && age >= max_wait {
+                if pending == 0 {
+                    // Idle: the first record starts the flush-interval clock.
+                    Action::Sleep {
+                        until: None,
+                        wake_at: on_first,
+                    }
+                } else if age >= max_wait {
                     Action::Write { force: true }
                 } else if queued >= s.batch_size {
                     Action::Write { force: false }
@@ -251,11 +258,12 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn sleep(&self, until: Option<Instant>, wake_at: Option<u64>) {
-        let shared = self.shared;
+    /// Parks until `until` (or an unpark). With `wake_at`, producers unpark the writer when
+    /// the count reaches it — unless the count moved since `seen`, then it does not park.
+    fn sleep(&self, until: Option<Instant>, wake_at: Option<u64>, seen: u64) {
+        let bell = &self.shared.counters.enqueued;
         if let Some(at) = wake_at {
-            if shared.arm_doorbell(at) {
-                shared.disarm_doorbell();
+            if !bell.try_sleep(seen, at) {
                 return;
             }
         }
@@ -270,6 +278,8 @@ impl<'a> Worker<'a> {
             }
             None => thread::park(),
         }
-        shared.disarm_doorbell();
+        if wake_at.is_some() {
+            bell.woke();
+        }
     }
 }
