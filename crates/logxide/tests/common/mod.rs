@@ -136,9 +136,11 @@ impl Gate {
         }
     }
 
-    /// Lets one batch through.
+    /// Lets one batch through (nothing to do once the gate is open).
     pub fn allow_one(&self) {
-        self.permits.as_ref().unwrap().send(()).unwrap();
+        if let Some(p) = &self.permits {
+            p.send(()).unwrap();
+        }
     }
 
     /// Lets every batch through from now on.
