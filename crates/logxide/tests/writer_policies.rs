@@ -14,15 +14,11 @@ use logxide::writer::{DropReason, DropWarning, Dropped, Policy, Queued, Writer};
 
 const CAP: usize = 10;
 
+/// The `warn` reports received, with when they came.
+type Reports = Arc<Mutex<Vec<(Instant, DropWarning)>>>;
+
 /// Builds a writer with a gated sink, gets record 0 stuck inside the sink, and returns.
-fn stalled(
-    policy: Policy,
-) -> (
-    Writer,
-    Gate,
-    MemorySink,
-    Arc<Mutex<Vec<(Instant, DropWarning)>>>,
-) {
+fn stalled(policy: Policy) -> (Writer, Gate, MemorySink, Reports) {
     let (sink, gate, mem) = gated();
     let warnings = Arc::new(Mutex::new(Vec::new()));
     let w = Arc::clone(&warnings);
@@ -185,7 +181,7 @@ fn warn_hook_reports_during_sustained_overload() {
 /// Overflows a 2-record queue in front of a slow sink for 1.5 s, pausing `pause` after
 /// every 50 records (or never), and checks the `warn` reports.
 fn warn_rate(pause: Option<Duration>) {
-    let warnings = Arc::new(Mutex::new(Vec::<(Instant, DropWarning)>::new()));
+    let warnings: Reports = Arc::default();
     let w = Arc::clone(&warnings);
     let mem = MemorySink::new();
     let writer = Writer::builder()
