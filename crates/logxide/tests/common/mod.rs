@@ -1,0 +1,266 @@
+//! Helpers shared by the writer integration tests: distinct numbered lines, their parsing,
+//! per-producer order checks, the accounting identity, and sinks that stall or panic on cue.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use logxide::sink::{Batch, MemorySink, Sink, SinkError};
+use logxide::writer::MetricsSnapshot;
+
+/// The record of producer `p`, sequence `s` (without `\n`). Lengths vary with `s`.
+pub fn line(p: usize, s: usize) -> String {
+    let pad = "x".repeat((s * 7 + p) % 23);
+    format!(r#"{{"p":{p},"s":{s},"pad":"{pad}"}}"#)
+}
+
+/// `n` distinct records of producer `p`, each followed by `\n`, concatenated.
+pub fn expected_bytes(p: usize, seqs: impl IntoIterator<Item = usize>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in seqs {
+        out.extend_from_slice(line(p, s).as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Parses `(producer, seq)` out of a line made by [`line`], and checks the line is exactly
+/// what [`line`] makes for them.
+pub fn parse(l: &str) -> (usize, usize) {
+    let rest = l
+        .strip_prefix(r#"{"p":"#)
+        .unwrap_or_else(|| panic!("unexpected line {l:?}"));
+    let (p, rest) = rest.split_once(',').expect("p");
+    let rest = rest.strip_prefix(r#""s":"#).expect("s");
+    let (s, _) = rest.split_once(',').expect("s end");
+    let (p, s) = (p.parse().unwrap(), s.parse().unwrap());
+    assert_eq!(l, line(p, s), "line content corrupted");
+    (p, s)
+}
+
+/// Splits `bytes` into lines; panics unless it ends with `\n` (or is empty) and has no NUL.
+pub fn split_lines(bytes: &[u8]) -> Vec<&str> {
+    assert!(!bytes.contains(&0), "NUL byte in output");
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    assert_eq!(
+        bytes.last(),
+        Some(&b'\n'),
+        "output does not end with a newline"
+    );
+    std::str::from_utf8(&bytes[..bytes.len() - 1])
+        .expect("utf-8")
+        .split('\n')
+        .collect()
+}
+
+/// The sequences written per producer, in output order.
+pub fn per_producer(bytes: &[u8], producers: usize) -> Vec<Vec<usize>> {
+    let mut seqs = vec![Vec::new(); producers];
+    for l in split_lines(bytes) {
+        let (p, s) = parse(l);
+        assert!(p < producers, "unknown producer {p}");
+        seqs[p].push(s);
+    }
+    seqs
+}
+
+/// Every producer's records `0..per`, each exactly once, in order.
+pub fn assert_all_in_order(bytes: &[u8], producers: usize, per: usize) {
+    let seqs = per_producer(bytes, producers);
+    for (p, got) in seqs.iter().enumerate() {
+        assert_eq!(got.len(), per, "producer {p}: wrong number of records");
+        for (i, &s) in got.iter().enumerate() {
+            assert_eq!(s, i, "producer {p}: record {i} out of order or missing");
+        }
+    }
+}
+
+/// Each producer's records strictly increasing (no duplicate, no reordering); returns the
+/// total number of lines.
+pub fn assert_strictly_increasing(bytes: &[u8], producers: usize, per: usize) -> usize {
+    let seqs = per_producer(bytes, producers);
+    for (p, got) in seqs.iter().enumerate() {
+        for w in got.windows(2) {
+            assert!(w[0] < w[1], "producer {p}: {} then {}", w[0], w[1]);
+        }
+        if let Some(&last) = got.last() {
+            assert!(last < per, "producer {p}: unknown seq {last}");
+        }
+    }
+    seqs.iter().map(Vec::len).sum()
+}
+
+/// `enqueued == written + dropped + failed + pending`, dropped == sum by reason, pending 0.
+pub fn assert_settled(m: &MetricsSnapshot) {
+    assert_eq!(
+        m.enqueued,
+        m.written + m.dropped + m.failed + m.pending,
+        "accounting: {m:?}"
+    );
+    assert_eq!(m.dropped, m.dropped_by.total(), "dropped by reason: {m:?}");
+    assert_eq!(m.pending, 0, "pending after drain: {m:?}");
+}
+
+/// Polls `cond` every millisecond until it holds or `limit` passes; true if it held.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The test's side of a [`GatedSink`].
+pub struct Gate {
+    entered: Receiver<usize>,
+    permits: Option<Sender<()>>,
+}
+
+impl Gate {
+    /// Waits until the writer is inside `write_batch`; returns the batch's record count.
+    pub fn wait_entered(&self) -> usize {
+        match self.entered.recv_timeout(Duration::from_secs(10)) {
+            Ok(n) => n,
+            Err(RecvTimeoutError::Timeout) => panic!("the writer never called the sink"),
+            Err(RecvTimeoutError::Disconnected) => panic!("sink gone"),
+        }
+    }
+
+    /// Lets one batch through (nothing to do once the gate is open).
+    pub fn allow_one(&self) {
+        if let Some(p) = &self.permits {
+            p.send(()).unwrap();
+        }
+    }
+
+    /// Lets every batch through from now on.
+    pub fn open(&mut self) {
+        self.permits = None;
+    }
+}
+
+/// A sink that announces each batch, then waits for a permit from the test before writing it
+/// to a [`MemorySink`]; once the gate is open it writes at once.
+pub struct GatedSink {
+    mem: MemorySink,
+    entered: Sender<usize>,
+    permits: Receiver<()>,
+}
+
+pub fn gated() -> (GatedSink, Gate, MemorySink) {
+    let (etx, erx) = mpsc::channel();
+    let (ptx, prx) = mpsc::channel();
+    let mem = MemorySink::new();
+    (
+        GatedSink {
+            mem: mem.clone(),
+            entered: etx,
+            permits: prx,
+        },
+        Gate {
+            entered: erx,
+            permits: Some(ptx),
+        },
+        mem,
+    )
+}
+
+impl Sink for GatedSink {
+    fn name(&self) -> &str {
+        "gated"
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        let _ = self.entered.send(batch.len());
+        let _ = self.permits.recv();
+        self.mem.write_batch(batch)
+    }
+}
+
+/// A sink that panics (before writing anything) on its first `panics` calls, or on every
+/// batch holding a line that contains `poison`, and otherwise writes to a [`MemorySink`].
+#[derive(Clone)]
+pub struct PanickySink {
+    pub mem: MemorySink,
+    pub calls: Arc<AtomicUsize>,
+    pub panics_left: Arc<AtomicUsize>,
+    pub poison: Option<&'static str>,
+    pub batches: Arc<Mutex<Vec<usize>>>,
+}
+
+impl PanickySink {
+    pub fn first(panics: usize) -> Self {
+        PanickySink {
+            mem: MemorySink::new(),
+            calls: Arc::default(),
+            panics_left: Arc::new(AtomicUsize::new(panics)),
+            poison: None,
+            batches: Arc::default(),
+        }
+    }
+
+    pub fn always() -> Self {
+        Self::first(usize::MAX)
+    }
+
+    pub fn poisoned(poison: &'static str) -> Self {
+        PanickySink {
+            poison: Some(poison),
+            ..Self::first(0)
+        }
+    }
+}
+
+impl Sink for PanickySink {
+    fn name(&self) -> &str {
+        "panicky"
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.calls.fetch_add(1, SeqCst);
+        if let Some(p) = self.poison {
+            if batch
+                .records()
+                .any(|r| std::str::from_utf8(r).unwrap().contains(p))
+            {
+                panic!("poison record in batch");
+            }
+        }
+        let left = self.panics_left.load(SeqCst);
+        if left > 0 {
+            if left != usize::MAX {
+                self.panics_left.store(left - 1, SeqCst);
+            }
+            panic!("injected sink panic");
+        }
+        self.batches.lock().unwrap().push(batch.len());
+        self.mem.write_batch(batch)
+    }
+}
+
+/// Silences the default panic message of the injected panics (keeps others).
+pub fn quiet_injected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .copied()
+                .unwrap_or_default();
+            if msg.contains("injected") || msg.contains("poison") {
+                return;
+            }
+            prev(info);
+        }));
+    });
+}

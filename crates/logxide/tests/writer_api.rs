@@ -1,0 +1,146 @@
+//! The writer's API edges: configuration validation, invalid records, use after shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use logxide::sink::MemorySink;
+use logxide::writer::{
+    BuildError, DropReason, Dropped, Mode, Policy, Queued, Writer, WriterBuilder, WriterState,
+};
+
+fn base() -> WriterBuilder {
+    Writer::builder().sink(MemorySink::new())
+}
+
+fn invalid(b: WriterBuilder, option: &str) {
+    let err = b.build().unwrap_err();
+    match &err {
+        BuildError::Invalid { option: o, .. } => assert_eq!(*o, option, "{err}"),
+        other => panic!("expected Invalid for {option}, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("`{option}`")),
+        "message does not name the option: {msg}"
+    );
+}
+
+#[test]
+fn invalid_configs_name_the_option() {
+    let ms = Duration::from_millis;
+    invalid(base().capacity(0), "capacity");
+    invalid(base().batch_size(0), "batch_size");
+    invalid(base().capacity(10).batch_size(11), "batch_size");
+    invalid(base().flush_interval(Duration::ZERO), "flush_interval");
+    invalid(base().deadline(Duration::ZERO), "deadline");
+    invalid(base().mode(Mode::Loop).tick(Duration::ZERO), "tick");
+    invalid(base().max_bytes(0), "max_bytes");
+    invalid(base().block_timeout(Duration::ZERO), "block_timeout");
+    for p in [Policy::DropOldest, Policy::DropNewest, Policy::Warn] {
+        invalid(base().policy(p).block_timeout(ms(10)), "block_timeout");
+    }
+    invalid(
+        base().restart_backoff(Duration::ZERO, ms(1)),
+        "restart_backoff",
+    );
+    invalid(base().restart_backoff(ms(10), ms(1)), "restart_backoff");
+    // A zero tick is fine outside loop mode; the edge values are accepted.
+    base().tick(Duration::ZERO).build().unwrap();
+    base().capacity(10).batch_size(10).build().unwrap();
+    base().capacity(1).batch_size(1).build().unwrap();
+}
+
+#[test]
+fn no_sink_is_refused() {
+    let err = Writer::builder().build().unwrap_err();
+    assert!(matches!(err, BuildError::NoSink), "{err:?}");
+    assert!(err.to_string().contains("sink"), "{err}");
+}
+
+#[test]
+fn invalid_records_are_dropped_and_counted() {
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .max_bytes(64)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    let inv = Err(Dropped {
+        reason: DropReason::Invalid,
+    });
+    assert_eq!(h.enqueue(b"two\nlines"), inv);
+    assert_eq!(h.enqueue(b"two\nlines\n"), inv);
+    assert_eq!(h.enqueue(b"blank\n\n"), inv);
+    assert_eq!(
+        h.enqueue(&[b'a'; 64]),
+        inv,
+        "64 bytes + newline > max_bytes"
+    );
+    assert_eq!(h.enqueue(&[b'b'; 100]), inv);
+    // Exactly at the bound (63 bytes + the newline) is fine, with or without the `\n`.
+    assert_eq!(h.enqueue(&[b'c'; 63]), Ok(Queued::Queued));
+    let mut with_nl = vec![b'd'; 63];
+    with_nl.push(b'\n');
+    assert_eq!(h.enqueue(&with_nl), Ok(Queued::Queued));
+    assert_eq!(h.enqueue(b"no newline"), Ok(Queued::Queued));
+    assert_eq!(h.enqueue(b"one newline\n"), Ok(Queued::Queued));
+    let m = writer.shutdown(None).metrics;
+    let mut want = vec![b'c'; 63];
+    want.push(b'\n');
+    want.extend(with_nl);
+    want.extend_from_slice(b"no newline\none newline\n");
+    assert_eq!(mem.contents(), want);
+    assert_eq!(m.dropped_by.invalid, 5);
+    assert_eq!((m.enqueued, m.written, m.dropped), (9, 4, 5));
+    assert_settled(&m);
+}
+
+#[test]
+fn after_shutdown() {
+    let mem = MemorySink::new();
+    let writer = Writer::builder().sink(mem.clone()).build().unwrap();
+    let h = writer.handle();
+    h.enqueue(b"before").unwrap();
+    let report = writer.shutdown(None);
+    assert!(!report.timed_out);
+    for _ in 0..3 {
+        assert_eq!(
+            h.enqueue(b"after"),
+            Err(Dropped {
+                reason: DropReason::Shutdown
+            })
+        );
+    }
+    assert_eq!(h.flush(None), Ok(()));
+    assert_eq!(h.flush(Some(Duration::from_millis(10))), Ok(()));
+    h.trigger();
+    let m = h.metrics();
+    assert_eq!(m.state, WriterState::Stopped);
+    assert_eq!((m.enqueued, m.written, m.dropped_by.shutdown), (4, 1, 3));
+    assert_settled(&m);
+    assert_eq!(mem.contents(), b"before\n");
+}
+
+#[test]
+fn metrics_count_batches_and_bytes() {
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..10 {
+        h.enqueue(line(0, i).as_bytes()).unwrap();
+    }
+    writer.flush(None).unwrap();
+    let m = writer.metrics();
+    assert_eq!(m.batches, 1);
+    assert_eq!(m.bytes, expected_bytes(0, 0..10).len() as u64);
+    assert_eq!(m.sinks[0].name, "memory");
+    assert_eq!(m.state, WriterState::Running);
+    drop(writer);
+}

@@ -1,0 +1,425 @@
+//! Policies with a stalled writer (a sink held on a gate, so the queue fills
+//! deterministically): exact drop counts and results for `drop_newest`, `warn`,
+//! `drop_oldest`; the `warn` hook's rate; `block` loses nothing; `block_timeout`.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use logxide::sink::{Batch, FnSink, MemorySink, Sink, SinkError};
+use logxide::writer::{DropReason, DropWarning, Dropped, Policy, Queued, Writer};
+
+const CAP: usize = 10;
+
+/// The `warn` reports received, with when they came.
+type Reports = Arc<Mutex<Vec<(Instant, DropWarning)>>>;
+
+/// Builds a writer with a gated sink, gets record 0 stuck inside the sink, and returns.
+fn stalled(policy: Policy) -> (Writer, Gate, MemorySink, Reports) {
+    let (sink, gate, mem) = gated();
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let w = Arc::clone(&warnings);
+    let writer = Writer::builder()
+        .capacity(CAP)
+        .batch_size(1)
+        .policy(policy)
+        .on_drop_warning(move |d| w.lock().unwrap().push((Instant::now(), d.clone())))
+        .sink(sink)
+        .build()
+        .unwrap();
+    writer.handle().enqueue(line(0, 0).as_bytes()).unwrap();
+    assert_eq!(gate.wait_entered(), 1);
+    (writer, gate, mem, warnings)
+}
+
+fn refusing(policy: Policy) {
+    let (writer, mut gate, mem, _) = stalled(policy);
+    let h = writer.handle();
+    let mut errs = 0;
+    for i in 1..=100 {
+        match h.enqueue(line(0, i).as_bytes()) {
+            Ok(q) => {
+                assert_eq!(q, Queued::Queued);
+                assert!(i <= CAP, "record {i} accepted beyond capacity");
+            }
+            Err(e) => {
+                assert_eq!(
+                    e,
+                    Dropped {
+                        reason: DropReason::QueueFull
+                    }
+                );
+                assert!(i > CAP, "record {i} refused with room in the queue");
+                errs += 1;
+            }
+        }
+    }
+    assert_eq!(errs, 90);
+    let m = writer.metrics();
+    assert_eq!(m.dropped_by.queue_full, 90);
+    assert_eq!(m.dropped, 90);
+    assert_eq!(m.pending, 11);
+    assert!(m.high_water >= CAP as u64);
+    gate.open();
+    gate.allow_one();
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(mem.contents(), expected_bytes(0, 0..=CAP));
+    assert_settled(&m);
+    assert_eq!(
+        (m.written, m.dropped, m.dropped_by.queue_full),
+        (11, 90, 90)
+    );
+}
+
+#[test]
+fn drop_newest_refuses_exactly_the_overflow() {
+    refusing(Policy::DropNewest);
+}
+
+#[test]
+fn warn_refuses_exactly_the_overflow() {
+    refusing(Policy::Warn);
+}
+
+#[test]
+fn drop_oldest_keeps_the_newest() {
+    let (writer, mut gate, mem, _) = stalled(Policy::DropOldest);
+    let h = writer.handle();
+    for i in 1..=100 {
+        let q = h.enqueue(line(0, i).as_bytes()).unwrap();
+        let want = if i <= CAP {
+            Queued::Queued
+        } else {
+            Queued::EvictedOldest
+        };
+        assert_eq!(q, want, "record {i}");
+    }
+    let m = writer.metrics();
+    assert_eq!(m.dropped_by.evicted, 90);
+    assert_eq!(m.pending, 11);
+    gate.open();
+    gate.allow_one();
+    let m = writer.shutdown(None).metrics;
+    let mut want = expected_bytes(0, 0..1);
+    want.extend(expected_bytes(0, 91..=100));
+    assert_eq!(mem.contents(), want);
+    assert_settled(&m);
+    assert_eq!((m.written, m.dropped, m.dropped_by.evicted), (11, 90, 90));
+    assert_eq!(m.dropped_by.queue_full, 0);
+}
+
+#[test]
+fn drop_oldest_flush_barrier_evicted_still_completes() {
+    // A flush barrier pushed out of the queue by newer records must not leave flush() hanging.
+    let (writer, mut gate, mem, _) = stalled(Policy::DropOldest);
+    let h = writer.handle();
+    for i in 1..CAP {
+        h.enqueue(line(0, i).as_bytes()).unwrap();
+    }
+    let flusher = {
+        let h = h.clone();
+        thread::spawn(move || h.flush(Some(Duration::from_secs(5))))
+    };
+    // Wait until the barrier is in the queue (it fills the last slot).
+    thread::sleep(Duration::from_millis(50));
+    for i in CAP..CAP + 20 {
+        h.enqueue(line(0, i).as_bytes()).unwrap();
+    }
+    gate.open();
+    gate.allow_one();
+    assert_eq!(flusher.join().unwrap(), Ok(()));
+    let m = writer.shutdown(None).metrics;
+    assert_settled(&m);
+    assert_eq!(m.written + m.dropped_by.evicted, (CAP + 20) as u64);
+    assert_eq!(
+        assert_strictly_increasing(&mem.contents(), 1, CAP + 20) as u64,
+        m.written
+    );
+}
+
+#[test]
+fn warn_first_report_comes_without_shutdown() {
+    let (writer, mut gate, _mem, warnings) = stalled(Policy::Warn);
+    let h = writer.handle();
+    for i in 1..=50 {
+        let _ = h.enqueue(line(0, i).as_bytes());
+    }
+    gate.open();
+    assert!(
+        wait_for(Duration::from_secs(2), || !warnings
+            .lock()
+            .unwrap()
+            .is_empty()),
+        "no report within 2 s"
+    );
+    assert_eq!(
+        warnings.lock().unwrap()[0].1,
+        DropWarning {
+            dropped: 40,
+            total: 40
+        }
+    );
+    assert_eq!(writer.metrics().warnings, 1);
+    drop(writer);
+}
+
+#[test]
+fn warn_hook_is_rate_limited_and_sums_to_the_total() {
+    // Bursts of overflow with pauses in which the writer catches up.
+    warn_rate(Some(Duration::from_millis(20)));
+}
+
+#[test]
+#[ignore = "BUG: under sustained overload the writer never leaves Core::pop_and_deliver (it loops while the queue is non-empty), so WarnState::report is never reached until the load stops"]
+fn warn_hook_reports_during_sustained_overload() {
+    warn_rate(None);
+}
+
+/// Overflows a 2-record queue in front of a slow sink for 1.5 s, pausing `pause` after
+/// every 50 records (or never), and checks the `warn` reports.
+fn warn_rate(pause: Option<Duration>) {
+    let warnings: Reports = Arc::default();
+    let w = Arc::clone(&warnings);
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .capacity(2)
+        .batch_size(1)
+        .policy(Policy::Warn)
+        .on_drop_warning(move |d| w.lock().unwrap().push((Instant::now(), d.clone())))
+        .sink(slow(mem.clone()))
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    let start = Instant::now();
+    let mut refused = 0u64;
+    let mut i = 0;
+    // Overflow for 1.5 s.
+    while start.elapsed() < Duration::from_millis(1500) {
+        match h.enqueue(line(0, i).as_bytes()) {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.reason, DropReason::QueueFull);
+                refused += 1;
+            }
+        }
+        i += 1;
+        if i % 50 == 0 {
+            match pause {
+                Some(p) => thread::sleep(p),
+                None => thread::yield_now(),
+            }
+        }
+    }
+    // One report at once, one a second later, while the load lasts (not only at shutdown).
+    let before_shutdown = warnings.lock().unwrap().len();
+    let m = writer.shutdown(None).metrics;
+    let elapsed = start.elapsed();
+    let calls = warnings.lock().unwrap().clone();
+    assert!(refused > 0);
+    assert!(
+        before_shutdown >= 2,
+        "only {before_shutdown} reports during 1.5 s of overflow: {:?}",
+        calls
+            .iter()
+            .map(|c| (c.0 - start, c.1.dropped))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(m.dropped_by.queue_full, refused);
+    assert_eq!(m.warnings, calls.len() as u64);
+    assert!(
+        calls.len() >= 2,
+        "expected a report at once and one later: {calls:?}"
+    );
+    assert_eq!(calls.iter().map(|c| c.1.dropped).sum::<u64>(), refused);
+    let mut running = 0;
+    for (_, w) in &calls {
+        running += w.dropped;
+        assert_eq!(w.total, running, "totals must be cumulative: {calls:?}");
+        assert!(w.dropped > 0);
+    }
+    // At most once per second (the final report at shutdown excepted).
+    for pair in calls[..calls.len() - 1].windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap >= Duration::from_millis(990), "reports {gap:?} apart");
+    }
+    assert!(
+        calls.len() as u64 <= 2 + elapsed.as_secs(),
+        "{} reports in {elapsed:?}",
+        calls.len()
+    );
+    assert_strictly_increasing(&mem.contents(), 1, i);
+    assert_settled(&m);
+}
+
+#[test]
+fn warn_final_report_at_shutdown() {
+    let (writer, mut gate, _mem, warnings) = stalled(Policy::Warn);
+    let h = writer.handle();
+    for i in 1..=25 {
+        let _ = h.enqueue(line(0, i).as_bytes());
+    }
+    assert!(
+        warnings.lock().unwrap().is_empty(),
+        "reported while stalled"
+    );
+    gate.open();
+    gate.allow_one();
+    let m = writer.shutdown(None).metrics;
+    let calls = warnings.lock().unwrap().clone();
+    assert_eq!(calls.iter().map(|c| c.1.dropped).sum::<u64>(), 15);
+    assert_eq!(m.dropped_by.queue_full, 15);
+    assert_eq!(m.warnings, calls.len() as u64);
+}
+
+#[test]
+fn no_warning_for_other_policies() {
+    for policy in [Policy::DropNewest, Policy::DropOldest] {
+        let (writer, mut gate, _mem, warnings) = stalled(policy);
+        let h = writer.handle();
+        for i in 1..=25 {
+            let _ = h.enqueue(line(0, i).as_bytes());
+        }
+        gate.open();
+        gate.allow_one();
+        let m = writer.shutdown(None).metrics;
+        assert!(warnings.lock().unwrap().is_empty(), "{policy}");
+        assert_eq!(m.warnings, 0);
+    }
+}
+
+/// A sink that sleeps 1 ms per batch.
+fn slow(mem: MemorySink) -> impl Sink {
+    let mut mem = mem;
+    FnSink::new("slow", move |b: &Batch<'_>| -> Result<(), SinkError> {
+        thread::sleep(Duration::from_millis(1));
+        mem.write_batch(b)
+    })
+}
+
+#[test]
+fn block_loses_nothing_with_a_small_queue_and_a_slow_sink() {
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .capacity(8)
+        .batch_size(4)
+        .policy(Policy::Block)
+        .sink(slow(mem.clone()))
+        .build()
+        .unwrap();
+    thread::scope(|s| {
+        for p in 0..4 {
+            let h = writer.handle();
+            s.spawn(move || {
+                for i in 0..500 {
+                    assert_eq!(h.enqueue(line(p, i).as_bytes()), Ok(Queued::Queued));
+                }
+            });
+        }
+    });
+    let m = writer.shutdown(None).metrics;
+    assert_all_in_order(&mem.contents(), 4, 500);
+    assert_settled(&m);
+    assert_eq!((m.written, m.dropped), (2000, 0));
+    assert!(m.high_water >= 8, "the queue never filled: {m:?}");
+}
+
+#[test]
+fn block_bounds_bytes_too() {
+    // max_bytes bounds the queue: 4 records of 100 bytes fit in 450 bytes, not 5.
+    let (sink, mut gate, mem) = gated();
+    let writer = Writer::builder()
+        .capacity(100)
+        .batch_size(1)
+        .max_bytes(450)
+        .block_timeout(Duration::from_millis(50))
+        .sink(sink)
+        .build()
+        .unwrap();
+    let rec = |i: usize| format!("{i:0>99}");
+    let h = writer.handle();
+    h.enqueue(rec(0).as_bytes()).unwrap();
+    gate.wait_entered();
+    for i in 1..=4 {
+        assert_eq!(h.enqueue(rec(i).as_bytes()), Ok(Queued::Queued), "{i}");
+    }
+    assert_eq!(
+        h.enqueue(rec(5).as_bytes()).unwrap_err().reason,
+        DropReason::Timeout
+    );
+    gate.open();
+    gate.allow_one();
+    let m = writer.shutdown(None).metrics;
+    let want: String = (0..=4).map(|i| rec(i) + "\n").collect();
+    assert_eq!(mem.contents(), want.as_bytes());
+    assert_eq!(m.dropped_by.timeout, 1);
+    assert_settled(&m);
+}
+
+#[test]
+fn block_timeout_drops_and_counts() {
+    let (sink, mut gate, mem) = gated();
+    let writer = Writer::builder()
+        .capacity(2)
+        .batch_size(1)
+        .policy(Policy::Block)
+        .block_timeout(Duration::from_millis(50))
+        .sink(sink)
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    h.enqueue(line(0, 0).as_bytes()).unwrap();
+    gate.wait_entered();
+    assert_eq!(h.enqueue(line(0, 1).as_bytes()), Ok(Queued::Queued));
+    assert_eq!(h.enqueue(line(0, 2).as_bytes()), Ok(Queued::Queued));
+    for i in 3..6 {
+        let start = Instant::now();
+        let err = h.enqueue(line(0, i).as_bytes()).unwrap_err();
+        let waited = start.elapsed();
+        assert_eq!(err.reason, DropReason::Timeout);
+        assert!(
+            waited >= Duration::from_millis(50),
+            "gave up after {waited:?}"
+        );
+        assert!(waited < Duration::from_secs(2), "waited {waited:?}");
+    }
+    let m = writer.metrics();
+    assert_eq!((m.dropped_by.timeout, m.dropped, m.pending), (3, 3, 3));
+    gate.open();
+    gate.allow_one();
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(mem.contents(), expected_bytes(0, 0..3));
+    assert_settled(&m);
+    assert_eq!((m.written, m.dropped_by.timeout), (3, 3));
+}
+
+#[test]
+fn block_waits_for_space_when_the_sink_is_released() {
+    let (sink, mut gate, mem) = gated();
+    let writer = Writer::builder()
+        .capacity(2)
+        .batch_size(1)
+        .sink(sink)
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    h.enqueue(line(0, 0).as_bytes()).unwrap();
+    gate.wait_entered();
+    let producer = thread::spawn(move || {
+        for i in 1..50 {
+            assert_eq!(h.enqueue(line(0, i).as_bytes()), Ok(Queued::Queued));
+        }
+    });
+    thread::sleep(Duration::from_millis(50));
+    assert!(!producer.is_finished(), "the producer did not block");
+    assert!(mem.contents().is_empty());
+    gate.open();
+    gate.allow_one();
+    producer.join().unwrap();
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(mem.contents(), expected_bytes(0, 0..50));
+    assert_settled(&m);
+    assert_eq!(m.dropped, 0);
+}

@@ -1,0 +1,277 @@
+//! Recovery: a panicking sink restarts the writer (nothing lost, nothing duplicated), and
+//! past `max_restarts` the writer falls back to synchronous writes.
+
+mod common;
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
+
+use common::*;
+use logxide::sink::MemorySink;
+use logxide::writer::{Mode, Queued, Writer, WriterState};
+
+fn text(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap()
+}
+
+fn fast_backoff() -> (Duration, Duration) {
+    (Duration::from_millis(1), Duration::from_millis(10))
+}
+
+#[test]
+fn restart_after_panics_loses_and_duplicates_nothing() {
+    quiet_injected_panics();
+    for k in [1usize, 3] {
+        let sink = PanickySink::first(k);
+        let (a, b) = fast_backoff();
+        let writer = Writer::builder()
+            .mode(Mode::Manual)
+            .restart_backoff(a, b)
+            .sink(sink.clone())
+            .build()
+            .unwrap();
+        let h = writer.handle();
+        for i in 0..100 {
+            h.enqueue(line(0, i).as_bytes()).unwrap();
+        }
+        writer.trigger();
+        assert!(wait_for(Duration::from_secs(5), || sink
+            .mem
+            .contents()
+            .len()
+            == expected_bytes(0, 0..100).len()));
+        for i in 100..200 {
+            h.enqueue(line(0, i).as_bytes()).unwrap();
+        }
+        let m = writer.shutdown(None).metrics;
+        assert_eq!(sink.mem.contents(), expected_bytes(0, 0..200), "k = {k}");
+        assert_eq!(m.restarts, k as u64);
+        assert_eq!(m.state, WriterState::Stopped);
+        assert_eq!((m.written, m.failed), (200, 0));
+        assert_settled(&m);
+        assert!(m.errors >= k as u64);
+    }
+}
+
+/// The panic happens while the writer delivers the records before a flush barrier; the
+/// flush must still complete once the restarted writer has delivered them.
+fn flush_after_restart(mode: Mode) {
+    quiet_injected_panics();
+    let sink = PanickySink::first(1);
+    let (a, b) = fast_backoff();
+    let writer = Writer::builder()
+        .mode(mode)
+        .restart_backoff(a, b)
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..10 {
+        h.enqueue(line(0, i).as_bytes()).unwrap();
+    }
+    assert_eq!(writer.flush(Some(Duration::from_secs(3))), Ok(()), "{mode}");
+    assert_eq!(text(sink.mem.contents()), text(expected_bytes(0, 0..10)));
+    assert_eq!(writer.metrics().restarts, 1);
+    drop(writer);
+}
+
+#[test]
+#[ignore = "BUG: a barrier popped before a sink panic is never completed after the restart (Core::pending_barrier is only finished by a later Write action), so flush() hangs in manual mode"]
+fn flush_returns_after_a_restart_manual() {
+    flush_after_restart(Mode::Manual);
+}
+
+#[test]
+#[ignore = "BUG: a barrier popped before a sink panic is never completed after the restart (Core::pending_barrier is only finished by a later Write action), so flush() hangs in trigger mode"]
+fn flush_returns_after_a_restart_trigger() {
+    flush_after_restart(Mode::Trigger);
+}
+
+#[test]
+fn flush_returns_after_a_restart_loop() {
+    flush_after_restart(Mode::Loop);
+}
+
+#[test]
+fn restart_does_not_duplicate_into_earlier_sinks() {
+    quiet_injected_panics();
+    let first = MemorySink::new();
+    let panicky = PanickySink::first(2);
+    let last = MemorySink::new();
+    let (a, b) = fast_backoff();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .restart_backoff(a, b)
+        .sink(first.clone())
+        .sink(panicky.clone())
+        .sink(last.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..300 {
+        h.enqueue(line(0, i).as_bytes()).unwrap();
+        if i % 100 == 99 {
+            writer.trigger();
+        }
+    }
+    let m = writer.shutdown(None).metrics;
+    let want = expected_bytes(0, 0..300);
+    assert_eq!(first.contents(), want, "sink before the panicking one");
+    assert_eq!(panicky.mem.contents(), want, "the panicking sink");
+    assert_eq!(last.contents(), want, "sink after the panicking one");
+    assert_eq!(m.restarts, 2);
+    assert_eq!((m.written, m.failed), (300, 0));
+    for s in &m.sinks {
+        assert_eq!((s.written, s.failed), (300, 0), "{}", s.name);
+    }
+    assert_settled(&m);
+}
+
+#[test]
+fn fallback_after_max_restarts() {
+    quiet_injected_panics();
+    let panicky = PanickySink::always();
+    let healthy = MemorySink::new();
+    let (a, b) = fast_backoff();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .max_restarts(2)
+        .restart_backoff(a, b)
+        .sink(panicky.clone())
+        .sink(healthy.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..50 {
+        assert_eq!(h.enqueue(line(0, i).as_bytes()), Ok(Queued::Queued));
+    }
+    writer.trigger();
+    assert!(
+        wait_for(Duration::from_secs(5), || writer.metrics().state
+            == WriterState::Fallback),
+        "no fallback: {:?}",
+        writer.metrics()
+    );
+    let m = writer.metrics();
+    assert_eq!(m.restarts, 2);
+    // The batch in hand reached the healthy sink when the writer gave up.
+    assert_eq!(healthy.contents(), expected_bytes(0, 0..50));
+    for i in 50..80 {
+        assert_eq!(h.enqueue(line(0, i).as_bytes()), Ok(Queued::WrittenSync));
+    }
+    // Written synchronously: already in the sink when enqueue returns.
+    assert_eq!(healthy.contents(), expected_bytes(0, 0..80));
+    writer.flush(None).unwrap();
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(healthy.contents(), expected_bytes(0, 0..80));
+    assert!(panicky.mem.contents().is_empty());
+    assert_eq!(m.restarts, 2);
+    assert_eq!((m.written, m.failed), (80, 0));
+    assert_eq!(m.sinks[0].written, 0);
+    assert_eq!(m.sinks[0].failed, 80);
+    assert_eq!((m.sinks[1].written, m.sinks[1].failed), (80, 0));
+    assert!(m.sinks[0].errors >= 1);
+    assert_settled(&m);
+}
+
+#[test]
+#[ignore = "BUG: on fallback, supervise() calls help_drain() -> pop_and_deliver(), which appends newly queued records to the interrupted batch and delivers it from Core::next_sink, so sinks before the panicking one never get them"]
+fn fallback_healthy_sink_first_gets_records_queued_during_restarts() {
+    // The healthy sink comes first: it already has the interrupted batch. Records queued
+    // while the writer was backing off must still reach it, exactly once.
+    quiet_injected_panics();
+    let healthy = MemorySink::new();
+    let panicky = PanickySink::always();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .max_restarts(2)
+        .restart_backoff(Duration::from_millis(200), Duration::from_millis(200))
+        .sink(healthy.clone())
+        .sink(panicky.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..20 {
+        h.enqueue(line(0, i).as_bytes()).unwrap();
+    }
+    writer.trigger();
+    assert!(wait_for(Duration::from_secs(5), || panicky
+        .calls
+        .load(SeqCst)
+        >= 1));
+    // The writer is backing off now (200 ms): these wait in the queue.
+    for i in 20..40 {
+        assert_eq!(h.enqueue(line(0, i).as_bytes()), Ok(Queued::Queued));
+    }
+    assert!(wait_for(Duration::from_secs(5), || writer.metrics().state
+        == WriterState::Fallback));
+    for i in 40..50 {
+        assert_eq!(h.enqueue(line(0, i).as_bytes()), Ok(Queued::WrittenSync));
+    }
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(text(healthy.contents()), text(expected_bytes(0, 0..50)));
+    assert_eq!((m.written, m.failed), (50, 0));
+    assert_eq!(m.sinks[0].written, 50);
+    assert_settled(&m);
+}
+
+#[test]
+fn poison_record_fails_only_where_every_sink_failed() {
+    quiet_injected_panics();
+    // Only the poisoned sink: the batch holding the poison fails, the rest is written.
+    let sink = PanickySink::poisoned("POISON");
+    let (a, b) = fast_backoff();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .max_restarts(2)
+        .restart_backoff(a, b)
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    h.enqueue(b"ok 1").unwrap();
+    writer.flush(None).unwrap();
+    h.enqueue(b"ok 2").unwrap();
+    h.enqueue(br#"{"msg":"POISON"}"#).unwrap();
+    h.enqueue(b"ok 3").unwrap();
+    writer.trigger();
+    assert!(wait_for(Duration::from_secs(5), || writer.metrics().state
+        == WriterState::Fallback));
+    assert_eq!(h.enqueue(b"ok 4"), Ok(Queued::WrittenSync));
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(sink.mem.contents(), b"ok 1\nok 4\n");
+    assert_eq!(m.restarts, 2);
+    // The batch [ok 2, POISON, ok 3] failed in the only sink.
+    assert_eq!((m.written, m.failed), (2, 3));
+    assert_eq!((m.sinks[0].written, m.sinks[0].failed), (2, 3));
+    assert!(m.sinks[0]
+        .last_error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("poison"));
+    assert_settled(&m);
+
+    // With a healthy second sink, the poison batch is written (by that sink), not failed.
+    let sink = PanickySink::poisoned("POISON");
+    let healthy = MemorySink::new();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .max_restarts(2)
+        .restart_backoff(a, b)
+        .sink(sink.clone())
+        .sink(healthy.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for l in [&b"ok 1"[..], br#"{"msg":"POISON"}"#, b"ok 2"] {
+        h.enqueue(l).unwrap();
+    }
+    writer.trigger();
+    assert!(wait_for(Duration::from_secs(5), || writer.metrics().state
+        == WriterState::Fallback));
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(healthy.contents(), b"ok 1\n{\"msg\":\"POISON\"}\nok 2\n");
+    assert_eq!((m.written, m.failed), (3, 0));
+    assert_eq!(m.sinks[0].failed, 3);
+    assert_settled(&m);
+}
