@@ -1,1 +1,92 @@
-fn main() {}
+//! `logxide`: benchmarks and tools for logxide.
+
+mod bench;
+mod lines;
+mod mem;
+mod stats;
+mod verify;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// Benchmarks and tools for the logxide logging library.
+#[derive(Parser, Debug)]
+#[command(name = "logxide", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Measure the library's throughput and latency
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Bench {
+    /// The asynchronous writer with a file sink, against a plain write(2) baseline
+    Writer(bench::WriterArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench {
+            what: Bench::Writer(args),
+        } => bench_writer(&args),
+    }
+}
+
+fn bench_writer(args: &bench::WriterArgs) -> ExitCode {
+    if let Err((_option, msg)) = args.validate() {
+        let mut cmd = Cli::command();
+        let sub = cmd
+            .find_subcommand_mut("bench")
+            .and_then(|b| b.find_subcommand_mut("writer"))
+            .map(|w| w.clone().bin_name("logxide bench writer"));
+        let err = match sub {
+            Some(mut w) => w.error(clap::error::ErrorKind::ValueValidation, msg),
+            None => cmd.error(clap::error::ErrorKind::ValueValidation, msg),
+        };
+        err.exit();
+    }
+    let report = match bench::run(args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("logxide bench writer: error: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let mut out = io::stdout().lock();
+    let printed = if args.json {
+        serde_json::to_writer(&mut out, &report)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        bench::print_summary(&report, &mut out)
+    };
+    if let Err(e) = printed.and_then(|()| out.flush()) {
+        eprintln!("logxide bench writer: cannot print the result: {e}");
+        return ExitCode::from(3);
+    }
+    if report.verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
