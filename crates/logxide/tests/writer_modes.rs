@@ -128,7 +128,6 @@ fn appears(mem: &MemorySink, want: &[u8], start: Instant, limit: Duration) -> Du
 }
 
 #[test]
-#[ignore = "BUG: trigger mode parks with no timeout and wake_at = enqueued + batch_size when idle (worker.rs decide), so a lone record is never written by the flush interval/deadline"]
 fn trigger_mode_flush_interval_writes_a_lone_record() {
     let mem = MemorySink::new();
     let writer = Writer::builder()
@@ -152,7 +151,6 @@ fn trigger_mode_flush_interval_writes_a_lone_record() {
 }
 
 #[test]
-#[ignore = "BUG: trigger mode parks with no timeout and wake_at = enqueued + batch_size when idle (worker.rs decide), so a lone record is never written by the flush interval/deadline"]
 fn trigger_mode_flush_interval_after_an_idle_period() {
     // The writer has been idle (parked) for a while before the record comes.
     let mem = MemorySink::new();
@@ -173,7 +171,6 @@ fn trigger_mode_flush_interval_after_an_idle_period() {
 }
 
 #[test]
-#[ignore = "BUG: trigger mode parks with no timeout and wake_at = enqueued + batch_size when idle (worker.rs decide), so a lone record is never written by the flush interval/deadline"]
 fn trigger_mode_deadline_writes_a_lone_record() {
     let mem = MemorySink::new();
     let writer = Writer::builder()

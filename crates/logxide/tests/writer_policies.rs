@@ -173,7 +173,6 @@ fn warn_hook_is_rate_limited_and_sums_to_the_total() {
 }
 
 #[test]
-#[ignore = "BUG: under sustained overload the writer never leaves Core::pop_and_deliver (it loops while the queue is non-empty), so WarnState::report is never reached until the load stops"]
 fn warn_hook_reports_during_sustained_overload() {
     warn_rate(None);
 }

@@ -76,13 +76,11 @@ fn flush_after_restart(mode: Mode) {
 }
 
 #[test]
-#[ignore = "BUG: a barrier popped before a sink panic is never completed after the restart (Core::pending_barrier is only finished by a later Write action), so flush() hangs in manual mode"]
 fn flush_returns_after_a_restart_manual() {
     flush_after_restart(Mode::Manual);
 }
 
 #[test]
-#[ignore = "BUG: a barrier popped before a sink panic is never completed after the restart (Core::pending_barrier is only finished by a later Write action), so flush() hangs in trigger mode"]
 fn flush_returns_after_a_restart_trigger() {
     flush_after_restart(Mode::Trigger);
 }
@@ -175,7 +173,6 @@ fn fallback_after_max_restarts() {
 }
 
 #[test]
-#[ignore = "BUG: on fallback, supervise() calls help_drain() -> pop_and_deliver(), which appends newly queued records to the interrupted batch and delivers it from Core::next_sink, so sinks before the panicking one never get them"]
 fn fallback_healthy_sink_first_gets_records_queued_during_restarts() {
     // The healthy sink comes first: it already has the interrupted batch. Records queued
     // while the writer was backing off must still reach it, exactly once.

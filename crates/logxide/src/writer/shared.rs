@@ -80,6 +80,8 @@ pub(crate) struct Core {
     ends: Vec<usize>,
     /// The sink the current batch goes to next (a restart resumes here).
     next_sink: usize,
+    /// A delivery is under way: still set after a panic interrupted it.
+    delivering: bool,
     /// The most records of the current batch any sink has written so far.
     best: usize,
     /// The smallest batch (bytes) any sink wants gathered before delivery.
@@ -116,6 +118,7 @@ impl Shared {
                 buf: Vec::with_capacity(64 << 10),
                 ends: Vec::new(),
                 next_sink: 0,
+                delivering: false,
                 best: 0,
                 coalesce: coalesce.min(MAX_BATCH_BYTES),
                 unreleased: 0,
@@ -310,7 +313,7 @@ impl Core {
     /// to it — sinks already served must not see its records twice nor miss new ones — and
     /// completes the flush barriers it carried.
     pub(crate) fn resume(&mut self, shared: &Shared) {
-        if self.next_sink > 0 || self.pending_barrier > 0 {
+        if self.delivering || self.pending_barrier > 0 {
             self.deliver(shared);
             if self.pending_barrier > 0 {
                 self.flush_sinks(shared);
@@ -335,6 +338,7 @@ impl Core {
             self.clear_batch();
             return;
         }
+        self.delivering = true;
         let batch = Batch::new(&self.buf, &self.ends);
         while self.next_sink < self.sinks.len() {
             let i = self.next_sink;
@@ -386,6 +390,7 @@ impl Core {
         self.buf.clear();
         self.ends.clear();
         self.next_sink = 0;
+        self.delivering = false;
         self.best = 0;
         if self.buf.capacity() > 4 * MAX_BATCH_BYTES {
             self.buf.shrink_to(MAX_BATCH_BYTES);

@@ -37,11 +37,20 @@ pub(crate) fn supervise(shared: &Shared) {
         if shared.counters.restarts.load(Relaxed) >= u64::from(shared.settings.max_restarts) {
             // Give up on the thread: callers write synchronously from now on. Nothing queued
             // is lost: drain it here, with sink panics caught and counted as failures.
+            // Drain before announcing the state, so that once `Fallback` shows, everything
+            // enqueued before it has been handled; drain again after, for records pushed in
+            // between (their producers see `FALLBACK` and drain too, as at shutdown).
+            let mut core = shared.lock_core();
+            core.catch_panics = true;
+            while core.pop_and_deliver(shared, true) > 0 {}
             let _ = shared
                 .state
                 .compare_exchange(RUNNING, FALLBACK, SeqCst, SeqCst);
+            shared.counters.enqueued.get();
+            while core.pop_and_deliver(shared, true) > 0 {}
+            core.finish_barriers(shared);
+            drop(core);
             shared.queue.wake_all_waiters();
-            shared.help_drain();
             break;
         }
         shared.counters.restarts.fetch_add(1, Relaxed);
