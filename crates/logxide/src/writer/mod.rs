@@ -436,7 +436,7 @@ impl WriterHandle {
         let shared = &*self.shared;
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let len = body.len() + 1;
-        if body.contains(&b'\n') || len > shared.queue.max_bytes() {
+        if memchr::memchr(b'\n', body).is_some() || len > shared.queue.max_bytes() {
             return self.drop_record(DropReason::Invalid);
         }
         if shared.state.load(Relaxed) != RUNNING {
