@@ -74,6 +74,10 @@ pub struct WriterArgs {
           value_parser = clap::value_parser!(u64).range(1..=(1 << 28)))]
     pub batch: u64,
 
+    /// Seconds to measure the CPU an idle writer (same settings) uses; 0 skips it
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub idle_secs: f64,
+
     /// Directory for engine.log and physical.log [default: a fresh directory under the
     /// system temporary directory, removed at the end unless --keep]
     #[arg(long, value_name = "DIR")]
@@ -177,6 +181,8 @@ pub struct Report {
     pub ratio_to_physical: f64,
     pub caller_ns: Latency,
     pub peak_rss_delta_mb: Option<f64>,
+    /// CPU time an idle writer thread used, in percent of one core (None: not measured).
+    pub idle_cpu_percent: Option<f64>,
     pub verified: bool,
     /// Lines found in engine.log.
     pub lines: u64,
@@ -229,6 +235,10 @@ impl Workdir {
         self.dir.join("physical.log")
     }
 
+    fn idle(&self) -> PathBuf {
+        self.dir.join("idle.log")
+    }
+
     /// Removes what the benchmark wrote (errors ignored: cleanup is best effort).
     fn clean(&self) {
         if self.remove_dir {
@@ -236,6 +246,7 @@ impl Workdir {
         } else {
             let _ = fs::remove_file(self.engine());
             let _ = fs::remove_file(self.physical());
+            let _ = fs::remove_file(self.idle());
         }
     }
 }
@@ -281,7 +292,14 @@ fn run_in(args: &WriterArgs, work: &Workdir) -> io::Result<Report> {
             physical_seconds.min(run_physical(&work.physical(), &counts, gens.clone())?);
     }
 
-    // 3. Verification.
+    // 3. Idle CPU of a writer with the same settings and nothing to write.
+    let idle_cpu_percent = if args.idle_secs > 0.0 {
+        idle_cpu_percent(args, &work.idle())?
+    } else {
+        None
+    };
+
+    // 4. Verification.
     if progress {
         eprintln!("logxide bench: verifying {}...", work.engine().display());
     }
@@ -377,6 +395,7 @@ fn run_in(args: &WriterArgs, work: &Workdir) -> io::Result<Report> {
             mean: h.mean(),
         },
         peak_rss_delta_mb,
+        idle_cpu_percent,
         verified: problems.is_empty(),
         lines: check.lines,
         refused: engine.refused,
@@ -486,6 +505,35 @@ fn run_engine(
     })
 }
 
+/// Builds a writer with the benchmark's settings, lets it sit idle for `--idle-secs`, and
+/// returns the CPU its thread used meanwhile, in percent of one core (from the thread's
+/// `schedstat`, in nanoseconds; `None` where that file does not exist).
+fn idle_cpu_percent(args: &WriterArgs, path: &Path) -> io::Result<Option<f64>> {
+    const NAME: &str = "logxide-idle";
+    let writer = Writer::builder()
+        .capacity(args.capacity as usize)
+        .policy(args.policy)
+        .batch_size(args.batch as usize)
+        .mode(args.mode)
+        .thread_name(NAME)
+        .sink(FileOptions::new().strategy(args.io).open(path)?)
+        .build()
+        .map_err(io::Error::other)?;
+    // One record, so the writer has been through a write and back to sleep.
+    let _ = writer.handle().enqueue(b"{}");
+    writer.flush(None).map_err(io::Error::other)?;
+    thread::sleep(Duration::from_millis(20));
+    let cpu = mem::thread_cpu_ns(NAME);
+    let start = Instant::now();
+    thread::sleep(Duration::from_secs_f64(args.idle_secs));
+    let used = match (cpu, mem::thread_cpu_ns(NAME)) {
+        (Some(a), Some(b)) => Some((b - a) as f64 / start.elapsed().as_nanos() as f64 * 100.0),
+        _ => None,
+    };
+    writer.shutdown(None);
+    Ok(used)
+}
+
 /// One producer: enqueue `count` records, timing every call. Returns the refused count.
 fn produce(
     handle: &WriterHandle,
@@ -563,6 +611,9 @@ pub fn print_summary(r: &Report, out: &mut impl Write) -> io::Result<()> {
         "  enqueue latency (ns): p50 {}  p99 {}  p99.9 {}  max {}  mean {:.1}",
         c.p50, c.p99, c.p999, c.max, c.mean
     )?;
+    if let Some(p) = r.idle_cpu_percent {
+        writeln!(out, "  idle writer CPU: {p:.3} % of a core")?;
+    }
     match r.peak_rss_delta_mb {
         Some(mb) => writeln!(out, "  peak RSS delta: {mb:.1} MiB")?,
         None => writeln!(out, "  peak RSS delta: unknown (no /proc/self/status)")?,

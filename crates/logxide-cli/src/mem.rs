@@ -26,6 +26,19 @@ pub fn reset_peak() {
     let _ = fs::write("/proc/self/clear_refs", "5");
 }
 
+/// CPU time, in nanoseconds, used so far by this process's thread named `name` (the first
+/// one found), from `/proc/self/task/*/schedstat`.
+pub fn thread_cpu_ns(name: &str) -> Option<u64> {
+    for task in fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = fs::read_to_string(task.path().join("comm")).ok()?;
+        if comm.trim_end() == name {
+            let stat = fs::read_to_string(task.path().join("schedstat")).ok()?;
+            return stat.split_whitespace().next()?.parse().ok();
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
