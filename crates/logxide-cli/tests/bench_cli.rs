@@ -15,7 +15,7 @@ fn logxide(args: &[&str]) -> Output {
 
 /// Runs `logxide bench writer --json` with `args`; expects exit 0 and returns the JSON.
 fn bench(args: &[&str]) -> Value {
-    let mut all = vec!["bench", "writer", "--json"];
+    let mut all = vec!["bench", "writer", "--json", "--idle-secs", "0.05"];
     all.extend_from_slice(args);
     let out = logxide(&all);
     let stdout = String::from_utf8(out.stdout).unwrap();

@@ -231,6 +231,16 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Runs `f`; with `catch`, a panic becomes `Err` with the panic's message (without it, the
+/// panic propagates so that the writer thread restarts).
+fn guarded<T>(catch: bool, f: impl FnOnce() -> T) -> Result<T, io::Error> {
+    if !catch {
+        return Ok(f());
+    }
+    catch_unwind(AssertUnwindSafe(f))
+        .map_err(|p| io::Error::other(format!("sink panicked: {}", panic_message(&*p))))
+}
+
 impl Core {
     /// Appends one record (without its `\n`) to the batch being gathered.
     pub(crate) fn push_record(&mut self, shared: &Shared, body: &[u8]) {
@@ -343,16 +353,8 @@ impl Core {
         while self.next_sink < self.sinks.len() {
             let i = self.next_sink;
             let sink = &mut self.sinks[i];
-            let result = if catch {
-                catch_unwind(AssertUnwindSafe(|| sink.write_batch(&batch))).unwrap_or_else(|p| {
-                    Err(SinkError::new(io::Error::other(format!(
-                        "sink panicked: {}",
-                        panic_message(&*p)
-                    ))))
-                })
-            } else {
-                sink.write_batch(&batch)
-            };
+            let result = guarded(catch, || sink.write_batch(&batch))
+                .unwrap_or_else(|e| Err(SinkError::new(e)));
             let written = match &result {
                 Ok(()) => n,
                 Err(e) => e.written.min(n),
@@ -399,19 +401,24 @@ impl Core {
 
     /// Flushes every sink (errors are counted, not fatal).
     pub(crate) fn flush_sinks(&mut self, shared: &Shared) {
-        let catch = self.catch_panics;
-        if self.closed {
-            return;
+        if !self.closed {
+            self.each_sink(shared, "flush", |sink| sink.flush());
         }
+    }
+
+    /// Calls `op` on every sink, counting errors (and, with `catch_panics`, panics) as sink
+    /// errors named `what`.
+    fn each_sink(
+        &mut self,
+        shared: &Shared,
+        what: &str,
+        op: impl Fn(&mut BoxedSink) -> io::Result<()>,
+    ) {
+        let catch = self.catch_panics;
         for sink in &mut self.sinks {
-            let result = if catch {
-                catch_unwind(AssertUnwindSafe(|| sink.flush()))
-                    .unwrap_or_else(|p| Err(io::Error::other(panic_message(&*p))))
-            } else {
-                sink.flush()
-            };
+            let result = guarded(catch, || op(sink)).unwrap_or_else(Err);
             if let Err(e) = result {
-                shared.record_error(format!("{}: flush: {e}", sink.name()));
+                shared.record_error(format!("{}: {what}: {e}", sink.name()));
             }
         }
     }
@@ -433,19 +440,8 @@ impl Core {
 
     /// Delivers what is left, closes the sinks; later records are dropped.
     pub(crate) fn close(&mut self, shared: &Shared) {
-        let catch = self.catch_panics;
         self.deliver(shared);
-        for sink in &mut self.sinks {
-            let result = if catch {
-                catch_unwind(AssertUnwindSafe(|| sink.close()))
-                    .unwrap_or_else(|p| Err(io::Error::other(panic_message(&*p))))
-            } else {
-                sink.close()
-            };
-            if let Err(e) = result {
-                shared.record_error(format!("{}: close: {e}", sink.name()));
-            }
-        }
+        self.each_sink(shared, "close", |sink| sink.close());
         self.closed = true;
         self.finish_barriers(shared);
     }
