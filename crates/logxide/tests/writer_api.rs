@@ -144,3 +144,33 @@ fn metrics_count_batches_and_bytes() {
     assert_eq!(m.state, WriterState::Running);
     drop(writer);
 }
+
+#[test]
+fn write_sync_orders_after_queued_records_and_counts() {
+    use logxide::sink::MemorySink;
+    use logxide::writer::{DropReason, Mode, Queued, Writer};
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..5 {
+        h.enqueue(format!("q{i}").as_bytes()).unwrap();
+    }
+    assert_eq!(h.write_sync(b"sync\n"), Ok(Queued::WrittenSync));
+    // Written before write_sync returned, after everything queued before it.
+    assert_eq!(mem.lines(), ["q0", "q1", "q2", "q3", "q4", "sync"]);
+    assert_eq!(
+        h.write_sync(b"two\nlines").unwrap_err().reason,
+        DropReason::Invalid
+    );
+    let m = writer.shutdown(None).metrics;
+    assert_eq!((m.enqueued, m.written, m.dropped, m.pending), (7, 6, 1, 0));
+    assert_eq!(
+        h.write_sync(b"late").unwrap_err().reason,
+        DropReason::Shutdown
+    );
+    assert_eq!(h.metrics().dropped_by.shutdown, 1);
+}

@@ -467,6 +467,47 @@ impl WriterHandle {
         how
     }
 
+    /// Writes one record synchronously from the caller's thread: everything enqueued before
+    /// it is written first (the queue is drained), then this record, then the sinks are
+    /// flushed. Slower than [`enqueue`](Self::enqueue) — for the records that must be on disk
+    /// before the call returns (a fatal error, say). Sink panics are caught and counted.
+    ///
+    /// # Errors
+    /// [`Dropped`] for an invalid record, or when the writer is shut down.
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Queued, Writer};
+    /// let mem = MemorySink::new();
+    /// let writer = Writer::builder().mode(Mode::Manual).sink(mem.clone()).build().unwrap();
+    /// let h = writer.handle();
+    /// h.enqueue(b"queued first").unwrap();
+    /// assert_eq!(h.write_sync(b"then this one"), Ok(Queued::WrittenSync));
+    /// assert_eq!(mem.lines(), ["queued first", "then this one"]);
+    /// ```
+    pub fn write_sync(&self, line: &[u8]) -> Result<Queued, Dropped> {
+        let shared = &*self.shared;
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        if memchr::memchr(b'\n', body).is_some() {
+            return self.drop_record(DropReason::Invalid);
+        }
+        let mut core = shared.lock_core();
+        if core.closed {
+            drop(core);
+            return self.drop_record(DropReason::Shutdown);
+        }
+        shared.counters.enqueued.count_other();
+        let caught = std::mem::replace(&mut core.catch_panics, true);
+        // One pass takes everything queued before this call (it takes up to `capacity`).
+        core.pop_and_deliver(shared, true);
+        core.push_record(shared, body);
+        core.deliver(shared);
+        core.flush_sinks(shared);
+        core.finish_barriers(shared);
+        core.catch_panics = caught;
+        Ok(Queued::WrittenSync)
+    }
+
     fn drop_record(&self, reason: DropReason) -> Result<Queued, Dropped> {
         let c = &self.shared.counters;
         c.enqueued.count_other();
