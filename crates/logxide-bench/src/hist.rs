@@ -1,5 +1,7 @@
 //! A fixed-size log-linear latency histogram: recording is a few arithmetic operations and
 //! one increment, with no allocation, so it can sit inside a timed loop.
+//!
+//! A copy of `crates/logxide-cli/src/stats.rs` (that crate is a binary, so it cannot be shared).
 
 /// Sub-buckets per power of two: 2^5 = 32, so a recorded value is known within about 3 %.
 const SUB_BITS: u32 = 5;

@@ -1,4 +1,6 @@
 //! Resident memory of this process, from `/proc/self/status` (Linux; `None` elsewhere).
+//!
+//! A copy of `crates/logxide-cli/src/mem.rs` (that crate is a binary, so it cannot be shared).
 
 use std::fs;
 

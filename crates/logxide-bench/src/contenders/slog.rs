@@ -6,7 +6,7 @@
 //! `AsyncGuard` at the end joins the worker, which flushes the `BufWriter` when it drops it.
 //!
 //! ```text
-//! {"msg":"request handled","level":"INFO","ts":"2026-01-01T00:00:00.123456789+00:00","path":"/api/v1/items","latency_ms":10.5,"user_id":42}
+//! {"msg":"request handled","level":"INFO","ts":"2026-01-01T00:00:00.123456789Z","path":"/api/v1/items","latency_ms":10.5,"user_id":42}
 //! ```
 
 use std::fs::File;
