@@ -493,7 +493,7 @@ impl fmt::Display for Tricky {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("say \"hi\"\n")?;
         f.write_str("back\\slash\t")?;
-        write!(f, "{}", '\u{2029}')
+        fmt::Write::write_char(f, '\u{2029}')
     }
 }
 
