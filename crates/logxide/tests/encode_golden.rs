@@ -411,11 +411,11 @@ fn floats_finite_and_not() {
     assert_eq!(enc(&1.0f64), "1.0");
     assert_eq!(enc(&0.1f64), "0.1");
     assert_eq!(enc(&-2.5f64), "-2.5");
-    assert_eq!(enc(&1e300f64), "1e300");
+    assert_eq!(enc(&1e300f64), "1e+300");
     assert_eq!(enc(&5e-324f64), "5e-324");
-    assert_eq!(enc(&f64::MAX), "1.7976931348623157e308");
+    assert_eq!(enc(&f64::MAX), "1.7976931348623157e+308");
     assert_eq!(enc(&0.1f32), "0.1");
-    assert_eq!(enc(&f32::MAX), "3.4028235e38");
+    assert_eq!(enc(&f32::MAX), "3.4028235e+38");
     assert_eq!(enc(&f64::NAN), r#""NaN""#);
     assert_eq!(enc(&-f64::NAN), r#""NaN""#);
     assert_eq!(enc(&f64::INFINITY), r#""Infinity""#);

@@ -31,6 +31,29 @@ static ESCAPE: [u8; 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `w` is zero (exact, SWAR).
+#[inline(always)]
+const fn has_zero(w: u64) -> bool {
+    w.wrapping_sub(ONES) & !w & HIGHS != 0
+}
+
+/// Whether any of the eight bytes in `w` may need escaping: a control character, `"`, `\`,
+/// DEL, or 0xE2 (the lead byte of U+2028 / U+2029, and of other characters: a false alarm
+/// that only sends the word to the byte-at-a-time path).
+#[inline(always)]
+const fn word_needs_attention(w: u64) -> bool {
+    // Bytes below 0x20: exact for "any byte", as the high bit of `!w` rules out >= 0x80.
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
+    control
+        || has_zero(w ^ (ONES * b'"' as u64))
+        || has_zero(w ^ (ONES * b'\\' as u64))
+        || has_zero(w ^ (ONES * 0x7f))
+        || has_zero(w ^ (ONES * 0xe2))
+}
+
 /// Escapes `s` (the contents of a JSON string, without the quotes), handing the output to
 /// `emit` in pieces: unescaped runs are passed through in one call each.
 ///
@@ -42,51 +65,65 @@ fn escape_with<E>(s: &str, mut emit: impl FnMut(&[u8]) -> Result<(), E>) -> Resu
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        let class = ESCAPE[b as usize];
-        if class == 0 {
-            i += 1;
-            continue;
-        }
-        let short: [u8; 2];
-        let long: [u8; 6];
-        let esc: &[u8] = match class {
-            b'E' => {
-                // U+2028 is E2 80 A8, U+2029 is E2 80 A9. `s` is valid UTF-8, so E2 always
-                // starts a three-byte sequence and the two bytes after it exist.
-                if bytes[i + 1] == 0x80 && (bytes[i + 2] == 0xa8 || bytes[i + 2] == 0xa9) {
-                    if bytes[i + 2] == 0xa8 {
-                        b"\\u2028"
-                    } else {
-                        b"\\u2029"
-                    }
-                } else {
-                    i += 3;
+        // Fast path: skip eight plain bytes at a time.
+        let slow_end = match bytes.get(i..i + 8) {
+            Some(chunk) => {
+                let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+                if !word_needs_attention(w) {
+                    i += 8;
                     continue;
                 }
+                i + 8
             }
-            b'u' => {
-                long = [
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 0xf) as usize],
-                ];
-                &long
-            }
-            c => {
-                short = [b'\\', c];
-                &short
-            }
+            None => bytes.len(),
         };
-        if start < i {
-            emit(&bytes[start..i])?;
+        // Slow path: the flagged word (or the short tail), a byte at a time. An escape may
+        // take `i` up to two bytes past `slow_end`: it is a character boundary all the same.
+        while i < slow_end {
+            let b = bytes[i];
+            let class = ESCAPE[b as usize];
+            if class == 0 {
+                i += 1;
+                continue;
+            }
+            let short: [u8; 2];
+            let long: [u8; 6];
+            let (esc, len): (&[u8], usize) = match class {
+                b'E' => {
+                    // U+2028 is E2 80 A8, U+2029 is E2 80 A9. `s` is valid UTF-8, so E2
+                    // always starts a three-byte sequence: the two bytes after it exist.
+                    match (bytes[i + 1], bytes[i + 2]) {
+                        (0x80, 0xa8) => (b"\\u2028", 3),
+                        (0x80, 0xa9) => (b"\\u2029", 3),
+                        _ => {
+                            i += 3;
+                            continue;
+                        }
+                    }
+                }
+                b'u' => {
+                    long = [
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[(b >> 4) as usize],
+                        HEX[(b & 0xf) as usize],
+                    ];
+                    (&long, 1)
+                }
+                c => {
+                    short = [b'\\', c];
+                    (&short, 1)
+                }
+            };
+            if start < i {
+                emit(&bytes[start..i])?;
+            }
+            emit(esc)?;
+            i += len;
+            start = i;
         }
-        emit(esc)?;
-        i += if class == b'E' { 3 } else { 1 };
-        start = i;
     }
     if start < bytes.len() {
         emit(&bytes[start..])?;
@@ -144,25 +181,29 @@ pub(crate) fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-/// Appends a float: finite values in their shortest round-trip form (`1.0`, `0.2`, `1e21`),
+/// Appends a float: finite values in their shortest round-trip form (`1.0`, `0.2`, `1e+21`),
 /// NaN and the infinities as the JSON strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
 #[inline]
-pub(crate) fn write_float<F: ryu::Float + NonFinite>(out: &mut Vec<u8>, v: F) {
+pub(crate) fn write_float<F: Float>(out: &mut Vec<u8>, v: F) {
     match v.non_finite() {
-        None => out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes()),
+        None => v.write_finite(out),
         Some(s) => out.extend_from_slice(s),
     }
 }
 
-/// Classifies a float as finite or one of the three non-finite JSON spellings.
-pub(crate) trait NonFinite: Copy {
+/// `f32` and `f64`: classification and formatting.
+pub(crate) trait Float: Copy {
     /// `None` when finite, else the quoted string to write.
     fn non_finite(self) -> Option<&'static [u8]>;
+    /// Appends a finite value in its shortest round-trip form. This goes through
+    /// serde_json's formatter (a shortest-digits algorithm, measured about twice as fast as
+    /// `ryu` on typical values); it writes to a `Vec`, which cannot fail.
+    fn write_finite(self, out: &mut Vec<u8>);
 }
 
-macro_rules! non_finite {
-    ($($t:ty),*) => {$(
-        impl NonFinite for $t {
+macro_rules! float {
+    ($($t:ty => $write:ident),*) => {$(
+        impl Float for $t {
             #[inline]
             fn non_finite(self) -> Option<&'static [u8]> {
                 if self.is_finite() {
@@ -175,10 +216,16 @@ macro_rules! non_finite {
                     Some(b"\"-Infinity\"")
                 }
             }
+
+            #[inline]
+            fn write_finite(self, out: &mut Vec<u8>) {
+                use serde_json::ser::Formatter;
+                let _ = serde_json::ser::CompactFormatter.$write(out, self);
+            }
         }
     )*};
 }
-non_finite!(f32, f64);
+float!(f32 => write_f32, f64 => write_f64);
 
 /// Appends a timestamp as seconds with exactly six decimals, e.g. `1700000000.000000`.
 /// `micros` of a million or more carry into the seconds.
@@ -244,6 +291,51 @@ mod tests {
             }
         }
         o
+    }
+
+    #[test]
+    fn word_check_agrees_with_the_table() {
+        // Every byte value at every position of an otherwise plain word.
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[pos] = b;
+                let flagged = word_needs_attention(u64::from_le_bytes(word));
+                assert_eq!(flagged, ESCAPE[b as usize] != 0, "byte {b:#x} at {pos}");
+            }
+        }
+        // Mixed high bytes next to controls (borrows across bytes).
+        for (a, b) in [
+            (0x80u8, 0x00u8),
+            (0xff, 0x1f),
+            (0x00, 0x80),
+            (0x20, 0x1f),
+            (0x21, 0x21),
+        ] {
+            let w = u64::from_le_bytes([a, b, b'x', b'x', b'x', b'x', b'x', b'x']);
+            let want = ESCAPE[a as usize] != 0 || ESCAPE[b as usize] != 0;
+            assert_eq!(word_needs_attention(w), want, "{a:#x} {b:#x}");
+        }
+    }
+
+    #[test]
+    fn escapes_at_every_offset_around_word_boundaries() {
+        for len in 0..40 {
+            for pos in 0..len {
+                for special in ["\"", "\n", "\u{7f}", "\u{2028}", "€", "é"] {
+                    let s: String = (0..len)
+                        .map(|i| {
+                            if i == pos {
+                                special.to_string()
+                            } else {
+                                "x".into()
+                            }
+                        })
+                        .collect();
+                    assert_eq!(esc(&s), slow(&s), "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -367,7 +459,8 @@ mod tests {
         assert_eq!(f(0.2), "0.2");
         assert_eq!(f(1.0), "1.0");
         assert_eq!(f(-0.0), "-0.0");
-        assert_eq!(f(1e21), "1e21");
+        assert_eq!(f(1e21), "1e+21");
+        assert_eq!(f(1e-7), "1e-7");
         assert_eq!(f(f64::NAN), "\"NaN\"");
         assert_eq!(f(f64::INFINITY), "\"Infinity\"");
         assert_eq!(f(f64::NEG_INFINITY), "\"-Infinity\"");

@@ -19,7 +19,7 @@ use super::json;
 /// | type | written as |
 /// |---|---|
 /// | integers (`i8`…`i128`, `u8`…`u128`, `isize`, `usize`) | a number |
-/// | `f32`, `f64` | the shortest number that reads back the same (`0.2`, `1.0`, `1e21`); NaN, +∞, −∞ as the **strings** `"NaN"`, `"Infinity"`, `"-Infinity"` |
+/// | `f32`, `f64` | the shortest number that reads back the same (`0.2`, `1.0`, `1e+21`); NaN, +∞, −∞ as the **strings** `"NaN"`, `"Infinity"`, `"-Infinity"` |
 /// | `bool` | `true` / `false` |
 /// | `str`, `String`, `Cow<str>`, `char` | an escaped string |
 /// | [`Bytes`] | a string, the bytes decoded as UTF-8 lossily |
