@@ -1,0 +1,472 @@
+//! JSON primitives: string escaping and number formatting, straight into a byte buffer.
+//!
+//! Everything here appends to a `Vec<u8>` and never allocates anything else.
+
+use std::convert::Infallible;
+use std::fmt;
+
+/// What to do with one byte of a string (indexed by the byte).
+///
+/// `0`: copy as is. `b'u'`: escape as `\u00XX`. `b'E'`: possibly the first byte of U+2028 /
+/// U+2029 (`E2 80 A8` / `E2 80 A9`), check the next two bytes. Anything else: the letter of
+/// the two-character escape (`\n`, `\"`, ...).
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[0x7f] = b'u';
+    t[0xe2] = b'E';
+    t
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `w` is zero (exact, SWAR).
+#[inline(always)]
+const fn has_zero(w: u64) -> bool {
+    w.wrapping_sub(ONES) & !w & HIGHS != 0
+}
+
+/// Whether any of the eight bytes in `w` may need escaping: a control character, `"`, `\`,
+/// DEL, or 0xE2 (the lead byte of U+2028 / U+2029, and of other characters: a false alarm
+/// that only sends the word to the byte-at-a-time path).
+#[inline(always)]
+const fn word_needs_attention(w: u64) -> bool {
+    // Bytes below 0x20: exact for "any byte", as the high bit of `!w` rules out >= 0x80.
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
+    control
+        || has_zero(w ^ (ONES * b'"' as u64))
+        || has_zero(w ^ (ONES * b'\\' as u64))
+        || has_zero(w ^ (ONES * 0x7f))
+        || has_zero(w ^ (ONES * 0xe2))
+}
+
+/// Escapes `s` (the contents of a JSON string, without the quotes), handing the output to
+/// `emit` in pieces: unescaped runs are passed through in one call each.
+///
+/// Escaped: `"`, `\`, U+0000–U+001F (short forms `\b \t \n \f \r`, the rest `\u00XX`),
+/// DEL U+007F (`\u007f`), and U+2028 / U+2029 (`\u2028` / `\u2029`).
+#[inline]
+fn escape_with<E>(s: &str, mut emit: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Fast path: skip eight plain bytes at a time.
+        let slow_end = match bytes.get(i..i + 8) {
+            Some(chunk) => {
+                let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+                if !word_needs_attention(w) {
+                    i += 8;
+                    continue;
+                }
+                i + 8
+            }
+            None => bytes.len(),
+        };
+        // Slow path: the flagged word (or the short tail), a byte at a time. An escape may
+        // take `i` up to two bytes past `slow_end`: it is a character boundary all the same.
+        while i < slow_end {
+            let b = bytes[i];
+            let class = ESCAPE[b as usize];
+            if class == 0 {
+                i += 1;
+                continue;
+            }
+            let short: [u8; 2];
+            let long: [u8; 6];
+            let (esc, len): (&[u8], usize) = match class {
+                b'E' => {
+                    // U+2028 is E2 80 A8, U+2029 is E2 80 A9. `s` is valid UTF-8, so E2
+                    // always starts a three-byte sequence: the two bytes after it exist.
+                    match (bytes[i + 1], bytes[i + 2]) {
+                        (0x80, 0xa8) => (b"\\u2028", 3),
+                        (0x80, 0xa9) => (b"\\u2029", 3),
+                        _ => {
+                            i += 3;
+                            continue;
+                        }
+                    }
+                }
+                b'u' => {
+                    long = [
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[(b >> 4) as usize],
+                        HEX[(b & 0xf) as usize],
+                    ];
+                    (&long, 1)
+                }
+                c => {
+                    short = [b'\\', c];
+                    (&short, 1)
+                }
+            };
+            if start < i {
+                emit(&bytes[start..i])?;
+            }
+            emit(esc)?;
+            i += len;
+            start = i;
+        }
+    }
+    if start < bytes.len() {
+        emit(&bytes[start..])?;
+    }
+    Ok(())
+}
+
+/// Appends the escaped contents of `s` (no quotes) to `out`.
+#[inline]
+pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
+    let r: Result<(), Infallible> = escape_with(s, |piece| {
+        out.extend_from_slice(piece);
+        Ok(())
+    });
+    let Ok(()) = r;
+}
+
+/// Appends `s` as a quoted, escaped JSON string.
+#[inline]
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    escape_into(out, s);
+    out.push(b'"');
+}
+
+/// Appends bytes as a JSON string, decoding them as UTF-8 lossily (each invalid sequence
+/// becomes U+FFFD) without an intermediate allocation.
+pub(crate) fn write_bytes_lossy(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for chunk in bytes.utf8_chunks() {
+        escape_into(out, chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+    out.push(b'"');
+}
+
+/// A [`fmt::Write`] that escapes what it is given into a buffer, so that `Display` and
+/// `Debug` output can be captured as the contents of a JSON string without an intermediate
+/// `String`. Each `write_str` gets whole characters, so U+2028 is never split.
+pub(crate) struct EscapeWriter<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl fmt::Write for EscapeWriter<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
+}
+
+/// Appends an integer.
+#[inline]
+pub(crate) fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Appends a float: finite values in their shortest round-trip form (`1.0`, `0.2`, `1e+21`),
+/// NaN and the infinities as the JSON strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
+#[inline]
+pub(crate) fn write_float<F: Float>(out: &mut Vec<u8>, v: F) {
+    match v.non_finite() {
+        None => v.write_finite(out),
+        Some(s) => out.extend_from_slice(s),
+    }
+}
+
+/// `f32` and `f64`: classification and formatting.
+pub(crate) trait Float: Copy {
+    /// `None` when finite, else the quoted string to write.
+    fn non_finite(self) -> Option<&'static [u8]>;
+    /// Appends a finite value in its shortest round-trip form. This goes through
+    /// serde_json's formatter (a shortest-digits algorithm, measured about twice as fast as
+    /// `ryu` on typical values); it writes to a `Vec`, which cannot fail.
+    fn write_finite(self, out: &mut Vec<u8>);
+}
+
+macro_rules! float {
+    ($($t:ty => $write:ident),*) => {$(
+        impl Float for $t {
+            #[inline]
+            fn non_finite(self) -> Option<&'static [u8]> {
+                if self.is_finite() {
+                    None
+                } else if self.is_nan() {
+                    Some(b"\"NaN\"")
+                } else if self > 0.0 {
+                    Some(b"\"Infinity\"")
+                } else {
+                    Some(b"\"-Infinity\"")
+                }
+            }
+
+            #[inline]
+            fn write_finite(self, out: &mut Vec<u8>) {
+                use serde_json::ser::Formatter;
+                let _ = serde_json::ser::CompactFormatter.$write(out, self);
+            }
+        }
+    )*};
+}
+float!(f32 => write_f32, f64 => write_f64);
+
+/// Appends a timestamp as seconds with exactly six decimals, e.g. `1700000000.000000`.
+/// `micros` of a million or more carry into the seconds.
+#[inline]
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, secs: u64, micros: u32) {
+    let secs = secs.saturating_add(u64::from(micros / 1_000_000));
+    let mut m = micros % 1_000_000;
+    write_int(out, secs);
+    let mut frac = [b'.', b'0', b'0', b'0', b'0', b'0', b'0'];
+    let mut i = 6;
+    while m > 0 {
+        frac[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        i -= 1;
+    }
+    out.extend_from_slice(&frac);
+}
+
+/// A serde_json formatter that additionally escapes DEL, U+2028 and U+2029 inside strings
+/// (serde_json itself already escapes quotes, backslashes and control characters), so nested
+/// values keep the one-line guarantee.
+pub(crate) struct LineSafeFormatter;
+
+impl serde_json::ser::Formatter for LineSafeFormatter {
+    #[inline]
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        escape_with(fragment, |piece| writer.write_all(piece))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn esc(s: &str) -> String {
+        let mut out = Vec::new();
+        escape_into(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The reference escaper: one character at a time.
+    fn slow(s: &str) -> String {
+        let mut o = String::new();
+        for c in s.chars() {
+            match c {
+                '"' => o.push_str("\\\""),
+                '\\' => o.push_str("\\\\"),
+                '\n' => o.push_str("\\n"),
+                '\r' => o.push_str("\\r"),
+                '\t' => o.push_str("\\t"),
+                '\u{8}' => o.push_str("\\b"),
+                '\u{c}' => o.push_str("\\f"),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    o.push_str(&format!("\\u{:04x}", c as u32))
+                }
+                '\u{2028}' => o.push_str("\\u2028"),
+                '\u{2029}' => o.push_str("\\u2029"),
+                c => o.push(c),
+            }
+        }
+        o
+    }
+
+    #[test]
+    fn word_check_agrees_with_the_table() {
+        // Every byte value at every position of an otherwise plain word.
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[pos] = b;
+                let flagged = word_needs_attention(u64::from_le_bytes(word));
+                assert_eq!(flagged, ESCAPE[b as usize] != 0, "byte {b:#x} at {pos}");
+            }
+        }
+        // Mixed high bytes next to controls (borrows across bytes).
+        for (a, b) in [
+            (0x80u8, 0x00u8),
+            (0xff, 0x1f),
+            (0x00, 0x80),
+            (0x20, 0x1f),
+            (0x21, 0x21),
+        ] {
+            let w = u64::from_le_bytes([a, b, b'x', b'x', b'x', b'x', b'x', b'x']);
+            let want = ESCAPE[a as usize] != 0 || ESCAPE[b as usize] != 0;
+            assert_eq!(word_needs_attention(w), want, "{a:#x} {b:#x}");
+        }
+    }
+
+    #[test]
+    fn escapes_at_every_offset_around_word_boundaries() {
+        for len in 0..40 {
+            for pos in 0..len {
+                for special in ["\"", "\n", "\u{7f}", "\u{2028}", "€", "é"] {
+                    let s: String = (0..len)
+                        .map(|i| {
+                            if i == pos {
+                                special.to_string()
+                            } else {
+                                "x".into()
+                            }
+                        })
+                        .collect();
+                    assert_eq!(esc(&s), slow(&s), "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_plain() {
+        assert_eq!(esc(""), "");
+        assert_eq!(esc("a"), "a");
+        assert_eq!(esc("hello world"), "hello world");
+    }
+
+    #[test]
+    fn escape_at_start_middle_end_and_alone() {
+        for special in [
+            "\"", "\\", "\n", "\u{0}", "\u{1f}", "\u{7f}", "\u{2028}", "\u{2029}",
+        ] {
+            for s in [
+                special.to_string(),
+                format!("{special}abc"),
+                format!("abc{special}"),
+                format!("ab{special}cd"),
+                format!("{special}{special}"),
+                format!("a{special}{special}b"),
+            ] {
+                assert_eq!(esc(&s), slow(&s), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn all_control_characters() {
+        for c in (0u32..0x20).chain([0x7f]) {
+            let c = char::from_u32(c).unwrap();
+            let want = match c {
+                '\n' => "\\n".to_string(),
+                '\r' => "\\r".to_string(),
+                '\t' => "\\t".to_string(),
+                '\u{8}' => "\\b".to_string(),
+                '\u{c}' => "\\f".to_string(),
+                c => format!("\\u{:04x}", c as u32),
+            };
+            assert_eq!(esc(&c.to_string()), want);
+        }
+    }
+
+    #[test]
+    fn e2_lead_byte_without_line_separator_passes_through() {
+        // Other characters starting with E2: U+2000..U+2FFF, e.g. '€' (E2 82 AC), '…' (E2 80 A6),
+        // U+2027 (E2 80 A7), U+202A (E2 80 AA), at the end of the string too.
+        for s in [
+            "€",
+            "a€",
+            "€a",
+            "…",
+            "\u{2027}",
+            "\u{202a}",
+            "x\u{2027}\u{2028}\u{202a}y",
+        ] {
+            assert_eq!(esc(s), slow(s), "{s:?}");
+        }
+        assert_eq!(esc("€"), "€");
+        assert_eq!(esc("\u{2027}\u{2028}"), "\u{2027}\\u2028");
+    }
+
+    #[test]
+    fn every_char_boundary_of_a_mixed_string() {
+        let s = "ab\"c\\d\ne\u{1}f\u{7f}g\u{2028}h\u{2029}i€j😀k";
+        for (i, _) in s.char_indices() {
+            for (j, _) in s[i..].char_indices() {
+                let sub = &s[i..i + j];
+                assert_eq!(esc(sub), slow(sub), "{sub:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn all_chars_round_trip_through_serde_json() {
+        // Every char up to U+3000 and some beyond, in one string.
+        let s: String = (0u32..0x3000)
+            .chain([0xfeff, 0xfffd, 0x1f600, 0x10ffff])
+            .filter_map(char::from_u32)
+            .collect();
+        let mut out = Vec::new();
+        write_str(&mut out, &s);
+        assert_eq!(esc(&s), slow(&s));
+        assert!(!out.contains(&b'\n') && !out.contains(&b'\r') && !out.contains(&0x7f));
+        let back: String = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn lossy_bytes() {
+        let mut out = Vec::new();
+        write_bytes_lossy(&mut out, b"ok\xff\"\xe2\x80");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"ok\u{FFFD}\\\"\u{FFFD}\""
+        );
+    }
+
+    #[test]
+    fn timestamps() {
+        let ts = |s, m| {
+            let mut out = Vec::new();
+            write_timestamp(&mut out, s, m);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(ts(1_700_000_000, 0), "1700000000.000000");
+        assert_eq!(ts(1_700_000_001, 100_000), "1700000001.100000");
+        assert_eq!(ts(0, 1), "0.000001");
+        assert_eq!(ts(5, 999_999), "5.999999");
+        assert_eq!(ts(5, 1_000_000), "6.000000");
+        assert_eq!(ts(5, u32::MAX), "4299.967295");
+    }
+
+    #[test]
+    fn floats() {
+        let f = |v: f64| {
+            let mut out = Vec::new();
+            write_float(&mut out, v);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(f(0.2), "0.2");
+        assert_eq!(f(1.0), "1.0");
+        assert_eq!(f(-0.0), "-0.0");
+        assert_eq!(f(1e21), "1e+21");
+        assert_eq!(f(1e-7), "1e-7");
+        assert_eq!(f(f64::NAN), "\"NaN\"");
+        assert_eq!(f(f64::INFINITY), "\"Infinity\"");
+        assert_eq!(f(f64::NEG_INFINITY), "\"-Infinity\"");
+        let mut out = Vec::new();
+        write_float(&mut out, f32::NEG_INFINITY);
+        write_float(&mut out, 1.5f32);
+        assert_eq!(out, b"\"-Infinity\"1.5");
+    }
+}

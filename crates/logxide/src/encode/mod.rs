@@ -1,0 +1,74 @@
+//! The record encoder: turns one log call into one finished JSON line for the
+//! [writer](crate::writer).
+//!
+//! # The format
+//!
+//! A record is one JSON object (RFC 8259) on one line, terminated by `\n`, UTF-8. Keys come
+//! in a fixed order: the header (timestamp, task id, task level), then either a log message
+//! (message type = level name, and text) or an action (action type and status), then the
+//! fields in the order they were given. Two key layouts exist ([`Format`]):
+//!
+//! ```text
+//! compact: {"ts":1700000001.200000,"tid":"Ab.2","lvl":[3,1],"at":"db:query","st":"started","sql":"SELECT 1"}
+//! eliot:   {"timestamp":1700000001.200000,"task_uuid":"Ab.2","task_level":[3,1],"action_type":"db:query","action_status":"started","sql":"SELECT 1"}
+//! ```
+//!
+//! - The timestamp is Unix seconds with exactly six decimals.
+//! - The task level is a JSON array of integers (Eliot numbering).
+//! - Log messages: compact `"mt":"info","msg":"text"`, eliot
+//!   `"message_type":"info","message":"text"`. Actions: compact
+//!   `"at":"http:request","st":"started"`, eliot `"action_type":…,"action_status":…`, with
+//!   the status one of `started`, `succeeded`, `failed` ([`ActionStatus`]).
+//!
+//! # Guarantees
+//!
+//! Whatever the input, every record is valid JSON and exactly one line:
+//!
+//! - Strings **and keys** are escaped: `"` and `\`, every control character U+0000–U+001F
+//!   (`\b \t \n \f \r`, the rest as `\u00XX`), DEL as `\u007f`, and U+2028 / U+2029 as
+//!   `\u2028` / `\u2029` (JSON allows these two raw, but JavaScript and many line-based
+//!   tools take them for line breaks). Nothing else is escaped: other non-ASCII text is
+//!   written as UTF-8.
+//! - Non-finite floats are written as the JSON **strings** `"NaN"`, `"Infinity"` and
+//!   `"-Infinity"`; inside a nested [`SerdeValue`] they become `null` (serde_json's rule).
+//! - A record never has two keys of the same name from the encoder's side: a user field
+//!   whose key collides with a key the format reserves gets a leading `_` (see
+//!   [`RecordEncoder::field`]).
+//! - A nested serde value that fails to serialize is replaced by the string
+//!   `"<serialize error: …>"`, never left half-written.
+//!
+//! # Cost
+//!
+//! The encoder writes straight into a caller-provided `Vec<u8>` that is cleared and reused
+//! for each record: no allocation in steady state, including for `Display` / `Debug`
+//! captures (escaped as they are formatted). Escaping copies runs of plain bytes with one
+//! `extend_from_slice` each.
+//!
+//! # Example
+//!
+//! ```
+//! use logxide::encode::{display, ActionStatus, Format, RecordEncoder, Timestamp};
+//!
+//! let mut buf = Vec::with_capacity(256);
+//! let ts = Timestamp { secs: 1_700_000_001, micros: 500_000 };
+//! let mut rec = RecordEncoder::begin(&mut buf, Format::Compact, ts, "Ab.2", &[4]);
+//! rec.action("http:request", ActionStatus::Failed);
+//! rec.reserved_field("exc", "ValueError");
+//! rec.reserved_field("reason", &display(format_args!("bo{}", "om")));
+//! rec.reserved_field("dur", &0.5);
+//! rec.finish();
+//! assert_eq!(
+//!     std::str::from_utf8(&buf).unwrap(),
+//!     "{\"ts\":1700000001.500000,\"tid\":\"Ab.2\",\"lvl\":[4],\"at\":\"http:request\",\
+//!      \"st\":\"failed\",\"exc\":\"ValueError\",\"reason\":\"boom\",\"dur\":0.5}\n"
+//! );
+//! ```
+
+mod json;
+mod record;
+mod value;
+
+pub use record::{ActionStatus, Format, RecordEncoder, Timestamp};
+pub use value::{
+    bytes, debug, display, serde, Bytes, DebugValue, DisplayValue, Encode, SerdeValue,
+};

@@ -1,0 +1,489 @@
+//! The record layout: [`Format`], [`Timestamp`], [`ActionStatus`] and [`RecordEncoder`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::json;
+use super::value::Encode;
+use crate::writer::ParseError;
+
+/// The key layout of a record.
+///
+/// Parsed case-insensitively (surrounding spaces ignored) from `compact` or `eliot`;
+/// displayed and serialized as `compact` / `eliot`.
+///
+/// | | timestamp | task id | task level | log message | action |
+/// |---|---|---|---|---|---|
+/// | `Compact` | `ts` | `tid` | `lvl` | `mt`, `msg` | `at`, `st` |
+/// | `Eliot` | `timestamp` | `task_uuid` | `task_level` | `message_type`, `message` | `action_type`, `action_status` |
+///
+/// ```
+/// use logxide::encode::Format;
+/// assert_eq!(Format::default(), Format::Compact);
+/// assert_eq!("Eliot".parse::<Format>().unwrap(), Format::Eliot);
+/// assert_eq!(Format::Eliot.to_string(), "eliot");
+/// assert_eq!(
+///     "json".parse::<Format>().unwrap_err().to_string(),
+///     r#"invalid format "json": expected one of compact, eliot"#
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// logxpy's compact keys: `{"ts":…,"tid":…,"lvl":[…],"mt":…,"msg":…}`.
+    #[default]
+    Compact,
+    /// Eliot's keys: `{"timestamp":…,"task_uuid":…,"task_level":[…],"message_type":…}`.
+    Eliot,
+}
+
+impl Format {
+    /// The format's name: `"compact"` or `"eliot"`.
+    ///
+    /// ```
+    /// use logxide::encode::Format;
+    /// assert_eq!(Format::Compact.as_str(), "compact");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Compact => "compact",
+            Format::Eliot => "eliot",
+        }
+    }
+
+    /// The keys this format reserves for itself. A user field with one of these names is
+    /// renamed (see [`RecordEncoder::field`]).
+    ///
+    /// ```
+    /// use logxide::encode::Format;
+    /// assert!(Format::Compact.reserved_keys().contains(&"msg"));
+    /// assert!(Format::Eliot.reserved_keys().contains(&"task_uuid"));
+    /// ```
+    pub fn reserved_keys(self) -> &'static [&'static str] {
+        match self {
+            Format::Compact => &[
+                "ts", "tid", "lvl", "mt", "msg", "at", "st", "dur", "exc", "reason",
+            ],
+            Format::Eliot => &[
+                "timestamp",
+                "task_uuid",
+                "task_level",
+                "message_type",
+                "message",
+                "action_type",
+                "action_status",
+            ],
+        }
+    }
+
+    /// Whether `key` is one of [`reserved_keys`](Format::reserved_keys).
+    ///
+    /// ```
+    /// use logxide::encode::Format;
+    /// assert!(Format::Compact.is_reserved("ts"));
+    /// assert!(!Format::Compact.is_reserved("timestamp"));
+    /// assert!(Format::Eliot.is_reserved("timestamp"));
+    /// ```
+    #[inline]
+    pub fn is_reserved(self, key: &str) -> bool {
+        match self {
+            Format::Compact => matches!(
+                key,
+                "ts" | "tid" | "lvl" | "mt" | "msg" | "at" | "st" | "dur" | "exc" | "reason"
+            ),
+            Format::Eliot => matches!(
+                key,
+                "timestamp"
+                    | "task_uuid"
+                    | "task_level"
+                    | "message_type"
+                    | "message"
+                    | "action_type"
+                    | "action_status"
+            ),
+        }
+    }
+
+    /// Whether a user field named `key` is written with one more leading `_`: when `key`
+    /// without its leading underscores is reserved (`ts`, `_ts`, `__ts`, … in compact).
+    ///
+    /// ```
+    /// use logxide::encode::Format;
+    /// assert!(Format::Compact.renames("msg"));
+    /// assert!(Format::Compact.renames("_msg"));
+    /// assert!(!Format::Compact.renames("msg_"));
+    /// assert!(!Format::Compact.renames("user_id"));
+    /// ```
+    #[inline]
+    pub fn renames(self, key: &str) -> bool {
+        self.is_reserved(key.trim_start_matches('_'))
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "compact" => Ok(Format::Compact),
+            "eliot" => Ok(Format::Eliot),
+            _ => Err(ParseError::new("format", s, "compact, eliot")),
+        }
+    }
+}
+
+/// How an action record relates to its action: its start, or its end.
+///
+/// ```
+/// use logxide::encode::ActionStatus;
+/// assert_eq!(ActionStatus::Succeeded.as_str(), "succeeded");
+/// assert_eq!(ActionStatus::Failed.to_string(), "failed");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionStatus {
+    /// The action's start record.
+    Started,
+    /// The end record of an action that succeeded.
+    Succeeded,
+    /// The end record of an action that failed.
+    Failed,
+}
+
+impl ActionStatus {
+    /// The status as written: `"started"`, `"succeeded"` or `"failed"`.
+    ///
+    /// ```
+    /// use logxide::encode::ActionStatus;
+    /// assert_eq!(ActionStatus::Started.as_str(), "started");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Started => "started",
+            ActionStatus::Succeeded => "succeeded",
+            ActionStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for ActionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A timestamp: Unix seconds + microseconds.
+///
+/// Written as seconds with exactly six decimals: `1700000000.000000`. A `micros` of a
+/// million or more carries into the seconds when written.
+///
+/// ```
+/// use logxide::encode::Timestamp;
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = Timestamp::from(UNIX_EPOCH + Duration::from_nanos(1_700_000_001_100_000_999));
+/// assert_eq!(t, Timestamp { secs: 1_700_000_001, micros: 100_000 });
+/// assert_eq!(t.to_string(), "1700000001.100000");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    /// Whole seconds since the Unix epoch.
+    pub secs: u64,
+    /// Microseconds within the second (0..1_000_000).
+    pub micros: u32,
+}
+
+impl Timestamp {
+    /// The current time, from [`SystemTime::now`].
+    ///
+    /// ```
+    /// use logxide::encode::Timestamp;
+    /// assert!(Timestamp::now().secs > 1_600_000_000);
+    /// ```
+    #[inline]
+    pub fn now() -> Self {
+        SystemTime::now().into()
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    /// Truncates to the microsecond. A time before the Unix epoch gives `0.000000`.
+    #[inline]
+    fn from(t: SystemTime) -> Self {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Timestamp {
+            secs: d.as_secs(),
+            micros: d.subsec_micros(),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.secs.saturating_add(u64::from(self.micros / 1_000_000));
+        write!(f, "{}.{:06}", secs, self.micros % 1_000_000)
+    }
+}
+
+/// Writes one record into a caller-provided buffer (reused between calls: no allocation in
+/// steady state).
+///
+/// A record is built in call order: [`begin`](Self::begin) (clears the buffer, writes `{`
+/// and the header), at most one of [`message`](Self::message) / [`action`](Self::action),
+/// then any number of fields, then [`finish`](Self::finish) (`}\n`).
+///
+/// ```
+/// use logxide::encode::{Format, RecordEncoder, Timestamp};
+/// let mut buf = Vec::new();
+/// let ts = Timestamp { secs: 1_700_000_000, micros: 0 };
+/// let mut rec = RecordEncoder::begin(&mut buf, Format::Compact, ts, "Ab.1", &[1]);
+/// rec.message("info", "standalone message");
+/// rec.field("user_id", &123);
+/// rec.finish();
+/// assert_eq!(
+///     buf,
+///     b"{\"ts\":1700000000.000000,\"tid\":\"Ab.1\",\"lvl\":[1],\"mt\":\"info\",\
+///       \"msg\":\"standalone message\",\"user_id\":123}\n"
+/// );
+/// ```
+#[derive(Debug)]
+pub struct RecordEncoder<'a> {
+    out: &'a mut Vec<u8>,
+    format: Format,
+}
+
+/// The header keys of a format, each with its leading `,"` and trailing `":`.
+struct Keys {
+    open_ts: &'static [u8],
+    tid: &'static [u8],
+    lvl: &'static [u8],
+    mt: &'static [u8],
+    msg: &'static [u8],
+    at: &'static [u8],
+    st: &'static [u8],
+}
+
+const COMPACT: Keys = Keys {
+    open_ts: b"{\"ts\":",
+    tid: b",\"tid\":",
+    lvl: b",\"lvl\":[",
+    mt: b",\"mt\":",
+    msg: b",\"msg\":",
+    at: b",\"at\":",
+    st: b",\"st\":\"",
+};
+
+const ELIOT: Keys = Keys {
+    open_ts: b"{\"timestamp\":",
+    tid: b",\"task_uuid\":",
+    lvl: b",\"task_level\":[",
+    mt: b",\"message_type\":",
+    msg: b",\"message\":",
+    at: b",\"action_type\":",
+    st: b",\"action_status\":\"",
+};
+
+impl Format {
+    #[inline]
+    fn keys(self) -> &'static Keys {
+        match self {
+            Format::Compact => &COMPACT,
+            Format::Eliot => &ELIOT,
+        }
+    }
+}
+
+impl<'a> RecordEncoder<'a> {
+    /// Starts a record: clears `out`, then writes `{` and the header keys (timestamp, task
+    /// id, task level). `task_level` is the Eliot level, e.g. `&[3, 1]`.
+    ///
+    /// ```
+    /// use logxide::encode::{Format, RecordEncoder, Timestamp};
+    /// let mut buf = b"old contents".to_vec();
+    /// let ts = Timestamp { secs: 1_700_000_001, micros: 200_000 };
+    /// RecordEncoder::begin(&mut buf, Format::Eliot, ts, "Ab.2", &[3, 1]).finish();
+    /// assert_eq!(
+    ///     buf,
+    ///     b"{\"timestamp\":1700000001.200000,\"task_uuid\":\"Ab.2\",\"task_level\":[3,1]}\n"
+    /// );
+    /// ```
+    #[inline]
+    pub fn begin(
+        out: &'a mut Vec<u8>,
+        format: Format,
+        ts: Timestamp,
+        task_id: &str,
+        task_level: &[u32],
+    ) -> Self {
+        let k = format.keys();
+        out.clear();
+        out.extend_from_slice(k.open_ts);
+        json::write_timestamp(out, ts.secs, ts.micros);
+        out.extend_from_slice(k.tid);
+        json::write_str(out, task_id);
+        out.extend_from_slice(k.lvl);
+        let mut first = true;
+        for &l in task_level {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            json::write_int(out, l);
+        }
+        out.push(b']');
+        RecordEncoder { out, format }
+    }
+
+    /// The record's format.
+    ///
+    /// ```
+    /// use logxide::encode::{Format, RecordEncoder, Timestamp};
+    /// let mut buf = Vec::new();
+    /// let rec = RecordEncoder::begin(&mut buf, Format::Eliot, Timestamp::now(), "t", &[1]);
+    /// assert_eq!(rec.format(), Format::Eliot);
+    /// ```
+    #[inline]
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// A log message: compact `"mt":"info","msg":"text"`; eliot
+    /// `"message_type":"info","message":"text"`. Call at most once, right after
+    /// [`begin`](Self::begin), and not together with [`action`](Self::action).
+    ///
+    /// ```
+    /// use logxide::encode::{Format, RecordEncoder, Timestamp};
+    /// let mut buf = Vec::new();
+    /// let mut rec = RecordEncoder::begin(&mut buf, Format::Eliot, Timestamp::default(), "t", &[1]);
+    /// rec.message("warning", "disk \"/\" full");
+    /// rec.finish();
+    /// assert!(buf.ends_with(b",\"message_type\":\"warning\",\"message\":\"disk \\\"/\\\" full\"}\n"));
+    /// ```
+    #[inline]
+    pub fn message(&mut self, level_name: &str, msg: &str) {
+        let k = self.format.keys();
+        self.out.extend_from_slice(k.mt);
+        json::write_str(self.out, level_name);
+        self.out.extend_from_slice(k.msg);
+        json::write_str(self.out, msg);
+    }
+
+    /// An action record: compact `"at":"http:request","st":"started"`; eliot
+    /// `"action_type":"http:request","action_status":"started"`. Call at most once, right
+    /// after [`begin`](Self::begin), and not together with [`message`](Self::message).
+    ///
+    /// ```
+    /// use logxide::encode::{ActionStatus, Format, RecordEncoder, Timestamp};
+    /// let mut buf = Vec::new();
+    /// let mut rec = RecordEncoder::begin(&mut buf, Format::Compact, Timestamp::default(), "t", &[1]);
+    /// rec.action("http:request", ActionStatus::Started);
+    /// rec.finish();
+    /// assert!(buf.ends_with(b",\"at\":\"http:request\",\"st\":\"started\"}\n"));
+    /// ```
+    #[inline]
+    pub fn action(&mut self, action_type: &str, status: ActionStatus) {
+        let k = self.format.keys();
+        self.out.extend_from_slice(k.at);
+        json::write_str(self.out, action_type);
+        self.out.extend_from_slice(k.st);
+        self.out.extend_from_slice(status.as_str().as_bytes());
+        self.out.push(b'"');
+    }
+
+    /// A field, written after everything before it.
+    ///
+    /// Keys are escaped like strings. A key that collides with the format's reserved keys
+    /// is written with one more leading `_`, so a record never has two keys of the same
+    /// name however fields are named: precisely, a key which, once its leading underscores
+    /// are removed, is a reserved key of the format (see [`Format::reserved_keys`]; compact:
+    /// `ts tid lvl mt msg at st dur exc reason`; eliot: `timestamp task_uuid task_level
+    /// message_type message action_type action_status`) gets a `_` prepended: `msg` →
+    /// `_msg`, `_msg` → `__msg`. All other keys are written as given. (Fields are not
+    /// deduplicated: passing the same key twice writes it twice.)
+    ///
+    /// ```
+    /// use logxide::encode::{Format, RecordEncoder, Timestamp};
+    /// let mut buf = Vec::new();
+    /// let mut rec = RecordEncoder::begin(&mut buf, Format::Compact, Timestamp::default(), "t", &[1]);
+    /// rec.message("info", "hi");
+    /// rec.field("msg", "user's msg");
+    /// rec.field("_msg", &1);
+    /// rec.field("a\"b", &true);
+    /// rec.finish();
+    /// assert!(buf.ends_with(b",\"msg\":\"hi\",\"_msg\":\"user's msg\",\"__msg\":1,\"a\\\"b\":true}\n"));
+    /// ```
+    #[inline]
+    pub fn field<V: Encode + ?Sized>(&mut self, key: &str, value: &V) {
+        self.user_key(key);
+        value.encode(self.out);
+    }
+
+    /// A reserved field written by the logger itself (`dur`, `exc`, `reason`): the key is
+    /// written as given, never renamed.
+    ///
+    /// ```
+    /// use logxide::encode::{ActionStatus, Format, RecordEncoder, Timestamp};
+    /// use std::time::Duration;
+    /// let mut buf = Vec::new();
+    /// let mut rec = RecordEncoder::begin(&mut buf, Format::Compact, Timestamp::default(), "t", &[3, 3]);
+    /// rec.action("db:query", ActionStatus::Succeeded);
+    /// rec.reserved_field("dur", &Duration::from_millis(200));
+    /// rec.finish();
+    /// assert!(buf.ends_with(b",\"st\":\"succeeded\",\"dur\":0.2}\n"));
+    /// ```
+    #[inline]
+    pub fn reserved_field<V: Encode + ?Sized>(&mut self, key: &str, value: &V) {
+        self.out.extend_from_slice(b",\"");
+        json::escape_into(self.out, key);
+        self.out.extend_from_slice(b"\":");
+        value.encode(self.out);
+    }
+
+    /// A masked field: the key (renamed like in [`field`](Self::field)), and the value
+    /// `"***"`.
+    ///
+    /// ```
+    /// use logxide::encode::{Format, RecordEncoder, Timestamp};
+    /// let mut buf = Vec::new();
+    /// let mut rec = RecordEncoder::begin(&mut buf, Format::Compact, Timestamp::default(), "t", &[1]);
+    /// rec.masked_field("password");
+    /// rec.finish();
+    /// assert!(buf.ends_with(b",\"password\":\"***\"}\n"));
+    /// ```
+    #[inline]
+    pub fn masked_field(&mut self, key: &str) {
+        self.user_key(key);
+        self.out.extend_from_slice(b"\"***\"");
+    }
+
+    /// Ends the record: `}\n`. The buffer now holds exactly one line.
+    ///
+    /// ```
+    /// use logxide::encode::{Format, RecordEncoder, Timestamp};
+    /// let mut buf = Vec::new();
+    /// RecordEncoder::begin(&mut buf, Format::Compact, Timestamp::default(), "t", &[]).finish();
+    /// assert_eq!(buf, b"{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[]}\n");
+    /// ```
+    #[inline]
+    pub fn finish(self) {
+        self.out.extend_from_slice(b"}\n");
+    }
+
+    /// Writes `,"key":` for a user key, renaming it if it collides with a reserved key.
+    #[inline]
+    fn user_key(&mut self, key: &str) {
+        self.out.extend_from_slice(b",\"");
+        if self.format.renames(key) {
+            self.out.push(b'_');
+        }
+        json::escape_into(self.out, key);
+        self.out.extend_from_slice(b"\":");
+    }
+}

@@ -1,0 +1,323 @@
+//! The [`Encode`] trait: values that write themselves as JSON, and its implementations.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::json;
+
+/// A value that can be written as JSON.
+///
+/// `encode` appends exactly one complete JSON value (a string, number, `true`/`false`,
+/// `null`, an array or an object) to `out`, whatever the value holds: strings are escaped so
+/// the result is always valid JSON and never contains a line break.
+///
+/// | type | written as |
+/// |---|---|
+/// | integers (`i8`…`i128`, `u8`…`u128`, `isize`, `usize`) | a number |
+/// | `f32`, `f64` | the shortest number that reads back the same (`0.2`, `1.0`, `1e+21`); NaN, +∞, −∞ as the **strings** `"NaN"`, `"Infinity"`, `"-Infinity"` |
+/// | `bool` | `true` / `false` |
+/// | `str`, `String`, `Cow<str>`, `char` | an escaped string |
+/// | [`Bytes`] | a string, the bytes decoded as UTF-8 lossily |
+/// | `Option<T>` | `None` → `null`, `Some(v)` → `v` |
+/// | [`Duration`] | seconds as a float: 200 ms → `0.2` |
+/// | [`DisplayValue`], [`DebugValue`] | the `Display` / `Debug` output as an escaped string |
+/// | [`SerdeValue`] | nested JSON via `serde_json` |
+/// | `&T`, `&mut T`, `Box<T>`, `Rc<T>`, `Arc<T>` | as `T` |
+///
+/// ```
+/// use logxide::encode::Encode;
+/// let mut out = Vec::new();
+/// "a \"quoted\"\nline".encode(&mut out);
+/// out.push(b' ');
+/// 42u8.encode(&mut out);
+/// out.push(b' ');
+/// f64::NAN.encode(&mut out);
+/// assert_eq!(out, br#""a \"quoted\"\nline" 42 "NaN""#);
+/// ```
+pub trait Encode {
+    /// Appends this value as one JSON value to `out`.
+    ///
+    /// ```
+    /// use logxide::encode::Encode;
+    /// let mut out = b"x=".to_vec();
+    /// Some(true).encode(&mut out);
+    /// assert_eq!(out, b"x=true");
+    /// ```
+    fn encode(&self, out: &mut Vec<u8>);
+}
+
+macro_rules! encode_int {
+    ($($t:ty),*) => {$(
+        impl Encode for $t {
+            #[inline]
+            fn encode(&self, out: &mut Vec<u8>) {
+                json::write_int(out, *self);
+            }
+        }
+    )*};
+}
+encode_int!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+
+impl Encode for f64 {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        json::write_float(out, *self);
+    }
+}
+
+impl Encode for f32 {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        json::write_float(out, *self);
+    }
+}
+
+impl Encode for bool {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+}
+
+impl Encode for str {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        json::write_str(out, self);
+    }
+}
+
+impl Encode for String {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        json::write_str(out, self);
+    }
+}
+
+impl Encode for char {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        json::write_str(out, self.encode_utf8(&mut [0; 4]));
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for &T {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for &mut T {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for Box<T> {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for Rc<T> {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for Arc<T> {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<B: Encode + ToOwned + ?Sized> Encode for Cow<'_, B> {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        (**self).encode(out);
+    }
+}
+
+impl<T: Encode> Encode for Option<T> {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Some(v) => v.encode(out),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+}
+
+impl Encode for Duration {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        json::write_float(out, self.as_secs_f64());
+    }
+}
+
+/// Raw bytes written as a JSON string, decoded as UTF-8 lossily: each invalid sequence
+/// becomes U+FFFD (`�`). No intermediate allocation.
+///
+/// ```
+/// use logxide::encode::{Bytes, Encode};
+/// let mut out = Vec::new();
+/// Bytes(b"GET /\xff").encode(&mut out);
+/// assert_eq!(String::from_utf8(out).unwrap(), "\"GET /\u{FFFD}\"");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl Encode for Bytes<'_> {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        json::write_bytes_lossy(out, self.0);
+    }
+}
+
+/// A value captured with its [`Display`](fmt::Display) output (`%x` in a logging macro),
+/// written as an escaped JSON string. The output is escaped as it is produced, without an
+/// intermediate `String`.
+///
+/// ```
+/// use logxide::encode::{DisplayValue, Encode};
+/// let addr: std::net::Ipv4Addr = "10.0.0.1".parse().unwrap();
+/// let mut out = Vec::new();
+/// DisplayValue(addr).encode(&mut out);
+/// assert_eq!(out, br#""10.0.0.1""#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DisplayValue<T>(pub T);
+
+impl<T: fmt::Display> Encode for DisplayValue<T> {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        // A `Display` impl that fails leaves what it wrote so far: still a valid string.
+        let _ = fmt::write(&mut json::EscapeWriter(out), format_args!("{}", self.0));
+        out.push(b'"');
+    }
+}
+
+/// A value captured with its [`Debug`](fmt::Debug) output (`?x` in a logging macro),
+/// written as an escaped JSON string, without an intermediate `String`.
+///
+/// ```
+/// use logxide::encode::{DebugValue, Encode};
+/// let mut out = Vec::new();
+/// DebugValue(Some("a\"b")).encode(&mut out);
+/// assert_eq!(out, br#""Some(\"a\\\"b\")""#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DebugValue<T>(pub T);
+
+impl<T: fmt::Debug> Encode for DebugValue<T> {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        let _ = fmt::write(&mut json::EscapeWriter(out), format_args!("{:?}", self.0));
+        out.push(b'"');
+    }
+}
+
+/// A value written as nested JSON through its [`Serialize`] implementation (`serde_json`).
+///
+/// Strings inside are escaped like everywhere else in a record (DEL, U+2028 and U+2029
+/// included), so the record stays one line. Non-finite floats *inside* a serde value are
+/// written as `null` (serde_json's rule), unlike a top-level float field, which gives
+/// `"NaN"` / `"Infinity"` / `"-Infinity"`. If serialization fails (a map with non-string
+/// keys, a `Serialize` impl returning an error, ...) whatever was written is removed and the
+/// value becomes the string `"<serialize error: ...>"`, so the record is still valid JSON.
+///
+/// ```
+/// use logxide::encode::{Encode, SerdeValue};
+/// use std::collections::BTreeMap;
+/// let mut out = Vec::new();
+/// SerdeValue(&[1.5, f64::NAN]).encode(&mut out);
+/// assert_eq!(out, b"[1.5,null]");
+///
+/// let mut bad = BTreeMap::new();
+/// bad.insert(vec![1], "key is not a string");
+/// out.clear();
+/// SerdeValue(&bad).encode(&mut out);
+/// assert_eq!(out, br#""<serialize error: key must be a string>""#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SerdeValue<T>(pub T);
+
+impl<T: Serialize> Encode for SerdeValue<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let mut ser = serde_json::Serializer::with_formatter(&mut *out, json::LineSafeFormatter);
+        if let Err(e) = self.0.serialize(&mut ser) {
+            out.truncate(start);
+            out.extend_from_slice(b"\"<serialize error: ");
+            let _ = fmt::write(&mut json::EscapeWriter(out), format_args!("{e}"));
+            out.extend_from_slice(b">\"");
+        }
+    }
+}
+
+/// Wraps a value to be written with its `Display` output: `display(x)` is
+/// [`DisplayValue(x)`](DisplayValue).
+///
+/// ```
+/// use logxide::encode::{display, Encode};
+/// let mut out = Vec::new();
+/// display(format_args!("{}+{}", 1, 2)).encode(&mut out);
+/// assert_eq!(out, br#""1+2""#);
+/// ```
+#[inline]
+pub fn display<T: fmt::Display>(v: T) -> DisplayValue<T> {
+    DisplayValue(v)
+}
+
+/// Wraps a value to be written with its `Debug` output: `debug(x)` is
+/// [`DebugValue(x)`](DebugValue).
+///
+/// ```
+/// use logxide::encode::{debug, Encode};
+/// let mut out = Vec::new();
+/// debug(&vec!["a", "b"]).encode(&mut out);
+/// assert_eq!(out, br#""[\"a\", \"b\"]""#);
+/// ```
+#[inline]
+pub fn debug<T: fmt::Debug>(v: T) -> DebugValue<T> {
+    DebugValue(v)
+}
+
+/// Wraps a value to be written as nested JSON through serde: `serde(x)` is
+/// [`SerdeValue(x)`](SerdeValue).
+///
+/// ```
+/// use logxide::encode::{serde, Encode};
+/// let mut out = Vec::new();
+/// serde(&serde_json::json!({"a": [1, "x"]})).encode(&mut out);
+/// assert_eq!(out, br#"{"a":[1,"x"]}"#);
+/// ```
+#[inline]
+pub fn serde<T: Serialize>(v: T) -> SerdeValue<T> {
+    SerdeValue(v)
+}
+
+/// Wraps raw bytes to be written as a (lossily decoded) string: `bytes(b)` is
+/// [`Bytes(b)`](Bytes).
+///
+/// ```
+/// use logxide::encode::{bytes, Encode};
+/// let mut out = Vec::new();
+/// bytes(b"ok").encode(&mut out);
+/// assert_eq!(out, br#""ok""#);
+/// ```
+#[inline]
+pub fn bytes(b: &[u8]) -> Bytes<'_> {
+    Bytes(b)
+}

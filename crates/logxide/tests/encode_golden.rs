@@ -1,0 +1,640 @@
+//! Golden tests of the record encoder: exact bytes for the reference format's example lines
+//! (compact and eliot), every escape, reserved-key renaming, non-finite floats, nested serde
+//! values and Display/Debug captures.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use logxide::encode::{
+    bytes, debug, display, serde, ActionStatus, Bytes, DebugValue, DisplayValue, Encode, Format,
+    RecordEncoder, SerdeValue, Timestamp,
+};
+use serde_json::json;
+
+fn ts(secs: u64, micros: u32) -> Timestamp {
+    Timestamp { secs, micros }
+}
+
+fn line(buf: &[u8]) -> &str {
+    std::str::from_utf8(buf).unwrap()
+}
+
+/// One encoded value, as text.
+fn enc<V: Encode + ?Sized>(v: &V) -> String {
+    let mut out = Vec::new();
+    v.encode(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+/// A record with one field `k` = `v`, fields part only (between the header and `}`).
+fn one_field<V: Encode + ?Sized>(format: Format, key: &str, v: &V) -> String {
+    let mut buf = Vec::new();
+    let mut rec = RecordEncoder::begin(&mut buf, format, ts(0, 0), "t", &[1]);
+    rec.field(key, v);
+    rec.finish();
+    let s = line(&buf);
+    let head = match format {
+        Format::Compact => r#"{"ts":0.000000,"tid":"t","lvl":[1],"#,
+        Format::Eliot => r#"{"timestamp":0.000000,"task_uuid":"t","task_level":[1],"#,
+    };
+    s.strip_prefix(head)
+        .and_then(|s| s.strip_suffix("}\n"))
+        .unwrap_or_else(|| panic!("unexpected record {s:?}"))
+        .to_string()
+}
+
+/// The seven example lines of the reference's section 3, built with the encoder.
+fn reference_lines(format: Format) -> Vec<String> {
+    let mut buf = Vec::new();
+    let mut lines = Vec::new();
+
+    let mut r = RecordEncoder::begin(&mut buf, format, ts(1_700_000_000, 0), "Ab.1", &[1]);
+    r.message("info", "standalone message");
+    r.field("user_id", &123);
+    r.finish();
+    lines.push(line(&buf).to_string());
+
+    let mut r = RecordEncoder::begin(&mut buf, format, ts(1_700_000_001, 0), "Ab.2", &[1]);
+    r.action("http:request", ActionStatus::Started);
+    r.field("path", "/api");
+    r.finish();
+    lines.push(line(&buf).to_string());
+
+    let mut r = RecordEncoder::begin(&mut buf, format, ts(1_700_000_001, 100_000), "Ab.2", &[2]);
+    r.message("info", "inside request");
+    r.finish();
+    lines.push(line(&buf).to_string());
+
+    let mut r = RecordEncoder::begin(
+        &mut buf,
+        format,
+        ts(1_700_000_001, 200_000),
+        "Ab.2",
+        &[3, 1],
+    );
+    r.action("db:query", ActionStatus::Started);
+    r.field("sql", &String::from("SELECT 1"));
+    r.finish();
+    lines.push(line(&buf).to_string());
+
+    let mut r = RecordEncoder::begin(
+        &mut buf,
+        format,
+        ts(1_700_000_001, 300_000),
+        "Ab.2",
+        &[3, 2],
+    );
+    r.message("debug", "rows fetched");
+    r.field("rows", &1usize);
+    r.finish();
+    lines.push(line(&buf).to_string());
+
+    let mut r = RecordEncoder::begin(
+        &mut buf,
+        format,
+        ts(1_700_000_001, 400_000),
+        "Ab.2",
+        &[3, 3],
+    );
+    r.action("db:query", ActionStatus::Succeeded);
+    r.reserved_field("dur", &Duration::from_millis(200));
+    r.finish();
+    lines.push(line(&buf).to_string());
+
+    let mut r = RecordEncoder::begin(&mut buf, format, ts(1_700_000_001, 500_000), "Ab.2", &[4]);
+    r.action("http:request", ActionStatus::Failed);
+    r.reserved_field("exc", "ValueError");
+    r.reserved_field("reason", &display("boom"));
+    r.reserved_field("dur", &0.5f64);
+    r.finish();
+    lines.push(line(&buf).to_string());
+
+    lines
+}
+
+#[test]
+fn reference_example_lines_compact() {
+    let want = [
+        r#"{"ts":1700000000.000000,"tid":"Ab.1","lvl":[1],"mt":"info","msg":"standalone message","user_id":123}"#,
+        r#"{"ts":1700000001.000000,"tid":"Ab.2","lvl":[1],"at":"http:request","st":"started","path":"/api"}"#,
+        r#"{"ts":1700000001.100000,"tid":"Ab.2","lvl":[2],"mt":"info","msg":"inside request"}"#,
+        r#"{"ts":1700000001.200000,"tid":"Ab.2","lvl":[3,1],"at":"db:query","st":"started","sql":"SELECT 1"}"#,
+        r#"{"ts":1700000001.300000,"tid":"Ab.2","lvl":[3,2],"mt":"debug","msg":"rows fetched","rows":1}"#,
+        r#"{"ts":1700000001.400000,"tid":"Ab.2","lvl":[3,3],"at":"db:query","st":"succeeded","dur":0.2}"#,
+        r#"{"ts":1700000001.500000,"tid":"Ab.2","lvl":[4],"at":"http:request","st":"failed","exc":"ValueError","reason":"boom","dur":0.5}"#,
+    ];
+    let got = reference_lines(Format::Compact);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g, &format!("{w}\n"));
+    }
+}
+
+#[test]
+fn reference_example_lines_eliot() {
+    let want = [
+        r#"{"timestamp":1700000000.000000,"task_uuid":"Ab.1","task_level":[1],"message_type":"info","message":"standalone message","user_id":123}"#,
+        r#"{"timestamp":1700000001.000000,"task_uuid":"Ab.2","task_level":[1],"action_type":"http:request","action_status":"started","path":"/api"}"#,
+        r#"{"timestamp":1700000001.100000,"task_uuid":"Ab.2","task_level":[2],"message_type":"info","message":"inside request"}"#,
+        r#"{"timestamp":1700000001.200000,"task_uuid":"Ab.2","task_level":[3,1],"action_type":"db:query","action_status":"started","sql":"SELECT 1"}"#,
+        r#"{"timestamp":1700000001.300000,"task_uuid":"Ab.2","task_level":[3,2],"message_type":"debug","message":"rows fetched","rows":1}"#,
+        r#"{"timestamp":1700000001.400000,"task_uuid":"Ab.2","task_level":[3,3],"action_type":"db:query","action_status":"succeeded","dur":0.2}"#,
+        r#"{"timestamp":1700000001.500000,"task_uuid":"Ab.2","task_level":[4],"action_type":"http:request","action_status":"failed","exc":"ValueError","reason":"boom","dur":0.5}"#,
+    ];
+    let got = reference_lines(Format::Eliot);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g, &format!("{w}\n"));
+    }
+}
+
+#[test]
+fn buffer_is_cleared_and_reused() {
+    let mut buf = Vec::with_capacity(512);
+    let cap = buf.capacity();
+    let ptr = buf.as_ptr();
+    for i in 0..100u32 {
+        let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(1, 2), "x", &[i]);
+        r.message("info", "again");
+        r.finish();
+        assert_eq!(
+            line(&buf),
+            format!(
+                "{{\"ts\":1.000002,\"tid\":\"x\",\"lvl\":[{i}],\"mt\":\"info\",\"msg\":\"again\"}}\n"
+            )
+        );
+    }
+    assert_eq!((buf.capacity(), buf.as_ptr()), (cap, ptr));
+}
+
+#[test]
+fn header_edge_cases() {
+    let mut buf = Vec::new();
+    RecordEncoder::begin(
+        &mut buf,
+        Format::Compact,
+        ts(u64::MAX, 999_999),
+        "a\"b\n",
+        &[u32::MAX, 0, 7],
+    )
+    .finish();
+    assert_eq!(
+        line(&buf),
+        "{\"ts\":18446744073709551615.999999,\"tid\":\"a\\\"b\\n\",\"lvl\":[4294967295,0,7]}\n"
+    );
+    RecordEncoder::begin(&mut buf, Format::Eliot, ts(3, 1_500_000), "", &[]).finish();
+    assert_eq!(
+        line(&buf),
+        "{\"timestamp\":4.500000,\"task_uuid\":\"\",\"task_level\":[]}\n"
+    );
+}
+
+#[test]
+fn timestamp_conversions() {
+    let t = Timestamp::from(UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789));
+    assert_eq!(t, ts(1_700_000_000, 123_456));
+    assert_eq!(t.to_string(), "1700000000.123456");
+    assert_eq!(
+        Timestamp::from(UNIX_EPOCH - Duration::from_secs(5)),
+        ts(0, 0)
+    );
+    assert_eq!(ts(1, 2_000_001).to_string(), "3.000001");
+    let now = Timestamp::now();
+    assert!(now.micros < 1_000_000);
+}
+
+#[test]
+fn format_and_status_parse_display_serde() {
+    assert_eq!("compact".parse::<Format>().unwrap(), Format::Compact);
+    assert_eq!(" ELIOT ".parse::<Format>().unwrap(), Format::Eliot);
+    let err = "xml".parse::<Format>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"invalid format "xml": expected one of compact, eliot"#
+    );
+    assert_eq!(Format::Compact.to_string(), "compact");
+    assert_eq!(serde_json::to_string(&Format::Eliot).unwrap(), r#""eliot""#);
+    assert_eq!(
+        serde_json::from_str::<Format>(r#""compact""#).unwrap(),
+        Format::Compact
+    );
+    assert!(serde_json::from_str::<Format>(r#""Compact""#).is_err());
+    for (s, name) in [
+        (ActionStatus::Started, "started"),
+        (ActionStatus::Succeeded, "succeeded"),
+        (ActionStatus::Failed, "failed"),
+    ] {
+        assert_eq!(s.as_str(), name);
+        assert_eq!(s.to_string(), name);
+        assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{name}\""));
+    }
+}
+
+#[test]
+fn every_escape_in_values_and_keys() {
+    let cases: &[(&str, &str)] = &[
+        ("\"", r#"\""#),
+        ("\\", r#"\\"#),
+        ("\n", r#"\n"#),
+        ("\r", r#"\r"#),
+        ("\t", r#"\t"#),
+        ("\u{8}", r#"\b"#),
+        ("\u{c}", r#"\f"#),
+        ("\u{0}", r#"\u0000"#),
+        ("\u{1}", r#"\u0001"#),
+        ("\u{b}", r#"\u000b"#),
+        ("\u{1b}", r#"\u001b"#),
+        ("\u{1f}", r#"\u001f"#),
+        ("\u{7f}", r#"\u007f"#),
+        ("\u{2028}", r#"\u2028"#),
+        ("\u{2029}", r#"\u2029"#),
+        // Not escaped.
+        (" ", " "),
+        ("/", "/"),
+        ("'", "'"),
+        ("\u{80}", "\u{80}"),
+        ("\u{2027}", "\u{2027}"),
+        ("\u{202a}", "\u{202a}"),
+        ("é€😀", "é€😀"),
+        ("\u{feff}", "\u{feff}"),
+    ];
+    for &(raw, escaped) in cases {
+        let s = format!("a{raw}b{raw}");
+        let e = format!("a{escaped}b{escaped}");
+        assert_eq!(enc(s.as_str()), format!("\"{e}\""), "value {raw:?}");
+        assert_eq!(
+            one_field(Format::Compact, &s, &1),
+            format!("\"{e}\":1"),
+            "key {raw:?}"
+        );
+        // Message, level name, task id, action type are escaped too.
+        let mut buf = Vec::new();
+        let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), raw, &[1]);
+        r.message(raw, raw);
+        r.finish();
+        assert_eq!(
+            line(&buf),
+            format!(
+                "{{\"ts\":0.000000,\"tid\":\"{escaped}\",\"lvl\":[1],\"mt\":\"{escaped}\",\"msg\":\"{escaped}\"}}\n"
+            )
+        );
+        let mut r = RecordEncoder::begin(&mut buf, Format::Eliot, ts(0, 0), "t", &[1]);
+        r.action(raw, ActionStatus::Started);
+        r.reserved_field(raw, raw);
+        r.masked_field(raw);
+        r.finish();
+        assert!(line(&buf).ends_with(&format!(
+            "\"action_type\":\"{escaped}\",\"action_status\":\"started\",\"{escaped}\":\"{escaped}\",\"{escaped}\":\"***\"}}\n"
+        )));
+    }
+}
+
+#[test]
+fn line_breaks_never_survive() {
+    let nasty = "l1\nl2\r\nl3\u{2028}l4\u{2029}l5\u{85}l6\u{b}\u{c}\u{0}";
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), nasty, &[1]);
+    r.message(nasty, nasty);
+    r.field(nasty, nasty);
+    r.field("d", &display(nasty));
+    r.field("g", &debug(nasty));
+    r.field("s", &serde(json!({ nasty: [nasty] })));
+    r.field("b", &bytes(nasty.as_bytes()));
+    r.finish();
+    let s = line(&buf);
+    assert_eq!(s.lines().count(), 1);
+    assert_eq!(s.matches('\n').count(), 1);
+    assert!(!s.contains('\r') && !s.contains('\u{2028}') && !s.contains('\u{2029}'));
+    let v: serde_json::Value = serde_json::from_str(s).unwrap();
+    assert_eq!(v["msg"], nasty);
+    assert_eq!(v[nasty], nasty);
+    assert_eq!(v["d"], nasty);
+    assert_eq!(v["s"], json!({ nasty: [nasty] }));
+    assert_eq!(v["b"], nasty);
+}
+
+#[test]
+fn reserved_keys_are_renamed() {
+    for format in [Format::Compact, Format::Eliot] {
+        for &k in format.reserved_keys() {
+            assert_eq!(one_field(format, k, &1), format!("\"_{k}\":1"));
+            assert_eq!(
+                one_field(format, &format!("_{k}"), &1),
+                format!("\"__{k}\":1")
+            );
+            assert_eq!(
+                one_field(format, &format!("__{k}"), &1),
+                format!("\"___{k}\":1")
+            );
+            assert_eq!(
+                one_field(format, &format!("{k}_"), &1),
+                format!("\"{k}_\":1")
+            );
+            assert_eq!(
+                one_field(format, &format!("{k}x"), &1),
+                format!("\"{k}x\":1")
+            );
+        }
+    }
+    // Only the format's own keys.
+    assert_eq!(one_field(Format::Compact, "message", &1), "\"message\":1");
+    assert_eq!(one_field(Format::Compact, "Msg", &1), "\"Msg\":1");
+    assert_eq!(one_field(Format::Eliot, "msg", &1), "\"msg\":1");
+    assert_eq!(one_field(Format::Compact, "_", &1), "\"_\":1");
+    assert_eq!(one_field(Format::Compact, "", &1), "\"\":1");
+
+    // A full record keeps the logger's keys and the user's side by side, no duplicates.
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[2]);
+    r.action("a", ActionStatus::Failed);
+    r.field("ts", "user ts");
+    r.field("_ts", "user _ts");
+    r.field("reason", "user reason");
+    r.masked_field("tid");
+    r.reserved_field("reason", "boom");
+    r.finish();
+    assert_eq!(
+        line(&buf),
+        "{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[2],\"at\":\"a\",\"st\":\"failed\",\
+         \"_ts\":\"user ts\",\"__ts\":\"user _ts\",\"_reason\":\"user reason\",\
+         \"_tid\":\"***\",\"reason\":\"boom\"}\n"
+    );
+    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&buf).unwrap();
+    assert_eq!(v.len(), 10);
+
+    let mut r = RecordEncoder::begin(&mut buf, Format::Eliot, ts(0, 0), "t", &[1]);
+    r.message("info", "m");
+    r.field("message", "user");
+    r.field("ts", "not reserved in eliot");
+    r.finish();
+    assert!(line(&buf)
+        .ends_with(",\"message\":\"m\",\"_message\":\"user\",\"ts\":\"not reserved in eliot\"}\n"));
+}
+
+#[test]
+fn masked_fields() {
+    assert_eq!(
+        {
+            let mut buf = Vec::new();
+            let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+            r.masked_field("password");
+            r.masked_field("msg");
+            r.finish();
+            line(&buf).to_string()
+        },
+        "{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[1],\"password\":\"***\",\"_msg\":\"***\"}\n"
+    );
+}
+
+#[test]
+fn integers() {
+    assert_eq!(enc(&0u8), "0");
+    assert_eq!(enc(&-128i8), "-128");
+    assert_eq!(enc(&u16::MAX), "65535");
+    assert_eq!(enc(&i32::MIN), "-2147483648");
+    assert_eq!(enc(&u64::MAX), "18446744073709551615");
+    assert_eq!(enc(&i64::MIN), "-9223372036854775808");
+    assert_eq!(enc(&u128::MAX), "340282366920938463463374607431768211455");
+    assert_eq!(enc(&i128::MIN), "-170141183460469231731687303715884105728");
+    assert_eq!(enc(&usize::MAX), usize::MAX.to_string());
+    assert_eq!(enc(&isize::MIN), isize::MIN.to_string());
+}
+
+#[test]
+fn floats_finite_and_not() {
+    assert_eq!(enc(&0.0f64), "0.0");
+    assert_eq!(enc(&-0.0f64), "-0.0");
+    assert_eq!(enc(&1.0f64), "1.0");
+    assert_eq!(enc(&0.1f64), "0.1");
+    assert_eq!(enc(&-2.5f64), "-2.5");
+    assert_eq!(enc(&1e300f64), "1e+300");
+    assert_eq!(enc(&5e-324f64), "5e-324");
+    assert_eq!(enc(&f64::MAX), "1.7976931348623157e+308");
+    assert_eq!(enc(&0.1f32), "0.1");
+    assert_eq!(enc(&f32::MAX), "3.4028235e+38");
+    assert_eq!(enc(&f64::NAN), r#""NaN""#);
+    assert_eq!(enc(&-f64::NAN), r#""NaN""#);
+    assert_eq!(enc(&f64::INFINITY), r#""Infinity""#);
+    assert_eq!(enc(&f64::NEG_INFINITY), r#""-Infinity""#);
+    assert_eq!(enc(&f32::NAN), r#""NaN""#);
+    assert_eq!(enc(&f32::INFINITY), r#""Infinity""#);
+    assert_eq!(enc(&f32::NEG_INFINITY), r#""-Infinity""#);
+    // Every finite output is a JSON number that reads back the same.
+    for v in [0.2, 1e21, 1e-7, 123456.789, f64::MIN_POSITIVE, -1e-300] {
+        let back: f64 = serde_json::from_str(&enc(&v)).unwrap();
+        assert_eq!(back, v);
+    }
+    // In a record, non-finite values keep the line valid.
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+    r.field("nan", &f64::NAN);
+    r.field("inf", &f32::INFINITY);
+    r.field("ninf", &f64::NEG_INFINITY);
+    r.finish();
+    let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+    assert_eq!(v["nan"], "NaN");
+    assert_eq!(v["inf"], "Infinity");
+    assert_eq!(v["ninf"], "-Infinity");
+}
+
+#[test]
+fn other_scalars_and_smart_pointers() {
+    assert_eq!(enc(&true), "true");
+    assert_eq!(enc(&false), "false");
+    assert_eq!(enc(&'x'), r#""x""#);
+    assert_eq!(enc(&'"'), r#""\"""#);
+    assert_eq!(enc(&'\n'), r#""\n""#);
+    assert_eq!(enc(&'\u{2028}'), r#""\u2028""#);
+    assert_eq!(enc(&'😀'), "\"😀\"");
+    assert_eq!(enc(&String::from("s")), r#""s""#);
+    assert_eq!(enc(&&&"ref"), r#""ref""#);
+    assert_eq!(enc(&Box::new(5)), "5");
+    assert_eq!(enc(&Box::<str>::from("bs")), r#""bs""#);
+    assert_eq!(enc(&Rc::new(1.5)), "1.5");
+    assert_eq!(enc(&Arc::<str>::from("arc")), r#""arc""#);
+    assert_eq!(enc(&Cow::Borrowed("cow")), r#""cow""#);
+    assert_eq!(enc(&Cow::<str>::Owned("owned".into())), r#""owned""#);
+    assert_eq!(enc(&None::<i32>), "null");
+    assert_eq!(enc(&Some("x")), r#""x""#);
+    assert_eq!(enc(&Some(None::<u8>)), "null");
+    assert_eq!(enc(&Duration::from_millis(200)), "0.2");
+    assert_eq!(enc(&Duration::from_secs(3)), "3.0");
+    assert_eq!(enc(&Duration::from_nanos(1)), "1e-9");
+    assert_eq!(enc(&Duration::ZERO), "0.0");
+    // Unsized values through the `?Sized` bound of `field`.
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+    r.field("s", "str");
+    let dynv: &dyn Encode = &7u8;
+    r.field("dyn", dynv);
+    r.finish();
+    assert!(line(&buf).ends_with(",\"s\":\"str\",\"dyn\":7}\n"));
+}
+
+#[test]
+fn lossy_bytes() {
+    assert_eq!(enc(&Bytes(b"")), r#""""#);
+    assert_eq!(enc(&Bytes(b"plain")), r#""plain""#);
+    assert_eq!(enc(&Bytes(b"a\nb\"")), r#""a\nb\"""#);
+    assert_eq!(enc(&Bytes(b"\xff\xfe")), "\"\u{FFFD}\u{FFFD}\"");
+    assert_eq!(enc(&Bytes(b"x\xe2\x80\xa8y")), r#""x\u2028y""#);
+    // A truncated U+2028 is invalid UTF-8, not a line separator.
+    assert_eq!(enc(&bytes(b"x\xe2\x80")), "\"x\u{FFFD}\"");
+    assert_eq!(enc(&bytes("é".as_bytes())), "\"é\"");
+}
+
+struct Tricky;
+
+impl fmt::Display for Tricky {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("say \"hi\"\n")?;
+        f.write_str("back\\slash\t")?;
+        fmt::Write::write_char(f, '\u{2029}')
+    }
+}
+
+#[derive(Debug)]
+#[allow(dead_code)]
+struct Point {
+    name: &'static str,
+    x: i32,
+}
+
+struct Failing;
+
+impl fmt::Display for Failing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("partial \"")?;
+        Err(fmt::Error)
+    }
+}
+
+#[test]
+fn display_and_debug_captures() {
+    assert_eq!(
+        enc(&display(Tricky)),
+        r#""say \"hi\"\nback\\slash\t\u2029""#
+    );
+    assert_eq!(enc(&DisplayValue(&Tricky)), enc(&display(Tricky)));
+    assert_eq!(enc(&display(42)), r#""42""#);
+    assert_eq!(enc(&display("")), r#""""#);
+    assert_eq!(enc(&display(1.5)), r#""1.5""#);
+    assert_eq!(enc(&debug("a\"b\n")), r#""\"a\\\"b\\n\"""#);
+    assert_eq!(
+        enc(&DebugValue(Point {
+            name: "p\"q",
+            x: -1
+        })),
+        r#""Point { name: \"p\\\"q\", x: -1 }""#
+    );
+    // Pretty Debug output has real newlines: escaped.
+    assert_eq!(
+        enc(&display(format_args!("{:#?}", Point { name: "n", x: 2 }))),
+        r#""Point {\n    name: \"n\",\n    x: 2,\n}""#
+    );
+    // A Display impl that fails still leaves a valid string.
+    assert_eq!(enc(&display(Failing)), r#""partial \"""#);
+    // The captured text reads back exactly.
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+    r.field("d", &display(Tricky));
+    r.field("g", &debug(Point { name: "z", x: 0 }));
+    r.finish();
+    let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+    assert_eq!(v["d"], Tricky.to_string());
+    assert_eq!(v["g"], format!("{:?}", Point { name: "z", x: 0 }));
+}
+
+#[derive(serde::Serialize)]
+struct Req {
+    path: &'static str,
+    code: u16,
+    ratio: f64,
+    tags: Vec<&'static str>,
+    inner: Option<Box<Req>>,
+}
+
+struct BadSerialize;
+
+impl serde::Serialize for BadSerialize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(None)?;
+        seq.serialize_element(&1)?;
+        seq.serialize_element("half")?;
+        Err(S::Error::custom("refused \"here\"\nnow"))
+    }
+}
+
+#[test]
+fn nested_serde_values() {
+    let req = Req {
+        path: "/a\"b",
+        code: 200,
+        ratio: 0.5,
+        tags: vec!["x", "y\n"],
+        inner: Some(Box::new(Req {
+            path: "/in",
+            code: 404,
+            ratio: f64::NAN,
+            tags: vec![],
+            inner: None,
+        })),
+    };
+    assert_eq!(
+        enc(&serde(&req)),
+        r#"{"path":"/a\"b","code":200,"ratio":0.5,"tags":["x","y\n"],"inner":{"path":"/in","code":404,"ratio":null,"tags":[],"inner":null}}"#
+    );
+    // Non-finite floats inside serde values: null.
+    assert_eq!(
+        enc(&SerdeValue(vec![
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            1.0
+        ])),
+        "[null,null,null,1.0]"
+    );
+    assert_eq!(enc(&serde(f32::NAN)), "null");
+    // DEL and U+2028/9 in nested strings and keys are escaped too.
+    assert_eq!(
+        enc(&serde(json!({"k\u{2028}\u{7f}": ["\u{2029}", "\u{1}"]}))),
+        r#"{"k\u2028\u007f":["\u2029","\u0001"]}"#
+    );
+    // Maps with non-string keys that serde_json can quote.
+    let mut m = BTreeMap::new();
+    m.insert(1, "one");
+    m.insert(2, "two");
+    assert_eq!(enc(&serde(&m)), r#"{"1":"one","2":"two"}"#);
+    // Errors replace the value, nothing half-written remains.
+    let mut fm = BTreeMap::new();
+    fm.insert((1, 2), "tuple key");
+    assert_eq!(
+        enc(&serde(&fm)),
+        r#""<serialize error: key must be a string>""#
+    );
+    assert_eq!(
+        enc(&serde(BadSerialize)),
+        r#""<serialize error: refused \"here\"\nnow>""#
+    );
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+    r.field("before", &1);
+    r.field("bad", &serde(BadSerialize));
+    r.field(
+        "after",
+        &serde(json!({"n": null, "t": true, "a": [1, 2.5, "s"]})),
+    );
+    r.finish();
+    assert_eq!(
+        line(&buf),
+        "{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[1],\"before\":1,\
+         \"bad\":\"<serialize error: refused \\\"here\\\"\\nnow>\",\
+         \"after\":{\"a\":[1,2.5,\"s\"],\"n\":null,\"t\":true}}\n"
+    );
+    serde_json::from_slice::<serde_json::Value>(&buf).unwrap();
+}
