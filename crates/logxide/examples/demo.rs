@@ -1,21 +1,73 @@
-//! The main job: log through the asynchronous writer from several threads, then show where
-//! the file is, its first lines, and the writer's metrics.
+//! The main job: a small service logs nested tasks through the asynchronous writer — HTTP
+//! requests, a database query inside each, one failure with an error — from four threads.
+//! Then it shows where the file is, its first lines, and the writer's metrics.
 //!
 //! ```text
 //! cargo run --release -p logxide --example demo [-- PATH]
 //! ```
 
 use std::error::Error;
+use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use logxide::sink::{FileOptions, IoStrategy, OpenMode};
-use logxide::writer::{Policy, Writer};
+use logxide::logger::{scope, Fields};
+use logxide::{critical, debug, info, start_action, success, warning};
 
 const THREADS: usize = 4;
-const PER_THREAD: usize = 250_000;
+const REQUESTS_PER_THREAD: usize = 50_000;
+
+#[derive(Debug)]
+struct DbError {
+    table: &'static str,
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "relation \"{}\" does not exist", self.table)
+    }
+}
+
+impl Error for DbError {}
+
+/// One request: an action with a database query nested inside.
+fn handle_request(worker: usize, n: usize) {
+    let request = start_action!(
+        "http:request",
+        method = "GET",
+        path = "/api/orders",
+        worker,
+        n
+    );
+    info!("request accepted", client = %std::net::Ipv4Addr::new(10, 0, 0, (n % 250) as u8));
+    {
+        let _query = start_action!(
+            "db:query",
+            sql = "SELECT * FROM orders WHERE id = $1",
+            id = n
+        );
+        debug!(
+            "rows fetched",
+            rows = n % 7,
+            password = "never written in clear"
+        );
+    }
+    if n == REQUESTS_PER_THREAD / 2 && worker == 0 {
+        // The one failing request: the error's type and text end the action.
+        warning!("retrying once", attempt = 2);
+        request.fail(&DbError {
+            table: "orders_archive",
+        });
+    } else {
+        success!(
+            "request served",
+            status = 200,
+            latency_ms = (n % 50) as f64 * 0.25
+        );
+    }
+}
 
 fn main() -> Result<(), Box<dyn Error>> {
     let path = std::env::args_os()
@@ -23,68 +75,56 @@ fn main() -> Result<(), Box<dyn Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("logxide-demo").join("demo.log"));
 
-    let file = FileOptions::new()
-        .strategy(IoStrategy::Block)
-        .open_mode(OpenMode::Truncate)
-        .open(&path)?;
-    let writer = Writer::builder()
-        .capacity(10_000)
-        .policy(Policy::Block)
-        .batch_size(100)
-        .flush_interval(Duration::from_millis(100))
-        .sink(file)
-        .build()?;
+    let guard = logxide::LoggerBuilder::new()
+        .target(&path)
+        .set("level", "debug")?
+        .set("flush", "100ms")?
+        .set("policy", "block")?
+        .set("writer_type", "block")?
+        .init()?;
 
     let start = Instant::now();
+    info!(
+        "service starting",
+        threads = THREADS,
+        requests = THREADS * REQUESTS_PER_THREAD
+    );
     thread::scope(|s| {
-        for t in 0..THREADS {
-            let handle = writer.handle();
+        for worker in 0..THREADS {
             s.spawn(move || {
-                let mut line = Vec::with_capacity(160);
-                for i in 0..PER_THREAD {
-                    line.clear();
-                    let ts = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_micros();
-                    // Records arrive already serialized: one JSON object per line.
-                    use std::io::Write;
-                    write!(
-                        line,
-                        r#"{{"ts":{}.{:06},"tid":"demo.{t}","lvl":[1],"mt":"info","msg":"request handled","worker":{t},"seq":{i}}}"#,
-                        ts / 1_000_000,
-                        ts % 1_000_000
-                    )
-                    .expect("writing to a Vec cannot fail");
-                    handle
-                        .enqueue(&line)
-                        .expect("the block policy never drops a record");
+                let _svc = scope(
+                    Fields::new()
+                        .with("service", "orders")
+                        .with("worker", worker),
+                );
+                for n in 0..REQUESTS_PER_THREAD {
+                    handle_request(worker, n);
                 }
             });
         }
     });
-    let enqueue_time = start.elapsed();
-    let report = writer.shutdown(None);
-    let total_time = start.elapsed();
+    critical!("service stopping", reason = "demo finished");
+    let report = logxide::logger::shutdown(None).expect("the logger was installed");
+    drop(guard);
+    let elapsed = start.elapsed();
 
     println!("log file: {}", path.display());
     println!("first lines:");
-    let reader = BufReader::new(std::fs::File::open(&path)?);
-    for line in reader.lines().take(3) {
+    for line in BufReader::new(std::fs::File::open(&path)?).lines().take(8) {
         println!("  {}", line?);
     }
     let m = &report.metrics;
     println!(
-        "{} records from {THREADS} threads: enqueued in {:.3} s, on disk after {:.3} s ({:.2} M records/s)",
-        m.enqueued,
-        enqueue_time.as_secs_f64(),
-        total_time.as_secs_f64(),
-        m.written as f64 / total_time.as_secs_f64() / 1e6
+        "{} records in {:.3} s ({:.2} M records/s, all on disk: shutdown drained the queue)",
+        m.written,
+        elapsed.as_secs_f64(),
+        m.written as f64 / elapsed.as_secs_f64() / 1e6
     );
     println!(
         "accounting: enqueued {} = written {} + dropped {} + failed {} + pending {}",
         m.enqueued, m.written, m.dropped, m.failed, m.pending
     );
     println!("metrics: {}", serde_json::to_string_pretty(m)?);
+    println!("read it as a tree: each line's \"tid\" is its task, \"lvl\" its place in the task");
     Ok(())
 }

@@ -67,6 +67,7 @@ use std::time::{Duration, Instant};
 
 use config::BoxedSink;
 use queue::Item;
+pub(crate) use shared::panic_message;
 use shared::{Shared, CLOSED, FALLBACK, RUNNING};
 
 use crate::sink::Sink;
@@ -192,6 +193,27 @@ impl WriterBuilder {
     pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
         self.sinks.push(sink);
         self
+    }
+
+    /// A builder with the same settings and no sinks.
+    pub(crate) fn clone_settings(&self) -> WriterBuilder {
+        WriterBuilder {
+            settings: self.settings.clone(),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// Checks the options without starting anything (what [`build`](Self::build) checks
+    /// first).
+    ///
+    /// # Errors
+    /// As [`build`](Self::build).
+    pub fn validate(&self) -> Result<(), BuildError> {
+        self.settings.validate()?;
+        if self.sinks.is_empty() {
+            return Err(BuildError::NoSink);
+        }
+        Ok(())
     }
 
     /// Validates the options and starts the writer thread.

@@ -1,0 +1,465 @@
+//! Actions: typed, timed units of work that form task trees (Eliot's causal tracing).
+//!
+//! An action writes a `started` record when it begins and a `succeeded` or `failed` record
+//! (with its duration `dur`) when it ends. Records logged while an action is *entered* on a
+//! thread belong to it: they share its task id and take the next child position of its task
+//! level (see the crate docs for the numbering). A child action occupies one position of its
+//! parent.
+//!
+//! - [`Action`] is the guard returned by [`start_action!`](crate::start_action) and
+//!   [`Logger::start_action`](super::Logger::start_action): it is entered on the current
+//!   thread, ends `succeeded` when dropped normally and `failed` when dropped during a panic
+//!   or ended with [`Action::fail`].
+//! - [`Action::detach`] turns it into a [`DetachedAction`] (`Send`) that can move to another
+//!   thread and be [entered](DetachedAction::enter) there, or run a future with
+//!   [`DetachedAction::instrument`] (entered during each poll, like `tracing::Instrument`).
+//! - [`Action::context`] gives a small serializable [`ActionContext`] for continuing the task
+//!   in another thread or process with [`Logger::continue_action`](super::Logger::continue_action).
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+use super::fields::FieldWriter;
+use super::task::{new_task_id, TaskId, TaskIdMode};
+use super::Logger;
+use crate::encode::ActionStatus;
+
+/// A task level: the position of a record in its task tree.
+pub(crate) type LevelPath = SmallVec<[u32; 8]>;
+
+/// Where the next record goes: its task and its level.
+pub(crate) struct Position {
+    pub(crate) task_id: TaskId,
+    pub(crate) level: LevelPath,
+}
+
+pub(crate) struct ActionState {
+    task_id: TaskId,
+    /// The action's own position in its parent (empty for a task's root action).
+    prefix: LevelPath,
+    /// The next child position (the `started` record took 1).
+    next: AtomicU32,
+    action_type: Cow<'static, str>,
+    start: Instant,
+    logger: Logger,
+    ended: AtomicBool,
+}
+
+impl ActionState {
+    fn child_position(&self) -> Position {
+        let mut level = self.prefix.clone();
+        level.push(self.next.fetch_add(1, Relaxed));
+        Position {
+            task_id: self.task_id,
+            level,
+        }
+    }
+
+    /// Writes the end record once (later calls do nothing).
+    fn end(&self, status: ActionStatus, error: Option<(&str, &str)>) {
+        if self.ended.swap(true, Relaxed) {
+            return;
+        }
+        let pos = self.child_position();
+        let dur = self.start.elapsed().as_secs_f64();
+        self.logger.emit(
+            &pos,
+            |enc| enc.action(&self.action_type, status),
+            |f| {
+                let enc = f.encoder();
+                enc.reserved_field("dur", &dur);
+                if let Some((exc, reason)) = error {
+                    enc.reserved_field("exc", exc);
+                    enc.reserved_field("reason", reason);
+                }
+            },
+        );
+    }
+
+    fn end_on_drop(&self) {
+        if std::thread::panicking() {
+            self.end(ActionStatus::Failed, Some(("panic", "the thread panicked")));
+        } else {
+            self.end(ActionStatus::Succeeded, None);
+        }
+    }
+}
+
+thread_local! {
+    /// The actions entered on this thread, innermost last.
+    static STACK: RefCell<Vec<Arc<ActionState>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The position of the next record logged on this thread: inside the innermost entered
+/// action, or the first record of a new task.
+pub(crate) fn next_position(mode: TaskIdMode) -> Position {
+    let inner = STACK.with(|s| s.borrow().last().map(|a| a.child_position()));
+    inner.unwrap_or_else(|| Position {
+        task_id: new_task_id(mode),
+        level: SmallVec::from_slice(&[1]),
+    })
+}
+
+fn enter(state: &Arc<ActionState>) {
+    STACK.with(|s| s.borrow_mut().push(Arc::clone(state)));
+}
+
+fn exit(state: &Arc<ActionState>) {
+    STACK.with(|s| {
+        let mut s = s.borrow_mut();
+        if let Some(i) = s.iter().rposition(|a| Arc::ptr_eq(a, state)) {
+            s.remove(i);
+        }
+    });
+}
+
+/// Starts an action as a child of `parent` (task id and position), or of the innermost
+/// action entered on this thread, or as a new task.
+pub(crate) fn start(
+    logger: &Logger,
+    action_type: Cow<'static, str>,
+    parent: Option<&ActionContext>,
+    fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+) -> Action {
+    let (task_id, prefix) = match parent {
+        Some(ctx) => (ctx.task_id, ctx.level.iter().copied().collect()),
+        None => {
+            let inner = STACK.with(|s| s.borrow().last().map(|a| a.child_position()));
+            match inner {
+                Some(pos) => (pos.task_id, pos.level),
+                None => (new_task_id(logger.core.task_ids), LevelPath::new()),
+            }
+        }
+    };
+    let state = Arc::new(ActionState {
+        task_id,
+        prefix,
+        next: AtomicU32::new(1),
+        action_type,
+        start: Instant::now(),
+        logger: logger.clone(),
+        ended: AtomicBool::new(false),
+    });
+    let pos = state.child_position();
+    logger.emit(
+        &pos,
+        |enc| enc.action(&state.action_type, ActionStatus::Started),
+        fields,
+    );
+    enter(&state);
+    Action {
+        state,
+        _not_send: PhantomData,
+    }
+}
+
+/// An action entered on the current thread; ends when dropped. See the [module
+/// docs](self).
+///
+/// ```
+/// let mem = logxide::sink::MemorySink::new();
+/// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+/// {
+///     let _request = log.start_action("http:request", |f| f.field("path", "/api"));
+///     log.info("inside");
+/// } // ends: succeeded
+/// log.flush(None).unwrap();
+/// let lines = mem.lines();
+/// assert!(lines[0].contains(r#""lvl":[1],"at":"http:request","st":"started","path":"/api""#));
+/// assert!(lines[1].contains(r#""lvl":[2],"mt":"info","msg":"inside""#));
+/// assert!(lines[2].contains(r#""lvl":[3],"at":"http:request","st":"succeeded","dur":"#));
+/// ```
+#[must_use = "an action ends when this guard is dropped: bind it with `let _action = ...`"]
+pub struct Action {
+    state: Arc<ActionState>,
+    /// Entered on this thread's stack: must be dropped here.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Action")
+            .field("type", &self.state.action_type)
+            .field("task_id", &self.state.task_id)
+            .field("level", &self.state.prefix)
+            .finish()
+    }
+}
+
+impl Action {
+    /// Ends the action `failed`, with the error's type as `exc` and its text — with its
+    /// `source()` chain, joined by `": "` — as `reason`.
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+    /// let action = log.start_action("db:query", |_| {});
+    /// let err = std::io::Error::new(std::io::ErrorKind::NotFound, "no table");
+    /// action.fail(&err);
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[1].contains(r#""st":"failed","dur":"#));
+    /// assert!(mem.lines()[1].contains(r#""exc":"std::io::error::Error","reason":"no table""#));
+    /// ```
+    pub fn fail<E: std::error::Error + ?Sized>(self, error: &E) {
+        let reason = error_chain(error);
+        self.state.end(
+            ActionStatus::Failed,
+            Some((std::any::type_name::<E>(), &reason)),
+        );
+    }
+
+    /// Ends the action `failed` with an explicit error type and reason.
+    pub fn fail_with(self, exc: &str, reason: &str) {
+        self.state.end(ActionStatus::Failed, Some((exc, reason)));
+    }
+
+    /// Ends the action `succeeded` (as dropping it does).
+    pub fn finish(self) {
+        self.state.end(ActionStatus::Succeeded, None);
+    }
+
+    /// The action's task id.
+    pub fn task_id(&self) -> TaskId {
+        self.state.task_id
+    }
+
+    /// Reserves the next child position of this action for work done elsewhere (another
+    /// thread or process), which continues there with
+    /// [`Logger::continue_action`](super::Logger::continue_action).
+    pub fn context(&self) -> ActionContext {
+        let pos = self.state.child_position();
+        ActionContext {
+            task_id: pos.task_id,
+            level: pos.level.into_vec(),
+        }
+    }
+
+    /// Leaves the current thread without ending the action, so it can move to another thread
+    /// or run a future.
+    pub fn detach(self) -> DetachedAction {
+        let state = Arc::clone(&self.state);
+        exit(&state);
+        std::mem::forget(self);
+        DetachedAction { state }
+    }
+}
+
+impl Drop for Action {
+    fn drop(&mut self) {
+        exit(&self.state);
+        self.state.end_on_drop();
+    }
+}
+
+/// The text of `error` and of every error in its `source()` chain, joined by `": "`.
+pub(crate) fn error_chain<E: std::error::Error + ?Sized>(error: &E) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// An action not entered on any thread (`Send`); ends when dropped.
+///
+/// ```
+/// let mem = logxide::sink::MemorySink::new();
+/// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+/// let job = log.start_action("job", |_| {}).detach();
+/// let log2 = log.clone();
+/// std::thread::spawn(move || {
+///     let _job = job.enter();
+///     log2.info("on the worker thread");
+/// }).join().unwrap();
+/// log.flush(None).unwrap();
+/// let lines = mem.lines();
+/// assert!(lines[1].contains(r#""lvl":[2],"mt":"info""#));
+/// assert!(lines[2].contains(r#""lvl":[3],"at":"job","st":"succeeded""#));
+/// ```
+pub struct DetachedAction {
+    state: Arc<ActionState>,
+}
+
+impl fmt::Debug for DetachedAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DetachedAction")
+            .field("type", &self.state.action_type)
+            .field("task_id", &self.state.task_id)
+            .finish()
+    }
+}
+
+impl DetachedAction {
+    /// Enters the action on the current thread.
+    pub fn enter(self) -> Action {
+        let state = Arc::clone(&self.state);
+        std::mem::forget(self);
+        enter(&state);
+        Action {
+            state,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Runs `future` inside the action: entered during each poll, ended `succeeded` when
+    /// the future completes, `failed` (reason `cancelled`) if it is dropped before.
+    pub fn instrument<F: Future>(self, future: F) -> Instrumented<F> {
+        let state = Arc::clone(&self.state);
+        std::mem::forget(self);
+        Instrumented {
+            future,
+            state: Some(state),
+        }
+    }
+}
+
+impl Drop for DetachedAction {
+    fn drop(&mut self) {
+        self.state.end_on_drop();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future running inside an action; see [`DetachedAction::instrument`].
+    pub struct Instrumented<F> {
+        #[pin]
+        future: F,
+        state: Option<Arc<ActionState>>,
+    }
+
+    impl<F> PinnedDrop for Instrumented<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(state) = this.project().state.take() {
+                state.end(ActionStatus::Failed, Some(("cancelled", "the future was dropped before it completed")));
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(state) = this.state.as_ref() else {
+            panic!("Instrumented polled after completion");
+        };
+        enter(state);
+        struct Exit<'a>(&'a Arc<ActionState>);
+        impl Drop for Exit<'_> {
+            fn drop(&mut self) {
+                exit(self.0);
+            }
+        }
+        let exit_guard = Exit(state);
+        let poll = this.future.poll(cx);
+        drop(exit_guard);
+        if poll.is_ready() {
+            if let Some(state) = this.state.take() {
+                state.end_on_drop();
+            }
+        }
+        poll
+    }
+}
+
+/// Where a task continues elsewhere: its id and the task level reserved for the remote work.
+/// Serializes as `{"task_id":…,"level":[…]}`; its text form is Eliot's `task_id@/1/2`.
+///
+/// ```
+/// use logxide::logger::ActionContext;
+/// let ctx: ActionContext = "Ab3dE9xQ.1f@/3/2".parse().unwrap();
+/// assert_eq!(ctx.level(), &[3, 2]);
+/// assert_eq!(ctx.to_string(), "Ab3dE9xQ.1f@/3/2");
+/// assert!("no-level".parse::<ActionContext>().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionContext {
+    #[serde(with = "task_id_text")]
+    task_id: TaskId,
+    level: Vec<u32>,
+}
+
+impl ActionContext {
+    /// The task id.
+    pub fn task_id(&self) -> TaskId {
+        self.task_id
+    }
+
+    /// The task level reserved for the remote work.
+    pub fn level(&self) -> &[u32] {
+        &self.level
+    }
+}
+
+impl fmt::Display for ActionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@", self.task_id)?;
+        for l in &self.level {
+            write!(f, "/{l}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Text that is not `task_id@/n/n...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseContextError(String);
+
+impl fmt::Display for ParseContextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid action context {:?}: expected TASK_ID@/N/N... (a task id of at most 36 ASCII characters, then positive integers)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseContextError {}
+
+impl FromStr for ActionContext {
+    type Err = ParseContextError;
+    fn from_str(s: &str) -> Result<Self, ParseContextError> {
+        let err = || ParseContextError(s.to_owned());
+        let (id, levels) = s.split_once('@').ok_or_else(err)?;
+        let task_id = TaskId::parse(id).ok_or_else(err)?;
+        let levels = levels.strip_prefix('/').ok_or_else(err)?;
+        let level = levels
+            .split('/')
+            .map(|n| n.parse::<u32>().ok().filter(|&n| n > 0))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(err)?;
+        Ok(ActionContext { task_id, level })
+    }
+}
+
+mod task_id_text {
+    use super::TaskId;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &TaskId, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(id.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TaskId, D::Error> {
+        let text = String::deserialize(d)?;
+        TaskId::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom("task id: at most 36 ASCII characters"))
+    }
+}

@@ -1,0 +1,539 @@
+//! The logger's configuration: the seed system's `init` options, validated before anything
+//! happens.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::fields::Mask;
+use super::level::{Level, ParseLevelError};
+use super::task::TaskIdMode;
+use super::Logger;
+use crate::encode::Format;
+use crate::sink::{FileOptions, IoStrategy, OpenMode, Sink};
+use crate::writer::{BuildError, Mode, Policy, Writer};
+
+/// A duration written as text: a bare number is seconds; suffixes `ns`, `us`/`µs`, `ms`,
+/// `s`, `m` (minutes), `h`, `d`, with optional spaces.
+///
+/// ```
+/// use std::time::Duration;
+/// use logxide::logger::parse_duration;
+/// assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+/// assert_eq!(parse_duration(" 3 ms ").unwrap(), Duration::from_millis(3));
+/// assert_eq!(parse_duration("1.5 h").unwrap(), Duration::from_secs(5400));
+/// assert_eq!(parse_duration("0.25").unwrap(), Duration::from_millis(250));
+/// assert_eq!(parse_duration("2µs").unwrap(), Duration::from_micros(2));
+/// assert!(parse_duration("soon").is_err());
+/// assert!(parse_duration("-1s").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
+    let err = || ParseDurationError(text.to_owned());
+    let s = text.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    if number.is_empty() || number.starts_with('.') && number.len() == 1 {
+        return Err(err());
+    }
+    let value: f64 = number.parse().map_err(|_| err())?;
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return Err(err()),
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs > 1e12 {
+        return Err(err());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Text that is not a duration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseDurationError(String);
+
+impl fmt::Display for ParseDurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid duration {:?}: expected a number of seconds, optionally with a unit ns, us, µs, ms, s, m, h or d (e.g. \"100ms\", \"1.5 h\")",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseDurationError {}
+
+/// Why the logger could not be set up. Nothing was changed (no file deleted or opened, no
+/// thread started, no global replaced) when this is returned for an invalid option.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InitError {
+    /// An option (or environment variable) has a value that is not accepted.
+    Option {
+        /// The option's name, or the environment variable.
+        option: String,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+    /// The writer refused its settings.
+    Writer(BuildError),
+    /// The log file could not be prepared (removed for `clean`, or opened).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: std::io::Error,
+    },
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InitError::Option { option, message } => {
+                write!(f, "logxide option `{option}`: {message}")
+            }
+            InitError::Writer(e) => write!(f, "logxide writer: {e}"),
+            InitError::File { path, error } => {
+                write!(f, "logxide log file {}: {error}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InitError::Writer(e) => Some(e),
+            InitError::File { error, .. } => Some(error),
+            InitError::Option { .. } => None,
+        }
+    }
+}
+
+fn option_error(option: &str, message: impl fmt::Display) -> InitError {
+    InitError::Option {
+        option: option.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+/// Builds a [`Logger`], or installs the global one with [`init`](LoggerBuilder::init).
+///
+/// Every option of the seed system's `init` exists under the same name; the text forms are
+/// accepted through [`set`](LoggerBuilder::set). Environment: `LOGXIDE_SYNC=1` (or
+/// `LOGXPY_SYNC=1`) forces synchronous writes; `LOGXIDE_LEVEL` sets the threshold.
+///
+/// ```
+/// use logxide::Logger;
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = Logger::builder()
+///     .set("target", dir.path().join("app.log").to_str().unwrap())?
+///     .set("level", "info")?
+///     .set("flush", "50ms")?
+///     .set("policy", "skip")?          // = drop_newest
+///     .set("writer_type", "line")?
+///     .build()?;
+/// log.info("ready");
+/// log.shutdown(None);
+/// assert!(std::fs::read_to_string(dir.path().join("app.log")).unwrap().contains("ready"));
+/// assert!(Logger::builder().set("flush", "soon").is_err());
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
+pub struct LoggerBuilder {
+    target: Option<PathBuf>,
+    level: Level,
+    mode: OpenMode,
+    clean: bool,
+    async_: bool,
+    queue: usize,
+    size: usize,
+    flush: Duration,
+    deadline: Option<Duration>,
+    policy: Policy,
+    writer_type: IoStrategy,
+    writer_mode: Mode,
+    tick: Duration,
+    task_id_mode: TaskIdMode,
+    format: Format,
+    mask: Mask,
+    file_options: FileOptions,
+    sinks: Vec<Box<dyn Sink>>,
+    file: bool,
+    use_env: bool,
+    pub(super) flush_on_signals: bool,
+    pub(super) panic_hook: bool,
+}
+
+impl fmt::Debug for LoggerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoggerBuilder")
+            .field("target", &self.target)
+            .field("level", &self.level)
+            .field("async", &self.async_)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for LoggerBuilder {
+    fn default() -> Self {
+        LoggerBuilder::new()
+    }
+}
+
+impl LoggerBuilder {
+    /// The seed system's defaults: level debug, mode `w`, async, queue 10 000, size 100,
+    /// flush 0.1 s, policy block, writer_type block, writer_mode trigger, tick 0.01 s,
+    /// task ids sqid, the compact format, the default mask, a panic hook that flushes.
+    pub fn new() -> Self {
+        LoggerBuilder {
+            target: None,
+            level: Level::Debug,
+            mode: OpenMode::Truncate,
+            clean: false,
+            async_: true,
+            queue: 10_000,
+            size: 100,
+            flush: Duration::from_millis(100),
+            deadline: None,
+            policy: Policy::Block,
+            writer_type: IoStrategy::Block,
+            writer_mode: Mode::Trigger,
+            tick: Duration::from_millis(10),
+            task_id_mode: TaskIdMode::Sqid,
+            format: Format::Compact,
+            mask: Mask::default(),
+            file_options: FileOptions::new(),
+            sinks: Vec::new(),
+            file: true,
+            use_env: true,
+            flush_on_signals: false,
+            panic_hook: true,
+        }
+    }
+
+    /// Sets an option from text, by the seed system's names: `target`, `level`, `mode`
+    /// (`w`/`a`), `clean`, `async`, `queue`, `size`, `flush`, `deadline`, `policy`,
+    /// `writer_type`, `writer_mode`, `tick`, `task_id_mode`, `format`, `mask`
+    /// (comma-separated names).
+    ///
+    /// # Errors
+    /// [`InitError::Option`] naming the option, what was wrong, and what is accepted.
+    pub fn set(mut self, option: &str, value: &str) -> Result<Self, InitError> {
+        let e = |m: &dyn fmt::Display| option_error(option, m);
+        let bool_value = |v: &str| match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(e(&format!(
+                "invalid boolean {v:?}: expected true/false, yes/no, on/off or 1/0"
+            ))),
+        };
+        let count = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| e(&format!("invalid count {v:?}: expected a whole number")))
+        };
+        let duration = |v: &str| parse_duration(v).map_err(|err| e(&err));
+        match option {
+            "target" => {
+                if value.trim().is_empty() {
+                    return Err(e(&"the target path is empty"));
+                }
+                self.target = Some(PathBuf::from(value));
+            }
+            "level" => self.level = value.parse().map_err(|err| e(&err))?,
+            "mode" => {
+                self.mode = match value.trim() {
+                    "w" => OpenMode::Truncate,
+                    "a" => OpenMode::Append,
+                    other => return Err(e(&format!("invalid mode {other:?}: expected w (truncate) or a (append)"))),
+                }
+            }
+            "clean" => self.clean = bool_value(value)?,
+            "async" => self.async_ = bool_value(value)?,
+            "queue" => self.queue = count(value)?,
+            "size" => self.size = count(value)?,
+            "flush" => self.flush = duration(value)?,
+            "deadline" => {
+                self.deadline = match value.trim() {
+                    "" | "none" => None,
+                    v => Some(duration(v)?),
+                }
+            }
+            "policy" => self.policy = value.parse().map_err(|err| e(&err))?,
+            "writer_type" => self.writer_type = value.parse().map_err(|err| e(&err))?,
+            "writer_mode" => self.writer_mode = value.parse().map_err(|err| e(&err))?,
+            "tick" => self.tick = duration(value)?,
+            "task_id_mode" => self.task_id_mode = value.parse().map_err(|err| e(&err))?,
+            "format" => {
+                self.format = value
+                    .parse()
+                    .map_err(|err| e(&err))?
+            }
+            "mask" => self.mask = Mask::new(value.split(',').map(str::trim).filter(|s| !s.is_empty())),
+            _ => {
+                return Err(option_error(
+                    option,
+                    "unknown option: expected one of target, level, mode, clean, async, queue, size, flush, deadline, policy, writer_type, writer_mode, tick, task_id_mode, format, mask",
+                ))
+            }
+        }
+        Ok(self)
+    }
+
+    /// The log file (default: the program's name + `.log` in the working directory).
+    pub fn target(mut self, path: impl AsRef<Path>) -> Self {
+        self.target = Some(path.as_ref().to_owned());
+        self.file = true;
+        self
+    }
+
+    /// The threshold (default debug).
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Truncate (`w`, default) or append (`a`).
+    pub fn mode(mut self, mode: OpenMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Delete an existing log file first (only after every option was validated).
+    pub fn clean(mut self, clean: bool) -> Self {
+        self.clean = clean;
+        self
+    }
+
+    /// Background writer on (default) or records written synchronously.
+    pub fn async_writes(mut self, on: bool) -> Self {
+        self.async_ = on;
+        self
+    }
+
+    /// Queue capacity in records (default 10 000).
+    pub fn queue(mut self, records: usize) -> Self {
+        self.queue = records;
+        self
+    }
+
+    /// Batch size that forces a write (default 100).
+    pub fn size(mut self, records: usize) -> Self {
+        self.size = records;
+        self
+    }
+
+    /// Flush interval (default 0.1 s).
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush = interval;
+        self
+    }
+
+    /// Upper bound on how long a record may wait (default none).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Full-queue policy (default block).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The file's I/O strategy (default block).
+    pub fn writer_type(mut self, strategy: IoStrategy) -> Self {
+        self.writer_type = strategy;
+        self
+    }
+
+    /// The writer thread's mode (default trigger).
+    pub fn writer_mode(mut self, mode: Mode) -> Self {
+        self.writer_mode = mode;
+        self
+    }
+
+    /// Loop-mode period (default 0.01 s).
+    pub fn tick(mut self, tick: Duration) -> Self {
+        self.tick = tick;
+        self
+    }
+
+    /// Task id style (default sqid).
+    pub fn task_id_mode(mut self, mode: TaskIdMode) -> Self {
+        self.task_id_mode = mode;
+        self
+    }
+
+    /// Compact logxpy keys (default) or Eliot's long names.
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// The names of fields written as `"***"` (default [`Mask::DEFAULT`]).
+    pub fn mask(mut self, mask: Mask) -> Self {
+        self.mask = mask;
+        self
+    }
+
+    /// File options beyond the strategy and open mode (durability, permissions, symlinks).
+    pub fn file_options(mut self, options: FileOptions) -> Self {
+        self.file_options = options;
+        self
+    }
+
+    /// Adds a sink. With sinks and no [`target`](Self::target), no file is written.
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        if self.target.is_none() {
+            self.file = false;
+        }
+        self
+    }
+
+    /// Read `LOGXIDE_SYNC`, `LOGXPY_SYNC` and `LOGXIDE_LEVEL` (default true).
+    pub fn use_env(mut self, on: bool) -> Self {
+        self.use_env = on;
+        self
+    }
+
+    /// On SIGTERM/SIGINT, drain the global logger before the default action (off by default;
+    /// applies to [`init`](Self::init)).
+    pub fn flush_on_signals(mut self, on: bool) -> Self {
+        self.flush_on_signals = on;
+        self
+    }
+
+    /// Install a panic hook that logs the panic at critical and flushes before the previous
+    /// hook runs (default on; applies to [`init`](Self::init)).
+    pub fn panic_hook(mut self, on: bool) -> Self {
+        self.panic_hook = on;
+        self
+    }
+
+    /// The file the logger would write, resolved as `build` resolves it.
+    pub fn resolved_target(&self) -> Option<PathBuf> {
+        if !self.file {
+            return None;
+        }
+        Some(self.target.clone().unwrap_or_else(default_target))
+    }
+
+    /// Validates everything, then creates the logger (its own writer; not global).
+    ///
+    /// # Errors
+    /// [`InitError`]; for an invalid option nothing has been changed.
+    pub fn build(self) -> Result<Logger, InitError> {
+        // 1. Validate: environment, then the writer's settings — before any side effect.
+        let mut level = self.level;
+        let mut force_sync = !self.async_;
+        if self.use_env {
+            for var in ["LOGXIDE_SYNC", "LOGXPY_SYNC"] {
+                if let Ok(v) = std::env::var(var) {
+                    match v.trim() {
+                        "1" | "true" | "yes" | "on" => force_sync = true,
+                        "" | "0" | "false" | "no" | "off" => {}
+                        other => {
+                            return Err(option_error(
+                                var,
+                                format!("invalid value {other:?}: expected 1 or 0"),
+                            ))
+                        }
+                    }
+                }
+            }
+            if let Ok(v) = std::env::var("LOGXIDE_LEVEL") {
+                level = v
+                    .parse()
+                    .map_err(|e: ParseLevelError| option_error("LOGXIDE_LEVEL", e))?;
+            }
+        }
+        let mut builder = Writer::builder()
+            .capacity(self.queue)
+            .batch_size(self.size)
+            .flush_interval(self.flush)
+            .policy(self.policy)
+            .mode(self.writer_mode)
+            .tick(self.tick);
+        if let Some(d) = self.deadline {
+            builder = builder.deadline(d);
+        }
+        // A placeholder sink lets the writer check its settings before the file exists.
+        let probe = builder
+            .clone_settings()
+            .sink(crate::sink::MemorySink::new());
+        probe.validate().map_err(InitError::Writer)?;
+        let path = self.resolved_target();
+        if path.is_none() && self.sinks.is_empty() {
+            return Err(InitError::Writer(BuildError::NoSink));
+        }
+
+        // 2. Side effects: clean, open, start.
+        if let Some(path) = &path {
+            if self.clean {
+                match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => {
+                        return Err(InitError::File {
+                            path: path.clone(),
+                            error,
+                        })
+                    }
+                }
+            }
+            let file = self
+                .file_options
+                .clone()
+                .strategy(self.writer_type)
+                .open_mode(self.mode)
+                .open(path)
+                .map_err(|error| InitError::File {
+                    path: path.clone(),
+                    error,
+                })?;
+            builder = builder.sink(file);
+        }
+        for sink in self.sinks {
+            builder = builder.boxed_sink(sink);
+        }
+        let writer = builder.build().map_err(InitError::Writer)?;
+        Ok(Logger::from_parts(
+            writer,
+            level,
+            self.format,
+            self.task_id_mode,
+            self.mask,
+            force_sync,
+            path,
+        ))
+    }
+
+    /// Validates everything, builds the logger and installs it as the global one (the
+    /// previous global logger is drained and its thread joined).
+    ///
+    /// # Errors
+    /// [`InitError`]; on error the previous global logger stays in place, untouched.
+    pub fn init(self) -> Result<super::LoggerGuard, InitError> {
+        super::global::install(self)
+    }
+}
+
+/// `<program name>.log` in the working directory.
+fn default_target() -> PathBuf {
+    let name = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "logxide".to_owned());
+    PathBuf::from(format!("{name}.log"))
+}

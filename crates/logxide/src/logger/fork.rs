@@ -1,0 +1,31 @@
+//! Fork detection: a counter that the child process increments right after `fork()`.
+//!
+//! Task ids must differ between a parent and the children it forks, which share the parent's
+//! memory image (and so its id prefix and counters). The only way to learn of a fork without
+//! a syscall per id is a `pthread_atfork` child handler; this module is the one place that
+//! registers it.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Once;
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+static REGISTER: Once = Once::new();
+
+extern "C" fn in_child() {
+    // Async-signal-safe: one atomic increment, no allocation, no lock.
+    GENERATION.fetch_add(1, Relaxed);
+}
+
+/// How many forks led to this process (0 in the original process); registers the handler
+/// on first use.
+#[inline]
+pub(crate) fn generation() -> u64 {
+    REGISTER.call_once(|| {
+        // SAFETY: `pthread_atfork` only records the function pointers; `in_child` is an
+        // `extern "C"` function with no arguments that lives for the whole program and does
+        // only an atomic increment, which is safe in a freshly forked child.
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+        debug_assert_eq!(rc, 0, "pthread_atfork failed");
+    });
+    GENERATION.load(Relaxed)
+}

@@ -1,0 +1,291 @@
+//! The global logger behind the macros, its guard, and the process-wide hooks.
+//!
+//! # At process end
+//!
+//! - The [`LoggerGuard`] returned by [`init`] drains the writer when dropped (keep it in
+//!   `main`). Records logged after that are counted as dropped (reason `shutdown`).
+//! - A panic: the hook installed by `init` (unless turned off) logs the panic at critical and
+//!   flushes, then runs the previous hook. Actions being unwound write their `failed` records
+//!   as their guards drop; the guard in `main` drains them.
+//! - `std::process::exit` runs no destructors: call [`shutdown`] (or drop the guard) first,
+//!   or records still queued are lost with the process.
+//! - Signals: SIGTERM and SIGINT kill the process without running destructors unless
+//!   [`LoggerBuilder::flush_on_signals`](super::LoggerBuilder::flush_on_signals) is on; then a
+//!   thread catches them, drains the global logger, and performs the default action.
+//! - SIGKILL, a power cut, or `abort`: queued records are lost; written ones are whole lines.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+
+use super::config::{InitError, LoggerBuilder};
+use super::fields::FieldWriter;
+use super::level::Level;
+use super::{Logger, SYNC_DEPTH};
+use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport};
+
+static GLOBAL: ArcSwapOption<Logger> = ArcSwapOption::const_empty();
+/// The global logger's threshold, for the macros' first check (0: no logger, so that the
+/// call reaches the slow path that reports it).
+static THRESHOLD: AtomicU8 = AtomicU8::new(0);
+static UNCONFIGURED: AtomicU64 = AtomicU64::new(0);
+static WARNED_UNCONFIGURED: AtomicBool = AtomicBool::new(false);
+static PANIC_HOOK: Once = Once::new();
+static SIGNALS: Once = Once::new();
+
+/// Installs the global logger built from `builder`; see [`LoggerBuilder::init`].
+pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> {
+    let hook = builder.panic_hook;
+    let signals = builder.flush_on_signals;
+    let logger = Arc::new(builder.build()?);
+    THRESHOLD.store(logger.core.threshold.load(Relaxed), Relaxed);
+    if let Some(previous) = GLOBAL.swap(Some(Arc::clone(&logger))) {
+        previous.shutdown(None);
+    }
+    if hook {
+        install_panic_hook();
+    }
+    if signals {
+        install_signal_flush();
+    }
+    Ok(LoggerGuard { logger })
+}
+
+/// Installs the global logger with the default options (file `<program>.log`).
+///
+/// ```no_run
+/// let _guard = logxide::init()?;
+/// logxide::info!("service started", port = 8080);
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
+///
+/// # Errors
+/// See [`LoggerBuilder::init`].
+pub fn init() -> Result<LoggerGuard, InitError> {
+    LoggerBuilder::new().init()
+}
+
+/// Drains the global logger when dropped (if it is still the global one).
+#[must_use = "the logger is drained and stopped when this guard is dropped: keep it in main"]
+#[derive(Debug)]
+pub struct LoggerGuard {
+    logger: Arc<Logger>,
+}
+
+impl LoggerGuard {
+    /// The logger this guard installed.
+    pub fn logger(&self) -> &Logger {
+        &self.logger
+    }
+}
+
+impl Drop for LoggerGuard {
+    fn drop(&mut self) {
+        let current = GLOBAL.load();
+        if current
+            .as_ref()
+            .is_some_and(|g| Arc::ptr_eq(g, &self.logger))
+        {
+            self.logger.shutdown(None);
+        }
+    }
+}
+
+/// The global logger, if one is installed.
+pub fn global() -> Option<Logger> {
+    GLOBAL.load_full().map(|l| (*l).clone())
+}
+
+#[doc(hidden)]
+#[inline]
+pub fn __enabled(level: Level) -> bool {
+    level.value() >= THRESHOLD.load(Relaxed)
+}
+
+#[doc(hidden)]
+pub fn __global_log(level: Level, msg: &str, fields: impl FnOnce(&mut FieldWriter<'_, '_>)) {
+    let guard = GLOBAL.load();
+    match guard.as_ref() {
+        Some(logger) => logger.log(level, msg, fields),
+        None => {
+            UNCONFIGURED.fetch_add(1, Relaxed);
+            if !WARNED_UNCONFIGURED.swap(true, Relaxed) {
+                eprintln!(
+                    "logxide: a record was logged before `logxide::init()` (or after the global logger was shut down) and was discarded; records discarded so far are counted by `logxide::logger::metrics()`"
+                );
+            }
+        }
+    }
+}
+
+#[doc(hidden)]
+pub fn __global_action(
+    action_type: impl Into<std::borrow::Cow<'static, str>>,
+    fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+) -> super::Action {
+    match GLOBAL.load_full() {
+        Some(logger) => logger.start_action(action_type, fields),
+        None => {
+            // An action needs a logger to end in; a discarding one keeps the code path alive.
+            __global_log(Level::Critical, "", |_| {});
+            disabled_logger().start_action(action_type, fields)
+        }
+    }
+}
+
+/// A logger that discards everything (no sink reached), for actions started before init.
+fn disabled_logger() -> Logger {
+    static DISABLED: std::sync::OnceLock<Logger> = std::sync::OnceLock::new();
+    DISABLED
+        .get_or_init(|| {
+            let logger = LoggerBuilder::new()
+                .use_env(false)
+                .sink(crate::sink::FnSink::new(
+                    "discard",
+                    |_: &crate::sink::Batch<'_>| Ok(()),
+                ))
+                .build()
+                .expect("a discarding logger always builds");
+            logger.set_level(Level::Critical);
+            logger.core.threshold.store(u8::MAX, Relaxed);
+            logger
+        })
+        .clone()
+}
+
+/// Waits until every record logged before has reached the sinks of the global logger.
+///
+/// # Errors
+/// [`FlushTimeout`] when `timeout` expires first.
+pub fn flush(timeout: Option<Duration>) -> Result<(), FlushTimeout> {
+    match GLOBAL.load_full() {
+        Some(l) => l.flush(timeout),
+        None => Ok(()),
+    }
+}
+
+/// Asks the global writer to write what is queued now (manual mode).
+pub fn trigger() {
+    if let Some(l) = GLOBAL.load_full() {
+        l.trigger();
+    }
+}
+
+/// The global writer's counters; with no global logger, the records discarded for lack of
+/// one appear as `enqueued` and `dropped_by.shutdown`.
+pub fn metrics() -> MetricsSnapshot {
+    match GLOBAL.load_full() {
+        Some(l) => l.metrics(),
+        None => {
+            let n = UNCONFIGURED.load(Relaxed);
+            MetricsSnapshot {
+                enqueued: n,
+                written: 0,
+                dropped: n,
+                dropped_by: crate::writer::DroppedBy {
+                    shutdown: n,
+                    ..Default::default()
+                },
+                failed: 0,
+                pending: 0,
+                errors: 0,
+                restarts: 0,
+                batches: 0,
+                bytes: 0,
+                high_water: 0,
+                warnings: 0,
+                state: crate::writer::WriterState::Stopped,
+                sinks: Vec::new(),
+            }
+        }
+    }
+}
+
+/// True if the global logger writes through its background thread.
+pub fn is_async() -> bool {
+    GLOBAL.load().as_ref().is_some_and(|l| l.is_async())
+}
+
+/// Drains and stops the global logger and uninstalls it.
+pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
+    let logger = GLOBAL.swap(None)?;
+    THRESHOLD.store(0, Relaxed);
+    logger.shutdown(timeout)
+}
+
+/// Records logged on this thread while the guard lives are written synchronously — on disk
+/// (or in every sink) before the log call returns, after everything logged before.
+///
+/// ```
+/// let mem = logxide::sink::MemorySink::new();
+/// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+/// let _sync = logxide::logger::sync_mode();
+/// log.error("fatal: out of disk");
+/// assert_eq!(mem.lines().len(), 1); // no flush needed
+/// ```
+pub fn sync_mode() -> SyncMode {
+    SYNC_DEPTH.set(SYNC_DEPTH.get() + 1);
+    SyncMode {
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Ends a [`sync_mode`] when dropped.
+#[must_use = "synchronous mode ends when this guard is dropped"]
+#[derive(Debug)]
+pub struct SyncMode {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for SyncMode {
+    fn drop(&mut self) {
+        SYNC_DEPTH.set(SYNC_DEPTH.get().saturating_sub(1));
+    }
+}
+
+fn install_panic_hook() {
+    PANIC_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(logger) = GLOBAL.load_full() {
+                let message = crate::writer::panic_message(info.payload());
+                let location = info.location().map(|l| l.to_string());
+                logger.log(Level::Critical, "panic", |f| {
+                    let enc = f.encoder();
+                    enc.reserved_field("exc", "panic");
+                    enc.reserved_field("reason", message.as_str());
+                    f.field("location", &location);
+                    f.field(
+                        "thread",
+                        std::thread::current().name().unwrap_or("<unnamed>"),
+                    );
+                });
+                let _ = logger.flush(Some(Duration::from_secs(1)));
+            }
+            previous(info);
+        }));
+    });
+}
+
+fn install_signal_flush() {
+    SIGNALS.call_once(|| {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) else {
+            eprintln!("logxide: cannot install the SIGTERM/SIGINT flush handler");
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("logxide-signals".to_owned())
+            .spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    shutdown(Some(Duration::from_secs(10)));
+                    let _ = signal_hook::low_level::emulate_default_handler(signal);
+                }
+            });
+        if spawned.is_err() {
+            eprintln!("logxide: cannot start the SIGTERM/SIGINT flush thread");
+        }
+    });
+}

@@ -1,0 +1,432 @@
+//! The structured logger: levels, fields, context, actions and task trees, on the writer.
+//!
+//! A log call checks the level (one atomic load; nothing else happens below the threshold),
+//! then encodes the record in the caller's thread into a reused thread-local buffer — key
+//! order `ts, tid, lvl, mt, msg`, then the call's fields, then scope and logger fields — and
+//! hands the finished line to the [writer](crate::writer).
+//!
+//! ```
+//! use logxide::sink::MemorySink;
+//! let mem = MemorySink::new();
+//! let log = logxide::Logger::builder().sink(mem.clone()).build()?;
+//! logxide::info!(logger: log, "standalone message", user_id = 123);
+//! log.flush(None)?;
+//! let line = &mem.lines()[0];
+//! assert!(line.ends_with(r#""lvl":[1],"mt":"info","msg":"standalone message","user_id":123}"#));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod action;
+mod config;
+mod fields;
+mod fork;
+mod global;
+mod level;
+mod task;
+
+pub use action::{Action, ActionContext, DetachedAction, Instrumented, ParseContextError};
+pub use config::{parse_duration, InitError, LoggerBuilder, ParseDurationError};
+pub use fields::{FieldValue, FieldWriter, Fields, Mask};
+pub use global::{
+    __enabled, __global_action, __global_log, flush, global, init, is_async, metrics, shutdown,
+    sync_mode, trigger, LoggerGuard, SyncMode,
+};
+pub use level::{Level, ParseLevelError};
+pub use task::{TaskId, TaskIdMode};
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::encode::{Format, RecordEncoder, Timestamp};
+use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, WriterHandle};
+use action::Position;
+
+/// A logger: cheap to clone; clones and [`ctx`](Logger::ctx) children share one writer.
+///
+/// Build one with [`Logger::builder`], or install the global one with [`init`] and log
+/// through the macros ([`info!`](crate::info) and friends).
+#[derive(Clone)]
+pub struct Logger {
+    core: Arc<Core>,
+    bound: Arc<Fields>,
+}
+
+pub(crate) struct Core {
+    handle: WriterHandle,
+    writer: Mutex<Option<Writer>>,
+    threshold: AtomicU8,
+    format: Format,
+    task_ids: TaskIdMode,
+    mask: Mask,
+    force_sync: bool,
+    path: Option<PathBuf>,
+}
+
+impl fmt::Debug for Logger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Logger")
+            .field("path", &self.core.path)
+            .field("threshold", &self.core.threshold.load(Relaxed))
+            .field("format", &self.core.format)
+            .field("bound", &self.bound)
+            .finish()
+    }
+}
+
+thread_local! {
+    /// The record being encoded on this thread (reused: no allocation in steady state).
+    static BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+    /// Fields of the scopes entered on this thread; each entry already merges the outer ones.
+    static SCOPES: RefCell<Vec<Arc<Fields>>> = const { RefCell::new(Vec::new()) };
+    /// Depth of `sync_mode` guards on this thread.
+    static SYNC_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `f` with this thread's record buffer, or a fresh one if it is in use (a value's
+/// `Display` that logs while a record is being encoded).
+fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let r = f(&mut buf);
+            if buf.capacity() > 64 << 10 {
+                *buf = Vec::with_capacity(512);
+            }
+            r
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+impl Logger {
+    /// A builder with the seed system's defaults (file `<program>.log`, level debug, …).
+    pub fn builder() -> LoggerBuilder {
+        LoggerBuilder::new()
+    }
+
+    pub(crate) fn from_parts(
+        writer: Writer,
+        threshold: Level,
+        format: Format,
+        task_ids: TaskIdMode,
+        mask: Mask,
+        force_sync: bool,
+        path: Option<PathBuf>,
+    ) -> Logger {
+        Logger {
+            core: Arc::new(Core {
+                handle: writer.handle(),
+                writer: Mutex::new(Some(writer)),
+                threshold: AtomicU8::new(threshold.value()),
+                format,
+                task_ids,
+                mask,
+                force_sync,
+                path,
+            }),
+            bound: Arc::new(Fields::new()),
+        }
+    }
+
+    /// True if records at `level` are written (one atomic load).
+    #[inline]
+    pub fn enabled(&self, level: Level) -> bool {
+        level.value() >= self.core.threshold.load(Relaxed)
+    }
+
+    /// The threshold.
+    pub fn level(&self) -> Level {
+        let v = self.core.threshold.load(Relaxed);
+        Level::ALL
+            .into_iter()
+            .find(|l| l.value() == v)
+            .unwrap_or(Level::Debug)
+    }
+
+    /// Changes the threshold (for every clone of this logger).
+    pub fn set_level(&self, level: Level) {
+        self.core.threshold.store(level.value(), Relaxed);
+    }
+
+    /// Logs `msg` at `level`; `fields` writes the call's fields. The macros call this.
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+    /// log.log(logxide::Level::Note, "cache warm", |f| {
+    ///     f.field("entries", &1024);
+    ///     f.field("ratio", &0.5);
+    /// });
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].ends_with(r#""mt":"note","msg":"cache warm","entries":1024,"ratio":0.5}"#));
+    /// ```
+    #[inline]
+    pub fn log(&self, level: Level, msg: &str, fields: impl FnOnce(&mut FieldWriter<'_, '_>)) {
+        if self.enabled(level) {
+            let pos = action::next_position(self.core.task_ids);
+            self.emit(&pos, |enc| enc.message(level.as_str(), msg), fields);
+        }
+    }
+
+    /// Logs `msg` at `level` with no fields.
+    pub fn message(&self, level: Level, msg: &str) {
+        self.log(level, msg, |_| {});
+    }
+
+    /// Logs at debug.
+    pub fn debug(&self, msg: &str) {
+        self.message(Level::Debug, msg);
+    }
+
+    /// Logs at info.
+    pub fn info(&self, msg: &str) {
+        self.message(Level::Info, msg);
+    }
+
+    /// Logs at warning.
+    pub fn warning(&self, msg: &str) {
+        self.message(Level::Warning, msg);
+    }
+
+    /// Logs at error.
+    pub fn error(&self, msg: &str) {
+        self.message(Level::Error, msg);
+    }
+
+    /// Logs at info with `"📍 "` before the text.
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+    /// log.checkpoint("loaded config");
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].ends_with(r#""mt":"info","msg":"📍 loaded config"}"#));
+    /// ```
+    pub fn checkpoint(&self, msg: &str) {
+        if self.enabled(Level::Info) {
+            let text = format!("📍 {msg}");
+            self.message(Level::Info, &text);
+        }
+    }
+
+    /// Logs `msg` at error with the error's type (`exc`) and its text with its `source()`
+    /// chain (`reason`).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+    /// let err = "x".parse::<u8>().unwrap_err();
+    /// log.exception("bad input", &err);
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].ends_with(
+    ///     r#""mt":"error","msg":"bad input","exc":"core::num::error::ParseIntError","reason":"invalid digit found in string"}"#));
+    /// ```
+    pub fn exception<E: std::error::Error + ?Sized>(&self, msg: &str, error: &E) {
+        if self.enabled(Level::Error) {
+            let reason = action::error_chain(error);
+            let pos = action::next_position(self.core.task_ids);
+            self.emit(
+                &pos,
+                |enc| enc.message(Level::Error.as_str(), msg),
+                |f| {
+                    let enc = f.encoder();
+                    enc.reserved_field("exc", std::any::type_name::<E>());
+                    enc.reserved_field("reason", reason.as_str());
+                },
+            );
+        }
+    }
+
+    /// A logger that adds `fields` to every record (on equal keys, the call's fields win,
+    /// then scope fields, then these).
+    ///
+    /// ```
+    /// use logxide::logger::Fields;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+    /// let req = log.ctx(Fields::new().with("request_id", "r-1"));
+    /// req.info("hello");
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].ends_with(r#""msg":"hello","request_id":"r-1"}"#));
+    /// ```
+    pub fn ctx(&self, fields: Fields) -> Logger {
+        Logger {
+            core: Arc::clone(&self.core),
+            bound: Arc::new(self.bound.merged_with(&fields)),
+        }
+    }
+
+    /// The fields bound to this logger.
+    pub fn bound_fields(&self) -> &Fields {
+        &self.bound
+    }
+
+    /// Starts an action (a child of the action entered on this thread, if any) and enters
+    /// it; see [`Action`].
+    pub fn start_action(
+        &self,
+        action_type: impl Into<Cow<'static, str>>,
+        fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+    ) -> Action {
+        action::start(self, action_type.into(), None, fields)
+    }
+
+    /// Continues a task elsewhere: starts an action at the position `context` reserved
+    /// (see [`Action::context`]).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+    /// let parent = log.start_action("rpc:call", |_| {});
+    /// let ctx = parent.context().to_string(); // sent to the server
+    /// let remote = log.continue_action(&ctx.parse().unwrap(), "rpc:serve", |_| {});
+    /// drop(remote);
+    /// drop(parent);
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[1].contains(r#""lvl":[2,1],"at":"rpc:serve","st":"started""#));
+    /// ```
+    pub fn continue_action(
+        &self,
+        context: &ActionContext,
+        action_type: impl Into<Cow<'static, str>>,
+        fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+    ) -> Action {
+        action::start(self, action_type.into(), Some(context), fields)
+    }
+
+    /// Encodes one record at `pos` and hands it to the writer.
+    pub(crate) fn emit(
+        &self,
+        pos: &Position,
+        head: impl FnOnce(&mut RecordEncoder<'_>),
+        fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+    ) {
+        let scope = SCOPES.with(|s| s.try_borrow().ok().and_then(|s| s.last().cloned()));
+        let empty = Fields::new();
+        let scope = scope.as_deref().unwrap_or(&empty);
+        with_buffer(|buf| {
+            let mut enc = RecordEncoder::begin(
+                buf,
+                self.core.format,
+                Timestamp::now(),
+                pos.task_id.as_str(),
+                &pos.level,
+            );
+            head(&mut enc);
+            let mut writer = FieldWriter::new(&mut enc, &self.core.mask, scope, &self.bound);
+            fields(&mut writer);
+            writer.finish_context();
+            enc.finish();
+            self.core.submit(buf);
+        });
+    }
+
+    /// Waits until every record logged before has reached the sinks (see
+    /// [`WriterHandle::flush`]).
+    ///
+    /// # Errors
+    /// [`FlushTimeout`] when `timeout` expires first.
+    pub fn flush(&self, timeout: Option<Duration>) -> Result<(), FlushTimeout> {
+        self.core.handle.flush(timeout)
+    }
+
+    /// Asks the writer to write what is queued now (manual mode).
+    pub fn trigger(&self) {
+        self.core.handle.trigger();
+    }
+
+    /// The writer's counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.core.handle.metrics()
+    }
+
+    /// True unless records are written synchronously (`async` off, or `LOGXIDE_SYNC=1`).
+    pub fn is_async(&self) -> bool {
+        !self.core.force_sync
+    }
+
+    /// The log file, if the logger writes one.
+    pub fn path(&self) -> Option<&Path> {
+        self.core.path.as_deref()
+    }
+
+    /// Drains and stops the writer (for every clone); later records are counted as dropped
+    /// (reason `shutdown`). Returns `None` if it was already shut down.
+    pub fn shutdown(&self, timeout: Option<Duration>) -> Option<ShutdownReport> {
+        let writer = self
+            .core
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        writer.map(|w| w.shutdown(timeout))
+    }
+}
+
+impl Core {
+    #[inline]
+    fn submit(&self, line: &[u8]) {
+        // A refused record is counted (with its reason) in the writer's metrics.
+        let _ = if self.force_sync || SYNC_DEPTH.get() > 0 {
+            self.handle.write_sync(line)
+        } else {
+            self.handle.enqueue(line)
+        };
+    }
+}
+
+/// Adds `fields` to every record logged on this thread until the guard drops; nested scopes
+/// merge, the inner one winning on equal keys.
+///
+/// ```
+/// use logxide::logger::{scope, Fields};
+/// let mem = logxide::sink::MemorySink::new();
+/// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+/// {
+///     let _outer = scope(Fields::new().with("tenant", "a").with("zone", "eu"));
+///     let _inner = scope(Fields::new().with("zone", "us"));
+///     log.info("inside");
+/// }
+/// log.info("outside");
+/// log.flush(None).unwrap();
+/// assert!(mem.lines()[0].ends_with(r#""msg":"inside","tenant":"a","zone":"us"}"#));
+/// assert!(mem.lines()[1].ends_with(r#""msg":"outside"}"#));
+/// ```
+pub fn scope(fields: Fields) -> ScopeGuard {
+    SCOPES.with(|s| {
+        let mut s = s.borrow_mut();
+        let merged = match s.last() {
+            Some(outer) => outer.merged_with(&fields),
+            None => fields,
+        };
+        s.push(Arc::new(merged));
+    });
+    ScopeGuard {
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Ends a [`scope`] when dropped.
+#[must_use = "the scope ends when this guard is dropped"]
+pub struct ScopeGuard {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl fmt::Debug for ScopeGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ScopeGuard")
+    }
+}
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        SCOPES.with(|s| {
+            s.borrow_mut().pop();
+        });
+    }
+}

@@ -1,0 +1,311 @@
+//! Task ids: `sqid` (short, `<prefix>.<base-62 counter>`) and `uuid` (UUID4).
+//!
+//! The `sqid` prefix is 8 base-62 characters (47 bits) drawn by each thread when it makes its
+//! first id, and again after a fork, from the process id, the time and the random keys of the
+//! standard library's hasher: two processes — or a parent and its child, which share the
+//! parent's memory — get different prefixes with overwhelming probability, unlike upstream's
+//! last two digits of the pid. Counters are handed to threads in blocks of 1024 from one
+//! process-wide counter, so ids never repeat within a process and threads do not contend.
+//! Nothing here takes a lock, so a child forked while another thread makes an id is safe.
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::fork;
+
+/// How task ids are made.
+///
+/// ```
+/// use logxide::TaskIdMode;
+/// assert_eq!("uuid".parse::<TaskIdMode>().unwrap(), TaskIdMode::Uuid);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskIdMode {
+    /// Short ids: `<8-char process prefix>.<base-62 counter>` (default).
+    #[default]
+    Sqid,
+    /// Random UUID4s.
+    Uuid,
+}
+
+impl FromStr for TaskIdMode {
+    type Err = crate::writer::ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sqid" => Ok(TaskIdMode::Sqid),
+            "uuid" => Ok(TaskIdMode::Uuid),
+            _ => Err(crate::writer::ParseError::new(
+                "task id mode",
+                s,
+                "sqid, uuid",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for TaskIdMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskIdMode::Sqid => "sqid",
+            TaskIdMode::Uuid => "uuid",
+        })
+    }
+}
+
+/// A task id, stored inline (no allocation): at most 36 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskId {
+    len: u8,
+    bytes: [u8; 36],
+}
+
+impl TaskId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+
+    /// An id from text (at most 36 ASCII bytes; longer or non-ASCII text is refused).
+    pub fn parse(s: &str) -> Option<TaskId> {
+        if s.len() > 36 || !s.is_ascii() || s.is_empty() {
+            return None;
+        }
+        let mut bytes = [0; 36];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(TaskId {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+
+    fn push(&mut self, b: u8) {
+        self.bytes[usize::from(self.len)] = b;
+        self.len += 1;
+    }
+}
+
+impl fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const BASE62: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const PREFIX_LEN: usize = 8;
+const BLOCK: u64 = 1024;
+
+/// A random 64-bit number: hasher keys (random per process), pid, time, and a salt.
+fn entropy(salt: u64) -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(salt);
+    h.write_u32(std::process::id());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    h.write_u128(now.as_nanos());
+    h.finish()
+}
+
+static NEXT_BLOCK: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh random prefix.
+fn new_prefix(salt: u64) -> [u8; PREFIX_LEN] {
+    let mut n = entropy(salt);
+    let mut text = [0; PREFIX_LEN];
+    for b in &mut text {
+        *b = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    text
+}
+
+#[derive(Clone, Copy)]
+struct ThreadIds {
+    generation: u64,
+    prefix: [u8; PREFIX_LEN],
+    next: u64,
+    end: u64,
+    rng: u64,
+}
+
+thread_local! {
+    static IDS: Cell<Option<ThreadIds>> = const { Cell::new(None) };
+}
+
+fn thread_ids() -> ThreadIds {
+    let generation = fork::generation();
+    match IDS.get() {
+        Some(ids) if ids.generation == generation => ids,
+        _ => ThreadIds {
+            generation,
+            prefix: new_prefix(generation),
+            next: 0,
+            end: 0,
+            rng: entropy(generation ^ 0x9e37_79b9_7f4a_7c15) | 1,
+        },
+    }
+}
+
+/// A new task id in `mode`.
+pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
+    let mut ids = thread_ids();
+    let mut id = TaskId {
+        len: 0,
+        bytes: [0; 36],
+    };
+    match mode {
+        TaskIdMode::Sqid => {
+            if ids.next == ids.end {
+                ids.next = NEXT_BLOCK.fetch_add(BLOCK, Relaxed) + 1;
+                ids.end = ids.next + BLOCK;
+            }
+            let n = ids.next;
+            ids.next += 1;
+            for &b in &ids.prefix {
+                id.push(b);
+            }
+            id.push(b'.');
+            let mut digits = [0u8; 11];
+            let mut i = digits.len();
+            let mut v = n;
+            loop {
+                i -= 1;
+                digits[i] = BASE62[(v % 62) as usize];
+                v /= 62;
+                if v == 0 {
+                    break;
+                }
+            }
+            for &b in &digits[i..] {
+                id.push(b);
+            }
+        }
+        TaskIdMode::Uuid => {
+            let hi = splitmix(&mut ids.rng);
+            let lo = splitmix(&mut ids.rng);
+            let mut raw = (u128::from(hi) << 64) | u128::from(lo);
+            // Version 4, variant 10xx.
+            raw = (raw & !(0xf << 76)) | (0x4 << 76);
+            raw = (raw & !(0x3 << 62)) | (0x2 << 62);
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            for i in 0..32 {
+                if matches!(i, 8 | 12 | 16 | 20) {
+                    id.push(b'-');
+                }
+                let nibble = (raw >> (124 - 4 * i)) & 0xf;
+                id.push(HEX[nibble as usize]);
+            }
+        }
+    }
+    IDS.set(Some(ids));
+    id
+}
+
+/// SplitMix64: a fast generator, seeded per thread (and per fork) from [`entropy`].
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn sqid_shape_and_uniqueness() {
+        let ids: Vec<_> = (0..5000).map(|_| new_task_id(TaskIdMode::Sqid)).collect();
+        let first = ids[0].as_str();
+        let (prefix, counter) = first.split_once('.').unwrap();
+        assert_eq!(prefix.len(), PREFIX_LEN);
+        assert!(counter.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let set: HashSet<_> = ids.iter().map(|i| i.as_str().to_owned()).collect();
+        assert_eq!(set.len(), ids.len());
+        // One prefix per thread.
+        assert!(ids.iter().all(|i| i.as_str().starts_with(prefix)));
+    }
+
+    #[test]
+    fn sqid_unique_across_threads() {
+        let all: Vec<String> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..3000)
+                            .map(|_| new_task_id(TaskIdMode::Sqid).to_string())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let set: HashSet<_> = all.iter().collect();
+        assert_eq!(set.len(), 12_000);
+    }
+
+    #[test]
+    fn uuid_v4_format() {
+        let id = new_task_id(TaskIdMode::Uuid);
+        let s = id.as_str();
+        assert_eq!(s.len(), 36);
+        let parts: Vec<_> = s.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+        assert_eq!(&s[14..15], "4");
+        assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(new_task_id(TaskIdMode::Uuid), id);
+    }
+
+    #[test]
+    fn forked_child_gets_a_new_prefix() {
+        let parent = new_task_id(TaskIdMode::Sqid).to_string();
+        let (r, w) = {
+            let mut fds = [0; 2];
+            // SAFETY: test-only: a pipe and a fork; the child only computes an id, writes it
+            // to the pipe and exits without unwinding.
+            assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+            (fds[0], fds[1])
+        };
+        // SAFETY: see above.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let id = new_task_id(TaskIdMode::Sqid).to_string();
+            // SAFETY: writing a byte buffer to the pipe we own, then exiting at once.
+            unsafe {
+                libc::write(w, id.as_ptr().cast(), id.len());
+                libc::_exit(0);
+            }
+        }
+        let mut buf = [0u8; 64];
+        // SAFETY: reading into a buffer we own from the pipe; waiting for our child.
+        let n = unsafe {
+            libc::close(w);
+            let n = libc::read(r, buf.as_mut_ptr().cast(), buf.len());
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+            n
+        };
+        let child = std::str::from_utf8(&buf[..n as usize]).unwrap();
+        assert_ne!(
+            child.split('.').next(),
+            parent.split('.').next(),
+            "{child} vs {parent}"
+        );
+    }
+}

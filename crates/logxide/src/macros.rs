@@ -1,0 +1,138 @@
+//! The logging macros.
+//!
+//! ```
+//! # let mem = logxide::sink::MemorySink::new();
+//! # let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+//! let user = "ada";
+//! let addr = std::net::Ipv4Addr::LOCALHOST;
+//! logxide::info!(logger: log, "login", user, attempt = 2, from = %addr, ok = ?Some(true));
+//! # log.flush(None).unwrap();
+//! # assert!(mem.lines()[0].ends_with(r#""msg":"login","user":"ada","attempt":2,"from":"127.0.0.1","ok":"Some(true)"}"#));
+//! ```
+//!
+//! Fields are `key = value` (any [`FieldValue`](crate::logger::FieldValue)), `key = %value`
+//! (its `Display`), `key = ?value` (its `Debug`), `key = serde(value)`… via
+//! [`encode::serde`](crate::encode::serde), or a bare `key` for `key = key`. Keys may also be
+//! string literals (`"http.status" = 200`). Without `logger:` the global logger is used.
+
+/// Logs at a given [`Level`](crate::Level): `log!(Level::Note, "msg", key = value, ...)`.
+#[macro_export]
+macro_rules! log {
+    (logger: $logger:expr, $level:expr, $msg:expr $(, $($fields:tt)*)?) => {{
+        let __logger = &$logger;
+        let __level: $crate::Level = $level;
+        if __logger.enabled(__level) {
+            __logger.log(__level, ::core::convert::AsRef::<str>::as_ref(&$msg), |__f| {
+                $crate::__fields!(__f; $($($fields)*)?);
+            });
+        }
+    }};
+    ($level:expr, $msg:expr $(, $($fields:tt)*)?) => {{
+        let __level: $crate::Level = $level;
+        if $crate::logger::__enabled(__level) {
+            $crate::logger::__global_log(__level, ::core::convert::AsRef::<str>::as_ref(&$msg), |__f| {
+                $crate::__fields!(__f; $($($fields)*)?);
+            });
+        }
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fields {
+    ($f:ident; ) => {};
+    ($f:ident; $key:ident = %$value:expr $(, $($rest:tt)*)?) => {
+        $f.field(::core::stringify!($key), &$crate::encode::display(&$value));
+        $crate::__fields!($f; $($($rest)*)?);
+    };
+    ($f:ident; $key:ident = ?$value:expr $(, $($rest:tt)*)?) => {
+        $f.field(::core::stringify!($key), &$crate::encode::debug(&$value));
+        $crate::__fields!($f; $($($rest)*)?);
+    };
+    ($f:ident; $key:ident = $value:expr $(, $($rest:tt)*)?) => {
+        $f.field(::core::stringify!($key), &$value);
+        $crate::__fields!($f; $($($rest)*)?);
+    };
+    ($f:ident; $key:literal = %$value:expr $(, $($rest:tt)*)?) => {
+        $f.field($key, &$crate::encode::display(&$value));
+        $crate::__fields!($f; $($($rest)*)?);
+    };
+    ($f:ident; $key:literal = ?$value:expr $(, $($rest:tt)*)?) => {
+        $f.field($key, &$crate::encode::debug(&$value));
+        $crate::__fields!($f; $($($rest)*)?);
+    };
+    ($f:ident; $key:literal = $value:expr $(, $($rest:tt)*)?) => {
+        $f.field($key, &$value);
+        $crate::__fields!($f; $($($rest)*)?);
+    };
+    ($f:ident; $key:ident $(, $($rest:tt)*)?) => {
+        $f.field(::core::stringify!($key), &$key);
+        $crate::__fields!($f; $($($rest)*)?);
+    };
+}
+
+macro_rules! level_macro {
+    ($d:tt $name:ident, $level:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[macro_export]
+        macro_rules! $name {
+            (logger: $d logger:expr, $d msg:expr $d(, $d($d fields:tt)*)?) => {
+                $crate::log!(logger: $d logger, $crate::Level::$level, $d msg $d(, $d($d fields)*)?)
+            };
+            ($d msg:expr $d(, $d($d fields:tt)*)?) => {
+                $crate::log!($crate::Level::$level, $d msg $d(, $d($d fields)*)?)
+            };
+        }
+    };
+}
+
+level_macro!($ debug, Debug, "Logs at debug (10): `debug!(\"msg\", key = value)`.");
+level_macro!($ info, Info, "Logs at info (20): `info!(\"msg\", key = value)`.");
+level_macro!($ success, Success, "Logs at success (25): `success!(\"msg\", key = value)`.");
+level_macro!($ note, Note, "Logs at note (26): `note!(\"msg\", key = value)`.");
+level_macro!($ warning, Warning, "Logs at warning (30): `warning!(\"msg\", key = value)`.");
+level_macro!($ error, Error, "Logs at error (40): `error!(\"msg\", key = value)`.");
+level_macro!($ critical, Critical, "Logs at critical (50): `critical!(\"msg\", key = value)`.");
+
+/// Logs at info with `"📍 "` before the message: `checkpoint!("loaded", n = 3)`.
+#[macro_export]
+macro_rules! checkpoint {
+    (logger: $logger:expr, $msg:expr $(, $($fields:tt)*)?) => {
+        $crate::log!(logger: $logger, $crate::Level::Info,
+            ::std::format!("📍 {}", ::core::convert::AsRef::<str>::as_ref(&$msg)) $(, $($fields)*)?)
+    };
+    ($msg:expr $(, $($fields:tt)*)?) => {
+        $crate::log!($crate::Level::Info,
+            ::std::format!("📍 {}", ::core::convert::AsRef::<str>::as_ref(&$msg)) $(, $($fields)*)?)
+    };
+}
+
+/// Starts an action and enters it: `let _a = start_action!("db:query", sql = "SELECT 1");`
+/// (or `start_action!(logger: log, "db:query", ...)`). See [`Action`](crate::logger::Action).
+///
+/// ```
+/// # let mem = logxide::sink::MemorySink::new();
+/// # let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+/// {
+///     let _query = logxide::start_action!(logger: log, "db:query", sql = "SELECT 1");
+///     logxide::debug!(logger: log, "rows fetched", rows = 1);
+/// }
+/// # log.flush(None).unwrap();
+/// # let lines = mem.lines();
+/// # assert!(lines[0].contains(r#""lvl":[1],"at":"db:query","st":"started","sql":"SELECT 1""#));
+/// # assert!(lines[1].contains(r#""lvl":[2],"mt":"debug","msg":"rows fetched","rows":1"#));
+/// # assert!(lines[2].contains(r#""lvl":[3],"at":"db:query","st":"succeeded""#));
+/// ```
+#[macro_export]
+macro_rules! start_action {
+    (logger: $logger:expr, $action_type:expr $(, $($fields:tt)*)?) => {
+        $logger.start_action($action_type, |__f| {
+            $crate::__fields!(__f; $($($fields)*)?);
+        })
+    };
+    ($action_type:expr $(, $($fields:tt)*)?) => {
+        $crate::logger::__global_action($action_type, |__f| {
+            $crate::__fields!(__f; $($($fields)*)?);
+        })
+    };
+}

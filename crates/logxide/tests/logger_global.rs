@@ -1,0 +1,227 @@
+//! The global logger: init options, validation before side effects, re-init, environment,
+//! sync mode, the panic hook. Tests here share process-wide state, so they take a lock.
+
+use std::fs;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use logxide::logger::{self, InitError};
+use logxide::writer::WriterState;
+use logxide::LoggerBuilder;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn invalid_options_change_nothing() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keep.log");
+    fs::write(&path, "precious\n").unwrap();
+    let target = path.to_str().unwrap();
+
+    // Text options are checked as they are set, with the option named.
+    let err = LoggerBuilder::new().set("flush", "soon").unwrap_err();
+    assert!(
+        err.to_string().contains("`flush`") && err.to_string().contains("\"soon\""),
+        "{err}"
+    );
+    let err = LoggerBuilder::new().set("policy", "sometimes").unwrap_err();
+    assert!(err.to_string().contains("skip (= drop_newest)"), "{err}");
+    let err = LoggerBuilder::new().set("colour", "red").unwrap_err();
+    assert!(err.to_string().contains("unknown option"), "{err}");
+    for (option, value) in [
+        ("level", "loud"),
+        ("mode", "r"),
+        ("queue", "-1"),
+        ("clean", "perhaps"),
+        ("writer_type", "tape"),
+        ("writer_mode", "auto"),
+        ("task_id_mode", "serial"),
+        ("format", "xml"),
+        ("tick", "1 fortnight"),
+        ("deadline", "x"),
+    ] {
+        let err = LoggerBuilder::new().set(option, value).unwrap_err();
+        assert!(
+            matches!(&err, InitError::Option { option: o, .. } if o == option),
+            "{err}"
+        );
+    }
+
+    // Cross-option problems are found by build/init, before `clean` deletes anything.
+    let builder = || {
+        LoggerBuilder::new()
+            .use_env(false)
+            .set("target", target)
+            .unwrap()
+            .set("clean", "true")
+            .unwrap()
+    };
+    for bad in [
+        builder().set("queue", "0").unwrap(),
+        builder().set("size", "20000").unwrap(), // larger than the queue
+        builder().set("flush", "0").unwrap(),
+        builder()
+            .set("writer_mode", "loop")
+            .unwrap()
+            .set("tick", "0ms")
+            .unwrap(),
+    ] {
+        let err = bad.init().unwrap_err();
+        assert!(matches!(err, InitError::Writer(_)), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "precious\n");
+    }
+    assert!(logger::global().is_none());
+
+    // An unopenable target is an error at init, naming the path.
+    let err = LoggerBuilder::new()
+        .use_env(false)
+        .target(path.join("under-a-file.log"))
+        .init()
+        .unwrap_err();
+    assert!(err.to_string().contains("under-a-file.log"), "{err}");
+    assert!(logger::global().is_none());
+}
+
+#[test]
+fn init_writes_drains_and_reinit_replaces_cleanly() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("nested/dir/first.log");
+    let second = dir.path().join("second.log");
+    let guard = LoggerBuilder::new()
+        .use_env(false)
+        .target(&first)
+        .init()
+        .unwrap();
+    assert!(logger::is_async());
+    for i in 0..1000 {
+        logxide::info!("first", i);
+    }
+    // Re-init: the first writer is drained and its thread joined before init returns.
+    let guard2 = LoggerBuilder::new()
+        .use_env(false)
+        .target(&second)
+        .set("mode", "a")
+        .unwrap()
+        .init()
+        .unwrap();
+    let recs = lines(&first);
+    assert_eq!(recs.len(), 1000);
+    assert!(recs.iter().enumerate().all(|(i, r)| r["i"] == i));
+    assert_eq!(guard.logger().metrics().state, WriterState::Stopped);
+    drop(guard); // no longer the global one: does nothing
+    logxide::warning!("second", n = 1);
+    logger::flush(None).unwrap();
+    assert_eq!(lines(&second).len(), 1);
+    drop(guard2);
+    assert!(logger::global().is_some()); // uninstalled only by shutdown()
+    logxide::info!("after the guard");
+    let m = logger::metrics();
+    assert_eq!((m.written, m.dropped_by.shutdown), (1, 1));
+    logger::shutdown(None);
+    assert!(logger::global().is_none());
+}
+
+#[test]
+fn mode_w_truncates_and_a_appends_for_every_strategy() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in ["line", "block", "mmap"] {
+        let path = dir.path().join(format!("{strategy}.log"));
+        fs::write(&path, "{\"old\":1}\n").unwrap();
+        for (mode, expected) in [("a", 2), ("w", 1), ("a", 2)] {
+            let log = LoggerBuilder::new()
+                .use_env(false)
+                .target(&path)
+                .set("writer_type", strategy)
+                .unwrap()
+                .set("mode", mode)
+                .unwrap()
+                .build()
+                .unwrap();
+            log.info("new");
+            log.shutdown(None);
+            let n = fs::read_to_string(&path).unwrap().lines().count();
+            assert_eq!(n, expected, "{strategy} {mode}");
+        }
+    }
+}
+
+#[test]
+fn sync_env_and_level_env() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync.log");
+    // Environment changes are serialized by the lock; no other test here reads them.
+    std::env::set_var("LOGXPY_SYNC", "1");
+    std::env::set_var("LOGXIDE_LEVEL", "warning");
+    let log = LoggerBuilder::new().target(&path).build().unwrap();
+    std::env::remove_var("LOGXPY_SYNC");
+    assert!(!log.is_async());
+    log.info("below the threshold");
+    log.error("written at once");
+    // Synchronous: in the file before any flush.
+    assert_eq!(lines(&path).len(), 1);
+    std::env::set_var("LOGXIDE_LEVEL", "chatty");
+    let err = LoggerBuilder::new().target(&path).build().unwrap_err();
+    assert!(err.to_string().contains("LOGXIDE_LEVEL"), "{err}");
+    std::env::remove_var("LOGXIDE_LEVEL");
+    assert_eq!(lines(&path).len(), 1, "a failed build left the file alone");
+    log.shutdown(None);
+}
+
+#[test]
+fn panic_hook_logs_and_flushes() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("panic.log");
+    let guard = LoggerBuilder::new()
+        .use_env(false)
+        .target(&path)
+        .set("flush", "10s")
+        .unwrap()
+        .set("size", "10000")
+        .unwrap()
+        .init()
+        .unwrap();
+    logxide::info!("before");
+    let handle = std::thread::Builder::new()
+        .name("doomed".into())
+        .spawn(|| {
+            let _a = logxide::start_action!("risky");
+            panic!("kaboom");
+        })
+        .unwrap();
+    assert!(handle.join().is_err());
+    // The hook flushed: the panic record is in the file without waiting 10 s.
+    let recs = lines(&path);
+    let panic = recs
+        .iter()
+        .find(|r| r["msg"] == "panic")
+        .expect("panic record");
+    assert_eq!(panic["mt"], "critical");
+    assert_eq!(panic["reason"], "kaboom");
+    assert_eq!(panic["thread"], "doomed");
+    drop(guard);
+    logger::shutdown(Some(Duration::from_secs(5)));
+    let recs = lines(&path);
+    let failed = recs
+        .iter()
+        .find(|r| r["st"] == "failed")
+        .expect("failed action");
+    assert_eq!(failed["at"], "risky");
+    assert_eq!(failed["exc"], "panic");
+}

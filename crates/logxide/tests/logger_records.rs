@@ -1,0 +1,384 @@
+//! The logger's records: format, task levels, fields, context, masking, actions.
+
+use logxide::logger::{scope, sync_mode, Fields, Mask};
+use logxide::sink::MemorySink;
+use logxide::{Level, Logger};
+use serde_json::Value;
+
+fn logger() -> (Logger, MemorySink) {
+    let mem = MemorySink::new();
+    let log = Logger::builder()
+        .use_env(false)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    (log, mem)
+}
+
+/// Every line parsed as JSON (each must be one object).
+fn records(log: &Logger, mem: &MemorySink) -> Vec<serde_json::Map<String, Value>> {
+    log.flush(None).unwrap();
+    mem.lines()
+        .iter()
+        .map(|l| match serde_json::from_str::<Value>(l) {
+            Ok(Value::Object(m)) => m,
+            other => panic!("not a JSON object: {l:?} ({other:?})"),
+        })
+        .collect()
+}
+
+/// The line with `ts` and `tid` replaced, for exact comparison.
+fn normalized(line: &str) -> String {
+    let v: Value = serde_json::from_str(line).unwrap();
+    let Value::Object(mut m) = v else { panic!() };
+    assert!(m["ts"].is_f64() || m["ts"].is_u64());
+    m.insert("ts".into(), Value::from(0));
+    m.insert("tid".into(), Value::from("T"));
+    // Keep key order: rebuild text from the original, replacing the two values.
+    let ts_end = line.find(",\"tid\":").unwrap();
+    let tid_end = line.find(",\"lvl\":").unwrap();
+    format!("{{\"ts\":0,\"tid\":\"T\"{}", &line[tid_end..]).replace(&line[..ts_end], "{\"ts\":0")
+}
+
+#[test]
+fn reference_task_tree_has_eliot_levels_and_key_order() {
+    let (log, mem) = logger();
+    logxide::info!(logger: log, "standalone message", user_id = 123);
+    {
+        let request = logxide::start_action!(logger: log, "http:request", path = "/api");
+        logxide::info!(logger: log, "inside request");
+        {
+            let _query = logxide::start_action!(logger: log, "db:query", sql = "SELECT 1");
+            logxide::debug!(logger: log, "rows fetched", rows = 1);
+        }
+        request.fail_with("ValueError", "boom");
+    }
+    log.flush(None).unwrap();
+    let lines: Vec<String> = mem.lines().iter().map(|l| normalized(l)).collect();
+    let dur_free: Vec<String> = lines
+        .iter()
+        .map(|l| match l.find(",\"dur\":") {
+            Some(i) => {
+                let rest = &l[i + 7..];
+                let end = rest.find([',', '}']).unwrap();
+                format!("{},\"dur\":D{}", &l[..i], &rest[end..])
+            }
+            None => l.clone(),
+        })
+        .collect();
+    assert_eq!(
+        dur_free,
+        [
+            r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"standalone message","user_id":123}"#,
+            r#"{"ts":0,"tid":"T","lvl":[1],"at":"http:request","st":"started","path":"/api"}"#,
+            r#"{"ts":0,"tid":"T","lvl":[2],"mt":"info","msg":"inside request"}"#,
+            r#"{"ts":0,"tid":"T","lvl":[3,1],"at":"db:query","st":"started","sql":"SELECT 1"}"#,
+            r#"{"ts":0,"tid":"T","lvl":[3,2],"mt":"debug","msg":"rows fetched","rows":1}"#,
+            r#"{"ts":0,"tid":"T","lvl":[3,3],"at":"db:query","st":"succeeded","dur":D}"#,
+            r#"{"ts":0,"tid":"T","lvl":[4],"at":"http:request","st":"failed","dur":D,"exc":"ValueError","reason":"boom"}"#,
+        ]
+    );
+    // One task for the request, another for the standalone message; ts has six decimals.
+    let recs = records(&log, &mem);
+    let tid = |i: usize| recs[i]["tid"].as_str().unwrap().to_owned();
+    assert_ne!(tid(0), tid(1));
+    assert!((2..7).all(|i| tid(i) == tid(1)));
+    for line in mem.lines() {
+        let ts = &line[6..line.find(',').unwrap()];
+        assert_eq!(ts.split('.').nth(1).map(str::len), Some(6), "{line}");
+    }
+}
+
+#[test]
+fn levels_filter_and_names() {
+    let (log, mem) = logger();
+    log.set_level(Level::Warning);
+    logxide::info!(logger: log, "hidden");
+    logxide::warning!(logger: log, "shown");
+    logxide::critical!(logger: log, "also shown");
+    for level in [Level::Debug, Level::Success, Level::Note] {
+        logxide::log!(logger: log, level, "hidden too");
+    }
+    log.set_level(Level::Debug);
+    for level in Level::ALL {
+        logxide::log!(logger: log, level, "all");
+    }
+    let recs = records(&log, &mem);
+    let mts: Vec<&str> = recs.iter().map(|r| r["mt"].as_str().unwrap()).collect();
+    assert_eq!(
+        mts,
+        [
+            "warning", "critical", "debug", "info", "success", "note", "warning", "error",
+            "critical"
+        ]
+    );
+}
+
+#[test]
+fn field_kinds_and_option_omission() {
+    let (log, mem) = logger();
+    let missing: Option<u8> = None;
+    let present = Some("yes");
+    let name = "ada";
+    logxide::info!(logger: log, "kinds",
+        a = 1u8, b = -2i64, c = u128::MAX, d = 1.5f32, e = true, f = 'x', g = "s",
+        h = String::from("owned"), missing, present, name,
+        i = %std::net::Ipv4Addr::LOCALHOST, j = ?vec![1, 2], "dotted.key" = 7,
+        k = f64::NAN);
+    let rec = &records(&log, &mem)[0];
+    let line = &mem.lines()[0];
+    assert_eq!(rec["a"], 1);
+    assert_eq!(rec["b"], -2);
+    assert_eq!(rec["d"], 1.5);
+    assert_eq!(rec["e"], true);
+    assert_eq!(rec["f"], "x");
+    assert_eq!(rec["h"], "owned");
+    assert!(!rec.contains_key("missing"));
+    assert_eq!(rec["present"], "yes");
+    assert_eq!(rec["name"], "ada");
+    assert_eq!(rec["i"], "127.0.0.1");
+    assert_eq!(rec["j"], "[1, 2]");
+    assert_eq!(rec["dotted.key"], 7);
+    assert!(line.contains(&format!("\"c\":{}", u128::MAX)));
+    // Call order is kept.
+    let pos = |k: &str| line.find(&format!("\"{k}\":")).unwrap();
+    assert!(pos("a") < pos("b") && pos("b") < pos("k"));
+}
+
+#[test]
+fn context_call_site_wins_over_scope_over_logger() {
+    let (log, mem) = logger();
+    let child = log.ctx(
+        Fields::new()
+            .with("svc", "api")
+            .with("zone", "eu")
+            .with("user", "l"),
+    );
+    {
+        let _s = scope(Fields::new().with("zone", "us").with("req", "r1"));
+        logxide::info!(logger: child, "one", user = "call");
+        let _inner = scope(Fields::new().with("req", "r2"));
+        logxide::info!(logger: child, "two");
+    }
+    logxide::info!(logger: child, "three");
+    logxide::info!(logger: log, "four");
+    log.flush(None).unwrap();
+    let ends: Vec<String> = mem
+        .lines()
+        .iter()
+        .map(|l| l[l.find("\"msg\"").unwrap()..].to_owned())
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            r#""msg":"one","user":"call","zone":"us","req":"r1","svc":"api"}"#,
+            r#""msg":"two","zone":"us","req":"r2","svc":"api","user":"l"}"#,
+            r#""msg":"three","svc":"api","zone":"eu","user":"l"}"#,
+            r#""msg":"four"}"#,
+        ]
+    );
+}
+
+#[test]
+fn masking_applies_on_every_path() {
+    let mem = MemorySink::new();
+    let log = Logger::builder()
+        .use_env(false)
+        .mask(Mask::new(["password", "token"]))
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    logxide::info!(logger: log, "call", password = "hunter2", user = "u");
+    let child = log.ctx(Fields::new().with("Token", "abc"));
+    logxide::info!(logger: child, "ctx");
+    {
+        let _s = scope(Fields::new().with("PASSWORD", "p2"));
+        logxide::info!(logger: log, "scope");
+    }
+    {
+        let _a = logxide::start_action!(logger: log, "login", password = "p3");
+    }
+    {
+        let _sync = sync_mode();
+        logxide::error!(logger: log, "sync", token = "t4");
+    }
+    log.flush(None).unwrap();
+    let text = String::from_utf8(mem.contents()).unwrap();
+    for secret in ["hunter2", "abc", "p2", "p3", "t4"] {
+        assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+    }
+    assert_eq!(text.matches("\"***\"").count(), 5, "{text}");
+    assert!(text.contains(r#""password":"***","user":"u""#));
+}
+
+#[test]
+fn actions_nest_fail_on_panic_and_continue_across_threads() {
+    let (log, mem) = logger();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _a = log.start_action("job", |_| {});
+        panic!("boom");
+    }));
+    assert!(result.is_err());
+    let parent = log.start_action("fanout", |f| f.field("n", &2));
+    let ctx = parent.context();
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        let _remote = log2.continue_action(&ctx, "worker", |_| {});
+        logxide::info!(logger: log2, "working");
+    })
+    .join()
+    .unwrap();
+    parent.finish();
+    let recs = records(&log, &mem);
+    let lvl = |i: usize| recs[i]["lvl"].clone();
+    assert_eq!(recs[1]["st"], "failed");
+    assert_eq!(recs[1]["exc"], "panic");
+    assert_eq!(lvl(1), serde_json::json!([2]));
+    // fanout started [1]; the context reserved [2]; the worker's records nest under it.
+    assert_eq!(recs[2]["at"], "fanout");
+    assert_eq!(lvl(3), serde_json::json!([2, 1]));
+    assert_eq!(lvl(4), serde_json::json!([2, 2]));
+    assert_eq!(lvl(5), serde_json::json!([2, 3]));
+    assert_eq!(recs[5]["st"], "succeeded");
+    assert_eq!(lvl(6), serde_json::json!([3]));
+    assert_eq!(recs[6]["st"], "succeeded");
+    assert!((3..7).all(|i| recs[i]["tid"] == recs[2]["tid"]));
+}
+
+#[test]
+fn instrumented_future_runs_inside_its_action() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    /// Yields once, so the future is polled twice.
+    struct YieldOnce(bool);
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    let (log, mem) = logger();
+    let log2 = log.clone();
+    let action = log.start_action("async:job", |_| {}).detach();
+    logxide::info!(logger: log, "outside");
+    let fut = action.instrument(async move {
+        logxide::info!(logger: log2, "before await");
+        YieldOnce(false).await;
+        logxide::info!(logger: log2, "after await");
+        7
+    });
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    let out = loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            break v;
+        }
+        logxide::info!(logger: log, "between polls");
+    };
+    assert_eq!(out, 7);
+    let recs = records(&log, &mem);
+    let task = recs[0]["tid"].clone();
+    let summary: Vec<(bool, String)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r["tid"] == task,
+                r.get("msg")
+                    .or_else(|| r.get("st"))
+                    .and_then(Value::as_str)
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (true, "started".into()),
+            (false, "outside".into()),
+            (true, "before await".into()),
+            (false, "between polls".into()),
+            (true, "after await".into()),
+            (true, "succeeded".into()),
+        ]
+    );
+}
+
+#[test]
+fn every_line_is_one_json_object_whatever_the_input() {
+    let (log, mem) = logger();
+    let nasty =
+        "quote\" backslash\\ nl\n cr\r tab\t nul\0 esc\x1b[31m ls\u{2028} ps\u{2029} del\x7f";
+    logxide::info!(logger: log, nasty, "k\"ey\n" = nasty, f = f64::INFINITY, g = -0.0f64);
+    logxide::info!(logger: log, "", "" = "");
+    let recs = records(&log, &mem);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["msg"], nasty);
+    assert_eq!(mem.contents().iter().filter(|&&b| b == b'\n').count(), 2);
+}
+
+#[test]
+fn sync_mode_and_exception_and_checkpoint() {
+    let (log, mem) = logger();
+    {
+        let _sync = sync_mode();
+        logxide::critical!(logger: log, "written before returning");
+        assert_eq!(mem.lines().len(), 1);
+    }
+    let err = std::io::Error::other(Chain);
+    log.exception("failed", &err);
+    logxide::checkpoint!(logger: log, "step", n = 3);
+    let recs = records(&log, &mem);
+    assert_eq!(recs[1]["exc"], "std::io::error::Error");
+    assert_eq!(recs[1]["reason"], "outer: inner");
+    assert_eq!(recs[2]["msg"], "📍 step");
+    assert_eq!(recs[2]["n"], 3);
+
+    #[derive(Debug)]
+    struct Chain;
+    impl std::fmt::Display for Chain {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("outer")
+        }
+    }
+    impl std::error::Error for Chain {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&Inner)
+        }
+    }
+    #[derive(Debug)]
+    struct Inner;
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("inner")
+        }
+    }
+    impl std::error::Error for Inner {}
+}
+
+#[test]
+fn records_after_shutdown_are_counted() {
+    let (log, mem) = logger();
+    logxide::info!(logger: log, "kept");
+    let report = log.shutdown(None).unwrap();
+    assert_eq!(report.metrics.written, 1);
+    logxide::info!(logger: log, "late");
+    let m = log.metrics();
+    assert_eq!((m.enqueued, m.written, m.dropped_by.shutdown), (2, 1, 1));
+    assert_eq!(mem.lines().len(), 1);
+}
