@@ -47,12 +47,10 @@ pub fn latency_ms(i: u64) -> f64 {
     i as f64 * 0.25
 }
 
-/// Per-thread state handed to every call: the thread's index and a reusable buffer.
+/// Per-thread state handed to every call: the thread's index.
 pub struct Local {
     /// The thread's index, 0-based.
     pub tid: usize,
-    /// A scratch buffer the contender may reuse from call to call.
-    pub buf: Vec<u8>,
 }
 
 /// One logger configured for the workload.
@@ -127,10 +125,7 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
                 thread::Builder::new()
                     .name(format!("bench-{tid}"))
                     .spawn_scoped(s, move || {
-                        let mut local = Local {
-                            tid,
-                            buf: Vec::with_capacity(256),
-                        };
+                        let mut local = Local { tid };
                         let mut hist = Histogram::new();
                         barrier.wait();
                         let start = Instant::now();

@@ -1,74 +1,53 @@
-//! `logxide`: each line is built by hand in the caller's thread with `write!` into the
-//! thread's reused buffer, then copied into the [`Writer`]'s queue with
-//! [`WriterHandle::enqueue`]. Writer defaults: capacity 10 000 records, [`Policy::Block`]
-//! (lossless), a [`FileSink`] with the default `block` strategy (64 KiB `write(2)`s).
+//! `logxide`: the global logger installed by [`LoggerBuilder::init`] with the defaults (queue
+//! 10 000 records, the lossless `block` policy, the `block` file strategy: large `write(2)`s),
+//! each record logged with the [`info!`] macro; the record is encoded in the caller's thread
+//! and copied into the writer's queue. The guard's drop drains the queue at the end.
 //!
 //! ```text
-//! {"ts":1767225600.123456,"tid":"bench.0","lvl":[1],"mt":"info","msg":"request handled","user_id":42,"latency_ms":10.5,"path":"/api/v1/items"}
+//! {"ts":1767225600.123456,"tid":"k3Jd82Qa.1","lvl":[1],"mt":"info","msg":"request handled","user_id":42,"latency_ms":10.5,"path":"/api/v1/items"}
 //! ```
 //!
-//! [`Policy::Block`]: ::logxide::writer::Policy::Block
-//! [`FileSink`]: ::logxide::sink::FileSink
+//! [`LoggerBuilder::init`]: ::logxide::LoggerBuilder::init
+//! [`info!`]: ::logxide::info
 
-// Replaced by the logxide::info! macro once the logger lands.
-
-use std::io::Write as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use ::logxide::sink::FileOptions;
-use ::logxide::writer::{Writer, WriterHandle};
+use ::logxide::logger::LoggerGuard;
+use ::logxide::LoggerBuilder;
 
 use crate::harness::{latency_ms, Contender, Local, MESSAGE, PATH};
 
 /// The `logxide` contender.
 pub struct Logxide {
-    writer: Writer,
-    handle: WriterHandle,
-    refused: AtomicU64,
+    guard: LoggerGuard,
 }
 
 impl Contender for Logxide {
     fn setup(path: &Path) -> Result<Self, String> {
-        let sink = FileOptions::new().open(path).map_err(|e| e.to_string())?;
-        let writer = Writer::builder()
-            .sink(sink)
-            .build()
+        let guard = LoggerBuilder::new()
+            .use_env(false)
+            .target(path)
+            .init()
             .map_err(|e| e.to_string())?;
-        let handle = writer.handle();
-        Ok(Logxide {
-            writer,
-            handle,
-            refused: AtomicU64::new(0),
-        })
+        Ok(Logxide { guard })
     }
 
     #[inline]
-    fn log(&self, i: u64, local: &mut Local) {
-        let buf = &mut local.buf;
-        buf.clear();
-        let ts = crate::contenders::unix_now();
-        let _ = write!(
-            buf,
-            r#"{{"ts":{}.{:06},"tid":"bench.{}","lvl":[1],"mt":"info","msg":"{MESSAGE}","user_id":{i},"latency_ms":{},"path":"{PATH}"}}"#,
-            ts.as_secs(),
-            ts.subsec_micros(),
-            local.tid,
-            latency_ms(i),
+    fn log(&self, i: u64, _local: &mut Local) {
+        ::logxide::info!(
+            MESSAGE,
+            user_id = i,
+            latency_ms = latency_ms(i),
+            path = PATH
         );
-        if self.handle.enqueue(buf).is_err() {
-            self.refused.fetch_add(1, Relaxed);
-        }
     }
 
     fn finish(self) -> Result<(), String> {
-        let report = self.writer.shutdown(None);
-        let refused = self.refused.load(Relaxed);
-        let m = &report.metrics;
-        if refused > 0 || m.dropped > 0 || m.failed > 0 || m.pending > 0 {
-            return Err(format!(
-                "logxide refused {refused} records; after shutdown: {m:?}"
-            ));
+        let logger = self.guard.logger().clone();
+        drop(self.guard);
+        let m = logger.metrics();
+        if m.dropped > 0 || m.failed > 0 || m.pending > 0 || m.written != m.enqueued {
+            return Err(format!("logxide lost records; after shutdown: {m:?}"));
         }
         Ok(())
     }

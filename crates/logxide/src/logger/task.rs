@@ -16,6 +16,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use arrayvec::ArrayString;
 use serde::{Deserialize, Serialize};
 
 use super::fork;
@@ -60,36 +61,27 @@ impl fmt::Display for TaskIdMode {
     }
 }
 
-/// A task id, stored inline (no allocation): at most 36 bytes.
+/// A task id, stored inline (no allocation): at most 36 ASCII bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TaskId {
-    len: u8,
-    bytes: [u8; 36],
-}
+pub struct TaskId(ArrayString<36>);
 
 impl TaskId {
     /// The id as text.
+    #[inline]
     pub fn as_str(&self) -> &str {
-        // Only ASCII is ever stored.
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+        self.0.as_str()
     }
 
-    /// An id from text (at most 36 ASCII bytes; longer or non-ASCII text is refused).
+    /// An id from text (at most 36 ASCII bytes; longer, empty or non-ASCII text is refused).
     pub fn parse(s: &str) -> Option<TaskId> {
-        if s.len() > 36 || !s.is_ascii() || s.is_empty() {
+        if s.is_empty() || !s.is_ascii() {
             return None;
         }
-        let mut bytes = [0; 36];
-        bytes[..s.len()].copy_from_slice(s.as_bytes());
-        Some(TaskId {
-            len: s.len() as u8,
-            bytes,
-        })
+        ArrayString::from(s).ok().map(TaskId)
     }
 
     fn push(&mut self, b: u8) {
-        self.bytes[usize::from(self.len)] = b;
-        self.len += 1;
+        self.0.push(char::from(b));
     }
 }
 
@@ -164,10 +156,7 @@ fn thread_ids() -> ThreadIds {
 /// A new task id in `mode`.
 pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
     let mut ids = thread_ids();
-    let mut id = TaskId {
-        len: 0,
-        bytes: [0; 36],
-    };
+    let mut id = TaskId(ArrayString::new());
     match mode {
         TaskIdMode::Sqid => {
             if ids.next == ids.end {
