@@ -174,3 +174,28 @@ fn write_sync_orders_after_queued_records_and_counts() {
     );
     assert_eq!(h.metrics().dropped_by.shutdown, 1);
 }
+
+#[test]
+fn default_batch_size_fits_a_small_queue_but_an_explicit_one_must() {
+    use logxide::sink::MemorySink;
+    use logxide::writer::{BuildError, Writer};
+    let w = Writer::builder()
+        .capacity(8)
+        .sink(MemorySink::new())
+        .build()
+        .unwrap();
+    assert_eq!(w.handle().settings().batch_size(), 8);
+    let err = Writer::builder()
+        .capacity(8)
+        .batch_size(9)
+        .sink(MemorySink::new())
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        BuildError::Invalid {
+            option: "batch_size",
+            ..
+        }
+    ));
+}

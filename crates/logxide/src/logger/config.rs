@@ -154,7 +154,8 @@ pub struct LoggerBuilder {
     clean: bool,
     async_: bool,
     queue: usize,
-    size: usize,
+    /// `None`: the writer's default, 100 or the queue size if smaller.
+    size: Option<usize>,
     flush: Duration,
     deadline: Option<Duration>,
     policy: Policy,
@@ -201,7 +202,7 @@ impl LoggerBuilder {
             clean: false,
             async_: true,
             queue: 10_000,
-            size: 100,
+            size: None,
             flush: Duration::from_millis(100),
             deadline: None,
             policy: Policy::Block,
@@ -260,7 +261,7 @@ impl LoggerBuilder {
             "clean" => self.clean = bool_value(value)?,
             "async" => self.async_ = bool_value(value)?,
             "queue" => self.queue = count(value)?,
-            "size" => self.size = count(value)?,
+            "size" => self.size = Some(count(value)?),
             "flush" => self.flush = duration(value)?,
             "deadline" => {
                 self.deadline = match value.trim() {
@@ -326,9 +327,9 @@ impl LoggerBuilder {
         self
     }
 
-    /// Batch size that forces a write (default 100).
+    /// Batch size that forces a write (default 100, or the queue size if smaller).
     pub fn size(mut self, records: usize) -> Self {
-        self.size = records;
+        self.size = Some(records);
         self
     }
 
@@ -458,9 +459,11 @@ impl LoggerBuilder {
                     .map_err(|e: ParseLevelError| option_error("LOGXIDE_LEVEL", e))?;
             }
         }
-        let mut builder = Writer::builder()
-            .capacity(self.queue)
-            .batch_size(self.size)
+        let mut builder = Writer::builder().capacity(self.queue);
+        if let Some(size) = self.size {
+            builder = builder.batch_size(size);
+        }
+        let mut builder = builder
             .flush_interval(self.flush)
             .policy(self.policy)
             .mode(self.writer_mode)

@@ -286,6 +286,56 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Queue capacity in records.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Queue bound in bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// The full-queue policy.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// How long `block` waits at most (`None`: as long as it takes).
+    pub fn block_timeout(&self) -> Option<Duration> {
+        self.block_timeout
+    }
+
+    /// Records pending that make a trigger-mode write.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The longest a record waits in trigger mode.
+    pub fn flush_interval(&self) -> Duration {
+        self.flush_interval
+    }
+
+    /// The longest a record waits in any mode, if set.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    /// The writer thread's mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The loop-mode period.
+    pub fn tick(&self) -> Duration {
+        self.tick
+    }
+
+    /// Restarts before falling back to synchronous writes.
+    pub fn max_restarts(&self) -> u32 {
+        self.max_restarts
+    }
+
     /// The longest a record may wait in trigger mode before the writer writes it.
     pub(crate) fn max_wait(&self) -> Duration {
         match self.deadline {

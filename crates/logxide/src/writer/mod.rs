@@ -97,6 +97,8 @@ use crate::sink::Sink;
 pub struct WriterBuilder {
     settings: Settings,
     sinks: Vec<BoxedSink>,
+    /// `batch_size` was set; otherwise it defaults to `min(100, capacity)`.
+    batch_set: bool,
 }
 
 impl WriterBuilder {
@@ -125,10 +127,21 @@ impl WriterBuilder {
         self
     }
 
-    /// Records pending that make the writer write in trigger mode (default 100).
+    /// Records pending that make the writer write in trigger mode (default 100, or the
+    /// capacity if that is smaller; set explicitly, it must not exceed the capacity).
     pub fn batch_size(mut self, records: usize) -> Self {
         self.settings.batch_size = records;
+        self.batch_set = true;
         self
+    }
+
+    /// The settings as `build` will use them.
+    fn resolved(&self) -> Settings {
+        let mut settings = self.settings.clone();
+        if !self.batch_set {
+            settings.batch_size = settings.batch_size.min(settings.capacity.max(1));
+        }
+        settings
     }
 
     /// The longest a record waits before the writer writes it in trigger mode (default
@@ -200,6 +213,7 @@ impl WriterBuilder {
         WriterBuilder {
             settings: self.settings.clone(),
             sinks: Vec::new(),
+            batch_set: self.batch_set,
         }
     }
 
@@ -209,7 +223,7 @@ impl WriterBuilder {
     /// # Errors
     /// As [`build`](Self::build).
     pub fn validate(&self) -> Result<(), BuildError> {
-        self.settings.validate()?;
+        self.resolved().validate()?;
         if self.sinks.is_empty() {
             return Err(BuildError::NoSink);
         }
@@ -221,7 +235,8 @@ impl WriterBuilder {
     /// # Errors
     /// [`BuildError::Invalid`] names the first option refused and what it accepts;
     /// [`BuildError::NoSink`] when no sink was added. Nothing is started on error.
-    pub fn build(self) -> Result<Writer, BuildError> {
+    pub fn build(mut self) -> Result<Writer, BuildError> {
+        self.settings = self.resolved();
         self.settings.validate()?;
         if self.sinks.is_empty() {
             return Err(BuildError::NoSink);
@@ -333,6 +348,7 @@ impl Writer {
         WriterBuilder {
             settings: Settings::default(),
             sinks: Vec::new(),
+            batch_set: false,
         }
     }
 

@@ -1,0 +1,44 @@
+//! The writer engine on its own: several sinks, a drop policy under overload, metrics.
+//!
+//! ```text
+//! cargo run -p logxide --example writer
+//! ```
+
+use std::time::Duration;
+
+use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
+use logxide::writer::{Policy, Writer};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let memory = MemorySink::new();
+    // A slow sink: the queue fills and `drop_newest` refuses (and counts) what does not fit.
+    let slow = FnSink::new("slow", |_: &Batch<'_>| -> Result<(), SinkError> {
+        std::thread::sleep(Duration::from_millis(5));
+        Ok(())
+    });
+    let writer = Writer::builder()
+        .capacity(64)
+        .policy(Policy::DropNewest)
+        .sink(memory.clone())
+        .sink(slow)
+        .build()?;
+    let handle = writer.handle();
+    let mut refused = 0;
+    for i in 0..10_000 {
+        if handle
+            .enqueue(format!(r#"{{"i":{i}}}"#).as_bytes())
+            .is_err()
+        {
+            refused += 1;
+        }
+    }
+    let report = writer.shutdown(None);
+    let m = &report.metrics;
+    println!("refused by enqueue: {refused}");
+    println!(
+        "enqueued {} = written {} + dropped {} (queue_full {}) + failed {} + pending {}",
+        m.enqueued, m.written, m.dropped, m.dropped_by.queue_full, m.failed, m.pending
+    );
+    println!("lines in memory: {}", memory.lines().len());
+    Ok(())
+}
