@@ -5,6 +5,7 @@ mod contenders;
 mod harness;
 mod hist;
 mod mem;
+mod micro;
 mod peers;
 
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Runs the workload through every contender (each in its own child process).
     Peers(PeersArgs),
+    /// Measures the pieces of one log call on the caller's side (ns per call).
+    Micro(MicroArgs),
     /// Runs one contender in this process and prints its result as one JSON line (used by
     /// `peers`).
     #[command(hide = true)]
@@ -55,6 +58,19 @@ struct PeersArgs {
 }
 
 #[derive(Args)]
+struct MicroArgs {
+    /// Calls per round.
+    #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: u64,
+    /// Rounds per case (the best counts).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct RunOneArgs {
     #[arg(long)]
     contender: String,
@@ -77,6 +93,30 @@ fn main() -> ExitCode {
             keep: a.keep,
             only: a.only,
         }),
+        Command::Micro(a) => match micro::run(a.iterations, a.rounds) {
+            Ok(cases) if a.json => {
+                println!(
+                    "{}",
+                    serde_json::json!({"iterations": a.iterations, "rounds": a.rounds, "cases": cases})
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(cases) => {
+                for c in &cases {
+                    let v = serde_json::to_value(c).unwrap_or_default();
+                    println!(
+                        "{:<10} {:>8.1} ns/call",
+                        v["name"].as_str().unwrap_or(""),
+                        v["ns_per_call"].as_f64().unwrap_or(0.0)
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("logxide-bench micro: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::RunOne(a) => {
             match contenders::run(&a.contender, a.records, a.threads as usize, &a.file) {
                 Ok(report) => {

@@ -108,8 +108,8 @@ impl<T: FieldValue> FieldValue for Option<T> {
 #[derive(Clone, Debug)]
 pub struct Mask {
     names: Vec<String>,
-    /// Bit `n` set when some name has length `n` (names of 64+ bytes set bit 63).
-    lengths: u64,
+    /// `by_len[n]`: the names of length `n` (names of 64+ bytes are in slot 63).
+    by_len: Vec<Vec<String>>,
 }
 
 impl Mask {
@@ -145,8 +145,11 @@ impl Mask {
             .into_iter()
             .map(|n| n.as_ref().to_ascii_lowercase())
             .collect();
-        let lengths = names.iter().fold(0, |acc, n| acc | 1 << n.len().min(63));
-        Mask { names, lengths }
+        let mut by_len = vec![Vec::new(); 64];
+        for n in &names {
+            by_len[n.len().min(63)].push(n.clone());
+        }
+        Mask { names, by_len }
     }
 
     /// A mask that hides nothing.
@@ -162,8 +165,9 @@ impl Mask {
     /// True if `key`'s value must be hidden.
     #[inline]
     pub fn is_masked(&self, key: &str) -> bool {
-        self.lengths & (1 << key.len().min(63)) != 0
-            && self.names.iter().any(|n| n.eq_ignore_ascii_case(key))
+        self.by_len[key.len().min(63)]
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(key))
     }
 }
 

@@ -79,10 +79,6 @@ impl TaskId {
         }
         ArrayString::from(s).ok().map(TaskId)
     }
-
-    fn push(&mut self, b: u8) {
-        self.0.push(char::from(b));
-    }
 }
 
 impl fmt::Debug for TaskId {
@@ -156,7 +152,13 @@ fn thread_ids() -> ThreadIds {
 /// A new task id in `mode`.
 pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
     let mut ids = thread_ids();
-    let mut id = TaskId(ArrayString::new());
+    // The id is built as bytes, then checked as UTF-8 once (it is ASCII).
+    let mut bytes = [0u8; 36];
+    let mut len = 0;
+    let mut put = |b: u8| {
+        bytes[len] = b;
+        len += 1;
+    };
     match mode {
         TaskIdMode::Sqid => {
             if ids.next == ids.end {
@@ -166,9 +168,9 @@ pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
             let n = ids.next;
             ids.next += 1;
             for &b in &ids.prefix {
-                id.push(b);
+                put(b);
             }
-            id.push(b'.');
+            put(b'.');
             let mut digits = [0u8; 11];
             let mut i = digits.len();
             let mut v = n;
@@ -181,7 +183,7 @@ pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
                 }
             }
             for &b in &digits[i..] {
-                id.push(b);
+                put(b);
             }
         }
         TaskIdMode::Uuid => {
@@ -194,13 +196,15 @@ pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             for i in 0..32 {
                 if matches!(i, 8 | 12 | 16 | 20) {
-                    id.push(b'-');
+                    put(b'-');
                 }
                 let nibble = (raw >> (124 - 4 * i)) & 0xf;
-                id.push(HEX[nibble as usize]);
+                put(HEX[nibble as usize]);
             }
         }
     }
+    let text = std::str::from_utf8(&bytes[..len]).unwrap_or_default();
+    let id = TaskId(ArrayString::from(text).unwrap_or_default());
     IDS.set(Some(ids));
     id
 }
