@@ -382,3 +382,34 @@ fn records_after_shutdown_are_counted() {
     assert_eq!((m.enqueued, m.written, m.dropped_by.shutdown), (2, 1, 1));
     assert_eq!(mem.lines().len(), 1);
 }
+
+#[test]
+fn eliot_format_uses_eliot_names() {
+    let mem = MemorySink::new();
+    let log = Logger::builder()
+        .use_env(false)
+        .set("format", "eliot")
+        .unwrap()
+        .set("task_id_mode", "uuid")
+        .unwrap()
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    {
+        let _a = logxide::start_action!(logger: log, "http:request", path = "/x");
+        logxide::info!(logger: log, "inside", n = 1);
+    }
+    let recs = records(&log, &mem);
+    assert_eq!(recs.len(), 3);
+    let uuid = recs[0]["task_uuid"].as_str().unwrap();
+    assert_eq!(uuid.len(), 36);
+    assert!(recs.iter().all(|r| r["task_uuid"] == uuid));
+    assert_eq!(recs[0]["action_type"], "http:request");
+    assert_eq!(recs[0]["action_status"], "started");
+    assert_eq!(recs[0]["task_level"], serde_json::json!([1]));
+    assert_eq!(recs[1]["message_type"], "info");
+    assert_eq!(recs[1]["task_level"], serde_json::json!([2]));
+    assert_eq!(recs[2]["action_status"], "succeeded");
+    assert!(recs.iter().all(|r| r["timestamp"].is_f64()));
+    assert!(recs.iter().all(|r| !r.contains_key("ts") && !r.contains_key("tid")));
+}
