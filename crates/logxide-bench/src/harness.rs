@@ -29,8 +29,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hist::Histogram;
-use crate::mem;
+use logxide_measure::{mem, Histogram};
 
 /// The message of every record.
 pub const MESSAGE: &str = "request handled";

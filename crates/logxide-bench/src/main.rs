@@ -3,8 +3,6 @@
 
 mod contenders;
 mod harness;
-mod hist;
-mod mem;
 mod micro;
 mod peers;
 

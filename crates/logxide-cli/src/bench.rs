@@ -14,9 +14,8 @@ use logxide::writer::{MetricsSnapshot, Mode, Policy, Writer, WriterHandle};
 use serde::Serialize;
 
 use crate::lines::{self, LineGen};
-use crate::mem;
-use crate::stats::Histogram;
 use crate::verify;
+use logxide_measure::{mem, Histogram};
 
 /// Size of each `write(2)` of the physical baseline.
 const PHYSICAL_CHUNK: usize = 64 << 10;

@@ -2,8 +2,6 @@
 
 mod bench;
 mod lines;
-mod mem;
-mod stats;
 mod verify;
 
 use std::io::{self, Write};

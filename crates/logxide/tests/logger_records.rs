@@ -411,5 +411,7 @@ fn eliot_format_uses_eliot_names() {
     assert_eq!(recs[1]["task_level"], serde_json::json!([2]));
     assert_eq!(recs[2]["action_status"], "succeeded");
     assert!(recs.iter().all(|r| r["timestamp"].is_f64()));
-    assert!(recs.iter().all(|r| !r.contains_key("ts") && !r.contains_key("tid")));
+    assert!(recs
+        .iter()
+        .all(|r| !r.contains_key("ts") && !r.contains_key("tid")));
 }
