@@ -225,3 +225,90 @@ fn panic_hook_logs_and_flushes() {
     assert_eq!(failed["at"], "risky");
     assert_eq!(failed["exc"], "panic");
 }
+
+/// Runs `f` on a thread and fails the test if it does not finish in `secs` (a deadlock).
+fn within(secs: u64, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .expect("did not finish: deadlock");
+}
+
+#[test]
+fn a_sink_that_logs_or_panics_cannot_deadlock_the_writer() {
+    let _s = serial();
+    use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
+    use std::sync::{Arc, OnceLock};
+
+    // A sink that logs through the logger it belongs to, with a tiny blocking queue.
+    within(20, || {
+        let me: Arc<OnceLock<logxide::Logger>> = Arc::new(OnceLock::new());
+        let me2 = Arc::clone(&me);
+        let chatty = FnSink::new("chatty", move |b: &Batch<'_>| -> Result<(), SinkError> {
+            if let Some(log) = me2.get() {
+                log.info(&format!("sink saw {} records", b.len()));
+                let _ = log.flush(None); // returns at once inside a sink
+            }
+            Ok(())
+        });
+        let mem = MemorySink::new();
+        let log = LoggerBuilder::new()
+            .use_env(false)
+            .set("queue", "2")
+            .unwrap()
+            .sink(chatty)
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        let _ = me.set(log.clone());
+        for i in 0..2000 {
+            logxide::info!(logger: log, "outer", i);
+        }
+        let m = log.shutdown(None).unwrap().metrics;
+        assert_eq!(m.enqueued, m.written + m.dropped + m.failed);
+        let outer = mem
+            .lines()
+            .iter()
+            .filter(|l| l.contains("\"outer\""))
+            .count();
+        assert_eq!(outer, 2000, "the application's records are all written");
+    });
+
+    // A sink that panics while the global panic hook is installed and the queue is full.
+    within(30, || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hook.log");
+        let guard = LoggerBuilder::new()
+            .use_env(false)
+            .target(&path)
+            .set("queue", "4")
+            .unwrap()
+            .set("size", "1")
+            .unwrap()
+            .sink(FnSink::new(
+                "bomb",
+                |_: &Batch<'_>| -> Result<(), SinkError> { panic!("sink exploded") },
+            ))
+            .init()
+            .unwrap();
+        // As many records as the queue holds: the hook, running on the writer thread inside
+        // the panicking sink, finds the queue full — it must drop its record, not wait for
+        // the writer (itself). Shutdown then cuts the restart backoff short and drains.
+        for i in 0..4 {
+            logxide::info!("record", i);
+        }
+        drop(guard);
+        let report = logger::shutdown(Some(Duration::from_secs(20)));
+        let _ = report;
+        let text = fs::read_to_string(&path).unwrap();
+        for i in 0..4 {
+            assert!(
+                text.contains(&format!("\"msg\":\"record\",\"i\":{i}}}")),
+                "record {i} missing"
+            );
+        }
+    });
+}

@@ -262,7 +262,10 @@ fn install_panic_hook() {
                         std::thread::current().name().unwrap_or("<unnamed>"),
                     );
                 });
-                let _ = logger.flush(Some(Duration::from_secs(1)));
+                // Inside a sink the writer is this thread: flushing would wait for itself.
+                if !crate::writer::in_sink_call() {
+                    let _ = logger.flush(Some(Duration::from_secs(1)));
+                }
             }
             previous(info);
         }));

@@ -67,7 +67,7 @@ use std::time::{Duration, Instant};
 
 use config::BoxedSink;
 use queue::Item;
-pub(crate) use shared::panic_message;
+pub(crate) use shared::{in_sink_call, panic_message};
 use shared::{Shared, CLOSED, FALLBACK, RUNNING};
 
 use crate::sink::Sink;
@@ -457,6 +457,10 @@ impl WriterHandle {
     /// lock-free ring: no allocation, no lock, no syscall. When the queue is full the
     /// [`Policy`] decides; a dropped record is counted and reported in the `Err`.
     ///
+    /// A record enqueued from inside a sink call (a sink that logs, or a panic hook running
+    /// in a sink) never waits, whatever the policy: if the queue is full it is dropped and
+    /// counted as `queue_full` — waiting would deadlock the writer, which is that very call.
+    ///
     /// # Errors
     /// [`Dropped`] with the reason: queue full (`drop_newest`, `warn`), block timeout, writer
     /// shut down, or an invalid record (a `\n` before its end, or larger than `max_bytes`).
@@ -525,6 +529,10 @@ impl WriterHandle {
     /// ```
     pub fn write_sync(&self, line: &[u8]) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
+        if shared::in_sink_call() {
+            // Called from inside a sink (the core lock is held by this thread): queue it.
+            return self.enqueue(line);
+        }
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         if memchr::memchr(b'\n', body).is_some() {
             return self.drop_record(DropReason::Invalid);
@@ -588,6 +596,11 @@ impl WriterHandle {
         };
         match shared.settings.policy {
             Policy::DropNewest | Policy::Warn => {
+                give_back(item, reserved);
+                self.drop_record(DropReason::QueueFull)
+            }
+            // Inside a sink call the writer is this thread: waiting for space would never end.
+            Policy::Block if shared::in_sink_call() => {
                 give_back(item, reserved);
                 self.drop_record(DropReason::QueueFull)
             }
@@ -659,6 +672,9 @@ impl WriterHandle {
     /// happened before this call) has been handed to every sink and the sinks flushed —
     /// synced to disk if their durability asks for it. Works in every mode.
     ///
+    /// Called from inside a sink (on the writer thread), it returns `Err` at once: the
+    /// writer cannot wait for itself.
+    ///
     /// # Errors
     /// [`FlushTimeout`] with the number of records still pending if `timeout` expired.
     ///
@@ -673,6 +689,12 @@ impl WriterHandle {
     /// ```
     pub fn flush(&self, timeout: Option<Duration>) -> Result<(), FlushTimeout> {
         let shared = &*self.shared;
+        if shared::in_sink_call() {
+            // The writer is this very call: a barrier could never complete.
+            return Err(FlushTimeout {
+                pending: self.metrics().pending,
+            });
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         let timed_out = || FlushTimeout {
             pending: self.metrics().pending,

@@ -30,6 +30,7 @@
 //! push, sequenced before the increment, happens before the writer's last pops, which see it.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
@@ -231,9 +232,31 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Runs `f`; with `catch`, a panic becomes `Err` with the panic's message (without it, the
-/// panic propagates so that the writer thread restarts).
+thread_local! {
+    /// This thread is inside a sink call (holding the core lock).
+    static IN_SINK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while this thread runs a sink's method for the writer. Whatever a sink (or the panic
+/// hook running inside one) does then must not wait for the writer — the writer is this very
+/// call — so enqueues never block, and `flush` and `write_sync` do not wait.
+pub(crate) fn in_sink_call() -> bool {
+    IN_SINK.get()
+}
+
+/// Clears [`IN_SINK`] when the sink call ends, also by unwinding.
+struct SinkCall(bool);
+
+impl Drop for SinkCall {
+    fn drop(&mut self) {
+        IN_SINK.set(self.0);
+    }
+}
+
+/// Runs a sink call `f`; with `catch`, a panic becomes `Err` with the panic's message
+/// (without it, the panic propagates so that the writer thread restarts).
 fn guarded<T>(catch: bool, f: impl FnOnce() -> T) -> Result<T, io::Error> {
+    let _call = SinkCall(IN_SINK.replace(true));
     if !catch {
         return Ok(f());
     }
