@@ -107,6 +107,36 @@ macro_rules! checkpoint {
     };
 }
 
+/// Logs an error at error level with its type (`exc`) and its text with its `source()` chain
+/// (`reason`): `exception!(&err, "msg", key = value)`.
+///
+/// ```
+/// # let mem = logxide::sink::MemorySink::new();
+/// # let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+/// let err = "x".parse::<i32>().unwrap_err();
+/// logxide::exception!(logger: log, &err, "bad port", input = "x");
+/// # log.flush(None).unwrap();
+/// # assert!(mem.lines()[0].ends_with(r#""mt":"error","msg":"bad port","exc":"core::num::error::ParseIntError","reason":"invalid digit found in string","input":"x"}"#));
+/// ```
+#[macro_export]
+macro_rules! exception {
+    (logger: $logger:expr, $error:expr, $msg:expr $(, $($fields:tt)*)?) => {{
+        let __logger = &$logger;
+        if __logger.enabled($crate::Level::Error) {
+            __logger.log_error(::core::convert::AsRef::<str>::as_ref(&$msg), $error, |__f| {
+                $crate::__fields!(__f; $($($fields)*)?);
+            });
+        }
+    }};
+    ($error:expr, $msg:expr $(, $($fields:tt)*)?) => {{
+        if $crate::logger::__enabled($crate::Level::Error) {
+            $crate::logger::__global_error(::core::convert::AsRef::<str>::as_ref(&$msg), $error, |__f| {
+                $crate::__fields!(__f; $($($fields)*)?);
+            });
+        }
+    }};
+}
+
 /// Starts an action and enters it: `let _a = start_action!("db:query", sql = "SELECT 1");`
 /// (or `start_action!(logger: log, "db:query", ...)`). See [`Action`](crate::logger::Action).
 ///

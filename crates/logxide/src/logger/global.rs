@@ -121,6 +121,18 @@ pub fn __global_log(level: Level, msg: &str, fields: impl FnOnce(&mut FieldWrite
 }
 
 #[doc(hidden)]
+pub fn __global_error<E: std::error::Error + ?Sized>(
+    msg: &str,
+    error: &E,
+    fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+) {
+    match GLOBAL.load().as_ref() {
+        Some(logger) => logger.log_error(msg, error, fields),
+        None => __global_log(Level::Error, msg, |_| {}),
+    }
+}
+
+#[doc(hidden)]
 pub fn __global_action(
     action_type: impl Into<std::borrow::Cow<'static, str>>,
     fields: impl FnOnce(&mut FieldWriter<'_, '_>),

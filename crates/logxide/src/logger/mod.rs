@@ -28,8 +28,8 @@ pub use action::{Action, ActionContext, DetachedAction, Instrumented, ParseConte
 pub use config::{parse_duration, InitError, LoggerBuilder, ParseDurationError};
 pub use fields::{FieldValue, FieldWriter, Fields, Mask};
 pub use global::{
-    __enabled, __global_action, __global_log, flush, global, init, is_async, metrics, shutdown,
-    sync_mode, trigger, LoggerGuard, SyncMode,
+    __enabled, __global_action, __global_error, __global_log, flush, global, init, is_async,
+    metrics, shutdown, sync_mode, trigger, LoggerGuard, SyncMode,
 };
 pub use level::{Level, ParseLevelError};
 pub use task::{TaskId, TaskIdMode};
@@ -227,6 +227,17 @@ impl Logger {
     ///     r#""mt":"error","msg":"bad input","exc":"core::num::error::ParseIntError","reason":"invalid digit found in string"}"#));
     /// ```
     pub fn exception<E: std::error::Error + ?Sized>(&self, msg: &str, error: &E) {
+        self.log_error(msg, error, |_| {});
+    }
+
+    /// Like [`exception`](Self::exception), with fields; the [`exception!`](crate::exception)
+    /// macro calls this.
+    pub fn log_error<E: std::error::Error + ?Sized>(
+        &self,
+        msg: &str,
+        error: &E,
+        fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+    ) {
         if self.enabled(Level::Error) {
             let reason = action::error_chain(error);
             let pos = action::next_position(self.core.task_ids);
@@ -237,6 +248,7 @@ impl Logger {
                     let enc = f.encoder();
                     enc.reserved_field("exc", std::any::type_name::<E>());
                     enc.reserved_field("reason", reason.as_str());
+                    fields(f);
                 },
             );
         }
