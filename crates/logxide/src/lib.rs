@@ -5,6 +5,7 @@
 mod macros;
 
 pub mod encode;
+pub mod integrations;
 pub mod logger;
 pub mod sink;
 pub mod writer;

@@ -1,0 +1,149 @@
+//! The `log` facade: records of every crate that logs through `log` land in logxide's file,
+//! as messages with their target, module, file and line as fields, and `log`'s key-values as
+//! fields of their own.
+//!
+//! Levels map as: trace and debug → debug, info → info, warn → warning, error → error.
+//!
+//! ```
+//! let mem = logxide::sink::MemorySink::new();
+//! let logger = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+//! let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+//! // In an application: `logxide::integrations::log::install()?` once, after `init`.
+//! use log::Log;
+//! bridge.log(
+//!     &log::Record::builder()
+//!         .args(format_args!("connected to {}", "db1"))
+//!         .level(log::Level::Warn)
+//!         .target("pool")
+//!         .build(),
+//! );
+//! logger.flush(None).unwrap();
+//! assert!(mem.lines()[0].contains(r#""mt":"warning","msg":"connected to db1","target":"pool""#));
+//! ```
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+
+use log::kv::{Error as KvError, Key, Value, VisitSource};
+
+use crate::encode::display;
+use crate::logger::{FieldWriter, Level, Logger};
+
+/// A `log::Log` that writes into a [`Logger`], or into the global logger.
+#[derive(Debug, Clone, Default)]
+pub struct LogBridge {
+    logger: Option<Logger>,
+}
+
+impl LogBridge {
+    /// A bridge into `logger`.
+    pub fn new(logger: Logger) -> Self {
+        LogBridge {
+            logger: Some(logger),
+        }
+    }
+
+    /// A bridge into the global logger (whatever [`init`](crate::init) installed, also after
+    /// a re-init).
+    pub fn global() -> Self {
+        LogBridge { logger: None }
+    }
+}
+
+/// Installs [`LogBridge::global`] as `log`'s logger, passing every level to logxide (its own
+/// threshold filters).
+///
+/// # Errors
+/// `log::SetLoggerError` if a `log` logger was installed already.
+pub fn install() -> Result<(), log::SetLoggerError> {
+    log::set_boxed_logger(Box::new(LogBridge::global()))?;
+    log::set_max_level(log::LevelFilter::Trace);
+    Ok(())
+}
+
+/// The logxide level of a `log` level.
+pub fn level(level: log::Level) -> Level {
+    match level {
+        log::Level::Error => Level::Error,
+        log::Level::Warn => Level::Warning,
+        log::Level::Info => Level::Info,
+        log::Level::Debug | log::Level::Trace => Level::Debug,
+    }
+}
+
+thread_local! {
+    /// Formatted messages (those that are not a plain string) are written here.
+    static MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+impl log::Log for LogBridge {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        let level = level(metadata.level());
+        match &self.logger {
+            Some(l) => l.enabled(level),
+            None => crate::logger::__enabled(level),
+        }
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level = level(record.level());
+        let fields = |f: &mut FieldWriter<'_, '_>| {
+            f.field("target", record.target());
+            f.field("module", &record.module_path());
+            f.field("file", &record.file());
+            f.field("line", &record.line());
+            let _ = record.key_values().visit(&mut Fields(f));
+        };
+        let emit = |msg: &str| match &self.logger {
+            Some(l) => l.log(level, msg, fields),
+            None => crate::logger::__global_log(level, msg, fields),
+        };
+        match record.args().as_str() {
+            Some(plain) => emit(plain),
+            None => MESSAGE.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut text) => {
+                    text.clear();
+                    let _ = write!(text, "{}", record.args());
+                    emit(&text);
+                }
+                // A `Display` that logs while its own message is being formatted.
+                Err(_) => emit(&record.args().to_string()),
+            }),
+        }
+    }
+
+    fn flush(&self) {
+        let _ = match &self.logger {
+            Some(l) => l.flush(None),
+            None => crate::logger::flush(None),
+        };
+    }
+}
+
+/// Writes `log`'s key-values as fields, keeping numbers and booleans as JSON numbers and
+/// booleans.
+struct Fields<'a, 'e, 'b>(&'a mut FieldWriter<'e, 'b>);
+
+impl<'kvs> VisitSource<'kvs> for Fields<'_, '_, '_> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), KvError> {
+        let key = key.as_str();
+        let f = &mut *self.0;
+        if let Some(s) = value.to_borrowed_str() {
+            f.field(key, s);
+        } else if let Some(b) = value.to_bool() {
+            f.field(key, &b);
+        } else if let Some(n) = value.to_u64() {
+            f.field(key, &n);
+        } else if let Some(n) = value.to_i64() {
+            f.field(key, &n);
+        } else if let Some(x) = value.to_f64() {
+            f.field(key, &x);
+        } else {
+            f.field(key, &display(&value));
+        }
+        Ok(())
+    }
+}
