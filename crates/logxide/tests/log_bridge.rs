@@ -1,4 +1,5 @@
 //! The `log` bridge, installed as the process's `log` logger (once: one test).
+#![cfg(feature = "log")]
 
 use logxide::sink::MemorySink;
 use serde_json::Value;
