@@ -259,46 +259,17 @@ pub struct RecordEncoder<'a> {
     format: Format,
 }
 
-/// The header keys of a format, each with its leading `,"` and trailing `":`.
-struct Keys {
-    open_ts: &'static [u8],
-    tid: &'static [u8],
-    lvl: &'static [u8],
-    mt: &'static [u8],
-    msg: &'static [u8],
-    at: &'static [u8],
-    st: &'static [u8],
-}
-
-const COMPACT: Keys = Keys {
-    open_ts: b"{\"ts\":",
-    tid: b",\"tid\":",
-    lvl: b",\"lvl\":[",
-    mt: b",\"mt\":",
-    msg: b",\"msg\":",
-    at: b",\"at\":",
-    st: b",\"st\":\"",
-};
-
-const ELIOT: Keys = Keys {
-    open_ts: b"{\"timestamp\":",
-    tid: b",\"task_uuid\":",
-    lvl: b",\"task_level\":[",
-    mt: b",\"message_type\":",
-    msg: b",\"message\":",
-    at: b",\"action_type\":",
-    st: b",\"action_status\":\"",
-};
-
-impl Format {
-    #[inline]
-    fn keys(self) -> &'static Keys {
-        match self {
-            Format::Compact => &COMPACT,
-            Format::Eliot => &ELIOT,
+/// Appends the compact or the eliot spelling of a header key. Both are literals, so each copy
+/// has a length known at compile time and is inlined (no `memcpy` call per key).
+macro_rules! put_key {
+    ($out:expr, $format:expr, $compact:literal, $eliot:literal) => {
+        match $format {
+            Format::Compact => $out.extend_from_slice($compact),
+            Format::Eliot => $out.extend_from_slice($eliot),
         }
-    }
+    };
 }
+
 
 impl<'a> RecordEncoder<'a> {
     /// Starts a record: clears `out`, then writes `{` and the header keys (timestamp, task
@@ -322,13 +293,12 @@ impl<'a> RecordEncoder<'a> {
         task_id: &str,
         task_level: &[u32],
     ) -> Self {
-        let k = format.keys();
         out.clear();
-        out.extend_from_slice(k.open_ts);
+        put_key!(out, format, b"{\"ts\":", b"{\"timestamp\":");
         json::write_timestamp(out, ts.secs, ts.micros);
-        out.extend_from_slice(k.tid);
+        put_key!(out, format, b",\"tid\":", b",\"task_uuid\":");
         json::write_str(out, task_id);
-        out.extend_from_slice(k.lvl);
+        put_key!(out, format, b",\"lvl\":[", b",\"task_level\":[");
         let mut first = true;
         for &l in task_level {
             if !first {
@@ -368,10 +338,9 @@ impl<'a> RecordEncoder<'a> {
     /// ```
     #[inline]
     pub fn message(&mut self, level_name: &str, msg: &str) {
-        let k = self.format.keys();
-        self.out.extend_from_slice(k.mt);
+        put_key!(self.out, self.format, b",\"mt\":", b",\"message_type\":");
         json::write_str(self.out, level_name);
-        self.out.extend_from_slice(k.msg);
+        put_key!(self.out, self.format, b",\"msg\":", b",\"message\":");
         json::write_str(self.out, msg);
     }
 
@@ -389,12 +358,14 @@ impl<'a> RecordEncoder<'a> {
     /// ```
     #[inline]
     pub fn action(&mut self, action_type: &str, status: ActionStatus) {
-        let k = self.format.keys();
-        self.out.extend_from_slice(k.at);
+        put_key!(self.out, self.format, b",\"at\":", b",\"action_type\":");
         json::write_str(self.out, action_type);
-        self.out.extend_from_slice(k.st);
-        self.out.extend_from_slice(status.as_str().as_bytes());
-        self.out.push(b'"');
+        put_key!(self.out, self.format, b",\"st\":", b",\"action_status\":");
+        match status {
+            ActionStatus::Started => self.out.extend_from_slice(b"\"started\""),
+            ActionStatus::Succeeded => self.out.extend_from_slice(b"\"succeeded\""),
+            ActionStatus::Failed => self.out.extend_from_slice(b"\"failed\""),
+        }
     }
 
     /// A field, written after everything before it.
