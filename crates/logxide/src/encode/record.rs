@@ -270,7 +270,6 @@ macro_rules! put_key {
     };
 }
 
-
 impl<'a> RecordEncoder<'a> {
     /// Starts a record: clears `out`, then writes `{` and the header keys (timestamp, task
     /// id, task level). `task_level` is the Eliot level, e.g. `&[3, 1]`.
