@@ -2,7 +2,7 @@
 //!
 //! | feature | module | what |
 //! |---|---|---|
-//! | `log` (default) | [`log`](self::log) | a `log::Log` implementation: records of crates that use the `log` macros land in the same file |
+//! | `log` (default) | [`log`](mod@self::log) | a `log::Log` implementation: records of crates that use the `log` macros land in the same file |
 
 #[cfg(feature = "log")]
 pub mod log;

@@ -165,8 +165,8 @@ pub(crate) fn start(
     }
 }
 
-/// An action entered on the current thread; ends when dropped. See the [module
-/// docs](self).
+/// An action entered on the current thread; ends when dropped. See [`Logger::start_action`]
+/// and the [`logger`](crate::logger) module.
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
