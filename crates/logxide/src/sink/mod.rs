@@ -23,10 +23,12 @@
 //! rest as failed for that sink, keeps the error readable in the metrics, and goes on with the
 //! next batch: a failing sink never stops the others.
 
+mod console;
 mod file;
 mod filter;
 mod mmap;
 
+pub use console::{render_record, ColorChoice, Console, ParseColorChoiceError};
 pub use file::{Durability, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError};
 pub use filter::LevelFilter;
 
