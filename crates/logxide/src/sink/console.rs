@@ -540,7 +540,7 @@ fn push_value_text(text: &mut String, value: &Value) {
 /// `HH:MM:SS.ffffff` (UTC) from Unix seconds, or dashes.
 fn push_time(out: &mut Vec<u8>, ts: Option<&Value>) {
     match ts.and_then(Value::as_f64) {
-        Some(secs) if secs.is_finite() && secs >= 0.0 && secs < 1e15 => {
+        Some(secs) if (0.0..1e15).contains(&secs) => {
             let micros = (secs * 1e6).round() as u64;
             let day = (micros / 1_000_000) % 86_400;
             let _ = write!(
