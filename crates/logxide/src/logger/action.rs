@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::fields::FieldWriter;
+use super::level::Level;
 use super::task::{new_task_id, TaskId, TaskIdMode};
 use super::Logger;
 use crate::encode::ActionStatus;
@@ -74,8 +75,14 @@ impl ActionState {
         }
         let pos = self.child_position();
         let dur = self.start.elapsed().as_secs_f64();
+        // A failed action's end is an error; every other action record is info.
+        let level = match status {
+            ActionStatus::Failed => Level::Error,
+            _ => Level::Info,
+        };
         self.logger.emit(
             &pos,
+            level,
             |enc| enc.action(&self.action_type, status),
             |f| {
                 let enc = f.encoder();
@@ -155,6 +162,7 @@ pub(crate) fn start(
     let pos = state.child_position();
     logger.emit(
         &pos,
+        Level::Info,
         |enc| enc.action(&state.action_type, ActionStatus::Started),
         fields,
     );

@@ -10,7 +10,7 @@ use super::level::{Level, ParseLevelError};
 use super::task::TaskIdMode;
 use super::Logger;
 use crate::encode::Format;
-use crate::sink::{FileOptions, IoStrategy, OpenMode, Sink};
+use crate::sink::{ColorChoice, Console, FileOptions, IoStrategy, LevelFilter, OpenMode, Sink};
 use crate::writer::{BuildError, Mode, Policy, Writer};
 
 /// A duration written as text: a bare number is seconds; suffixes `ns`, `us`/`µs`, `ms`,
@@ -399,6 +399,31 @@ impl LoggerBuilder {
         if self.target.is_none() {
             self.file = false;
         }
+        self
+    }
+
+    /// Also show the records at `min_level` or above on standard error, as human-readable
+    /// lines ([`Console`], wrapped in a [`LevelFilter`]), colored per `color`. This adds to
+    /// the file (or the sinks), it does not replace it: the file still receives every record
+    /// at the logger's threshold, the console those at `min_level` or above among them.
+    ///
+    /// ```
+    /// use logxide::{Level, sink::ColorChoice};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let log = logxide::Logger::builder()
+    ///     .target(dir.path().join("app.log"))
+    ///     .console(ColorChoice::Auto, Level::Warning)   // warnings and errors on stderr too
+    ///     .build()?;
+    /// log.info("only in the file");
+    /// log.shutdown(None);
+    /// assert!(std::fs::read_to_string(dir.path().join("app.log"))?.contains("only in the file"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn console(mut self, color: ColorChoice, min_level: Level) -> Self {
+        self.sinks.push(Box::new(LevelFilter::at_least(
+            Console::stderr_with(color),
+            min_level,
+        )));
         self
     }
 

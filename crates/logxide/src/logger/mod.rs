@@ -169,7 +169,7 @@ impl Logger {
     pub fn log(&self, level: Level, msg: &str, fields: impl FnOnce(&mut FieldWriter<'_, '_>)) {
         if self.enabled(level) {
             let pos = action::next_position(self.core.task_ids);
-            self.emit(&pos, |enc| enc.message(level.as_str(), msg), fields);
+            self.emit(&pos, level, |enc| enc.message(level.as_str(), msg), fields);
         }
     }
 
@@ -243,6 +243,7 @@ impl Logger {
             let pos = action::next_position(self.core.task_ids);
             self.emit(
                 &pos,
+                Level::Error,
                 |enc| enc.message(Level::Error.as_str(), msg),
                 |f| {
                     let enc = f.encoder();
@@ -311,10 +312,12 @@ impl Logger {
         action::start(self, action_type.into(), Some(context), fields)
     }
 
-    /// Encodes one record at `pos` and hands it to the writer.
+    /// Encodes one record at `pos` and hands it to the writer; `level` is the record's
+    /// severity for the sinks' level filters (it does not appear in the record).
     pub(crate) fn emit(
         &self,
         pos: &Position,
+        level: Level,
         head: impl FnOnce(&mut RecordEncoder<'_>),
         fields: impl FnOnce(&mut FieldWriter<'_, '_>),
     ) {
@@ -334,7 +337,7 @@ impl Logger {
             fields(&mut writer);
             writer.finish_context();
             enc.finish();
-            self.core.submit(buf);
+            self.core.submit(buf, level);
         });
     }
 
@@ -382,12 +385,13 @@ impl Logger {
 
 impl Core {
     #[inline]
-    fn submit(&self, line: &[u8]) {
+    fn submit(&self, line: &[u8], level: Level) {
         // A refused record is counted (with its reason) in the writer's metrics.
+        let level = level.value();
         let _ = if self.force_sync || SYNC_DEPTH.get() > 0 {
-            self.handle.write_sync(line)
+            self.handle.write_sync_with_level(line, level)
         } else {
-            self.handle.enqueue(line)
+            self.handle.enqueue_with_level(line, level)
         };
     }
 }

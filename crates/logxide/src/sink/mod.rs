@@ -23,10 +23,14 @@
 //! rest as failed for that sink, keeps the error readable in the metrics, and goes on with the
 //! next batch: a failing sink never stops the others.
 
+mod console;
 mod file;
+mod filter;
 mod mmap;
 
+pub use console::{render_record, ColorChoice, Console, ParseColorChoiceError};
 pub use file::{Durability, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError};
+pub use filter::LevelFilter;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -35,7 +39,9 @@ use std::sync::{Arc, Mutex};
 /// A batch of complete records (lines), stored back to back in one buffer.
 ///
 /// Every record ends with `\n`. [`Batch::bytes`] is the concatenation of all records, ready
-/// for a single write.
+/// for a single write. Each record may carry a severity ([`Batch::level`]): the logger's
+/// numeric level (debug 10 … critical 50), or none when the producer did not say
+/// ([`WriterHandle::enqueue`](crate::writer::WriterHandle::enqueue), [`Batch::new`]).
 ///
 /// ```
 /// use logxide::sink::Batch;
@@ -51,14 +57,43 @@ pub struct Batch<'a> {
     /// Offset of the first record in `buf`.
     start: usize,
     ends: &'a [usize],
+    /// Empty (every record of unknown level), or one level per record, parallel to `ends`.
+    levels: &'a [u8],
 }
 
 impl<'a> Batch<'a> {
-    /// A batch over `bytes`, where `ends[i]` is the offset just past record `i`.
+    /// The level stored for a record whose severity is unknown: [`Batch::level`] returns
+    /// `None` for it, and it passes every [`LevelFilter`].
+    pub const NO_LEVEL: u8 = u8::MAX;
+
+    /// A batch over `bytes`, where `ends[i]` is the offset just past record `i`. Its records
+    /// have no level ([`Batch::level`] is `None`).
     ///
     /// # Panics
     /// If `ends` is not increasing or its last entry is not `bytes.len()`.
     pub fn new(bytes: &'a [u8], ends: &'a [usize]) -> Self {
+        Self::with_levels(bytes, ends, &[])
+    }
+
+    /// A batch whose record `i` has severity `levels[i]` ([`Batch::NO_LEVEL`]: unknown).
+    /// An empty `levels` means no record has a level.
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::with_levels(b"a\nb\nc\n", &[2, 4, 6], &[20, Batch::NO_LEVEL, 40]);
+    /// assert_eq!(batch.level(0), Some(20));
+    /// assert_eq!(batch.level(1), None);
+    /// assert_eq!(batch.skip(2).level(0), Some(40));
+    /// assert_eq!(batch.levels().collect::<Vec<_>>(), [Some(20), None, Some(40)]);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`Batch::new`], and if `levels` is neither empty nor as long as `ends`.
+    pub fn with_levels(bytes: &'a [u8], ends: &'a [usize], levels: &'a [u8]) -> Self {
+        assert!(
+            levels.is_empty() || levels.len() == ends.len(),
+            "one level per record, or none"
+        );
         assert_eq!(
             ends.last().copied().unwrap_or(0),
             bytes.len(),
@@ -72,7 +107,28 @@ impl<'a> Batch<'a> {
             buf: bytes,
             start: 0,
             ends,
+            levels,
         }
+    }
+
+    /// The severity of record `i`: `None` if it is unknown (or `i` is out of range).
+    pub fn level(&self, i: usize) -> Option<u8> {
+        if i >= self.ends.len() {
+            return None;
+        }
+        match self.levels.get(i) {
+            Some(&l) if l != Self::NO_LEVEL => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The severity of each record, in order (`None`: unknown).
+    pub fn levels(&self) -> impl Iterator<Item = Option<u8>> + 'a {
+        let levels = self.levels;
+        (0..self.ends.len()).map(move |i| match levels.get(i) {
+            Some(&l) if l != Self::NO_LEVEL => Some(l),
+            _ => None,
+        })
     }
 
     /// All records, back to back.
@@ -137,6 +193,7 @@ impl<'a> Batch<'a> {
             buf: self.buf,
             start,
             ends: &self.ends[first..],
+            levels: self.levels.get(first..).unwrap_or(&[]),
         }
     }
 }

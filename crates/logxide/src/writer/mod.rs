@@ -70,7 +70,7 @@ use queue::Item;
 pub(crate) use shared::{in_sink_call, panic_message};
 use shared::{Shared, CLOSED, FALLBACK, RUNNING};
 
-use crate::sink::Sink;
+use crate::sink::{Batch, Sink};
 
 /// Builds a [`Writer`]; every option is checked by [`build`](WriterBuilder::build) before
 /// the thread starts.
@@ -475,6 +475,37 @@ impl WriterHandle {
     /// ```
     #[inline]
     pub fn enqueue(&self, line: &[u8]) -> Result<Queued, Dropped> {
+        self.enqueue_with_level(line, Batch::NO_LEVEL)
+    }
+
+    /// Like [`enqueue`](Self::enqueue), with the record's severity (the logger passes
+    /// [`Level::value`](crate::Level::value): debug 10 … critical 50). Sinks read it with
+    /// [`Batch::level`]; a [`LevelFilter`](crate::sink::LevelFilter) uses it to pass only
+    /// the records at or above its level. [`Batch::NO_LEVEL`] (what `enqueue` passes) means
+    /// "unknown": such records pass every filter.
+    ///
+    /// # Errors
+    /// As [`enqueue`](Self::enqueue).
+    ///
+    /// ```
+    /// use logxide::sink::{LevelFilter, MemorySink};
+    /// use logxide::writer::Writer;
+    /// let (all, loud) = (MemorySink::new(), MemorySink::new());
+    /// let writer = Writer::builder()
+    ///     .sink(all.clone())
+    ///     .sink(LevelFilter::new(loud.clone(), 30))
+    ///     .build()?;
+    /// let h = writer.handle();
+    /// h.enqueue_with_level(b"quiet", 20).unwrap();
+    /// h.enqueue_with_level(b"loud", 40).unwrap();
+    /// h.enqueue(b"unknown level").unwrap();
+    /// writer.flush(None)?;
+    /// assert_eq!(all.lines(), ["quiet", "loud", "unknown level"]);
+    /// assert_eq!(loud.lines(), ["loud", "unknown level"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn enqueue_with_level(&self, line: &[u8], level: u8) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let len = body.len() + 1;
@@ -482,17 +513,17 @@ impl WriterHandle {
             return self.drop_record(DropReason::Invalid);
         }
         if shared.state.load(Relaxed) != RUNNING {
-            return self.enqueue_slow(body);
+            return self.enqueue_slow(body, level);
         }
         if shared.queue.reserve(len) {
             let record = shared.queue.make_record(body, true);
-            match shared.queue.try_push(Item::Record(record)) {
+            match shared.queue.try_push(Item::Record(record, level)) {
                 Ok(()) => return Ok(self.pushed(Queued::Queued)),
                 Err(item) => return self.on_full(item, len, true),
             }
         }
         let record = shared.queue.make_record(body, true);
-        self.on_full(Item::Record(record), len, false)
+        self.on_full(Item::Record(record, level), len, false)
     }
 
     /// Counts a pushed record, rings the doorbell, and checks for a race with shutdown or
@@ -528,10 +559,19 @@ impl WriterHandle {
     /// assert_eq!(mem.lines(), ["queued first", "then this one"]);
     /// ```
     pub fn write_sync(&self, line: &[u8]) -> Result<Queued, Dropped> {
+        self.write_sync_with_level(line, Batch::NO_LEVEL)
+    }
+
+    /// Like [`write_sync`](Self::write_sync), with the record's severity (see
+    /// [`enqueue_with_level`](Self::enqueue_with_level)).
+    ///
+    /// # Errors
+    /// As [`write_sync`](Self::write_sync).
+    pub fn write_sync_with_level(&self, line: &[u8], level: u8) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
         if shared::in_sink_call() {
             // Called from inside a sink (the core lock is held by this thread): queue it.
-            return self.enqueue(line);
+            return self.enqueue_with_level(line, level);
         }
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         if memchr::memchr(b'\n', body).is_some() {
@@ -546,7 +586,7 @@ impl WriterHandle {
         let caught = std::mem::replace(&mut core.catch_panics, true);
         // One pass takes everything queued before this call (it takes up to `capacity`).
         core.pop_and_deliver(shared, true);
-        core.push_record(shared, body);
+        core.push_record(shared, body, level);
         core.deliver(shared);
         core.flush_sinks(shared);
         core.finish_barriers(shared);
@@ -562,7 +602,7 @@ impl WriterHandle {
     }
 
     #[cold]
-    fn enqueue_slow(&self, body: &[u8]) -> Result<Queued, Dropped> {
+    fn enqueue_slow(&self, body: &[u8], level: u8) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
         match shared.state.load(SeqCst) {
             FALLBACK => {
@@ -571,7 +611,7 @@ impl WriterHandle {
                 core.catch_panics = true;
                 core.pop_and_deliver(shared, true);
                 core.finish_barriers(shared);
-                core.push_record(shared, body);
+                core.push_record(shared, body, level);
                 core.deliver(shared);
                 Ok(Queued::WrittenSync)
             }
@@ -590,7 +630,7 @@ impl WriterHandle {
             if reserved {
                 q.release(len);
             }
-            if let Item::Record(buf) = item {
+            if let Item::Record(buf, _) = item {
                 q.recycle(buf);
             }
         };
@@ -653,12 +693,12 @@ impl WriterHandle {
                         if reserved {
                             q.release(len);
                         }
-                        let Item::Record(buf) = item else {
+                        let Item::Record(buf, level) = item else {
                             unreachable!("enqueue pushes records only")
                         };
                         let outcome = match shared.state.load(SeqCst) {
                             RUNNING => self.drop_record(DropReason::Timeout),
-                            _ => self.enqueue_slow(&buf[..len - 1]),
+                            _ => self.enqueue_slow(&buf[..len - 1], level),
                         };
                         q.recycle(buf);
                         outcome

@@ -41,9 +41,12 @@ pub(crate) const RETAIN_MAX: usize = 4096;
 /// Capacity of a freshly allocated record buffer.
 const FRESH_CAPACITY: usize = 256;
 
-/// One queue entry: a record, or a `flush()` barrier with its ticket.
+/// One queue entry: a record with its severity ([`Batch::NO_LEVEL`] when unknown), or a
+/// `flush()` barrier with its ticket.
+///
+/// [`Batch::NO_LEVEL`]: crate::sink::Batch::NO_LEVEL
 pub(crate) enum Item {
-    Record(Vec<u8>),
+    Record(Vec<u8>, u8),
     Barrier(u64),
 }
 

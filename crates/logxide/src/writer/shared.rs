@@ -79,6 +79,8 @@ pub(crate) struct Core {
     sinks: Vec<BoxedSink>,
     buf: Vec<u8>,
     ends: Vec<usize>,
+    /// The severity of each record of the batch, parallel to `ends`.
+    levels: Vec<u8>,
     /// The sink the current batch goes to next (a restart resumes here).
     next_sink: usize,
     /// A delivery is under way: still set after a panic interrupted it.
@@ -118,6 +120,7 @@ impl Shared {
                 sinks,
                 buf: Vec::with_capacity(64 << 10),
                 ends: Vec::new(),
+                levels: Vec::new(),
                 next_sink: 0,
                 delivering: false,
                 best: 0,
@@ -198,7 +201,7 @@ impl Shared {
     /// Counts an item evicted by `drop_oldest` and recycles it.
     pub(crate) fn evicted(&self, item: Item) {
         match item {
-            Item::Record(buf) => {
+            Item::Record(buf, _) => {
                 self.queue.release(buf.len());
                 self.counters.count_dropped(DropReason::Evicted, 1);
                 self.queue.recycle(buf);
@@ -265,12 +268,13 @@ fn guarded<T>(catch: bool, f: impl FnOnce() -> T) -> Result<T, io::Error> {
 }
 
 impl Core {
-    /// Appends one record (without its `\n`) to the batch being gathered.
-    pub(crate) fn push_record(&mut self, shared: &Shared, body: &[u8]) {
+    /// Appends one record (without its `\n`) of severity `level` to the batch being gathered.
+    pub(crate) fn push_record(&mut self, shared: &Shared, body: &[u8], level: u8) {
         self.resume(shared);
         self.buf.extend_from_slice(body);
         self.buf.push(b'\n');
         self.ends.push(self.buf.len());
+        self.levels.push(level);
     }
 
     pub(crate) fn buffered_records(&self) -> usize {
@@ -299,9 +303,10 @@ impl Core {
                 got_any = true;
                 popped += 1;
                 match item {
-                    Item::Record(rec) => {
+                    Item::Record(rec, level) => {
                         self.buf.extend_from_slice(&rec);
                         self.ends.push(self.buf.len());
+                        self.levels.push(level);
                         self.unreleased += rec.len();
                         shared.queue.recycle(rec);
                     }
@@ -372,7 +377,7 @@ impl Core {
             return;
         }
         self.delivering = true;
-        let batch = Batch::new(&self.buf, &self.ends);
+        let batch = Batch::with_levels(&self.buf, &self.ends, &self.levels);
         while self.next_sink < self.sinks.len() {
             let i = self.next_sink;
             let sink = &mut self.sinks[i];
@@ -414,6 +419,7 @@ impl Core {
     fn clear_batch(&mut self) {
         self.buf.clear();
         self.ends.clear();
+        self.levels.clear();
         self.next_sink = 0;
         self.delivering = false;
         self.best = 0;

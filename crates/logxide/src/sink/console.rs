@@ -1,0 +1,651 @@
+//! [`Console`]: records as human-readable lines for a terminal.
+//!
+//! Each JSON record becomes one line:
+//!
+//! ```text
+//! 22:13:21.000000 STARTED   82Qa.2/1 http:request started path=/api
+//! 22:13:21.100000 INFO      82Qa.2/2 inside the request user=ada
+//! 22:13:21.500000 FAILED    82Qa.2/3 http:request failed in 500.0ms: std::io::Error: upstream timeout
+//! ```
+//!
+//! the UTC time of day (`HH:MM:SS.ffffff`), the level (for action records: the status), the
+//! task position (the last six characters of the task id, then the task level as `/1/2`),
+//! the message — for actions the action type, status and duration, for failures the error
+//! type and reason — and then the other fields as `key=value` (strings in quotes only when
+//! they contain white space, or are empty). Both the compact and the Eliot layouts are read.
+//! A line that is not a JSON object is printed as it is (escaped, see below).
+//!
+//! # No terminal injection
+//!
+//! Everything taken from a record — messages, keys, values, task ids, even a line that does
+//! not parse — is escaped before it reaches the terminal: C0 controls (NUL, ESC, CR, LF, …),
+//! DEL, C1 controls (U+0080–U+009F), the line and paragraph separators U+2028/U+2029 and
+//! the bidirectional-text controls (U+061C, U+200E/F, U+202A–E, U+2066–9) are written as
+//! visible escapes (`\n`, `\r`, `\t`, `\x1b`, `\u009b`, `\u2028`). The only raw control
+//! bytes in the output are the final `\n` of each line and, with color on, the sink's own
+//! color codes. Backslashes are printed as they are.
+
+use std::ffi::OsStr;
+use std::fmt::{self, Write as _};
+use std::io::{self, IsTerminal, Write};
+use std::str::FromStr;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+
+use super::{Batch, Sink, SinkError};
+
+/// Whether a [`Console`] colors its output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ColorChoice {
+    /// Color when the stream is a terminal and the `NO_COLOR` environment variable is not
+    /// set to a non-empty value (<https://no-color.org>). The default.
+    #[default]
+    Auto,
+    /// Always color.
+    Always,
+    /// Never color.
+    Never,
+}
+
+impl ColorChoice {
+    /// The decision, from the facts: whether the stream is a terminal, and the value of
+    /// `NO_COLOR` (`None` when unset). A pure function (tests need not touch the process
+    /// environment).
+    ///
+    /// ```
+    /// use std::ffi::OsStr;
+    /// use logxide::sink::ColorChoice;
+    /// assert!(ColorChoice::Auto.resolve(true, None));
+    /// assert!(ColorChoice::Auto.resolve(true, Some(OsStr::new(""))));   // set but empty: ignored
+    /// assert!(!ColorChoice::Auto.resolve(true, Some(OsStr::new("1"))));
+    /// assert!(!ColorChoice::Auto.resolve(false, None));                 // not a terminal
+    /// assert!(ColorChoice::Always.resolve(false, Some(OsStr::new("1"))));
+    /// assert!(!ColorChoice::Never.resolve(true, None));
+    /// ```
+    pub fn resolve(self, is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && no_color.map_or(true, OsStr::is_empty),
+        }
+    }
+
+    /// The decision for `stream`, reading `NO_COLOR` from the environment.
+    pub fn for_stream(self, stream: &impl IsTerminal) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => self.resolve(
+                stream.is_terminal(),
+                std::env::var_os("NO_COLOR").as_deref(),
+            ),
+        }
+    }
+
+    /// The choice's name: `auto`, `always` or `never`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColorChoice::Auto => "auto",
+            ColorChoice::Always => "always",
+            ColorChoice::Never => "never",
+        }
+    }
+}
+
+impl fmt::Display for ColorChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Text that is not `auto`, `always` or `never`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseColorChoiceError(String);
+
+impl fmt::Display for ParseColorChoiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid color choice {:?}: expected one of auto, always, never",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseColorChoiceError {}
+
+impl FromStr for ColorChoice {
+    type Err = ParseColorChoiceError;
+    /// ```
+    /// use logxide::sink::ColorChoice;
+    /// assert_eq!(" Never ".parse::<ColorChoice>().unwrap(), ColorChoice::Never);
+    /// assert!("sometimes".parse::<ColorChoice>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(ColorChoice::Auto),
+            "always" => Ok(ColorChoice::Always),
+            "never" => Ok(ColorChoice::Never),
+            _ => Err(ParseColorChoiceError(s.to_owned())),
+        }
+    }
+}
+
+/// A sink for people: renders each record as one readable, colored line (see the [module
+/// docs](self) for the layout and the escaping that keeps record text from controlling the
+/// terminal).
+///
+/// Each batch is rendered into a buffer the sink reuses and written with one `write`.
+/// Parsing the JSON happens on the writer thread, not in the code that logs.
+///
+/// By default the console asks the writer to gather 64 KiB before handing it a batch, like
+/// the `block` file strategy, so that adding a console next to a file does not make the
+/// file's writes smaller; lines then appear within the writer's flush interval (100 ms by
+/// default). [`gather_bytes(0)`](Console::gather_bytes) hands lines over as soon as the
+/// writer takes them.
+///
+/// ```
+/// use logxide::sink::{Batch, Console, Sink};
+/// let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+/// # struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+/// # impl std::io::Write for Shared {
+/// #     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+/// #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+/// # }
+/// let mut console = Console::new(Shared(out.clone()), false);
+/// let line = br#"{"ts":1700000001.100000,"tid":"k3Jd82Qa.2","lvl":[2],"mt":"info","msg":"inside","user":"ada"}
+/// "#;
+/// console.write_batch(&Batch::new(line, &[line.len()])).unwrap();
+/// assert_eq!(
+///     String::from_utf8(out.lock().unwrap().clone()).unwrap(),
+///     "22:13:21.100000 INFO      82Qa.2/2 inside user=ada\n"
+/// );
+/// ```
+pub struct Console {
+    name: &'static str,
+    out: Box<dyn Write + Send>,
+    color: bool,
+    gather: usize,
+    text: Vec<u8>,
+    line_ends: Vec<usize>,
+}
+
+/// A rendered batch larger than this has its buffer freed afterwards.
+const RETAIN_MAX: usize = 4 << 20;
+
+impl Console {
+    /// Standard output, colored per [`ColorChoice::Auto`].
+    pub fn stdout() -> Self {
+        Self::stdout_with(ColorChoice::Auto)
+    }
+
+    /// Standard error, colored per [`ColorChoice::Auto`].
+    pub fn stderr() -> Self {
+        Self::stderr_with(ColorChoice::Auto)
+    }
+
+    /// Standard output, colored per `color`.
+    pub fn stdout_with(color: ColorChoice) -> Self {
+        let color = color.for_stream(&io::stdout());
+        Self::new(io::stdout(), color).named("stdout")
+    }
+
+    /// Standard error, colored per `color`.
+    pub fn stderr_with(color: ColorChoice) -> Self {
+        let color = color.for_stream(&io::stderr());
+        Self::new(io::stderr(), color).named("stderr")
+    }
+
+    /// Any writer; `color` turns the color codes on.
+    pub fn new(writer: impl Write + Send + 'static, color: bool) -> Self {
+        Console {
+            name: "console",
+            out: Box::new(writer),
+            color,
+            gather: 64 << 10,
+            text: Vec::new(),
+            line_ends: Vec::new(),
+        }
+    }
+
+    fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// How many bytes the writer gathers before handing this sink a batch (default 64 KiB;
+    /// see [`Sink::coalesce_bytes`]). `0`: as soon as the writer takes records.
+    pub fn gather_bytes(mut self, bytes: usize) -> Self {
+        self.gather = bytes;
+        self
+    }
+
+    /// Whether this console writes color codes.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// Writes the rendered lines; on error, how many whole lines went out.
+    fn write_text(&mut self) -> Result<(), SinkError> {
+        let mut done = 0;
+        while done < self.text.len() {
+            match self.out.write(&self.text[done..]) {
+                Ok(0) => {
+                    return Err(self.partial(
+                        done,
+                        io::Error::new(io::ErrorKind::WriteZero, "the console accepted no bytes"),
+                    ))
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.partial(done, e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn partial(&self, bytes: usize, error: io::Error) -> SinkError {
+        SinkError {
+            written: self.line_ends.partition_point(|&e| e <= bytes),
+            error,
+        }
+    }
+}
+
+impl Sink for Console {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.text.clear();
+        self.line_ends.clear();
+        for record in batch.records() {
+            render_record(record, self.color, &mut self.text);
+            self.line_ends.push(self.text.len());
+        }
+        let result = self.write_text();
+        if self.text.capacity() > RETAIN_MAX {
+            self.text = Vec::new();
+        }
+        result
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn coalesce_bytes(&self) -> usize {
+        self.gather
+    }
+}
+
+/// SGR codes: reset, and the styles by level.
+const RESET: &str = "\x1b[0m";
+const DIM: &str = "\x1b[2m";
+const GREEN: &str = "\x1b[32m";
+const CYAN: &str = "\x1b[36m";
+const YELLOW: &str = "\x1b[33m";
+const RED: &str = "\x1b[31m";
+const BOLD_RED: &str = "\x1b[1;31m";
+
+/// The level column's width: the longest name, `SUCCEEDED`.
+const LEVEL_WIDTH: usize = 9;
+
+/// Renders one record (a JSON line, with or without its `\n`) as one human-readable line,
+/// ending with `\n`, appended to `out`. See the [module docs](self) for the layout.
+///
+/// ```
+/// use logxide::sink::render_record;
+/// let mut out = Vec::new();
+/// render_record(br#"{"ts":1700000000.5,"tid":"Ab.1","lvl":[1],"mt":"warning","msg":"disk \u001b[2J full","pct":97.5}"#, false, &mut out);
+/// assert_eq!(String::from_utf8(out).unwrap(), "22:13:20.500000 WARNING   Ab.1/1 disk \\x1b[2J full pct=97.5\n");
+/// ```
+pub fn render_record(line: &[u8], color: bool, out: &mut Vec<u8>) {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    match serde_json::from_slice::<Object>(line) {
+        Ok(record) => render_object(&record, color, out),
+        Err(_) => {
+            push_clean(out, &String::from_utf8_lossy(line));
+            out.push(b'\n');
+        }
+    }
+}
+
+/// A JSON object's members, in the order of the line.
+struct Object(Vec<(String, Value)>);
+
+impl Object {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = Object;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(Object(members))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// The header keys of a layout.
+struct Keys {
+    ts: &'static str,
+    tid: &'static str,
+    lvl: &'static str,
+    mt: &'static str,
+    msg: &'static str,
+    at: &'static str,
+    st: &'static str,
+}
+
+const COMPACT: Keys = Keys {
+    ts: "ts",
+    tid: "tid",
+    lvl: "lvl",
+    mt: "mt",
+    msg: "msg",
+    at: "at",
+    st: "st",
+};
+
+const ELIOT: Keys = Keys {
+    ts: "timestamp",
+    tid: "task_uuid",
+    lvl: "task_level",
+    mt: "message_type",
+    msg: "message",
+    at: "action_type",
+    st: "action_status",
+};
+
+impl Keys {
+    /// Keys shown in the header and message part, not repeated as fields.
+    fn is_header(&self, key: &str) -> bool {
+        [
+            self.ts, self.tid, self.lvl, self.mt, self.msg, self.at, self.st, "dur", "exc",
+            "reason",
+        ]
+        .contains(&key)
+    }
+}
+
+/// The layout of a record: logxide writes `ts` (compact) or `timestamp` (Eliot) first.
+fn keys_of(record: &Object) -> &'static Keys {
+    match record.0.first().map(|(k, _)| k.as_str()) {
+        Some("ts") => &COMPACT,
+        Some("timestamp") => &ELIOT,
+        _ if record.get("tid").is_none() && record.get("task_uuid").is_some() => &ELIOT,
+        _ => &COMPACT,
+    }
+}
+
+/// The level column's text and style for a level name.
+fn level_style(name: &str) -> Option<(&'static str, &'static str)> {
+    Some(match name {
+        "debug" => ("DEBUG", DIM),
+        "info" => ("INFO", ""),
+        "success" => ("SUCCESS", GREEN),
+        "note" => ("NOTE", CYAN),
+        "warning" => ("WARNING", YELLOW),
+        "error" => ("ERROR", RED),
+        "critical" => ("CRITICAL", BOLD_RED),
+        _ => return None,
+    })
+}
+
+fn render_object(record: &Object, color: bool, out: &mut Vec<u8>) {
+    let keys = keys_of(record);
+    let action = record.get(keys.at).or_else(|| record.get(keys.st));
+    let (dim, reset) = if color { (DIM, RESET) } else { ("", "") };
+
+    // Time of day (UTC).
+    out.extend_from_slice(dim.as_bytes());
+    push_time(out, record.get(keys.ts));
+    out.extend_from_slice(reset.as_bytes());
+    out.push(b' ');
+
+    // Level, or an action's status.
+    let mut style = "";
+    let mut name_chars = 0;
+    let mut put_name = |out: &mut Vec<u8>, style: &str, text: &str| {
+        if color && !style.is_empty() {
+            out.extend_from_slice(style.as_bytes());
+        }
+        let start = out.len();
+        push_clean(out, text);
+        name_chars = std::str::from_utf8(&out[start..]).map_or(0, |s| s.chars().count());
+        if color && !style.is_empty() {
+            out.extend_from_slice(RESET.as_bytes());
+        }
+    };
+    if action.is_some() {
+        let status = record.get(keys.st).and_then(Value::as_str).unwrap_or("");
+        if status == "failed" {
+            style = RED;
+        }
+        put_name(out, style, &status.to_uppercase());
+    } else {
+        match record.get(keys.mt) {
+            Some(Value::String(mt)) => match level_style(mt) {
+                Some((name, s)) => {
+                    style = s;
+                    put_name(out, style, name);
+                }
+                None => put_name(out, "", mt),
+            },
+            Some(other) => put_name(out, "", &other.to_string()),
+            None => put_name(out, "", "-"),
+        }
+    }
+    for _ in name_chars..LEVEL_WIDTH {
+        out.push(b' ');
+    }
+    out.push(b' ');
+
+    // Task position.
+    out.extend_from_slice(dim.as_bytes());
+    push_position(out, record.get(keys.tid), record.get(keys.lvl));
+    out.extend_from_slice(reset.as_bytes());
+
+    // Message, or the action's summary; then the failure.
+    let styled = color && !style.is_empty();
+    let mut text = String::new();
+    if let Some(at) = action {
+        push_value_text(&mut text, at);
+        if let Some(st) = record.get(keys.st) {
+            text.push(' ');
+            push_value_text(&mut text, st);
+        }
+        if let Some(dur) = record.get("dur") {
+            text.push_str(" in ");
+            push_duration(&mut text, dur);
+        }
+    } else if let Some(msg) = record.get(keys.msg) {
+        push_value_text(&mut text, msg);
+    }
+    let exc = record.get("exc");
+    let reason = record.get("reason");
+    if exc.is_some() || reason.is_some() {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        if let Some(exc) = exc {
+            push_value_text(&mut text, exc);
+            if reason.is_some() {
+                text.push_str(": ");
+            }
+        }
+        if let Some(reason) = reason {
+            push_value_text(&mut text, reason);
+        }
+    }
+    if !text.is_empty() {
+        out.push(b' ');
+        if styled {
+            out.extend_from_slice(style.as_bytes());
+        }
+        push_clean(out, &text);
+        if styled {
+            out.extend_from_slice(RESET.as_bytes());
+        }
+    }
+
+    // The other fields.
+    for (key, value) in &record.0 {
+        if keys.is_header(key) {
+            continue;
+        }
+        out.push(b' ');
+        push_clean(out, key);
+        out.push(b'=');
+        match value {
+            Value::String(s) if s.is_empty() || s.chars().any(char::is_whitespace) => {
+                out.push(b'"');
+                let quoted = s.replace('\\', "\\\\").replace('"', "\\\"");
+                push_clean(out, &quoted);
+                out.push(b'"');
+            }
+            Value::String(s) => push_clean(out, s),
+            other => push_clean(out, &other.to_string()),
+        }
+    }
+    out.push(b'\n');
+}
+
+/// A value as text: strings without quotes, anything else as compact JSON.
+fn push_value_text(text: &mut String, value: &Value) {
+    match value {
+        Value::String(s) => text.push_str(s),
+        other => {
+            let _ = write!(text, "{other}");
+        }
+    }
+}
+
+/// `HH:MM:SS.ffffff` (UTC) from Unix seconds, or dashes.
+fn push_time(out: &mut Vec<u8>, ts: Option<&Value>) {
+    match ts.and_then(Value::as_f64) {
+        Some(secs) if (0.0..1e15).contains(&secs) => {
+            let micros = (secs * 1e6).round() as u64;
+            let day = (micros / 1_000_000) % 86_400;
+            let _ = write!(
+                out,
+                "{:02}:{:02}:{:02}.{:06}",
+                day / 3600,
+                day / 60 % 60,
+                day % 60,
+                micros % 1_000_000
+            );
+        }
+        _ => out.extend_from_slice(b"--:--:--.------"),
+    }
+}
+
+/// The last six characters of the task id, then the task level as `/1/2`.
+fn push_position(out: &mut Vec<u8>, tid: Option<&Value>, lvl: Option<&Value>) {
+    match tid {
+        Some(Value::String(t)) => {
+            let n = t.chars().count();
+            let short: String = t.chars().skip(n.saturating_sub(6)).collect();
+            push_clean(out, &short);
+        }
+        Some(other) => push_clean(out, &other.to_string()),
+        None => {}
+    }
+    match lvl {
+        Some(Value::Array(parts)) => {
+            for p in parts {
+                out.push(b'/');
+                match p.as_u64() {
+                    Some(n) => {
+                        let _ = write!(out, "{n}");
+                    }
+                    None => push_clean(out, &p.to_string()),
+                }
+            }
+        }
+        Some(other) => {
+            out.push(b'/');
+            push_clean(out, &other.to_string());
+        }
+        None if tid.is_none() => out.push(b'-'),
+        None => {}
+    }
+}
+
+/// A duration in seconds, in a readable unit.
+fn push_duration(text: &mut String, dur: &Value) {
+    match dur.as_f64() {
+        Some(s) if s.is_finite() && s >= 1.0 => {
+            let _ = write!(text, "{s:.3}s");
+        }
+        Some(s) if s.is_finite() && s >= 1e-3 => {
+            let _ = write!(text, "{:.1}ms", s * 1e3);
+        }
+        Some(s) if s.is_finite() && s >= 0.0 => {
+            let _ = write!(text, "{:.1}us", s * 1e6);
+        }
+        _ => push_value_text(text, dur),
+    }
+}
+
+/// Whether `c` must not reach a terminal raw.
+fn is_dangerous(c: char) -> bool {
+    matches!(c,
+        '\0'..='\x1f' | '\x7f' | '\u{80}'..='\u{9f}'
+        | '\u{2028}' | '\u{2029}'
+        | '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Appends `s` with every control character (see the [module docs](self)) escaped.
+fn push_clean(out: &mut Vec<u8>, s: &str) {
+    let mut run = 0;
+    for (i, c) in s.char_indices() {
+        if !is_dangerous(c) {
+            continue;
+        }
+        out.extend_from_slice(&s.as_bytes()[run..i]);
+        run = i + c.len_utf8();
+        let _ = match c {
+            '\n' => write!(out, "\\n"),
+            '\r' => write!(out, "\\r"),
+            '\t' => write!(out, "\\t"),
+            '\0'..='\x7f' => write!(out, "\\x{:02x}", c as u32),
+            _ => write!(out, "\\u{:04x}", c as u32),
+        };
+    }
+    out.extend_from_slice(&s.as_bytes()[run..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_control() {
+        let mut out = Vec::new();
+        push_clean(
+            &mut out,
+            "a\x1b[31mb\r\n\0\x7f\u{9b}\u{85}\u{2028}\u{2029}\u{202e}é\t",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a\\x1b[31mb\\r\\n\\x00\\x7f\\u009b\\u0085\\u2028\\u2029\\u202eé\\t"
+        );
+    }
+}
