@@ -23,7 +23,7 @@
 //! rest as failed for that sink, keeps the error readable in the metrics, and goes on with the
 //! next batch: a failing sink never stops the others.
 
-mod console;
+pub mod console;
 mod file;
 mod filter;
 mod mmap;
