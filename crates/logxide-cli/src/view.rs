@@ -415,8 +415,37 @@ impl Followed {
         let mut buf = Vec::new();
         let mut any = false;
         loop {
-            if r.fill_buf()?.first().map_or(true, |&b| b == 0) {
-                break;
+            match r.fill_buf()?.first() {
+                None => break,
+                Some(0) => {
+                    // Zeros: an mmap region not written yet (wait), or zeros left by a crash
+                    // with records after them (skip them).
+                    let mut zeros = 0u64;
+                    loop {
+                        let b = r.fill_buf()?;
+                        let n = b.iter().take_while(|&&c| c == 0).count();
+                        if n == 0 {
+                            break;
+                        }
+                        r.consume(n);
+                        zeros += n as u64;
+                    }
+                    if r.fill_buf()?.is_empty() {
+                        break;
+                    }
+                    self.pos += zeros;
+                    writeln!(
+                        out,
+                        "{}",
+                        s.paint.wrap(
+                            YELLOW,
+                            &format!("! line {}: {zeros} zero bytes skipped", self.line_no + 1)
+                        )
+                    )?;
+                    any = true;
+                    continue;
+                }
+                Some(_) => {}
             }
             buf.clear();
             let n = r.read_until(b'\n', &mut buf)?;
