@@ -15,6 +15,11 @@ const MAX_PROBLEMS: usize = 10_000;
 
 /// Validate logxide files: JSON, keys and types, timestamps, task trees
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Each problem is printed as FILE:LINE: message, then one summary line per file.\n\
+A task whose action has no end record yet is counted as incomplete, not as a problem.\n\n\
+Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors or unreadable files."
+)]
 pub struct CheckArgs {
     /// Files to check
     #[arg(required = true, value_name = "FILE")]
@@ -642,7 +647,7 @@ mod tests {
     #[test]
     fn torn_and_nul_tail() {
         let r = check(&format!("{GOOD}{{\"ts\":1.6,\"ti\0\0\0"));
-        assert_eq!(r.torn_last_line.as_ref().unwrap().bytes, 11);
+        assert_eq!(r.torn_last_line.as_ref().unwrap().bytes, 13);
         assert_eq!(r.nul_tail.as_ref().unwrap().bytes, 3);
         assert_eq!(r.keep, GOOD.len() as u64);
     }

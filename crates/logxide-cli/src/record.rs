@@ -9,6 +9,9 @@ use std::io::{self, BufRead};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+/// Task levels deeper than this are refused (the tree is walked recursively).
+pub const MAX_DEPTH: usize = 256;
+
 /// An action's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -228,7 +231,7 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
         None => return Err(missing(keys.lvl)),
         Some(v) => v
             .as_array()
-            .filter(|a| !a.is_empty())
+            .filter(|a| !a.is_empty() && a.len() <= MAX_DEPTH)
             .and_then(|a| {
                 a.iter()
                     .map(|x| x.as_u64().filter(|&n| n >= 1))
@@ -236,7 +239,7 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
             })
             .ok_or_else(|| {
                 bad(format!(
-                    "\"{}\" is not a non-empty array of positive integers",
+                    "\"{}\" is not a non-empty array of at most {MAX_DEPTH} positive integers",
                     keys.lvl
                 ))
             })?,
@@ -548,6 +551,11 @@ mod tests {
             Err(ParseError::Record("missing key \"tid\"".into()))
         );
         assert!(parse(br#"{"ts":1,"tid":"a","lvl":[0],"mt":"info"}"#).is_err());
+        let deep = format!(
+            r#"{{"ts":1,"tid":"a","lvl":[{}1],"mt":"info"}}"#,
+            "1,".repeat(MAX_DEPTH)
+        );
+        assert!(parse(deep.as_bytes()).is_err());
         assert!(parse(br#"{"ts":1,"tid":"a","lvl":[1],"at":"x","st":"done"}"#).is_err());
     }
 

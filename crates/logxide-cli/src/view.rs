@@ -36,6 +36,13 @@ fn parse_level(s: &str) -> Result<Level, String> {
 
 /// Show logxide files as task trees
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Tasks are printed in the order they first appear, one line per record: action type and\n\
+status, duration, then fields key=value. Tasks without their end record are marked (incomplete);\n\
+lines that are not records are shown as `! line N: not a record: ...`. Control characters in the\n\
+file are shown escaped (\\x1b, \\n, \\u{2028}), never sent to the terminal.\n\n\
+--follow prints the whole file first, then every complete line appended, with its task id."
+)]
 pub struct ViewArgs {
     /// Files to show; `-` reads standard input
     #[arg(required = true, value_name = "FILE")]
