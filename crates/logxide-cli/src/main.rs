@@ -1,8 +1,11 @@
 //! `logxide`: benchmarks and tools for logxide.
 
 mod bench;
+mod check;
 mod lines;
+mod record;
 mod verify;
+mod view;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -11,14 +14,23 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 /// Benchmarks and tools for the logxide logging library.
 #[derive(Parser, Debug)]
-#[command(name = "logxide", version, propagate_version = true)]
-struct Cli {
+#[command(
+    name = "logxide",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  logxide view app.log                 task trees\n  logxide view --follow --level warning app.log\n  logxide check app.log                exit 0 clean, 1 problems, 2 usage/unreadable\n  logxide check --repair fixed.log app.log"
+)]
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Show logxide files as task trees (both layouts; `-` for stdin; --follow like tail -f)
+    View(view::ViewArgs),
+    /// Validate logxide files: JSON, keys, timestamps, task trees, torn lines, NUL tails
+    Check(check::CheckArgs),
     /// Measure the library's throughput and latency
     Bench {
         #[command(subcommand)]
@@ -35,6 +47,8 @@ enum Bench {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::View(args) => view::run(&args),
+        Command::Check(args) => check::run(&args),
         Command::Bench {
             what: Bench::Writer(args),
         } => bench_writer(&args),

@@ -1,0 +1,585 @@
+//! Reading logxide files back: one record per JSON line, in the compact layout
+//! (`ts tid lvl mt msg at st`) or Eliot's (`timestamp task_uuid task_level message_type
+//! message action_type action_status`), shared by `logxide check` and `logxide view`.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+use std::io::{self, BufRead};
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// Task levels deeper than this are refused (the tree is walked recursively).
+pub const MAX_DEPTH: usize = 256;
+
+/// An action's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The action's first record.
+    Started,
+    /// The action ended well.
+    Succeeded,
+    /// The action ended with an error.
+    Failed,
+}
+
+impl Status {
+    /// `started`, `succeeded` or `failed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Started => "started",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// What a record is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// A log message: its type (the level name for log lines) and text.
+    Message { mt: String, msg: Option<String> },
+    /// An action record: its type and status.
+    Action { at: String, st: Status },
+}
+
+/// One parsed line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// Unix seconds.
+    pub ts: f64,
+    /// Task id.
+    pub tid: String,
+    /// Task level (Eliot numbering), never empty, every part ≥ 1.
+    pub lvl: Vec<u64>,
+    pub kind: Kind,
+    /// An action's duration in seconds (end records).
+    pub dur: Option<f64>,
+    /// Every other key, in the order of the line.
+    pub fields: Vec<(String, Value)>,
+}
+
+impl Record {
+    /// Whether this is an action's `started` record.
+    pub fn is_start(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Action {
+                st: Status::Started,
+                ..
+            }
+        )
+    }
+
+    /// Whether this is an action's end record (`succeeded` or `failed`).
+    pub fn is_end(&self) -> bool {
+        matches!(self.kind, Kind::Action { st, .. } if st != Status::Started)
+    }
+
+    /// The action type, for action records.
+    pub fn action_type(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Action { at, .. } => Some(at),
+            Kind::Message { .. } => None,
+        }
+    }
+
+    /// Depth in the task tree (the task itself is 0): an action's start is at the depth of
+    /// its level's length, every other record of the action one deeper; a message outside
+    /// any action (`[1]`) is at depth 1.
+    pub fn depth(&self) -> usize {
+        let n = self.lvl.len();
+        if self.is_start() || (n == 1 && self.lvl[0] == 1) {
+            n
+        } else {
+            n + 1
+        }
+    }
+}
+
+/// Why a line is not a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not JSON at all (or not an object).
+    Json(String),
+    /// A JSON object, but not a record: a key is missing or has the wrong type.
+    Record(String),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Json(m) | ParseError::Record(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A JSON value at the top of a line: an object with its keys in order, or what else it is.
+enum Top {
+    Object(Vec<(String, Value)>),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Top {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Top;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    out.push((k, v));
+                }
+                Ok(Top::Object(out))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Top::Other("an array"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Top, E> {
+                Ok(Top::Other("a boolean"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Top, E> {
+                Ok(Top::Other("a number"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Top, E> {
+                Ok(Top::Other("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Top, E> {
+                Ok(Top::Other("a number"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Top, E> {
+                Ok(Top::Other("a string"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Top, E> {
+                Ok(Top::Other("null"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+struct Keys {
+    ts: &'static str,
+    tid: &'static str,
+    lvl: &'static str,
+    mt: &'static str,
+    msg: &'static str,
+    at: &'static str,
+    st: &'static str,
+}
+
+const COMPACT: Keys = Keys {
+    ts: "ts",
+    tid: "tid",
+    lvl: "lvl",
+    mt: "mt",
+    msg: "msg",
+    at: "at",
+    st: "st",
+};
+
+const ELIOT: Keys = Keys {
+    ts: "timestamp",
+    tid: "task_uuid",
+    lvl: "task_level",
+    mt: "message_type",
+    msg: "message",
+    at: "action_type",
+    st: "action_status",
+};
+
+fn take(obj: &mut Vec<(String, Value)>, key: &str) -> Option<Value> {
+    let i = obj.iter().position(|(k, _)| k == key)?;
+    Some(obj.remove(i).1)
+}
+
+/// Parses one line (a trailing `\n` or `\r\n` is allowed).
+pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
+    let top: Top = serde_json::from_slice(line)
+        .map_err(|e| ParseError::Json(format!("not valid JSON: {e}")))?;
+    let mut obj = match top {
+        Top::Object(o) => o,
+        Top::Other(what) => return Err(ParseError::Json(format!("not a JSON object but {what}"))),
+    };
+    fn has(obj: &[(String, Value)], k: &str) -> bool {
+        obj.iter().any(|(key, _)| key == k)
+    }
+    let keys = if !has(&obj, "ts") && (has(&obj, "timestamp") || has(&obj, "task_uuid")) {
+        &ELIOT
+    } else {
+        &COMPACT
+    };
+    let bad = |m: String| ParseError::Record(m);
+    let missing = |k: &str| bad(format!("missing key \"{k}\""));
+
+    let ts = match take(&mut obj, keys.ts) {
+        None => return Err(missing(keys.ts)),
+        Some(v) => v
+            .as_f64()
+            .ok_or_else(|| bad(format!("\"{}\" is not a number", keys.ts)))?,
+    };
+    let tid = match take(&mut obj, keys.tid) {
+        None => return Err(missing(keys.tid)),
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(bad(format!("\"{}\" is not a string", keys.tid))),
+    };
+    let lvl = match take(&mut obj, keys.lvl) {
+        None => return Err(missing(keys.lvl)),
+        Some(v) => v
+            .as_array()
+            .filter(|a| !a.is_empty() && a.len() <= MAX_DEPTH)
+            .and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_u64().filter(|&n| n >= 1))
+                    .collect::<Option<Vec<u64>>>()
+            })
+            .ok_or_else(|| {
+                bad(format!(
+                    "\"{}\" is not a non-empty array of at most {MAX_DEPTH} positive integers",
+                    keys.lvl
+                ))
+            })?,
+    };
+    let kind = if let Some(mt) = take(&mut obj, keys.mt) {
+        let Value::String(mt) = mt else {
+            return Err(bad(format!("\"{}\" is not a string", keys.mt)));
+        };
+        let msg = match take(&mut obj, keys.msg) {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return Err(bad(format!("\"{}\" is not a string", keys.msg))),
+        };
+        Kind::Message { mt, msg }
+    } else if let Some(at) = take(&mut obj, keys.at) {
+        let Value::String(at) = at else {
+            return Err(bad(format!("\"{}\" is not a string", keys.at)));
+        };
+        let st = match take(&mut obj, keys.st) {
+            None => return Err(missing(keys.st)),
+            Some(Value::String(s)) => match s.as_str() {
+                "started" => Status::Started,
+                "succeeded" => Status::Succeeded,
+                "failed" => Status::Failed,
+                _ => {
+                    return Err(bad(format!(
+                        "\"{}\" is {s:?}, not started, succeeded or failed",
+                        keys.st
+                    )))
+                }
+            },
+            Some(_) => return Err(bad(format!("\"{}\" is not a string", keys.st))),
+        };
+        Kind::Action { at, st }
+    } else if has(&obj, keys.st) {
+        return Err(missing(keys.at));
+    } else {
+        return Err(bad(format!(
+            "neither a message type (\"{}\") nor an action type and status (\"{}\", \"{}\")",
+            keys.mt, keys.at, keys.st
+        )));
+    };
+    let dur = match obj.iter().position(|(k, _)| k == "dur") {
+        Some(i) if obj[i].1.is_number() => obj.remove(i).1.as_f64(),
+        Some(_) => return Err(bad("\"dur\" is not a number".to_owned())),
+        None => None,
+    };
+    Ok(Record {
+        ts,
+        tid,
+        lvl,
+        kind,
+        dur,
+        fields: obj,
+    })
+}
+
+/// One piece of an input, as [`for_each_line`] reads it.
+#[derive(Debug)]
+pub enum Chunk<'a> {
+    /// A line, without its `\n`; `terminated` is false for a last line without one.
+    Line {
+        no: u64,
+        offset: u64,
+        bytes: &'a [u8],
+        terminated: bool,
+    },
+    /// Zero bytes at the very end of the input (a crash with mmap leaves the pre-sized
+    /// region after the last record zeroed). `no` is the line they are on.
+    NulTail { no: u64, offset: u64, len: u64 },
+}
+
+/// Calls `f` with every line of `r` in order, then with the NUL tail if there is one.
+pub fn for_each_line(
+    mut r: impl BufRead,
+    mut f: impl FnMut(Chunk<'_>) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut no = 0u64;
+    let mut offset = 0u64;
+    loop {
+        buf.clear();
+        let n = r.read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        no += 1;
+        let start = offset;
+        offset += n as u64;
+        if buf.last() == Some(&b'\n') {
+            f(Chunk::Line {
+                no,
+                offset: start,
+                bytes: &buf[..n - 1],
+                terminated: true,
+            })?;
+            continue;
+        }
+        let nuls = buf.iter().rev().take_while(|&&b| b == 0).count();
+        let body = &buf[..n - nuls];
+        if !body.is_empty() {
+            f(Chunk::Line {
+                no,
+                offset: start,
+                bytes: body,
+                terminated: false,
+            })?;
+        }
+        if nuls > 0 {
+            f(Chunk::NulTail {
+                no,
+                offset: start + body.len() as u64,
+                len: nuls as u64,
+            })?;
+        }
+    }
+}
+
+/// Whether `c` must not reach a terminal as is: C0 and C1 controls, DEL, the line and
+/// paragraph separators and the bidirectional overrides and isolates.
+fn is_unsafe(c: char) -> bool {
+    matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with every unsafe character escaped: `\n`, `\r`, `\t`, `\x1b`, `\u{85}`, `\u{2028}`….
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c <= '\x7f' && is_unsafe(c) => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if is_unsafe(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Bytes shown as text: invalid UTF-8 replaced, unsafe characters escaped, at most `max`
+/// characters (then `…`).
+pub fn sanitize_bytes(b: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(b);
+    let mut s: String = text.chars().take(max).collect();
+    if text.chars().nth(max).is_some() {
+        s.push('…');
+    }
+    sanitize(&s).into_owned()
+}
+
+/// A field's value as text: a plain string as is, anything else as JSON.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s)
+            if !s.is_empty()
+                && !s
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '"' || c == '=' || is_unsafe(c)) =>
+        {
+            s.clone()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A level as `[3,1]`.
+pub fn level_text(lvl: &[u64]) -> String {
+    let mut s = String::from("[");
+    for (i, n) in lvl.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{n}");
+    }
+    s.push(']');
+    s
+}
+
+/// A duration in seconds, short: `1.500s`, `200.0ms`, `12µs`.
+pub fn dur_text(d: f64) -> String {
+    if d >= 1.0 {
+        format!("{d:.3}s")
+    } else if d >= 0.001 {
+        format!("{:.1}ms", d * 1e3)
+    } else {
+        format!("{:.0}µs", d * 1e6)
+    }
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Unix seconds as RFC 3339 UTC with microseconds: `2023-11-14T22:13:20.000000Z`.
+pub fn time_text(ts: f64) -> String {
+    if !ts.is_finite() || ts.abs() > 1e12 {
+        return format!("{ts}");
+    }
+    let total = (ts * 1e6).round() as i64;
+    let secs = total.div_euclid(1_000_000);
+    let micros = total.rem_euclid(1_000_000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Unix seconds (`1700000000`, `1700000000.5`) or RFC 3339 UTC
+/// (`2026-11-23T10:00:00Z`, fractions and `+00:00` allowed).
+pub fn parse_time(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let err = || {
+        format!(
+            "invalid time {text:?}: expected Unix seconds or RFC 3339 UTC like 2026-11-23T10:00:00Z"
+        )
+    };
+    if let Ok(v) = t.parse::<f64>() {
+        return if v.is_finite() { Ok(v) } else { Err(err()) };
+    }
+    let t = t
+        .strip_suffix('Z')
+        .or_else(|| t.strip_suffix('z'))
+        .or_else(|| t.strip_suffix("+00:00"))
+        .ok_or_else(err)?;
+    let (date, time) = t.split_once(['T', 't', ' ']).ok_or_else(err)?;
+    let num = |s: &str, len: usize| -> Result<i64, String> {
+        if s.len() == len && s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().map_err(|_| err())
+        } else {
+            Err(err())
+        }
+    };
+    let mut dp = date.split('-');
+    let (y, mo, d) = match (dp.next(), dp.next(), dp.next(), dp.next()) {
+        (Some(y), Some(m), Some(d), None) => (num(y, 4)?, num(m, 2)?, num(d, 2)?),
+        _ => return Err(err()),
+    };
+    let (hms, frac) = match time.split_once('.') {
+        Some((a, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
+            (a, format!("0.{f}").parse::<f64>().map_err(|_| err())?)
+        }
+        Some(_) => return Err(err()),
+        None => (time, 0.0),
+    };
+    let mut tp = hms.split(':');
+    let (h, mi, s) = match (tp.next(), tp.next(), tp.next(), tp.next()) {
+        (Some(h), Some(m), Some(s), None) => (num(h, 2)?, num(m, 2)?, num(s, 2)?),
+        _ => return Err(err()),
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return Err(err());
+    }
+    let days = days_from_civil(y, mo, d);
+    Ok((days * 86_400 + h * 3600 + mi * 60 + s) as f64 + frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_layouts_keeping_field_order() {
+        let r = parse(br#"{"ts":1700000001.5,"tid":"Ab.2","lvl":[3,3],"at":"db:query","st":"succeeded","dur":0.2,"z":1,"a":"x"}"#).unwrap();
+        assert_eq!(r.lvl, vec![3, 3]);
+        assert!(r.is_end());
+        assert_eq!(r.dur, Some(0.2));
+        assert_eq!(r.fields[0].0, "z");
+        let e = parse(br#"{"timestamp":1.0,"task_uuid":"u","task_level":[1],"message_type":"info","message":"hi"}"#).unwrap();
+        assert_eq!(
+            e.kind,
+            Kind::Message {
+                mt: "info".into(),
+                msg: Some("hi".into())
+            }
+        );
+        assert!(matches!(parse(b"[1]"), Err(ParseError::Json(_))));
+        assert!(matches!(parse(b"{\"ts\":1"), Err(ParseError::Json(_))));
+        assert_eq!(
+            parse(br#"{"ts":1,"lvl":[1],"mt":"info"}"#),
+            Err(ParseError::Record("missing key \"tid\"".into()))
+        );
+        assert!(parse(br#"{"ts":1,"tid":"a","lvl":[0],"mt":"info"}"#).is_err());
+        let deep = format!(
+            r#"{{"ts":1,"tid":"a","lvl":[{}1],"mt":"info"}}"#,
+            "1,".repeat(MAX_DEPTH)
+        );
+        assert!(parse(deep.as_bytes()).is_err());
+        assert!(parse(br#"{"ts":1,"tid":"a","lvl":[1],"at":"x","st":"done"}"#).is_err());
+    }
+
+    #[test]
+    fn sanitizes_controls() {
+        assert_eq!(
+            sanitize("a\x1b[31mb\r\n\0\u{7f}\u{85}\u{2028}é"),
+            "a\\x1b[31mb\\r\\n\\x00\\x7f\\u{85}\\u{2028}é"
+        );
+        assert!(matches!(sanitize("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn times_round_trip() {
+        assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000.0);
+        assert_eq!(parse_time("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000.0);
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20.5+00:00").unwrap(),
+            1_700_000_000.5
+        );
+        assert_eq!(time_text(1_700_000_000.25), "2023-11-14T22:13:20.250000Z");
+        assert_eq!(time_text(0.0), "1970-01-01T00:00:00.000000Z");
+        assert!(parse_time("2023-13-01T00:00:00Z").is_err());
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("2023-11-14T22:13:20").is_err());
+    }
+}

@@ -1,0 +1,681 @@
+//! `logxide view` and `logxide check` used as a person would: on fixture files, through
+//! pipes, on a growing file, in a terminal.
+//!
+//! Golden outputs live in `tests/golden/`; `UPDATE_GOLDEN=1 cargo test -p logxide-cli`
+//! rewrites them (then read the diff).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixtures() -> PathBuf {
+    manifest().join("tests/fixtures")
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(name)).unwrap()
+}
+
+/// Runs `logxide args…` in `dir`, with NO_COLOR unset.
+fn logxide_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run logxide")
+}
+
+fn logxide(args: &[&str]) -> Output {
+    logxide_in(&fixtures(), args)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+/// Compares `actual` with `tests/golden/<name>`.
+fn golden(name: &str, actual: &str) {
+    let path = manifest().join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
+    assert_eq!(
+        actual,
+        expected,
+        "output differs from {}:\n--- actual\n{actual}--- expected\n{expected}",
+        path.display()
+    );
+}
+
+fn view_golden(file: &str, golden_name: &str) {
+    let out = logxide(&["view", "--color", "never", file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    golden(golden_name, &text(&out.stdout));
+}
+
+#[test]
+fn view_nested_task_with_a_failure() {
+    view_golden("nested_failure.log", "view_nested_failure.txt");
+}
+
+#[test]
+fn view_interleaved_tasks() {
+    view_golden("interleaved.log", "view_interleaved.txt");
+}
+
+#[test]
+fn view_eliot_file() {
+    view_golden("eliot.log", "view_eliot.txt");
+}
+
+#[test]
+fn view_incomplete_task() {
+    view_golden("incomplete.log", "view_incomplete.txt");
+}
+
+#[test]
+fn view_torn_last_line() {
+    view_golden("torn.log", "view_torn.txt");
+}
+
+/// A file left by a crash with mmap: the records, then the zeroed rest of the region.
+fn nul_tail_file(dir: &Path) -> PathBuf {
+    let mut bytes = fixture("nested_failure.log");
+    bytes.extend_from_slice(&[0u8; 4096]);
+    let path = dir.join("nul_tail.log");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn view_nul_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    nul_tail_file(dir.path());
+    let out = logxide_in(dir.path(), &["view", "--color", "never", "nul_tail.log"]);
+    assert_eq!(out.status.code(), Some(0));
+    golden("view_nul_tail.txt", &text(&out.stdout));
+}
+
+#[test]
+fn view_reads_stdin_and_several_files() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .args(["view", "--color", "never", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&fixture("nested_failure.log"))
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let expected = logxide(&["view", "--color", "never", "nested_failure.log"]);
+    assert_eq!(out.stdout, expected.stdout);
+
+    let out = logxide(&["view", "--color", "never", "eliot.log", "incomplete.log"]);
+    let s = text(&out.stdout);
+    assert!(s.starts_with("==> eliot.log <==\n"), "{s}");
+    assert!(s.contains("\n\n==> incomplete.log <==\nIn.1 "), "{s}");
+
+    let out = logxide(&["view", "missing.log"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing.log"));
+}
+
+#[test]
+fn view_filters() {
+    let v = |args: &[&str]| {
+        let mut all = vec!["view", "--color", "never"];
+        all.extend_from_slice(args);
+        let out = logxide(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    // --level hides messages below it, never actions.
+    let s = v(&["--level", "warning", "nested_failure.log"]);
+    assert!(
+        !s.contains("inside request") && !s.contains("rows fetched"),
+        "{s}"
+    );
+    assert!(!s.contains("standalone"), "{s}");
+    assert!(
+        s.contains("error: upstream said no") && s.contains("db:query succeeded"),
+        "{s}"
+    );
+    assert!(
+        s.contains("Ab.1 "),
+        "the task stays, only its message is hidden: {s}"
+    );
+    // --task: prefix of the task id.
+    let s = v(&["--task", "Tk.2", "interleaved.log"]);
+    assert!(s.starts_with("Tk.2 ") && !s.contains("Tk.1"), "{s}");
+    let s = v(&["--task", "Tk", "interleaved.log"]);
+    assert!(s.contains("Tk.1") && s.contains("Tk.2"), "{s}");
+    // --action: whole tasks containing the action type.
+    let s = v(&["--action", "cache:get", "interleaved.log"]);
+    assert!(
+        s.starts_with("Tk.2 ") && !s.contains("Tk.1") && s.contains("job:run started"),
+        "{s}"
+    );
+    // --since / --until: Unix seconds or RFC 3339 UTC; tasks overlapping the window.
+    let s = v(&["--since", "2023-11-14T22:13:21Z", "nested_failure.log"]);
+    assert!(!s.contains("Ab.1") && s.contains("Ab.2"), "{s}");
+    let s = v(&["--until", "1700000000.5", "nested_failure.log"]);
+    assert!(s.contains("Ab.1") && !s.contains("Ab.2"), "{s}");
+    let s = v(&[
+        "--since",
+        "1700000001.45",
+        "--until",
+        "1700000001.46",
+        "nested_failure.log",
+    ]);
+    assert!(!s.contains("Ab.1") && s.contains("Ab.2"), "{s}");
+    // Bad filter values are usage errors.
+    for bad in [
+        &["view", "--level", "loud", "eliot.log"][..],
+        &["view", "--since", "yesterday", "eliot.log"],
+        &["view", "--color", "sometimes", "eliot.log"],
+        &["view"],
+    ] {
+        let out = logxide(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}
+
+/// Every byte a terminal could act on: C0 controls but `\n`, DEL, C1, U+2028/2029.
+fn assert_no_raw_controls(what: &str, out: &[u8]) {
+    let s = String::from_utf8_lossy(out);
+    for (i, c) in s.chars().enumerate() {
+        let bad = (c < ' ' && c != '\n')
+            || ('\u{7f}'..='\u{9f}').contains(&c)
+            || c == '\u{2028}'
+            || c == '\u{2029}';
+        assert!(!bad, "{what}: raw {c:?} at char {i}:\n{s}");
+    }
+}
+
+#[test]
+fn no_terminal_injection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = fixture("injection.log");
+    // A line that is not JSON, with raw escape sequences, a bell, CR, NUL, DEL and C1.
+    bytes.extend_from_slice(b"raw \x1b[2J\x1b]0;t\x07 \r\0 \x7f \xc2\x9b \xe2\x80\xa8 end\n");
+    std::fs::write(dir.path().join("evil.log"), &bytes).unwrap();
+    for color in ["never", "always"] {
+        let out = logxide_in(dir.path(), &["view", "--color", color, "evil.log"]);
+        assert_eq!(out.status.code(), Some(0));
+        let s = text(&out.stdout);
+        let plain = if color == "always" {
+            // Only the viewer's own SGR sequences remain; strip them and look again.
+            let mut t = s.clone();
+            for sgr in [
+                "\x1b[0m",
+                "\x1b[1m",
+                "\x1b[2m",
+                "\x1b[1;31m",
+                "\x1b[32m",
+                "\x1b[33m",
+            ] {
+                t = t.replace(sgr, "");
+            }
+            t
+        } else {
+            s.clone()
+        };
+        assert_no_raw_controls(&format!("view --color {color}"), plain.as_bytes());
+        assert!(s.contains(r"evil \x1b[2J\x1b]0;pwned\x07 title\r overwrite \x00 nul \u{2028} sep \u{9b} csi \x7f del"), "{s}");
+        assert!(s.contains(r"X.\x1b[5m2"), "{s}");
+        assert!(
+            s.contains(
+                r"! line 4: not a record: raw \x1b[2J\x1b]0;t\x07 \r\x00 \x7f \u{9b} \u{2028} end"
+            ),
+            "{s}"
+        );
+    }
+    let out = logxide_in(dir.path(), &["check", "evil.log"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_no_raw_controls("check", &out.stdout);
+    let out = logxide_in(dir.path(), &["view", "--follow", "-"]);
+    assert_no_raw_controls("follow", &out.stdout);
+}
+
+fn check_golden(file: &str, code: i32, golden_name: &str) {
+    let out = logxide(&["check", file]);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{file}: {}",
+        text(&out.stdout)
+    );
+    golden(golden_name, &text(&out.stdout));
+}
+
+#[test]
+fn check_clean_files() {
+    check_golden("nested_failure.log", 0, "check_clean.txt");
+    let out = logxide(&[
+        "check",
+        "interleaved.log",
+        "eliot.log",
+        "incomplete.log",
+        "injection.log",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let s = text(&out.stdout);
+    assert!(s.contains("incomplete.log: 5 lines, 2 tasks, 5 records (1 message, 3 started, 1 succeeded, 0 failed), 1 incomplete task, 0 problems"), "{s}");
+}
+
+#[test]
+fn check_broken_files() {
+    for (file, golden_name) in [
+        ("gap.log", "check_gap.txt"),
+        ("end_without_start.log", "check_end_without_start.txt"),
+        ("ts_backwards.log", "check_ts_backwards.txt"),
+        ("duplicate.log", "check_duplicate.txt"),
+        ("bad_json.log", "check_bad_json.txt"),
+        ("missing_key.log", "check_missing_key.txt"),
+        ("torn.log", "check_torn.txt"),
+    ] {
+        check_golden(file, 1, golden_name);
+    }
+}
+
+#[test]
+fn check_more_tree_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = |name: &str, body: &str| {
+        std::fs::write(dir.path().join(name), body).unwrap();
+        let out = logxide_in(dir.path(), &["check", name]);
+        (out.status.code(), text(&out.stdout))
+    };
+    let (code, s) = lines(
+        "mismatch.log",
+        "{\"ts\":1,\"tid\":\"a\",\"lvl\":[1],\"at\":\"x\",\"st\":\"started\"}\n\
+         {\"ts\":2,\"tid\":\"a\",\"lvl\":[2],\"at\":\"y\",\"st\":\"succeeded\"}\n\
+         {\"ts\":3,\"tid\":\"a\",\"lvl\":[3],\"mt\":\"info\",\"msg\":\"late\"}\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        s.contains("mismatch.log:2: end of action y at [2] does not match its start x (line 1)"),
+        "{s}"
+    );
+    assert!(
+        s.contains("mismatch.log:3: record [3] comes after the end of its action y ([2], line 2)"),
+        "{s}"
+    );
+    let (code, s) = lines(
+        "inner.log",
+        "{\"ts\":1,\"tid\":\"a\",\"lvl\":[1],\"at\":\"x\",\"st\":\"started\"}\n\
+         {\"ts\":2,\"tid\":\"a\",\"lvl\":[2,1],\"at\":\"y\",\"st\":\"started\"}\n\
+         {\"ts\":3,\"tid\":\"a\",\"lvl\":[3],\"at\":\"x\",\"st\":\"failed\"}\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(s.contains("inner.log:2: action y at [2,1] in task a has no end record, but an action around it ended"), "{s}");
+    // Equal timestamps are fine; a gap in a task still running is not (yet) an error.
+    let (code, s) = lines(
+        "running.log",
+        "{\"ts\":1,\"tid\":\"a\",\"lvl\":[1],\"at\":\"x\",\"st\":\"started\"}\n\
+         {\"ts\":1,\"tid\":\"a\",\"lvl\":[3],\"mt\":\"info\",\"msg\":\"[2] still queued\"}\n",
+    );
+    assert_eq!(code, Some(0), "{s}");
+    assert!(s.contains("1 incomplete task, 0 problems"), "{s}");
+}
+
+#[test]
+fn check_nul_tail_and_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    nul_tail_file(dir.path());
+    let out = logxide_in(
+        dir.path(),
+        &["check", "nul_tail.log", "--repair", "fixed.log"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    golden("check_nul_tail_repair.txt", &text(&out.stdout));
+    assert_eq!(
+        std::fs::read(dir.path().join("fixed.log")).unwrap(),
+        fixture("nested_failure.log")
+    );
+    let out = logxide_in(dir.path(), &["check", "fixed.log"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    // A torn last line after a NUL-free file; then both at once.
+    std::fs::copy(fixtures().join("torn.log"), dir.path().join("torn.log")).unwrap();
+    let out = logxide_in(
+        dir.path(),
+        &["check", "--repair", "torn-fixed.log", "torn.log"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    assert!(s.contains("removed the torn last line 4 (60 bytes)"), "{s}");
+    let torn = fixture("torn.log");
+    let keep = torn.iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    assert_eq!(
+        std::fs::read(dir.path().join("torn-fixed.log")).unwrap(),
+        &torn[..keep]
+    );
+
+    let mut both = torn.clone();
+    both.extend_from_slice(&[0; 100]);
+    std::fs::write(dir.path().join("both.log"), &both).unwrap();
+    let out = logxide_in(
+        dir.path(),
+        &["check", "--json", "--repair", "both-fixed.log", "both.log"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &v["files"][0];
+    assert_eq!(f["torn_last_line"]["bytes"], 60);
+    assert_eq!(f["nul_tail"]["bytes"], 100);
+    assert_eq!(f["nul_tail"]["offset"], torn.len());
+    assert_eq!(f["repair"]["removed_nul_bytes"], 100);
+    assert_eq!(f["repair"]["removed_torn_line"], 4);
+    assert_eq!(v["clean"], false);
+    assert_eq!(
+        std::fs::read(dir.path().join("both-fixed.log")).unwrap(),
+        &torn[..keep]
+    );
+
+    // A clean file is copied byte for byte.
+    let out = logxide(&[
+        "check",
+        "eliot.log",
+        "--repair",
+        dir.path().join("e.log").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("nothing to remove"));
+    assert_eq!(
+        std::fs::read(dir.path().join("e.log")).unwrap(),
+        fixture("eliot.log")
+    );
+}
+
+#[test]
+fn check_json_and_usage_errors() {
+    let out = logxide(&["check", "--json", "gap.log", "eliot.log"]);
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    assert_eq!(s.lines().count(), 1, "{s}");
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(v["problems"], 1);
+    assert_eq!(v["files"][0]["problems"][0]["line"], 3);
+    assert_eq!(v["files"][1]["records"]["failed"], 1);
+
+    for args in [
+        &["check"][..],
+        &["check", "no-such-file.log"],
+        &["check", "--repair", "out.log", "gap.log", "eliot.log"],
+        &["check", "--repair", "gap.log", "gap.log"],
+        &["check", "--bogus", "gap.log"],
+    ] {
+        let out = logxide(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+    assert!(!fixtures().join("out.log").exists());
+}
+
+/// Reads the child's stdout lines on a thread, so the test can wait with a deadline.
+fn line_reader(out: std::process::ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = line.contains(needle);
+                seen.push(line);
+                if hit {
+                    return;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!(
+        "{needle:?} did not appear within 5 s; seen:\n{}",
+        seen.join("\n")
+    );
+}
+
+fn append(path: &Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+#[test]
+fn view_follow_sees_appended_truncated_and_rotated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.log");
+    std::fs::write(
+        &path,
+        b"{\"ts\":1,\"tid\":\"F.1\",\"lvl\":[1],\"at\":\"job\",\"st\":\"started\"}\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .args(["view", "--follow", "--color", "never"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = line_reader(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(&rx, "F.1 job started", &mut seen);
+        // Appended in two writes: half a line is not shown until its newline arrives.
+        append(
+            &path,
+            b"{\"ts\":2,\"tid\":\"F.1\",\"lvl\":[2],\"mt\":\"info\",",
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        append(&path, b"\"msg\":\"appended\"}\n{\"ts\":3,\"tid\":\"F.1\",\"lvl\":[3,1],\"at\":\"sub\",\"st\":\"started\"}\n");
+        wait_for(&rx, "sub started", &mut seen);
+        assert!(
+            seen.contains(&"F.1   info: appended".to_owned()),
+            "{seen:?}"
+        );
+        assert!(
+            seen.contains(&"F.1   sub started".to_owned()),
+            "indented by depth: {seen:?}"
+        );
+        // Truncated and rewritten (copytruncate rotation).
+        std::fs::write(
+            &path,
+            b"{\"ts\":4,\"tid\":\"F.2\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"after truncate\"}\n",
+        )
+        .unwrap();
+        wait_for(&rx, "after truncate", &mut seen);
+        // Renamed away and replaced by a new file.
+        std::fs::rename(&path, dir.path().join("live.log.1")).unwrap();
+        std::fs::write(
+            &path,
+            b"{\"ts\":5,\"tid\":\"F.3\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"new file\"}\n",
+        )
+        .unwrap();
+        wait_for(&rx, "new file", &mut seen);
+        // A NUL tail (mmap region not yet written) is skipped until records replace it.
+        let at = std::fs::metadata(&path).unwrap().len();
+        append(&path, &[0; 64]);
+        std::thread::sleep(Duration::from_millis(250));
+        {
+            use std::io::{Seek, SeekFrom};
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.seek(SeekFrom::Start(at)).unwrap();
+            f.write_all(b"not json\n").unwrap();
+        }
+        wait_for(&rx, "not a record: not json", &mut seen);
+        // Zeros with records after them (a crash, then a writer appending) are skipped.
+        append(
+            &path,
+            b"{\"ts\":6,\"tid\":\"F.3\",\"lvl\":[2],\"mt\":\"info\",\"msg\":\"after zeros\"}\n",
+        );
+        wait_for(&rx, "after zeros", &mut seen);
+        assert!(
+            seen.iter().any(|l| l.ends_with(": 55 zero bytes skipped")),
+            "{seen:?}"
+        );
+    }));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn library_output_is_clean_and_viewable() {
+    use logxide::sink::MemorySink;
+    let mem = MemorySink::new();
+    let log = logxide::Logger::builder()
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    log.info("standalone");
+    {
+        let _req = log.start_action("http:request", |f| {
+            f.field("path", "/api");
+        });
+        log.info("inside");
+        {
+            let _q = log.start_action("db:query", |_| {});
+            log.debug("rows");
+        }
+        let inner = log.start_action("cache:set", |_| {});
+        inner.fail(&std::io::Error::other("full"));
+        log.error("giving up");
+    }
+    log.flush(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lib.log"), mem.contents()).unwrap();
+    let out = logxide_in(dir.path(), &["check", "lib.log"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("2 tasks, 10 records"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = logxide_in(dir.path(), &["view", "--color", "never", "lib.log"]);
+    let s = text(&out.stdout);
+    let shape: Vec<String> = s
+        .lines()
+        .skip(3)
+        .map(|l| {
+            l.split(" succeeded")
+                .next()
+                .unwrap()
+                .split(" failed")
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            "└─ http:request started path=/api",
+            "   ├─ info: inside",
+            "   ├─ db:query started",
+            "   │  ├─ debug: rows",
+            "   │  └─ db:query",
+            "   ├─ cache:set started",
+            "   │  └─ cache:set",
+            "   ├─ error: giving up",
+            "   └─ http:request",
+        ],
+        "{s}"
+    );
+}
+
+#[test]
+fn colors_on_a_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("tmux is not installed: skipping the terminal test");
+        return;
+    }
+    let socket = format!("logxide-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .unwrap()
+    };
+    let script = format!(
+        "env -u NO_COLOR {} view --color auto {}; echo VIEW-DONE; sleep 30",
+        env!("CARGO_BIN_EXE_logxide"),
+        fixtures().join("nested_failure.log").display()
+    );
+    let out = tmux(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        &script,
+    ]);
+    assert!(out.status.success(), "tmux: {}", text(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut pane = String::new();
+    while Instant::now() < deadline {
+        pane = text(&tmux(&["capture-pane", "-p", "-e"]).stdout);
+        if pane.contains("VIEW-DONE") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = tmux(&["kill-server"]);
+    assert!(pane.contains("VIEW-DONE"), "no output in the pane:\n{pane}");
+    assert!(pane.contains("http:request failed"), "{pane}");
+    assert!(pane.contains("\x1b["), "no colors on a terminal:\n{pane}");
+    // The failure is red: tmux writes SGR 31 (alone or combined).
+    let failed = pane
+        .lines()
+        .find(|l| l.contains("http:request failed"))
+        .unwrap();
+    assert!(
+        failed.contains("31m") || failed.contains(";31"),
+        "{failed:?}"
+    );
+}
