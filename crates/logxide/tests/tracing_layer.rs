@@ -490,3 +490,71 @@ fn instrumented_futures_on_a_multi_threaded_runtime_keep_their_trees() {
         );
     }
 }
+
+/// The only test of this file that touches the global logger.
+#[test]
+fn the_global_layer_follows_the_global_logger() {
+    let mem = MemorySink::new();
+    let guard = logxide::LoggerBuilder::new()
+        .use_env(false)
+        .panic_hook(false)
+        .sink(mem.clone())
+        .init()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(LogxideLayer::global());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("job", n = 2).in_scope(|| {
+            tracing::info!("through tracing");
+            logxide::info!("through the macro");
+        });
+    });
+    logxide::logger::flush(None).unwrap();
+    drop(guard);
+    let t = TARGET;
+    assert_eq!(
+        normalized(&mem.lines()),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"job","st":"started","n":2}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"info","msg":"through tracing",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[3],"mt":"info","msg":"through the macro"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[4],"at":"job","st":"succeeded","dur":0}"#.to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn a_span_entered_on_two_threads_at_once_and_reentered() {
+    let lines = capture(|_| {
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+        let span = tracing::info_span!("shared");
+        let _outer = span.enter();
+        {
+            let _again = span.enter();
+            tracing::info!("re-entered");
+        }
+        tracing::info!("still inside");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let _there = span.enter();
+                    tracing::info!("on another thread");
+                });
+            });
+        });
+    });
+    let lines = normalized(&lines);
+    let expected_tail = [
+        r#""lvl":[1],"at":"shared","st":"started"}"#,
+        r#""lvl":[2],"mt":"info","msg":"re-entered","#,
+        r#""lvl":[3],"mt":"info","msg":"still inside","#,
+        r#""lvl":[4],"mt":"info","msg":"on another thread","#,
+        r#""lvl":[5],"at":"shared","st":"succeeded","#,
+    ];
+    assert_eq!(lines.len(), expected_tail.len(), "{lines:?}");
+    for (line, part) in lines.iter().zip(expected_tail) {
+        assert!(
+            line.contains(r#""tid":"T0""#) && line.contains(part),
+            "{line}"
+        );
+    }
+}
