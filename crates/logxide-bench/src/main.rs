@@ -103,7 +103,7 @@ fn main() -> ExitCode {
                 for c in &cases {
                     let v = serde_json::to_value(c).unwrap_or_default();
                     println!(
-                        "{:<10} {:>8.1} ns/call",
+                        "{:<14} {:>8.1} ns/call",
                         v["name"].as_str().unwrap_or(""),
                         v["ns_per_call"].as_f64().unwrap_or(0.0)
                     );

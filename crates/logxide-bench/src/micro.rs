@@ -11,15 +11,20 @@
 //! - `enqueue`: a finished 150-byte line into the writer's queue (a discarding sink).
 //! - `info`: the whole `info!` call with three fields on the global logger, writing to a
 //!   sink that discards (so the disk is not measured).
+//! - `tracing_event`: the same record as `info` through `tracing::info!` and logxide's
+//!   `tracing` layer (`LogxideLayer::global()` on a `tracing_subscriber` registry): the cost
+//!   of the bridge against the plain macro.
 //! - `message`: a record with no field through a (non-global) `Logger`, same sink.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use logxide::encode::{Format, RecordEncoder, Timestamp};
+use logxide::integrations::tracing::LogxideLayer;
 use logxide::sink::{Batch, FnSink};
 use logxide::writer::Writer;
 use serde::Serialize;
+use tracing_subscriber::layer::SubscriberExt;
 
 /// One case's result.
 #[derive(Serialize)]
@@ -71,6 +76,20 @@ pub fn run(iterations: u64, rounds: u32) -> Result<Vec<Case>, String> {
             );
         }),
     });
+    let subscriber = tracing_subscriber::registry().with(LogxideLayer::global());
+    let default = ::tracing::subscriber::set_default(subscriber);
+    cases.push(Case {
+        name: "tracing_event",
+        ns_per_call: best_of(rounds, iterations, |i| {
+            ::tracing::info!(
+                user_id = black_box(i),
+                latency_ms = i as f64 * 0.25,
+                path = "/api/v1/items",
+                "request handled"
+            );
+        }),
+    });
+    drop(default);
     drop(guard);
     logxide::logger::shutdown(None);
     let local = logxide::Logger::builder()

@@ -70,6 +70,16 @@ impl ActionState {
 
     /// Writes the end record once (later calls do nothing).
     fn end(&self, status: ActionStatus, error: Option<(&str, &str)>) {
+        self.end_with(status, error, |_| {});
+    }
+
+    /// Writes the end record once, with `fields` after `dur`, `exc` and `reason`.
+    fn end_with(
+        &self,
+        status: ActionStatus,
+        error: Option<(&str, &str)>,
+        fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+    ) {
         if self.ended.swap(true, Relaxed) {
             return;
         }
@@ -91,6 +101,7 @@ impl ActionState {
                     enc.reserved_field("exc", exc);
                     enc.reserved_field("reason", reason);
                 }
+                fields(f);
             },
         );
     }
@@ -132,23 +143,122 @@ fn exit(state: &Arc<ActionState>) {
     });
 }
 
-/// Starts an action as a child of `parent` (task id and position), or of the innermost
-/// action entered on this thread, or as a new task.
-pub(crate) fn start(
+/// A shared reference to an action's state, for the integrations that keep an action in
+/// their own structures (the `tracing` layer): it can reserve child positions and be entered
+/// on a thread, but never ends the action.
+#[derive(Clone)]
+pub(crate) struct ActionRef(Arc<ActionState>);
+
+impl ActionRef {
+    /// True once the end record is written.
+    pub(crate) fn is_ended(&self) -> bool {
+        self.0.ended.load(Relaxed)
+    }
+
+    /// True if the action is entered on this thread.
+    pub(crate) fn is_entered_here(&self) -> bool {
+        STACK
+            .try_with(|s| {
+                s.try_borrow()
+                    .is_ok_and(|s| s.iter().any(|a| Arc::ptr_eq(a, &self.0)))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Enters the action on this thread until the guard drops (without ending it).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn enter(&self) -> EnteredRef {
+        enter(&self.0);
+        EnteredRef {
+            state: Arc::clone(&self.0),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+/// The innermost action entered on this thread.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) fn current_action() -> Option<ActionRef> {
+    STACK
+        .try_with(|s| {
+            s.try_borrow()
+                .ok()
+                .and_then(|s| s.last().map(|a| ActionRef(Arc::clone(a))))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Keeps an [`ActionRef`] entered on this thread; leaves it when dropped.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) struct EnteredRef {
+    state: Arc<ActionState>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for EnteredRef {
+    fn drop(&mut self) {
+        // `try_with`: this guard may be dropped while the thread's locals are destroyed.
+        let _ = STACK.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                if let Some(i) = s.iter().rposition(|a| Arc::ptr_eq(a, &self.state)) {
+                    s.remove(i);
+                }
+            }
+        });
+    }
+}
+
+/// Where a record or an action goes.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) enum Parent<'a> {
+    /// The innermost action entered on this thread, or a new task.
+    Current,
+    /// A remote position (see [`Action::context`]).
+    Context(&'a ActionContext),
+    /// Inside this action: at the innermost action entered on this thread if this one is
+    /// entered here (so that actions entered inside it keep their records), else at its
+    /// next child position; a new task if it has ended.
+    Action(&'a ActionRef),
+    /// A new task.
+    NewTask,
+}
+
+/// The slot `parent` gives to the next record or action: its task and its position; `None`
+/// for a new task.
+fn slot(parent: Parent<'_>) -> Option<Position> {
+    let innermost = || STACK.with(|s| s.borrow().last().map(|a| a.child_position()));
+    match parent {
+        Parent::Current => innermost(),
+        Parent::Context(ctx) => Some(Position {
+            task_id: ctx.task_id,
+            level: ctx.level.iter().copied().collect(),
+        }),
+        Parent::Action(a) if a.is_ended() => None,
+        Parent::Action(a) if a.is_entered_here() => innermost(),
+        Parent::Action(a) => Some(a.0.child_position()),
+        Parent::NewTask => None,
+    }
+}
+
+/// The position of the next record logged under `parent`.
+pub(crate) fn position_in(parent: Parent<'_>, mode: TaskIdMode) -> Position {
+    slot(parent).unwrap_or_else(|| Position {
+        task_id: new_task_id(mode),
+        level: SmallVec::from_slice(&[1]),
+    })
+}
+
+/// Starts an action under `parent` without entering it.
+pub(crate) fn start_detached(
     logger: &Logger,
     action_type: Cow<'static, str>,
-    parent: Option<&ActionContext>,
+    parent: Parent<'_>,
     fields: impl FnOnce(&mut FieldWriter<'_, '_>),
-) -> Action {
-    let (task_id, prefix) = match parent {
-        Some(ctx) => (ctx.task_id, ctx.level.iter().copied().collect()),
-        None => {
-            let inner = STACK.with(|s| s.borrow().last().map(|a| a.child_position()));
-            match inner {
-                Some(pos) => (pos.task_id, pos.level),
-                None => (new_task_id(logger.core.task_ids), LevelPath::new()),
-            }
-        }
+) -> DetachedAction {
+    let (task_id, prefix) = match slot(parent) {
+        Some(pos) => (pos.task_id, pos.level),
+        None => (new_task_id(logger.core.task_ids), LevelPath::new()),
     };
     let state = Arc::new(ActionState {
         task_id,
@@ -166,11 +276,19 @@ pub(crate) fn start(
         |enc| enc.action(&state.action_type, ActionStatus::Started),
         fields,
     );
-    enter(&state);
-    Action {
-        state,
-        _not_send: PhantomData,
-    }
+    DetachedAction { state }
+}
+
+/// Starts an action as a child of `parent` (task id and position), or of the innermost
+/// action entered on this thread, or as a new task.
+pub(crate) fn start(
+    logger: &Logger,
+    action_type: Cow<'static, str>,
+    parent: Option<&ActionContext>,
+    fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+) -> Action {
+    let parent = parent.map_or(Parent::Current, Parent::Context);
+    start_detached(logger, action_type, parent, fields).enter()
 }
 
 /// An action entered on the current thread; ends when dropped. See [`Logger::start_action`]
@@ -333,6 +451,24 @@ impl DetachedAction {
             future,
             state: Some(state),
         }
+    }
+}
+
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+impl DetachedAction {
+    /// A shared reference to the action (for the integrations).
+    pub(crate) fn share(&self) -> ActionRef {
+        ActionRef(Arc::clone(&self.state))
+    }
+
+    /// Ends the action with `status`, `error` (`exc`, `reason`) and extra fields.
+    pub(crate) fn end_with(
+        self,
+        status: ActionStatus,
+        error: Option<(&str, &str)>,
+        fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+    ) {
+        self.state.end_with(status, error, fields);
     }
 }
 

@@ -98,6 +98,12 @@ pub fn global() -> Option<Logger> {
     GLOBAL.load_full().map(|l| (*l).clone())
 }
 
+/// Runs `f` with the global logger, if one is installed (without cloning it).
+#[cfg(feature = "tracing")]
+pub(crate) fn with_global<R>(f: impl FnOnce(&Logger) -> R) -> Option<R> {
+    GLOBAL.load().as_deref().map(f)
+}
+
 #[doc(hidden)]
 #[inline]
 pub fn __enabled(level: Level) -> bool {

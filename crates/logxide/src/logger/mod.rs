@@ -45,6 +45,12 @@ use std::time::Duration;
 use crate::encode::{Format, RecordEncoder, Timestamp};
 use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, WriterHandle};
 use action::Position;
+#[cfg(feature = "tracing")]
+pub(crate) use action::{
+    current_action, error_chain, start_detached, ActionRef, EnteredRef, Parent,
+};
+#[cfg(feature = "tracing")]
+pub(crate) use global::with_global;
 
 /// A logger: cheap to clone; clones and [`ctx`](Logger::ctx) children share one writer.
 ///
@@ -310,6 +316,21 @@ impl Logger {
         fields: impl FnOnce(&mut FieldWriter<'_, '_>),
     ) -> Action {
         action::start(self, action_type.into(), Some(context), fields)
+    }
+
+    /// Logs `msg` at `level` at the position `parent` gives (the `tracing` layer).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn log_in(
+        &self,
+        parent: action::Parent<'_>,
+        level: Level,
+        msg: &str,
+        fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+    ) {
+        if self.enabled(level) {
+            let pos = action::position_in(parent, self.core.task_ids);
+            self.emit(&pos, level, |enc| enc.message(level.as_str(), msg), fields);
+        }
     }
 
     /// Encodes one record at `pos` and hands it to the writer; `level` is the record's

@@ -1,0 +1,509 @@
+//! The `tracing` ecosystem: a [`tracing_subscriber::Layer`] that turns spans into logxide
+//! actions and events into logxide messages, in the same task trees as logxide's own records.
+//!
+//! ```
+//! use tracing_subscriber::layer::SubscriberExt;
+//! use logxide::integrations::tracing::LogxideLayer;
+//!
+//! let mem = logxide::sink::MemorySink::new();
+//! let logger = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+//! let subscriber = tracing_subscriber::registry().with(LogxideLayer::new(logger.clone()));
+//! // In an application: `tracing::subscriber::set_global_default(...)` once, with
+//! // `LogxideLayer::global()` after `logxide::init()`.
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let span = tracing::info_span!("db:query", table = "users");
+//!     let _entered = span.enter();
+//!     tracing::info!(rows = 3, "rows fetched");
+//! });
+//! logger.flush(None).unwrap();
+//! let lines = mem.lines();
+//! assert!(lines[0].contains(r#""lvl":[1],"at":"db:query","st":"started","table":"users"}"#));
+//! assert!(lines[1].contains(r#""lvl":[2],"mt":"info","msg":"rows fetched","rows":3,"target":"#));
+//! assert!(lines[2].contains(r#""lvl":[3],"at":"db:query","st":"succeeded","dur":"#));
+//! ```
+//!
+//! # Spans
+//!
+//! A span becomes an action named after the span (`at`), with the span's fields as the fields
+//! of its `started` record. That record is written when the span is **first entered** (when
+//! its work starts; `dur` counts from there), or when a child span or an event with an
+//! explicit parent needs it, or at the latest when the span closes (a span never entered
+//! still writes `started` then its end record). Fields recorded with `Span::record` before the
+//! start go on the `started` record, those recorded after it on the end record.
+//!
+//! When the span closes, its action ends:
+//! - `failed` if the span has an `error` field (`exc`: its `error.type` field if it has one,
+//!   else `"error"`; `reason`: the `error` field's text, with its `source()` chain for an
+//!   error value), or if an event at ERROR level had the span as its (direct) parent
+//!   (`reason`: the first such event's message);
+//! - `succeeded` otherwise.
+//!
+//! Spans have no level here, as logxide's actions have none: every span reaching the layer
+//! is written whatever the logger's threshold; filter spans with a per-layer filter
+//! (`LogxideLayer::new(log).with_filter(...)`) if needed.
+//!
+//! While a span is entered on a thread (`Span::enter`, `in_scope`, `tracing::Instrument` for
+//! every poll), its action is entered on that thread: records made there — tracing events
+//! and logxide's own macros and actions alike — take its next child positions. A span can be
+//! entered on several threads at once, and re-entered.
+//!
+//! **Parents.** A span is a child of its tracing parent (contextual or explicit) — of the
+//! innermost logxide action entered on the thread if that parent is entered there (so a
+//! logxide action started inside a span keeps the spans started inside it), else directly at
+//! the parent's next position (an explicit parent that is not entered, a future polled on
+//! another thread). A span with no tracing parent is a child of the logxide action entered
+//! on the thread where it was created, if any (an explicit `parent: None` is always a new
+//! task), else a new task.
+//!
+//! # Events
+//!
+//! An event becomes a message: levels map as TRACE and DEBUG → debug, INFO → info, WARN →
+//! warning, ERROR → error (the logger's threshold filters); the `message` field is `msg`, the
+//! other fields keep their types (integers, floats, booleans; strings; `Debug`/`Display`
+//! values as their text; errors with their `source()` chain), then the event's `target`. An
+//! event takes the next child position of the innermost action entered on the thread (its
+//! span's, when that span is entered), or of its explicit parent span's action.
+//!
+//! # Without a logger
+//!
+//! With [`LogxideLayer::global`] and no global logger installed, events are counted as
+//! discarded (as the macros' records are) and spans write nothing.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use crate::encode::{debug, ActionStatus};
+use crate::logger::{
+    current_action, error_chain, start_detached, with_global, ActionRef, DetachedAction,
+    EnteredRef, FieldWriter, Level, Logger, Parent,
+};
+
+/// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
+/// the [module docs](self).
+#[derive(Debug, Clone, Default)]
+pub struct LogxideLayer {
+    logger: Option<Logger>,
+}
+
+impl LogxideLayer {
+    /// A layer writing into `logger`.
+    pub fn new(logger: Logger) -> Self {
+        LogxideLayer {
+            logger: Some(logger),
+        }
+    }
+
+    /// A layer writing into the global logger (whatever [`init`](crate::init) installed, also
+    /// after a re-init).
+    pub fn global() -> Self {
+        LogxideLayer { logger: None }
+    }
+
+    fn with_logger<R>(&self, f: impl FnOnce(&Logger) -> R) -> Option<R> {
+        match &self.logger {
+            Some(l) => Some(f(l)),
+            None => with_global(f),
+        }
+    }
+
+    fn enabled(&self, level: Level) -> bool {
+        match &self.logger {
+            Some(l) => l.enabled(level),
+            None => crate::logger::__enabled(level),
+        }
+    }
+
+    /// The span's action, started now under its parent if it was not yet.
+    fn ensure_started<S>(&self, span: &SpanRef<'_, S>) -> Option<ActionRef>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        {
+            let ext = span.extensions();
+            let state = ext.get::<SpanState>()?;
+            if let Some(handle) = &state.handle {
+                return Some(handle.clone());
+            }
+        }
+        let parent_action = span.parent().and_then(|p| self.ensure_started(&p));
+        let mut ext = span.extensions_mut();
+        let state = ext.get_mut::<SpanState>()?;
+        if let Some(handle) = &state.handle {
+            return Some(handle.clone());
+        }
+        let parent = match (&state.origin, &parent_action) {
+            (Origin::Span, Some(action)) | (Origin::Created(Some(action)), _) => {
+                Parent::Action(action)
+            }
+            _ => Parent::NewTask,
+        };
+        let fields = &state.fields;
+        let action = self.with_logger(|logger| {
+            start_detached(logger, Cow::Borrowed(span.name()), parent, |f| {
+                fields.write(f, &[])
+            })
+        })?;
+        let handle = action.share();
+        state.handle = Some(handle.clone());
+        state.action = Some(action);
+        Some(handle)
+    }
+}
+
+/// The logxide level of a `tracing` level.
+pub fn level(level: &tracing::Level) -> Level {
+    match *level {
+        tracing::Level::ERROR => Level::Error,
+        tracing::Level::WARN => Level::Warning,
+        tracing::Level::INFO => Level::Info,
+        _ => Level::Debug,
+    }
+}
+
+/// Where a span's action goes when it has no tracing parent.
+enum Origin {
+    /// Under its tracing parent's action.
+    Span,
+    /// Under the logxide action entered where the span was created, or a new task.
+    Created(Option<ActionRef>),
+}
+
+/// The layer's state of one span, in its extensions.
+struct SpanState {
+    /// Fields recorded before the start: the `started` record's.
+    fields: Recorded,
+    /// Fields recorded after the start: the end record's.
+    late: Recorded,
+    origin: Origin,
+    /// The action once started (taken when it ends).
+    action: Option<DetachedAction>,
+    /// The action once started, shared with the threads that enter it.
+    handle: Option<ActionRef>,
+    /// The message of the first ERROR event inside the span.
+    error_event: Option<String>,
+}
+
+impl SpanState {
+    /// The text of a field recorded before or after the start.
+    fn text(&self, key: &str) -> Option<String> {
+        self.late
+            .get(key)
+            .or_else(|| self.fields.get(key))
+            .map(|v| match v {
+                Value::Str(s) => s.clone(),
+                other => other.to_string(),
+            })
+    }
+}
+
+/// A field value kept until the record that writes it.
+#[derive(Debug)]
+enum Value {
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+    Str(String),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::I64(v) => v.fmt(f),
+            Value::U64(v) => v.fmt(f),
+            Value::I128(v) => v.fmt(f),
+            Value::U128(v) => v.fmt(f),
+            Value::F64(v) => v.fmt(f),
+            Value::Bool(v) => v.fmt(f),
+            Value::Str(v) => v.fmt(f),
+        }
+    }
+}
+
+/// A span's recorded fields, in the order first recorded (a field recorded again keeps its
+/// place and takes the new value).
+#[derive(Default)]
+struct Recorded(Vec<(&'static str, Value)>);
+
+impl Recorded {
+    fn set(&mut self, key: &'static str, value: Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Writes the fields but those named in `skip`.
+    fn write(&self, f: &mut FieldWriter<'_, '_>, skip: &[&str]) {
+        for (key, value) in &self.0 {
+            if skip.contains(key) {
+                continue;
+            }
+            match value {
+                Value::I64(v) => f.field(key, v),
+                Value::U64(v) => f.field(key, v),
+                Value::I128(v) => f.field(key, v),
+                Value::U128(v) => f.field(key, v),
+                Value::F64(v) => f.field(key, v),
+                Value::Bool(v) => f.field(key, v),
+                Value::Str(v) => f.field(key, v.as_str()),
+            }
+        }
+    }
+}
+
+impl Visit for Recorded {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field.name(), Value::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field.name(), Value::U64(value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.set(field.name(), Value::I128(value));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.set(field.name(), Value::U128(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field.name(), Value::F64(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field.name(), Value::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field.name(), Value::Str(value.to_owned()));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.set(field.name(), Value::Str(error_chain(value)));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field.name(), Value::Str(format!("{value:?}")));
+    }
+}
+
+/// Writes an event's fields straight into its record, skipping `message`.
+struct EventFields<'a, 'e, 'b>(&'a mut FieldWriter<'e, 'b>);
+
+impl Visit for EventFields<'_, '_, '_> {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.field(field.name(), &value);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.field(field.name(), &value);
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.0.field(field.name(), &value);
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.0.field(field.name(), &value);
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.field(field.name(), &value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.field(field.name(), &value);
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() != "message" {
+            self.0.field(field.name(), value);
+        }
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.field(field.name(), &error_chain(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() != "message" {
+            self.0.field(field.name(), &debug(value));
+        }
+    }
+}
+
+/// Finds an event's `message` field and writes its text.
+struct Message<'a>(&'a mut String);
+
+impl Visit for Message<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        }
+    }
+}
+
+thread_local! {
+    /// Event messages are written here (reused).
+    static MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The spans entered on this thread by this layer, innermost last, each keeping its
+    /// action entered.
+    static ENTERED: RefCell<Vec<(Id, EnteredRef)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with the event's message.
+fn with_message<R>(event: &Event<'_>, f: impl FnOnce(&str) -> R) -> R {
+    let mut f = Some(f);
+    let reused = MESSAGE.try_with(|cell| {
+        cell.try_borrow_mut().ok().map(|mut text| {
+            text.clear();
+            event.record(&mut Message(&mut text));
+            (f.take().expect("called once"))(&text)
+        })
+    });
+    match reused {
+        Ok(Some(r)) => r,
+        // A field's `Debug` that logs while the message is being formatted, or a thread
+        // being torn down.
+        _ => {
+            let mut text = String::new();
+            event.record(&mut Message(&mut text));
+            (f.take().expect("called once"))(&text)
+        }
+    }
+}
+
+impl<S> Layer<S> for LogxideLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = Recorded::default();
+        attrs.record(&mut fields);
+        let origin = if span.parent().is_some() {
+            Origin::Span
+        } else if attrs.is_contextual() {
+            Origin::Created(current_action())
+        } else {
+            Origin::Created(None)
+        };
+        span.extensions_mut().insert(SpanState {
+            fields,
+            late: Recorded::default(),
+            origin,
+            action: None,
+            handle: None,
+            error_event: None,
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(state) = ext.get_mut::<SpanState>() {
+            if state.handle.is_some() {
+                values.record(&mut state.late);
+            } else {
+                values.record(&mut state.fields);
+            }
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(action) = self.ensure_started(&span) {
+            let entered = action.enter();
+            let _ = ENTERED.try_with(|e| e.borrow_mut().push((id.clone(), entered)));
+        }
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        let left = ENTERED.try_with(|e| {
+            let mut e = e.borrow_mut();
+            e.iter()
+                .rposition(|(entered, _)| entered == id)
+                .map(|i| e.remove(i))
+        });
+        drop(left);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        self.ensure_started(&span);
+        let mut ext = span.extensions_mut();
+        let Some(mut state) = ext.remove::<SpanState>() else {
+            return;
+        };
+        drop(ext);
+        let Some(action) = state.action.take() else {
+            return;
+        };
+        let reason = state.text("error").or(state.error_event.take());
+        match reason {
+            Some(reason) => {
+                let exc = state.text("error.type");
+                let exc = exc.as_deref().unwrap_or("error");
+                action.end_with(ActionStatus::Failed, Some((exc, &reason)), |f| {
+                    state.late.write(f, &["error", "error.type"]);
+                });
+            }
+            None => action.end_with(ActionStatus::Succeeded, None, |f| {
+                state.late.write(f, &[]);
+            }),
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let level = level(event.metadata().level());
+        let span = if event.is_contextual() {
+            // Only needed to mark a failure: the span is entered here, its action with it.
+            (level == Level::Error)
+                .then(|| ctx.lookup_current())
+                .flatten()
+        } else {
+            ctx.event_span(event)
+        };
+        if level == Level::Error {
+            if let Some(span) = &span {
+                let mut ext = span.extensions_mut();
+                if let Some(state) = ext.get_mut::<SpanState>() {
+                    if state.error_event.is_none() {
+                        state.error_event = Some(with_message(event, str::to_owned));
+                    }
+                }
+            }
+        }
+        if !self.enabled(level) {
+            return;
+        }
+        let explicit_action = match (&span, event.is_contextual()) {
+            (Some(span), false) => self.ensure_started(span),
+            _ => None,
+        };
+        let parent = if event.is_contextual() {
+            Parent::Current
+        } else {
+            explicit_action
+                .as_ref()
+                .map_or(Parent::NewTask, Parent::Action)
+        };
+        let target = event.metadata().target();
+        with_message(event, |msg| {
+            let fields = |f: &mut FieldWriter<'_, '_>| {
+                event.record(&mut EventFields(f));
+                f.field("target", target);
+            };
+            let written = self.with_logger(|logger| logger.log_in(parent, level, msg, fields));
+            if written.is_none() {
+                // No global logger: counted and reported as the macros' records are.
+                crate::logger::__global_log(level, msg, |_| {});
+            }
+        });
+    }
+}

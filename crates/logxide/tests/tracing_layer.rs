@@ -1,0 +1,560 @@
+//! The `tracing` layer: spans as actions, events as messages, in consistent task trees.
+#![cfg(feature = "tracing")]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use logxide::integrations::tracing::LogxideLayer;
+use logxide::sink::MemorySink;
+use logxide::Logger;
+use serde_json::Value;
+use tracing::instrument::WithSubscriber;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+
+fn logger() -> (Logger, MemorySink) {
+    let mem = MemorySink::new();
+    let log = Logger::builder()
+        .use_env(false)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    (log, mem)
+}
+
+/// Runs `f` with a registry and the layer as the thread's subscriber; returns the lines.
+fn capture(f: impl FnOnce(&Logger)) -> Vec<String> {
+    let (log, mem) = logger();
+    let subscriber = tracing_subscriber::registry().with(LogxideLayer::new(log.clone()));
+    tracing::subscriber::with_default(subscriber, || f(&log));
+    log.flush(None).unwrap();
+    mem.lines()
+}
+
+/// The value text after `"key":` in `line`, as a byte range.
+fn value_range(line: &str, key: &str) -> Option<(usize, usize)> {
+    let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = &line[start..];
+    let len = if let Some(s) = rest.strip_prefix('"') {
+        s.find('"').unwrap() + 2
+    } else {
+        rest.find([',', '}']).unwrap()
+    };
+    Some((start, start + len))
+}
+
+/// `ts` and `dur` → 0, task ids → `T0`, `T1`, … in order of appearance; key order kept.
+fn normalized(lines: &[String]) -> Vec<String> {
+    let mut tids: Vec<String> = Vec::new();
+    lines
+        .iter()
+        .map(|line| {
+            let mut line = line.clone();
+            for key in ["ts", "dur"] {
+                if let Some((a, b)) = value_range(&line, key) {
+                    assert!(line[a..b].parse::<f64>().is_ok(), "{line}");
+                    line.replace_range(a..b, "0");
+                }
+            }
+            let (a, b) = value_range(&line, "tid").unwrap();
+            let tid = line[a..b].to_owned();
+            let n = tids.iter().position(|t| *t == tid).unwrap_or_else(|| {
+                tids.push(tid);
+                tids.len() - 1
+            });
+            line.replace_range(a..b, &format!("\"T{n}\""));
+            line
+        })
+        .collect()
+}
+
+const TARGET: &str = r#""target":"tracing_layer""#;
+
+#[test]
+fn nested_spans_with_events_are_a_task_tree() {
+    let lines = capture(|_| {
+        tracing::info!(user_id = 123, "standalone message");
+        let request = tracing::info_span!("http:request", path = "/api");
+        let _r = request.enter();
+        tracing::info!("inside request");
+        {
+            let query = tracing::debug_span!("db:query", sql = "SELECT 1");
+            let _q = query.enter();
+            tracing::debug!(rows = 1, "rows fetched");
+            tracing::trace!("trace is debug");
+        }
+        tracing::warn!("after the query");
+    });
+    let t = TARGET;
+    let expected = [
+        format!(
+            r#"{{"ts":0,"tid":"T0","lvl":[1],"mt":"info","msg":"standalone message","user_id":123,{t}}}"#
+        ),
+        r#"{"ts":0,"tid":"T1","lvl":[1],"at":"http:request","st":"started","path":"/api"}"#
+            .to_owned(),
+        format!(r#"{{"ts":0,"tid":"T1","lvl":[2],"mt":"info","msg":"inside request",{t}}}"#),
+        r#"{"ts":0,"tid":"T1","lvl":[3,1],"at":"db:query","st":"started","sql":"SELECT 1"}"#
+            .to_owned(),
+        format!(
+            r#"{{"ts":0,"tid":"T1","lvl":[3,2],"mt":"debug","msg":"rows fetched","rows":1,{t}}}"#
+        ),
+        format!(r#"{{"ts":0,"tid":"T1","lvl":[3,3],"mt":"debug","msg":"trace is debug",{t}}}"#),
+        r#"{"ts":0,"tid":"T1","lvl":[3,4],"at":"db:query","st":"succeeded","dur":0}"#.to_owned(),
+        format!(r#"{{"ts":0,"tid":"T1","lvl":[4],"mt":"warning","msg":"after the query",{t}}}"#),
+        r#"{"ts":0,"tid":"T1","lvl":[5],"at":"http:request","st":"succeeded","dur":0}"#.to_owned(),
+    ];
+    assert_eq!(normalized(&lines), expected);
+}
+
+#[test]
+fn a_span_with_an_error_field_fails() {
+    let lines = capture(|_| {
+        let span = tracing::info_span!(
+            "db:query",
+            table = "users",
+            error = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            rows = tracing::field::Empty,
+        );
+        let _s = span.enter();
+        span.record("rows", 0);
+        span.record("error", "no such table");
+        span.record("error.type", "sqlite::Error");
+    });
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"db:query","st":"started","table":"users"}"#,
+            r#"{"ts":0,"tid":"T0","lvl":[2],"at":"db:query","st":"failed","dur":0,"exc":"sqlite::Error","reason":"no such table","rows":0}"#,
+        ]
+    );
+
+    // An error value: its source chain is the reason; without `error.type`, exc is "error".
+    let lines = capture(|_| {
+        let err = std::io::Error::other(std::fmt::Error);
+        let span = tracing::info_span!("job", error = &err as &(dyn std::error::Error + 'static));
+        span.in_scope(|| {});
+    });
+    let lines = normalized(&lines);
+    assert!(lines[1].ends_with(
+        r#""lvl":[2],"at":"job","st":"failed","dur":0,"exc":"error","reason":"an error occurred when formatting an argument"}"#
+    ), "{lines:?}");
+}
+
+#[test]
+fn an_error_event_makes_its_span_fail() {
+    let lines = capture(|_| {
+        let outer = tracing::info_span!("outer");
+        let _o = outer.enter();
+        {
+            let inner = tracing::info_span!("inner");
+            let _i = inner.enter();
+            tracing::error!(code = 7, "disk full");
+            tracing::error!("second error, not the reason");
+        }
+    });
+    let t = TARGET;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"outer","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,1],"at":"inner","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2,2],"mt":"error","msg":"disk full","code":7,{t}}}"#),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2,3],"mt":"error","msg":"second error, not the reason",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[2,4],"at":"inner","st":"failed","dur":0,"exc":"error","reason":"disk full"}"#.to_owned(),
+            // Only the event's own span fails.
+            r#"{"ts":0,"tid":"T0","lvl":[3],"at":"outer","st":"succeeded","dur":0}"#.to_owned(),
+        ]
+    );
+}
+
+#[derive(Debug)]
+#[allow(dead_code)] // read through Debug
+struct Point {
+    x: i32,
+}
+
+#[test]
+fn fields_keep_their_types() {
+    let lines = capture(|_| {
+        let span =
+            tracing::info_span!("typed", big = u64::MAX, neg = -5i64, on = true, ratio = 0.5);
+        let _s = span.enter();
+        let err = std::io::Error::other("boom");
+        tracing::info!(
+            i = -3i64,
+            u = 42u64,
+            huge = 1u128 << 100,
+            f = 1.25f64,
+            nan = f64::NAN,
+            b = false,
+            s = "text",
+            d = ?Point { x: 1 },
+            shown = %std::net::Ipv4Addr::LOCALHOST,
+            e = &err as &(dyn std::error::Error + 'static),
+            "values {}", 7
+        );
+    });
+    let lines = normalized(&lines);
+    assert_eq!(
+        lines[0],
+        r#"{"ts":0,"tid":"T0","lvl":[1],"at":"typed","st":"started","big":18446744073709551615,"neg":-5,"on":true,"ratio":0.5}"#
+    );
+    let rec: Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(rec["msg"], "values 7");
+    assert_eq!(rec["i"], -3);
+    assert_eq!(rec["u"], 42);
+    assert!(lines[1].contains(&format!(r#""huge":{},"#, 1u128 << 100)));
+    assert_eq!(rec["f"], 1.25);
+    assert!(
+        !rec["nan"].is_number(),
+        "non-finite: valid JSON, not a number"
+    );
+    assert_eq!(rec["b"], false);
+    assert_eq!(rec["s"], "text");
+    assert_eq!(rec["d"], "Point { x: 1 }");
+    assert_eq!(rec["shown"], "127.0.0.1");
+    assert_eq!(rec["e"], "boom");
+    assert_eq!(rec["target"], "tracing_layer");
+    assert!(rec.get("message").is_none());
+}
+
+#[test]
+fn a_span_never_entered_still_starts_and_ends_and_explicit_parents_are_kept() {
+    let lines = capture(|_| {
+        let parent = tracing::info_span!("parent");
+        // Never entered: its child is started under it all the same.
+        let child = tracing::info_span!(parent: &parent, "child", n = 1);
+        tracing::info!(parent: &child, "explicit parent");
+        tracing::info!(parent: None, "explicit root");
+        drop(child);
+        let lonely = tracing::info_span!("lonely");
+        drop(lonely);
+        drop(parent);
+    });
+    let t = TARGET;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"parent","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,1],"at":"child","st":"started","n":1}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2,2],"mt":"info","msg":"explicit parent",{t}}}"#),
+            format!(r#"{{"ts":0,"tid":"T1","lvl":[1],"mt":"info","msg":"explicit root",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[2,3],"at":"child","st":"succeeded","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T2","lvl":[1],"at":"lonely","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T2","lvl":[2],"at":"lonely","st":"succeeded","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[3],"at":"parent","st":"succeeded","dur":0}"#.to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn logxide_records_and_actions_nest_with_spans() {
+    let lines = capture(|log| {
+        let _native = log.start_action("native", |_| {});
+        let span = tracing::info_span!("span");
+        let _s = span.enter();
+        logxide::info!(logger: log, "macro inside the span");
+        {
+            let _inner = logxide::start_action!(logger: log, "inner");
+            tracing::info!("event inside the inner action");
+            tracing::info_span!("nested").in_scope(|| {});
+        }
+    });
+    let t = TARGET;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"native","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,1],"at":"span","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,2],"mt":"info","msg":"macro inside the span"}"#
+                .to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,3,1],"at":"inner","st":"started"}"#.to_owned(),
+            format!(
+                r#"{{"ts":0,"tid":"T0","lvl":[2,3,2],"mt":"info","msg":"event inside the inner action",{t}}}"#
+            ),
+            r#"{"ts":0,"tid":"T0","lvl":[2,3,3,1],"at":"nested","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,3,3,2],"at":"nested","st":"succeeded","dur":0}"#
+                .to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,3,4],"at":"inner","st":"succeeded","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,4],"at":"span","st":"succeeded","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[3],"at":"native","st":"succeeded","dur":0}"#.to_owned(),
+        ]
+    );
+}
+
+/// Counts what reaches it, to check the layer composes with others.
+#[derive(Default, Clone)]
+struct Counting {
+    events: Arc<AtomicUsize>,
+    spans: Arc<AtomicUsize>,
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Counting {
+    fn on_event(&self, _: &Event<'_>, _: Context<'_, S>) {
+        self.events.fetch_add(1, Relaxed);
+    }
+    fn on_new_span(&self, _: &tracing::span::Attributes<'_>, _: &tracing::Id, _: Context<'_, S>) {
+        self.spans.fetch_add(1, Relaxed);
+    }
+}
+
+#[test]
+fn works_alongside_another_layer() {
+    let (log, mem) = logger();
+    log.set_level(logxide::Level::Info);
+    let counting = Counting::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(LogxideLayer::new(log.clone()))
+        .with(counting.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("a").in_scope(|| {
+            tracing::info!("one");
+            tracing::debug!("below logxide's threshold, still seen by the other layer");
+            tracing::info_span!("b").in_scope(|| tracing::warn!("two"));
+        });
+    });
+    log.flush(None).unwrap();
+    assert_eq!(counting.events.load(Relaxed), 3);
+    assert_eq!(counting.spans.load(Relaxed), 2);
+    let lines = normalized(&mem.lines());
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert!(lines[1].contains(r#""lvl":[2],"mt":"info","msg":"one""#));
+    assert!(lines[3].contains(r#""lvl":[3,2],"mt":"warning","msg":"two""#));
+    assert!(lines[5].contains(r#""lvl":[4],"at":"a","st":"succeeded""#));
+}
+
+/// Checks that the records of one task form a consistent Eliot tree, and that each action's
+/// end record comes after everything inside it.
+fn check_tree(records: &[&Value]) {
+    let levels: Vec<Vec<u64>> = records
+        .iter()
+        .map(|r| {
+            r["lvl"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+                .collect()
+        })
+        .collect();
+    // Prefix → the positions occupied under it.
+    let mut children: BTreeMap<Vec<u64>, Vec<u64>> = BTreeMap::new();
+    for level in &levels {
+        for depth in 0..level.len() {
+            let under = children.entry(level[..depth].to_vec()).or_default();
+            if !under.contains(&level[depth]) {
+                under.push(level[depth]);
+            }
+        }
+    }
+    for (prefix, positions) in &children {
+        let mut sorted = positions.clone();
+        sorted.sort_unstable();
+        let n = sorted.len() as u64;
+        assert_eq!(
+            sorted,
+            (1..=n).collect::<Vec<_>>(),
+            "positions under {prefix:?}"
+        );
+        let at = |last: u64| {
+            let mut l = prefix.clone();
+            l.push(last);
+            levels.iter().position(|x| *x == l)
+        };
+        let first = at(1).unwrap_or_else(|| panic!("no start under {prefix:?}"));
+        if n > 1 || !prefix.is_empty() {
+            let end = at(n).unwrap_or_else(|| panic!("no end under {prefix:?}"));
+            assert_eq!(records[first]["st"], "started", "{prefix:?}");
+            assert!(matches!(
+                records[end]["st"].as_str(),
+                Some("succeeded" | "failed")
+            ));
+            assert_eq!(records[first]["at"], records[end]["at"]);
+            // The end record is the last of the action's records in the file.
+            let last_inside = levels
+                .iter()
+                .rposition(|x| x.starts_with(prefix) && x.len() > prefix.len())
+                .unwrap();
+            assert_eq!(last_inside, end, "end of {prefix:?} is not last");
+            assert_eq!(
+                first,
+                levels.iter().position(|x| x.starts_with(prefix)).unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn instrumented_futures_on_a_multi_threaded_runtime_keep_their_trees() {
+    use tracing::Instrument;
+
+    let (log, mem) = logger();
+    let subscriber = tracing_subscriber::registry().with(LogxideLayer::new(log.clone()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let mut handles = Vec::new();
+            for task in 0..20u64 {
+                let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+                let span = tracing::info_span!("worker", task);
+                let fut = async move {
+                    for step in 0..5u64 {
+                        let thread = format!("{:?}", std::thread::current().id());
+                        tracing::info!(task, step, thread, "step");
+                        if step % 2 == 0 {
+                            tokio::task::yield_now().await;
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        let inner = tracing::debug_span!("inner", task, step);
+                        async {
+                            tokio::task::yield_now().await;
+                            tracing::debug!(task, step, "inside inner");
+                        }
+                        .instrument(inner)
+                        .await;
+                    }
+                    if task % 5 == 0 {
+                        tracing::error!(task, "task failed");
+                    }
+                }
+                .instrument(span);
+                // Each worker thread needs the subscriber: tasks carry it with them.
+                handles.push(tokio::spawn(fut.with_subscriber(dispatch)));
+            }
+            for h in handles {
+                h.await.unwrap();
+            }
+        });
+    });
+    drop(runtime);
+    log.flush(None).unwrap();
+
+    let records: Vec<Value> = mem
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 20 * (2 + 5 + 5 * 3) + 4);
+    // The task id of each worker span's start.
+    let mut task_tid: HashMap<u64, &str> = HashMap::new();
+    for r in &records {
+        if r["at"] == "worker" && r["st"] == "started" {
+            assert!(task_tid
+                .insert(r["task"].as_u64().unwrap(), r["tid"].as_str().unwrap())
+                .is_none());
+            assert_eq!(r["lvl"], serde_json::json!([1]));
+        }
+    }
+    assert_eq!(task_tid.len(), 20);
+    let mut by_tid: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for r in &records {
+        let task = r["task"].as_u64();
+        let tid = r["tid"].as_str().unwrap();
+        if let Some(task) = task {
+            assert_eq!(
+                task_tid[&task], tid,
+                "record of task {task} in another task: {r}"
+            );
+        }
+        by_tid.entry(tid).or_default().push(r);
+    }
+    assert_eq!(by_tid.len(), 20);
+    let migrated = by_tid
+        .values()
+        .filter(|recs| {
+            let mut threads: Vec<&str> = recs.iter().filter_map(|r| r["thread"].as_str()).collect();
+            threads.dedup();
+            threads.len() > 1
+        })
+        .count();
+    eprintln!("tasks polled on more than one thread: {migrated} of 20");
+    for (tid, recs) in &by_tid {
+        check_tree(recs);
+        let task = recs[0]["task"].as_u64().unwrap();
+        let end = recs.last().unwrap();
+        assert_eq!(end["at"], "worker", "{tid}");
+        let expected = if task % 5 == 0 { "failed" } else { "succeeded" };
+        assert_eq!(end["st"], expected, "{tid}");
+        assert_eq!(
+            end["lvl"],
+            serde_json::json!([2 + 5 * 2 + u64::from(task % 5 == 0)])
+        );
+    }
+}
+
+/// The only test of this file that touches the global logger.
+#[test]
+fn the_global_layer_follows_the_global_logger() {
+    let mem = MemorySink::new();
+    let guard = logxide::LoggerBuilder::new()
+        .use_env(false)
+        .panic_hook(false)
+        .sink(mem.clone())
+        .init()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(LogxideLayer::global());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("job", n = 2).in_scope(|| {
+            tracing::info!("through tracing");
+            logxide::info!("through the macro");
+        });
+    });
+    logxide::logger::flush(None).unwrap();
+    drop(guard);
+    let t = TARGET;
+    assert_eq!(
+        normalized(&mem.lines()),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"job","st":"started","n":2}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"info","msg":"through tracing",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[3],"mt":"info","msg":"through the macro"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[4],"at":"job","st":"succeeded","dur":0}"#.to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn a_span_entered_on_two_threads_at_once_and_reentered() {
+    let lines = capture(|_| {
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+        let span = tracing::info_span!("shared");
+        let _outer = span.enter();
+        {
+            let _again = span.enter();
+            tracing::info!("re-entered");
+        }
+        tracing::info!("still inside");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let _there = span.enter();
+                    tracing::info!("on another thread");
+                });
+            });
+        });
+    });
+    let lines = normalized(&lines);
+    let expected_tail = [
+        r#""lvl":[1],"at":"shared","st":"started"}"#,
+        r#""lvl":[2],"mt":"info","msg":"re-entered","#,
+        r#""lvl":[3],"mt":"info","msg":"still inside","#,
+        r#""lvl":[4],"mt":"info","msg":"on another thread","#,
+        r#""lvl":[5],"at":"shared","st":"succeeded","#,
+    ];
+    assert_eq!(lines.len(), expected_tail.len(), "{lines:?}");
+    for (line, part) in lines.iter().zip(expected_tail) {
+        assert!(
+            line.contains(r#""tid":"T0""#) && line.contains(part),
+            "{line}"
+        );
+    }
+}
