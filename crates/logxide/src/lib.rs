@@ -11,3 +11,16 @@ pub mod sink;
 pub mod writer;
 
 pub use logger::{init, Level, Logger, LoggerBuilder, TaskIdMode};
+
+/// The migration guides in `docs/`: their Rust examples run as doc tests.
+#[cfg(doctest)]
+pub mod migration_guides {
+    /// `docs/MIGRATION-logxpy.md`.
+    #[doc = include_str!("../../../docs/MIGRATION-logxpy.md")]
+    pub struct Logxpy;
+
+    /// `docs/MIGRATION-tracing-appender.md`.
+    #[cfg(feature = "tracing")]
+    #[doc = include_str!("../../../docs/MIGRATION-tracing-appender.md")]
+    pub struct TracingAppender;
+}
