@@ -598,3 +598,47 @@ fn serde_lowercase_names() {
         Durability::Data
     );
 }
+
+#[test]
+fn append_cuts_a_batch_torn_by_a_hole() {
+    use logxide::sink::{FileOptions, IoStrategy, OpenMode};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hole.log");
+    let mut bytes = b"{\"a\":1}\n{\"b\":2}\n{\"c\"".to_vec();
+    bytes.extend([0u8; 48]);
+    bytes.extend(b"3}\n{\"d\":4}\n");
+    bytes.extend([0u8; 4096]);
+    std::fs::write(&path, &bytes).unwrap();
+    for strategy in [IoStrategy::Block, IoStrategy::Mmap] {
+        let sink = FileOptions::new()
+            .strategy(strategy)
+            .open_mode(OpenMode::Append)
+            .open(&path)
+            .unwrap();
+        drop(sink);
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
+    }
+}
+
+#[test]
+fn append_drops_a_json_record_cut_short_but_keeps_foreign_text() {
+    use logxide::sink::{FileOptions, OpenMode};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torn.log");
+    std::fs::write(&path, b"{\"a\":1}\n{\"b\":").unwrap();
+    drop(
+        FileOptions::new()
+            .open_mode(OpenMode::Append)
+            .open(&path)
+            .unwrap(),
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n");
+    std::fs::write(&path, b"{\"a\":1}\nplain text").unwrap();
+    drop(
+        FileOptions::new()
+            .open_mode(OpenMode::Append)
+            .open(&path)
+            .unwrap(),
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\nplain text\n");
+}

@@ -55,13 +55,17 @@ fn child_entry() {
 
 /// Checks the file a killed child left; returns the records found.
 fn check(bytes: &[u8], strategy: &str) -> usize {
-    // mmap may leave a NUL tail (the mapping grows in chunks); nothing else may hold a NUL.
-    let content_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    if strategy != "mmap" {
-        assert_eq!(content_end, bytes.len(), "NUL tail without mmap");
-    }
+    // mmap may leave a NUL tail (the mapping grows in chunks), and a batch whose copy was cut
+    // short may hold a hole of NULs: that batch was never reported written, and the next open
+    // for append cuts it (checked by the caller). Here: records before the first NUL.
+    let content_end = match bytes.iter().position(|&b| b == 0) {
+        Some(at) => {
+            assert_eq!(strategy, "mmap", "a NUL byte at {at} without mmap");
+            at
+        }
+        None => bytes.len(),
+    };
     let content = &bytes[..content_end];
-    assert!(!content.contains(&0), "a NUL byte inside the records");
     let whole = content
         .iter()
         .rposition(|&b| b == b'\n')
@@ -121,6 +125,9 @@ fn kill9_leaves_whole_lines_and_gap_free_prefixes() {
                 "{strategy}: NUL left after reopening"
             );
             assert!(repaired.is_empty() || repaired.ends_with(b"\n"));
+            // Every line of the repaired file is a whole record, still gap-free per producer.
+            let kept = check(&repaired, "line");
+            assert!(kept <= n, "{strategy}: the repair invented records");
         }
     }
 }

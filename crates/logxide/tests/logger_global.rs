@@ -312,3 +312,55 @@ fn a_sink_that_logs_or_panics_cannot_deadlock_the_writer() {
         }
     });
 }
+
+#[test]
+fn reinit_onto_the_same_file_drains_first() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("same.log");
+    for strategy in ["block", "mmap"] {
+        let _ = fs::remove_file(&path);
+        let first = LoggerBuilder::new()
+            .use_env(false)
+            .target(&path)
+            .set("writer_type", strategy)
+            .unwrap()
+            .set("flush", "1h")
+            .unwrap()
+            .set("size", "10000")
+            .unwrap()
+            .init()
+            .unwrap();
+        for i in 0..1000 {
+            logxide::info!("old", i);
+        }
+        // Still queued (the flush interval is an hour) when the new logger opens the file.
+        let second = LoggerBuilder::new()
+            .use_env(false)
+            .target(&path)
+            .set("writer_type", strategy)
+            .unwrap()
+            .set("mode", "a")
+            .unwrap()
+            .init()
+            .unwrap();
+        drop(first);
+        for i in 0..10 {
+            logxide::info!("new", i);
+        }
+        drop(second);
+        logger::shutdown(None);
+        let bytes = fs::read(&path).unwrap();
+        assert!(!bytes.contains(&0), "{strategy}: NUL bytes");
+        let recs = lines(&path);
+        assert_eq!(recs.len(), 1010, "{strategy}");
+        assert!(recs[..1000]
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r["msg"] == "old" && r["i"] == i));
+        assert!(recs[1000..]
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r["msg"] == "new" && r["i"] == i));
+    }
+}

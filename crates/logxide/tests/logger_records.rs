@@ -75,7 +75,7 @@ fn reference_task_tree_has_eliot_levels_and_key_order() {
             r#"{"ts":0,"tid":"T","lvl":[3,1],"at":"db:query","st":"started","sql":"SELECT 1"}"#,
             r#"{"ts":0,"tid":"T","lvl":[3,2],"mt":"debug","msg":"rows fetched","rows":1}"#,
             r#"{"ts":0,"tid":"T","lvl":[3,3],"at":"db:query","st":"succeeded","dur":D}"#,
-            r#"{"ts":0,"tid":"T","lvl":[4],"at":"http:request","st":"failed","dur":D,"exc":"ValueError","reason":"boom"}"#,
+            r#"{"ts":0,"tid":"T","lvl":[4],"at":"http:request","st":"failed","exc":"ValueError","reason":"boom","dur":D}"#,
         ]
     );
     // One task for the request, another for the standalone message; ts has six decimals.

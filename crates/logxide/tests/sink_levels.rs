@@ -63,7 +63,7 @@ const ALL: [&str; 13] = [
     r#""lvl":[2],"mt":"warning","msg":"inside"}"#,
     r#""lvl":[3],"at":"job:ok","st":"succeeded","dur":D}"#,
     r#""lvl":[1],"at":"job:bad","st":"started"}"#,
-    r#""lvl":[2],"at":"job:bad","st":"failed","dur":D,"exc":"Timeout","reason":"too slow"}"#,
+    r#""lvl":[2],"at":"job:bad","st":"failed","exc":"Timeout","reason":"too slow","dur":D}"#,
 ];
 
 const LOUD: [&str; 6] = [
@@ -72,7 +72,7 @@ const LOUD: [&str; 6] = [
     r#""lvl":[1],"mt":"critical","msg":"critical"}"#,
     r#""lvl":[1],"mt":"error","msg":"bad input","exc":"std::io::error::Error","reason":"boom"}"#,
     r#""lvl":[2],"mt":"warning","msg":"inside"}"#,
-    r#""lvl":[2],"at":"job:bad","st":"failed","dur":D,"exc":"Timeout","reason":"too slow"}"#,
+    r#""lvl":[2],"at":"job:bad","st":"failed","exc":"Timeout","reason":"too slow","dur":D}"#,
 ];
 
 fn check(sync: bool) {

@@ -128,7 +128,7 @@ fn a_span_with_an_error_field_fails() {
         normalized(&lines),
         [
             r#"{"ts":0,"tid":"T0","lvl":[1],"at":"db:query","st":"started","table":"users"}"#,
-            r#"{"ts":0,"tid":"T0","lvl":[2],"at":"db:query","st":"failed","dur":0,"exc":"sqlite::Error","reason":"no such table","rows":0}"#,
+            r#"{"ts":0,"tid":"T0","lvl":[2],"at":"db:query","st":"failed","exc":"sqlite::Error","reason":"no such table","dur":0,"rows":0}"#,
         ]
     );
 
@@ -140,7 +140,7 @@ fn a_span_with_an_error_field_fails() {
     });
     let lines = normalized(&lines);
     assert!(lines[1].ends_with(
-        r#""lvl":[2],"at":"job","st":"failed","dur":0,"exc":"error","reason":"an error occurred when formatting an argument"}"#
+        r#""lvl":[2],"at":"job","st":"failed","exc":"error","reason":"an error occurred when formatting an argument","dur":0}"#
     ), "{lines:?}");
 }
 
@@ -164,7 +164,7 @@ fn an_error_event_makes_its_span_fail() {
             r#"{"ts":0,"tid":"T0","lvl":[2,1],"at":"inner","st":"started"}"#.to_owned(),
             format!(r#"{{"ts":0,"tid":"T0","lvl":[2,2],"mt":"error","msg":"disk full","code":7,{t}}}"#),
             format!(r#"{{"ts":0,"tid":"T0","lvl":[2,3],"mt":"error","msg":"second error, not the reason",{t}}}"#),
-            r#"{"ts":0,"tid":"T0","lvl":[2,4],"at":"inner","st":"failed","dur":0,"exc":"error","reason":"disk full"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,4],"at":"inner","st":"failed","exc":"error","reason":"disk full","dur":0}"#.to_owned(),
             // Only the event's own span fails.
             r#"{"ts":0,"tid":"T0","lvl":[3],"at":"outer","st":"succeeded","dur":0}"#.to_owned(),
         ]

@@ -73,7 +73,7 @@ impl ActionState {
         self.end_with(status, error, |_| {});
     }
 
-    /// Writes the end record once, with `fields` after `dur`, `exc` and `reason`.
+    /// Writes the end record once, with `fields` after `exc`, `reason` and `dur`.
     fn end_with(
         &self,
         status: ActionStatus,
@@ -95,12 +95,13 @@ impl ActionState {
             level,
             |enc| enc.action(&self.action_type, status),
             |f| {
+                // logxpy's order: `exc`, `reason`, then `dur`.
                 let enc = f.encoder();
-                enc.reserved_field("dur", &dur);
                 if let Some((exc, reason)) = error {
                     enc.reserved_field("exc", exc);
                     enc.reserved_field("reason", reason);
                 }
+                enc.reserved_field("dur", &dur);
                 fields(f);
             },
         );
@@ -335,8 +336,8 @@ impl Action {
     /// let err = std::io::Error::new(std::io::ErrorKind::NotFound, "no table");
     /// action.fail(&err);
     /// log.flush(None).unwrap();
-    /// assert!(mem.lines()[1].contains(r#""st":"failed","dur":"#));
-    /// assert!(mem.lines()[1].contains(r#""exc":"std::io::error::Error","reason":"no table""#));
+    /// assert!(mem.lines()[1]
+    ///     .contains(r#""st":"failed","exc":"std::io::error::Error","reason":"no table","dur":"#));
     /// ```
     pub fn fail<E: std::error::Error + ?Sized>(self, error: &E) {
         let reason = error_chain(error);

@@ -224,7 +224,9 @@ impl LoggerBuilder {
     /// Sets an option from text, by the seed system's names: `target`, `level`, `mode`
     /// (`w`/`a`), `clean`, `async`, `queue`, `size`, `flush`, `deadline`, `policy`,
     /// `writer_type`, `writer_mode`, `tick`, `task_id_mode`, `format`, `mask`
-    /// (comma-separated names).
+    /// (comma-separated names). The seed documents' longer names are aliases:
+    /// `async_enabled`, `async_max_queue`/`max_queue`, `async_batch_size`/`batch_size`,
+    /// `async_flush_interval`/`flush_interval`, `async_policy`/`queue_policy`.
     ///
     /// # Errors
     /// [`InitError::Option`] naming the option, what was wrong, and what is accepted.
@@ -243,21 +245,25 @@ impl LoggerBuilder {
                 .map_err(|_| e(&format!("invalid count {v:?}: expected a whole number")))
         };
         let duration = |v: &str| parse_duration(v).map_err(|err| e(&err));
+        // The seed documents' longer names, accepted as aliases.
+        let option = match option {
+            "async_enabled" => "async",
+            "async_max_queue" | "max_queue" => "queue",
+            "async_batch_size" | "batch_size" => "size",
+            "async_flush_interval" | "flush_interval" => "flush",
+            "async_policy" | "queue_policy" => "policy",
+            other => other,
+        };
         match option {
             "target" => {
                 if value.trim().is_empty() {
                     return Err(e(&"the target path is empty"));
                 }
                 self.target = Some(PathBuf::from(value));
+                self.file = true;
             }
             "level" => self.level = value.parse().map_err(|err| e(&err))?,
-            "mode" => {
-                self.mode = match value.trim() {
-                    "w" => OpenMode::Truncate,
-                    "a" => OpenMode::Append,
-                    other => return Err(e(&format!("invalid mode {other:?}: expected w (truncate) or a (append)"))),
-                }
-            }
+            "mode" => self.mode = value.parse().map_err(|err| e(&err))?,
             "clean" => self.clean = bool_value(value)?,
             "async" => self.async_ = bool_value(value)?,
             "queue" => self.queue = count(value)?,
@@ -455,12 +461,15 @@ impl LoggerBuilder {
         Some(self.target.clone().unwrap_or_else(default_target))
     }
 
-    /// Validates everything, then creates the logger (its own writer; not global).
+    /// Checks every option and the environment without any side effect.
     ///
     /// # Errors
-    /// [`InitError`]; for an invalid option nothing has been changed.
-    pub fn build(self) -> Result<Logger, InitError> {
-        // 1. Validate: environment, then the writer's settings — before any side effect.
+    /// [`InitError::Option`] or [`InitError::Writer`], as [`build`](Self::build) would.
+    pub fn check(&self) -> Result<(), InitError> {
+        self.check_options().map(|_| ())
+    }
+
+    fn check_options(&self) -> Result<Checked, InitError> {
         let mut level = self.level;
         let mut force_sync = !self.async_;
         if self.use_env {
@@ -505,6 +514,26 @@ impl LoggerBuilder {
         if path.is_none() && self.sinks.is_empty() {
             return Err(InitError::Writer(BuildError::NoSink));
         }
+        Ok(Checked {
+            level,
+            force_sync,
+            builder,
+            path,
+        })
+    }
+
+    /// Validates everything, then creates the logger (its own writer; not global).
+    ///
+    /// # Errors
+    /// [`InitError`]; for an invalid option nothing has been changed.
+    pub fn build(self) -> Result<Logger, InitError> {
+        // 1. Validate: environment, then the writer's settings — before any side effect.
+        let Checked {
+            level,
+            force_sync,
+            mut builder,
+            path,
+        } = self.check_options()?;
 
         // 2. Side effects: clean, open, start.
         if let Some(path) = &path {
@@ -550,11 +579,23 @@ impl LoggerBuilder {
     /// Validates everything, builds the logger and installs it as the global one (the
     /// previous global logger is drained and its thread joined).
     ///
+    /// Re-initializing onto the file the current global logger writes drains and closes that
+    /// logger first (otherwise reopening the file would overwrite records still queued).
+    ///
     /// # Errors
-    /// [`InitError`]; on error the previous global logger stays in place, untouched.
+    /// [`InitError`]; for an invalid option the previous global logger stays in place,
+    /// untouched.
     pub fn init(self) -> Result<super::LoggerGuard, InitError> {
         super::global::install(self)
     }
+}
+
+/// What `check_options` found valid.
+struct Checked {
+    level: Level,
+    force_sync: bool,
+    builder: crate::writer::WriterBuilder,
+    path: Option<PathBuf>,
 }
 
 /// `<program name>.log` in the working directory.

@@ -39,6 +39,21 @@ static SIGNALS: Once = Once::new();
 pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> {
     let hook = builder.panic_hook;
     let signals = builder.flush_on_signals;
+    builder.check()?;
+    // Re-init onto the file the current logger writes: drain and close it first, or opening
+    // the file again (truncating, or mapping it) would overwrite records still on their way.
+    let same_file = GLOBAL.load().as_ref().is_some_and(|current| {
+        match (current.path(), builder.resolved_target()) {
+            (Some(a), Some(b)) => same_path(a, &b),
+            _ => false,
+        }
+    });
+    if same_file {
+        if let Some(previous) = GLOBAL.swap(None) {
+            THRESHOLD.store(0, Relaxed);
+            previous.shutdown(None);
+        }
+    }
     let logger = Arc::new(builder.build()?);
     THRESHOLD.store(logger.core.threshold.load(Relaxed), Relaxed);
     if let Some(previous) = GLOBAL.swap(Some(Arc::clone(&logger))) {
@@ -51,6 +66,14 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
         install_signal_flush();
     }
     Ok(LoggerGuard { logger })
+}
+
+/// True if `a` and `b` name the same file (by absolute path; symlinks are not resolved).
+fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::path::absolute(a), std::path::absolute(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// Installs the global logger with the default options (file `<program>.log`).

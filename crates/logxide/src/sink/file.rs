@@ -152,8 +152,12 @@ pub enum OpenMode {
     /// Keep the existing content and write after it.
     ///
     /// A tail of NUL bytes (left when a process writing with the `mmap` strategy crashed
-    /// before trimming its file) is removed, and if the file then ends with a torn last line,
-    /// a `\n` is written so the next record starts on a line of its own.
+    /// before trimming its file) is removed; a batch such a crash left with a hole of NULs
+    /// inside (a copy interrupted out of order; never reported as written) is cut back to the
+    /// last whole record before the hole; and if the file then ends with a torn last line, that
+    /// line is removed when it is a JSON record cut short (it starts with `{`), otherwise (some
+    /// other text without a final newline) a `\n` is written so the next record starts on a
+    /// line of its own.
     #[serde(alias = "a")]
     Append,
 }
@@ -765,8 +769,58 @@ impl FileSink {
     }
 }
 
-/// Opens an existing file for appending: removes a NUL tail left by a crashed `mmap` writer
-/// and ends a torn last line with `\n`. Returns the resulting length.
+/// The offset where the line holding byte `end - 1` starts.
+fn last_line_start(file: &File, end: u64) -> io::Result<u64> {
+    let mut pos = end;
+    let mut buf = vec![0u8; 64 * 1024];
+    while pos > 0 {
+        let n = buf.len().min(usize::try_from(pos).unwrap_or(usize::MAX));
+        let start = pos - n as u64;
+        file.read_exact_at(&mut buf[..n], start)?;
+        if let Some(nl) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(start + nl as u64 + 1);
+        }
+        pos = start;
+    }
+    Ok(0)
+}
+
+/// How far back from the end a hole left by an interrupted copy is looked for: the writer
+/// hands sinks batches of at most 1 MiB plus one record.
+const TORN_BATCH_WINDOW: u64 = 4 << 20;
+
+/// A process killed while copying a batch into its mapping can leave a hole of NULs inside
+/// that batch (`memcpy` may fill a range out of order). Such a batch was never reported as
+/// written: cut the file back to the last complete record before the first NUL of the last
+/// [`TORN_BATCH_WINDOW`] bytes. Returns the new end (unchanged when there is no hole).
+fn cut_torn_batch(file: &File, end: u64) -> io::Result<u64> {
+    let start = end.saturating_sub(TORN_BATCH_WINDOW);
+    let mut window = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
+    file.read_exact_at(&mut window, start)?;
+    let Some(hole) = window.iter().position(|&b| b == 0) else {
+        return Ok(end);
+    };
+    if let Some(nl) = window[..hole].iter().rposition(|&b| b == b'\n') {
+        return Ok(start + nl as u64 + 1);
+    }
+    // No record boundary in the window before the hole: look further back.
+    let mut pos = start;
+    let mut buf = vec![0u8; 64 * 1024];
+    while pos > 0 {
+        let n = buf.len().min(usize::try_from(pos).unwrap_or(usize::MAX));
+        let chunk_start = pos - n as u64;
+        file.read_exact_at(&mut buf[..n], chunk_start)?;
+        if let Some(nl) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(chunk_start + nl as u64 + 1);
+        }
+        pos = chunk_start;
+    }
+    Ok(0)
+}
+
+/// Opens an existing file for appending: removes a NUL tail left by a crashed `mmap` writer,
+/// cuts a batch it left torn by a hole ([`cut_torn_batch`]), and ends a torn last line with
+/// `\n`. Returns the resulting length.
 fn repair_tail(file: &File, len: u64) -> io::Result<u64> {
     let mut end = len;
     let mut buf = vec![0u8; 64 * 1024];
@@ -782,6 +836,7 @@ fn repair_tail(file: &File, len: u64) -> io::Result<u64> {
             None => end = start,
         }
     }
+    end = cut_torn_batch(file, end)?;
     if end < len {
         file.set_len(end)?;
     }
@@ -789,9 +844,19 @@ fn repair_tail(file: &File, len: u64) -> io::Result<u64> {
         let mut last = [0u8];
         file.read_exact_at(&mut last, end - 1)?;
         if last[0] != b'\n' {
-            // With O_APPEND, pwrite appends at the end, which is `end` after the trim.
-            file.write_all_at(b"\n", end)?;
-            end += 1;
+            let line_start = last_line_start(file, end)?;
+            let mut first = [0u8];
+            file.read_exact_at(&mut first, line_start)?;
+            if first[0] == b'{' {
+                // A JSON record cut short by a crash: it was never whole, drop it.
+                file.set_len(line_start)?;
+                end = line_start;
+            } else {
+                // Someone else's text without a final newline: keep it, start a new line.
+                // With O_APPEND, pwrite appends at the end, which is `end` after the trim.
+                file.write_all_at(b"\n", end)?;
+                end += 1;
+            }
         }
     }
     Ok(end)
