@@ -878,15 +878,17 @@ impl RotatingFile {
     fn recover(&mut self) -> io::Result<()> {
         let files = self.naming.scan()?;
         let compress = self.opts.compression != Compression::None;
+        // Every `.tmp` goes before any compression starts (it would write one).
+        for r in files.iter().filter(|r| r.tmp) {
+            match fs::remove_file(&r.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
         for r in &files {
             self.last_stamp = self.last_stamp.max(r.stamp);
-            if r.tmp {
-                match fs::remove_file(&r.path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
-            } else if compress && r.compression == Compression::None {
+            if compress && !r.tmp && r.compression == Compression::None {
                 self.queue(Job::Compress(r.path.clone()))?;
             }
         }
