@@ -47,7 +47,7 @@
 //!
 //! [`Sink::close`] waits for the queued work, at most [`RotateOptions::close_timeout`]
 //! (default 30 s); past that the thread is left to finish on its own, and anything it did not
-//! do is picked up again by the next open. Errors of the background thread (a file that
+//! do is picked up again by the next open. Dropping the sink without closing it waits the same way. Errors of the background thread (a file that
 //! could not be compressed or deleted) are counted in [`RotatingFile::background_errors`];
 //! the uncompressed file is then kept.
 //!
