@@ -10,7 +10,10 @@ use super::level::{Level, ParseLevelError};
 use super::task::TaskIdMode;
 use super::Logger;
 use crate::encode::Format;
-use crate::sink::{ColorChoice, Console, FileOptions, IoStrategy, LevelFilter, OpenMode, Sink};
+use crate::sink::rotate::parse_size;
+use crate::sink::{
+    ColorChoice, Console, FileOptions, IoStrategy, LevelFilter, OpenMode, RotateOptions, Sink,
+};
 use crate::writer::{BuildError, Mode, Policy, Writer};
 
 /// A duration written as text: a bare number is seconds; suffixes `ns`, `us`/`µs`, `ms`,
@@ -166,6 +169,7 @@ pub struct LoggerBuilder {
     format: Format,
     mask: Mask,
     file_options: FileOptions,
+    rotate: Option<RotateOptions>,
     sinks: Vec<Box<dyn Sink>>,
     file: bool,
     use_env: bool,
@@ -213,6 +217,7 @@ impl LoggerBuilder {
             format: Format::Compact,
             mask: Mask::default(),
             file_options: FileOptions::new(),
+            rotate: None,
             sinks: Vec::new(),
             file: true,
             use_env: true,
@@ -224,8 +229,11 @@ impl LoggerBuilder {
     /// Sets an option from text, by the seed system's names: `target`, `level`, `mode`
     /// (`w`/`a`), `clean`, `async`, `queue`, `size`, `flush`, `deadline`, `policy`,
     /// `writer_type`, `writer_mode`, `tick`, `task_id_mode`, `format`, `mask`
-    /// (comma-separated names). The seed documents' longer names are aliases:
-    /// `async_enabled`, `async_max_queue`/`max_queue`, `async_batch_size`/`batch_size`,
+    /// (comma-separated names); for a rotating file `rotate_size` (`100MB`, `512KiB`:
+    /// units B, KB, MB, GB, KiB, MiB, GiB), `rotate_every` (`minute`, `hour`, `day`), `keep`
+    /// (a count), `max_age` (a time string) and `compress` (`none`, `gzip`, `zstd`).
+    /// The seed documents' longer names are aliases: `async_enabled`,
+    /// `async_max_queue`/`max_queue`, `async_batch_size`/`batch_size`,
     /// `async_flush_interval`/`flush_interval`, `async_policy`/`queue_policy`.
     ///
     /// # Errors
@@ -286,10 +294,33 @@ impl LoggerBuilder {
                     .map_err(|err| e(&err))?
             }
             "mask" => self.mask = Mask::new(value.split(',').map(str::trim).filter(|s| !s.is_empty())),
+            "rotate_size" => {
+                let bytes = parse_size(value).map_err(|err| e(&err))?;
+                if bytes == 0 {
+                    return Err(e(&"the rotation size must be greater than zero"));
+                }
+                self.rotate = Some(self.rotate.take().unwrap_or_default().max_bytes(bytes));
+            }
+            "rotate_every" => {
+                let period = value.parse().map_err(|err| e(&err))?;
+                self.rotate = Some(self.rotate.take().unwrap_or_default().every(period));
+            }
+            "keep" => {
+                let n = count(value)?;
+                self.rotate = Some(self.rotate.take().unwrap_or_default().keep(n));
+            }
+            "max_age" => {
+                let age = duration(value)?;
+                self.rotate = Some(self.rotate.take().unwrap_or_default().max_age(age));
+            }
+            "compress" => {
+                let c = value.parse().map_err(|err| e(&err))?;
+                self.rotate = Some(self.rotate.take().unwrap_or_default().compress(c));
+            }
             _ => {
                 return Err(option_error(
                     option,
-                    "unknown option: expected one of target, level, mode, clean, async, queue, size, flush, deadline, policy, writer_type, writer_mode, tick, task_id_mode, format, mask",
+                    "unknown option: expected one of target, level, mode, clean, async, queue, size, flush, deadline, policy, writer_type, writer_mode, tick, task_id_mode, format, mask, rotate_size, rotate_every, keep, max_age, compress",
                 ))
             }
         }
@@ -396,6 +427,28 @@ impl LoggerBuilder {
     /// File options beyond the strategy and open mode (durability, permissions, symlinks).
     pub fn file_options(mut self, options: FileOptions) -> Self {
         self.file_options = options;
+        self
+    }
+
+    /// Rotate the log file ([`RotatingFile`](crate::sink::RotatingFile)) with these options.
+    /// Their file options are replaced by the logger's ([`file_options`](Self::file_options),
+    /// [`writer_type`](Self::writer_type), [`mode`](Self::mode)); `writer_type` `mmap` is
+    /// refused at build, before any side effect.
+    ///
+    /// ```
+    /// use logxide::sink::{Compression, Period, RotateOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let log = logxide::Logger::builder()
+    ///     .target(dir.path().join("app.log"))
+    ///     .rotate(RotateOptions::new().max_bytes(10 << 20).every(Period::Day).keep(7))
+    ///     .set("compress", "zstd")?             // text options add to the same settings
+    ///     .build()?;
+    /// log.info("hello");
+    /// log.shutdown(None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rotate(mut self, options: RotateOptions) -> Self {
+        self.rotate = Some(options);
         self
     }
 
@@ -514,11 +567,30 @@ impl LoggerBuilder {
         if path.is_none() && self.sinks.is_empty() {
             return Err(InitError::Writer(BuildError::NoSink));
         }
+        let file_options = self
+            .file_options
+            .clone()
+            .strategy(self.writer_type)
+            .open_mode(self.mode);
+        let rotate = self.rotate.clone().map(|r| r.file(file_options.clone()));
+        if let Some(rotate) = &rotate {
+            if self.writer_type == IoStrategy::Mmap {
+                return Err(option_error(
+                    "writer_type",
+                    "the `mmap` I/O strategy cannot be used with rotation (rotate_size, rotate_every, ...): use `line` or `block`",
+                ));
+            }
+            rotate
+                .validate()
+                .map_err(|err| option_error("rotate_size", err))?;
+        }
         Ok(Checked {
             level,
             force_sync,
             builder,
             path,
+            file_options,
+            rotate,
         })
     }
 
@@ -533,6 +605,8 @@ impl LoggerBuilder {
             force_sync,
             mut builder,
             path,
+            file_options,
+            rotate,
         } = self.check_options()?;
 
         // 2. Side effects: clean, open, start.
@@ -549,17 +623,14 @@ impl LoggerBuilder {
                     }
                 }
             }
-            let file = self
-                .file_options
-                .clone()
-                .strategy(self.writer_type)
-                .open_mode(self.mode)
-                .open(path)
-                .map_err(|error| InitError::File {
-                    path: path.clone(),
-                    error,
-                })?;
-            builder = builder.sink(file);
+            let file_error = |error| InitError::File {
+                path: path.clone(),
+                error,
+            };
+            builder = match &rotate {
+                Some(rotate) => builder.sink(rotate.open(path).map_err(file_error)?),
+                None => builder.sink(file_options.open(path).map_err(file_error)?),
+            };
         }
         for sink in self.sinks {
             builder = builder.boxed_sink(sink);
@@ -596,6 +667,8 @@ struct Checked {
     force_sync: bool,
     builder: crate::writer::WriterBuilder,
     path: Option<PathBuf>,
+    file_options: FileOptions,
+    rotate: Option<crate::sink::RotateOptions>,
 }
 
 /// `<program name>.log` in the working directory.

@@ -34,7 +34,7 @@ pub struct ParseOptionError {
 }
 
 impl ParseOptionError {
-    fn new(what: &'static str, input: &str, expected: &'static str) -> Self {
+    pub(super) fn new(what: &'static str, input: &str, expected: &'static str) -> Self {
         ParseOptionError {
             what,
             input: input.to_owned(),
@@ -280,9 +280,9 @@ impl FromStr for Durability {
 /// ```
 #[derive(Clone, Debug)]
 pub struct FileOptions {
-    strategy: IoStrategy,
-    open_mode: OpenMode,
-    durability: Durability,
+    pub(super) strategy: IoStrategy,
+    pub(super) open_mode: OpenMode,
+    pub(super) durability: Durability,
     permissions: u32,
     follow_symlinks: bool,
     create_parents: bool,

@@ -11,6 +11,7 @@
 //! | sink | for |
 //! |---|---|
 //! | [`FileSink`] | a log file, with the `line`, `block` or `mmap` I/O strategy |
+//! | [`RotatingFile`] | a log file rotated by size and/or time ([`RotateOptions`]), with retention and background gzip/zstd compression (`line` or `block`) |
 //! | [`StdStream`] | standard output or standard error |
 //! | [`MemorySink`] | tests: keeps every byte, readable from another thread |
 //! | [`WriteSink`] | any [`std::io::Write`] |
@@ -27,10 +28,12 @@ pub mod console;
 mod file;
 mod filter;
 mod mmap;
+pub mod rotate;
 
 pub use console::{render_record, ColorChoice, Console, ParseColorChoiceError};
 pub use file::{Durability, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError};
 pub use filter::LevelFilter;
+pub use rotate::{Compression, Period, RotateOptions, RotatingFile};
 
 use std::fmt;
 use std::io::{self, Write};
@@ -171,6 +174,26 @@ impl<'a> Batch<'a> {
             start = end;
             rec
         })
+    }
+
+    /// The first `n` records of the batch (all of them if it has fewer).
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::with_levels(b"a\nbb\nccc\n", &[2, 5, 9], &[10, 20, 30]);
+    /// let head = batch.skip(1).take(1);
+    /// assert_eq!(head.bytes(), b"bb\n");
+    /// assert_eq!(head.len(), 1);
+    /// assert_eq!(head.level(0), Some(20));
+    /// ```
+    pub fn take(&self, n: usize) -> Batch<'a> {
+        let n = n.min(self.ends.len());
+        Batch {
+            buf: self.buf,
+            start: self.start,
+            ends: &self.ends[..n],
+            levels: self.levels.get(..n).unwrap_or(&[]),
+        }
     }
 
     /// The part of the batch from record `first` on.

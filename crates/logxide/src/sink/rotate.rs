@@ -1,0 +1,1211 @@
+//! A rotating log file: [`RotatingFile`], opened with [`RotateOptions`].
+//!
+//! # Rotation
+//!
+//! The file is rotated by size ([`RotateOptions::max_bytes`]), by time
+//! ([`RotateOptions::every`]), or both:
+//!
+//! * **size**: before a record would make the active file exceed `max_bytes`, the file is
+//!   rotated. A batch that crosses the limit is split at a record boundary: no record is ever
+//!   split across files, and no file exceeds the limit unless a single record is larger than
+//!   it (such a record is written alone into an empty file).
+//! * **time**: periods are UTC minutes, hours or days counted from the Unix epoch. The first
+//!   batch written after a period boundary goes into a new file (a file holding no record is
+//!   never rotated). When an existing file is appended to, its modification time tells which
+//!   period it belongs to.
+//!
+//! # Naming
+//!
+//! The active file is always exactly the path given to [`RotateOptions::open`]. For
+//! `logs/app.log`, a rotation renames it to
+//!
+//! ```text
+//! logs/app.<YYYYmmddTHHMMSS>.log         e.g. logs/app.20240301T120000.log
+//! logs/app.<YYYYmmddTHHMMSS>.<n>.log     a second rotation in the same second: n = 1, 2, ...
+//! ```
+//!
+//! where the timestamp is the UTC time of the rotation (never earlier than the previous
+//! rotation's, so the names stay in order when the clock steps back). A path without an
+//! extension gets no extension (`app` → `app.20240301T120000`). With compression the
+//! rotated file becomes `… .log.gz` or `… .log.zst`. [`rotated_files`] lists them oldest
+//! first (by timestamp then counter, which plain name order does not give).
+//!
+//! # Compression and retention
+//!
+//! Compression ([`RotateOptions::compress`]) and retention ([`RotateOptions::keep`],
+//! [`RotateOptions::max_age`]) run on one background thread per sink, started the first time
+//! it has work and fed by an unbounded channel, so logging never waits for them. A file is
+//! compressed into `<final name>.tmp`, which is synced, renamed to the final name, and only
+//! then is the uncompressed file deleted: after a crash there is either the uncompressed
+//! rotated file or a complete compressed one under the final name, never a half-written one.
+//! On open, leftover `*.tmp` files of this log are deleted and uncompressed rotated files are
+//! queued for compression again (when compression is on).
+//!
+//! Retention counts rotated files (compressed or not): beyond the newest `keep` they are
+//! deleted, and so is every rotated file whose rotation timestamp is older than `max_age`.
+//! The active file is never deleted.
+//!
+//! [`Sink::close`] waits for the queued work, at most [`RotateOptions::close_timeout`]
+//! (default 30 s); past that the thread is left to finish on its own, and anything it did not
+//! do is picked up again by the next open. Dropping the sink without closing it waits the same way. Errors of the background thread (a file that
+//! could not be compressed or deleted) are counted in [`RotatingFile::background_errors`];
+//! the uncompressed file is then kept.
+//!
+//! # Errors
+//!
+//! A failed rotation (the rename, or opening the new file) never loses a record: the sink
+//! keeps writing to the current file, counts the failure
+//! ([`RotatingFile::rotation_failures`]), and returns a [`SinkError`] whose
+//! [`written`](SinkError::written) is the whole batch (every record is in the file) so the
+//! writer reports the error. A failed write returns the exact number of records of the batch
+//! that were written, in whichever files, before it.
+//!
+//! # The `mmap` strategy
+//!
+//! Only the `line` and `block` strategies are supported: [`RotateOptions::open`] refuses
+//! [`IoStrategy::Mmap`] with an [`io::ErrorKind::InvalidInput`] error naming the option (an
+//! mmap file is padded while open; renaming it under a live mapping is not worth the risk).
+//!
+//! ```
+//! use logxide::sink::{Batch, Compression, Period, RotateOptions, Sink};
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("app.log");
+//! let mut sink = RotateOptions::new()
+//!     .max_bytes(16)
+//!     .every(Period::Day)
+//!     .keep(10)
+//!     .compress(Compression::Gzip)
+//!     .open(&path)
+//!     .unwrap();
+//! sink.write_batch(&Batch::new(b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n", &[8, 16, 24])).unwrap();
+//! sink.close().unwrap();
+//! assert_eq!(std::fs::read(&path).unwrap(), b"{\"c\":3}\n");
+//! let rotated = logxide::sink::rotate::rotated_files(&path).unwrap();
+//! assert_eq!(rotated.len(), 1);
+//! assert!(rotated[0].to_str().unwrap().ends_with(".log.gz"));
+//! ```
+#![forbid(unsafe_code)]
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::file::{Durability, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError};
+use super::{Batch, Sink, SinkError};
+
+/// A time-rotation period, on UTC boundaries.
+///
+/// Parsed case-insensitively from `minute`, `hour` or `day`.
+///
+/// ```
+/// use logxide::sink::Period;
+/// assert_eq!("Hour".parse::<Period>().unwrap(), Period::Hour);
+/// assert_eq!(Period::Day.to_string(), "day");
+/// assert!("week".parse::<Period>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Period {
+    /// Every UTC minute.
+    Minute,
+    /// Every UTC hour.
+    Hour,
+    /// Every UTC day (at midnight UTC).
+    Day,
+}
+
+impl Period {
+    /// The period's length in seconds.
+    pub fn seconds(self) -> u64 {
+        match self {
+            Period::Minute => 60,
+            Period::Hour => 3600,
+            Period::Day => 86_400,
+        }
+    }
+
+    /// The canonical lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Minute => "minute",
+            Period::Hour => "hour",
+            Period::Day => "day",
+        }
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Period {
+    type Err = ParseOptionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "minute" => Ok(Period::Minute),
+            "hour" => Ok(Period::Hour),
+            "day" => Ok(Period::Day),
+            _ => Err(ParseOptionError::new(
+                "rotation period",
+                s,
+                "minute, hour, day",
+            )),
+        }
+    }
+}
+
+/// How rotated files are compressed.
+///
+/// Parsed case-insensitively from `none`, `gzip` (or `gz`) and `zstd` (or `zst`).
+///
+/// ```
+/// use logxide::sink::Compression;
+/// assert_eq!("gzip".parse::<Compression>().unwrap(), Compression::Gzip);
+/// assert_eq!(Compression::Zstd.extension(), Some("zst"));
+/// assert!("lz4".parse::<Compression>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Rotated files stay as they are (the default).
+    #[default]
+    None,
+    /// gzip (`.gz`), default level.
+    Gzip,
+    /// Zstandard (`.zst`), level 3.
+    Zstd,
+}
+
+impl Compression {
+    /// The canonical lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// The extension added to a compressed file: `gz`, `zst`, or none.
+    pub fn extension(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gz"),
+            Compression::Zstd => Some("zst"),
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Compression {
+    type Err = ParseOptionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Compression::None),
+            "gzip" | "gz" => Ok(Compression::Gzip),
+            "zstd" | "zst" => Ok(Compression::Zstd),
+            _ => Err(ParseOptionError::new("compression", s, "none, gzip, zstd")),
+        }
+    }
+}
+
+/// Text that is not a size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseSizeError(String);
+
+impl fmt::Display for ParseSizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid size {:?}: expected a whole number of bytes, optionally with a unit B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g. \"100MB\", \"512 KiB\"",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseSizeError {}
+
+/// A size written as text: a whole number, optionally followed (spaces allowed) by a unit
+/// `B`, `KB`, `MB`, `GB` (powers of 1000) or `KiB`, `MiB`, `GiB` (powers of 1024); units
+/// are case-insensitive.
+///
+/// ```
+/// use logxide::sink::rotate::parse_size;
+/// assert_eq!(parse_size("100MB").unwrap(), 100_000_000);
+/// assert_eq!(parse_size("512 KiB").unwrap(), 512 * 1024);
+/// assert_eq!(parse_size("42").unwrap(), 42);
+/// assert!(parse_size("1.5GB").is_err());
+/// assert!(parse_size("10 TB").is_err());
+/// ```
+pub fn parse_size(text: &str) -> Result<u64, ParseSizeError> {
+    let err = || ParseSizeError(text.to_owned());
+    let s = text.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    if number.is_empty() {
+        return Err(err());
+    }
+    let value: u64 = number.parse().map_err(|_| err())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "mb" => 1000 * 1000,
+        "gb" => 1000 * 1000 * 1000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return Err(err()),
+    };
+    value.checked_mul(scale).ok_or_else(err)
+}
+
+/// Where a rotating file gets the time from. The real one is [`SystemClock`]; tests use
+/// [`ManualClock`] to cross period boundaries without sleeping.
+#[doc(hidden)]
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// [`SystemTime::now`].
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that only moves when told to (for tests).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ManualClock(Mutex<SystemTime>);
+
+impl ManualClock {
+    /// A clock showing `unix_secs` seconds after the Unix epoch.
+    pub fn at(unix_secs: u64) -> Arc<ManualClock> {
+        Arc::new(ManualClock(Mutex::new(
+            UNIX_EPOCH + Duration::from_secs(unix_secs),
+        )))
+    }
+
+    /// Sets the time to `unix_secs` seconds after the Unix epoch.
+    pub fn set(&self, unix_secs: u64) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            UNIX_EPOCH + Duration::from_secs(unix_secs);
+    }
+
+    /// Moves the time forward.
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Options of a [`RotatingFile`], in builder style. See the [module docs](self).
+#[derive(Clone)]
+pub struct RotateOptions {
+    max_bytes: Option<u64>,
+    every: Option<Period>,
+    keep: Option<usize>,
+    max_age: Option<Duration>,
+    compression: Compression,
+    file: FileOptions,
+    close_timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for RotateOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RotateOptions")
+            .field("max_bytes", &self.max_bytes)
+            .field("every", &self.every)
+            .field("keep", &self.keep)
+            .field("max_age", &self.max_age)
+            .field("compression", &self.compression)
+            .field("file", &self.file)
+            .field("close_timeout", &self.close_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RotateOptions {
+    fn default() -> Self {
+        RotateOptions {
+            max_bytes: None,
+            every: None,
+            keep: None,
+            max_age: None,
+            compression: Compression::None,
+            file: FileOptions::new(),
+            close_timeout: Duration::from_secs(30),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl RotateOptions {
+    /// No rotation, no retention, no compression, the default [`FileOptions`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rotate before a record would make the active file larger than `bytes` (which must
+    /// be greater than zero).
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Rotate at the first batch after each UTC `period` boundary.
+    pub fn every(mut self, period: Period) -> Self {
+        self.every = Some(period);
+        self
+    }
+
+    /// Keep at most the newest `n` rotated files; older ones are deleted.
+    pub fn keep(mut self, n: usize) -> Self {
+        self.keep = Some(n);
+        self
+    }
+
+    /// Delete rotated files whose rotation time is more than `age` ago.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// Compress rotated files (default [`Compression::None`]).
+    pub fn compress(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Options of the active file: strategy (`line` or `block`; `mmap` is refused at open),
+    /// open mode on the first open (later files are always new), durability, permissions...
+    pub fn file(mut self, options: FileOptions) -> Self {
+        self.file = options;
+        self
+    }
+
+    /// How long [`Sink::close`] waits for pending compression and retention (default 30 s).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// The clock used for time rotation, rotated names and `max_age` (tests).
+    #[doc(hidden)]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the options without touching the file system.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`]: `max_bytes(0)`, or the `mmap` strategy.
+    pub fn validate(&self) -> io::Result<()> {
+        if self.file.strategy == IoStrategy::Mmap {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the `mmap` I/O strategy (FileOptions::strategy / writer_type) is not supported for a rotating file: use `line` or `block`",
+            ));
+        }
+        if self.max_bytes == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "max_bytes (rotate_size) must be greater than zero",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens the active file at `path`, removes leftovers of a crash and queues unfinished
+    /// compression (see the [module docs](self)).
+    ///
+    /// # Errors
+    /// Invalid options ([`validate`](Self::validate)), or the file could not be opened.
+    pub fn open(&self, path: impl AsRef<Path>) -> io::Result<RotatingFile> {
+        self.validate()?;
+        RotatingFile::open_with(self.clone(), path.as_ref())
+    }
+}
+
+/// How a rotated file's name splits up: `<stem>.<stamp>[.<counter>][.<ext>][.gz|.zst][.tmp]`.
+#[derive(Clone, Debug)]
+struct Rotated {
+    path: PathBuf,
+    stamp: u64,
+    counter: u32,
+    compression: Compression,
+    tmp: bool,
+}
+
+/// The parts of the active path that rotated names are made from.
+#[derive(Clone, Debug)]
+struct Naming {
+    dir: PathBuf,
+    stem: String,
+    ext: Option<String>,
+}
+
+impl Naming {
+    fn new(path: &Path) -> io::Result<Naming> {
+        let name = path.file_name().and_then(OsStr::to_str).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a rotating log file needs a UTF-8 file name: {}",
+                    path.display()
+                ),
+            )
+        })?;
+        let (stem, ext) = match name.rfind('.') {
+            Some(i) if i > 0 => (&name[..i], Some(name[i + 1..].to_owned())),
+            _ => (name, None),
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        Ok(Naming {
+            dir,
+            stem: stem.to_owned(),
+            ext,
+        })
+    }
+
+    fn name(&self, stamp: u64, counter: u32) -> String {
+        let mut s = format!("{}.{}", self.stem, format_stamp(stamp));
+        if counter > 0 {
+            s.push_str(&format!(".{counter}"));
+        }
+        if let Some(ext) = &self.ext {
+            s.push('.');
+            s.push_str(ext);
+        }
+        s
+    }
+
+    fn parse(&self, dir: &Path, file_name: &str) -> Option<Rotated> {
+        let rest = file_name.strip_prefix(&self.stem)?.strip_prefix('.')?;
+        let stamp = parse_stamp(rest.get(..15)?)?;
+        let rest = &rest[15..];
+        let (rest, tmp) = match rest.strip_suffix(".tmp") {
+            Some(r) => (r, true),
+            None => (rest, false),
+        };
+        let (rest, compression) = if let Some(r) = rest.strip_suffix(".gz") {
+            (r, Compression::Gzip)
+        } else if let Some(r) = rest.strip_suffix(".zst") {
+            (r, Compression::Zstd)
+        } else {
+            (rest, Compression::None)
+        };
+        let rest = match &self.ext {
+            Some(ext) => rest.strip_suffix(ext.as_str())?.strip_suffix('.')?,
+            None => rest,
+        };
+        let counter = if rest.is_empty() {
+            0
+        } else {
+            let digits = rest.strip_prefix('.')?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse().ok()?
+        };
+        Some(Rotated {
+            path: dir.join(file_name),
+            stamp,
+            counter,
+            compression,
+            tmp,
+        })
+    }
+
+    /// Every rotated file (and leftover `.tmp`) of this log, oldest first.
+    fn scan(&self) -> io::Result<Vec<Rotated>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(r) = self.parse(&self.dir, name) {
+                if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.stamp, a.counter, a.compression as u8, a.tmp).cmp(&(
+                b.stamp,
+                b.counter,
+                b.compression as u8,
+                b.tmp,
+            ))
+        });
+        Ok(out)
+    }
+}
+
+/// The rotated files of the log whose active file is `path`, oldest first (by rotation
+/// timestamp, then counter). Temporary files are left out; when a file exists both
+/// uncompressed and compressed (compression was finishing), only the compressed one is
+/// listed.
+///
+/// # Errors
+/// The directory could not be read, or the file name is not UTF-8.
+pub fn rotated_files(path: impl AsRef<Path>) -> io::Result<Vec<PathBuf>> {
+    let naming = Naming::new(path.as_ref())?;
+    let mut out: Vec<Rotated> = Vec::new();
+    for r in naming.scan()?.into_iter().filter(|r| !r.tmp) {
+        match out.last_mut() {
+            Some(last) if (last.stamp, last.counter) == (r.stamp, r.counter) => {
+                if last.compression == Compression::None {
+                    *last = r;
+                }
+            }
+            _ => out.push(r),
+        }
+    }
+    Ok(out.into_iter().map(|r| r.path).collect())
+}
+
+fn days_to_civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m as u32, d as u32)
+}
+
+fn civil_to_days(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYYmmddTHHMMSS` in UTC.
+fn format_stamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = days_to_civil(days);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn parse_stamp(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 15 || b[8] != b'T' {
+        return None;
+    }
+    if !b[..8].iter().chain(&b[9..]).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
+    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    let days = civil_to_days(i64::from(y), mo, d);
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + se);
+    u64::try_from(secs).ok()
+}
+
+/// `path` with `.suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".");
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Compresses `src` into `<src>.<ext>` through `<src>.<ext>.tmp`, then deletes `src`.
+fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
+    let Some(ext) = compression.extension() else {
+        return Ok(());
+    };
+    let dest = with_suffix(src, ext);
+    if dest.exists() {
+        // An earlier run renamed the complete compressed file, then stopped before deleting
+        // the original.
+        return fs::remove_file(src);
+    }
+    let tmp = with_suffix(&dest, "tmp");
+    let result = (|| {
+        let mut input = File::open(src)?;
+        let out = File::create(&tmp)?;
+        let file = match compression {
+            Compression::Gzip => {
+                let mut enc = flate2::write::GzEncoder::new(
+                    BufWriter::with_capacity(64 * 1024, out),
+                    flate2::Compression::default(),
+                );
+                io::copy(&mut input, &mut enc)?;
+                enc.finish()?.into_inner().map_err(|e| e.into_error())?
+            }
+            Compression::Zstd => {
+                let mut enc =
+                    zstd::stream::write::Encoder::new(BufWriter::with_capacity(64 * 1024, out), 3)?;
+                io::copy(&mut input, &mut enc)?;
+                enc.finish()?.into_inner().map_err(|e| e.into_error())?
+            }
+            Compression::None => unreachable!("checked above"),
+        };
+        file.sync_all()?;
+        fs::rename(&tmp, &dest)?;
+        if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(dir)?;
+        }
+        fs::remove_file(src)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+enum Job {
+    Compress(PathBuf),
+    Retain,
+}
+
+/// State shared with the background thread.
+struct Shared {
+    /// Jobs queued and not finished.
+    pending: Mutex<usize>,
+    idle: Condvar,
+    errors: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn fail(&self, what: String) {
+        self.errors.fetch_add(1, SeqCst);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(what);
+    }
+}
+
+struct Background {
+    tx: Option<mpsc::Sender<Job>>,
+    done: mpsc::Receiver<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the background thread needs.
+struct Worker {
+    naming: Naming,
+    compression: Compression,
+    keep: Option<usize>,
+    max_age: Option<Duration>,
+    clock: Arc<dyn Clock>,
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    fn run(self, rx: mpsc::Receiver<Job>, done: mpsc::Sender<()>) {
+        for job in rx {
+            match job {
+                Job::Compress(path) => {
+                    if let Err(e) = compress_file(&path, self.compression) {
+                        self.shared
+                            .fail(format!("cannot compress {}: {e}", path.display()));
+                    }
+                }
+                Job::Retain => {
+                    if let Err(e) = self.retain() {
+                        self.shared.fail(format!("retention: {e}"));
+                    }
+                }
+            }
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            *pending -= 1;
+            if *pending == 0 {
+                self.shared.idle.notify_all();
+            }
+        }
+        let _ = done.send(());
+    }
+
+    fn retain(&self) -> io::Result<()> {
+        let files: Vec<Rotated> = self.naming.scan()?.into_iter().filter(|r| !r.tmp).collect();
+        // One logical file may exist twice (compressed and not) while compression finishes.
+        let mut keys: Vec<(u64, u32)> = files.iter().map(|r| (r.stamp, r.counter)).collect();
+        keys.dedup();
+        let now = unix_secs(self.clock.now());
+        let mut doomed: Vec<(u64, u32)> = Vec::new();
+        if let Some(keep) = self.keep {
+            let excess = keys.len().saturating_sub(keep);
+            doomed.extend_from_slice(&keys[..excess]);
+        }
+        if let Some(age) = self.max_age {
+            doomed.extend(
+                keys.iter()
+                    .filter(|(stamp, _)| now.saturating_sub(*stamp) > age.as_secs())
+                    .copied(),
+            );
+        }
+        for r in files {
+            if doomed.contains(&(r.stamp, r.counter)) {
+                match fs::remove_file(&r.path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => self
+                        .shared
+                        .fail(format!("cannot delete {}: {e}", r.path.display())),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A log file that rotates by size and/or time, with retention and compression of the
+/// rotated files. Open one with [`RotateOptions::open`]; see the [module docs](self).
+pub struct RotatingFile {
+    inner: FileSink,
+    path: PathBuf,
+    name: String,
+    naming: Naming,
+    opts: RotateOptions,
+    /// The time-rotation period the active file belongs to.
+    period: u64,
+    /// Timestamp of the last rotation (names never go back in time).
+    last_stamp: u64,
+    rotations: u64,
+    rotation_failures: u64,
+    shared: Arc<Shared>,
+    background: Option<Background>,
+}
+
+impl fmt::Debug for RotatingFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RotatingFile")
+            .field("path", &self.path)
+            .field("options", &self.opts)
+            .field("len", &self.inner.len())
+            .field("rotations", &self.rotations)
+            .field("rotation_failures", &self.rotation_failures)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RotatingFile {
+    fn open_with(opts: RotateOptions, path: &Path) -> io::Result<RotatingFile> {
+        let naming = Naming::new(path)?;
+        let inner = opts.file.open(path)?;
+        let now = unix_secs(opts.clock.now());
+        let mut start = now;
+        if opts.file.open_mode == OpenMode::Append && !inner.is_empty() {
+            if let Ok(modified) = fs::metadata(path).and_then(|m| m.modified()) {
+                start = start.min(unix_secs(modified));
+            }
+        }
+        let period = opts.every.map_or(0, |p| start / p.seconds());
+        let mut sink = RotatingFile {
+            inner,
+            path: path.to_owned(),
+            name: path.display().to_string(),
+            naming,
+            period,
+            last_stamp: 0,
+            rotations: 0,
+            rotation_failures: 0,
+            shared: Arc::new(Shared {
+                pending: Mutex::new(0),
+                idle: Condvar::new(),
+                errors: AtomicU64::new(0),
+                last_error: Mutex::new(None),
+            }),
+            background: None,
+            opts,
+        };
+        sink.recover()?;
+        Ok(sink)
+    }
+
+    /// Removes `.tmp` leftovers, queues uncompressed rotated files and a retention pass.
+    fn recover(&mut self) -> io::Result<()> {
+        let files = self.naming.scan()?;
+        let compress = self.opts.compression != Compression::None;
+        // Every `.tmp` goes before any compression starts (it would write one).
+        for r in files.iter().filter(|r| r.tmp) {
+            match fs::remove_file(&r.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for r in &files {
+            self.last_stamp = self.last_stamp.max(r.stamp);
+            if compress && !r.tmp && r.compression == Compression::None {
+                self.queue(Job::Compress(r.path.clone()))?;
+            }
+        }
+        if self.opts.keep.is_some() || self.opts.max_age.is_some() {
+            self.queue(Job::Retain)?;
+        }
+        Ok(())
+    }
+
+    /// Hands a job to the background thread, starting it the first time.
+    fn queue(&mut self, job: Job) -> io::Result<()> {
+        if self.background.is_none() {
+            let (tx, rx) = mpsc::channel();
+            let (done_tx, done) = mpsc::channel();
+            let worker = Worker {
+                naming: self.naming.clone(),
+                compression: self.opts.compression,
+                keep: self.opts.keep,
+                max_age: self.opts.max_age,
+                clock: Arc::clone(&self.opts.clock),
+                shared: Arc::clone(&self.shared),
+            };
+            let thread = std::thread::Builder::new()
+                .name("logxide-rotate".into())
+                .spawn(move || worker.run(rx, done_tx))?;
+            self.background = Some(Background {
+                tx: Some(tx),
+                done,
+                thread: Some(thread),
+            });
+        }
+        let bg = self.background.as_ref().expect("started above");
+        let Some(tx) = &bg.tx else {
+            return Err(io::Error::other("the rotating file is closed"));
+        };
+        *self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) += 1;
+        if tx.send(job).is_err() {
+            *self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) -= 1;
+            return Err(io::Error::other("the compression thread has stopped"));
+        }
+        Ok(())
+    }
+
+    /// The active file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes in the active file.
+    pub fn len(&self) -> u64 {
+        self.inner.len()
+    }
+
+    /// True when the active file holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Rotations done since open.
+    pub fn rotations(&self) -> u64 {
+        self.rotations
+    }
+
+    /// Rotations that failed since open (the records went on into the current file).
+    pub fn rotation_failures(&self) -> u64 {
+        self.rotation_failures
+    }
+
+    /// Compressions and deletions that failed on the background thread, and the last error.
+    pub fn background_errors(&self) -> (u64, Option<String>) {
+        (
+            self.shared.errors.load(SeqCst),
+            self.shared
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+
+    /// The rotated files, oldest first (see [`rotated_files`]).
+    ///
+    /// # Errors
+    /// The directory could not be read.
+    pub fn rotated_files(&self) -> io::Result<Vec<PathBuf>> {
+        rotated_files(&self.path)
+    }
+
+    /// Waits until the background thread has finished the work queued so far, at most
+    /// `timeout`. Returns whether it has.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let pending = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (pending, _) = self
+            .shared
+            .idle
+            .wait_timeout_while(pending, timeout, |p| *p > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *pending == 0
+    }
+
+    /// Renames the active file and opens a new one.
+    fn rotate(&mut self, now: u64) -> io::Result<()> {
+        self.inner.flush()?;
+        let stamp = now.max(self.last_stamp);
+        let mut counter = 0u32;
+        let target = loop {
+            let name = self.naming.name(stamp, counter);
+            let candidate = self.naming.dir.join(&name);
+            let taken = [None, Some("gz"), Some("zst")].iter().any(|ext| {
+                let p = match ext {
+                    Some(e) => with_suffix(&candidate, e),
+                    None => candidate.clone(),
+                };
+                p.exists() || with_suffix(&p, "tmp").exists()
+            });
+            if !taken {
+                break candidate;
+            }
+            counter += 1;
+        };
+        fs::rename(&self.path, &target).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot rotate {} to {}: {e}",
+                    self.path.display(),
+                    target.display()
+                ),
+            )
+        })?;
+        let fresh = self.opts.file.clone().open_mode(OpenMode::Truncate);
+        match fresh.open(&self.path) {
+            Ok(file) => self.inner = file,
+            Err(e) => {
+                // Put the file back so the records keep going where they are expected.
+                let _ = fs::rename(&target, &self.path);
+                return Err(e);
+            }
+        }
+        if self.opts.file.durability != Durability::None {
+            let _ = sync_dir(&self.naming.dir);
+        }
+        self.last_stamp = stamp;
+        self.rotations += 1;
+        if self.opts.compression != Compression::None {
+            self.queue(Job::Compress(target))?;
+        }
+        if self.opts.keep.is_some() || self.opts.max_age.is_some() {
+            self.queue(Job::Retain)?;
+        }
+        Ok(())
+    }
+
+    fn note_failure(&mut self, error: io::Error, first: &mut Option<io::Error>) {
+        self.rotation_failures += 1;
+        if first.is_none() {
+            *first = Some(error);
+        }
+    }
+
+    /// Stops the background thread after its queued work, waiting at most the close timeout.
+    fn finish_background(&mut self) -> io::Result<()> {
+        let Some(bg) = &mut self.background else {
+            return Ok(());
+        };
+        bg.tx = None;
+        match bg.done.recv_timeout(self.opts.close_timeout) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if let Some(t) = bg.thread.take() {
+                    let _ = t.join();
+                }
+                Ok(())
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "compression of rotated files of {} still running after {:?}; it goes on in the background",
+                    self.name, self.opts.close_timeout
+                ),
+            )),
+        }
+    }
+}
+
+impl Sink for RotatingFile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let now = unix_secs(self.opts.clock.now());
+        let mut failed: Option<io::Error> = None;
+        if let Some(p) = self.opts.every {
+            let period = now / p.seconds();
+            if period > self.period {
+                if self.inner.is_empty() {
+                    self.period = period;
+                } else {
+                    match self.rotate(now) {
+                        Ok(()) => self.period = period,
+                        Err(e) => self.note_failure(e, &mut failed),
+                    }
+                }
+            }
+        }
+        let mut done = 0;
+        while done < batch.len() {
+            let rest = batch.skip(done);
+            let n = match self.opts.max_bytes {
+                None => rest.len(),
+                Some(_) if failed.is_some() => rest.len(),
+                Some(max) => {
+                    let room = max.saturating_sub(self.inner.len());
+                    let fit = rest.records_within(usize::try_from(room).unwrap_or(usize::MAX));
+                    if fit > 0 {
+                        fit
+                    } else if self.inner.is_empty() {
+                        // A single record larger than the limit: alone in its file.
+                        1
+                    } else {
+                        match self.rotate(now) {
+                            Ok(()) => continue,
+                            Err(e) => {
+                                self.note_failure(e, &mut failed);
+                                rest.len()
+                            }
+                        }
+                    }
+                }
+            };
+            if let Err(e) = self.inner.write_batch(&rest.take(n)) {
+                return Err(SinkError {
+                    written: done + e.written.min(n),
+                    error: e.error,
+                });
+            }
+            done += n;
+        }
+        match failed {
+            // Every record is in the current file; the writer reports the error.
+            Some(error) => Err(SinkError {
+                written: batch.len(),
+                error,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        let closed = self.inner.close();
+        let finished = self.finish_background();
+        closed.and(finished)
+    }
+
+    fn coalesce_bytes(&self) -> usize {
+        self.inner.coalesce_bytes()
+    }
+}
+
+impl Drop for RotatingFile {
+    fn drop(&mut self) {
+        let _ = self.finish_background();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_round_trip() {
+        for secs in [0, 86_399, 951_782_400, 1_709_294_400, 4_102_444_799] {
+            let s = format_stamp(secs);
+            assert_eq!(parse_stamp(&s), Some(secs), "{s}");
+        }
+        assert_eq!(format_stamp(1_709_294_400), "20240301T120000");
+        assert_eq!(format_stamp(951_782_400), "20000229T000000");
+    }
+
+    #[test]
+    fn names_parse_back() {
+        let n = Naming::new(Path::new("/x/app.log")).unwrap();
+        let dir = Path::new("/x");
+        let r = n.parse(dir, "app.20240301T120000.3.log.gz").unwrap();
+        assert_eq!(
+            (r.counter, r.compression, r.tmp),
+            (3, Compression::Gzip, false)
+        );
+        let r = n.parse(dir, "app.20240301T120000.log.zst.tmp").unwrap();
+        assert_eq!(
+            (r.counter, r.compression, r.tmp),
+            (0, Compression::Zstd, true)
+        );
+        assert!(n.parse(dir, "app.log").is_none());
+        assert!(n.parse(dir, "app.20240301T120000.x.log").is_none());
+        assert!(n.parse(dir, "other.20240301T120000.log").is_none());
+        let bare = Naming::new(Path::new("app")).unwrap();
+        assert_eq!(bare.name(0, 2), "app.19700101T000000.2");
+        assert_eq!(bare.parse(dir, "app.19700101T000000.2").unwrap().counter, 2);
+    }
+}

@@ -1,0 +1,618 @@
+//! Tests of the rotating file sink: size and time rotation (with an injected clock),
+//! retention, gzip/zstd compression, crash leftovers, the logger's options, and the writer
+//! engine with concurrent producers.
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use logxide::sink::rotate::{parse_size, rotated_files, ManualClock};
+use logxide::sink::{
+    Batch, Compression, FileOptions, IoStrategy, OpenMode, Period, RotateOptions, RotatingFile,
+    Sink,
+};
+use logxide::writer::{Mode, Policy, Writer};
+
+/// 2024-03-01T12:00:00Z.
+const T0: u64 = 1_709_294_400;
+
+/// A batch that owns its bytes.
+struct Owned {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Owned {
+    fn new<S: AsRef<str>>(records: &[S]) -> Self {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
+        for r in records {
+            bytes.extend_from_slice(r.as_ref().as_bytes());
+            bytes.push(b'\n');
+            ends.push(bytes.len());
+        }
+        Owned { bytes, ends }
+    }
+
+    fn batch(&self) -> Batch<'_> {
+        Batch::new(&self.bytes, &self.ends)
+    }
+}
+
+fn write(sink: &mut RotatingFile, records: &[&str]) {
+    sink.write_batch(&Owned::new(records).batch()).unwrap();
+}
+
+fn read_any(path: &Path) -> Vec<u8> {
+    let raw = fs::read(path).unwrap();
+    let name = path.to_str().unwrap();
+    if name.ends_with(".gz") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else if name.ends_with(".zst") {
+        zstd::stream::decode_all(&raw[..]).unwrap()
+    } else {
+        raw
+    }
+}
+
+/// Rotated files oldest → newest, then the active file.
+fn all_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = rotated_files(path).unwrap();
+    files.push(path.to_owned());
+    files
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn clocked(clock: &Arc<ManualClock>) -> RotateOptions {
+    RotateOptions::new().clock(clock.clone())
+}
+
+#[test]
+fn size_rotation_across_many_batches_keeps_every_record_once_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let limit = 200u64;
+    let mut sink = clocked(&clock).max_bytes(limit).open(&path).unwrap();
+    let mut expected = Vec::new();
+    let mut n = 0;
+    for b in 0..200 {
+        let recs: Vec<String> = (0..(b % 7 + 1))
+            .map(|_| {
+                n += 1;
+                format!("{{\"n\":{n},\"pad\":\"{}\"}}", "x".repeat(n % 30))
+            })
+            .collect();
+        let owned = Owned::new(&recs);
+        expected.extend_from_slice(&owned.bytes);
+        sink.write_batch(&owned.batch()).unwrap();
+        if b % 50 == 0 {
+            clock.advance(Duration::from_millis(700));
+        }
+    }
+    sink.close().unwrap();
+    assert!(sink.rotations() > 10);
+    let files = all_files(&path);
+    assert_eq!(files.len() as u64, sink.rotations() + 1);
+    let mut got = Vec::new();
+    for f in &files {
+        let bytes = fs::read(f).unwrap();
+        assert!(
+            bytes.len() as u64 <= limit,
+            "{} has {}",
+            f.display(),
+            bytes.len()
+        );
+        assert!(bytes.ends_with(b"\n"));
+        got.extend_from_slice(&bytes);
+    }
+    assert_eq!(got, expected);
+    // Several rotations within one second got counters.
+    assert!(names(dir.path()).iter().any(|n| n.ends_with(".1.log")));
+}
+
+#[test]
+fn a_batch_crossing_the_limit_is_split_at_a_record_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(10).open(&path).unwrap();
+    write(&mut sink, &["aaaa"]); // 5 bytes
+    write(&mut sink, &["bbbb", "cccc", "dd"]); // 5 fits, then 5 + 3
+    sink.close().unwrap();
+    let rotated = rotated_files(&path).unwrap();
+    assert_eq!(rotated.len(), 1);
+    assert_eq!(
+        rotated[0].file_name().unwrap().to_str().unwrap(),
+        "app.20240301T120000.log"
+    );
+    assert_eq!(fs::read(&rotated[0]).unwrap(), b"aaaa\nbbbb\n");
+    assert_eq!(fs::read(&path).unwrap(), b"cccc\ndd\n");
+}
+
+#[test]
+fn a_record_larger_than_the_limit_gets_a_file_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(8).open(&path).unwrap();
+    let big = "y".repeat(20);
+    write(&mut sink, &["a", &big, "b"]);
+    write(&mut sink, &[&big]);
+    sink.close().unwrap();
+    let contents: Vec<Vec<u8>> = all_files(&path)
+        .iter()
+        .map(|f| fs::read(f).unwrap())
+        .collect();
+    let big_line = format!("{big}\n").into_bytes();
+    assert_eq!(
+        contents,
+        vec![b"a\n".to_vec(), big_line.clone(), b"b\n".to_vec(), big_line]
+    );
+}
+
+#[test]
+fn time_rotation_at_minute_hour_and_day_boundaries() {
+    for (period, step, first_name) in [
+        (Period::Minute, 60, "app.20240301T120100.log"),
+        (Period::Hour, 3600, "app.20240301T130000.log"),
+        (Period::Day, 86_400, "app.20240302T000000.log"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        // 12:00:30 on 2024-03-01: boundaries are at whole minutes, hours and UTC days.
+        let start = T0 + 30;
+        let clock = ManualClock::at(start);
+        let mut sink = clocked(&clock).every(period).open(&path).unwrap();
+        write(&mut sink, &["one"]);
+        let next = (start / step + 1) * step;
+        clock.set(next - 1);
+        write(&mut sink, &["two"]); // same period
+        assert_eq!(sink.rotations(), 0, "{period}");
+        clock.set(next);
+        write(&mut sink, &["three", "four"]); // first batch of the next period
+        assert_eq!(sink.rotations(), 1, "{period}");
+        clock.set(next + 3 * step + 5);
+        write(&mut sink, &["five"]);
+        sink.close().unwrap();
+        let rotated = rotated_files(&path).unwrap();
+        assert_eq!(rotated[0].file_name().unwrap(), first_name, "{period}");
+        let contents: Vec<Vec<u8>> = all_files(&path)
+            .iter()
+            .map(|f| fs::read(f).unwrap())
+            .collect();
+        assert_eq!(
+            contents,
+            vec![
+                b"one\ntwo\n".to_vec(),
+                b"three\nfour\n".to_vec(),
+                b"five\n".to_vec()
+            ],
+            "{period}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_file_is_not_rotated_at_a_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).every(Period::Minute).open(&path).unwrap();
+    clock.advance(Duration::from_secs(120));
+    write(&mut sink, &["a"]);
+    sink.close().unwrap();
+    assert_eq!(sink.rotations(), 0);
+    assert!(rotated_files(&path).unwrap().is_empty());
+}
+
+#[test]
+fn size_and_time_rotation_combined() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock)
+        .max_bytes(6)
+        .every(Period::Hour)
+        .open(&path)
+        .unwrap();
+    write(&mut sink, &["a1", "a2", "a3"]); // 3+3 fit, a3 rotates by size
+    clock.set(T0 + 3600);
+    write(&mut sink, &["b1"]); // hour boundary: a3 rotated by time
+    write(&mut sink, &["b2", "b3"]); // b3 by size
+    sink.close().unwrap();
+    let files = all_files(&path);
+    let contents: Vec<Vec<u8>> = files.iter().map(|f| fs::read(f).unwrap()).collect();
+    assert_eq!(
+        contents,
+        vec![
+            b"a1\na2\n".to_vec(),
+            b"a3\n".to_vec(),
+            b"b1\nb2\n".to_vec(),
+            b"b3\n".to_vec()
+        ]
+    );
+    let n: Vec<&str> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_str().unwrap())
+        .collect();
+    assert_eq!(
+        n,
+        [
+            "app.20240301T120000.log",
+            "app.20240301T130000.log",
+            "app.20240301T130000.1.log",
+            "app.log"
+        ]
+    );
+}
+
+#[test]
+fn retention_by_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(2).keep(3).open(&path).unwrap();
+    for i in 0..10 {
+        clock.advance(Duration::from_secs(1));
+        write(&mut sink, &[&i.to_string()]);
+    }
+    sink.close().unwrap();
+    assert_eq!(sink.rotations(), 9);
+    let contents: Vec<Vec<u8>> = all_files(&path)
+        .iter()
+        .map(|f| fs::read(f).unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        vec![
+            b"6\n".to_vec(),
+            b"7\n".to_vec(),
+            b"8\n".to_vec(),
+            b"9\n".to_vec()
+        ]
+    );
+}
+
+#[test]
+fn retention_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock)
+        .every(Period::Hour)
+        .max_age(Duration::from_secs(3 * 3600 + 60))
+        .open(&path)
+        .unwrap();
+    for h in 0..6 {
+        clock.set(T0 + h * 3600);
+        write(&mut sink, &[&format!("h{h}")]);
+    }
+    sink.close().unwrap();
+    // Rotations at 13:00 .. 17:00; at 17:00 those older than 3h01 (13:00) are gone.
+    let n: Vec<String> = all_files(&path)
+        .iter()
+        .map(|f| f.file_name().unwrap().to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        n,
+        [
+            "app.20240301T140000.log",
+            "app.20240301T150000.log",
+            "app.20240301T160000.log",
+            "app.20240301T170000.log",
+            "app.log"
+        ]
+    );
+    assert_eq!(fs::read(&path).unwrap(), b"h5\n");
+    assert_eq!(
+        fs::read(dir.path().join("app.20240301T140000.log")).unwrap(),
+        b"h1\n"
+    );
+}
+
+fn compressed_round_trip(compression: Compression, ext: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock)
+        .max_bytes(4096)
+        .compress(compression)
+        .open(&path)
+        .unwrap();
+    let mut expected = Vec::new();
+    for i in 0..500 {
+        let owned = Owned::new(&[format!(
+            "{{\"i\":{i},\"msg\":\"compress me {}\"}}",
+            i * 7919
+        )]);
+        expected.extend_from_slice(&owned.bytes);
+        sink.write_batch(&owned.batch()).unwrap();
+    }
+    assert!(sink.wait_idle(Duration::from_secs(30)));
+    sink.close().unwrap();
+    assert_eq!(sink.background_errors().0, 0);
+    let rotated = rotated_files(&path).unwrap();
+    assert!(rotated.len() >= 3);
+    let mut got = Vec::new();
+    for f in &rotated {
+        assert!(
+            f.to_str().unwrap().ends_with(&format!(".log.{ext}")),
+            "{}",
+            f.display()
+        );
+        got.extend(read_any(f));
+    }
+    got.extend(fs::read(&path).unwrap());
+    assert_eq!(got, expected);
+    // Nothing but the compressed files and the active file.
+    assert_eq!(names(dir.path()).len(), rotated.len() + 1);
+    assert!(!names(dir.path()).iter().any(|n| n.ends_with(".tmp")));
+}
+
+#[test]
+fn gzip_compression_round_trips_exactly() {
+    compressed_round_trip(Compression::Gzip, "gz");
+}
+
+#[test]
+fn zstd_compression_round_trips_exactly() {
+    compressed_round_trip(Compression::Zstd, "zst");
+}
+
+#[test]
+fn crash_leftovers_are_cleaned_and_compression_resumes_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let d = dir.path();
+    fs::write(&path, "active\n").unwrap();
+    // A rotated file whose compression never started, and one whose compression was cut.
+    fs::write(d.join("app.20240301T110000.log"), "r1\n").unwrap();
+    fs::write(d.join("app.20240301T115000.log"), "r2\n").unwrap();
+    fs::write(d.join("app.20240301T115000.log.gz.tmp"), "half").unwrap();
+    fs::write(d.join("app.20240301T100000.log.zst.tmp"), "half").unwrap();
+    fs::write(d.join("unrelated.tmp"), "keep me").unwrap();
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock)
+        .compress(Compression::Gzip)
+        .file(FileOptions::new().open_mode(OpenMode::Append))
+        .open(&path)
+        .unwrap();
+    assert!(sink.wait_idle(Duration::from_secs(30)));
+    write(&mut sink, &["more"]);
+    sink.close().unwrap();
+    assert_eq!(
+        names(d),
+        [
+            "app.20240301T110000.log.gz",
+            "app.20240301T115000.log.gz",
+            "app.log",
+            "unrelated.tmp"
+        ]
+    );
+    assert_eq!(read_any(&d.join("app.20240301T110000.log.gz")), b"r1\n");
+    assert_eq!(read_any(&d.join("app.20240301T115000.log.gz")), b"r2\n");
+    assert_eq!(fs::read(&path).unwrap(), b"active\nmore\n");
+}
+
+#[test]
+fn mmap_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let err = RotateOptions::new()
+        .max_bytes(100)
+        .file(FileOptions::new().strategy(IoStrategy::Mmap))
+        .open(&path)
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("`mmap`"), "{err}");
+    assert!(err.to_string().contains("writer_type"), "{err}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_failed_rotation_keeps_every_record_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(4).open(&path).unwrap();
+    write(&mut sink, &["a"]);
+    // Without the directory entry, the rename fails (NotFound).
+    fs::remove_file(&path).unwrap();
+    let owned = Owned::new(&["bb", "cc"]);
+    let err = sink.write_batch(&owned.batch()).unwrap_err();
+    assert_eq!(err.written, 2, "every record went into the current file");
+    assert_eq!(err.error.kind(), std::io::ErrorKind::NotFound);
+    assert!(err.error.to_string().contains("cannot rotate"), "{err}");
+    assert_eq!(sink.rotation_failures(), 1);
+    assert_eq!(sink.rotations(), 0);
+    assert_eq!(sink.len(), 8);
+}
+
+#[test]
+fn size_parser() {
+    assert_eq!(parse_size("100MB").unwrap(), 100_000_000);
+    assert_eq!(parse_size("512KiB").unwrap(), 524_288);
+    assert_eq!(parse_size(" 2 GiB ").unwrap(), 2 << 30);
+    assert_eq!(parse_size("1gb").unwrap(), 1_000_000_000);
+    assert_eq!(parse_size("7B").unwrap(), 7);
+    assert_eq!(parse_size("3 kb").unwrap(), 3000);
+    for bad in [
+        "",
+        "MB",
+        "1.5MB",
+        "-1",
+        "10 TB",
+        "99999999999999999999",
+        "20000000000GiB",
+    ] {
+        let err = parse_size(bad).unwrap_err().to_string();
+        assert!(err.contains("KiB"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn logger_options_parse_and_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let log = logxide::Logger::builder()
+        .use_env(false)
+        .target(&path)
+        .set("rotate_size", "1KiB")
+        .unwrap()
+        .set("rotate_every", "day")
+        .unwrap()
+        .set("keep", "2")
+        .unwrap()
+        .set("max_age", "7d")
+        .unwrap()
+        .set("compress", "zstd")
+        .unwrap()
+        .set("writer_type", "line")
+        .unwrap()
+        .build()
+        .unwrap();
+    for i in 0..200 {
+        log.info(&format!("message {i}"));
+    }
+    log.shutdown(None);
+    let rotated = rotated_files(&path).unwrap();
+    assert_eq!(rotated.len(), 2, "{:?}", names(dir.path()));
+    let mut text = Vec::new();
+    for f in &all_files(&path) {
+        let bytes = read_any(f);
+        assert!(bytes.len() <= 1024);
+        text.extend(bytes);
+    }
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.ends_with("\"msg\":\"message 199\"}\n"), "{text}");
+}
+
+#[test]
+fn logger_option_errors_touch_nothing() {
+    let b = || logxide::Logger::builder().use_env(false);
+    let msg =
+        |r: Result<logxide::LoggerBuilder, logxide::logger::InitError>| r.unwrap_err().to_string();
+    let e = msg(b().set("rotate_size", "lots"));
+    assert!(e.contains("`rotate_size`") && e.contains("KiB"), "{e}");
+    let e = msg(b().set("rotate_size", "0"));
+    assert!(e.contains("greater than zero"), "{e}");
+    let e = msg(b().set("rotate_every", "week"));
+    assert!(
+        e.contains("`rotate_every`") && e.contains("minute, hour, day"),
+        "{e}"
+    );
+    let e = msg(b().set("keep", "-1"));
+    assert!(e.contains("`keep`"), "{e}");
+    let e = msg(b().set("max_age", "old"));
+    assert!(e.contains("`max_age`"), "{e}");
+    let e = msg(b().set("compress", "lz4"));
+    assert!(
+        e.contains("`compress`") && e.contains("none, gzip, zstd"),
+        "{e}"
+    );
+
+    // Invalid values at build: the existing file is not truncated, removed or rotated.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    fs::write(&path, "precious\n").unwrap();
+    let before = names(dir.path());
+    assert!(b()
+        .target(&path)
+        .clean(true)
+        .set("rotate_size", "10 XB")
+        .is_err());
+    let err = b()
+        .target(&path)
+        .clean(true)
+        .rotate(RotateOptions::new().max_bytes(10))
+        .writer_type(IoStrategy::Mmap)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`writer_type`") && err.contains("mmap"),
+        "{err}"
+    );
+    let err = b()
+        .target(&path)
+        .clean(true)
+        .rotate(RotateOptions::new().max_bytes(0))
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("greater than zero"), "{err}");
+    assert_eq!(fs::read(&path).unwrap(), b"precious\n");
+    assert_eq!(names(dir.path()), before);
+}
+
+#[test]
+fn writer_with_four_producers_loses_nothing_across_rotations() {
+    const PRODUCERS: usize = 4;
+    const PER: usize = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let limit = 64 * 1024;
+    let sink = RotateOptions::new()
+        .max_bytes(limit)
+        .file(
+            FileOptions::new()
+                .strategy(IoStrategy::Block)
+                .block_size(8192),
+        )
+        .open(&path)
+        .unwrap();
+    let writer = Writer::builder()
+        .capacity(1024)
+        .batch_size(64)
+        .policy(Policy::Block)
+        .mode(Mode::Trigger)
+        .sink(sink)
+        .build()
+        .unwrap();
+    thread::scope(|s| {
+        for p in 0..PRODUCERS {
+            let h = writer.handle();
+            s.spawn(move || {
+                for i in 0..PER {
+                    h.enqueue(common::line(p, i).as_bytes()).unwrap();
+                }
+            });
+        }
+    });
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(m.written, (PRODUCERS * PER) as u64);
+    assert_eq!(m.failed, 0);
+    let files = all_files(&path);
+    assert!(files.len() > 20, "{}", files.len());
+    let mut next = [0usize; PRODUCERS];
+    for f in &files {
+        let bytes = fs::read(f).unwrap();
+        assert!(bytes.len() as u64 <= limit);
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            let p = v["p"].as_u64().unwrap() as usize;
+            let s = v["s"].as_u64().unwrap() as usize;
+            assert_eq!(s, next[p], "producer {p} out of order in {}", f.display());
+            next[p] += 1;
+        }
+    }
+    assert_eq!(next, [PER; PRODUCERS]);
+}
