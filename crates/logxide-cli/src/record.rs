@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::io::{self, BufRead};
 
+use logxide::encode::Format;
+
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
@@ -162,36 +164,6 @@ impl<'de> Deserialize<'de> for Top {
     }
 }
 
-struct Keys {
-    ts: &'static str,
-    tid: &'static str,
-    lvl: &'static str,
-    mt: &'static str,
-    msg: &'static str,
-    at: &'static str,
-    st: &'static str,
-}
-
-const COMPACT: Keys = Keys {
-    ts: "ts",
-    tid: "tid",
-    lvl: "lvl",
-    mt: "mt",
-    msg: "msg",
-    at: "at",
-    st: "st",
-};
-
-const ELIOT: Keys = Keys {
-    ts: "timestamp",
-    tid: "task_uuid",
-    lvl: "task_level",
-    mt: "message_type",
-    msg: "message",
-    at: "action_type",
-    st: "action_status",
-};
-
 fn take(obj: &mut Vec<(String, Value)>, key: &str) -> Option<Value> {
     let i = obj.iter().position(|(k, _)| k == key)?;
     Some(obj.remove(i).1)
@@ -209,9 +181,9 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
         obj.iter().any(|(key, _)| key == k)
     }
     let keys = if !has(&obj, "ts") && (has(&obj, "timestamp") || has(&obj, "task_uuid")) {
-        &ELIOT
+        Format::Eliot.header_keys()
     } else {
-        &COMPACT
+        Format::Compact.header_keys()
     };
     let bad = |m: String| ParseError::Record(m);
     let missing = |k: &str| bad(format!("missing key \"{k}\""));

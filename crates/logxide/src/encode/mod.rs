@@ -68,7 +68,7 @@ mod json;
 mod record;
 mod value;
 
-pub use record::{ActionStatus, Format, RecordEncoder, Timestamp};
+pub use record::{ActionStatus, Format, HeaderKeys, RecordEncoder, Timestamp};
 pub use value::{
     bytes, debug, display, serde, Bytes, DebugValue, DisplayValue, Encode, SerdeValue,
 };

@@ -259,6 +259,57 @@ pub struct RecordEncoder<'a> {
     format: Format,
 }
 
+/// The names of a format's header keys (what readers of the files look for).
+///
+/// ```
+/// use logxide::encode::Format;
+/// assert_eq!(Format::Compact.header_keys().tid, "tid");
+/// assert_eq!(Format::Eliot.header_keys().tid, "task_uuid");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderKeys {
+    /// The timestamp (`ts` / `timestamp`).
+    pub ts: &'static str,
+    /// The task id (`tid` / `task_uuid`).
+    pub tid: &'static str,
+    /// The task level (`lvl` / `task_level`).
+    pub lvl: &'static str,
+    /// The message type (`mt` / `message_type`).
+    pub mt: &'static str,
+    /// The message text (`msg` / `message`).
+    pub msg: &'static str,
+    /// The action type (`at` / `action_type`).
+    pub at: &'static str,
+    /// The action status (`st` / `action_status`).
+    pub st: &'static str,
+}
+
+impl Format {
+    /// The names of this format's header keys.
+    pub const fn header_keys(self) -> HeaderKeys {
+        match self {
+            Format::Compact => HeaderKeys {
+                ts: "ts",
+                tid: "tid",
+                lvl: "lvl",
+                mt: "mt",
+                msg: "msg",
+                at: "at",
+                st: "st",
+            },
+            Format::Eliot => HeaderKeys {
+                ts: "timestamp",
+                tid: "task_uuid",
+                lvl: "task_level",
+                mt: "message_type",
+                msg: "message",
+                at: "action_type",
+                st: "action_status",
+            },
+        }
+    }
+}
+
 /// Appends the compact or the eliot spelling of a header key. Both are literals, so each copy
 /// has a length known at compile time and is inlined (no `memcpy` call per key).
 macro_rules! put_key {

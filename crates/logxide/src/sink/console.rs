@@ -34,6 +34,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::{Batch, Sink, SinkError};
+use crate::encode::{Format, HeaderKeys};
 
 /// Whether a [`Console`] colors its output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -342,56 +343,23 @@ impl<'de> Deserialize<'de> for Object {
     }
 }
 
-/// The header keys of a layout.
-struct Keys {
-    ts: &'static str,
-    tid: &'static str,
-    lvl: &'static str,
-    mt: &'static str,
-    msg: &'static str,
-    at: &'static str,
-    st: &'static str,
-}
-
-const COMPACT: Keys = Keys {
-    ts: "ts",
-    tid: "tid",
-    lvl: "lvl",
-    mt: "mt",
-    msg: "msg",
-    at: "at",
-    st: "st",
-};
-
-const ELIOT: Keys = Keys {
-    ts: "timestamp",
-    tid: "task_uuid",
-    lvl: "task_level",
-    mt: "message_type",
-    msg: "message",
-    at: "action_type",
-    st: "action_status",
-};
-
-impl Keys {
-    /// Keys shown in the header and message part, not repeated as fields.
-    fn is_header(&self, key: &str) -> bool {
-        [
-            self.ts, self.tid, self.lvl, self.mt, self.msg, self.at, self.st, "dur", "exc",
-            "reason",
-        ]
-        .contains(&key)
-    }
+/// Keys shown in the header and message part, not repeated as fields.
+fn is_header(keys: &HeaderKeys, key: &str) -> bool {
+    [
+        keys.ts, keys.tid, keys.lvl, keys.mt, keys.msg, keys.at, keys.st, "dur", "exc", "reason",
+    ]
+    .contains(&key)
 }
 
 /// The layout of a record: logxide writes `ts` (compact) or `timestamp` (Eliot) first.
-fn keys_of(record: &Object) -> &'static Keys {
-    match record.0.first().map(|(k, _)| k.as_str()) {
-        Some("ts") => &COMPACT,
-        Some("timestamp") => &ELIOT,
-        _ if record.get("tid").is_none() && record.get("task_uuid").is_some() => &ELIOT,
-        _ => &COMPACT,
-    }
+fn keys_of(record: &Object) -> HeaderKeys {
+    let format = match record.0.first().map(|(k, _)| k.as_str()) {
+        Some("ts") => Format::Compact,
+        Some("timestamp") => Format::Eliot,
+        _ if record.get("tid").is_none() && record.get("task_uuid").is_some() => Format::Eliot,
+        _ => Format::Compact,
+    };
+    format.header_keys()
 }
 
 /// The level column's text and style for a level name.
@@ -507,7 +475,7 @@ fn render_object(record: &Object, color: bool, out: &mut Vec<u8>) {
 
     // The other fields.
     for (key, value) in &record.0 {
-        if keys.is_header(key) {
+        if is_header(&keys, key) {
             continue;
         }
         out.push(b' ');
