@@ -364,3 +364,46 @@ fn reinit_onto_the_same_file_drains_first() {
             .all(|(i, r)| r["msg"] == "new" && r["i"] == i));
     }
 }
+
+#[test]
+fn writer_limits_are_logger_options() {
+    let _s = serial();
+    let mem = logxide::sink::MemorySink::new();
+    let log = LoggerBuilder::new()
+        .use_env(false)
+        .set("max_bytes", "64KiB")
+        .unwrap()
+        .set("block_timeout", "250ms")
+        .unwrap()
+        .set("max_restarts", "3")
+        .unwrap()
+        .set("thread_name", "app-log")
+        .unwrap()
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    log.info("one");
+    log.flush(None).unwrap();
+    assert_eq!(mem.lines().len(), 1);
+    for (option, value) in [
+        ("max_bytes", "lots"),
+        ("block_timeout", "later"),
+        ("max_restarts", "-1"),
+        ("thread_name", " "),
+    ] {
+        let err = LoggerBuilder::new().set(option, value).unwrap_err();
+        assert!(err.to_string().contains(&format!("`{option}`")), "{err}");
+    }
+    // block_timeout with a drop policy is refused (it applies to `block` only).
+    let err = LoggerBuilder::new()
+        .use_env(false)
+        .sink(logxide::sink::MemorySink::new())
+        .set("policy", "drop_newest")
+        .unwrap()
+        .set("block_timeout", "1s")
+        .unwrap()
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("block_timeout"), "{err}");
+    log.shutdown(None);
+}

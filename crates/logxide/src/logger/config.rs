@@ -161,6 +161,10 @@ pub struct LoggerBuilder {
     size: Option<usize>,
     flush: Duration,
     deadline: Option<Duration>,
+    max_bytes: Option<usize>,
+    block_timeout: Option<Duration>,
+    max_restarts: Option<u32>,
+    thread_name: Option<String>,
     policy: Policy,
     writer_type: IoStrategy,
     writer_mode: Mode,
@@ -209,6 +213,10 @@ impl LoggerBuilder {
             size: None,
             flush: Duration::from_millis(100),
             deadline: None,
+            max_bytes: None,
+            block_timeout: None,
+            max_restarts: None,
+            thread_name: None,
             policy: Policy::Block,
             writer_type: IoStrategy::Block,
             writer_mode: Mode::Trigger,
@@ -232,6 +240,8 @@ impl LoggerBuilder {
     /// (comma-separated names); for a rotating file `rotate_size` (`100MB`, `512KiB`:
     /// units B, KB, MB, GB, KiB, MiB, GiB), `rotate_every` (`minute`, `hour`, `day`), `keep`
     /// (a count), `max_age` (a time string) and `compress` (`none`, `gzip`, `zstd`).
+    /// The writer's own limits: `max_bytes` (a size: `64MiB`), `block_timeout` (a time
+    /// string), `max_restarts` (a count), `thread_name`.
     /// The seed documents' longer names are aliases: `async_enabled`,
     /// `async_max_queue`/`max_queue`, `async_batch_size`/`batch_size`,
     /// `async_flush_interval`/`flush_interval`, `async_policy`/`queue_policy`.
@@ -283,6 +293,22 @@ impl LoggerBuilder {
                     v => Some(duration(v)?),
                 }
             }
+            "max_bytes" => {
+                let bytes = crate::sink::rotate::parse_size(value).map_err(|err| e(&err))?;
+                self.max_bytes = Some(usize::try_from(bytes).map_err(|_| e(&"too large"))?);
+            }
+            "block_timeout" => self.block_timeout = Some(duration(value)?),
+            "max_restarts" => {
+                self.max_restarts = Some(value.trim().parse().map_err(|_| {
+                    e(&format!("invalid count {value:?}: expected a whole number"))
+                })?)
+            }
+            "thread_name" => {
+                if value.trim().is_empty() {
+                    return Err(e(&"the thread name is empty"));
+                }
+                self.thread_name = Some(value.to_owned());
+            }
             "policy" => self.policy = value.parse().map_err(|err| e(&err))?,
             "writer_type" => self.writer_type = value.parse().map_err(|err| e(&err))?,
             "writer_mode" => self.writer_mode = value.parse().map_err(|err| e(&err))?,
@@ -320,7 +346,7 @@ impl LoggerBuilder {
             _ => {
                 return Err(option_error(
                     option,
-                    "unknown option: expected one of target, level, mode, clean, async, queue, size, flush, deadline, policy, writer_type, writer_mode, tick, task_id_mode, format, mask, rotate_size, rotate_every, keep, max_age, compress",
+                    "unknown option: expected one of target, level, mode, clean, async, queue, size, flush, deadline, policy, writer_type, writer_mode, tick, task_id_mode, format, mask, max_bytes, block_timeout, max_restarts, thread_name, rotate_size, rotate_every, keep, max_age, compress",
                 ))
             }
         }
@@ -557,6 +583,18 @@ impl LoggerBuilder {
             .tick(self.tick);
         if let Some(d) = self.deadline {
             builder = builder.deadline(d);
+        }
+        if let Some(b) = self.max_bytes {
+            builder = builder.max_bytes(b);
+        }
+        if let Some(t) = self.block_timeout {
+            builder = builder.block_timeout(t);
+        }
+        if let Some(r) = self.max_restarts {
+            builder = builder.max_restarts(r);
+        }
+        if let Some(name) = &self.thread_name {
+            builder = builder.thread_name(name.clone());
         }
         // A placeholder sink lets the writer check its settings before the file exists.
         let probe = builder
