@@ -642,3 +642,37 @@ fn append_drops_a_json_record_cut_short_but_keeps_foreign_text() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\nplain text\n");
 }
+
+#[test]
+fn a_file_moved_or_deleted_by_another_tool_is_replaced_at_the_next_batch() {
+    use logxide::sink::{Batch, FileOptions, IoStrategy, Sink};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let rotated = dir.path().join("app.log.1");
+    for strategy in [IoStrategy::Line, IoStrategy::Block] {
+        let _ = std::fs::remove_file(&path);
+        let mut sink = FileOptions::new().strategy(strategy).open(&path).unwrap();
+        sink.write_batch(&Batch::new(b"1\n", &[2])).unwrap();
+        // logrotate-style: rename, then the next batch goes to a new file at the path.
+        std::fs::rename(&path, &rotated).unwrap();
+        sink.write_batch(&Batch::new(b"2\n", &[2])).unwrap();
+        assert_eq!(std::fs::read(&rotated).unwrap(), b"1\n");
+        assert_eq!(std::fs::read(&path).unwrap(), b"2\n");
+        // Deleted: recreated.
+        std::fs::remove_file(&path).unwrap();
+        sink.write_batch(&Batch::new(b"3\n", &[2])).unwrap();
+        sink.close().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"3\n");
+    }
+    // With the option off the sink keeps its descriptor.
+    let _ = std::fs::remove_file(&path);
+    let mut sink = FileOptions::new()
+        .reopen_if_moved(false)
+        .open(&path)
+        .unwrap();
+    sink.write_batch(&Batch::new(b"1\n", &[2])).unwrap();
+    std::fs::rename(&path, &rotated).unwrap();
+    sink.write_batch(&Batch::new(b"2\n", &[2])).unwrap();
+    assert_eq!(std::fs::read(&rotated).unwrap(), b"1\n2\n");
+    assert!(!path.exists());
+}
