@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::io::{self, BufRead};
 
+use logxide::encode::calendar::{civil_from_days, days_from_civil};
 use logxide::encode::Format;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -409,27 +410,6 @@ pub fn dur_text(d: f64) -> String {
     }
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// Unix seconds as RFC 3339 UTC with microseconds: `2023-11-14T22:13:20.000000Z`.
 pub fn time_text(ts: f64) -> String {
     if !ts.is_finite() || ts.abs() > 1e12 {
@@ -493,7 +473,7 @@ pub fn parse_time(text: &str) -> Result<f64, String> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return Err(err());
     }
-    let days = days_from_civil(y, mo, d);
+    let days = days_from_civil(y, mo as u32, d as u32);
     Ok((days * 86_400 + h * 3600 + mi * 60 + s) as f64 + frac)
 }
 

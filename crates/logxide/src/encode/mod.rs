@@ -68,6 +68,8 @@ mod json;
 mod record;
 mod value;
 
+pub mod calendar;
+
 pub use record::{ActionStatus, Format, HeaderKeys, RecordEncoder, Timestamp};
 pub use value::{
     bytes, debug, display, serde, Bytes, DebugValue, DisplayValue, Encode, SerdeValue,

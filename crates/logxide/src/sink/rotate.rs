@@ -99,6 +99,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::file::{Durability, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError};
 use super::{Batch, Sink, SinkError};
+use crate::encode::calendar::{civil_from_days, days_from_civil};
 
 /// A time-rotation period, on UTC boundaries.
 ///
@@ -598,35 +599,11 @@ pub fn rotated_files(path: impl AsRef<Path>) -> io::Result<Vec<PathBuf>> {
     Ok(out.into_iter().map(|r| r.path).collect())
 }
 
-fn days_to_civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m as u32, d as u32)
-}
-
-fn civil_to_days(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYYmmddTHHMMSS` in UTC.
 fn format_stamp(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let (y, m, d) = days_to_civil(days);
+    let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}",
         rem / 3600,
@@ -649,7 +626,7 @@ fn parse_stamp(s: &str) -> Option<u64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
         return None;
     }
-    let days = civil_to_days(i64::from(y), mo, d);
+    let days = days_from_civil(i64::from(y), mo, d);
     let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + se);
     u64::try_from(secs).ok()
 }
