@@ -42,32 +42,41 @@ macro_rules! log {
 macro_rules! __fields {
     ($f:ident; ) => {};
     ($f:ident; $key:ident = %$value:expr $(, $($rest:tt)*)?) => {
-        $f.field(::core::stringify!($key), &$crate::encode::display(&$value));
+        $f.field($crate::__key!(::core::stringify!($key)), &$crate::encode::display(&$value));
         $crate::__fields!($f; $($($rest)*)?);
     };
     ($f:ident; $key:ident = ?$value:expr $(, $($rest:tt)*)?) => {
-        $f.field(::core::stringify!($key), &$crate::encode::debug(&$value));
+        $f.field($crate::__key!(::core::stringify!($key)), &$crate::encode::debug(&$value));
         $crate::__fields!($f; $($($rest)*)?);
     };
     ($f:ident; $key:ident = $value:expr $(, $($rest:tt)*)?) => {
-        $f.field(::core::stringify!($key), &$value);
+        $f.field($crate::__key!(::core::stringify!($key)), &$value);
         $crate::__fields!($f; $($($rest)*)?);
     };
     ($f:ident; $key:literal = %$value:expr $(, $($rest:tt)*)?) => {
-        $f.field($key, &$crate::encode::display(&$value));
+        $f.field($crate::__key!($key), &$crate::encode::display(&$value));
         $crate::__fields!($f; $($($rest)*)?);
     };
     ($f:ident; $key:literal = ?$value:expr $(, $($rest:tt)*)?) => {
-        $f.field($key, &$crate::encode::debug(&$value));
+        $f.field($crate::__key!($key), &$crate::encode::debug(&$value));
         $crate::__fields!($f; $($($rest)*)?);
     };
     ($f:ident; $key:literal = $value:expr $(, $($rest:tt)*)?) => {
-        $f.field($key, &$value);
+        $f.field($crate::__key!($key), &$value);
         $crate::__fields!($f; $($($rest)*)?);
     };
     ($f:ident; $key:ident $(, $($rest:tt)*)?) => {
-        $f.field(::core::stringify!($key), &$key);
+        $f.field($crate::__key!(::core::stringify!($key)), &$key);
         $crate::__fields!($f; $($($rest)*)?);
+    };
+}
+
+/// A `&'static StaticKey` for a key literal, spelled at compile time.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __key {
+    ($name:expr) => {
+        const { &$crate::encode::StaticKey::new($name, ::core::concat!(",\"", $name, "\":")) }
     };
 }
 

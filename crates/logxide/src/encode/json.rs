@@ -10,7 +10,10 @@ use std::fmt;
 /// `0`: copy as is. `b'u'`: escape as `\u00XX`. `b'E'`: possibly the first byte of U+2028 /
 /// U+2029 (`E2 80 A8` / `E2 80 A9`), check the next two bytes. Anything else: the letter of
 /// the two-character escape (`\n`, `\"`, ...).
-static ESCAPE: [u8; 256] = {
+static ESCAPE: [u8; 256] = ESCAPE_TABLE;
+
+/// [`ESCAPE`] as a constant, for [`is_plain_const`].
+const ESCAPE_TABLE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 0x20 {
@@ -131,9 +134,51 @@ fn escape_with<E>(s: &str, mut emit: impl FnMut(&[u8]) -> Result<(), E>) -> Resu
     Ok(())
 }
 
+/// True if no byte of `b` may need escaping (see [`word_needs_attention`]): the common case,
+/// checked eight bytes at a time — the last word overlaps the one before it, so there is no
+/// byte-at-a-time tail for strings of eight bytes or more.
+#[inline(always)]
+pub(crate) fn is_plain(b: &[u8]) -> bool {
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+    let n = b.len();
+    if n < 8 {
+        return b.iter().all(|&c| ESCAPE[c as usize] == 0);
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if word_needs_attention(word(i)) {
+            return false;
+        }
+        i += 8;
+    }
+    !word_needs_attention(word(n - 8))
+}
+
+/// [`is_plain`] for constants (a byte at a time).
+pub(crate) const fn is_plain_const(b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < b.len() {
+        if ESCAPE_TABLE[b[i] as usize] != 0 {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Appends the escaped contents of `s` (no quotes) to `out`.
 #[inline]
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
+    if is_plain(s.as_bytes()) {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        escape_slow(out, s);
+    }
+}
+
+/// [`escape_into`] for strings that hold (or may hold) a character to escape.
+#[inline(never)]
+fn escape_slow(out: &mut Vec<u8>, s: &str) {
     let r: Result<(), Infallible> = escape_with(s, |piece| {
         out.extend_from_slice(piece);
         Ok(())
@@ -232,17 +277,31 @@ float!(f32 => write_f32, f64 => write_f64);
 #[inline]
 pub(crate) fn write_timestamp(out: &mut Vec<u8>, secs: u64, micros: u32) {
     let secs = secs.saturating_add(u64::from(micros / 1_000_000));
-    let mut m = micros % 1_000_000;
+    let m = (micros % 1_000_000) as usize;
     write_int(out, secs);
-    let mut frac = [b'.', b'0', b'0', b'0', b'0', b'0', b'0'];
-    let mut i = 6;
-    while m > 0 {
-        frac[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-        i -= 1;
-    }
-    out.extend_from_slice(&frac);
+    let (hi, mid, lo) = (m / 10_000, m / 100 % 100, m % 100);
+    out.extend_from_slice(&[
+        b'.',
+        DIGIT_PAIRS[2 * hi],
+        DIGIT_PAIRS[2 * hi + 1],
+        DIGIT_PAIRS[2 * mid],
+        DIGIT_PAIRS[2 * mid + 1],
+        DIGIT_PAIRS[2 * lo],
+        DIGIT_PAIRS[2 * lo + 1],
+    ]);
 }
+
+/// `"00" "01" … "99"`: two decimal digits per lookup.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 /// A serde_json formatter that additionally escapes DEL, U+2028 and U+2029 inside strings
 /// (serde_json itself already escapes quotes, backslashes and control characters), so nested
@@ -445,6 +504,8 @@ mod tests {
         assert_eq!(ts(1_700_000_001, 100_000), "1700000001.100000");
         assert_eq!(ts(0, 1), "0.000001");
         assert_eq!(ts(5, 999_999), "5.999999");
+        assert_eq!(ts(7, 10_203), "7.010203");
+        assert_eq!(ts(7, 123_456), "7.123456");
         assert_eq!(ts(5, 1_000_000), "6.000000");
         assert_eq!(ts(5, u32::MAX), "4299.967295");
     }

@@ -65,11 +65,13 @@
 //! ```
 
 mod json;
+mod key;
 mod record;
 mod value;
 
 pub mod calendar;
 
+pub use key::{Key, StaticKey};
 pub use record::{ActionStatus, Format, HeaderKeys, RecordEncoder, Timestamp};
 pub use value::{
     bytes, debug, display, serde, Bytes, DebugValue, DisplayValue, Encode, SerdeValue,

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::json;
+use super::key::Key;
 use super::value::Encode;
 use crate::writer::ParseError;
 
@@ -62,7 +63,7 @@ impl Format {
     /// assert!(Format::Compact.reserved_keys().contains(&"msg"));
     /// assert!(Format::Eliot.reserved_keys().contains(&"task_uuid"));
     /// ```
-    pub fn reserved_keys(self) -> &'static [&'static str] {
+    pub const fn reserved_keys(self) -> &'static [&'static str] {
         match self {
             Format::Compact => &[
                 "ts", "tid", "lvl", "mt", "msg", "at", "st", "dur", "exc", "reason",
@@ -343,11 +344,42 @@ impl<'a> RecordEncoder<'a> {
         task_id: &str,
         task_level: &[u32],
     ) -> Self {
+        Self::begin_with(out, format, ts, task_level, |out| {
+            json::write_str(out, task_id)
+        })
+    }
+
+    /// [`begin`](Self::begin) for a task id that needs no escaping (a
+    /// [`TaskId`](crate::logger::TaskId), which is checked when it is made): copied as is.
+    #[inline]
+    pub(crate) fn begin_plain_id(
+        out: &'a mut Vec<u8>,
+        format: Format,
+        ts: Timestamp,
+        task_id: &str,
+        task_level: &[u32],
+    ) -> Self {
+        debug_assert!(json::is_plain(task_id.as_bytes()), "{task_id:?}");
+        Self::begin_with(out, format, ts, task_level, |out| {
+            out.push(b'"');
+            out.extend_from_slice(task_id.as_bytes());
+            out.push(b'"');
+        })
+    }
+
+    #[inline(always)]
+    fn begin_with(
+        out: &'a mut Vec<u8>,
+        format: Format,
+        ts: Timestamp,
+        task_level: &[u32],
+        task_id: impl FnOnce(&mut Vec<u8>),
+    ) -> Self {
         out.clear();
         put_key!(out, format, b"{\"ts\":", b"{\"timestamp\":");
         json::write_timestamp(out, ts.secs, ts.micros);
         put_key!(out, format, b",\"tid\":", b",\"task_uuid\":");
-        json::write_str(out, task_id);
+        task_id(out);
         put_key!(out, format, b",\"lvl\":[", b",\"task_level\":[");
         let mut first = true;
         for &l in task_level {
@@ -391,6 +423,22 @@ impl<'a> RecordEncoder<'a> {
         put_key!(self.out, self.format, b",\"mt\":", b",\"message_type\":");
         json::write_str(self.out, level_name);
         put_key!(self.out, self.format, b",\"msg\":", b",\"message\":");
+        json::write_str(self.out, msg);
+    }
+
+    /// [`message`](Self::message) with a message type that needs no escaping (a level's
+    /// name): copied as is.
+    #[inline]
+    pub(crate) fn message_plain_type(&mut self, level_name: &str, msg: &str) {
+        debug_assert!(json::is_plain(level_name.as_bytes()), "{level_name:?}");
+        put_key!(
+            self.out,
+            self.format,
+            b",\"mt\":\"",
+            b",\"message_type\":\""
+        );
+        self.out.extend_from_slice(level_name.as_bytes());
+        put_key!(self.out, self.format, b"\",\"msg\":", b"\",\"message\":");
         json::write_str(self.out, msg);
     }
 
@@ -441,8 +489,8 @@ impl<'a> RecordEncoder<'a> {
     /// assert!(buf.ends_with(b",\"msg\":\"hi\",\"_msg\":\"user's msg\",\"__msg\":1,\"a\\\"b\":true}\n"));
     /// ```
     #[inline]
-    pub fn field<V: Encode + ?Sized>(&mut self, key: &str, value: &V) {
-        self.user_key(key);
+    pub fn field<'k, V: Encode + ?Sized>(&mut self, key: impl Into<Key<'k>>, value: &V) {
+        self.user_key(key.into());
         value.encode(self.out);
     }
 
@@ -479,8 +527,8 @@ impl<'a> RecordEncoder<'a> {
     /// assert!(buf.ends_with(b",\"password\":\"***\"}\n"));
     /// ```
     #[inline]
-    pub fn masked_field(&mut self, key: &str) {
-        self.user_key(key);
+    pub fn masked_field<'k>(&mut self, key: impl Into<Key<'k>>) {
+        self.user_key(key.into());
         self.out.extend_from_slice(b"\"***\"");
     }
 
@@ -499,7 +547,15 @@ impl<'a> RecordEncoder<'a> {
 
     /// Writes `,"key":` for a user key, renaming it if it collides with a reserved key.
     #[inline]
-    fn user_key(&mut self, key: &str) {
+    fn user_key(&mut self, key: Key<'_>) {
+        match key.spelled(self.format) {
+            Some(spelled) => self.out.extend_from_slice(spelled.as_bytes()),
+            None => self.spell_key(key.name()),
+        }
+    }
+
+    /// [`user_key`](Self::user_key) for a key without a precomputed spelling.
+    fn spell_key(&mut self, key: &str) {
         self.out.extend_from_slice(b",\"");
         if self.format.renames(key) {
             self.out.push(b'_');

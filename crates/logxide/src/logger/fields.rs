@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::encode::{Bytes, DebugValue, DisplayValue, Encode, RecordEncoder, SerdeValue};
+use crate::encode::{Bytes, DebugValue, DisplayValue, Encode, Key, RecordEncoder, SerdeValue};
 
 /// A value that can be a field of a record.
 ///
@@ -23,14 +23,14 @@ use crate::encode::{Bytes, DebugValue, DisplayValue, Encode, RecordEncoder, Serd
 /// ```
 pub trait FieldValue {
     /// Writes `key` and this value through `out` (or nothing, for an absent value).
-    fn write_field(&self, key: &str, out: &mut FieldWriter<'_, '_>);
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>);
 }
 
 macro_rules! field_value_via_encode {
     ($($t:ty),* $(,)?) => {$(
         impl FieldValue for $t {
             #[inline]
-            fn write_field(&self, key: &str, out: &mut FieldWriter<'_, '_>) {
+            fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
                 out.encoded(key, self);
             }
         }
@@ -43,51 +43,51 @@ field_value_via_encode!(
 );
 
 impl FieldValue for Cow<'_, str> {
-    fn write_field(&self, key: &str, out: &mut FieldWriter<'_, '_>) {
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
         out.encoded(key, self.as_ref());
     }
 }
 
 impl FieldValue for Bytes<'_> {
-    fn write_field(&self, key: &str, out: &mut FieldWriter<'_, '_>) {
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
         out.encoded(key, self);
     }
 }
 
 impl<T: fmt::Display> FieldValue for DisplayValue<T> {
-    fn write_field(&self, key: &str, out: &mut FieldWriter<'_, '_>) {
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
         out.encoded(key, self);
     }
 }
 
 impl<T: fmt::Debug> FieldValue for DebugValue<T> {
-    fn write_field(&self, key: &str, out: &mut FieldWriter<'_, '_>) {
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
         out.encoded(key, self);
     }
 }
 
 impl<T: serde::Serialize> FieldValue for SerdeValue<T> {
-    fn write_field(&self, key: &str, out: &mut FieldWriter<'_, '_>) {
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
         out.encoded(key, self);
     }
 }
 
 impl<T: FieldValue + ?Sized> FieldValue for &T {
     #[inline]
-    fn write_field(&self, key: &str, out: &mut FieldWriter<'_, '_>) {
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
         (**self).write_field(key, out);
     }
 }
 
 impl<T: FieldValue + ?Sized> FieldValue for Box<T> {
-    fn write_field(&self, key: &str, out: &mut FieldWriter<'_, '_>) {
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
         (**self).write_field(key, out);
     }
 }
 
 impl<T: FieldValue> FieldValue for Option<T> {
     #[inline]
-    fn write_field(&self, key: &str, out: &mut FieldWriter<'_, '_>) {
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
         if let Some(v) = self {
             v.write_field(key, out);
         }
@@ -305,23 +305,24 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
 
     /// Writes one field (`None` writes nothing).
     #[inline]
-    pub fn field<V: FieldValue + ?Sized>(&mut self, key: &str, value: &V) {
-        value.write_field(key, self);
+    pub fn field<'k, V: FieldValue + ?Sized>(&mut self, key: impl Into<Key<'k>>, value: &V) {
+        value.write_field(key.into(), self);
     }
 
     /// Writes `key` with an encodable value, masked if the key is masked.
     #[inline]
-    pub fn encoded<V: Encode + ?Sized>(&mut self, key: &str, value: &V) {
-        if self.mask.is_masked(key) {
+    pub fn encoded<V: Encode + ?Sized>(&mut self, key: Key<'_>, value: &V) {
+        let name = key.name();
+        if self.mask.is_masked(name) {
             self.enc.masked_field(key);
         } else {
             self.enc.field(key, value);
         }
         if !self.scope.is_empty() {
-            self.scope_hidden |= position_bit(self.scope, key);
+            self.scope_hidden |= position_bit(self.scope, name);
         }
         if !self.bound.is_empty() {
-            self.bound_hidden |= position_bit(self.bound, key);
+            self.bound_hidden |= position_bit(self.bound, name);
         }
     }
 

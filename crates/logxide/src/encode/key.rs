@@ -1,0 +1,229 @@
+//! Field keys: a key's name, and for keys known at compile time its JSON spelling, worked out
+//! once so that the logging macros copy a key instead of checking it on every call.
+
+use super::json::is_plain_const;
+use super::Format;
+
+/// A field key known at compile time, with its spelling (`,"name":`) in each [`Format`]
+/// worked out when the program is compiled.
+///
+/// The logging macros make one per field in a `const`, so each record's keys are copied, not
+/// escaped or checked against the reserved names, at every call. A key that must be escaped,
+/// or renamed because it is reserved in a format (see [`RecordEncoder::field`]), keeps only
+/// its name for that format and is spelled at run time: the output is the same either way.
+///
+/// `quoted` must be `,"` + `name` + `":` — the macros write it with `concat!`; any other text
+/// is ignored and the key is spelled at run time.
+///
+/// ```
+/// use logxide::encode::{Format, Key, RecordEncoder, StaticKey, Timestamp};
+/// const USER: StaticKey = StaticKey::new("user", ",\"user\":");
+/// const MSG: StaticKey = StaticKey::new("msg", ",\"msg\":"); // reserved in compact
+/// let mut buf = Vec::new();
+/// let mut rec = RecordEncoder::begin(&mut buf, Format::Compact, Timestamp::default(), "t", &[1]);
+/// rec.field(Key::from(&USER), "ada");
+/// rec.field(Key::from(&MSG), "hi");
+/// rec.finish();
+/// assert!(buf.ends_with(b",\"user\":\"ada\",\"_msg\":\"hi\"}\n"));
+/// ```
+///
+/// [`RecordEncoder::field`]: super::RecordEncoder::field
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticKey {
+    name: &'static str,
+    compact: Option<&'static str>,
+    eliot: Option<&'static str>,
+}
+
+impl StaticKey {
+    /// The key `name`; `quoted` is its spelling `,"name":`.
+    pub const fn new(name: &'static str, quoted: &'static str) -> StaticKey {
+        let usable = is_plain_const(name.as_bytes()) && is_quoted(name, quoted);
+        StaticKey {
+            name,
+            compact: if usable && !renamed(Format::Compact, name) {
+                Some(quoted)
+            } else {
+                None
+            },
+            eliot: if usable && !renamed(Format::Eliot, name) {
+                Some(quoted)
+            } else {
+                None
+            },
+        }
+    }
+
+    /// The key's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The spelling `,"name":` in `format`, if the key is written as is there.
+    #[inline]
+    pub(crate) fn spelled(&self, format: Format) -> Option<&'static str> {
+        match format {
+            Format::Compact => self.compact,
+            Format::Eliot => self.eliot,
+        }
+    }
+}
+
+/// A field key: a name, and for a [`StaticKey`] its precomputed spelling. Made from a `&str`
+/// (spelled at run time) or a `&'static StaticKey`.
+///
+/// ```
+/// use logxide::encode::Key;
+/// let key = Key::from("user");
+/// assert_eq!(key.name(), "user");
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Key<'a> {
+    name: &'a str,
+    spelled: Option<&'static StaticKey>,
+}
+
+impl<'a> Key<'a> {
+    /// The key's name.
+    #[inline]
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The precomputed spelling in `format`, if any.
+    #[inline]
+    pub(crate) fn spelled(&self, format: Format) -> Option<&'static str> {
+        self.spelled.and_then(|k| k.spelled(format))
+    }
+}
+
+impl<'a> From<&'a str> for Key<'a> {
+    #[inline]
+    fn from(name: &'a str) -> Self {
+        Key {
+            name,
+            spelled: None,
+        }
+    }
+}
+
+impl<'a> From<&&'a str> for Key<'a> {
+    #[inline]
+    fn from(name: &&'a str) -> Self {
+        Key::from(*name)
+    }
+}
+
+impl<'a> From<&'a String> for Key<'a> {
+    #[inline]
+    fn from(name: &'a String) -> Self {
+        Key::from(name.as_str())
+    }
+}
+
+impl From<&'static StaticKey> for Key<'static> {
+    #[inline]
+    fn from(key: &'static StaticKey) -> Self {
+        Key {
+            name: key.name,
+            spelled: Some(key),
+        }
+    }
+}
+
+const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `quoted == ",\"" + name + "\":"`.
+const fn is_quoted(name: &str, quoted: &str) -> bool {
+    let (n, q) = (name.as_bytes(), quoted.as_bytes());
+    if q.len() != n.len() + 4 || q[0] != b',' || q[1] != b'"' {
+        return false;
+    }
+    if q[q.len() - 2] != b'"' || q[q.len() - 1] != b':' {
+        return false;
+    }
+    let mut i = 0;
+    while i < n.len() {
+        if q[i + 2] != n[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// [`Format::renames`] at compile time: `name` without its leading `_` is reserved.
+const fn renamed(format: Format, name: &str) -> bool {
+    let mut bare = name.as_bytes();
+    while let [b'_', rest @ ..] = bare {
+        bare = rest;
+    }
+    let reserved = format.reserved_keys();
+    let mut i = 0;
+    while i < reserved.len() {
+        if bytes_eq(bare, reserved[i].as_bytes()) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spelling_matches_the_runtime_rules() {
+        for name in [
+            "user",
+            "msg",
+            "_msg",
+            "__ts",
+            "ts_",
+            "timestamp",
+            "a\"b",
+            "tab\t",
+            "",
+            "é",
+            "\u{2028}",
+            "message",
+            "reason",
+            "x_y",
+        ] {
+            let quoted: &'static str = Box::leak(format!(",\"{name}\":").into_boxed_str());
+            let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+            let key = StaticKey::new(name, quoted);
+            for format in [Format::Compact, Format::Eliot] {
+                let runtime_plain =
+                    !format.renames(name) && super::super::json::is_plain(name.as_bytes());
+                assert_eq!(
+                    key.spelled(format).is_some(),
+                    runtime_plain,
+                    "{name:?} {format}"
+                );
+            }
+        }
+        // A wrong spelling is never used.
+        assert_eq!(
+            StaticKey::new("user", ",\"usr\":").spelled(Format::Compact),
+            None
+        );
+        assert_eq!(
+            StaticKey::new("user", "\"user\":").spelled(Format::Compact),
+            None
+        );
+    }
+}
