@@ -570,7 +570,7 @@ impl fmt::Display for ParseContextError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid action context {:?}: expected TASK_ID@/N/N... (a task id of at most 36 ASCII characters, then positive integers)",
+            "invalid action context {:?}: expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters other than `\"` and `\\`, then positive integers)",
             self.0
         )
     }
@@ -604,7 +604,10 @@ mod task_id_text {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TaskId, D::Error> {
         let text = String::deserialize(d)?;
-        TaskId::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom("task id: at most 36 ASCII characters"))
+        TaskId::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(
+                "task id: 1 to 36 printable ASCII characters other than `\"` and `\\`",
+            )
+        })
     }
 }

@@ -175,7 +175,12 @@ impl Logger {
     pub fn log(&self, level: Level, msg: &str, fields: impl FnOnce(&mut FieldWriter<'_, '_>)) {
         if self.enabled(level) {
             let pos = action::next_position(self.core.task_ids);
-            self.emit(&pos, level, |enc| enc.message(level.as_str(), msg), fields);
+            self.emit(
+                &pos,
+                level,
+                |enc| enc.message_plain_type(level.as_str(), msg),
+                fields,
+            );
         }
     }
 
@@ -250,7 +255,7 @@ impl Logger {
             self.emit(
                 &pos,
                 Level::Error,
-                |enc| enc.message(Level::Error.as_str(), msg),
+                |enc| enc.message_plain_type(Level::Error.as_str(), msg),
                 |f| {
                     let enc = f.encoder();
                     enc.reserved_field("exc", std::any::type_name::<E>());
@@ -329,7 +334,12 @@ impl Logger {
     ) {
         if self.enabled(level) {
             let pos = action::position_in(parent, self.core.task_ids);
-            self.emit(&pos, level, |enc| enc.message(level.as_str(), msg), fields);
+            self.emit(
+                &pos,
+                level,
+                |enc| enc.message_plain_type(level.as_str(), msg),
+                fields,
+            );
         }
     }
 
@@ -346,7 +356,7 @@ impl Logger {
         let empty = Fields::new();
         let scope = scope.as_deref().unwrap_or(&empty);
         with_buffer(|buf| {
-            let mut enc = RecordEncoder::begin(
+            let mut enc = RecordEncoder::begin_plain_id(
                 buf,
                 self.core.format,
                 Timestamp::now(),
@@ -405,14 +415,16 @@ impl Logger {
 }
 
 impl Core {
+    /// Hands a finished record to the writer. Queued, the buffer itself goes into the queue
+    /// and `line` is left holding an empty one from the writer's pool (no copy).
     #[inline]
-    fn submit(&self, line: &[u8], level: Level) {
+    fn submit(&self, line: &mut Vec<u8>, level: Level) {
         // A refused record is counted (with its reason) in the writer's metrics.
         let level = level.value();
         let _ = if self.force_sync || SYNC_DEPTH.get() > 0 {
             self.handle.write_sync_with_level(line, level)
         } else {
-            self.handle.enqueue_with_level(line, level)
+            self.handle.enqueue_encoded(line, level)
         };
     }
 }

@@ -61,7 +61,17 @@ impl fmt::Display for TaskIdMode {
     }
 }
 
-/// A task id, stored inline (no allocation): at most 36 ASCII bytes.
+/// A task id, stored inline (no allocation): 1 to 36 printable ASCII characters, none of
+/// them `"` or `\` — so an id never needs escaping in JSON, and the encoder copies it as is.
+///
+/// ```
+/// use logxide::logger::TaskId;
+/// assert_eq!(TaskId::parse("Ab3dEf9h.1k").unwrap().as_str(), "Ab3dEf9h.1k");
+/// assert!(TaskId::parse("").is_none());
+/// assert!(TaskId::parse("quote\"d").is_none());
+/// assert!(TaskId::parse("line\nbreak").is_none());
+/// assert!(TaskId::parse(&"x".repeat(37)).is_none());
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TaskId(ArrayString<36>);
 
@@ -72,9 +82,11 @@ impl TaskId {
         self.0.as_str()
     }
 
-    /// An id from text (at most 36 ASCII bytes; longer, empty or non-ASCII text is refused).
+    /// An id from text; `None` unless it is 1 to 36 printable ASCII characters other than
+    /// `"` and `\`.
     pub fn parse(s: &str) -> Option<TaskId> {
-        if s.is_empty() || !s.is_ascii() {
+        let allowed = |b: u8| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+        if s.is_empty() || !s.bytes().all(allowed) {
             return None;
         }
         ArrayString::from(s).ok().map(TaskId)
@@ -111,21 +123,22 @@ fn entropy(salt: u64) -> u64 {
 
 static NEXT_BLOCK: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh random prefix.
-fn new_prefix(salt: u64) -> [u8; PREFIX_LEN] {
+/// A fresh random prefix, with the `.` that follows it.
+fn new_prefix(salt: u64) -> ArrayString<{ PREFIX_LEN + 1 }> {
     let mut n = entropy(salt);
-    let mut text = [0; PREFIX_LEN];
-    for b in &mut text {
-        *b = BASE62[(n % 62) as usize];
+    let mut text = ArrayString::new();
+    for _ in 0..PREFIX_LEN {
+        text.push(char::from(BASE62[(n % 62) as usize]));
         n /= 62;
     }
+    text.push('.');
     text
 }
 
 #[derive(Clone, Copy)]
 struct ThreadIds {
     generation: u64,
-    prefix: [u8; PREFIX_LEN],
+    prefix: ArrayString<{ PREFIX_LEN + 1 }>,
     next: u64,
     end: u64,
     rng: u64,
@@ -152,13 +165,7 @@ fn thread_ids() -> ThreadIds {
 /// A new task id in `mode`.
 pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
     let mut ids = thread_ids();
-    // The id is built as bytes, then checked as UTF-8 once (it is ASCII).
-    let mut bytes = [0u8; 36];
-    let mut len = 0;
-    let mut put = |b: u8| {
-        bytes[len] = b;
-        len += 1;
-    };
+    let mut id = ArrayString::<36>::new();
     match mode {
         TaskIdMode::Sqid => {
             if ids.next == ids.end {
@@ -167,23 +174,10 @@ pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
             }
             let n = ids.next;
             ids.next += 1;
-            for &b in &ids.prefix {
-                put(b);
-            }
-            put(b'.');
-            let mut digits = [0u8; 11];
-            let mut i = digits.len();
-            let mut v = n;
-            loop {
-                i -= 1;
-                digits[i] = BASE62[(v % 62) as usize];
-                v /= 62;
-                if v == 0 {
-                    break;
-                }
-            }
-            for &b in &digits[i..] {
-                put(b);
+            id.push_str(ids.prefix.as_str());
+            let mut digits = [0; 11];
+            for &d in base62(n, &mut digits) {
+                id.push(char::from(d));
             }
         }
         TaskIdMode::Uuid => {
@@ -196,17 +190,30 @@ pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             for i in 0..32 {
                 if matches!(i, 8 | 12 | 16 | 20) {
-                    put(b'-');
+                    id.push('-');
                 }
                 let nibble = (raw >> (124 - 4 * i)) & 0xf;
-                put(HEX[nibble as usize]);
+                id.push(char::from(HEX[nibble as usize]));
             }
         }
     }
-    let text = std::str::from_utf8(&bytes[..len]).unwrap_or_default();
-    let id = TaskId(ArrayString::from(text).unwrap_or_default());
     IDS.set(Some(ids));
-    id
+    TaskId(id)
+}
+
+/// `n` in base 62, written at the end of `digits` (11 digits hold any `u64`).
+#[inline]
+fn base62(mut n: u64, digits: &mut [u8; 11]) -> &[u8] {
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = BASE62[(n % 62) as usize];
+        n /= 62;
+        if n == 0 {
+            break;
+        }
+    }
+    &digits[i..]
 }
 
 /// SplitMix64: a fast generator, seeded per thread (and per fork) from [`entropy`].

@@ -526,6 +526,32 @@ impl WriterHandle {
         self.on_full(Item::Record(record, level), len, false)
     }
 
+    /// [`enqueue_with_level`](Self::enqueue_with_level) for a record made by the encoder,
+    /// which is one line ending in `\n` by construction (so it is not searched for line
+    /// breaks): the buffer itself is queued, and `line` is left holding an empty buffer from
+    /// the pool — the record is not copied.
+    #[inline]
+    pub(crate) fn enqueue_encoded(&self, line: &mut Vec<u8>, level: u8) -> Result<Queued, Dropped> {
+        let shared = &*self.shared;
+        let len = line.len();
+        debug_assert!(line.ends_with(b"\n") && !line[..len - 1].contains(&b'\n'));
+        if len > shared.queue.max_bytes() {
+            return self.drop_record(DropReason::Invalid);
+        }
+        if shared.state.load(Relaxed) != RUNNING {
+            return self.enqueue_slow(&line[..len - 1], level);
+        }
+        let reserved = shared.queue.reserve(len);
+        let record = std::mem::replace(line, shared.queue.empty_buffer());
+        if reserved {
+            match shared.queue.try_push(Item::Record(record, level)) {
+                Ok(()) => return Ok(self.pushed(Queued::Queued)),
+                Err(item) => return self.on_full(item, len, true),
+            }
+        }
+        self.on_full(Item::Record(record, level), len, false)
+    }
+
     /// Counts a pushed record, rings the doorbell, and checks for a race with shutdown or
     /// fallback (see the `shared` module).
     #[inline]

@@ -99,6 +99,14 @@ impl Queue {
         buf
     }
 
+    /// An empty buffer, from the pool when one is there.
+    #[inline]
+    pub(crate) fn empty_buffer(&self) -> Vec<u8> {
+        self.pool
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(FRESH_CAPACITY))
+    }
+
     /// Gives an emptied buffer back to the pool (or frees it if it grew large).
     #[inline]
     pub(crate) fn recycle(&self, mut buf: Vec<u8>) {
