@@ -8,7 +8,7 @@
 //! process-wide counter, so ids never repeat within a process and threads do not contend.
 //! Nothing here takes a lock, so a child forked while another thread makes an id is safe.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -135,51 +135,94 @@ fn new_prefix(salt: u64) -> ArrayString<{ PREFIX_LEN + 1 }> {
     text
 }
 
-#[derive(Clone, Copy)]
 struct ThreadIds {
     generation: u64,
     prefix: ArrayString<{ PREFIX_LEN + 1 }>,
     next: u64,
     end: u64,
     rng: u64,
+    /// The text of sqid `next - 1` when this thread made it, else empty: the next id is
+    /// usually this one with its last digit bumped.
+    last: ArrayString<36>,
 }
 
-thread_local! {
-    static IDS: Cell<Option<ThreadIds>> = const { Cell::new(None) };
-}
-
-fn thread_ids() -> ThreadIds {
-    let generation = fork::generation();
-    match IDS.get() {
-        Some(ids) if ids.generation == generation => ids,
-        _ => ThreadIds {
+impl ThreadIds {
+    fn new(generation: u64) -> Self {
+        ThreadIds {
             generation,
             prefix: new_prefix(generation),
             next: 0,
             end: 0,
             rng: entropy(generation ^ 0x9e37_79b9_7f4a_7c15) | 1,
-        },
+            last: ArrayString::new(),
+        }
     }
+
+    /// The next sqid: `<prefix>.<counter in base 62>`.
+    fn next_sqid(&mut self) -> ArrayString<36> {
+        if self.next == self.end {
+            self.next = NEXT_BLOCK.fetch_add(BLOCK, Relaxed) + 1;
+            self.end = self.next + BLOCK;
+            self.last.clear();
+        }
+        let n = self.next;
+        self.next += 1;
+        // `last` holds n - 1: unless its last digit is the highest one (a carry), n differs
+        // only in that digit.
+        match self.last.pop() {
+            Some(d) if d != 'Z' => {
+                let bumped = BASE62[usize::from(DIGIT_VALUE[d as usize]) + 1];
+                self.last.push(char::from(bumped));
+            }
+            _ => {
+                self.last.clear();
+                self.last.push_str(self.prefix.as_str());
+                let mut digits = [0; 11];
+                for &d in base62(n, &mut digits) {
+                    self.last.push(char::from(d));
+                }
+            }
+        }
+        self.last
+    }
+}
+
+/// The value of each base-62 digit, indexed by its ASCII code.
+static DIGIT_VALUE: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 62 {
+        t[BASE62[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+thread_local! {
+    static IDS: RefCell<Option<ThreadIds>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's id state, drawn anew on first use and after a fork.
+fn with_thread_ids<R>(f: impl FnOnce(&mut ThreadIds) -> R) -> R {
+    let generation = fork::generation();
+    IDS.with_borrow_mut(|ids| {
+        let ids = match ids {
+            Some(ids) if ids.generation == generation => ids,
+            _ => ids.insert(ThreadIds::new(generation)),
+        };
+        f(ids)
+    })
 }
 
 /// A new task id in `mode`.
 pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
-    let mut ids = thread_ids();
+    with_thread_ids(|ids| TaskId(make_id(ids, mode)))
+}
+
+fn make_id(ids: &mut ThreadIds, mode: TaskIdMode) -> ArrayString<36> {
     let mut id = ArrayString::<36>::new();
     match mode {
-        TaskIdMode::Sqid => {
-            if ids.next == ids.end {
-                ids.next = NEXT_BLOCK.fetch_add(BLOCK, Relaxed) + 1;
-                ids.end = ids.next + BLOCK;
-            }
-            let n = ids.next;
-            ids.next += 1;
-            id.push_str(ids.prefix.as_str());
-            let mut digits = [0; 11];
-            for &d in base62(n, &mut digits) {
-                id.push(char::from(d));
-            }
-        }
+        TaskIdMode::Sqid => return ids.next_sqid(),
         TaskIdMode::Uuid => {
             let hi = splitmix(&mut ids.rng);
             let lo = splitmix(&mut ids.rng);
@@ -197,8 +240,7 @@ pub(crate) fn new_task_id(mode: TaskIdMode) -> TaskId {
             }
         }
     }
-    IDS.set(Some(ids));
-    TaskId(id)
+    id
 }
 
 /// `n` in base 62, written at the end of `digits` (11 digits hold any `u64`).
@@ -241,6 +283,37 @@ mod tests {
         assert_eq!(set.len(), ids.len());
         // One prefix per thread.
         assert!(ids.iter().all(|i| i.as_str().starts_with(prefix)));
+    }
+
+    #[test]
+    fn sqid_counters_are_exact_across_digit_carries() {
+        // Each id's counter, decoded, is the counter of the id before plus one, except where
+        // the thread took a new block: the bumped last digit never drifts from the number.
+        let value = |id: &TaskId| {
+            let digits = id.as_str().split_once('.').unwrap().1;
+            digits
+                .bytes()
+                .fold(0u64, |n, d| n * 62 + u64::from(DIGIT_VALUE[d as usize]))
+        };
+        let ids: Vec<_> = std::thread::spawn(|| {
+            (0..10_000)
+                .map(|_| new_task_id(TaskIdMode::Sqid))
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap();
+        for pair in ids.windows(2) {
+            let (a, b) = (value(&pair[0]), value(&pair[1]));
+            if b != a + 1 {
+                assert_eq!((b - 1) % BLOCK, 0, "{} then {}", pair[0], pair[1]);
+            }
+            let mut digits = [0; 11];
+            let text = base62(b, &mut digits);
+            assert!(pair[1].as_str().as_bytes().ends_with(text), "{}", pair[1]);
+        }
+        // The counters passed many carries ("…Z" to "…10").
+        let carries = ids.iter().filter(|i| i.as_str().ends_with('Z')).count();
+        assert!(carries > 100, "{carries} {:?}", &ids[..70]);
     }
 
     #[test]
