@@ -477,8 +477,9 @@ impl FileOptions {
 ///
 /// # The `mmap` strategy
 ///
-/// The file is extended ahead of the data (by [`FileOptions::mmap_chunk`] at a time; on Linux
-/// the space is reserved with `fallocate`, so a full disk is an error rather than a crash), so
+/// The file is extended ahead of the data (by [`FileOptions::mmap_chunk`] at a time; the
+/// space is reserved with `fallocate`, or by writing zeros on file systems without it, so a
+/// full disk is an `ENOSPC` error for the batch rather than a `SIGBUS` crash), so
 /// while the sink is open the file ends with NUL padding. [`Sink::close`] — or dropping the
 /// sink — truncates it to exactly the bytes written. After a crash the padding remains; opening
 /// the file again with [`OpenMode::Append`] removes it. The sink must be the only one writing
