@@ -421,7 +421,8 @@ impl FileOptions {
     }
 
     /// For the `mmap` strategy: how much the file and its mapping grow each time the mapping
-    /// is full (default 8 MiB; rounded up to the page size; a larger batch grows it by more).
+    /// is full (default 8 MiB; rounded up to the page size; a larger batch grows it by more;
+    /// when the disk has no room for a whole chunk, by just what the batch needs).
     /// It must be non-zero, or [`FileOptions::open`] fails with
     /// [`io::ErrorKind::InvalidInput`].
     ///
@@ -477,8 +478,9 @@ impl FileOptions {
 ///
 /// # The `mmap` strategy
 ///
-/// The file is extended ahead of the data (by [`FileOptions::mmap_chunk`] at a time; on Linux
-/// the space is reserved with `fallocate`, so a full disk is an error rather than a crash), so
+/// The file is extended ahead of the data (by [`FileOptions::mmap_chunk`] at a time; the
+/// space is reserved with `fallocate`, or by writing zeros on file systems without it, so a
+/// full disk is an `ENOSPC` error for the batch rather than a `SIGBUS` crash), so
 /// while the sink is open the file ends with NUL padding. [`Sink::close`] — or dropping the
 /// sink — truncates it to exactly the bytes written. After a crash the padding remains; opening
 /// the file again with [`OpenMode::Append`] removes it. The sink must be the only one writing
@@ -696,9 +698,18 @@ impl FileSink {
         // Grow when the batch does not fit, and also when it would fill the file exactly (at
         // open, this gives an appended file room for the first batch).
         if end >= self.file_len {
-            let wanted = end.div_ceil(page) * page;
-            let new_len = wanted.max((self.file_len + self.chunk).div_ceil(page) * page);
-            mmap::extend_file(&self.file, self.file_len, new_len)?;
+            let needed = (end.div_ceil(page) * page).max(self.file_len + page);
+            let mut new_len = needed.max((self.file_len + self.chunk).div_ceil(page) * page);
+            match mmap::extend_file(&self.file, self.file_len, new_len) {
+                Ok(()) => {}
+                // No room for a whole chunk (disk full, quota, file size limit): grow by just
+                // what this batch needs, so that the last free space is used as with `line`.
+                Err(e) if new_len > needed && is_out_of_space(&e) => {
+                    mmap::extend_file(&self.file, self.file_len, needed)?;
+                    new_len = needed;
+                }
+                Err(e) => return Err(e),
+            }
             self.file_len = new_len;
         }
         let base = self.len / page * page;
@@ -809,6 +820,14 @@ impl FileSink {
         }
         Ok(())
     }
+}
+
+/// The error says the file cannot grow that much: disk full, quota exceeded, file size limit.
+fn is_out_of_space(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)
+    )
 }
 
 /// The offset where the line holding byte `end - 1` starts.

@@ -16,6 +16,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 
 use memmap2::{MmapMut, MmapOptions};
 
@@ -30,22 +31,43 @@ pub(crate) fn page_size() -> usize {
         .unwrap_or(4096)
 }
 
-/// Grows `file` from `old_len` to `new_len` bytes (`new_len > old_len`).
+/// Grows `file` from `old_len` to `new_len` bytes (`new_len > old_len`), with every block of
+/// the new range allocated.
 ///
-/// On Linux the new range is reserved with `fallocate(2)`, so that running out of disk space
-/// is reported here as `ENOSPC` instead of killing the process with `SIGBUS` when a page of
-/// the mapping is first written. Where `fallocate` is not supported the file is extended
-/// sparsely with `set_len`. On error the file is set back to `old_len` (best effort).
+/// On Linux the new range is reserved with `fallocate(2)`. Where that is not supported (ext2,
+/// ext4 without extents, some network and FUSE file systems, other platforms) zeros are
+/// written over it instead. Either way, running out of disk space is reported here as
+/// `ENOSPC`: a sparse extension (`set_len`) would leave holes, and the first write to a page
+/// of the mapping over a hole the full file system cannot fill kills the process with
+/// `SIGBUS` (found by `tests/disk_full.rs` on ext2). On error the file is set back to
+/// `old_len` (best effort).
 pub(crate) fn extend_file(file: &File, old_len: u64, new_len: u64) -> io::Result<()> {
     debug_assert!(new_len > old_len);
-    match reserve(file, old_len, new_len - old_len) {
+    let result = match reserve(file, old_len, new_len - old_len) {
         Ok(true) => Ok(()),
-        Ok(false) => file.set_len(new_len),
-        Err(e) => {
-            let _ = file.set_len(old_len);
-            Err(e)
-        }
+        Ok(false) => write_zeros(file, old_len, new_len),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = file.set_len(old_len);
     }
+    result
+}
+
+/// Writes zeros over `[from, to)`, which makes the file system allocate every block of it
+/// (what `posix_fallocate` does where the file system cannot). Best effort on file systems
+/// that store runs of zeros as holes (compression) or copy on write.
+fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
+    const STEP: u64 = 64 << 10;
+    let zeros = vec![0u8; STEP as usize];
+    let mut pos = from;
+    while pos < to {
+        let n = (to - pos).min(STEP);
+        // `n` is at most STEP, so it fits in usize.
+        file.write_all_at(&zeros[..n as usize], pos)?;
+        pos += n;
+    }
+    Ok(())
 }
 
 /// Allocates `len` bytes at `offset`, extending the file. `Ok(false)` when the file system
