@@ -27,6 +27,10 @@ enum Command {
     Peers(PeersArgs),
     /// Measures the pieces of one log call on the caller's side (ns per call).
     Micro(MicroArgs),
+    /// Logs N records (micro's `info` case) once, into a discarding sink: the workload to
+    /// count instructions with `valgrind --tool=callgrind`, which do not depend on the load of
+    /// a shared machine the way nanoseconds do.
+    Hot(HotArgs),
     /// Runs one contender in this process and prints its result as one JSON line (used by
     /// `peers`).
     #[command(hide = true)]
@@ -66,6 +70,13 @@ struct MicroArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct HotArgs {
+    /// Records to log.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    records: u64,
 }
 
 #[derive(Args)]
@@ -112,6 +123,16 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("logxide-bench micro: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Hot(a) => match micro::hot(a.records) {
+            Ok(ns) => {
+                println!("{} records, {ns:.1} ns/call", a.records);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("logxide-bench hot: {e}");
                 ExitCode::from(2)
             }
         },

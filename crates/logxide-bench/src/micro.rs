@@ -49,6 +49,25 @@ fn discard() -> FnSink<impl FnMut(&Batch<'_>) -> Result<(), logxide::sink::SinkE
     FnSink::new("discard", |_: &Batch<'_>| Ok(()))
 }
 
+/// `logxide-bench hot`: the `info` case once, `records` calls; returns ns per call.
+pub fn hot(records: u64) -> Result<f64, String> {
+    let guard = logxide::LoggerBuilder::new()
+        .use_env(false)
+        .sink(discard())
+        .init()
+        .map_err(|e| e.to_string())?;
+    let ns = best_of(1, records, |i| {
+        logxide::info!(
+            "request handled",
+            user_id = black_box(i),
+            latency_ms = i as f64 * 0.25,
+            path = "/api/v1/items"
+        );
+    });
+    drop(guard);
+    Ok(ns)
+}
+
 /// Runs every case.
 pub fn run(iterations: u64, rounds: u32) -> Result<Vec<Case>, String> {
     let mut cases = Vec::new();

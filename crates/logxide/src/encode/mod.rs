@@ -41,8 +41,10 @@
 //!
 //! The encoder writes straight into a caller-provided `Vec<u8>` that is cleared and reused
 //! for each record: no allocation in steady state, including for `Display` / `Debug`
-//! captures (escaped as they are formatted). Escaping copies runs of plain bytes with one
-//! `extend_from_slice` each.
+//! captures (escaped as they are formatted). A string is first checked eight bytes at a time;
+//! one with nothing to escape — the common case — is copied in one `extend_from_slice`, and
+//! the others copy their runs of plain bytes with one call each. Keys known at compile time
+//! ([`StaticKey`]) are not checked at all.
 //!
 //! # Example
 //!
