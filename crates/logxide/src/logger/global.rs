@@ -13,6 +13,11 @@
 //!   [`LoggerBuilder::flush_on_signals`](super::LoggerBuilder::flush_on_signals) is on; then a
 //!   thread catches them, drains the global logger, and performs the default action.
 //! - SIGKILL, a power cut, or `abort`: queued records are lost; written ones are whole lines.
+//! - `fork()`: the child's copy of the global logger stands down (see "Fork" in the
+//!   [writer's docs](crate::writer)): its records are counted as dropped (`forked`); `flush`,
+//!   [`shutdown`] and the guard return at once; the parent's queued records are written once,
+//!   by the parent. Call [`init`] in the child (with its own file) to log there: it installs a
+//!   new writer without draining the inherited one.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Once};
