@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::fields::Mask;
@@ -14,7 +15,10 @@ use crate::sink::rotate::parse_size;
 use crate::sink::{
     ColorChoice, Console, FileOptions, IoStrategy, LevelFilter, OpenMode, RotateOptions, Sink,
 };
-use crate::writer::{BuildError, Mode, Policy, Writer};
+use crate::writer::{BuildError, DropWarning, Mode, Policy, Writer};
+
+/// The `warn` policy's report hook.
+type WarnHook = Arc<dyn Fn(&DropWarning) + Send + Sync>;
 
 /// A duration written as text: a bare number is seconds; suffixes `ns`, `us`/`µs`, `ms`,
 /// `s`, `m` (minutes), `h`, `d`, with optional spaces.
@@ -187,6 +191,7 @@ pub struct LoggerBuilder {
     block_timeout: Option<Duration>,
     max_restarts: Option<u32>,
     thread_name: Option<String>,
+    warn_hook: Option<WarnHook>,
     policy: Policy,
     writer_type: IoStrategy,
     writer_mode: Mode,
@@ -239,6 +244,7 @@ impl LoggerBuilder {
             block_timeout: None,
             max_restarts: None,
             thread_name: None,
+            warn_hook: None,
             policy: Policy::Block,
             writer_type: IoStrategy::Block,
             writer_mode: Mode::Trigger,
@@ -454,6 +460,37 @@ impl LoggerBuilder {
         self
     }
 
+    /// Where the `warn` policy reports the records it refused (default: a line on standard
+    /// error), at most once per second and once more at shutdown; the reports add up to
+    /// every refused record. The hook runs on the writer thread: keep it short, and do not
+    /// log through this logger from it (those records could be refused in turn).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    /// use std::sync::Arc;
+    /// let reported = Arc::new(AtomicU64::new(0));
+    /// let counter = Arc::clone(&reported);
+    /// let log = logxide::Logger::builder()
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .set("policy", "warn")?
+    ///     .set("queue", "1")?
+    ///     .set("writer_mode", "manual")?    // nothing is written until shutdown
+    ///     .on_drop_warning(move |w| {
+    ///         counter.fetch_add(w.dropped, Relaxed); // or a metric, or an alert
+    ///     })
+    ///     .build()?;
+    /// for _ in 0..10 {
+    ///     log.info("burst"); // the queue holds one: nine are refused
+    /// }
+    /// log.shutdown(None);
+    /// assert_eq!(reported.load(Relaxed), 9);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
+    pub fn on_drop_warning(mut self, hook: impl Fn(&DropWarning) + Send + Sync + 'static) -> Self {
+        self.warn_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// The file's I/O strategy (default block).
     pub fn writer_type(mut self, strategy: IoStrategy) -> Self {
         self.writer_type = strategy;
@@ -637,6 +674,10 @@ impl LoggerBuilder {
         }
         if let Some(name) = &self.thread_name {
             builder = builder.thread_name(name.clone());
+        }
+        if let Some(hook) = &self.warn_hook {
+            let hook = Arc::clone(hook);
+            builder = builder.on_drop_warning(move |w| hook(w));
         }
         // A placeholder sink lets the writer check its settings before the file exists.
         let probe = builder
