@@ -249,6 +249,16 @@ impl Gate {
     }
 }
 
+/// Stops the producers and opens the gate when dropped.
+struct Release(Arc<AtomicBool>, Arc<Gate>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+        self.1.set(false);
+    }
+}
+
 /// The writer thread is inside a sink call (holding the writer's lock) and producers are
 /// blocked on a full queue when the process forks.
 #[test]
@@ -274,27 +284,37 @@ fn fork_while_the_writer_holds_its_lock() {
 
     gate.set(true);
     let stop = Arc::new(AtomicBool::new(false));
+    // Whatever happens, the producers stop and the gate opens (no cascade into other tests).
+    let _release = Release(Arc::clone(&stop), Arc::clone(&gate));
     let producers: Vec<_> = (0..2u64)
         .map(|t| {
             let stop = Arc::clone(&stop);
+            // Records started: each call, once started, completes (policy `block`).
             let count = Arc::new(AtomicU64::new(0));
             let c = Arc::clone(&count);
             let h = std::thread::spawn(move || {
                 let mut i = 0u64;
                 while !stop.load(SeqCst) {
+                    c.store(i + 1, SeqCst);
                     logxide::info!("parent-busy", t, i);
                     i += 1;
-                    c.store(i, SeqCst);
                 }
             });
             (h, count)
         })
         .collect();
     let start = Instant::now();
-    while !gate.inside.load(SeqCst) || producers.iter().any(|p| p.1.load(SeqCst) < 10) {
+    // The writer is in the gate and both producers are logging (the first may fill the queue
+    // before the second starts: then the second is blocked in its first call).
+    while !gate.inside.load(SeqCst) || producers.iter().any(|p| p.1.load(SeqCst) == 0) {
         assert!(
             start.elapsed() < Duration::from_secs(5),
-            "the writer never reached the gate"
+            "the writer never reached the gate ({}), or a producer never started ({:?})",
+            gate.inside.load(SeqCst),
+            producers
+                .iter()
+                .map(|p| p.1.load(SeqCst))
+                .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(1));
     }
