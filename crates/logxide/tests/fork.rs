@@ -443,3 +443,46 @@ fn writer_api_in_a_forked_child() {
     let m = writer.into_inner().unwrap().shutdown(None).metrics;
     assert_eq!((m.written, m.dropped), (10, 0));
 }
+
+/// With `flush_on_signals`, the handlers are inherited by a forked child but the thread that
+/// acts on them is not: the child must still die by SIGTERM (before: it ignored it).
+#[test]
+fn a_forked_child_still_dies_by_sigterm_with_flush_on_signals() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signals.log");
+    let guard = LoggerBuilder::new()
+        .use_env(false)
+        .target(&path)
+        .flush_on_signals(true)
+        .init()
+        .unwrap();
+    logxide::info!("parent");
+    let pid = fork_with(&dir.path().join("signals-report.json"), || {
+        logxide::info!("child"); // dropped: the inherited writer stands down
+        std::thread::sleep(Duration::from_secs(5));
+        Err("SIGTERM did not end the child".to_owned())
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let mut status = 0;
+    // SAFETY: reaps our own child, with a valid pointer to a local.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM,
+        "status {status:#x}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+    // The parent's logger is untouched (its signal thread did not act).
+    logxide::info!("parent again");
+    let report = logger::shutdown(None).unwrap();
+    drop(guard);
+    assert_eq!(report.metrics.written, 2);
+    let msgs: Vec<_> = read_lines(&path)
+        .iter()
+        .map(|v| v["msg"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(msgs, ["parent", "parent again"]);
+}

@@ -596,7 +596,8 @@ impl LoggerBuilder {
     }
 
     /// On SIGTERM/SIGINT, drain the global logger before the default action (off by default;
-    /// applies to [`init`](Self::init)).
+    /// applies to [`init`](Self::init)). In a process forked after that, the two signals take
+    /// their default action at once (the draining thread is the parent's).
     pub fn flush_on_signals(mut self, on: bool) -> Self {
         self.flush_on_signals = on;
         self
