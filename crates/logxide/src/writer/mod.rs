@@ -62,11 +62,10 @@
 //!   [`init`](crate::logger::init) again, which installs a new one without draining the
 //!   inherited one; until then its records are dropped (`forked`). Give the child its own
 //!   file: re-initializing onto the parent's truncates it (mode `w`), and two `mmap` writers
-//!   overwrite each other. The fork
-//!   is noticed through a `pthread_atfork` handler, so a child made by a raw `clone` system
-//!   call is not. POSIX allows only async-signal-safe calls in the child of a multi-threaded
-//!   process until it calls `exec`; logging there relies on the C library keeping `malloc`
-//!   usable after `fork`, as glibc does.
+//!   overwrite each other. The fork is noticed through a `pthread_atfork` handler, so a child
+//!   made by a raw `clone` system call is not. POSIX allows only async-signal-safe calls in
+//!   the child of a multi-threaded process until it calls `exec`; logging there relies on the
+//!   C library keeping `malloc` usable after `fork`, as glibc does.
 
 mod config;
 mod doorbell;
@@ -495,7 +494,8 @@ impl WriterHandle {
     ///
     /// # Errors
     /// [`Dropped`] with the reason: queue full (`drop_newest`, `warn`), block timeout, writer
-    /// shut down, or an invalid record (a `\n` before its end, or larger than `max_bytes`).
+    /// shut down, an invalid record (a `\n` before its end, or larger than `max_bytes`), or a
+    /// writer inherited through `fork()` (see "Fork" in the [module docs](self)).
     ///
     /// ```
     /// use logxide::sink::MemorySink;
