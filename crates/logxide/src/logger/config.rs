@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::fields::Mask;
@@ -14,7 +15,10 @@ use crate::sink::rotate::parse_size;
 use crate::sink::{
     ColorChoice, Console, FileOptions, IoStrategy, LevelFilter, OpenMode, RotateOptions, Sink,
 };
-use crate::writer::{BuildError, Mode, Policy, Writer};
+use crate::writer::{BuildError, DropWarning, Mode, Policy, Writer};
+
+/// The `warn` policy's report hook.
+type WarnHook = Arc<dyn Fn(&DropWarning) + Send + Sync>;
 
 /// A duration written as text: a bare number is seconds; suffixes `ns`, `us`/`µs`, `ms`,
 /// `s`, `m` (minutes), `h`, `d`, with optional spaces.
@@ -88,12 +92,23 @@ pub enum InitError {
     },
     /// The writer refused its settings.
     Writer(BuildError),
-    /// The log file could not be prepared (removed for `clean`, or opened).
+    /// The log file could not be prepared (removed for `clean`, or opened): a missing
+    /// directory with `create_parents` off, a directory the process may not write
+    /// (`EACCES`) or on a read-only file system (`EROFS`), ... The error names the path and
+    /// keeps the [`io::ErrorKind`](std::io::ErrorKind) of the OS error.
     File {
         /// The file.
         path: PathBuf,
         /// The error.
         error: std::io::Error,
+    },
+    /// The log file is a symbolic link and the file options refuse to follow one
+    /// ([`FileOptions::follow_symlinks`]`(false)`, or `set("follow_symlinks", "false")`: the
+    /// file is opened with `O_NOFOLLOW`). Found before anything is changed: the link, its
+    /// destination and the global logger are left as they were.
+    Symlink {
+        /// The path that is a symbolic link.
+        path: PathBuf,
     },
 }
 
@@ -105,8 +120,19 @@ impl fmt::Display for InitError {
             }
             InitError::Writer(e) => write!(f, "logxide writer: {e}"),
             InitError::File { path, error } => {
-                write!(f, "logxide log file {}: {error}", path.display())
+                // The file sink's errors already name the path.
+                let text = error.to_string();
+                if text.contains(&*path.to_string_lossy()) {
+                    write!(f, "logxide: {text}")
+                } else {
+                    write!(f, "logxide log file {}: {text}", path.display())
+                }
             }
+            InitError::Symlink { path } => write!(
+                f,
+                "logxide log file {} is a symbolic link: refused, the file options do not follow symlinks (follow_symlinks = false opens the file with O_NOFOLLOW); point `target` at the file itself, or allow symlinks",
+                path.display()
+            ),
         }
     }
 }
@@ -116,7 +142,7 @@ impl std::error::Error for InitError {
         match self {
             InitError::Writer(e) => Some(e),
             InitError::File { error, .. } => Some(error),
-            InitError::Option { .. } => None,
+            InitError::Option { .. } | InitError::Symlink { .. } => None,
         }
     }
 }
@@ -165,6 +191,7 @@ pub struct LoggerBuilder {
     block_timeout: Option<Duration>,
     max_restarts: Option<u32>,
     thread_name: Option<String>,
+    warn_hook: Option<WarnHook>,
     policy: Policy,
     writer_type: IoStrategy,
     writer_mode: Mode,
@@ -217,6 +244,7 @@ impl LoggerBuilder {
             block_timeout: None,
             max_restarts: None,
             thread_name: None,
+            warn_hook: None,
             policy: Policy::Block,
             writer_type: IoStrategy::Block,
             writer_mode: Mode::Trigger,
@@ -242,6 +270,12 @@ impl LoggerBuilder {
     /// (a count), `max_age` (a time string) and `compress` (`none`, `gzip`, `zstd`).
     /// The writer's own limits: `max_bytes` (a size: `64MiB`), `block_timeout` (a time
     /// string), `max_restarts` (a count), `thread_name`.
+    /// The log file's [`FileOptions`]: `follow_symlinks` (a boolean, default true; false
+    /// refuses a symbolic link at the path: `O_NOFOLLOW`), `create_parents` (a boolean,
+    /// default true; false refuses a missing directory) and `permissions` (the mode of a new
+    /// file, octal: `0640`, `640` or `0o640`, at most `0777` and with the owner's write bit;
+    /// default `0644`; the umask applies). These change the builder's file options: a later
+    /// [`file_options`](Self::file_options) replaces them.
     /// The seed documents' longer names are aliases: `async_enabled`,
     /// `async_max_queue`/`max_queue`, `async_batch_size`/`batch_size`,
     /// `async_flush_interval`/`flush_interval`, `async_policy`/`queue_policy`.
@@ -343,10 +377,22 @@ impl LoggerBuilder {
                 let c = value.parse().map_err(|err| e(&err))?;
                 self.rotate = Some(self.rotate.take().unwrap_or_default().compress(c));
             }
+            "follow_symlinks" => {
+                let follow = bool_value(value)?;
+                self.file_options = std::mem::take(&mut self.file_options).follow_symlinks(follow);
+            }
+            "create_parents" => {
+                let create = bool_value(value)?;
+                self.file_options = std::mem::take(&mut self.file_options).create_parents(create);
+            }
+            "permissions" => {
+                let mode = parse_mode(value).map_err(|m| e(&m))?;
+                self.file_options = std::mem::take(&mut self.file_options).permissions(mode);
+            }
             _ => {
                 return Err(option_error(
                     option,
-                    "unknown option: expected one of target, level, mode, clean, async, queue, size, flush, deadline, policy, writer_type, writer_mode, tick, task_id_mode, format, mask, max_bytes, block_timeout, max_restarts, thread_name, rotate_size, rotate_every, keep, max_age, compress",
+                    "unknown option: expected one of target, level, mode, clean, async, queue, size, flush, deadline, policy, writer_type, writer_mode, tick, task_id_mode, format, mask, max_bytes, block_timeout, max_restarts, thread_name, rotate_size, rotate_every, keep, max_age, compress, follow_symlinks, create_parents, permissions",
                 ))
             }
         }
@@ -411,6 +457,37 @@ impl LoggerBuilder {
     /// Full-queue policy (default block).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Where the `warn` policy reports the records it refused (default: a line on standard
+    /// error), at most once per second and once more at shutdown; the reports add up to
+    /// every refused record. The hook runs on the writer thread: keep it short, and do not
+    /// log through this logger from it (those records could be refused in turn).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    /// use std::sync::Arc;
+    /// let reported = Arc::new(AtomicU64::new(0));
+    /// let counter = Arc::clone(&reported);
+    /// let log = logxide::Logger::builder()
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .set("policy", "warn")?
+    ///     .set("queue", "1")?
+    ///     .set("writer_mode", "manual")?    // nothing is written until shutdown
+    ///     .on_drop_warning(move |w| {
+    ///         counter.fetch_add(w.dropped, Relaxed); // or a metric, or an alert
+    ///     })
+    ///     .build()?;
+    /// for _ in 0..10 {
+    ///     log.info("burst"); // the queue holds one: nine are refused
+    /// }
+    /// log.shutdown(None);
+    /// assert_eq!(reported.load(Relaxed), 9);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
+    pub fn on_drop_warning(mut self, hook: impl Fn(&DropWarning) + Send + Sync + 'static) -> Self {
+        self.warn_hook = Some(Arc::new(hook));
         self
     }
 
@@ -519,7 +596,8 @@ impl LoggerBuilder {
     }
 
     /// On SIGTERM/SIGINT, drain the global logger before the default action (off by default;
-    /// applies to [`init`](Self::init)).
+    /// applies to [`init`](Self::init)). In a process forked after that, the two signals take
+    /// their default action at once (the draining thread is the parent's).
     pub fn flush_on_signals(mut self, on: bool) -> Self {
         self.flush_on_signals = on;
         self
@@ -540,10 +618,12 @@ impl LoggerBuilder {
         Some(self.target.clone().unwrap_or_else(default_target))
     }
 
-    /// Checks every option and the environment without any side effect.
+    /// Checks every option and the environment without any side effect; with
+    /// `follow_symlinks` off, also that the target is not a symbolic link.
     ///
     /// # Errors
-    /// [`InitError::Option`] or [`InitError::Writer`], as [`build`](Self::build) would.
+    /// [`InitError::Option`], [`InitError::Writer`] or [`InitError::Symlink`], as
+    /// [`build`](Self::build) would.
     pub fn check(&self) -> Result<(), InitError> {
         self.check_options().map(|_| ())
     }
@@ -596,6 +676,10 @@ impl LoggerBuilder {
         if let Some(name) = &self.thread_name {
             builder = builder.thread_name(name.clone());
         }
+        if let Some(hook) = &self.warn_hook {
+            let hook = Arc::clone(hook);
+            builder = builder.on_drop_warning(move |w| hook(w));
+        }
         // A placeholder sink lets the writer check its settings before the file exists.
         let probe = builder
             .clone_settings()
@@ -610,6 +694,15 @@ impl LoggerBuilder {
             .clone()
             .strategy(self.writer_type)
             .open_mode(self.mode);
+        if let Some(path) = &path {
+            // Found here, before `clean` or a re-init onto the same file changes anything;
+            // `O_NOFOLLOW` still refuses a link that appears later.
+            if !file_options.follows_symlinks()
+                && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+            {
+                return Err(InitError::Symlink { path: path.clone() });
+            }
+        }
         let rotate = self.rotate.clone().map(|r| r.file(file_options.clone()));
         if let Some(rotate) = &rotate {
             if self.writer_type == IoStrategy::Mmap {
@@ -661,9 +754,17 @@ impl LoggerBuilder {
                     }
                 }
             }
-            let file_error = |error| InitError::File {
-                path: path.clone(),
-                error,
+            let file_error = |error: std::io::Error| {
+                if !file_options.follows_symlinks()
+                    && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+                {
+                    // A link that appeared after the check above.
+                    return InitError::Symlink { path: path.clone() };
+                }
+                InitError::File {
+                    path: path.clone(),
+                    error,
+                }
             };
             builder = match &rotate {
                 Some(rotate) => builder.sink(rotate.open(path).map_err(file_error)?),
@@ -707,6 +808,27 @@ struct Checked {
     path: Option<PathBuf>,
     file_options: FileOptions,
     rotate: Option<crate::sink::RotateOptions>,
+}
+
+/// A new file's mode as octal text: `0640`, `640` or `0o640`; at most `0777` and with the
+/// owner's write bit (a log file its owner cannot write fails at the next reopen: append,
+/// rotation, a moved file).
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let digits = t.strip_prefix("0o").unwrap_or(t);
+    let mode = (!digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+        .then(|| u32::from_str_radix(digits, 8).ok())
+        .flatten()
+        .filter(|&m| m <= 0o777)
+        .ok_or_else(|| {
+            format!("invalid file mode {text:?}: expected octal permission bits up to 0777, e.g. 0640, 640 or 0o640")
+        })?;
+    if mode & 0o200 == 0 {
+        return Err(format!(
+            "file mode {text:?} does not let the owner write the log file: expected the owner's write bit (0200), e.g. 0640"
+        ));
+    }
+    Ok(mode)
 }
 
 /// `<program name>.log` in the working directory.

@@ -4,6 +4,10 @@
 //! memory image (and so its id prefix and counters). The only way to learn of a fork without
 //! a syscall per id is a `pthread_atfork` child handler; this module is the one place that
 //! registers it.
+//!
+//! The writer uses it too: a writer records the generation it was built in, and in a process
+//! of another generation (a forked child, which has a copy of the writer but not its thread)
+//! it stands down — see "Fork" in the [writer's docs](crate::writer).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Once;
@@ -27,5 +31,13 @@ pub(crate) fn generation() -> u64 {
         let rc = unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
         debug_assert_eq!(rc, 0, "pthread_atfork failed");
     });
+    GENERATION.load(Relaxed)
+}
+
+/// The generation, without registering the handler: for hot paths whose caller called
+/// [`generation`] before (a writer does when it is built), so the handler is in place. One
+/// relaxed load of a word written only by a forked child before `fork` returns there.
+#[inline]
+pub(crate) fn current() -> u64 {
     GENERATION.load(Relaxed)
 }

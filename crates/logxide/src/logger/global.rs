@@ -11,8 +11,15 @@
 //!   or records still queued are lost with the process.
 //! - Signals: SIGTERM and SIGINT kill the process without running destructors unless
 //!   [`LoggerBuilder::flush_on_signals`](super::LoggerBuilder::flush_on_signals) is on; then a
-//!   thread catches them, drains the global logger, and performs the default action.
+//!   thread catches them, drains the global logger, and performs the default action. In a
+//!   process forked after that (which has the handlers but not the thread) they take their
+//!   default action at once.
 //! - SIGKILL, a power cut, or `abort`: queued records are lost; written ones are whole lines.
+//! - `fork()`: the child's copy of the global logger stands down (see "Fork" in the
+//!   [writer's docs](crate::writer)): its records are counted as dropped (`forked`); `flush`,
+//!   [`shutdown`] and the guard return at once; the parent's queued records are written once,
+//!   by the parent. Call [`init`] in the child (with its own file) to log there: it installs a
+//!   new writer without draining the inherited one.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Once};
@@ -330,6 +337,22 @@ fn install_signal_flush() {
             });
         if spawned.is_err() {
             eprintln!("logxide: cannot start the SIGTERM/SIGINT flush thread");
+        }
+        // A forked child inherits the handlers but not the thread: without this, SIGTERM and
+        // SIGINT would be caught there and never acted on. In a child they take their
+        // default action (the child's copy of the logger has nothing of its own to drain).
+        let generation = super::fork::generation();
+        for signal in [SIGTERM, SIGINT] {
+            let in_child = move || {
+                if super::fork::current() != generation {
+                    let _ = signal_hook::low_level::emulate_default_handler(signal);
+                }
+            };
+            // SAFETY: the action is async-signal-safe: one atomic load and
+            // `emulate_default_handler`, which signal-hook documents as async-signal-safe.
+            if unsafe { signal_hook::low_level::register(signal, in_child) }.is_err() {
+                eprintln!("logxide: cannot install the SIGTERM/SIGINT handler for forked children");
+            }
         }
     });
 }

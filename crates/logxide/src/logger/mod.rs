@@ -22,7 +22,7 @@
 mod action;
 mod config;
 mod fields;
-mod fork;
+pub(crate) mod fork;
 mod global;
 mod level;
 mod task;

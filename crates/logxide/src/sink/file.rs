@@ -366,7 +366,8 @@ impl FileOptions {
 
     /// Whether a symbolic link at the path is followed (default `true`). With `false` the
     /// file is opened with `O_NOFOLLOW` and a symlink as the last path component makes
-    /// [`FileOptions::open`] fail.
+    /// [`FileOptions::open`] fail (nothing is created or truncated at the link's destination),
+    /// with an error saying so. Directories on the way may still be symlinks.
     ///
     /// ```
     /// use logxide::sink::FileOptions;
@@ -392,7 +393,9 @@ impl FileOptions {
         self
     }
 
-    /// Whether missing parent directories are created (default `true`).
+    /// Whether missing parent directories are created (default `true`). With `false`, a
+    /// missing directory makes [`FileOptions::open`] fail with [`io::ErrorKind::NotFound`]
+    /// and an error naming the directory.
     ///
     /// ```
     /// use logxide::sink::FileOptions;
@@ -435,6 +438,12 @@ impl FileOptions {
         self
     }
 
+    /// Whether a symbolic link at the path is followed (see
+    /// [`follow_symlinks`](Self::follow_symlinks)).
+    pub(crate) fn follows_symlinks(&self) -> bool {
+        self.follow_symlinks
+    }
+
     /// Opens (creating if needed) the log file at `path` with these options.
     ///
     /// The file is opened close-on-exec. Errors name the path, e.g.
@@ -460,6 +469,44 @@ impl FileOptions {
             )
         })
     }
+}
+
+/// Says why opening `path` failed when the OS error alone would not: a symlink refused by
+/// `O_NOFOLLOW` (reported by Linux as "too many levels of symbolic links"), or a missing
+/// directory. The error keeps its kind.
+fn explain_open_error(opts: &FileOptions, path: &Path, err: io::Error) -> io::Error {
+    let os = match err.raw_os_error() {
+        Some(code) => format!(" (os error {code})"),
+        None => String::new(),
+    };
+    if !opts.follow_symlinks
+        && err.raw_os_error() == Some(libc::ELOOP)
+        && fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return io::Error::new(
+            err.kind(),
+            format!("it is a symbolic link, refused: follow_symlinks is off, the file is opened with O_NOFOLLOW{os}"),
+        );
+    }
+    if err.kind() == io::ErrorKind::NotFound {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.exists() {
+                let hint = if opts.create_parents {
+                    ""
+                } else {
+                    " (create_parents is off)"
+                };
+                return io::Error::new(
+                    err.kind(),
+                    format!(
+                        "the directory {} does not exist{hint}{os}",
+                        parent.display()
+                    ),
+                );
+            }
+        }
+    }
+    err
 }
 
 /// A sink writing to a log file.
@@ -572,7 +619,9 @@ impl FileSink {
         if !opts.follow_symlinks {
             oo.custom_flags(libc::O_NOFOLLOW);
         }
-        let file = oo.open(path)?;
+        let file = oo
+            .open(path)
+            .map_err(|e| explain_open_error(opts, path, e))?;
         let meta = file.metadata()?;
         let regular = meta.file_type().is_file();
         if mmap && !regular {

@@ -11,7 +11,7 @@
 //! enqueue in progress) `enqueued = written + dropped + failed + pending` holds exactly.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,12 @@ pub enum DropReason {
     /// The record was not one line (it held a line break before its end), or was larger
     /// than the queue's byte bound.
     Invalid,
+    /// This process was forked from the one that built the writer: the writer thread does
+    /// not exist here, so records given to the inherited writer are dropped (see "Fork" in the
+    /// [writer's docs](super)). The records the parent had not yet written when it forked
+    /// are counted here too, in the child: the child's copies are discarded, the parent
+    /// writes its own.
+    Forked,
 }
 
 impl DropReason {
@@ -54,12 +60,16 @@ pub struct DroppedBy {
     pub shutdown: u64,
     /// Not a single line, or larger than the queue's byte bound.
     pub invalid: u64,
+    /// Given to a writer inherited through `fork()` (in the child), or in flight in the
+    /// parent when it forked.
+    #[serde(default)]
+    pub forked: u64,
 }
 
 impl DroppedBy {
     /// The sum over all reasons.
     pub fn total(&self) -> u64 {
-        self.queue_full + self.evicted + self.timeout + self.shutdown + self.invalid
+        self.queue_full + self.evicted + self.timeout + self.shutdown + self.invalid + self.forked
     }
 }
 
@@ -73,6 +83,9 @@ pub enum WriterState {
     Fallback,
     /// Shut down: new records are dropped with reason `shutdown`.
     Stopped,
+    /// Inherited through `fork()`: this process has a copy of a writer whose thread lives
+    /// in the parent only; records are dropped with reason `forked`.
+    Forked,
 }
 
 /// Counters of one sink.
@@ -138,7 +151,7 @@ pub struct MetricsSnapshot {
 pub(crate) struct Counters {
     /// The `enqueued` count, which is also how producers wake the writer.
     pub(crate) enqueued: Doorbell,
-    dropped: CachePadded<[AtomicU64; 5]>,
+    dropped: CachePadded<[AtomicU64; 6]>,
     pub(crate) written: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) errors: AtomicU64,
@@ -175,11 +188,23 @@ impl Counters {
         self.dropped[reason.index()].load(SeqCst)
     }
 
+    /// Records counted so far and not yet written, dropped or failed (read like a snapshot:
+    /// outcomes first, `enqueued` last).
+    pub(crate) fn pending(&self) -> u64 {
+        let settled = self.written.load(SeqCst)
+            + self.failed.load(SeqCst)
+            + self.dropped.iter().map(|d| d.load(SeqCst)).sum::<u64>();
+        self.enqueued.get().saturating_sub(settled)
+    }
+
     pub(crate) fn raise_high_water(&self, seen: u64) {
         self.high_water.fetch_max(seen, Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, state: WriterState) -> MetricsSnapshot {
+    /// A snapshot. With `may_block` false (a forked child, where a lock the parent's writer
+    /// thread held at the fork stays held forever) the per-sink counters are read only if
+    /// their lock is free, otherwise left out.
+    pub(crate) fn snapshot(&self, state: WriterState, may_block: bool) -> MetricsSnapshot {
         // Outcomes first, `enqueued` last: every outcome counted here was enqueued before,
         // so `pending` cannot go negative.
         let written = self.written.load(SeqCst);
@@ -191,6 +216,7 @@ impl Counters {
             timeout: d(DropReason::Timeout),
             shutdown: d(DropReason::Shutdown),
             invalid: d(DropReason::Invalid),
+            forked: d(DropReason::Forked),
         };
         let enqueued = self.enqueued.get();
         let dropped = dropped_by.total();
@@ -208,7 +234,15 @@ impl Counters {
             high_water: self.high_water.load(Relaxed),
             warnings: self.warnings.load(Relaxed),
             state,
-            sinks: self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            sinks: if may_block {
+                self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+            } else {
+                match self.sinks.try_lock() {
+                    Ok(sinks) => sinks.clone(),
+                    Err(TryLockError::Poisoned(e)) => e.into_inner().clone(),
+                    Err(TryLockError::WouldBlock) => Vec::new(),
+                }
+            },
         }
     }
 }

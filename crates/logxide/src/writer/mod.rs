@@ -40,6 +40,16 @@
 //! - **Recovery.** A panic in a sink or in the writer loop restarts the loop with exponential
 //!   backoff (the batch in hand is retried, the queue kept); after `max_restarts` the writer
 //!   falls back to synchronous writes by the callers, and reports [`WriterState::Fallback`].
+//! - **Fork.** A process forked (`fork()`) from the one that built the writer inherits a copy
+//!   of it — queue, buffers, sinks, and any lock the writer thread held at that instant — but
+//!   not its thread. In the child the writer stands down ([`WriterState::Forked`]): every
+//!   record given to it is dropped with reason [`DropReason::Forked`] and counted; the records
+//!   the parent had in flight at the fork are counted there too (their copies are discarded:
+//!   the parent writes its own, once). [`flush`](WriterHandle::flush) and
+//!   [`trigger`](WriterHandle::trigger) return at once; [`Writer::shutdown`] and dropping the
+//!   [`Writer`] neither wait for nor join the parent's thread; nothing in the child takes the
+//!   writer's locks, pops its queue, or calls (or drops) its sinks. The check costs producers
+//!   one relaxed atomic load.
 //!
 //! # Pitfalls
 //!
@@ -48,6 +58,14 @@
 //! - `std::process::exit` does not run destructors: call [`Writer::shutdown`] first.
 //! - In `manual` mode records wait for [`Writer::trigger`] or [`Writer::flush`] (or a full
 //!   queue, or the `deadline`); a process that never triggers only writes at shutdown.
+//! - A forked child that logs must build its own writer — or call
+//!   [`init`](crate::logger::init) again, which installs a new one without draining the
+//!   inherited one; until then its records are dropped (`forked`). Give the child its own
+//!   file: re-initializing onto the parent's truncates it (mode `w`), and two `mmap` writers
+//!   overwrite each other. The fork is noticed through a `pthread_atfork` handler, so a child
+//!   made by a raw `clone` system call is not. POSIX allows only async-signal-safe calls in
+//!   the child of a multi-threaded process until it calls `exec`; logging there relies on the
+//!   C library keeping `malloc` usable after `fork`, as glibc does.
 
 mod config;
 mod doorbell;
@@ -307,6 +325,9 @@ impl fmt::Display for Dropped {
             DropReason::Invalid => f.write_str(
                 "record dropped: it holds a line break before its end, or exceeds the queue's byte bound",
             ),
+            DropReason::Forked => f.write_str(
+                "record dropped: the writer was inherited through fork() and its thread runs in the parent only; build a new logger (or `init` again) in the child",
+            ),
         }
     }
 }
@@ -394,6 +415,16 @@ impl Writer {
     fn shutdown_inner(&mut self, timeout: Option<Duration>) -> ShutdownReport {
         self.shut_down = true;
         let shared = &self.handle.shared;
+        if shared.forked() {
+            // The thread is the parent's: nothing to wake, drain or join here (joining a
+            // thread that does not exist in this process would never return).
+            shared.orphan();
+            std::mem::forget(self.thread.take());
+            return ShutdownReport {
+                metrics: self.metrics(),
+                timed_out: false,
+            };
+        }
         shared.state.store(CLOSED, SeqCst);
         shared.queue.wake_all_waiters();
         shared.unpark_writer();
@@ -463,7 +494,8 @@ impl WriterHandle {
     ///
     /// # Errors
     /// [`Dropped`] with the reason: queue full (`drop_newest`, `warn`), block timeout, writer
-    /// shut down, or an invalid record (a `\n` before its end, or larger than `max_bytes`).
+    /// shut down, an invalid record (a `\n` before its end, or larger than `max_bytes`), or a
+    /// writer inherited through `fork()` (see "Fork" in the [module docs](self)).
     ///
     /// ```
     /// use logxide::sink::MemorySink;
@@ -512,7 +544,7 @@ impl WriterHandle {
         if memchr::memchr(b'\n', body).is_some() || len > shared.queue.max_bytes() {
             return self.drop_record(DropReason::Invalid);
         }
-        if shared.state.load(Relaxed) != RUNNING {
+        if shared.state.load(Relaxed) != RUNNING || shared.forked() {
             return self.enqueue_slow(body, level);
         }
         if shared.queue.reserve(len) {
@@ -595,6 +627,11 @@ impl WriterHandle {
     /// As [`write_sync`](Self::write_sync).
     pub fn write_sync_with_level(&self, line: &[u8], level: u8) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
+        if shared.forked() {
+            // Never the lock nor the queue of the parent's writer (see `Shared::orphan`).
+            self.shared.orphan();
+            return self.drop_record(DropReason::Forked);
+        }
         if shared::in_sink_call() {
             // Called from inside a sink (the core lock is held by this thread): queue it.
             return self.enqueue_with_level(line, level);
@@ -630,6 +667,10 @@ impl WriterHandle {
     #[cold]
     fn enqueue_slow(&self, body: &[u8], level: u8) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
+        if shared.forked() {
+            self.shared.orphan();
+            return self.drop_record(DropReason::Forked);
+        }
         match shared.state.load(SeqCst) {
             FALLBACK => {
                 shared.counters.enqueued.count_other();
@@ -755,6 +796,12 @@ impl WriterHandle {
     /// ```
     pub fn flush(&self, timeout: Option<Duration>) -> Result<(), FlushTimeout> {
         let shared = &*self.shared;
+        if shared.forked() {
+            // Every record given to this writer in this process was dropped (`forked`) and
+            // counted: nothing is pending here.
+            self.shared.orphan();
+            return Ok(());
+        }
         if shared::in_sink_call() {
             // The writer is this very call: a barrier could never complete.
             return Err(FlushTimeout {
@@ -811,21 +858,24 @@ impl WriterHandle {
     /// Asks the writer thread to write everything queued now, without waiting. This is how
     /// `manual` mode writes; in the other modes it writes before the batch or timer is due.
     pub fn trigger(&self) {
-        self.shared.request_write();
+        if !self.shared.forked() {
+            self.shared.request_write();
+        }
     }
 
     /// A snapshot of the counters.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.shared.counters.snapshot(self.shared.state())
+        let shared = &self.shared;
+        if shared.forked() {
+            shared.orphan();
+            return shared.counters.snapshot(WriterState::Forked, false);
+        }
+        shared.counters.snapshot(shared.state(), true)
     }
 
     /// The last error any sink or the writer thread reported, as text.
     pub fn last_error(&self) -> Option<String> {
-        self.shared
-            .last_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.last_error()
     }
 
     /// The validated settings.

@@ -7,6 +7,14 @@
 //! Producers read it (one relaxed load) on every enqueue; anything but `RUNNING` sends them to
 //! the slow path.
 //!
+//! In a forked child (any state `→ ORPHANING → ORPHANED`, in the child only) the writer
+//! thread does not exist and any lock it held at the fork stays held. Producers also compare
+//! the process's fork generation (one more relaxed load) with the one the writer was built
+//! in; on a mismatch [`Shared::orphan`] makes the writer stand down before anything else
+//! happens in the child: no lock of the writer (`core`, `done_lock`, the queue's `space`) is
+//! taken and the queue is never popped there again — its records are the parent's, which
+//! the parent writes.
+//!
 //! # Waking the writer thread
 //!
 //! Producers wake it through the `enqueued` counter, a [`Doorbell`](super::doorbell); its
@@ -34,7 +42,7 @@ use std::cell::Cell;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -48,6 +56,10 @@ use crate::sink::{Batch, SinkError};
 pub(crate) const RUNNING: u8 = 0;
 pub(crate) const FALLBACK: u8 = 1;
 pub(crate) const CLOSED: u8 = 2;
+/// A forked child is making the inherited writer stand down ([`Shared::orphan`]).
+pub(crate) const ORPHANING: u8 = 3;
+/// Inherited through `fork()`: records are dropped (`forked`), nothing waits for the thread.
+pub(crate) const ORPHANED: u8 = 4;
 
 /// The largest batch the writer gathers before handing it to the sinks.
 pub(crate) const MAX_BATCH_BYTES: usize = 1 << 20;
@@ -57,6 +69,8 @@ pub(crate) struct Shared {
     pub(crate) queue: Queue,
     pub(crate) counters: Counters,
     pub(crate) state: CachePadded<AtomicU8>,
+    /// The fork generation of the process that built the writer (see `logger::fork`).
+    pub(crate) generation: u64,
     pub(crate) writer_thread: OnceLock<Thread>,
     /// Set by `flush()` / `trigger()` / a blocked producer: "write now".
     pub(crate) write_now: AtomicBool,
@@ -108,6 +122,8 @@ impl Shared {
             settings,
             counters: Counters::with_sinks(names),
             state: CachePadded::new(AtomicU8::new(RUNNING)),
+            // Also registers the fork handler, before the writer thread exists.
+            generation: crate::logger::fork::generation(),
             writer_thread: OnceLock::new(),
             write_now: AtomicBool::new(false),
             next_ticket: AtomicU64::new(0),
@@ -135,11 +151,67 @@ impl Shared {
     }
 
     pub(crate) fn state(&self) -> WriterState {
+        if self.forked() {
+            return WriterState::Forked;
+        }
         match self.state.load(SeqCst) {
             RUNNING => WriterState::Running,
             FALLBACK => WriterState::Fallback,
             _ => WriterState::Stopped,
         }
+    }
+
+    /// True in a process forked from the one that built this writer (one relaxed load).
+    #[inline]
+    pub(crate) fn forked(&self) -> bool {
+        crate::logger::fork::current() != self.generation
+    }
+
+    /// Makes a writer inherited through `fork()` stand down, once per child process: the
+    /// records the parent had in flight are counted as dropped (`forked`) here — the child's
+    /// copies are never written, the parent writes its own — and one reference is leaked so
+    /// that the inherited sinks are never dropped in the child (a sink's destructor could
+    /// write, or truncate the parent's mapped file). Threads that find another one doing it
+    /// wait for it, so that their own records are counted after it.
+    ///
+    /// Takes no lock: a lock the parent's writer thread held at the fork is never released
+    /// in the child.
+    #[cold]
+    pub(crate) fn orphan(self: &Arc<Self>) {
+        loop {
+            match self.state.load(SeqCst) {
+                ORPHANED => return,
+                ORPHANING => std::thread::yield_now(),
+                s => {
+                    if self
+                        .state
+                        .compare_exchange(s, ORPHANING, SeqCst, SeqCst)
+                        .is_ok()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        std::mem::forget(Arc::clone(self));
+        let in_flight = self.counters.pending();
+        self.counters.count_dropped(DropReason::Forked, in_flight);
+        self.state.store(ORPHANED, SeqCst);
+    }
+
+    /// The last error, without waiting for the lock in a forked child.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        if self.forked() {
+            return match self.last_error.try_lock() {
+                Ok(e) => e.clone(),
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().clone(),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+        }
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn lock_core(&self) -> MutexGuard<'_, Core> {

@@ -1,0 +1,467 @@
+//! The log file through the logger at init: a symbolic link refused by `O_NOFOLLOW`, a missing
+//! directory, a directory that cannot be written (read-only file system, permission denied),
+//! and the mode of a new file. Each failure is a typed error at init that names the path,
+//! starts no thread, and leaves the previous global logger in place and working.
+//!
+//! Tests here share the global logger (and the process umask), so they take a lock.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use logxide::logger::{self, InitError, LoggerGuard};
+use logxide::sink::FileOptions;
+use logxide::LoggerBuilder;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn builder(path: &Path) -> LoggerBuilder {
+    LoggerBuilder::new()
+        .use_env(false)
+        .panic_hook(false)
+        .target(path)
+}
+
+/// The `msg` of every line of `path`.
+fn messages(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["msg"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Threads of this process named `name` (at most 15 bytes: the kernel's limit).
+fn threads_named(name: &str) -> usize {
+    assert!(name.len() <= 15);
+    fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(|t| fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .filter(|comm| comm.trim_end() == name)
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A global logger on `dir/previous.log` that has logged "before".
+fn previous_logger(dir: &Path) -> (LoggerGuard, PathBuf) {
+    let path = dir.join("previous.log");
+    let guard = builder(&path).init().unwrap();
+    logxide::info!("before");
+    (guard, path)
+}
+
+/// The previous global logger is still installed, on its file, and still writes.
+fn previous_still_works(guard: LoggerGuard, path: &Path) {
+    let current = logger::global().expect("the global logger was removed");
+    assert_eq!(current.path(), Some(path));
+    logxide::info!("after");
+    let report = logger::shutdown(None).unwrap();
+    drop(guard);
+    assert_eq!(report.metrics.dropped, 0);
+    assert_eq!(messages(path), ["before", "after"]);
+}
+
+#[test]
+fn a_symlink_is_refused_at_init_when_symlinks_are_not_followed() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (guard, previous) = previous_logger(dir.path());
+
+    let dest = dir.path().join("elsewhere.log");
+    let link = dir.path().join("app.log");
+    std::os::unix::fs::symlink(&dest, &link).unwrap();
+    for how in ["file_options", "set", "clean", "rotation"] {
+        for dest_exists in [false, true] {
+            if dest_exists {
+                fs::write(&dest, "precious\n").unwrap();
+            }
+            let err = refusing(how, &link).init().unwrap_err();
+            assert!(
+                matches!(&err, InitError::Symlink { path } if path == &link),
+                "{how}: {err:?}"
+            );
+            let text = err.to_string();
+            for needle in [&*link.to_string_lossy(), "symbolic link", "O_NOFOLLOW"] {
+                assert!(text.contains(needle), "{how}: {needle:?} not in {text:?}");
+            }
+            // Nothing created or changed at the destination; the link is still there.
+            if dest_exists {
+                assert_eq!(fs::read_to_string(&dest).unwrap(), "precious\n", "{how}");
+                fs::remove_file(&dest).unwrap();
+            } else {
+                assert!(!dest.exists(), "{how}: the link's destination was created");
+            }
+            assert!(fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert_eq!(
+                threads_named("lx-symlink"),
+                0,
+                "{how}: a writer thread was started"
+            );
+        }
+    }
+
+    // `check` finds it too, without side effects; `build` (no global) refuses it the same way.
+    let err = refusing("set", &link).check().unwrap_err();
+    assert!(matches!(err, InitError::Symlink { .. }), "{err:?}");
+    let err = refusing("set", &link).build().unwrap_err();
+    assert!(matches!(err, InitError::Symlink { .. }), "{err:?}");
+
+    // The text option is validated like every boolean.
+    let err = LoggerBuilder::new()
+        .set("follow_symlinks", "sometimes")
+        .unwrap_err();
+    assert!(
+        matches!(&err, InitError::Option { option, .. } if option == "follow_symlinks"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("true/false"), "{err}");
+
+    // By default a symlink is followed (documented): the record lands at its destination.
+    assert!(!dest.exists());
+    let log = builder(&link).build().unwrap();
+    log.info("through the link");
+    log.shutdown(None);
+    assert_eq!(messages(&dest), ["through the link"]);
+
+    previous_still_works(guard, &previous);
+}
+
+/// A builder for `link` that refuses symlinks, set up the way `how` names: typed file
+/// options, the text option, with `clean` (which would remove the link itself: refused
+/// before that), with rotation.
+fn refusing(how: &str, link: &Path) -> LoggerBuilder {
+    let b = builder(link).set("thread_name", "lx-symlink").unwrap();
+    match how {
+        "file_options" => b.file_options(FileOptions::new().follow_symlinks(false)),
+        "set" => b.set("follow_symlinks", "false").unwrap(),
+        "clean" => b
+            .set("follow_symlinks", "no")
+            .unwrap()
+            .set("clean", "true")
+            .unwrap(),
+        "rotation" => b
+            .set("follow_symlinks", "off")
+            .unwrap()
+            .set("rotate_size", "1MB")
+            .unwrap(),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn a_missing_directory_is_created_unless_create_parents_is_off() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (guard, previous) = previous_logger(dir.path());
+
+    // Off: a typed error naming the directory; nothing created; no thread.
+    let missing = dir.path().join("missing/sub");
+    let target = missing.join("app.log");
+    for b in [
+        builder(&target).file_options(FileOptions::new().create_parents(false)),
+        builder(&target).set("create_parents", "false").unwrap(),
+    ] {
+        let err = b
+            .set("thread_name", "lx-missing")
+            .unwrap()
+            .init()
+            .unwrap_err();
+        let InitError::File { path, error } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(path, &target);
+        assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+        let text = err.to_string();
+        assert!(
+            text.contains(&*missing.to_string_lossy()) && text.contains("does not exist"),
+            "{text}"
+        );
+        assert!(text.contains("create_parents"), "{text}");
+        assert!(!dir.path().join("missing").exists());
+        assert_eq!(threads_named("lx-missing"), 0);
+    }
+    let err = LoggerBuilder::new().set("create_parents", "2").unwrap_err();
+    assert!(
+        matches!(&err, InitError::Option { option, .. } if option == "create_parents"),
+        "{err}"
+    );
+
+    // The default (documented in the README's option table and `FileOptions`): created.
+    let log = builder(&target).build().unwrap();
+    log.info("in a new directory");
+    log.shutdown(None);
+    assert_eq!(messages(&target), ["in a new directory"]);
+
+    previous_still_works(guard, &previous);
+}
+
+/// A read-only tmpfs mounted on a directory; unmounted (lazily) when dropped.
+struct ReadOnlyMount(PathBuf);
+
+impl ReadOnlyMount {
+    fn new(dir: &Path) -> Option<Self> {
+        fs::create_dir_all(dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| ReadOnlyMount(dir.to_owned()))
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_read_only_directory_is_an_error_at_init() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_mount) = ReadOnlyMount::new(&dir.path().join("ro")) else {
+        eprintln!("skipped: cannot mount a read-only tmpfs here (needs CAP_SYS_ADMIN)");
+        return;
+    };
+    let (guard, previous) = previous_logger(dir.path());
+    let ro = dir.path().join("ro");
+    for (target, names) in [
+        (ro.join("app.log"), ro.join("app.log")),
+        // A directory to create under it: the error names that directory.
+        (ro.join("sub/app.log"), ro.join("sub")),
+    ] {
+        for strategy in ["line", "block", "mmap"] {
+            let err = builder(&target)
+                .set("writer_type", strategy)
+                .unwrap()
+                .set("thread_name", "lx-readonly")
+                .unwrap()
+                .init()
+                .unwrap_err();
+            let InitError::File { path, .. } = &err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(path, &target);
+            let text = err.to_string();
+            assert!(text.contains(&*names.to_string_lossy()), "{text}");
+            assert!(text.contains("Read-only file system"), "{text}");
+            assert!(text.contains("os error 30"), "{text}"); // EROFS
+            assert_eq!(threads_named("lx-readonly"), 0);
+        }
+    }
+    previous_still_works(guard, &previous);
+}
+
+const EACCES_CHILD: &str = "LOGXIDE_TEST_EACCES_DIR";
+
+/// Run as uid 65534 by `a_directory_without_write_permission_is_an_error_at_init`, or in
+/// this process when it is not root.
+fn eacces_checks(base: &Path) {
+    let locked = base.join("locked");
+    let (guard, previous) = previous_logger(&base.join("open"));
+    for target in [locked.join("app.log"), locked.join("sub/app.log")] {
+        let err = builder(&target)
+            .set("thread_name", "lx-eacces")
+            .unwrap()
+            .init()
+            .unwrap_err();
+        let InitError::File { path, error } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(path, &target);
+        assert_eq!(error.kind(), std::io::ErrorKind::PermissionDenied, "{err}");
+        let text = err.to_string();
+        assert!(text.contains(&*locked.to_string_lossy()), "{text}");
+        assert!(text.contains("Permission denied (os error 13)"), "{text}");
+        assert_eq!(threads_named("lx-eacces"), 0);
+    }
+    assert!(!locked.join("sub").exists());
+    previous_still_works(guard, &previous);
+}
+
+#[test]
+fn eacces_child_entry() {
+    if let Ok(base) = std::env::var(EACCES_CHILD) {
+        eacces_checks(Path::new(&base));
+    }
+}
+
+#[test]
+fn a_directory_without_write_permission_is_an_error_at_init() {
+    use std::os::unix::process::CommandExt;
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let (locked, open) = (base.join("locked"), base.join("open"));
+    fs::create_dir(&locked).unwrap();
+    fs::create_dir(&open).unwrap();
+    // SAFETY: `geteuid` has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        // Not root: the permission bits apply to this process.
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
+        eacces_checks(base);
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+        return;
+    }
+    // Root ignores permission bits: run the checks in a child that is uid/gid 65534, for
+    // which `locked` (root's, 0755) is not writable and `open` (0777) is.
+    fs::set_permissions(base, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "eacces_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(EACCES_CHILD, base)
+        .uid(65534)
+        .gid(65534)
+        .output();
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => {
+            // E.g. the test binary is in a directory uid 65534 cannot enter.
+            eprintln!("skipped: cannot run the test binary as uid 65534: {e}");
+            return;
+        }
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "child as uid 65534 failed:\n{text}"
+    );
+    assert!(text.contains("1 passed"), "the checks did not run:\n{text}");
+    assert!(!locked.join("app.log").exists());
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// Sets the process umask; restores the previous one when dropped.
+struct Umask(libc::mode_t);
+
+impl Umask {
+    fn set(mask: libc::mode_t) -> Self {
+        // SAFETY: `umask` only changes the process's file-mode creation mask.
+        Umask(unsafe { libc::umask(mask) })
+    }
+}
+
+impl Drop for Umask {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::umask(self.0) };
+    }
+}
+
+#[test]
+fn new_files_get_0644_minus_the_umask_or_the_configured_mode() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |b: LoggerBuilder, path: &Path| {
+        let log = b.build().unwrap();
+        log.info("x");
+        log.shutdown(Some(Duration::from_secs(5)));
+        assert_eq!(messages(path), ["x"]);
+        mode_of(path)
+    };
+    let _umask = Umask::set(0o022);
+    for strategy in ["line", "block", "mmap"] {
+        let file = |name: &str| dir.path().join(format!("{strategy}-{name}.log"));
+        let b = |path: &Path| builder(path).set("writer_type", strategy).unwrap();
+        assert_eq!(write(b(&file("default")), &file("default")), 0o644);
+        let path = file("typed");
+        let typed = b(&path).file_options(FileOptions::new().permissions(0o600));
+        assert_eq!(write(typed, &path), 0o600);
+        let path = file("text");
+        assert_eq!(
+            write(b(&path).set("permissions", "0640").unwrap(), &path),
+            0o640
+        );
+        // The umask still applies to a configured mode.
+        let path = file("wide");
+        assert_eq!(
+            write(b(&path).set("permissions", "0o666").unwrap(), &path),
+            0o644
+        );
+        // An existing file keeps its mode.
+        assert_eq!(
+            write(b(&path).set("permissions", "600").unwrap(), &path),
+            0o644
+        );
+    }
+    {
+        let _umask = Umask::set(0o027);
+        let path = dir.path().join("umask027.log");
+        assert_eq!(write(builder(&path), &path), 0o640);
+    }
+
+    // Rotation: the new active files and the rotated ones get the configured mode too.
+    let rotating = dir.path().join("rotating/app.log");
+    let log = builder(&rotating)
+        .set("rotate_size", "1KB")
+        .unwrap()
+        .set("permissions", "0600")
+        .unwrap()
+        .set("writer_type", "line")
+        .unwrap()
+        .build()
+        .unwrap();
+    for i in 0..40 {
+        logxide::info!(logger: log, "rotate me", i, pad = "p".repeat(60));
+        log.flush(None).unwrap();
+    }
+    log.shutdown(None);
+    let files: Vec<_> = fs::read_dir(rotating.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(files.len() > 2, "{files:?}");
+    for f in &files {
+        assert_eq!(mode_of(f), 0o600, "{}", f.display());
+    }
+
+    // The text option is validated.
+    for bad in [
+        "rw-r--r--",
+        "0o",
+        "",
+        "9",
+        "0888",
+        "1644",
+        "0o1777",
+        "0444",
+        "+644",
+    ] {
+        let err = LoggerBuilder::new().set("permissions", bad).unwrap_err();
+        assert!(
+            matches!(&err, InitError::Option { option, .. } if option == "permissions"),
+            "{bad:?}: {err}"
+        );
+        assert!(err.to_string().contains("0640"), "{err}");
+    }
+}
