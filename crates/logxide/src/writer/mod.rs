@@ -570,7 +570,7 @@ impl WriterHandle {
         if len > shared.queue.max_bytes() {
             return self.drop_record(DropReason::Invalid);
         }
-        if shared.state.load(Relaxed) != RUNNING {
+        if shared.state.load(Relaxed) != RUNNING || shared.forked() {
             return self.enqueue_slow(&line[..len - 1], level);
         }
         let reserved = shared.queue.reserve(len);
