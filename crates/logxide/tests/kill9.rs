@@ -105,13 +105,23 @@ fn kill9_leaves_whole_lines_and_gap_free_prefixes() {
                 .env(CHILD, format!("{}|{strategy}", path.display()))
                 .spawn()
                 .unwrap();
-            std::thread::sleep(Duration::from_millis(40 + 37 * u64::from(trial % 4)));
+            // Kill at a moment while it logs: once its first record is in the file (the child
+            // may take long to start on a loaded machine), then 3–114 ms later.
+            let started = std::time::Instant::now();
+            while !std::fs::read(&path).is_ok_and(|b| b.contains(&b'\n')) {
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "{strategy} trial {trial}: the child wrote nothing in 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(3 + 37 * u64::from(trial % 4)));
             child.kill().unwrap(); // SIGKILL
             let status = child.wait().unwrap();
             assert_eq!(status.signal(), Some(libc::SIGKILL));
             let bytes = std::fs::read(&path).unwrap();
             let n = check(&bytes, strategy);
-            assert!(n > 0, "{strategy} trial {trial}: nothing written in time");
+            assert!(n > 0, "{strategy} trial {trial}: no whole line before the kill");
             // Reopened for append, the file is repaired: no NUL tail, ends with a newline.
             let sink = FileOptions::new()
                 .strategy(strategy.parse::<IoStrategy>().unwrap())
