@@ -121,7 +121,10 @@ fn kill9_leaves_whole_lines_and_gap_free_prefixes() {
             assert_eq!(status.signal(), Some(libc::SIGKILL));
             let bytes = std::fs::read(&path).unwrap();
             let n = check(&bytes, strategy);
-            assert!(n > 0, "{strategy} trial {trial}: no whole line before the kill");
+            assert!(
+                n > 0,
+                "{strategy} trial {trial}: no whole line before the kill"
+            );
             // Reopened for append, the file is repaired: no NUL tail, ends with a newline.
             let sink = FileOptions::new()
                 .strategy(strategy.parse::<IoStrategy>().unwrap())
