@@ -462,6 +462,11 @@ impl DetachedAction {
         ActionRef(Arc::clone(&self.state))
     }
 
+    /// True if the logger of this action masks `key` (see [`Mask`](super::Mask)).
+    pub(crate) fn is_masked(&self, key: &str) -> bool {
+        self.state.logger.core.mask.is_masked(key)
+    }
+
     /// Ends the action with `status`, `error` (`exc`, `reason`) and extra fields.
     pub(crate) fn end_with(
         self,
