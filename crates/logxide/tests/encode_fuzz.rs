@@ -1779,3 +1779,76 @@ fn eliot_renames_fields_named_like_the_loggers_own_keys() {
         assert_eq!(rec(1)["__dur"], "user _dur");
     }
 }
+
+/// Found by a long run of this test (its memory grew by about 0.7 MB a case until the OOM
+/// killer stopped it): `enter`, `detach` and `instrument` forgot the guard they consumed,
+/// leaking a count of the action's state, which holds its logger — so every logger that
+/// ever started an action, with its writer's queue, stayed in memory for good (and each
+/// action's state too). Dropping the last handle of a logger must drop its writer and sinks.
+#[test]
+fn ended_actions_let_their_logger_go() {
+    use std::future::Future;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    /// Sets its flag when dropped (with the writer, once the core is gone).
+    struct Flag(Arc<AtomicBool>);
+    impl logxide::sink::Sink for Flag {
+        fn name(&self) -> &str {
+            "flag"
+        }
+        fn write_batch(
+            &mut self,
+            _: &logxide::sink::Batch<'_>,
+        ) -> Result<(), logxide::sink::SinkError> {
+            Ok(())
+        }
+    }
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+
+    for how in 0..4 {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let log = Logger::builder()
+            .use_env(false)
+            .sink(Flag(Arc::clone(&dropped)))
+            .build()
+            .unwrap();
+        match how {
+            0 => drop(log.start_action("entered", |_| {})),
+            1 => log
+                .start_action("detached", |_| {})
+                .detach()
+                .enter()
+                .finish(),
+            2 => {
+                let waker = Waker::from(Arc::new(Noop));
+                let mut fut = std::pin::pin!(log
+                    .start_action("future", |_| {})
+                    .detach()
+                    .instrument(async {}));
+                assert!(fut
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_ready());
+            }
+            _ => {
+                let ctx = log.start_action("parent", |_| {}).context();
+                drop(log.continue_action(&ctx, "continued", |_| {}).detach());
+            }
+        }
+        drop(log);
+        assert!(
+            dropped.load(SeqCst),
+            "case {how}: the logger outlived its last handle (an action kept it)"
+        );
+    }
+}
