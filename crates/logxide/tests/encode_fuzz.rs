@@ -1675,6 +1675,17 @@ fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
+/// This process's resident memory in KiB (Linux; `None` elsewhere).
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// In a long run, memory must stay flat: from its level after 1000 cases it may not grow by
+/// more than this (a leak per case shows long before the machine runs out).
+const RSS_GROWTH_LIMIT_KIB: u64 = 512 << 10;
+
 #[test]
 fn logger_records_read_back_whatever_the_input() {
     let seed = env_u64("LOGXIDE_FUZZ_SEED", 0x6c6f_6778_6964_6501);
@@ -1682,7 +1693,19 @@ fn logger_records_read_back_whatever_the_input() {
     let first = env_u64("LOGXIDE_FUZZ_FIRST", 0);
     let started = std::time::Instant::now();
     let mut total = Stats::default();
+    let mut baseline = None;
     for case in first..first + cases {
+        let done = case - first;
+        if done == 1000 {
+            baseline = rss_kib();
+        }
+        if let (Some(base), true) = (baseline, done % 500 == 0) {
+            let now = rss_kib().unwrap_or(0);
+            assert!(
+                now <= base + RSS_GROWTH_LIMIT_KIB,
+                "memory grew from {base} KiB (after 1000 cases) to {now} KiB after {done}: a leak"
+            );
+        }
         let data = case_bytes(seed, case);
         let t0 = std::time::Instant::now();
         let r = run_input(&data);
@@ -1701,10 +1724,12 @@ fn logger_records_read_back_whatever_the_input() {
         }
     }
     eprintln!(
-        "encode_fuzz: {cases} cases (seed {seed}, from {first}), {} records, {} bytes, in {:.1?}",
+        "encode_fuzz: {cases} cases (seed {seed}, from {first}), {} records, {} bytes, in {:.1?}, \
+         resident memory {:?} KiB (after 1000 cases: {baseline:?})",
         total.records,
         total.bytes,
-        started.elapsed()
+        started.elapsed(),
+        rss_kib(),
     );
 }
 
