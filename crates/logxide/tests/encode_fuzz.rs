@@ -24,7 +24,7 @@
 //! call site itself repeated it or it is past the 64 tracked context fields. The console
 //! renders every line as exactly one line with no raw control character.
 //!
-//! Cases come from a seeded generator: `LOGXIDE_FUZZ_CASES=N` runs N cases (default 100,
+//! Cases come from a seeded generator: `LOGXIDE_FUZZ_CASES=N` runs N cases (default 150,
 //! a few seconds in a debug build), `LOGXIDE_FUZZ_SEED=S` picks another seed,
 //! `LOGXIDE_FUZZ_VERBOSE=1` prints each case's time and size. A failure names the seed and
 //! the case, to run alone with `LOGXIDE_FUZZ_SEED=S LOGXIDE_FUZZ_FIRST=C
@@ -1689,7 +1689,7 @@ const RSS_GROWTH_LIMIT_KIB: u64 = 512 << 10;
 #[test]
 fn logger_records_read_back_whatever_the_input() {
     let seed = env_u64("LOGXIDE_FUZZ_SEED", 0x6c6f_6778_6964_6501);
-    let cases = env_u64("LOGXIDE_FUZZ_CASES", 100);
+    let cases = env_u64("LOGXIDE_FUZZ_CASES", 150);
     let first = env_u64("LOGXIDE_FUZZ_FIRST", 0);
     let started = std::time::Instant::now();
     let mut total = Stats::default();
