@@ -156,6 +156,8 @@ pub struct Mask {
     names: Vec<String>,
     /// `by_len[n]`: the names of length `n` (names of 64+ bytes are in slot 63).
     by_len: Vec<Vec<String>>,
+    /// Bit `n`: `by_len[n]` is not empty (most keys are ruled out by their length alone).
+    lengths: u64,
 }
 
 impl Mask {
@@ -195,7 +197,16 @@ impl Mask {
         for n in &names {
             by_len[n.len().min(63)].push(n.clone());
         }
-        Mask { names, by_len }
+        let lengths = by_len
+            .iter()
+            .enumerate()
+            .filter(|(_, names)| !names.is_empty())
+            .fold(0, |bits, (n, _)| bits | 1 << n);
+        Mask {
+            names,
+            by_len,
+            lengths,
+        }
     }
 
     /// A mask that hides nothing.
@@ -213,15 +224,20 @@ impl Mask {
     #[inline]
     pub fn is_masked(&self, key: &str) -> bool {
         self.is_name(key)
-            || memchr::memrchr(b'.', key.as_bytes()).is_some_and(|i| self.is_name(&key[i + 1..]))
+            || key
+                .bytes()
+                .rposition(|b| b == b'.')
+                .is_some_and(|i| self.is_name(&key[i + 1..]))
     }
 
     /// True if `key` is one of the names (ASCII case ignored).
     #[inline]
     fn is_name(&self, key: &str) -> bool {
-        self.by_len[key.len().min(63)]
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(key))
+        let slot = key.len().min(63);
+        self.lengths & 1 << slot != 0
+            && self.by_len[slot]
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(key))
     }
 
     /// True if the mask hides nothing.
