@@ -76,6 +76,9 @@ impl Format {
                 "message",
                 "action_type",
                 "action_status",
+                "dur",
+                "exc",
+                "reason",
             ],
         }
     }
@@ -104,6 +107,9 @@ impl Format {
                     | "message"
                     | "action_type"
                     | "action_status"
+                    | "dur"
+                    | "exc"
+                    | "reason"
             ),
         }
     }
@@ -490,7 +496,8 @@ impl<'a> RecordEncoder<'a> {
     /// name however fields are named: precisely, a key which, once its leading underscores
     /// are removed, is a reserved key of the format (see [`Format::reserved_keys`]; compact:
     /// `ts tid lvl mt msg at st dur exc reason`; eliot: `timestamp task_uuid task_level
-    /// message_type message action_type action_status`) gets a `_` prepended: `msg` →
+    /// message_type message action_type action_status dur exc reason` — `dur`, `exc` and
+    /// `reason` are the logger's own keys in both) gets a `_` prepended: `msg` →
     /// `_msg`, `_msg` → `__msg`. All other keys are written as given. (Fields are not
     /// deduplicated: passing the same key twice writes it twice.)
     ///

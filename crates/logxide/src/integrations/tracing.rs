@@ -34,7 +34,8 @@
 //! When the span closes, its action ends:
 //! - `failed` if the span has an `error` field (`exc`: its `error.type` field if it has one,
 //!   else `"error"`; `reason`: the `error` field's text, with its `source()` chain for an
-//!   error value), or if an event at ERROR level had the span as its (direct) parent
+//!   error value — either written `"***"` if the logger's [`Mask`](crate::logger::Mask)
+//!   names its field), or if an event at ERROR level had the span as its (direct) parent
 //!   (`reason`: the first such event's message);
 //! - `succeeded` otherwise.
 //!
@@ -444,10 +445,16 @@ where
         let Some(action) = state.action.take() else {
             return;
         };
-        let reason = state.text("error").or(state.error_event.take());
+        // The `error` and `error.type` fields become `reason` and `exc`: hidden like the
+        // fields they come from when the logger masks their names.
+        let hide = |key: &str, text: Option<String>| match text {
+            Some(_) if action.is_masked(key) => Some("***".to_owned()),
+            text => text,
+        };
+        let reason = hide("error", state.text("error")).or(state.error_event.take());
         match reason {
             Some(reason) => {
-                let exc = state.text("error.type");
+                let exc = hide("error.type", state.text("error.type"));
                 let exc = exc.as_deref().unwrap_or("error");
                 action.end_with(ActionStatus::Failed, Some((exc, &reason)), |f| {
                     state.late.write(f, &["error", "error.type"]);

@@ -277,7 +277,9 @@ pub(crate) fn start_detached(
         |enc| enc.action(&state.action_type, ActionStatus::Started),
         fields,
     );
-    DetachedAction { state }
+    DetachedAction {
+        state: Held(Some(state)),
+    }
 }
 
 /// Starts an action as a child of `parent` (task id and position), or of the innermost
@@ -310,7 +312,7 @@ pub(crate) fn start(
 /// ```
 #[must_use = "an action ends when this guard is dropped: bind it with `let _action = ...`"]
 pub struct Action {
-    state: Arc<ActionState>,
+    state: Held,
     /// Entered on this thread's stack: must be dropped here.
     _not_send: PhantomData<*const ()>,
 }
@@ -375,18 +377,44 @@ impl Action {
 
     /// Leaves the current thread without ending the action, so it can move to another thread
     /// or run a future.
-    pub fn detach(self) -> DetachedAction {
-        let state = Arc::clone(&self.state);
+    pub fn detach(mut self) -> DetachedAction {
+        let state = self.state.take();
         exit(&state);
-        std::mem::forget(self);
-        DetachedAction { state }
+        DetachedAction {
+            state: Held(Some(state)),
+        }
     }
 }
 
 impl Drop for Action {
     fn drop(&mut self) {
-        exit(&self.state);
-        self.state.end_on_drop();
+        if let Some(state) = self.state.0.take() {
+            exit(&state);
+            state.end_on_drop();
+        }
+    }
+}
+
+/// The state an action guard holds. A guard that turns into another one (`detach`, `enter`,
+/// `instrument`) moves it out, which leaves its own drop nothing to do. (Forgetting the
+/// guard instead would leak a reference count: the action's state, and with it the logger
+/// and its writer's memory, would never be freed.)
+struct Held(Option<Arc<ActionState>>);
+
+impl Held {
+    fn take(&mut self) -> Arc<ActionState> {
+        self.0
+            .take()
+            .expect("a guard's state is moved out only by the method consuming the guard")
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = Arc<ActionState>;
+    fn deref(&self) -> &Arc<ActionState> {
+        self.0
+            .as_ref()
+            .expect("a guard's state is moved out only by the method consuming the guard")
     }
 }
 
@@ -419,7 +447,7 @@ pub(crate) fn error_chain<E: std::error::Error + ?Sized>(error: &E) -> String {
 /// assert!(lines[2].contains(r#""lvl":[3],"at":"job","st":"succeeded""#));
 /// ```
 pub struct DetachedAction {
-    state: Arc<ActionState>,
+    state: Held,
 }
 
 impl fmt::Debug for DetachedAction {
@@ -433,24 +461,21 @@ impl fmt::Debug for DetachedAction {
 
 impl DetachedAction {
     /// Enters the action on the current thread.
-    pub fn enter(self) -> Action {
-        let state = Arc::clone(&self.state);
-        std::mem::forget(self);
+    pub fn enter(mut self) -> Action {
+        let state = self.state.take();
         enter(&state);
         Action {
-            state,
+            state: Held(Some(state)),
             _not_send: PhantomData,
         }
     }
 
     /// Runs `future` inside the action: entered during each poll, ended `succeeded` when
     /// the future completes, `failed` (reason `cancelled`) if it is dropped before.
-    pub fn instrument<F: Future>(self, future: F) -> Instrumented<F> {
-        let state = Arc::clone(&self.state);
-        std::mem::forget(self);
+    pub fn instrument<F: Future>(mut self, future: F) -> Instrumented<F> {
         Instrumented {
             future,
-            state: Some(state),
+            state: Some(self.state.take()),
         }
     }
 }
@@ -460,6 +485,11 @@ impl DetachedAction {
     /// A shared reference to the action (for the integrations).
     pub(crate) fn share(&self) -> ActionRef {
         ActionRef(Arc::clone(&self.state))
+    }
+
+    /// True if the logger of this action masks `key` (see [`Mask`](super::Mask)).
+    pub(crate) fn is_masked(&self, key: &str) -> bool {
+        self.state.logger.core.mask.is_masked(key)
     }
 
     /// Ends the action with `status`, `error` (`exc`, `reason`) and extra fields.
@@ -475,7 +505,9 @@ impl DetachedAction {
 
 impl Drop for DetachedAction {
     fn drop(&mut self) {
-        self.state.end_on_drop();
+        if let Some(state) = self.state.0.take() {
+            state.end_on_drop();
+        }
     }
 }
 

@@ -1,9 +1,12 @@
 //! Field values, the per-record field writer, bound field sets, and masking.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use smallvec::SmallVec;
 
 use crate::encode::{Bytes, DebugValue, DisplayValue, Encode, Key, RecordEncoder, SerdeValue};
 
@@ -68,7 +71,7 @@ impl<T: fmt::Debug> FieldValue for DebugValue<T> {
 
 impl<T: serde::Serialize> FieldValue for SerdeValue<T> {
     fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
-        out.encoded(key, self);
+        out.nested(key, self);
     }
 }
 
@@ -96,20 +99,65 @@ impl<T: FieldValue> FieldValue for Option<T> {
 
 /// The names whose values are written as `"***"`, compared without regard to ASCII case.
 ///
+/// # Which fields are masked
+///
+/// A field is masked when its key, compared without regard to ASCII case, is one of the
+/// names — or, for a dotted key, when the part after its last `.` is (`user.password`,
+/// `http.Authorization`: the flattened spelling of a nested value, as `tracing` fields
+/// and `log` keys often are). Its value is written as `"***"`, whatever it was (a string,
+/// a number, an object). This holds on every path a field takes into a record: the
+/// macros' fields in every form (`k = v`, `%v`, `?v`, `serde(v)`, bare `k`), the fields of
+/// action start records, of [`exception!`](crate::exception) records, the fields bound
+/// with [`Logger::ctx`](super::Logger::ctx) and [`scope`](super::scope) (each copy, when
+/// several sources give the same key), the key-values of the `log` bridge, the fields of
+/// `tracing` events and spans (a span's `error` field, which becomes the `reason` of its
+/// failed end record, is hidden there too when `error` is masked), in every format and
+/// every sink (the console renders the masked record).
+///
+/// **Nested values.** Inside a nested JSON value — a field given as
+/// [`serde(v)`](crate::encode::serde), or a bound field whose value is an object or an
+/// array — an object member whose key is masked (by the same rule, at any depth, in
+/// arrays too) has its value replaced by `"***"`: `{"user": {"password": "x"}}` is written
+/// `{"user":{"password":"***"}}`. The rest of the value is written unchanged.
+///
+/// **Not masked:** text. A secret inside a message, inside the `Display` / `Debug` text of a
+/// `%v` / `?v` field under another name, or inside an error's text (`reason`), is written
+/// as it is. The logger's own keys (`exc`, `reason`, `dur`, the header) are not fields and
+/// are never masked. Keys are compared as given: `x-api-key` and `x_api_key` are different
+/// names.
+///
+/// The `Debug` output of a [`Logger`](super::Logger) shows its bound fields masked by its
+/// mask; that of [`Fields`] by the default names.
+///
 /// ```
 /// use logxide::logger::Mask;
 /// let mask = Mask::default();
 /// assert!(mask.is_masked("Password"));
 /// assert!(mask.is_masked("api_key"));
+/// assert!(mask.is_masked("user.password"));
 /// assert!(!mask.is_masked("user"));
+/// assert!(!mask.is_masked("password.hint"));
 /// let custom = Mask::new(["pin"]);
 /// assert!(custom.is_masked("PIN") && !custom.is_masked("password"));
+/// ```
+///
+/// ```
+/// use logxide::encode::serde;
+/// let mem = logxide::sink::MemorySink::new();
+/// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+/// let login = serde_json::json!({"user": {"name": "ada", "password": "x"}});
+/// logxide::info!(logger: log, "login", form = serde(&login), API_KEY = "k");
+/// log.flush(None).unwrap();
+/// assert!(mem.lines()[0].ends_with(
+///     r#""form":{"user":{"name":"ada","password":"***"}},"API_KEY":"***"}"#));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Mask {
     names: Vec<String>,
     /// `by_len[n]`: the names of length `n` (names of 64+ bytes are in slot 63).
     by_len: Vec<Vec<String>>,
+    /// Bit `n`: `by_len[n]` is not empty (most keys are ruled out by their length alone).
+    lengths: u64,
 }
 
 impl Mask {
@@ -149,7 +197,16 @@ impl Mask {
         for n in &names {
             by_len[n.len().min(63)].push(n.clone());
         }
-        Mask { names, by_len }
+        let lengths = by_len
+            .iter()
+            .enumerate()
+            .filter(|(_, names)| !names.is_empty())
+            .fold(0, |bits, (n, _)| bits | 1 << n);
+        Mask {
+            names,
+            by_len,
+            lengths,
+        }
     }
 
     /// A mask that hides nothing.
@@ -162,12 +219,31 @@ impl Mask {
         &self.names
     }
 
-    /// True if `key`'s value must be hidden.
+    /// True if `key`'s value must be hidden: `key`, or the part of a dotted key after its
+    /// last `.`, is one of the names (ASCII case ignored).
     #[inline]
     pub fn is_masked(&self, key: &str) -> bool {
-        self.by_len[key.len().min(63)]
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(key))
+        self.is_name(key)
+            || key
+                .bytes()
+                .rposition(|b| b == b'.')
+                .is_some_and(|i| self.is_name(&key[i + 1..]))
+    }
+
+    /// True if `key` is one of the names (ASCII case ignored).
+    #[inline]
+    fn is_name(&self, key: &str) -> bool {
+        let slot = key.len().min(63);
+        self.lengths & 1 << slot != 0
+            && self.by_len[slot]
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(key))
+    }
+
+    /// True if the mask hides nothing.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
     }
 }
 
@@ -193,11 +269,11 @@ pub struct Fields {
     entries: Vec<(Arc<str>, Arc<str>)>,
 }
 
+/// The values of the [default mask](Mask::DEFAULT)'s names are shown as `"***"`.
 impl fmt::Debug for Fields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.entries.iter().map(|(k, v)| (k, v)))
-            .finish()
+        static DEFAULT: OnceLock<Mask> = OnceLock::new();
+        self.masked(DEFAULT.get_or_init(Mask::default)).fmt(f)
     }
 }
 
@@ -258,6 +334,28 @@ impl Fields {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (&**k, &**v))
     }
+
+    /// A `Debug` view with the values `mask` names shown as `"***"` (nested ones too).
+    pub(crate) fn masked<'a>(&'a self, mask: &'a Mask) -> impl fmt::Debug + 'a {
+        struct Masked<'a>(&'a Fields, &'a Mask);
+        impl fmt::Debug for Masked<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let Masked(fields, mask) = *self;
+                let mut map = f.debug_map();
+                for (k, v) in fields.iter() {
+                    if mask.is_masked(k) {
+                        map.entry(&k, &"\"***\"");
+                    } else {
+                        let mut json = Vec::new();
+                        write_masked_json(&mut json, v.as_bytes(), mask);
+                        map.entry(&k, &String::from_utf8_lossy(&json));
+                    }
+                }
+                map.finish()
+            }
+        }
+        Masked(self, mask)
+    }
 }
 
 /// JSON text already encoded, written as is.
@@ -267,6 +365,182 @@ impl Encode for RawJson<'_> {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.0.as_bytes());
     }
+}
+
+/// JSON bytes already encoded, written as is.
+struct RawBytes<'a>(&'a [u8]);
+
+impl Encode for RawBytes<'_> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0);
+    }
+}
+
+/// JSON already encoded, written with the values of masked members hidden.
+struct MaskedJson<'a> {
+    json: &'a [u8],
+    mask: &'a Mask,
+}
+
+impl Encode for MaskedJson<'_> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        write_masked_json(out, self.json, self.mask);
+    }
+}
+
+thread_local! {
+    /// Where a nested value is encoded before its masked members are hidden (reused).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer, empty (or a fresh one if it is in use: a
+/// `Serialize` impl that logs).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut f = Some(f);
+    let reused = SCRATCH.try_with(|cell| {
+        let mut buf = cell.try_borrow_mut().ok()?;
+        buf.clear();
+        let r = (f.take()?)(&mut buf);
+        if buf.capacity() > 64 << 10 {
+            *buf = Vec::new();
+        }
+        Some(r)
+    });
+    match reused {
+        Ok(Some(r)) => r,
+        _ => (f.take().expect("not run yet"))(&mut Vec::new()),
+    }
+}
+
+/// Whether `json` is an object or an array (the only values with members to mask).
+#[inline]
+fn is_container(json: &[u8]) -> bool {
+    matches!(json.first(), Some(b'{' | b'['))
+}
+
+/// Appends `json` (one JSON value) to `out` with the value of every object member whose key
+/// `mask` names — at any depth, inside arrays too — replaced by `"***"`. Everything else is
+/// copied byte for byte. Never panics, whatever the input; text that is not JSON is copied
+/// as it is, with the members found in it masked as well as they can be.
+fn write_masked_json(out: &mut Vec<u8>, json: &[u8], mask: &Mask) {
+    if !is_container(json) || mask.is_empty() {
+        out.extend_from_slice(json);
+        return;
+    }
+    // Per open container: true for an object.
+    let mut open: SmallVec<[bool; 16]> = SmallVec::new();
+    // The next string is a member's key: right after `{`, or after `,` in an object.
+    let mut at_key = false;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'{' => {
+                open.push(true);
+                at_key = true;
+            }
+            b'[' => {
+                open.push(false);
+                at_key = false;
+            }
+            b'}' | b']' => {
+                open.pop();
+                at_key = false;
+            }
+            b',' => at_key = open.last() == Some(&true),
+            b'"' => {
+                let end = string_end(json, i);
+                if at_key {
+                    at_key = false;
+                    if key_is_masked(&json[i..end], mask) {
+                        let mut value = end;
+                        while value < json.len()
+                            && (json[value] == b':' || json[value].is_ascii_whitespace())
+                        {
+                            value += 1;
+                        }
+                        out.extend_from_slice(&json[copied..value]);
+                        out.extend_from_slice(b"\"***\"");
+                        i = value_end(json, value);
+                        copied = i;
+                        continue;
+                    }
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.extend_from_slice(&json[copied..]);
+}
+
+/// The index after the string starting with the `"` at `start` (the end of `json` if it is
+/// not closed).
+fn string_end(json: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while let Some(found) = json
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        let at = i + found;
+        if json[at] == b'"' {
+            return at + 1;
+        }
+        i = at + 2; // a backslash and the character it escapes
+    }
+    json.len()
+}
+
+/// The index after the JSON value starting at `start`.
+fn value_end(json: &[u8], start: usize) -> usize {
+    match json.get(start) {
+        None => json.len(),
+        Some(b'"') => string_end(json, start),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = start;
+            while i < json.len() {
+                match json[i] {
+                    b'"' => {
+                        i = string_end(json, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            json.len()
+        }
+        // A number, `true`, `false` or `null`.
+        Some(_) => json[start..]
+            .iter()
+            .position(|&b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace())
+            .map_or(json.len(), |n| start + n),
+    }
+}
+
+/// Whether the quoted JSON string `quoted` (a member's key) is masked. A key with escapes
+/// is decoded first (`"pass\u0077ord"` is `password`).
+fn key_is_masked(quoted: &[u8], mask: &Mask) -> bool {
+    let Some(inner) = quoted
+        .strip_prefix(b"\"")
+        .and_then(|q| q.strip_suffix(b"\""))
+    else {
+        return false;
+    };
+    if memchr::memchr(b'\\', inner).is_none() {
+        return std::str::from_utf8(inner).is_ok_and(|k| mask.is_masked(k));
+    }
+    serde_json::from_slice::<String>(quoted).is_ok_and(|k| mask.is_masked(&k))
 }
 
 /// Writes the fields of one record, applying the mask. Handed to the closure of
@@ -345,9 +619,35 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
     fn raw(&mut self, key: &str, json: &str) {
         if self.mask.is_masked(key) {
             self.enc.masked_field(key);
+        } else if is_container(json.as_bytes()) && !self.mask.is_empty() {
+            let mask = self.mask;
+            self.enc.field(
+                key,
+                &MaskedJson {
+                    json: json.as_bytes(),
+                    mask,
+                },
+            );
         } else {
             self.enc.field(key, &RawJson(json));
         }
+    }
+
+    /// Writes `key` with a value that may be nested JSON (a serde value): masked as a
+    /// whole if the key is masked, else with the masked members inside it hidden.
+    fn nested<V: Encode + ?Sized>(&mut self, key: Key<'_>, value: &V) {
+        let mask = self.mask;
+        if mask.is_empty() || mask.is_masked(key.name()) {
+            return self.encoded(key, value);
+        }
+        with_scratch(|json| {
+            value.encode(json);
+            if is_container(json) {
+                self.encoded(key, &MaskedJson { json, mask });
+            } else {
+                self.encoded(key, &RawBytes(json));
+            }
+        });
     }
 
     /// The record being written (for the logger's own reserved fields).

@@ -82,7 +82,7 @@ impl fmt::Debug for Logger {
             .field("path", &self.core.path)
             .field("threshold", &self.core.threshold.load(Relaxed))
             .field("format", &self.core.format)
-            .field("bound", &self.bound)
+            .field("bound", &self.bound.masked(&self.core.mask))
             .finish()
     }
 }
