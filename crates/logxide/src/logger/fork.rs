@@ -7,7 +7,11 @@
 //!
 //! The writer uses it too: a writer records the generation it was built in, and in a process
 //! of another generation (a forked child, which has a copy of the writer but not its thread)
-//! it stands down — see "Fork" in the [writer's docs](crate::writer).
+//! it stands down — see "Fork" in the [writer's docs](crate::writer). So does the opt-in
+//! signal drain ([`default_action_in_children`]).
+//!
+//! This is one of the two modules with `unsafe` code (the other is `sink::mmap`): FFI calls
+//! whose contracts are stated next to each block.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Once;
@@ -40,4 +44,21 @@ pub(crate) fn generation() -> u64 {
 #[inline]
 pub(crate) fn current() -> u64 {
     GENERATION.load(Relaxed)
+}
+
+/// Makes `signal` take its default action in processes forked after this call (with the
+/// handlers of the process that called it, but not its threads): the opt-in SIGTERM/SIGINT
+/// drain relies on a thread, which a child does not inherit, so without this the child would
+/// catch the signal and never act on it.
+pub(crate) fn default_action_in_children(signal: libc::c_int) -> std::io::Result<()> {
+    let generation = generation();
+    let in_child = move || {
+        if current() != generation {
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
+        }
+    };
+    // SAFETY: `register` requires the action to be async-signal-safe: it does one atomic load
+    // and calls `emulate_default_handler`, which signal-hook documents as async-signal-safe;
+    // it allocates nothing and takes no lock.
+    unsafe { signal_hook::low_level::register(signal, in_child) }.map(drop)
 }

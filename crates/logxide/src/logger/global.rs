@@ -341,16 +341,8 @@ fn install_signal_flush() {
         // A forked child inherits the handlers but not the thread: without this, SIGTERM and
         // SIGINT would be caught there and never acted on. In a child they take their
         // default action (the child's copy of the logger has nothing of its own to drain).
-        let generation = super::fork::generation();
         for signal in [SIGTERM, SIGINT] {
-            let in_child = move || {
-                if super::fork::current() != generation {
-                    let _ = signal_hook::low_level::emulate_default_handler(signal);
-                }
-            };
-            // SAFETY: the action is async-signal-safe: one atomic load and
-            // `emulate_default_handler`, which signal-hook documents as async-signal-safe.
-            if unsafe { signal_hook::low_level::register(signal, in_child) }.is_err() {
+            if super::fork::default_action_in_children(signal).is_err() {
                 eprintln!("logxide: cannot install the SIGTERM/SIGINT handler for forked children");
             }
         }
