@@ -290,3 +290,39 @@ fn loop_mode_deadline_shorter_than_tick() {
     writer.handle().enqueue(b"soon").unwrap();
     appears(&mem, b"soon\n", start, Duration::from_secs(2));
 }
+
+#[test]
+fn trigger_mode_polls_under_a_steady_stream_so_producers_rarely_wake_it() {
+    // A writer that parked whenever it had emptied the queue would be woken by a producer
+    // every batch or two (hundreds of wake-ups for 50 000 records written faster than they
+    // come); while records flow it polls instead, and only the first record after a quiet
+    // millisecond rings it.
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .capacity(10_000)
+        .batch_size(100)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..50_000 {
+        h.enqueue(line(0, i).as_bytes()).unwrap();
+    }
+    let m = writer.shutdown(None).metrics;
+    assert_eq!((m.enqueued, m.written), (50_000, 50_000));
+    assert!(m.wakeups <= 25, "{} wake-ups for 50 000 records", m.wakeups);
+    // Idle again: the writer sleeps until the next record (no poll forever).
+    let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+    let h = writer.handle();
+    thread::sleep(Duration::from_millis(20));
+    h.enqueue(b"one").unwrap();
+    writer.flush(None).unwrap();
+    thread::sleep(Duration::from_millis(20));
+    h.enqueue(b"two").unwrap();
+    writer.flush(None).unwrap();
+    assert_eq!(
+        writer.metrics().wakeups,
+        2,
+        "each record after a quiet spell rings"
+    );
+}

@@ -244,6 +244,7 @@ pub fn metrics() -> MetricsSnapshot {
                 bytes: 0,
                 high_water: 0,
                 warnings: 0,
+                wakeups: 0,
                 state: crate::writer::WriterState::Stopped,
                 sinks: Vec::new(),
             }

@@ -22,12 +22,12 @@
 //! writer. An unpark that lands before `park` makes `park` return at once. While the writer is
 //! busy the bit is clear and producers pay nothing beyond the `fetch_add` they make anyway.
 //!
-//! `loom` checks this protocol: `RUSTFLAGS="--cfg loom" cargo test -p logxide --release --lib
+//! `loom` checks this protocol: `RUSTFLAGS="--cfg logxide_loom" cargo test -p logxide --release --lib
 //! doorbell`.
 
-#[cfg(loom)]
+#[cfg(logxide_loom)]
 use loom::sync::atomic::AtomicU64;
-#[cfg(not(loom))]
+#[cfg(not(logxide_loom))]
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
 
@@ -96,7 +96,7 @@ impl Doorbell {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, logxide_loom))]
 mod tests {
     use super::*;
     use loom::sync::atomic::AtomicBool;

@@ -141,6 +141,10 @@ pub struct MetricsSnapshot {
     pub high_water: u64,
     /// Reports made by the `warn` policy.
     pub warnings: u64,
+    /// Times a producer woke the sleeping writer thread (each costs that producer a `futex`
+    /// call). Low under a steady stream of records: the writer then polls (trigger mode).
+    #[serde(default)]
+    pub wakeups: u64,
     /// Running, fallback or stopped.
     pub state: WriterState,
     /// Per-sink counters, in the order the sinks were added.
@@ -160,6 +164,7 @@ pub(crate) struct Counters {
     pub(crate) bytes: AtomicU64,
     pub(crate) high_water: AtomicU64,
     pub(crate) warnings: AtomicU64,
+    pub(crate) wakeups: AtomicU64,
     pub(crate) sinks: Mutex<Vec<SinkMetrics>>,
 }
 
@@ -233,6 +238,7 @@ impl Counters {
             bytes: self.bytes.load(Relaxed),
             high_water: self.high_water.load(Relaxed),
             warnings: self.warnings.load(Relaxed),
+            wakeups: self.wakeups.load(Relaxed),
             state,
             sinks: if may_block {
                 self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone()

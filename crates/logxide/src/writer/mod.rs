@@ -590,6 +590,7 @@ impl WriterHandle {
     fn pushed(&self, how: Queued) -> Queued {
         let shared = &*self.shared;
         if shared.counters.enqueued.count_pushed() {
+            shared.counters.wakeups.fetch_add(1, Relaxed);
             shared.unpark_writer();
         }
         if shared.state.load(SeqCst) != RUNNING {
