@@ -33,6 +33,9 @@ pub struct StaticKey {
     name: &'static str,
     compact: Option<&'static str>,
     eliot: Option<&'static str>,
+    /// [`fold_hash`] of the name, and of its part after the last `.` (if it has one): what
+    /// a mask looks up first.
+    folds: (u64, Option<u64>),
 }
 
 impl StaticKey {
@@ -51,6 +54,7 @@ impl StaticKey {
             } else {
                 None
             },
+            folds: folds(name.as_bytes()),
         }
     }
 
@@ -95,6 +99,42 @@ impl<'a> Key<'a> {
     pub(crate) fn spelled(&self, format: Format) -> Option<&'static str> {
         self.spelled.and_then(|k| k.spelled(format))
     }
+
+    /// The [`fold_hash`]es of the name and of its part after the last `.`: precomputed for
+    /// a [`StaticKey`], worked out here for others.
+    #[inline]
+    pub(crate) fn folds(&self) -> (u64, Option<u64>) {
+        match self.spelled {
+            Some(k) => k.folds,
+            None => folds(self.name.as_bytes()),
+        }
+    }
+}
+
+/// FNV-1a of `bytes` with ASCII letters lowercased: names equal but for ASCII case (what a
+/// [`Mask`](crate::logger::Mask) compares) hash alike.
+pub(crate) const fn fold_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i].to_ascii_lowercase() as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+/// The fold hashes of `name` and of its part after the last `.`, if it has a `.`.
+const fn folds(name: &[u8]) -> (u64, Option<u64>) {
+    let mut i = name.len();
+    while i > 0 {
+        i -= 1;
+        if name[i] == b'.' {
+            let (_, tail) = name.split_at(i + 1);
+            return (fold_hash(name), Some(fold_hash(tail)));
+        }
+    }
+    (fold_hash(name), None)
 }
 
 impl<'a> From<&'a str> for Key<'a> {
@@ -216,6 +256,15 @@ mod tests {
                 );
             }
         }
+        // Fold hashes ignore ASCII case and split at the last dot.
+        static K: StaticKey = StaticKey::new("User.PassWord", ",\"User.PassWord\":");
+        let k = &K;
+        assert_eq!(
+            k.folds,
+            (fold_hash(b"user.password"), Some(fold_hash(b"password")))
+        );
+        assert_eq!(Key::from(k).folds(), Key::from("user.PASSWORD").folds());
+        assert_eq!(Key::from("x").folds(), (fold_hash(b"X"), None));
         // A wrong spelling is never used.
         assert_eq!(
             StaticKey::new("user", ",\"usr\":").spelled(Format::Compact),

@@ -67,7 +67,7 @@
 //! ```
 
 mod json;
-mod key;
+pub(crate) mod key;
 mod record;
 mod value;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use smallvec::SmallVec;
 
+use crate::encode::key::fold_hash;
 use crate::encode::{Bytes, DebugValue, DisplayValue, Encode, Key, RecordEncoder, SerdeValue};
 
 /// A value that can be a field of a record.
@@ -158,6 +159,10 @@ pub struct Mask {
     by_len: Vec<Vec<String>>,
     /// Bit `n`: `by_len[n]` is not empty (most keys are ruled out by their length alone).
     lengths: u64,
+    /// A Bloom filter of the names' fold hashes (one bit each, of 256): a key whose bit is
+    /// clear is no name. For the macros' keys the hash is computed at compile time, so most
+    /// keys are ruled out by one lookup.
+    bloom: [u64; 4],
 }
 
 impl Mask {
@@ -202,11 +207,29 @@ impl Mask {
             .enumerate()
             .filter(|(_, names)| !names.is_empty())
             .fold(0, |bits, (n, _)| bits | 1 << n);
+        let mut bloom = [0; 4];
+        for n in &names {
+            let bit = bloom_bit(fold_hash(n.as_bytes()));
+            bloom[bit / 64] |= 1 << (bit % 64);
+        }
         Mask {
             names,
             by_len,
             lengths,
+            bloom,
         }
+    }
+
+    /// [`is_masked`](Self::is_masked) for a [`Key`], whose fold hashes rule most keys out
+    /// first (precomputed for the macros' keys).
+    #[inline]
+    pub(crate) fn masks(&self, key: Key<'_>) -> bool {
+        let (whole, tail) = key.folds();
+        let maybe = |h: u64| {
+            let bit = bloom_bit(h);
+            self.bloom[bit / 64] & 1 << (bit % 64) != 0
+        };
+        (maybe(whole) || tail.is_some_and(maybe)) && self.is_masked(key.name())
     }
 
     /// A mask that hides nothing.
@@ -587,7 +610,7 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
     #[inline]
     pub fn encoded<V: Encode + ?Sized>(&mut self, key: Key<'_>, value: &V) {
         let name = key.name();
-        if self.mask.is_masked(name) {
+        if self.mask.masks(key) {
             self.enc.masked_field(key);
         } else {
             self.enc.field(key, value);
@@ -656,6 +679,12 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
     }
 }
 
+/// Which of the mask's 256 Bloom bits a fold hash sets.
+#[inline]
+fn bloom_bit(hash: u64) -> usize {
+    (hash >> 56) as usize
+}
+
 /// The bit of `key`'s position in `fields` (0 if absent or past 64).
 fn position_bit(fields: &Fields, key: &str) -> u64 {
     fields
@@ -663,4 +692,60 @@ fn position_bit(fields: &Fields, key: &str) -> u64 {
         .take(64)
         .position(|(k, _)| k == key)
         .map_or(0, |i| 1 << i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::StaticKey;
+
+    #[test]
+    fn the_bloom_check_agrees_with_the_full_comparison() {
+        let masks = [
+            Mask::default(),
+            Mask::new(["PIN", "x-api-key", "a", "Ünï"]),
+            Mask::none(),
+        ];
+        let mut keys: Vec<String> = Vec::new();
+        for base in Mask::DEFAULT
+            .iter()
+            .chain(&["pin", "x-api-key", "a", "Ünï", "user", "path"])
+        {
+            for k in [
+                base.to_string(),
+                base.to_ascii_uppercase(),
+                format!("user.{base}"),
+                format!("{base}.hint"),
+                format!("a.b.{}", base.to_ascii_uppercase()),
+                format!("{base}x"),
+                format!(".{base}"),
+                format!("{base}."),
+            ] {
+                keys.push(k);
+            }
+        }
+        // Many keys that are no names, for the filter's false positives.
+        keys.extend((0..2000).map(|i| format!("field_{i}")));
+        for mask in &masks {
+            for k in &keys {
+                let want = mask.is_masked(k);
+                assert_eq!(mask.masks(Key::from(k.as_str())), want, "{k:?}");
+                let name: &'static str = Box::leak(k.clone().into_boxed_str());
+                let quoted: &'static str = Box::leak(format!(",\"{k}\":").into_boxed_str());
+                let stat: &'static StaticKey = Box::leak(Box::new(StaticKey::new(name, quoted)));
+                assert_eq!(mask.masks(Key::from(stat)), want, "static {k:?}");
+            }
+        }
+        // The filter rules out most keys that are no names (8 of 256 bits set by default).
+        let d = Mask::default();
+        let passed = (0..2000)
+            .filter(|i| {
+                let k = format!("field_{i}");
+                let (h, _) = Key::from(k.as_str()).folds();
+                let bit = bloom_bit(h);
+                d.bloom[bit / 64] & 1 << (bit % 64) != 0
+            })
+            .count();
+        assert!(passed < 400, "{passed} of 2000 keys passed the filter");
+    }
 }
