@@ -31,11 +31,14 @@
 //! LOGXIDE_FUZZ_CASES=1`. Bugs found are kept as regression tests below. For a long run:
 //! `LOGXIDE_FUZZ_CASES=200000 cargo test --release -p logxide --test encode_fuzz`.
 
+mod common;
+
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
+use common::Members;
 use logxide::encode::{bytes, debug, display, serde as ser, Encode, Format};
 use logxide::logger::{
     scope, sync_mode, Action, ActionContext, DetachedAction, FieldValue, FieldWriter, Fields, Mask,
@@ -43,7 +46,6 @@ use logxide::logger::{
 };
 use logxide::sink::MemorySink;
 use logxide::{Level, Logger};
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Error as _, Serialize, SerializeMap, SerializeSeq, SerializeStruct, Serializer};
 use serde_json::Value;
 
@@ -602,71 +604,45 @@ fn fval(inp: &mut Input<'_>, depth: usize) -> FVal {
     }
 }
 
-/// The value as the logger's `FieldValue`.
-fn as_field(v: &FVal) -> Box<dyn FieldValue + '_> {
-    match v {
-        FVal::I8(x) => Box::new(*x),
-        FVal::I16(x) => Box::new(*x),
-        FVal::I32(x) => Box::new(*x),
-        FVal::I64(x) => Box::new(*x),
-        FVal::I128(x) => Box::new(*x),
-        FVal::Isize(x) => Box::new(*x),
-        FVal::U8(x) => Box::new(*x),
-        FVal::U16(x) => Box::new(*x),
-        FVal::U32(x) => Box::new(*x),
-        FVal::U64(x) => Box::new(*x),
-        FVal::U128(x) => Box::new(*x),
-        FVal::Usize(x) => Box::new(*x),
-        FVal::F32(x) => Box::new(*x),
-        FVal::F64(x) => Box::new(*x),
-        FVal::Bool(x) => Box::new(*x),
-        FVal::Char(x) => Box::new(*x),
-        FVal::Str(s) => Box::new(s.as_str()),
-        FVal::String(s) => Box::new(s.clone()),
-        FVal::Cow(s) => Box::new(Cow::Borrowed(s.as_str())),
-        FVal::Dur(d) => Box::new(*d),
-        FVal::Bytes(b) => Box::new(bytes(b)),
-        FVal::None => Box::new(None::<u8>),
-        FVal::Some(inner) => Box::new(Some(as_field(inner))),
-        FVal::Boxed(inner) => Box::new(as_field(inner)),
-        FVal::Display(c) => Box::new(display(c)),
-        FVal::Debug(c) => Box::new(debug(c)),
-        FVal::Serde(t) => Box::new(ser(t)),
-    }
+/// `as_field`: the value as the logger's `FieldValue`; `as_encode`: as an `Encode` (for bound
+/// and scope fields). The same boxing for two traits.
+macro_rules! boxed_as {
+    ($name:ident, $trait:ident) => {
+        fn $name(v: &FVal) -> Box<dyn $trait + '_> {
+            match v {
+                FVal::I8(x) => Box::new(*x),
+                FVal::I16(x) => Box::new(*x),
+                FVal::I32(x) => Box::new(*x),
+                FVal::I64(x) => Box::new(*x),
+                FVal::I128(x) => Box::new(*x),
+                FVal::Isize(x) => Box::new(*x),
+                FVal::U8(x) => Box::new(*x),
+                FVal::U16(x) => Box::new(*x),
+                FVal::U32(x) => Box::new(*x),
+                FVal::U64(x) => Box::new(*x),
+                FVal::U128(x) => Box::new(*x),
+                FVal::Usize(x) => Box::new(*x),
+                FVal::F32(x) => Box::new(*x),
+                FVal::F64(x) => Box::new(*x),
+                FVal::Bool(x) => Box::new(*x),
+                FVal::Char(x) => Box::new(*x),
+                FVal::Str(s) => Box::new(s.as_str()),
+                FVal::String(s) => Box::new(s.clone()),
+                FVal::Cow(s) => Box::new(Cow::Borrowed(s.as_str())),
+                FVal::Dur(d) => Box::new(*d),
+                FVal::Bytes(b) => Box::new(bytes(b)),
+                FVal::None => Box::new(None::<u8>),
+                FVal::Some(inner) => Box::new(Some($name(inner))),
+                FVal::Boxed(inner) => Box::new($name(inner)),
+                FVal::Display(c) => Box::new(display(c)),
+                FVal::Debug(c) => Box::new(debug(c)),
+                FVal::Serde(t) => Box::new(ser(t)),
+            }
+        }
+    };
 }
-
-/// The value as an `Encode` (for bound and scope fields).
-fn as_encode(v: &FVal) -> Box<dyn Encode + '_> {
-    match v {
-        FVal::I8(x) => Box::new(*x),
-        FVal::I16(x) => Box::new(*x),
-        FVal::I32(x) => Box::new(*x),
-        FVal::I64(x) => Box::new(*x),
-        FVal::I128(x) => Box::new(*x),
-        FVal::Isize(x) => Box::new(*x),
-        FVal::U8(x) => Box::new(*x),
-        FVal::U16(x) => Box::new(*x),
-        FVal::U32(x) => Box::new(*x),
-        FVal::U64(x) => Box::new(*x),
-        FVal::U128(x) => Box::new(*x),
-        FVal::Usize(x) => Box::new(*x),
-        FVal::F32(x) => Box::new(*x),
-        FVal::F64(x) => Box::new(*x),
-        FVal::Bool(x) => Box::new(*x),
-        FVal::Char(x) => Box::new(*x),
-        FVal::Str(s) => Box::new(s.as_str()),
-        FVal::String(s) => Box::new(s.clone()),
-        FVal::Cow(s) => Box::new(Cow::Borrowed(s.as_str())),
-        FVal::Dur(d) => Box::new(*d),
-        FVal::Bytes(b) => Box::new(bytes(b)),
-        FVal::None => Box::new(None::<u8>),
-        FVal::Some(inner) => Box::new(Some(as_encode(inner))),
-        FVal::Boxed(inner) => Box::new(as_encode(inner)),
-        FVal::Display(c) => Box::new(display(c)),
-        FVal::Debug(c) => Box::new(debug(c)),
-        FVal::Serde(t) => Box::new(ser(t)),
-    }
-}
+boxed_as!(as_field, FieldValue);
+boxed_as!(as_encode, Encode);
 
 /// An error with a `source()` chain of texts.
 #[derive(Debug)]
@@ -1411,29 +1387,6 @@ impl State<'_> {
 
 // ---------------------------------------------------------------------------------------
 // Checking the output.
-
-/// A JSON object's members in order, duplicates kept.
-struct Members(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Members {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Members;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Members, A::Error> {
-                let mut v = Vec::new();
-                while let Some(kv) = m.next_entry()? {
-                    v.push(kv);
-                }
-                Ok(Members(v))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
 
 fn value_matches(exp: &Exp, got: &Value, tids: &mut HashMap<usize, String>) -> bool {
     match exp {

@@ -11,19 +11,21 @@
 //! stand where each secret field was.
 #![cfg(all(feature = "log", feature = "tracing"))]
 
+mod common;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
+use common::Members;
 use logxide::encode::{bytes, debug, display, serde as ser, Encode, Format};
 use logxide::integrations::log::LogBridge;
 use logxide::integrations::tracing::LogxideLayer;
 use logxide::logger::{scope, sync_mode, Fields, Mask};
 use logxide::sink::{Console, MemorySink};
 use logxide::{Level, Logger};
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{json, Value};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -138,29 +140,6 @@ fn rig(format: Format, async_writes: bool, mask: Mask) -> Rig {
         console,
         path,
         _dir: dir,
-    }
-}
-
-/// A JSON object with its members in order, duplicates kept.
-struct Members(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Members {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Members;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Members, A::Error> {
-                let mut v = Vec::new();
-                while let Some(kv) = m.next_entry()? {
-                    v.push(kv);
-                }
-                Ok(Members(v))
-            }
-        }
-        d.deserialize_map(V)
     }
 }
 
