@@ -222,7 +222,7 @@ impl Mask {
 
     /// [`is_masked`](Self::is_masked) for a [`Key`], whose fold hashes rule most keys out
     /// first (precomputed for the macros' keys).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn masks(&self, key: Key<'_>) -> bool {
         let (whole, tail) = key.folds();
         let maybe = |h: u64| {
