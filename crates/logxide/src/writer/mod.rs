@@ -547,15 +547,8 @@ impl WriterHandle {
         if shared.state.load(Relaxed) != RUNNING || shared.forked() {
             return self.enqueue_slow(body, level);
         }
-        if shared.queue.reserve(len) {
-            let record = shared.queue.make_record(body, true);
-            match shared.queue.try_push(Item::Record(record, level)) {
-                Ok(()) => return Ok(self.pushed(Queued::Queued)),
-                Err(item) => return self.on_full(item, len, true),
-            }
-        }
-        let record = shared.queue.make_record(body, true);
-        self.on_full(Item::Record(record, level), len, false)
+        let reserved = shared.queue.reserve(len);
+        self.push(shared.queue.make_record(body, true), len, level, reserved)
     }
 
     /// [`enqueue_with_level`](Self::enqueue_with_level) for a record made by the encoder,
@@ -575,8 +568,21 @@ impl WriterHandle {
         }
         let reserved = shared.queue.reserve(len);
         let record = std::mem::replace(line, shared.queue.empty_buffer());
+        self.push(record, len, level, reserved)
+    }
+
+    /// Queues `record` (`len` bytes, `\n` included), whose bytes are reserved if `reserved`;
+    /// a full queue goes to the policy.
+    #[inline]
+    fn push(
+        &self,
+        record: Vec<u8>,
+        len: usize,
+        level: u8,
+        reserved: bool,
+    ) -> Result<Queued, Dropped> {
         if reserved {
-            match shared.queue.try_push(Item::Record(record, level)) {
+            match self.shared.queue.try_push(Item::Record(record, level)) {
                 Ok(()) => return Ok(self.pushed(Queued::Queued)),
                 Err(item) => return self.on_full(item, len, true),
             }
