@@ -1044,6 +1044,12 @@ impl State<'_> {
             self.cur.log_error(&msg, &err, |f| Self::write(f, &fields));
             fields
         };
+        self.expect_exception(&msg, &err, &fields);
+    }
+
+    /// The record an error-logging call makes (when error is enabled): `exc` and `reason`
+    /// first, then the call's fields.
+    fn expect_exception(&mut self, msg: &str, err: &ChainErr, call: &[(String, FVal)]) {
         if self.enabled(Level::Error) {
             let pos = self.next_position();
             let bound = self.cur_bound.clone();
@@ -1053,9 +1059,9 @@ impl State<'_> {
             ];
             self.expect(
                 pos,
-                Head::Message(Level::Error, &msg),
+                Head::Message(Level::Error, msg),
                 reserved,
-                &fields,
+                call,
                 &bound,
             );
         }
@@ -1099,27 +1105,13 @@ impl State<'_> {
                 let err = ChainErr::gen(inp);
                 logxide::exception!(logger: cur, &err, &msg, "exc" = s1.as_str(),
                     reason = %c1, "quote\"d key\n" = ?c2, dur = x);
-                if self.enabled(Level::Error) {
-                    let call = [
-                        ("exc".to_owned(), FVal::Str(s1)),
-                        ("reason".to_owned(), FVal::Display(c1)),
-                        ("quote\"d key\n".to_owned(), FVal::Debug(c2)),
-                        ("dur".to_owned(), FVal::F64(x)),
-                    ];
-                    let pos = self.next_position();
-                    let bound = self.cur_bound.clone();
-                    let reserved = vec![
-                        ("exc", Exp::Json(std::any::type_name::<ChainErr>().into())),
-                        ("reason", Exp::Json(err.reason().into())),
-                    ];
-                    self.expect(
-                        pos,
-                        Head::Message(Level::Error, &msg),
-                        reserved,
-                        &call,
-                        &bound,
-                    );
-                }
+                let call = [
+                    ("exc".to_owned(), FVal::Str(s1)),
+                    ("reason".to_owned(), FVal::Display(c1)),
+                    ("quote\"d key\n".to_owned(), FVal::Debug(c2)),
+                    ("dur".to_owned(), FVal::F64(x)),
+                ];
+                self.expect_exception(&msg, &err, &call);
             }
             2 => {
                 let ty = text(inp);
