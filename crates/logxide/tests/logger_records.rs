@@ -415,3 +415,59 @@ fn eliot_format_uses_eliot_names() {
         .iter()
         .all(|r| !r.contains_key("ts") && !r.contains_key("tid")));
 }
+
+/// Queued records are captured (their numbers formatted by the writer thread); records
+/// written synchronously are encoded by the caller. Both must be the same bytes.
+#[test]
+fn captured_records_match_the_synchronously_encoded_ones() {
+    use std::borrow::Cow;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let (log, mem) = logger();
+    let emit = |log: &Logger| {
+        logxide::info!(logger: log, "numbers \u{1} \"q\"",
+            a = i8::MIN, b = i16::MAX, c = i32::MIN, d = i64::MIN, e = isize::MAX,
+            f = u8::MAX, g = u16::MAX, h = u32::MAX, i = u64::MAX, j = usize::MAX,
+            k = 0.1f32, l = f32::NEG_INFINITY, m = -0.0f64, n = f64::NAN, o = 1e300,
+            p = f64::MIN_POSITIVE, q = Duration::from_micros(1_500_001), r = Some(2.5),
+            s = Some(&&7u16), t = Box::new(-3i32), u = &&4u64, v = Cow::Borrowed("c"),
+            w = i128::MIN, x = "\u{2028}", y = None::<f64>, z = Some(None::<u8>));
+    };
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    emit(&log);
+    {
+        let _sync = sync_mode();
+        emit(&log);
+    }
+    log.flush(None).unwrap();
+    let after = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let lines = mem.lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(normalized(&lines[0]), normalized(&lines[1]));
+    assert!(
+        lines[0].contains("\"k\":0.1,\"l\":\"-Infinity\",\"m\":-0.0,\"n\":\"NaN\",\"o\":1e+300,"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains(&format!("\"i\":{},\"j\":{},", u64::MAX, usize::MAX)));
+    assert!(lines[0]
+        .contains("\"q\":1.5000010000000001,\"r\":2.5,\"s\":7,\"t\":-3,\"u\":4,\"v\":\"c\","));
+    // `None` fields, at any depth, are omitted.
+    assert!(lines[0].ends_with(",\"x\":\"\\u2028\"}"), "{}", lines[0]);
+    for line in &lines {
+        // Six decimals, within the call's time window.
+        let ts = &line[6..line.find(",\"tid\"").unwrap()];
+        assert_eq!(ts.len() - ts.find('.').unwrap(), 7, "{ts}");
+        let ts: f64 = ts.parse().unwrap();
+        assert!(
+            before - 1e-6 <= ts && ts <= after + 1e-6,
+            "{before} {ts} {after}"
+        );
+        serde_json::from_str::<Value>(line).unwrap();
+    }
+}

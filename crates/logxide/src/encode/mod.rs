@@ -66,6 +66,7 @@
 //! );
 //! ```
 
+pub(crate) mod capture;
 mod json;
 pub(crate) mod key;
 mod record;
@@ -73,6 +74,7 @@ mod value;
 
 pub mod calendar;
 
+pub use capture::Scalar;
 pub use key::{Key, StaticKey};
 pub use record::{ActionStatus, Format, HeaderKeys, RecordEncoder, Timestamp};
 pub use value::{

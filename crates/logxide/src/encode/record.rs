@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::capture;
 use super::json;
 use super::key::Key;
 use super::value::Encode;
@@ -281,6 +282,9 @@ impl fmt::Display for Timestamp {
 pub struct RecordEncoder<'a> {
     out: &'a mut Vec<u8>,
     format: Format,
+    /// Costly values are written as capture segments, for the writer thread to format
+    /// (see the [`capture`](super::capture) module).
+    capture: bool,
 }
 
 /// The names of a format's header keys (what readers of the files look for).
@@ -367,13 +371,15 @@ impl<'a> RecordEncoder<'a> {
         task_id: &str,
         task_level: &[u32],
     ) -> Self {
-        Self::begin_with(out, format, ts, task_level, |out| {
+        Self::begin_with(out, format, ts, task_level, false, |out| {
             json::write_str(out, task_id)
         })
     }
 
     /// [`begin`](Self::begin) for a task id that needs no escaping (a
     /// [`TaskId`](crate::logger::TaskId), which is checked when it is made): copied as is.
+    /// With `capture`, the record is captured: it must go to the writer as such
+    /// (`WriterHandle::enqueue_encoded`), which formats its segments.
     #[inline]
     pub(crate) fn begin_plain_id(
         out: &'a mut Vec<u8>,
@@ -381,9 +387,10 @@ impl<'a> RecordEncoder<'a> {
         ts: Timestamp,
         task_id: &str,
         task_level: &[u32],
+        capture: bool,
     ) -> Self {
         debug_assert!(json::is_plain(task_id.as_bytes()), "{task_id:?}");
-        Self::begin_with(out, format, ts, task_level, |out| {
+        Self::begin_with(out, format, ts, task_level, capture, |out| {
             out.push(b'"');
             out.extend_from_slice(task_id.as_bytes());
             out.push(b'"');
@@ -396,11 +403,16 @@ impl<'a> RecordEncoder<'a> {
         format: Format,
         ts: Timestamp,
         task_level: &[u32],
+        capture: bool,
         task_id: impl FnOnce(&mut Vec<u8>),
     ) -> Self {
         out.clear();
         put_key!(out, format, b"{\"ts\":", b"{\"timestamp\":");
-        json::write_timestamp(out, ts.secs, ts.micros);
+        if capture {
+            capture::timestamp(out, ts.secs, ts.micros);
+        } else {
+            json::write_timestamp(out, ts.secs, ts.micros);
+        }
         put_key!(out, format, b",\"tid\":", b",\"task_uuid\":");
         task_id(out);
         put_key!(out, format, b",\"lvl\":[", b",\"task_level\":[");
@@ -413,7 +425,11 @@ impl<'a> RecordEncoder<'a> {
             json::write_int(out, l);
         }
         out.push(b']');
-        RecordEncoder { out, format }
+        RecordEncoder {
+            out,
+            format,
+            capture,
+        }
     }
 
     /// The record's format.
@@ -515,7 +531,7 @@ impl<'a> RecordEncoder<'a> {
     #[inline]
     pub fn field<'k, V: Encode + ?Sized>(&mut self, key: impl Into<Key<'k>>, value: &V) {
         self.user_key(key.into());
-        value.encode(self.out);
+        self.value(value);
     }
 
     /// A reserved field written by the logger itself (`dur`, `exc`, `reason`): the key is
@@ -536,7 +552,7 @@ impl<'a> RecordEncoder<'a> {
         self.out.extend_from_slice(b",\"");
         json::escape_into(self.out, key);
         self.out.extend_from_slice(b"\":");
-        value.encode(self.out);
+        self.value(value);
     }
 
     /// A masked field: the key (renamed like in [`field`](Self::field)), and the value
@@ -567,6 +583,18 @@ impl<'a> RecordEncoder<'a> {
     #[inline]
     pub fn finish(self) {
         self.out.extend_from_slice(b"}\n");
+    }
+
+    /// Writes a value: a capture segment when capturing and the value is a [`Scalar`],
+    /// else its JSON.
+    #[inline]
+    fn value<V: Encode + ?Sized>(&mut self, value: &V) {
+        if self.capture {
+            if let Some(scalar) = value.scalar() {
+                return capture::scalar(self.out, scalar);
+            }
+        }
+        value.encode(self.out);
     }
 
     /// Writes `,"key":` for a user key, renaming it if it collides with a reserved key.

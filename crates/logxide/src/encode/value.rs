@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::capture::Scalar;
 use super::json;
 
 /// A value that can be written as JSON.
@@ -49,9 +50,56 @@ pub trait Encode {
     /// assert_eq!(out, b"x=true");
     /// ```
     fn encode(&self, out: &mut Vec<u8>);
+
+    /// This value as a [`Scalar`] that the writer thread can format later, or `None` (the
+    /// default) to be encoded now by [`encode`](Self::encode).
+    ///
+    /// Records logged through an asynchronous [`Logger`](crate::Logger) are *captured*: a
+    /// value that returns `Some` here is copied raw into the queue and formatted on the
+    /// writer's thread (see the `capture` module of [`encode`](crate::encode)). Return
+    /// `Some` only when the scalar's JSON is exactly what `encode` writes; the default is
+    /// always right.
+    ///
+    /// ```
+    /// use logxide::encode::{Encode, Scalar};
+    /// struct Port(u16);
+    /// impl Encode for Port {
+    ///     fn encode(&self, out: &mut Vec<u8>) { self.0.encode(out) }
+    ///     fn scalar(&self) -> Option<Scalar<'_>> { Some(Scalar::Unsigned(self.0.into())) }
+    /// }
+    /// assert_eq!(Port(8080).scalar(), Some(Scalar::Unsigned(8080)));
+    /// assert_eq!(Some(2.5).scalar(), Some(Scalar::Float(2.5)));
+    /// assert_eq!(None::<u8>.scalar(), None); // written now, as `null`
+    /// ```
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        None
+    }
 }
 
 macro_rules! encode_int {
+    ($($t:ty => $variant:ident as $wide:ty),*) => {$(
+        impl Encode for $t {
+            #[inline]
+            fn encode(&self, out: &mut Vec<u8>) {
+                json::write_int(out, *self);
+            }
+
+            #[inline]
+            fn scalar(&self) -> Option<Scalar<'_>> {
+                Some(Scalar::$variant(*self as $wide))
+            }
+        }
+    )*};
+}
+encode_int!(
+    i8 => Signed as i64, i16 => Signed as i64, i32 => Signed as i64, i64 => Signed as i64,
+    isize => Signed as i64, u8 => Unsigned as u64, u16 => Unsigned as u64,
+    u32 => Unsigned as u64, u64 => Unsigned as u64, usize => Unsigned as u64
+);
+
+/// 128-bit integers are written now (a segment holds eight bytes).
+macro_rules! encode_wide_int {
     ($($t:ty),*) => {$(
         impl Encode for $t {
             #[inline]
@@ -61,12 +109,17 @@ macro_rules! encode_int {
         }
     )*};
 }
-encode_int!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+encode_wide_int!(i128, u128);
 
 impl Encode for f64 {
     #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         json::write_float(out, *self);
+    }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        Some(Scalar::Float(*self))
     }
 }
 
@@ -74,6 +127,11 @@ impl Encode for f32 {
     #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         json::write_float(out, *self);
+    }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        Some(Scalar::Float32(*self))
     }
 }
 
@@ -89,12 +147,22 @@ impl Encode for str {
     fn encode(&self, out: &mut Vec<u8>) {
         json::write_str(out, self);
     }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        Some(Scalar::Str(self))
+    }
 }
 
 impl Encode for String {
     #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         json::write_str(out, self);
+    }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        Some(Scalar::Str(self))
     }
 }
 
@@ -110,12 +178,22 @@ impl<T: Encode + ?Sized> Encode for &T {
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out);
     }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        (**self).scalar()
+    }
 }
 
 impl<T: Encode + ?Sized> Encode for &mut T {
     #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out);
+    }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        (**self).scalar()
     }
 }
 
@@ -124,12 +202,22 @@ impl<T: Encode + ?Sized> Encode for Box<T> {
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out);
     }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        (**self).scalar()
+    }
 }
 
 impl<T: Encode + ?Sized> Encode for Rc<T> {
     #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out);
+    }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        (**self).scalar()
     }
 }
 
@@ -138,12 +226,22 @@ impl<T: Encode + ?Sized> Encode for Arc<T> {
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out);
     }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        (**self).scalar()
+    }
 }
 
 impl<B: Encode + ToOwned + ?Sized> Encode for Cow<'_, B> {
     #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         (**self).encode(out);
+    }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        (**self).scalar()
     }
 }
 
@@ -155,12 +253,22 @@ impl<T: Encode> Encode for Option<T> {
             None => out.extend_from_slice(b"null"),
         }
     }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        self.as_ref().and_then(Encode::scalar)
+    }
 }
 
 impl Encode for Duration {
     #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         json::write_float(out, self.as_secs_f64());
+    }
+
+    #[inline]
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        Some(Scalar::Float(self.as_secs_f64()))
     }
 }
 

@@ -358,6 +358,8 @@ impl Logger {
         let scope = SCOPES.with(|s| s.try_borrow().ok().and_then(|s| s.last().cloned()));
         let empty = Fields::new();
         let scope = scope.as_deref().unwrap_or(&empty);
+        // Queued records are captured: the writer thread formats their costly values.
+        let queued = self.core.queues();
         with_buffer(|buf| {
             let mut enc = RecordEncoder::begin_plain_id(
                 buf,
@@ -365,13 +367,14 @@ impl Logger {
                 Timestamp::now(),
                 pos.task_id.as_str(),
                 &pos.level,
+                queued,
             );
             head(&mut enc);
             let mut writer = FieldWriter::new(&mut enc, &self.core.mask, scope, &self.bound);
             fields(&mut writer);
             writer.finish_context();
             enc.finish();
-            self.core.submit(buf, level);
+            self.core.submit(buf, level, queued);
         });
     }
 
@@ -418,16 +421,24 @@ impl Logger {
 }
 
 impl Core {
-    /// Hands a finished record to the writer. Queued, the buffer itself goes into the queue
-    /// and `line` is left holding an empty one from the writer's pool (no copy).
+    /// Whether a record logged now on this thread is queued (else written synchronously:
+    /// `async` off, `LOGXIDE_SYNC`, or inside [`sync_mode`]).
     #[inline]
-    fn submit(&self, line: &mut Vec<u8>, level: Level) {
+    fn queues(&self) -> bool {
+        !self.force_sync && SYNC_DEPTH.get() == 0
+    }
+
+    /// Hands a finished record to the writer: queued (then `line` was encoded capturing, see
+    /// [`Core::queues`]), the buffer itself goes into the queue and `line` is left holding an
+    /// empty one from the writer's pool (no copy); else it is written now.
+    #[inline]
+    fn submit(&self, line: &mut Vec<u8>, level: Level, queued: bool) {
         // A refused record is counted (with its reason) in the writer's metrics.
         let level = level.value();
-        let _ = if self.force_sync || SYNC_DEPTH.get() > 0 {
-            self.handle.write_sync_with_level(line, level)
+        let _ = if queued {
+            self.handle.enqueue_encoded(line, level, true)
         } else {
-            self.handle.enqueue_encoded(line, level)
+            self.handle.write_sync_with_level(line, level)
         };
     }
 }

@@ -77,6 +77,7 @@ mod worker;
 pub use config::{BuildError, DropWarning, Mode, ParseError, Policy, Settings};
 pub use metrics::{DropReason, DroppedBy, MetricsSnapshot, SinkMetrics, WriterState};
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
@@ -88,6 +89,7 @@ use queue::Item;
 pub(crate) use shared::{in_sink_call, panic_message};
 use shared::{Shared, CLOSED, FALLBACK, RUNNING};
 
+use crate::encode::capture;
 use crate::sink::{Batch, Sink};
 
 /// Builds a [`Writer`]; every option is checked by [`build`](WriterBuilder::build) before
@@ -548,46 +550,49 @@ impl WriterHandle {
             return self.enqueue_slow(body, level);
         }
         let reserved = shared.queue.reserve(len);
-        self.push(shared.queue.make_record(body, true), len, level, reserved)
+        let record = shared.queue.make_record(body, true);
+        self.push(Item::Record(record, level), len, reserved)
     }
 
     /// [`enqueue_with_level`](Self::enqueue_with_level) for a record made by the encoder,
     /// which is one line ending in `\n` by construction (so it is not searched for line
     /// breaks): the buffer itself is queued, and `line` is left holding an empty buffer from
-    /// the pool — the record is not copied.
+    /// the pool — the record is not copied. With `captured`, the record holds capture
+    /// segments, formatted by the writer thread ([`crate::encode::capture`]).
     #[inline]
-    pub(crate) fn enqueue_encoded(&self, line: &mut Vec<u8>, level: u8) -> Result<Queued, Dropped> {
+    pub(crate) fn enqueue_encoded(
+        &self,
+        line: &mut Vec<u8>,
+        level: u8,
+        captured: bool,
+    ) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
         let len = line.len();
-        debug_assert!(line.ends_with(b"\n") && !line[..len - 1].contains(&b'\n'));
+        // (A captured record's string segments may hold raw line breaks: they are escaped
+        // when the segments are formatted.)
+        debug_assert!(line.ends_with(b"\n") && (captured || !line[..len - 1].contains(&b'\n')));
         if len > shared.queue.max_bytes() {
             return self.drop_record(DropReason::Invalid);
         }
         if shared.state.load(Relaxed) != RUNNING || shared.forked() {
-            return self.enqueue_slow(&line[..len - 1], level);
+            return self.enqueue_slow(&finished(line, captured), level);
         }
         let reserved = shared.queue.reserve(len);
         let record = std::mem::replace(line, shared.queue.empty_buffer());
-        self.push(record, len, level, reserved)
+        self.push(Item::record(record, level, captured), len, reserved)
     }
 
-    /// Queues `record` (`len` bytes, `\n` included), whose bytes are reserved if `reserved`;
-    /// a full queue goes to the policy.
+    /// Queues `item` (a record of `len` bytes, `\n` included), whose bytes are reserved if
+    /// `reserved`; a full queue goes to the policy.
     #[inline]
-    fn push(
-        &self,
-        record: Vec<u8>,
-        len: usize,
-        level: u8,
-        reserved: bool,
-    ) -> Result<Queued, Dropped> {
+    fn push(&self, item: Item, len: usize, reserved: bool) -> Result<Queued, Dropped> {
         if reserved {
-            match self.shared.queue.try_push(Item::Record(record, level)) {
+            match self.shared.queue.try_push(item) {
                 Ok(()) => return Ok(self.pushed(Queued::Queued)),
                 Err(item) => return self.on_full(item, len, true),
             }
         }
-        self.on_full(Item::Record(record, level), len, false)
+        self.on_full(item, len, false)
     }
 
     /// Counts a pushed record, rings the doorbell, and checks for a race with shutdown or
@@ -704,7 +709,7 @@ impl WriterHandle {
             if reserved {
                 q.release(len);
             }
-            if let Item::Record(buf, _) = item {
+            if let Item::Record(buf, _) | Item::Captured(buf, _) = item {
                 q.recycle(buf);
             }
         };
@@ -767,12 +772,14 @@ impl WriterHandle {
                         if reserved {
                             q.release(len);
                         }
-                        let Item::Record(buf, level) = item else {
-                            unreachable!("enqueue pushes records only")
+                        let (buf, level, captured) = match item {
+                            Item::Record(buf, level) => (buf, level, false),
+                            Item::Captured(buf, level) => (buf, level, true),
+                            Item::Barrier(_) => unreachable!("enqueue pushes records only"),
                         };
                         let outcome = match shared.state.load(SeqCst) {
                             RUNNING => self.drop_record(DropReason::Timeout),
-                            _ => self.enqueue_slow(&buf[..len - 1], level),
+                            _ => self.enqueue_slow(&finished(&buf, captured), level),
                         };
                         q.recycle(buf);
                         outcome
@@ -888,5 +895,18 @@ impl WriterHandle {
     /// The validated settings.
     pub fn settings(&self) -> &Settings {
         &self.shared.settings
+    }
+}
+
+/// The finished text of a queued record (`line`, `\n` included), without its `\n`: a
+/// captured record is formatted first (the slow paths that write it from the caller's thread).
+fn finished(line: &[u8], captured: bool) -> Cow<'_, [u8]> {
+    let body = &line[..line.len() - 1];
+    if captured {
+        let mut out = Vec::with_capacity(line.len() + 64);
+        capture::expand(body, &mut out);
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(body)
     }
 }

@@ -47,7 +47,22 @@ const FRESH_CAPACITY: usize = 256;
 /// [`Batch::NO_LEVEL`]: crate::sink::Batch::NO_LEVEL
 pub(crate) enum Item {
     Record(Vec<u8>, u8),
+    /// A record captured by the encoder: its segments are formatted when it is delivered
+    /// (see [`crate::encode::capture`]).
+    Captured(Vec<u8>, u8),
     Barrier(u64),
+}
+
+impl Item {
+    /// A record item; `captured` says whether it holds capture segments.
+    #[inline]
+    pub(crate) fn record(buf: Vec<u8>, level: u8, captured: bool) -> Item {
+        if captured {
+            Item::Captured(buf, level)
+        } else {
+            Item::Record(buf, level)
+        }
+    }
 }
 
 pub(crate) struct Queue {

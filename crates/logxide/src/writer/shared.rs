@@ -51,6 +51,7 @@ use crossbeam_utils::CachePadded;
 use super::config::{BoxedSink, Settings};
 use super::metrics::{Counters, DropReason, WriterState};
 use super::queue::{Item, Queue};
+use crate::encode::capture;
 use crate::sink::{Batch, SinkError};
 
 pub(crate) const RUNNING: u8 = 0;
@@ -111,6 +112,8 @@ pub(crate) struct Core {
     /// Catch sink panics and count them as failed writes (fallback mode and callers'
     /// threads). The writer thread leaves this off so that a panic restarts it.
     pub(crate) catch_panics: bool,
+    /// Formats captured records as they join the batch.
+    expander: capture::Expander,
 }
 
 impl Shared {
@@ -145,6 +148,7 @@ impl Shared {
                 pending_barrier: 0,
                 closed: false,
                 catch_panics: false,
+                expander: capture::Expander::default(),
             }),
             last_error: Mutex::new(None),
         }
@@ -273,7 +277,7 @@ impl Shared {
     /// Counts an item evicted by `drop_oldest` and recycles it.
     pub(crate) fn evicted(&self, item: Item) {
         match item {
-            Item::Record(buf, _) => {
+            Item::Record(buf, _) | Item::Captured(buf, _) => {
                 self.queue.release(buf.len());
                 self.counters.count_dropped(DropReason::Evicted, 1);
                 self.queue.recycle(buf);
@@ -377,6 +381,13 @@ impl Core {
                 match item {
                     Item::Record(rec, level) => {
                         self.buf.extend_from_slice(&rec);
+                        self.ends.push(self.buf.len());
+                        self.levels.push(level);
+                        self.unreleased += rec.len();
+                        shared.queue.recycle(rec);
+                    }
+                    Item::Captured(rec, level) => {
+                        self.expander.expand(&rec, &mut self.buf);
                         self.ends.push(self.buf.len());
                         self.levels.push(level);
                         self.unreleased += rec.len();
