@@ -371,26 +371,26 @@ impl<'a> RecordEncoder<'a> {
         task_id: &str,
         task_level: &[u32],
     ) -> Self {
-        Self::begin_with(out, format, ts, task_level, false, |out| {
+        Self::begin_with(out, format, Some(ts), task_level, |out| {
             json::write_str(out, task_id)
         })
     }
 
     /// [`begin`](Self::begin) for a task id that needs no escaping (a
     /// [`TaskId`](crate::logger::TaskId), which is checked when it is made): copied as is.
-    /// With `capture`, the record is captured: it must go to the writer as such
+    /// Without a timestamp (`None`), the record is *captured* (its time read from the tick
+    /// clock, its numbers left raw): it must go to the writer as such
     /// (`WriterHandle::enqueue_encoded`), which formats its segments.
     #[inline]
     pub(crate) fn begin_plain_id(
         out: &'a mut Vec<u8>,
         format: Format,
-        ts: Timestamp,
+        ts: Option<Timestamp>,
         task_id: &str,
         task_level: &[u32],
-        capture: bool,
     ) -> Self {
         debug_assert!(json::is_plain(task_id.as_bytes()), "{task_id:?}");
-        Self::begin_with(out, format, ts, task_level, capture, |out| {
+        Self::begin_with(out, format, ts, task_level, |out| {
             out.push(b'"');
             out.extend_from_slice(task_id.as_bytes());
             out.push(b'"');
@@ -401,18 +401,22 @@ impl<'a> RecordEncoder<'a> {
     fn begin_with(
         out: &'a mut Vec<u8>,
         format: Format,
-        ts: Timestamp,
+        ts: Option<Timestamp>,
         task_level: &[u32],
-        capture: bool,
         task_id: impl FnOnce(&mut Vec<u8>),
     ) -> Self {
         out.clear();
         put_key!(out, format, b"{\"ts\":", b"{\"timestamp\":");
-        if capture {
-            capture::timestamp(out, ts.secs, ts.micros);
-        } else {
-            json::write_timestamp(out, ts.secs, ts.micros);
-        }
+        let capture = match ts {
+            Some(ts) => {
+                json::write_timestamp(out, ts.secs, ts.micros);
+                false
+            }
+            None => {
+                capture::now(out);
+                true
+            }
+        };
         put_key!(out, format, b",\"tid\":", b",\"task_uuid\":");
         task_id(out);
         put_key!(out, format, b",\"lvl\":[", b",\"task_level\":[");

@@ -775,6 +775,8 @@ impl LoggerBuilder {
             builder = builder.boxed_sink(sink);
         }
         let writer = builder.build().map_err(InitError::Writer)?;
+        // Calibrate the records' tick clock now rather than in the first log call.
+        crate::encode::capture::clock();
         Ok(Logger::from_parts(
             writer,
             level,

@@ -364,10 +364,9 @@ impl Logger {
             let mut enc = RecordEncoder::begin_plain_id(
                 buf,
                 self.core.format,
-                Timestamp::now(),
+                (!queued).then(Timestamp::now),
                 pos.task_id.as_str(),
                 &pos.level,
-                queued,
             );
             head(&mut enc);
             let mut writer = FieldWriter::new(&mut enc, &self.core.mask, scope, &self.bound);
