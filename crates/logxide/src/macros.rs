@@ -18,6 +18,24 @@
 /// Logs at a given [`Level`](crate::Level): `log!(Level::Note, "msg", key = value, ...)`.
 #[macro_export]
 macro_rules! log {
+    // A literal message is checked for characters to escape at compile time.
+    (logger: $logger:expr, $level:expr, $msg:literal $(, $($fields:tt)*)?) => {{
+        let __logger = &$logger;
+        let __level: $crate::Level = $level;
+        if __logger.enabled(__level) {
+            __logger.__log(__level, $crate::logger::__Message::literal($msg, const { $crate::encode::__plain($msg) }), |__f| {
+                $crate::__fields!(__f; $($($fields)*)?);
+            });
+        }
+    }};
+    ($level:expr, $msg:literal $(, $($fields:tt)*)?) => {{
+        let __level: $crate::Level = $level;
+        if $crate::logger::__enabled(__level) {
+            $crate::logger::__global_log_message(__level, $crate::logger::__Message::literal($msg, const { $crate::encode::__plain($msg) }), |__f| {
+                $crate::__fields!(__f; $($($fields)*)?);
+            });
+        }
+    }};
     (logger: $logger:expr, $level:expr, $msg:expr $(, $($fields:tt)*)?) => {{
         let __logger = &$logger;
         let __level: $crate::Level = $level;
@@ -85,13 +103,14 @@ macro_rules! level_macro {
         #[doc = $doc]
         #[macro_export]
         macro_rules! $name {
-            (logger: $d logger:expr, $d msg:expr $d(, $d($d fields:tt)*)?) => {
-                $crate::log!(logger: $d logger, $crate::Level::$level, $d msg $d(, $d($d fields)*)?)
-            };
-            ($d msg:expr $d(, $d($d fields:tt)*)?) => {
-                $crate::log!($crate::Level::$level, $d msg $d(, $d($d fields)*)?)
-            };
-        }
+                    // (The message's tokens are passed on as they are, so that `log!` sees a literal.)
+                    (logger: $d logger:expr, $d($d rest:tt)+) => {
+                        $crate::log!(logger: $d logger, $crate::Level::$level, $d($d rest)+)
+                    };
+                    ($d($d rest:tt)+) => {
+                        $crate::log!($crate::Level::$level, $d($d rest)+)
+                    };
+                }
     };
 }
 

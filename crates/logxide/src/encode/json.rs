@@ -59,24 +59,28 @@ pub(crate) fn find_byte(b: &[u8], needle: u8) -> Option<usize> {
         .map(|i| at + i)
 }
 
-/// Whether any byte of `w` is zero (exact, SWAR).
-#[inline(always)]
-const fn has_zero(w: u64) -> bool {
-    w.wrapping_sub(ONES) & !w & HIGHS != 0
-}
-
 /// Whether any of the eight bytes in `w` may need escaping: a control character, `"`, `\`,
 /// DEL, or 0xE2 (the lead byte of U+2028 / U+2029, and of other characters: a false alarm
 /// that only sends the word to the byte-at-a-time path).
 #[inline(always)]
 const fn word_needs_attention(w: u64) -> bool {
     // Bytes below 0x20: exact for "any byte", as the high bit of `!w` rules out >= 0x80.
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
-    control
-        || has_zero(w ^ (ONES * b'"' as u64))
-        || has_zero(w ^ (ONES * b'\\' as u64))
-        || has_zero(w ^ (ONES * 0x7f))
-        || has_zero(w ^ (ONES * 0xe2))
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    // The five tests combined without branches: one test of the high bits at the end.
+    (control
+        | zero_bytes(w ^ (ONES * b'"' as u64))
+        | zero_bytes(w ^ (ONES * b'\\' as u64))
+        | zero_bytes(w ^ (ONES * 0x7f))
+        | zero_bytes(w ^ (ONES * 0xe2)))
+        & HIGHS
+        != 0
+}
+
+/// SWAR: the high bit of each zero byte of `w` is set (and maybe of bytes above a zero
+/// byte, through the borrow: exact for "any byte is zero").
+#[inline(always)]
+const fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w
 }
 
 /// Escapes `s` (the contents of a JSON string, without the quotes), handing the output to

@@ -75,6 +75,14 @@ mod value;
 pub mod calendar;
 
 pub use capture::Scalar;
+
+/// Whether a string needs no escaping in JSON, at compile time (for the macros' literal
+/// messages).
+#[doc(hidden)]
+pub const fn __plain(s: &str) -> bool {
+    json::is_plain_const(s.as_bytes())
+}
+
 pub use key::{Key, StaticKey};
 pub use record::{ActionStatus, Format, HeaderKeys, RecordEncoder, Timestamp};
 pub use value::{

@@ -472,7 +472,7 @@ impl<'a> RecordEncoder<'a> {
     /// [`message`](Self::message) with a message type that needs no escaping (a level's
     /// name): copied as is.
     #[inline]
-    pub(crate) fn message_plain_type(&mut self, level_name: &str, msg: &str) {
+    pub(crate) fn message_plain_type(&mut self, level_name: &str, msg: &str, plain_msg: bool) {
         debug_assert!(json::is_plain(level_name.as_bytes()), "{level_name:?}");
         put_key!(
             self.out,
@@ -482,7 +482,14 @@ impl<'a> RecordEncoder<'a> {
         );
         self.out.extend_from_slice(level_name.as_bytes());
         put_key!(self.out, self.format, b"\",\"msg\":", b"\",\"message\":");
-        json::write_str(self.out, msg);
+        if plain_msg {
+            debug_assert!(json::is_plain(msg.as_bytes()), "{msg:?}");
+            self.out.push(b'"');
+            self.out.extend_from_slice(msg.as_bytes());
+            self.out.push(b'"');
+        } else {
+            json::write_str(self.out, msg);
+        }
     }
 
     /// An action record: compact `"at":"http:request","st":"started"`; eliot

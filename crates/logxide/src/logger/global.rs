@@ -30,7 +30,7 @@ use arc_swap::ArcSwapOption;
 use super::config::{InitError, LoggerBuilder};
 use super::fields::FieldWriter;
 use super::level::Level;
-use super::{Logger, SYNC_DEPTH};
+use super::{__Message, Logger, SYNC_DEPTH};
 use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport};
 
 static GLOBAL: ArcSwapOption<Logger> = ArcSwapOption::const_empty();
@@ -142,9 +142,18 @@ pub fn __enabled(level: Level) -> bool {
 
 #[doc(hidden)]
 pub fn __global_log(level: Level, msg: &str, fields: impl FnOnce(&mut FieldWriter<'_, '_>)) {
+    __global_log_message(level, __Message::text(msg), fields);
+}
+
+#[doc(hidden)]
+pub fn __global_log_message(
+    level: Level,
+    msg: __Message<'_>,
+    fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+) {
     let guard = GLOBAL.load();
     match guard.as_ref() {
-        Some(logger) => logger.log(level, msg, fields),
+        Some(logger) => logger.__log(level, msg, fields),
         None => {
             UNCONFIGURED.fetch_add(1, Relaxed);
             if !WARNED_UNCONFIGURED.swap(true, Relaxed) {

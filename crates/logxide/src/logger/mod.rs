@@ -31,8 +31,8 @@ pub use action::{Action, ActionContext, DetachedAction, Instrumented, ParseConte
 pub use config::{parse_duration, InitError, LoggerBuilder, ParseDurationError};
 pub use fields::{FieldValue, FieldWriter, Fields, Mask};
 pub use global::{
-    __enabled, __global_action, __global_error, __global_log, flush, global, init, is_async,
-    metrics, shutdown, sync_mode, trigger, LoggerGuard, SyncMode,
+    __enabled, __global_action, __global_error, __global_log, __global_log_message, flush, global,
+    init, is_async, metrics, shutdown, sync_mode, trigger, LoggerGuard, SyncMode,
 };
 pub use level::{Level, ParseLevelError};
 pub use task::{TaskId, TaskIdMode};
@@ -98,6 +98,29 @@ thread_local! {
 
 /// Runs `f` with this thread's record buffer, or a fresh one if it is in use (a value's
 /// `Display` that logs while a record is being encoded).
+/// A message and whether it is known to need no escaping (a literal checked at compile
+/// time by the macros).
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct __Message<'a> {
+    text: &'a str,
+    plain: bool,
+}
+
+impl<'a> __Message<'a> {
+    /// Any message (checked when it is written).
+    #[inline]
+    pub fn text(text: &'a str) -> Self {
+        __Message { text, plain: false }
+    }
+
+    /// A literal and `encode::__plain(literal)`, computed at compile time.
+    #[inline]
+    pub const fn literal(text: &'static str, plain: bool) -> __Message<'static> {
+        __Message { text, plain }
+    }
+}
+
 fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     BUF.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
@@ -176,12 +199,22 @@ impl Logger {
     /// ```
     #[inline]
     pub fn log(&self, level: Level, msg: &str, fields: impl FnOnce(&mut FieldWriter<'_, '_>)) {
+        self.__log(level, __Message::text(msg), fields);
+    }
+
+    #[doc(hidden)]
+    pub fn __log(
+        &self,
+        level: Level,
+        msg: __Message<'_>,
+        fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+    ) {
         if self.enabled(level) {
             let pos = action::next_position(self.core.task_ids);
             self.emit(
                 &pos,
                 level,
-                |enc| enc.message_plain_type(level.as_str(), msg),
+                |enc| enc.message_plain_type(level.as_str(), msg.text, msg.plain),
                 fields,
             );
         }
@@ -258,7 +291,7 @@ impl Logger {
             self.emit(
                 &pos,
                 Level::Error,
-                |enc| enc.message_plain_type(Level::Error.as_str(), msg),
+                |enc| enc.message_plain_type(Level::Error.as_str(), msg, false),
                 |f| {
                     let enc = f.encoder();
                     enc.reserved_field("exc", std::any::type_name::<E>());
@@ -340,7 +373,7 @@ impl Logger {
             self.emit(
                 &pos,
                 level,
-                |enc| enc.message_plain_type(level.as_str(), msg),
+                |enc| enc.message_plain_type(level.as_str(), msg, false),
                 fields,
             );
         }
