@@ -607,7 +607,7 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
     }
 
     /// Writes `key` with an encodable value, masked if the key is masked.
-    #[inline]
+    #[inline(always)]
     pub fn encoded<V: Encode + ?Sized>(&mut self, key: Key<'_>, value: &V) {
         let name = key.name();
         if self.mask.masks(key) {

@@ -96,8 +96,6 @@ thread_local! {
     static SYNC_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Runs `f` with this thread's record buffer, or a fresh one if it is in use (a value's
-/// `Display` that logs while a record is being encoded).
 /// A message and whether it is known to need no escaping (a literal checked at compile
 /// time by the macros).
 #[doc(hidden)]
@@ -121,6 +119,8 @@ impl<'a> __Message<'a> {
     }
 }
 
+/// Runs `f` with this thread's record buffer, or a fresh one if it is in use (a value's
+/// `Display` that logs while a record is being encoded).
 fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     BUF.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
