@@ -103,14 +103,14 @@ macro_rules! level_macro {
         #[doc = $doc]
         #[macro_export]
         macro_rules! $name {
-                    // (The message's tokens are passed on as they are, so that `log!` sees a literal.)
-                    (logger: $d logger:expr, $d($d rest:tt)+) => {
-                        $crate::log!(logger: $d logger, $crate::Level::$level, $d($d rest)+)
-                    };
-                    ($d($d rest:tt)+) => {
-                        $crate::log!($crate::Level::$level, $d($d rest)+)
-                    };
-                }
+                            // (The message's tokens are passed on as they are, so that `log!` sees a literal.)
+                            (logger: $d logger:expr, $d($d rest:tt)+) => {
+                                $crate::log!(logger: $d logger, $crate::Level::$level, $d($d rest)+)
+                            };
+                            ($d($d rest:tt)+) => {
+                                $crate::log!($crate::Level::$level, $d($d rest)+)
+                            };
+                        }
     };
 }
 

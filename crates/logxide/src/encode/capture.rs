@@ -29,7 +29,8 @@
 //!
 //! # Layout
 //!
-//! Ten bytes per segment: `MARK`, a tag, eight bytes little-endian.
+//! Twelve bytes per segment: `MARK`, a tag, a `u16` link to the next segment (see
+//! [`Segments`]), eight bytes of value; numbers little-endian.
 //!
 //! | tag | value | written as |
 //! |---|---|---|
@@ -87,30 +88,69 @@ pub(crate) fn clock() -> &'static quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new)
 }
 
-/// Appends a time segment: the clock's ticks now.
-#[inline(always)]
-pub(crate) fn now(out: &mut Vec<u8>) {
-    segment(out, TICKS, clock().raw());
+/// The segments of a record being captured: writes them, chained so that the writer finds
+/// each from the one before without scanning the text between them.
+///
+/// A segment is twelve bytes: [`MARK`], its tag, a `u16` *link* — the distance from this
+/// segment to the next one, `0` for the last, [`FAR`] when the next is more than 64 KiB away
+/// (the writer then looks for its marker) — and eight bytes of value. A segment is written
+/// as the last, and its link set when the next one is written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Segments {
+    /// Where the last segment starts.
+    last: Option<usize>,
 }
 
-/// Appends the segment of a scalar (a string is written now: see the module docs).
-#[inline(always)]
-pub(crate) fn scalar(out: &mut Vec<u8>, value: Scalar<'_>) {
-    match value {
-        Scalar::Signed(v) => segment(out, SIGNED, v as u64),
-        Scalar::Unsigned(v) => segment(out, UNSIGNED, v),
-        Scalar::Float(v) => segment(out, FLOAT, v.to_bits()),
-        Scalar::Float32(v) => segment(out, FLOAT32, u64::from(v.to_bits())),
-        Scalar::Str(s) => json::write_str(out, s),
+/// A link to a segment too far to say.
+const FAR: u16 = u16::MAX;
+/// The bytes of a segment.
+const SEGMENT: usize = 12;
+
+impl Segments {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Segments { last: None }
     }
-}
 
-/// Every segment is ten bytes: `MARK`, the tag, eight bytes of value.
-#[inline(always)]
-fn segment(out: &mut Vec<u8>, tag: u8, bits: u64) {
-    let mut seg = [MARK, tag, 0, 0, 0, 0, 0, 0, 0, 0];
-    seg[2..].copy_from_slice(&bits.to_le_bytes());
-    out.extend_from_slice(&seg);
+    /// Appends a time segment: the clock's ticks now.
+    #[inline(always)]
+    pub(crate) fn now(&mut self, out: &mut Vec<u8>) {
+        self.segment(out, TICKS, clock().raw());
+    }
+
+    /// Appends the segment of a scalar (a string is written now: see the module docs).
+    #[inline(always)]
+    pub(crate) fn scalar(&mut self, out: &mut Vec<u8>, value: Scalar<'_>) {
+        match value {
+            Scalar::Signed(v) => self.segment(out, SIGNED, v as u64),
+            Scalar::Unsigned(v) => self.segment(out, UNSIGNED, v),
+            Scalar::Float(v) => self.segment(out, FLOAT, v.to_bits()),
+            Scalar::Float32(v) => self.segment(out, FLOAT32, u64::from(v.to_bits())),
+            Scalar::Str(s) => json::write_str(out, s),
+        }
+    }
+
+    #[inline(always)]
+    fn segment(&mut self, out: &mut Vec<u8>, tag: u8, bits: u64) {
+        let at = out.len();
+        self.link(out, at);
+        let mut seg = [MARK, tag, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        seg[4..].copy_from_slice(&bits.to_le_bytes());
+        out.extend_from_slice(&seg);
+        self.last = Some(at);
+    }
+
+    /// Points the last segment's link at `next`. (A segment is written with the link 0,
+    /// "the last": the record needs no end mark.)
+    #[inline(always)]
+    fn link(&self, out: &mut [u8], next: usize) {
+        if let Some(last) = self.last {
+            let distance = u16::try_from(next - last).unwrap_or(FAR);
+            if let Some(link) = out.get_mut(last + 2..last + 4) {
+                link.copy_from_slice(&distance.to_le_bytes());
+            }
+        }
+    }
 }
 
 /// How long the writer uses one pairing of the tick counter with the OS's wall clock before
@@ -138,35 +178,52 @@ pub(crate) struct Expander {
 }
 
 impl Expander {
-    /// Appends `captured` to `out` with every segment formatted: the finished JSON text,
-    /// byte for byte what the eager encoder writes (but for the clock the time comes from).
+    /// Appends `captured` — a record written through [`Segments`] — to `out` with every
+    /// segment formatted: the finished JSON text, byte for byte what the eager
+    /// encoder writes (but for the clock the time comes from).
     ///
     /// # Panics
     /// If `captured` was not written by the capturing encoder (a segment cut short), which
     /// the queue's typing rules out.
     pub(crate) fn expand(&mut self, captured: &[u8], out: &mut Vec<u8>) {
-        let mut rest = captured;
-        while let Some(at) = json::find_byte(rest, MARK) {
-            let (text, seg) = rest.split_at(at);
-            out.extend_from_slice(text);
-            let (&[_, tag, b0, b1, b2, b3, b4, b5, b6, b7], after) =
-                seg.split_first_chunk::<10>().expect("a whole segment");
-            let bits = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
-            match tag {
-                TICKS => {
-                    let nanos = self.wall_nanos(bits);
-                    let micros = (nanos % 1_000_000_000 / 1000) as u32;
-                    self.timestamp(out, nanos / 1_000_000_000, micros);
-                }
-                SIGNED => json::write_int(out, bits as i64),
-                UNSIGNED => json::write_int(out, bits),
-                FLOAT => json::write_float(out, f64::from_bits(bits)),
-                FLOAT32 => json::write_float(out, f32::from_bits(bits as u32)),
-                other => unreachable!("unknown capture segment tag {other:#x}"),
-            }
-            rest = after;
+        let mut done = 0;
+        let mut next = json::find_byte(captured, MARK);
+        while let Some(at) = next {
+            out.extend_from_slice(&captured[done..at]);
+            let (&[mark, tag, l0, l1, b0, b1, b2, b3, b4, b5, b6, b7], _) = captured[at..]
+                .split_first_chunk::<SEGMENT>()
+                .expect("a whole segment");
+            debug_assert_eq!(mark, MARK);
+            self.segment(
+                tag,
+                u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
+                out,
+            );
+            done = at + SEGMENT;
+            next = match u16::from_le_bytes([l0, l1]) {
+                0 => None,
+                FAR => json::find_byte(&captured[done..], MARK).map(|i| done + i),
+                distance => Some(at + usize::from(distance)),
+            };
         }
-        out.extend_from_slice(rest);
+        out.extend_from_slice(&captured[done..]);
+    }
+
+    /// Formats one segment's value.
+    #[inline(always)]
+    fn segment(&mut self, tag: u8, bits: u64, out: &mut Vec<u8>) {
+        match tag {
+            TICKS => {
+                let nanos = self.wall_nanos(bits);
+                let micros = (nanos % 1_000_000_000 / 1000) as u32;
+                self.timestamp(out, nanos / 1_000_000_000, micros);
+            }
+            SIGNED => json::write_int(out, bits as i64),
+            UNSIGNED => json::write_int(out, bits),
+            FLOAT => json::write_float(out, f64::from_bits(bits)),
+            FLOAT32 => json::write_float(out, f32::from_bits(bits as u32)),
+            other => unreachable!("unknown capture segment tag {other:#x}"),
+        }
     }
 
     /// Nanoseconds since the Unix epoch at `ticks`.
@@ -220,12 +277,20 @@ mod tests {
     use crate::encode::Encode;
     use proptest::prelude::*;
 
-    fn expanded(write: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
-        let mut captured = Vec::new();
-        write(&mut captured);
+    /// Captures what `write` writes (with its segment table), then expands it.
+    fn expanded(write: impl Fn(&mut Segments, &mut Vec<u8>)) -> Vec<u8> {
+        let (mut segs, mut captured) = (Segments::new(), Vec::new());
+        write(&mut segs, &mut captured);
         let mut out = Vec::new();
         expand(&captured, &mut out);
         out
+    }
+
+    /// A captured record holding only the time now.
+    fn captured_now() -> Vec<u8> {
+        let (mut segs, mut c) = (Segments::new(), Vec::new());
+        segs.now(&mut c);
+        c
     }
 
     fn eager(write: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
@@ -238,13 +303,13 @@ mod tests {
     fn every_scalar_expands_to_its_eager_encoding() {
         for v in [0i64, -1, i64::MIN, i64::MAX, 42] {
             assert_eq!(
-                expanded(|o| scalar(o, Scalar::Signed(v))),
+                expanded(|s, o| s.scalar(o, Scalar::Signed(v))),
                 eager(|o| v.encode(o))
             );
         }
         for v in [0u64, 1, u64::MAX] {
             assert_eq!(
-                expanded(|o| scalar(o, Scalar::Unsigned(v))),
+                expanded(|s, o| s.scalar(o, Scalar::Unsigned(v))),
                 eager(|o| v.encode(o))
             );
         }
@@ -259,13 +324,13 @@ mod tests {
             1e21,
         ] {
             assert_eq!(
-                expanded(|o| scalar(o, Scalar::Float(v))),
+                expanded(|s, o| s.scalar(o, Scalar::Float(v))),
                 eager(|o| v.encode(o))
             );
         }
         for v in [0.1f32, f32::NAN, f32::MAX, -3.5] {
             assert_eq!(
-                expanded(|o| scalar(o, Scalar::Float32(v))),
+                expanded(|s, o| s.scalar(o, Scalar::Float32(v))),
                 eager(|o| v.encode(o))
             );
         }
@@ -277,7 +342,7 @@ mod tests {
             "a\u{2028}b",
             "ünï 🎉",
         ] {
-            let captured = expanded(|o| scalar(o, Scalar::Str(s)));
+            let captured = expanded(|g, o| g.scalar(o, Scalar::Str(s)));
             assert_eq!(captured, eager(|o| s.encode(o)), "{s:?}");
         }
     }
@@ -291,8 +356,7 @@ mod tests {
         let mut ex = Expander::default();
         for round in 0..3 {
             let before = wall();
-            let mut c = Vec::new();
-            now(&mut c);
+            let c = captured_now();
             let after = wall();
             let mut out = Vec::new();
             ex.expand(&c, &mut out);
@@ -310,12 +374,10 @@ mod tests {
             }
         }
         // Ticks taken before the anchor (a record captured, then the writer re-anchored).
-        let mut early = Vec::new();
-        now(&mut early);
+        let early = captured_now();
         std::thread::sleep(std::time::Duration::from_millis(5));
         let mut ex = Expander::default();
-        let (mut late, mut out) = (Vec::new(), Vec::new());
-        now(&mut late);
+        let (late, mut out) = (captured_now(), Vec::new());
         ex.expand(&late, &mut out);
         out.push(b' ');
         ex.expand(&early, &mut out);
@@ -341,18 +403,29 @@ mod tests {
 
     #[test]
     fn text_around_segments_is_copied() {
-        let mut c = b"{\"a\":".to_vec();
-        scalar(&mut c, Scalar::Unsigned(7));
-        c.extend_from_slice(b",\"b\":\"\\u0001\",\"c\":");
-        scalar(&mut c, Scalar::Signed(-7));
-        scalar(&mut c, Scalar::Float(0.5));
-        c.extend_from_slice(b"}\n");
-        let mut out = b"kept ".to_vec();
-        expand(&c, &mut out);
-        assert_eq!(
-            out,
-            b"kept {\"a\":7,\"b\":\"\\u0001\",\"c\":-70.5}\n".to_vec()
-        );
+        let out = expanded(|s, c| {
+            c.extend_from_slice(b"{\"a\":");
+            s.scalar(c, Scalar::Unsigned(7));
+            c.extend_from_slice(b",\"b\":\"\\u0001\",\"c\":");
+            s.scalar(c, Scalar::Signed(-7));
+            s.scalar(c, Scalar::Float(0.5));
+            c.extend_from_slice(b"}\n");
+        });
+        assert_eq!(out, b"{\"a\":7,\"b\":\"\\u0001\",\"c\":-70.5}\n".to_vec());
+    }
+
+    #[test]
+    fn a_segment_far_from_the_last_is_found_by_its_marker() {
+        let long = "x".repeat(70_000);
+        let out = expanded(|s, c| {
+            s.scalar(c, Scalar::Unsigned(1));
+            s.scalar(c, Scalar::Str(&long));
+            s.scalar(c, Scalar::Unsigned(7));
+            c.push(b' ');
+            s.scalar(c, Scalar::Signed(-8));
+        });
+        let want = [b"1".to_vec(), eager(|o| long.encode(o)), b"7 -8".to_vec()].concat();
+        assert_eq!(out, want);
     }
 
     #[derive(Debug, Clone)]
@@ -377,17 +450,18 @@ mod tests {
                     any::<String>().prop_map(Part::Str),
                     "[a-z,:{}\\[\\]\"]{0,20}".prop_map(Part::Text),
                 ],
-                0..12,
+                0..40,
             )
         ) {
             let (mut captured, mut want) = (Vec::new(), Vec::new());
+            let mut segs = Segments::new();
             for p in &parts {
                 match p {
-                    Part::Signed(v) => { scalar(&mut captured, Scalar::Signed(*v)); v.encode(&mut want) }
-                    Part::Unsigned(v) => { scalar(&mut captured, Scalar::Unsigned(*v)); v.encode(&mut want) }
-                    Part::Float(v) => { scalar(&mut captured, Scalar::Float(*v)); v.encode(&mut want) }
-                    Part::Float32(v) => { scalar(&mut captured, Scalar::Float32(*v)); v.encode(&mut want) }
-                    Part::Str(v) => { scalar(&mut captured, Scalar::Str(v)); v.encode(&mut want) }
+                    Part::Signed(v) => { segs.scalar(&mut captured, Scalar::Signed(*v)); v.encode(&mut want) }
+                    Part::Unsigned(v) => { segs.scalar(&mut captured, Scalar::Unsigned(*v)); v.encode(&mut want) }
+                    Part::Float(v) => { segs.scalar(&mut captured, Scalar::Float(*v)); v.encode(&mut want) }
+                    Part::Float32(v) => { segs.scalar(&mut captured, Scalar::Float32(*v)); v.encode(&mut want) }
+                    Part::Str(v) => { segs.scalar(&mut captured, Scalar::Str(v)); v.encode(&mut want) }
                     Part::Text(t) => { captured.extend_from_slice(t.as_bytes()); want.extend_from_slice(t.as_bytes()) }
                 }
             }

@@ -282,9 +282,9 @@ impl fmt::Display for Timestamp {
 pub struct RecordEncoder<'a> {
     out: &'a mut Vec<u8>,
     format: Format,
-    /// Costly values are written as capture segments, for the writer thread to format
-    /// (see the [`capture`](super::capture) module).
-    capture: bool,
+    /// When capturing: costly values are written as segments, for the writer thread to
+    /// format (see the [`capture`](super::capture) module).
+    segs: Option<capture::Segments>,
 }
 
 /// The names of a format's header keys (what readers of the files look for).
@@ -407,14 +407,15 @@ impl<'a> RecordEncoder<'a> {
     ) -> Self {
         out.clear();
         put_key!(out, format, b"{\"ts\":", b"{\"timestamp\":");
-        let capture = match ts {
+        let segs = match ts {
             Some(ts) => {
                 json::write_timestamp(out, ts.secs, ts.micros);
-                false
+                None
             }
             None => {
-                capture::now(out);
-                true
+                let mut segs = capture::Segments::new();
+                segs.now(out);
+                Some(segs)
             }
         };
         put_key!(out, format, b",\"tid\":", b",\"task_uuid\":");
@@ -429,11 +430,7 @@ impl<'a> RecordEncoder<'a> {
             json::write_int(out, l);
         }
         out.push(b']');
-        RecordEncoder {
-            out,
-            format,
-            capture,
-        }
+        RecordEncoder { out, format, segs }
     }
 
     /// The record's format.
@@ -598,11 +595,11 @@ impl<'a> RecordEncoder<'a> {
 
     /// Writes a value: a capture segment when capturing and the value is a [`Scalar`],
     /// else its JSON.
-    #[inline]
+    #[inline(always)]
     fn value<V: Encode + ?Sized>(&mut self, value: &V) {
-        if self.capture {
+        if let Some(segs) = &mut self.segs {
             if let Some(scalar) = value.scalar() {
-                return capture::scalar(self.out, scalar);
+                return segs.scalar(self.out, scalar);
             }
         }
         value.encode(self.out);

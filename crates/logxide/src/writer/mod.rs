@@ -568,8 +568,7 @@ impl WriterHandle {
     ) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
         let len = line.len();
-        // (A captured record's string segments may hold raw line breaks: they are escaped
-        // when the segments are formatted.)
+        // (A captured record's segments may hold any byte.)
         debug_assert!(line.ends_with(b"\n") && (captured || !line[..len - 1].contains(&b'\n')));
         if len > shared.queue.max_bytes() {
             return self.drop_record(DropReason::Invalid);
@@ -901,12 +900,11 @@ impl WriterHandle {
 /// The finished text of a queued record (`line`, `\n` included), without its `\n`: a
 /// captured record is formatted first (the slow paths that write it from the caller's thread).
 fn finished(line: &[u8], captured: bool) -> Cow<'_, [u8]> {
-    let body = &line[..line.len() - 1];
     if captured {
         let mut out = Vec::with_capacity(line.len() + 64);
-        capture::expand(body, &mut out);
+        capture::expand(&line[..line.len() - 1], &mut out);
         Cow::Owned(out)
     } else {
-        Cow::Borrowed(body)
+        Cow::Borrowed(&line[..line.len() - 1])
     }
 }
