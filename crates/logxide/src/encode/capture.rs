@@ -230,9 +230,15 @@ impl Expander {
     #[inline]
     fn wall_nanos(&mut self, ticks: u64) -> u64 {
         let clock = clock();
+        // Within the anchor's lifetime either way: ticks far *before* the anchor are a record
+        // that waited long in the queue, or a counter that jumped back (a VM resumed or
+        // moved): a new anchor is right for the second, and harmless for the first.
+        let near = |(t0, _): (u64, u64)| {
+            clock.delta_as_nanos(t0, ticks) < REANCHOR_NANOS
+                && clock.delta_as_nanos(ticks, t0) < REANCHOR_NANOS
+        };
         let (t0, wall0) = match self.anchor {
-            // (`delta_as_nanos` is 0 for ticks before the anchor.)
-            Some(a) if clock.delta_as_nanos(a.0, ticks) < REANCHOR_NANOS => a,
+            Some(a) if near(a) => a,
             _ => self.reanchor(),
         };
         if ticks >= t0 {
@@ -385,6 +391,29 @@ mod tests {
         let (late, early) = text.split_once(' ').unwrap();
         let (late, early): (f64, f64) = (late.parse().unwrap(), early.parse().unwrap());
         assert!(early < late && late - early > 0.004, "{early} {late}");
+    }
+
+    #[test]
+    fn a_counter_that_jumped_back_gets_a_new_anchor() {
+        let clock = clock();
+        let wall = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        };
+        // An anchor that pairs the wall time now with ticks far ahead: as if the counter had
+        // been reset since.
+        let mut ex = Expander {
+            anchor: Some((clock.raw() + (1 << 40), 1_000_000_000_000_000_000)),
+            ..Expander::default()
+        };
+        let before = wall();
+        let c = captured_now();
+        let mut out = Vec::new();
+        ex.expand(&c, &mut out);
+        let t: f64 = std::str::from_utf8(&out).unwrap().parse().unwrap();
+        assert!((t - before).abs() < 1e-2, "{before} {t}");
     }
 
     #[test]
