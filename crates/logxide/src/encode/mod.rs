@@ -79,7 +79,7 @@
 pub(crate) mod capture;
 mod json;
 pub(crate) mod key;
-mod record;
+pub(crate) mod record;
 mod value;
 
 pub mod calendar;

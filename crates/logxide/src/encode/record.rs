@@ -338,6 +338,15 @@ impl Format {
     }
 }
 
+/// A log message's head in both formats, up to the text: compact `,"mt":"info","msg":`,
+/// eliot `,"message_type":"info","message":` (see
+/// [`Level::message_head`](crate::Level)). The type must need no escaping.
+#[derive(Debug)]
+pub(crate) struct MessageHead {
+    pub(crate) compact: &'static str,
+    pub(crate) eliot: &'static str,
+}
+
 /// Appends the compact or the eliot spelling of a header key. Both are literals, so each copy
 /// has a length known at compile time and is inlined (no `memcpy` call per key).
 macro_rules! put_key {
@@ -427,7 +436,12 @@ impl<'a> RecordEncoder<'a> {
                 out.push(b',');
             }
             first = false;
-            json::write_int(out, l);
+            if l < 10 {
+                // Most positions: one digit.
+                out.push(b'0' + l as u8);
+            } else {
+                json::write_int(out, l);
+            }
         }
         out.push(b']');
         RecordEncoder { out, format, segs }
@@ -466,19 +480,16 @@ impl<'a> RecordEncoder<'a> {
         json::write_str(self.out, msg);
     }
 
-    /// [`message`](Self::message) with a message type that needs no escaping (a level's
-    /// name): copied as is.
+    /// [`message`](Self::message) with the message type and the keys around it spelled at
+    /// compile time ([`MessageHead`]); a `plain_msg` (a literal checked at compile time) is
+    /// copied without a check.
     #[inline]
-    pub(crate) fn message_plain_type(&mut self, level_name: &str, msg: &str, plain_msg: bool) {
-        debug_assert!(json::is_plain(level_name.as_bytes()), "{level_name:?}");
-        put_key!(
-            self.out,
-            self.format,
-            b",\"mt\":\"",
-            b",\"message_type\":\""
-        );
-        self.out.extend_from_slice(level_name.as_bytes());
-        put_key!(self.out, self.format, b"\",\"msg\":", b"\",\"message\":");
+    pub(crate) fn message_with_head(&mut self, head: &MessageHead, msg: &str, plain_msg: bool) {
+        let head = match self.format {
+            Format::Compact => head.compact,
+            Format::Eliot => head.eliot,
+        };
+        self.out.extend_from_slice(head.as_bytes());
         if plain_msg {
             debug_assert!(json::is_plain(msg.as_bytes()), "{msg:?}");
             self.out.push(b'"');

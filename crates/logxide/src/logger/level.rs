@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::encode::record::MessageHead;
+
 /// The severity of a log message. The numbers order them for filtering.
 ///
 /// ```
@@ -49,6 +51,28 @@ impl Level {
     /// The numeric value (debug 10 … critical 50).
     pub const fn value(self) -> u8 {
         self as u8
+    }
+
+    /// The head of this level's log messages, spelled at compile time.
+    #[inline]
+    pub(crate) const fn message_head(self) -> &'static MessageHead {
+        macro_rules! head {
+            ($name:literal) => {
+                &MessageHead {
+                    compact: concat!(",\"mt\":\"", $name, "\",\"msg\":"),
+                    eliot: concat!(",\"message_type\":\"", $name, "\",\"message\":"),
+                }
+            };
+        }
+        match self {
+            Level::Debug => head!("debug"),
+            Level::Info => head!("info"),
+            Level::Success => head!("success"),
+            Level::Note => head!("note"),
+            Level::Warning => head!("warning"),
+            Level::Error => head!("error"),
+            Level::Critical => head!("critical"),
+        }
     }
 
     /// The name written as the record's message type (`"info"`, …).
@@ -103,5 +127,52 @@ impl FromStr for Level {
             .into_iter()
             .find(|l| l.as_str() == name)
             .ok_or_else(|| ParseLevelError(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{Format, RecordEncoder, Timestamp};
+
+    fn record(format: Format, f: impl FnOnce(&mut RecordEncoder<'_>)) -> String {
+        let mut out = Vec::new();
+        let mut enc = RecordEncoder::begin(&mut out, format, Timestamp::default(), "t", &[1, 12]);
+        f(&mut enc);
+        enc.finish();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn message_heads_are_what_the_encoder_writes() {
+        for level in Level::ALL {
+            for format in [Format::Compact, Format::Eliot] {
+                assert_eq!(
+                    record(format, |e| e.message(level.as_str(), "m \"q\"")),
+                    record(format, |e| e.message_with_head(
+                        level.message_head(),
+                        "m \"q\"",
+                        false
+                    )),
+                    "{level} {format}"
+                );
+                assert_eq!(
+                    record(format, |e| e.message(level.as_str(), "plain")),
+                    record(format, |e| e.message_with_head(
+                        level.message_head(),
+                        "plain",
+                        true
+                    )),
+                );
+            }
+        }
+        assert_eq!(
+            record(Format::Compact, |e| e.message_with_head(
+                Level::Info.message_head(),
+                "m",
+                true
+            )),
+            "{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[1,12],\"mt\":\"info\",\"msg\":\"m\"}\n"
+        );
     }
 }

@@ -214,7 +214,7 @@ impl Logger {
             self.emit(
                 &pos,
                 level,
-                |enc| enc.message_plain_type(level.as_str(), msg.text, msg.plain),
+                |enc| enc.message_with_head(level.message_head(), msg.text, msg.plain),
                 fields,
             );
         }
@@ -291,7 +291,7 @@ impl Logger {
             self.emit(
                 &pos,
                 Level::Error,
-                |enc| enc.message_plain_type(Level::Error.as_str(), msg, false),
+                |enc| enc.message_with_head(Level::Error.message_head(), msg, false),
                 |f| {
                     let enc = f.encoder();
                     enc.reserved_field("exc", std::any::type_name::<E>());
@@ -373,7 +373,7 @@ impl Logger {
             self.emit(
                 &pos,
                 level,
-                |enc| enc.message_plain_type(level.as_str(), msg, false),
+                |enc| enc.message_with_head(level.message_head(), msg, false),
                 fields,
             );
         }
