@@ -57,6 +57,11 @@ struct PeersArgs {
     /// Run only these contenders (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Run every contender this many times, interleaved (one round of all, then the next),
+    /// and report each contender's median run by records/s, with the range of all runs: on a
+    /// shared machine one run is noise.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    repeat: u64,
 }
 
 #[derive(Args)]
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
             dir: a.dir,
             keep: a.keep,
             only: a.only,
+            repeat: a.repeat as usize,
         }),
         Command::Micro(a) => match micro::run(a.iterations, a.rounds) {
             Ok(cases) if a.json => {

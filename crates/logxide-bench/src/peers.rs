@@ -18,6 +18,8 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     pub keep: bool,
     pub only: Vec<String>,
+    /// Runs of each contender (the median is reported).
+    pub repeat: usize,
 }
 
 #[derive(Serialize)]
@@ -34,6 +36,8 @@ struct Workload {
     message: &'static str,
     /// One call in this many is timed for `caller_ns`.
     caller_sample_every: u64,
+    /// Runs of each contender; each entry is its median run.
+    repeat: usize,
 }
 
 #[derive(Serialize)]
@@ -48,6 +52,8 @@ struct Entry {
     lines_ok: bool,
     lines_detail: Option<String>,
     error: Option<String>,
+    /// Records/s of every run, in the order they ran (the entry is the median one).
+    runs_records_per_sec: Vec<f64>,
 }
 
 impl Entry {
@@ -63,6 +69,7 @@ impl Entry {
             lines_ok: r.lines_ok,
             lines_detail: r.lines_detail,
             error: None,
+            runs_records_per_sec: Vec::new(),
         }
     }
 
@@ -78,6 +85,7 @@ impl Entry {
             lines_ok: false,
             lines_detail: None,
             error: Some(error),
+            runs_records_per_sec: Vec::new(),
         }
     }
 }
@@ -123,21 +131,24 @@ pub fn main(opts: Options) -> ExitCode {
         }
     };
 
-    let mut entries = Vec::new();
-    for name in names {
-        let path = dir.join(format!("{name}.log"));
-        if !opts.json {
-            eprintln!("running {name} ...");
+    let mut runs: Vec<Vec<Result<RunReport, String>>> = vec![Vec::new(); names.len()];
+    for round in 1..=opts.repeat {
+        for (name, runs) in names.iter().zip(&mut runs) {
+            let path = dir.join(format!("{name}.log"));
+            if !opts.json {
+                eprintln!("running {name} ({round}/{}) ...", opts.repeat);
+            }
+            runs.push(run_child(&exe, name, &opts, &path));
+            if !opts.keep {
+                let _ = fs::remove_file(&path);
+            }
         }
-        let entry = match run_child(&exe, name, &opts, &path) {
-            Ok(report) => Entry::from_report(name, report),
-            Err(e) => Entry::failed(name, e),
-        };
-        if !opts.keep {
-            let _ = fs::remove_file(&path);
-        }
-        entries.push(entry);
     }
+    let entries: Vec<Entry> = names
+        .iter()
+        .zip(runs)
+        .map(|(name, runs)| median_entry(name, runs))
+        .collect();
     if !opts.keep && made_dir {
         let _ = fs::remove_dir(&dir);
     }
@@ -150,6 +161,7 @@ pub fn main(opts: Options) -> ExitCode {
             fields: FIELDS,
             message: MESSAGE,
             caller_sample_every: SAMPLE_EVERY,
+            repeat: opts.repeat,
         },
         contenders: entries,
     };
@@ -169,6 +181,27 @@ pub fn main(opts: Options) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// A contender's entry from its runs: the median run by records/s (the upper one of an even
+/// count); a failed run makes the entry a failure, and any run with wrong lines makes it
+/// not ok.
+fn median_entry(name: &str, runs: Vec<Result<RunReport, String>>) -> Entry {
+    let mut reports = Vec::new();
+    for run in runs {
+        match run {
+            Ok(r) => reports.push(r),
+            Err(e) => return Entry::failed(name, e),
+        }
+    }
+    let rates: Vec<f64> = reports.iter().map(|r| r.records_per_sec).collect();
+    let all_ok = reports.iter().all(|r| r.lines_ok);
+    reports.sort_by(|a, b| a.records_per_sec.total_cmp(&b.records_per_sec));
+    let median = reports.swap_remove(reports.len() / 2);
+    let mut entry = Entry::from_report(name, median);
+    entry.lines_ok &= all_ok;
+    entry.runs_records_per_sec = rates;
+    entry
 }
 
 /// Runs `run-one` for `name` and reads the last JSON line of its standard output.
@@ -213,6 +246,12 @@ fn print_table(out: &Output) {
         w.fields.join(", "),
         w.caller_sample_every
     );
+    if w.repeat > 1 {
+        println!(
+            "each row: the median of {} interleaved runs, with the records/s of every run below it",
+            w.repeat
+        );
+    }
     let rate_of = |name: &str| {
         out.contenders
             .iter()
@@ -270,6 +309,12 @@ fn print_table(out: &Output) {
             e.bytes_per_line.unwrap_or(0.0),
             if e.lines_ok { "ok" } else { "BAD" },
         );
+        if e.runs_records_per_sec.len() > 1 {
+            let mut sorted = e.runs_records_per_sec.clone();
+            sorted.sort_by(f64::total_cmp);
+            let millions: Vec<String> = sorted.iter().map(|r| format!("{:.2}", r / 1e6)).collect();
+            println!("{:<14}   runs: {} M/s", "", millions.join(" "));
+        }
         if let Some(d) = &e.lines_detail {
             println!("{:<14}   lines: {d}", "");
         }

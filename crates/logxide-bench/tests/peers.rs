@@ -144,3 +144,30 @@ fn a_failed_child_is_reported_and_the_run_goes_on() {
     assert!(c[1]["error"].is_null(), "{c:#}");
     assert_eq!(c[1]["lines_ok"], true);
 }
+
+#[test]
+fn repeat_reports_the_median_run_and_every_run() {
+    let (status, json, stderr) = run(&[
+        "--records",
+        "3000",
+        "--only",
+        "logxide,sync_baseline",
+        "--repeat",
+        "3",
+        "--json",
+    ]);
+    assert!(status.success(), "{status}: {json:#}\n{stderr}");
+    assert_eq!(json["workload"]["repeat"], 3);
+    for c in json["contenders"].as_array().unwrap() {
+        let mut runs: Vec<f64> = c["runs_records_per_sec"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_f64().unwrap())
+            .collect();
+        assert_eq!(runs.len(), 3, "{c:#}");
+        runs.sort_by(f64::total_cmp);
+        assert_eq!(c["records_per_sec"].as_f64().unwrap(), runs[1], "{c:#}");
+        assert_eq!(c["lines_ok"], true);
+    }
+}
