@@ -229,22 +229,33 @@ impl Expander {
     /// Nanoseconds since the Unix epoch at `ticks`.
     #[inline]
     fn wall_nanos(&mut self, ticks: u64) -> u64 {
+        if let Some((t0, wall0)) = self.anchor {
+            if let Some(wall) = Self::from_anchor(t0, wall0, ticks) {
+                return wall;
+            }
+        }
+        // Ticks far *before* the anchor are a record that waited long in the queue, or a
+        // counter that jumped back (a VM resumed or moved): a new anchor is right for the
+        // second, and harmless for the first.
+        let (t0, wall0) = self.reanchor();
+        Self::from_anchor(t0, wall0, ticks).unwrap_or_else(|| {
+            let back = clock().delta_as_nanos(ticks, t0);
+            wall0
+                .saturating_add(clock().delta_as_nanos(t0, ticks))
+                .saturating_sub(back)
+        })
+    }
+
+    /// The time at `ticks` from the anchor `(t0, wall0)`, if within its lifetime either way.
+    #[inline(always)]
+    fn from_anchor(t0: u64, wall0: u64, ticks: u64) -> Option<u64> {
         let clock = clock();
-        // Within the anchor's lifetime either way: ticks far *before* the anchor are a record
-        // that waited long in the queue, or a counter that jumped back (a VM resumed or
-        // moved): a new anchor is right for the second, and harmless for the first.
-        let near = |(t0, _): (u64, u64)| {
-            clock.delta_as_nanos(t0, ticks) < REANCHOR_NANOS
-                && clock.delta_as_nanos(ticks, t0) < REANCHOR_NANOS
-        };
-        let (t0, wall0) = match self.anchor {
-            Some(a) if near(a) => a,
-            _ => self.reanchor(),
-        };
         if ticks >= t0 {
-            wall0.saturating_add(clock.delta_as_nanos(t0, ticks))
+            let ahead = clock.delta_as_nanos(t0, ticks);
+            (ahead < REANCHOR_NANOS).then(|| wall0.saturating_add(ahead))
         } else {
-            wall0.saturating_sub(clock.delta_as_nanos(ticks, t0))
+            let behind = clock.delta_as_nanos(ticks, t0);
+            (behind < REANCHOR_NANOS).then(|| wall0.saturating_sub(behind))
         }
     }
 
