@@ -272,3 +272,44 @@ fn poison_record_fails_only_where_every_sink_failed() {
     assert_eq!(m.sinks[0].failed, 3);
     assert_settled(&m);
 }
+
+/// Captured records (numbers and time formatted by the writer) written by the caller's thread
+/// once the writer has fallen back: formatted there, the same text.
+#[test]
+fn logger_records_in_fallback_are_formatted_by_the_caller() {
+    quiet_injected_panics();
+    let panicky = PanickySink::always();
+    let healthy = MemorySink::new();
+    let log = logxide::Logger::builder()
+        .use_env(false)
+        .set("max_restarts", "1")
+        .unwrap()
+        .sink(panicky.clone())
+        .sink(healthy.clone())
+        .build()
+        .unwrap();
+    for i in 0..10u64 {
+        logxide::info!(logger: log, "queued", i, half = i as f64 / 2.0);
+    }
+    let _ = log.flush(Some(Duration::from_secs(5)));
+    assert!(
+        wait_for(Duration::from_secs(10), || log.metrics().state
+            == WriterState::Fallback),
+        "no fallback: {:?}",
+        log.metrics()
+    );
+    for i in 10..20u64 {
+        logxide::info!(logger: log, "in fallback", i, half = i as f64 / 2.0);
+    }
+    log.flush(None).unwrap();
+    let lines = healthy.lines();
+    assert_eq!(lines.len(), 20, "{lines:#?}");
+    for (i, line) in lines.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["i"], i as u64, "{line}");
+        assert_eq!(v["half"], i as f64 / 2.0, "{line}");
+        assert!(v["ts"].as_f64().unwrap() > 1.7e9, "{line}");
+        assert!(!line.bytes().any(|b| b < 0x20), "{line:?}");
+    }
+    log.shutdown(None);
+}
