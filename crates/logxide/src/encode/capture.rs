@@ -79,13 +79,66 @@ pub enum Scalar<'a> {
 
 /// The clock of captured records: the CPU's time-stamp counter, read in about a third of
 /// the time `clock_gettime` takes (measured here: 10 ns against 29), through `quanta`, which
-/// calibrates it once against the OS's monotonic clock — or that clock itself where the
-/// counter is not usable. The writer turns ticks into wall-clock time (see
+/// calibrates it once against the OS's monotonic clock. Where the counter cannot be trusted
+/// — on Linux, unless the kernel itself keeps time with it (its clocksource is `tsc`: a
+/// kernel that found the counters of its CPUs out of step, or a hypervisor's clock, says
+/// otherwise), or where `quanta` finds no invariant counter — the ticks are the OS's
+/// monotonic clock in nanoseconds. The writer turns ticks into wall-clock time (see
 /// [`Expander`]). Calibrating takes up to a few milliseconds: loggers warm it up when they
 /// are built.
-pub(crate) fn clock() -> &'static quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
+pub(crate) fn clock() -> &'static Ticks {
+    static CLOCK: OnceLock<Ticks> = OnceLock::new();
+    CLOCK.get_or_init(|| {
+        if kernel_trusts_the_tsc() {
+            Ticks::Counter(quanta::Clock::new())
+        } else {
+            Ticks::Monotonic
+        }
+    })
+}
+
+/// A source of ticks: see [`clock`].
+#[derive(Debug)]
+pub(crate) enum Ticks {
+    Counter(quanta::Clock),
+    /// `CLOCK_MONOTONIC`, in nanoseconds.
+    Monotonic,
+}
+
+impl Ticks {
+    /// The ticks now.
+    #[inline(always)]
+    pub(crate) fn raw(&self) -> u64 {
+        match self {
+            Ticks::Counter(clock) => clock.raw(),
+            Ticks::Monotonic => {
+                let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+                (t.tv_sec as u64)
+                    .wrapping_mul(1_000_000_000)
+                    .wrapping_add(t.tv_nsec as u64)
+            }
+        }
+    }
+
+    /// Nanoseconds from `start` to `end` (0 if `end` is not after `start`).
+    #[inline(always)]
+    pub(crate) fn delta_as_nanos(&self, start: u64, end: u64) -> u64 {
+        match self {
+            Ticks::Counter(clock) => clock.delta_as_nanos(start, end),
+            Ticks::Monotonic => end.saturating_sub(start),
+        }
+    }
+}
+
+/// Whether the kernel keeps time with the CPU's time-stamp counter (Linux); elsewhere
+/// `quanta`'s own check decides.
+fn kernel_trusts_the_tsc() -> bool {
+    if cfg!(target_os = "linux") {
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .is_ok_and(|s| s.trim() == "tsc")
+    } else {
+        true
+    }
 }
 
 /// The segments of a record being captured: writes them, chained so that the writer finds
@@ -167,8 +220,9 @@ const REANCHOR_NANOS: u64 = 100_000_000;
 /// OS's wall time at the call to within a few microseconds, and follows a step of the OS
 /// clock within a tenth of a second. The expander also remembers the text of the last
 /// timestamp's seconds, which consecutive records nearly always share.
-#[derive(Default)]
 pub(crate) struct Expander {
+    /// The clock the records' ticks come from.
+    ticks: &'static Ticks,
     /// (ticks, nanoseconds since the Unix epoch) read together.
     anchor: Option<(u64, u64)>,
     secs: u64,
@@ -177,7 +231,23 @@ pub(crate) struct Expander {
     secs_len: usize,
 }
 
+impl Default for Expander {
+    fn default() -> Self {
+        Expander::with_ticks(clock())
+    }
+}
+
 impl Expander {
+    fn with_ticks(ticks: &'static Ticks) -> Self {
+        Expander {
+            ticks,
+            anchor: None,
+            secs: 0,
+            secs_text: [0; 20],
+            secs_len: 0,
+        }
+    }
+
     /// Appends `captured` — a record written through [`Segments`] — to `out` with every
     /// segment formatted: the finished JSON text, byte for byte what the eager
     /// encoder writes (but for the clock the time comes from).
@@ -230,7 +300,7 @@ impl Expander {
     #[inline]
     fn wall_nanos(&mut self, ticks: u64) -> u64 {
         if let Some((t0, wall0)) = self.anchor {
-            if let Some(wall) = Self::from_anchor(t0, wall0, ticks) {
+            if let Some(wall) = self.from_anchor(t0, wall0, ticks) {
                 return wall;
             }
         }
@@ -238,23 +308,22 @@ impl Expander {
         // counter that jumped back (a VM resumed or moved): a new anchor is right for the
         // second, and harmless for the first.
         let (t0, wall0) = self.reanchor();
-        Self::from_anchor(t0, wall0, ticks).unwrap_or_else(|| {
-            let back = clock().delta_as_nanos(ticks, t0);
+        self.from_anchor(t0, wall0, ticks).unwrap_or_else(|| {
+            let back = self.ticks.delta_as_nanos(ticks, t0);
             wall0
-                .saturating_add(clock().delta_as_nanos(t0, ticks))
+                .saturating_add(self.ticks.delta_as_nanos(t0, ticks))
                 .saturating_sub(back)
         })
     }
 
     /// The time at `ticks` from the anchor `(t0, wall0)`, if within its lifetime either way.
     #[inline(always)]
-    fn from_anchor(t0: u64, wall0: u64, ticks: u64) -> Option<u64> {
-        let clock = clock();
+    fn from_anchor(&self, t0: u64, wall0: u64, ticks: u64) -> Option<u64> {
         if ticks >= t0 {
-            let ahead = clock.delta_as_nanos(t0, ticks);
+            let ahead = self.ticks.delta_as_nanos(t0, ticks);
             (ahead < REANCHOR_NANOS).then(|| wall0.saturating_add(ahead))
         } else {
-            let behind = clock.delta_as_nanos(ticks, t0);
+            let behind = self.ticks.delta_as_nanos(ticks, t0);
             (behind < REANCHOR_NANOS).then(|| wall0.saturating_sub(behind))
         }
     }
@@ -264,7 +333,7 @@ impl Expander {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        let anchor = (clock().raw(), wall);
+        let anchor = (self.ticks.raw(), wall);
         self.anchor = Some(anchor);
         anchor
     }
@@ -405,6 +474,31 @@ mod tests {
     }
 
     #[test]
+    fn the_os_monotonic_clock_serves_where_the_counter_is_not_trusted() {
+        static OS: Ticks = Ticks::Monotonic;
+        let wall = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        };
+        let (a, b) = (OS.raw(), OS.raw());
+        assert!(b >= a && OS.delta_as_nanos(a, b) == b - a && OS.delta_as_nanos(b, a) == 0);
+        let mut ex = Expander::with_ticks(&OS);
+        let before = wall();
+        let (mut segs, mut c) = (Segments::new(), Vec::new());
+        segs.segment(&mut c, TICKS, OS.raw());
+        let after = wall();
+        let mut out = Vec::new();
+        ex.expand(&c, &mut out);
+        let t: f64 = std::str::from_utf8(&out).unwrap().parse().unwrap();
+        assert!(
+            before - 1e-4 < t && t < after + 1e-4,
+            "{before} {t} {after}"
+        );
+    }
+
+    #[test]
     fn a_counter_that_jumped_back_gets_a_new_anchor() {
         let clock = clock();
         let wall = || {
@@ -419,6 +513,7 @@ mod tests {
             anchor: Some((clock.raw() + (1 << 40), 1_000_000_000_000_000_000)),
             ..Expander::default()
         };
+        // (With the OS clock the ticks are nanoseconds: 2^40 of them is 18 minutes ahead.)
         let before = wall();
         let c = captured_now();
         let mut out = Vec::new();
