@@ -300,7 +300,7 @@ impl Expander {
     #[inline]
     fn wall_nanos(&mut self, ticks: u64) -> u64 {
         if let Some((t0, wall0)) = self.anchor {
-            if let Some(wall) = self.from_anchor(t0, wall0, ticks) {
+            if let Some(wall) = self.time_from_anchor(t0, wall0, ticks) {
                 return wall;
             }
         }
@@ -308,7 +308,7 @@ impl Expander {
         // counter that jumped back (a VM resumed or moved): a new anchor is right for the
         // second, and harmless for the first.
         let (t0, wall0) = self.reanchor();
-        self.from_anchor(t0, wall0, ticks).unwrap_or_else(|| {
+        self.time_from_anchor(t0, wall0, ticks).unwrap_or_else(|| {
             let back = self.ticks.delta_as_nanos(ticks, t0);
             wall0
                 .saturating_add(self.ticks.delta_as_nanos(t0, ticks))
@@ -318,7 +318,7 @@ impl Expander {
 
     /// The time at `ticks` from the anchor `(t0, wall0)`, if within its lifetime either way.
     #[inline(always)]
-    fn from_anchor(&self, t0: u64, wall0: u64, ticks: u64) -> Option<u64> {
+    fn time_from_anchor(&self, t0: u64, wall0: u64, ticks: u64) -> Option<u64> {
         if ticks >= t0 {
             let ahead = self.ticks.delta_as_nanos(t0, ticks);
             (ahead < REANCHOR_NANOS).then(|| wall0.saturating_add(ahead))
