@@ -547,7 +547,7 @@ impl WriterHandle {
             return self.drop_record(DropReason::Invalid);
         }
         if shared.state.load(Relaxed) != RUNNING || shared.forked() {
-            return self.enqueue_slow(body, level);
+            return self.enqueue_slow(body, level, false);
         }
         let reserved = shared.queue.reserve(len);
         let record = shared.queue.make_record(body, true);
@@ -574,7 +574,7 @@ impl WriterHandle {
             return self.drop_record(DropReason::Invalid);
         }
         if shared.state.load(Relaxed) != RUNNING || shared.forked() {
-            return self.enqueue_slow(&finished(line, captured), level);
+            return self.enqueue_slow(&line[..len - 1], level, captured);
         }
         let reserved = shared.queue.reserve(len);
         let record = std::mem::replace(line, shared.queue.empty_buffer());
@@ -675,8 +675,10 @@ impl WriterHandle {
         Err(Dropped { reason })
     }
 
+    /// A record (`body`, without its `\n`) that cannot be queued: written from this thread in
+    /// fallback mode (a captured record formatted here first), else counted as dropped.
     #[cold]
-    fn enqueue_slow(&self, body: &[u8], level: u8) -> Result<Queued, Dropped> {
+    fn enqueue_slow(&self, body: &[u8], level: u8, captured: bool) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
         if shared.forked() {
             self.shared.orphan();
@@ -689,7 +691,7 @@ impl WriterHandle {
                 core.catch_panics = true;
                 core.pop_and_deliver(shared, true);
                 core.finish_barriers(shared);
-                core.push_record(shared, body, level);
+                core.push_record(shared, &finished(body, captured), level);
                 core.deliver(shared);
                 Ok(Queued::WrittenSync)
             }
@@ -778,7 +780,7 @@ impl WriterHandle {
                         };
                         let outcome = match shared.state.load(SeqCst) {
                             RUNNING => self.drop_record(DropReason::Timeout),
-                            _ => self.enqueue_slow(&finished(&buf, captured), level),
+                            _ => self.enqueue_slow(&buf[..len - 1], level, captured),
                         };
                         q.recycle(buf);
                         outcome
@@ -897,14 +899,14 @@ impl WriterHandle {
     }
 }
 
-/// The finished text of a queued record (`line`, `\n` included), without its `\n`: a
-/// captured record is formatted first (the slow paths that write it from the caller's thread).
-fn finished(line: &[u8], captured: bool) -> Cow<'_, [u8]> {
+/// The finished text of a record's `body`: a captured record is formatted (for the slow path
+/// that writes it from the caller's thread).
+fn finished(body: &[u8], captured: bool) -> Cow<'_, [u8]> {
     if captured {
-        let mut out = Vec::with_capacity(line.len() + 64);
-        capture::expand(&line[..line.len() - 1], &mut out);
+        let mut out = Vec::with_capacity(body.len() + 64);
+        capture::expand(body, &mut out);
         Cow::Owned(out)
     } else {
-        Cow::Borrowed(&line[..line.len() - 1])
+        Cow::Borrowed(body)
     }
 }
