@@ -558,3 +558,51 @@ fn a_span_entered_on_two_threads_at_once_and_reentered() {
         );
     }
 }
+
+/// Event keys are spelled once per field name and cached: the spelling must stay exactly
+/// what the encoder writes for a run-time key — renamed when reserved, escaped, masked —
+/// for every call site and thread, and two names that share a cache slot stay apart.
+#[test]
+fn event_keys_are_spelled_as_the_encoder_would_on_every_thread() {
+    let lines = capture(|_| {
+        let run = || {
+            for i in 0..3 {
+                tracing::info!(
+                    msg = i,
+                    ts = 1,
+                    password = "hunter2",
+                    "a\"b" = 2,
+                    "x.token" = 3,
+                    plain = true,
+                    "first"
+                );
+                tracing::info!(msg = i, other = 4, "second");
+            }
+        };
+        run();
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                let dispatch = dispatch.clone();
+                s.spawn(move || tracing::dispatcher::with_default(&dispatch, run));
+            }
+        });
+    });
+    assert_eq!(lines.len(), 18, "{lines:#?}");
+    for line in &lines {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(v["_msg"].is_u64(), "{line}");
+        if v["msg"] == "first" {
+            assert!(
+                line.contains(r#","_msg":"#)
+                    && line.contains(
+                        r#","_ts":1,"password":"***","a\"b":2,"x.token":"***","plain":true,"#
+                    ),
+                "{line}"
+            );
+        } else {
+            assert_eq!(v["msg"], "second");
+            assert!(line.contains(r#","other":4,"#), "{line}");
+        }
+    }
+}

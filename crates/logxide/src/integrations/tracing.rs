@@ -80,7 +80,7 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use crate::encode::{debug, ActionStatus};
+use crate::encode::{debug, ActionStatus, Key, StaticKey};
 use crate::logger::{
     current_action, error_chain, start_detached, with_global, ActionRef, DetachedAction,
     EnteredRef, FieldWriter, Level, Logger, Parent,
@@ -301,36 +301,79 @@ struct EventFields<'a, 'e, 'b>(&'a mut FieldWriter<'e, 'b>);
 
 impl Visit for EventFields<'_, '_, '_> {
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.field(field.name(), &value);
+        self.0.field(key(field), &value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.field(field.name(), &value);
+        self.0.field(key(field), &value);
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.0.field(field.name(), &value);
+        self.0.field(key(field), &value);
     }
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.0.field(field.name(), &value);
+        self.0.field(key(field), &value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.field(field.name(), &value);
+        self.0.field(key(field), &value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.field(field.name(), &value);
+        self.0.field(key(field), &value);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() != "message" {
-            self.0.field(field.name(), value);
+            self.0.field(key(field), value);
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.field(field.name(), &error_chain(value));
+        self.0.field(key(field), &error_chain(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() != "message" {
-            self.0.field(field.name(), &debug(value));
+            self.0.field(key(field), &debug(value));
         }
     }
+}
+
+/// The key of an event field, spelled once per field name: `tracing`'s field names are
+/// `'static` strings of the call sites, so each gets a [`StaticKey`] (leaked: one per
+/// distinct name string in the program, like `tracing`'s own call-site registry), found
+/// again through a small per-thread cache — instead of checking and spelling the key, and
+/// hashing it for the mask, at every event (measured: about 180 instructions per field).
+fn key(field: &Field) -> Key<'static> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    const WAYS: usize = 256;
+    type Slot = Option<(*const u8, usize, &'static StaticKey)>;
+    thread_local! {
+        static CACHE: RefCell<[Slot; WAYS]> = const { RefCell::new([None; WAYS]) };
+    }
+    static KEYS: Mutex<Option<HashMap<(usize, usize), &'static StaticKey>>> = Mutex::new(None);
+
+    let name: &'static str = field.name();
+    let (ptr, len) = (name.as_ptr(), name.len());
+    let way = (ptr as usize >> 3 ^ len) % WAYS;
+    let found = CACHE.try_with(|c| match c.try_borrow().ok().and_then(|c| c[way]) {
+        Some((p, l, k)) if p == ptr && l == len => Some(k),
+        _ => None,
+    });
+    if let Ok(Some(k)) = found {
+        return Key::from(k);
+    }
+    let k = *KEYS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .entry((ptr as usize, len))
+        .or_insert_with(|| {
+            let quoted: &'static str = Box::leak(format!(",\"{name}\":").into_boxed_str());
+            Box::leak(Box::new(StaticKey::new(name, quoted)))
+        });
+    let _ = CACHE.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c[way] = Some((ptr, len, k));
+        }
+    });
+    Key::from(k)
 }
 
 /// Finds an event's `message` field and writes its text.
