@@ -388,7 +388,7 @@ impl<'a> RecordEncoder<'a> {
     /// [`begin`](Self::begin) for a task id that needs no escaping (a
     /// [`TaskId`](crate::logger::TaskId), which is checked when it is made): copied as is.
     /// Without a timestamp (`None`), the record is *captured* (its time read from the tick
-    /// clock, its numbers left raw): it must go to the writer as such
+    /// clock, its floats left raw): it must go to the writer as such
     /// (`WriterHandle::enqueue_encoded`), which formats its segments.
     #[inline]
     pub(crate) fn begin_plain_id(

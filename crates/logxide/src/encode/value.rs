@@ -55,10 +55,10 @@ pub trait Encode {
     /// default) to be encoded now by [`encode`](Self::encode).
     ///
     /// Records logged through an asynchronous [`Logger`](crate::Logger) are *captured*: a
-    /// value that returns `Some` here is copied raw into the queue and formatted on the
-    /// writer's thread (see the `capture` module of [`encode`](crate::encode)). Return
-    /// `Some` only when the scalar's JSON is exactly what `encode` writes; the default is
-    /// always right.
+    /// value whose scalar is a float is copied raw into the queue and formatted on the
+    /// writer's thread, and integers and strings are written by the fastest routine for
+    /// their type (see [`encode`](crate::encode)). Return `Some` only when the scalar's JSON
+    /// is exactly what `encode` writes; the default is always right.
     ///
     /// ```
     /// use logxide::encode::{Encode, Scalar};
