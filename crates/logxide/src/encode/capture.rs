@@ -59,7 +59,9 @@ const TICKS: u8 = b'T';
 const FLOAT: u8 = b'f';
 const FLOAT32: u8 = b'g';
 
-/// A value the writer thread can format later: see [`Encode::scalar`](super::Encode::scalar).
+/// A value as a plain scalar, which a record being captured writes by the cheapest route —
+/// a float is left for the writer thread to format, an integer or a string written at once:
+/// see [`Encode::scalar`](super::Encode::scalar).
 ///
 /// ```
 /// use logxide::encode::{Encode, Scalar};
