@@ -471,3 +471,49 @@ fn captured_records_match_the_synchronously_encoded_ones() {
         serde_json::from_str::<Value>(line).unwrap();
     }
 }
+
+/// One thread logging without pause across several renewals of the tick clock's pairing with
+/// the OS clock (every 100 ms): the times of its records never go back, as
+/// `logxide check` requires within a task. (Whether a renewal would send time back depends
+/// on the counter's calibration on the machine; the unit test
+/// `a_new_anchor_never_sends_a_later_call_back_by_a_little_but_follows_a_clock_step` in
+/// `encode::capture` makes that case happen.)
+#[test]
+fn queued_timestamps_of_one_thread_never_go_back() {
+    use logxide::sink::{Batch, FnSink};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let (seen, back) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (s, b) = (Arc::clone(&seen), Arc::clone(&back));
+    let mut last = 0u64;
+    let check = FnSink::new("check", move |batch: &Batch<'_>| {
+        for line in batch.records() {
+            // `{"ts":1700000000.123456,` → microseconds.
+            let ts = std::str::from_utf8(&line[6..23]).unwrap().replace('.', "");
+            let us: u64 = ts.parse().unwrap();
+            if us < last {
+                b.fetch_add(1, Relaxed);
+            }
+            last = last.max(us);
+            s.fetch_add(1, Relaxed);
+        }
+        Ok(())
+    });
+    let log = Logger::builder()
+        .use_env(false)
+        .sink(check)
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_millis(450) {
+        for _ in 0..64 {
+            logxide::info!(logger: log, "tick", n);
+            n += 1;
+        }
+    }
+    log.flush(None).unwrap();
+    assert_eq!(seen.load(Relaxed), n);
+    assert_eq!(back.load(Relaxed), 0, "{n} records");
+}

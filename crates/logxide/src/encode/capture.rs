@@ -220,6 +220,11 @@ impl Segments {
 /// step of the OS clock).
 const REANCHOR_NANOS: u64 = 100_000_000;
 
+/// How far back a new anchor may put a later call without that being followed (see
+/// [`Expander::wall_nanos`]): well above the anchors' disagreement (a few microseconds),
+/// well below any deliberate step of the OS clock.
+const SMOOTHED_NANOS: u64 = 1_000_000;
+
 /// Formats the segments of captured records: [`expand`](Expander::expand).
 ///
 /// Time segments hold clock ticks; the expander converts them to wall-clock time from an
@@ -233,6 +238,8 @@ pub(crate) struct Expander {
     ticks: &'static Ticks,
     /// (ticks, nanoseconds since the Unix epoch) read together.
     anchor: Option<(u64, u64)>,
+    /// The latest ticks formatted so far, and the time given to them.
+    last: (u64, u64),
     secs: u64,
     /// `secs` in decimal, `secs_len` bytes (none yet when 0).
     secs_text: [u8; 20],
@@ -250,6 +257,7 @@ impl Expander {
         Expander {
             ticks,
             anchor: None,
+            last: (0, 0),
             secs: 0,
             secs_text: [0; 20],
             secs_len: 0,
@@ -302,9 +310,32 @@ impl Expander {
         }
     }
 
-    /// Nanoseconds since the Unix epoch at `ticks`.
+    /// Nanoseconds since the Unix epoch at `ticks`, never before the time given to earlier
+    /// ticks by less than [`SMOOTHED_NANOS`].
     #[inline]
     fn wall_nanos(&mut self, ticks: u64) -> u64 {
+        let wall = self.unsmoothed_nanos(ticks);
+        let (last_ticks, last_wall) = self.last;
+        if ticks < last_ticks {
+            // An earlier call (another thread's record, queued later): as it comes.
+            return wall;
+        }
+        // A new anchor can put a later call a microsecond or so before an earlier one (the
+        // counter's calibration against the OS clock is not exact): that would make time go
+        // backwards within a task, so the earlier time is kept. A bigger step back is the OS
+        // clock being set back, which is followed as `CLOCK_REALTIME` would be.
+        let wall = if wall < last_wall && last_wall - wall < SMOOTHED_NANOS {
+            last_wall
+        } else {
+            wall
+        };
+        self.last = (ticks, wall);
+        wall
+    }
+
+    /// [`wall_nanos`](Self::wall_nanos) without the smoothing across anchors.
+    #[inline]
+    fn unsmoothed_nanos(&mut self, ticks: u64) -> u64 {
         if let Some((t0, wall0)) = self.anchor {
             if let Some(wall) = self.time_from_anchor(t0, wall0, ticks) {
                 return wall;
@@ -526,6 +557,24 @@ mod tests {
         ex.expand(&c, &mut out);
         let t: f64 = std::str::from_utf8(&out).unwrap().parse().unwrap();
         assert!((t - before).abs() < 1e-2, "{before} {t}");
+    }
+
+    #[test]
+    fn a_new_anchor_never_sends_a_later_call_back_by_a_little_but_follows_a_clock_step() {
+        static OS: Ticks = Ticks::Monotonic;
+        let mut ex = Expander::with_ticks(&OS);
+        let t = OS.raw();
+        ex.anchor = Some((t, 5_000_000_000));
+        assert_eq!(ex.wall_nanos(t + 1_000), 5_000_001_000);
+        // A new anchor that puts the same instant 3 µs earlier.
+        ex.anchor = Some((t, 4_999_997_000));
+        assert_eq!(ex.wall_nanos(t + 2_000), 5_000_001_000);
+        assert_eq!(ex.wall_nanos(t + 5_000), 5_000_002_000);
+        // An earlier call formatted late (another thread's record) is not held up.
+        assert_eq!(ex.wall_nanos(t + 500), 4_999_997_500);
+        // The OS clock set back by a second: followed.
+        ex.anchor = Some((t, 3_999_997_000));
+        assert_eq!(ex.wall_nanos(t + 6_000), 4_000_003_000);
     }
 
     #[test]
