@@ -173,9 +173,15 @@ impl Segments {
     }
 
     /// Appends a time segment: the clock's ticks now.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn now(&mut self, out: &mut Vec<u8>) {
-        self.segment(out, TICKS, clock().raw());
+        self.ticks(out, clock().raw());
+    }
+
+    /// Appends a time segment: `ticks` of the [`clock`].
+    #[inline(always)]
+    pub(crate) fn ticks(&mut self, out: &mut Vec<u8>, ticks: u64) {
+        self.segment(out, TICKS, ticks);
     }
 
     /// Appends a scalar: a segment for a float; integers and strings are written now (see

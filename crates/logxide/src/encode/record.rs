@@ -257,6 +257,14 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// When a record was made: the wall-clock time, written at once, or the capture clock's
+/// ticks, written as a segment that the writer thread formats (a captured record).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Time {
+    Wall(Timestamp),
+    Ticks(u64),
+}
+
 /// Writes one record into a caller-provided buffer (reused between calls: no allocation in
 /// steady state).
 ///
@@ -380,7 +388,7 @@ impl<'a> RecordEncoder<'a> {
         task_id: &str,
         task_level: &[u32],
     ) -> Self {
-        Self::begin_with(out, format, Some(ts), task_level, |out| {
+        Self::begin_with(out, format, Time::Wall(ts), task_level, |out| {
             json::write_str(out, task_id)
         })
     }
@@ -394,7 +402,7 @@ impl<'a> RecordEncoder<'a> {
     pub(crate) fn begin_plain_id(
         out: &'a mut Vec<u8>,
         format: Format,
-        ts: Option<Timestamp>,
+        ts: Time,
         task_id: &str,
         task_level: &[u32],
     ) -> Self {
@@ -410,20 +418,20 @@ impl<'a> RecordEncoder<'a> {
     fn begin_with(
         out: &'a mut Vec<u8>,
         format: Format,
-        ts: Option<Timestamp>,
+        ts: Time,
         task_level: &[u32],
         task_id: impl FnOnce(&mut Vec<u8>),
     ) -> Self {
         out.clear();
         put_key!(out, format, b"{\"ts\":", b"{\"timestamp\":");
         let segs = match ts {
-            Some(ts) => {
+            Time::Wall(ts) => {
                 json::write_timestamp(out, ts.secs, ts.micros);
                 None
             }
-            None => {
+            Time::Ticks(ticks) => {
                 let mut segs = capture::Segments::new();
-                segs.now(out);
+                segs.ticks(out, ticks);
                 Some(segs)
             }
         };

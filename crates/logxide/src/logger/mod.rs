@@ -45,7 +45,8 @@ use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::encode::{Format, RecordEncoder, Timestamp};
+use crate::encode::record::Time;
+use crate::encode::{capture, Format, RecordEncoder, Timestamp};
 use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, WriterHandle};
 use action::Position;
 #[cfg(feature = "tracing")]
@@ -391,13 +392,19 @@ impl Logger {
         let scope = SCOPES.with(|s| s.try_borrow().ok().and_then(|s| s.last().cloned()));
         let empty = Fields::new();
         let scope = scope.as_deref().unwrap_or(&empty);
-        // Queued records are captured: the writer thread formats their costly values.
+        // Queued records are captured: the writer thread formats their costly values. Their
+        // clock reading also orders them across threads (see the writer's `queue` module).
         let queued = self.core.queues();
+        let time = if queued {
+            Time::Ticks(capture::clock().raw())
+        } else {
+            Time::Wall(Timestamp::now())
+        };
         with_buffer(|buf| {
             let mut enc = RecordEncoder::begin_plain_id(
                 buf,
                 self.core.format,
-                (!queued).then(Timestamp::now),
+                time,
                 pos.task_id.as_str(),
                 &pos.level,
             );
@@ -406,7 +413,7 @@ impl Logger {
             fields(&mut writer);
             writer.finish_context();
             enc.finish();
-            self.core.submit(buf, level, queued);
+            self.core.submit(buf, level, time);
         });
     }
 
@@ -460,17 +467,15 @@ impl Core {
         !self.force_sync && SYNC_DEPTH.get() == 0
     }
 
-    /// Hands a finished record to the writer: queued (then `line` was encoded capturing, see
-    /// [`Core::queues`]), the buffer itself goes into the queue and `line` is left holding an
-    /// empty one from the writer's pool (no copy); else it is written now.
+    /// Hands a finished record to the writer: queued if it was captured at `time`'s ticks
+    /// (see [`Core::queues`]), else written now.
     #[inline]
-    fn submit(&self, line: &mut Vec<u8>, level: Level, queued: bool) {
+    fn submit(&self, line: &[u8], level: Level, time: Time) {
         // A refused record is counted (with its reason) in the writer's metrics.
         let level = level.value();
-        let _ = if queued {
-            self.handle.enqueue_encoded(line, level, true)
-        } else {
-            self.handle.write_sync_with_level(line, level)
+        let _ = match time {
+            Time::Ticks(ticks) => self.handle.enqueue_encoded(line, level, true, ticks),
+            Time::Wall(_) => self.handle.write_sync_with_level(line, level),
         };
     }
 }

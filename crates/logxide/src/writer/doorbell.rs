@@ -1,29 +1,38 @@
-//! The doorbell: the `enqueued` counter, which also tells producers when to wake the parked
-//! writer thread — without a syscall per record and without a lost wake-up.
+//! The doorbell: how producers learn that the writer thread sleeps and wants waking, or that
+//! the writer left the running state — with one plain load per record and no lost wake-up.
 //!
-//! One atomic word holds the count of enqueued records and, in its top bit, `SLEEPING`.
-//! Everything that decides a wake-up is a read-modify-write of that one word, so the
-//! argument needs only the atomicity of read-modify-writes (a single modification order),
-//! not sequential consistency across locations:
+//! One word holds `SLEEPING` (the writer parks, or is about to, until `COUNT` more records
+//! arrive) and `ATTENTION` (the writer is closing or fell back: producers must look at its
+//! state after publishing). It is zero while the writer runs and is awake, so a producer's
+//! check after each record is a load of a line nobody writes, which stays in its cache.
 //!
-//! - The writer reads the count (`seen`) *before* it looks at the queue. Every record counted
-//!   by then is visible in the queue (the count is incremented after the push, with release,
-//!   and read with acquire).
-//! - To sleep, it stores the count at which it wants to be woken in `wake_at`, then
-//!   compare-exchanges the word from `seen` to `seen | SLEEPING`. The exchange fails if any
-//!   record was counted since `seen` — the writer then looks again instead of parking.
-//! - A producer pushes, then counts with `fetch_add`. If the previous word had `SLEEPING` and
-//!   its count reached `wake_at`, it clears the bit with `fetch_and`; the one producer that
-//!   actually cleared it unparks the writer.
+//! # The protocol: an asymmetric Dekker
 //!
-//! If the exchange succeeded, every later `fetch_add` comes after it in the word's
-//! modification order and so sees `SLEEPING` (and, synchronizing with the exchange's release,
-//! the `wake_at` stored before it): the producer whose count reaches `wake_at` wakes the
-//! writer. An unpark that lands before `park` makes `park` return at once. While the writer is
-//! busy the bit is clear and producers pay nothing beyond the `fetch_add` they make anyway.
+//! Both questions have the same shape. The producer *publishes* (stores a lane's count and
+//! write index), then *loads* the word. The other side *stores* the word (arms it, or sets
+//! `ATTENTION`), then *loads* what producers publish (the lanes). Neither may miss both: a
+//! producer that saw no bit must have its record seen by the writer's look at the lanes.
+//! That needs a full fence between each side's store and its load. The producer pays for
+//! its side with only [`light`](Doorbell::light), a compiler fence, and the writer's side
+//! with [`heavy`](Doorbell::heavy), Linux's `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`,
+//! which runs a full memory barrier on every running thread of the process before it
+//! returns (a thread not running has passed one when it was switched out). For a producer
+//! that loads the word, the barrier falls either before its load — then the load sees the
+//! bit, which was stored before the barrier — or after it, and then the publishing stores
+//! that came before the load in program order are globally visible before `heavy`
+//! returns, so the writer's look at the lanes sees them. The writer calls `heavy` only
+//! when it goes to sleep and at state changes, a few microseconds each time.
 //!
-//! `loom` checks this protocol: `RUSTFLAGS="--cfg logxide_loom" cargo test -p logxide --release --lib
-//! doorbell`.
+//! Where `membarrier` is not available (another OS, an old kernel, a seccomp filter) both
+//! sides use a `SeqCst` fence: the textbook Dekker, which costs producers a fence per record.
+//!
+//! To wake the writer, a producer that sees `SLEEPING` counts its record down with a
+//! compare-exchange; the one that takes `COUNT` to zero clears `SLEEPING` and unparks the
+//! writer. An unpark that lands before the writer parks makes `park` return at once.
+//!
+//! `loom` checks the protocol, with `light` and `heavy` as read-modify-writes of one word
+//! (which order the two sides the way the fences do): `RUSTFLAGS="--cfg logxide_loom"
+//! cargo test -p logxide --release --lib doorbell`.
 
 #[cfg(logxide_loom)]
 use loom::sync::atomic::AtomicU64;
@@ -33,12 +42,18 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
 
 use crossbeam_utils::CachePadded;
 
-/// The writer is parked (or about to park) until the count reaches `wake_at`.
+/// The writer parks until `COUNT` more records arrive.
 const SLEEPING: u64 = 1 << 63;
+/// Producers must look at the writer's state after publishing.
+pub(crate) const ATTENTION: u64 = 1 << 62;
+/// Records still to come before the sleeping writer wants waking.
+const COUNT: u64 = u32::MAX as u64;
 
 pub(crate) struct Doorbell {
     word: CachePadded<AtomicU64>,
-    wake_at: AtomicU64,
+    /// The fences of the loom model (read-modify-writes of this word).
+    #[cfg(logxide_loom)]
+    sync: AtomicU64,
 }
 
 impl Default for Doorbell {
@@ -49,50 +64,156 @@ impl Default for Doorbell {
 
 impl Doorbell {
     pub(crate) fn new() -> Self {
+        fences::init();
         Doorbell {
             word: CachePadded::new(AtomicU64::new(0)),
-            wake_at: AtomicU64::new(0),
+            #[cfg(logxide_loom)]
+            sync: AtomicU64::new(0),
         }
     }
 
-    /// Producer side: counts one record already pushed onto the queue. True if the caller
-    /// must unpark the writer (it claimed the wake-up).
-    #[inline]
-    pub(crate) fn count_pushed(&self) -> bool {
-        let prev = self.word.fetch_add(1, SeqCst);
-        prev & SLEEPING != 0 && self.wake_due(prev)
+    /// Producer, after publishing a record: the word (zero in the common case; otherwise
+    /// see [`ring`](Self::ring) and [`ATTENTION`]).
+    #[inline(always)]
+    pub(crate) fn after_publish(&self) -> u64 {
+        self.light();
+        self.word.load(Relaxed)
     }
 
+    /// Producer, having seen `SLEEPING`: counts its record toward the writer's wake-up.
+    /// True if this caller must unpark the writer.
     #[cold]
-    fn wake_due(&self, prev: u64) -> bool {
-        let n = (prev & !SLEEPING) + 1;
-        n >= self.wake_at.load(Acquire) && self.word.fetch_and(!SLEEPING, SeqCst) & SLEEPING != 0
+    pub(crate) fn ring(&self) -> bool {
+        let mut w = self.word.load(Relaxed);
+        loop {
+            if w & SLEEPING == 0 {
+                return false;
+            }
+            let left = w & COUNT;
+            let new = if left <= 1 {
+                w & !(SLEEPING | COUNT)
+            } else {
+                w - 1
+            };
+            match self.word.compare_exchange_weak(w, new, Acquire, Relaxed) {
+                Ok(_) => return left <= 1,
+                Err(now) => w = now,
+            }
+        }
     }
 
-    /// Counts a record that never entered the queue (dropped, or written synchronously).
-    #[inline]
-    pub(crate) fn count_other(&self) {
-        self.word.fetch_add(1, SeqCst);
+    /// Writer: asks to be woken when `count` more records have been published, then runs
+    /// [`heavy`](Self::heavy). The caller must look at the lanes again and park only if
+    /// nothing was published since it last looked; then [`disarm`](Self::disarm).
+    pub(crate) fn arm(&self, count: u64) {
+        let count = count.clamp(1, COUNT);
+        // Disarmed, `SLEEPING` and `COUNT` are clear: or-ing sets them.
+        let before = self.word.fetch_or(SLEEPING | count, SeqCst);
+        debug_assert_eq!(before & (SLEEPING | COUNT), 0, "armed twice");
+        self.heavy();
     }
 
-    /// The number of records counted so far.
-    #[inline]
-    pub(crate) fn get(&self) -> u64 {
-        self.word.load(SeqCst) & !SLEEPING
+    /// Writer, awake again (or not parking after all).
+    pub(crate) fn disarm(&self) {
+        self.word.fetch_and(!(SLEEPING | COUNT), SeqCst);
     }
 
-    /// Writer side: sleep until the count reaches `at`, unless it moved since `seen` (read
-    /// before the writer last looked at the queue). True if the writer may park.
-    pub(crate) fn try_sleep(&self, seen: u64, at: u64) -> bool {
-        self.wake_at.store(at, Relaxed);
-        self.word
-            .compare_exchange(seen, seen | SLEEPING, SeqCst, Relaxed)
-            .is_ok()
+    /// Makes every producer look at the writer's state after its next record. The caller
+    /// then runs [`heavy`](Self::heavy) before it looks at the lanes (see the module docs).
+    pub(crate) fn attention(&self) {
+        self.word.fetch_or(ATTENTION, SeqCst);
     }
 
-    /// Writer side, after `park` returned (woken or timed out).
-    pub(crate) fn woke(&self) {
-        self.word.fetch_and(!SLEEPING, SeqCst);
+    /// The producer's half of the fence: a compiler fence where `membarrier` serves the
+    /// other half, else a full fence.
+    #[inline(always)]
+    pub(crate) fn light(&self) {
+        #[cfg(logxide_loom)]
+        self.sync.fetch_add(0, std::sync::atomic::Ordering::AcqRel);
+        #[cfg(not(logxide_loom))]
+        fences::light();
+    }
+
+    /// The writer's half of the fence: a memory barrier on every running thread of the
+    /// process (or a full fence; see [`light`](Self::light)).
+    pub(crate) fn heavy(&self) {
+        #[cfg(logxide_loom)]
+        self.sync.fetch_add(0, std::sync::atomic::Ordering::AcqRel);
+        #[cfg(not(logxide_loom))]
+        fences::heavy();
+    }
+}
+
+/// Which fences this process uses: decided once, before the first writer exists.
+mod fences {
+    use std::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
+
+    const UNKNOWN: u8 = 0;
+    const MEMBARRIER: u8 = 1;
+    const SYMMETRIC: u8 = 2;
+
+    static MODE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    /// Registers the process for `membarrier` where it can (idempotent). Runs before any
+    /// writer is built, so every producer reads the final mode: it is set once and every
+    /// producer of a writer starts after that writer was built.
+    pub(super) fn init() {
+        if MODE.load(SeqCst) != UNKNOWN {
+            return;
+        }
+        let mode = if register() { MEMBARRIER } else { SYMMETRIC };
+        let _ = MODE.compare_exchange(UNKNOWN, mode, SeqCst, SeqCst);
+    }
+
+    #[cfg(target_os = "linux")]
+    fn register() -> bool {
+        use rustix::thread::{membarrier, membarrier_query, MembarrierCommand, MembarrierQuery};
+        membarrier_query().contains(MembarrierQuery::PRIVATE_EXPEDITED)
+            && membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn register() -> bool {
+        false
+    }
+
+    #[inline(always)]
+    pub(super) fn light() {
+        if MODE.load(Relaxed) == MEMBARRIER {
+            compiler_fence(SeqCst);
+        } else {
+            fence(SeqCst);
+        }
+    }
+
+    pub(super) fn heavy() {
+        #[cfg(target_os = "linux")]
+        if MODE.load(Relaxed) == MEMBARRIER {
+            use rustix::thread::{membarrier, MembarrierCommand};
+            // Registered, so it cannot fail (the registration is inherited by forked
+            // children too); the fence below is all that is left if it ever did.
+            if membarrier(MembarrierCommand::PrivateExpedited).is_ok() {
+                return;
+            }
+            debug_assert!(false, "membarrier failed after registration");
+        }
+        fence(SeqCst);
+    }
+
+    #[cfg(all(test, not(logxide_loom)))]
+    #[test]
+    fn linux_here_has_membarrier() {
+        init();
+        if cfg!(target_os = "linux") {
+            // Not a requirement, but where it fails producers pay a fence per record:
+            // worth knowing when reading benchmark figures.
+            eprintln!(
+                "doorbell fences: membarrier = {}",
+                MODE.load(SeqCst) == MEMBARRIER
+            );
+        }
+        light();
+        heavy();
     }
 }
 
@@ -103,12 +224,13 @@ mod tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    /// Two producers push one record each; the writer parks whenever it sees nothing new.
-    /// A lost wake-up would leave the writer parked forever, which loom reports as a deadlock.
+    /// Two producers publish one record each (a flag, then the doorbell check); the writer
+    /// takes what it finds and otherwise arms the doorbell, looks again, and parks. A lost
+    /// wake-up would leave the writer parked forever, which loom reports as a deadlock.
     ///
-    /// The queue is modelled by one flag per producer rather than a loom `Mutex`: loom lets an
-    /// `unpark` that arrives while a thread waits for a mutex end *that* wait and forgets the
-    /// token, which `std` does not do.
+    /// The lanes are modelled by one flag per producer rather than a loom `Mutex`: loom lets
+    /// an `unpark` that arrives while a thread waits for a mutex end *that* wait and forgets
+    /// the token, which `std` does not do.
     fn model(batch: u64) {
         let mut model = loom::model::Builder::new();
         model.preemption_bound = Some(3);
@@ -120,24 +242,27 @@ mod tests {
                 let (slots, bell) = (slots.clone(), bell.clone());
                 thread::spawn(move || {
                     let mut taken = [false, false];
-                    while taken != [true, true] {
-                        let seen = bell.get();
-                        let mut popped = 0;
+                    let look = |taken: &mut [bool; 2]| {
+                        let mut found = 0;
                         for (i, slot) in slots.iter().enumerate() {
                             if !taken[i] && slot.load(Acquire) {
                                 taken[i] = true;
-                                popped += 1;
+                                found += 1;
                             }
                         }
-                        if popped > 0 {
+                        found
+                    };
+                    while taken != [true, true] {
+                        if look(&mut taken) > 0 {
                             continue;
                         }
                         // Wait for one record, or for a "batch" of two.
                         let missing = 2 - taken.iter().filter(|t| **t).count() as u64;
-                        if bell.try_sleep(seen, seen + batch.min(missing)) {
+                        bell.arm(batch.min(missing));
+                        if look(&mut taken) == 0 {
                             thread::park();
-                            bell.woke();
                         }
+                        bell.disarm();
                     }
                 })
             };
@@ -148,7 +273,7 @@ mod tests {
                     let writer_thread = writer_thread.clone();
                     thread::spawn(move || {
                         slots[i].store(true, std::sync::atomic::Ordering::Release);
-                        if bell.count_pushed() {
+                        if bell.after_publish() & SLEEPING != 0 && bell.ring() {
                             writer_thread.unpark();
                         }
                     })
@@ -158,7 +283,6 @@ mod tests {
                 p.join().unwrap();
             }
             writer.join().unwrap();
-            assert_eq!(bell.get(), 2);
         });
     }
 
@@ -167,8 +291,54 @@ mod tests {
         model(1);
     }
 
+    /// One producer, every interleaving (no preemption bound): the writer arms the doorbell
+    /// and looks again before it parks; the producer publishes and checks the doorbell. The
+    /// writer must end up either seeing the record or being woken: parking with neither is
+    /// a lost wake-up.
     #[test]
-    fn no_lost_wakeup_batch() {
-        model(2);
+    fn no_lost_wakeup_one_producer_exhaustive() {
+        loom::model(|| {
+            let slot = Arc::new(AtomicBool::new(false));
+            let bell = Arc::new(Doorbell::new());
+            let producer = {
+                let (slot, bell) = (slot.clone(), bell.clone());
+                thread::spawn(move || {
+                    slot.store(true, std::sync::atomic::Ordering::Release);
+                    // True: this producer wakes the writer.
+                    bell.after_publish() & SLEEPING != 0 && bell.ring()
+                })
+            };
+            bell.arm(1);
+            let writer_saw = slot.load(Acquire);
+            let woken = producer.join().unwrap();
+            assert!(
+                writer_saw || woken,
+                "the writer would sleep through the record"
+            );
+        });
+    }
+
+    /// The close protocol: a producer publishes and then checks for `ATTENTION`; the closer
+    /// sets it, fences, and drains. The record is drained by one of the two, never by
+    /// neither.
+    #[test]
+    fn no_record_stranded_at_close() {
+        loom::model(|| {
+            let slot = Arc::new(AtomicBool::new(false));
+            let bell = Arc::new(Doorbell::new());
+            let producer = {
+                let (slot, bell) = (slot.clone(), bell.clone());
+                thread::spawn(move || {
+                    slot.store(true, std::sync::atomic::Ordering::Release);
+                    // True: the producer drains it itself.
+                    bell.after_publish() & ATTENTION != 0
+                })
+            };
+            bell.attention();
+            bell.heavy();
+            let closer_saw = slot.load(Acquire);
+            let producer_drains = producer.join().unwrap();
+            assert!(closer_saw || producer_drains, "the record was stranded");
+        });
     }
 }

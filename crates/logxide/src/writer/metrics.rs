@@ -1,22 +1,24 @@
 //! Counters of the writer, readable at any time (also after shutdown).
 //!
-//! Producers touch only `enqueued` and the drop counters; everything else is written by the
-//! one thread that delivers batches (the writer thread, or a caller in fallback mode, both
-//! under the core lock). All counters only grow.
+//! `enqueued` is not one counter: it is the sum of what every lane has published (each
+//! lane's own count, stored by its producer alone: see the `lane` module) and of `other`,
+//! the records that never entered a lane (dropped at once, or written synchronously). The
+//! drop counters are shared; everything else is written by the one thread that delivers
+//! batches (the writer thread, or a caller in fallback mode, both under the core lock). All
+//! counters only grow.
 //!
 //! **Accounting.** Every record handed to [`enqueue`](super::WriterHandle::enqueue) is counted
-//! in `enqueued` *before* anything else happens to it, and later in exactly one of `written`,
-//! `dropped` or `failed`. A snapshot reads the outcome counters first and `enqueued` last, so
-//! `pending = enqueued - written - dropped - failed` is never negative, and at rest (no
-//! enqueue in progress) `enqueued = written + dropped + failed + pending` holds exactly.
+//! in `enqueued` *before* anything else happens to it (a lane counts a record before it
+//! publishes it), and later in exactly one of `written`, `dropped` or `failed`. A snapshot
+//! reads the outcome counters first and `enqueued` last, so `pending = enqueued - written -
+//! dropped - failed` is never negative, and at rest (no enqueue in progress) `enqueued =
+//! written + dropped + failed + pending` holds exactly.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Mutex, TryLockError};
 
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
-
-use super::doorbell::Doorbell;
 
 /// Why a record was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -153,8 +155,9 @@ pub struct MetricsSnapshot {
 
 #[derive(Default)]
 pub(crate) struct Counters {
-    /// The `enqueued` count, which is also how producers wake the writer.
-    pub(crate) enqueued: Doorbell,
+    /// Records counted as enqueued that never entered a lane (dropped at once, or written
+    /// synchronously).
+    other: CachePadded<AtomicU64>,
     dropped: CachePadded<[AtomicU64; 6]>,
     pub(crate) written: AtomicU64,
     pub(crate) failed: AtomicU64,
@@ -184,6 +187,12 @@ impl Counters {
         c
     }
 
+    /// Counts a record that will not enter a lane (before its outcome is counted).
+    #[inline]
+    pub(crate) fn count_other(&self) {
+        self.other.fetch_add(1, SeqCst);
+    }
+
     #[inline]
     pub(crate) fn count_dropped(&self, reason: DropReason, n: u64) {
         self.dropped[reason.index()].fetch_add(n, SeqCst);
@@ -193,23 +202,29 @@ impl Counters {
         self.dropped[reason.index()].load(SeqCst)
     }
 
-    /// Records counted so far and not yet written, dropped or failed (read like a snapshot:
-    /// outcomes first, `enqueued` last).
-    pub(crate) fn pending(&self) -> u64 {
+    /// Records counted so far and not yet written, dropped or failed, where `published`
+    /// reads the lanes' count (read like a snapshot: outcomes first, `enqueued` last).
+    pub(crate) fn pending(&self, published: impl FnOnce() -> u64) -> u64 {
         let settled = self.written.load(SeqCst)
             + self.failed.load(SeqCst)
             + self.dropped.iter().map(|d| d.load(SeqCst)).sum::<u64>();
-        self.enqueued.get().saturating_sub(settled)
+        (published() + self.other.load(SeqCst)).saturating_sub(settled)
     }
 
     pub(crate) fn raise_high_water(&self, seen: u64) {
         self.high_water.fetch_max(seen, Relaxed);
     }
 
-    /// A snapshot. With `may_block` false (a forked child, where a lock the parent's writer
-    /// thread held at the fork stays held forever) the per-sink counters are read only if
-    /// their lock is free, otherwise left out.
-    pub(crate) fn snapshot(&self, state: WriterState, may_block: bool) -> MetricsSnapshot {
+    /// A snapshot; `published` reads what the lanes published. With `may_block` false (a
+    /// forked child, where a lock the parent's writer thread held at the fork stays held
+    /// forever) the per-sink counters are read only if their lock is free, otherwise left
+    /// out.
+    pub(crate) fn snapshot(
+        &self,
+        state: WriterState,
+        may_block: bool,
+        published: impl FnOnce() -> u64,
+    ) -> MetricsSnapshot {
         // Outcomes first, `enqueued` last: every outcome counted here was enqueued before,
         // so `pending` cannot go negative.
         let written = self.written.load(SeqCst);
@@ -223,7 +238,7 @@ impl Counters {
             invalid: d(DropReason::Invalid),
             forked: d(DropReason::Forked),
         };
-        let enqueued = self.enqueued.get();
+        let enqueued = published() + self.other.load(SeqCst);
         let dropped = dropped_by.total();
         MetricsSnapshot {
             enqueued,

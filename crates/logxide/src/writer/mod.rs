@@ -31,9 +31,14 @@
 //!   [`DropReason`]) or failed (every sink refused it; the error is in the metrics).
 //!   [`Writer::metrics`] satisfies `enqueued = written + dropped + failed + pending`.
 //! - **Bounded memory.** The queue holds at most `capacity` records and `max_bytes` bytes
-//!   under every policy; the writer's own batch is at most 1 MiB plus one record.
+//!   under every policy; the writer's own batch is at most 1 MiB plus one record. Each
+//!   producer thread has its own lane (a ring that starts at 64 KiB and grows with its
+//!   backlog, within those bounds). With several producers a full queue may be reported
+//!   while idle threads hold a few unspent credits — never more than half of either bound
+//!   in all (see the `budget` module); a single producer fills the queue exactly.
 //! - **Order.** Each producer's records are written in the order it enqueued them; records of
-//!   producers synchronized with each other keep their happens-before order.
+//!   producers synchronized with each other keep their happens-before order (lanes are
+//!   merged by the clock reading of each call; see the `queue` module).
 //! - **Draining.** [`Writer::flush`], [`Writer::shutdown`] and dropping the [`Writer`] drain
 //!   the queue in every mode, `manual` included. A shutdown with a timeout that expires
 //!   reports the exact number still pending; the thread goes on draining in the background.
@@ -67,8 +72,10 @@
 //!   the child of a multi-threaded process until it calls `exec`; logging there relies on the
 //!   C library keeping `malloc` usable after `fork`, as glibc does.
 
+mod budget;
 mod config;
 mod doorbell;
+mod lane;
 mod metrics;
 mod queue;
 mod shared;
@@ -85,7 +92,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use config::BoxedSink;
-use queue::Item;
+use doorbell::ATTENTION;
+use lane::CAPTURED;
 pub(crate) use shared::{in_sink_call, panic_message};
 use shared::{Shared, CLOSED, FALLBACK, RUNNING};
 
@@ -427,8 +435,8 @@ impl Writer {
                 timed_out: false,
             };
         }
-        shared.state.store(CLOSED, SeqCst);
-        shared.queue.wake_all_waiters();
+        shared.leave_running(CLOSED);
+        shared.queue.budget().wake_all_waiters();
         shared.unpark_writer();
         let deadline = timeout.map(|t| Instant::now() + t);
         if !shared.wait_until(deadline, || shared.worker_exited.load(SeqCst)) {
@@ -486,9 +494,11 @@ impl WriterHandle {
     /// Enqueues one record: one line of already-serialized bytes, with or without its final
     /// `\n` (added when missing).
     ///
-    /// In the common case this copies the bytes into a recycled buffer and pushes it onto a
-    /// lock-free ring: no allocation, no lock, no syscall. When the queue is full the
-    /// [`Policy`] decides; a dropped record is counted and reported in the `Err`.
+    /// In the common case this copies the bytes into this thread's lane of the queue, a ring
+    /// that only this thread writes, and publishes them with one store: no allocation, no
+    /// lock, no syscall, no read-modify-write of memory another thread writes. When the
+    /// queue is full the [`Policy`] decides; a dropped record is counted and reported in the
+    /// `Err`.
     ///
     /// A record enqueued from inside a sink call (a sink that logs, or a panic hook running
     /// in a sink) never waits, whatever the policy: if the queue is full it is dropped and
@@ -549,22 +559,29 @@ impl WriterHandle {
         if shared.state.load(Relaxed) != RUNNING || shared.forked() {
             return self.enqueue_slow(body, level, false);
         }
-        let reserved = shared.queue.reserve(len);
-        let record = shared.queue.make_record(body, true);
-        self.push(Item::Record(record, level), len, reserved)
+        let ticks = capture::clock().raw();
+        self.push(&Rec {
+            parts: &[body, b"\n"],
+            body,
+            len,
+            level,
+            flags: 0,
+            ticks,
+        })
     }
 
     /// [`enqueue_with_level`](Self::enqueue_with_level) for a record made by the encoder,
     /// which is one line ending in `\n` by construction (so it is not searched for line
-    /// breaks): the buffer itself is queued, and `line` is left holding an empty buffer from
-    /// the pool — the record is not copied. With `captured`, the record holds capture
-    /// segments, formatted by the writer thread ([`crate::encode::capture`]).
+    /// breaks), its call's clock reading `ticks` (`encode::capture::clock`). With
+    /// `captured`, the record holds capture segments, formatted by the writer thread
+    /// ([`crate::encode::capture`]).
     #[inline]
     pub(crate) fn enqueue_encoded(
         &self,
-        line: &mut Vec<u8>,
+        line: &[u8],
         level: u8,
         captured: bool,
+        ticks: u64,
     ) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
         let len = line.len();
@@ -573,40 +590,59 @@ impl WriterHandle {
         if len > shared.queue.max_bytes() {
             return self.drop_record(DropReason::Invalid);
         }
+        let body = &line[..len - 1];
         if shared.state.load(Relaxed) != RUNNING || shared.forked() {
-            return self.enqueue_slow(&line[..len - 1], level, captured);
+            return self.enqueue_slow(body, level, captured);
         }
-        let reserved = shared.queue.reserve(len);
-        let record = std::mem::replace(line, shared.queue.empty_buffer());
-        self.push(Item::record(record, level, captured), len, reserved)
+        self.push(&Rec {
+            parts: &[line],
+            body,
+            len,
+            level,
+            flags: if captured { CAPTURED } else { 0 },
+            ticks,
+        })
     }
 
-    /// Queues `item` (a record of `len` bytes, `\n` included), whose bytes are reserved if
-    /// `reserved`; a full queue goes to the policy.
+    /// Publishes `rec` in this thread's lane; a full queue goes to the policy.
     #[inline]
-    fn push(&self, item: Item, len: usize, reserved: bool) -> Result<Queued, Dropped> {
-        if reserved {
-            match self.shared.queue.try_push(item) {
-                Ok(()) => return Ok(self.pushed(Queued::Queued)),
-                Err(item) => return self.on_full(item, len, true),
-            }
+    fn push(&self, rec: &Rec<'_>) -> Result<Queued, Dropped> {
+        match self.try_push(rec) {
+            true => Ok(self.pushed(Queued::Queued)),
+            false => self.on_full(rec),
         }
-        self.on_full(item, len, false)
     }
 
-    /// Counts a pushed record, rings the doorbell, and checks for a race with shutdown or
-    /// fallback (see the `shared` module).
-    #[inline]
+    #[inline(always)]
+    fn try_push(&self, rec: &Rec<'_>) -> bool {
+        self.shared
+            .queue
+            .push(rec.parts, rec.len, rec.level, rec.flags, rec.ticks)
+            .is_ok()
+    }
+
+    /// After a record was published: one load of the doorbell, which is zero unless the
+    /// writer sleeps and wants waking, or is leaving the running state (see the `doorbell`
+    /// and `shared` modules).
+    #[inline(always)]
     fn pushed(&self, how: Queued) -> Queued {
+        let word = self.shared.bell.after_publish();
+        if word != 0 {
+            self.attention(word);
+        }
+        how
+    }
+
+    #[cold]
+    fn attention(&self, word: u64) {
         let shared = &*self.shared;
-        if shared.counters.enqueued.count_pushed() {
+        if shared.bell.ring() {
             shared.counters.wakeups.fetch_add(1, Relaxed);
             shared.unpark_writer();
         }
-        if shared.state.load(SeqCst) != RUNNING {
+        if word & ATTENTION != 0 && shared.state.load(SeqCst) != RUNNING {
             shared.help_drain();
         }
-        how
     }
 
     /// Writes one record synchronously from the caller's thread: everything enqueued before
@@ -656,10 +692,9 @@ impl WriterHandle {
             drop(core);
             return self.drop_record(DropReason::Shutdown);
         }
-        shared.counters.enqueued.count_other();
+        shared.counters.count_other();
         let caught = std::mem::replace(&mut core.catch_panics, true);
-        // One pass takes everything queued before this call (it takes up to `capacity`).
-        core.pop_and_deliver(shared, true);
+        core.drain(shared);
         core.push_record(shared, body, level);
         core.deliver(shared);
         core.flush_sinks(shared);
@@ -670,7 +705,7 @@ impl WriterHandle {
 
     fn drop_record(&self, reason: DropReason) -> Result<Queued, Dropped> {
         let c = &self.shared.counters;
-        c.enqueued.count_other();
+        c.count_other();
         c.count_dropped(reason, 1);
         Err(Dropped { reason })
     }
@@ -686,10 +721,10 @@ impl WriterHandle {
         }
         match shared.state.load(SeqCst) {
             FALLBACK => {
-                shared.counters.enqueued.count_other();
+                shared.counters.count_other();
                 let mut core = shared.lock_core();
                 core.catch_panics = true;
-                core.pop_and_deliver(shared, true);
+                core.drain(shared);
                 core.finish_barriers(shared);
                 core.push_record(shared, &finished(body, captured), level);
                 core.deliver(shared);
@@ -699,92 +734,54 @@ impl WriterHandle {
         }
     }
 
-    /// The queue (or its byte bound) is full: apply the policy. `reserved` says whether the
-    /// record's bytes are already reserved.
+    /// The queue (or its byte bound) is full: apply the policy.
     #[cold]
-    fn on_full(&self, item: Item, len: usize, mut reserved: bool) -> Result<Queued, Dropped> {
+    fn on_full(&self, rec: &Rec<'_>) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
         let q = &shared.queue;
         shared.counters.raise_high_water(q.capacity() as u64);
-        let give_back = |item: Item, reserved: bool| {
-            if reserved {
-                q.release(len);
-            }
-            if let Item::Record(buf, _) | Item::Captured(buf, _) = item {
-                q.recycle(buf);
-            }
-        };
         match shared.settings.policy {
-            Policy::DropNewest | Policy::Warn => {
-                give_back(item, reserved);
-                self.drop_record(DropReason::QueueFull)
-            }
+            Policy::DropNewest | Policy::Warn => self.drop_record(DropReason::QueueFull),
             // Inside a sink call the writer is this thread: waiting for space would never end.
-            Policy::Block if shared::in_sink_call() => {
-                give_back(item, reserved);
-                self.drop_record(DropReason::QueueFull)
-            }
+            Policy::Block if shared::in_sink_call() => self.drop_record(DropReason::QueueFull),
             Policy::DropOldest => {
                 let mut evicted = false;
-                while !reserved {
-                    reserved = q.reserve(len);
-                    if !reserved {
-                        match q.pop() {
-                            Some(old) => {
-                                shared.evicted(old);
-                                evicted = true;
-                            }
-                            // Bytes are held by records in flight: let them land.
-                            None => thread::yield_now(),
-                        }
+                loop {
+                    if self.try_push(rec) {
+                        let how = if evicted {
+                            Queued::EvictedOldest
+                        } else {
+                            Queued::Queued
+                        };
+                        return Ok(self.pushed(how));
+                    }
+                    if shared.state.load(SeqCst) != RUNNING {
+                        return self.enqueue_slow(rec.body, rec.level, rec.flags & CAPTURED != 0);
+                    }
+                    if q.evict_oldest() {
+                        shared.counters.count_dropped(DropReason::Evicted, 1);
+                        evicted = true;
+                    } else {
+                        // The credits are with records being read, or on their way into a
+                        // lane: let them land.
+                        thread::yield_now();
                     }
                 }
-                if let Some(old) = q.force_push(item) {
-                    shared.evicted(old);
-                    evicted = true;
-                }
-                let how = if evicted {
-                    Queued::EvictedOldest
-                } else {
-                    Queued::Queued
-                };
-                Ok(self.pushed(how))
             }
             Policy::Block => {
                 let deadline = shared.settings.block_timeout.map(|t| Instant::now() + t);
-                let result = q.wait_for_space(
-                    item,
+                let pushed = q.budget().wait_for_space(
                     deadline,
-                    |item| {
-                        if !reserved {
-                            if !q.reserve(len) {
-                                return Err(item);
-                            }
-                            reserved = true;
-                        }
-                        q.try_push(item)
-                    },
+                    || self.try_push(rec),
                     || shared.state.load(SeqCst) != RUNNING,
                     || shared.request_write(),
                 );
-                match result {
-                    Ok(()) => Ok(self.pushed(Queued::Queued)),
-                    Err(item) => {
-                        if reserved {
-                            q.release(len);
-                        }
-                        let (buf, level, captured) = match item {
-                            Item::Record(buf, level) => (buf, level, false),
-                            Item::Captured(buf, level) => (buf, level, true),
-                            Item::Barrier(_) => unreachable!("enqueue pushes records only"),
-                        };
-                        let outcome = match shared.state.load(SeqCst) {
-                            RUNNING => self.drop_record(DropReason::Timeout),
-                            _ => self.enqueue_slow(&buf[..len - 1], level, captured),
-                        };
-                        q.recycle(buf);
-                        outcome
-                    }
+                if pushed {
+                    return Ok(self.pushed(Queued::Queued));
+                }
+                match shared.state.load(SeqCst) {
+                    RUNNING => self.drop_record(DropReason::Timeout),
+                    _ => self.enqueue_slow(rec.body, rec.level, rec.flags & CAPTURED != 0),
                 }
             }
         }
@@ -828,32 +825,18 @@ impl WriterHandle {
             pending: self.metrics().pending,
         };
         if shared.state.load(SeqCst) == RUNNING {
+            // Everything published before this ticket is drawn happens before the writer
+            // reads it, and is written before the ticket completes.
             let ticket = shared.next_ticket.fetch_add(1, SeqCst) + 1;
-            let q = &shared.queue;
-            let pushed = q.wait_for_space(
-                Item::Barrier(ticket),
-                deadline,
-                |item| q.try_push(item),
-                || shared.state.load(SeqCst) != RUNNING,
-                || shared.request_write(),
-            );
-            if pushed.is_ok() {
-                shared.request_write();
-                if shared.state.load(SeqCst) != RUNNING {
-                    shared.help_drain();
-                }
-                let done = shared.wait_until(deadline, || {
-                    shared.barrier_done.load(SeqCst) >= ticket
-                        || shared.state.load(SeqCst) != RUNNING
-                });
-                if !done {
-                    return Err(timed_out());
-                }
-                if shared.barrier_done.load(SeqCst) >= ticket {
-                    return Ok(());
-                }
-            } else if shared.state.load(SeqCst) == RUNNING {
+            shared.request_write();
+            let done = shared.wait_until(deadline, || {
+                shared.barrier_done.load(SeqCst) >= ticket || shared.state.load(SeqCst) != RUNNING
+            });
+            if !done {
                 return Err(timed_out());
+            }
+            if shared.barrier_done.load(SeqCst) >= ticket {
+                return Ok(());
             }
         }
         // Fallback or shutdown: drain here, or wait for the writer thread to finish.
@@ -883,9 +866,9 @@ impl WriterHandle {
         let shared = &self.shared;
         if shared.forked() {
             shared.orphan();
-            return shared.counters.snapshot(WriterState::Forked, false);
+            return shared.metrics(WriterState::Forked, false);
         }
-        shared.counters.snapshot(shared.state(), true)
+        shared.metrics(shared.state(), true)
     }
 
     /// The last error any sink or the writer thread reported, as text.
@@ -897,6 +880,18 @@ impl WriterHandle {
     pub fn settings(&self) -> &Settings {
         &self.shared.settings
     }
+}
+
+/// A record on its way into a lane.
+struct Rec<'a> {
+    /// Its body (`\n` included) in pieces.
+    parts: &'a [&'a [u8]],
+    /// Its body without the `\n` (for the slow paths).
+    body: &'a [u8],
+    len: usize,
+    level: u8,
+    flags: u8,
+    ticks: u64,
 }
 
 /// The finished text of a record's `body`: a captured record is formatted (for the slow path

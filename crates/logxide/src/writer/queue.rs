@@ -1,234 +1,546 @@
-//! The bounded queue between producers and the writer thread.
+//! The queue between producers and the writer thread: one [lane](super::lane) per producer
+//! thread, bounded together by the [budget](super::budget), read in the order of the calls.
 //!
-//! # Design
+//! # Producers
 //!
-//! Records travel as owned byte buffers through a bounded MPMC ring
-//! ([`crossbeam_queue::ArrayQueue`]). Buffers are recycled: the writer thread returns each
-//! emptied buffer to a second ring (the pool), and producers take their next buffer from it,
-//! so in steady state no record allocates on the caller's side. Buffers that grew past
-//! [`RETAIN_MAX`] are freed instead of pooled, which bounds the memory the pool keeps.
+//! A thread's first record for a writer registers a lane and keeps its write side in a
+//! thread-local list (most recently used first), so later records find it with one
+//! comparison. The write side goes away with the thread, which finishes the lane; the
+//! delivering thread retires finished lanes once it has read them ([`Cursor::sweep`]). A
+//! record logged while the thread's list is in use (from inside a push: a sink running on
+//! this thread) or after its thread-local storage is gone (a destructor at thread exit)
+//! goes through one shared lane behind a mutex.
 //!
-//! The queue is bounded twice: by `capacity` items (the ring's size) and by `max_bytes`
-//! queued bytes (an atomic reservation taken before a push and released when the writer pops).
+//! # Order
 //!
-//! # Ordering guarantee
+//! Each lane is read in the order it was written, so each producer's records keep their
+//! order. Across lanes, records are merged by the *ticks* in their header: the clock
+//! reading at the start of the call (`encode::capture::clock`, monotonic and common to all
+//! cores). If one call *happens before* another (same thread, or synchronized through a
+//! lock or a channel), its clock reading came first, and its record is written first —
+//! with one subtlety the reader handles: the two records may be published while the reader
+//! looks at the lanes one after the other, so that it sees the later record and not yet the
+//! earlier one. Therefore [`Cursor::take`] looks twice. The first look (`S1`) fixes what it
+//! may take; the second finds, in every lane, the first record published since (if any),
+//! and the smallest of their ticks, `M`. It takes only records of `S1` with ticks below
+//! `M`, oldest first. A record `r1` that happens before a record `r2` of `S1` was published
+//! before `r2`, so before the second look began: it is in `S1`, or it is among the records
+//! the second look found, and then `M ≤ ticks(r1) ≤ ticks(r2)` holds `r2` back for a later
+//! pass. Records of `S1` that are held back are taken by a later pass (the first of them
+//! in the next one unless an even older call is published meanwhile), so everything is
+//! taken eventually. Equal ticks on two cores for two calls ordered by a hand-over between
+//! them cannot happen (the hand-over takes longer than a tick).
 //!
-//! The ring is FIFO with one consumer, so each producer's records are written in the order it
-//! enqueued them. Across producers the order is the order in which their pushes reached the
-//! ring: if one enqueue *happens before* another (same thread, or synchronized through a lock
-//! or channel), it is written first.
+//! The shared lane holds records of several threads; its header ticks are kept monotonic
+//! (the larger of the call's and the previous record's), which keeps both rules true for
+//! it.
 //!
-//! # Waiting for space (`block` policy)
+//! # Reading without blocking producers
 //!
-//! A producer that finds the queue full spins briefly, then sleeps on `space_cv`. The
-//! protocol that prevents a lost wake-up: the producer holds `space` while it increments
-//! `space_waiters`, retries the push, and calls `wait` (which releases `space`); the consumer,
-//! after popping, issues a `SeqCst` fence and, if `space_waiters > 0`, takes `space` before
-//! `notify_all`. If the consumer saw `space_waiters == 0`, its pop precedes the producer's
-//! increment in the `SeqCst` order, so the producer's retry sees the free slot; otherwise the
-//! consumer's `notify_all` cannot run until the producer is inside `wait`. Waits also carry a
-//! short timeout as a second line of defence.
+//! Producers never wait for a reader: the reader holds a lane's lock only while it copies
+//! records out (a producer evicting under `drop_oldest` skips a lane being read), and the
+//! list of lanes is swapped whole ([`ArcSwap`]), so reading it takes no lock — in a forked
+//! child too, where a lock held at the fork would stay held.
 
-use std::sync::atomic::{fence, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
-use crossbeam_queue::ArrayQueue;
-use crossbeam_utils::{Backoff, CachePadded};
+use arc_swap::ArcSwap;
+use smallvec::SmallVec;
 
-/// Buffers whose capacity grew beyond this are freed rather than pooled.
-pub(crate) const RETAIN_MAX: usize = 4096;
-/// Capacity of a freshly allocated record buffer.
-const FRESH_CAPACITY: usize = 256;
+use super::budget::Budget;
+use super::lane::{Header, Lane, LaneProducer, LaneReader, NoCredits, View, HEADER};
 
-/// One queue entry: a record with its severity ([`Batch::NO_LEVEL`] when unknown), or a
-/// `flush()` barrier with its ticket.
-///
-/// [`Batch::NO_LEVEL`]: crate::sink::Batch::NO_LEVEL
-pub(crate) enum Item {
-    Record(Vec<u8>, u8),
-    /// A record captured by the encoder: its segments are formatted when it is delivered
-    /// (see [`crate::encode::capture`]).
-    Captured(Vec<u8>, u8),
-    Barrier(u64),
+/// Where the delivering thread puts the records it takes.
+pub(crate) trait Collect {
+    /// One record: its body (the line, `\n` included), severity and lane flags.
+    fn record(&mut self, body: &[u8], level: u8, flags: u8);
+    /// False once the batch is full: take no more now.
+    fn room(&self) -> bool;
 }
 
-impl Item {
-    /// A record item; `captured` says whether it holds capture segments.
-    #[inline]
-    pub(crate) fn record(buf: Vec<u8>, level: u8, captured: bool) -> Item {
-        if captured {
-            Item::Captured(buf, level)
-        } else {
-            Item::Record(buf, level)
-        }
-    }
+/// Every registered lane, and what lanes retired since had published.
+struct Lanes {
+    list: Vec<Arc<Lane>>,
+    retired_published: u64,
 }
 
 pub(crate) struct Queue {
-    items: ArrayQueue<Item>,
-    pool: ArrayQueue<Vec<u8>>,
-    bytes: CachePadded<AtomicUsize>,
-    max_bytes: usize,
-    space: Mutex<()>,
-    space_cv: Condvar,
-    space_waiters: CachePadded<AtomicUsize>,
+    /// Tells this writer's lanes apart from other writers' in a thread's list.
+    id: u64,
+    budget: Arc<Budget>,
+    lanes: ArcSwap<Lanes>,
+    /// Serializes changes of `lanes`.
+    lanes_change: Mutex<()>,
+    /// See the module docs.
+    shared_lane: Mutex<Option<LaneProducer>>,
+    /// The largest ring a lane may need: every record the budget allows, with headers.
+    max_segment: usize,
+}
+
+thread_local! {
+    /// This thread's lanes, one per writer it logged to, the most recently used first.
+    static PRODUCERS: RefCell<Vec<(u64, LaneProducer)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Queue {
     pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let budget = Arc::new(Budget::new(capacity, max_bytes));
+        let max_segment = max_bytes.saturating_add(capacity.saturating_mul(HEADER));
         Queue {
-            items: ArrayQueue::new(capacity),
-            pool: ArrayQueue::new(capacity),
-            bytes: CachePadded::new(AtomicUsize::new(0)),
-            max_bytes,
-            space: Mutex::new(()),
-            space_cv: Condvar::new(),
-            space_waiters: CachePadded::new(AtomicUsize::new(0)),
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            budget,
+            lanes: ArcSwap::from_pointee(Lanes {
+                list: Vec::new(),
+                retired_published: 0,
+            }),
+            lanes_change: Mutex::new(()),
+            shared_lane: Mutex::new(None),
+            max_segment,
         }
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.items.capacity()
+        self.budget.capacity()
     }
 
     pub(crate) fn max_bytes(&self) -> usize {
-        self.max_bytes
+        self.budget.max_bytes()
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
+    pub(crate) fn budget(&self) -> &Budget {
+        &self.budget
     }
 
-    /// A buffer holding a copy of `line`, from the pool when one is there.
+    /// Publishes one record (body: the concatenation of `parts`, `len` bytes, `\n`
+    /// included) in this thread's lane. `Err` if the queue is full.
     #[inline]
-    pub(crate) fn make_record(&self, line: &[u8], add_newline: bool) -> Vec<u8> {
-        let mut buf = self
-            .pool
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(FRESH_CAPACITY.max(line.len() + 1)));
-        buf.extend_from_slice(line);
-        if add_newline {
-            buf.push(b'\n');
-        }
-        buf
-    }
-
-    /// An empty buffer, from the pool when one is there.
-    #[inline]
-    pub(crate) fn empty_buffer(&self) -> Vec<u8> {
-        self.pool
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(FRESH_CAPACITY))
-    }
-
-    /// Gives an emptied buffer back to the pool (or frees it if it grew large).
-    #[inline]
-    pub(crate) fn recycle(&self, mut buf: Vec<u8>) {
-        if buf.capacity() <= RETAIN_MAX {
-            buf.clear();
-            let _ = self.pool.push(buf);
+    pub(crate) fn push(
+        &self,
+        parts: &[&[u8]],
+        len: usize,
+        level: u8,
+        flags: u8,
+        ticks: u64,
+    ) -> Result<(), NoCredits> {
+        let own = PRODUCERS.try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut list) => Some(
+                self.producer_in(&mut list)
+                    .push(parts, len, level, flags, ticks),
+            ),
+            Err(_) => None,
+        });
+        match own {
+            Ok(Some(result)) => result,
+            _ => self.push_shared(parts, len, level, flags, ticks),
         }
     }
 
-    /// Reserves `n` bytes of the byte bound; false if that would exceed it.
-    #[inline]
-    pub(crate) fn reserve(&self, n: usize) -> bool {
-        let before = self.bytes.fetch_add(n, SeqCst);
-        if before + n > self.max_bytes {
-            self.bytes.fetch_sub(n, SeqCst);
+    #[inline(always)]
+    fn producer_in<'l>(&self, list: &'l mut Vec<(u64, LaneProducer)>) -> &'l mut LaneProducer {
+        if list.first().is_some_and(|(id, _)| *id == self.id) {
+            return &mut list[0].1;
+        }
+        self.find_or_register(list)
+    }
+
+    #[cold]
+    fn find_or_register<'l>(&self, list: &'l mut Vec<(u64, LaneProducer)>) -> &'l mut LaneProducer {
+        match list.iter().position(|(id, _)| *id == self.id) {
+            Some(i) => list.swap(0, i),
+            None => {
+                // Lanes of writers that shut down are of no more use.
+                list.retain(|(_, p)| !p.lane().is_retired());
+                list.insert(0, (self.id, self.register()));
+            }
+        }
+        &mut list[0].1
+    }
+
+    /// A new lane, in the list the readers see.
+    fn register(&self) -> LaneProducer {
+        let (lane, producer) = Lane::new(Arc::clone(&self.budget), self.max_segment);
+        self.change_lanes(|list| {
+            list.push(lane);
+            0
+        });
+        producer
+    }
+
+    /// Replaces the list of lanes with `change`d copy; `change` returns what the lanes it
+    /// removed had published.
+    fn change_lanes(&self, change: impl FnOnce(&mut Vec<Arc<Lane>>) -> u64) {
+        let _serial = self.lanes_change.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.lanes.load();
+        let mut list = old.list.clone();
+        let retired = change(&mut list);
+        self.lanes.store(Arc::new(Lanes {
+            list,
+            retired_published: old.retired_published + retired,
+        }));
+    }
+
+    #[cold]
+    fn push_shared(
+        &self,
+        parts: &[&[u8]],
+        len: usize,
+        level: u8,
+        flags: u8,
+        ticks: u64,
+    ) -> Result<(), NoCredits> {
+        let mut shared = self.shared_lane.lock().unwrap_or_else(|e| e.into_inner());
+        shared
+            .get_or_insert_with(|| self.register())
+            .push(parts, len, level, flags, ticks)
+    }
+
+    /// Records published so far by all lanes (without taking a lock).
+    pub(crate) fn published(&self) -> u64 {
+        let lanes = self.lanes.load();
+        lanes.retired_published + lanes.list.iter().map(|l| l.published()).sum::<u64>()
+    }
+
+    /// Evicts the oldest record readable now (by its call's ticks) for `drop_oldest`,
+    /// skipping lanes being read; its credits go back to the budget. True if one was.
+    pub(crate) fn evict_oldest(&self) -> bool {
+        let lanes = self.lanes.load_full();
+        let mut best: Option<(u64, LaneReader<'_>)> = None;
+        for lane in &lanes.list {
+            if lane.pending() == 0 {
+                continue;
+            }
+            let Some(mut reader) = lane.try_lock() else {
+                continue;
+            };
+            reader.settle();
+            if reader.readable() == 0 {
+                continue;
+            }
+            let ticks = reader.view(HEADER).header(0).ticks;
+            if best.as_ref().map_or(true, |(t, _)| ticks < *t) {
+                best = Some((ticks, reader));
+            }
+        }
+        let Some((_, mut reader)) = best else {
             return false;
-        }
+        };
+        let header = reader.view(HEADER).header(0);
+        reader.view(HEADER + header.len).commit(HEADER + header.len);
+        reader.count_consumed(1);
+        drop(reader);
+        self.budget.release(1, header.len as i64);
         true
     }
 
-    /// Returns `n` reserved bytes.
-    #[inline]
-    pub(crate) fn release(&self, n: usize) {
-        if n > 0 {
-            self.bytes.fetch_sub(n, SeqCst);
+    /// Marks every lane retired (the writer is closed): their producers' threads drop them.
+    pub(crate) fn retire_all(&self) {
+        for lane in &self.lanes.load().list {
+            lane.retire();
         }
     }
+}
 
+/// The delivering thread's view of the lanes (kept in the writer's core).
+#[derive(Default)]
+pub(crate) struct Cursor {
+    /// Where a record split by a ring's wrap-around is put together.
+    scratch: Vec<u8>,
+}
+
+/// A lane being read in one pass of [`Cursor::take`].
+struct Open<'a> {
+    reader: LaneReader<'a>,
+    /// Bytes of the first look (`S1`).
+    first: usize,
+}
+
+/// A lane's records of `S1` being taken.
+struct Taking<'v> {
+    view: View<'v>,
+    at: usize,
+    end: usize,
+    next: Option<Header>,
+    records: u64,
+}
+
+impl Taking<'_> {
     #[inline]
-    pub(crate) fn try_push(&self, item: Item) -> Result<(), Item> {
-        self.items.push(item)
+    fn advance(&mut self, len: usize) {
+        self.at += HEADER + len;
+        self.records += 1;
+        self.next = (self.at < self.end).then(|| self.view.header(self.at));
+    }
+}
+
+impl Cursor {
+    /// Records published and not yet taken, over all lanes (one may be on its way in).
+    pub(crate) fn pending(&self, queue: &Queue) -> u64 {
+        queue.lanes.load().list.iter().map(|l| l.pending()).sum()
     }
 
-    /// Pushes, evicting and returning the oldest item if the ring is full.
-    pub(crate) fn force_push(&self, item: Item) -> Option<Item> {
-        self.items.force_push(item)
+    /// What each lane has published now: [`reached`](Self::reached) tells when all of it
+    /// was taken.
+    pub(crate) fn targets(&self, queue: &Queue) -> Vec<(Arc<Lane>, u64)> {
+        queue
+            .lanes
+            .load()
+            .list
+            .iter()
+            .map(|l| (Arc::clone(l), l.published()))
+            .collect()
     }
 
-    #[inline]
-    pub(crate) fn pop(&self) -> Option<Item> {
-        self.items.pop()
+    /// True when every lane of `targets` has been read up to its target.
+    pub(crate) fn reached(targets: &[(Arc<Lane>, u64)]) -> bool {
+        targets.iter().all(|(lane, n)| lane.consumed() >= *n)
     }
 
-    /// Called by the consumer after it freed space.
-    pub(crate) fn notify_space(&self) {
-        fence(SeqCst);
-        if self.space_waiters.load(SeqCst) > 0 {
-            let _guard = self.space.lock().unwrap_or_else(|e| e.into_inner());
-            self.space_cv.notify_all();
-        }
-    }
-
-    /// Wakes every waiter unconditionally (state changes: shutdown, fallback).
-    pub(crate) fn wake_all_waiters(&self) {
-        let _guard = self.space.lock().unwrap_or_else(|e| e.into_inner());
-        self.space_cv.notify_all();
-    }
-
-    /// Retries `attempt` until it succeeds, `give_up()` says stop, or `deadline` passes.
-    ///
-    /// `attempt` returns `Ok(T)` on success and `Err(item)` when there is still no space.
-    /// `on_wait` is called once, before the first sleep (to wake the consumer).
-    pub(crate) fn wait_for_space<T>(
-        &self,
-        mut item: Item,
-        deadline: Option<Instant>,
-        mut attempt: impl FnMut(Item) -> Result<T, Item>,
-        give_up: impl Fn() -> bool,
-        on_wait: impl Fn(),
-    ) -> Result<T, Item> {
-        let backoff = Backoff::new();
-        while !backoff.is_completed() {
-            item = match attempt(item) {
-                Ok(v) => return Ok(v),
-                Err(item) => item,
-            };
-            backoff.snooze();
-        }
-        on_wait();
-        let mut guard = self.space.lock().unwrap_or_else(|e| e.into_inner());
-        self.space_waiters.fetch_add(1, SeqCst);
-        let result = loop {
-            fence(SeqCst);
-            item = match attempt(item) {
-                Ok(v) => break Ok(v),
-                Err(item) => item,
-            };
-            if give_up() {
-                break Err(item);
+    /// Takes records in the order of their calls (see the module docs) into `out`, at
+    /// most `limit`, until `out` has no room. Returns how many. Their credits go back to
+    /// the budget.
+    pub(crate) fn take(&mut self, queue: &Queue, out: &mut impl Collect, limit: usize) -> usize {
+        let lanes = queue.lanes.load();
+        let scratch = &mut self.scratch;
+        // The first look.
+        let mut open: SmallVec<[Open<'_>; 4]> = SmallVec::new();
+        let mut opened: SmallVec<[usize; 4]> = SmallVec::new();
+        for (i, lane) in lanes.list.iter().enumerate() {
+            if lane.pending() == 0 {
+                continue;
             }
-            let mut wait = Duration::from_millis(50);
-            if let Some(d) = deadline {
-                let now = Instant::now();
-                if now >= d {
-                    break Err(item);
+            let mut reader = lane.lock();
+            reader.settle();
+            let first = reader.readable();
+            if first > 0 {
+                open.push(Open { reader, first });
+                opened.push(i);
+            }
+        }
+        if open.is_empty() {
+            return 0;
+        }
+        // The second look: the oldest call published since, in any other lane. (A lane's
+        // own later records come from later calls: they cannot hold its first ones back.)
+        let mut bound = u64::MAX;
+        if lanes.list.len() > 1 {
+            for o in open.iter_mut() {
+                let now = o.reader.readable();
+                if now > o.first {
+                    bound = bound.min(o.reader.view(now).header(o.first).ticks);
                 }
-                wait = wait.min(d - now);
             }
-            on_wait();
-            guard = self
-                .space_cv
-                .wait_timeout(guard, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            for (i, lane) in lanes.list.iter().enumerate() {
+                if opened.contains(&i) || lane.pending() == 0 {
+                    continue;
+                }
+                let mut reader = lane.lock();
+                reader.settle();
+                let now = reader.readable();
+                if now > 0 {
+                    bound = bound.min(reader.view(now).header(0).ticks);
+                }
+            }
+        }
+        let mut taking: SmallVec<[Taking<'_>; 4]> = open
+            .iter_mut()
+            .map(|o| {
+                let view = o.reader.view(o.first);
+                let next = Some(view.header(0));
+                Taking {
+                    view,
+                    at: 0,
+                    end: o.first,
+                    next,
+                    records: 0,
+                }
+            })
+            .collect();
+        let mut taken = 0;
+        let mut bytes = 0;
+        if taking.len() == 1 {
+            let t = &mut taking[0];
+            while let Some(h) = t.next {
+                if taken >= limit || h.ticks >= bound || !out.room() {
+                    break;
+                }
+                out.record(t.view.body(t.at, h.len, scratch), h.level, h.flags);
+                taken += 1;
+                bytes += h.len;
+                t.advance(h.len);
+            }
+        } else {
+            while taken < limit && out.room() {
+                let Some((i, h)) = taking
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, t)| t.next.map(|h| (i, h)))
+                    .min_by_key(|(_, h)| h.ticks)
+                else {
+                    break;
+                };
+                if h.ticks >= bound {
+                    break;
+                }
+                let t = &mut taking[i];
+                out.record(t.view.body(t.at, h.len, scratch), h.level, h.flags);
+                taken += 1;
+                bytes += h.len;
+                t.advance(h.len);
+            }
+        }
+        let counts: SmallVec<[u64; 4]> = taking
+            .into_iter()
+            .map(|t| {
+                t.view.commit(t.at);
+                t.records
+            })
+            .collect();
+        for (o, n) in open.iter().zip(counts) {
+            o.reader.count_consumed(n);
+        }
+        drop(open);
+        if taken > 0 {
+            queue.budget.release(taken as i64, bytes as i64);
+        }
+        taken
+    }
+
+    /// Retires the lanes whose producer thread exited and whose records were all taken.
+    pub(crate) fn sweep(&mut self, queue: &Queue) {
+        let lanes = queue.lanes.load_full();
+        let finished: Vec<*const Lane> = lanes
+            .list
+            .iter()
+            .filter(|l| l.pending() == 0)
+            .filter(|l| l.try_lock().is_some_and(|mut r| r.settle()))
+            .map(Arc::as_ptr)
+            .collect();
+        if finished.is_empty() {
+            return;
+        }
+        queue.change_lanes(|list| {
+            let mut retired = 0;
+            list.retain(|l| {
+                let done = finished.contains(&Arc::as_ptr(l));
+                if done {
+                    retired += l.published();
+                }
+                !done
+            });
+            retired
+        });
+    }
+}
+
+#[cfg(all(test, not(logxide_loom)))]
+mod tests {
+    use super::*;
+
+    /// Collects bodies as strings.
+    #[derive(Default)]
+    struct Lines(Vec<String>, usize);
+
+    impl Collect for Lines {
+        fn record(&mut self, body: &[u8], _level: u8, _flags: u8) {
+            self.0.push(String::from_utf8(body.to_vec()).unwrap());
+        }
+        fn room(&self) -> bool {
+            self.0.len() < self.1
+        }
+    }
+
+    fn push(q: &Queue, s: &str, ticks: u64) {
+        let line = format!("{s}\n");
+        q.push(&[line.as_bytes()], line.len(), 0, 0, ticks).unwrap();
+    }
+
+    #[test]
+    fn lanes_are_merged_by_the_ticks_of_their_calls() {
+        let q = Arc::new(Queue::new(1000, 1 << 20));
+        let t = |name: &'static str, ticks: &'static [u64]| {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                for &k in ticks {
+                    push(&q, &format!("{name}{k}"), k);
+                }
+                // Keep the lane's thread alive while the test reads (it would be finished,
+                // which is fine too, but not what this test is about).
+                std::mem::forget(PRODUCERS.with(|p| p.take()));
+            })
+            .join()
+            .unwrap()
         };
-        self.space_waiters.fetch_sub(1, SeqCst);
-        drop(guard);
-        result
+        t("a", &[1, 4, 5, 9]);
+        t("b", &[2, 3, 7]);
+        t("c", &[6, 8]);
+        let mut out = Lines(Vec::new(), usize::MAX);
+        let mut cursor = Cursor::default();
+        assert_eq!(cursor.take(&q, &mut out, usize::MAX), 9);
+        assert_eq!(out.0.concat(), "a1\nb2\nb3\na4\na5\nc6\nb7\nc8\na9\n");
+        assert_eq!(cursor.pending(&q), 0);
+        assert_eq!(q.published(), 9);
+    }
+
+    #[test]
+    fn limit_and_room_stop_a_pass_and_the_next_goes_on() {
+        let q = Queue::new(1000, 1 << 20);
+        for i in 0..10 {
+            push(&q, &i.to_string(), i);
+        }
+        let mut cursor = Cursor::default();
+        let mut out = Lines(Vec::new(), 3);
+        assert_eq!(cursor.take(&q, &mut out, 100), 3);
+        out.1 = 100;
+        assert_eq!(cursor.take(&q, &mut out, 4), 4);
+        assert_eq!(cursor.take(&q, &mut out, 100), 3);
+        assert_eq!(out.0.concat(), "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n");
+        // Taken records' credits are back; the lane keeps the rest of its last grant of 3.
+        assert_eq!(q.budget().records_out(), 2);
+    }
+
+    #[test]
+    fn the_oldest_record_is_evicted_first() {
+        let q = Arc::new(Queue::new(1000, 1 << 20));
+        push(&q, "mine-5", 5);
+        {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                push(&q, "other-3", 3);
+                push(&q, "other-7", 7);
+                std::mem::forget(PRODUCERS.with(|p| p.take()));
+            })
+            .join()
+            .unwrap();
+        }
+        assert!(q.evict_oldest());
+        assert!(q.evict_oldest());
+        let mut out = Lines(Vec::new(), usize::MAX);
+        Cursor::default().take(&q, &mut out, usize::MAX);
+        assert_eq!(out.0, ["other-7\n"]);
+        assert!(!q.evict_oldest());
+    }
+
+    #[test]
+    fn a_finished_lane_is_swept_and_its_count_kept() {
+        let q = Arc::new(Queue::new(1000, 1 << 20));
+        {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || push(&q, "bye", 1))
+                .join()
+                .unwrap();
+        }
+        let mut cursor = Cursor::default();
+        cursor.sweep(&q);
+        assert_eq!(q.lanes.load().list.len(), 1, "not read yet: kept");
+        let mut out = Lines(Vec::new(), usize::MAX);
+        assert_eq!(cursor.take(&q, &mut out, usize::MAX), 1);
+        cursor.sweep(&q);
+        assert_eq!(q.lanes.load().list.len(), 0);
+        assert_eq!(q.published(), 1);
+        // The thread's unspent credits came back when it exited.
+        assert_eq!(q.budget().records_out(), 0);
     }
 }

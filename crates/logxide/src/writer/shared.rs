@@ -11,31 +11,25 @@
 //! thread does not exist and any lock it held at the fork stays held. Producers also compare
 //! the process's fork generation (one more relaxed load) with the one the writer was built
 //! in; on a mismatch [`Shared::orphan`] makes the writer stand down before anything else
-//! happens in the child: no lock of the writer (`core`, `done_lock`, the queue's `space`) is
-//! taken and the queue is never popped there again — its records are the parent's, which
-//! the parent writes.
+//! happens in the child: no lock of the writer (`core`, `done_lock`, a lane's) is taken and
+//! no lane is read there again — its records are the parent's, which the parent writes.
 //!
 //! # Waking the writer thread
 //!
-//! Producers wake it through the `enqueued` counter, a [`Doorbell`](super::doorbell); its
-//! module documents why no wake-up is lost.
+//! Producers wake it through the [`Doorbell`]; its module documents why no wake-up is lost.
 //!
-//! # Closing (no record stranded in the queue)
+//! # Closing (no record stranded in a lane)
 //!
-//! `shutdown` stores `CLOSED` and then wakes the writer, which drains the queue under the
-//! `core` lock, closes the sinks and marks the core closed. A producer that passed the state
-//! check just before `CLOSED` may push after the writer's last pop. So every producer, after
-//! its push, counts it (the doorbell's `fetch_add`, `SeqCst`) and re-reads `state` (`SeqCst`): if it
-//! is no longer `RUNNING` it drains the queue itself under the `core` lock
-//! ([`Shared::help_drain`]): records it pops are written if the sinks are still open,
-//! otherwise counted as dropped (`shutdown`).
-//!
-//! Why that suffices: after reading `CLOSED`, the writer loads `enqueued` (`SeqCst`) before
-//! its last pops. If a producer's re-read of `state` saw `RUNNING`, that read — and the
-//! producer's increment before it — precede the store of `CLOSED` in the `SeqCst` order, and
-//! so precede the writer's load of `enqueued`, which therefore reads that increment or a later
-//! one in its modification order (all read-modify-writes continue the release sequence): the
-//! push, sequenced before the increment, happens before the writer's last pops, which see it.
+//! A producer that read `RUNNING` just before the state changed may publish after the
+//! writer's last look at the lanes. So whoever changes the state sets the doorbell's
+//! `ATTENTION` first ([`Shared::leave_running`]), and whoever drains for the last time (the
+//! writer thread at `CLOSED`, the supervisor at `FALLBACK`) runs the doorbell's heavy fence
+//! after it saw the new state and before it looks at the lanes. Every producer, after
+//! publishing, loads the doorbell: if it sees `ATTENTION` and the state is no longer
+//! `RUNNING`, it drains the lanes itself under the `core` lock ([`Shared::help_drain`]):
+//! records it takes are written if the sinks are still open, otherwise counted as dropped
+//! (`shutdown`). By the doorbell's argument, a producer that did not see `ATTENTION` had
+//! its record visible to that last look. Either way every record is taken by someone.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -49,8 +43,10 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use super::config::{BoxedSink, Settings};
+use super::doorbell::Doorbell;
+use super::lane::CAPTURED;
 use super::metrics::{Counters, DropReason, WriterState};
-use super::queue::{Item, Queue};
+use super::queue::{Collect, Cursor, Queue};
 use crate::encode::capture;
 use crate::sink::{Batch, SinkError};
 
@@ -69,17 +65,19 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) queue: Queue,
     pub(crate) counters: Counters,
+    /// How producers wake the writer and learn of state changes.
+    pub(crate) bell: Doorbell,
     pub(crate) state: CachePadded<AtomicU8>,
     /// The fork generation of the process that built the writer (see `logger::fork`).
     pub(crate) generation: u64,
     pub(crate) writer_thread: OnceLock<Thread>,
     /// Set by `flush()` / `trigger()` / a blocked producer: "write now".
     pub(crate) write_now: AtomicBool,
-    /// Barrier tickets: the last issued and the last completed.
+    /// `flush()` tickets: the last issued and the last completed. A ticket is complete once
+    /// everything the lanes had published when the writer saw it is written and the sinks
+    /// flushed.
     pub(crate) next_ticket: AtomicU64,
     pub(crate) barrier_done: AtomicU64,
-    /// Highest ticket of a barrier evicted by `drop_oldest` (completed at the next delivery).
-    pub(crate) evicted_barrier: AtomicU64,
     pub(crate) done_lock: Mutex<()>,
     pub(crate) done_cv: Condvar,
     /// The writer thread has exited.
@@ -92,10 +90,7 @@ pub(crate) struct Shared {
 /// here, outside the writer thread's stack, so a panic loses none of it.
 pub(crate) struct Core {
     sinks: Vec<BoxedSink>,
-    buf: Vec<u8>,
-    ends: Vec<usize>,
-    /// The severity of each record of the batch, parallel to `ends`.
-    levels: Vec<u8>,
+    batch: Gathered,
     /// The sink the current batch goes to next (a restart resumes here).
     next_sink: usize,
     /// A delivery is under way: still set after a panic interrupted it.
@@ -104,16 +99,43 @@ pub(crate) struct Core {
     best: usize,
     /// The smallest batch (bytes) any sink wants gathered before delivery.
     pub(crate) coalesce: usize,
-    /// Bytes popped from the queue but not yet released from its byte bound.
-    unreleased: usize,
-    /// Highest barrier ticket popped; completed after the next delivery and sink flush.
+    /// The highest `flush()` ticket whose records are in the batch; completed after its
+    /// delivery and a flush of the sinks.
     pending_barrier: u64,
     pub(crate) closed: bool,
     /// Catch sink panics and count them as failed writes (fallback mode and callers'
     /// threads). The writer thread leaves this off so that a panic restarts it.
     pub(crate) catch_panics: bool,
+    /// Reads the lanes.
+    cursor: Cursor,
+}
+
+/// The batch being gathered: the records' text one after the other, where each ends, and
+/// each one's severity.
+struct Gathered {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    levels: Vec<u8>,
     /// Formats captured records as they join the batch.
     expander: capture::Expander,
+}
+
+impl Collect for Gathered {
+    #[inline]
+    fn record(&mut self, body: &[u8], level: u8, flags: u8) {
+        if flags & CAPTURED != 0 {
+            self.expander.expand(body, &mut self.buf);
+        } else {
+            self.buf.extend_from_slice(body);
+        }
+        self.ends.push(self.buf.len());
+        self.levels.push(level);
+    }
+
+    #[inline]
+    fn room(&self) -> bool {
+        self.buf.len() < MAX_BATCH_BYTES
+    }
 }
 
 impl Shared {
@@ -124,6 +146,7 @@ impl Shared {
             queue: Queue::new(settings.capacity, settings.max_bytes),
             settings,
             counters: Counters::with_sinks(names),
+            bell: Doorbell::new(),
             state: CachePadded::new(AtomicU8::new(RUNNING)),
             // Also registers the fork handler, before the writer thread exists.
             generation: crate::logger::fork::generation(),
@@ -131,24 +154,25 @@ impl Shared {
             write_now: AtomicBool::new(false),
             next_ticket: AtomicU64::new(0),
             barrier_done: AtomicU64::new(0),
-            evicted_barrier: AtomicU64::new(0),
             done_lock: Mutex::new(()),
             done_cv: Condvar::new(),
             worker_exited: AtomicBool::new(false),
             core: Mutex::new(Core {
                 sinks,
-                buf: Vec::with_capacity(64 << 10),
-                ends: Vec::new(),
-                levels: Vec::new(),
+                batch: Gathered {
+                    buf: Vec::with_capacity(64 << 10),
+                    ends: Vec::new(),
+                    levels: Vec::new(),
+                    expander: capture::Expander::default(),
+                },
                 next_sink: 0,
                 delivering: false,
                 best: 0,
                 coalesce: coalesce.min(MAX_BATCH_BYTES),
-                unreleased: 0,
                 pending_barrier: 0,
                 closed: false,
                 catch_panics: false,
-                expander: capture::Expander::default(),
+                cursor: Cursor::default(),
             }),
             last_error: Mutex::new(None),
         }
@@ -198,7 +222,7 @@ impl Shared {
             }
         }
         std::mem::forget(Arc::clone(self));
-        let in_flight = self.counters.pending();
+        let in_flight = self.counters.pending(|| self.queue.published());
         self.counters.count_dropped(DropReason::Forked, in_flight);
         self.state.store(ORPHANED, SeqCst);
     }
@@ -274,29 +298,34 @@ impl Shared {
         }
     }
 
-    /// Counts an item evicted by `drop_oldest` and recycles it.
-    pub(crate) fn evicted(&self, item: Item) {
-        match item {
-            Item::Record(buf, _) | Item::Captured(buf, _) => {
-                self.queue.release(buf.len());
-                self.counters.count_dropped(DropReason::Evicted, 1);
-                self.queue.recycle(buf);
+    /// Leaves `RUNNING` for `to` (`FALLBACK` or `CLOSED`), telling producers to look at the
+    /// state after each record (see "Closing"). False if the state was not `RUNNING`
+    /// (`CLOSED` is still stored over `FALLBACK`).
+    pub(crate) fn leave_running(&self, to: u8) -> bool {
+        self.bell.attention();
+        match self.state.compare_exchange(RUNNING, to, SeqCst, SeqCst) {
+            Ok(_) => true,
+            Err(FALLBACK) if to == CLOSED => {
+                self.state.store(CLOSED, SeqCst);
+                false
             }
-            Item::Barrier(t) => {
-                // Everything before the barrier has left the queue; what the writer still holds
-                // is delivered at its next pass, which completes this barrier.
-                self.evicted_barrier.fetch_max(t, SeqCst);
-                self.request_write();
-            }
+            Err(_) => false,
         }
     }
 
-    /// Drains the queue from a caller's thread (fallback mode, or a push that raced with
-    /// shutdown). Records are written if the sinks are still open, otherwise dropped.
+    /// A snapshot of the counters; `enqueued` is read last (see the `metrics` module).
+    pub(crate) fn metrics(&self, state: WriterState, may_block: bool) -> super::MetricsSnapshot {
+        self.counters
+            .snapshot(state, may_block, || self.queue.published())
+    }
+
+    /// Drains the lanes from a caller's thread (fallback mode, or a record that raced with
+    /// a state change): everything published before is written if the sinks are still
+    /// open, otherwise counted as dropped.
     pub(crate) fn help_drain(&self) {
         let mut core = self.lock_core();
         core.catch_panics = true;
-        while core.pop_and_deliver(self, true) > 0 {}
+        core.drain(self);
         core.finish_barriers(self);
     }
 }
@@ -347,87 +376,99 @@ impl Core {
     /// Appends one record (without its `\n`) of severity `level` to the batch being gathered.
     pub(crate) fn push_record(&mut self, shared: &Shared, body: &[u8], level: u8) {
         self.resume(shared);
-        self.buf.extend_from_slice(body);
-        self.buf.push(b'\n');
-        self.ends.push(self.buf.len());
-        self.levels.push(level);
+        let b = &mut self.batch;
+        b.buf.extend_from_slice(body);
+        b.buf.push(b'\n');
+        b.ends.push(b.buf.len());
+        b.levels.push(level);
     }
 
     pub(crate) fn buffered_records(&self) -> usize {
-        self.ends.len()
+        self.batch.ends.len()
     }
 
-    /// Pops everything queued, delivering in batches of up to [`MAX_BATCH_BYTES`]; stops early
-    /// (without delivering the rest) only when `force` is false and the batch is below the
-    /// sinks' coalescing size. Returns the number of items popped.
+    /// Records published and not yet taken from the lanes.
+    pub(crate) fn queued(&self, shared: &Shared) -> u64 {
+        self.cursor.pending(&shared.queue)
+    }
+
+    /// Takes what the lanes hold, delivering in batches of up to [`MAX_BATCH_BYTES`]; stops
+    /// early (without delivering the rest) only when `force` is false and the batch is below
+    /// the sinks' coalescing size. Returns the number of records taken.
     ///
-    /// Takes at most `capacity` items — everything queued when it started — so that the
-    /// writer returns to its loop (timers, warnings) even while producers keep the queue full.
+    /// Takes at most `capacity` records — about what was queued when it started — so that
+    /// the writer returns to its loop (timers, warnings, barriers) even while producers keep
+    /// the queue full. A record may be left for the next pass to keep the order of calls
+    /// across lanes (see the `queue` module): use [`drain`](Self::drain) to take everything
+    /// published before.
     pub(crate) fn pop_and_deliver(&mut self, shared: &Shared, force: bool) -> usize {
         self.resume(shared);
         shared
             .counters
-            .raise_high_water((shared.queue.len() + self.ends.len()) as u64);
+            .raise_high_water(self.queued(shared) + self.batch.ends.len() as u64);
         let limit = shared.queue.capacity();
-        let mut popped = 0;
+        let mut taken = 0;
         loop {
-            let mut got_any = false;
-            while self.buf.len() < MAX_BATCH_BYTES && popped < limit {
-                let Some(item) = shared.queue.pop() else {
-                    break;
-                };
-                got_any = true;
-                popped += 1;
-                match item {
-                    Item::Record(rec, level) => {
-                        self.buf.extend_from_slice(&rec);
-                        self.ends.push(self.buf.len());
-                        self.levels.push(level);
-                        self.unreleased += rec.len();
-                        shared.queue.recycle(rec);
-                    }
-                    Item::Captured(rec, level) => {
-                        self.expander.expand(&rec, &mut self.buf);
-                        self.ends.push(self.buf.len());
-                        self.levels.push(level);
-                        self.unreleased += rec.len();
-                        shared.queue.recycle(rec);
-                    }
-                    Item::Barrier(t) => {
-                        self.pending_barrier = self.pending_barrier.max(t);
-                        // Records before the barrier must reach the sinks now.
-                        self.release(shared);
-                        self.deliver(shared);
-                        self.flush_sinks(shared);
-                        self.finish_barriers(shared);
-                    }
-                }
-                if self.unreleased >= 16 << 10 {
-                    self.release(shared);
-                }
-            }
-            self.release(shared);
-            if !got_any || popped >= limit {
-                if popped >= limit && self.buf.len() >= self.coalesce.max(1) {
+            let n = self
+                .cursor
+                .take(&shared.queue, &mut self.batch, limit - taken);
+            taken += n;
+            let len = self.batch.buf.len();
+            if n == 0 || taken >= limit {
+                if taken >= limit && len >= self.coalesce.max(1) {
                     self.deliver(shared);
                 }
                 break;
             }
-            if self.buf.len() >= MAX_BATCH_BYTES || self.buf.len() >= self.coalesce.max(1) {
+            if len >= MAX_BATCH_BYTES || len >= self.coalesce.max(1) {
                 self.deliver(shared);
             }
         }
         if force {
             self.deliver(shared);
         }
-        popped
+        taken
     }
 
-    /// Returns popped bytes to the queue's byte bound and wakes producers waiting for space.
-    fn release(&mut self, shared: &Shared) {
-        shared.queue.release(self.unreleased);
-        self.unreleased = 0;
-        shared.queue.notify_space();
+    /// Takes and delivers everything the lanes had published when it was called (a record
+    /// on its way into a lane then is waited for: its producer is between two stores).
+    pub(crate) fn drain(&mut self, shared: &Shared) {
+        let targets = self.cursor.targets(&shared.queue);
+        loop {
+            self.pop_and_deliver(shared, true);
+            if Cursor::reached(&targets) {
+                break;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Takes and delivers until no lane holds a record (the last drain at close).
+    pub(crate) fn drain_all(&mut self, shared: &Shared) {
+        loop {
+            self.pop_and_deliver(shared, true);
+            if self.queued(shared) == 0 {
+                break;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// A `flush()` barrier: everything published when the writer saw `ticket` reaches the
+    /// sinks, the sinks are flushed, and the tickets up to `ticket` complete.
+    ///
+    /// The ticket is noted only once its records are taken: a panic before that (a sink's)
+    /// restarts the writer, which sees the ticket again; a panic after it (flushing) is
+    /// finished by [`resume`](Self::resume).
+    pub(crate) fn barrier(&mut self, shared: &Shared, ticket: u64) {
+        self.drain(shared);
+        self.pending_barrier = self.pending_barrier.max(ticket);
+        self.finish_barriers(shared);
+    }
+
+    /// Retires lanes whose threads exited and were read to the end.
+    pub(crate) fn sweep(&mut self, shared: &Shared) {
+        self.cursor.sweep(&shared.queue);
     }
 
     /// Finishes a batch whose delivery was interrupted (by a panic) before anything is added
@@ -436,9 +477,6 @@ impl Core {
     pub(crate) fn resume(&mut self, shared: &Shared) {
         if self.delivering || self.pending_barrier > 0 {
             self.deliver(shared);
-            if self.pending_barrier > 0 {
-                self.flush_sinks(shared);
-            }
             self.finish_barriers(shared);
         }
     }
@@ -448,7 +486,7 @@ impl Core {
     /// and resumes at the same sink).
     pub(crate) fn deliver(&mut self, shared: &Shared) {
         let catch = self.catch_panics;
-        let n = self.ends.len();
+        let n = self.batch.ends.len();
         if n == 0 {
             return;
         }
@@ -460,7 +498,7 @@ impl Core {
             return;
         }
         self.delivering = true;
-        let batch = Batch::with_levels(&self.buf, &self.ends, &self.levels);
+        let batch = Batch::with_levels(&self.batch.buf, &self.batch.ends, &self.batch.levels);
         while self.next_sink < self.sinks.len() {
             let i = self.next_sink;
             let sink = &mut self.sinks[i];
@@ -500,14 +538,15 @@ impl Core {
     }
 
     fn clear_batch(&mut self) {
-        self.buf.clear();
-        self.ends.clear();
-        self.levels.clear();
+        let b = &mut self.batch;
+        b.buf.clear();
+        b.ends.clear();
+        b.levels.clear();
         self.next_sink = 0;
         self.delivering = false;
         self.best = 0;
-        if self.buf.capacity() > 4 * MAX_BATCH_BYTES {
-            self.buf.shrink_to(MAX_BATCH_BYTES);
+        if b.buf.capacity() > 4 * MAX_BATCH_BYTES {
+            b.buf.shrink_to(MAX_BATCH_BYTES);
         }
     }
 
@@ -535,19 +574,16 @@ impl Core {
         }
     }
 
-    /// Completes the barriers whose records have been delivered and flushed.
+    /// Completes the barrier whose records have been taken: delivers them, flushes the
+    /// sinks, then wakes the `flush()` callers.
     pub(crate) fn finish_barriers(&mut self, shared: &Shared) {
-        let evicted = shared.evicted_barrier.load(SeqCst);
-        let t = self.pending_barrier.max(evicted);
-        if t > shared.barrier_done.load(SeqCst) {
-            if evicted > self.pending_barrier {
-                // An evicted barrier's records may still be in our buffer: deliver them first.
-                self.deliver(shared);
-                self.flush_sinks(shared);
-            }
+        let t = self.pending_barrier;
+        if t > 0 {
+            self.deliver(shared);
+            self.flush_sinks(shared);
+            self.pending_barrier = 0;
             shared.complete_barriers(t);
         }
-        self.pending_barrier = 0;
     }
 
     /// Delivers what is left, closes the sinks; later records are dropped.
@@ -555,6 +591,7 @@ impl Core {
         self.deliver(shared);
         self.each_sink(shared, "close", |sink| sink.close());
         self.closed = true;
+        shared.queue.retire_all();
         self.finish_barriers(shared);
     }
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::config::{DropWarning, Mode, Policy};
 use super::metrics::DropReason;
-use super::shared::{panic_message, Shared, CLOSED, FALLBACK, RUNNING};
+use super::shared::{panic_message, Shared, CLOSED, FALLBACK};
 
 /// Runs the writer until shutdown, restarting it after panics (with exponential backoff) up
 /// to `max_restarts` times; past that the writer falls back to synchronous writes by callers.
@@ -50,15 +50,14 @@ pub(crate) fn supervise(shared: &Shared) {
             // between (their producers see `FALLBACK` and drain too, as at shutdown).
             let mut core = shared.lock_core();
             core.catch_panics = true;
-            while core.pop_and_deliver(shared, true) > 0 {}
-            let _ = shared
-                .state
-                .compare_exchange(RUNNING, FALLBACK, SeqCst, SeqCst);
-            shared.counters.enqueued.get();
-            while core.pop_and_deliver(shared, true) > 0 {}
+            core.drain(shared);
+            shared.leave_running(FALLBACK);
+            // Records published by producers that still saw `RUNNING` (see `shared`).
+            shared.bell.heavy();
+            core.drain_all(shared);
             core.finish_barriers(shared);
             drop(core);
-            shared.queue.wake_all_waiters();
+            shared.queue.budget().wake_all_waiters();
             break;
         }
         shared.counters.restarts.fetch_add(1, Relaxed);
@@ -131,10 +130,11 @@ impl WarnState {
 enum Action {
     /// Take records from the queue; `force` delivers even a batch below the coalescing size.
     Write { force: bool },
-    /// Park until `until` (or forever), asking producers to ring at `wake_at` records.
+    /// Park until `until` (or forever), asking producers to wake the writer after
+    /// `wake_after` more records.
     Sleep {
         until: Option<Instant>,
-        wake_at: Option<u64>,
+        wake_after: Option<u64>,
     },
 }
 
@@ -142,6 +142,8 @@ enum Action {
 const ACTIVE: Duration = Duration::from_millis(1);
 /// How long the writer parks between two looks at the queue while it polls.
 const POLL: Duration = Duration::from_micros(100);
+/// How often the writer retires the lanes of threads that exited.
+const SWEEP: Duration = Duration::from_secs(1);
 
 struct Worker<'a> {
     shared: &'a Shared,
@@ -151,6 +153,7 @@ struct Worker<'a> {
     next_tick: Instant,
     /// When the writer last delivered records.
     last_write: Option<Instant>,
+    next_sweep: Instant,
 }
 
 impl<'a> Worker<'a> {
@@ -161,6 +164,7 @@ impl<'a> Worker<'a> {
             oldest: None,
             next_tick: Instant::now() + shared.settings.tick,
             last_write: None,
+            next_sweep: Instant::now() + SWEEP,
         }
     }
 
@@ -171,27 +175,35 @@ impl<'a> Worker<'a> {
         shared.lock_core().resume(shared);
         loop {
             if shared.state.load(SeqCst) == CLOSED {
-                // Synchronizes with every producer's counting of its push (see `shared`),
-                // so the pops below see every record counted before `CLOSED`.
-                shared.counters.enqueued.get();
+                // Records published by producers that still saw `RUNNING` (see `shared`).
+                shared.bell.heavy();
                 let mut core = shared.lock_core();
-                while core.pop_and_deliver(shared, true) > 0 {}
+                core.drain_all(shared);
                 core.close(shared);
                 return;
             }
             let write_now = shared.write_now.swap(false, SeqCst);
             let now = Instant::now();
-            // The count first, then the queue: see the doorbell's protocol.
-            let enqueued = shared.counters.enqueued.get();
-            let queued = shared.queue.len();
+            // Read before the lanes are looked at: see `sleep`.
+            let published = shared.queue.published();
             let mut core = shared.lock_core();
+            let ticket = shared.next_ticket.load(SeqCst);
+            if ticket > shared.barrier_done.load(SeqCst) {
+                core.barrier(shared, ticket);
+                self.last_write = Some(now);
+            }
+            if now >= self.next_sweep {
+                core.sweep(shared);
+                self.next_sweep = now + SWEEP;
+            }
+            let queued = core.queued(shared) as usize;
             let pending = queued + core.buffered_records();
             if pending == 0 {
                 self.oldest = None;
             } else if self.oldest.is_none() {
                 self.oldest = Some(now);
             }
-            match self.decide(now, write_now, queued, pending, enqueued) {
+            match self.decide(now, write_now, queued, pending) {
                 Action::Write { force } => {
                     let start = now;
                     if core.pop_and_deliver(shared, force) > 0 {
@@ -199,32 +211,25 @@ impl<'a> Worker<'a> {
                     }
                     core.finish_barriers(shared);
                     if core.buffered_records() == 0 {
-                        self.oldest = (shared.queue.len() > 0).then_some(start);
+                        self.oldest = (core.queued(shared) > 0).then_some(start);
                     }
                     drop(core);
                     self.warn.report(shared, false);
                 }
-                Action::Sleep { until, wake_at } => {
+                Action::Sleep { until, wake_after } => {
                     drop(core);
                     self.warn.report(shared, false);
                     let until = match (until, self.warn.next_due(shared)) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
-                    self.sleep(until, wake_at, enqueued);
+                    self.sleep(until, wake_after, published);
                 }
             }
         }
     }
 
-    fn decide(
-        &mut self,
-        now: Instant,
-        write_now: bool,
-        queued: usize,
-        pending: usize,
-        enqueued: u64,
-    ) -> Action {
+    fn decide(&mut self, now: Instant, write_now: bool, queued: usize, pending: usize) -> Action {
         let s = &self.shared.settings;
         if write_now {
             return Action::Write { force: true };
@@ -232,7 +237,7 @@ impl<'a> Worker<'a> {
         let age = self.oldest.map_or(Duration::ZERO, |t| now - t);
         let deadline_at = |d: Duration| self.oldest.map(|t| t + d);
         // Ask to be woken by the first record when nothing is pending.
-        let on_first = (pending == 0).then_some(enqueued + 1);
+        let on_first = (pending == 0).then_some(1);
         match s.mode {
             Mode::Trigger => {
                 let max_wait = s.max_wait();
@@ -240,13 +245,13 @@ impl<'a> Worker<'a> {
                 if pending == 0 && polling {
                     Action::Sleep {
                         until: Some(now + POLL),
-                        wake_at: None,
+                        wake_after: None,
                     }
                 } else if pending == 0 {
                     // Idle: the first record starts the flush-interval clock.
                     Action::Sleep {
                         until: None,
-                        wake_at: on_first,
+                        wake_after: on_first,
                     }
                 } else if age >= max_wait {
                     Action::Write { force: true }
@@ -255,12 +260,12 @@ impl<'a> Worker<'a> {
                 } else if polling {
                     Action::Sleep {
                         until: deadline_at(max_wait).map(|d| d.min(now + POLL)),
-                        wake_at: None,
+                        wake_after: None,
                     }
                 } else {
                     Action::Sleep {
                         until: deadline_at(max_wait),
-                        wake_at: Some(enqueued + (s.batch_size - queued) as u64),
+                        wake_after: Some((s.batch_size - queued) as u64),
                     }
                 }
             }
@@ -278,7 +283,7 @@ impl<'a> Worker<'a> {
                     };
                     Action::Sleep {
                         until: Some(until),
-                        wake_at: s.deadline.and(on_first),
+                        wake_after: s.deadline.and(on_first),
                     }
                 }
             }
@@ -286,22 +291,26 @@ impl<'a> Worker<'a> {
                 Some(d) if pending > 0 && age >= d => Action::Write { force: true },
                 Some(d) => Action::Sleep {
                     until: deadline_at(d),
-                    wake_at: on_first,
+                    wake_after: on_first,
                 },
                 None => Action::Sleep {
                     until: None,
-                    wake_at: None,
+                    wake_after: None,
                 },
             },
         }
     }
 
-    /// Parks until `until` (or an unpark). With `wake_at`, producers unpark the writer when
-    /// the count reaches it — unless the count moved since `seen`, then it does not park.
-    fn sleep(&self, until: Option<Instant>, wake_at: Option<u64>, seen: u64) {
-        let bell = &self.shared.counters.enqueued;
-        if let Some(at) = wake_at {
-            if !bell.try_sleep(seen, at) {
+    /// Parks until `until` (or an unpark). With `wake_after`, producers unpark the writer
+    /// after that many more records — unless a record was published since `seen` (the
+    /// lanes' count read before the writer last looked at them): then it does not park.
+    fn sleep(&self, until: Option<Instant>, wake_after: Option<u64>, seen: u64) {
+        let bell = &self.shared.bell;
+        if let Some(n) = wake_after {
+            // Arm, fence, look again: the doorbell's protocol.
+            bell.arm(n);
+            if self.shared.queue.published() != seen {
+                bell.disarm();
                 return;
             }
         }
@@ -316,8 +325,8 @@ impl<'a> Worker<'a> {
             }
             None => thread::park(),
         }
-        if wake_at.is_some() {
-            bell.woke();
+        if wake_after.is_some() {
+            bell.disarm();
         }
     }
 }
