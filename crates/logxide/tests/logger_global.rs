@@ -135,6 +135,56 @@ fn init_writes_drains_and_reinit_replaces_cleanly() {
     assert!(logger::global().is_none());
 }
 
+/// Threads keep their own copy of the global logger: one that logged before a re-init (and
+/// one that logs while a `Display` of its record logs too) must log to the new one after.
+#[test]
+fn a_thread_that_logged_before_a_reinit_logs_to_the_new_logger() {
+    use std::sync::mpsc;
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let init = |path: &std::path::Path| {
+        LoggerBuilder::new()
+            .use_env(false)
+            .target(path)
+            .init()
+            .unwrap()
+    };
+    let g1 = init(&first);
+    let (go, wait) = mpsc::channel::<()>();
+    let (done, finished) = mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        struct Nested;
+        impl std::fmt::Display for Nested {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                logxide::info!("nested");
+                f.write_str("outer value")
+            }
+        }
+        logxide::info!("before", v = %Nested);
+        done.send(()).unwrap();
+        wait.recv().unwrap();
+        logxide::info!("after", v = %Nested);
+        done.send(()).unwrap();
+    });
+    finished.recv().unwrap();
+    let g2 = init(&second);
+    go.send(()).unwrap();
+    finished.recv().unwrap();
+    worker.join().unwrap();
+    logger::flush(None).unwrap();
+    let msgs = |p: &std::path::Path| -> Vec<String> {
+        lines(p)
+            .iter()
+            .map(|r| r["msg"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(msgs(&first), ["nested", "before"]);
+    assert_eq!(msgs(&second), ["nested", "after"]);
+    drop((g1, g2));
+    logger::shutdown(None);
+}
+
 #[test]
 fn mode_w_truncates_and_a_appends_for_every_strategy() {
     let _s = serial();

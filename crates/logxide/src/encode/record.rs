@@ -414,6 +414,22 @@ impl<'a> RecordEncoder<'a> {
         })
     }
 
+    /// [`begin_plain_id`](Self::begin_plain_id) for the first record of a new task (level
+    /// `[1]`): `task_id` writes the id (plain text, as a [`TaskId`](crate::logger::TaskId)).
+    #[inline]
+    pub(crate) fn begin_new_task(
+        out: &'a mut Vec<u8>,
+        format: Format,
+        ts: Time,
+        task_id: impl FnOnce(&mut Vec<u8>),
+    ) -> Self {
+        Self::begin_with(out, format, ts, &[1], |out| {
+            out.push(b'"');
+            task_id(out);
+            out.push(b'"');
+        })
+    }
+
     #[inline(always)]
     fn begin_with(
         out: &'a mut Vec<u8>,

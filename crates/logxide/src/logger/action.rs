@@ -91,7 +91,7 @@ impl ActionState {
             _ => Level::Info,
         };
         self.logger.emit(
-            &pos,
+            At::Pos(&pos),
             level,
             |enc| enc.action(&self.action_type, status),
             |f| {
@@ -124,11 +124,25 @@ thread_local! {
 /// The position of the next record logged on this thread: inside the innermost entered
 /// action, or the first record of a new task.
 pub(crate) fn next_position(mode: TaskIdMode) -> Position {
-    let inner = STACK.with(|s| s.borrow().last().map(|a| a.child_position()));
-    inner.unwrap_or_else(|| Position {
+    inner_position().unwrap_or_else(|| Position {
         task_id: new_task_id(mode),
         level: SmallVec::from_slice(&[1]),
     })
+}
+
+/// The position of the next record logged on this thread inside the innermost entered
+/// action; `None` outside any (the record starts a task of its own: [`At::NewTask`]).
+#[inline]
+pub(crate) fn inner_position() -> Option<Position> {
+    STACK.with(|s| s.borrow().last().map(|a| a.child_position()))
+}
+
+/// Where a record goes: a position, or `[1]` of a new task whose id is written straight
+/// into the record.
+#[derive(Clone, Copy)]
+pub(crate) enum At<'a> {
+    Pos(&'a Position),
+    NewTask,
 }
 
 fn enter(state: &Arc<ActionState>) {
@@ -272,7 +286,7 @@ pub(crate) fn start_detached(
     });
     let pos = state.child_position();
     logger.emit(
-        &pos,
+        At::Pos(&pos),
         Level::Info,
         |enc| enc.action(&state.action_type, ActionStatus::Started),
         fields,

@@ -21,7 +21,10 @@
 //!   by the parent. Call [`init`] in the child (with its own file) to log there: it installs a
 //!   new writer without draining the inherited one.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::cell::RefCell;
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, AtomicU8, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst,
+};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -34,6 +37,58 @@ use super::{__Message, Logger, SYNC_DEPTH};
 use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport};
 
 static GLOBAL: ArcSwapOption<Logger> = ArcSwapOption::const_empty();
+/// Bumped after every change of `GLOBAL`: threads keep their own copy of the pointer (see
+/// [`with_current`]) and take it again when this moved.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's copy of `GLOBAL` and the generation it was taken at.
+    static CURRENT: RefCell<(u64, Option<Arc<Logger>>)> = const { RefCell::new((0, None)) };
+}
+
+/// Replaces the global logger, returning the previous one.
+fn set_global(logger: Option<Arc<Logger>>) -> Option<Arc<Logger>> {
+    let previous = GLOBAL.swap(logger);
+    GENERATION.fetch_add(1, SeqCst);
+    previous
+}
+
+/// Runs `f` with the global logger (`None` if there is none), read from this thread's copy
+/// of it: one thread-local access and one load of a counter nobody writes in the common case,
+/// instead of `arc-swap`'s protocol on every call (about 100 instructions). A call that
+/// races with `init` may use the logger being replaced, as it could with `GLOBAL` itself.
+/// A record logged while this thread's copy is in use and out of date (from a `Display`
+/// inside a log call, right after a re-init) reads `GLOBAL` directly.
+#[inline]
+fn with_current<R>(f: impl FnOnce(Option<&Logger>) -> R) -> R {
+    let generation = GENERATION.load(Acquire);
+    let mut f = Some(f);
+    let cached = CURRENT.try_with(|cell| {
+        if let Ok(current) = cell.try_borrow() {
+            if current.0 == generation {
+                return Some((f.take().expect("called once"))(current.1.as_deref()));
+            }
+        }
+        refresh(cell, generation, &mut f)
+    });
+    match cached {
+        Ok(Some(r)) => r,
+        _ => (f.take().expect("called once"))(GLOBAL.load().as_deref()),
+    }
+}
+
+#[cold]
+fn refresh<R, F: FnOnce(Option<&Logger>) -> R>(
+    cell: &RefCell<(u64, Option<Arc<Logger>>)>,
+    generation: u64,
+    f: &mut Option<F>,
+) -> Option<R> {
+    let mut current = cell.try_borrow_mut().ok()?;
+    *current = (generation, GLOBAL.load_full());
+    drop(current);
+    let current = cell.try_borrow().ok()?;
+    Some((f.take().expect("called once"))(current.1.as_deref()))
+}
 /// The global logger's threshold, for the macros' first check (0: no logger, so that the
 /// call reaches the slow path that reports it).
 static THRESHOLD: AtomicU8 = AtomicU8::new(0);
@@ -56,14 +111,14 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
         }
     });
     if same_file {
-        if let Some(previous) = GLOBAL.swap(None) {
+        if let Some(previous) = set_global(None) {
             THRESHOLD.store(0, Relaxed);
             previous.shutdown(None);
         }
     }
     let logger = Arc::new(builder.build()?);
     THRESHOLD.store(logger.core.threshold.load(Relaxed), Relaxed);
-    if let Some(previous) = GLOBAL.swap(Some(Arc::clone(&logger))) {
+    if let Some(previous) = set_global(Some(Arc::clone(&logger))) {
         previous.shutdown(None);
     }
     if hook {
@@ -151,8 +206,7 @@ pub fn __global_log_message(
     msg: __Message<'_>,
     fields: impl FnOnce(&mut FieldWriter<'_, '_>),
 ) {
-    let guard = GLOBAL.load();
-    match guard.as_ref() {
+    with_current(|logger| match logger {
         Some(logger) => logger.__log(level, msg, fields),
         None => {
             UNCONFIGURED.fetch_add(1, Relaxed);
@@ -162,7 +216,7 @@ pub fn __global_log_message(
                 );
             }
         }
-    }
+    })
 }
 
 #[doc(hidden)]
@@ -268,7 +322,7 @@ pub fn is_async() -> bool {
 
 /// Drains and stops the global logger and uninstalls it.
 pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
-    let logger = GLOBAL.swap(None)?;
+    let logger = set_global(None)?;
     THRESHOLD.store(0, Relaxed);
     logger.shutdown(timeout)
 }

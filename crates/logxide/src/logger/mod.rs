@@ -48,7 +48,7 @@ use std::time::Duration;
 use crate::encode::record::Time;
 use crate::encode::{capture, Format, RecordEncoder, Timestamp};
 use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, WriterHandle};
-use action::Position;
+use action::At;
 #[cfg(feature = "tracing")]
 pub(crate) use action::{
     current_action, error_chain, start_detached, ActionRef, EnteredRef, Parent,
@@ -211,13 +211,13 @@ impl Logger {
         fields: impl FnOnce(&mut FieldWriter<'_, '_>),
     ) {
         if self.enabled(level) {
-            let pos = action::next_position(self.core.task_ids);
-            self.emit(
-                &pos,
-                level,
-                |enc| enc.message_with_head(level.message_head(), msg.text, msg.plain),
-                fields,
-            );
+            let head = |enc: &mut RecordEncoder<'_>| {
+                enc.message_with_head(level.message_head(), msg.text, msg.plain)
+            };
+            match action::inner_position() {
+                Some(pos) => self.emit(At::Pos(&pos), level, head, fields),
+                None => self.emit(At::NewTask, level, head, fields),
+            }
         }
     }
 
@@ -290,7 +290,7 @@ impl Logger {
             let reason = action::error_chain(error);
             let pos = action::next_position(self.core.task_ids);
             self.emit(
-                &pos,
+                At::Pos(&pos),
                 Level::Error,
                 |enc| enc.message_with_head(Level::Error.message_head(), msg, false),
                 |f| {
@@ -372,7 +372,7 @@ impl Logger {
         if self.enabled(level) {
             let pos = action::position_in(parent, self.core.task_ids);
             self.emit(
-                &pos,
+                At::Pos(&pos),
                 level,
                 |enc| enc.message_with_head(level.message_head(), msg, false),
                 fields,
@@ -380,11 +380,11 @@ impl Logger {
         }
     }
 
-    /// Encodes one record at `pos` and hands it to the writer; `level` is the record's
+    /// Encodes one record at `at` and hands it to the writer; `level` is the record's
     /// severity for the sinks' level filters (it does not appear in the record).
     pub(crate) fn emit(
         &self,
-        pos: &Position,
+        at: At<'_>,
         level: Level,
         head: impl FnOnce(&mut RecordEncoder<'_>),
         fields: impl FnOnce(&mut FieldWriter<'_, '_>),
@@ -401,13 +401,19 @@ impl Logger {
             Time::Wall(Timestamp::now())
         };
         with_buffer(|buf| {
-            let mut enc = RecordEncoder::begin_plain_id(
-                buf,
-                self.core.format,
-                time,
-                pos.task_id.as_str(),
-                &pos.level,
-            );
+            let format = self.core.format;
+            let mut enc = match at {
+                At::Pos(pos) => RecordEncoder::begin_plain_id(
+                    buf,
+                    format,
+                    time,
+                    pos.task_id.as_str(),
+                    &pos.level,
+                ),
+                At::NewTask => RecordEncoder::begin_new_task(buf, format, time, |out| {
+                    task::write_new_task_id(out, self.core.task_ids)
+                }),
+            };
             head(&mut enc);
             let mut writer = FieldWriter::new(&mut enc, &self.core.mask, scope, &self.bound);
             fields(&mut writer);

@@ -160,6 +160,13 @@ impl ThreadIds {
 
     /// The next sqid: `<prefix>.<counter in base 62>`.
     fn next_sqid(&mut self) -> ArrayString<36> {
+        self.bump_sqid();
+        self.last
+    }
+
+    /// Makes `last` the next sqid.
+    #[inline]
+    fn bump_sqid(&mut self) {
         if self.next == self.end {
             self.next = NEXT_BLOCK.fetch_add(BLOCK, Relaxed) + 1;
             self.end = self.next + BLOCK;
@@ -183,7 +190,6 @@ impl ThreadIds {
                 }
             }
         }
-        self.last
     }
 }
 
@@ -211,6 +217,19 @@ fn with_thread_ids<R>(f: impl FnOnce(&mut ThreadIds) -> R) -> R {
             _ => ids.insert(ThreadIds::new(generation)),
         };
         f(ids)
+    })
+}
+
+/// Appends a new task id in `mode` to `out` (what [`new_task_id`] makes, without the copies
+/// of a [`TaskId`]): the id of a record that starts a task of its own.
+#[inline]
+pub(crate) fn write_new_task_id(out: &mut Vec<u8>, mode: TaskIdMode) {
+    with_thread_ids(|ids| match mode {
+        TaskIdMode::Sqid => {
+            ids.bump_sqid();
+            out.extend_from_slice(ids.last.as_bytes());
+        }
+        TaskIdMode::Uuid => out.extend_from_slice(make_id(ids, mode).as_bytes()),
     })
 }
 
