@@ -81,6 +81,16 @@ pub struct CallerNs {
     pub samples: u64,
 }
 
+/// CPU time per record, over all threads of the contender's process (its own and the
+/// library's, those that exited included), from setup to the end of its shutdown.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct CpuNs {
+    /// User time.
+    pub user: f64,
+    /// Kernel time (mostly the `write(2)`s into the page cache).
+    pub system: f64,
+}
+
 /// What one child reports on its standard output, as one JSON line.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunReport {
@@ -88,6 +98,9 @@ pub struct RunReport {
     pub records_per_sec: f64,
     pub caller_ns: CallerNs,
     pub peak_rss_delta_mb: Option<f64>,
+    /// `None` where `getrusage` is unavailable.
+    #[serde(default)]
+    pub cpu_ns_per_record: Option<CpuNs>,
     pub bytes_per_line: f64,
     pub lines: u64,
     pub lines_ok: bool,
@@ -114,6 +127,7 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
     }
     mem::reset_peak();
     let rss_before = mem::rss_kib();
+    let cpu_before = mem::process_cpu_ns();
     let contender = C::setup(path)?;
     let barrier = Barrier::new(threads);
     let results: Vec<(Instant, Histogram)> = thread::scope(|s| {
@@ -150,6 +164,7 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
     contender.finish()?;
     let start = results.iter().map(|(t, _)| *t).min().expect("threads > 0");
     let seconds = start.elapsed().as_secs_f64();
+    let cpu_after = mem::process_cpu_ns();
     let peak = mem::peak_rss_kib();
     let mut hist = Histogram::new();
     for (_, h) in &results {
@@ -172,6 +187,13 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
             samples: hist.count(),
         },
         peak_rss_delta_mb,
+        cpu_ns_per_record: match (cpu_before, cpu_after) {
+            (Some((u0, s0)), Some((u1, s1))) => Some(CpuNs {
+                user: u1.saturating_sub(u0) as f64 / records as f64,
+                system: s1.saturating_sub(s0) as f64 / records as f64,
+            }),
+            _ => None,
+        },
         bytes_per_line: if check.lines == 0 {
             0.0
         } else {

@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode, Stdio};
 use serde::Serialize;
 
 use crate::contenders::NAMES;
-use crate::harness::{CallerNs, RunReport, FIELDS, MESSAGE, SAMPLE_EVERY};
+use crate::harness::{CallerNs, CpuNs, RunReport, FIELDS, MESSAGE, SAMPLE_EVERY};
 
 /// The options of `peers`.
 pub struct Options {
@@ -47,6 +47,8 @@ struct Entry {
     records_per_sec: Option<f64>,
     caller_ns: Option<CallerNs>,
     peak_rss_delta_mb: Option<f64>,
+    /// CPU time per record, all threads: user and kernel.
+    cpu_ns_per_record: Option<CpuNs>,
     bytes_per_line: Option<f64>,
     lines: Option<u64>,
     lines_ok: bool,
@@ -64,6 +66,7 @@ impl Entry {
             records_per_sec: Some(r.records_per_sec),
             caller_ns: Some(r.caller_ns),
             peak_rss_delta_mb: r.peak_rss_delta_mb,
+            cpu_ns_per_record: r.cpu_ns_per_record,
             bytes_per_line: Some(r.bytes_per_line),
             lines: Some(r.lines),
             lines_ok: r.lines_ok,
@@ -80,6 +83,7 @@ impl Entry {
             records_per_sec: None,
             caller_ns: None,
             peak_rss_delta_mb: None,
+            cpu_ns_per_record: None,
             bytes_per_line: None,
             lines: None,
             lines_ok: false,
@@ -268,7 +272,7 @@ fn print_table(out: &Output) {
         b.total_cmp(&a)
     });
     println!(
-        "{:<14} {:>12} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>6}",
+        "{:<14} {:>12} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>10} {:>9} {:>11} {:>8} {:>6}",
         "contender",
         "records/s",
         "seconds",
@@ -279,6 +283,7 @@ fn print_table(out: &Output) {
         "p99.9 ns",
         "max ns",
         "RSS+ MiB",
+        "cpu us+sy",
         "B/line",
         "lines"
     );
@@ -294,7 +299,7 @@ fn print_table(out: &Output) {
         let c = e.caller_ns.as_ref();
         let ns = |f: fn(&CallerNs) -> u64| c.map_or("-".into(), |c| f(c).to_string());
         println!(
-            "{:<14} {:>12.0} {:>9.3} {:>9} {:>9} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8.1} {:>6}",
+            "{:<14} {:>12.0} {:>9.3} {:>9} {:>9} {:>8} {:>8} {:>9} {:>10} {:>9} {:>11} {:>8.1} {:>6}",
             e.name,
             e.records_per_sec.unwrap_or(0.0),
             e.seconds.unwrap_or(0.0),
@@ -306,6 +311,8 @@ fn print_table(out: &Output) {
             ns(|c| c.max),
             e.peak_rss_delta_mb
                 .map_or("-".into(), |m| format!("{m:.1}")),
+            e.cpu_ns_per_record
+                .map_or("-".into(), |c| format!("{:.0}+{:.0}", c.user, c.system)),
             e.bytes_per_line.unwrap_or(0.0),
             if e.lines_ok { "ok" } else { "BAD" },
         );

@@ -39,6 +39,22 @@ pub fn thread_cpu_ns(name: &str) -> Option<u64> {
     None
 }
 
+/// CPU time this process has used so far, all its threads (those that exited too): user
+/// and kernel (system) time, in nanoseconds (microsecond resolution), from `getrusage`.
+pub fn process_cpu_ns() -> Option<(u64, u64)> {
+    // SAFETY: `getrusage` fills the `rusage` it is given a valid pointer to; an all-zero
+    // `rusage` is a valid value of that plain C struct.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return None;
+        }
+        usage
+    };
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    Some((ns(usage.ru_utime), ns(usage.ru_stime)))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -48,5 +64,17 @@ mod tests {
         super::reset_peak();
         let peak = super::peak_rss_kib().unwrap();
         assert!(rss > 0 && peak > 0);
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let (u0, s0) = super::process_cpu_ns().unwrap();
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let (u1, s1) = super::process_cpu_ns().unwrap();
+        assert!(u1 + s1 >= u0 + s0 + 10_000_000, "{u0} {s0} {u1} {s1}");
     }
 }
