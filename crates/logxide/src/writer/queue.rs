@@ -248,6 +248,10 @@ impl Queue {
 pub(crate) struct Cursor {
     /// Where a record split by a ring's wrap-around is put together.
     scratch: Vec<u8>,
+    /// Tests: runs before the first look at each lane (its index), to publish records
+    /// exactly where a real producer could.
+    #[cfg(test)]
+    before_first_look: Option<Box<dyn FnMut(usize) + Send>>,
 }
 
 /// A lane being read in one pass of [`Cursor::take`].
@@ -308,6 +312,10 @@ impl Cursor {
         let mut open: SmallVec<[Open<'_>; 4]> = SmallVec::new();
         let mut opened: SmallVec<[usize; 4]> = SmallVec::new();
         for (i, lane) in lanes.list.iter().enumerate() {
+            #[cfg(test)]
+            if let Some(hook) = &mut self.before_first_look {
+                hook(i);
+            }
             if lane.pending() == 0 {
                 continue;
             }
@@ -482,6 +490,52 @@ mod tests {
         assert_eq!(out.0.concat(), "a1\nb2\nb3\na4\na5\nc6\nb7\nc8\na9\n");
         assert_eq!(cursor.pending(&q), 0);
         assert_eq!(q.published(), 9);
+    }
+
+    /// The race the second look is for: the reader looks at lane 0 (empty), then lane 0's
+    /// thread publishes `r1` and hands over to lane 1's thread, which publishes `r2`, then the
+    /// reader looks at lane 1 and finds `r2`. `r2` must wait for `r1`.
+    #[test]
+    fn a_record_published_during_the_first_look_is_not_overtaken() {
+        let q = Arc::new(Queue::new(1000, 1 << 20));
+        // Register both lanes (a record each, taken at once).
+        let producer = |name: &'static str| {
+            let (tx, rx) = std::sync::mpsc::channel::<(String, u64)>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                for (s, t) in rx {
+                    push(&q, &s, t);
+                    done_tx.send(()).unwrap();
+                }
+            });
+            let send = move |s: &str, t: u64| {
+                tx.send((format!("{name}{s}"), t)).unwrap();
+                done_rx.recv().unwrap();
+            };
+            send("-warmup", 1);
+            send
+        };
+        let a = producer("a");
+        let b = producer("b");
+        let mut cursor = Cursor::default();
+        let mut out = Lines(Vec::new(), usize::MAX);
+        assert_eq!(cursor.take(&q, &mut out, usize::MAX), 2);
+        let mut once = Some((a, b));
+        // After the reader looked at lane 0, before it looks at lane 1.
+        cursor.before_first_look = Some(Box::new(move |lane| {
+            if lane == 1 {
+                if let Some((a, b)) = once.take() {
+                    a("1", 10);
+                    b("2", 20);
+                }
+            }
+        }));
+        let mut out = Lines(Vec::new(), usize::MAX);
+        // This pass found only r2 in its first look, and r1 in its second: it takes nothing.
+        assert_eq!(cursor.take(&q, &mut out, usize::MAX), 0);
+        assert_eq!(cursor.take(&q, &mut out, usize::MAX), 2);
+        assert_eq!(out.0, ["a1\n", "b2\n"]);
     }
 
     #[test]
