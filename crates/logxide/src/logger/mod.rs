@@ -2,11 +2,10 @@
 //!
 //! A log call checks the level (one atomic load; nothing else happens below the threshold),
 //! then encodes the record in the caller's thread into a thread-local buffer — key order
-//! `ts, tid, lvl, mt, msg`, then the call's fields, then scope and logger fields — and moves
-//! that buffer into the [writer](crate::writer)'s queue, taking an empty one from the
-//! writer's pool in exchange (the record is not copied). The macros' keys are spelled at
-//! compile time ([`StaticKey`](crate::encode::StaticKey)); task ids are made so that they
-//! never need escaping.
+//! `ts, tid, lvl, mt, msg`, then the call's fields, then scope and logger fields — and copies
+//! it into this thread's lane of the [writer](crate::writer)'s queue. The macros' keys are
+//! spelled at compile time ([`StaticKey`](crate::encode::StaticKey)); task ids are made so
+//! that they never need escaping.
 //!
 //! ```
 //! use logxide::sink::MemorySink;
