@@ -37,8 +37,15 @@
 //! — and moves on. The order is safe because the producer hands over the new segment before
 //! it abandons the old one: a reader that sees the old one abandoned finds the new one in
 //! `next`. So memory follows the backlog, up to the bounds the [budget](super::budget)
-//! enforces, instead of being reserved for the worst case. A lane whose producer thread
-//! exited is finished the same way, with nothing in `next`: the reader then retires it.
+//! enforces, instead of being reserved for the worst case. Once the backlog is gone the lane
+//! goes back to a smaller ring the same way: a producer on a ring larger than
+//! [`SHRINK_ABOVE`] looks at the reader's index every [`SHRINK_CHECK`] records and starts a
+//! [`SHRINK_TO`] ring when the lane is nearly read (what it holds would fit a quarter of
+//! that; the reader finishes the old ring first, so the order is kept). So a burst does not leave a thread
+//! with a large ring that it would go on touching page by page, while rings of the size a
+//! steady stream needs (the writer reads every 100 µs or so) are kept rather than shrunk and
+//! grown again. A lane whose producer thread exited is finished the same way, with
+//! nothing in `next`: the reader then retires it.
 
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
@@ -58,6 +65,12 @@ pub(crate) const HEADER: usize = 16;
 pub(crate) const CAPTURED: u8 = 1;
 /// The size of a lane's first ring.
 pub(crate) const FIRST_SEGMENT: usize = 64 << 10;
+/// How often (in records) a producer on a large ring checks whether it holds little.
+const SHRINK_CHECK: u64 = 256;
+/// Rings larger than this shrink once they hold little (see "Growing").
+const SHRINK_ABOVE: usize = 1 << 20;
+/// What they shrink to.
+const SHRINK_TO: usize = 256 << 10;
 
 /// What the header says of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +134,8 @@ pub(crate) struct LaneProducer {
     published: u64,
     credits: Credits,
     budget: Arc<Budget>,
+    /// The ring is larger than [`SHRINK_ABOVE`] (see "Growing").
+    grown: bool,
 }
 
 impl Lane {
@@ -142,6 +157,7 @@ impl Lane {
             published: 0,
             credits: Credits::default(),
             budget,
+            grown: false,
         };
         (lane, producer)
     }
@@ -338,6 +354,9 @@ impl LaneProducer {
         if !self.credits.spend(len) && !self.refill(len) {
             return Err(NoCredits);
         }
+        if self.grown && self.published % SHRINK_CHECK == 0 {
+            self.shrink_if_empty();
+        }
         let header = Header {
             len,
             level,
@@ -383,7 +402,23 @@ impl LaneProducer {
             .min(self.lane.max_segment)
             .max(need.next_power_of_two())
             .max(need);
+        self.start_segment(size);
+    }
+
+    /// Goes back to a small ring when a grown one holds little (see "Growing").
+    #[cold]
+    fn shrink_if_empty(&mut self) {
+        // Older rings may still hold records too: the lane must be nearly read.
+        let held = self.ring.buffer().capacity() - self.ring.slots();
+        if held < SHRINK_TO / 4 && self.lane.pending() < SHRINK_CHECK {
+            self.start_segment(SHRINK_TO.min(self.lane.max_segment));
+        }
+    }
+
+    /// Hands the reader a new ring of `size` bytes and abandons the current one.
+    fn start_segment(&mut self, size: usize) {
         let (producer, consumer) = RingBuffer::new(size);
+        self.grown = size > SHRINK_ABOVE;
         // Hand the read side over before abandoning the old segment (see "Growing").
         self.lane
             .next
@@ -517,6 +552,34 @@ mod tests {
         let bodies: Vec<usize> = got.iter().map(|(_, b)| b.len()).collect();
         assert_eq!(bodies, [2, 5 << 20, 2]);
         assert_eq!(got[1].0.level, 2);
+    }
+
+    #[test]
+    fn a_grown_ring_goes_back_to_a_small_one_once_it_holds_little() {
+        let (lane, mut p) = lane(64 << 20);
+        let body = [b'z'; 999];
+        for _ in 0..2000 {
+            p.push(&[&body, b"\n"], 1000, 0, 0, 0).unwrap();
+        }
+        assert!(p.ring.buffer().capacity() > SHRINK_ABOVE);
+        // Unread, it holds much: it stays.
+        for _ in 0..SHRINK_CHECK {
+            p.push(&[&body, b"\n"], 1000, 0, 0, 0).unwrap();
+        }
+        assert!(p.grown);
+        assert_eq!(read_all(&lane).len() as u64, 2000 + SHRINK_CHECK);
+        // Still grown until the producer looks (every SHRINK_CHECK records), and while
+        // its ring holds much.
+        for _ in 0..SHRINK_CHECK {
+            p.push(&[b"x\n"], 2, 0, 0, 0).unwrap();
+        }
+        assert_eq!(p.ring.buffer().capacity(), SHRINK_TO);
+        assert!(!p.grown);
+        // Nothing lost or reordered across the switch.
+        let got = read_all(&lane);
+        assert_eq!(got.len() as u64, SHRINK_CHECK);
+        assert!(got.iter().all(|(_, b)| b == b"x\n"));
+        assert_eq!(lane.pending(), 0);
     }
 
     #[test]
