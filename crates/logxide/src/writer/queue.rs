@@ -50,7 +50,7 @@ use arc_swap::ArcSwap;
 use smallvec::SmallVec;
 
 use super::budget::Budget;
-use super::lane::{Header, Lane, LaneProducer, LaneReader, NoCredits, View, HEADER};
+use super::lane::{Header, Lane, LaneProducer, LaneReader, NoCredits, View, HEADER, SEGMENT_MAX};
 
 /// Where the delivering thread puts the records it takes.
 pub(crate) trait Collect {
@@ -75,7 +75,8 @@ pub(crate) struct Queue {
     lanes_change: Mutex<()>,
     /// See the module docs.
     shared_lane: Mutex<Option<LaneProducer>>,
-    /// The largest ring a lane may need: every record the budget allows, with headers.
+    /// The largest ring a lane starts for records that fit it: what the budget allows at
+    /// most, with headers, but no more than [`SEGMENT_MAX`].
     max_segment: usize,
 }
 
@@ -88,7 +89,9 @@ impl Queue {
     pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let budget = Arc::new(Budget::new(capacity, max_bytes));
-        let max_segment = max_bytes.saturating_add(capacity.saturating_mul(HEADER));
+        let max_segment = max_bytes
+            .saturating_add(capacity.saturating_mul(HEADER))
+            .min(SEGMENT_MAX);
         Queue {
             id: NEXT_ID.fetch_add(1, Relaxed),
             budget,
