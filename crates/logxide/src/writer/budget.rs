@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::{Backoff, CachePadded};
 
+use super::shared::wait_time;
+
 /// The shared side of the bounds.
 pub(crate) struct Budget {
     capacity: usize,
@@ -229,14 +231,9 @@ impl Budget {
             if give_up() {
                 break false;
             }
-            let mut wait = Duration::from_millis(50);
-            if let Some(d) = deadline {
-                let now = Instant::now();
-                if now >= d {
-                    break false;
-                }
-                wait = wait.min(d - now);
-            }
+            let Some(wait) = wait_time(deadline, Duration::from_millis(50)) else {
+                break false;
+            };
             on_wait();
             guard = self
                 .space_cv

@@ -335,6 +335,17 @@ fn copy_out(a: &[u8], b: &[u8], at: usize, out: &mut [u8]) {
     out[filled..].copy_from_slice(&b[from..from + rest]);
 }
 
+/// A record on its way into a lane: its body is the concatenation of `parts` (`len` bytes
+/// in all, `\n` included), with the header's fields.
+#[derive(Clone, Copy)]
+pub(crate) struct Record<'a> {
+    pub(crate) parts: &'a [&'a [u8]],
+    pub(crate) len: usize,
+    pub(crate) level: u8,
+    pub(crate) flags: u8,
+    pub(crate) ticks: u64,
+}
+
 /// The producer found no credits: the queue is full (see the [budget](super::budget)).
 #[derive(Debug)]
 pub(crate) struct NoCredits;
@@ -345,17 +356,16 @@ impl LaneProducer {
         &self.lane
     }
 
-    /// Publishes one record whose body is the concatenation of `parts` (`len` bytes in
-    /// all), if the lane holds credits for it or the budget grants them.
+    /// Publishes `record` if the lane holds credits for it or the budget grants them.
     #[inline]
-    pub(crate) fn push(
-        &mut self,
-        parts: &[&[u8]],
-        len: usize,
-        level: u8,
-        flags: u8,
-        ticks: u64,
-    ) -> Result<(), NoCredits> {
+    pub(crate) fn push(&mut self, record: &Record<'_>) -> Result<(), NoCredits> {
+        let Record {
+            parts,
+            len,
+            level,
+            flags,
+            ticks,
+        } = *record;
         if !self.credits.spend(len) && !self.refill(len) {
             return Err(NoCredits);
         }
@@ -485,6 +495,16 @@ fn fill_wrapped(
 mod tests {
     use super::*;
 
+    fn rec<'a>(parts: &'a [&'a [u8]], len: usize, level: u8, flags: u8, ticks: u64) -> Record<'a> {
+        Record {
+            parts,
+            len,
+            level,
+            flags,
+            ticks,
+        }
+    }
+
     fn lane(max_segment: usize) -> (Arc<Lane>, LaneProducer) {
         Lane::new(Arc::new(Budget::new(1 << 20, 1 << 30)), max_segment)
     }
@@ -533,7 +553,7 @@ mod tests {
                     flags: (i % 2) as u8,
                     ticks: round << 32 | i,
                 };
-                p.push(&[&body, b"\n"], n + 1, h.level, h.flags, h.ticks)
+                p.push(&rec(&[&body, b"\n"], n + 1, h.level, h.flags, h.ticks))
                     .unwrap();
                 want.push((h, [body, b"\n".to_vec()].concat()));
             }
@@ -550,9 +570,9 @@ mod tests {
     fn a_record_larger_than_the_ring_gets_a_segment_of_its_own() {
         let (lane, mut p) = lane(64 << 20);
         let big = vec![b'x'; 5 << 20];
-        p.push(&[b"a\n"], 2, 1, 0, 1).unwrap();
-        p.push(&[&big], big.len(), 2, 0, 2).unwrap();
-        p.push(&[b"b\n"], 2, 3, 0, 3).unwrap();
+        p.push(&rec(&[b"a\n"], 2, 1, 0, 1)).unwrap();
+        p.push(&rec(&[&big], big.len(), 2, 0, 2)).unwrap();
+        p.push(&rec(&[b"b\n"], 2, 3, 0, 3)).unwrap();
         let got = read_all(&lane);
         let bodies: Vec<usize> = got.iter().map(|(_, b)| b.len()).collect();
         assert_eq!(bodies, [2, 5 << 20, 2]);
@@ -564,7 +584,7 @@ mod tests {
         let (lane, mut p) = lane(SEGMENT_MAX);
         for i in 0..3000u64 {
             let body = format!("{i:0999}\n");
-            p.push(&[body.as_bytes()], 1000, 0, 0, i).unwrap();
+            p.push(&rec(&[body.as_bytes()], 1000, 0, 0, i)).unwrap();
             assert!(p.ring.buffer().capacity() <= SEGMENT_MAX);
         }
         assert!(
@@ -584,19 +604,19 @@ mod tests {
         let (lane, mut p) = lane(64 << 20);
         let body = [b'z'; 999];
         for _ in 0..2000 {
-            p.push(&[&body, b"\n"], 1000, 0, 0, 0).unwrap();
+            p.push(&rec(&[&body, b"\n"], 1000, 0, 0, 0)).unwrap();
         }
         assert!(p.ring.buffer().capacity() > SHRINK_ABOVE);
         // Unread, it holds much: it stays.
         for _ in 0..SHRINK_CHECK {
-            p.push(&[&body, b"\n"], 1000, 0, 0, 0).unwrap();
+            p.push(&rec(&[&body, b"\n"], 1000, 0, 0, 0)).unwrap();
         }
         assert!(p.grown);
         assert_eq!(read_all(&lane).len() as u64, 2000 + SHRINK_CHECK);
         // Still grown until the producer looks (every SHRINK_CHECK records), and while
         // its ring holds much.
         for _ in 0..SHRINK_CHECK {
-            p.push(&[b"x\n"], 2, 0, 0, 0).unwrap();
+            p.push(&rec(&[b"x\n"], 2, 0, 0, 0)).unwrap();
         }
         assert_eq!(p.ring.buffer().capacity(), SHRINK_TO);
         assert!(!p.grown);
@@ -610,7 +630,7 @@ mod tests {
     #[test]
     fn a_finished_lane_is_reported_once_drained() {
         let (lane, mut p) = lane(1 << 20);
-        p.push(&[b"last\n"], 5, 1, 0, 1).unwrap();
+        p.push(&rec(&[b"last\n"], 5, 1, 0, 1)).unwrap();
         drop(p);
         assert!(!lane.lock().settle(), "a record is still in it");
         assert_eq!(read_all(&lane).len(), 1);
@@ -657,7 +677,7 @@ mod tests {
         };
         for i in 0..N {
             let s = format!("{i}\n");
-            p.push(&[s.as_bytes()], s.len(), 0, 0, i).unwrap();
+            p.push(&rec(&[s.as_bytes()], s.len(), 0, 0, i)).unwrap();
         }
         drop(p);
         assert_eq!(reader.join().unwrap(), N);

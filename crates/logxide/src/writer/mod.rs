@@ -93,7 +93,7 @@ use std::time::{Duration, Instant};
 
 use config::BoxedSink;
 use doorbell::ATTENTION;
-use lane::CAPTURED;
+use lane::{Record, CAPTURED};
 pub(crate) use shared::{in_sink_call, panic_message};
 use shared::{Shared, CLOSED, FALLBACK, RUNNING};
 
@@ -561,12 +561,14 @@ impl WriterHandle {
         }
         let ticks = capture::clock().raw();
         self.push(&Rec {
-            parts: &[body, b"\n"],
+            record: Record {
+                parts: &[body, b"\n"],
+                len,
+                level,
+                flags: 0,
+                ticks,
+            },
             body,
-            len,
-            level,
-            flags: 0,
-            ticks,
         })
     }
 
@@ -595,12 +597,14 @@ impl WriterHandle {
             return self.enqueue_slow(body, level, captured);
         }
         self.push(&Rec {
-            parts: &[line],
+            record: Record {
+                parts: &[line],
+                len,
+                level,
+                flags: if captured { CAPTURED } else { 0 },
+                ticks,
+            },
             body,
-            len,
-            level,
-            flags: if captured { CAPTURED } else { 0 },
-            ticks,
         })
     }
 
@@ -615,10 +619,7 @@ impl WriterHandle {
 
     #[inline(always)]
     fn try_push(&self, rec: &Rec<'_>) -> bool {
-        self.shared
-            .queue
-            .push(rec.parts, rec.len, rec.level, rec.flags, rec.ticks)
-            .is_ok()
+        self.shared.queue.push(&rec.record).is_ok()
     }
 
     /// After a record was published: one load of the doorbell, which is zero unless the
@@ -756,7 +757,11 @@ impl WriterHandle {
                         return Ok(self.pushed(how));
                     }
                     if shared.state.load(SeqCst) != RUNNING {
-                        return self.enqueue_slow(rec.body, rec.level, rec.flags & CAPTURED != 0);
+                        return self.enqueue_slow(
+                            rec.body,
+                            rec.record.level,
+                            rec.record.flags & CAPTURED != 0,
+                        );
                     }
                     if q.evict_oldest() {
                         shared.counters.count_dropped(DropReason::Evicted, 1);
@@ -781,7 +786,11 @@ impl WriterHandle {
                 }
                 match shared.state.load(SeqCst) {
                     RUNNING => self.drop_record(DropReason::Timeout),
-                    _ => self.enqueue_slow(rec.body, rec.level, rec.flags & CAPTURED != 0),
+                    _ => self.enqueue_slow(
+                        rec.body,
+                        rec.record.level,
+                        rec.record.flags & CAPTURED != 0,
+                    ),
                 }
             }
         }
@@ -882,16 +891,10 @@ impl WriterHandle {
     }
 }
 
-/// A record on its way into a lane.
+/// A record on its way into a lane, and its body without the `\n` (for the slow paths).
 struct Rec<'a> {
-    /// Its body (`\n` included) in pieces.
-    parts: &'a [&'a [u8]],
-    /// Its body without the `\n` (for the slow paths).
+    record: Record<'a>,
     body: &'a [u8],
-    len: usize,
-    level: u8,
-    flags: u8,
-    ticks: u64,
 }
 
 /// The finished text of a record's `body`: a captured record is formatted (for the slow path

@@ -50,7 +50,9 @@ use arc_swap::ArcSwap;
 use smallvec::SmallVec;
 
 use super::budget::Budget;
-use super::lane::{Header, Lane, LaneProducer, LaneReader, NoCredits, View, HEADER, SEGMENT_MAX};
+use super::lane::{
+    Header, Lane, LaneProducer, LaneReader, NoCredits, Record, View, HEADER, SEGMENT_MAX,
+};
 
 /// Where the delivering thread puts the records it takes.
 pub(crate) trait Collect {
@@ -117,27 +119,16 @@ impl Queue {
         &self.budget
     }
 
-    /// Publishes one record (body: the concatenation of `parts`, `len` bytes, `\n`
-    /// included) in this thread's lane. `Err` if the queue is full.
+    /// Publishes `record` in this thread's lane. `Err` if the queue is full.
     #[inline]
-    pub(crate) fn push(
-        &self,
-        parts: &[&[u8]],
-        len: usize,
-        level: u8,
-        flags: u8,
-        ticks: u64,
-    ) -> Result<(), NoCredits> {
+    pub(crate) fn push(&self, record: &Record<'_>) -> Result<(), NoCredits> {
         let own = PRODUCERS.try_with(|cell| match cell.try_borrow_mut() {
-            Ok(mut list) => Some(
-                self.producer_in(&mut list)
-                    .push(parts, len, level, flags, ticks),
-            ),
+            Ok(mut list) => Some(self.producer_in(&mut list).push(record)),
             Err(_) => None,
         });
         match own {
             Ok(Some(result)) => result,
-            _ => self.push_shared(parts, len, level, flags, ticks),
+            _ => self.push_shared(record),
         }
     }
 
@@ -186,18 +177,9 @@ impl Queue {
     }
 
     #[cold]
-    fn push_shared(
-        &self,
-        parts: &[&[u8]],
-        len: usize,
-        level: u8,
-        flags: u8,
-        ticks: u64,
-    ) -> Result<(), NoCredits> {
+    fn push_shared(&self, record: &Record<'_>) -> Result<(), NoCredits> {
         let mut shared = self.shared_lane.lock().unwrap_or_else(|e| e.into_inner());
-        shared
-            .get_or_insert_with(|| self.register())
-            .push(parts, len, level, flags, ticks)
+        shared.get_or_insert_with(|| self.register()).push(record)
     }
 
     /// Records published so far by all lanes (without taking a lock).
@@ -465,7 +447,14 @@ mod tests {
 
     fn push(q: &Queue, s: &str, ticks: u64) {
         let line = format!("{s}\n");
-        q.push(&[line.as_bytes()], line.len(), 0, 0, ticks).unwrap();
+        q.push(&Record {
+            parts: &[line.as_bytes()],
+            len: line.len(),
+            level: 0,
+            flags: 0,
+            ticks,
+        })
+        .unwrap();
     }
 
     #[test]

@@ -282,14 +282,9 @@ impl Shared {
             if cond() {
                 return true;
             }
-            let mut wait = Duration::from_millis(10);
-            if let Some(d) = deadline {
-                let now = Instant::now();
-                if now >= d {
-                    return false;
-                }
-                wait = wait.min(d - now);
-            }
+            let Some(wait) = wait_time(deadline, Duration::from_millis(10)) else {
+                return false;
+            };
             guard = self
                 .done_cv
                 .wait_timeout(guard, wait)
@@ -327,6 +322,18 @@ impl Shared {
         core.catch_panics = true;
         core.drain(self);
         core.finish_barriers(self);
+    }
+}
+
+/// How long to wait next: `at_most`, or less if `deadline` comes sooner; `None` once it
+/// has passed.
+pub(crate) fn wait_time(deadline: Option<Instant>, at_most: Duration) -> Option<Duration> {
+    match deadline {
+        None => Some(at_most),
+        Some(d) => {
+            let now = Instant::now();
+            (now < d).then(|| at_most.min(d - now))
+        }
     }
 }
 
