@@ -57,6 +57,7 @@ use crossbeam_utils::CachePadded;
 use rtrb::{Consumer, CopyToUninit, Producer, RingBuffer};
 
 use super::budget::{Budget, Credits};
+use crate::encode::capture::ProducerTime;
 
 /// Bytes of a record's header in the ring.
 pub(crate) const HEADER: usize = 16;
@@ -127,9 +128,11 @@ pub(crate) struct Lane {
     max_segment: usize,
 }
 
-/// The read side of a lane: its current segment.
+/// The read side of a lane: its current segment, and the time given to the lane's last
+/// record (see [`ProducerTime`]).
 pub(crate) struct Reader {
     ring: Consumer<u8>,
+    time: ProducerTime,
 }
 
 /// The write side of a lane, owned by one producer thread.
@@ -149,7 +152,10 @@ impl Lane {
     pub(crate) fn new(budget: Arc<Budget>, max_segment: usize) -> (Arc<Lane>, LaneProducer) {
         let (producer, consumer) = RingBuffer::new(FIRST_SEGMENT.min(max_segment));
         let lane = Arc::new(Lane {
-            reader: Mutex::new(Reader { ring: consumer }),
+            reader: Mutex::new(Reader {
+                ring: consumer,
+                time: ProducerTime::default(),
+            }),
             next: Mutex::new(VecDeque::new()),
             published: CachePadded::new(AtomicU64::new(0)),
             consumed: AtomicU64::new(0),
@@ -266,6 +272,17 @@ impl LaneReader<'_> {
             .read_chunk(bytes)
             .expect("no more than the readable bytes");
         View { chunk }
+    }
+
+    /// The time given to this lane's last record, for the next ones (see [`ProducerTime`]).
+    #[inline]
+    pub(crate) fn time(&self) -> ProducerTime {
+        self.reader.time
+    }
+
+    #[inline]
+    pub(crate) fn set_time(&mut self, time: ProducerTime) {
+        self.reader.time = time;
     }
 
     /// Counts `records` read through a [`View`] that was committed.

@@ -53,11 +53,13 @@ use super::budget::Budget;
 use super::lane::{
     Header, Lane, LaneProducer, LaneReader, NoCredits, Record, View, HEADER, SEGMENT_MAX,
 };
+use crate::encode::capture::ProducerTime;
 
 /// Where the delivering thread puts the records it takes.
 pub(crate) trait Collect {
-    /// One record: its body (the line, `\n` included), severity and lane flags.
-    fn record(&mut self, body: &[u8], level: u8, flags: u8);
+    /// One record: its body (the line, `\n` included), severity and lane flags, and the
+    /// time given to its lane's last record (updated by a captured record).
+    fn record(&mut self, body: &[u8], level: u8, flags: u8, time: &mut ProducerTime);
     /// False once the batch is full: take no more now.
     fn room(&self) -> bool;
 }
@@ -249,6 +251,7 @@ struct Open<'a> {
 /// A lane's records of `S1` being taken.
 struct Taking<'v> {
     view: View<'v>,
+    time: ProducerTime,
     at: usize,
     end: usize,
     next: Option<Header>,
@@ -340,10 +343,12 @@ impl Cursor {
         let mut taking: SmallVec<[Taking<'_>; 4]> = open
             .iter_mut()
             .map(|o| {
+                let time = o.reader.time();
                 let view = o.reader.view(o.first);
                 let next = Some(view.header(0));
                 Taking {
                     view,
+                    time,
                     at: 0,
                     end: o.first,
                     next,
@@ -359,7 +364,8 @@ impl Cursor {
                 if taken >= limit || h.ticks >= bound || !out.room() {
                     break;
                 }
-                out.record(t.view.body(t.at, h.len, scratch), h.level, h.flags);
+                let body = t.view.body(t.at, h.len, scratch);
+                out.record(body, h.level, h.flags, &mut t.time);
                 taken += 1;
                 bytes += h.len;
                 t.advance(h.len);
@@ -378,21 +384,23 @@ impl Cursor {
                     break;
                 }
                 let t = &mut taking[i];
-                out.record(t.view.body(t.at, h.len, scratch), h.level, h.flags);
+                let body = t.view.body(t.at, h.len, scratch);
+                out.record(body, h.level, h.flags, &mut t.time);
                 taken += 1;
                 bytes += h.len;
                 t.advance(h.len);
             }
         }
-        let counts: SmallVec<[u64; 4]> = taking
+        let counts: SmallVec<[(u64, ProducerTime); 4]> = taking
             .into_iter()
             .map(|t| {
                 t.view.commit(t.at);
-                t.records
+                (t.records, t.time)
             })
             .collect();
-        for (o, n) in open.iter().zip(counts) {
+        for (o, (n, time)) in open.iter_mut().zip(counts) {
             o.reader.count_consumed(n);
+            o.reader.set_time(time);
         }
         drop(open);
         if taken > 0 {
@@ -437,7 +445,7 @@ mod tests {
     struct Lines(Vec<String>, usize);
 
     impl Collect for Lines {
-        fn record(&mut self, body: &[u8], _level: u8, _flags: u8) {
+        fn record(&mut self, body: &[u8], _level: u8, _flags: u8, _time: &mut ProducerTime) {
             self.0.push(String::from_utf8(body.to_vec()).unwrap());
         }
         fn room(&self) -> bool {

@@ -47,7 +47,7 @@ use super::doorbell::Doorbell;
 use super::lane::CAPTURED;
 use super::metrics::{Counters, DropReason, WriterState};
 use super::queue::{Collect, Cursor, Queue};
-use crate::encode::capture;
+use crate::encode::capture::{self, ProducerTime};
 use crate::sink::{Batch, SinkError};
 
 pub(crate) const RUNNING: u8 = 0;
@@ -122,9 +122,9 @@ struct Gathered {
 
 impl Collect for Gathered {
     #[inline]
-    fn record(&mut self, body: &[u8], level: u8, flags: u8) {
+    fn record(&mut self, body: &[u8], level: u8, flags: u8, time: &mut ProducerTime) {
         if flags & CAPTURED != 0 {
-            self.expander.expand(body, &mut self.buf);
+            self.expander.expand_from(body, &mut self.buf, time);
         } else {
             self.buf.extend_from_slice(body);
         }
