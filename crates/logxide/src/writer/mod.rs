@@ -61,6 +61,12 @@
 //! - Records enqueued after shutdown are dropped (reason `shutdown`), not written: keep the
 //!   [`Writer`] alive as long as threads log, typically in `main`.
 //! - `std::process::exit` does not run destructors: call [`Writer::shutdown`] first.
+//! - Every thread that logs has its own lane: a ring of 64 KiB that grows to 512 KiB (and
+//!   chains more) while the writer lags behind it, and goes away when the thread exits.
+//!   A process with thousands of threads logging at once holds that much per thread.
+//! - A record logged while the same thread is pushing one (from inside a sink running on
+//!   that thread) goes through a shared lane behind a mutex: it keeps its place in time
+//!   order, but not in that thread's own lane order.
 //! - In `manual` mode records wait for [`Writer::trigger`] or [`Writer::flush`] (or a full
 //!   queue, or the `deadline`); a process that never triggers only writes at shutdown.
 //! - A forked child that logs must build its own writer — or call
