@@ -144,6 +144,8 @@ pub(crate) struct LaneProducer {
     budget: Arc<Budget>,
     /// The ring is larger than [`SHRINK_ABOVE`] (see "Growing").
     grown: bool,
+    /// The ticks in the last header written: headers never go back (see `push`).
+    last_ticks: u64,
 }
 
 impl Lane {
@@ -169,6 +171,7 @@ impl Lane {
             credits: Credits::default(),
             budget,
             grown: false,
+            last_ticks: 0,
         };
         (lane, producer)
     }
@@ -389,6 +392,11 @@ impl LaneProducer {
         if self.grown && self.published % SHRINK_CHECK == 0 {
             self.shrink_if_empty();
         }
+        // A lane's records are read in order, and merged with other lanes' by these ticks:
+        // they must not go back. One thread's clock readings do not; the shared lane's, made
+        // by several threads before they took its lock, can (see the `queue` module).
+        let ticks = ticks.max(self.last_ticks);
+        self.last_ticks = ticks;
         let header = Header {
             len,
             level,
@@ -642,6 +650,16 @@ mod tests {
         assert_eq!(got.len() as u64, SHRINK_CHECK);
         assert!(got.iter().all(|(_, b)| b == b"x\n"));
         assert_eq!(lane.pending(), 0);
+    }
+
+    #[test]
+    fn header_ticks_never_go_back_within_a_lane() {
+        let (lane, mut p) = lane(1 << 20);
+        for t in [5, 3, 9, 9, 1, 12] {
+            p.push(&rec(&[b"r\n"], 2, 0, 0, t)).unwrap();
+        }
+        let ticks: Vec<u64> = read_all(&lane).iter().map(|(h, _)| h.ticks).collect();
+        assert_eq!(ticks, [5, 5, 9, 9, 9, 12]);
     }
 
     #[test]
