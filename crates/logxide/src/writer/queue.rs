@@ -37,10 +37,12 @@
 //!
 //! # Reading without blocking producers
 //!
-//! Producers never wait for a reader: the reader holds a lane's lock only while it copies
-//! records out (a producer evicting under `drop_oldest` skips a lane being read), and the
-//! list of lanes is swapped whole ([`ArcSwap`]), so reading it takes no lock — in a forked
-//! child too, where a lock held at the fork would stay held.
+//! Producers do not wait for a reader: publishing takes no lock; the reader holds a lane's
+//! lock only while it copies records out, and a producer evicting under `drop_oldest` skips
+//! a lane being read. (A producer that starts a new ring takes the lane's `next` lock, which
+//! a reader holds only for the moment it moves on to that ring.) The list of lanes is
+//! swapped whole ([`ArcSwap`]), so reading it takes no lock — in a forked child too, where a
+//! lock held at the fork would stay held.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
