@@ -35,13 +35,11 @@ const SINK_SLEEP: Duration = Duration::from_millis(1);
 
 /// The bound on the growth of the peak RSS of a child (KiB), from the configuration above:
 ///
-/// - the queue's two rings, allocated at build: `CAPACITY` items of 32 bytes and `CAPACITY`
-///   pooled buffers of 24 bytes;
-/// - record buffers: each is allocated with 256 bytes of capacity (`FRESH_CAPACITY` in
-///   `writer/queue.rs`; records here are shorter), about 272 bytes with malloc's header. They
-///   are recycled through the pool, so at most `CAPACITY` queued + `CAPACITY` pooled + one in
-///   each producer's hands exist at once. (`MAX_BYTES` bounds the record bytes inside them,
-///   not the 256-byte buffers: the count bound is what bounds this term.)
+/// - the producers' lanes: each thread's ring holds at most what the queue's bounds allow
+///   in one lane, `MAX_BYTES` plus a 16-byte header per record (`CAPACITY` of them), and its
+///   first ring is no larger (64 KiB at most: `writer/lane.rs`). A lane that outgrows a ring
+///   starts another and the writer frees the old one once read, so two rings per lane at
+///   most; `PRODUCERS` lanes;
 /// - the writer's batch: at most `MAX_BATCH_BYTES` (1 MiB) plus one record, and its end
 ///   offsets and levels (9 bytes per record);
 /// - 18 threads (the producers, the writer and the child's memory sampler): stack pages
@@ -50,17 +48,17 @@ const SINK_SLEEP: Duration = Duration::from_millis(1);
 ///   (the test binary is a large debug build: `VmHWM` counts file-backed pages too), lazily
 ///   initialized runtime state, page rounding: 4 MiB.
 ///
-/// About 7.8 MiB in all, independent of how long the run lasts, while the producers offer
-/// the writer 30–60 MiB of records per second: a queue or a buffer pool that grew with the
-/// load would cross it within a fraction of a second. Measured (2 cores, debug build): the
-/// peak grows by about 0.9 MiB under every policy, anonymous memory by about 0.7 MiB.
+/// About 8.8 MiB in all, independent of how long the run lasts, while the producers offer
+/// the writer 30–60 MiB of records per second: a queue that grew with the load would cross
+/// it within a fraction of a second. Measured (2 cores, release build): the peak grows by
+/// about 1.3 MiB under every policy, anonymous memory by about 1.1 MiB.
 fn rss_bound_kib() -> u64 {
-    let rings = CAPACITY * (32 + 24);
-    let buffers = (2 * CAPACITY + PRODUCERS) * 272;
+    let ring = (MAX_BYTES + 16 * CAPACITY).min(64 << 10);
+    let lanes = PRODUCERS * 2 * ring;
     let batch = (1 << 20) + 64 + 9 * CAPACITY;
     let threads = (PRODUCERS + 2) * (128 << 10);
     let slack = 4 << 20;
-    ((rings + buffers + batch + threads + slack) / 1024) as u64
+    ((lanes + batch + threads + slack) / 1024) as u64
 }
 
 /// The record of producer `p`, sequence `s`, into `out` (without `\n`); its pad length
