@@ -57,20 +57,27 @@ fn records_keep_their_happens_before_order_across_threads() {
     assert!(first_wrong.is_none(), "out of order at {first_wrong:?}");
 }
 
+/// A writer that takes nothing until flushed (manual mode) and refuses what does not fit:
+/// what the queue accepts is exactly what its bounds allow.
+fn holding(capacity: usize) -> (Writer, MemorySink) {
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .capacity(capacity)
+        .mode(Mode::Manual)
+        .policy(Policy::DropNewest)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    (writer, mem)
+}
+
 /// 10 000 threads, one after the other, each queue one record and exit: each gives back the
 /// credits it held unspent, so all of them fit a queue of 10 000 (the writer is in manual
 /// mode and takes nothing meanwhile), and one more does not.
 #[test]
 fn threads_that_exit_give_their_credits_back() {
     const CAP: usize = 10_000;
-    let mem = MemorySink::new();
-    let writer = Writer::builder()
-        .capacity(CAP)
-        .mode(Mode::Manual)
-        .policy(Policy::DropNewest)
-        .sink(mem.clone())
-        .build()
-        .unwrap();
+    let (writer, mem) = holding(CAP);
     for i in 0..CAP {
         let h = writer.handle();
         thread::spawn(move || h.enqueue(line(0, i).as_bytes()))
@@ -97,14 +104,7 @@ fn threads_that_exit_give_their_credits_back() {
 fn idle_threads_cannot_starve_the_others() {
     const CAP: usize = 10_000;
     const IDLE: usize = 300;
-    let mem = MemorySink::new();
-    let writer = Writer::builder()
-        .capacity(CAP)
-        .mode(Mode::Manual)
-        .policy(Policy::DropNewest)
-        .sink(mem.clone())
-        .build()
-        .unwrap();
+    let (writer, mem) = holding(CAP);
     let logged = Arc::new(Barrier::new(IDLE + 1));
     let release = Arc::new(Barrier::new(IDLE + 1));
     let idle: Vec<_> = (0..IDLE)
