@@ -557,6 +557,9 @@ pub struct FileSink {
     len: u64,
     /// False for pipes, character devices, ...: no truncation, no mmap.
     regular: bool,
+    /// The device and inode of the open file (they never change: what the path names is
+    /// compared with them, see [`FileSink::follow_path`]).
+    identity: (u64, u64),
     /// A partial record could not be truncated away: start the next batch with `\n`.
     torn: bool,
     /// `mmap` only: the current window, if mapped.
@@ -650,6 +653,7 @@ impl FileSink {
             block_size: opts.block_size,
             len,
             regular,
+            identity: (meta.dev(), meta.ino()),
             torn: false,
             region: None,
             file_len: len,
@@ -669,10 +673,7 @@ impl FileSink {
             return Ok(());
         }
         let moved = match fs::metadata(&self.path) {
-            Ok(at_path) => {
-                let ours = self.file.metadata()?;
-                (at_path.dev(), at_path.ino()) != (ours.dev(), ours.ino())
-            }
+            Ok(at_path) => (at_path.dev(), at_path.ino()) != self.identity,
             Err(e) if e.kind() == io::ErrorKind::NotFound => true,
             Err(_) => false,
         };
