@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, AtomicU8, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst,
 };
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -46,11 +46,42 @@ thread_local! {
     static CURRENT: RefCell<(u64, Option<Arc<Logger>>)> = const { RefCell::new((0, None)) };
 }
 
+/// A logger [`shutdown`] uninstalled: still draining, then its final counts.
+enum Retired {
+    Stopping(Arc<Logger>),
+    Stopped(MetricsSnapshot),
+}
+
 /// Replaces the global logger, returning the previous one.
 fn set_global(logger: Option<Arc<Logger>>) -> Option<Arc<Logger>> {
+    let _publishing = THRESHOLD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let previous = GLOBAL.swap(logger);
     GENERATION.fetch_add(1, SeqCst);
+    publish_threshold();
     previous
+}
+
+/// Copies the global logger's threshold (0 without one) into `THRESHOLD`, which the macros
+/// check; the caller holds `THRESHOLD_LOCK`.
+fn publish_threshold() {
+    let threshold = GLOBAL
+        .load()
+        .as_ref()
+        .map_or(0, |l| l.core.threshold.load(Relaxed));
+    THRESHOLD.store(threshold, Relaxed);
+}
+
+/// After [`Logger::set_level`]: if `logger` is (a clone of) the global logger, the macros
+/// see its new threshold.
+pub(crate) fn level_changed(logger: &Logger) {
+    let _publishing = THRESHOLD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if GLOBAL
+        .load()
+        .as_ref()
+        .is_some_and(|g| Arc::ptr_eq(&g.core, &logger.core))
+    {
+        publish_threshold();
+    }
 }
 
 /// Runs `f` with the global logger (`None` if there is none), read from this thread's copy
@@ -92,7 +123,14 @@ fn refresh<R, F: FnOnce(Option<&Logger>) -> R>(
 /// The global logger's threshold, for the macros' first check (0: no logger, so that the
 /// call reaches the slow path that reports it).
 static THRESHOLD: AtomicU8 = AtomicU8::new(0);
+/// Held while `GLOBAL` changes or `THRESHOLD` is written, so that `THRESHOLD` is always the
+/// threshold of the logger in `GLOBAL` (a `set_level` racing with `init` cannot leave the
+/// replaced logger's threshold there).
+static THRESHOLD_LOCK: Mutex<()> = Mutex::new(());
 static UNCONFIGURED: AtomicU64 = AtomicU64::new(0);
+/// The last global logger [`shutdown`] uninstalled, with `UNCONFIGURED` at that moment: what
+/// [`metrics`] reports while no logger is installed.
+static RETIRED: Mutex<Option<(Retired, u64)>> = Mutex::new(None);
 static WARNED_UNCONFIGURED: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
 static SIGNALS: Once = Once::new();
@@ -112,12 +150,10 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
     });
     if same_file {
         if let Some(previous) = set_global(None) {
-            THRESHOLD.store(0, Relaxed);
             previous.shutdown(None);
         }
     }
     let logger = Arc::new(builder.build()?);
-    THRESHOLD.store(logger.core.threshold.load(Relaxed), Relaxed);
     if let Some(previous) = set_global(Some(Arc::clone(&logger))) {
         previous.shutdown(None);
     }
@@ -284,34 +320,55 @@ pub fn trigger() {
     }
 }
 
-/// The global writer's counters; with no global logger, the records discarded for lack of
-/// one appear as `enqueued` and `dropped_by.shutdown`.
+/// The global writer's counters. With no global logger: those of the last one
+/// [`shutdown`] stopped (its final counts), if any, with the records discarded since for lack
+/// of a logger added as `enqueued` and `dropped_by.shutdown`; before any logger, just those.
+///
+/// ```
+/// let mem = logxide::sink::MemorySink::new();
+/// let guard = logxide::LoggerBuilder::new().use_env(false).sink(mem).init().unwrap();
+/// logxide::info!("one");
+/// logxide::logger::shutdown(None).unwrap();
+/// logxide::info!("after shutdown: discarded, and counted");
+/// let m = logxide::logger::metrics();
+/// assert_eq!((m.enqueued, m.written, m.dropped_by.shutdown), (2, 1, 1));
+/// # drop(guard);
+/// ```
 pub fn metrics() -> MetricsSnapshot {
-    match GLOBAL.load_full() {
-        Some(l) => l.metrics(),
-        None => {
-            let n = UNCONFIGURED.load(Relaxed);
-            MetricsSnapshot {
-                enqueued: n,
-                written: 0,
-                dropped: n,
-                dropped_by: crate::writer::DroppedBy {
-                    shutdown: n,
-                    ..Default::default()
-                },
-                failed: 0,
-                pending: 0,
-                errors: 0,
-                restarts: 0,
-                batches: 0,
-                bytes: 0,
-                high_water: 0,
-                warnings: 0,
-                wakeups: 0,
-                state: crate::writer::WriterState::Stopped,
-                sinks: Vec::new(),
-            }
-        }
+    if let Some(l) = GLOBAL.load_full() {
+        return l.metrics();
+    }
+    let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut snapshot, since) = match &*retired {
+        Some((Retired::Stopping(logger), since)) => (logger.metrics(), *since),
+        Some((Retired::Stopped(snapshot), since)) => (snapshot.clone(), *since),
+        None => (never_installed(), 0),
+    };
+    let n = UNCONFIGURED.load(Relaxed) - since;
+    snapshot.enqueued += n;
+    snapshot.dropped += n;
+    snapshot.dropped_by.shutdown += n;
+    snapshot
+}
+
+/// The counts of a writer that never took a record.
+fn never_installed() -> MetricsSnapshot {
+    MetricsSnapshot {
+        enqueued: 0,
+        written: 0,
+        dropped: 0,
+        dropped_by: crate::writer::DroppedBy::default(),
+        failed: 0,
+        pending: 0,
+        errors: 0,
+        restarts: 0,
+        batches: 0,
+        bytes: 0,
+        high_water: 0,
+        warnings: 0,
+        wakeups: 0,
+        state: crate::writer::WriterState::Stopped,
+        sinks: Vec::new(),
     }
 }
 
@@ -322,9 +379,24 @@ pub fn is_async() -> bool {
 
 /// Drains and stops the global logger and uninstalls it.
 pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
-    let logger = set_global(None)?;
-    THRESHOLD.store(0, Relaxed);
-    logger.shutdown(timeout)
+    let logger = {
+        // Its counts stay readable through `metrics` while it drains, and after.
+        let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+        let logger = set_global(None)?;
+        *retired = Some((
+            Retired::Stopping(Arc::clone(&logger)),
+            UNCONFIGURED.load(Relaxed),
+        ));
+        logger
+    };
+    let report = logger.shutdown(timeout);
+    let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((r @ Retired::Stopping(_), _)) = &mut *retired {
+        if matches!(r, Retired::Stopping(l) if Arc::ptr_eq(l, &logger)) {
+            *r = Retired::Stopped(logger.metrics());
+        }
+    }
+    report
 }
 
 /// Records logged on this thread while the guard lives are written synchronously — on disk

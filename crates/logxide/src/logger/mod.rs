@@ -180,9 +180,27 @@ impl Logger {
             .unwrap_or(Level::Debug)
     }
 
-    /// Changes the threshold (for every clone of this logger).
+    /// Changes the threshold (for every clone of this logger, and for the macros when it is
+    /// the global logger).
+    ///
+    /// ```
+    /// use logxide::Level;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let _guard = logxide::LoggerBuilder::new()
+    ///     .use_env(false)
+    ///     .level(Level::Info)
+    ///     .sink(mem.clone())
+    ///     .init()
+    ///     .unwrap();
+    /// logxide::debug!("hidden");
+    /// logxide::logger::global().unwrap().set_level(Level::Debug);
+    /// logxide::debug!("shown");
+    /// logxide::logger::flush(None).unwrap();
+    /// assert_eq!(mem.lines().len(), 1);
+    /// ```
     pub fn set_level(&self, level: Level) {
         self.core.threshold.store(level.value(), Relaxed);
+        global::level_changed(self);
     }
 
     /// Logs `msg` at `level`; `fields` writes the call's fields. The macros call this.
