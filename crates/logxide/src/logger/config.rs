@@ -436,7 +436,13 @@ impl LoggerBuilder {
         self
     }
 
-    /// Batch size that forces a write (default 100, or the queue size if smaller).
+    /// Batch size that forces a write (default 100, or the queue size if smaller): in the
+    /// `trigger` writer mode, this many queued records wake the writer, which takes everything
+    /// queued. With `writer_type` `line` (and `mmap`) the batch reaches the file at once;
+    /// with `block` (the default) the file sink coalesces batches into writes of about
+    /// `block_size` bytes (64 KiB), so a batch smaller than that is written when more
+    /// records complete the block or when its oldest record has waited `flush` — never
+    /// later. `flush()`, `trigger()` and shutdown write at once in every case.
     pub fn size(mut self, records: usize) -> Self {
         self.size = Some(records);
         self
