@@ -465,3 +465,43 @@ fn new_files_get_0644_minus_the_umask_or_the_configured_mode() {
         assert!(err.to_string().contains("0640"), "{err}");
     }
 }
+
+#[test]
+fn a_reinit_onto_the_same_file_that_cannot_be_reopened_leaves_the_logger_in_place() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (guard, path) = previous_logger(dir.path());
+    logger::flush(None).unwrap();
+    // Another tool replaced the file with a directory: the path can no longer be opened
+    // for writing (EISDIR), even by root. The logger still holds the file it opened.
+    fs::rename(&path, dir.path().join("moved.log")).unwrap();
+    fs::create_dir(&path).unwrap();
+    for clean in [false, true] {
+        let err = builder(&path)
+            .clean(clean)
+            .set("thread_name", "lx-reopen")
+            .unwrap()
+            .init()
+            .unwrap_err();
+        let InitError::File { path: named, error } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(named, &path);
+        assert_eq!(error.raw_os_error(), Some(libc::EISDIR), "{err}");
+        assert_eq!(threads_named("lx-reopen"), 0);
+        let current = logger::global().expect("the global logger was removed");
+        assert_eq!(current.path(), Some(path.as_path()));
+    }
+    assert!(path.is_dir(), "clean removed nothing");
+    // The logger follows its path at the next batch (the file was moved): the directory
+    // there cannot be opened, so that record fails, counted, with the reason.
+    logxide::info!("after");
+    logger::flush(None).unwrap();
+    let m = logger::metrics();
+    assert_eq!((m.enqueued, m.written, m.failed, m.dropped), (2, 1, 1, 0));
+    let reason = m.sinks[0].last_error.as_deref().unwrap_or_default();
+    assert!(reason.contains("Is a directory"), "{reason}");
+    logger::shutdown(None).unwrap();
+    drop(guard);
+    assert_eq!(messages(&dir.path().join("moved.log")), ["before"]);
+}

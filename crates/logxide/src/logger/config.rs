@@ -634,6 +634,39 @@ impl LoggerBuilder {
         self.check_options().map(|_| ())
     }
 
+    /// Before the global logger that writes the target is closed to re-init onto its file:
+    /// what can be found out, without changing anything, of whether `build` will be able to
+    /// open the file again — that it can be opened for writing, and for `clean` that its
+    /// directory can be written — so that a failure leaves that logger in place.
+    pub(crate) fn check_reopen(&self) -> Result<(), InitError> {
+        let Some(path) = self.resolved_target() else {
+            return Ok(());
+        };
+        let file_error = |error| InitError::File {
+            path: path.clone(),
+            error,
+        };
+        match std::fs::OpenOptions::new().write(true).open(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_error(e)),
+            _ => {}
+        }
+        if self.clean {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            // The effective ids decide, as they will for the removal.
+            rustix::fs::accessat(
+                rustix::fs::CWD,
+                dir,
+                rustix::fs::Access::WRITE_OK,
+                rustix::fs::AtFlags::EACCESS,
+            )
+            .map_err(|e| file_error(std::io::Error::from(e)))?;
+        }
+        Ok(())
+    }
+
     fn check_options(&self) -> Result<Checked, InitError> {
         let mut level = self.level;
         let mut force_sync = !self.async_;
@@ -798,11 +831,16 @@ impl LoggerBuilder {
     /// previous global logger is drained and its thread joined).
     ///
     /// Re-initializing onto the file the current global logger writes drains and closes that
-    /// logger first (otherwise reopening the file would overwrite records still queued).
+    /// logger first (otherwise reopening the file would overwrite records still queued);
+    /// before that, the file is checked to open for writing (and its directory, with
+    /// `clean`, to be writable), so that a file that cannot be reopened is an error with
+    /// that logger still in place.
     ///
     /// # Errors
-    /// [`InitError`]; for an invalid option the previous global logger stays in place,
-    /// untouched.
+    /// [`InitError`]; for an invalid option, or a file that cannot be opened, the previous
+    /// global logger stays in place, untouched. (Only a file that stops being openable
+    /// between that check and the open, when re-initializing onto the same file, leaves no
+    /// global logger.)
     pub fn init(self) -> Result<super::LoggerGuard, InitError> {
         super::global::install(self)
     }

@@ -149,6 +149,7 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
         }
     });
     if same_file {
+        builder.check_reopen()?;
         if let Some(previous) = set_global(None) {
             previous.shutdown(None);
         }
