@@ -355,12 +355,13 @@ impl Action {
     /// assert!(mem.lines()[1]
     ///     .contains(r#""st":"failed","exc":"std::io::error::Error","reason":"no table","dur":"#));
     /// ```
+    ///
+    /// A trait object does not say its type: `exc` is then the name its `Debug` output
+    /// starts with (see [`exception`](crate::Logger::exception)).
     pub fn fail<E: std::error::Error + ?Sized>(self, error: &E) {
         let reason = error_chain(error);
-        self.state.end(
-            ActionStatus::Failed,
-            Some((std::any::type_name::<E>(), &reason)),
-        );
+        self.state
+            .end(ActionStatus::Failed, Some((&error_type(error), &reason)));
     }
 
     /// Ends the action `failed` with an explicit error type and reason.
@@ -429,6 +430,27 @@ impl std::ops::Deref for Held {
         self.0
             .as_ref()
             .expect("a guard's state is moved out only by the method consuming the guard")
+    }
+}
+
+/// The `exc` of `error`: its type's name. A trait object (`&dyn Error`, what a
+/// `Box<dyn Error>` gives) does not say its type: for one, the name its `Debug` output starts
+/// with (the type's name, for a derived `Debug`: `ParseIntError { .. }`), else the trait
+/// object's own name (`dyn core::error::Error`).
+pub(crate) fn error_type<E: std::error::Error + ?Sized>(error: &E) -> Cow<'static, str> {
+    let name = std::any::type_name::<E>();
+    if !name.starts_with("dyn ") {
+        return Cow::Borrowed(name);
+    }
+    let debug = format!("{error:?}");
+    let ident = debug
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .map_or(debug.as_str(), |end| &debug[..end])
+        .trim_end_matches(':');
+    if ident.starts_with(|c: char| c.is_alphabetic()) {
+        Cow::Owned(ident.to_owned())
+    } else {
+        Cow::Borrowed(name)
     }
 }
 

@@ -291,6 +291,22 @@ impl Logger {
     /// assert!(mem.lines()[0].ends_with(
     ///     r#""mt":"error","msg":"bad input","exc":"core::num::error::ParseIntError","reason":"invalid digit found in string"}"#));
     /// ```
+    ///
+    /// A trait object (`&*e` for a `Box<dyn Error>`) does not say its type: `exc` is then
+    /// the name its `Debug` output starts with — the type's name for a derived `Debug` —
+    /// else `dyn core::error::Error`.
+    ///
+    /// ```
+    /// # let mem = logxide::sink::MemorySink::new();
+    /// # let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+    /// let boxed: Box<dyn std::error::Error> = "x".parse::<u8>().unwrap_err().into();
+    /// log.exception("bad input", &*boxed);
+    /// let text: Box<dyn std::error::Error> = "plain text".into();
+    /// log.exception("bad input", &*text);
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].contains(r#""exc":"ParseIntError","reason":"invalid digit"#));
+    /// assert!(mem.lines()[1].contains(r#""exc":"dyn core::error::Error","reason":"plain text""#));
+    /// ```
     pub fn exception<E: std::error::Error + ?Sized>(&self, msg: &str, error: &E) {
         self.log_error(msg, error, |_| {});
     }
@@ -305,6 +321,7 @@ impl Logger {
     ) {
         if self.enabled(Level::Error) {
             let reason = action::error_chain(error);
+            let exc = action::error_type(error);
             let pos = action::next_position(self.core.task_ids);
             self.emit(
                 At::Pos(&pos),
@@ -312,7 +329,7 @@ impl Logger {
                 |enc| enc.message_with_head(Level::Error.message_head(), msg, false),
                 |f| {
                     let enc = f.encoder();
-                    enc.reserved_field("exc", std::any::type_name::<E>());
+                    enc.reserved_field("exc", &*exc);
                     enc.reserved_field("reason", reason.as_str());
                     fields(f);
                 },
