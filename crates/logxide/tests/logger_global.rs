@@ -363,6 +363,58 @@ fn a_sink_that_logs_or_panics_cannot_deadlock_the_writer() {
     });
 }
 
+/// A sink that logs on every batch while its writer shuts down: a record it publishes just as
+/// the writer leaves the running state must not make it lock the writer's state, which it
+/// holds (a deadlock seen about once in a hundred runs before that case was handled).
+#[test]
+fn a_sink_that_logs_while_its_writer_shuts_down_never_deadlocks() {
+    use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
+    use std::sync::{Arc, OnceLock};
+    within(120, || {
+        for round in 0..300 {
+            let me: Arc<OnceLock<logxide::Logger>> = Arc::new(OnceLock::new());
+            let me2 = Arc::clone(&me);
+            let chatty = FnSink::new("chatty", move |_: &Batch<'_>| -> Result<(), SinkError> {
+                if let Some(log) = me2.get() {
+                    log.info("from the sink");
+                }
+                Ok(())
+            });
+            let mem = MemorySink::new();
+            let log = LoggerBuilder::new()
+                .use_env(false)
+                .set("queue", "4")
+                .unwrap()
+                .set("size", "1")
+                .unwrap()
+                .sink(chatty)
+                .sink(mem.clone())
+                .build()
+                .unwrap();
+            let _ = me.set(log.clone());
+            for i in 0..50 {
+                logxide::info!(logger: log, "outer", i);
+            }
+            let m = log.shutdown(None).unwrap().metrics;
+            assert_eq!(m.pending, 0, "round {round}: {m:?}");
+            assert_eq!(
+                m.enqueued,
+                m.written + m.dropped + m.failed,
+                "round {round}"
+            );
+            let outer = mem
+                .lines()
+                .iter()
+                .filter(|l| l.contains("\"outer\""))
+                .count();
+            assert_eq!(
+                outer, 50,
+                "round {round}: the application's records are all written"
+            );
+        }
+    });
+}
+
 #[test]
 fn reinit_onto_the_same_file_drains_first() {
     let _s = serial();

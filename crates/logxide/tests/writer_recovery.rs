@@ -313,3 +313,67 @@ fn logger_records_in_fallback_are_formatted_by_the_caller() {
     }
     log.shutdown(None);
 }
+
+#[test]
+fn a_sink_that_logs_in_fallback_mode_queues_its_record_instead_of_deadlocking() {
+    use logxide::sink::{Batch, FnSink, SinkError};
+    use logxide::writer::WriterHandle;
+    use std::sync::{Arc, OnceLock};
+    quiet_injected_panics();
+    let panicky = PanickySink::always();
+    let healthy = MemorySink::new();
+    let me: Arc<OnceLock<WriterHandle>> = Arc::new(OnceLock::new());
+    let me2 = Arc::clone(&me);
+    // Logs one record of its own per batch through the writer it belongs to.
+    let chatty = FnSink::new("chatty", move |b: &Batch<'_>| -> Result<(), SinkError> {
+        if let Some(h) = me2.get() {
+            if b.records().all(|r| !r.starts_with(b"sink")) {
+                let _ = h.enqueue(format!("sink saw {}", b.len()).as_bytes());
+            }
+        }
+        Ok(())
+    });
+    let (a, b) = fast_backoff();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .max_restarts(0)
+        .restart_backoff(a, b)
+        .sink(panicky)
+        .sink(chatty)
+        .sink(healthy.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    assert_eq!(h.enqueue(b"first"), Ok(Queued::Queued));
+    writer.trigger();
+    assert!(
+        wait_for(Duration::from_secs(5), || writer.metrics().state
+            == WriterState::Fallback),
+        "no fallback: {:?}",
+        writer.metrics()
+    );
+    me.set(h.clone()).unwrap();
+    // Written synchronously by this thread, which holds the writer's state while the sinks
+    // run: the sink's own record is queued, and written before the next record.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h2 = h.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send((h2.enqueue(b"second"), h2.enqueue(b"third")));
+    });
+    let Ok((second, third)) = rx.recv_timeout(Duration::from_secs(10)) else {
+        // Dropping the writer would wait for the deadlocked thread too.
+        std::mem::forget(writer);
+        panic!("deadlock: a sink logging in fallback mode");
+    };
+    assert_eq!(
+        (second, third),
+        (Ok(Queued::WrittenSync), Ok(Queued::WrittenSync))
+    );
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(
+        text(healthy.contents()),
+        "first\nsecond\nsink saw 1\nthird\nsink saw 1\n"
+    );
+    assert_eq!(m.enqueued, 5);
+    assert_settled(&m);
+}

@@ -647,7 +647,12 @@ impl WriterHandle {
             shared.counters.wakeups.fetch_add(1, Relaxed);
             shared.unpark_writer();
         }
-        if word & ATTENTION != 0 && shared.state.load(SeqCst) != RUNNING {
+        // Inside a sink call this thread holds the core lock already (it is the writer, or a
+        // caller draining): locking it again would never return. The record is taken by
+        // whoever holds the lock next — the writer's last drain, or the closing thread's
+        // `help_drain` — and both come after this sink call releases it.
+        if word & ATTENTION != 0 && shared.state.load(SeqCst) != RUNNING && !shared::in_sink_call()
+        {
             shared.help_drain();
         }
     }
@@ -727,6 +732,26 @@ impl WriterHandle {
             return self.drop_record(DropReason::Forked);
         }
         match shared.state.load(SeqCst) {
+            // A sink that logs while its caller writes synchronously: that caller holds the
+            // core lock, so the record goes into this thread's lane, for the next synchronous
+            // write or the shutdown to drain (it never waits: see `enqueue`).
+            FALLBACK if shared::in_sink_call() => {
+                let rec = Rec {
+                    record: Record {
+                        parts: &[body, b"\n"],
+                        len: body.len() + 1,
+                        level,
+                        flags: if captured { CAPTURED } else { 0 },
+                        ticks: capture::clock().raw(),
+                    },
+                    body,
+                };
+                if self.try_push(&rec) {
+                    Ok(Queued::Queued)
+                } else {
+                    self.drop_record(DropReason::QueueFull)
+                }
+            }
             FALLBACK => {
                 shared.counters.count_other();
                 let mut core = shared.lock_core();
