@@ -815,7 +815,7 @@ impl Rules {
         }
     }
 
-    /// A bound or scope field (encoded when bound: `None` is `null`).
+    /// A bound or scope field (encoded when bound; `None` never gets there).
     fn bound_field(&self, key: &str, v: &FVal) -> Exp {
         if self.masked(key) {
             return Exp::Json(Value::from("***"));
@@ -825,7 +825,7 @@ impl Rules {
 
     fn encoded(&self, v: &FVal) -> Exp {
         match v {
-            FVal::None => Exp::Json(Value::Null),
+            FVal::None => unreachable!("absent values are not kept in a context"),
             FVal::Some(inner) | FVal::Boxed(inner) => self.encoded(inner),
             _ => self.value(v),
         }
@@ -850,8 +850,20 @@ enum Exp {
 /// A context field set as the model keeps it: keys and the values given.
 type Ctx = Vec<(String, FVal)>;
 
-/// `Fields::insert`: a new key goes last, an existing one keeps its place.
+/// `Fields::insert`: a new key goes last, an existing one keeps its place, an absent value
+/// (`None`) removes the key.
 fn ctx_insert(ctx: &mut Ctx, key: String, v: FVal) {
+    fn absent(v: &FVal) -> bool {
+        match v {
+            FVal::None => true,
+            FVal::Some(inner) | FVal::Boxed(inner) => absent(inner),
+            _ => false,
+        }
+    }
+    if absent(&v) {
+        ctx.retain(|(k, _)| *k != key);
+        return;
+    }
     match ctx.iter_mut().find(|(k, _)| *k == key) {
         Some(entry) => entry.1 = v,
         None => ctx.push((key, v)),

@@ -75,6 +75,20 @@ pub trait Encode {
     fn scalar(&self) -> Option<Scalar<'_>> {
         None
     }
+
+    /// True for a value that stands for no value — `None` — which fields omit (the key is
+    /// not written) rather than write as `null`. The default is `false`.
+    ///
+    /// ```
+    /// use logxide::encode::Encode;
+    /// assert!(None::<u8>.is_absent());
+    /// assert!(!Some(0).is_absent());
+    /// assert!(!"".is_absent());
+    /// ```
+    #[inline]
+    fn is_absent(&self) -> bool {
+        false
+    }
 }
 
 macro_rules! encode_int {
@@ -183,6 +197,11 @@ impl<T: Encode + ?Sized> Encode for &T {
     fn scalar(&self) -> Option<Scalar<'_>> {
         (**self).scalar()
     }
+
+    #[inline]
+    fn is_absent(&self) -> bool {
+        (**self).is_absent()
+    }
 }
 
 impl<T: Encode + ?Sized> Encode for &mut T {
@@ -194,6 +213,11 @@ impl<T: Encode + ?Sized> Encode for &mut T {
     #[inline]
     fn scalar(&self) -> Option<Scalar<'_>> {
         (**self).scalar()
+    }
+
+    #[inline]
+    fn is_absent(&self) -> bool {
+        (**self).is_absent()
     }
 }
 
@@ -207,6 +231,11 @@ impl<T: Encode + ?Sized> Encode for Box<T> {
     fn scalar(&self) -> Option<Scalar<'_>> {
         (**self).scalar()
     }
+
+    #[inline]
+    fn is_absent(&self) -> bool {
+        (**self).is_absent()
+    }
 }
 
 impl<T: Encode + ?Sized> Encode for Rc<T> {
@@ -218,6 +247,11 @@ impl<T: Encode + ?Sized> Encode for Rc<T> {
     #[inline]
     fn scalar(&self) -> Option<Scalar<'_>> {
         (**self).scalar()
+    }
+
+    #[inline]
+    fn is_absent(&self) -> bool {
+        (**self).is_absent()
     }
 }
 
@@ -231,6 +265,11 @@ impl<T: Encode + ?Sized> Encode for Arc<T> {
     fn scalar(&self) -> Option<Scalar<'_>> {
         (**self).scalar()
     }
+
+    #[inline]
+    fn is_absent(&self) -> bool {
+        (**self).is_absent()
+    }
 }
 
 impl<B: Encode + ToOwned + ?Sized> Encode for Cow<'_, B> {
@@ -242,6 +281,11 @@ impl<B: Encode + ToOwned + ?Sized> Encode for Cow<'_, B> {
     #[inline]
     fn scalar(&self) -> Option<Scalar<'_>> {
         (**self).scalar()
+    }
+
+    #[inline]
+    fn is_absent(&self) -> bool {
+        (**self).is_absent()
     }
 }
 
@@ -257,6 +301,11 @@ impl<T: Encode> Encode for Option<T> {
     #[inline]
     fn scalar(&self) -> Option<Scalar<'_>> {
         self.as_ref().and_then(Encode::scalar)
+    }
+
+    #[inline]
+    fn is_absent(&self) -> bool {
+        self.as_ref().map_or(true, Encode::is_absent)
     }
 }
 

@@ -601,11 +601,46 @@ impl<F: Future> Future for Instrumented<F> {
 /// assert_eq!(ctx.to_string(), "Ab3dE9xQ.1f@/3/2");
 /// assert!("no-level".parse::<ActionContext>().is_err());
 /// ```
+///
+/// Deserializing checks what parsing checks: a `level` of one or more positive integers.
+///
+/// ```
+/// use logxide::logger::ActionContext;
+/// let ok: ActionContext = serde_json::from_str(r#"{"task_id":"Ab.1","level":[3,2]}"#).unwrap();
+/// assert_eq!(ok.level(), &[3, 2]);
+/// let err = serde_json::from_str::<ActionContext>(r#"{"task_id":"Ab.1","level":[]}"#);
+/// assert!(err.unwrap_err().to_string().contains("positive integers"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedContext")]
 pub struct ActionContext {
     #[serde(with = "task_id_text")]
     task_id: TaskId,
     level: Vec<u32>,
+}
+
+/// An [`ActionContext`] as deserialized, before its level is checked.
+#[derive(Deserialize)]
+struct UncheckedContext {
+    #[serde(with = "task_id_text")]
+    task_id: TaskId,
+    level: Vec<u32>,
+}
+
+impl TryFrom<UncheckedContext> for ActionContext {
+    type Error = String;
+    fn try_from(c: UncheckedContext) -> Result<Self, String> {
+        if c.level.is_empty() || c.level.contains(&0) {
+            return Err(format!(
+                "invalid action context level {:?}: expected one or more positive integers",
+                c.level
+            ));
+        }
+        Ok(ActionContext {
+            task_id: c.task_id,
+            level: c.level,
+        })
+    }
 }
 
 impl ActionContext {

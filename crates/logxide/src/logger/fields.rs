@@ -306,14 +306,26 @@ impl Fields {
         Fields::default()
     }
 
-    /// Adds (or replaces) `key` with `value`.
+    /// Adds (or replaces) `key` with `value`; `None` removes `key` (fields omit absent
+    /// values, as the logging macros do).
+    ///
+    /// ```
+    /// use logxide::logger::Fields;
+    /// let f = Fields::new().with("user", "ada").with("team", None::<&str>);
+    /// assert_eq!(f.len(), 1);
+    /// assert_eq!(f.with("user", None::<&str>).len(), 0);
+    /// ```
     pub fn with<V: Encode>(mut self, key: &str, value: V) -> Self {
         self.insert(key, &value);
         self
     }
 
-    /// Adds (or replaces) `key` with `value`.
+    /// Adds (or replaces) `key` with `value`; `None` removes `key` (see [`with`](Self::with)).
     pub fn insert<V: Encode + ?Sized>(&mut self, key: &str, value: &V) {
+        if value.is_absent() {
+            self.entries.retain(|(k, _)| &**k != key);
+            return;
+        }
         let mut json = Vec::new();
         value.encode(&mut json);
         // Encoders write valid UTF-8 JSON.
