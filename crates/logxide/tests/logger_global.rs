@@ -69,18 +69,28 @@ fn invalid_options_change_nothing() {
             .set("clean", "true")
             .unwrap()
     };
-    for bad in [
-        builder().set("queue", "0").unwrap(),
-        builder().set("size", "20000").unwrap(), // larger than the queue
-        builder().set("flush", "0").unwrap(),
-        builder()
-            .set("writer_mode", "loop")
-            .unwrap()
-            .set("tick", "0ms")
-            .unwrap(),
+    for (bad, name) in [
+        (builder().set("queue", "0").unwrap(), "queue"),
+        (builder().set("size", "20000").unwrap(), "size"), // larger than the queue
+        (builder().set("flush", "0").unwrap(), "flush"),
+        (
+            builder()
+                .set("writer_mode", "loop")
+                .unwrap()
+                .set("tick", "0ms")
+                .unwrap(),
+            "tick",
+        ),
     ] {
         let err = bad.init().unwrap_err();
-        assert!(matches!(err, InitError::Writer(_)), "{err}");
+        // Named as the option was given, not as the writer calls it.
+        assert!(
+            matches!(&err, InitError::Option { option, .. } if option == name),
+            "{err}"
+        );
+        assert!(err
+            .to_string()
+            .starts_with(&format!("logxide option `{name}`: invalid value ")));
         assert_eq!(fs::read_to_string(&path).unwrap(), "precious\n");
     }
     assert!(logger::global().is_none());

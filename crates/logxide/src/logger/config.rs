@@ -90,7 +90,9 @@ pub enum InitError {
         /// What is wrong and what is accepted.
         message: String,
     },
-    /// The writer refused its settings.
+    /// The writer could not be built: no sink (no target and no `.sink(...)`), or its thread
+    /// could not be started. (A writer setting out of range is an [`InitError::Option`]
+    /// under the option's name here.)
     Writer(BuildError),
     /// The log file could not be prepared (removed for `clean`, or opened): a missing
     /// directory with `create_parents` off, a directory the process may not write
@@ -144,6 +146,33 @@ impl std::error::Error for InitError {
             InitError::File { error, .. } => Some(error),
             InitError::Option { .. } | InitError::Symlink { .. } => None,
         }
+    }
+}
+
+/// A writer setting refused, under the name the option has here (`queue`, `size`, `flush`
+/// rather than the writer's `capacity`, `batch_size`, `flush_interval`).
+fn init_names(e: BuildError) -> InitError {
+    match e {
+        BuildError::Invalid {
+            option,
+            value,
+            reason,
+        } => {
+            let option = match option {
+                "capacity" => "queue",
+                "batch_size" => "size",
+                "flush_interval" => "flush",
+                other => other,
+            };
+            option_error(
+                option,
+                format!(
+                    "invalid value {value}: {}",
+                    reason.replace("batch_size", "size")
+                ),
+            )
+        }
+        other => InitError::Writer(other),
     }
 }
 
@@ -329,7 +358,12 @@ impl LoggerBuilder {
             }
             "max_bytes" => {
                 let bytes = crate::sink::rotate::parse_size(value).map_err(|err| e(&err))?;
-                self.max_bytes = Some(usize::try_from(bytes).map_err(|_| e(&"too large"))?);
+                self.max_bytes = Some(usize::try_from(bytes).map_err(|_| {
+                    e(&format!(
+                        "{value:?} is too large for this platform: at most {} bytes",
+                        usize::MAX
+                    ))
+                })?);
             }
             "block_timeout" => self.block_timeout = Some(duration(value)?),
             "max_restarts" => {
@@ -673,13 +707,15 @@ impl LoggerBuilder {
         if self.use_env {
             for var in ["LOGXIDE_SYNC", "LOGXPY_SYNC"] {
                 if let Ok(v) = std::env::var(var) {
-                    match v.trim() {
+                    match v.trim().to_ascii_lowercase().as_str() {
                         "1" | "true" | "yes" | "on" => force_sync = true,
                         "" | "0" | "false" | "no" | "off" => {}
-                        other => {
+                        _ => {
                             return Err(option_error(
                                 var,
-                                format!("invalid value {other:?}: expected 1 or 0"),
+                                format!(
+                                    "invalid value {v:?}: expected 1, true, yes or on (synchronous writes) or 0, false, no, off or empty (any case)"
+                                ),
                             ))
                         }
                     }
@@ -723,7 +759,7 @@ impl LoggerBuilder {
         let probe = builder
             .clone_settings()
             .sink(crate::sink::MemorySink::new());
-        probe.validate().map_err(InitError::Writer)?;
+        probe.validate().map_err(init_names)?;
         let path = self.resolved_target();
         if path.is_none() && self.sinks.is_empty() {
             return Err(InitError::Writer(BuildError::NoSink));
