@@ -313,7 +313,11 @@ fn trigger_mode_polls_under_a_steady_stream_so_producers_rarely_wake_it() {
     // Without polling: about one per batch of 100, 500. With it, 2–50 here, up to ~75 when
     // the machine's other core is busy (a producer descheduled for over a millisecond
     // lets the writer park): the bound leaves room for that and still tells them apart.
-    assert!(m.wakeups <= 150, "{} wake-ups for 50 000 records", m.wakeups);
+    assert!(
+        m.wakeups <= 150,
+        "{} wake-ups for 50 000 records",
+        m.wakeups
+    );
     // Idle again: the writer sleeps until the next record (no poll forever).
     let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
     let h = writer.handle();
