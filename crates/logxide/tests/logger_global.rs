@@ -297,33 +297,43 @@ fn within(secs: u64, f: impl FnOnce() + Send + 'static) {
         .expect("did not finish: deadlock");
 }
 
+/// A logger from `builder` with two sinks: one that calls `on_batch` with the logger itself
+/// (a sink that logs), then a memory sink.
+fn with_chatty_sink(
+    builder: LoggerBuilder,
+    on_batch: impl Fn(&logxide::Logger, &logxide::sink::Batch<'_>) + Send + 'static,
+) -> (logxide::Logger, logxide::sink::MemorySink) {
+    use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
+    use std::sync::{Arc, OnceLock};
+    let me: Arc<OnceLock<logxide::Logger>> = Arc::new(OnceLock::new());
+    let me2 = Arc::clone(&me);
+    let chatty = FnSink::new("chatty", move |b: &Batch<'_>| -> Result<(), SinkError> {
+        if let Some(log) = me2.get() {
+            on_batch(log, b);
+        }
+        Ok(())
+    });
+    let mem = MemorySink::new();
+    let log = builder.sink(chatty).sink(mem.clone()).build().unwrap();
+    let _ = me.set(log.clone());
+    (log, mem)
+}
+
 #[test]
 fn a_sink_that_logs_or_panics_cannot_deadlock_the_writer() {
     let _s = serial();
-    use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
-    use std::sync::{Arc, OnceLock};
+    use logxide::sink::{Batch, FnSink, SinkError};
 
     // A sink that logs through the logger it belongs to, with a tiny blocking queue.
     within(20, || {
-        let me: Arc<OnceLock<logxide::Logger>> = Arc::new(OnceLock::new());
-        let me2 = Arc::clone(&me);
-        let chatty = FnSink::new("chatty", move |b: &Batch<'_>| -> Result<(), SinkError> {
-            if let Some(log) = me2.get() {
-                log.info(&format!("sink saw {} records", b.len()));
-                let _ = log.flush(None); // returns at once inside a sink
-            }
-            Ok(())
-        });
-        let mem = MemorySink::new();
-        let log = LoggerBuilder::new()
+        let builder = LoggerBuilder::new()
             .use_env(false)
             .set("queue", "2")
-            .unwrap()
-            .sink(chatty)
-            .sink(mem.clone())
-            .build()
             .unwrap();
-        let _ = me.set(log.clone());
+        let (log, mem) = with_chatty_sink(builder, |log, b| {
+            log.info(&format!("sink saw {} records", b.len()));
+            let _ = log.flush(None); // returns at once inside a sink
+        });
         for i in 0..2000 {
             logxide::info!(logger: log, "outer", i);
         }
@@ -378,30 +388,15 @@ fn a_sink_that_logs_or_panics_cannot_deadlock_the_writer() {
 /// holds (a deadlock seen about once in a hundred runs before that case was handled).
 #[test]
 fn a_sink_that_logs_while_its_writer_shuts_down_never_deadlocks() {
-    use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
-    use std::sync::{Arc, OnceLock};
     within(120, || {
         for round in 0..300 {
-            let me: Arc<OnceLock<logxide::Logger>> = Arc::new(OnceLock::new());
-            let me2 = Arc::clone(&me);
-            let chatty = FnSink::new("chatty", move |_: &Batch<'_>| -> Result<(), SinkError> {
-                if let Some(log) = me2.get() {
-                    log.info("from the sink");
-                }
-                Ok(())
-            });
-            let mem = MemorySink::new();
-            let log = LoggerBuilder::new()
+            let builder = LoggerBuilder::new()
                 .use_env(false)
                 .set("queue", "4")
                 .unwrap()
                 .set("size", "1")
-                .unwrap()
-                .sink(chatty)
-                .sink(mem.clone())
-                .build()
                 .unwrap();
-            let _ = me.set(log.clone());
+            let (log, mem) = with_chatty_sink(builder, |log, _| log.info("from the sink"));
             for i in 0..50 {
                 logxide::info!(logger: log, "outer", i);
             }

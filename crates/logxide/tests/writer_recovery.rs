@@ -125,6 +125,18 @@ fn restart_does_not_duplicate_into_earlier_sinks() {
     assert_settled(&m);
 }
 
+/// Triggers a write (to a sink that panics) and waits until the writer fell back to
+/// synchronous writes.
+fn trigger_until_fallback(writer: &Writer) {
+    writer.trigger();
+    assert!(
+        wait_for(Duration::from_secs(5), || writer.metrics().state
+            == WriterState::Fallback),
+        "no fallback: {:?}",
+        writer.metrics()
+    );
+}
+
 #[test]
 fn fallback_after_max_restarts() {
     quiet_injected_panics();
@@ -143,13 +155,7 @@ fn fallback_after_max_restarts() {
     for i in 0..50 {
         assert_eq!(h.enqueue(line(0, i).as_bytes()), Ok(Queued::Queued));
     }
-    writer.trigger();
-    assert!(
-        wait_for(Duration::from_secs(5), || writer.metrics().state
-            == WriterState::Fallback),
-        "no fallback: {:?}",
-        writer.metrics()
-    );
+    trigger_until_fallback(&writer);
     let m = writer.metrics();
     assert_eq!(m.restarts, 2);
     // The batch in hand reached the healthy sink when the writer gave up.
@@ -345,13 +351,7 @@ fn a_sink_that_logs_in_fallback_mode_queues_its_record_instead_of_deadlocking() 
         .unwrap();
     let h = writer.handle();
     assert_eq!(h.enqueue(b"first"), Ok(Queued::Queued));
-    writer.trigger();
-    assert!(
-        wait_for(Duration::from_secs(5), || writer.metrics().state
-            == WriterState::Fallback),
-        "no fallback: {:?}",
-        writer.metrics()
-    );
+    trigger_until_fallback(&writer);
     me.set(h.clone()).unwrap();
     // Written synchronously by this thread, which holds the writer's state while the sinks
     // run: the sink's own record is queued, and written before the next record.
