@@ -184,7 +184,7 @@ impl Budget {
     }
 
     /// Records queued or held unspent by lanes (what is not free).
-    #[cfg(test)]
+    #[cfg(all(test, not(logxide_loom)))]
     pub(crate) fn records_out(&self) -> usize {
         (self.capacity as i64 - self.free_records.load(SeqCst)).max(0) as usize
     }
