@@ -322,8 +322,9 @@ pub fn trigger() {
 }
 
 /// The global writer's counters. With no global logger: those of the last one
-/// [`shutdown`] stopped (its final counts), if any, with the records discarded since for lack
-/// of a logger added as `enqueued` and `dropped_by.shutdown`; before any logger, just those.
+/// [`shutdown`] stopped (its final counts; as they go while it still drains after a
+/// timeout), if any, with the records discarded since for lack of a logger added as
+/// `enqueued` and `dropped_by.shutdown`; before any logger, just those.
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
@@ -391,10 +392,14 @@ pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
         logger
     };
     let report = logger.shutdown(timeout);
-    let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((r @ Retired::Stopping(_), _)) = &mut *retired {
-        if matches!(r, Retired::Stopping(l) if Arc::ptr_eq(l, &logger)) {
-            *r = Retired::Stopped(logger.metrics());
+    // Drained: keep its final counts rather than the logger. (If the timeout expired it is
+    // still draining in the background: keep it, so that `metrics` follows.)
+    if report.as_ref().is_some_and(|r| !r.timed_out) {
+        let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((r @ Retired::Stopping(_), _)) = &mut *retired {
+            if matches!(r, Retired::Stopping(l) if Arc::ptr_eq(l, &logger)) {
+                *r = Retired::Stopped(logger.metrics());
+            }
         }
     }
     report
