@@ -93,7 +93,7 @@ fn eliot_records() {
     );
     assert_eq!(
         plain(
-            r#"{"timestamp":1700000001.500000,"task_uuid":"Ab.2","task_level":[4],"action_type":"http:request","action_status":"failed","dur":0.5,"exc":"ValueError","reason":"boom"}"#
+            r#"{"timestamp":1700000001.500000,"task_uuid":"Ab.2","task_level":[4],"action_type":"http:request","action_status":"failed","dur":0.5,"exception":"ValueError","reason":"boom"}"#
         ),
         "22:13:21.500000 FAILED    Ab.2/4 http:request failed in 500.0ms: ValueError: boom\n"
     );

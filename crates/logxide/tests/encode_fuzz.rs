@@ -197,6 +197,7 @@ const NAMES: &[&str] = &[
     "st",
     "dur",
     "exc",
+    "exception",
     "reason",
     "message",
     "timestamp",
@@ -716,7 +717,7 @@ impl Rules {
                 "action_type",
                 "action_status",
                 "dur",
-                "exc",
+                "exception",
                 "reason",
             ],
         }
@@ -1066,7 +1067,10 @@ impl State<'_> {
             let pos = self.next_position();
             let bound = self.cur_bound.clone();
             let reserved = vec![
-                ("exc", Exp::Json(std::any::type_name::<ChainErr>().into())),
+                (
+                    self.rules.format.header_keys().exc,
+                    Exp::Json(std::any::type_name::<ChainErr>().into()),
+                ),
                 ("reason", Exp::Json(err.reason().into())),
             ];
             self.expect(
@@ -1245,7 +1249,7 @@ impl State<'_> {
         let mut reserved = Vec::new();
         let status = match failure {
             Some((exc, reason)) => {
-                reserved.push(("exc", Exp::Json(exc.into())));
+                reserved.push((self.rules.format.header_keys().exc, Exp::Json(exc.into())));
                 reserved.push(("reason", Exp::Json(reason.into())));
                 "failed"
             }
@@ -1751,9 +1755,13 @@ fn eliot_renames_fields_named_like_the_loggers_own_keys() {
             assert_eq!(keys.len(), n, "a key twice in {line}");
         }
         let rec = |i: usize| serde_json::from_str::<Value>(&lines[i]).unwrap();
-        assert_eq!(rec(0)["exc"], std::any::type_name::<ChainErr>());
+        // The error type is `exc` in compact, `exception` (Eliot's name) in eliot, where a
+        // field named `exc` is then the user's own.
+        let exc = format.header_keys().exc;
+        assert_eq!(rec(0)[exc], std::any::type_name::<ChainErr>());
         assert_eq!(rec(0)["reason"], "boom");
-        assert_eq!(rec(0)["_exc"], "user exc");
+        let user_exc = if exc == "exc" { "_exc" } else { "exc" };
+        assert_eq!(rec(0)[user_exc], "user exc");
         assert_eq!(rec(0)["_reason"], "user reason");
         assert_eq!(rec(2)["reason"], "why");
         assert!(rec(2)["dur"].is_f64());

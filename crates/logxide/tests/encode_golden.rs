@@ -107,7 +107,7 @@ fn reference_lines(format: Format) -> Vec<String> {
 
     let mut r = RecordEncoder::begin(&mut buf, format, ts(1_700_000_001, 500_000), "Ab.2", &[4]);
     r.action("http:request", ActionStatus::Failed);
-    r.reserved_field("exc", "ValueError");
+    r.exception("ValueError");
     r.reserved_field("reason", &display("boom"));
     r.reserved_field("dur", &0.5f64);
     r.finish();
@@ -143,7 +143,7 @@ fn reference_example_lines_eliot() {
         r#"{"timestamp":1700000001.200000,"task_uuid":"Ab.2","task_level":[3,1],"action_type":"db:query","action_status":"started","sql":"SELECT 1"}"#,
         r#"{"timestamp":1700000001.300000,"task_uuid":"Ab.2","task_level":[3,2],"message_type":"debug","message":"rows fetched","rows":1}"#,
         r#"{"timestamp":1700000001.400000,"task_uuid":"Ab.2","task_level":[3,3],"action_type":"db:query","action_status":"succeeded","dur":0.2}"#,
-        r#"{"timestamp":1700000001.500000,"task_uuid":"Ab.2","task_level":[4],"action_type":"http:request","action_status":"failed","exc":"ValueError","reason":"boom","dur":0.5}"#,
+        r#"{"timestamp":1700000001.500000,"task_uuid":"Ab.2","task_level":[4],"action_type":"http:request","action_status":"failed","exception":"ValueError","reason":"boom","dur":0.5}"#,
     ];
     let got = reference_lines(Format::Eliot);
     assert_eq!(got.len(), want.len());

@@ -17,10 +17,10 @@ use crate::writer::ParseError;
 /// Parsed case-insensitively (surrounding spaces ignored) from `compact` or `eliot`;
 /// displayed and serialized as `compact` / `eliot`.
 ///
-/// | | timestamp | task id | task level | log message | action |
-/// |---|---|---|---|---|---|
-/// | `Compact` | `ts` | `tid` | `lvl` | `mt`, `msg` | `at`, `st` |
-/// | `Eliot` | `timestamp` | `task_uuid` | `task_level` | `message_type`, `message` | `action_type`, `action_status` |
+/// | | timestamp | task id | task level | log message | action | error type |
+/// |---|---|---|---|---|---|---|
+/// | `Compact` | `ts` | `tid` | `lvl` | `mt`, `msg` | `at`, `st` | `exc` |
+/// | `Eliot` | `timestamp` | `task_uuid` | `task_level` | `message_type`, `message` | `action_type`, `action_status` | `exception` |
 ///
 /// ```
 /// use logxide::encode::Format;
@@ -78,7 +78,7 @@ impl Format {
                 "action_type",
                 "action_status",
                 "dur",
-                "exc",
+                "exception",
                 "reason",
             ],
         }
@@ -109,7 +109,7 @@ impl Format {
                     | "action_type"
                     | "action_status"
                     | "dur"
-                    | "exc"
+                    | "exception"
                     | "reason"
             ),
         }
@@ -318,6 +318,8 @@ pub struct HeaderKeys {
     pub at: &'static str,
     /// The action status (`st` / `action_status`).
     pub st: &'static str,
+    /// The error type of a failure (`exc` / `exception`, Eliot's name for it).
+    pub exc: &'static str,
 }
 
 impl Format {
@@ -332,6 +334,7 @@ impl Format {
                 msg: "msg",
                 at: "at",
                 st: "st",
+                exc: "exc",
             },
             Format::Eliot => HeaderKeys {
                 ts: "timestamp",
@@ -341,6 +344,7 @@ impl Format {
                 msg: "message",
                 at: "action_type",
                 st: "action_status",
+                exc: "exception",
             },
         }
     }
@@ -555,8 +559,8 @@ impl<'a> RecordEncoder<'a> {
     /// name however fields are named: precisely, a key which, once its leading underscores
     /// are removed, is a reserved key of the format (see [`Format::reserved_keys`]; compact:
     /// `ts tid lvl mt msg at st dur exc reason`; eliot: `timestamp task_uuid task_level
-    /// message_type message action_type action_status dur exc reason` — `dur`, `exc` and
-    /// `reason` are the logger's own keys in both) gets a `_` prepended: `msg` →
+    /// message_type message action_type action_status dur exception reason` — `dur`,
+    /// `exc`/`exception` and `reason` are the logger's own keys) gets a `_` prepended: `msg` →
     /// `_msg`, `_msg` → `__msg`. All other keys are written as given. (Fields are not
     /// deduplicated: passing the same key twice writes it twice.)
     ///
@@ -575,6 +579,25 @@ impl<'a> RecordEncoder<'a> {
     pub fn field<'k, V: Encode + ?Sized>(&mut self, key: impl Into<Key<'k>>, value: &V) {
         self.user_key(key.into());
         self.value(value);
+    }
+
+    /// The error type of a failure, under the format's key for it (`exc` in compact,
+    /// `exception` in eliot, as Eliot's tools expect).
+    ///
+    /// ```
+    /// use logxide::encode::{ActionStatus, Format, RecordEncoder, Timestamp};
+    /// let mut buf = Vec::new();
+    /// let mut rec = RecordEncoder::begin(&mut buf, Format::Eliot, Timestamp::default(), "t", &[2]);
+    /// rec.action("db:query", ActionStatus::Failed);
+    /// rec.exception("ValueError");
+    /// rec.reserved_field("reason", "boom");
+    /// rec.finish();
+    /// assert!(buf.ends_with(b",\"action_status\":\"failed\",\"exception\":\"ValueError\",\"reason\":\"boom\"}\n"));
+    /// ```
+    #[inline]
+    pub fn exception(&mut self, exc: &str) {
+        let key = self.format.header_keys().exc;
+        self.reserved_field(key, exc);
     }
 
     /// A reserved field written by the logger itself (`dur`, `exc`, `reason`): the key is

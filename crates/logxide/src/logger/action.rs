@@ -98,7 +98,7 @@ impl ActionState {
                 // logxpy's order: `exc`, `reason`, then `dur`.
                 let enc = f.encoder();
                 if let Some((exc, reason)) = error {
-                    enc.reserved_field("exc", exc);
+                    enc.exception(exc);
                     enc.reserved_field("reason", reason);
                 }
                 enc.reserved_field("dur", &dur);

@@ -444,7 +444,7 @@ fn install_panic_hook() {
                 let location = info.location().map(|l| l.to_string());
                 logger.log(Level::Critical, "panic", |f| {
                     let enc = f.encoder();
-                    enc.reserved_field("exc", "panic");
+                    enc.exception("panic");
                     enc.reserved_field("reason", message.as_str());
                     f.field("location", &location);
                     f.field(

@@ -329,7 +329,7 @@ impl Logger {
                 |enc| enc.message_with_head(Level::Error.message_head(), msg, false),
                 |f| {
                     let enc = f.encoder();
-                    enc.reserved_field("exc", &*exc);
+                    enc.exception(&exc);
                     enc.reserved_field("reason", reason.as_str());
                     fields(f);
                 },
