@@ -514,3 +514,50 @@ fn writer_limits_are_logger_options() {
     assert!(err.to_string().contains("block_timeout"), "{err}");
     log.shutdown(None);
 }
+
+/// `metrics()` once `shutdown()` uninstalled the global logger: its counts, also while it
+/// still drains after the timeout expired, then its final counts, plus the records logged
+/// since (discarded, counted as dropped).
+#[test]
+fn metrics_after_shutdown_follow_the_stopped_logger() {
+    use logxide::sink::{Batch, FnSink, SinkError};
+    use std::sync::mpsc;
+    let _s = serial();
+    // A sink that waits for a go before each batch.
+    let (go, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let gated = FnSink::new("gated", move |_: &Batch<'_>| -> Result<(), SinkError> {
+        let _ = gate.lock().unwrap().recv();
+        Ok(())
+    });
+    let guard = LoggerBuilder::new()
+        .use_env(false)
+        .panic_hook(false)
+        .sink(gated)
+        .init()
+        .unwrap();
+    for i in 0..10 {
+        logxide::info!("queued", i);
+    }
+    let report = logger::shutdown(Some(Duration::from_millis(50))).unwrap();
+    assert!(report.timed_out, "{report:?}");
+    let m = logger::metrics();
+    assert_eq!((m.enqueued, m.written + m.pending), (10, 10), "{m:?}");
+    assert!(m.pending > 0, "{m:?}");
+    // Let it drain in the background: the counts follow.
+    for _ in 0..20 {
+        let _ = go.send(());
+    }
+    let drained = (0..500).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        logger::metrics().written == 10
+    });
+    assert!(drained, "{:?}", logger::metrics());
+    logxide::info!("after shutdown");
+    let m = logger::metrics();
+    assert_eq!(
+        (m.enqueued, m.written, m.dropped_by.shutdown, m.pending),
+        (11, 10, 1, 0)
+    );
+    drop(guard);
+}
