@@ -627,10 +627,15 @@ struct UncheckedContext {
     level: Vec<u32>,
 }
 
+/// What a context's level must be, parsed or deserialized: one or more positive integers.
+fn is_task_level(level: &[u32]) -> bool {
+    !level.is_empty() && !level.contains(&0)
+}
+
 impl TryFrom<UncheckedContext> for ActionContext {
     type Error = String;
     fn try_from(c: UncheckedContext) -> Result<Self, String> {
-        if c.level.is_empty() || c.level.contains(&0) {
+        if !is_task_level(&c.level) {
             return Err(format!(
                 "invalid action context level {:?}: expected one or more positive integers",
                 c.level
@@ -690,8 +695,9 @@ impl FromStr for ActionContext {
         let levels = levels.strip_prefix('/').ok_or_else(err)?;
         let level = levels
             .split('/')
-            .map(|n| n.parse::<u32>().ok().filter(|&n| n > 0))
+            .map(|n| n.parse::<u32>().ok())
             .collect::<Option<Vec<_>>>()
+            .filter(|l| is_task_level(l))
             .ok_or_else(err)?;
         Ok(ActionContext { task_id, level })
     }

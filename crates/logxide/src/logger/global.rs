@@ -46,12 +46,6 @@ thread_local! {
     static CURRENT: RefCell<(u64, Option<Arc<Logger>>)> = const { RefCell::new((0, None)) };
 }
 
-/// A logger [`shutdown`] uninstalled: still draining, then its final counts.
-enum Retired {
-    Stopping(Arc<Logger>),
-    Stopped(MetricsSnapshot),
-}
-
 /// Replaces the global logger, returning the previous one.
 fn set_global(logger: Option<Arc<Logger>>) -> Option<Arc<Logger>> {
     let _publishing = THRESHOLD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,9 +122,10 @@ static THRESHOLD: AtomicU8 = AtomicU8::new(0);
 /// replaced logger's threshold there).
 static THRESHOLD_LOCK: Mutex<()> = Mutex::new(());
 static UNCONFIGURED: AtomicU64 = AtomicU64::new(0);
-/// The last global logger [`shutdown`] uninstalled, with `UNCONFIGURED` at that moment: what
-/// [`metrics`] reports while no logger is installed.
-static RETIRED: Mutex<Option<(Retired, u64)>> = Mutex::new(None);
+/// The last global logger [`shutdown`] uninstalled (its counters stay readable, while it
+/// drains and after), with `UNCONFIGURED` at that moment: what [`metrics`] reports while no
+/// logger is installed.
+static RETIRED: Mutex<Option<(Arc<Logger>, u64)>> = Mutex::new(None);
 static WARNED_UNCONFIGURED: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
 static SIGNALS: Once = Once::new();
@@ -342,8 +337,7 @@ pub fn metrics() -> MetricsSnapshot {
     }
     let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
     let (mut snapshot, since) = match &*retired {
-        Some((Retired::Stopping(logger), since)) => (logger.metrics(), *since),
-        Some((Retired::Stopped(snapshot), since)) => (snapshot.clone(), *since),
+        Some((logger, since)) => (logger.metrics(), *since),
         None => (never_installed(), 0),
     };
     let n = UNCONFIGURED.load(Relaxed) - since;
@@ -385,24 +379,10 @@ pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
         // Its counts stay readable through `metrics` while it drains, and after.
         let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
         let logger = set_global(None)?;
-        *retired = Some((
-            Retired::Stopping(Arc::clone(&logger)),
-            UNCONFIGURED.load(Relaxed),
-        ));
+        *retired = Some((Arc::clone(&logger), UNCONFIGURED.load(Relaxed)));
         logger
     };
-    let report = logger.shutdown(timeout);
-    // Drained: keep its final counts rather than the logger. (If the timeout expired it is
-    // still draining in the background: keep it, so that `metrics` follows.)
-    if report.as_ref().is_some_and(|r| !r.timed_out) {
-        let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((r @ Retired::Stopping(_), _)) = &mut *retired {
-            if matches!(r, Retired::Stopping(l) if Arc::ptr_eq(l, &logger)) {
-                *r = Retired::Stopped(logger.metrics());
-            }
-        }
-    }
-    report
+    logger.shutdown(timeout)
 }
 
 /// Records logged on this thread while the guard lives are written synchronously — on disk

@@ -565,17 +565,7 @@ impl WriterHandle {
         if shared.state.load(Relaxed) != RUNNING || shared.forked() {
             return self.enqueue_slow(body, level, false);
         }
-        let ticks = capture::clock().raw();
-        self.push(&Rec {
-            record: Record {
-                parts: &[body, b"\n"],
-                len,
-                level,
-                flags: 0,
-                ticks,
-            },
-            body,
-        })
+        with_rec(body, level, false, |rec| self.push(rec))
     }
 
     /// [`enqueue_with_level`](Self::enqueue_with_level) for a record made by the encoder,
@@ -736,17 +726,7 @@ impl WriterHandle {
             // core lock, so the record goes into this thread's lane, for the next synchronous
             // write or the shutdown to drain (it never waits: see `enqueue`).
             FALLBACK if shared::in_sink_call() => {
-                let rec = Rec {
-                    record: Record {
-                        parts: &[body, b"\n"],
-                        len: body.len() + 1,
-                        level,
-                        flags: if captured { CAPTURED } else { 0 },
-                        ticks: capture::clock().raw(),
-                    },
-                    body,
-                };
-                if self.try_push(&rec) {
+                if with_rec(body, level, captured, |rec| self.try_push(rec)) {
                     Ok(Queued::Queued)
                 } else {
                     self.drop_record(DropReason::QueueFull)
@@ -926,6 +906,21 @@ impl WriterHandle {
 struct Rec<'a> {
     record: Record<'a>,
     body: &'a [u8],
+}
+
+/// Runs `f` with the record of `body` (no `\n`), timed now.
+#[inline]
+fn with_rec<R>(body: &[u8], level: u8, captured: bool, f: impl FnOnce(&Rec<'_>) -> R) -> R {
+    f(&Rec {
+        record: Record {
+            parts: &[body, b"\n"],
+            len: body.len() + 1,
+            level,
+            flags: if captured { CAPTURED } else { 0 },
+            ticks: capture::clock().raw(),
+        },
+        body,
+    })
 }
 
 /// The finished text of a record's `body`: a captured record is formatted (for the slow path
