@@ -16,6 +16,10 @@
 //! contender's `finish` returned, i.e. its shutdown / flush / guard drop: by then every record
 //! was handed to the OS with `write(2)` (not necessarily synced to disk).
 //!
+//! **CPU time** is read for the whole process (`getrusage`, from before the setup until
+//! `finish` returned) and for each workload thread around its loop (`RUSAGE_THREAD`), so a
+//! report tells the callers' share from the library's threads' share.
+//!
 //! **Peak RSS delta** is `VmHWM` after `finish` minus `VmRSS` before the contender was set up,
 //! both from `/proc/self/status` (the peak is first reset through `/proc/self/clear_refs`). It
 //! counts the logger's queues and buffers and the threads' stacks as touched.
@@ -89,6 +93,12 @@ pub struct CpuNs {
     pub user: f64,
     /// Kernel time (mostly the `write(2)`s into the page cache).
     pub system: f64,
+    /// The part of `user + system` spent by the workload threads themselves, from the barrier
+    /// to their last call (`getrusage(RUSAGE_THREAD)`; `None` off Linux): what a log call
+    /// costs its caller, the timing of one call in 8 included. The rest is the library's own
+    /// threads, its setup and its shutdown.
+    #[serde(default)]
+    pub callers: Option<f64>,
 }
 
 /// What one child reports on its standard output, as one JSON line.
@@ -130,7 +140,7 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
     let cpu_before = mem::process_cpu_ns();
     let contender = C::setup(path)?;
     let barrier = Barrier::new(threads);
-    let results: Vec<(Instant, Histogram)> = thread::scope(|s| {
+    let results: Vec<(Instant, Histogram, Option<u64>)> = thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|tid| {
                 let (lo, hi) = range(records, threads, tid);
@@ -141,6 +151,7 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
                         let mut local = Local { tid };
                         let mut hist = Histogram::new();
                         barrier.wait();
+                        let cpu_start = mem::current_thread_cpu_ns();
                         let start = Instant::now();
                         for (k, i) in (lo..hi).enumerate() {
                             if k as u64 % SAMPLE_EVERY == 0 {
@@ -151,7 +162,13 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
                                 contender.log(i, &mut local);
                             }
                         }
-                        (start, hist)
+                        let cpu = match (cpu_start, mem::current_thread_cpu_ns()) {
+                            (Some((u0, s0)), Some((u1, s1))) => {
+                                Some((u1 + s1).saturating_sub(u0 + s0))
+                            }
+                            _ => None,
+                        };
+                        (start, hist, cpu)
                     })
                     .expect("spawn a workload thread")
             })
@@ -162,14 +179,19 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
             .collect()
     });
     contender.finish()?;
-    let start = results.iter().map(|(t, _)| *t).min().expect("threads > 0");
+    let start = results
+        .iter()
+        .map(|(t, _, _)| *t)
+        .min()
+        .expect("threads > 0");
     let seconds = start.elapsed().as_secs_f64();
     let cpu_after = mem::process_cpu_ns();
     let peak = mem::peak_rss_kib();
     let mut hist = Histogram::new();
-    for (_, h) in &results {
+    for (_, h, _) in &results {
         hist.merge(h);
     }
+    let callers: Option<u64> = results.iter().map(|(_, _, cpu)| *cpu).sum();
     let peak_rss_delta_mb = match (rss_before, peak) {
         (Some(before), Some(peak)) => Some((peak as f64 - before as f64) / 1024.0),
         _ => None,
@@ -191,6 +213,7 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
             (Some((u0, s0)), Some((u1, s1))) => Some(CpuNs {
                 user: u1.saturating_sub(u0) as f64 / records as f64,
                 system: s1.saturating_sub(s0) as f64 / records as f64,
+                callers: callers.map(|ns| ns as f64 / records as f64),
             }),
             _ => None,
         },

@@ -272,7 +272,7 @@ fn print_table(out: &Output) {
         b.total_cmp(&a)
     });
     println!(
-        "{:<14} {:>12} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>10} {:>9} {:>11} {:>8} {:>6}",
+        "{:<14} {:>12} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9} {:>10} {:>9} {:>11} {:>7} {:>8} {:>6}",
         "contender",
         "records/s",
         "seconds",
@@ -284,6 +284,7 @@ fn print_table(out: &Output) {
         "max ns",
         "RSS+ MiB",
         "cpu us+sy",
+        "caller",
         "B/line",
         "lines"
     );
@@ -299,7 +300,7 @@ fn print_table(out: &Output) {
         let c = e.caller_ns.as_ref();
         let ns = |f: fn(&CallerNs) -> u64| c.map_or("-".into(), |c| f(c).to_string());
         println!(
-            "{:<14} {:>12.0} {:>9.3} {:>9} {:>9} {:>8} {:>8} {:>9} {:>10} {:>9} {:>11} {:>8.1} {:>6}",
+            "{:<14} {:>12.0} {:>9.3} {:>9} {:>9} {:>8} {:>8} {:>9} {:>10} {:>9} {:>11} {:>7} {:>8.1} {:>6}",
             e.name,
             e.records_per_sec.unwrap_or(0.0),
             e.seconds.unwrap_or(0.0),
@@ -313,6 +314,9 @@ fn print_table(out: &Output) {
                 .map_or("-".into(), |m| format!("{m:.1}")),
             e.cpu_ns_per_record
                 .map_or("-".into(), |c| format!("{:.0}+{:.0}", c.user, c.system)),
+            e.cpu_ns_per_record
+                .and_then(|c| c.callers)
+                .map_or("-".into(), |c| format!("{c:.0}")),
             e.bytes_per_line.unwrap_or(0.0),
             if e.lines_ok { "ok" } else { "BAD" },
         );
