@@ -476,16 +476,14 @@ mod tests {
                 for &k in ticks {
                     push(&q, &format!("{name}{k}"), k);
                 }
-                // Keep the lane's thread alive while the test reads (it would be finished,
-                // which is fine too, but not what this test is about).
-                std::mem::forget(PRODUCERS.with(|p| p.take()));
+                // Keep the lane's write side alive while the test reads (a finished lane
+                // is fine too, but not what this test is about).
+                PRODUCERS.with(|p| p.take())
             })
             .join()
             .unwrap()
         };
-        t("a", &[1, 4, 5, 9]);
-        t("b", &[2, 3, 7]);
-        t("c", &[6, 8]);
+        let _producers = [t("a", &[1, 4, 5, 9]), t("b", &[2, 3, 7]), t("c", &[6, 8])];
         let mut out = Lines(Vec::new(), usize::MAX);
         let mut cursor = Cursor::default();
         assert_eq!(cursor.take(&q, &mut out, usize::MAX), 9);
@@ -561,16 +559,16 @@ mod tests {
     fn the_oldest_record_is_evicted_first() {
         let q = Arc::new(Queue::new(1000, 1 << 20));
         push(&q, "mine-5", 5);
-        {
+        let _other = {
             let q = Arc::clone(&q);
             std::thread::spawn(move || {
                 push(&q, "other-3", 3);
                 push(&q, "other-7", 7);
-                std::mem::forget(PRODUCERS.with(|p| p.take()));
+                PRODUCERS.with(|p| p.take())
             })
             .join()
-            .unwrap();
-        }
+            .unwrap()
+        };
         assert!(q.evict_oldest());
         assert!(q.evict_oldest());
         let mut out = Lines(Vec::new(), usize::MAX);
