@@ -16,7 +16,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrayvec::ArrayString;
+use arrayvec::{ArrayString, ArrayVec};
 use serde::{Deserialize, Serialize};
 
 use super::fork;
@@ -142,8 +142,9 @@ struct ThreadIds {
     end: u64,
     rng: u64,
     /// The text of sqid `next - 1` when this thread made it, else empty: the next id is
-    /// usually this one with its last digit bumped.
-    last: ArrayString<36>,
+    /// usually this one with its last digit bumped. (ASCII bytes, so that the bump is one
+    /// store, not a `char`'s decoding and encoding.)
+    last: ArrayVec<u8, 36>,
 }
 
 impl ThreadIds {
@@ -154,14 +155,15 @@ impl ThreadIds {
             next: 0,
             end: 0,
             rng: entropy(generation ^ 0x9e37_79b9_7f4a_7c15) | 1,
-            last: ArrayString::new(),
+            last: ArrayVec::new(),
         }
     }
 
     /// The next sqid: `<prefix>.<counter in base 62>`.
     fn next_sqid(&mut self) -> ArrayString<36> {
         self.bump_sqid();
-        self.last
+        let text = std::str::from_utf8(&self.last).expect("a sqid is ASCII");
+        ArrayString::from(text).expect("a sqid fits 36 bytes")
     }
 
     /// Makes `last` the next sqid.
@@ -176,18 +178,16 @@ impl ThreadIds {
         self.next += 1;
         // `last` holds n - 1: unless its last digit is the highest one (a carry), n differs
         // only in that digit.
-        match self.last.pop() {
-            Some(d) if d != 'Z' => {
-                let bumped = BASE62[usize::from(DIGIT_VALUE[d as usize]) + 1];
-                self.last.push(char::from(bumped));
-            }
+        match self.last.last_mut() {
+            Some(d) if *d != b'Z' => *d = BASE62[usize::from(DIGIT_VALUE[usize::from(*d)]) + 1],
             _ => {
                 self.last.clear();
-                self.last.push_str(self.prefix.as_str());
                 let mut digits = [0; 11];
-                for &d in base62(n, &mut digits) {
-                    self.last.push(char::from(d));
-                }
+                let fits = self
+                    .last
+                    .try_extend_from_slice(self.prefix.as_bytes())
+                    .and_then(|()| self.last.try_extend_from_slice(base62(n, &mut digits)));
+                debug_assert!(fits.is_ok(), "a sqid fits 36 bytes");
             }
         }
     }
@@ -227,7 +227,7 @@ pub(crate) fn write_new_task_id(out: &mut Vec<u8>, mode: TaskIdMode) {
     with_thread_ids(|ids| match mode {
         TaskIdMode::Sqid => {
             ids.bump_sqid();
-            out.extend_from_slice(ids.last.as_bytes());
+            out.extend_from_slice(&ids.last);
         }
         TaskIdMode::Uuid => out.extend_from_slice(make_id(ids, mode).as_bytes()),
     })
