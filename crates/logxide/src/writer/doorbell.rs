@@ -165,14 +165,15 @@ mod fences {
         let _ = MODE.compare_exchange(UNKNOWN, mode, SeqCst, SeqCst);
     }
 
-    #[cfg(target_os = "linux")]
+    // (Miri has no `membarrier`: it runs the fence-per-record mode, as other systems do.)
+    #[cfg(all(target_os = "linux", not(miri)))]
     fn register() -> bool {
         use rustix::thread::{membarrier, membarrier_query, MembarrierCommand, MembarrierQuery};
         membarrier_query().contains(MembarrierQuery::PRIVATE_EXPEDITED)
             && membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok()
     }
 
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(any(not(target_os = "linux"), miri))]
     fn register() -> bool {
         false
     }
@@ -190,7 +191,7 @@ mod fences {
 
     #[cfg_attr(logxide_loom, allow(dead_code))]
     pub(super) fn heavy() {
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", not(miri)))]
         if MODE.load(Relaxed) == MEMBARRIER {
             use rustix::thread::{membarrier, MembarrierCommand};
             // Registered, so it cannot fail (the registration is inherited by forked

@@ -63,20 +63,23 @@ use crate::encode::capture::ProducerTime;
 pub(crate) const HEADER: usize = 16;
 /// Flag: the body holds capture segments ([`crate::encode::capture`]).
 pub(crate) const CAPTURED: u8 = 1;
-/// The size of a lane's first ring.
-pub(crate) const FIRST_SEGMENT: usize = 64 << 10;
+/// The size of a lane's first ring. (Under Miri every size here is 16 times smaller, so that
+/// the tests reach each growing and shrinking path in the interpreter's time.)
+pub(crate) const FIRST_SEGMENT: usize = (64 << 10) / MIRI_SCALE;
 /// The largest ring a lane grows to by doubling; a backlog larger than that continues in
 /// further rings of this size, and only a record that does not fit one gets a larger ring
 /// of its own. Measured (`logxide-bench peers`, 4 threads, 4 interleaved runs): peak RSS
 /// 10–11 MB with this cap against 15–19 MB with rings doubling up to the byte bound, at the
 /// same throughput; a 256 KiB cap saved 2–3 MB more but raised the p99 of some runs.
-pub(crate) const SEGMENT_MAX: usize = 512 << 10;
+pub(crate) const SEGMENT_MAX: usize = (512 << 10) / MIRI_SCALE;
 /// How often (in records) a producer on a large ring checks whether it holds little.
 const SHRINK_CHECK: u64 = 256;
 /// Rings larger than this shrink once they hold little (see "Growing").
-const SHRINK_ABOVE: usize = 1 << 20;
+const SHRINK_ABOVE: usize = (1 << 20) / MIRI_SCALE;
 /// What they shrink to.
-const SHRINK_TO: usize = 256 << 10;
+const SHRINK_TO: usize = (256 << 10) / MIRI_SCALE;
+/// See [`FIRST_SEGMENT`].
+const MIRI_SCALE: usize = if cfg!(miri) { 16 } else { 1 };
 
 /// What the header says of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -568,9 +571,10 @@ mod tests {
         let mut got = Vec::new();
         // Odd sizes so that records straddle the ring's end; more than the first segment
         // holds between reads, so that it grows.
+        let (records, size) = if cfg!(miri) { (40, 600) } else { (500, 3000) };
         for round in 0..40u64 {
-            for i in 0..(round * 37 % 500 + 1) {
-                let n = ((round * 131 + i * 17) % 3000) as usize;
+            for i in 0..(round * 37 % records + 1) {
+                let n = ((round * 131 + i * 17) % size) as usize;
                 let body: Vec<u8> = (0..n).map(|k| (k as u8) ^ (i as u8)).collect();
                 let h = Header {
                     len: n + 1,
@@ -594,30 +598,32 @@ mod tests {
     #[test]
     fn a_record_larger_than_the_ring_gets_a_segment_of_its_own() {
         let (lane, mut p) = lane(64 << 20);
-        let big = vec![b'x'; 5 << 20];
+        let big = vec![b'x'; 10 * SEGMENT_MAX];
         p.push(&rec(&[b"a\n"], 2, 1, 0, 1)).unwrap();
         p.push(&rec(&[&big], big.len(), 2, 0, 2)).unwrap();
         p.push(&rec(&[b"b\n"], 2, 3, 0, 3)).unwrap();
         let got = read_all(&lane);
         let bodies: Vec<usize> = got.iter().map(|(_, b)| b.len()).collect();
-        assert_eq!(bodies, [2, 5 << 20, 2]);
+        assert_eq!(bodies, [2, 10 * SEGMENT_MAX, 2]);
         assert_eq!(got[1].0.level, 2);
     }
 
     #[test]
     fn a_backlog_beyond_the_largest_ring_continues_in_more_rings() {
         let (lane, mut p) = lane(SEGMENT_MAX);
-        for i in 0..3000u64 {
+        // 6 rings' worth of 1000-byte records.
+        let records = (6 * SEGMENT_MAX / 1000) as u64;
+        for i in 0..records {
             let body = format!("{i:0999}\n");
             p.push(&rec(&[body.as_bytes()], 1000, 0, 0, i)).unwrap();
             assert!(p.ring.buffer().capacity() <= SEGMENT_MAX);
         }
         assert!(
             lane.next.lock().unwrap().len() >= 5,
-            "3 MB in rings of 512 KiB"
+            "6 rings' worth in rings of SEGMENT_MAX"
         );
         let got = read_all(&lane);
-        assert_eq!(got.len(), 3000);
+        assert_eq!(got.len() as u64, records);
         assert!(got
             .iter()
             .enumerate()
@@ -628,7 +634,8 @@ mod tests {
     fn a_grown_ring_goes_back_to_a_small_one_once_it_holds_little() {
         let (lane, mut p) = lane(64 << 20);
         let body = [b'z'; 999];
-        for _ in 0..2000 {
+        let records = (2 * SHRINK_ABOVE / 1000) as u64;
+        for _ in 0..records {
             p.push(&rec(&[&body, b"\n"], 1000, 0, 0, 0)).unwrap();
         }
         assert!(p.ring.buffer().capacity() > SHRINK_ABOVE);
@@ -637,7 +644,7 @@ mod tests {
             p.push(&rec(&[&body, b"\n"], 1000, 0, 0, 0)).unwrap();
         }
         assert!(p.grown);
-        assert_eq!(read_all(&lane).len() as u64, 2000 + SHRINK_CHECK);
+        assert_eq!(read_all(&lane).len() as u64, records + SHRINK_CHECK);
         // Still grown until the producer looks (every SHRINK_CHECK records), and while
         // its ring holds much.
         for _ in 0..SHRINK_CHECK {
@@ -675,7 +682,7 @@ mod tests {
     #[test]
     fn a_reader_on_another_thread_sees_every_record_once() {
         let (lane, mut p) = lane(1 << 20);
-        const N: u64 = 200_000;
+        const N: u64 = if cfg!(miri) { 2_000 } else { 200_000 };
         let reader = {
             let lane = Arc::clone(&lane);
             std::thread::spawn(move || {
