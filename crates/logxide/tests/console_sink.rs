@@ -97,6 +97,13 @@ fn eliot_records() {
         ),
         "22:13:21.500000 FAILED    Ab.2/4 http:request failed in 500.0ms: ValueError: boom\n"
     );
+    // In Eliot's layout the error type is `exception`: a field named `exc` is the user's own.
+    assert_eq!(
+        plain(
+            r#"{"timestamp":1700000001.500000,"task_uuid":"Ab.2","task_level":[4],"message_type":"info","message":"retrying","exc":"mine"}"#
+        ),
+        "22:13:21.500000 INFO      Ab.2/4 retrying exc=mine\n"
+    );
     // In Eliot's layout `ts` is an ordinary field.
     assert_eq!(
         plain(

@@ -346,8 +346,7 @@ impl<'de> Deserialize<'de> for Object {
 /// Keys shown in the header and message part, not repeated as fields.
 fn is_header(keys: &HeaderKeys, key: &str) -> bool {
     [
-        keys.ts, keys.tid, keys.lvl, keys.mt, keys.msg, keys.at, keys.st, "dur", keys.exc, "exc",
-        "reason",
+        keys.ts, keys.tid, keys.lvl, keys.mt, keys.msg, keys.at, keys.st, "dur", keys.exc, "reason",
     ]
     .contains(&key)
 }
@@ -447,8 +446,7 @@ fn render_object(record: &Object, color: bool, out: &mut Vec<u8>) {
     } else if let Some(msg) = record.get(keys.msg) {
         push_value_text(&mut text, msg);
     }
-    // (Files written in the eliot format before it used Eliot's `exception` say `exc`.)
-    let exc = record.get(keys.exc).or_else(|| record.get("exc"));
+    let exc = record.get(keys.exc);
     let reason = record.get("reason");
     if exc.is_some() || reason.is_some() {
         if !text.is_empty() {
