@@ -183,11 +183,10 @@ impl ThreadIds {
             _ => {
                 self.last.clear();
                 let mut digits = [0; 11];
-                let fits = self
-                    .last
+                self.last
                     .try_extend_from_slice(self.prefix.as_bytes())
-                    .and_then(|()| self.last.try_extend_from_slice(base62(n, &mut digits)));
-                debug_assert!(fits.is_ok(), "a sqid fits 36 bytes");
+                    .and_then(|()| self.last.try_extend_from_slice(base62(n, &mut digits)))
+                    .expect("a sqid fits 36 bytes");
             }
         }
     }
