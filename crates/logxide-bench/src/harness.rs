@@ -17,7 +17,7 @@
 //! was handed to the OS with `write(2)` (not necessarily synced to disk).
 //!
 //! **CPU time** is read for the whole process (`getrusage`, from before the setup until
-//! `finish` returned) and for each workload thread around its loop (`RUSAGE_THREAD`), so a
+//! `finish` returned) and for each workload thread around its loop (its `schedstat`), so a
 //! report tells the callers' share from the library's threads' share.
 //!
 //! **Peak RSS delta** is `VmHWM` after `finish` minus `VmRSS` before the contender was set up,
@@ -94,7 +94,7 @@ pub struct CpuNs {
     /// Kernel time (mostly the `write(2)`s into the page cache).
     pub system: f64,
     /// The part of `user + system` spent by the workload threads themselves, from the barrier
-    /// to their last call (`getrusage(RUSAGE_THREAD)`; `None` off Linux): what a log call
+    /// to their last call (`/proc/self/task/*/schedstat`; `None` without `/proc`): what a log call
     /// costs its caller, the timing of one call in 8 included. The rest is the library's own
     /// threads, its setup and its shutdown.
     #[serde(default)]
@@ -145,13 +145,14 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
             .map(|tid| {
                 let (lo, hi) = range(records, threads, tid);
                 let (contender, barrier) = (&contender, &barrier);
+                let name = format!("bench-{tid}");
                 thread::Builder::new()
-                    .name(format!("bench-{tid}"))
+                    .name(name.clone())
                     .spawn_scoped(s, move || {
                         let mut local = Local { tid };
                         let mut hist = Histogram::new();
                         barrier.wait();
-                        let cpu_start = mem::current_thread_cpu_ns();
+                        let cpu_start = mem::thread_cpu_ns(&name);
                         let start = Instant::now();
                         for (k, i) in (lo..hi).enumerate() {
                             if k as u64 % SAMPLE_EVERY == 0 {
@@ -162,12 +163,9 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
                                 contender.log(i, &mut local);
                             }
                         }
-                        let cpu = match (cpu_start, mem::current_thread_cpu_ns()) {
-                            (Some((u0, s0)), Some((u1, s1))) => {
-                                Some((u1 + s1).saturating_sub(u0 + s0))
-                            }
-                            _ => None,
-                        };
+                        let cpu = cpu_start
+                            .zip(mem::thread_cpu_ns(&name))
+                            .map(|(t0, t1)| t1.saturating_sub(t0));
                         (start, hist, cpu)
                     })
                     .expect("spawn a workload thread")
