@@ -9,8 +9,9 @@
 //! call in 8) is timed with two [`Instant::now`] reads into a per-thread [`Histogram`] that
 //! was allocated before the barrier, so the timed loop never allocates for the measurement.
 //! The other seven calls run untimed. The figures therefore include the cost of one
-//! `Instant::now` (about 20 ns on Linux with the vDSO clock), and the percentiles are those of
-//! the sampled calls.
+//! `Instant::now` (about 20 ns on Linux with the vDSO clock; [`timer_ns`] measures it, and
+//! `peers` reports it next to the figures), and the percentiles are those of the sampled
+//! calls.
 //!
 //! **Wall time** runs from the earliest instant any thread left the barrier until the
 //! contender's `finish` returned, i.e. its shutdown / flush / guard drop: by then every record
@@ -116,6 +117,17 @@ pub struct RunReport {
     pub lines_ok: bool,
     /// Why `lines_ok` is false (the first problem found), `None` when it is true.
     pub lines_detail: Option<String>,
+}
+
+/// What the timing of one call adds to `caller_ns` by itself: the median of `samples` timed
+/// regions around nothing, measured as the workload times a call.
+pub fn timer_ns(samples: u32) -> u64 {
+    let mut hist = Histogram::new();
+    for _ in 0..samples {
+        let t0 = Instant::now();
+        hist.record(t0.elapsed().as_nanos() as u64);
+    }
+    hist.quantile(0.5)
 }
 
 /// The half-open range of sequence numbers thread `tid` logs.
@@ -329,6 +341,21 @@ fn find_in_text(value: &serde_json::Value) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_timer_alone_costs_less_than_a_timed_wait() {
+        // A region that waits 50 µs is measured at 50 µs or more; the median of empty
+        // regions is the timer's own cost, far less.
+        let mut waited = Histogram::new();
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            while t0.elapsed().as_micros() < 50 {}
+            waited.record(t0.elapsed().as_nanos() as u64);
+        }
+        let timer = timer_ns(1000);
+        assert!(timer < waited.quantile(0.5), "{timer} ns");
+        assert!(waited.quantile(0.5) >= 45_000, "the histogram keeps 50 µs");
+    }
 
     #[test]
     fn ranges_cover_everything_once() {

@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode, Stdio};
 use serde::Serialize;
 
 use crate::contenders::NAMES;
-use crate::harness::{CallerNs, CpuNs, RunReport, FIELDS, MESSAGE, SAMPLE_EVERY};
+use crate::harness::{timer_ns, CallerNs, CpuNs, RunReport, FIELDS, MESSAGE, SAMPLE_EVERY};
 
 /// The options of `peers`.
 pub struct Options {
@@ -36,6 +36,9 @@ struct Workload {
     message: &'static str,
     /// One call in this many is timed for `caller_ns`.
     caller_sample_every: u64,
+    /// What timing a call adds by itself, included in every `caller_ns` figure: the median
+    /// of empty timed regions in this process (`harness::timer_ns`).
+    timer_ns: u64,
     /// Runs of each contender; each entry is its median run.
     repeat: usize,
 }
@@ -165,6 +168,7 @@ pub fn main(opts: Options) -> ExitCode {
             fields: FIELDS,
             message: MESSAGE,
             caller_sample_every: SAMPLE_EVERY,
+            timer_ns: timer_ns(100_000),
             repeat: opts.repeat,
         },
         contenders: entries,
@@ -243,12 +247,14 @@ fn run_child(exe: &Path, name: &str, opts: &Options, path: &Path) -> Result<RunR
 fn print_table(out: &Output) {
     let w = &out.workload;
     println!(
-        "{} records from {} thread(s): {:?} + {}; caller latency: one call in {} timed",
+        "{} records from {} thread(s): {:?} + {}; caller latency: one call in {} timed, \
+         the timer's own {} ns included",
         w.records,
         w.threads,
         w.message,
         w.fields.join(", "),
-        w.caller_sample_every
+        w.caller_sample_every,
+        w.timer_ns
     );
     if w.repeat > 1 {
         println!(
