@@ -2,6 +2,9 @@
 //! records across threads, the global bounds with threads that come and go or fall idle,
 //! `drop_oldest` evicting the oldest call over all lanes, and records larger than a lane's
 //! first ring.
+//!
+//! Under Miri (`.ci/miri`) the counts and sizes are smaller, so that the interpreter runs
+//! each test in minutes; each keeps what it checks.
 
 mod common;
 
@@ -20,7 +23,7 @@ use logxide::writer::{DropReason, Mode, Policy, Queued, Writer};
 #[test]
 fn records_keep_their_happens_before_order_across_threads() {
     const THREADS: usize = 4;
-    const HOPS: usize = 40_000;
+    const HOPS: usize = if cfg!(miri) { 300 } else { 40_000 };
     let mem = MemorySink::new();
     let writer = Writer::builder()
         .batch_size(16)
@@ -76,7 +79,7 @@ fn holding(capacity: usize) -> (Writer, MemorySink) {
 /// mode and takes nothing meanwhile), and one more does not.
 #[test]
 fn threads_that_exit_give_their_credits_back() {
-    const CAP: usize = 10_000;
+    const CAP: usize = if cfg!(miri) { 200 } else { 10_000 };
     let (writer, mem) = holding(CAP);
     for i in 0..CAP {
         let h = writer.handle();
@@ -102,8 +105,8 @@ fn threads_that_exit_give_their_credits_back() {
 /// never hold more than half of it), and nothing exceeds the capacity.
 #[test]
 fn idle_threads_cannot_starve_the_others() {
-    const CAP: usize = 10_000;
-    const IDLE: usize = 300;
+    const CAP: usize = if cfg!(miri) { 400 } else { 10_000 };
+    const IDLE: usize = if cfg!(miri) { 12 } else { 300 };
     let (writer, mem) = holding(CAP);
     let logged = Arc::new(Barrier::new(IDLE + 1));
     let release = Arc::new(Barrier::new(IDLE + 1));
@@ -185,10 +188,11 @@ fn drop_oldest_evicts_the_oldest_call_of_any_lane() {
     assert_eq!(mem.contents(), want);
 }
 
-/// Records far larger than a lane's first ring (64 KiB), between small ones, from several
-/// threads: each arrives whole and in its thread's order.
+/// Records far larger than a lane's first ring (64 KiB; 4 KiB under Miri), between small
+/// ones, from several threads: each arrives whole and in its thread's order.
 #[test]
 fn records_larger_than_a_lane_arrive_whole_and_in_order() {
+    const LARGE: usize = if cfg!(miri) { 40 << 10 } else { 3 << 20 };
     let mem = MemorySink::new();
     let writer = Writer::builder().sink(mem.clone()).build().unwrap();
     thread::scope(|s| {
@@ -196,7 +200,7 @@ fn records_larger_than_a_lane_arrive_whole_and_in_order() {
             let h = writer.handle();
             s.spawn(move || {
                 for i in 0..20 {
-                    let size = if i % 5 == 2 { 3 << 20 } else { 10 + i };
+                    let size = if i % 5 == 2 { LARGE } else { 10 + i };
                     let text = format!("{p}:{i}:{}", "y".repeat(size));
                     h.enqueue(text.as_bytes()).unwrap();
                 }
@@ -213,7 +217,7 @@ fn records_larger_than_a_lane_arrive_whole_and_in_order() {
         let i: usize = parts.next().unwrap().parse().unwrap();
         let body = parts.next().unwrap();
         assert_eq!(i, next[p], "thread {p}");
-        let size = if i % 5 == 2 { 3 << 20 } else { 10 + i };
+        let size = if i % 5 == 2 { LARGE } else { 10 + i };
         assert!(body.len() == size && body.bytes().all(|b| b == b'y'));
         next[p] += 1;
     }
