@@ -176,6 +176,19 @@ fn init_names(e: BuildError) -> InitError {
     }
 }
 
+/// The environment variable `var`, `None` when unset; a value that is not UTF-8 is an
+/// error, not taken for unset.
+fn env_var(var: &str) -> Result<Option<String>, InitError> {
+    match std::env::var(var) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(option_error(
+            var,
+            format!("invalid value {v:?}: not valid UTF-8"),
+        )),
+    }
+}
+
 fn option_error(option: &str, message: impl fmt::Display) -> InitError {
     InitError::Option {
         option: option.to_owned(),
@@ -706,7 +719,7 @@ impl LoggerBuilder {
         let mut force_sync = !self.async_;
         if self.use_env {
             for var in ["LOGXIDE_SYNC", "LOGXPY_SYNC"] {
-                if let Ok(v) = std::env::var(var) {
+                if let Some(v) = env_var(var)? {
                     match v.trim().to_ascii_lowercase().as_str() {
                         "1" | "true" | "yes" | "on" => force_sync = true,
                         "" | "0" | "false" | "no" | "off" => {}
@@ -721,7 +734,7 @@ impl LoggerBuilder {
                     }
                 }
             }
-            if let Ok(v) = std::env::var("LOGXIDE_LEVEL") {
+            if let Some(v) = env_var("LOGXIDE_LEVEL")? {
                 level = v
                     .parse()
                     .map_err(|e: ParseLevelError| option_error("LOGXIDE_LEVEL", e))?;
@@ -778,8 +791,19 @@ impl LoggerBuilder {
                 return Err(InitError::Symlink { path: path.clone() });
             }
         }
+        if path.is_some() {
+            file_options
+                .validate()
+                .map_err(|err| option_error("file_options", err))?;
+        }
         let rotate = self.rotate.clone().map(|r| r.file(file_options.clone()));
         if let Some(rotate) = &rotate {
+            let Some(path) = &path else {
+                return Err(option_error(
+                    "rotate_size",
+                    "rotation (rotate_size, rotate_every, keep, max_age, compress) applies to the target file, and this logger has none: set a target, or leave rotation out",
+                ));
+            };
             if self.writer_type == IoStrategy::Mmap {
                 return Err(option_error(
                     "writer_type",
@@ -789,6 +813,11 @@ impl LoggerBuilder {
             rotate
                 .validate()
                 .map_err(|err| option_error("rotate_size", err))?;
+            // The rotated files' names are made from the target's: it must be UTF-8.
+            rotate.check(path).map_err(|error| InitError::File {
+                path: path.clone(),
+                error,
+            })?;
         }
         Ok(Checked {
             level,

@@ -444,6 +444,28 @@ impl FileOptions {
         self.follow_symlinks
     }
 
+    /// Checks the options without touching the file system (what [`open`](Self::open)
+    /// checks first).
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`]: `mmap_chunk(0)` with the `mmap` strategy.
+    ///
+    /// ```
+    /// use logxide::sink::{FileOptions, IoStrategy};
+    /// let opts = FileOptions::new().strategy(IoStrategy::Mmap).mmap_chunk(0);
+    /// assert!(opts.validate().is_err());
+    /// assert!(FileOptions::new().validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> io::Result<()> {
+        if self.strategy == IoStrategy::Mmap && self.mmap_chunk == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "mmap_chunk must be greater than zero",
+            ));
+        }
+        Ok(())
+    }
+
     /// Opens (creating if needed) the log file at `path` with these options.
     ///
     /// The file is opened close-on-exec. Errors name the path, e.g.
@@ -587,12 +609,7 @@ impl FileSink {
 
     fn open_with(opts: &FileOptions, path: &Path) -> io::Result<FileSink> {
         let page = mmap::page_size();
-        if opts.strategy == IoStrategy::Mmap && opts.mmap_chunk == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "mmap_chunk must be greater than zero",
-            ));
-        }
+        opts.validate()?;
         if opts.create_parents {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 fs::create_dir_all(parent).map_err(|e| {

@@ -427,11 +427,31 @@ impl RotateOptions {
         self
     }
 
+    /// Checks the options and the name of the active file `path` without touching the file
+    /// system (what [`open`](Self::open) checks first).
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`]: [`validate`](Self::validate)'s, or a file name that
+    /// is not UTF-8 (rotated files' names are made from it).
+    ///
+    /// ```
+    /// use logxide::sink::RotateOptions;
+    /// let opts = RotateOptions::new().max_bytes(1 << 20);
+    /// assert!(opts.check("app.log").is_ok());
+    /// assert!(opts.check("/").is_err()); // no file name
+    /// ```
+    pub fn check(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        self.validate()?;
+        Naming::new(path.as_ref()).map(|_| ())
+    }
+
     /// Checks the options without touching the file system.
     ///
     /// # Errors
-    /// [`io::ErrorKind::InvalidInput`]: `max_bytes(0)`, or the `mmap` strategy.
+    /// [`io::ErrorKind::InvalidInput`]: `max_bytes(0)`, the `mmap` strategy, or invalid
+    /// [`FileOptions`](crate::sink::FileOptions) ([`FileOptions::validate`](crate::sink::FileOptions::validate)).
     pub fn validate(&self) -> io::Result<()> {
+        self.file.validate()?;
         if self.file.strategy == IoStrategy::Mmap {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -453,7 +473,7 @@ impl RotateOptions {
     /// # Errors
     /// Invalid options ([`validate`](Self::validate)), or the file could not be opened.
     pub fn open(&self, path: impl AsRef<Path>) -> io::Result<RotatingFile> {
-        self.validate()?;
+        self.check(path.as_ref())?;
         RotatingFile::open_with(self.clone(), path.as_ref())
     }
 }

@@ -422,6 +422,13 @@ impl Settings {
                 "applies only to the block policy",
             ));
         }
+        if self.thread_name.contains('\0') {
+            return Err(invalid(
+                "thread_name",
+                &self.thread_name,
+                "a thread name cannot contain a NUL character",
+            ));
+        }
         if self.backoff_initial.is_zero() || self.backoff_max < self.backoff_initial {
             return Err(invalid(
                 "restart_backoff",
