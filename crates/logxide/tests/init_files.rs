@@ -505,3 +505,141 @@ fn a_reinit_onto_the_same_file_that_cannot_be_reopened_leaves_the_logger_in_plac
     drop(guard);
     assert_eq!(messages(&dir.path().join("moved.log")), ["before"]);
 }
+
+/// Options that only opening the file (or starting the thread) used to find invalid are
+/// refused by the check before anything: with `clean`, the file is neither deleted nor
+/// truncated, no thread starts, and a re-init keeps the previous global logger. (Each was
+/// found after `clean` or truncation before: a NUL in the thread's name panicked in
+/// `thread::spawn` with the file already emptied.)
+#[test]
+fn options_invalid_at_open_are_refused_before_any_side_effect() {
+    use std::os::unix::ffi::OsStrExt;
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, PathBuf, LoggerBuilder)> = vec![
+        (
+            "thread_name",
+            dir.path().join("nul.log"),
+            builder(&dir.path().join("nul.log"))
+                .set("thread_name", "app\0log")
+                .unwrap(),
+        ),
+        (
+            "file_options",
+            dir.path().join("chunk.log"),
+            builder(&dir.path().join("chunk.log"))
+                .file_options(FileOptions::new().mmap_chunk(0))
+                .set("writer_type", "mmap")
+                .unwrap(),
+        ),
+        (
+            "rotating file name",
+            dir.path().join(std::ffi::OsStr::from_bytes(b"app\xff.log")),
+            builder(&dir.path().join(std::ffi::OsStr::from_bytes(b"app\xff.log")))
+                .set("rotate_size", "1MB")
+                .unwrap(),
+        ),
+    ];
+    let (guard, previous) = previous_logger(dir.path());
+    for (what, path, b) in cases {
+        fs::write(&path, "precious\n").unwrap();
+        let b = b.clean(true);
+        let checked = b.check();
+        assert!(checked.is_err(), "{what}: check passed");
+        let err = b.init().unwrap_err();
+        assert_eq!(err.to_string(), checked.unwrap_err().to_string(), "{what}");
+        match (what, &err) {
+            ("rotating file name", InitError::File { error, .. }) => {
+                assert!(error.to_string().contains("UTF-8"), "{err}")
+            }
+            (_, InitError::Option { option, .. }) => assert_eq!(option, what, "{err}"),
+            _ => panic!("{what}: {err:?}"),
+        }
+        assert_eq!(fs::read(&path).unwrap(), b"precious\n", "{what}: {err}");
+    }
+    previous_still_works(guard, &previous);
+}
+
+/// Rotation applies to the target file: asked for with only other sinks, it is an error,
+/// not a setting silently ignored.
+#[test]
+fn rotation_without_a_target_file_is_an_error() {
+    let err = LoggerBuilder::new()
+        .use_env(false)
+        .sink(logxide::sink::MemorySink::new())
+        .set("keep", "3")
+        .unwrap()
+        .check()
+        .unwrap_err();
+    let InitError::Option { option, message } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(option, "rotate_size");
+    assert!(message.contains("target"), "{message}");
+}
+
+/// An environment variable whose value is not UTF-8 is an error that names it, not taken
+/// for unset.
+#[test]
+fn environment_values_that_are_not_utf8_are_errors() {
+    use std::os::unix::ffi::OsStrExt;
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    for var in ["LOGXIDE_LEVEL", "LOGXIDE_SYNC", "LOGXPY_SYNC"] {
+        std::env::set_var(var, std::ffi::OsStr::from_bytes(b"1\xff"));
+        let r = LoggerBuilder::new()
+            .target(dir.path().join("env.log"))
+            .check();
+        std::env::remove_var(var);
+        match r {
+            Err(InitError::Option { option, message }) => {
+                assert_eq!(option, var);
+                assert!(message.contains("not valid UTF-8"), "{message}");
+            }
+            other => panic!("{var}: {other:?}"),
+        }
+    }
+    assert!(!dir.path().join("env.log").exists());
+}
+
+/// A re-init onto the file the global logger writes, under another spelling (`..`, a
+/// symbolic link, a hard link), drains and closes that logger first, as with the same
+/// spelling: the old records are all in the file before the new logger truncates it, and
+/// none is written over the new ones.
+#[test]
+fn a_reinit_onto_the_same_file_under_another_name_drains_the_previous_logger_first() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    let path = dir.path().join("same.log");
+    fs::write(&path, "").unwrap();
+    std::os::unix::fs::symlink(&path, dir.path().join("link.log")).unwrap();
+    fs::hard_link(&path, dir.path().join("hard.log")).unwrap();
+    for second in [
+        path.clone(),
+        dir.path().join("sub/../same.log"),
+        dir.path().join("link.log"),
+        dir.path().join("hard.log"),
+    ] {
+        let first = builder(&path)
+            .set("mode", "a")
+            .unwrap()
+            .set("flush", "1h")
+            .unwrap()
+            .set("size", "10000")
+            .unwrap()
+            .init()
+            .unwrap();
+        for _ in 0..1000 {
+            logxide::info!("old");
+        }
+        let next = builder(&second).init().unwrap(); // mode w: truncates
+        for _ in 0..10 {
+            logxide::info!("new");
+        }
+        let report = logger::shutdown(None).unwrap();
+        drop((first, next));
+        assert_eq!(report.metrics.written, 10);
+        assert_eq!(messages(&path), vec!["new"; 10], "{}", second.display());
+    }
+}

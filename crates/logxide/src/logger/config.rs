@@ -895,8 +895,10 @@ impl LoggerBuilder {
     /// Validates everything, builds the logger and installs it as the global one (the
     /// previous global logger is drained and its thread joined).
     ///
-    /// Re-initializing onto the file the current global logger writes drains and closes that
-    /// logger first (otherwise reopening the file would overwrite records still queued);
+    /// Re-initializing onto the file the current global logger writes — however the path is
+    /// spelled: the same device and inode, so `..`, symbolic and hard links count — drains
+    /// and closes that logger first (otherwise reopening the file would overwrite records
+    /// still queued);
     /// before that, the file is checked to open for writing (and its directory, with
     /// `clean`, to be writable), so that a file that cannot be reopened is an error with
     /// that logger still in place.

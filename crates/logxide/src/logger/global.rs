@@ -162,12 +162,26 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
     Ok(LoggerGuard { logger })
 }
 
-/// True if `a` and `b` name the same file (by absolute path; symlinks are not resolved).
+/// True if `a` and `b` name the same file, however spelled: by device and inode when both
+/// exist (`..`, symbolic and hard links included), else by their paths with the directory
+/// resolved.
 fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (std::path::absolute(a), std::path::absolute(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return (ma.dev(), ma.ino()) == (mb.dev(), mb.ino());
     }
+    // A file that does not exist (yet): its directory, resolved, and its name.
+    let resolved = |p: &std::path::Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        match (std::fs::canonicalize(dir), p.file_name()) {
+            (Ok(dir), Some(name)) => dir.join(name),
+            _ => std::path::absolute(p).unwrap_or_else(|_| p.to_owned()),
+        }
+    };
+    resolved(a) == resolved(b)
 }
 
 /// Installs the global logger with the default options (file `<program>.log`).
