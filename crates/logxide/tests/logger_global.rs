@@ -41,6 +41,16 @@ fn invalid_options_change_nothing() {
     assert!(err.to_string().contains("skip (= drop_newest)"), "{err}");
     let err = LoggerBuilder::new().set("colour", "red").unwrap_err();
     assert!(err.to_string().contains("unknown option"), "{err}");
+    // A count too large says so, with the bound.
+    let err = LoggerBuilder::new()
+        .set("max_restarts", "4294967296")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("too large, at most 4294967295"),
+        "{err}"
+    );
+    let err = LoggerBuilder::new().set("queue", "1.5").unwrap_err();
+    assert!(err.to_string().contains("expected a whole number"), "{err}");
     for (option, value) in [
         ("level", "loud"),
         ("mode", "r"),

@@ -176,6 +176,19 @@ fn init_names(e: BuildError) -> InitError {
     }
 }
 
+/// A count: a whole number up to `max` (which a larger one is told).
+fn parse_count<T>(v: &str, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr<Err = std::num::ParseIntError> + fmt::Display,
+{
+    v.trim().parse::<T>().map_err(|err| match err.kind() {
+        std::num::IntErrorKind::PosOverflow => {
+            format!("invalid count {v:?}: too large, at most {max}")
+        }
+        _ => format!("invalid count {v:?}: expected a whole number"),
+    })
+}
+
 /// The environment variable `var`, `None` when unset; a value that is not UTF-8 is an
 /// error, not taken for unset.
 fn env_var(var: &str) -> Result<Option<String>, InitError> {
@@ -333,11 +346,7 @@ impl LoggerBuilder {
                 "invalid boolean {v:?}: expected true/false, yes/no, on/off or 1/0"
             ))),
         };
-        let count = |v: &str| {
-            v.trim()
-                .parse::<usize>()
-                .map_err(|_| e(&format!("invalid count {v:?}: expected a whole number")))
-        };
+        let count = |v: &str| parse_count(v, usize::MAX).map_err(|m| e(&m));
         let duration = |v: &str| parse_duration(v).map_err(|err| e(&err));
         // The seed documents' longer names, accepted as aliases.
         let option = match option {
@@ -380,9 +389,7 @@ impl LoggerBuilder {
             }
             "block_timeout" => self.block_timeout = Some(duration(value)?),
             "max_restarts" => {
-                self.max_restarts = Some(value.trim().parse().map_err(|_| {
-                    e(&format!("invalid count {value:?}: expected a whole number"))
-                })?)
+                self.max_restarts = Some(parse_count(value, u32::MAX).map_err(|m| e(&m))?)
             }
             "thread_name" => {
                 if value.trim().is_empty() {
