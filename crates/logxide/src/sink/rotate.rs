@@ -449,7 +449,7 @@ impl RotateOptions {
     ///
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`]: `max_bytes(0)`, the `mmap` strategy, or invalid
-    /// [`FileOptions`](crate::sink::FileOptions) ([`FileOptions::validate`](crate::sink::FileOptions::validate)).
+    /// [`FileOptions`] ([`FileOptions::validate`]).
     pub fn validate(&self) -> io::Result<()> {
         self.file.validate()?;
         if self.file.strategy == IoStrategy::Mmap {
