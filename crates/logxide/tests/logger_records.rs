@@ -180,6 +180,44 @@ fn context_call_site_wins_over_scope_over_logger() {
 }
 
 #[test]
+fn scopes_dropped_out_of_order_remove_their_own_fields() {
+    let (log, mem) = logger();
+    let a = scope(Fields::new().with("a", 1).with("shared", "a"));
+    let b = scope(Fields::new().with("b", 2).with("shared", "b"));
+    let c = scope(Fields::new().with("c", 3));
+    logxide::info!(logger: log, "abc");
+    // The middle scope ends first: a's and c's fields stay, and a's `shared` shows again.
+    drop(b);
+    logxide::info!(logger: log, "ac");
+    // A scope entered now is inside the remaining ones.
+    let d = scope(Fields::new().with("d", 4).with("a", 0));
+    logxide::info!(logger: log, "acd");
+    drop(a);
+    logxide::info!(logger: log, "cd");
+    drop(d);
+    logxide::info!(logger: log, "c");
+    drop(c);
+    logxide::info!(logger: log, "none");
+    log.flush(None).unwrap();
+    let ends: Vec<String> = mem
+        .lines()
+        .iter()
+        .map(|l| l[l.find("\"msg\"").unwrap()..].to_owned())
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            r#""msg":"abc","a":1,"shared":"b","b":2,"c":3}"#,
+            r#""msg":"ac","a":1,"shared":"a","c":3}"#,
+            r#""msg":"acd","a":0,"shared":"a","c":3,"d":4}"#,
+            r#""msg":"cd","c":3,"d":4,"a":0}"#,
+            r#""msg":"c","c":3}"#,
+            r#""msg":"none"}"#,
+        ]
+    );
+}
+
+#[test]
 fn masking_applies_on_every_path() {
     let mem = MemorySink::new();
     let log = Logger::builder()

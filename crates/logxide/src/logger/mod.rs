@@ -90,8 +90,10 @@ impl fmt::Debug for Logger {
 thread_local! {
     /// The record being encoded on this thread (reused: no allocation in steady state).
     static BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
-    /// Fields of the scopes entered on this thread; each entry already merges the outer ones.
-    static SCOPES: RefCell<Vec<Arc<Fields>>> = const { RefCell::new(Vec::new()) };
+    /// The scopes entered on this thread, innermost last.
+    static SCOPES: RefCell<Vec<ScopeEntry>> = const { RefCell::new(Vec::new()) };
+    /// The id of the next scope entered on this thread.
+    static NEXT_SCOPE: Cell<u64> = const { Cell::new(0) };
     /// Depth of `sync_mode` guards on this thread.
     static SYNC_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
@@ -423,7 +425,11 @@ impl Logger {
         head: impl FnOnce(&mut RecordEncoder<'_>),
         fields: impl FnOnce(&mut FieldWriter<'_, '_>),
     ) {
-        let scope = SCOPES.with(|s| s.try_borrow().ok().and_then(|s| s.last().cloned()));
+        let scope = SCOPES.with(|s| {
+            s.try_borrow()
+                .ok()
+                .and_then(|s| s.last().map(|e| Arc::clone(&e.merged)))
+        });
         let empty = Fields::new();
         let scope = scope.as_deref().unwrap_or(&empty);
         // Queued records are captured: the writer thread formats their costly values. Their
@@ -537,23 +543,60 @@ impl Core {
 /// assert!(mem.lines()[0].ends_with(r#""msg":"inside","tenant":"a","zone":"us"}"#));
 /// assert!(mem.lines()[1].ends_with(r#""msg":"outside"}"#));
 /// ```
+///
+/// Guards may be dropped in any order: each ends its own scope, and the records logged
+/// afterwards carry the fields of the scopes still entered, merged in the order they were
+/// entered.
+///
+/// ```
+/// use logxide::logger::{scope, Fields};
+/// # let mem = logxide::sink::MemorySink::new();
+/// # let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+/// let outer = scope(Fields::new().with("tenant", "a").with("zone", "eu"));
+/// let inner = scope(Fields::new().with("zone", "us"));
+/// drop(outer);
+/// log.info("inner only");
+/// drop(inner);
+/// log.flush(None).unwrap();
+/// assert!(mem.lines()[0].ends_with(r#""msg":"inner only","zone":"us"}"#));
+/// ```
 pub fn scope(fields: Fields) -> ScopeGuard {
+    let id = NEXT_SCOPE.get();
+    NEXT_SCOPE.set(id.wrapping_add(1));
     SCOPES.with(|s| {
         let mut s = s.borrow_mut();
-        let merged = match s.last() {
-            Some(outer) => outer.merged_with(&fields),
-            None => fields,
-        };
-        s.push(Arc::new(merged));
+        let own = Arc::new(fields);
+        let merged = merge_scope(s.last(), &own);
+        s.push(ScopeEntry { id, own, merged });
     });
     ScopeGuard {
+        id,
         _not_send: std::marker::PhantomData,
+    }
+}
+
+/// One scope entered on a thread.
+struct ScopeEntry {
+    /// Which guard ends it.
+    id: u64,
+    /// The scope's own fields.
+    own: Arc<Fields>,
+    /// Its fields merged into those of the scopes entered before it (what records carry).
+    merged: Arc<Fields>,
+}
+
+/// The fields of a scope entered inside `outer` (if any) with `own` fields.
+fn merge_scope(outer: Option<&ScopeEntry>, own: &Arc<Fields>) -> Arc<Fields> {
+    match outer {
+        Some(outer) => Arc::new(outer.merged.merged_with(own)),
+        None => Arc::clone(own),
     }
 }
 
 /// Ends a [`scope`] when dropped.
 #[must_use = "the scope ends when this guard is dropped"]
 pub struct ScopeGuard {
+    id: u64,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -565,8 +608,18 @@ impl fmt::Debug for ScopeGuard {
 
 impl Drop for ScopeGuard {
     fn drop(&mut self) {
-        SCOPES.with(|s| {
-            s.borrow_mut().pop();
+        // `try_with`: this guard may be dropped while the thread's locals are destroyed.
+        let _ = SCOPES.try_with(|s| {
+            let mut s = s.borrow_mut();
+            let Some(i) = s.iter().rposition(|e| e.id == self.id) else {
+                return;
+            };
+            s.remove(i);
+            // The scopes entered after this one merged its fields: merge theirs again.
+            for j in i..s.len() {
+                let merged = merge_scope(j.checked_sub(1).map(|k| &s[k]), &s[j].own);
+                s[j].merged = merged;
+            }
         });
     }
 }
