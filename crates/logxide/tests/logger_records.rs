@@ -357,6 +357,127 @@ fn instrumented_future_runs_inside_its_action() {
     );
 }
 
+/// A waker that does nothing, a future that is pending on its first poll, and each record
+/// as `(task number in order of appearance, task level, msg or at:st)`.
+mod polling {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use serde_json::{Map, Value};
+
+    pub fn noop_waker() -> Waker {
+        struct Noop;
+        impl Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        Waker::from(Arc::new(Noop))
+    }
+
+    /// Pending once (waking itself), then ready.
+    pub struct YieldOnce(pub bool);
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    pub fn summary(recs: &[Map<String, Value>]) -> Vec<(usize, Value, String)> {
+        let mut tids: Vec<Value> = Vec::new();
+        recs.iter()
+            .map(|r| {
+                let n = tids.iter().position(|t| *t == r["tid"]).unwrap_or_else(|| {
+                    tids.push(r["tid"].clone());
+                    tids.len() - 1
+                });
+                let what = match r.get("msg") {
+                    Some(m) => m.as_str().unwrap().to_owned(),
+                    None => format!(
+                        "{}:{}",
+                        r["at"].as_str().unwrap(),
+                        r["st"].as_str().unwrap()
+                    ),
+                };
+                (n, r["lvl"].clone(), what)
+            })
+            .collect()
+    }
+}
+
+/// Two instrumented futures polled in turn on one thread: an action started inside one and
+/// alive across its `.await` stays with that future — records between the polls are tasks
+/// of their own, the other future's records stay in its action, and the inner action's
+/// records continue its numbering on the next poll.
+#[test]
+fn an_action_alive_across_an_await_stays_with_its_future() {
+    use polling::{noop_waker, summary, YieldOnce};
+    use serde_json::json;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll};
+
+    let (log, mem) = logger();
+    let (la, lb) = (log.clone(), log.clone());
+    let a = log.start_action("a", |_| {}).detach();
+    let b = log.start_action("b", |_| {}).detach();
+    let fut_a = a.instrument(async move {
+        let inner = la.start_action("a:inner", |_| {});
+        logxide::info!(logger: la, "a before");
+        YieldOnce(false).await;
+        logxide::info!(logger: la, "a after");
+        drop(inner);
+    });
+    let fut_b = b.instrument(async move {
+        logxide::info!(logger: lb, "b before");
+        YieldOnce(false).await;
+        logxide::info!(logger: lb, "b after");
+    });
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let (mut fut_a, mut fut_b) = (pin!(fut_a), pin!(fut_b));
+    let (mut done_a, mut done_b) = (false, false);
+    while !(done_a && done_b) {
+        if !done_a {
+            done_a = fut_a.as_mut().poll(&mut cx) == Poll::Ready(());
+            logxide::info!(logger: log, "after a");
+        }
+        if !done_b {
+            done_b = fut_b.as_mut().poll(&mut cx) == Poll::Ready(());
+            logxide::info!(logger: log, "after b");
+        }
+    }
+    let recs = records(&log, &mem);
+    let got = summary(&recs);
+    let want: Vec<(usize, Value, String)> = [
+        (0, json!([1]), "a:started"),
+        (1, json!([1]), "b:started"),
+        (0, json!([2, 1]), "a:inner:started"),
+        (0, json!([2, 2]), "a before"),
+        (2, json!([1]), "after a"),
+        (1, json!([2]), "b before"),
+        (3, json!([1]), "after b"),
+        (0, json!([2, 3]), "a after"),
+        (0, json!([2, 4]), "a:inner:succeeded"),
+        (0, json!([3]), "a:succeeded"),
+        (4, json!([1]), "after a"),
+        (1, json!([3]), "b after"),
+        (1, json!([4]), "b:succeeded"),
+        (5, json!([1]), "after b"),
+    ]
+    .into_iter()
+    .map(|(n, l, w)| (n, l, w.to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn every_line_is_one_json_object_whatever_the_input() {
     let (log, mem) = logger();

@@ -508,10 +508,17 @@ impl DetachedAction {
 
     /// Runs `future` inside the action: entered during each poll, ended `succeeded` when
     /// the future completes, `failed` (reason `cancelled`) if it is dropped before.
+    ///
+    /// Each poll leaves the thread's entered actions as it found them: an action started
+    /// inside the future and still alive when a poll returns `Pending` (held across an
+    /// `.await`) leaves the thread with the future and is entered again, inside this one, at
+    /// the next poll, so its records keep their positions and the thread's other work (the
+    /// next task an executor polls) never lands in it.
     pub fn instrument<F: Future>(mut self, future: F) -> Instrumented<F> {
         Instrumented {
             future,
             state: Some(self.state.take()),
+            inner: Vec::new(),
         }
     }
 }
@@ -553,6 +560,10 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         state: Option<Arc<ActionState>>,
+        // The actions entered inside the future and still entered when its last poll
+        // returned, innermost last: they go back on the thread's stack above this action at
+        // the next poll (and leave it again when the poll returns).
+        inner: Vec<Arc<ActionState>>,
     }
 
     impl<F> PinnedDrop for Instrumented<F> {
@@ -572,22 +583,51 @@ impl<F: Future> Future for Instrumented<F> {
         let Some(state) = this.state.as_ref() else {
             panic!("Instrumented polled after completion");
         };
-        enter(state);
-        struct Exit<'a>(&'a Arc<ActionState>);
-        impl Drop for Exit<'_> {
-            fn drop(&mut self) {
-                exit(self.0);
-            }
-        }
-        let exit_guard = Exit(state);
+        let entered = EnteredFuture::enter(state, this.inner);
         let poll = this.future.poll(cx);
-        drop(exit_guard);
+        drop(entered);
         if poll.is_ready() {
+            this.inner.clear();
             if let Some(state) = this.state.take() {
                 state.end_on_drop();
             }
         }
         poll
+    }
+}
+
+/// An [`Instrumented`]'s action entered on this thread during one poll, with the actions
+/// entered inside the future at its previous polls above it. When dropped (the poll returned
+/// or unwound), it takes them all off the thread's stack again, keeping the inner ones still
+/// entered for the next poll: the stack is then what it was before the poll, so nothing the
+/// future entered becomes the parent of the thread's other work.
+struct EnteredFuture<'a> {
+    state: &'a Arc<ActionState>,
+    inner: &'a mut Vec<Arc<ActionState>>,
+}
+
+impl<'a> EnteredFuture<'a> {
+    fn enter(state: &'a Arc<ActionState>, inner: &'a mut Vec<Arc<ActionState>>) -> Self {
+        STACK.with(|s| {
+            let mut s = s.borrow_mut();
+            s.push(Arc::clone(state));
+            s.append(inner);
+        });
+        EnteredFuture { state, inner }
+    }
+}
+
+impl Drop for EnteredFuture<'_> {
+    fn drop(&mut self) {
+        // `try_with`: a poll may unwind while the thread's locals are destroyed.
+        let _ = STACK.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                if let Some(i) = s.iter().rposition(|a| Arc::ptr_eq(a, self.state)) {
+                    self.inner.extend(s.drain(i + 1..));
+                    s.truncate(i);
+                }
+            }
+        });
     }
 }
 
