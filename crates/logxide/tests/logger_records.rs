@@ -478,6 +478,73 @@ fn an_action_alive_across_an_await_stays_with_its_future() {
     assert_eq!(got, want);
 }
 
+/// An instrumented future whose poll panics ends its action `failed` as a panicking
+/// synchronous action does (`exc` `panic`), also when the executor catches the panic and
+/// drops the future afterwards, as runtimes do; the actions entered inside it end the same
+/// way, and the thread's next record is a task of its own. A future dropped unfinished
+/// without a panic is `cancelled`.
+#[test]
+fn a_panicking_instrumented_future_fails_as_a_panic_and_a_dropped_one_is_cancelled() {
+    use polling::{noop_waker, summary, YieldOnce};
+    use serde_json::json;
+    use std::future::Future;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::task::{Context, Poll};
+
+    let (log, mem) = logger();
+    let (l1, l2) = (log.clone(), log.clone());
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+
+    let panicking = log.start_action("panics", |_| {}).detach();
+    let mut fut = Box::pin(panicking.instrument(async move {
+        YieldOnce(false).await;
+        let _inner = l1.start_action("panics:inner", |_| {});
+        panic!("boom");
+    }));
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    let caught = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+    assert!(caught.is_err());
+    logxide::info!(logger: log, "after the panic");
+    drop(fut);
+
+    let dropped = log.start_action("dropped", |_| {}).detach();
+    let mut fut = Box::pin(dropped.instrument(async move {
+        logxide::info!(logger: l2, "started work");
+        YieldOnce(false).await;
+    }));
+    assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
+    drop(fut);
+
+    let recs = records(&log, &mem);
+    let got = summary(&recs);
+    let want: Vec<(usize, Value, String)> = [
+        (0, json!([1]), "panics:started"),
+        (0, json!([2, 1]), "panics:inner:started"),
+        (0, json!([2, 2]), "panics:inner:failed"),
+        (0, json!([3]), "panics:failed"),
+        (1, json!([1]), "after the panic"),
+        (2, json!([1]), "dropped:started"),
+        (2, json!([2]), "started work"),
+        (2, json!([3]), "dropped:failed"),
+    ]
+    .into_iter()
+    .map(|(n, l, w)| (n, l, w.to_owned()))
+    .collect();
+    assert_eq!(got, want);
+    let error = |i: usize| (recs[i]["exc"].clone(), recs[i]["reason"].clone());
+    let panic = (json!("panic"), json!("the thread panicked"));
+    assert_eq!(error(2), panic);
+    assert_eq!(error(3), panic);
+    assert_eq!(
+        error(7),
+        (
+            json!("cancelled"),
+            json!("the future was dropped before it completed")
+        )
+    );
+}
+
 #[test]
 fn every_line_is_one_json_object_whatever_the_input() {
     let (log, mem) = logger();

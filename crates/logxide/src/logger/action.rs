@@ -107,9 +107,14 @@ impl ActionState {
         );
     }
 
+    /// Ends the action `failed` for a panic (`exc` `panic`).
+    fn end_panicked(&self) {
+        self.end(ActionStatus::Failed, Some(("panic", "the thread panicked")));
+    }
+
     fn end_on_drop(&self) {
         if std::thread::panicking() {
-            self.end(ActionStatus::Failed, Some(("panic", "the thread panicked")));
+            self.end_panicked();
         } else {
             self.end(ActionStatus::Succeeded, None);
         }
@@ -507,7 +512,10 @@ impl DetachedAction {
     }
 
     /// Runs `future` inside the action: entered during each poll, ended `succeeded` when
-    /// the future completes, `failed` (reason `cancelled`) if it is dropped before.
+    /// the future completes; `failed` with `exc` `panic` when a poll panics (as an
+    /// [`Action`] dropped by a panic — also if the executor catches the panic and drops the
+    /// future later), or when the future is dropped during a panic; `failed` with `exc`
+    /// `cancelled` when it is dropped unfinished otherwise.
     ///
     /// Each poll leaves the thread's entered actions as it found them: an action started
     /// inside the future and still alive when a poll returns `Pending` (held across an
@@ -569,7 +577,11 @@ pin_project_lite::pin_project! {
     impl<F> PinnedDrop for Instrumented<F> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(state) = this.project().state.take() {
-                state.end(ActionStatus::Failed, Some(("cancelled", "the future was dropped before it completed")));
+                if std::thread::panicking() {
+                    state.end_panicked();
+                } else {
+                    state.end(ActionStatus::Failed, Some(("cancelled", "the future was dropped before it completed")));
+                }
             }
         }
     }
@@ -580,11 +592,9 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(state) = this.state.as_ref() else {
-            panic!("Instrumented polled after completion");
-        };
-        let entered = EnteredFuture::enter(state, this.inner);
+        let mut entered = EnteredFuture::enter(this.state, this.inner);
         let poll = this.future.poll(cx);
+        entered.returned = true;
         drop(entered);
         if poll.is_ready() {
             this.inner.clear();
@@ -600,34 +610,57 @@ impl<F: Future> Future for Instrumented<F> {
 /// entered inside the future at its previous polls above it. When dropped (the poll returned
 /// or unwound), it takes them all off the thread's stack again, keeping the inner ones still
 /// entered for the next poll: the stack is then what it was before the poll, so nothing the
-/// future entered becomes the parent of the thread's other work.
+/// future entered becomes the parent of the thread's other work. If the poll unwound, it
+/// ends the action `failed` for the panic (the future is not polled again; an executor that
+/// catches the panic drops it later, which is no cancellation).
 struct EnteredFuture<'a> {
-    state: &'a Arc<ActionState>,
+    state: &'a mut Option<Arc<ActionState>>,
     inner: &'a mut Vec<Arc<ActionState>>,
+    /// The future's poll returned (else it is unwinding).
+    returned: bool,
 }
 
 impl<'a> EnteredFuture<'a> {
-    fn enter(state: &'a Arc<ActionState>, inner: &'a mut Vec<Arc<ActionState>>) -> Self {
+    fn enter(
+        state: &'a mut Option<Arc<ActionState>>,
+        inner: &'a mut Vec<Arc<ActionState>>,
+    ) -> Self {
+        let Some(action) = state.as_ref() else {
+            panic!("Instrumented polled after completion");
+        };
         STACK.with(|s| {
             let mut s = s.borrow_mut();
-            s.push(Arc::clone(state));
+            s.push(Arc::clone(action));
             s.append(inner);
         });
-        EnteredFuture { state, inner }
+        EnteredFuture {
+            state,
+            inner,
+            returned: false,
+        }
     }
 }
 
 impl Drop for EnteredFuture<'_> {
     fn drop(&mut self) {
+        let Some(action) = self.state.as_ref() else {
+            return;
+        };
         // `try_with`: a poll may unwind while the thread's locals are destroyed.
         let _ = STACK.try_with(|s| {
             if let Ok(mut s) = s.try_borrow_mut() {
-                if let Some(i) = s.iter().rposition(|a| Arc::ptr_eq(a, self.state)) {
+                if let Some(i) = s.iter().rposition(|a| Arc::ptr_eq(a, action)) {
                     self.inner.extend(s.drain(i + 1..));
                     s.truncate(i);
                 }
             }
         });
+        if !self.returned {
+            self.inner.clear();
+            if let Some(action) = self.state.take() {
+                action.end_panicked();
+            }
+        }
     }
 }
 
