@@ -1,11 +1,14 @@
 //! The `tracing` layer: spans as actions, events as messages, in consistent task trees.
 #![cfg(feature = "tracing")]
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Members;
 use logxide::integrations::tracing::LogxideLayer;
 use logxide::sink::MemorySink;
 use logxide::Logger;
@@ -604,5 +607,42 @@ fn event_keys_are_spelled_as_the_encoder_would_on_every_thread() {
             assert_eq!(v["msg"], "second");
             assert!(line.contains(r#","other":4,"#), "{line}");
         }
+    }
+}
+
+/// An event with a field named `target` keeps it: the layer's `target` (the event's
+/// metadata) is left out then, as a scope's or a logger's field is under a call-site field
+/// of the same key, so a line never has the key twice.
+#[test]
+fn an_event_field_named_target_wins_over_the_events_target() {
+    let lines = capture(|_| {
+        tracing::info!(target = "own", n = 1, "one");
+        tracing::info!(target: "custom", target = "own", "two");
+        tracing::info!(target: "custom", "three");
+        let span = tracing::info_span!("s");
+        let _s = span.enter();
+        tracing::warn!(n = 2, target = ?'x', "four");
+    });
+    let ends: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| Some(&l[l.find(r#""msg""#)?..]))
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            r#""msg":"one","target":"own","n":1}"#,
+            r#""msg":"two","target":"own"}"#,
+            r#""msg":"three","target":"custom"}"#,
+            r#""msg":"four","n":2,"target":"'x'"}"#,
+        ]
+    );
+    assert_eq!(lines.len(), 6);
+    for line in &lines {
+        let Members(members) = serde_json::from_str(line).unwrap();
+        let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "a key twice: {line}");
     }
 }

@@ -61,9 +61,25 @@
 //! An event becomes a message: levels map as TRACE and DEBUG → debug, INFO → info, WARN →
 //! warning, ERROR → error (the logger's threshold filters); the `message` field is `msg`, the
 //! other fields keep their types (integers, floats, booleans; strings; `Debug`/`Display`
-//! values as their text; errors with their `source()` chain), then the event's `target`. An
+//! values as their text; errors with their `source()` chain), then the event's `target` —
+//! unless the event has a field named `target`, which is then the record's `target` (the more
+//! specific source wins, as a call-site field over a scope's: no line has the key twice). An
 //! event takes the next child position of the innermost action entered on the thread (its
 //! span's, when that span is entered), or of its explicit parent span's action.
+//!
+//! ```
+//! # use tracing_subscriber::layer::SubscriberExt;
+//! # let mem = logxide::sink::MemorySink::new();
+//! # let logger = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+//! # let layer = logxide::integrations::tracing::LogxideLayer::new(logger.clone());
+//! tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+//!     tracing::info!(target: "app::db", "plain");
+//!     tracing::info!(target: "app::db", target = "replica-2", "with a target field");
+//! });
+//! logger.flush(None).unwrap();
+//! assert!(mem.lines()[0].ends_with(r#""msg":"plain","target":"app::db"}"#));
+//! assert!(mem.lines()[1].ends_with(r#""msg":"with a target field","target":"replica-2"}"#));
+//! ```
 //!
 //! # Without a logger
 //!
@@ -83,7 +99,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use crate::encode::{debug, ActionStatus, Key, StaticKey};
 use crate::logger::{
     current_action, error_chain, start_detached, with_global, ActionRef, DetachedAction,
-    EnteredRef, FieldWriter, Level, Logger, Parent,
+    EnteredRef, FieldValue, FieldWriter, Level, Logger, Parent,
 };
 
 /// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
@@ -296,39 +312,52 @@ impl Visit for Recorded {
     }
 }
 
-/// Writes an event's fields straight into its record, skipping `message`.
-struct EventFields<'a, 'e, 'b>(&'a mut FieldWriter<'e, 'b>);
+/// Writes an event's fields straight into its record, skipping `message`; notes whether
+/// one is named `target`.
+struct EventFields<'a, 'e, 'b> {
+    f: &'a mut FieldWriter<'e, 'b>,
+    /// A field named `target` was written: the event's own `target` is left out.
+    has_target: bool,
+}
+
+impl EventFields<'_, '_, '_> {
+    #[inline]
+    fn field<V: FieldValue + ?Sized>(&mut self, field: &Field, value: &V) {
+        self.has_target |= field.name() == "target";
+        self.f.field(key(field), value);
+    }
+}
 
 impl Visit for EventFields<'_, '_, '_> {
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.field(key(field), &value);
+        self.field(field, &value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.field(key(field), &value);
+        self.field(field, &value);
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.0.field(key(field), &value);
+        self.field(field, &value);
     }
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.0.field(key(field), &value);
+        self.field(field, &value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.field(key(field), &value);
+        self.field(field, &value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.field(key(field), &value);
+        self.field(field, &value);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() != "message" {
-            self.0.field(key(field), value);
+            self.field(field, value);
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.field(key(field), &error_chain(value));
+        self.field(field, &error_chain(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() != "message" {
-            self.0.field(key(field), &debug(value));
+            self.field(field, &debug(value));
         }
     }
 }
@@ -546,8 +575,15 @@ where
         let target = event.metadata().target();
         with_message(event, |msg| {
             let fields = |f: &mut FieldWriter<'_, '_>| {
-                event.record(&mut EventFields(f));
-                f.field("target", target);
+                let mut visitor = EventFields {
+                    f,
+                    has_target: false,
+                };
+                event.record(&mut visitor);
+                // A field named `target` wins over the event's target (one key per line).
+                if !visitor.has_target {
+                    visitor.f.field("target", target);
+                }
             };
             let written = self.with_logger(|logger| logger.log_in(parent, level, msg, fields));
             if written.is_none() {
