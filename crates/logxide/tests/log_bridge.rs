@@ -63,3 +63,61 @@ fn log_records_land_in_logxide_with_their_metadata_and_key_values() {
     drop(guard);
     logxide::logger::shutdown(None);
 }
+
+/// A key-value named like one of the bridge's own fields (`target`, `module`, `file`,
+/// `line`) wins: the bridge leaves its own field of that name out, so no line has a key
+/// twice. (Through a bridge into a logger of its own, not the process's `log` logger.)
+#[test]
+fn key_values_named_like_the_bridges_fields_win_over_them() {
+    use log::kv::Value as KvValue;
+    use log::Log;
+
+    let mem = MemorySink::new();
+    let logger = logxide::Logger::builder()
+        .use_env(false)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+    let kvs = [
+        ("target", KvValue::from("kv-target")),
+        ("line", KvValue::from(7u64)),
+        ("extra", KvValue::from(true)),
+    ];
+    let all = [
+        ("module", KvValue::from("kv-module")),
+        ("file", KvValue::from("kv-file")),
+        ("line", KvValue::from(8u64)),
+        ("target", KvValue::from("kv-target")),
+    ];
+    let record = |kvs: &[(&str, KvValue<'_>)], msg: &str| {
+        bridge.log(
+            &log::Record::builder()
+                .args(format_args!("{msg}"))
+                .level(log::Level::Info)
+                .target("pool")
+                .module_path(Some("app::pool"))
+                .file(Some("src/pool.rs"))
+                .line(Some(3))
+                .key_values(&kvs)
+                .build(),
+        );
+    };
+    record(&kvs, "some");
+    record(&all, "all");
+    record(&[], "none");
+    logger.flush(None).unwrap();
+    let lines = mem.lines();
+    let ends: Vec<&str> = lines
+        .iter()
+        .map(|l| &l[l.find(r#""msg""#).unwrap()..])
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            r#""msg":"some","module":"app::pool","file":"src/pool.rs","target":"kv-target","line":7,"extra":true}"#,
+            r#""msg":"all","module":"kv-module","file":"kv-file","line":8,"target":"kv-target"}"#,
+            r#""msg":"none","target":"pool","module":"app::pool","file":"src/pool.rs","line":3}"#,
+        ]
+    );
+}

@@ -1,6 +1,9 @@
 //! The `log` facade: records of every crate that logs through `log` land in logxide's file,
-//! as messages with their target, module, file and line as fields, and `log`'s key-values as
-//! fields of their own.
+//! as messages with their target, module, file and line as fields (`target`, `module`,
+//! `file`, `line`), and `log`'s key-values as fields of their own after them. A key-value
+//! named like one of those four wins: the bridge leaves its own field of that name out (the
+//! more specific source wins, as a call-site field over a scope's), so no line has a key
+//! twice.
 //!
 //! Levels map as: trace and debug → debug, info → info, warn → warning, error → error.
 //!
@@ -91,11 +94,22 @@ impl log::Log for LogBridge {
         }
         let level = level(record.level());
         let fields = |f: &mut FieldWriter<'_, '_>| {
-            f.field("target", record.target());
-            f.field("module", &record.module_path());
-            f.field("file", &record.file());
-            f.field("line", &record.line());
-            let _ = record.key_values().visit(&mut Fields(f));
+            let kvs = record.key_values();
+            let mut own = OwnKeys::default();
+            let _ = kvs.visit(&mut own);
+            if !own.target {
+                f.field("target", record.target());
+            }
+            if !own.module {
+                f.field("module", &record.module_path());
+            }
+            if !own.file {
+                f.field("file", &record.file());
+            }
+            if !own.line {
+                f.field("line", &record.line());
+            }
+            let _ = kvs.visit(&mut Fields(f));
         };
         let emit = |msg: &str| match &self.logger {
             Some(l) => l.log(level, msg, fields),
@@ -120,6 +134,28 @@ impl log::Log for LogBridge {
             Some(l) => l.flush(None),
             None => crate::logger::flush(None),
         };
+    }
+}
+
+/// Which of the bridge's own field names the key-values use (those fields are left out).
+#[derive(Default)]
+struct OwnKeys {
+    target: bool,
+    module: bool,
+    file: bool,
+    line: bool,
+}
+
+impl<'kvs> VisitSource<'kvs> for OwnKeys {
+    fn visit_pair(&mut self, key: Key<'kvs>, _: Value<'kvs>) -> Result<(), KvError> {
+        match key.as_str() {
+            "target" => self.target = true,
+            "module" => self.module = true,
+            "file" => self.file = true,
+            "line" => self.line = true,
+            _ => {}
+        }
+        Ok(())
     }
 }
 
