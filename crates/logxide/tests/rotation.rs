@@ -618,3 +618,55 @@ fn writer_with_four_producers_loses_nothing_across_rotations() {
     }
     assert_eq!(next, [PER; PRODUCERS]);
 }
+
+#[test]
+fn a_rotation_in_the_same_second_numbers_after_the_highest_counter_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = d.join("app.log");
+    // Left by an earlier run in the same second: counters 0 to 2 are free, 3 is taken.
+    fs::write(d.join("app.20240301T120000.3.log"), "old\n").unwrap();
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(4).open(&path).unwrap();
+    write(&mut sink, &["aa", "bb"]);
+    sink.close().unwrap();
+    assert_eq!(
+        names(d),
+        [
+            "app.20240301T120000.3.log",
+            "app.20240301T120000.4.log",
+            "app.log"
+        ]
+    );
+    let contents: Vec<Vec<u8>> = all_files(&path)
+        .iter()
+        .map(|f| fs::read(f).unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        vec![b"old\n".to_vec(), b"aa\n".to_vec(), b"bb\n".to_vec()]
+    );
+}
+
+#[test]
+fn a_counter_freed_by_retention_is_not_reused_in_the_same_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(2).keep(1).open(&path).unwrap();
+    for r in ["1", "2", "3", "4"] {
+        write(&mut sink, &[r]);
+        // Retention has run before the next rotation picks a name.
+        assert!(sink.wait_idle(Duration::from_secs(30)));
+    }
+    sink.close().unwrap();
+    assert_eq!(sink.rotations(), 3);
+    // With counter 0 reused, "3" went to app.20240301T120000.log, which sorts before .1 and
+    // was deleted by retention in place of the older "2".
+    assert_eq!(names(dir.path()), ["app.20240301T120000.2.log", "app.log"]);
+    let contents: Vec<Vec<u8>> = all_files(&path)
+        .iter()
+        .map(|f| fs::read(f).unwrap())
+        .collect();
+    assert_eq!(contents, vec![b"3\n".to_vec(), b"4\n".to_vec()]);
+}

@@ -21,11 +21,15 @@
 //!
 //! ```text
 //! logs/app.<YYYYmmddTHHMMSS>.log         e.g. logs/app.20240301T120000.log
-//! logs/app.<YYYYmmddTHHMMSS>.<n>.log     a second rotation in the same second: n = 1, 2, ...
+//! logs/app.<YYYYmmddTHHMMSS>.<n>.log     another rotation in the same second: n = 1, 2, ...
 //! ```
 //!
 //! where the timestamp is the UTC time of the rotation (never earlier than the previous
-//! rotation's, so the names stay in order when the clock steps back). A path without an
+//! rotation's, so the names stay in order when the clock steps back). The counter `n` is one
+//! above the highest counter of that timestamp already in the directory (compressed,
+//! uncompressed or temporary), and above the last one the sink used for it: an existing
+//! rotated file is never overwritten, and a counter freed by retention (or by someone
+//! deleting a file) is not used again, so the newest file always sorts last. A path without an
 //! extension gets no extension (`app` → `app.20240301T120000`). With compression the
 //! rotated file becomes `… .log.gz` or `… .log.zst`. [`rotated_files`] lists them oldest
 //! first (by timestamp then counter, which plain name order does not give).
@@ -819,6 +823,8 @@ pub struct RotatingFile {
     period: u64,
     /// Timestamp of the last rotation (names never go back in time).
     last_stamp: u64,
+    /// The lowest counter a rotation at `last_stamp` may use (one above the last used).
+    next_counter: u32,
     rotations: u64,
     rotation_failures: u64,
     shared: Arc<Shared>,
@@ -856,6 +862,7 @@ impl RotatingFile {
             naming,
             period,
             last_stamp: 0,
+            next_counter: 0,
             rotations: 0,
             rotation_failures: 0,
             shared: Arc::new(Shared {
@@ -998,26 +1005,52 @@ impl RotatingFile {
         *pending == 0
     }
 
-    /// Renames the active file and opens a new one.
-    fn rotate(&mut self, now: u64) -> io::Result<()> {
-        self.inner.flush()?;
-        let stamp = now.max(self.last_stamp);
-        let mut counter = 0u32;
-        let target = loop {
-            let name = self.naming.name(stamp, counter);
-            let candidate = self.naming.dir.join(&name);
+    /// The name (and its counter) for a rotation at `stamp`: the counter is above every
+    /// counter of that timestamp in the directory (rotated, compressed or temporary files)
+    /// and above the last one this sink used for it, so no rotated file is overwritten and
+    /// the new one sorts after every file of the same second, even when retention has
+    /// deleted the older ones.
+    fn rotation_target(&self, stamp: u64) -> io::Result<(PathBuf, u32)> {
+        let no_counter_left = || {
+            io::Error::other(format!(
+                "cannot rotate {}: no counter left for timestamp {}",
+                self.path.display(),
+                format_stamp(stamp)
+            ))
+        };
+        let mut counter = if stamp == self.last_stamp {
+            self.next_counter
+        } else {
+            0
+        };
+        for r in self.naming.scan()? {
+            if r.stamp == stamp {
+                counter = counter.max(r.counter.checked_add(1).ok_or_else(no_counter_left)?);
+            }
+        }
+        // Something the scan does not list (a directory, a file created since) may still
+        // hold the name.
+        loop {
+            let candidate = self.naming.dir.join(self.naming.name(stamp, counter));
             let taken = [None, Some("gz"), Some("zst")].iter().any(|ext| {
                 let p = match ext {
                     Some(e) => with_suffix(&candidate, e),
                     None => candidate.clone(),
                 };
-                p.exists() || with_suffix(&p, "tmp").exists()
+                p.symlink_metadata().is_ok() || with_suffix(&p, "tmp").symlink_metadata().is_ok()
             });
             if !taken {
-                break candidate;
+                return Ok((candidate, counter));
             }
-            counter += 1;
-        };
+            counter = counter.checked_add(1).ok_or_else(no_counter_left)?;
+        }
+    }
+
+    /// Renames the active file and opens a new one.
+    fn rotate(&mut self, now: u64) -> io::Result<()> {
+        self.inner.flush()?;
+        let stamp = now.max(self.last_stamp);
+        let (target, counter) = self.rotation_target(stamp)?;
         fs::rename(&self.path, &target).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -1041,6 +1074,7 @@ impl RotatingFile {
             let _ = sync_dir(&self.naming.dir);
         }
         self.last_stamp = stamp;
+        self.next_counter = counter.saturating_add(1);
         self.rotations += 1;
         if self.opts.compression != Compression::None {
             self.queue(Job::Compress(target))?;
