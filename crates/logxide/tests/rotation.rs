@@ -432,7 +432,14 @@ fn a_failed_rotation_keeps_every_record_and_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.log");
     let clock = ManualClock::at(T0);
-    let mut sink = clocked(&clock).max_bytes(4).open(&path).unwrap();
+    // Not following the path: the deleted file stays the active one (with the option on, a
+    // new file at the path would be followed, see
+    // a_file_moved_by_another_tool_is_followed_before_the_size_decision).
+    let mut sink = clocked(&clock)
+        .max_bytes(4)
+        .file(FileOptions::new().reopen_if_moved(false))
+        .open(&path)
+        .unwrap();
     write(&mut sink, &["a"]);
     // Without the directory entry, the rename fails (NotFound).
     fs::remove_file(&path).unwrap();
@@ -443,9 +450,10 @@ fn a_failed_rotation_keeps_every_record_and_is_reported() {
     assert!(err.error.to_string().contains("cannot rotate"), "{err}");
     assert_eq!(sink.rotation_failures(), 1);
     assert_eq!(sink.rotations(), 0);
-    // The file sink saw its file gone and wrote the records into a new one at the path.
-    assert_eq!(fs::read(&path).unwrap(), b"bb\ncc\n");
-    assert_eq!(sink.len(), 6);
+    // The records went on into the current (deleted) file.
+    assert!(!path.exists());
+    assert_eq!(sink.len(), 8);
+    assert!(rotated_files(&path).unwrap().is_empty());
 }
 
 #[test]
@@ -669,4 +677,43 @@ fn a_counter_freed_by_retention_is_not_reused_in_the_same_second() {
         .map(|f| fs::read(f).unwrap())
         .collect();
     assert_eq!(contents, vec![b"3\n".to_vec(), b"4\n".to_vec()]);
+}
+
+#[test]
+fn a_file_moved_by_another_tool_is_followed_before_the_size_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = d.join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(10).open(&path).unwrap();
+    // Moved away (logrotate): the 9 bytes are no longer at the path, so "bbbb" fits the
+    // new file there; deciding on the old file's size tried to rotate a path that was gone.
+    write(&mut sink, &["aaaaaaaa"]);
+    fs::rename(&path, d.join("app.log.1")).unwrap();
+    write(&mut sink, &["bbbb"]);
+    assert_eq!((sink.rotations(), sink.rotation_failures()), (0, 0));
+    assert_eq!(sink.len(), 5);
+    // Replaced by a bigger file (logrotate's create, or another writer): its 9 bytes count,
+    // so "cc" goes into a new file instead of making the one at the path exceed the limit.
+    fs::rename(&path, d.join("app.log.2")).unwrap();
+    fs::write(&path, "xxxxxxxx\n").unwrap();
+    write(&mut sink, &["cc"]);
+    sink.close().unwrap();
+    assert_eq!((sink.rotations(), sink.rotation_failures()), (1, 0));
+    assert_eq!(
+        names(d),
+        [
+            "app.20240301T120000.log",
+            "app.log",
+            "app.log.1",
+            "app.log.2"
+        ]
+    );
+    assert_eq!(fs::read(d.join("app.log.1")).unwrap(), b"aaaaaaaa\n");
+    assert_eq!(fs::read(d.join("app.log.2")).unwrap(), b"bbbb\n");
+    assert_eq!(
+        fs::read(d.join("app.20240301T120000.log")).unwrap(),
+        b"xxxxxxxx\n"
+    );
+    assert_eq!(fs::read(&path).unwrap(), b"cc\n");
 }

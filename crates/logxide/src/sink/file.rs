@@ -684,9 +684,14 @@ impl FileSink {
     }
 
     /// If the path no longer names the file this sink writes (renamed or deleted by another
-    /// tool), opens a new file there, appending. One `stat` per batch.
-    fn follow_path(&mut self) -> io::Result<()> {
-        if !self.options.reopen_if_moved || !self.regular {
+    /// tool), opens a new file there, appending. One `stat` per batch; nothing with
+    /// [`FileOptions::reopen_if_moved`] off, the `mmap` strategy or a file that is not a
+    /// regular file.
+    ///
+    /// [`Sink::write_batch`] does this before writing; a caller that decides on the file's
+    /// length first (the rotating file) calls it, then [`write_followed`](Self::write_followed).
+    pub(super) fn follow_path(&mut self) -> io::Result<()> {
+        if !self.options.reopen_if_moved || !self.regular || self.strategy == IoStrategy::Mmap {
             return Ok(());
         }
         let moved = match fs::metadata(&self.path) {
@@ -749,6 +754,23 @@ impl FileSink {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Writes `batch` into the open file without looking at the path first:
+    /// [`Sink::write_batch`] is [`follow_path`](Self::follow_path) then this.
+    pub(super) fn write_followed(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match self.strategy {
+            IoStrategy::Line | IoStrategy::Block => self.write_fd(batch)?,
+            IoStrategy::Mmap => self.write_mmap(batch)?,
+        }
+        // The records are in the file; only their durability is in doubt.
+        self.sync().map_err(|error| SinkError {
+            written: batch.len(),
+            error,
+        })
     }
 
     /// Makes sure a mapped window covers `[self.len, end)`, growing the file if needed.
@@ -999,18 +1021,8 @@ impl Sink for FileSink {
         if batch.is_empty() {
             return Ok(());
         }
-        match self.strategy {
-            IoStrategy::Line | IoStrategy::Block => {
-                self.follow_path().map_err(SinkError::new)?;
-                self.write_fd(batch)?
-            }
-            IoStrategy::Mmap => self.write_mmap(batch)?,
-        }
-        // The records are in the file; only their durability is in doubt.
-        self.sync().map_err(|error| SinkError {
-            written: batch.len(),
-            error,
-        })
+        self.follow_path().map_err(SinkError::new)?;
+        self.write_followed(batch)
     }
 
     fn flush(&mut self) -> io::Result<()> {

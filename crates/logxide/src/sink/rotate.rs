@@ -14,6 +14,10 @@
 //!   never rotated). When an existing file is appended to, its modification time tells which
 //!   period it belongs to.
 //!
+//! Both are decided on the file at the path: with [`FileOptions::reopen_if_moved`] (the
+//! default), a file that another tool moved away, deleted or replaced is followed first (a new
+//! file is opened at the path, appending), and the size counted is that file's.
+//!
 //! # Naming
 //!
 //! The active file is always exactly the path given to [`RotateOptions::open`]. For
@@ -1125,6 +1129,9 @@ impl Sink for RotatingFile {
         if batch.is_empty() {
             return Ok(());
         }
+        // Rotations are decided on the file at the path: one moved away or replaced by
+        // another tool is followed first, not judged by the descriptor left behind.
+        self.inner.follow_path().map_err(SinkError::new)?;
         let now = unix_secs(self.opts.clock.now());
         let mut failed: Option<io::Error> = None;
         if let Some(p) = self.opts.every {
@@ -1165,7 +1172,7 @@ impl Sink for RotatingFile {
                     }
                 }
             };
-            if let Err(e) = self.inner.write_batch(&rest.take(n)) {
+            if let Err(e) = self.inner.write_followed(&rest.take(n)) {
                 return Err(SinkError {
                     written: done + e.written.min(n),
                     error: e.error,
