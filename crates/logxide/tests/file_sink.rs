@@ -676,3 +676,29 @@ fn a_file_moved_or_deleted_by_another_tool_is_replaced_at_the_next_batch() {
     assert_eq!(std::fs::read(&rotated).unwrap(), b"1\n2\n");
     assert!(!path.exists());
 }
+
+#[test]
+fn a_file_truncated_by_another_tool_gets_no_hole_and_its_length_resyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    for strategy in [IoStrategy::Line, IoStrategy::Block] {
+        for mode in MODES {
+            std::fs::write(&path, b"old\n").unwrap();
+            let mut sink = opts(strategy).open_mode(mode).open(&path).unwrap();
+            write(&mut sink, &["aaaa\n", "bbbb\n"]);
+            // logrotate's copytruncate: the same file, emptied in place.
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+            write(&mut sink, &["cc\n"]);
+            assert_eq!(sink.len(), 3, "{strategy} {mode}");
+            write(&mut sink, &["d\n"]);
+            sink.close().unwrap();
+            assert_eq!(fs::read(&path).unwrap(), b"cc\nd\n", "{strategy} {mode}");
+            assert_eq!(sink.len(), 5, "{strategy} {mode}");
+        }
+    }
+}

@@ -717,3 +717,35 @@ fn a_file_moved_by_another_tool_is_followed_before_the_size_decision() {
     );
     assert_eq!(fs::read(&path).unwrap(), b"cc\n");
 }
+
+#[test]
+fn a_file_truncated_by_another_tool_is_sized_by_its_real_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = d.join("app.log");
+    let clock = ManualClock::at(T0);
+    for strategy in [IoStrategy::Line, IoStrategy::Block] {
+        let mut sink = clocked(&clock)
+            .max_bytes(10)
+            .file(FileOptions::new().strategy(strategy))
+            .open(&path)
+            .unwrap();
+        write(&mut sink, &["aaaaaaaa"]);
+        // copytruncate: copied away, then emptied in place. "bbbb" fits the empty file:
+        // nothing to rotate (the old length rotated an empty file), and no hole of NULs.
+        fs::copy(&path, d.join("app.log.1")).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        write(&mut sink, &["bbbb"]);
+        write(&mut sink, &["cccc"]);
+        sink.close().unwrap();
+        assert_eq!((sink.rotations(), sink.len()), (0, 10), "{strategy}");
+        assert_eq!(names(d), ["app.log", "app.log.1"], "{strategy}");
+        assert_eq!(fs::read(d.join("app.log.1")).unwrap(), b"aaaaaaaa\n");
+        assert_eq!(fs::read(&path).unwrap(), b"bbbb\ncccc\n", "{strategy}");
+    }
+}

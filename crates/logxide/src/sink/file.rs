@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -380,9 +380,10 @@ impl FileOptions {
 
     /// Whether a file renamed or deleted by another tool (logrotate, an operator) is replaced
     /// by a new file at the path before the next batch (default `true`, `line` and `block`
-    /// strategies). It costs one `stat` per batch. With `false` — and always with `mmap` —
-    /// the sink keeps writing to the file it opened, wherever it went (into nothing, if it
-    /// was deleted).
+    /// strategies). It costs one `stat` per batch, which also gives the file's real size:
+    /// after another tool truncated the file in place (logrotate's `copytruncate`),
+    /// [`FileSink::len`] follows. With `false` — and always with `mmap` — the sink keeps
+    /// writing to the file it opened, wherever it went (into nothing, if it was deleted).
     ///
     /// ```
     /// use logxide::sink::FileOptions;
@@ -534,8 +535,10 @@ fn explain_open_error(opts: &FileOptions, path: &Path, err: io::Error) -> io::Er
 /// A sink writing to a log file.
 ///
 /// With the `line` and `block` strategies every batch is handed to the kernel with one
-/// `write(2)` (the sink holds nothing back); with `mmap` it is copied into a shared mapping of
-/// the file. Either way the records are in the page cache, visible to readers of the file,
+/// `write(2)` (the sink holds nothing back) on a descriptor opened with `O_APPEND` (in both
+/// open modes; [`OpenMode::Truncate`] empties the file with `O_TRUNC`), so a file truncated by
+/// another tool gets the next records at its start, not after a hole of NULs; with `mmap` it
+/// is copied into a shared mapping of the file. Either way the records are in the page cache, visible to readers of the file,
 /// when [`Sink::write_batch`] returns.
 ///
 /// # Whole records
@@ -627,18 +630,24 @@ impl FileSink {
         oo.write(true).create(true).mode(opts.permissions);
         // Reading is needed to map the file and to inspect the tail of an appended file.
         oo.read(mmap || append);
-        match opts.open_mode {
-            OpenMode::Truncate => {
-                oo.truncate(true);
-            }
+        let mut flags = 0;
+        if mmap {
             // The mapping writes at explicit offsets: no O_APPEND for it.
-            OpenMode::Append => {
-                oo.append(!mmap);
+            oo.truncate(!append);
+        } else {
+            // Every write(2) goes to the file's end as it is then: after another tool
+            // truncated the file (logrotate's copytruncate), records go on at its start
+            // instead of after a hole of NULs. std refuses truncate with append, so the
+            // truncation is an explicit O_TRUNC.
+            oo.append(true);
+            if !append {
+                flags |= libc::O_TRUNC;
             }
         }
         if !opts.follow_symlinks {
-            oo.custom_flags(libc::O_NOFOLLOW);
+            flags |= libc::O_NOFOLLOW;
         }
+        oo.custom_flags(flags);
         let file = oo
             .open(path)
             .map_err(|e| explain_open_error(opts, path, e))?;
@@ -695,7 +704,11 @@ impl FileSink {
             return Ok(());
         }
         let moved = match fs::metadata(&self.path) {
-            Ok(at_path) => (at_path.dev(), at_path.ino()) != self.identity,
+            Ok(at_path) if (at_path.dev(), at_path.ino()) == self.identity => {
+                self.resync_len(at_path.len());
+                false
+            }
+            Ok(_) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => true,
             Err(_) => false,
         };
@@ -705,6 +718,19 @@ impl FileSink {
             *self = FileSink::open_with(&options, &self.path)?;
         }
         Ok(())
+    }
+
+    /// Takes the size of the open file (from the `stat` of [`follow_path`](Self::follow_path))
+    /// as its length: another tool may have truncated it (logrotate's copytruncate) or written
+    /// to it, and the next `write(2)` goes to its real end (`O_APPEND`).
+    fn resync_len(&mut self, size: u64) {
+        if size != self.len {
+            self.len = size;
+            if size == 0 {
+                // Emptied: no torn line left to end.
+                self.torn = false;
+            }
+        }
     }
 
     /// The path the sink was opened with.
@@ -732,7 +758,10 @@ impl FileSink {
     }
 
     /// Bytes of records in the file: its logical length, without the padding of the `mmap`
-    /// strategy. For a file opened in append mode this includes the previous content.
+    /// strategy. For a file opened in append mode this includes the previous content. With
+    /// the `line` and `block` strategies and [`FileOptions::reopen_if_moved`] on, it is set to
+    /// the file's real size before each batch, when another tool truncated the file or wrote
+    /// to it.
     ///
     /// ```
     /// use logxide::sink::{Batch, FileSink, Sink};
@@ -856,16 +885,9 @@ impl FileSink {
         let keep = batch.prefix_bytes(written);
         let record_end = self.len + keep as u64;
         if keep < done && self.regular {
-            // Take the partial record back out, and put the cursor at the new end (it matters
-            // without O_APPEND).
-            let cut = self.file.set_len(record_end).and_then(|()| {
-                if self.open_mode == OpenMode::Truncate {
-                    self.file.seek(SeekFrom::Start(record_end)).map(drop)
-                } else {
-                    Ok(())
-                }
-            });
-            if cut.is_err() {
+            // Take the partial record back out (with O_APPEND the next write starts at the new
+            // end).
+            if self.file.set_len(record_end).is_err() {
                 // The partial record stays: make the next record start on a line of its own.
                 self.len += done as u64;
                 self.torn = true;

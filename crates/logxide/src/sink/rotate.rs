@@ -16,7 +16,8 @@
 //!
 //! Both are decided on the file at the path: with [`FileOptions::reopen_if_moved`] (the
 //! default), a file that another tool moved away, deleted or replaced is followed first (a new
-//! file is opened at the path, appending), and the size counted is that file's.
+//! file is opened at the path, appending), and the size counted is that file's real size
+//! (also after another tool truncated it in place, as logrotate's `copytruncate` does).
 //!
 //! # Naming
 //!
