@@ -58,7 +58,8 @@
 //! (default 30 s); past that the thread is left to finish on its own, and anything it did not
 //! do is picked up again by the next open. Dropping the sink without closing it waits the same way. Errors of the background thread (a file that
 //! could not be compressed or deleted) are counted in [`RotatingFile::background_errors`];
-//! the uncompressed file is then kept.
+//! the uncompressed file is then kept. A rotated file that someone else deleted before its
+//! compression is skipped, not counted: nothing written is lost by the sink.
 //!
 //! # Errors
 //!
@@ -672,7 +673,18 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Deletes `path`; one already gone is not an error.
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 /// Compresses `src` into `<src>.<ext>` through `<src>.<ext>.tmp`, then deletes `src`.
+///
+/// A `src` that is gone (deleted by someone after its rotation) is skipped: nothing the sink
+/// wrote is lost by it, so it is not an error.
 fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
     let Some(ext) = compression.extension() else {
         return Ok(());
@@ -681,11 +693,15 @@ fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
     if dest.exists() {
         // An earlier run renamed the complete compressed file, then stopped before deleting
         // the original.
-        return fs::remove_file(src);
+        return remove_if_present(src);
     }
+    let mut input = match File::open(src) {
+        Ok(input) => input,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
     let tmp = with_suffix(&dest, "tmp");
     let result = (|| {
-        let mut input = File::open(src)?;
         let out = File::create(&tmp)?;
         let file = match compression {
             Compression::Gzip => {
@@ -709,7 +725,7 @@ fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
         if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_dir(dir)?;
         }
-        fs::remove_file(src)
+        remove_if_present(src)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -1224,6 +1240,68 @@ mod tests {
         }
         assert_eq!(format_stamp(1_709_294_400), "20240301T120000");
         assert_eq!(format_stamp(951_782_400), "20000229T000000");
+    }
+
+    /// Runs `jobs` on a worker on this thread; returns the errors it counted.
+    fn run_jobs(dir: &Path, jobs: Vec<Job>) -> (u64, Option<String>) {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(jobs.len()),
+            idle: Condvar::new(),
+            errors: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        });
+        let worker = Worker {
+            naming: Naming::new(&dir.join("app.log")).unwrap(),
+            compression: Compression::Gzip,
+            keep: None,
+            max_age: None,
+            clock: Arc::new(SystemClock),
+            shared: Arc::clone(&shared),
+        };
+        let (tx, rx) = mpsc::channel();
+        for job in jobs {
+            tx.send(job).unwrap();
+        }
+        drop(tx);
+        let (done_tx, done) = mpsc::channel();
+        worker.run(rx, done_tx);
+        done.recv().unwrap();
+        assert_eq!(*shared.pending.lock().unwrap(), 0);
+        let last = shared.last_error.lock().unwrap().clone();
+        (shared.errors.load(SeqCst), last)
+    }
+
+    #[test]
+    fn a_compression_whose_file_is_gone_is_skipped_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Deleted by someone between its rotation and its compression.
+        let gone = d.join("app.20240301T120000.log");
+        // Compressed by an earlier run, which stopped before deleting it, then deleted.
+        let done = d.join("app.20240301T120001.log");
+        fs::write(with_suffix(&done, "gz"), b"compressed").unwrap();
+        assert_eq!(
+            run_jobs(d, vec![Job::Compress(gone), Job::Compress(done)]),
+            (0, None)
+        );
+        let mut names: Vec<String> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["app.20240301T120001.log.gz"]);
+        // Any other failure is still counted: a directory cannot be compressed.
+        let dir_src = d.join("app.20240301T120002.log");
+        fs::create_dir(&dir_src).unwrap();
+        let (errors, last) = run_jobs(d, vec![Job::Compress(dir_src.clone())]);
+        assert_eq!(errors, 1);
+        let last = last.unwrap();
+        assert!(
+            last.starts_with(&format!("cannot compress {}: ", dir_src.display())),
+            "{last}"
+        );
+        assert!(dir_src.is_dir());
+        assert!(!with_suffix(&dir_src, "gz.tmp").exists());
     }
 
     #[test]
