@@ -4,13 +4,15 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use logxide::sink::{Batch, FnSink, MemorySink, Sink, SinkError};
-use logxide::writer::{DropReason, DropWarning, Dropped, Policy, Queued, Writer};
+use logxide::writer::{
+    DropReason, DropWarning, Dropped, FlushTimeout, Policy, Queued, Writer, WriterHandle,
+};
 
 const CAP: usize = 10;
 
@@ -271,6 +273,74 @@ fn warn_final_report_at_shutdown() {
     assert_eq!(calls.iter().map(|c| c.1.dropped).sum::<u64>(), 15);
     assert_eq!(m.dropped_by.queue_full, 15);
     assert_eq!(m.warnings, calls.len() as u64);
+}
+
+/// The `warn` hook runs on the writer thread: a `flush` from it cannot wait for the writer
+/// (itself). It returns `Err` at once, from a report made while the writer runs and from the
+/// final report at shutdown, and the writer goes on.
+#[test]
+fn a_warn_hook_that_flushes_gets_an_error_instead_of_waiting_for_itself() {
+    let (results, m, mem) = within(Duration::from_secs(20), || {
+        let handle: Arc<OnceLock<WriterHandle>> = Arc::default();
+        let results: Arc<Mutex<Vec<Result<(), FlushTimeout>>>> = Arc::default();
+        let (sink, mut gate, mem) = gated();
+        let (hook_handle, hook_results) = (Arc::clone(&handle), Arc::clone(&results));
+        let writer = Writer::builder()
+            .capacity(CAP)
+            .batch_size(1)
+            .policy(Policy::Warn)
+            .on_drop_warning(move |_| {
+                let h = hook_handle.get().expect("set after build");
+                hook_results.lock().unwrap().push(h.flush(None));
+            })
+            .sink(sink)
+            .build()
+            .unwrap();
+        assert!(handle.set(writer.handle()).is_ok());
+        let h = writer.handle();
+        let mut next = 0;
+        let mut burst = |n: usize| {
+            for _ in 0..n {
+                let _ = h.enqueue(line(0, next).as_bytes());
+                next += 1;
+            }
+        };
+        // One record in the sink, 10 queued, 10 refused.
+        burst(1);
+        assert_eq!(gate.wait_entered(), 1);
+        burst(CAP + 10);
+        gate.allow_one();
+        // The same pass takes 9 more (a pass takes at most `capacity` records); the report
+        // comes once it ends.
+        assert_eq!(gate.wait_entered(), CAP - 1);
+        gate.allow_one();
+        assert!(
+            wait_for(Duration::from_secs(10), || results.lock().unwrap().len()
+                == 1),
+            "no report while running"
+        );
+        // The writer still writes: the next pass takes the last one. 10 more refused within
+        // the second: reported by the final report at shutdown.
+        assert_eq!(gate.wait_entered(), 1);
+        burst(CAP + 10);
+        gate.open();
+        let m = writer.shutdown(None).metrics;
+        let results = results.lock().unwrap().clone();
+        (results, m, mem)
+    });
+    assert_eq!(
+        results.len(),
+        2,
+        "one report while running, one at shutdown"
+    );
+    for r in &results {
+        assert!(matches!(r, Err(FlushTimeout { .. })), "{results:?}");
+    }
+    assert_eq!(m.warnings, 2);
+    assert_eq!(m.dropped_by.queue_full, 20);
+    assert_eq!(m.written, 2 * CAP as u64 + 1);
+    assert_settled(&m);
+    assert_eq!(split_lines(&mem.contents()).len(), 2 * CAP + 1);
 }
 
 #[test]

@@ -523,7 +523,8 @@ impl LoggerBuilder {
     /// Where the `warn` policy reports the records it refused (default: a line on standard
     /// error), at most once per second and once more at shutdown; the reports add up to
     /// every refused record. The hook runs on the writer thread: keep it short, and do not
-    /// log through this logger from it (those records could be refused in turn).
+    /// log through this logger from it (those records could be refused in turn). A flush
+    /// from it returns an error at once: the writer cannot wait for itself.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

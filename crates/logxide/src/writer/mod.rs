@@ -225,6 +225,10 @@ impl WriterBuilder {
     }
 
     /// Where the `warn` policy reports drops (default: a line on standard error).
+    ///
+    /// The hook runs on the writer thread, between two batches: while it runs nothing is
+    /// written, and it must not wait for the writer. A [`flush`](WriterHandle::flush) from it
+    /// returns `Err` at once (as from inside a sink); enqueuing never waits under `warn`.
     pub fn on_drop_warning(mut self, hook: impl Fn(&DropWarning) + Send + Sync + 'static) -> Self {
         self.settings.warn_hook = Some(Arc::new(hook));
         self
@@ -281,6 +285,8 @@ impl WriterBuilder {
         let thread = thread::Builder::new()
             .name(name)
             .spawn(move || {
+                // (Also set by the spawning thread: whichever comes first, before any record.)
+                let _ = thread_shared.writer_thread.set(thread::current());
                 worker::supervise(&thread_shared);
                 thread_shared.worker_exited.store(true, SeqCst);
                 let _g = thread_shared.done_lock.lock();
@@ -811,8 +817,10 @@ impl WriterHandle {
     /// happened before this call) has been handed to every sink and the sinks flushed —
     /// synced to disk if their durability asks for it. Works in every mode.
     ///
-    /// Called from inside a sink (on the writer thread), it returns `Err` at once: the
-    /// writer cannot wait for itself.
+    /// Called from the writer thread itself — inside a sink, or from the `warn` policy's
+    /// hook ([`on_drop_warning`](WriterBuilder::on_drop_warning)), which the writer runs —
+    /// it returns `Err` at once with the records pending: the writer cannot wait for
+    /// itself. (Records enqueued there are written after the call returns, as usual.)
     ///
     /// # Errors
     /// [`FlushTimeout`] with the number of records still pending if `timeout` expired.
@@ -834,8 +842,9 @@ impl WriterHandle {
             self.shared.orphan();
             return Ok(());
         }
-        if shared::in_sink_call() {
-            // The writer is this very call: a barrier could never complete.
+        if shared::in_sink_call() || shared.on_writer_thread() {
+            // The writer is this very call (a sink's, or the `warn` hook's): a barrier could
+            // never complete, nor could the writer wait for its own exit.
             return Err(FlushTimeout {
                 pending: self.metrics().pending,
             });

@@ -252,6 +252,14 @@ impl Shared {
         }
     }
 
+    /// True on this writer's own thread — also outside sink calls, where it runs the `warn`
+    /// hook: what runs there must not wait for the writer (see [`in_sink_call`]).
+    pub(crate) fn on_writer_thread(&self) -> bool {
+        self.writer_thread
+            .get()
+            .is_some_and(|t| t.id() == std::thread::current().id())
+    }
+
     /// Asks the writer to write everything queued now.
     pub(crate) fn request_write(&self) {
         self.write_now.store(true, SeqCst);

@@ -120,6 +120,30 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Runs `scenario` on its own thread and returns its result, or panics if it takes longer
+/// than `limit`: a deadlock fails the test instead of hanging it (the stuck thread is left
+/// behind). A panic in the scenario fails the test with its message.
+pub fn within<T: Send + 'static>(
+    limit: Duration,
+    scenario: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = tx.send(scenario());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            let _ = thread.join();
+            v
+        }
+        Err(RecvTimeoutError::Timeout) => panic!("the scenario did not finish within {limit:?}"),
+        Err(RecvTimeoutError::Disconnected) => match thread.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => unreachable!("the scenario ended without a result"),
+        },
+    }
+}
+
 /// The test's side of a [`GatedSink`].
 pub struct Gate {
     entered: Receiver<usize>,
