@@ -3,11 +3,12 @@
 
 mod common;
 
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use logxide::sink::MemorySink;
+use logxide::sink::{Batch, MemorySink, Sink, SinkError};
 use logxide::writer::{Mode, Queued, Writer, WriterState};
 
 fn text(b: Vec<u8>) -> String {
@@ -375,5 +376,86 @@ fn a_sink_that_logs_in_fallback_mode_queues_its_record_instead_of_deadlocking() 
         "first\nsecond\nsink saw 1\nthird\nsink saw 1\n"
     );
     assert_eq!(m.enqueued, 5);
+    assert_settled(&m);
+}
+
+/// Counts its `close` calls; panics in `close` if `panics`.
+struct Closing {
+    mem: MemorySink,
+    closes: Arc<AtomicUsize>,
+    panics: bool,
+}
+
+impl Sink for Closing {
+    fn name(&self) -> &str {
+        if self.panics {
+            "closing-panicky"
+        } else {
+            "closing"
+        }
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.mem.write_batch(batch)
+    }
+    fn close(&mut self) -> std::io::Result<()> {
+        self.closes.fetch_add(1, SeqCst);
+        if self.panics {
+            panic!("injected close panic");
+        }
+        Ok(())
+    }
+}
+
+/// A sink whose `close` panics, between two others: each sink is closed exactly once (the
+/// others were closed again at each restart that followed the panic), and the panic is
+/// reported as a sink panic on the writer thread is (a restart, the error) — also when no
+/// restart is left and the writer finishes closing with panics caught.
+#[test]
+fn a_panic_in_one_sinks_close_closes_every_sink_once() {
+    quiet_injected_panics();
+    for max_restarts in [10, 0] {
+        closing_with_a_panic(max_restarts);
+    }
+}
+
+fn closing_with_a_panic(max_restarts: u32) {
+    let (closes, mems, m, last_error) = within(Duration::from_secs(20), move || {
+        let closes: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
+        let mems: Vec<MemorySink> = (0..3).map(|_| MemorySink::new()).collect();
+        let (a, b) = fast_backoff();
+        let mut builder = Writer::builder()
+            .mode(Mode::Manual)
+            .restart_backoff(a, b)
+            .max_restarts(max_restarts);
+        for i in 0..3 {
+            builder = builder.sink(Closing {
+                mem: mems[i].clone(),
+                closes: Arc::clone(&closes[i]),
+                panics: i == 1,
+            });
+        }
+        let writer = builder.build().unwrap();
+        let h = writer.handle();
+        for i in 0..50 {
+            h.enqueue(line(0, i).as_bytes()).unwrap();
+        }
+        let m = writer.shutdown(None).metrics;
+        let closes: Vec<usize> = closes.iter().map(|c| c.load(SeqCst)).collect();
+        (closes, mems, m, h.last_error())
+    });
+    assert_eq!(
+        closes,
+        [1, 1, 1],
+        "close calls per sink ({max_restarts} restarts)"
+    );
+    for mem in &mems {
+        assert_eq!(mem.contents(), expected_bytes(0, 0..50));
+    }
+    assert_eq!(m.restarts, u64::from(max_restarts.min(1)));
+    assert!(m.errors >= 1);
+    let err = last_error.expect("the panic is reported");
+    assert!(err.contains("injected close panic"), "{err}");
+    assert_eq!(m.state, WriterState::Stopped);
+    assert_eq!((m.written, m.failed), (50, 0));
     assert_settled(&m);
 }

@@ -466,7 +466,7 @@ impl Writer {
         shared.help_drain();
         {
             let mut core = shared.lock_core();
-            if !core.closed {
+            if !core.close_finished() {
                 core.close(shared);
             }
         }

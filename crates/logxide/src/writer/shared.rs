@@ -103,6 +103,8 @@ pub(crate) struct Core {
     /// delivery and a flush of the sinks.
     pending_barrier: u64,
     pub(crate) closed: bool,
+    /// How many sinks' `close` was called, in order (see [`close`](Core::close)).
+    next_close: usize,
     /// Catch sink panics and count them as failed writes (fallback mode and callers'
     /// threads). The writer thread leaves this off so that a panic restarts it.
     pub(crate) catch_panics: bool,
@@ -171,6 +173,7 @@ impl Shared {
                 coalesce: coalesce.min(MAX_BATCH_BYTES),
                 pending_barrier: 0,
                 closed: false,
+                next_close: 0,
                 catch_panics: false,
                 cursor: Cursor::default(),
             }),
@@ -601,12 +604,35 @@ impl Core {
         }
     }
 
-    /// Delivers what is left, closes the sinks; later records are dropped.
+    /// Delivers what is left, closes each sink once; later records are dropped.
+    ///
+    /// A `close` that panics on the writer thread (which does not catch panics) restarts the
+    /// writer, as a panic in `write_batch` does, and the restarted writer calls this again: it
+    /// goes on with the next sink. `next_close` counts the sinks whose `close` was called,
+    /// before each call, so that neither the sinks closed before nor the one that panicked
+    /// are closed again. Records taken once closing began are dropped (`shutdown`): some
+    /// sinks may be closed already.
     pub(crate) fn close(&mut self, shared: &Shared) {
-        self.deliver(shared);
-        self.each_sink(shared, "close", |sink| sink.close());
-        self.closed = true;
+        if !self.closed {
+            self.deliver(shared);
+            self.closed = true;
+        }
+        let catch = self.catch_panics;
+        while self.next_close < self.sinks.len() {
+            let sink = &mut self.sinks[self.next_close];
+            self.next_close += 1;
+            let result = guarded(catch, || sink.close()).unwrap_or_else(Err);
+            if let Err(e) = result {
+                shared.record_error(format!("{}: close: {e}", sink.name()));
+            }
+        }
         shared.queue.retire_all();
         self.finish_barriers(shared);
+    }
+
+    /// Every sink's `close` was called (a [`close`](Self::close) interrupted by a panic is
+    /// not finished).
+    pub(crate) fn close_finished(&self) -> bool {
+        self.closed && self.next_close == self.sinks.len()
     }
 }

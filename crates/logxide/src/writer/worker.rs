@@ -72,7 +72,7 @@ pub(crate) fn supervise(shared: &Shared) {
         backoff = (backoff * 2).min(shared.settings.backoff_max);
     }
     let mut core = shared.lock_core();
-    if shared.state.load(SeqCst) == CLOSED && !core.closed {
+    if shared.state.load(SeqCst) == CLOSED && !core.close_finished() {
         core.close(shared);
     }
     drop(core);
