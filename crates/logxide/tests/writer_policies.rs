@@ -427,6 +427,50 @@ fn block_bounds_bytes_too() {
     assert_settled(&m);
 }
 
+/// A queue full by its byte bound long before its record bound: `high_water` is the most
+/// records seen waiting (4 queued, 1 in the sink), not the record capacity.
+#[test]
+fn high_water_is_the_records_seen_when_the_byte_bound_fills_the_queue() {
+    for policy in [Policy::DropNewest, Policy::Block] {
+        within(Duration::from_secs(20), move || high_water_bytes(policy));
+    }
+}
+
+fn high_water_bytes(policy: Policy) {
+    let (sink, mut gate, mem) = gated();
+    let mut builder = Writer::builder()
+        .capacity(100)
+        .batch_size(1)
+        .max_bytes(450)
+        .policy(policy);
+    if policy == Policy::Block {
+        builder = builder.block_timeout(Duration::from_millis(10));
+    }
+    let writer = builder.sink(sink).build().unwrap();
+    let rec = |i: usize| format!("{i:0>99}");
+    let h = writer.handle();
+    h.enqueue(rec(0).as_bytes()).unwrap();
+    gate.wait_entered();
+    for i in 1..=4 {
+        assert_eq!(h.enqueue(rec(i).as_bytes()), Ok(Queued::Queued), "{i}");
+    }
+    for i in 5..10 {
+        assert!(h.enqueue(rec(i).as_bytes()).is_err(), "{policy}: {i}");
+    }
+    let m = writer.metrics();
+    assert!(
+        (4..=5).contains(&m.high_water),
+        "{policy}: high_water {} with 4 records queued and 1 in the sink",
+        m.high_water
+    );
+    gate.open();
+    gate.allow_one();
+    let m = writer.shutdown(None).metrics;
+    assert!(m.high_water <= 5, "{policy}: {m:?}");
+    assert_eq!(split_lines(&mem.contents()).len(), 5);
+    assert_settled(&m);
+}
+
 #[test]
 fn block_timeout_drops_and_counts() {
     let (sink, mut gate, mem) = gated();

@@ -757,7 +757,9 @@ impl WriterHandle {
     fn on_full(&self, rec: &Rec<'_>) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
         let q = &shared.queue;
-        shared.counters.raise_high_water(q.capacity() as u64);
+        // What is waiting now: the queue may be full by its byte bound with far fewer records
+        // than its capacity (or by its record bound with some credits unspent in idle lanes).
+        shared.counters.raise_high_water(q.pending());
         match shared.settings.policy {
             Policy::DropNewest | Policy::Warn => self.drop_record(DropReason::QueueFull),
             // Inside a sink call the writer is this thread: waiting for space would never end.

@@ -192,6 +192,12 @@ impl Queue {
         lanes.retired_published + lanes.list.iter().map(|l| l.published()).sum::<u64>()
     }
 
+    /// Records published and not yet read, over all lanes (without taking a lock; one may be
+    /// on its way into its lane).
+    pub(crate) fn pending(&self) -> u64 {
+        self.lanes.load().list.iter().map(|l| l.pending()).sum()
+    }
+
     /// Evicts the oldest record readable now (by its call's ticks) for `drop_oldest`,
     /// skipping lanes being read; its credits go back to the budget. True if one was.
     pub(crate) fn evict_oldest(&self) -> bool {
@@ -272,7 +278,7 @@ impl Taking<'_> {
 impl Cursor {
     /// Records published and not yet taken, over all lanes (one may be on its way in).
     pub(crate) fn pending(&self, queue: &Queue) -> u64 {
-        queue.lanes.load().list.iter().map(|l| l.pending()).sum()
+        queue.pending()
     }
 
     /// What each lane has published now: [`reached`](Self::reached) tells when all of it
