@@ -4,7 +4,8 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -535,4 +536,89 @@ fn block_waits_for_space_when_the_sink_is_released() {
     assert_eq!(mem.contents(), expected_bytes(0, 0..50));
     assert_settled(&m);
     assert_eq!(m.dropped, 0);
+}
+
+/// Threads that logged once and idle keep credits of the byte bound unspent in their lanes (a
+/// chunk each). A record as large as the byte bound, on an empty queue, must still be
+/// accepted — it waited forever under `block`, spun under `drop_oldest` and was refused under
+/// the others — and the idle threads log again afterwards.
+#[test]
+fn a_record_as_large_as_the_byte_bound_is_accepted_while_idle_threads_hold_credits() {
+    for policy in [
+        Policy::Block,
+        Policy::DropOldest,
+        Policy::DropNewest,
+        Policy::Warn,
+    ] {
+        within(Duration::from_secs(20), move || {
+            large_record_with_idle_lanes(policy)
+        });
+    }
+}
+
+fn large_record_with_idle_lanes(policy: Policy) {
+    const MAX: usize = 64 << 10;
+    const IDLE: usize = 4;
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .capacity(1000)
+        .max_bytes(MAX)
+        .policy(policy)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let logged = Arc::new(Barrier::new(IDLE + 1));
+    let (go_tx, go_rx): (Vec<_>, Vec<_>) = (0..IDLE).map(|_| mpsc::channel::<()>()).unzip();
+    let idle: Vec<_> = go_rx
+        .into_iter()
+        .enumerate()
+        .map(|(p, go)| {
+            let (h, logged) = (writer.handle(), Arc::clone(&logged));
+            thread::spawn(move || {
+                assert_eq!(h.enqueue(line(p, 0).as_bytes()), Ok(Queued::Queued));
+                logged.wait();
+                go.recv().unwrap();
+                assert_eq!(h.enqueue(line(p, 1).as_bytes()), Ok(Queued::Queued));
+                // Idle again until the end.
+                let _ = go.recv();
+            })
+        })
+        .collect();
+    logged.wait();
+    writer.flush(None).unwrap();
+    assert_eq!(writer.metrics().pending, 0);
+    let h = writer.handle();
+    let big = "b".repeat(MAX - 1);
+    assert_eq!(h.enqueue(big.as_bytes()), Ok(Queued::Queued), "{policy}");
+    writer.flush(None).unwrap();
+    // The idle threads log again (their credits were taken: they are granted new ones), and
+    // idle once more: the large record needs their credits again.
+    for go in &go_tx {
+        go.send(()).unwrap();
+    }
+    assert!(wait_for(Duration::from_secs(10), || writer
+        .metrics()
+        .enqueued
+        == 2 * IDLE as u64 + 1));
+    writer.flush(None).unwrap();
+    assert_eq!(h.enqueue(big.as_bytes()), Ok(Queued::Queued), "{policy}");
+    drop(go_tx);
+    for t in idle {
+        t.join().unwrap();
+    }
+    let m = writer.shutdown(None).metrics;
+    assert_settled(&m);
+    assert_eq!(
+        (m.written, m.dropped),
+        (2 * IDLE as u64 + 2, 0),
+        "{policy}: {m:?}"
+    );
+    let contents = mem.contents();
+    let lines = split_lines(&contents);
+    assert_eq!(lines.iter().filter(|l| **l == big).count(), 2, "{policy}");
+    for p in 0..IDLE {
+        for s in 0..2 {
+            assert!(lines.contains(&line(p, s).as_str()), "{policy}: {p} {s}");
+        }
+    }
 }

@@ -144,6 +144,25 @@ impl Doorbell {
     }
 }
 
+/// The producer's half of the asymmetric fence, for other protocols of the same shape (the
+/// budget's reclaiming of credits): a compiler fence where `membarrier` serves the other
+/// half, else a full fence. Not modelled under loom (see [`Doorbell::light`] for that).
+#[inline(always)]
+pub(crate) fn light_fence() {
+    fences::light();
+}
+
+/// The other half of [`light_fence`]: a memory barrier on every running thread of the
+/// process (or a full fence).
+pub(crate) fn heavy_fence() {
+    fences::heavy();
+}
+
+/// Decides the fences before anything uses them (idempotent; [`Doorbell::new`] does it too).
+pub(crate) fn init_fences() {
+    fences::init();
+}
+
 /// Which fences this process uses: decided once, before the first writer exists.
 mod fences {
     use std::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};

@@ -56,7 +56,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crossbeam_utils::CachePadded;
 use rtrb::{Consumer, CopyToUninit, Producer, RingBuffer};
 
-use super::budget::{Budget, Credits};
+use super::budget::{Budget, Claim};
 use crate::encode::capture::ProducerTime;
 
 /// Bytes of a record's header in the ring.
@@ -127,6 +127,9 @@ pub(crate) struct Lane {
     consumed: AtomicU64,
     /// The writer shut down: the producer's thread may drop its side.
     retired: AtomicBool,
+    /// The credits the producer holds (see the budget's "Reclaiming"). On a line of its own:
+    /// the producer writes it at each push, others look at it only to reclaim.
+    claim: CachePadded<Claim>,
     /// The largest segment the lane may start.
     max_segment: usize,
 }
@@ -143,7 +146,6 @@ pub(crate) struct LaneProducer {
     lane: Arc<Lane>,
     ring: Producer<u8>,
     published: u64,
-    credits: Credits,
     budget: Arc<Budget>,
     /// The ring is larger than [`SHRINK_ABOVE`] (see "Growing").
     grown: bool,
@@ -165,13 +167,13 @@ impl Lane {
             published: CachePadded::new(AtomicU64::new(0)),
             consumed: AtomicU64::new(0),
             retired: AtomicBool::new(false),
+            claim: CachePadded::default(),
             max_segment,
         });
         let producer = LaneProducer {
             lane: Arc::clone(&lane),
             ring: producer,
             published: 0,
-            credits: Credits::default(),
             budget,
             grown: false,
             last_ticks: 0,
@@ -203,6 +205,11 @@ impl Lane {
 
     pub(crate) fn is_retired(&self) -> bool {
         self.retired.load(Relaxed)
+    }
+
+    /// The credits its producer holds.
+    pub(crate) fn claim(&self) -> &Claim {
+        &self.claim
     }
 
     /// Locks the read side (waiting for another reader).
@@ -389,7 +396,11 @@ impl LaneProducer {
             flags,
             ticks,
         } = *record;
-        if !self.credits.spend(len) && !self.refill(len) {
+        let claim = &self.lane.claim;
+        claim.begin(&self.budget);
+        let spent = claim.spend(len) || self.refill(len);
+        claim.end();
+        if !spent {
             return Err(NoCredits);
         }
         if self.grown && self.published % SHRINK_CHECK == 0 {
@@ -434,8 +445,9 @@ impl LaneProducer {
     }
 
     #[cold]
-    fn refill(&mut self, len: usize) -> bool {
-        self.budget.grant(&mut self.credits, len) && self.credits.spend(len)
+    fn refill(&self, len: usize) -> bool {
+        let claim = &self.lane.claim;
+        self.budget.grant(claim, len) && claim.spend(len)
     }
 
     /// Starts a larger segment that holds at least `need` bytes (see "Growing").
@@ -475,7 +487,7 @@ impl LaneProducer {
 impl Drop for LaneProducer {
     fn drop(&mut self) {
         // The thread exits (or the writer is gone): what this lane holds unspent goes back.
-        self.budget.give_back(&mut self.credits);
+        self.budget.retire(&self.lane.claim);
     }
 }
 

@@ -35,7 +35,9 @@
 //!   producer thread has its own lane (a ring that starts at 64 KiB and grows with its
 //!   backlog, within those bounds). With several producers a full queue may be reported
 //!   while idle threads hold a few unspent credits — never more than half of either bound
-//!   in all (see the `budget` module); a single producer fills the queue exactly.
+//!   in all (see the `budget` module); a single producer fills the queue exactly. A record
+//!   too large for what they leave (up to `max_bytes` itself) takes their credits back, so
+//!   any record within the bounds gets in once the queue is empty.
 //! - **Order.** Each producer's records are written in the order it enqueued them; records of
 //!   producers synchronized with each other keep their happens-before order (lanes are
 //!   merged by the clock reading of each call; see the `queue` module).

@@ -94,6 +94,8 @@ thread_local! {
 impl Queue {
     pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        // Producers' pushes use the fences (see the budget's "Reclaiming").
+        super::doorbell::init_fences();
         let budget = Arc::new(Budget::new(capacity, max_bytes));
         let max_segment = max_bytes
             .saturating_add(capacity.saturating_mul(HEADER))
@@ -123,9 +125,32 @@ impl Queue {
         &self.budget
     }
 
-    /// Publishes `record` in this thread's lane. `Err` if the queue is full.
+    /// Publishes `record` in this thread's lane. `Err` if the queue is full — after taking
+    /// back the credits idle lanes hold, where those are what keeps it out (see the budget's
+    /// "Reclaiming").
     #[inline]
     pub(crate) fn push(&self, record: &Record<'_>) -> Result<(), NoCredits> {
+        match self.push_once(record) {
+            Ok(()) => Ok(()),
+            Err(NoCredits) => self.push_reclaiming(record),
+        }
+    }
+
+    #[cold]
+    fn push_reclaiming(&self, record: &Record<'_>) -> Result<(), NoCredits> {
+        if !self.budget.reclaim_may_help(record.len) {
+            return Err(NoCredits);
+        }
+        let lanes = self.lanes.load();
+        if self.budget.reclaim(lanes.list.iter().map(|l| l.claim())) {
+            self.push_once(record)
+        } else {
+            Err(NoCredits)
+        }
+    }
+
+    #[inline(always)]
+    fn push_once(&self, record: &Record<'_>) -> Result<(), NoCredits> {
         let own = PRODUCERS.try_with(|cell| match cell.try_borrow_mut() {
             Ok(mut list) => Some(self.producer_in(&mut list).push(record)),
             Err(_) => None,
