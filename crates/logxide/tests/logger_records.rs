@@ -410,6 +410,13 @@ mod polling {
             })
             .collect()
     }
+
+    /// Expected [`summary`] rows, written with `&str`s.
+    pub fn rows(rows: &[(usize, Value, &str)]) -> Vec<(usize, Value, String)> {
+        rows.iter()
+            .map(|(n, l, w)| (*n, l.clone(), (*w).to_owned()))
+            .collect()
+    }
 }
 
 /// Two instrumented futures polled in turn on one thread: an action started inside one and
@@ -418,7 +425,7 @@ mod polling {
 /// records continue its numbering on the next poll.
 #[test]
 fn an_action_alive_across_an_await_stays_with_its_future() {
-    use polling::{noop_waker, summary, YieldOnce};
+    use polling::{noop_waker, rows, summary, YieldOnce};
     use serde_json::json;
     use std::future::Future;
     use std::pin::pin;
@@ -456,7 +463,7 @@ fn an_action_alive_across_an_await_stays_with_its_future() {
     }
     let recs = records(&log, &mem);
     let got = summary(&recs);
-    let want: Vec<(usize, Value, String)> = [
+    let want = rows(&[
         (0, json!([1]), "a:started"),
         (1, json!([1]), "b:started"),
         (0, json!([2, 1]), "a:inner:started"),
@@ -471,10 +478,7 @@ fn an_action_alive_across_an_await_stays_with_its_future() {
         (1, json!([3]), "b after"),
         (1, json!([4]), "b:succeeded"),
         (5, json!([1]), "after b"),
-    ]
-    .into_iter()
-    .map(|(n, l, w)| (n, l, w.to_owned()))
-    .collect();
+    ]);
     assert_eq!(got, want);
 }
 
@@ -485,7 +489,7 @@ fn an_action_alive_across_an_await_stays_with_its_future() {
 /// without a panic is `cancelled`.
 #[test]
 fn a_panicking_instrumented_future_fails_as_a_panic_and_a_dropped_one_is_cancelled() {
-    use polling::{noop_waker, summary, YieldOnce};
+    use polling::{noop_waker, rows, summary, YieldOnce};
     use serde_json::json;
     use std::future::Future;
     use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -518,7 +522,7 @@ fn a_panicking_instrumented_future_fails_as_a_panic_and_a_dropped_one_is_cancell
 
     let recs = records(&log, &mem);
     let got = summary(&recs);
-    let want: Vec<(usize, Value, String)> = [
+    let want = rows(&[
         (0, json!([1]), "panics:started"),
         (0, json!([2, 1]), "panics:inner:started"),
         (0, json!([2, 2]), "panics:inner:failed"),
@@ -527,10 +531,7 @@ fn a_panicking_instrumented_future_fails_as_a_panic_and_a_dropped_one_is_cancell
         (2, json!([1]), "dropped:started"),
         (2, json!([2]), "started work"),
         (2, json!([3]), "dropped:failed"),
-    ]
-    .into_iter()
-    .map(|(n, l, w)| (n, l, w.to_owned()))
-    .collect();
+    ]);
     assert_eq!(got, want);
     let error = |i: usize| (recs[i]["exc"].clone(), recs[i]["reason"].clone());
     let panic = (json!("panic"), json!("the thread panicked"));

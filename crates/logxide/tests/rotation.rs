@@ -71,6 +71,14 @@ fn all_files(path: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The contents of the rotated files, oldest first, then of the active one.
+fn all_contents(path: &Path) -> Vec<Vec<u8>> {
+    all_files(path)
+        .iter()
+        .map(|f| fs::read(f).unwrap())
+        .collect()
+}
+
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .unwrap()
@@ -157,10 +165,7 @@ fn a_record_larger_than_the_limit_gets_a_file_of_its_own() {
     write(&mut sink, &["a", &big, "b"]);
     write(&mut sink, &[&big]);
     sink.close().unwrap();
-    let contents: Vec<Vec<u8>> = all_files(&path)
-        .iter()
-        .map(|f| fs::read(f).unwrap())
-        .collect();
+    let contents = all_contents(&path);
     let big_line = format!("{big}\n").into_bytes();
     assert_eq!(
         contents,
@@ -194,10 +199,7 @@ fn time_rotation_at_minute_hour_and_day_boundaries() {
         sink.close().unwrap();
         let rotated = rotated_files(&path).unwrap();
         assert_eq!(rotated[0].file_name().unwrap(), first_name, "{period}");
-        let contents: Vec<Vec<u8>> = all_files(&path)
-            .iter()
-            .map(|f| fs::read(f).unwrap())
-            .collect();
+        let contents = all_contents(&path);
         assert_eq!(
             contents,
             vec![
@@ -276,10 +278,7 @@ fn retention_by_count() {
     }
     sink.close().unwrap();
     assert_eq!(sink.rotations(), 9);
-    let contents: Vec<Vec<u8>> = all_files(&path)
-        .iter()
-        .map(|f| fs::read(f).unwrap())
-        .collect();
+    let contents = all_contents(&path);
     assert_eq!(
         contents,
         vec![
@@ -646,10 +645,7 @@ fn a_rotation_in_the_same_second_numbers_after_the_highest_counter_present() {
             "app.log"
         ]
     );
-    let contents: Vec<Vec<u8>> = all_files(&path)
-        .iter()
-        .map(|f| fs::read(f).unwrap())
-        .collect();
+    let contents = all_contents(&path);
     assert_eq!(
         contents,
         vec![b"old\n".to_vec(), b"aa\n".to_vec(), b"bb\n".to_vec()]
@@ -672,10 +668,7 @@ fn a_counter_freed_by_retention_is_not_reused_in_the_same_second() {
     // With counter 0 reused, "3" went to app.20240301T120000.log, which sorts before .1 and
     // was deleted by retention in place of the older "2".
     assert_eq!(names(dir.path()), ["app.20240301T120000.2.log", "app.log"]);
-    let contents: Vec<Vec<u8>> = all_files(&path)
-        .iter()
-        .map(|f| fs::read(f).unwrap())
-        .collect();
+    let contents = all_contents(&path);
     assert_eq!(contents, vec![b"3\n".to_vec(), b"4\n".to_vec()]);
 }
 
