@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use logxide::sink::{Batch, FnSink, MemorySink, Sink, SinkError};
 use logxide::writer::{
-    DropReason, DropWarning, Dropped, FlushTimeout, Policy, Queued, Writer, WriterHandle,
+    DropReason, DropWarning, Dropped, FlushTimeout, Mode, Policy, Queued, Writer, WriterHandle,
+    WriterState,
 };
 
 const CAP: usize = 10;
@@ -342,6 +343,99 @@ fn a_warn_hook_that_flushes_gets_an_error_instead_of_waiting_for_itself() {
     assert_eq!(m.written, 2 * CAP as u64 + 1);
     assert_settled(&m);
     assert_eq!(split_lines(&mem.contents()).len(), 2 * CAP + 1);
+}
+
+/// Builds a `manual` writer under `warn` whose hook panics at every report, and fills its
+/// queue: `CAP` records queued, 5 refused.
+fn panicking_hook() -> (Writer, WriterHandle, MemorySink, Arc<Mutex<Vec<u64>>>) {
+    quiet_injected_panics();
+    let mem = MemorySink::new();
+    let calls: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let c = Arc::clone(&calls);
+    let writer = Writer::builder()
+        .capacity(CAP)
+        .mode(Mode::Manual)
+        .policy(Policy::Warn)
+        .on_drop_warning(move |d| {
+            c.lock().unwrap().push(d.dropped);
+            panic!("injected warn hook panic");
+        })
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..CAP + 5 {
+        let _ = h.enqueue(line(0, i).as_bytes());
+    }
+    (writer, h, mem, calls)
+}
+
+/// A `warn` hook that panics in the final report, made once the writer closed the sinks:
+/// the panic is caught and counted as an error (as a sink's panic is) and the writer thread
+/// still exits, so that `shutdown` returns.
+#[test]
+fn a_warn_hook_panicking_in_the_final_report_does_not_hang_shutdown() {
+    let (m, calls, mem) = within(Duration::from_secs(20), || {
+        let (writer, _h, mem, calls) = panicking_hook();
+        let report = writer.shutdown(None);
+        assert!(!report.timed_out);
+        let calls = calls.lock().unwrap().clone();
+        (report.metrics, calls, mem)
+    });
+    assert_eq!(calls, [5], "one final report of the 5 refused");
+    assert_eq!(mem.contents(), expected_bytes(0, 0..CAP));
+    assert_settled(&m);
+    assert_eq!(
+        (m.written, m.dropped, m.dropped_by.queue_full, m.failed),
+        (CAP as u64, 5, 5, 0)
+    );
+    assert_eq!((m.warnings, m.errors, m.restarts), (1, 1, 0));
+    assert_eq!(m.state, WriterState::Stopped);
+}
+
+/// A `warn` hook that panics in a report made while the writer runs: caught and counted as
+/// an error, not a writer crash (no restart, no backoff); the writer goes on writing, and a
+/// panic in the final report is caught as well.
+#[test]
+fn a_warn_hook_panicking_while_running_is_counted_not_a_restart() {
+    let (m, calls, mem, last_error) = within(Duration::from_secs(20), || {
+        let (writer, h, mem, calls) = panicking_hook();
+        writer.trigger();
+        assert!(
+            wait_for(Duration::from_secs(10), || {
+                let m = writer.metrics();
+                m.warnings == 1 && m.errors == 1 && m.pending == 0
+            }),
+            "no report while running: {:?}",
+            writer.metrics()
+        );
+        assert_eq!(writer.metrics().state, WriterState::Running);
+        // The writer is still there: 10 more queued and written, 5 more refused.
+        for i in CAP + 5..2 * (CAP + 5) {
+            let _ = h.enqueue(line(0, i).as_bytes());
+        }
+        writer.trigger();
+        writer.flush(None).unwrap();
+        let last_error = writer.handle().last_error();
+        let report = writer.shutdown(None);
+        assert!(!report.timed_out);
+        let calls = calls.lock().unwrap().clone();
+        (report.metrics, calls, mem, last_error)
+    });
+    assert_eq!(calls, [5, 5], "one report while running, one at shutdown");
+    let last_error = last_error.expect("the hook's panic is the last error");
+    assert!(
+        last_error.contains("injected warn hook panic"),
+        "{last_error}"
+    );
+    let lines = split_lines(&mem.contents()).len();
+    assert_eq!(lines, 2 * CAP);
+    assert_settled(&m);
+    assert_eq!(
+        (m.written, m.dropped, m.dropped_by.queue_full, m.failed),
+        (2 * CAP as u64, 10, 10, 0)
+    );
+    assert_eq!((m.warnings, m.errors, m.restarts), (2, 2, 0));
 }
 
 #[test]

@@ -524,7 +524,8 @@ impl LoggerBuilder {
     /// error), at most once per second and once more at shutdown; the reports add up to
     /// every refused record. The hook runs on the writer thread: keep it short, and do not
     /// log through this logger from it (those records could be refused in turn). A flush
-    /// from it returns an error at once: the writer cannot wait for itself.
+    /// from it returns an error at once: the writer cannot wait for itself. A panic in it is
+    /// caught and counted as an error of the writer (its message the last error).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -131,7 +131,9 @@ pub struct MetricsSnapshot {
     pub failed: u64,
     /// Records neither written, dropped nor failed yet: in the queue or the writer's hands.
     pub pending: u64,
-    /// Failed sink calls (errors and caught panics), all sinks.
+    /// Failed sink calls (errors and caught panics), all sinks, and the writer thread's
+    /// panics and the `warn` hook's (caught): [`WriterHandle::last_error`](super::WriterHandle::last_error)
+    /// holds the last one's text.
     pub errors: u64,
     /// Times the writer thread was restarted after a panic.
     pub restarts: u64,

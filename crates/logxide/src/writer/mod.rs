@@ -231,6 +231,8 @@ impl WriterBuilder {
     /// The hook runs on the writer thread, between two batches: while it runs nothing is
     /// written, and it must not wait for the writer. A [`flush`](WriterHandle::flush) from it
     /// returns `Err` at once (as from inside a sink); enqueuing never waits under `warn`.
+    /// A panic in the hook is caught and counted as an error (`errors` in the metrics, its
+    /// message the [last error](WriterHandle::last_error)); the writer goes on.
     pub fn on_drop_warning(mut self, hook: impl Fn(&DropWarning) + Send + Sync + 'static) -> Self {
         self.settings.warn_hook = Some(Arc::new(hook));
         self
@@ -289,10 +291,8 @@ impl WriterBuilder {
             .spawn(move || {
                 // (Also set by the spawning thread: whichever comes first, before any record.)
                 let _ = thread_shared.writer_thread.set(thread::current());
+                let _exit = ExitMark(&thread_shared);
                 worker::supervise(&thread_shared);
-                thread_shared.worker_exited.store(true, SeqCst);
-                let _g = thread_shared.done_lock.lock();
-                thread_shared.done_cv.notify_all();
             })
             .map_err(BuildError::Spawn)?;
         let _ = shared.writer_thread.set(thread.thread().clone());
@@ -301,6 +301,19 @@ impl WriterBuilder {
             thread: Some(thread),
             shut_down: false,
         })
+    }
+}
+
+/// Marks the writer thread exited when it ends, also by unwinding (a panic that escaped the
+/// supervisor): `shutdown` and `flush` wait for this mark, then drain and close what is
+/// left from their own thread.
+struct ExitMark<'a>(&'a Shared);
+
+impl Drop for ExitMark<'_> {
+    fn drop(&mut self) {
+        self.0.worker_exited.store(true, SeqCst);
+        let _g = self.0.done_lock.lock();
+        self.0.done_cv.notify_all();
     }
 }
 
@@ -904,7 +917,8 @@ impl WriterHandle {
         shared.metrics(shared.state(), true)
     }
 
-    /// The last error any sink or the writer thread reported, as text.
+    /// The last error any sink or the writer thread reported (or the panic of the `warn`
+    /// policy's hook), as text.
     pub fn last_error(&self) -> Option<String> {
         self.shared.last_error()
     }

@@ -107,9 +107,18 @@ impl WarnState {
         self.reported = total;
         self.last = Some(now);
         shared.counters.warnings.fetch_add(1, Relaxed);
-        match &shared.settings.warn_hook {
+        // The hook is the application's code, not the writer's: a panic in it is caught and
+        // counted as an error (as a sink's panic is in fallback mode), never a restart —
+        // nor, in the final report, the end of the thread before it marks itself exited.
+        let run = catch_unwind(AssertUnwindSafe(|| match &shared.settings.warn_hook {
             Some(hook) => hook(&warning),
             None => eprintln!("{warning}"),
+        }));
+        if let Err(payload) = run {
+            shared.record_error(format!(
+                "drop warning hook panicked: {}",
+                panic_message(&*payload)
+            ));
         }
     }
 
