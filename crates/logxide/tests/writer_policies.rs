@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::thread;
@@ -436,6 +437,145 @@ fn a_warn_hook_panicking_while_running_is_counted_not_a_restart() {
         (2 * CAP as u64, 10, 10, 0)
     );
     assert_eq!((m.warnings, m.errors, m.restarts), (2, 2, 0));
+}
+
+/// What the hook of [`hook_ends_the_writer`] saw: the report of its `shutdown` (timed out,
+/// pending), and what became of a record it enqueued after it.
+type Ended = Arc<Mutex<Vec<(Option<(bool, u64)>, Result<Queued, Dropped>)>>>;
+
+/// The `warn` hook runs on the writer thread: ending the writer from it — `shutdown`, or
+/// dropping the `Writer` — cannot wait for the thread (itself) nor join it. It returns at
+/// once (`timed_out`, with the records still pending) and the thread drains, closes the
+/// sinks and exits once the hook returns; records given after it are dropped (`shutdown`).
+#[test]
+fn a_warn_hook_that_shuts_the_writer_down_does_not_wait_for_itself() {
+    for by_drop in [false, true] {
+        within(Duration::from_secs(20), move || {
+            hook_ends_the_writer(by_drop)
+        });
+    }
+}
+
+fn hook_ends_the_writer(by_drop: bool) {
+    let mem = MemorySink::new();
+    let slot: Arc<Mutex<Option<(Writer, WriterHandle)>>> = Arc::default();
+    let ended: Ended = Arc::default();
+    let (s, e) = (Arc::clone(&slot), Arc::clone(&ended));
+    let writer = Writer::builder()
+        .capacity(CAP)
+        .mode(Mode::Manual)
+        .policy(Policy::Warn)
+        .on_drop_warning(move |_| {
+            let Some((writer, h)) = s.lock().unwrap().take() else {
+                return;
+            };
+            // The pass before the report emptied the queue: these 3 wait for the writer.
+            for i in 0..3 {
+                h.enqueue(line(1, i).as_bytes()).unwrap();
+            }
+            let report = if by_drop {
+                drop(writer);
+                None
+            } else {
+                let r = writer.shutdown(None);
+                Some((r.timed_out, r.metrics.pending))
+            };
+            e.lock().unwrap().push((report, h.enqueue(b"late")));
+        })
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..CAP + 5 {
+        let _ = h.enqueue(line(0, i).as_bytes());
+    }
+    *slot.lock().unwrap() = Some((writer, h.clone()));
+    h.trigger();
+    assert!(
+        wait_for(Duration::from_secs(10), || h.metrics().state
+            == WriterState::Stopped),
+        "the hook never shut the writer down"
+    );
+    // Waits for the thread's exit.
+    h.flush(None).unwrap();
+    let ended = ended.lock().unwrap().clone();
+    let report = (!by_drop).then_some((true, 3));
+    let late = Err(Dropped {
+        reason: DropReason::Shutdown,
+    });
+    assert_eq!(ended, [(report, late)], "by_drop {by_drop}");
+    let mut expected = expected_bytes(0, 0..CAP);
+    expected.extend(expected_bytes(1, 0..3));
+    assert_eq!(mem.contents(), expected, "by_drop {by_drop}");
+    let m = h.metrics();
+    assert_settled(&m);
+    assert_eq!(
+        (m.written, m.dropped, m.failed),
+        (CAP as u64 + 3, 6, 0),
+        "by_drop {by_drop}"
+    );
+    assert_eq!((m.dropped_by.queue_full, m.dropped_by.shutdown), (5, 1));
+    assert_eq!((m.warnings, m.errors, m.restarts), (1, 0, 0));
+    assert_eq!(m.state, WriterState::Stopped);
+}
+
+/// A [`PanickySink`] that counts its `close` calls.
+struct Closes(PanickySink, Arc<AtomicUsize>);
+
+impl Sink for Closes {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.0.write_batch(batch)
+    }
+    fn close(&mut self) -> std::io::Result<()> {
+        self.1.fetch_add(1, SeqCst);
+        Ok(())
+    }
+}
+
+/// The same from the final report a writer makes when it falls back to synchronous writes
+/// (no restart left): dropping the `Writer` there leaves the close to the exiting thread,
+/// which closes the sink once.
+#[test]
+fn a_warn_hook_that_drops_the_writer_after_a_fallback_does_not_wait_for_itself() {
+    quiet_injected_panics();
+    let closes: Arc<AtomicUsize> = Arc::default();
+    let c = Arc::clone(&closes);
+    let m = within(Duration::from_secs(20), move || {
+        let slot: Arc<Mutex<Option<Writer>>> = Arc::default();
+        let s = Arc::clone(&slot);
+        let writer = Writer::builder()
+            .capacity(CAP)
+            .mode(Mode::Manual)
+            .policy(Policy::Warn)
+            .max_restarts(0)
+            .on_drop_warning(move |_| drop(s.lock().unwrap().take()))
+            .sink(Closes(PanickySink::always(), c))
+            .build()
+            .unwrap();
+        let h = writer.handle();
+        for i in 0..CAP + 5 {
+            let _ = h.enqueue(line(0, i).as_bytes());
+        }
+        *slot.lock().unwrap() = Some(writer);
+        h.trigger();
+        assert!(
+            wait_for(Duration::from_secs(10), || h.metrics().state
+                == WriterState::Stopped),
+            "the hook never dropped the writer"
+        );
+        h.flush(None).unwrap();
+        assert!(slot.lock().unwrap().is_none());
+        h.metrics()
+    });
+    assert_settled(&m);
+    assert_eq!(closes.load(SeqCst), 1);
+    assert_eq!((m.written, m.dropped, m.failed), (0, 5, CAP as u64));
+    assert_eq!(m.dropped_by.queue_full, 5);
+    assert_eq!((m.warnings, m.restarts), (1, 0));
+    assert_eq!(m.state, WriterState::Stopped);
 }
 
 #[test]

@@ -493,7 +493,9 @@ impl Logger {
     }
 
     /// Drains and stops the writer (for every clone); later records are counted as dropped
-    /// (reason `shutdown`). Returns `None` if it was already shut down.
+    /// (reason `shutdown`). Returns `None` if it was already shut down. Called from the
+    /// writer thread (the `warn` hook), it does not wait for that thread: see
+    /// [`Writer::shutdown`](crate::writer::Writer::shutdown).
     pub fn shutdown(&self, timeout: Option<Duration>) -> Option<ShutdownReport> {
         let writer = self
             .core

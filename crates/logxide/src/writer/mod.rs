@@ -232,7 +232,9 @@ impl WriterBuilder {
     /// written, and it must not wait for the writer. A [`flush`](WriterHandle::flush) from it
     /// returns `Err` at once (as from inside a sink); enqueuing never waits under `warn`.
     /// A panic in the hook is caught and counted as an error (`errors` in the metrics, its
-    /// message the [last error](WriterHandle::last_error)); the writer goes on.
+    /// message the [last error](WriterHandle::last_error)); the writer goes on. The hook may
+    /// shut the writer down (or drop it): that does not wait for the writer thread (see
+    /// [`Writer::shutdown`]).
     pub fn on_drop_warning(mut self, hook: impl Fn(&DropWarning) + Send + Sync + 'static) -> Self {
         self.settings.warn_hook = Some(Arc::new(hook));
         self
@@ -318,7 +320,8 @@ impl Drop for ExitMark<'_> {
 }
 
 /// The owner of the writer thread; dropping it drains every queued record and joins the
-/// thread (like `tracing-appender`'s `WorkerGuard`).
+/// thread (like `tracing-appender`'s `WorkerGuard`). Dropped on the writer thread itself
+/// (from the `warn` hook), it does not wait: see [`shutdown`](Writer::shutdown).
 pub struct Writer {
     handle: WriterHandle,
     thread: Option<JoinHandle<()>>,
@@ -434,6 +437,13 @@ impl Writer {
     /// thread. With a `timeout` that expires first, returns at once with `timed_out` set and
     /// the exact number still pending; the thread finishes the drain in the background.
     ///
+    /// Called on the writer thread itself — from the `warn` policy's hook
+    /// ([`on_drop_warning`](WriterBuilder::on_drop_warning)), which the writer runs, or from
+    /// a sink — it cannot wait for that thread: it stops accepting records and returns at
+    /// once, as when a timeout expires (`timed_out` set, the records still pending counted);
+    /// the thread drains, closes the sinks and exits once the hook (or sink call) returns.
+    /// Dropping the `Writer` there does the same.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use logxide::sink::MemorySink;
@@ -465,6 +475,16 @@ impl Writer {
         shared.leave_running(CLOSED);
         shared.queue.budget().wake_all_waiters();
         shared.unpark_writer();
+        if shared.on_writer_thread() {
+            // Called by the writer thread itself (from the `warn` hook, or a sink): it can
+            // neither wait for its own exit nor join itself. Detached, it sees `CLOSED` once
+            // this call returns, drains, closes the sinks and exits.
+            self.thread = None;
+            return ShutdownReport {
+                metrics: self.metrics(),
+                timed_out: true,
+            };
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         if !shared.wait_until(deadline, || shared.worker_exited.load(SeqCst)) {
             // Detach: the thread keeps draining.

@@ -77,6 +77,18 @@ pub(crate) fn supervise(shared: &Shared) {
     }
     drop(core);
     warn.report(shared, true);
+    // The hook may have shut the writer down from this thread (in the report made at a
+    // fallback), which cannot wait for itself: the last drain and the close are left here.
+    if shared.state.load(SeqCst) == CLOSED {
+        let mut core = shared.lock_core();
+        if !core.close_finished() {
+            core.catch_panics = true;
+            // Records published by producers that still saw `FALLBACK` (see `shared`).
+            shared.bell.heavy();
+            core.drain_all(shared);
+            core.close(shared);
+        }
+    }
 }
 
 #[derive(Default)]
