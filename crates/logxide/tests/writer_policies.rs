@@ -365,9 +365,7 @@ fn panicking_hook() -> (Writer, WriterHandle, MemorySink, Arc<Mutex<Vec<u64>>>) 
         .build()
         .unwrap();
     let h = writer.handle();
-    for i in 0..CAP + 5 {
-        let _ = h.enqueue(line(0, i).as_bytes());
-    }
+    overfill(&h);
     (writer, h, mem, calls)
 }
 
@@ -439,6 +437,23 @@ fn a_warn_hook_panicking_while_running_is_counted_not_a_restart() {
     assert_eq!((m.warnings, m.errors, m.restarts), (2, 2, 0));
 }
 
+/// Offers `CAP + 5` lines of producer 0 (the last 5 find the queue full in manual mode).
+fn overfill(h: &WriterHandle) {
+    for i in 0..CAP + 5 {
+        let _ = h.enqueue(line(0, i).as_bytes());
+    }
+}
+
+/// Waits until the writer is `Stopped` (`what` if it never is), then for its thread's exit.
+fn wait_stopped(h: &WriterHandle, what: &str) {
+    assert!(
+        wait_for(Duration::from_secs(10), || h.metrics().state
+            == WriterState::Stopped),
+        "{what}"
+    );
+    h.flush(None).unwrap();
+}
+
 /// What the hook of [`hook_ends_the_writer`] saw: the report of its `shutdown` (timed out,
 /// pending), and what became of a record it enqueued after it.
 type Ended = Arc<Mutex<Vec<(Option<(bool, u64)>, Result<Queued, Dropped>)>>>;
@@ -486,18 +501,10 @@ fn hook_ends_the_writer(by_drop: bool) {
         .build()
         .unwrap();
     let h = writer.handle();
-    for i in 0..CAP + 5 {
-        let _ = h.enqueue(line(0, i).as_bytes());
-    }
+    overfill(&h);
     *slot.lock().unwrap() = Some((writer, h.clone()));
     h.trigger();
-    assert!(
-        wait_for(Duration::from_secs(10), || h.metrics().state
-            == WriterState::Stopped),
-        "the hook never shut the writer down"
-    );
-    // Waits for the thread's exit.
-    h.flush(None).unwrap();
+    wait_stopped(&h, "the hook never shut the writer down");
     let ended = ended.lock().unwrap().clone();
     let report = (!by_drop).then_some((true, 3));
     let late = Err(Dropped {
@@ -556,17 +563,10 @@ fn a_warn_hook_that_drops_the_writer_after_a_fallback_does_not_wait_for_itself()
             .build()
             .unwrap();
         let h = writer.handle();
-        for i in 0..CAP + 5 {
-            let _ = h.enqueue(line(0, i).as_bytes());
-        }
+        overfill(&h);
         *slot.lock().unwrap() = Some(writer);
         h.trigger();
-        assert!(
-            wait_for(Duration::from_secs(10), || h.metrics().state
-                == WriterState::Stopped),
-            "the hook never dropped the writer"
-        );
-        h.flush(None).unwrap();
+        wait_stopped(&h, "the hook never dropped the writer");
         assert!(slot.lock().unwrap().is_none());
         h.metrics()
     });
