@@ -334,6 +334,18 @@ impl Shared {
         core.drain(self);
         core.finish_barriers(self);
     }
+
+    /// The writer thread's last drain and the close of the sinks, once the state is
+    /// `CLOSED`; sink panics are caught if `catch_panics` (else they restart the writer,
+    /// whose next run resumes the close).
+    pub(crate) fn drain_and_close(&self, catch_panics: bool) {
+        // Records published by producers that still saw the state before (see the module docs).
+        self.bell.heavy();
+        let mut core = self.lock_core();
+        core.catch_panics |= catch_panics;
+        core.drain_all(self);
+        core.close(self);
+    }
 }
 
 /// How long to wait next: `at_most`, or less if `deadline` comes sooner; `None` once it
@@ -345,6 +357,19 @@ pub(crate) fn wait_time(deadline: Option<Instant>, at_most: Duration) -> Option<
             let now = Instant::now();
             (now < d).then(|| at_most.min(d - now))
         }
+    }
+}
+
+/// Runs `op` on `sink` (catching a panic if `catch`) and records its error as `what` failed.
+fn call_sink(
+    shared: &Shared,
+    catch: bool,
+    sink: &mut BoxedSink,
+    what: &str,
+    op: impl Fn(&mut BoxedSink) -> io::Result<()>,
+) {
+    if let Err(e) = guarded(catch, || op(sink)).unwrap_or_else(Err) {
+        shared.record_error(format!("{}: {what}: {e}", sink.name()));
     }
 }
 
@@ -585,10 +610,7 @@ impl Core {
     ) {
         let catch = self.catch_panics;
         for sink in &mut self.sinks {
-            let result = guarded(catch, || op(sink)).unwrap_or_else(Err);
-            if let Err(e) = result {
-                shared.record_error(format!("{}: {what}: {e}", sink.name()));
-            }
+            call_sink(shared, catch, sink, what, &op);
         }
     }
 
@@ -621,10 +643,7 @@ impl Core {
         while self.next_close < self.sinks.len() {
             let sink = &mut self.sinks[self.next_close];
             self.next_close += 1;
-            let result = guarded(catch, || sink.close()).unwrap_or_else(Err);
-            if let Err(e) = result {
-                shared.record_error(format!("{}: close: {e}", sink.name()));
-            }
+            call_sink(shared, catch, sink, "close", |sink| sink.close());
         }
         shared.queue.retire_all();
         self.finish_barriers(shared);

@@ -79,15 +79,8 @@ pub(crate) fn supervise(shared: &Shared) {
     warn.report(shared, true);
     // The hook may have shut the writer down from this thread (in the report made at a
     // fallback), which cannot wait for itself: the last drain and the close are left here.
-    if shared.state.load(SeqCst) == CLOSED {
-        let mut core = shared.lock_core();
-        if !core.close_finished() {
-            core.catch_panics = true;
-            // Records published by producers that still saw `FALLBACK` (see `shared`).
-            shared.bell.heavy();
-            core.drain_all(shared);
-            core.close(shared);
-        }
+    if shared.state.load(SeqCst) == CLOSED && !shared.lock_core().close_finished() {
+        shared.drain_and_close(true);
     }
 }
 
@@ -196,11 +189,7 @@ impl<'a> Worker<'a> {
         shared.lock_core().resume(shared);
         loop {
             if shared.state.load(SeqCst) == CLOSED {
-                // Records published by producers that still saw `RUNNING` (see `shared`).
-                shared.bell.heavy();
-                let mut core = shared.lock_core();
-                core.drain_all(shared);
-                core.close(shared);
+                shared.drain_and_close(false);
                 return;
             }
             let write_now = shared.write_now.swap(false, SeqCst);
