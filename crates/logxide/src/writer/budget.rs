@@ -577,39 +577,55 @@ mod tests {
 
     /// Producers push (and consume at once) while another thread reclaims over and over: no
     /// credit is spent twice or lost — each push's credits were held by one side only, and
-    /// at the end the budget holds exactly its bounds again.
+    /// at the end the budget holds exactly its bounds again. The producers go on past their
+    /// rounds until the reclaimer has taken credits from them a few times, so the race is
+    /// really run however the threads are scheduled.
     #[test]
     fn reclaims_racing_with_pushes_neither_duplicate_nor_lose_credits() {
-        use std::sync::atomic::AtomicBool;
+        use std::sync::atomic::{AtomicBool, AtomicU64};
         use std::sync::Arc;
         let (cap, max) = (1024, 64 << 10);
         let b = Arc::new(Budget::new(cap, max));
         let claims: Arc<Vec<Claim>> = Arc::new((0..3).map(|_| Claim::default()).collect());
         let stop = Arc::new(AtomicBool::new(false));
+        let took = Arc::new(AtomicU64::new(0));
         let rounds = if cfg!(miri) { 200 } else { 20_000 };
+        let wanted = if cfg!(miri) { 1 } else { 10 };
         let reclaimer = {
-            let (b, claims, stop) = (Arc::clone(&b), Arc::clone(&claims), Arc::clone(&stop));
+            let (b, claims, stop, took) = (
+                Arc::clone(&b),
+                Arc::clone(&claims),
+                Arc::clone(&stop),
+                Arc::clone(&took),
+            );
             std::thread::spawn(move || {
-                let mut took = 0;
                 while !stop.load(SeqCst) {
-                    took += b.reclaim(claims.iter()) as u64;
+                    if b.reclaim(claims.iter()) {
+                        took.fetch_add(1, SeqCst);
+                    }
                     std::thread::yield_now();
                 }
-                took
             })
         };
         let producers: Vec<_> = (0..3)
             .map(|i| {
-                let (b, claims) = (Arc::clone(&b), Arc::clone(&claims));
+                let (b, claims, took) = (Arc::clone(&b), Arc::clone(&claims), Arc::clone(&took));
                 std::thread::spawn(move || {
                     let c = &claims[i];
-                    for n in 0..rounds {
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                    let mut n = 0;
+                    while n < rounds || took.load(SeqCst) < wanted {
+                        assert!(std::time::Instant::now() < deadline, "no reclaim in 60 s");
                         let len = 10 + n % 90;
                         assert!(push(&b, c, len), "an empty queue refused a record");
                         b.release(1, len as i64);
                         // Never more out than the bounds.
                         assert!(b.free_records.load(SeqCst) >= 0);
                         assert!(b.free_bytes.load(SeqCst) >= 0);
+                        n += 1;
+                        if n >= rounds {
+                            std::thread::yield_now();
+                        }
                     }
                 })
             })
@@ -618,11 +634,12 @@ mod tests {
             p.join().unwrap();
         }
         stop.store(true, SeqCst);
-        let took = reclaimer.join().unwrap();
+        reclaimer.join().unwrap();
+        let took = took.load(SeqCst);
         for c in claims.iter() {
             b.retire(c);
         }
-        assert!(took > 0, "the reclaimer never took anything");
+        assert!(took >= wanted, "{took} reclaims during the pushes");
         assert_eq!(b.free_records.load(SeqCst), cap as i64, "{took} reclaims");
         assert_eq!(b.free_bytes.load(SeqCst), max as i64);
         assert_eq!(b.parked_records.load(SeqCst), 0);
