@@ -546,6 +546,64 @@ fn a_panicking_instrumented_future_fails_as_a_panic_and_a_dropped_one_is_cancell
     );
 }
 
+/// A future dropped unfinished is dropped inside its action: an action it holds across an
+/// `.await` ends first, `cancelled` as well, and a record its drop logs stays in the action;
+/// the action's own end comes last, and the thread's next record is a task of its own.
+#[test]
+fn a_dropped_future_ends_the_actions_it_holds_before_its_own() {
+    use polling::{noop_waker, rows, summary, YieldOnce};
+    use serde_json::json;
+    use std::future::Future;
+    use std::task::{Context, Poll};
+
+    struct LogsOnDrop(logxide::Logger);
+    impl Drop for LogsOnDrop {
+        fn drop(&mut self) {
+            logxide::info!(logger: self.0, "cleanup");
+        }
+    }
+
+    let (log, mem) = logger();
+    let l1 = log.clone();
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let outer = log.start_action("outer", |_| {}).detach();
+    let mut fut = Box::pin(outer.instrument(async move {
+        let _cleanup = LogsOnDrop(l1.clone());
+        let _held = l1.start_action("held", |_| {});
+        logxide::info!(logger: l1, "inside held");
+        YieldOnce(false).await;
+        unreachable!("never polled again");
+    }));
+    assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
+    logxide::info!(logger: log, "between");
+    drop(fut);
+    logxide::info!(logger: log, "after");
+
+    let recs = records(&log, &mem);
+    let want = rows(&[
+        (0, json!([1]), "outer:started"),
+        (0, json!([2, 1]), "held:started"),
+        (0, json!([2, 2]), "inside held"),
+        (1, json!([1]), "between"),
+        (0, json!([2, 3]), "held:failed"),
+        (0, json!([3]), "cleanup"),
+        (0, json!([4]), "outer:failed"),
+        (2, json!([1]), "after"),
+    ]);
+    assert_eq!(summary(&recs), want);
+    let cancelled = (
+        json!("cancelled"),
+        json!("the future was dropped before it completed"),
+    );
+    for i in [4, 6] {
+        assert_eq!(
+            (recs[i]["exc"].clone(), recs[i]["reason"].clone()),
+            cancelled
+        );
+    }
+}
+
 #[test]
 fn every_line_is_one_json_object_whatever_the_input() {
     let (log, mem) = logger();

@@ -56,6 +56,9 @@ pub(crate) struct ActionState {
     start: Instant,
     logger: Logger,
     ended: AtomicBool,
+    /// The future holding the action's guard was dropped unfinished (see [`Instrumented`]):
+    /// a guard dropped without a panic ends it `cancelled`, not `succeeded`.
+    cancelled: AtomicBool,
 }
 
 impl ActionState {
@@ -112,9 +115,19 @@ impl ActionState {
         self.end(ActionStatus::Failed, Some(("panic", "the thread panicked")));
     }
 
+    /// Ends the action `failed` with `exc` `cancelled`: the future it ran in was dropped.
+    fn end_cancelled(&self) {
+        self.end(
+            ActionStatus::Failed,
+            Some(("cancelled", "the future was dropped before it completed")),
+        );
+    }
+
     fn end_on_drop(&self) {
         if std::thread::panicking() {
             self.end_panicked();
+        } else if self.cancelled.load(Relaxed) {
+            self.end_cancelled();
         } else {
             self.end(ActionStatus::Succeeded, None);
         }
@@ -288,6 +301,7 @@ pub(crate) fn start_detached(
         start: Instant::now(),
         logger: logger.clone(),
         ended: AtomicBool::new(false),
+        cancelled: AtomicBool::new(false),
     });
     let pos = state.child_position();
     logger.emit(
@@ -522,9 +536,13 @@ impl DetachedAction {
     /// `.await`) leaves the thread with the future and is entered again, inside this one, at
     /// the next poll, so its records keep their positions and the thread's other work (the
     /// next task an executor polls) never lands in it.
+    ///
+    /// A future dropped unfinished is dropped inside its action: the actions it holds across
+    /// an `.await` end first (`cancelled` too, or `panic` during a panic), and records its
+    /// drop logs stay in the action; then the action ends.
     pub fn instrument<F: Future>(mut self, future: F) -> Instrumented<F> {
         Instrumented {
-            future,
+            future: Slot::Running { future },
             state: Some(self.state.take()),
             inner: Vec::new(),
         }
@@ -566,7 +584,7 @@ pin_project_lite::pin_project! {
     /// A future running inside an action; see [`DetachedAction::instrument`].
     pub struct Instrumented<F> {
         #[pin]
-        future: F,
+        future: Slot<F>,
         state: Option<Arc<ActionState>>,
         // The actions entered inside the future and still entered when its last poll
         // returned, innermost last: they go back on the thread's stack above this action at
@@ -576,14 +594,38 @@ pin_project_lite::pin_project! {
 
     impl<F> PinnedDrop for Instrumented<F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(state) = this.project().state.take() {
+            let mut this = this.project();
+            if this.state.is_none() {
+                return;
+            }
+            // Unfinished: drop the future in its action, with the actions it holds entered
+            // above it and marked cancelled, so that their ends come before this one's.
+            for inner in this.inner.iter() {
+                inner.cancelled.store(true, Relaxed);
+            }
+            let mut entered = EnteredFuture::enter(this.state, this.inner);
+            this.future.set(Slot::Done);
+            entered.returned = true;
+            drop(entered);
+            this.inner.clear();
+            if let Some(state) = this.state.take() {
                 if std::thread::panicking() {
                     state.end_panicked();
                 } else {
-                    state.end(ActionStatus::Failed, Some(("cancelled", "the future was dropped before it completed")));
+                    state.end_cancelled();
                 }
             }
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An [`Instrumented`]'s future until it completes or is dropped (dropped in place, while
+    /// its action is entered).
+    #[project = SlotProj]
+    enum Slot<F> {
+        Running { #[pin] future: F },
+        Done,
     }
 }
 
@@ -591,12 +633,16 @@ impl<F: Future> Future for Instrumented<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let mut entered = EnteredFuture::enter(this.state, this.inner);
-        let poll = this.future.poll(cx);
+        let SlotProj::Running { future } = this.future.as_mut().project() else {
+            unreachable!("a finished future's action is gone, so `enter` panicked");
+        };
+        let poll = future.poll(cx);
         entered.returned = true;
         drop(entered);
         if poll.is_ready() {
+            this.future.set(Slot::Done);
             this.inner.clear();
             if let Some(state) = this.state.take() {
                 state.end_on_drop();
