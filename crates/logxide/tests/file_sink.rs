@@ -460,6 +460,44 @@ fn partial_write_child(dir: &Path) {
             sink.close().unwrap();
             let expected: String = ['a', 'b', 'c', 'd', 'e'].into_iter().map(rec).collect();
             assert_eq!(fs::read_to_string(&path).unwrap(), expected);
+
+            // Another process appended a record the sink did not see (it does not follow the
+            // path, so its length is 300 behind): the cut removes only the partial record,
+            // never the other process's record nor one reported written.
+            let path = dir.join(format!("shared-{i}-{strategy}.log"));
+            set_limit(libc::RLIM_INFINITY);
+            let mut sink = opts(strategy)
+                .open_mode(mode)
+                .reopen_if_moved(false)
+                .open(&path)
+                .unwrap();
+            sink.write_batch(&first.batch()).unwrap();
+            let mut other = fs::OpenOptions::new().append(true).open(&path).unwrap();
+            io::Write::write_all(&mut other, rec('x').as_bytes()).unwrap();
+            set_limit(1000);
+            // 600 + 300 fits, the next record is cut at byte 1000.
+            let err = sink.write_batch(&batch.batch()).unwrap_err();
+            assert_eq!(err.written, 1, "{strategy} {mode}");
+            assert_eq!(err.error.raw_os_error(), Some(libc::EFBIG));
+            let expected: String = ['a', 'x', 'b'].into_iter().map(rec).collect();
+            assert_eq!(
+                fs::read_to_string(&path).unwrap(),
+                expected,
+                "{strategy} {mode}"
+            );
+            assert_eq!(sink.len(), 900, "{strategy} {mode}");
+            set_limit(libc::RLIM_INFINITY);
+            sink.write_batch(&batch.batch().skip(1)).unwrap();
+            sink.close().unwrap();
+            let expected: String = ['a', 'x', 'b', 'c', 'd', 'e']
+                .into_iter()
+                .map(rec)
+                .collect();
+            assert_eq!(
+                fs::read_to_string(&path).unwrap(),
+                expected,
+                "{strategy} {mode}"
+            );
         }
     }
 }

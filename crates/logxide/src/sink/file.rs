@@ -543,10 +543,12 @@ fn explain_open_error(opts: &FileOptions, path: &Path, err: io::Error) -> io::Er
 ///
 /// # Whole records
 ///
-/// If a write fails part-way (for example with `ENOSPC`), the file is truncated back to the
-/// end of the last complete record and [`SinkError::written`] says how many records of the
-/// batch made it. The sink keeps working: a later batch is written after them once the cause
-/// is gone.
+/// If a write fails part-way (for example with `ENOSPC`), the partial record is cut off the
+/// end of the file and [`SinkError::written`] says how many records of the batch made it.
+/// The sink keeps working: a later batch is written after them once the cause is gone. The
+/// cut is made only where the file ends with exactly the partial record's bytes, so that
+/// nothing another process appended to the file is removed; when another process wrote after
+/// it, the partial record stays and the next record starts on a line of its own.
 ///
 /// # The `mmap` strategy
 ///
@@ -886,13 +888,25 @@ impl FileSink {
         let record_end = self.len + keep as u64;
         if keep < done && self.regular {
             // Take the partial record back out (with O_APPEND the next write starts at the new
-            // end).
-            if self.file.set_len(record_end).is_err() {
-                // The partial record stays: make the next record start on a line of its own.
-                self.len += done as u64;
-                self.torn = true;
-                return Err(SinkError { written, error });
-            }
+            // end), if the file still ends with it: if another process appended to the file
+            // after this write (or truncated it), cutting would remove its bytes — and where
+            // `len` missed another process's bytes before this write, `len + keep` would
+            // cut records reported written.
+            return match cut_partial_tail(&self.file, &bytes[keep..done], self.len + done as u64) {
+                Ok(Some(end)) => {
+                    self.len = end;
+                    Err(SinkError { written, error })
+                }
+                not_cut => {
+                    // The partial record stays: the next record starts on a line of its own.
+                    self.len = match not_cut {
+                        Ok(None) => self.file.metadata().map_or(self.len, |m| m.len()),
+                        _ => self.len + done as u64,
+                    };
+                    self.torn = true;
+                    Err(SinkError { written, error })
+                }
+            };
         }
         self.len = record_end;
         Err(SinkError { written, error })
@@ -960,6 +974,47 @@ fn last_line_start(file: &File, end: u64) -> io::Result<u64> {
 /// How far back from the end a hole left by an interrupted copy is looked for: the writer
 /// hands sinks batches of at most 1 MiB plus one record.
 const TORN_BATCH_WINDOW: u64 = 4 << 20;
+
+/// True if `file` holds `bytes` at `offset`.
+fn tail_equals(file: &File, offset: u64, bytes: &[u8]) -> io::Result<bool> {
+    const CHUNK: usize = 64 << 10;
+    let mut buf = vec![0; bytes.len().min(CHUNK)];
+    for (i, chunk) in bytes.chunks(CHUNK).enumerate() {
+        let buf = &mut buf[..chunk.len()];
+        file.read_exact_at(buf, offset + (i * CHUNK) as u64)?;
+        if buf != chunk {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// If `file` ends with `partial` (the start of a record a failed write left), cuts it off
+/// and returns the new length; `None` if the file ends otherwise (another process wrote
+/// after it, or truncated the file), leaving the file as it is. A file opened without read
+/// access (truncate mode) is read through `/proc/self/fd`; where that fails too it is
+/// judged by its size alone: it must end at `expected_end`.
+fn cut_partial_tail(file: &File, partial: &[u8], expected_end: u64) -> io::Result<Option<u64>> {
+    let size = file.metadata()?.len();
+    let Some(start) = size.checked_sub(partial.len() as u64) else {
+        return Ok(None);
+    };
+    let ends_with_partial = match tail_equals(file, start, partial) {
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+            use std::os::unix::io::AsRawFd;
+            match File::open(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+                Ok(readable) => tail_equals(&readable, start, partial)?,
+                Err(_) => size == expected_end,
+            }
+        }
+        other => other?,
+    };
+    if !ends_with_partial {
+        return Ok(None);
+    }
+    file.set_len(start)?;
+    Ok(Some(start))
+}
 
 /// A process killed while copying a batch into its mapping can leave a hole of NULs inside
 /// that batch (`memcpy` may fill a range out of order). Such a batch was never reported as
@@ -1103,5 +1158,41 @@ impl std::os::unix::io::AsRawFd for FileSink {
     /// ```
     fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
         self.file.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cut of a failed write's partial record happens only where the file ends with
+    /// exactly those bytes; a file another process wrote to after it is left whole. A
+    /// write-only handle (truncate mode) is read through `/proc/self/fd`.
+    #[test]
+    fn a_partial_record_is_cut_only_where_the_file_ends_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.log");
+        for readable in [true, false] {
+            fs::write(&path, b"{\"a\":1}\n{\"b\":").unwrap();
+            let file = OpenOptions::new()
+                .read(readable)
+                .append(true)
+                .open(&path)
+                .unwrap();
+            // Another process's bytes after the partial record: nothing is cut.
+            fs::write(&path, b"{\"a\":1}\n{\"b\":{\"x\":2}\n").unwrap();
+            assert_eq!(cut_partial_tail(&file, b"{\"b\":", 13).unwrap(), None);
+            assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":{\"x\":2}\n");
+            // The partial record is the file's end: cut (also past a stale expected end).
+            fs::write(&path, b"{\"x\":2}\n{\"a\":1}\n{\"b\":").unwrap();
+            assert_eq!(cut_partial_tail(&file, b"{\"b\":", 13).unwrap(), Some(16));
+            assert_eq!(fs::read(&path).unwrap(), b"{\"x\":2}\n{\"a\":1}\n");
+            // A partial record larger than the read chunk, and one longer than the file.
+            let big: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+            fs::write(&path, [&b"{}\n"[..], &big].concat()).unwrap();
+            assert_eq!(cut_partial_tail(&file, &big, 0).unwrap(), Some(3));
+            assert_eq!(cut_partial_tail(&file, &big, 0).unwrap(), None);
+            assert_eq!(fs::read(&path).unwrap(), b"{}\n");
+        }
     }
 }
