@@ -571,3 +571,48 @@ fn metrics_after_shutdown_follow_the_stopped_logger() {
     );
     drop(guard);
 }
+
+/// `panic_hook(false)` on a re-init turns off the hook an earlier init installed (it is
+/// process-wide and cannot be removed): a panic is no longer logged to the new logger, and
+/// a later init with the hook on logs panics again.
+#[test]
+fn a_reinit_with_the_panic_hook_off_stops_logging_panics() {
+    use logxide::sink::MemorySink;
+    let _s = serial();
+    let msgs = |mem: &MemorySink| -> Vec<String> {
+        mem.lines()
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["msg"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let init = |mem: &MemorySink, hook: bool| {
+        LoggerBuilder::new()
+            .use_env(false)
+            .panic_hook(hook)
+            .sink(mem.clone())
+            .init()
+            .unwrap()
+    };
+    let panic_on_a_thread = || {
+        std::thread::spawn(|| panic!("expected by the test"))
+            .join()
+            .unwrap_err();
+        logxide::info!("after the panic");
+        logger::flush(None).unwrap();
+    };
+    let (on, off, again) = (MemorySink::new(), MemorySink::new(), MemorySink::new());
+    let g1 = init(&on, true);
+    panic_on_a_thread();
+    assert_eq!(msgs(&on), ["panic", "after the panic"]);
+    let g2 = init(&off, false);
+    panic_on_a_thread();
+    assert_eq!(msgs(&off), ["after the panic"]);
+    let g3 = init(&again, true);
+    panic_on_a_thread();
+    assert_eq!(msgs(&again), ["panic", "after the panic"]);
+    drop((g1, g2, g3));
+    logger::shutdown(None);
+}

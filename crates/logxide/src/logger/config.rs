@@ -666,7 +666,8 @@ impl LoggerBuilder {
     }
 
     /// Install a panic hook that logs the panic at critical and flushes before the previous
-    /// hook runs (default on; applies to [`init`](Self::init)).
+    /// hook runs (default on; applies to [`init`](Self::init)). Off in a later `init`, the
+    /// hook an earlier one installed stops logging (it only runs the previous hook).
     pub fn panic_hook(mut self, on: bool) -> Self {
         self.panic_hook = on;
         self

@@ -128,6 +128,9 @@ static UNCONFIGURED: AtomicU64 = AtomicU64::new(0);
 static RETIRED: Mutex<Option<(Arc<Logger>, u64)>> = Mutex::new(None);
 static WARNED_UNCONFIGURED: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
+/// Whether the installed panic hook logs: the `panic_hook` option of the last successful
+/// `init` (the hook itself, once installed, stays for the life of the process).
+static PANIC_HOOK_ON: AtomicBool = AtomicBool::new(false);
 static SIGNALS: Once = Once::new();
 
 /// Installs the global logger built from `builder`; see [`LoggerBuilder::init`].
@@ -153,6 +156,7 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
     if let Some(previous) = set_global(Some(Arc::clone(&logger))) {
         previous.shutdown(None);
     }
+    PANIC_HOOK_ON.store(hook, SeqCst);
     if hook {
         install_panic_hook();
     }
@@ -433,7 +437,7 @@ fn install_panic_hook() {
     PANIC_HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if let Some(logger) = GLOBAL.load_full() {
+            if let Some(logger) = GLOBAL.load_full().filter(|_| PANIC_HOOK_ON.load(SeqCst)) {
                 let message = crate::writer::panic_message(info.payload());
                 let location = info.location().map(|l| l.to_string());
                 logger.log(Level::Critical, "panic", |f| {
