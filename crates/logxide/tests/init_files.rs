@@ -643,3 +643,60 @@ fn a_reinit_onto_the_same_file_under_another_name_drains_the_previous_logger_fir
         assert_eq!(messages(&path), vec!["new"; 10], "{}", second.display());
     }
 }
+
+/// `chattr -a` on drop, so that the temporary directory can be removed.
+struct AppendOnly(PathBuf);
+
+impl AppendOnly {
+    /// Makes `path` append-only (`chattr +a`); `None` where the file system or the
+    /// privileges do not allow it.
+    fn new(path: &Path) -> Option<Self> {
+        let status = Command::new("chattr")
+            .arg("+a")
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| AppendOnly(path.to_owned()))
+    }
+}
+
+impl Drop for AppendOnly {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-a").arg(&self.0).status();
+    }
+}
+
+/// A re-init onto the file the global logger writes checks, before closing that logger,
+/// that the file opens as the new logger will open it: an append-only file (`chattr +a`,
+/// opened only with `O_APPEND`) is reopened in mode `a`, and still refused in mode `w`
+/// (which would truncate it), with the logger left in place.
+#[test]
+fn a_reinit_in_mode_a_onto_an_append_only_file_reopens_it() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    fs::write(&path, "").unwrap();
+    let Some(_append_only) = AppendOnly::new(&path) else {
+        eprintln!("skipped: cannot make a file append-only here (chattr +a)");
+        return;
+    };
+    let append = || builder(&path).set("mode", "a").unwrap();
+    let first = append().init().unwrap();
+    logxide::info!("one");
+    let second = append().init().unwrap();
+    logxide::info!("two");
+    let err = builder(&path).init().unwrap_err();
+    let InitError::File { path: named, error } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(named, &path);
+    assert_eq!(error.raw_os_error(), Some(libc::EPERM), "{err}");
+    let current = logger::global().expect("the global logger was removed");
+    assert_eq!(current.path(), Some(path.as_path()));
+    logxide::info!("three");
+    let report = logger::shutdown(None).unwrap();
+    assert_eq!(report.metrics.dropped, 0);
+    drop((first, second));
+    assert_eq!(messages(&path), ["one", "two", "three"]);
+}

@@ -693,7 +693,7 @@ impl LoggerBuilder {
 
     /// Before the global logger that writes the target is closed to re-init onto its file:
     /// what can be found out, without changing anything, of whether `build` will be able to
-    /// open the file again — that it can be opened for writing, and for `clean` that its
+    /// open the file again — that it can be opened for writing as `build` opens it, and for `clean` that its
     /// directory can be written — so that a failure leaves that logger in place.
     pub(crate) fn check_reopen(&self) -> Result<(), InitError> {
         let Some(path) = self.resolved_target() else {
@@ -703,7 +703,17 @@ impl LoggerBuilder {
             path: path.clone(),
             error,
         };
-        match std::fs::OpenOptions::new().write(true).open(&path) {
+        // With the access the open will ask for (see `FileSink::open_with`), without creating
+        // or truncating: appending and `mmap` also read; appending with `line` or `block`
+        // writes with `O_APPEND`, which an append-only file (`chattr +a`) requires.
+        let mmap = self.writer_type == IoStrategy::Mmap;
+        let append = self.mode == OpenMode::Append;
+        let mut access = std::fs::OpenOptions::new();
+        access
+            .write(true)
+            .read(mmap || append)
+            .append(append && !mmap);
+        match access.open(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_error(e)),
             _ => {}
         }
