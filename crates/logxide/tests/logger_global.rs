@@ -616,3 +616,63 @@ fn a_reinit_with_the_panic_hook_off_stops_logging_panics() {
     drop((g1, g2, g3));
     logger::shutdown(None);
 }
+
+/// A byte bound beyond what the queue's accounting holds (`i64::MAX`) is refused at build,
+/// naming the bound; it refused every record as "queue full" before (or blocked the caller
+/// for ever under `block`). The largest accepted bound writes.
+#[test]
+fn a_byte_bound_too_large_is_an_error_not_a_full_queue() {
+    use logxide::sink::MemorySink;
+    use logxide::writer::{BuildError, Writer};
+    for value in [
+        "9223372036854775808",
+        "18446744073709551615",
+        "10000000000GB",
+    ] {
+        let err = LoggerBuilder::new()
+            .use_env(false)
+            .sink(MemorySink::new())
+            .set("max_bytes", value)
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, InitError::Option { option, .. } if option == "max_bytes"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("at most 9223372036854775807 bytes"),
+            "{err}"
+        );
+    }
+    let err = Writer::builder()
+        .max_bytes(usize::MAX)
+        .sink(MemorySink::new())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BuildError::Invalid {
+                option: "max_bytes",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let mem = MemorySink::new();
+    let log = LoggerBuilder::new()
+        .use_env(false)
+        .sink(mem.clone())
+        .set("max_bytes", "9223372036854775807")
+        .unwrap()
+        .set("policy", "drop_newest")
+        .unwrap()
+        .build()
+        .unwrap();
+    log.info("fits");
+    let report = log.shutdown(None).unwrap();
+    assert_eq!((report.metrics.written, report.metrics.dropped), (1, 0));
+    assert_eq!(mem.lines().len(), 1);
+}

@@ -377,6 +377,15 @@ impl Settings {
                 "the queue must hold at least one byte",
             ));
         }
+        // The byte budget counts with `i64` (credits taken and given back): a larger bound
+        // would start it negative, the queue full for ever.
+        if self.max_bytes > i64::MAX as usize {
+            return Err(invalid(
+                "max_bytes",
+                self.max_bytes,
+                "at most 9223372036854775807 bytes",
+            ));
+        }
         if self.batch_size == 0 {
             return Err(invalid(
                 "batch_size",

@@ -144,7 +144,8 @@ impl WriterBuilder {
         self
     }
 
-    /// Queue bound in bytes (default 64 MiB). A record larger than this is refused.
+    /// Queue bound in bytes (default 64 MiB; at most `i64::MAX`). A record larger than this
+    /// is refused.
     pub fn max_bytes(mut self, bytes: usize) -> Self {
         self.settings.max_bytes = bytes;
         self
