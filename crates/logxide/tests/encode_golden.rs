@@ -638,3 +638,29 @@ fn nested_serde_values() {
     );
     serde_json::from_slice::<serde_json::Value>(&buf).unwrap();
 }
+
+/// JSON given as is (`serde_json::value::RawValue`, e.g. a payload forwarded unparsed) may
+/// hold line breaks between its tokens and DEL, U+2028, U+2029 raw inside its strings: it
+/// is written on one line, without that whitespace, those characters escaped. (It was copied
+/// verbatim: a queued record came out as several lines, and a synchronous one was dropped as
+/// invalid.)
+#[test]
+fn raw_json_values_stay_on_one_line() {
+    use serde_json::value::RawValue;
+    let raw = RawValue::from_string(
+        "{\r\n\t\"a b\" : [ 1 , \"x\\\" \\\\\" ],\n  \"s\": \"p\u{2028}q\u{2029}r\u{7f}\u{e9}\u{20ac}\"\n}"
+            .to_string(),
+    )
+    .unwrap();
+    let want = r#"{"a b":[1,"x\" \\"],"s":"p\u2028q\u2029r\u007fé€"}"#;
+    assert_eq!(enc(&serde(&raw)), want);
+    // Nested, and in a record.
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+    r.field("v", &serde(json!({"k": &raw})));
+    r.finish();
+    assert_eq!(
+        line(&buf),
+        format!("{{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[1],\"v\":{{\"k\":{want}}}}}\n")
+    );
+}

@@ -349,6 +349,54 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
     ) -> std::io::Result<()> {
         escape_with(fragment, |piece| writer.write_all(piece))
     }
+
+    /// JSON text given as is (a `serde_json::value::RawValue`): valid JSON, but it may hold
+    /// line breaks between its tokens and DEL, U+2028 and U+2029 raw inside its strings.
+    /// Written without the whitespace between tokens, and with those characters (and any
+    /// control character) escaped inside strings, so the record stays one line.
+    fn write_raw_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let b = fragment.as_bytes();
+        let (mut start, mut i, mut in_string) = (0, 0, false);
+        while i < b.len() {
+            let long: [u8; 6];
+            // What replaces the `len` bytes at `i`.
+            let (len, with): (usize, &[u8]) = match (in_string, b[i]) {
+                // An escape and the (ASCII) character it escapes: kept.
+                (true, b'\\') => {
+                    i += 2;
+                    continue;
+                }
+                (true, 0xe2) if b[i + 1..].starts_with(&[0x80, 0xa8]) => (3, b"\\u2028"),
+                (true, 0xe2) if b[i + 1..].starts_with(&[0x80, 0xa9]) => (3, b"\\u2029"),
+                (true, c @ (0x00..=0x1f | 0x7f)) => {
+                    long = [
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[(c >> 4) as usize],
+                        HEX[(c & 0xf) as usize],
+                    ];
+                    (1, &long)
+                }
+                (false, b' ' | b'\t' | b'\n' | b'\r') => (1, b""),
+                (_, c) => {
+                    in_string ^= c == b'"';
+                    i += 1;
+                    continue;
+                }
+            };
+            writer.write_all(&b[start..i])?;
+            writer.write_all(with)?;
+            i += len;
+            start = i;
+        }
+        writer.write_all(&b[start..])
+    }
 }
 
 #[cfg(test)]
