@@ -664,3 +664,23 @@ fn raw_json_values_stay_on_one_line() {
         format!("{{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[1],\"v\":{{\"k\":{want}}}}}\n")
     );
 }
+
+/// An escaped lone surrogate in JSON given as is (a browser's payload cut inside an emoji,
+/// forwarded as a `RawValue`) made a line that serde_json, and so `logxide check`, rejects:
+/// it is written as `\ufffd`, and surrogate pairs and other escapes are kept.
+#[test]
+fn lone_surrogates_in_raw_json_become_replacement_characters() {
+    use serde_json::value::RawValue;
+    let raw = RawValue::from_string(
+        r#"["\ud83d","x\ude00y","\ud83d\ude00","\uD800\u0041","\\ud800","\"\ud800\\","\u00e9\n"]"#
+            .to_string(),
+    )
+    .unwrap();
+    let out = enc(&serde(&raw));
+    assert_eq!(
+        out,
+        r#"["\ufffd","x\ufffdy","\ud83d\ude00","\ufffd\u0041","\\ud800","\"\ufffd\\","\u00e9\n"]"#
+    );
+    let back: Vec<String> = serde_json::from_str(&out).unwrap();
+    assert_eq!(back[2], "😀");
+}

@@ -353,7 +353,9 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
     /// JSON text given as is (a `serde_json::value::RawValue`): valid JSON, but it may hold
     /// line breaks between its tokens and DEL, U+2028 and U+2029 raw inside its strings.
     /// Written without the whitespace between tokens, and with those characters (and any
-    /// control character) escaped inside strings, so the record stays one line.
+    /// control character) escaped inside strings, so the record stays one line. An escaped
+    /// lone surrogate (`\ud800` not followed by `\udc00`–`\udfff`, or a lone `\udc00`) is
+    /// written as `\ufffd`.
     fn write_raw_fragment<W: ?Sized + std::io::Write>(
         &mut self,
         writer: &mut W,
@@ -365,11 +367,22 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
             let long: [u8; 6];
             // What replaces the `len` bytes at `i`.
             let (len, with): (usize, &[u8]) = match (in_string, b[i]) {
-                // An escape and the (ASCII) character it escapes: kept.
-                (true, b'\\') => {
-                    i += 2;
-                    continue;
-                }
+                (true, b'\\') => match hex_escape(&b[i..]) {
+                    // A surrogate pair: kept.
+                    Some(0xd800..=0xdbff)
+                        if matches!(hex_escape(&b[i + 6..]), Some(0xdc00..=0xdfff)) =>
+                    {
+                        i += 12;
+                        continue;
+                    }
+                    // A lone surrogate (which JSON readers such as serde_json reject).
+                    Some(0xd800..=0xdfff) => (6, b"\\ufffd"),
+                    // Any other escape and the (ASCII) character it escapes: kept.
+                    _ => {
+                        i += 2;
+                        continue;
+                    }
+                },
                 (true, 0xe2) if b[i + 1..].starts_with(&[0x80, 0xa8]) => (3, b"\\u2028"),
                 (true, 0xe2) if b[i + 1..].starts_with(&[0x80, 0xa9]) => (3, b"\\u2029"),
                 (true, c @ (0x00..=0x1f | 0x7f)) => {
@@ -397,6 +410,15 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
         }
         writer.write_all(&b[start..])
     }
+}
+
+/// The code unit of the `\uXXXX` escape at the start of `s`, if it starts with one.
+fn hex_escape(s: &[u8]) -> Option<u16> {
+    let digits = s.strip_prefix(b"\\u")?.get(..4)?;
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
 #[cfg(test)]
