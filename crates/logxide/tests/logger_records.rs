@@ -802,3 +802,58 @@ fn queued_timestamps_of_one_thread_never_go_back() {
     assert_eq!(seen.load(Relaxed), n);
     assert_eq!(back.load(Relaxed), 0, "{n} records");
 }
+
+/// An error whose `Display` and `Debug` write a part and then fail (return `fmt::Error`
+/// although the formatter did not).
+struct FailingError(bool);
+
+impl std::fmt::Display for FailingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0 { "outer" } else { "inner" })?;
+        Err(std::fmt::Error)
+    }
+}
+
+impl std::fmt::Debug for FailingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FailingError")?;
+        Err(std::fmt::Error)
+    }
+}
+
+impl std::error::Error for FailingError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.then_some(&FailingError(false))
+    }
+}
+
+/// `exception!`, `Logger::exception` and `Action::fail` formatted the error with
+/// `to_string` / `format!`, which panic when a `Display` or `Debug` fails ("a Display
+/// implementation returned an error unexpectedly"): the log call panicked and its record
+/// was lost. The record is now written with the text the error wrote, as `%v` fields are.
+#[test]
+fn an_error_whose_display_fails_is_logged_with_what_it_wrote() {
+    let (log, mem) = logger();
+    logxide::exception!(logger: log, &FailingError(true), "m", k = 1);
+    let boxed: Box<dyn std::error::Error> = Box::new(FailingError(true));
+    log.exception("d", &*boxed);
+    log.start_action("a", |_| {}).fail(&FailingError(true));
+    log.flush(None).unwrap();
+    let lines = mem.lines();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(
+        normalized(&lines[0]),
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"error","msg":"m","exc":"logger_records::FailingError","reason":"outer: inner","k":1}"#
+    );
+    assert_eq!(
+        normalized(&lines[1]),
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"error","msg":"d","exc":"FailingError","reason":"outer: inner"}"#
+    );
+    // The end record without its `dur`.
+    let (head, dur) = lines[3].split_at(lines[3].find(",\"dur\":").unwrap());
+    assert!(dur[7..dur.len() - 1].parse::<f64>().is_ok(), "{dur}");
+    assert_eq!(
+        normalized(&format!("{head}}}")),
+        r#"{"ts":0,"tid":"T","lvl":[2],"at":"a","st":"failed","exc":"logger_records::FailingError","reason":"outer: inner"}"#
+    );
+}

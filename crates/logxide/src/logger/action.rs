@@ -461,7 +461,9 @@ pub(crate) fn error_type<E: std::error::Error + ?Sized>(error: &E) -> Cow<'stati
     if !name.starts_with("dyn ") {
         return Cow::Borrowed(name);
     }
-    let debug = format!("{error:?}");
+    // `write!`, not `format!`: a `Debug` that fails gives what it wrote, not a panic.
+    let mut debug = String::new();
+    let _ = fmt::Write::write_fmt(&mut debug, format_args!("{error:?}"));
     let ident = debug
         .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
         .map_or(debug.as_str(), |end| &debug[..end])
@@ -475,11 +477,14 @@ pub(crate) fn error_type<E: std::error::Error + ?Sized>(error: &E) -> Cow<'stati
 
 /// The text of `error` and of every error in its `source()` chain, joined by `": "`.
 pub(crate) fn error_chain<E: std::error::Error + ?Sized>(error: &E) -> String {
-    let mut text = error.to_string();
+    // Written with `write_fmt`, not `to_string`: an error whose `Display` fails part-way
+    // (returns `fmt::Error` unprompted) gives what it wrote so far, not a panic.
+    let mut text = String::new();
+    let _ = fmt::Write::write_fmt(&mut text, format_args!("{error}"));
     let mut source = error.source();
     while let Some(s) = source {
         text.push_str(": ");
-        text.push_str(&s.to_string());
+        let _ = fmt::Write::write_fmt(&mut text, format_args!("{s}"));
         source = s.source();
     }
     text
