@@ -646,3 +646,68 @@ fn an_event_field_named_target_wins_over_the_events_target() {
         assert_eq!(keys.len(), n, "a key twice: {line}");
     }
 }
+
+/// Runs `f` on a thread of its own and returns its lines, failing if it does not finish
+/// within 10 s (a deadlock leaves that thread behind).
+fn capture_or_hang(f: impl FnOnce() + Send + 'static) -> Vec<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(capture(|_| f()));
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the layer deadlocked")
+}
+
+/// A value whose `Debug` logs an ERROR event (inside the span entered where it is formatted).
+struct LogsAnError;
+
+impl std::fmt::Debug for LogsAnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        tracing::error!("logged while formatting");
+        f.write_str("value")
+    }
+}
+
+/// A message argument whose `Display` records a field of the span.
+struct RecordsIntoSpan(tracing::Span);
+
+impl std::fmt::Display for RecordsIntoSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.record("n", 1);
+        f.write_str("text")
+    }
+}
+
+/// A value's `Debug` (a recorded field) or a message's `Display` (an ERROR event) that logs
+/// into the span, or records into it, while the layer handles that span: no deadlock.
+#[test]
+fn formatting_that_logs_into_the_span_does_not_deadlock() {
+    let lines = capture_or_hang(|| {
+        let span = tracing::info_span!("s", v = tracing::field::Empty);
+        let _s = span.enter();
+        span.record("v", tracing::field::debug(LogsAnError));
+    });
+    let t = TARGET;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"s","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"error","msg":"logged while formatting",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[3],"at":"s","st":"failed","exc":"error","reason":"logged while formatting","dur":0,"v":"value"}"#.to_owned(),
+        ]
+    );
+
+    let lines = capture_or_hang(|| {
+        let span = tracing::info_span!("s", n = tracing::field::Empty);
+        let _s = span.enter();
+        tracing::error!("failed: {}", RecordsIntoSpan(span.clone()));
+    });
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"s","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"error","msg":"failed: text",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[3],"at":"s","st":"failed","exc":"error","reason":"failed: text","dur":0,"n":1}"#.to_owned(),
+        ]
+    );
+}

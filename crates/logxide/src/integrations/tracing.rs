@@ -478,12 +478,19 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        // Recorded before the span's extensions are locked: a value's `Debug` may log an
+        // event inside the span, or record into it.
+        let mut recorded = Recorded::default();
+        values.record(&mut recorded);
         let mut ext = span.extensions_mut();
         if let Some(state) = ext.get_mut::<SpanState>() {
-            if state.handle.is_some() {
-                values.record(&mut state.late);
+            let into = if state.handle.is_some() {
+                &mut state.late
             } else {
-                values.record(&mut state.fields);
+                &mut state.fields
+            };
+            for (key, value) in recorded.0 {
+                into.set(key, value);
             }
         }
     }
@@ -550,10 +557,19 @@ where
         };
         if level == Level::Error {
             if let Some(span) = &span {
-                let mut ext = span.extensions_mut();
-                if let Some(state) = ext.get_mut::<SpanState>() {
-                    if state.error_event.is_none() {
-                        state.error_event = Some(with_message(event, str::to_owned));
+                let unset = span
+                    .extensions()
+                    .get::<SpanState>()
+                    .is_some_and(|state| state.error_event.is_none());
+                if unset {
+                    // Formatted before the span's extensions are locked: the message's
+                    // `Display` may log an event inside the span, or record into it.
+                    let message = with_message(event, str::to_owned);
+                    let mut ext = span.extensions_mut();
+                    if let Some(state) = ext.get_mut::<SpanState>() {
+                        if state.error_event.is_none() {
+                            state.error_event = Some(message);
+                        }
                     }
                 }
             }
