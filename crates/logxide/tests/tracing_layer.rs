@@ -711,3 +711,31 @@ fn formatting_that_logs_into_the_span_does_not_deadlock() {
         ]
     );
 }
+
+/// A `message` field that is no string (a number, a boolean, an error) is the record's
+/// `msg`, as its text, and is not written a second time as a field named `message`.
+#[test]
+fn a_message_field_of_any_type_is_the_msg_only() {
+    let lines = capture(|_| {
+        tracing::info!(message = 5);
+        tracing::info!(message = true, n = 1);
+        tracing::info!(message = 0.5);
+        let err = std::io::Error::other("boom");
+        tracing::info!(message = &err as &(dyn std::error::Error + 'static));
+        tracing::info!(n = 2);
+    });
+    let ends: Vec<&str> = lines
+        .iter()
+        .map(|l| &l[l.find(r#""msg""#).unwrap()..])
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            r#""msg":"5","target":"tracing_layer"}"#,
+            r#""msg":"true","n":1,"target":"tracing_layer"}"#,
+            r#""msg":"0.5","target":"tracing_layer"}"#,
+            r#""msg":"boom","target":"tracing_layer"}"#,
+            r#""msg":"","n":2,"target":"tracing_layer"}"#,
+        ]
+    );
+}

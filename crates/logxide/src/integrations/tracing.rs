@@ -323,6 +323,10 @@ struct EventFields<'a, 'e, 'b> {
 impl EventFields<'_, '_, '_> {
     #[inline]
     fn field<V: FieldValue + ?Sized>(&mut self, field: &Field, value: &V) {
+        // `message` is the record's `msg`, whatever its type (see `Message`).
+        if field.name() == "message" {
+            return;
+        }
         self.has_target |= field.name() == "target";
         self.f.field(key(field), value);
     }
@@ -348,17 +352,15 @@ impl Visit for EventFields<'_, '_, '_> {
         self.field(field, &value);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() != "message" {
-            self.field(field, value);
-        }
+        self.field(field, value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.field(field, &error_chain(value));
+        if field.name() != "message" {
+            self.field(field, &error_chain(value));
+        }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() != "message" {
-            self.field(field, &debug(value));
-        }
+        self.field(field, &debug(value));
     }
 }
 
