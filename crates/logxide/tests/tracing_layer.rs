@@ -739,3 +739,65 @@ fn a_message_field_of_any_type_is_the_msg_only() {
         ]
     );
 }
+
+/// Two layers on one subscriber, each into its own logger, the second with a per-layer
+/// filter: each keeps its own state of a span and its own task tree (a span's action of
+/// one layer is no parent of the other layer's records), with the spans it filters out
+/// left out of its tree.
+#[test]
+fn two_layers_on_one_subscriber_write_a_tree_each() {
+    use tracing_subscriber::filter::LevelFilter;
+
+    let (first, first_mem) = logger();
+    let (second, second_mem) = logger();
+    let subscriber = tracing_subscriber::registry()
+        .with(LogxideLayer::new(first.clone()))
+        .with(LogxideLayer::new(second.clone()).with_filter(LevelFilter::INFO));
+    tracing::subscriber::with_default(subscriber, || {
+        let outer = tracing::info_span!("outer");
+        let _o = outer.enter();
+        tracing::info!("one");
+        tracing::debug!("first only");
+        let debug_span = tracing::debug_span!("debug_span");
+        let _d = debug_span.enter();
+        tracing::info!("in the debug span");
+        tracing::info_span!("inner").in_scope(|| tracing::error!("failed"));
+    });
+    first.flush(None).unwrap();
+    second.flush(None).unwrap();
+    let t = TARGET;
+    assert_eq!(
+        normalized(&first_mem.lines()),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"outer","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"info","msg":"one",{t}}}"#),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[3],"mt":"debug","msg":"first only",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[4,1],"at":"debug_span","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[4,2],"mt":"info","msg":"in the debug span",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[4,3,1],"at":"inner","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[4,3,2],"mt":"error","msg":"failed",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[4,3,3],"at":"inner","st":"failed","exc":"error","reason":"failed","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[4,4],"at":"debug_span","st":"succeeded","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[5],"at":"outer","st":"succeeded","dur":0}"#.to_owned(),
+        ]
+    );
+    assert_eq!(
+        normalized(&second_mem.lines()),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"outer","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"info","msg":"one",{t}}}"#),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[3],"mt":"info","msg":"in the debug span",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[4,1],"at":"inner","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[4,2],"mt":"error","msg":"failed",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[4,3],"at":"inner","st":"failed","exc":"error","reason":"failed","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[5],"at":"outer","st":"succeeded","dur":0}"#.to_owned(),
+        ]
+    );
+    // One task each: no record of one logger carries the other's task id.
+    let tid =
+        |lines: &[String]| value_range(&lines[0], "tid").map(|(a, b)| lines[0][a..b].to_owned());
+    let (a, b) = (first_mem.lines(), second_mem.lines());
+    assert_ne!(tid(&a), tid(&b));
+    assert!(a.iter().all(|l| l.contains(&tid(&a).unwrap())));
+    assert!(b.iter().all(|l| l.contains(&tid(&b).unwrap())));
+}

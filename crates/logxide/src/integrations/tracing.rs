@@ -48,6 +48,10 @@
 //! and logxide's own macros and actions alike — take its next child positions. A span can be
 //! entered on several threads at once, and re-entered.
 //!
+//! Several layers on one subscriber (each into its own logger, each with its own per-layer
+//! filter) keep a state and a task tree each: a layer's events and spans never go into
+//! another layer's action of a span.
+//!
 //! **Parents.** A span is a child of its tracing parent (contextual or explicit) — of the
 //! innermost logxide action entered on the thread if that parent is entered there (so a
 //! logxide action started inside a span keeps the spans started inside it), else directly at
@@ -89,6 +93,9 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use smallvec::SmallVec;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -99,7 +106,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use crate::encode::{debug, ActionStatus, Key, StaticKey};
 use crate::logger::{
     current_action, error_chain, start_detached, with_global, ActionRef, DetachedAction,
-    EnteredRef, FieldValue, FieldWriter, Level, Logger, Parent,
+    EnteredRef, FieldValue, FieldWriter, Level, Logger, Owner, Parent,
 };
 
 /// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
@@ -107,6 +114,20 @@ use crate::logger::{
 #[derive(Debug, Clone, Default)]
 pub struct LogxideLayer {
     logger: Option<Logger>,
+    /// This layer's id: its state in a span's extensions, its entered spans, its actions.
+    id: LayerId,
+}
+
+/// A layer's id, unique in the process (never 0, the owner of logxide's own actions); a layer added
+/// to a subscriber takes a fresh one, so that clones added twice stay apart.
+#[derive(Debug, Clone)]
+struct LayerId(Owner);
+
+impl Default for LayerId {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        LayerId(NEXT.fetch_add(1, Relaxed))
+    }
 }
 
 impl LogxideLayer {
@@ -114,13 +135,17 @@ impl LogxideLayer {
     pub fn new(logger: Logger) -> Self {
         LogxideLayer {
             logger: Some(logger),
+            id: LayerId::default(),
         }
     }
 
     /// A layer writing into the global logger (whatever [`init`](crate::init) installed, also
     /// after a re-init).
     pub fn global() -> Self {
-        LogxideLayer { logger: None }
+        LogxideLayer {
+            logger: None,
+            id: LayerId::default(),
+        }
     }
 
     fn with_logger<R>(&self, f: impl FnOnce(&Logger) -> R) -> Option<R> {
@@ -144,14 +169,14 @@ impl LogxideLayer {
     {
         {
             let ext = span.extensions();
-            let state = ext.get::<SpanState>()?;
+            let state = ext.get::<SpanStates>()?.get(self.id.0)?;
             if let Some(handle) = &state.handle {
                 return Some(handle.clone());
             }
         }
         let parent_action = span.parent().and_then(|p| self.ensure_started(&p));
         let mut ext = span.extensions_mut();
-        let state = ext.get_mut::<SpanState>()?;
+        let state = ext.get_mut::<SpanStates>()?.get_mut(self.id.0)?;
         if let Some(handle) = &state.handle {
             return Some(handle.clone());
         }
@@ -163,7 +188,7 @@ impl LogxideLayer {
         };
         let fields = &state.fields;
         let action = self.with_logger(|logger| {
-            start_detached(logger, Cow::Borrowed(span.name()), parent, |f| {
+            start_detached(logger, self.id.0, Cow::Borrowed(span.name()), parent, |f| {
                 fields.write(f, &[])
             })
         })?;
@@ -192,7 +217,27 @@ enum Origin {
     Created(Option<ActionRef>),
 }
 
-/// The layer's state of one span, in its extensions.
+/// The states of one span of the layers it reaches (one per `LogxideLayer` of the
+/// subscriber, by layer id), in its extensions.
+#[derive(Default)]
+struct SpanStates(SmallVec<[(Owner, SpanState); 1]>);
+
+impl SpanStates {
+    fn get(&self, layer: Owner) -> Option<&SpanState> {
+        self.0.iter().find(|(l, _)| *l == layer).map(|(_, s)| s)
+    }
+
+    fn get_mut(&mut self, layer: Owner) -> Option<&mut SpanState> {
+        self.0.iter_mut().find(|(l, _)| *l == layer).map(|(_, s)| s)
+    }
+
+    fn remove(&mut self, layer: Owner) -> Option<SpanState> {
+        let i = self.0.iter().position(|(l, _)| *l == layer)?;
+        Some(self.0.remove(i).1)
+    }
+}
+
+/// A layer's state of one span.
 struct SpanState {
     /// Fields recorded before the start: the `started` record's.
     fields: Recorded,
@@ -426,9 +471,9 @@ impl Visit for Message<'_> {
 thread_local! {
     /// Event messages are written here (reused).
     static MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
-    /// The spans entered on this thread by this layer, innermost last, each keeping its
-    /// action entered.
-    static ENTERED: RefCell<Vec<(Id, EnteredRef)>> = const { RefCell::new(Vec::new()) };
+    /// The spans entered on this thread by the layers (by layer id), innermost last, each
+    /// keeping its action entered.
+    static ENTERED: RefCell<Vec<(Owner, Id, EnteredRef)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` with the event's message.
@@ -457,6 +502,10 @@ impl<S> Layer<S> for LogxideLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        self.id = LayerId::default();
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut fields = Recorded::default();
@@ -464,18 +513,23 @@ where
         let origin = if span.parent().is_some() {
             Origin::Span
         } else if attrs.is_contextual() {
-            Origin::Created(current_action())
+            Origin::Created(current_action(self.id.0))
         } else {
             Origin::Created(None)
         };
-        span.extensions_mut().insert(SpanState {
+        let state = SpanState {
             fields,
             late: Recorded::default(),
             origin,
             action: None,
             handle: None,
             error_event: None,
-        });
+        };
+        let mut ext = span.extensions_mut();
+        match ext.get_mut::<SpanStates>() {
+            Some(states) => states.0.push((self.id.0, state)),
+            None => ext.insert(SpanStates(SmallVec::from_buf([(self.id.0, state)]))),
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -485,7 +539,10 @@ where
         let mut recorded = Recorded::default();
         values.record(&mut recorded);
         let mut ext = span.extensions_mut();
-        if let Some(state) = ext.get_mut::<SpanState>() {
+        if let Some(state) = ext
+            .get_mut::<SpanStates>()
+            .and_then(|s| s.get_mut(self.id.0))
+        {
             let into = if state.handle.is_some() {
                 &mut state.late
             } else {
@@ -501,7 +558,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         if let Some(action) = self.ensure_started(&span) {
             let entered = action.enter();
-            let _ = ENTERED.try_with(|e| e.borrow_mut().push((id.clone(), entered)));
+            let _ = ENTERED.try_with(|e| e.borrow_mut().push((self.id.0, id.clone(), entered)));
         }
     }
 
@@ -509,7 +566,7 @@ where
         let left = ENTERED.try_with(|e| {
             let mut e = e.borrow_mut();
             e.iter()
-                .rposition(|(entered, _)| entered == id)
+                .rposition(|(layer, entered, _)| *layer == self.id.0 && entered == id)
                 .map(|i| e.remove(i))
         });
         drop(left);
@@ -519,7 +576,10 @@ where
         let Some(span) = ctx.span(&id) else { return };
         self.ensure_started(&span);
         let mut ext = span.extensions_mut();
-        let Some(mut state) = ext.remove::<SpanState>() else {
+        let Some(mut state) = ext
+            .get_mut::<SpanStates>()
+            .and_then(|s| s.remove(self.id.0))
+        else {
             return;
         };
         drop(ext);
@@ -561,14 +621,18 @@ where
             if let Some(span) = &span {
                 let unset = span
                     .extensions()
-                    .get::<SpanState>()
+                    .get::<SpanStates>()
+                    .and_then(|s| s.get(self.id.0))
                     .is_some_and(|state| state.error_event.is_none());
                 if unset {
                     // Formatted before the span's extensions are locked: the message's
                     // `Display` may log an event inside the span, or record into it.
                     let message = with_message(event, str::to_owned);
                     let mut ext = span.extensions_mut();
-                    if let Some(state) = ext.get_mut::<SpanState>() {
+                    if let Some(state) = ext
+                        .get_mut::<SpanStates>()
+                        .and_then(|s| s.get_mut(self.id.0))
+                    {
                         if state.error_event.is_none() {
                             state.error_event = Some(message);
                         }
@@ -603,7 +667,8 @@ where
                     visitor.f.field("target", target);
                 }
             };
-            let written = self.with_logger(|logger| logger.log_in(parent, level, msg, fields));
+            let written =
+                self.with_logger(|logger| logger.log_in(parent, self.id.0, level, msg, fields));
             if written.is_none() {
                 // No global logger: counted and reported as the macros' records are.
                 crate::logger::__global_log(level, msg, |_| {});

@@ -59,6 +59,24 @@ pub(crate) struct ActionState {
     /// The future holding the action's guard was dropped unfinished (see [`Instrumented`]):
     /// a guard dropped without a panic ends it `cancelled`, not `succeeded`.
     cancelled: AtomicBool,
+    /// Who started it: [`NATIVE`], or the id of the `tracing` layer whose span it is.
+    owner: Owner,
+}
+
+/// Who started an action: [`NATIVE`] (logxide's own API) or a `tracing` layer's id.
+pub(crate) type Owner = u64;
+
+/// The owner of the actions of logxide's own API, and the viewer that sees every action.
+pub(crate) const NATIVE: Owner = 0;
+
+impl ActionState {
+    /// Whether records and actions of `viewer` may go inside this action: every action for
+    /// [`NATIVE`]; for a `tracing` layer, logxide's own actions and its own spans' (another
+    /// layer's span action, entered on the thread for the same span, belongs to that
+    /// layer's tree and logger).
+    fn visible_to(&self, viewer: Owner) -> bool {
+        viewer == NATIVE || self.owner == NATIVE || self.owner == viewer
+    }
 }
 
 impl ActionState {
@@ -209,14 +227,17 @@ impl ActionRef {
     }
 }
 
-/// The innermost action entered on this thread.
+/// The innermost action entered on this thread that `viewer` sees.
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-pub(crate) fn current_action() -> Option<ActionRef> {
+pub(crate) fn current_action(viewer: Owner) -> Option<ActionRef> {
     STACK
         .try_with(|s| {
-            s.try_borrow()
-                .ok()
-                .and_then(|s| s.last().map(|a| ActionRef(Arc::clone(a))))
+            s.try_borrow().ok().and_then(|s| {
+                s.iter()
+                    .rev()
+                    .find(|a| a.visible_to(viewer))
+                    .map(|a| ActionRef(Arc::clone(a)))
+            })
         })
         .ok()
         .flatten()
@@ -245,7 +266,7 @@ impl Drop for EnteredRef {
 /// Where a record or an action goes.
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) enum Parent<'a> {
-    /// The innermost action entered on this thread, or a new task.
+    /// The innermost action entered on this thread (that the viewer sees), or a new task.
     Current,
     /// A remote position (see [`Action::context`]).
     Context(&'a ActionContext),
@@ -257,10 +278,18 @@ pub(crate) enum Parent<'a> {
     NewTask,
 }
 
-/// The slot `parent` gives to the next record or action: its task and its position; `None`
-/// for a new task.
-fn slot(parent: Parent<'_>) -> Option<Position> {
-    let innermost = || STACK.with(|s| s.borrow().last().map(|a| a.child_position()));
+/// The slot `parent` gives to the next record or action of `viewer`: its task and its
+/// position; `None` for a new task. "Innermost" is the innermost action `viewer` sees.
+fn slot(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
+    let innermost = || {
+        STACK.with(|s| {
+            s.borrow()
+                .iter()
+                .rev()
+                .find(|a| a.visible_to(viewer))
+                .map(|a| a.child_position())
+        })
+    };
     match parent {
         Parent::Current => innermost(),
         Parent::Context(ctx) => Some(Position {
@@ -274,22 +303,23 @@ fn slot(parent: Parent<'_>) -> Option<Position> {
     }
 }
 
-/// The position of the next record logged under `parent`.
-pub(crate) fn position_in(parent: Parent<'_>, mode: TaskIdMode) -> Position {
-    slot(parent).unwrap_or_else(|| Position {
+/// The position of the next record of `viewer` logged under `parent`.
+pub(crate) fn position_in(parent: Parent<'_>, viewer: Owner, mode: TaskIdMode) -> Position {
+    slot(parent, viewer).unwrap_or_else(|| Position {
         task_id: new_task_id(mode),
         level: SmallVec::from_slice(&[1]),
     })
 }
 
-/// Starts an action under `parent` without entering it.
+/// Starts an action of `owner` under `parent` without entering it.
 pub(crate) fn start_detached(
     logger: &Logger,
+    owner: Owner,
     action_type: Cow<'static, str>,
     parent: Parent<'_>,
     fields: impl FnOnce(&mut FieldWriter<'_, '_>),
 ) -> DetachedAction {
-    let (task_id, prefix) = match slot(parent) {
+    let (task_id, prefix) = match slot(parent, owner) {
         Some(pos) => (pos.task_id, pos.level),
         None => (new_task_id(logger.core.task_ids), LevelPath::new()),
     };
@@ -302,6 +332,7 @@ pub(crate) fn start_detached(
         logger: logger.clone(),
         ended: AtomicBool::new(false),
         cancelled: AtomicBool::new(false),
+        owner,
     });
     let pos = state.child_position();
     logger.emit(
@@ -324,7 +355,7 @@ pub(crate) fn start(
     fields: impl FnOnce(&mut FieldWriter<'_, '_>),
 ) -> Action {
     let parent = parent.map_or(Parent::Current, Parent::Context);
-    start_detached(logger, action_type, parent, fields).enter()
+    start_detached(logger, NATIVE, action_type, parent, fields).enter()
 }
 
 /// An action entered on the current thread; ends when dropped. See [`Logger::start_action`]

@@ -50,7 +50,7 @@ use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, Write
 use action::At;
 #[cfg(feature = "tracing")]
 pub(crate) use action::{
-    current_action, error_chain, start_detached, ActionRef, EnteredRef, Parent,
+    current_action, error_chain, start_detached, ActionRef, EnteredRef, Owner, Parent,
 };
 #[cfg(feature = "tracing")]
 pub(crate) use global::with_global;
@@ -396,17 +396,19 @@ impl Logger {
         action::start(self, action_type.into(), Some(context), fields)
     }
 
-    /// Logs `msg` at `level` at the position `parent` gives (the `tracing` layer).
+    /// Logs `msg` at `level` at the position `parent` gives to `viewer` (the `tracing`
+    /// layer).
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn log_in(
         &self,
         parent: action::Parent<'_>,
+        viewer: action::Owner,
         level: Level,
         msg: &str,
         fields: impl FnOnce(&mut FieldWriter<'_, '_>),
     ) {
         if self.enabled(level) {
-            let pos = action::position_in(parent, self.core.task_ids);
+            let pos = action::position_in(parent, viewer, self.core.task_ids);
             self.emit(
                 At::Pos(&pos),
                 level,
