@@ -34,6 +34,19 @@ const ESCAPE_TABLE: [u8; 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// `\u00XX` for the byte `b` (a control character, or DEL).
+#[inline]
+fn u_escape(b: u8) -> [u8; 6] {
+    [
+        b'\\',
+        b'u',
+        b'0',
+        b'0',
+        HEX[(b >> 4) as usize],
+        HEX[(b & 0xf) as usize],
+    ]
+}
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -131,14 +144,7 @@ fn escape_with<E>(s: &str, mut emit: impl FnMut(&[u8]) -> Result<(), E>) -> Resu
                     }
                 }
                 b'u' => {
-                    long = [
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX[(b >> 4) as usize],
-                        HEX[(b & 0xf) as usize],
-                    ];
+                    long = u_escape(b);
                     (&long, 1)
                 }
                 c => {
@@ -386,14 +392,7 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
                 (true, 0xe2) if b[i + 1..].starts_with(&[0x80, 0xa8]) => (3, b"\\u2028"),
                 (true, 0xe2) if b[i + 1..].starts_with(&[0x80, 0xa9]) => (3, b"\\u2029"),
                 (true, c @ (0x00..=0x1f | 0x7f)) => {
-                    long = [
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX[(c >> 4) as usize],
-                        HEX[(c & 0xf) as usize],
-                    ];
+                    long = u_escape(c);
                     (1, &long)
                 }
                 (false, b' ' | b'\t' | b'\n' | b'\r') => (1, b""),
