@@ -174,6 +174,36 @@ fn an_error_event_makes_its_span_fail() {
     );
 }
 
+/// The message of an ERROR event inside a span is formatted once, though it is both the
+/// record's `msg` and the span's failure `reason`: a `Display` with side effects runs once.
+#[test]
+fn an_error_events_message_is_formatted_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    struct Counted;
+    impl std::fmt::Display for Counted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            CALLS.fetch_add(1, SeqCst);
+            f.write_str("counted")
+        }
+    }
+    let lines = capture(|_| {
+        let span = tracing::info_span!("work");
+        let _e = span.enter();
+        tracing::error!("{}", Counted);
+    });
+    assert_eq!(CALLS.load(SeqCst), 1);
+    let t = TARGET;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"work","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"error","msg":"counted",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[3],"at":"work","st":"failed","exc":"error","reason":"counted","dur":0}"#.to_owned(),
+        ]
+    );
+}
+
 #[derive(Debug)]
 #[allow(dead_code)] // read through Debug
 struct Point {

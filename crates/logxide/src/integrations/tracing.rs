@@ -617,6 +617,9 @@ where
         } else {
             ctx.event_span(event)
         };
+        // The message, when it was formatted already for the span's failure: a `Display`
+        // runs once per event (one that logs writes its record once).
+        let mut formatted: Option<String> = None;
         if level == Level::Error {
             if let Some(span) = &span {
                 let unset = span
@@ -634,9 +637,10 @@ where
                         .and_then(|s| s.get_mut(self.id.0))
                     {
                         if state.error_event.is_none() {
-                            state.error_event = Some(message);
+                            state.error_event = Some(message.clone());
                         }
                     }
+                    formatted = Some(message);
                 }
             }
         }
@@ -655,7 +659,7 @@ where
                 .map_or(Parent::NewTask, Parent::Action)
         };
         let target = event.metadata().target();
-        with_message(event, |msg| {
+        let log = |msg: &str| {
             let fields = |f: &mut FieldWriter<'_, '_>| {
                 let mut visitor = EventFields {
                     f,
@@ -673,6 +677,10 @@ where
                 // No global logger: counted and reported as the macros' records are.
                 crate::logger::__global_log(level, msg, |_| {});
             }
-        });
+        };
+        match &formatted {
+            Some(msg) => log(msg),
+            None => with_message(event, log),
+        }
     }
 }
