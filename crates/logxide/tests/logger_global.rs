@@ -248,9 +248,24 @@ fn sync_env_and_level_env() {
     std::env::set_var("LOGXIDE_LEVEL", "chatty");
     let err = LoggerBuilder::new().target(&path).build().unwrap_err();
     assert!(err.to_string().contains("LOGXIDE_LEVEL"), "{err}");
-    std::env::remove_var("LOGXIDE_LEVEL");
     assert_eq!(lines(&path).len(), 1, "a failed build left the file alone");
     log.shutdown(None);
+    // Empty is unset (as an empty LOGXIDE_SYNC is off): the configured level applies.
+    std::env::set_var("LOGXIDE_LEVEL", "");
+    let other = dir.path().join("empty-level.log");
+    let log = LoggerBuilder::new()
+        .target(&other)
+        .set("level", "error")
+        .unwrap()
+        .build()
+        .unwrap();
+    std::env::remove_var("LOGXIDE_LEVEL");
+    log.warning("below the configured threshold");
+    log.error("kept");
+    log.shutdown(None);
+    let kept = lines(&other);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["msg"], "kept");
 }
 
 #[test]

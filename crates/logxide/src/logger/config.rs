@@ -213,7 +213,8 @@ fn option_error(option: &str, message: impl fmt::Display) -> InitError {
 ///
 /// Every option of the seed system's `init` exists under the same name; the text forms are
 /// accepted through [`set`](LoggerBuilder::set). Environment: `LOGXIDE_SYNC=1` (or
-/// `LOGXPY_SYNC=1`) forces synchronous writes; `LOGXIDE_LEVEL` sets the threshold.
+/// `LOGXPY_SYNC=1`) forces synchronous writes; `LOGXIDE_LEVEL` sets the threshold (empty: the
+/// configured level).
 ///
 /// ```
 /// use logxide::Logger;
@@ -754,7 +755,8 @@ impl LoggerBuilder {
                     }
                 }
             }
-            if let Some(v) = env_var("LOGXIDE_LEVEL")? {
+            // Empty is unset, as an empty `LOGXIDE_SYNC` is off.
+            if let Some(v) = env_var("LOGXIDE_LEVEL")?.filter(|v| !v.is_empty()) {
                 level = v
                     .parse()
                     .map_err(|e: ParseLevelError| option_error("LOGXIDE_LEVEL", e))?;
