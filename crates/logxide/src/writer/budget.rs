@@ -87,8 +87,9 @@
 //! back then issues a `SeqCst` fence and, if `space_waiters > 0`, takes `space` before
 //! `notify_all`. If the giver saw `space_waiters == 0`, its return of credits precedes the
 //! producer's increment in the `SeqCst` order, so the producer's retry sees them; otherwise
-//! the giver's `notify_all` cannot run until the producer is inside `wait`. Waits also carry
-//! a short timeout as a second line of defence.
+//! the giver's `notify_all` cannot run until the producer is inside `wait`. A reclaim also
+//! wakes the waiters, without taking `space` (see [`reclaim`]). Waits also carry a short
+//! timeout as a second line of defence.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::time::{Duration, Instant};
@@ -128,6 +129,9 @@ pub(crate) struct Budget {
     space: Mutex<()>,
     space_cv: Condvar,
     space_waiters: CachePadded<AtomicUsize>,
+    /// How often a waiting producer looks again without being woken (the second line of
+    /// defence; tests lengthen it to show that a wake-up came).
+    recheck: Duration,
     /// Held by a reclaim, and by a producer acknowledging one or giving back at exit (see
     /// "Reclaiming"). Taken after `space` when both are (never the other way round).
     reclaim: Mutex<()>,
@@ -263,6 +267,7 @@ impl Budget {
             space: Mutex::new(()),
             space_cv: Condvar::new(),
             space_waiters: CachePadded::new(AtomicUsize::new(0)),
+            recheck: Duration::from_millis(50),
             reclaim: Mutex::new(()),
             #[cfg(logxide_loom)]
             sync: AtomicU64::new(0),
@@ -372,8 +377,12 @@ impl Budget {
     }
 
     /// Takes back the credits of the lanes (`claims`) whose producers are not pushing (see
-    /// "Reclaiming"). True if it took any. Wakes no waiter (its caller may hold `space`):
-    /// the caller tries again at once, others at their next look.
+    /// "Reclaiming"). True if it took any.
+    ///
+    /// Wakes the producers waiting for space without taking `space`, which its caller may
+    /// hold (a `block` waiter's retry reclaims): a waiter asleep in `wait` wakes at once. One
+    /// between its retry and its `wait` holds `space`, so it exists only when the caller
+    /// does not; it sees the credits at its next look (the wait's timeout).
     #[cold]
     pub(crate) fn reclaim<'a>(&self, claims: impl Iterator<Item = &'a Claim> + Clone) -> bool {
         let _serial = self.reclaim.lock().unwrap_or_else(|e| e.into_inner());
@@ -397,6 +406,12 @@ impl Budget {
                 took |= c.any();
                 self.unpark(c.parked_records, c.parked_bytes);
                 self.free(c.records, c.bytes);
+            }
+        }
+        if took {
+            fence(SeqCst);
+            if self.space_waiters.load(SeqCst) > 0 {
+                self.space_cv.notify_all();
             }
         }
         took
@@ -466,7 +481,7 @@ impl Budget {
             if give_up() {
                 break false;
             }
-            let Some(wait) = wait_time(deadline, Duration::from_millis(50)) else {
+            let Some(wait) = wait_time(deadline, self.recheck) else {
                 break false;
             };
             on_wait();
@@ -573,6 +588,42 @@ mod tests {
         assert_eq!(b.free_bytes.load(SeqCst), 64 << 20);
         assert_eq!(b.parked_records.load(SeqCst), 0);
         assert_eq!(b.parked_bytes.load(SeqCst), 0);
+    }
+
+    /// A producer asleep waiting for space wakes when a reclaim frees credits, not at its
+    /// next look: here that look is 30 s away, and the wake-up must come long before.
+    #[test]
+    fn a_reclaim_wakes_the_producers_waiting_for_space() {
+        let (cap, max) = (1000, 64 << 10);
+        let mut b = Budget::new(cap, max);
+        b.recheck = Duration::from_secs(30);
+        let idle: Vec<Claim> = (0..4).map(|_| Claim::default()).collect();
+        for c in &idle {
+            assert!(push(&b, c, 20));
+        }
+        b.release(4, 80);
+        // The waiter's record needs the whole byte bound, which the idle lanes' chunks keep
+        // it from; its own retries do not reclaim.
+        let waiter = Claim::default();
+        std::thread::scope(|s| {
+            let started = Instant::now();
+            let h = s.spawn(|| b.wait_for_space(None, || push(&b, &waiter, max), || false, || {}));
+            while b.space_waiters.load(SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            // The waiter holds `space` from its count to its `wait`: once this thread gets
+            // the lock, the waiter is asleep.
+            drop(b.space.lock().unwrap());
+            assert!(!h.is_finished());
+            assert!(b.reclaim(idle.iter()));
+            assert!(h.join().unwrap());
+            let waited = started.elapsed();
+            assert!(
+                waited < Duration::from_secs(15),
+                "woken only by the timeout: {waited:?}"
+            );
+        });
+        assert_eq!(held(&waiter).1, 0, "spent on the record");
     }
 
     #[test]
