@@ -684,3 +684,77 @@ fn lone_surrogates_in_raw_json_become_replacement_characters() {
     let back: Vec<String> = serde_json::from_str(&out).unwrap();
     assert_eq!(back[2], "😀");
 }
+
+/// A value whose `Serialize` writes a string with `collect_str` of a `Display` that writes a
+/// part and then fails (returns `fmt::Error` on its own).
+struct CollectsFailing;
+
+impl serde::Serialize for CollectsFailing {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&Failing)
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Holder {
+    at: CollectsFailing,
+    n: u8,
+    list: Vec<CollectsFailing>,
+    opt: Option<CollectsFailing>,
+    tup: (CollectsFailing, u8),
+    var: Variant,
+}
+
+#[derive(serde::Serialize)]
+enum Variant {
+    V(CollectsFailing),
+}
+
+/// serde_json's `collect_str` `expect`s an I/O error when formatting fails, so a `Display`
+/// that failed on its own made the log call panic. Such a string is now what the `Display`
+/// wrote so far (as for a `%x` field), at any depth: in a struct, a seq, a tuple, an option,
+/// a variant, a map's key and value.
+#[test]
+fn a_failing_display_given_to_collect_str_is_what_it_wrote() {
+    assert_eq!(enc(&serde(CollectsFailing)), r#""partial \"""#);
+    assert_eq!(enc(&serde(format_args!("{}", Failing))), r#""partial \"""#);
+    let holder = Holder {
+        at: CollectsFailing,
+        n: 7,
+        list: vec![CollectsFailing, CollectsFailing],
+        opt: Some(CollectsFailing),
+        tup: (CollectsFailing, 1),
+        var: Variant::V(CollectsFailing),
+    };
+    assert_eq!(
+        enc(&serde(&holder)),
+        r#"{"at":"partial \"","n":7,"list":["partial \"","partial \""],"opt":"partial \"","tup":["partial \"",1],"var":{"V":"partial \""}}"#
+    );
+    let mut m = BTreeMap::new();
+    m.insert(CollectsFailingKey, CollectsFailing);
+    assert_eq!(enc(&serde(&m)), r#"{"partial \"":"partial \""}"#);
+    assert_eq!(
+        enc(&serde(json!({"k": [1, "x"]}))),
+        r#"{"k":[1,"x"]}"#,
+        "unchanged without collect_str"
+    );
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+    r.field("v", &serde(&holder.list));
+    r.field("after", &1);
+    r.finish();
+    assert_eq!(
+        line(&buf),
+        "{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[1],\"v\":[\"partial \\\"\",\"partial \\\"\"],\"after\":1}\n"
+    );
+}
+
+/// [`CollectsFailing`] as a map key (ordered).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct CollectsFailingKey;
+
+impl serde::Serialize for CollectsFailingKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&Failing)
+    }
+}

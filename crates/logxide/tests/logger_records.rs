@@ -859,3 +859,34 @@ fn an_error_whose_display_fails_is_logged_with_what_it_wrote() {
         r#"{"ts":0,"tid":"T","lvl":[2],"at":"a","st":"failed","exc":"logger_records::FailingError","reason":"outer: inner"}"#
     );
 }
+
+/// A `Serialize` impl that writes a string with `collect_str` of a `Display` that writes a
+/// part and then fails.
+struct CollectsFailing;
+
+impl serde::Serialize for CollectsFailing {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&FailingError(false))
+    }
+}
+
+/// serde_json's `collect_str` panics when the `Display` it formats fails on its own: the
+/// log call panicked. The string is now what the `Display` wrote, at any depth.
+#[test]
+fn a_serde_value_whose_collect_str_display_fails_is_logged_with_what_it_wrote() {
+    let (log, mem) = logger();
+    let nested = serde_json::json!({"k": [1]});
+    logxide::info!(logger: log, "m", a = logxide::encode::serde(CollectsFailing), b = 1);
+    logxide::info!(logger: log, "n", v = logxide::encode::serde(vec![Some(CollectsFailing)]), w = logxide::encode::serde(&nested));
+    log.flush(None).unwrap();
+    let lines = mem.lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        normalized(&lines[0]),
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"m","a":"inner","b":1}"#
+    );
+    assert_eq!(
+        normalized(&lines[1]),
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"n","v":["inner"],"w":{"k":[1]}}"#
+    );
+}

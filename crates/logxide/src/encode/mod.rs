@@ -36,6 +36,9 @@
 //!   [`RecordEncoder::field`]).
 //! - A nested serde value that fails to serialize is replaced by the string
 //!   `"<serialize error: …>"`, never left half-written.
+//! - A `Display` or `Debug` that fails (returns `fmt::Error` on its own) gives the string it
+//!   wrote so far, whether a `%x` / `?x` capture or a string a nested serde value writes
+//!   with `collect_str`; it does not panic.
 //!
 //! # Cost
 //!
@@ -78,6 +81,7 @@
 //! ```
 
 pub(crate) mod capture;
+mod guard;
 mod json;
 pub(crate) mod key;
 pub(crate) mod record;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::capture::Scalar;
+use super::guard::Guarded;
 use super::json;
 
 /// A value that can be written as JSON.
@@ -393,6 +394,9 @@ impl<T: fmt::Debug> Encode for DebugValue<T> {
 /// `"NaN"` / `"Infinity"` / `"-Infinity"`. If serialization fails (a map with non-string
 /// keys, a `Serialize` impl returning an error, ...) whatever was written is removed and the
 /// value becomes the string `"<serialize error: ...>"`, so the record is still valid JSON.
+/// A string a `Serialize` impl writes with `collect_str` (at any depth) whose `Display`
+/// fails (returns `fmt::Error` on its own) is what it wrote so far, as for a
+/// [`DisplayValue`]: no error, and no panic.
 ///
 /// ```
 /// use logxide::encode::{Encode, SerdeValue};
@@ -414,7 +418,8 @@ impl<T: Serialize> Encode for SerdeValue<T> {
     fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
         let mut ser = serde_json::Serializer::with_formatter(&mut *out, json::LineSafeFormatter);
-        if let Err(e) = self.0.serialize(&mut ser) {
+        // Through the guard: a `Display` given to `collect_str` that fails must not panic.
+        if let Err(e) = Guarded(&self.0).serialize(&mut ser) {
             out.truncate(start);
             out.extend_from_slice(b"\"<serialize error: ");
             let _ = fmt::write(&mut json::EscapeWriter(out), format_args!("{e}"));
