@@ -121,3 +121,42 @@ fn key_values_named_like_the_bridges_fields_win_over_them() {
         ]
     );
 }
+
+/// 128-bit integer key-values beyond 64 bits were written as strings (their `Display`),
+/// while the tracing layer writes them as numbers: they are JSON integers now, on both.
+#[test]
+fn wide_integer_key_values_are_json_numbers() {
+    use log::kv::Value as KvValue;
+    use log::Log;
+
+    let mem = MemorySink::new();
+    let logger = logxide::Logger::builder()
+        .use_env(false)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+    let kvs = [
+        ("umax", KvValue::from(u128::MAX)),
+        ("imin", KvValue::from(i128::MIN)),
+        ("big", KvValue::from(1u128 << 64)),
+        ("neg", KvValue::from(-(1i128 << 64))),
+        ("small", KvValue::from(7u128)),
+        ("smallneg", KvValue::from(-7i128)),
+    ];
+    bridge.log(
+        &log::Record::builder()
+            .args(format_args!("wide"))
+            .level(log::Level::Info)
+            .target("t")
+            .key_values(&kvs)
+            .build(),
+    );
+    logger.flush(None).unwrap();
+    let lines = mem.lines();
+    let line = &lines[0];
+    assert_eq!(
+        &line[line.find(r#""msg""#).unwrap()..],
+        r#""msg":"wide","target":"t","umax":340282366920938463463374607431768211455,"imin":-170141183460469231731687303715884105728,"big":18446744073709551616,"neg":-18446744073709551616,"small":7,"smallneg":-7}"#
+    );
+}

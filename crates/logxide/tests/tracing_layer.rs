@@ -831,3 +831,25 @@ fn two_layers_on_one_subscriber_write_a_tree_each() {
     assert!(a.iter().all(|l| l.contains(&tid(&a).unwrap())));
     assert!(b.iter().all(|l| l.contains(&tid(&b).unwrap())));
 }
+
+/// 128-bit integers are JSON numbers in span and event fields alike (as through the `log`
+/// bridge, which wrote them as strings).
+#[test]
+fn wide_integers_are_json_numbers_in_spans_and_events() {
+    let lines = capture(|_| {
+        let span = tracing::info_span!("wide", umax = u128::MAX, imin = i128::MIN);
+        let _s = span.enter();
+        tracing::info!(big = 1u128 << 64, neg = -(1i128 << 64), "e");
+    });
+    let lines = normalized(&lines);
+    assert_eq!(
+        lines[0],
+        r#"{"ts":0,"tid":"T0","lvl":[1],"at":"wide","st":"started","umax":340282366920938463463374607431768211455,"imin":-170141183460469231731687303715884105728}"#
+    );
+    assert_eq!(
+        lines[1],
+        format!(
+            r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"info","msg":"e","big":18446744073709551616,"neg":-18446744073709551616,{TARGET}}}"#
+        )
+    );
+}

@@ -3,7 +3,9 @@
 //! `file`, `line`), and `log`'s key-values as fields of their own after them. A key-value
 //! named like one of those four wins: the bridge leaves its own field of that name out (the
 //! more specific source wins, as a call-site field over a scope's), so no line has a key
-//! twice.
+//! twice. Key-values that are numbers (floats, and integers of any width: `u128` and `i128`
+//! too, as the `tracing` layer writes them) or booleans are written as JSON numbers and
+//! booleans, strings as strings, anything else as its `Display` text.
 //!
 //! Levels map as: trace and debug → debug, info → info, warn → warning, error → error.
 //!
@@ -160,7 +162,7 @@ impl<'kvs> VisitSource<'kvs> for OwnKeys {
 }
 
 /// Writes `log`'s key-values as fields, keeping numbers and booleans as JSON numbers and
-/// booleans.
+/// booleans (128-bit integers too: every integer is a JSON integer, whatever its size).
 struct Fields<'a, 'e, 'b>(&'a mut FieldWriter<'e, 'b>);
 
 impl<'kvs> VisitSource<'kvs> for Fields<'_, '_, '_> {
@@ -174,6 +176,11 @@ impl<'kvs> VisitSource<'kvs> for Fields<'_, '_, '_> {
         } else if let Some(n) = value.to_u64() {
             f.field(key, &n);
         } else if let Some(n) = value.to_i64() {
+            f.field(key, &n);
+        } else if let Some(n) = value.to_u128() {
+            // Beyond 64 bits: still a JSON integer (as the tracing layer writes it).
+            f.field(key, &n);
+        } else if let Some(n) = value.to_i128() {
             f.field(key, &n);
         } else if let Some(x) = value.to_f64() {
             f.field(key, &x);
