@@ -13,7 +13,8 @@
 //! Fields are `key = value` (any [`FieldValue`](crate::logger::FieldValue)), `key = %value`
 //! (its `Display`), `key = ?value` (its `Debug`), `key = serde(value)`… via
 //! [`encode::serde`](crate::encode::serde), or a bare `key` for `key = key`. Keys may also be
-//! string literals (`"http.status" = 200`). Without `logger:` the global logger is used.
+//! string literals (`"http.status" = 200`). A key written as a raw identifier is the name
+//! without `r#`: `r#type = 1` gives `"type":1`. Without `logger:` the global logger is used.
 
 /// Logs at a given [`Level`](crate::Level): `log!(Level::Note, "msg", key = value, ...)`.
 #[macro_export]
@@ -60,15 +61,15 @@ macro_rules! log {
 macro_rules! __fields {
     ($f:ident; ) => {};
     ($f:ident; $key:ident = %$value:expr $(, $($rest:tt)*)?) => {
-        $f.field($crate::__key!(::core::stringify!($key)), &$crate::encode::display(&$value));
+        $f.field($crate::__ident_key!($key), &$crate::encode::display(&$value));
         $crate::__fields!($f; $($($rest)*)?);
     };
     ($f:ident; $key:ident = ?$value:expr $(, $($rest:tt)*)?) => {
-        $f.field($crate::__key!(::core::stringify!($key)), &$crate::encode::debug(&$value));
+        $f.field($crate::__ident_key!($key), &$crate::encode::debug(&$value));
         $crate::__fields!($f; $($($rest)*)?);
     };
     ($f:ident; $key:ident = $value:expr $(, $($rest:tt)*)?) => {
-        $f.field($crate::__key!(::core::stringify!($key)), &$value);
+        $f.field($crate::__ident_key!($key), &$value);
         $crate::__fields!($f; $($($rest)*)?);
     };
     ($f:ident; $key:literal = %$value:expr $(, $($rest:tt)*)?) => {
@@ -84,7 +85,7 @@ macro_rules! __fields {
         $crate::__fields!($f; $($($rest)*)?);
     };
     ($f:ident; $key:ident $(, $($rest:tt)*)?) => {
-        $f.field($crate::__key!(::core::stringify!($key)), &$key);
+        $f.field($crate::__ident_key!($key), &$key);
         $crate::__fields!($f; $($($rest)*)?);
     };
 }
@@ -95,6 +96,24 @@ macro_rules! __fields {
 macro_rules! __key {
     ($name:expr) => {
         const { &$crate::encode::StaticKey::new($name, ::core::concat!(",\"", $name, "\":")) }
+    };
+}
+
+/// A `&'static StaticKey` for a key written as an identifier, spelled at compile time. A raw
+/// identifier (`r#type`) is the key without its `r#` (`type`): `stringify!` keeps the
+/// prefix, and `concat!` cannot drop it, so the name is sliced and its spelling `,"name":`
+/// built in constants — no cost at run time.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __ident_key {
+    ($key:ident) => {
+        const {
+            const __NAME: &::core::primitive::str =
+                $crate::encode::__unraw(::core::stringify!($key));
+            const __LEN: ::core::primitive::usize = __NAME.len() + 4;
+            const __QUOTED: [::core::primitive::u8; __LEN] = $crate::encode::__quoted(__NAME);
+            &$crate::encode::StaticKey::new(__NAME, $crate::encode::__utf8(&__QUOTED))
+        }
     };
 }
 

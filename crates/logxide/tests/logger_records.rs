@@ -890,3 +890,43 @@ fn a_serde_value_whose_collect_str_display_fails_is_logged_with_what_it_wrote() 
         r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"n","v":["inner"],"w":{"k":[1]}}"#
     );
 }
+
+/// A key written as a raw identifier (`r#type`) was written with its `r#` (`"r#type"`,
+/// `stringify!` keeps it): it is the identifier's name (`"type"`), on every macro taking
+/// fields and in every form (`= v`, `= %v`, `= ?v`, bare); a reserved name so written is
+/// renamed as any other. A string literal key is the key as written.
+#[test]
+fn raw_identifier_keys_lose_their_r_hash() {
+    let (log, mem) = logger();
+    let r#loop = "bare";
+    logxide::info!(logger: log, "m", r#type = 1, r#match = %"d", r#fn = ?"g", r#loop, r#msg = 2, "r#lit" = 3, plain = 4);
+    logxide::log!(logger: log, Level::Note, "n", r#type = 1);
+    logxide::checkpoint!(logger: log, "c", r#type = 1);
+    logxide::exception!(logger: log, &FailingError(false), "e", r#type = 1);
+    {
+        let _a = logxide::start_action!(logger: log, "a", r#type = 1);
+    }
+    log.flush(None).unwrap();
+    let lines: Vec<String> = mem.lines().iter().map(|l| normalized(l)).collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"m","type":1,"match":"d","fn":"\"g\"","loop":"bare","_msg":2,"r#lit":3,"plain":4}"#
+    );
+    assert_eq!(
+        lines[1],
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"note","msg":"n","type":1}"#
+    );
+    assert_eq!(
+        lines[2],
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"📍 c","type":1}"#
+    );
+    assert_eq!(
+        lines[3],
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"error","msg":"e","exc":"logger_records::FailingError","reason":"inner","type":1}"#
+    );
+    assert_eq!(
+        lines[4],
+        r#"{"ts":0,"tid":"T","lvl":[1],"at":"a","st":"started","type":1}"#
+    );
+}

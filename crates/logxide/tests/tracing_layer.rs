@@ -853,3 +853,23 @@ fn wide_integers_are_json_numbers_in_spans_and_events() {
         )
     );
 }
+
+/// Raw identifier keys are their names without `r#` (tracing's macros strip the prefix), as
+/// in logxide's own macros.
+#[test]
+fn raw_identifier_keys_lose_their_r_hash() {
+    let lines = capture(|_| {
+        let span = tracing::info_span!("s", r#type = 1);
+        let _s = span.enter();
+        tracing::info!(r#type = 2, "e");
+    });
+    let lines = normalized(&lines);
+    assert_eq!(
+        lines[0],
+        r#"{"ts":0,"tid":"T0","lvl":[1],"at":"s","st":"started","type":1}"#
+    );
+    assert_eq!(
+        lines[1],
+        format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"info","msg":"e","type":2,{TARGET}}}"#)
+    );
+}

@@ -275,4 +275,21 @@ mod tests {
             None
         );
     }
+
+    /// The macros' key of a raw identifier is its name without `r#`, spelled at compile time
+    /// (copied at run time, as any other key); a reserved name so written is renamed.
+    #[test]
+    fn raw_identifier_keys_are_spelled_at_compile_time() {
+        let raw: &'static StaticKey = crate::__ident_key!(r#type);
+        assert_eq!(raw.name(), "type");
+        assert_eq!(raw.spelled(Format::Compact), Some(",\"type\":"));
+        assert_eq!(raw.spelled(Format::Eliot), Some(",\"type\":"));
+        let plain: &'static StaticKey = crate::__ident_key!(user_id);
+        assert_eq!(plain.name(), "user_id");
+        assert_eq!(plain.spelled(Format::Compact), Some(",\"user_id\":"));
+        let reserved: &'static StaticKey = crate::__ident_key!(r#msg);
+        assert_eq!(reserved.name(), "msg");
+        assert_eq!(reserved.spelled(Format::Compact), None);
+        assert_eq!(reserved.spelled(Format::Eliot), Some(",\"msg\":"));
+    }
 }

@@ -98,6 +98,44 @@ pub const fn __plain(s: &str) -> bool {
     json::is_plain_const(s.as_bytes())
 }
 
+/// A key's name from the `stringify!` of its identifier: without the `r#` of a raw
+/// identifier (`r#type` → `type`), at compile time (for the macros' keys).
+#[doc(hidden)]
+pub const fn __unraw(ident: &'static str) -> &'static str {
+    match ident.as_bytes() {
+        [b'r', b'#', rest @ ..] => __utf8(rest),
+        _ => ident,
+    }
+}
+
+/// `,"name":` for `name`, at compile time (for the macros' keys): `N` must be its length,
+/// `name.len() + 4`.
+#[doc(hidden)]
+pub const fn __quoted<const N: usize>(name: &str) -> [u8; N] {
+    let name = name.as_bytes();
+    assert!(N == name.len() + 4, "N is the length of `,\"name\":`");
+    let mut out = [0; N];
+    out[0] = b',';
+    out[1] = b'"';
+    let mut i = 0;
+    while i < name.len() {
+        out[i + 2] = name[i];
+        i += 1;
+    }
+    out[N - 2] = b'"';
+    out[N - 1] = b':';
+    out
+}
+
+/// `bytes` as a `str`, at compile time: they must be UTF-8 (for the macros' keys).
+#[doc(hidden)]
+pub const fn __utf8(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => panic!("not UTF-8"),
+    }
+}
+
 pub use key::{Key, StaticKey};
 pub use record::{ActionStatus, Format, HeaderKeys, RecordEncoder, Timestamp};
 pub use value::{
