@@ -142,8 +142,30 @@ level_macro!($ error, Error, "Logs at error (40): `error!(\"msg\", key = value)`
 level_macro!($ critical, Critical, "Logs at critical (50): `critical!(\"msg\", key = value)`.");
 
 /// Logs at info with `"📍 "` before the message: `checkpoint!("loaded", n = 3)`.
+///
+/// A literal message is joined to the `"📍 "` at compile time (no allocation); any other
+/// message is formatted into a new `String`.
+///
+/// ```
+/// # let mem = logxide::sink::MemorySink::new();
+/// # let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
+/// logxide::checkpoint!(logger: log, "config loaded", entries = 3);
+/// let stage = String::from("warm-up");
+/// logxide::checkpoint!(logger: log, stage);
+/// # log.flush(None).unwrap();
+/// # let lines = mem.lines();
+/// # assert!(lines[0].ends_with(r#""mt":"info","msg":"📍 config loaded","entries":3}"#));
+/// # assert!(lines[1].ends_with(r#""mt":"info","msg":"📍 warm-up"}"#));
+/// ```
 #[macro_export]
 macro_rules! checkpoint {
+    (logger: $logger:expr, $msg:literal $(, $($fields:tt)*)?) => {
+        $crate::log!(logger: $logger, $crate::Level::Info,
+            ::core::concat!("📍 ", $msg) $(, $($fields)*)?)
+    };
+    ($msg:literal $(, $($fields:tt)*)?) => {
+        $crate::log!($crate::Level::Info, ::core::concat!("📍 ", $msg) $(, $($fields)*)?)
+    };
     (logger: $logger:expr, $msg:expr $(, $($fields:tt)*)?) => {
         $crate::log!(logger: $logger, $crate::Level::Info,
             ::std::format!("📍 {}", ::core::convert::AsRef::<str>::as_ref(&$msg)) $(, $($fields)*)?)
