@@ -8,8 +8,8 @@ use std::time::Duration;
 const CHILD: &str = "LOGXIDE_TEST_SIGNAL_CHILD";
 const RECORDS: usize = 5000;
 
-fn child(path: &str, flush_on_signals: bool) -> ! {
-    let _guard = logxide::LoggerBuilder::new()
+fn init(path: &str, flush_on_signals: bool) -> logxide::logger::LoggerGuard {
+    logxide::LoggerBuilder::new()
         .use_env(false)
         .target(path)
         // Records would sit in the queue for an hour: only the signal flush writes them.
@@ -21,25 +21,65 @@ fn child(path: &str, flush_on_signals: bool) -> ! {
         .unwrap()
         .flush_on_signals(flush_on_signals)
         .init()
-        .unwrap();
+        .unwrap()
+}
+
+/// `scenario`: the `flush_on_signals` of each `init` in turn, the last one onto `path` (the
+/// earlier ones onto a file beside it), then 5000 records and a SIGTERM; with `ignored_sigint`
+/// first, SIGINT is ignored before the first `init` and sent instead, and the child exits 0
+/// (after a shutdown) if it survives.
+fn child(path: &str, scenario: &str) -> ! {
+    let (signal, inits) = match scenario.strip_prefix("ignored_sigint,") {
+        Some(inits) => {
+            // SAFETY: setting a signal's disposition to ignored, before any thread of ours.
+            unsafe {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+            }
+            (libc::SIGINT, inits)
+        }
+        None => (libc::SIGTERM, scenario),
+    };
+    let inits: Vec<bool> = inits.split(',').map(|on| on == "true").collect();
+    let mut guard = None;
+    for (i, &on) in inits.iter().enumerate() {
+        let file = if i + 1 == inits.len() {
+            path.to_owned()
+        } else {
+            format!("{path}.{i}")
+        };
+        guard = Some(init(&file, on));
+    }
     for i in 0..RECORDS {
         logxide::info!("queued", i);
     }
     // SAFETY: sending a signal to our own process.
     unsafe {
-        libc::kill(libc::getpid(), libc::SIGTERM);
+        libc::kill(libc::getpid(), signal);
     }
-    std::thread::sleep(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(if signal == libc::SIGINT {
+        1
+    } else {
+        30
+    }));
+    if signal == libc::SIGINT {
+        logxide::info!("survived");
+        drop(guard);
+        std::process::exit(0);
+    }
     eprintln!("still alive after SIGTERM");
     std::process::exit(3);
 }
 
 fn run_child(flush: bool) -> (std::process::ExitStatus, String) {
+    run_scenario(&flush.to_string())
+}
+
+fn run_scenario(scenario: &str) -> (std::process::ExitStatus, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("signal.log");
     let status = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env(CHILD, format!("{}|{}", path.display(), flush))
+        .env(CHILD, format!("{}|{}", path.display(), scenario))
         .status()
         .unwrap();
     let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -49,16 +89,13 @@ fn run_child(flush: bool) -> (std::process::ExitStatus, String) {
 #[test]
 fn child_entry() {
     if let Ok(spec) = std::env::var(CHILD) {
-        let (path, flush) = spec.rsplit_once('|').unwrap();
-        child(path, flush == "true");
+        let (path, scenario) = spec.rsplit_once('|').unwrap();
+        child(path, scenario);
     }
 }
 
-#[test]
-fn sigterm_with_flush_on_signals_writes_everything_then_dies_by_the_signal() {
-    use std::os::unix::process::ExitStatusExt;
-    let (status, text) = run_child(true);
-    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+/// Every record, in order, each line ending with its `i`.
+fn assert_all_queued(text: &str) {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), RECORDS);
     for (i, line) in lines.iter().enumerate() {
@@ -70,9 +107,55 @@ fn sigterm_with_flush_on_signals_writes_everything_then_dies_by_the_signal() {
 }
 
 #[test]
+fn sigterm_with_flush_on_signals_writes_everything_then_dies_by_the_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let (status, text) = run_child(true);
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    assert_all_queued(&text);
+}
+
+#[test]
 fn sigterm_without_it_loses_the_queue_as_documented() {
     use std::os::unix::process::ExitStatusExt;
     let (status, text) = run_child(false);
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
     assert!(text.lines().count() < RECORDS);
+}
+
+/// `flush_on_signals(false)` in a re-init undoes an earlier `init`'s `true`: SIGTERM kills at
+/// once, by the signal, as if logxide had never handled it (before: the handler still drained
+/// all 5000 records first).
+#[test]
+fn a_reinit_with_flush_on_signals_off_undoes_an_earlier_on() {
+    use std::os::unix::process::ExitStatusExt;
+    let (status, text) = run_scenario("true,false");
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    // Nothing drained: the queue is lost, as without the option (no 5000-line dump on failure).
+    assert_eq!(text.lines().count(), 0, "records drained");
+    assert_eq!(text, "");
+}
+
+/// On, off, on again: the last `init` decides, and it drains again.
+#[test]
+fn flush_on_signals_turned_on_again_drains_again() {
+    use std::os::unix::process::ExitStatusExt;
+    let (status, text) = run_scenario("true,false,true");
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    assert_all_queued(&text);
+}
+
+/// Off after on chains to the disposition before logxide's handler: SIGINT ignored before
+/// stays ignored (before: the handler drained and killed the process by SIGINT).
+#[test]
+fn off_after_on_keeps_an_ignored_signal_ignored() {
+    let (status, text) = run_scenario("ignored_sigint,true,false");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), RECORDS + 1);
+    assert_all_queued(&text[..text.rfind("{").unwrap()]);
+    assert!(
+        lines[RECORDS].ends_with("\"msg\":\"survived\"}"),
+        "{}",
+        lines[RECORDS]
+    );
 }

@@ -661,6 +661,14 @@ impl LoggerBuilder {
     /// On SIGTERM/SIGINT, drain the global logger before the default action (off by default;
     /// applies to [`init`](Self::init)). In a process forked after that, the two signals take
     /// their default action at once (the draining thread is the parent's).
+    ///
+    /// Off in a later `init`, after an earlier one turned it on: the signals behave as if
+    /// logxide had never handled them, without draining — they take the disposition they had
+    /// before that earlier `init` (the default: the process ends by the signal, queued records
+    /// lost; ignored if they were ignored; a handler installed before still runs). logxide's
+    /// handler itself stays installed, as a signal handler cannot be removed soundly under
+    /// other registrations: it only chains to that disposition (an action performing the
+    /// default, in the handler). On again in a later `init`, they drain again.
     pub fn flush_on_signals(mut self, on: bool) -> Self {
         self.flush_on_signals = on;
         self

@@ -8,7 +8,7 @@
 //! The writer uses it too: a writer records the generation it was built in, and in a process
 //! of another generation (a forked child, which has a copy of the writer but not its thread)
 //! it stands down — see "Fork" in the [writer's docs](crate::writer). So does the opt-in
-//! signal drain ([`default_action_in_children`]).
+//! signal drain ([`default_action_in_children`], [`takes_default_action`]).
 //!
 //! This is one of the two modules with `unsafe` code (the other is `sink::mmap`): FFI calls
 //! whose contracts are stated next to each block.
@@ -61,4 +61,17 @@ pub(crate) fn default_action_in_children(signal: libc::c_int) -> std::io::Result
     // and calls `emulate_default_handler`, which signal-hook documents as async-signal-safe;
     // it allocates nothing and takes no lock.
     unsafe { signal_hook::low_level::register(signal, in_child) }.map(drop)
+}
+
+/// True if `signal` takes its default action now (`SIG_DFL`: neither ignored nor handled).
+/// The opt-in signal drain asks before it installs its handlers, to chain to that action
+/// when it is turned off again.
+pub(crate) fn takes_default_action(signal: libc::c_int) -> bool {
+    // SAFETY: `sigaction` with a null new action only writes the current one into `current`,
+    // a valid, writable `sigaction` (plain data, for which all zeroes is a valid value).
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_DFL
+    }
 }

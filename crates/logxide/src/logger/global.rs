@@ -13,7 +13,8 @@
 //!   [`LoggerBuilder::flush_on_signals`](super::LoggerBuilder::flush_on_signals) is on; then a
 //!   thread catches them, drains the global logger, and performs the default action. In a
 //!   process forked after that (which has the handlers but not the thread) they take their
-//!   default action at once.
+//!   default action at once. Off in a later `init`, the handlers stay but drain nothing: the
+//!   signals take the disposition they had before logxide handled them.
 //! - SIGKILL, a power cut, or `abort`: queued records are lost; written ones are whole lines.
 //! - `fork()`: the child's copy of the global logger stands down (see "Fork" in the
 //!   [writer's docs](crate::writer)): its records are counted as dropped (`forked`); `flush`,
@@ -25,7 +26,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, AtomicU8, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst,
 };
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, LazyLock, Mutex, Once};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -132,6 +133,10 @@ static PANIC_HOOK: Once = Once::new();
 /// `init` (the hook itself, once installed, stays for the life of the process).
 static PANIC_HOOK_ON: AtomicBool = AtomicBool::new(false);
 static SIGNALS: Once = Once::new();
+/// Set while the SIGTERM/SIGINT handlers are installed but `flush_on_signals` is off (the
+/// last successful `init` turned it off): the handlers then drain nothing and chain to the
+/// signals' original disposition. Shared with the handlers' conditional default action.
+static SIGNALS_OFF: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 /// Installs the global logger built from `builder`; see [`LoggerBuilder::init`].
 pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> {
@@ -160,6 +165,7 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
     if hook {
         install_panic_hook();
     }
+    SIGNALS_OFF.store(!signals, SeqCst);
     if signals {
         install_signal_flush();
     }
@@ -460,9 +466,19 @@ fn install_panic_hook() {
     });
 }
 
+/// Installs the SIGTERM/SIGINT handlers, once: a thread that drains the global logger, then
+/// takes the default action — while `SIGNALS_OFF` is clear. A signal handler cannot be
+/// uninstalled soundly (signal-hook keeps its handler for the other registrations, and a
+/// signal whose last action is removed is ignored, not defaulted), so a later `init` with
+/// `flush_on_signals(false)` sets `SIGNALS_OFF` instead: the thread skips the signal, and for
+/// a signal whose disposition was the default before, an action in the handler itself
+/// performs it (`register_conditional_default`: async-signal-safe, no thread needed). An
+/// ignored signal stays ignored; a handler installed before runs as signal-hook chains to it.
 fn install_signal_flush() {
     SIGNALS.call_once(|| {
         use signal_hook::consts::{SIGINT, SIGTERM};
+        // Asked before signal-hook's handler replaces the disposition.
+        let defaulted = [SIGTERM, SIGINT].map(super::fork::takes_default_action);
         let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) else {
             eprintln!("logxide: cannot install the SIGTERM/SIGINT flush handler");
             return;
@@ -470,7 +486,11 @@ fn install_signal_flush() {
         let spawned = std::thread::Builder::new()
             .name("logxide-signals".to_owned())
             .spawn(move || {
-                if let Some(signal) = signals.forever().next() {
+                for signal in signals.forever() {
+                    // Off: the handler chained to the original disposition already.
+                    if SIGNALS_OFF.load(SeqCst) {
+                        continue;
+                    }
                     shutdown(Some(Duration::from_secs(10)));
                     let _ = signal_hook::low_level::emulate_default_handler(signal);
                 }
@@ -484,6 +504,17 @@ fn install_signal_flush() {
         for signal in [SIGTERM, SIGINT] {
             if super::fork::default_action_in_children(signal).is_err() {
                 eprintln!("logxide: cannot install the SIGTERM/SIGINT handler for forked children");
+            }
+        }
+        for (signal, defaulted) in [SIGTERM, SIGINT].into_iter().zip(defaulted) {
+            if defaulted
+                && signal_hook::flag::register_conditional_default(
+                    signal,
+                    Arc::clone(&SIGNALS_OFF),
+                )
+                .is_err()
+            {
+                eprintln!("logxide: cannot install the SIGTERM/SIGINT default action for flush_on_signals(false)");
             }
         }
     });
