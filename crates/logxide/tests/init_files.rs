@@ -700,3 +700,55 @@ fn a_reinit_in_mode_a_onto_an_append_only_file_reopens_it() {
     drop((first, second));
     assert_eq!(messages(&path), ["one", "two", "three"]);
 }
+
+/// `clean` with a target that is a symbolic link (to a file, through a second link, to a
+/// missing file) deletes the file the records go to — the link's destination — and keeps
+/// the link, in both modes: the records land in a new file at the destination, through the
+/// link. (Before, it deleted the link: the records went into a new plain file at the link's
+/// path and the destination kept its old contents.)
+#[test]
+fn clean_through_a_symlink_empties_the_destination_and_keeps_the_link() {
+    let _s = serial();
+    for mode in ["w", "a"] {
+        for how in ["link", "link to a link", "dangling link"] {
+            let dir = tempfile::tempdir().unwrap();
+            let dest = dir.path().join("real.log");
+            if how != "dangling link" {
+                fs::write(&dest, "{\"msg\":\"old\"}\n").unwrap();
+            }
+            let link = dir.path().join("link.log");
+            std::os::unix::fs::symlink(&dest, &link).unwrap();
+            let target = if how == "link to a link" {
+                let outer = dir.path().join("outer.log");
+                std::os::unix::fs::symlink(&link, &outer).unwrap();
+                outer
+            } else {
+                link.clone()
+            };
+            let log = builder(&target)
+                .set("mode", mode)
+                .unwrap()
+                .set("clean", "true")
+                .unwrap()
+                .build()
+                .unwrap();
+            log.info("new");
+            log.shutdown(None);
+            let what = format!("mode {mode}, {how}");
+            assert_eq!(fs::read_link(&link).unwrap(), dest, "{what}: link replaced");
+            if how == "link to a link" {
+                assert_eq!(fs::read_link(&target).unwrap(), link, "{what}");
+            }
+            assert_eq!(messages(&dest), ["new"], "{what}");
+            let names: Vec<String> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            assert_eq!(
+                names.len(),
+                if how == "link to a link" { 3 } else { 2 },
+                "{what}: {names:?}"
+            );
+        }
+    }
+}

@@ -473,7 +473,13 @@ impl LoggerBuilder {
         self
     }
 
-    /// Delete an existing log file first (only after every option was validated).
+    /// Delete an existing log file first (only after every option was validated), so the
+    /// logger starts a new, empty file (created with the file options' permissions), in
+    /// either [`mode`](Self::mode). When the target is a symbolic link, the file it points
+    /// to (through every link) is the one deleted — the file the records would be written
+    /// to — and the link stays: the open recreates the file through it. A missing file, or
+    /// a link to one, is no error. With [`FileOptions::follow_symlinks`]`(false)` a link at
+    /// the target is refused before anything is deleted ([`InitError::Symlink`]).
     pub fn clean(mut self, clean: bool) -> Self {
         self.clean = clean;
         self
@@ -727,7 +733,11 @@ impl LoggerBuilder {
             _ => {}
         }
         if self.clean {
-            let dir = match path.parent() {
+            // The directory of the file `clean` removes (a symbolic link's destination).
+            let file = clean_target(&path)
+                .map_err(file_error)?
+                .unwrap_or_else(|| path.clone());
+            let dir = match file.parent() {
                 Some(d) if !d.as_os_str().is_empty() => d,
                 _ => std::path::Path::new("."),
             };
@@ -877,7 +887,13 @@ impl LoggerBuilder {
         // 2. Side effects: clean, open, start.
         if let Some(path) = &path {
             if self.clean {
-                match std::fs::remove_file(path) {
+                // The file the open below will reach, through any symbolic link: the link
+                // itself stays (the open recreates its destination through it).
+                let removed = clean_target(path).and_then(|file| match file {
+                    Some(file) => std::fs::remove_file(file),
+                    None => Ok(()),
+                });
+                match removed {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(error) => {
@@ -972,6 +988,17 @@ fn parse_mode(text: &str) -> Result<u32, String> {
         ));
     }
     Ok(mode)
+}
+
+/// The file `clean` removes for the target `path`: `path` with every symbolic link resolved
+/// — the file the logger opens through it, never the link itself — or `None` when there is
+/// nothing to remove (no file, or a link to a missing one).
+fn clean_target(path: &Path) -> std::io::Result<Option<PathBuf>> {
+    match std::fs::canonicalize(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// `<program name>.log` in the working directory.
