@@ -742,3 +742,115 @@ fn a_file_truncated_by_another_tool_is_sized_by_its_real_length() {
         assert_eq!(fs::read(&path).unwrap(), b"bbbb\ncccc\n", "{strategy}");
     }
 }
+
+const OPEN_FAILURE_CHILD: &str = "LOGXIDE_TEST_ROTATE_OPEN_FAILURE_CHILD";
+
+/// Opening a rotating file (mode `w`) in `base/unlisted`, which this process may search but
+/// not list, and in `base/readonly`, which it may list but not write and which holds a
+/// `.tmp` leftover: the directory scan fails, or the leftover's removal, and the active file
+/// — which the process may write — is left as it was. (Before, the open truncated it first.)
+fn open_failure_checks(base: &Path) {
+    let opts = RotateOptions::new().max_bytes(1 << 20);
+    let path = base.join("unlisted/app.log");
+    let err = opts.open(&path).unwrap_err();
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        b"precious\n",
+        "truncated before the scan"
+    );
+    assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot list the directory {} (for the rotated files of {}): Permission denied (os error 13)",
+            base.join("unlisted").display(),
+            path.display()
+        )
+    );
+
+    let path = base.join("readonly/app.log");
+    let tmp = base.join("readonly/app.20240301T115000.log.gz.tmp");
+    let err = opts.open(&path).unwrap_err();
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        b"precious\n",
+        "truncated before the removal"
+    );
+    assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot delete the leftover {}: Permission denied (os error 13)",
+            tmp.display()
+        )
+    );
+    assert_eq!(fs::read(&tmp).unwrap(), b"half");
+}
+
+#[test]
+fn open_failure_child_entry() {
+    if let Ok(base) = std::env::var(OPEN_FAILURE_CHILD) {
+        open_failure_checks(Path::new(&base));
+    }
+}
+
+#[test]
+fn a_failing_scan_or_leftover_removal_leaves_the_active_file_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let (unlisted, readonly) = (base.join("unlisted"), base.join("readonly"));
+    for d in [&unlisted, &readonly] {
+        fs::create_dir(d).unwrap();
+        fs::write(d.join("app.log"), "precious\n").unwrap();
+        fs::set_permissions(d.join("app.log"), fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    fs::write(readonly.join("app.20240301T115000.log.gz.tmp"), "half").unwrap();
+    let mode = |d: &Path, m: u32| fs::set_permissions(d, fs::Permissions::from_mode(m)).unwrap();
+    // SAFETY: `geteuid` has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        // Not root: the owner's permission bits apply to this process.
+        mode(&unlisted, 0o300);
+        mode(&readonly, 0o500);
+        open_failure_checks(base);
+        mode(&unlisted, 0o755);
+        mode(&readonly, 0o755);
+        return;
+    }
+    // Root ignores permission bits: run the checks in a child that is uid/gid 65534, for
+    // which `unlisted` (root's, 0711) can be searched but not listed and `readonly` (0755)
+    // listed but not written.
+    mode(base, 0o755);
+    mode(&unlisted, 0o711);
+    mode(&readonly, 0o755);
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "open_failure_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(OPEN_FAILURE_CHILD, base)
+        .uid(65534)
+        .gid(65534)
+        .output();
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => {
+            // E.g. the test binary is in a directory uid 65534 cannot enter.
+            eprintln!("SKIPPED: cannot run the test binary as uid 65534 (root ignores the permission bits this test needs): {e}");
+            return;
+        }
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "child as uid 65534 failed:\n{text}"
+    );
+    assert!(text.contains("1 passed"), "the checks did not run:\n{text}");
+}

@@ -48,7 +48,9 @@
 //! then is the uncompressed file deleted: after a crash there is either the uncompressed
 //! rotated file or a complete compressed one under the final name, never a half-written one.
 //! On open, leftover `*.tmp` files of this log are deleted and uncompressed rotated files are
-//! queued for compression again (when compression is on).
+//! queued for compression again (when compression is on). The directory is listed and the
+//! leftovers deleted before the active file is opened (and, in mode `w`, truncated): when
+//! either fails, the open fails with the active file as it was.
 //!
 //! Retention counts rotated files (compressed or not): beyond the newest `keep` they are
 //! deleted, and so is every rotated file whose rotation timestamp is older than `max_age`.
@@ -481,7 +483,9 @@ impl RotateOptions {
     /// compression (see the [module docs](self)).
     ///
     /// # Errors
-    /// Invalid options ([`validate`](Self::validate)), or the file could not be opened.
+    /// Invalid options ([`validate`](Self::validate)), the directory could not be listed or
+    /// a leftover `.tmp` deleted (found before the active file is opened or truncated: it is
+    /// left as it was), or the file could not be opened.
     pub fn open(&self, path: impl AsRef<Path>) -> io::Result<RotatingFile> {
         self.check(path.as_ref())?;
         RotatingFile::open_with(self.clone(), path.as_ref())
@@ -760,6 +764,59 @@ struct Background {
     thread: Option<JoinHandle<()>>,
 }
 
+impl Background {
+    /// Starts the background thread of the log named by `naming`.
+    fn start(naming: &Naming, opts: &RotateOptions, shared: &Arc<Shared>) -> io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let (done_tx, done) = mpsc::channel();
+        let worker = Worker {
+            naming: naming.clone(),
+            compression: opts.compression,
+            keep: opts.keep,
+            max_age: opts.max_age,
+            clock: Arc::clone(&opts.clock),
+            shared: Arc::clone(shared),
+        };
+        let thread = std::thread::Builder::new()
+            .name("logxide-rotate".into())
+            .spawn(move || worker.run(rx, done_tx))?;
+        Ok(Background {
+            tx: Some(tx),
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Removes the `.tmp` leftovers among `files` (the scan of an open); returns the jobs of the
+/// open: uncompressed rotated files to compress again (when compression is on), and a
+/// retention pass (when retention is on).
+fn recovery_jobs(files: &[Rotated], opts: &RotateOptions) -> io::Result<Vec<Job>> {
+    // Every `.tmp` goes before any compression starts (it would write one).
+    for r in files.iter().filter(|r| r.tmp) {
+        match fs::remove_file(&r.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot delete the leftover {}: {e}", r.path.display()),
+                ))
+            }
+        }
+    }
+    let compress = opts.compression != Compression::None;
+    let mut jobs: Vec<Job> = files
+        .iter()
+        .filter(|r| compress && !r.tmp && r.compression == Compression::None)
+        .map(|r| Job::Compress(r.path.clone()))
+        .collect();
+    if opts.keep.is_some() || opts.max_age.is_some() {
+        jobs.push(Job::Retain);
+    }
+    Ok(jobs)
+}
+
 /// What the background thread needs.
 struct Worker {
     naming: Naming,
@@ -867,6 +924,38 @@ impl fmt::Debug for RotatingFile {
 impl RotatingFile {
     fn open_with(opts: RotateOptions, path: &Path) -> io::Result<RotatingFile> {
         let naming = Naming::new(path)?;
+        // Everything that can fail comes before the open, which truncates the active file in
+        // mode `w`: a failure leaves the file as it was. First the directory scan (a missing
+        // directory has nothing to recover: the open creates it, or reports it), then the
+        // removal of `.tmp` leftovers (harmless if the open fails after: each is an
+        // unfinished copy of a rotated file that is still there) and the background thread,
+        // when there is work for it. Its jobs are queued only once the file is open:
+        // retention deletes rotated files, not for a sink that could not be opened.
+        let files = match naming.scan() {
+            Ok(files) => files,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot list the directory {} (for the rotated files of {}): {e}",
+                        naming.dir.display(),
+                        path.display()
+                    ),
+                ))
+            }
+        };
+        let jobs = recovery_jobs(&files, &opts)?;
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(0),
+            idle: Condvar::new(),
+            errors: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        });
+        let background = match jobs.is_empty() {
+            true => None,
+            false => Some(Background::start(&naming, &opts, &shared)?),
+        };
         let inner = opts.file.open(path)?;
         let now = unix_secs(opts.clock.now());
         let mut start = now;
@@ -882,68 +971,24 @@ impl RotatingFile {
             name: path.display().to_string(),
             naming,
             period,
-            last_stamp: 0,
+            last_stamp: files.iter().map(|r| r.stamp).max().unwrap_or(0),
             next_counter: 0,
             rotations: 0,
             rotation_failures: 0,
-            shared: Arc::new(Shared {
-                pending: Mutex::new(0),
-                idle: Condvar::new(),
-                errors: AtomicU64::new(0),
-                last_error: Mutex::new(None),
-            }),
-            background: None,
+            shared,
+            background,
             opts,
         };
-        sink.recover()?;
+        for job in jobs {
+            sink.queue(job)?;
+        }
         Ok(sink)
-    }
-
-    /// Removes `.tmp` leftovers, queues uncompressed rotated files and a retention pass.
-    fn recover(&mut self) -> io::Result<()> {
-        let files = self.naming.scan()?;
-        let compress = self.opts.compression != Compression::None;
-        // Every `.tmp` goes before any compression starts (it would write one).
-        for r in files.iter().filter(|r| r.tmp) {
-            match fs::remove_file(&r.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        for r in &files {
-            self.last_stamp = self.last_stamp.max(r.stamp);
-            if compress && !r.tmp && r.compression == Compression::None {
-                self.queue(Job::Compress(r.path.clone()))?;
-            }
-        }
-        if self.opts.keep.is_some() || self.opts.max_age.is_some() {
-            self.queue(Job::Retain)?;
-        }
-        Ok(())
     }
 
     /// Hands a job to the background thread, starting it the first time.
     fn queue(&mut self, job: Job) -> io::Result<()> {
         if self.background.is_none() {
-            let (tx, rx) = mpsc::channel();
-            let (done_tx, done) = mpsc::channel();
-            let worker = Worker {
-                naming: self.naming.clone(),
-                compression: self.opts.compression,
-                keep: self.opts.keep,
-                max_age: self.opts.max_age,
-                clock: Arc::clone(&self.opts.clock),
-                shared: Arc::clone(&self.shared),
-            };
-            let thread = std::thread::Builder::new()
-                .name("logxide-rotate".into())
-                .spawn(move || worker.run(rx, done_tx))?;
-            self.background = Some(Background {
-                tx: Some(tx),
-                done,
-                thread: Some(thread),
-            });
+            self.background = Some(Background::start(&self.naming, &self.opts, &self.shared)?);
         }
         let bg = self.background.as_ref().expect("started above");
         let Some(tx) = &bg.tx else {
