@@ -691,3 +691,38 @@ fn a_byte_bound_too_large_is_an_error_not_a_full_queue() {
     assert_eq!((report.metrics.written, report.metrics.dropped), (1, 0));
     assert_eq!(mem.lines().len(), 1);
 }
+
+/// Microseconds are `us`, `µs` (U+00B5 MICRO SIGN) or `μs` (U+03BC GREEK SMALL LETTER MU,
+/// what many keyboards and input methods produce); the error lists them all. (Before, the
+/// Greek mu was refused, and the message did not say it differs from the accepted sign.)
+#[test]
+fn durations_accept_the_micro_sign_and_the_greek_mu() {
+    use logxide::logger::parse_duration;
+    for text in ["250us", "250\u{b5}s", "250\u{3bc}s", " 250 \u{3bc}s "] {
+        assert_eq!(
+            parse_duration(text),
+            Ok(Duration::from_micros(250)),
+            "{text:?}"
+        );
+    }
+    assert_eq!(
+        parse_duration("1.5\u{3bc}s"),
+        Ok(Duration::from_nanos(1500))
+    );
+    LoggerBuilder::new()
+        .set("block_timeout", "500\u{3bc}s")
+        .unwrap();
+    assert_eq!(
+        parse_duration("2 mus").unwrap_err().to_string(),
+        "invalid duration \"2 mus\": expected a number of seconds, optionally with a unit ns, us, \u{b5}s or \u{3bc}s (micro sign or Greek mu), ms, s, m, h or d (e.g. \"100ms\", \"1.5 h\")"
+    );
+    let err = LoggerBuilder::new().set("flush", "3 \u{3bc}").unwrap_err();
+    assert!(
+        matches!(&err, InitError::Option { option, .. } if option == "flush"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "logxide option `flush`: invalid duration \"3 \u{3bc}\": expected a number of seconds, optionally with a unit ns, us, \u{b5}s or \u{3bc}s (micro sign or Greek mu), ms, s, m, h or d (e.g. \"100ms\", \"1.5 h\")"
+    );
+}

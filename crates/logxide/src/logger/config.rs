@@ -20,8 +20,10 @@ use crate::writer::{BuildError, DropWarning, Mode, Policy, Writer};
 /// The `warn` policy's report hook.
 type WarnHook = Arc<dyn Fn(&DropWarning) + Send + Sync>;
 
-/// A duration written as text: a bare number is seconds; suffixes `ns`, `us`/`µs`, `ms`,
-/// `s`, `m` (minutes), `h`, `d`, with optional spaces.
+/// A duration written as text: a bare number is seconds; suffixes `ns`, `us`/`µs`/`μs`
+/// (microseconds, with U+00B5 MICRO SIGN or U+03BC GREEK SMALL LETTER MU, which keyboards
+/// and input methods produce alike), `ms`, `s`, `m` (minutes), `h`, `d`, with optional
+/// spaces.
 ///
 /// ```
 /// use std::time::Duration;
@@ -30,7 +32,8 @@ type WarnHook = Arc<dyn Fn(&DropWarning) + Send + Sync>;
 /// assert_eq!(parse_duration(" 3 ms ").unwrap(), Duration::from_millis(3));
 /// assert_eq!(parse_duration("1.5 h").unwrap(), Duration::from_secs(5400));
 /// assert_eq!(parse_duration("0.25").unwrap(), Duration::from_millis(250));
-/// assert_eq!(parse_duration("2µs").unwrap(), Duration::from_micros(2));
+/// assert_eq!(parse_duration("2µs").unwrap(), Duration::from_micros(2)); // micro sign
+/// assert_eq!(parse_duration("2μs").unwrap(), Duration::from_micros(2)); // Greek mu
 /// assert!(parse_duration("soon").is_err());
 /// assert!(parse_duration("-1s").is_err());
 /// ```
@@ -48,7 +51,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
     let scale = match unit.trim() {
         "" | "s" => 1.0,
         "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
+        // U+00B5 MICRO SIGN and U+03BC GREEK SMALL LETTER MU.
+        "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
         "ms" => 1e-3,
         "m" => 60.0,
         "h" => 3600.0,
@@ -70,7 +74,7 @@ impl fmt::Display for ParseDurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid duration {:?}: expected a number of seconds, optionally with a unit ns, us, µs, ms, s, m, h or d (e.g. \"100ms\", \"1.5 h\")",
+            "invalid duration {:?}: expected a number of seconds, optionally with a unit ns, us, µs or μs (micro sign or Greek mu), ms, s, m, h or d (e.g. \"100ms\", \"1.5 h\")",
             self.0
         )
     }
