@@ -726,3 +726,81 @@ fn durations_accept_the_micro_sign_and_the_greek_mu() {
         "logxide option `flush`: invalid duration \"3 \u{3bc}\": expected a number of seconds, optionally with a unit ns, us, \u{b5}s or \u{3bc}s (micro sign or Greek mu), ms, s, m, h or d (e.g. \"100ms\", \"1.5 h\")"
     );
 }
+
+/// A deadline of `None` (any case, as the seed system's Python default prints) is no
+/// deadline; a bad one says `none` is accepted too. A duration or size too large says so,
+/// with the bound. (Before: `None` was refused as an invalid duration that did not mention
+/// `none`, and too large a value got the message of text that is no duration or size.)
+#[test]
+fn config_errors_say_what_was_wrong_and_what_is_accepted() {
+    use logxide::logger::parse_duration;
+    use logxide::sink::rotate::parse_size;
+    for none in ["none", "None", "NONE", " None ", ""] {
+        LoggerBuilder::new()
+            .use_env(false)
+            .sink(logxide::sink::MemorySink::new())
+            .set("deadline", none)
+            .unwrap()
+            .check()
+            .unwrap();
+    }
+    let err = LoggerBuilder::new().set("deadline", "never").unwrap_err();
+    assert!(
+        matches!(&err, InitError::Option { option, .. } if option == "deadline"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "logxide option `deadline`: invalid duration \"never\": expected a number of seconds, optionally with a unit ns, us, \u{b5}s or \u{3bc}s (micro sign or Greek mu), ms, s, m, h or d (e.g. \"100ms\", \"1.5 h\"), or none (any case) for no deadline"
+    );
+
+    for text in ["1000000000001", "11575000d", "1".repeat(400).as_str()] {
+        assert_eq!(
+            parse_duration(text).unwrap_err().to_string(),
+            format!("invalid duration {text:?}: too large, at most 1000000000000 seconds (about 31 700 years)")
+        );
+    }
+    assert_eq!(
+        parse_duration("1000000000000"),
+        Ok(Duration::from_secs(1_000_000_000_000))
+    );
+    assert_eq!(
+        LoggerBuilder::new()
+            .set("max_age", "20000000000000 s")
+            .unwrap_err()
+            .to_string(),
+        "logxide option `max_age`: invalid duration \"20000000000000 s\": too large, at most 1000000000000 seconds (about 31 700 years)"
+    );
+
+    for text in [
+        "18446744073709551616",
+        "20000000000GB",
+        "18446744073709551615 KiB",
+    ] {
+        assert_eq!(
+            parse_size(text).unwrap_err().to_string(),
+            format!("invalid size {text:?}: too large, at most 18446744073709551615 bytes")
+        );
+    }
+    assert_eq!(parse_size("18446744073709551615"), Ok(u64::MAX));
+    // A number too large with a unit that is none: the unit is what is wrong.
+    assert!(parse_size("99999999999999999999 parsecs")
+        .unwrap_err()
+        .to_string()
+        .contains("expected a whole number of bytes, optionally with a unit B, KB"));
+    assert_eq!(
+        LoggerBuilder::new()
+            .set("rotate_size", "20000000000GB")
+            .unwrap_err()
+            .to_string(),
+        "logxide option `rotate_size`: invalid size \"20000000000GB\": too large, at most 18446744073709551615 bytes"
+    );
+    // The byte bound of the queue: the writer's limit, as for a value below u64::MAX.
+    assert_eq!(
+        LoggerBuilder::new()
+            .set("max_bytes", "20000000000GB")
+            .unwrap_err()
+            .to_string(),
+        "logxide option `max_bytes`: invalid size \"20000000000GB\": too large, at most 9223372036854775807 bytes"
+    );
+}

@@ -23,7 +23,7 @@ type WarnHook = Arc<dyn Fn(&DropWarning) + Send + Sync>;
 /// A duration written as text: a bare number is seconds; suffixes `ns`, `us`/`µs`/`μs`
 /// (microseconds, with U+00B5 MICRO SIGN or U+03BC GREEK SMALL LETTER MU, which keyboards
 /// and input methods produce alike), `ms`, `s`, `m` (minutes), `h`, `d`, with optional
-/// spaces.
+/// spaces; at most 10^12 seconds (a longer one is an error that says so).
 ///
 /// ```
 /// use std::time::Duration;
@@ -36,9 +36,13 @@ type WarnHook = Arc<dyn Fn(&DropWarning) + Send + Sync>;
 /// assert_eq!(parse_duration("2μs").unwrap(), Duration::from_micros(2)); // Greek mu
 /// assert!(parse_duration("soon").is_err());
 /// assert!(parse_duration("-1s").is_err());
+/// assert!(parse_duration("1000000000001").is_err()); // at most 10^12 seconds
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
-    let err = || ParseDurationError(text.to_owned());
+    let err = || ParseDurationError {
+        text: text.to_owned(),
+        too_large: false,
+    };
     let s = text.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -60,22 +64,38 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
         _ => return Err(err()),
     };
     let secs = value * scale;
-    if !secs.is_finite() || secs > 1e12 {
-        return Err(err());
+    if !secs.is_finite() || secs > MAX_DURATION_SECS {
+        return Err(ParseDurationError {
+            text: text.to_owned(),
+            too_large: true,
+        });
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Text that is not a duration.
+/// The longest duration a time string may give: 10^12 seconds (about 31 700 years).
+const MAX_DURATION_SECS: f64 = 1e12;
+
+/// Text that is not a duration, or one longer than 10^12 seconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseDurationError(String);
+pub struct ParseDurationError {
+    text: String,
+    too_large: bool,
+}
 
 impl fmt::Display for ParseDurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.too_large {
+            return write!(
+                f,
+                "invalid duration {:?}: too large, at most 1000000000000 seconds (about 31 700 years)",
+                self.text
+            );
+        }
         write!(
             f,
             "invalid duration {:?}: expected a number of seconds, optionally with a unit ns, us, µs or μs (micro sign or Greek mu), ms, s, m, h or d (e.g. \"100ms\", \"1.5 h\")",
-            self.0
+            self.text
         )
     }
 }
@@ -379,12 +399,25 @@ impl LoggerBuilder {
             "flush" => self.flush = duration(value)?,
             "deadline" => {
                 self.deadline = match value.trim() {
-                    "" | "none" => None,
-                    v => Some(duration(v)?),
+                    // `None` too: what the seed system's Python default prints as.
+                    v if v.is_empty() || v.eq_ignore_ascii_case("none") => None,
+                    v => Some(parse_duration(v).map_err(|err| {
+                        e(&format!("{err}, or none (any case) for no deadline"))
+                    })?),
                 }
             }
             "max_bytes" => {
-                let bytes = crate::sink::rotate::parse_size(value).map_err(|err| e(&err))?;
+                let bytes = crate::sink::rotate::parse_size(value).map_err(|err| {
+                    if err.too_large() {
+                        // The writer's bound, not the size parser's (u64).
+                        e(&format!(
+                            "invalid size {value:?}: too large, at most {} bytes",
+                            (i64::MAX as u64).min(usize::MAX as u64)
+                        ))
+                    } else {
+                        e(&err)
+                    }
+                })?;
                 self.max_bytes = Some(usize::try_from(bytes).map_err(|_| {
                     e(&format!(
                         "{value:?} is too large for this platform: at most {} bytes",

@@ -236,16 +236,34 @@ impl FromStr for Compression {
     }
 }
 
-/// Text that is not a size.
+/// Text that is not a size, or one above `u64::MAX` bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseSizeError(String);
+pub struct ParseSizeError {
+    text: String,
+    too_large: bool,
+}
+
+impl ParseSizeError {
+    /// The text is a size, but above `u64::MAX` bytes.
+    pub(crate) fn too_large(&self) -> bool {
+        self.too_large
+    }
+}
 
 impl fmt::Display for ParseSizeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.too_large {
+            return write!(
+                f,
+                "invalid size {:?}: too large, at most {} bytes",
+                self.text,
+                u64::MAX
+            );
+        }
         write!(
             f,
             "invalid size {:?}: expected a whole number of bytes, optionally with a unit B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g. \"100MB\", \"512 KiB\"",
-            self.0
+            self.text
         )
     }
 }
@@ -254,7 +272,7 @@ impl std::error::Error for ParseSizeError {}
 
 /// A size written as text: a whole number, optionally followed (spaces allowed) by a unit
 /// `B`, `KB`, `MB`, `GB` (powers of 1000) or `KiB`, `MiB`, `GiB` (powers of 1024); units
-/// are case-insensitive.
+/// are case-insensitive. A size above `u64::MAX` bytes is an error that says so.
 ///
 /// ```
 /// use logxide::sink::rotate::parse_size;
@@ -263,16 +281,20 @@ impl std::error::Error for ParseSizeError {}
 /// assert_eq!(parse_size("42").unwrap(), 42);
 /// assert!(parse_size("1.5GB").is_err());
 /// assert!(parse_size("10 TB").is_err());
+/// assert!(parse_size("20000000000GB").unwrap_err().to_string().contains("too large"));
 /// ```
 pub fn parse_size(text: &str) -> Result<u64, ParseSizeError> {
-    let err = || ParseSizeError(text.to_owned());
+    let error = |too_large| ParseSizeError {
+        text: text.to_owned(),
+        too_large,
+    };
+    let err = || error(false);
     let s = text.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     if number.is_empty() {
         return Err(err());
     }
-    let value: u64 = number.parse().map_err(|_| err())?;
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" => 1000,
@@ -283,7 +305,9 @@ pub fn parse_size(text: &str) -> Result<u64, ParseSizeError> {
         "gib" => 1 << 30,
         _ => return Err(err()),
     };
-    value.checked_mul(scale).ok_or_else(err)
+    // Only digits: the one way to fail is a number above `u64::MAX`.
+    let value: u64 = number.parse().map_err(|_| error(true))?;
+    value.checked_mul(scale).ok_or_else(|| error(true))
 }
 
 /// Where a rotating file gets the time from. The real one is [`SystemClock`]; tests use
