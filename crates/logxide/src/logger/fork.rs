@@ -10,8 +10,8 @@
 //! it stands down — see "Fork" in the [writer's docs](crate::writer). So does the opt-in
 //! signal drain ([`default_action_in_children`], [`takes_default_action`]).
 //!
-//! This is one of the two modules with `unsafe` code (the other is `sink::mmap`): FFI calls
-//! whose contracts are stated next to each block.
+//! This is one of the three modules with `unsafe` code outside tests (the others are
+//! `sink::mmap` and `writer::lane`): FFI calls whose contracts are stated next to each block.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Once;
