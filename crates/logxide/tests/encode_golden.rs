@@ -758,3 +758,102 @@ impl serde::Serialize for CollectsFailingKey {
         s.collect_str(&Failing)
     }
 }
+
+/// A value whose `Serialize` fails with `custom` of a message: [`Failing`] (its `Display`
+/// writes a part, then fails) or a text.
+enum Refuses {
+    Failing,
+    Text(&'static str),
+}
+
+impl serde::Serialize for Refuses {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        match self {
+            Refuses::Failing => Err(S::Error::custom(Failing)),
+            Refuses::Text(t) => Err(S::Error::custom(t)),
+        }
+    }
+}
+
+impl PartialEq for Refuses {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Refuses {}
+impl PartialOrd for Refuses {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Refuses {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+#[derive(serde::Serialize)]
+struct HoldsRefusal {
+    n: u8,
+    list: Vec<u8>,
+    bad: Refuses,
+}
+
+/// serde_json's `Error::custom` is `msg.to_string()`, which panics when the message's
+/// `Display` fails on its own: a `Serialize` impl returning `Err(S::Error::custom(m))` with
+/// such an `m` made the log call panic. The value is now the usual
+/// `"<serialize error: ...>"` with what the `Display` wrote so far, at any depth (top level,
+/// in a struct, a seq, an option, a variant, a map's value and key); a message whose
+/// `Display` succeeds is written as before.
+#[test]
+fn a_custom_serialize_error_whose_display_fails_is_what_it_wrote() {
+    let partial = r#""<serialize error: partial \">""#;
+    assert_eq!(enc(&serde(Refuses::Failing)), partial);
+    let holder = HoldsRefusal {
+        n: 7,
+        list: vec![1, 2],
+        bad: Refuses::Failing,
+    };
+    assert_eq!(enc(&serde(&holder)), partial, "in a struct");
+    assert_eq!(
+        enc(&serde(vec![Refuses::Text("x"), Refuses::Failing])),
+        r#""<serialize error: x>""#,
+        "the first error in a seq"
+    );
+    assert_eq!(enc(&serde([Refuses::Failing])), partial, "in a seq");
+    assert_eq!(enc(&serde(Some(Refuses::Failing))), partial, "in an option");
+    assert_eq!(enc(&serde((1, Refuses::Failing))), partial, "in a tuple");
+    let mut value = BTreeMap::new();
+    value.insert("k", Refuses::Failing);
+    assert_eq!(enc(&serde(&value)), partial, "a map's value");
+    let mut key = BTreeMap::new();
+    key.insert(Refuses::Failing, 1);
+    assert_eq!(enc(&serde(&key)), partial, "a map's key");
+    // A message whose `Display` succeeds: as before.
+    assert_eq!(
+        enc(&serde(Refuses::Text("no \"way\"\n"))),
+        r#""<serialize error: no \"way\"\n>""#
+    );
+    let holder = HoldsRefusal {
+        n: 7,
+        list: vec![1, 2],
+        bad: Refuses::Text("no"),
+    };
+    assert_eq!(enc(&serde(&holder)), r#""<serialize error: no>""#);
+    // In a record: the line is complete and the fields around it untouched.
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+    r.field("before", &1);
+    r.field("bad", &serde(vec![vec![Refuses::Failing]]));
+    r.field("ok", &serde(Refuses::Text("fine")));
+    r.field("after", &serde(json!({"a": [1]})));
+    r.finish();
+    assert_eq!(
+        line(&buf),
+        "{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[1],\"before\":1,\
+         \"bad\":\"<serialize error: partial \\\">\",\
+         \"ok\":\"<serialize error: fine>\",\"after\":{\"a\":[1]}}\n"
+    );
+    serde_json::from_slice::<serde_json::Value>(&buf).unwrap();
+}

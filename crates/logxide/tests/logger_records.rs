@@ -891,6 +891,53 @@ fn a_serde_value_whose_collect_str_display_fails_is_logged_with_what_it_wrote() 
     );
 }
 
+/// A `Serialize` impl failing with `custom` of a message: a [`FailingError`] (its `Display`
+/// writes a part, then fails) or a text.
+enum RefusesWith {
+    Failing,
+    Text(&'static str),
+}
+
+impl serde::Serialize for RefusesWith {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        match self {
+            RefusesWith::Failing => Err(S::Error::custom(FailingError(false))),
+            RefusesWith::Text(t) => Err(S::Error::custom(t)),
+        }
+    }
+}
+
+/// serde_json's `Error::custom` is `msg.to_string()`, which panics when the message's
+/// `Display` fails on its own: the log call panicked. The value is now
+/// `"<serialize error: ...>"` with what the `Display` wrote, at any depth; a message whose
+/// `Display` succeeds is written as before.
+#[test]
+fn a_serde_value_failing_with_a_custom_error_whose_display_fails_is_logged() {
+    let (log, mem) = logger();
+    let nested = serde_json::json!({"k": [1]});
+    let mut map = std::collections::BTreeMap::new();
+    map.insert("k", vec![RefusesWith::Failing]);
+    logxide::info!(logger: log, "m", a = logxide::encode::serde(RefusesWith::Failing), b = 1);
+    logxide::info!(logger: log, "n", v = logxide::encode::serde(&map), w = logxide::encode::serde(&nested));
+    logxide::info!(logger: log, "o", t = logxide::encode::serde(Some(RefusesWith::Text("no"))));
+    log.flush(None).unwrap();
+    let lines = mem.lines();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        normalized(&lines[0]),
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"m","a":"<serialize error: inner>","b":1}"#
+    );
+    assert_eq!(
+        normalized(&lines[1]),
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"n","v":"<serialize error: inner>","w":{"k":[1]}}"#
+    );
+    assert_eq!(
+        normalized(&lines[2]),
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"o","t":"<serialize error: no>"}"#
+    );
+}
+
 /// A key written as a raw identifier (`r#type`) was written with its `r#` (`"r#type"`,
 /// `stringify!` keeps it): it is the identifier's name (`"type"`), on every macro taking
 /// fields and in every form (`= v`, `= %v`, `= ?v`, bare); a reserved name so written is

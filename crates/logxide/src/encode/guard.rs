@@ -1,4 +1,5 @@
-//! A serializer that keeps a failing `Display` inside a serde value from panicking.
+//! A serializer that keeps a failing `Display` inside a serde value from panicking: one given
+//! to `collect_str`, or the message of a `custom` error.
 //!
 //! A `Serialize` impl may write a string with [`Serializer::collect_str`], handing over a
 //! `Display` (chrono's dates, `fmt::Arguments`, `serde_with`'s `DisplayFromStr`, ...).
@@ -16,6 +17,17 @@
 //! (a `%x` field, an error's reason). A failure of the output is passed on unchanged, so
 //! serde_json still finds (and returns) the I/O error it recorded.
 //!
+//! The other way a `Display` reaches serde_json is an error: a `Serialize` impl that fails
+//! with `Err(S::Error::custom(msg))`. serde_json's `custom` is `msg.to_string()`, which
+//! panics when `msg`'s `Display` fails on its own. So a `Guard`'s error type is its own,
+//! [`GuardError`], wrapping the wrapped serializer's: its `custom` writes `msg` into a
+//! `String` with `write!` (what the `Display` wrote so far, if it fails) and hands that text
+//! to the wrapped error's `custom`. Every forwarded call wraps the error it returns, and a
+//! `Guarded` unwraps it, so the error serde_json returns (rendered as
+//! `"<serialize error: ...>"` by [`SerdeValue`](super::SerdeValue)) is serde_json's own, with
+//! that text as its message. Only the failing path allocates (the text, as serde_json's own
+//! `custom` does); wrapping and unwrapping are moves of the same error value.
+//!
 //! Why a wrapper around every serializer, and not only the top one: serde_json serializes
 //! the elements, fields, map keys and values of a compound value with serializers of its own
 //! (`&mut Serializer`, its private map-key serializer, ...), which a `Serialize` impl reaches
@@ -25,9 +37,9 @@
 //! gives it is wrapped in turn, and a `collect_str` at any depth is guarded. The wrapping is
 //! generic over the wrapped serializer, so serde_json's special cases (a `RawValue`, whose
 //! struct name it recognises; map keys that must be strings) are untouched: their calls
-//! arrive as they would without the guard. Nothing is allocated, and a value that never
-//! calls `collect_str` goes through the same serde_json code as before, only through
-//! (inlined) forwarding calls.
+//! arrive as they would without the guard, and their errors leave as they did. Nothing is
+//! allocated, and a value that never calls `collect_str` goes through the same serde_json
+//! code as before, only through (inlined) forwarding calls.
 //!
 //! The alternatives are worse: formatting the `Display` into a buffer first allocates (and a
 //! generic `Guard` could not write to the output directly), formatting it twice to check it
@@ -37,8 +49,8 @@
 use std::fmt::{self, Display};
 
 use serde::ser::{
-    Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant, SerializeTuple,
-    SerializeTupleStruct, SerializeTupleVariant, Serializer,
+    self, Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant,
+    SerializeTuple, SerializeTupleStruct, SerializeTupleVariant, Serializer,
 };
 
 /// A value serialized through a [`Guard`] around the serializer it is given.
@@ -47,13 +59,52 @@ pub(crate) struct Guarded<'a, T: ?Sized>(pub(crate) &'a T);
 impl<T: Serialize + ?Sized> Serialize for Guarded<'_, T> {
     #[inline]
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(Guard(serializer))
+        self.0.serialize(Guard(serializer)).map_err(|e| e.0)
     }
 }
 
 /// A serializer (or compound serializer) forwarding to the one it wraps, but for
-/// `collect_str`, whose `Display` cannot make it panic (see the module docs).
+/// `collect_str`, whose `Display` cannot make it panic, and for its error type, whose
+/// `custom` cannot either (see the module docs).
 pub(crate) struct Guard<S>(pub(crate) S);
+
+/// The error of a [`Guard`]: the wrapped serializer's error, made by [`custom`] from the
+/// text the message's `Display` wrote (so far, if it failed) rather than from the message.
+///
+/// [`custom`]: serde::ser::Error::custom
+pub(crate) struct GuardError<E>(E);
+
+impl<E: ser::Error> ser::Error for GuardError<E> {
+    #[cold]
+    fn custom<T: Display>(msg: T) -> Self {
+        // serde_json's `custom` is `msg.to_string()`, which panics when the `Display` fails
+        // on its own. Written into a `String` (whose writes never fail) with `write!`
+        // instead: a failure is the `Display`'s, and the text is what it wrote so far, as
+        // for a `%x` field or a `collect_str`. The wrapped error gets that text, whose
+        // `Display` (a `String`'s) cannot fail.
+        let mut text = String::new();
+        let _ = fmt::write(&mut text, format_args!("{msg}"));
+        GuardError(E::custom(text))
+    }
+}
+
+impl<E: Display> Display for GuardError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for GuardError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<E: std::error::Error> std::error::Error for GuardError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
 
 /// A `Display` whose own failure ends its output with what it wrote so far, as a success; a
 /// failure of the output it writes to is still returned.
@@ -85,7 +136,7 @@ impl<T: Display + ?Sized> Display for Checked<'_, T> {
 
 impl<S: Serializer> Serializer for Guard<S> {
     type Ok = S::Ok;
-    type Error = S::Error;
+    type Error = GuardError<S::Error>;
     type SerializeSeq = Guard<S::SerializeSeq>;
     type SerializeTuple = Guard<S::SerializeTuple>;
     type SerializeTupleStruct = Guard<S::SerializeTupleStruct>;
@@ -95,8 +146,8 @@ impl<S: Serializer> Serializer for Guard<S> {
     type SerializeStructVariant = Guard<S::SerializeStructVariant>;
 
     #[inline]
-    fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
-        self.0.collect_str(&Checked(value))
+    fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<S::Ok, Self::Error> {
+        self.0.collect_str(&Checked(value)).map_err(GuardError)
     }
 
     #[inline]
@@ -105,84 +156,84 @@ impl<S: Serializer> Serializer for Guard<S> {
     }
 
     #[inline]
-    fn serialize_bool(self, v: bool) -> Result<S::Ok, S::Error> {
-        self.0.serialize_bool(v)
+    fn serialize_bool(self, v: bool) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_bool(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_i8(self, v: i8) -> Result<S::Ok, S::Error> {
-        self.0.serialize_i8(v)
+    fn serialize_i8(self, v: i8) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_i8(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_i16(self, v: i16) -> Result<S::Ok, S::Error> {
-        self.0.serialize_i16(v)
+    fn serialize_i16(self, v: i16) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_i16(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_i32(self, v: i32) -> Result<S::Ok, S::Error> {
-        self.0.serialize_i32(v)
+    fn serialize_i32(self, v: i32) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_i32(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_i64(self, v: i64) -> Result<S::Ok, S::Error> {
-        self.0.serialize_i64(v)
+    fn serialize_i64(self, v: i64) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_i64(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_i128(self, v: i128) -> Result<S::Ok, S::Error> {
-        self.0.serialize_i128(v)
+    fn serialize_i128(self, v: i128) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_i128(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_u8(self, v: u8) -> Result<S::Ok, S::Error> {
-        self.0.serialize_u8(v)
+    fn serialize_u8(self, v: u8) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_u8(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_u16(self, v: u16) -> Result<S::Ok, S::Error> {
-        self.0.serialize_u16(v)
+    fn serialize_u16(self, v: u16) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_u16(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_u32(self, v: u32) -> Result<S::Ok, S::Error> {
-        self.0.serialize_u32(v)
+    fn serialize_u32(self, v: u32) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_u32(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_u64(self, v: u64) -> Result<S::Ok, S::Error> {
-        self.0.serialize_u64(v)
+    fn serialize_u64(self, v: u64) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_u64(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_u128(self, v: u128) -> Result<S::Ok, S::Error> {
-        self.0.serialize_u128(v)
+    fn serialize_u128(self, v: u128) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_u128(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_f32(self, v: f32) -> Result<S::Ok, S::Error> {
-        self.0.serialize_f32(v)
+    fn serialize_f32(self, v: f32) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_f32(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_f64(self, v: f64) -> Result<S::Ok, S::Error> {
-        self.0.serialize_f64(v)
+    fn serialize_f64(self, v: f64) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_f64(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_char(self, v: char) -> Result<S::Ok, S::Error> {
-        self.0.serialize_char(v)
+    fn serialize_char(self, v: char) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_char(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_str(self, v: &str) -> Result<S::Ok, S::Error> {
-        self.0.serialize_str(v)
+    fn serialize_str(self, v: &str) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_str(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_bytes(self, v: &[u8]) -> Result<S::Ok, S::Error> {
-        self.0.serialize_bytes(v)
+    fn serialize_bytes(self, v: &[u8]) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_bytes(v).map_err(GuardError)
     }
     #[inline]
-    fn serialize_none(self) -> Result<S::Ok, S::Error> {
-        self.0.serialize_none()
+    fn serialize_none(self) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_none().map_err(GuardError)
     }
     #[inline]
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
-        self.0.serialize_some(&Guarded(value))
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_some(&Guarded(value)).map_err(GuardError)
     }
     #[inline]
-    fn serialize_unit(self) -> Result<S::Ok, S::Error> {
-        self.0.serialize_unit()
+    fn serialize_unit(self) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_unit().map_err(GuardError)
     }
     #[inline]
-    fn serialize_unit_struct(self, name: &'static str) -> Result<S::Ok, S::Error> {
-        self.0.serialize_unit_struct(name)
+    fn serialize_unit_struct(self, name: &'static str) -> Result<S::Ok, Self::Error> {
+        self.0.serialize_unit_struct(name).map_err(GuardError)
     }
     #[inline]
     fn serialize_unit_variant(
@@ -190,16 +241,20 @@ impl<S: Serializer> Serializer for Guard<S> {
         name: &'static str,
         variant_index: u32,
         variant: &'static str,
-    ) -> Result<S::Ok, S::Error> {
-        self.0.serialize_unit_variant(name, variant_index, variant)
+    ) -> Result<S::Ok, Self::Error> {
+        self.0
+            .serialize_unit_variant(name, variant_index, variant)
+            .map_err(GuardError)
     }
     #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         name: &'static str,
         value: &T,
-    ) -> Result<S::Ok, S::Error> {
-        self.0.serialize_newtype_struct(name, &Guarded(value))
+    ) -> Result<S::Ok, Self::Error> {
+        self.0
+            .serialize_newtype_struct(name, &Guarded(value))
+            .map_err(GuardError)
     }
     #[inline]
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -208,25 +263,29 @@ impl<S: Serializer> Serializer for Guard<S> {
         variant_index: u32,
         variant: &'static str,
         value: &T,
-    ) -> Result<S::Ok, S::Error> {
+    ) -> Result<S::Ok, Self::Error> {
         self.0
             .serialize_newtype_variant(name, variant_index, variant, &Guarded(value))
+            .map_err(GuardError)
     }
     #[inline]
-    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        self.0.serialize_seq(len).map(Guard)
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, Self::Error> {
+        self.0.serialize_seq(len).map(Guard).map_err(GuardError)
     }
     #[inline]
-    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
-        self.0.serialize_tuple(len).map(Guard)
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, Self::Error> {
+        self.0.serialize_tuple(len).map(Guard).map_err(GuardError)
     }
     #[inline]
     fn serialize_tuple_struct(
         self,
         name: &'static str,
         len: usize,
-    ) -> Result<Self::SerializeTupleStruct, S::Error> {
-        self.0.serialize_tuple_struct(name, len).map(Guard)
+    ) -> Result<Self::SerializeTupleStruct, Self::Error> {
+        self.0
+            .serialize_tuple_struct(name, len)
+            .map(Guard)
+            .map_err(GuardError)
     }
     #[inline]
     fn serialize_tuple_variant(
@@ -235,22 +294,26 @@ impl<S: Serializer> Serializer for Guard<S> {
         variant_index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Self::SerializeTupleVariant, S::Error> {
+    ) -> Result<Self::SerializeTupleVariant, Self::Error> {
         self.0
             .serialize_tuple_variant(name, variant_index, variant, len)
             .map(Guard)
+            .map_err(GuardError)
     }
     #[inline]
-    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        self.0.serialize_map(len).map(Guard)
+    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, Self::Error> {
+        self.0.serialize_map(len).map(Guard).map_err(GuardError)
     }
     #[inline]
     fn serialize_struct(
         self,
         name: &'static str,
         len: usize,
-    ) -> Result<Self::SerializeStruct, S::Error> {
-        self.0.serialize_struct(name, len).map(Guard)
+    ) -> Result<Self::SerializeStruct, Self::Error> {
+        self.0
+            .serialize_struct(name, len)
+            .map(Guard)
+            .map_err(GuardError)
     }
     #[inline]
     fn serialize_struct_variant(
@@ -259,128 +322,139 @@ impl<S: Serializer> Serializer for Guard<S> {
         variant_index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Self::SerializeStructVariant, S::Error> {
+    ) -> Result<Self::SerializeStructVariant, Self::Error> {
         self.0
             .serialize_struct_variant(name, variant_index, variant, len)
             .map(Guard)
+            .map_err(GuardError)
     }
 }
 
 impl<S: SerializeSeq> SerializeSeq for Guard<S> {
     type Ok = S::Ok;
-    type Error = S::Error;
+    type Error = GuardError<S::Error>;
     #[inline]
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.0.serialize_element(&Guarded(value))
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.0
+            .serialize_element(&Guarded(value))
+            .map_err(GuardError)
     }
     #[inline]
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
+    fn end(self) -> Result<S::Ok, Self::Error> {
+        self.0.end().map_err(GuardError)
     }
 }
 
 impl<S: SerializeTuple> SerializeTuple for Guard<S> {
     type Ok = S::Ok;
-    type Error = S::Error;
+    type Error = GuardError<S::Error>;
     #[inline]
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.0.serialize_element(&Guarded(value))
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.0
+            .serialize_element(&Guarded(value))
+            .map_err(GuardError)
     }
     #[inline]
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
+    fn end(self) -> Result<S::Ok, Self::Error> {
+        self.0.end().map_err(GuardError)
     }
 }
 
 impl<S: SerializeTupleStruct> SerializeTupleStruct for Guard<S> {
     type Ok = S::Ok;
-    type Error = S::Error;
+    type Error = GuardError<S::Error>;
     #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.0.serialize_field(&Guarded(value))
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.0.serialize_field(&Guarded(value)).map_err(GuardError)
     }
     #[inline]
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
+    fn end(self) -> Result<S::Ok, Self::Error> {
+        self.0.end().map_err(GuardError)
     }
 }
 
 impl<S: SerializeTupleVariant> SerializeTupleVariant for Guard<S> {
     type Ok = S::Ok;
-    type Error = S::Error;
+    type Error = GuardError<S::Error>;
     #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.0.serialize_field(&Guarded(value))
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.0.serialize_field(&Guarded(value)).map_err(GuardError)
     }
     #[inline]
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
+    fn end(self) -> Result<S::Ok, Self::Error> {
+        self.0.end().map_err(GuardError)
     }
 }
 
 impl<S: SerializeMap> SerializeMap for Guard<S> {
     type Ok = S::Ok;
-    type Error = S::Error;
+    type Error = GuardError<S::Error>;
     #[inline]
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), S::Error> {
-        self.0.serialize_key(&Guarded(key))
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Self::Error> {
+        self.0.serialize_key(&Guarded(key)).map_err(GuardError)
     }
     #[inline]
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.0.serialize_value(&Guarded(value))
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.0.serialize_value(&Guarded(value)).map_err(GuardError)
     }
     #[inline]
     fn serialize_entry<K: Serialize + ?Sized, V: Serialize + ?Sized>(
         &mut self,
         key: &K,
         value: &V,
-    ) -> Result<(), S::Error> {
-        self.0.serialize_entry(&Guarded(key), &Guarded(value))
+    ) -> Result<(), Self::Error> {
+        self.0
+            .serialize_entry(&Guarded(key), &Guarded(value))
+            .map_err(GuardError)
     }
     #[inline]
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
+    fn end(self) -> Result<S::Ok, Self::Error> {
+        self.0.end().map_err(GuardError)
     }
 }
 
 impl<S: SerializeStruct> SerializeStruct for Guard<S> {
     type Ok = S::Ok;
-    type Error = S::Error;
+    type Error = GuardError<S::Error>;
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), S::Error> {
-        self.0.serialize_field(key, &Guarded(value))
+    ) -> Result<(), Self::Error> {
+        self.0
+            .serialize_field(key, &Guarded(value))
+            .map_err(GuardError)
     }
     #[inline]
-    fn skip_field(&mut self, key: &'static str) -> Result<(), S::Error> {
-        self.0.skip_field(key)
+    fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
+        self.0.skip_field(key).map_err(GuardError)
     }
     #[inline]
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
+    fn end(self) -> Result<S::Ok, Self::Error> {
+        self.0.end().map_err(GuardError)
     }
 }
 
 impl<S: SerializeStructVariant> SerializeStructVariant for Guard<S> {
     type Ok = S::Ok;
-    type Error = S::Error;
+    type Error = GuardError<S::Error>;
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), S::Error> {
-        self.0.serialize_field(key, &Guarded(value))
+    ) -> Result<(), Self::Error> {
+        self.0
+            .serialize_field(key, &Guarded(value))
+            .map_err(GuardError)
     }
     #[inline]
-    fn skip_field(&mut self, key: &'static str) -> Result<(), S::Error> {
-        self.0.skip_field(key)
+    fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
+        self.0.skip_field(key).map_err(GuardError)
     }
     #[inline]
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.0.end()
+    fn end(self) -> Result<S::Ok, Self::Error> {
+        self.0.end().map_err(GuardError)
     }
 }

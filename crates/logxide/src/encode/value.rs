@@ -396,7 +396,9 @@ impl<T: fmt::Debug> Encode for DebugValue<T> {
 /// value becomes the string `"<serialize error: ...>"`, so the record is still valid JSON.
 /// A string a `Serialize` impl writes with `collect_str` (at any depth) whose `Display`
 /// fails (returns `fmt::Error` on its own) is what it wrote so far, as for a
-/// [`DisplayValue`]: no error, and no panic.
+/// [`DisplayValue`]: no error, and no panic. Likewise the message of an error a `Serialize`
+/// impl returns (`Err(S::Error::custom(msg))`) is what `msg`'s `Display` wrote, even if it
+/// fails: `"<serialize error: what it wrote>"`, no panic.
 ///
 /// ```
 /// use logxide::encode::{Encode, SerdeValue};
