@@ -873,3 +873,59 @@ fn raw_identifier_keys_lose_their_r_hash() {
         format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"info","msg":"e","type":2,{TARGET}}}"#)
     );
 }
+
+/// A `Display`, `Debug` and error `Display` that write a part and then fail (return
+/// `fmt::Error` on their own).
+struct Failing;
+
+impl std::fmt::Display for Failing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("part \"")?;
+        Err(std::fmt::Error)
+    }
+}
+
+impl std::fmt::Debug for Failing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dbg")?;
+        Err(std::fmt::Error)
+    }
+}
+
+impl std::error::Error for Failing {}
+
+/// A span field given as `%x` / `?x` (at the span's creation or recorded later) was
+/// formatted with `format!`, which panics when the `Display` / `Debug` fails on its own: the
+/// span's creation (or `record`) panicked. It is now what it wrote so far, as event fields,
+/// messages and error values already were (all checked here).
+#[test]
+fn a_failing_display_or_debug_in_a_span_or_event_is_what_it_wrote() {
+    let lines = capture(|_| {
+        let span =
+            tracing::info_span!("s", d = %Failing, g = ?Failing, late = tracing::field::Empty);
+        let _s = span.enter();
+        span.record("late", tracing::field::display(Failing));
+        tracing::info!(d = %Failing, g = ?Failing, "e {}", Failing);
+        tracing::info!(err = &Failing as &(dyn std::error::Error + 'static), "x");
+        tracing::info!(message = %Failing);
+        tracing::info_span!("f", error = %Failing).in_scope(|| {});
+        let failed =
+            tracing::info_span!("g", error = &Failing as &(dyn std::error::Error + 'static));
+        failed.in_scope(|| {});
+    });
+    let t = TARGET;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"s","st":"started","d":"part \"","g":"dbg"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"info","msg":"e part \"","d":"part \"","g":"dbg",{t}}}"#),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[3],"mt":"info","msg":"x","err":"part \"",{t}}}"#),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[4],"mt":"info","msg":"part \"",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[5,1],"at":"f","st":"started","error":"part \""}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[5,2],"at":"f","st":"failed","exc":"error","reason":"part \"","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[6,1],"at":"g","st":"started","error":"part \""}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[6,2],"at":"g","st":"failed","exc":"error","reason":"part \"","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[7],"at":"s","st":"succeeded","dur":0,"late":"part \""}"#.to_owned(),
+        ]
+    );
+}

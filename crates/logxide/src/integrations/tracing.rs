@@ -353,7 +353,11 @@ impl Visit for Recorded {
         self.set(field.name(), Value::Str(error_chain(value)));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.set(field.name(), Value::Str(format!("{value:?}")));
+        // `write!`, not `format!` (which panics when a `Debug`, or the `Display` of a `%x`
+        // field, fails on its own): the text is what it wrote so far, as for event fields.
+        let mut text = String::new();
+        let _ = write!(text, "{value:?}");
+        self.set(field.name(), Value::Str(text));
     }
 }
 
