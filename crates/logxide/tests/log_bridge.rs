@@ -160,3 +160,92 @@ fn wide_integer_key_values_are_json_numbers() {
         r#""msg":"wide","target":"t","umax":340282366920938463463374607431768211455,"imin":-170141183460469231731687303715884105728,"big":18446744073709551616,"neg":-18446744073709551616,"small":7,"smallneg":-7}"#
     );
 }
+
+/// A `Display` and `Debug` that write a part and then fail (return `fmt::Error` on their
+/// own).
+struct Failing;
+
+impl std::fmt::Display for Failing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("part \"")?;
+        Err(std::fmt::Error)
+    }
+}
+
+impl std::fmt::Debug for Failing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dbg")?;
+        Err(std::fmt::Error)
+    }
+}
+
+/// A `Display` that logs through the bridge while it is being formatted (a record whose
+/// message is a [`Failing`]), then writes a part and fails.
+struct LogsThenFails<'a>(&'a logxide::integrations::log::LogBridge);
+
+impl std::fmt::Display for LogsThenFails<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use log::Log;
+        self.0.log(
+            &log::Record::builder()
+                .args(format_args!("inner {}", Failing))
+                .level(log::Level::Info)
+                .target("t")
+                .build(),
+        );
+        f.write_str("outer")?;
+        Err(std::fmt::Error)
+    }
+}
+
+/// A message or key-value whose `Display` / `Debug` fails is what it wrote so far, as a `%x`
+/// field is, on every path: the message formatted into the reused buffer, key-values given
+/// as `Display` or `Debug`, and the message of a record logged while another's message is
+/// being formatted (formatted with `to_string`, which panics when the `Display` fails: the
+/// log call panicked).
+#[test]
+fn a_failing_display_in_a_message_or_key_value_is_what_it_wrote() {
+    use log::kv::Value as KvValue;
+    use log::Log;
+
+    let mem = MemorySink::new();
+    let logger = logxide::Logger::builder()
+        .use_env(false)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+    let kvs = [
+        ("d", KvValue::from_display(&Failing)),
+        ("g", KvValue::from_debug(&Failing)),
+    ];
+    bridge.log(
+        &log::Record::builder()
+            .args(format_args!("m {}", Failing))
+            .level(log::Level::Info)
+            .target("t")
+            .key_values(&kvs)
+            .build(),
+    );
+    bridge.log(
+        &log::Record::builder()
+            .args(format_args!("x {}", LogsThenFails(&bridge)))
+            .level(log::Level::Info)
+            .target("t")
+            .build(),
+    );
+    logger.flush(None).unwrap();
+    let lines = mem.lines();
+    let ends: Vec<&str> = lines
+        .iter()
+        .map(|l| &l[l.find(r#""msg""#).unwrap()..])
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            r#""msg":"m part \"","target":"t","d":"part \"","g":"dbg"}"#,
+            r#""msg":"inner part \"","target":"t"}"#,
+            r#""msg":"x outer","target":"t"}"#,
+        ]
+    );
+}

@@ -938,6 +938,38 @@ fn a_serde_value_failing_with_a_custom_error_whose_display_fails_is_logged() {
     );
 }
 
+/// A field whose `Display` / `Debug` fails on its own (`%x`, `?x`, `display(x)` in
+/// `Fields::with`, a context or a scope, an action's start field) is what it wrote so far: no
+/// panic, and the line is valid JSON.
+#[test]
+fn a_field_whose_display_or_debug_fails_is_what_it_wrote() {
+    use logxide::encode::{debug, display};
+    let (log, mem) = logger();
+    let child = log.ctx(
+        Fields::new()
+            .with("cd", display(FailingError(true)))
+            .with("cg", debug(FailingError(true))),
+    );
+    {
+        let _s = scope(Fields::new().with("sd", display(FailingError(false))));
+        logxide::info!(logger: child, "m", d = %FailingError(true), g = ?FailingError(true));
+    }
+    {
+        let _a = logxide::start_action!(logger: log, "a", d = %FailingError(false));
+    }
+    log.flush(None).unwrap();
+    let lines = mem.lines();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(
+        normalized(&lines[0]),
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"m","d":"outer","g":"FailingError","sd":"inner","cd":"outer","cg":"FailingError"}"#
+    );
+    assert_eq!(
+        normalized(&lines[1]),
+        r#"{"ts":0,"tid":"T","lvl":[1],"at":"a","st":"started","d":"inner"}"#
+    );
+}
+
 /// A key written as a raw identifier (`r#type`) was written with its `r#` (`"r#type"`,
 /// `stringify!` keeps it): it is the identifier's name (`"type"`), on every macro taking
 /// fields and in every form (`= v`, `= %v`, `= ?v`, bare); a reserved name so written is

@@ -125,8 +125,14 @@ impl log::Log for LogBridge {
                     let _ = write!(text, "{}", record.args());
                     emit(&text);
                 }
-                // A `Display` that logs while its own message is being formatted.
-                Err(_) => emit(&record.args().to_string()),
+                // A `Display` that logs while its own message is being formatted. With
+                // `write!`, not `to_string` (which panics when a `Display` fails on its own):
+                // the text is what it wrote so far, as above.
+                Err(_) => {
+                    let mut text = String::new();
+                    let _ = write!(text, "{}", record.args());
+                    emit(&text);
+                }
             }),
         }
     }
