@@ -27,7 +27,7 @@ enum Command {
     Peers(PeersArgs),
     /// Measures the pieces of one log call on the caller's side (ns per call).
     Micro(MicroArgs),
-    /// Logs N records (micro's `info` case) once, into a discarding sink: the workload to
+    /// Logs N records (micro's `info` or `tracing_event` case) once, into a discarding sink: the workload to
     /// count instructions with `valgrind --tool=callgrind`, which do not depend on the load of
     /// a shared machine the way nanoseconds do.
     Hot(HotArgs),
@@ -82,6 +82,10 @@ struct HotArgs {
     /// Records to log.
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
     records: u64,
+    /// The call: `info` (logxide's macro) or `tracing` (the same record through
+    /// `tracing::info!` and logxide's layer).
+    #[arg(long, value_enum, default_value_t = micro::HotCase::Info)]
+    case: micro::HotCase,
 }
 
 #[derive(Args)]
@@ -132,7 +136,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Hot(a) => match micro::hot(a.records) {
+        Command::Hot(a) => match micro::hot(a.case, a.records) {
             Ok(ns) => {
                 println!("{} records, {ns:.1} ns/call", a.records);
                 ExitCode::SUCCESS

@@ -57,21 +57,44 @@ fn discard() -> FnSink<impl FnMut(&Batch<'_>) -> Result<(), logxide::sink::SinkE
     FnSink::new("discard", |_: &Batch<'_>| Ok(()))
 }
 
-/// `logxide-bench hot`: the `info` case once, `records` calls; returns ns per call.
-pub fn hot(records: u64) -> Result<f64, String> {
+/// The call `logxide-bench hot` makes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum HotCase {
+    /// `logxide::info!` (micro's `info` case).
+    Info,
+    /// `tracing::info!` through [`LogxideLayer`] (micro's `tracing_event` case).
+    Tracing,
+}
+
+/// `logxide-bench hot`: one case once, `records` calls; returns ns per call.
+pub fn hot(case: HotCase, records: u64) -> Result<f64, String> {
     let guard = logxide::LoggerBuilder::new()
         .use_env(false)
         .sink(discard())
         .init()
         .map_err(|e| e.to_string())?;
-    let ns = best_of(1, records, |i| {
-        logxide::info!(
-            "request handled",
-            user_id = black_box(i),
-            latency_ms = i as f64 * 0.25,
-            path = "/api/v1/items"
-        );
-    });
+    let ns = match case {
+        HotCase::Info => best_of(1, records, |i| {
+            logxide::info!(
+                "request handled",
+                user_id = black_box(i),
+                latency_ms = i as f64 * 0.25,
+                path = "/api/v1/items"
+            );
+        }),
+        HotCase::Tracing => {
+            let subscriber = tracing_subscriber::registry().with(LogxideLayer::global());
+            let _default = ::tracing::subscriber::set_default(subscriber);
+            best_of(1, records, |i| {
+                ::tracing::info!(
+                    user_id = black_box(i),
+                    latency_ms = i as f64 * 0.25,
+                    path = "/api/v1/items",
+                    "request handled"
+                );
+            })
+        }
+    };
     drop(guard);
     Ok(ns)
 }
