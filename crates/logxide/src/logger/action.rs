@@ -303,12 +303,10 @@ fn slot(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
     }
 }
 
-/// The position of the next record of `viewer` logged under `parent`.
-pub(crate) fn position_in(parent: Parent<'_>, viewer: Owner, mode: TaskIdMode) -> Position {
-    slot(parent, viewer).unwrap_or_else(|| Position {
-        task_id: new_task_id(mode),
-        level: SmallVec::from_slice(&[1]),
-    })
+/// The position of the next record of `viewer` logged under `parent`; `None` for the first
+/// record of a new task (the caller writes its id in place: no [`TaskId`] is made for it).
+pub(crate) fn position_in(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
+    slot(parent, viewer)
 }
 
 /// Starts an action of `owner` under `parent` without entering it.

@@ -408,13 +408,13 @@ impl Logger {
         fields: impl FnOnce(&mut FieldWriter<'_, '_>),
     ) {
         if self.enabled(level) {
-            let pos = action::position_in(parent, viewer, self.core.task_ids);
-            self.emit(
-                At::Pos(&pos),
-                level,
-                |enc| enc.message_with_head(level.message_head(), msg, false),
-                fields,
-            );
+            let head = |enc: &mut RecordEncoder<'_>| {
+                enc.message_with_head(level.message_head(), msg, false)
+            };
+            match action::position_in(parent, viewer) {
+                Some(pos) => self.emit(At::Pos(&pos), level, head, fields),
+                None => self.emit(At::NewTask, level, head, fields),
+            }
         }
     }
 
