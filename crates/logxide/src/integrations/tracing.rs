@@ -672,7 +672,8 @@ where
                 event.record(&mut visitor);
                 // A field named `target` wins over the event's target (one key per line).
                 if !visitor.has_target {
-                    visitor.f.field("target", target);
+                    const TARGET: StaticKey = StaticKey::new("target", ",\"target\":");
+                    visitor.f.field(Key::from(&TARGET), target);
                 }
             };
             let written =
