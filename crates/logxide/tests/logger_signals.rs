@@ -28,16 +28,26 @@ fn init(path: &str, flush_on_signals: bool) -> logxide::logger::LoggerGuard {
 /// earlier ones onto a file beside it), then 5000 records and a SIGTERM; with `ignored_sigint`
 /// first, SIGINT is ignored before the first `init` and sent instead, and the child exits 0
 /// (after a shutdown) if it survives.
+///
+/// With `handled_sigterm` first, the application installs its own SIGTERM handler before the
+/// first `init`; the child then checks that its handler ran and that the 5000 records were
+/// written (flushed) while the process lives on, and exits 0.
 fn child(path: &str, scenario: &str) -> ! {
-    let (signal, inits) = match scenario.strip_prefix("ignored_sigint,") {
-        Some(inits) => {
-            // SAFETY: setting a signal's disposition to ignored, before any thread of ours.
-            unsafe {
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
-            }
-            (libc::SIGINT, inits)
+    let (signal, inits) = if let Some(inits) = scenario.strip_prefix("ignored_sigint,") {
+        // SAFETY: setting a signal's disposition to ignored, before any thread of ours.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
         }
-        None => (libc::SIGTERM, scenario),
+        (libc::SIGINT, inits)
+    } else if let Some(inits) = scenario.strip_prefix("handled_sigterm,") {
+        // SAFETY: the handler is async-signal-safe (one atomic store), installed before any
+        // thread of ours.
+        unsafe {
+            libc::signal(libc::SIGTERM, on_sigterm as *const () as libc::sighandler_t);
+        }
+        (libc::SIGTERM, inits)
+    } else {
+        (libc::SIGTERM, scenario)
     };
     let inits: Vec<bool> = inits.split(',').map(|on| on == "true").collect();
     let mut guard = None;
@@ -56,18 +66,35 @@ fn child(path: &str, scenario: &str) -> ! {
     unsafe {
         libc::kill(libc::getpid(), signal);
     }
-    std::thread::sleep(Duration::from_secs(if signal == libc::SIGINT {
+    let handled = scenario.starts_with("handled_sigterm,");
+    std::thread::sleep(Duration::from_secs(if signal == libc::SIGINT || handled {
         1
     } else {
         30
     }));
-    if signal == libc::SIGINT {
+    if handled {
+        let written = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        if !SIGTERM_SEEN.load(std::sync::atomic::Ordering::SeqCst) || written != RECORDS {
+            eprintln!("handler ran: {SIGTERM_SEEN:?}; lines written after the signal: {written}");
+            std::process::exit(4);
+        }
+    }
+    if signal == libc::SIGINT || handled {
         logxide::info!("survived");
         drop(guard);
         std::process::exit(0);
     }
     eprintln!("still alive after SIGTERM");
     std::process::exit(3);
+}
+
+static SIGTERM_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_sigterm(_: libc::c_int) {
+    SIGTERM_SEEN.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
 fn run_child(flush: bool) -> (std::process::ExitStatus, String) {
@@ -158,4 +185,35 @@ fn off_after_on_keeps_an_ignored_signal_ignored() {
         "{}",
         lines[RECORDS]
     );
+}
+
+/// The same file: everything queued, then `survived` (the process lived on past the signal).
+fn assert_all_queued_then_survived(text: &str) {
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), RECORDS + 1, "{}", lines.len());
+    assert_all_queued(&text[..text.rfind("{").unwrap()]);
+    assert!(
+        lines[RECORDS].ends_with("\"msg\":\"survived\"}"),
+        "{}",
+        lines[RECORDS]
+    );
+}
+
+/// On with SIGINT ignored before: it stays ignored — the drain does not end a process the
+/// signal would not have ended (before: it drained, then killed the process by SIGINT).
+#[test]
+fn flush_on_signals_keeps_an_ignored_signal_ignored() {
+    let (status, text) = run_scenario("ignored_sigint,true");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_all_queued_then_survived(&text);
+}
+
+/// On with a SIGTERM handler of the application's: its handler runs, the records are
+/// flushed, and the process lives on to end as the application decides (before: drained, then
+/// killed by SIGTERM under the application's feet).
+#[test]
+fn flush_on_signals_flushes_and_leaves_an_applications_handler_in_charge() {
+    let (status, text) = run_scenario("handled_sigterm,true");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_all_queued_then_survived(&text);
 }

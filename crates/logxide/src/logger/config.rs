@@ -705,6 +705,12 @@ impl LoggerBuilder {
     /// applies to [`init`](Self::init)). In a process forked after that, the two signals take
     /// their default action at once (the draining thread is the parent's).
     ///
+    /// What each signal did before the first `init` that turned this on is kept: a signal
+    /// with its default action is drained for, then ends the process by the signal; a signal
+    /// the application handles runs its handler, and the global logger is flushed (not shut
+    /// down: the application decides how the process ends, and may go on logging); an
+    /// ignored signal stays ignored (it ends nothing).
+    ///
     /// Off in a later `init`, after an earlier one turned it on: the signals behave as if
     /// logxide had never handled them, without draining — they take the disposition they had
     /// before that earlier `init` (the default: the process ends by the signal, queued records

@@ -8,7 +8,7 @@
 //! The writer uses it too: a writer records the generation it was built in, and in a process
 //! of another generation (a forked child, which has a copy of the writer but not its thread)
 //! it stands down — see "Fork" in the [writer's docs](crate::writer). So does the opt-in
-//! signal drain ([`default_action_in_children`], [`takes_default_action`]).
+//! signal drain ([`default_action_in_children`], [`disposition`]).
 //!
 //! This is one of the three modules with `unsafe` code outside tests (the others are
 //! `sink::mmap` and `writer::lane`): FFI calls whose contracts are stated next to each block.
@@ -63,15 +63,31 @@ pub(crate) fn default_action_in_children(signal: libc::c_int) -> std::io::Result
     unsafe { signal_hook::low_level::register(signal, in_child) }.map(drop)
 }
 
-/// True if `signal` takes its default action now (`SIG_DFL`: neither ignored nor handled).
-/// The opt-in signal drain asks before it installs its handlers, to chain to that action
-/// when it is turned off again.
-pub(crate) fn takes_default_action(signal: libc::c_int) -> bool {
+/// What a signal does now, before logxide handles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Disposition {
+    /// `SIG_DFL`: its default action (SIGTERM and SIGINT end the process).
+    Default,
+    /// `SIG_IGN`: nothing.
+    Ignored,
+    /// A handler of the application's (or the disposition could not be read).
+    Handled,
+}
+
+/// The current disposition of `signal`. The opt-in signal drain asks before it installs its
+/// handlers: it leaves an ignored signal alone, drains without ending the process where the
+/// application handles the signal, and chains to the default action when turned off.
+pub(crate) fn disposition(signal: libc::c_int) -> Disposition {
     // SAFETY: `sigaction` with a null new action only writes the current one into `current`,
     // a valid, writable `sigaction` (plain data, for which all zeroes is a valid value).
-    unsafe {
+    let (ok, handler) = unsafe {
         let mut current: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
-            && current.sa_sigaction == libc::SIG_DFL
+        let ok = libc::sigaction(signal, std::ptr::null(), &mut current) == 0;
+        (ok, current.sa_sigaction)
+    };
+    match handler {
+        libc::SIG_DFL if ok => Disposition::Default,
+        libc::SIG_IGN if ok => Disposition::Ignored,
+        _ => Disposition::Handled,
     }
 }

@@ -11,7 +11,9 @@
 //!   or records still queued are lost with the process.
 //! - Signals: SIGTERM and SIGINT kill the process without running destructors unless
 //!   [`LoggerBuilder::flush_on_signals`](super::LoggerBuilder::flush_on_signals) is on; then a
-//!   thread catches them, drains the global logger, and performs the default action. In a
+//!   thread catches them, drains the global logger, and performs the default action (a
+//!   signal the application handles is flushed for and left to its handler; an ignored one
+//!   stays ignored). In a
 //!   process forked after that (which has the handlers but not the thread) they take their
 //!   default action at once. Off in a later `init`, the handlers stay but drain nothing: the
 //!   signals take the disposition they had before logxide handled them.
@@ -466,23 +468,41 @@ fn install_panic_hook() {
     });
 }
 
-/// Installs the SIGTERM/SIGINT handlers, once: a thread that drains the global logger, then
-/// takes the default action — while `SIGNALS_OFF` is clear. A signal handler cannot be
-/// uninstalled soundly (signal-hook keeps its handler for the other registrations, and a
-/// signal whose last action is removed is ignored, not defaulted), so a later `init` with
-/// `flush_on_signals(false)` sets `SIGNALS_OFF` instead: the thread skips the signal, and for
-/// a signal whose disposition was the default before, an action in the handler itself
-/// performs it (`register_conditional_default`: async-signal-safe, no thread needed). An
-/// ignored signal stays ignored; a handler installed before runs as signal-hook chains to it.
+/// Installs the SIGTERM/SIGINT handlers, once, according to what each signal did before
+/// (see [`Disposition`]):
+///
+/// - a signal with its default action: a thread drains the global logger, then takes the
+///   default action — while `SIGNALS_OFF` is clear;
+/// - a signal the application handles: signal-hook chains to its handler, and the thread
+///   flushes the global logger (a barrier: the application decides whether and how the
+///   process ends, and may go on logging);
+/// - an ignored signal: left ignored (it ends nothing, so there is nothing to drain for).
+///
+/// A signal handler cannot be uninstalled soundly (signal-hook keeps its handler for the
+/// other registrations, and a signal whose last action is removed is ignored, not
+/// defaulted), so a later `init` with `flush_on_signals(false)` sets `SIGNALS_OFF` instead:
+/// the thread skips the signal, and for a signal whose disposition was the default, an action
+/// in the handler itself performs it (`register_conditional_default`: async-signal-safe, no
+/// thread needed). A handler installed before runs as signal-hook chains to it.
 fn install_signal_flush() {
     SIGNALS.call_once(|| {
+        use super::fork::{disposition, Disposition};
         use signal_hook::consts::{SIGINT, SIGTERM};
         // Asked before signal-hook's handler replaces the disposition.
-        let defaulted = [SIGTERM, SIGINT].map(super::fork::takes_default_action);
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) else {
+        let handled: Vec<(i32, Disposition)> = [SIGTERM, SIGINT]
+            .into_iter()
+            .map(|signal| (signal, disposition(signal)))
+            .filter(|&(_, d)| d != Disposition::Ignored)
+            .collect();
+        if handled.is_empty() {
+            return;
+        }
+        let Ok(mut signals) = signal_hook::iterator::Signals::new(handled.iter().map(|h| h.0))
+        else {
             eprintln!("logxide: cannot install the SIGTERM/SIGINT flush handler");
             return;
         };
+        let actions = handled.clone();
         let spawned = std::thread::Builder::new()
             .name("logxide-signals".to_owned())
             .spawn(move || {
@@ -491,8 +511,16 @@ fn install_signal_flush() {
                     if SIGNALS_OFF.load(SeqCst) {
                         continue;
                     }
-                    shutdown(Some(Duration::from_secs(10)));
-                    let _ = signal_hook::low_level::emulate_default_handler(signal);
+                    match actions.iter().find(|h| h.0 == signal).map(|h| h.1) {
+                        Some(Disposition::Default) => {
+                            shutdown(Some(Duration::from_secs(10)));
+                            let _ = signal_hook::low_level::emulate_default_handler(signal);
+                        }
+                        // The application's handler ran (chained) and decides what follows.
+                        _ => {
+                            let _ = flush(Some(Duration::from_secs(10)));
+                        }
+                    }
                 }
             });
         if spawned.is_err() {
@@ -501,13 +529,14 @@ fn install_signal_flush() {
         // A forked child inherits the handlers but not the thread: without this, SIGTERM and
         // SIGINT would be caught there and never acted on. In a child they take their
         // default action (the child's copy of the logger has nothing of its own to drain).
-        for signal in [SIGTERM, SIGINT] {
-            if super::fork::default_action_in_children(signal).is_err() {
+        for &(signal, d) in &handled {
+            if d == Disposition::Default && super::fork::default_action_in_children(signal).is_err()
+            {
                 eprintln!("logxide: cannot install the SIGTERM/SIGINT handler for forked children");
             }
         }
-        for (signal, defaulted) in [SIGTERM, SIGINT].into_iter().zip(defaulted) {
-            if defaulted
+        for &(signal, d) in &handled {
+            if d == Disposition::Default
                 && signal_hook::flag::register_conditional_default(
                     signal,
                     Arc::clone(&SIGNALS_OFF),
