@@ -718,6 +718,12 @@ impl LoggerBuilder {
     /// handler itself stays installed, as a signal handler cannot be removed soundly under
     /// other registrations: it only chains to that disposition (an action performing the
     /// default, in the handler). On again in a later `init`, they drain again.
+    ///
+    /// Pitfall: handlers the application registers *after* that first `init` (with
+    /// `signal-hook`, or by replacing the disposition) are not what logxide chains to. With
+    /// `signal-hook`, they run after logxide's actions, so a signal whose disposition was
+    /// the default still ends the process (after the drain, or at once when off) before they
+    /// run; register them before `init`, and they are kept as described above.
     pub fn flush_on_signals(mut self, on: bool) -> Self {
         self.flush_on_signals = on;
         self
