@@ -854,3 +854,319 @@ fn a_failing_scan_or_leftover_removal_leaves_the_active_file_untouched() {
     );
     assert!(text.contains("1 passed"), "the checks did not run:\n{text}");
 }
+
+/// `logs/app.log -> <data>/real.log`: a link directory and a destination directory.
+struct Linked {
+    _links: tempfile::TempDir,
+    _data: tempfile::TempDir,
+    links: PathBuf,
+    data: PathBuf,
+}
+
+impl Linked {
+    fn new() -> Self {
+        let links = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        Linked {
+            links: links.path().to_owned(),
+            data: data.path().to_owned(),
+            _links: links,
+            _data: data,
+        }
+    }
+}
+
+/// The records `a0`, `a1`, ... (3 bytes each with their `\n`) written in batches of 1, 3,
+/// 2, 4, 1, 3, ... records; returns every byte written, in order.
+fn write_numbered(sink: &mut RotatingFile, n: usize) -> Vec<u8> {
+    let mut expected = Vec::new();
+    let mut i = 0;
+    for size in [1, 3, 2, 4].iter().cycle() {
+        if i >= n {
+            break;
+        }
+        let recs: Vec<String> = (i..(i + size).min(n)).map(|k| format!("a{k}")).collect();
+        i += recs.len();
+        let owned = Owned::new(&recs);
+        expected.extend_from_slice(&owned.bytes);
+        sink.write_batch(&owned.batch()).unwrap();
+    }
+    expected
+}
+
+/// The target is a symbolic link to a file in another directory: size rotation renames the
+/// destination next to itself (`real.<stamp>[.<n>].log`) and recreates it, the link stays
+/// and points at it, the link's directory holds only the link, every record is once, in
+/// order, across the files. (Before, the link itself was renamed to `app.<stamp>.log` and a
+/// plain file created at its path: the destination kept the old records forever.)
+#[test]
+fn size_rotation_through_a_symlink_rotates_the_destination_and_keeps_the_link() {
+    let t = Linked::new();
+    let dest = t.data.join("real.log");
+    fs::write(&dest, "old\n").unwrap();
+    let link = t.links.join("app.log");
+    std::os::unix::fs::symlink(&dest, &link).unwrap();
+    let clock = ManualClock::at(T0);
+    // Two 3-byte records per file.
+    let mut sink = clocked(&clock).max_bytes(6).open(&link).unwrap();
+    assert_eq!((sink.path(), sink.file()), (link.as_path(), dest.as_path()));
+    let expected = write_numbered(&mut sink, 11);
+    sink.close().unwrap();
+    assert_eq!((sink.rotations(), sink.rotation_failures()), (5, 0));
+    assert_eq!(fs::read_link(&link).unwrap(), dest);
+    assert_eq!(fs::read(&dest).unwrap(), b"a10\n");
+    assert_eq!(fs::read(&link).unwrap(), b"a10\n");
+    assert_eq!(names(&t.links), ["app.log"]);
+    assert_eq!(
+        names(&t.data),
+        [
+            "real.20240301T120000.1.log",
+            "real.20240301T120000.2.log",
+            "real.20240301T120000.3.log",
+            "real.20240301T120000.4.log",
+            "real.20240301T120000.log",
+            "real.log"
+        ]
+    );
+    // Listed through the link or at the destination: the destination's rotated files.
+    let rotated = rotated_files(&link).unwrap();
+    assert_eq!(rotated, rotated_files(&dest).unwrap());
+    assert_eq!(rotated, sink.rotated_files().unwrap());
+    assert_eq!(rotated[0], t.data.join("real.20240301T120000.log"));
+    let contents = all_contents(&dest);
+    assert_eq!(
+        contents,
+        [
+            &b"a0\na1\n"[..],
+            b"a2\na3\n",
+            b"a4\na5\n",
+            b"a6\na7\n",
+            b"a8\na9\n",
+            b"a10\n"
+        ]
+    );
+    assert_eq!(contents.concat(), expected);
+}
+
+/// A link to a link (relative links, resolved from each link's directory): the last
+/// destination is rotated, both links stay as they were; with gzip the compressed files
+/// are next to the destination too.
+#[test]
+fn rotation_through_a_link_to_a_link_rotates_the_last_destination() {
+    let t = Linked::new();
+    let sub = t.data.join("sub");
+    fs::create_dir(&sub).unwrap();
+    let dest = sub.join("real.log");
+    // links/app.log -> <data>/sub/real.log (absolute); links/outer.log -> app.log (relative);
+    // links/up/top.log -> ../outer.log (relative, climbing).
+    let app = t.links.join("app.log");
+    std::os::unix::fs::symlink(&dest, &app).unwrap();
+    std::os::unix::fs::symlink("app.log", t.links.join("outer.log")).unwrap();
+    fs::create_dir(t.links.join("up")).unwrap();
+    let top = t.links.join("up/top.log");
+    std::os::unix::fs::symlink("../outer.log", &top).unwrap();
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock)
+        .max_bytes(6)
+        .compress(Compression::Gzip)
+        .open(&top)
+        .unwrap();
+    assert_eq!(
+        fs::canonicalize(sink.file()).unwrap(),
+        fs::canonicalize(&dest).unwrap()
+    );
+    let expected = write_numbered(&mut sink, 7);
+    assert!(sink.wait_idle(Duration::from_secs(30)));
+    sink.close().unwrap();
+    assert_eq!((sink.rotations(), sink.background_errors().0), (3, 0));
+    assert_eq!(fs::read_link(&top).unwrap(), Path::new("../outer.log"));
+    assert_eq!(
+        fs::read_link(t.links.join("outer.log")).unwrap(),
+        Path::new("app.log")
+    );
+    assert_eq!(fs::read_link(&app).unwrap(), dest);
+    assert_eq!(names(&t.links), ["app.log", "outer.log", "up"]);
+    assert_eq!(names(&t.links.join("up")), ["top.log"]);
+    assert_eq!(
+        names(&sub),
+        [
+            "real.20240301T120000.1.log.gz",
+            "real.20240301T120000.2.log.gz",
+            "real.20240301T120000.log.gz",
+            "real.log"
+        ]
+    );
+    let mut got = Vec::new();
+    for f in rotated_files(&top).unwrap() {
+        assert_eq!(f.parent().unwrap(), sink.file().parent().unwrap());
+        got.extend(read_any(&f));
+    }
+    got.extend(fs::read(&dest).unwrap());
+    assert_eq!(got, expected);
+}
+
+/// Retention through a link counts the destination's rotated files (and deletes only
+/// those): `keep(2)` leaves the two newest next to the destination; a file in the link's
+/// directory named like a rotated file of the link (as the old rotation made them) is not
+/// counted nor touched.
+#[test]
+fn retention_through_a_symlink_counts_the_destinations_rotated_files() {
+    let t = Linked::new();
+    let dest = t.data.join("real.log");
+    let link = t.links.join("app.log");
+    std::os::unix::fs::symlink(&dest, &link).unwrap();
+    let stale = t.links.join("app.20240301T110000.log");
+    fs::write(&stale, "stale\n").unwrap();
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(2).keep(2).open(&link).unwrap();
+    for i in 0..8 {
+        clock.advance(Duration::from_secs(1));
+        write(&mut sink, &[&i.to_string()]);
+    }
+    assert!(sink.wait_idle(Duration::from_secs(30)));
+    sink.close().unwrap();
+    assert_eq!((sink.rotations(), sink.background_errors().0), (7, 0));
+    assert_eq!(
+        names(&t.data),
+        [
+            "real.20240301T120007.log",
+            "real.20240301T120008.log",
+            "real.log"
+        ]
+    );
+    assert_eq!(all_contents(&dest), [&b"5\n"[..], b"6\n", b"7\n"]);
+    assert_eq!(names(&t.links), ["app.20240301T110000.log", "app.log"]);
+    assert_eq!(fs::read(&stale).unwrap(), b"stale\n");
+    assert_eq!(fs::read_link(&link).unwrap(), dest);
+}
+
+/// A dangling link at open: its destination is created (with its missing directory, as
+/// `create_parents` is on by default), written and rotated; the link is valid from then on.
+/// A destination moved away by another tool (logrotate on the destination's directory) is
+/// followed at the destination, not at the link: the next batch goes into a new file
+/// there, and the size decision is made on it.
+#[test]
+fn a_dangling_link_gets_its_destination_and_a_moved_destination_is_followed() {
+    let t = Linked::new();
+    let dest = t.data.join("new/real.log");
+    let link = t.links.join("app.log");
+    std::os::unix::fs::symlink(&dest, &link).unwrap();
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(10).open(&link).unwrap();
+    assert_eq!(sink.file(), dest);
+    assert!(dest.is_file());
+    write(&mut sink, &["aaaaaaaa"]);
+    // The 9 bytes moved away: "bbbb" fits the new file at the destination.
+    fs::rename(&dest, t.data.join("new/real.log.1")).unwrap();
+    write(&mut sink, &["bbbb"]);
+    assert_eq!(
+        (sink.rotations(), sink.rotation_failures(), sink.len()),
+        (0, 0, 5)
+    );
+    write(&mut sink, &["cccccc"]);
+    sink.close().unwrap();
+    assert_eq!((sink.rotations(), sink.rotation_failures()), (1, 0));
+    assert_eq!(fs::read_link(&link).unwrap(), dest);
+    assert_eq!(names(&t.links), ["app.log"]);
+    assert_eq!(
+        names(&t.data.join("new")),
+        ["real.20240301T120000.log", "real.log", "real.log.1"]
+    );
+    assert_eq!(
+        fs::read(t.data.join("new/real.log.1")).unwrap(),
+        b"aaaaaaaa\n"
+    );
+    assert_eq!(
+        fs::read(t.data.join("new/real.20240301T120000.log")).unwrap(),
+        b"bbbb\n"
+    );
+    assert_eq!(fs::read(&link).unwrap(), b"cccccc\n");
+}
+
+/// With `follow_symlinks(false)` a link at the path is refused by the open before anything
+/// is changed: the `.tmp` leftovers of either directory stay, the destination keeps its
+/// contents, the link stays.
+#[test]
+fn a_symlink_is_refused_before_any_side_effect_when_links_are_not_followed() {
+    let t = Linked::new();
+    let dest = t.data.join("real.log");
+    fs::write(&dest, "precious\n").unwrap();
+    let link = t.links.join("app.log");
+    std::os::unix::fs::symlink(&dest, &link).unwrap();
+    for dir in [&t.links, &t.data] {
+        let stem = if dir == &t.links { "app" } else { "real" };
+        fs::write(
+            dir.join(format!("{stem}.20240301T110000.log.gz.tmp")),
+            "half",
+        )
+        .unwrap();
+    }
+    let (before_links, before_data) = (names(&t.links), names(&t.data));
+    for mode in [OpenMode::Truncate, OpenMode::Append] {
+        let err = RotateOptions::new()
+            .max_bytes(10)
+            .keep(0)
+            .compress(Compression::Gzip)
+            .file(FileOptions::new().follow_symlinks(false).open_mode(mode))
+            .open(&link)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&link.display().to_string())
+                && err.contains("symbolic link")
+                && err.contains("O_NOFOLLOW"),
+            "{err}"
+        );
+        assert_eq!(names(&t.links), before_links);
+        assert_eq!(names(&t.data), before_data);
+        assert_eq!(fs::read(&dest).unwrap(), b"precious\n");
+        assert_eq!(fs::read_link(&link).unwrap(), dest);
+    }
+}
+
+/// Through the logger (`set("rotate_size", …)`, `keep`, mode `a`): the destination is
+/// rotated next to itself, the link kept; the records are all there, once, in order.
+#[test]
+fn the_logger_rotates_a_symlinked_target_at_its_destination() {
+    let t = Linked::new();
+    let dest = t.data.join("real.log");
+    let link = t.links.join("app.log");
+    std::os::unix::fs::symlink(&dest, &link).unwrap();
+    let log = logxide::Logger::builder()
+        .use_env(false)
+        .target(&link)
+        .set("rotate_size", "1KiB")
+        .unwrap()
+        .set("mode", "a")
+        .unwrap()
+        .set("writer_type", "line")
+        .unwrap()
+        .build()
+        .unwrap();
+    for i in 0..100 {
+        log.info(&format!("message {i}"));
+    }
+    log.shutdown(None);
+    assert_eq!(fs::read_link(&link).unwrap(), dest);
+    assert_eq!(names(&t.links), ["app.log"]);
+    let rotated = rotated_files(&link).unwrap();
+    assert!(rotated.len() >= 3, "{:?}", names(&t.data));
+    assert_eq!(names(&t.data).len(), rotated.len() + 1);
+    let mut text = Vec::new();
+    for f in all_files(&dest) {
+        assert_eq!(f.parent().unwrap(), t.data);
+        let bytes = fs::read(&f).unwrap();
+        assert!(bytes.len() <= 1024);
+        text.extend(bytes);
+    }
+    let text = String::from_utf8(text).unwrap();
+    let messages: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            let start = l.find("\"msg\":\"").unwrap() + 7;
+            &l[start..start + l[start..].find('"').unwrap()]
+        })
+        .collect();
+    let expected: Vec<String> = (0..100).map(|i| format!("message {i}")).collect();
+    assert_eq!(messages, expected);
+}

@@ -642,7 +642,10 @@ impl LoggerBuilder {
     /// Rotate the log file ([`RotatingFile`](crate::sink::RotatingFile)) with these options.
     /// Their file options are replaced by the logger's ([`file_options`](Self::file_options),
     /// [`writer_type`](Self::writer_type), [`mode`](Self::mode)); `writer_type` `mmap` is
-    /// refused at build, before any side effect.
+    /// refused at build, before any side effect. A target that is a symbolic link is
+    /// resolved at build: its destination is the file rotated (next to it, after its name),
+    /// and the link stays, pointing at the new active file (see
+    /// [the rotating file's docs](crate::sink::rotate#a-symbolic-link-at-the-path)).
     ///
     /// ```
     /// use logxide::sink::{Compression, Period, RotateOptions};

@@ -21,8 +21,8 @@
 //!
 //! # Naming
 //!
-//! The active file is always exactly the path given to [`RotateOptions::open`]. For
-//! `logs/app.log`, a rotation renames it to
+//! The active file is the path given to [`RotateOptions::open`]. For `logs/app.log`, a
+//! rotation renames it to
 //!
 //! ```text
 //! logs/app.<YYYYmmddTHHMMSS>.log         e.g. logs/app.20240301T120000.log
@@ -38,6 +38,27 @@
 //! extension gets no extension (`app` → `app.20240301T120000`). With compression the
 //! rotated file becomes `… .log.gz` or `… .log.zst`. [`rotated_files`] lists them oldest
 //! first (by timestamp then counter, which plain name order does not give).
+//!
+//! # A symbolic link at the path
+//!
+//! When the path is a symbolic link (`logs/app.log -> /data/logs/real.log`, through any
+//! number of links, relative ones resolved from the link's directory), the link chain is
+//! resolved once, at open, and the file it reaches — the link's destination — is the
+//! active file: it is what a rotation renames, in its own directory and after its own name
+//! (`/data/logs/real.<YYYYmmddTHHMMSS>.log`), and a new file is created at the destination
+//! path, so the link, never renamed, moved or deleted, points at the new active file again.
+//! Retention, compression, the recovery at open and [`rotated_files`] work on the
+//! destination's directory with the destination's name; the link's directory gets nothing
+//! but the link. Files moved or replaced by another tool (see above) are looked for at the
+//! destination. A link changed to point elsewhere after the open is not followed: the
+//! records go on at the destination found at the open, until the next open.
+//!
+//! A dangling link (its destination missing) is followed too: the destination is created,
+//! as opening a plain [`FileSink`] through the link creates it (and its missing directories,
+//! with [`FileOptions::create_parents`], the default). With
+//! [`FileOptions::follow_symlinks`]`(false)` a link at the path is refused by
+//! [`RotateOptions::open`] before anything is listed, deleted, created or truncated, in
+//! either directory.
 //!
 //! # Compression and retention
 //!
@@ -364,7 +385,9 @@ fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Options of a [`RotatingFile`], in builder style. See the [module docs](self).
+/// Options of a [`RotatingFile`], in builder style. See the [module docs](self) (a symbolic
+/// link at the path: [its destination is rotated, the link
+/// kept](self#a-symbolic-link-at-the-path)).
 #[derive(Clone)]
 pub struct RotateOptions {
     max_bytes: Option<u64>,
@@ -504,12 +527,17 @@ impl RotateOptions {
     }
 
     /// Opens the active file at `path`, removes leftovers of a crash and queues unfinished
-    /// compression (see the [module docs](self)).
+    /// compression (see the [module docs](self)). A symbolic link at `path` is resolved
+    /// here, once: the file it points to is the one written and rotated, in its own
+    /// directory (see [A symbolic link at the path](self#a-symbolic-link-at-the-path)).
     ///
     /// # Errors
-    /// Invalid options ([`validate`](Self::validate)), the directory could not be listed or
-    /// a leftover `.tmp` deleted (found before the active file is opened or truncated: it is
-    /// left as it was), or the file could not be opened.
+    /// Invalid options ([`validate`](Self::validate)), a symbolic link at `path` with
+    /// [`FileOptions::follow_symlinks`]`(false)` (refused before anything is changed), a
+    /// link that cannot be read or a chain of more than 40 links (`ELOOP`), a destination
+    /// whose name is not UTF-8, the directory could not be listed or a leftover `.tmp`
+    /// deleted (found before the active file is opened or truncated: it is left as it was),
+    /// or the file could not be opened.
     pub fn open(&self, path: impl AsRef<Path>) -> io::Result<RotatingFile> {
         self.check(path.as_ref())?;
         RotatingFile::open_with(self.clone(), path.as_ref())
@@ -637,12 +665,15 @@ impl Naming {
 /// The rotated files of the log whose active file is `path`, oldest first (by rotation
 /// timestamp, then counter). Temporary files are left out; when a file exists both
 /// uncompressed and compressed (compression was finishing), only the compressed one is
-/// listed.
+/// listed. When `path` is a symbolic link, they are those of its destination, next to it
+/// (as [`RotatingFile`] rotates them: see
+/// [A symbolic link at the path](self#a-symbolic-link-at-the-path)).
 ///
 /// # Errors
-/// The directory could not be read, or the file name is not UTF-8.
+/// The directory could not be read, a link could not be resolved, or the file name is not
+/// UTF-8.
 pub fn rotated_files(path: impl AsRef<Path>) -> io::Result<Vec<PathBuf>> {
-    let naming = Naming::new(path.as_ref())?;
+    let naming = Naming::new(&resolve_links(path.as_ref())?)?;
     let mut out: Vec<Rotated> = Vec::new();
     for r in naming.scan()?.into_iter().filter(|r| !r.tmp) {
         match out.last_mut() {
@@ -695,6 +726,56 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     s.push(".");
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// How many symbolic links [`resolve_links`] follows before giving up (Linux's
+/// `MAXSYMLINKS`, so a chain the kernel would open is resolved).
+const MAX_LINKS: usize = 40;
+
+/// `path` with the symbolic links at its last component followed, as `open(2)` follows
+/// them (a relative link from its own directory): the file a rotating file writes, renames
+/// and rotates next to. A path that is not a link is itself; the end of a dangling chain is
+/// the missing file it names (the open creates it). Directories on the way are left as they
+/// are (the kernel resolves them; nothing here is normalized, so `..` means what it means
+/// to the kernel).
+///
+/// # Errors
+/// A link could not be read, something on the way could not be looked at (other than
+/// missing), or more than [`MAX_LINKS`] links (`ELOOP`, naming the path).
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut at = path.to_owned();
+    for _ in 0..=MAX_LINKS {
+        match fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let to = fs::read_link(&at).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot read the symbolic link {}: {e}", at.display()),
+                    )
+                })?;
+                at = match at.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            Ok(_) => return Ok(at),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(at),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot resolve {}: {e}", at.display()),
+                ))
+            }
+        }
+    }
+    let e = io::Error::from_raw_os_error(libc::ELOOP);
+    Err(io::Error::new(
+        e.kind(),
+        format!(
+            "cannot resolve {}: more than {MAX_LINKS} symbolic links: {e}",
+            path.display()
+        ),
+    ))
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -915,9 +996,18 @@ impl Worker {
 
 /// A log file that rotates by size and/or time, with retention and compression of the
 /// rotated files. Open one with [`RotateOptions::open`]; see the [module docs](self).
+///
+/// Through a symbolic link at the path, the link's destination (resolved at open) is the
+/// active file: it is rotated next to itself and recreated at its path, the link is kept
+/// and points at the new file ([`file`](Self::file); see
+/// [A symbolic link at the path](self#a-symbolic-link-at-the-path)).
 pub struct RotatingFile {
     inner: FileSink,
+    /// The path given to open (maybe a symbolic link).
     path: PathBuf,
+    /// The active file: `path` with its symbolic links resolved at open (`path` itself
+    /// when it is no link). What is renamed, reopened and stat'ed.
+    file: PathBuf,
     name: String,
     naming: Naming,
     opts: RotateOptions,
@@ -937,6 +1027,7 @@ impl fmt::Debug for RotatingFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RotatingFile")
             .field("path", &self.path)
+            .field("file", &self.file)
             .field("options", &self.opts)
             .field("len", &self.inner.len())
             .field("rotations", &self.rotations)
@@ -947,7 +1038,26 @@ impl fmt::Debug for RotatingFile {
 
 impl RotatingFile {
     fn open_with(opts: RotateOptions, path: &Path) -> io::Result<RotatingFile> {
-        let naming = Naming::new(path)?;
+        // The file written and rotated: a symbolic link's destination (resolved once, here),
+        // so that a rotation renames the destination next to it and the link stays. With
+        // links not followed, a link is refused before the scan below deletes anything.
+        let file = if opts.file.follows_symlinks() {
+            resolve_links(path)?
+        } else {
+            if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                let e = io::Error::from_raw_os_error(libc::ELOOP);
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot open log file {}: it is a symbolic link, refused: follow_symlinks is off, the file is opened with O_NOFOLLOW (os error {})",
+                        path.display(),
+                        libc::ELOOP
+                    ),
+                ));
+            }
+            path.to_owned()
+        };
+        let naming = Naming::new(&file)?;
         // Everything that can fail comes before the open, which truncates the active file in
         // mode `w`: a failure leaves the file as it was. First the directory scan (a missing
         // directory has nothing to recover: the open creates it, or reports it), then the
@@ -964,7 +1074,7 @@ impl RotatingFile {
                     format!(
                         "cannot list the directory {} (for the rotated files of {}): {e}",
                         naming.dir.display(),
-                        path.display()
+                        file.display()
                     ),
                 ))
             }
@@ -980,11 +1090,11 @@ impl RotatingFile {
             true => None,
             false => Some(Background::start(&naming, &opts, &shared)?),
         };
-        let inner = opts.file.open(path)?;
+        let inner = opts.file.open(&file)?;
         let now = unix_secs(opts.clock.now());
         let mut start = now;
         if opts.file.open_mode == OpenMode::Append && !inner.is_empty() {
-            if let Ok(modified) = fs::metadata(path).and_then(|m| m.modified()) {
+            if let Ok(modified) = fs::metadata(&file).and_then(|m| m.modified()) {
                 start = start.min(unix_secs(modified));
             }
         }
@@ -992,6 +1102,7 @@ impl RotatingFile {
         let mut sink = RotatingFile {
             inner,
             path: path.to_owned(),
+            file,
             name: path.display().to_string(),
             naming,
             period,
@@ -1034,9 +1145,27 @@ impl RotatingFile {
         Ok(())
     }
 
-    /// The active file's path.
+    /// The path the file was opened with (a symbolic link stays one: see
+    /// [`file`](Self::file)).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The active file: [`path`](Self::path), or when that is a symbolic link, the file the
+    /// link chain led to at open — the one written, rotated and recreated, next to which
+    /// the rotated files are.
+    ///
+    /// ```
+    /// use logxide::sink::RotateOptions;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let real = dir.path().join("real.log");
+    /// let link = dir.path().join("app.log");
+    /// std::os::unix::fs::symlink(&real, &link).unwrap();
+    /// let sink = RotateOptions::new().max_bytes(1 << 20).open(&link).unwrap();
+    /// assert_eq!((sink.path(), sink.file()), (link.as_path(), real.as_path()));
+    /// ```
+    pub fn file(&self) -> &Path {
+        &self.file
     }
 
     /// Bytes in the active file.
@@ -1076,7 +1205,7 @@ impl RotatingFile {
     /// # Errors
     /// The directory could not be read.
     pub fn rotated_files(&self) -> io::Result<Vec<PathBuf>> {
-        rotated_files(&self.path)
+        rotated_files(&self.file)
     }
 
     /// Waits until the background thread has finished the work queued so far, at most
@@ -1104,7 +1233,7 @@ impl RotatingFile {
         let no_counter_left = || {
             io::Error::other(format!(
                 "cannot rotate {}: no counter left for timestamp {}",
-                self.path.display(),
+                self.file.display(),
                 format_stamp(stamp)
             ))
         };
@@ -1136,27 +1265,28 @@ impl RotatingFile {
         }
     }
 
-    /// Renames the active file and opens a new one.
+    /// Renames the active file (a symbolic link's destination, never the link) and opens a
+    /// new one at its path.
     fn rotate(&mut self, now: u64) -> io::Result<()> {
         self.inner.flush()?;
         let stamp = now.max(self.last_stamp);
         let (target, counter) = self.rotation_target(stamp)?;
-        fs::rename(&self.path, &target).map_err(|e| {
+        fs::rename(&self.file, &target).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!(
                     "cannot rotate {} to {}: {e}",
-                    self.path.display(),
+                    self.file.display(),
                     target.display()
                 ),
             )
         })?;
         let fresh = self.opts.file.clone().open_mode(OpenMode::Truncate);
-        match fresh.open(&self.path) {
+        match fresh.open(&self.file) {
             Ok(file) => self.inner = file,
             Err(e) => {
                 // Put the file back so the records keep going where they are expected.
-                let _ = fs::rename(&target, &self.path);
+                let _ = fs::rename(&target, &self.file);
                 return Err(e);
             }
         }
@@ -1215,8 +1345,9 @@ impl Sink for RotatingFile {
         if batch.is_empty() {
             return Ok(());
         }
-        // Rotations are decided on the file at the path: one moved away or replaced by
-        // another tool is followed first, not judged by the descriptor left behind.
+        // Rotations are decided on the file at the path (a link's destination): one moved
+        // away or replaced by another tool is followed first, not judged by the descriptor
+        // left behind.
         self.inner.follow_path().map_err(SinkError::new)?;
         let now = unix_secs(self.opts.clock.now());
         let mut failed: Option<io::Error> = None;
