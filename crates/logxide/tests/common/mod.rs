@@ -122,11 +122,14 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Runs `scenario` on its own thread and returns its result, or panics if it takes longer
 /// than `limit`: a deadlock fails the test instead of hanging it (the stuck thread is left
-/// behind). A panic in the scenario fails the test with its message.
+/// behind). A panic in the scenario fails the test with its message. Under Miri, whose
+/// interpreter runs the scenario a hundred times slower or more, the limit is 50 times
+/// longer: it still tells a deadlock from a slow run.
 pub fn within<T: Send + 'static>(
     limit: Duration,
     scenario: impl FnOnce() -> T + Send + 'static,
 ) -> T {
+    let limit = if cfg!(miri) { limit * 50 } else { limit };
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let _ = tx.send(scenario());
