@@ -459,3 +459,124 @@ fn closing_with_a_panic(max_restarts: u32) {
     assert_eq!((m.written, m.failed), (50, 0));
     assert_settled(&m);
 }
+
+/// An error whose `Display` writes part of its text, then fails on its own (returns
+/// `fmt::Error`): `format!` or `to_string` on it, or on an `io::Error` wrapping it, panics.
+#[derive(Debug)]
+struct FailingDisplayError;
+
+impl std::fmt::Display for FailingDisplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("disk on fire, then")?;
+        Err(std::fmt::Error)
+    }
+}
+
+impl std::error::Error for FailingDisplayError {}
+
+fn failing_display_io_error() -> std::io::Error {
+    std::io::Error::other(FailingDisplayError)
+}
+
+/// Fails its first batch after one record, its first flush and every close, each time with
+/// an `io::Error` wrapping a [`FailingDisplayError`].
+struct FailingDisplaySink {
+    mem: MemorySink,
+    batches: usize,
+    flushes: usize,
+}
+
+impl Sink for FailingDisplaySink {
+    fn name(&self) -> &str {
+        "failing"
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.batches += 1;
+        if self.batches > 1 {
+            return self.mem.write_batch(batch);
+        }
+        self.mem.write_batch(&Batch::new(
+            &batch.bytes()[..batch.prefix_bytes(1)],
+            &[batch.prefix_bytes(1)],
+        ))?;
+        Err(SinkError {
+            written: 1,
+            error: failing_display_io_error(),
+        })
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flushes += 1;
+        if self.flushes == 1 {
+            return Err(failing_display_io_error());
+        }
+        Ok(())
+    }
+    fn close(&mut self) -> std::io::Result<()> {
+        Err(failing_display_io_error())
+    }
+}
+
+/// A sink's error (of a write, a flush, a close) wrapping an error whose `Display` fails on
+/// its own is, in the metrics and `last_error`, the text that could be written — no panic on
+/// the writer thread (no restart), the records counted written or failed exactly, the writer
+/// still writing.
+#[test]
+fn a_sink_error_whose_display_fails_is_what_it_wrote() {
+    // The error's own text: what it wrote, then the rest.
+    assert_eq!(
+        SinkError::new(failing_display_io_error()).to_string(),
+        "disk on fire, then (after 0 complete records of the batch)"
+    );
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .sink(FailingDisplaySink {
+            mem: mem.clone(),
+            batches: 0,
+            flushes: 0,
+        })
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..3 {
+        h.enqueue(line(0, i).as_bytes()).unwrap();
+    }
+    writer.flush(Some(Duration::from_secs(10))).unwrap();
+    let m = writer.metrics();
+    assert_eq!(m.restarts, 0);
+    assert_eq!(m.state, WriterState::Running);
+    assert_eq!((m.written, m.failed), (1, 2));
+    assert_eq!((m.sinks[0].written, m.sinks[0].failed), (1, 2));
+    assert_eq!(m.sinks[0].errors, 1);
+    assert_eq!(
+        m.sinks[0].last_error.as_deref(),
+        Some("disk on fire, then (after 1 complete records of the batch)")
+    );
+    // The write's error, then the flush's.
+    assert_eq!(m.errors, 2);
+    assert_eq!(
+        h.last_error().as_deref(),
+        Some("failing: flush: disk on fire, then")
+    );
+
+    // Still writing.
+    for i in 3..5 {
+        h.enqueue(line(0, i).as_bytes()).unwrap();
+    }
+    writer.flush(Some(Duration::from_secs(10))).unwrap();
+    let m = writer.shutdown(None).metrics;
+    let mut expected = expected_bytes(0, 0..1);
+    expected.extend(expected_bytes(0, 3..5));
+    assert_eq!(mem.contents(), expected);
+    assert_eq!(m.restarts, 0);
+    assert_eq!(m.state, WriterState::Stopped);
+    assert_eq!((m.written, m.failed), (3, 2));
+    assert_eq!((m.sinks[0].written, m.sinks[0].failed), (3, 2));
+    // And the close's.
+    assert_eq!(m.errors, 3);
+    assert_eq!(
+        h.last_error().as_deref(),
+        Some("failing: close: disk on fire, then")
+    );
+    assert_settled(&m);
+}

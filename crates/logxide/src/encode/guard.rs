@@ -108,7 +108,21 @@ impl<E: std::error::Error> std::error::Error for GuardError<E> {
 
 /// A `Display` whose own failure ends its output with what it wrote so far, as a success; a
 /// failure of the output it writes to is still returned.
-struct Checked<'a, T: ?Sized>(&'a T);
+///
+/// Also what the writer formats a sink's error with (a user's `io::Error` may wrap an error
+/// whose `Display` fails): see [`text`].
+pub(crate) struct Checked<'a, T: ?Sized>(pub(crate) &'a T);
+
+/// `args` written into a new `String`: what they wrote so far if a `Display` in them fails
+/// on its own, where `format!` and `to_string` panic. Use it, with [`Checked`] around a value
+/// of the user's, to format text off the hot path (errors, metrics).
+#[cold]
+pub(crate) fn text(args: fmt::Arguments<'_>) -> String {
+    let mut s = String::new();
+    // Writes into a `String` never fail: an error is a `Display`'s own.
+    let _ = fmt::write(&mut s, args);
+    s
+}
 
 impl<T: Display + ?Sized> Display for Checked<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

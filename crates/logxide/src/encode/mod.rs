@@ -81,7 +81,7 @@
 //! ```
 
 pub(crate) mod capture;
-mod guard;
+pub(crate) mod guard;
 mod json;
 pub(crate) mod key;
 pub(crate) mod record;

@@ -39,6 +39,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
+use crate::encode::guard::Checked;
+
 /// A batch of complete records (lines), stored back to back in one buffer.
 ///
 /// Every record ends with `\n`. [`Batch::bytes`] is the concatenation of all records, ready
@@ -240,10 +242,13 @@ impl SinkError {
 
 impl fmt::Display for SinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The error may be a user's wrapping one whose `Display` fails on its own: it is what
+        // it wrote so far, and the rest follows (the writer formats this into its metrics).
         write!(
             f,
             "{} (after {} complete records of the batch)",
-            self.error, self.written
+            Checked(&self.error),
+            self.written
         )
     }
 }

@@ -48,6 +48,7 @@ use super::lane::CAPTURED;
 use super::metrics::{Counters, DropReason, WriterState};
 use super::queue::{Collect, Cursor, Queue};
 use crate::encode::capture::{self, ProducerTime};
+use crate::encode::guard::{text, Checked};
 use crate::sink::{Batch, SinkError};
 
 pub(crate) const RUNNING: u8 = 0;
@@ -369,7 +370,13 @@ fn call_sink(
     op: impl Fn(&mut BoxedSink) -> io::Result<()>,
 ) {
     if let Err(e) = guarded(catch, || op(sink)).unwrap_or_else(Err) {
-        shared.record_error(format!("{}: {what}: {e}", sink.name()));
+        // `e` is a sink's, maybe wrapping an error whose `Display` fails on its own: `format!`
+        // would panic (on the writer thread: a restart, and the text lost).
+        shared.record_error(text(format_args!(
+            "{}: {what}: {}",
+            sink.name(),
+            Checked(&e)
+        )));
     }
 }
 
@@ -562,11 +569,12 @@ impl Core {
                 s.failed += (n - written) as u64;
                 if let Err(e) = &result {
                     s.errors += 1;
-                    s.last_error = Some(e.to_string());
+                    // Not `to_string`: a failing `Display` in a user's error must not panic.
+                    s.last_error = Some(text(format_args!("{e}")));
                 }
             }
             if let Err(e) = result {
-                shared.record_error(format!("{}: {e}", self.sinks[i].name()));
+                shared.record_error(text(format_args!("{}: {e}", self.sinks[i].name())));
             }
             self.best = self.best.max(written);
             self.next_sink += 1;
