@@ -119,21 +119,26 @@ impl log::Log for LogBridge {
         };
         match record.args().as_str() {
             Some(plain) => emit(plain),
-            None => MESSAGE.with(|cell| match cell.try_borrow_mut() {
-                Ok(mut text) => {
+            None => {
+                // `try_with`: a record logged while the thread's locals are destroyed (by
+                // another thread-local's `Drop`) must not panic — that aborts the process.
+                let reused = MESSAGE.try_with(|cell| {
+                    let mut text = cell.try_borrow_mut().ok()?;
                     text.clear();
                     let _ = write!(text, "{}", record.args());
                     emit(&text);
-                }
-                // A `Display` that logs while its own message is being formatted. With
-                // `write!`, not `to_string` (which panics when a `Display` fails on its own):
-                // the text is what it wrote so far, as above.
-                Err(_) => {
+                    Some(())
+                });
+                // A `Display` that logs while its own message is being formatted (the buffer
+                // is in use), or a thread being torn down (it is gone). With `write!`, not
+                // `to_string` (which panics when a `Display` fails on its own): the text is
+                // what it wrote so far, as above.
+                if !matches!(reused, Ok(Some(()))) {
                     let mut text = String::new();
                     let _ = write!(text, "{}", record.args());
                     emit(&text);
                 }
-            }),
+            }
         }
     }
 

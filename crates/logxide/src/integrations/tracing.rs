@@ -562,13 +562,19 @@ where
         let Some(span) = ctx.span(id) else { return };
         if let Some(action) = self.ensure_started(&span) {
             let entered = action.enter();
-            let _ = ENTERED.try_with(|e| e.borrow_mut().push((self.id.0, id.clone(), entered)));
+            // Without the list (in use, or destroyed with the thread's locals), the action
+            // is left again at once: `entered` drops here.
+            let _ = ENTERED.try_with(|e| {
+                if let Ok(mut e) = e.try_borrow_mut() {
+                    e.push((self.id.0, id.clone(), entered));
+                }
+            });
         }
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
         let left = ENTERED.try_with(|e| {
-            let mut e = e.borrow_mut();
+            let mut e = e.try_borrow_mut().ok()?;
             e.iter()
                 .rposition(|(layer, entered, _)| *layer == self.id.0 && entered == id)
                 .map(|i| e.remove(i))

@@ -154,6 +154,13 @@ impl ActionState {
 
 thread_local! {
     /// The actions entered on this thread, innermost last.
+    ///
+    /// Every access is a `try_with`: a record may be logged, or an action started, entered
+    /// or left, while the thread's locals are destroyed (by another thread-local's `Drop`),
+    /// where `with` panics — and a panic there aborts the process. Once the stack is gone,
+    /// the thread has no current action: a record starts a task of its own, and an action
+    /// started then is a new task that is not entered (its records are its own: `started`,
+    /// then its end).
     static STACK: RefCell<Vec<Arc<ActionState>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -170,7 +177,14 @@ pub(crate) fn next_position(mode: TaskIdMode) -> Position {
 /// action; `None` outside any (the record starts a task of its own: [`At::NewTask`]).
 #[inline]
 pub(crate) fn inner_position() -> Option<Position> {
-    STACK.with(|s| s.borrow().last().map(|a| a.child_position()))
+    STACK
+        .try_with(|s| {
+            s.try_borrow()
+                .ok()
+                .and_then(|s| s.last().map(|a| a.child_position()))
+        })
+        .ok()
+        .flatten()
 }
 
 /// Where a record goes: a position, or `[1]` of a new task whose id is written straight
@@ -182,16 +196,21 @@ pub(crate) enum At<'a> {
 }
 
 fn enter(state: &Arc<ActionState>) {
-    STACK.with(|s| s.borrow_mut().push(Arc::clone(state)));
+    let _ = STACK.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            s.push(Arc::clone(state));
+        }
+    });
 }
 
 fn exit(state: &Arc<ActionState>) {
-    STACK.with(|s| {
-        let mut s = s.borrow_mut();
-        if let Some(i) = s.iter().rposition(|a| Arc::ptr_eq(a, state)) {
-            s.remove(i);
-        }
+    // Taken off the stack before it is dropped (outside the borrow).
+    let removed = STACK.try_with(|s| {
+        let mut s = s.try_borrow_mut().ok()?;
+        let i = s.iter().rposition(|a| Arc::ptr_eq(a, state))?;
+        Some(s.remove(i))
     });
+    drop(removed);
 }
 
 /// A shared reference to an action's state, for the integrations that keep an action in
@@ -282,13 +301,17 @@ pub(crate) enum Parent<'a> {
 /// position; `None` for a new task. "Innermost" is the innermost action `viewer` sees.
 fn slot(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
     let innermost = || {
-        STACK.with(|s| {
-            s.borrow()
-                .iter()
-                .rev()
-                .find(|a| a.visible_to(viewer))
-                .map(|a| a.child_position())
-        })
+        STACK
+            .try_with(|s| {
+                s.try_borrow().ok().and_then(|s| {
+                    s.iter()
+                        .rev()
+                        .find(|a| a.visible_to(viewer))
+                        .map(|a| a.child_position())
+                })
+            })
+            .ok()
+            .flatten()
     };
     match parent {
         Parent::Current => innermost(),
@@ -708,10 +731,13 @@ impl<'a> EnteredFuture<'a> {
         let Some(action) = state.as_ref() else {
             panic!("Instrumented polled after completion");
         };
-        STACK.with(|s| {
-            let mut s = s.borrow_mut();
-            s.push(Arc::clone(action));
-            s.append(inner);
+        // Without the thread's stack (destroyed: a poll inside another thread-local's
+        // `Drop`), nothing is entered and `inner` keeps the actions for the next poll.
+        let _ = STACK.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                s.push(Arc::clone(action));
+                s.append(inner);
+            }
         });
         EnteredFuture {
             state,

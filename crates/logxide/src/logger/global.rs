@@ -36,7 +36,7 @@ use arc_swap::ArcSwapOption;
 use super::config::{InitError, LoggerBuilder};
 use super::fields::FieldWriter;
 use super::level::Level;
-use super::{__Message, Logger, SYNC_DEPTH};
+use super::{__Message, add_sync_depth, Logger};
 use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport};
 
 static GLOBAL: ArcSwapOption<Logger> = ArcSwapOption::const_empty();
@@ -422,7 +422,7 @@ pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
 /// assert_eq!(mem.lines().len(), 1); // no flush needed
 /// ```
 pub fn sync_mode() -> SyncMode {
-    SYNC_DEPTH.set(SYNC_DEPTH.get() + 1);
+    add_sync_depth(1);
     SyncMode {
         _not_send: std::marker::PhantomData,
     }
@@ -437,7 +437,7 @@ pub struct SyncMode {
 
 impl Drop for SyncMode {
     fn drop(&mut self) {
-        SYNC_DEPTH.set(SYNC_DEPTH.get().saturating_sub(1));
+        add_sync_depth(-1);
     }
 }
 

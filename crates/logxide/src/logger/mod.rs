@@ -98,6 +98,18 @@ thread_local! {
     static SYNC_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
+/// The depth of [`sync_mode`] guards on this thread (0 once its locals are destroyed, where
+/// the platform destroys even those of types without a destructor).
+#[inline]
+pub(crate) fn sync_depth() -> u32 {
+    SYNC_DEPTH.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Adds `delta` to this thread's [`sync_mode`] depth (nothing once its locals are destroyed).
+pub(crate) fn add_sync_depth(delta: i32) {
+    let _ = SYNC_DEPTH.try_with(|d| d.set(d.get().saturating_add_signed(delta)));
+}
+
 /// A message and whether it is known to need no escaping (a literal checked at compile
 /// time by the macros).
 #[doc(hidden)]
@@ -122,19 +134,25 @@ impl<'a> __Message<'a> {
 }
 
 /// Runs `f` with this thread's record buffer, or a fresh one if it is in use (a value's
-/// `Display` that logs while a record is being encoded).
+/// `Display` that logs while a record is being encoded) or gone (a record logged while the
+/// thread's locals are destroyed: by another thread-local's `Drop`).
 fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    BUF.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            let r = f(&mut buf);
-            if buf.capacity() > 64 << 10 {
-                *buf = Vec::with_capacity(512);
-            }
-            r
+    let mut f = Some(f);
+    // `try_with`, not `with` (which is `try_with` and a panic): inside a thread-local's
+    // destructor a panic aborts the process.
+    let reused = BUF.try_with(|cell| {
+        let mut buf = cell.try_borrow_mut().ok()?;
+        buf.clear();
+        let r = (f.take()?)(&mut buf);
+        if buf.capacity() > 64 << 10 {
+            *buf = Vec::with_capacity(512);
         }
-        Err(_) => f(&mut Vec::new()),
-    })
+        Some(r)
+    });
+    match reused {
+        Ok(Some(r)) => r,
+        _ => (f.take().expect("not run yet"))(&mut Vec::new()),
+    }
 }
 
 impl Logger {
@@ -427,11 +445,16 @@ impl Logger {
         head: impl FnOnce(&mut RecordEncoder<'_>),
         fields: impl FnOnce(&mut FieldWriter<'_, '_>),
     ) {
-        let scope = SCOPES.with(|s| {
-            s.try_borrow()
-                .ok()
-                .and_then(|s| s.last().map(|e| Arc::clone(&e.merged)))
-        });
+        // No scope fields once the thread's scopes are destroyed (a record logged by another
+        // thread-local's `Drop`).
+        let scope = SCOPES
+            .try_with(|s| {
+                s.try_borrow()
+                    .ok()
+                    .and_then(|s| s.last().map(|e| Arc::clone(&e.merged)))
+            })
+            .ok()
+            .flatten();
         let empty = Fields::new();
         let scope = scope.as_deref().unwrap_or(&empty);
         // Queued records are captured: the writer thread formats their costly values. Their
@@ -514,7 +537,7 @@ impl Core {
     /// `async` off, `LOGXIDE_SYNC`, or inside [`sync_mode`]).
     #[inline]
     fn queues(&self) -> bool {
-        !self.force_sync && SYNC_DEPTH.get() == 0
+        !self.force_sync && sync_depth() == 0
     }
 
     /// Hands a finished record to the writer: queued if it was captured at `time`'s ticks
@@ -564,11 +587,22 @@ impl Core {
 /// log.flush(None).unwrap();
 /// assert!(mem.lines()[0].ends_with(r#""msg":"inner only","zone":"us"}"#));
 /// ```
+///
+/// Entered while the thread's locals are destroyed (by another thread-local's `Drop`), after
+/// its scopes were, a scope adds nothing: the thread has no scopes any more.
 pub fn scope(fields: Fields) -> ScopeGuard {
-    let id = NEXT_SCOPE.get();
-    NEXT_SCOPE.set(id.wrapping_add(1));
-    SCOPES.with(|s| {
-        let mut s = s.borrow_mut();
+    // `try_with`: a panic inside a thread-local's destructor aborts the process.
+    let id = NEXT_SCOPE
+        .try_with(|n| {
+            let id = n.get();
+            n.set(id.wrapping_add(1));
+            id
+        })
+        .unwrap_or(u64::MAX);
+    let _ = SCOPES.try_with(|s| {
+        let Ok(mut s) = s.try_borrow_mut() else {
+            return;
+        };
         let own = Arc::new(fields);
         let merged = merge_scope(s.last(), &own);
         s.push(ScopeEntry { id, own, merged });
@@ -614,7 +648,9 @@ impl Drop for ScopeGuard {
     fn drop(&mut self) {
         // `try_with`: this guard may be dropped while the thread's locals are destroyed.
         let _ = SCOPES.try_with(|s| {
-            let mut s = s.borrow_mut();
+            let Ok(mut s) = s.try_borrow_mut() else {
+                return;
+            };
             let Some(i) = s.iter().rposition(|e| e.id == self.id) else {
                 return;
             };

@@ -208,15 +208,32 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's id state, drawn anew on first use and after a fork.
+///
+/// Once the thread's locals are destroyed (an id made by another thread-local's `Drop`),
+/// where `with` would panic — and abort the process — `f` gets a state of its own, drawn for
+/// this id only: a fresh prefix, and a counter from a block of [`NEXT_BLOCK`] nobody else
+/// uses, so the id is unique as any other.
 fn with_thread_ids<R>(f: impl FnOnce(&mut ThreadIds) -> R) -> R {
     let generation = fork::generation();
-    IDS.with_borrow_mut(|ids| {
-        let ids = match ids {
+    let mut f = Some(f);
+    let done = IDS.try_with(|cell| {
+        let mut ids = cell.try_borrow_mut().ok()?;
+        let ids = match &mut *ids {
             Some(ids) if ids.generation == generation => ids,
-            _ => ids.insert(ThreadIds::new(generation)),
+            ids => ids.insert(ThreadIds::new(generation)),
         };
-        f(ids)
-    })
+        Some((f.take()?)(ids))
+    });
+    match done {
+        Ok(Some(r)) => r,
+        _ => without_thread_ids(generation, f.take().expect("not run yet")),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn without_thread_ids<R>(generation: u64, f: impl FnOnce(&mut ThreadIds) -> R) -> R {
+    f(&mut ThreadIds::new(generation))
 }
 
 /// Appends a new task id in `mode` to `out` (what [`new_task_id`] makes, without the copies
@@ -301,6 +318,29 @@ mod tests {
         assert_eq!(set.len(), ids.len());
         // One prefix per thread.
         assert!(ids.iter().all(|i| i.as_str().starts_with(prefix)));
+    }
+
+    #[test]
+    fn ids_made_without_the_threads_state_are_unique() {
+        // What a thread whose locals are destroyed makes: a state of its own per id.
+        let generation = fork::generation();
+        let mut seen = HashSet::new();
+        for _ in 0..500 {
+            for mode in [TaskIdMode::Sqid, TaskIdMode::Uuid] {
+                let id = without_thread_ids(generation, |ids| make_id(ids, mode));
+                assert!(seen.insert(id.as_str().to_owned()), "{id} twice");
+                let id = new_task_id(mode);
+                assert!(seen.insert(id.as_str().to_owned()), "{id} twice");
+            }
+        }
+        let mut out = Vec::new();
+        without_thread_ids(generation, |ids| {
+            ids.bump_sqid();
+            out.extend_from_slice(&ids.last);
+        });
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.split_once('.').unwrap().0.len(), PREFIX_LEN);
+        assert!(seen.insert(text));
     }
 
     #[test]

@@ -399,7 +399,8 @@ thread_local! {
 /// hook running inside one) does then must not wait for the writer — the writer is this very
 /// call — so enqueues never block, and `flush` and `write_sync` do not wait.
 pub(crate) fn in_sink_call() -> bool {
-    IN_SINK.get()
+    // `try_with` (here and below): a thread's locals being destroyed must not panic.
+    IN_SINK.try_with(Cell::get).unwrap_or(false)
 }
 
 /// Clears [`IN_SINK`] when the sink call ends, also by unwinding.
@@ -407,14 +408,14 @@ struct SinkCall(bool);
 
 impl Drop for SinkCall {
     fn drop(&mut self) {
-        IN_SINK.set(self.0);
+        let _ = IN_SINK.try_with(|c| c.set(self.0));
     }
 }
 
 /// Runs a sink call `f`; with `catch`, a panic becomes `Err` with the panic's message
 /// (without it, the panic propagates so that the writer thread restarts).
 fn guarded<T>(catch: bool, f: impl FnOnce() -> T) -> Result<T, io::Error> {
-    let _call = SinkCall(IN_SINK.replace(true));
+    let _call = SinkCall(IN_SINK.try_with(|c| c.replace(true)).unwrap_or(false));
     if !catch {
         return Ok(f());
     }
