@@ -117,12 +117,67 @@ macro_rules! __ident_key {
     };
 }
 
+/// A level macro's literal message: the level's `name`, the literal `msg` (or a `concat!`
+/// of literals) and the keys around them spelled whole at compile time, in both formats
+/// (see `logger::__LiteralHead`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __literal_message {
+    ($name:literal, $msg:expr) => {
+        $crate::logger::__Message::literal_with_head(
+            $msg,
+            const {
+                &$crate::logger::__LiteralHead::new(
+                    $crate::encode::__plain($msg),
+                    ::core::concat!(",\"mt\":\"", $name, "\",\"msg\":\"", $msg, "\""),
+                    ::core::concat!(
+                        ",\"message_type\":\"",
+                        $name,
+                        "\",\"message\":\"",
+                        $msg,
+                        "\""
+                    ),
+                )
+            },
+        )
+    };
+}
+
+/// A level macro's call with a literal message (see [`__literal_message!`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __log_literal {
+    (logger: $logger:expr, $level:expr, $name:literal, $msg:expr $(, $($fields:tt)*)?) => {{
+        let __logger = &$logger;
+        let __level: $crate::Level = $level;
+        if __logger.enabled(__level) {
+            __logger.__log(__level, $crate::__literal_message!($name, $msg), |__f| {
+                $crate::__fields!(__f; $($($fields)*)?);
+            });
+        }
+    }};
+    ($level:expr, $name:literal, $msg:expr $(, $($fields:tt)*)?) => {{
+        let __level: $crate::Level = $level;
+        if $crate::logger::__enabled(__level) {
+            $crate::logger::__global_log_message(__level, $crate::__literal_message!($name, $msg), |__f| {
+                $crate::__fields!(__f; $($($fields)*)?);
+            });
+        }
+    }};
+}
+
 macro_rules! level_macro {
-    ($d:tt $name:ident, $level:ident, $doc:literal) => {
+    ($d:tt $name:ident, $level:ident, $level_name:literal, $doc:literal) => {
         #[doc = $doc]
         #[macro_export]
         macro_rules! $name {
-                            // (The message's tokens are passed on as they are, so that `log!` sees a literal.)
+                            // A literal message is spelled with the record's keys at compile time.
+                            (logger: $d logger:expr, $d msg:literal $d(, $d($d fields:tt)*)?) => {
+                                $crate::__log_literal!(logger: $d logger, $crate::Level::$level, $level_name, $d msg $d(, $d($d fields)*)?)
+                            };
+                            ($d msg:literal $d(, $d($d fields:tt)*)?) => {
+                                $crate::__log_literal!($crate::Level::$level, $level_name, $d msg $d(, $d($d fields)*)?)
+                            };
                             (logger: $d logger:expr, $d($d rest:tt)+) => {
                                 $crate::log!(logger: $d logger, $crate::Level::$level, $d($d rest)+)
                             };
@@ -133,13 +188,13 @@ macro_rules! level_macro {
     };
 }
 
-level_macro!($ debug, Debug, "Logs at debug (10): `debug!(\"msg\", key = value)`.");
-level_macro!($ info, Info, "Logs at info (20): `info!(\"msg\", key = value)`.");
-level_macro!($ success, Success, "Logs at success (25): `success!(\"msg\", key = value)`.");
-level_macro!($ note, Note, "Logs at note (26): `note!(\"msg\", key = value)`.");
-level_macro!($ warning, Warning, "Logs at warning (30): `warning!(\"msg\", key = value)`.");
-level_macro!($ error, Error, "Logs at error (40): `error!(\"msg\", key = value)`.");
-level_macro!($ critical, Critical, "Logs at critical (50): `critical!(\"msg\", key = value)`.");
+level_macro!($ debug, Debug, "debug", "Logs at debug (10): `debug!(\"msg\", key = value)`.");
+level_macro!($ info, Info, "info", "Logs at info (20): `info!(\"msg\", key = value)`.");
+level_macro!($ success, Success, "success", "Logs at success (25): `success!(\"msg\", key = value)`.");
+level_macro!($ note, Note, "note", "Logs at note (26): `note!(\"msg\", key = value)`.");
+level_macro!($ warning, Warning, "warning", "Logs at warning (30): `warning!(\"msg\", key = value)`.");
+level_macro!($ error, Error, "error", "Logs at error (40): `error!(\"msg\", key = value)`.");
+level_macro!($ critical, Critical, "critical", "Logs at critical (50): `critical!(\"msg\", key = value)`.");
 
 /// Logs at info with `"📍 "` before the message: `checkpoint!("loaded", n = 3)`.
 ///
@@ -160,11 +215,11 @@ level_macro!($ critical, Critical, "Logs at critical (50): `critical!(\"msg\", k
 #[macro_export]
 macro_rules! checkpoint {
     (logger: $logger:expr, $msg:literal $(, $($fields:tt)*)?) => {
-        $crate::log!(logger: $logger, $crate::Level::Info,
+        $crate::__log_literal!(logger: $logger, $crate::Level::Info, "info",
             ::core::concat!("📍 ", $msg) $(, $($fields)*)?)
     };
     ($msg:literal $(, $($fields:tt)*)?) => {
-        $crate::log!($crate::Level::Info, ::core::concat!("📍 ", $msg) $(, $($fields)*)?)
+        $crate::__log_literal!($crate::Level::Info, "info", ::core::concat!("📍 ", $msg) $(, $($fields)*)?)
     };
     (logger: $logger:expr, $msg:expr $(, $($fields:tt)*)?) => {
         $crate::log!(logger: $logger, $crate::Level::Info,

@@ -1009,3 +1009,81 @@ fn raw_identifier_keys_lose_their_r_hash() {
         r#"{"ts":0,"tid":"T","lvl":[1],"at":"a","st":"started","type":1}"#
     );
 }
+
+/// The level macros spell a literal message with its keys at compile time; the bytes are
+/// those of the run-time path, in both formats, for every level, for literals that need
+/// escaping (which take the run-time path) and for `checkpoint!`.
+#[test]
+fn literal_messages_spelled_at_compile_time_are_what_the_runtime_path_writes() {
+    for format in [
+        logxide::encode::Format::Compact,
+        logxide::encode::Format::Eliot,
+    ] {
+        let mem = MemorySink::new();
+        let log = Logger::builder()
+            .use_env(false)
+            .level(Level::Debug)
+            .format(format)
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        let pair = |macro_call: &dyn Fn(), level: Level, text: &str| {
+            macro_call();
+            log.log(level, text, |f| f.field("n", &1));
+        };
+        pair(
+            &|| logxide::debug!(logger: log, "plain text", n = 1),
+            Level::Debug,
+            "plain text",
+        );
+        pair(
+            &|| logxide::info!(logger: log, "say \"hi\"\n\t\\", n = 1),
+            Level::Info,
+            "say \"hi\"\n\t\\",
+        );
+        pair(
+            &|| logxide::success!(logger: log, "é ü 📍", n = 1),
+            Level::Success,
+            "é ü 📍",
+        );
+        pair(
+            &|| logxide::note!(logger: log, "note", n = 1),
+            Level::Note,
+            "note",
+        );
+        pair(
+            &|| logxide::warning!(logger: log, "", n = 1),
+            Level::Warning,
+            "",
+        );
+        pair(
+            &|| logxide::error!(logger: log, "e\u{2028}", n = 1),
+            Level::Error,
+            "e\u{2028}",
+        );
+        pair(
+            &|| logxide::critical!(logger: log, "crit", n = 1),
+            Level::Critical,
+            "crit",
+        );
+        pair(
+            &|| logxide::checkpoint!(logger: log, "step", n = 1),
+            Level::Info,
+            "📍 step",
+        );
+        pair(
+            &|| logxide::checkpoint!(logger: log, "a\"b", n = 1),
+            Level::Info,
+            "📍 a\"b",
+        );
+        log.flush(None).unwrap();
+        let lines = mem.lines();
+        assert_eq!(lines.len(), 18);
+        for pair in lines.chunks(2) {
+            let strip =
+                |l: &str| l[l.find("\"lvl\"").or(l.find("\"task_level\"")).unwrap()..].to_owned();
+            assert_eq!(strip(&pair[0]), strip(&pair[1]), "{format:?}");
+            serde_json::from_str::<Value>(&pair[0]).unwrap();
+        }
+    }
+}

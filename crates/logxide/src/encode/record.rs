@@ -528,6 +528,17 @@ impl<'a> RecordEncoder<'a> {
         }
     }
 
+    /// [`message`](Self::message) spelled whole at compile time, in each format (a level
+    /// macro's literal message that needs no escaping): copied as is.
+    #[inline]
+    pub(crate) fn spelled_message(&mut self, compact: &'static str, eliot: &'static str) {
+        let text = match self.format {
+            Format::Compact => compact,
+            Format::Eliot => eliot,
+        };
+        self.out.extend_from_slice(text.as_bytes());
+    }
+
     /// An action record: compact `"at":"http:request","st":"started"`; eliot
     /// `"action_type":"http:request","action_status":"started"`. Call at most once, right
     /// after [`begin`](Self::begin), and not together with [`message`](Self::message).

@@ -117,19 +117,68 @@ pub(crate) fn add_sync_depth(delta: i32) {
 pub struct __Message<'a> {
     text: &'a str,
     plain: bool,
+    /// The whole message part of the record, spelled at compile time (a literal message of
+    /// a level macro that needs no escaping).
+    head: Option<&'static __LiteralHead>,
 }
 
 impl<'a> __Message<'a> {
     /// Any message (checked when it is written).
     #[inline]
     pub fn text(text: &'a str) -> Self {
-        __Message { text, plain: false }
+        __Message {
+            text,
+            plain: false,
+            head: None,
+        }
     }
 
     /// A literal and `encode::__plain(literal)`, computed at compile time.
     #[inline]
     pub const fn literal(text: &'static str, plain: bool) -> __Message<'static> {
-        __Message { text, plain }
+        __Message {
+            text,
+            plain,
+            head: None,
+        }
+    }
+
+    /// A literal with its message part spelled at compile time ([`__LiteralHead`]); used
+    /// only if the literal needs no escaping (`head.plain`).
+    #[inline]
+    pub const fn literal_with_head(
+        text: &'static str,
+        head: &'static __LiteralHead,
+    ) -> __Message<'static> {
+        __Message {
+            text,
+            plain: head.plain,
+            head: if head.plain { Some(head) } else { None },
+        }
+    }
+}
+
+/// A level macro's literal message with the keys and the level's name around it, in both
+/// formats: compact `,"mt":"info","msg":"text"`, eliot
+/// `,"message_type":"info","message":"text"` — one copy per record instead of four. The
+/// macros build it with `concat!`; the spelled text is right only if `plain` (the literal
+/// needs no escaping, `encode::__plain`), else it is not used.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct __LiteralHead {
+    plain: bool,
+    compact: &'static str,
+    eliot: &'static str,
+}
+
+impl __LiteralHead {
+    #[doc(hidden)]
+    pub const fn new(plain: bool, compact: &'static str, eliot: &'static str) -> Self {
+        __LiteralHead {
+            plain,
+            compact,
+            eliot,
+        }
     }
 }
 
@@ -248,8 +297,9 @@ impl Logger {
         fields: impl FnOnce(&mut FieldWriter<'_, '_>),
     ) {
         if self.enabled(level) {
-            let head = |enc: &mut RecordEncoder<'_>| {
-                enc.message_with_head(level.message_head(), msg.text, msg.plain)
+            let head = |enc: &mut RecordEncoder<'_>| match msg.head {
+                Some(h) => enc.spelled_message(h.compact, h.eliot),
+                None => enc.message_with_head(level.message_head(), msg.text, msg.plain),
             };
             match action::inner_position() {
                 Some(pos) => self.emit(At::Pos(&pos), level, head, fields),
