@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use smallvec::SmallVec;
 
+use super::with_reused;
 use crate::encode::key::fold_hash;
 use crate::encode::{Bytes, DebugValue, DisplayValue, Encode, Key, RecordEncoder, SerdeValue};
 
@@ -428,23 +429,9 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with this thread's scratch buffer, empty (or a fresh one if it is in use: a
-/// `Serialize` impl that logs).
+/// Runs `f` with this thread's scratch buffer, empty (see [`with_reused`]).
 fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    let mut f = Some(f);
-    let reused = SCRATCH.try_with(|cell| {
-        let mut buf = cell.try_borrow_mut().ok()?;
-        buf.clear();
-        let r = (f.take()?)(&mut buf);
-        if buf.capacity() > 64 << 10 {
-            *buf = Vec::new();
-        }
-        Some(r)
-    });
-    match reused {
-        Ok(Some(r)) => r,
-        _ => (f.take().expect("not run yet"))(&mut Vec::new()),
-    }
+    with_reused(&SCRATCH, 0, f)
 }
 
 /// Whether `json` is an object or an array (the only values with members to mask).

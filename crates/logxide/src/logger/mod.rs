@@ -182,19 +182,31 @@ impl __LiteralHead {
     }
 }
 
-/// Runs `f` with this thread's record buffer, or a fresh one if it is in use (a value's
-/// `Display` that logs while a record is being encoded) or gone (a record logged while the
-/// thread's locals are destroyed: by another thread-local's `Drop`).
+/// Runs `f` with this thread's record buffer (see [`with_reused`]).
+#[inline]
 fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    with_reused(&BUF, 512, f)
+}
+
+/// Runs `f` with the thread's buffer in `key`, emptied, or a fresh one if it is in use (a
+/// value's `Display` or `Serialize` that logs while a record is being encoded) or gone (a
+/// record logged while the thread's locals are destroyed: by another thread-local's `Drop`).
+/// A buffer grown past 64 KiB is replaced by one of `keep` bytes afterwards.
+#[inline]
+pub(crate) fn with_reused<R>(
+    key: &'static std::thread::LocalKey<RefCell<Vec<u8>>>,
+    keep: usize,
+    f: impl FnOnce(&mut Vec<u8>) -> R,
+) -> R {
     let mut f = Some(f);
     // `try_with`, not `with` (which is `try_with` and a panic): inside a thread-local's
     // destructor a panic aborts the process.
-    let reused = BUF.try_with(|cell| {
+    let reused = key.try_with(|cell| {
         let mut buf = cell.try_borrow_mut().ok()?;
         buf.clear();
         let r = (f.take()?)(&mut buf);
         if buf.capacity() > 64 << 10 {
-            *buf = Vec::with_capacity(512);
+            *buf = Vec::with_capacity(keep);
         }
         Some(r)
     });
