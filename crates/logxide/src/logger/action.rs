@@ -249,14 +249,16 @@ impl ActionRef {
 /// The innermost action entered on this thread that `viewer` sees.
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) fn current_action(viewer: Owner) -> Option<ActionRef> {
+    with_innermost(viewer, |a| ActionRef(Arc::clone(a)))
+}
+
+/// `f` of the innermost action entered on this thread that `viewer` sees; `None` if there
+/// is none (or the thread's stack is in use or gone: see [`STACK`]).
+fn with_innermost<R>(viewer: Owner, f: impl FnOnce(&Arc<ActionState>) -> R) -> Option<R> {
     STACK
         .try_with(|s| {
-            s.try_borrow().ok().and_then(|s| {
-                s.iter()
-                    .rev()
-                    .find(|a| a.visible_to(viewer))
-                    .map(|a| ActionRef(Arc::clone(a)))
-            })
+            let s = s.try_borrow().ok()?;
+            s.iter().rev().find(|a| a.visible_to(viewer)).map(f)
         })
         .ok()
         .flatten()
@@ -300,19 +302,7 @@ pub(crate) enum Parent<'a> {
 /// The slot `parent` gives to the next record or action of `viewer`: its task and its
 /// position; `None` for a new task. "Innermost" is the innermost action `viewer` sees.
 fn slot(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
-    let innermost = || {
-        STACK
-            .try_with(|s| {
-                s.try_borrow().ok().and_then(|s| {
-                    s.iter()
-                        .rev()
-                        .find(|a| a.visible_to(viewer))
-                        .map(|a| a.child_position())
-                })
-            })
-            .ok()
-            .flatten()
-    };
+    let innermost = || with_innermost(viewer, |a| a.child_position());
     match parent {
         Parent::Current => innermost(),
         Parent::Context(ctx) => Some(Position {
