@@ -5,6 +5,8 @@
 //!
 //! Tests here share the global logger (and the process umask), so they take a lock.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -305,7 +307,6 @@ fn eacces_child_entry() {
 
 #[test]
 fn a_directory_without_write_permission_is_an_error_at_init() {
-    use std::os::unix::process::CommandExt;
     let _s = serial();
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
@@ -325,35 +326,9 @@ fn a_directory_without_write_permission_is_an_error_at_init() {
     fs::set_permissions(base, fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "eacces_child_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(EACCES_CHILD, base)
-        .uid(65534)
-        .gid(65534)
-        .output();
-    let output = match output {
-        Ok(o) => o,
-        Err(e) => {
-            // E.g. the test binary is in a directory uid 65534 cannot enter.
-            eprintln!("skipped: cannot run the test binary as uid 65534: {e}");
-            return;
-        }
-    };
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "child as uid 65534 failed:\n{text}"
-    );
-    assert!(text.contains("1 passed"), "the checks did not run:\n{text}");
+    if !common::run_as_nobody("eacces_child_entry", EACCES_CHILD, base) {
+        return;
+    }
     assert!(!locked.join("app.log").exists());
 }
 

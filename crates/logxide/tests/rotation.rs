@@ -797,7 +797,6 @@ fn open_failure_child_entry() {
 #[test]
 fn a_failing_scan_or_leftover_removal_leaves_the_active_file_untouched() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
     let (unlisted, readonly) = (base.join("unlisted"), base.join("readonly"));
@@ -824,35 +823,7 @@ fn a_failing_scan_or_leftover_removal_leaves_the_active_file_untouched() {
     mode(base, 0o755);
     mode(&unlisted, 0o711);
     mode(&readonly, 0o755);
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "open_failure_child_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(OPEN_FAILURE_CHILD, base)
-        .uid(65534)
-        .gid(65534)
-        .output();
-    let output = match output {
-        Ok(o) => o,
-        Err(e) => {
-            // E.g. the test binary is in a directory uid 65534 cannot enter.
-            eprintln!("SKIPPED: cannot run the test binary as uid 65534 (root ignores the permission bits this test needs): {e}");
-            return;
-        }
-    };
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "child as uid 65534 failed:\n{text}"
-    );
-    assert!(text.contains("1 passed"), "the checks did not run:\n{text}");
+    common::run_as_nobody("open_failure_child_entry", OPEN_FAILURE_CHILD, base);
 }
 
 /// `logs/app.log -> <data>/real.log`: a link directory and a destination directory.

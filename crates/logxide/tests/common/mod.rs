@@ -318,3 +318,36 @@ impl<'de> serde::Deserialize<'de> for Members {
         d.deserialize_map(V)
     }
 }
+
+/// Runs this test binary's test `entry`, alone, as uid/gid 65534 with the environment
+/// variable `var` set to `value`: for checks that need permission bits, which root (the CI's
+/// user) ignores. Returns false, with a notice, if the child cannot be started (e.g. the
+/// binary is in a directory uid 65534 cannot enter); panics if its checks fail or did not
+/// run.
+pub fn run_as_nobody(entry: &str, var: &str, value: impl AsRef<std::ffi::OsStr>) -> bool {
+    use std::os::unix::process::CommandExt;
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", entry, "--nocapture", "--test-threads=1"])
+        .env(var, value)
+        .uid(65534)
+        .gid(65534)
+        .output();
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot run the test binary as uid 65534 (root ignores the permission bits this test needs): {e}");
+            return false;
+        }
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "child as uid 65534 failed:\n{text}"
+    );
+    assert!(text.contains("1 passed"), "the checks did not run:\n{text}");
+    true
+}
