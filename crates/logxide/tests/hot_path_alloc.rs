@@ -91,6 +91,19 @@ fn counted(log: &Logger, mut f: impl FnMut(u64)) -> u64 {
     total
 }
 
+/// An async logger at info onto a file in a new directory (kept while the guard lives).
+fn file_logger() -> (Logger, std::path::PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alloc.log");
+    let log = Logger::builder()
+        .use_env(false)
+        .level(Level::Info)
+        .target(&path)
+        .build()
+        .unwrap();
+    (log, path, dir)
+}
+
 struct Point {
     x: i32,
     y: i32,
@@ -112,14 +125,7 @@ struct Query<'a> {
 fn a_log_call_allocates_nothing_on_the_callers_thread() {
     // The counter counts (else this test could not fail).
     assert_eq!(allocations(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("alloc.log");
-    let log = Logger::builder()
-        .use_env(false)
-        .level(Level::Info)
-        .target(&path)
-        .build()
-        .unwrap();
+    let (log, path, _dir) = file_logger();
     assert!(log.is_async());
     let addr = Ipv4Addr::LOCALHOST;
     let point = Point { x: 3, y: -4 };
@@ -189,14 +195,7 @@ fn a_log_call_allocates_nothing_on_the_callers_thread() {
 #[test]
 fn a_bridged_event_allocates_nothing_on_the_callers_thread() {
     use tracing_subscriber::layer::SubscriberExt;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bridges.log");
-    let log = Logger::builder()
-        .use_env(false)
-        .level(Level::Info)
-        .target(&path)
-        .build()
-        .unwrap();
+    let (log, path, _dir) = file_logger();
     let subscriber = tracing_subscriber::registry().with(
         logxide::integrations::tracing::LogxideLayer::new(log.clone()),
     );
