@@ -15,6 +15,39 @@ use serde_json::Value;
 /// Task levels deeper than this are refused (the tree is walked recursively).
 pub const MAX_DEPTH: usize = 256;
 
+/// JSON nested deeper than this (arrays and objects) is refused: parsing, printing and
+/// dropping a value recurse. logxide writes serde values at any depth, so this is well above
+/// serde_json's own limit of 128.
+pub const MAX_NESTING: usize = 1024;
+
+/// Whether the arrays and objects of `line` nest deeper than `max` (strings skipped).
+fn nests_deeper(line: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    for &b in line {
+        if in_str {
+            match b {
+                _ if esc => esc = false,
+                b'\\' => esc = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// An action's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -172,7 +205,15 @@ fn take(obj: &mut Vec<(String, Value)>, key: &str) -> Option<Value> {
 
 /// Parses one line (a trailing `\n` or `\r\n` is allowed).
 pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
-    let top: Top = serde_json::from_slice(line)
+    if nests_deeper(line, MAX_NESTING) {
+        return Err(ParseError::Json(format!(
+            "nested deeper than {MAX_NESTING} levels"
+        )));
+    }
+    let mut de = serde_json::Deserializer::from_slice(line);
+    de.disable_recursion_limit();
+    let top = Top::deserialize(&mut de)
+        .and_then(|top| de.end().map(|()| top))
         .map_err(|e| ParseError::Json(format!("not valid JSON: {e}")))?;
     let mut obj = match top {
         Top::Object(o) => o,

@@ -679,3 +679,41 @@ fn colors_on_a_terminal() {
         "{failed:?}"
     );
 }
+
+/// A record whose field nests 200 levels deep (logxide writes serde values at any depth) is
+/// a record for `view` and `check`; a line nested deeper than the tools' limit is refused
+/// with a message that says so, never a crash.
+#[test]
+fn deeply_nested_fields_are_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let line =
+        format!(r#"{{"ts":1700000000,"tid":"N.1","lvl":[1],"mt":"info","msg":"deep","x":{deep}}}"#);
+    std::fs::write(dir.path().join("deep.log"), format!("{line}\n")).unwrap();
+    let out = logxide_in(dir.path(), &["check", "deep.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        "deep.log: 1 line, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 0 problems\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = logxide_in(dir.path(), &["view", "--color", "never", "deep.log"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        format!("N.1 2023-11-14T22:13:20.000000Z\n└─ info: deep x={deep}\n")
+    );
+
+    let abyss = "[".repeat(1_000_000);
+    let line = format!(r#"{{"ts":1700000000,"tid":"N.1","lvl":[1],"mt":"info","x":{abyss}}}"#);
+    std::fs::write(dir.path().join("abyss.log"), format!("{line}\n")).unwrap();
+    let out = logxide_in(dir.path(), &["check", "abyss.log"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("abyss.log:1: nested deeper than 1024 levels\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = logxide_in(dir.path(), &["view", "--color", "never", "abyss.log"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("! line 1: not a record: "));
+}
