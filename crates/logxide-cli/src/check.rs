@@ -403,7 +403,7 @@ fn summary_line(rep: &FileReport) -> String {
     let total = c.messages + c.started + c.succeeded + c.failed;
     format!(
         "{}: {}, {}, {} ({}, {} started, {} succeeded, {} failed), {}, {}",
-        rep.file,
+        sanitize(&rep.file),
         plural(rep.lines, "line", "lines"),
         plural(rep.tasks, "task", "tasks"),
         plural(total, "record", "records"),
@@ -459,8 +459,8 @@ fn repair_text(r: &Repair, rep: &FileReport) -> String {
     }
     format!(
         "{}: repaired copy written to {} ({}): {}",
-        rep.file,
-        r.out,
+        sanitize(&rep.file),
+        sanitize(&r.out),
         plural(r.bytes_written, "byte", "bytes"),
         what.join(", ")
     )
@@ -507,7 +507,11 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         };
         let res = File::open(path).and_then(|f| check_reader(f, &mut rep));
         if let Err(e) = res {
-            eprintln!("logxide check: {}: {e}", path.display());
+            eprintln!(
+                "logxide check: {}: {}",
+                sanitize(&path.display().to_string()),
+                sanitize(&e.to_string())
+            );
             unreadable = true;
             continue;
         }
@@ -515,7 +519,11 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             match repair(path, out, &rep) {
                 Ok(r) => rep.repair = Some(r),
                 Err(e) => {
-                    eprintln!("logxide check: cannot write {}: {e}", out.display());
+                    eprintln!(
+                        "logxide check: cannot write {}: {}",
+                        sanitize(&out.display().to_string()),
+                        sanitize(&e.to_string())
+                    );
                     unreadable = true;
                 }
             }
@@ -544,14 +552,14 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     } else {
         (|| {
             for rep in &reports {
+                let file = sanitize(&rep.file);
                 for p in &rep.problems {
-                    writeln!(out, "{}:{}: {}", rep.file, p.line, p.message)?;
+                    writeln!(out, "{file}:{}: {}", p.line, p.message)?;
                 }
                 if rep.problem_count > rep.problems.len() as u64 {
                     writeln!(
                         out,
-                        "{}: {} further problems not listed",
-                        rep.file,
+                        "{file}: {} further problems not listed",
                         rep.problem_count - rep.problems.len() as u64
                     )?;
                 }

@@ -478,7 +478,7 @@ impl Followed {
                 any |= self.read_new(s, out)?; // the rest of the old file first
                 eprintln!(
                     "logxide view: {}: replaced, reading the new file",
-                    self.name
+                    sanitize(&self.name)
                 );
             }
             self.file = Some(File::open(&self.path)?);
@@ -489,7 +489,7 @@ impl Followed {
         } else if meta.len() < self.pos {
             eprintln!(
                 "logxide view: {}: truncated, reading from the start",
-                self.name
+                sanitize(&self.name)
             );
             self.pos = 0;
             self.line_no = 0;
@@ -524,7 +524,11 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
     for name in &args.files {
         let path = PathBuf::from(name);
         if let Err(e) = File::open(&path) {
-            eprintln!("logxide view: {name}: {e}");
+            eprintln!(
+                "logxide view: {}: {}",
+                sanitize(name),
+                sanitize(&e.to_string())
+            );
             return Ok(ExitCode::from(2));
         }
         files.push(Followed {
@@ -547,7 +551,11 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
                 if e.kind() == io::ErrorKind::BrokenPipe {
                     return Err(e);
                 }
-                eprintln!("logxide view: {}: {e}", f.name);
+                eprintln!(
+                    "logxide view: {}: {}",
+                    sanitize(&f.name),
+                    sanitize(&e.to_string())
+                );
                 f.file = None;
             }
             if !buf.is_empty() {
@@ -601,7 +609,11 @@ pub fn run(args: &ViewArgs) -> ExitCode {
                     Ok(f) => view_all(f, args, p, &mut out),
                     Err(e) => {
                         let _ = out.flush();
-                        eprintln!("logxide view: {name}: {e}");
+                        eprintln!(
+                            "logxide view: {}: {}",
+                            sanitize(name),
+                            sanitize(&e.to_string())
+                        );
                         code = ExitCode::from(2);
                         continue;
                     }
@@ -613,7 +625,11 @@ pub fn run(args: &ViewArgs) -> ExitCode {
                     break;
                 }
                 let _ = out.flush();
-                eprintln!("logxide view: {name}: {e}");
+                eprintln!(
+                    "logxide view: {}: {}",
+                    sanitize(name),
+                    sanitize(&e.to_string())
+                );
                 code = ExitCode::from(2);
             }
         }

@@ -717,3 +717,43 @@ fn deeply_nested_fields_are_records() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("! line 1: not a record: "));
 }
+
+/// A file name is text from outside too (`logxide check *.log` in a directory anyone can
+/// write to): `check` prints it escaped, on stdout and stderr, as `view` does.
+#[test]
+fn file_names_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "a\x1b]0;pwned\x07\x1b[2Jb.log";
+    std::fs::write(dir.path().join(name), "not json\n").unwrap();
+    let e = r"a\x1b]0;pwned\x07\x1b[2Jb.log";
+    let out = logxide_in(dir.path(), &["check", name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{e}:1: not valid JSON: expected ident at line 1 column 2\n\
+             {e}: 1 line, 0 tasks, 0 records (0 messages, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 1 problem\n"
+        )
+    );
+    let out = logxide_in(dir.path(), &["check", "--repair", "fixed\x1b[2J.log", name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).ends_with(&format!(
+            "{e}: repaired copy written to fixed\\x1b[2J.log (9 bytes): nothing to remove\n"
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+    // The JSON report keeps the name as it is (JSON escapes it).
+    let out = logxide_in(dir.path(), &["check", "--json", name]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"][0]["file"], name);
+    for cmd in ["check", "view"] {
+        let out = logxide_in(dir.path(), &[cmd, "missing\x1b[2J.log"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            text(&out.stderr),
+            format!("logxide {cmd}: missing\\x1b[2J.log: No such file or directory (os error 2)\n")
+        );
+    }
+}
