@@ -229,6 +229,14 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
     };
     let bad = |m: String| ParseError::Record(m);
     let missing = |k: &str| bad(format!("missing key \"{k}\""));
+    // Readers disagree on which of two equal keys counts; logxide writes each of these once.
+    for k in [
+        keys.ts, keys.tid, keys.lvl, keys.mt, keys.msg, keys.at, keys.st, "dur",
+    ] {
+        if obj.iter().filter(|(key, _)| key == k).nth(1).is_some() {
+            return Err(bad(format!("duplicate key \"{k}\"")));
+        }
+    }
 
     let ts = match take(&mut obj, keys.ts) {
         None => return Err(missing(keys.ts)),

@@ -757,3 +757,39 @@ fn file_names_are_printed_escaped() {
         );
     }
 }
+
+/// A key the tools read (`ts`, `tid`, `lvl`, `mt`, `msg`, `at`, `st`, `dur`) given twice is
+/// not a record: readers disagree on which one counts (the first, the last); logxide never
+/// writes one twice. A field of the caller's given twice is fine (logxide writes both).
+#[test]
+fn duplicate_header_keys_are_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("dup.log"),
+        concat!(
+            r#"{"ts":1700000000,"tid":"D.1","lvl":[1],"mt":"info","msg":"x","lvl":[5]}"#,
+            "\n",
+            r#"{"timestamp":1700000000,"task_uuid":"u","task_level":[1],"message_type":"info","task_uuid":"v"}"#,
+            "\n",
+            r#"{"ts":1700000000,"tid":"D.3","lvl":[1],"mt":"info","msg":"y","k":1,"k":2}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = logxide_in(dir.path(), &["check", "dup.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        "dup.log:1: duplicate key \"lvl\"\n\
+         dup.log:2: duplicate key \"task_uuid\"\n\
+         dup.log: 3 lines, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 2 problems\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = logxide_in(dir.path(), &["view", "--color", "never", "dup.log"]);
+    let s = text(&out.stdout);
+    assert!(s.starts_with("! line 1: not a record: "), "{s}");
+    assert!(s.contains("\n! line 2: not a record: "), "{s}");
+    assert!(
+        s.ends_with("D.3 2023-11-14T22:13:20.000000Z\n└─ info: y k=1 k=2\n"),
+        "{s}"
+    );
+}
