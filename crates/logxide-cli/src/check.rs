@@ -17,7 +17,8 @@ const MAX_PROBLEMS: usize = 10_000;
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Each problem is printed as FILE:LINE: message, then one summary line per file.\n\
-A task whose action has no end record yet is counted as incomplete, not as a problem.\n\n\
+A task whose action has no end record yet is counted as incomplete, not as a problem.\n\
+Rotated files compressed with gzip or zstd are decompressed (--repair refuses them).\n\n\
 Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors or unreadable files."
 )]
 pub struct CheckArgs {
@@ -497,6 +498,15 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         if same {
             return usage_error("--repair OUT must not be the FILE being checked");
         }
+        if let Ok(Some(c)) =
+            File::open(&args.files[0]).and_then(|mut f| record::compression_of(&mut f))
+        {
+            return usage_error(&format!(
+                "--repair: {} is compressed ({}); decompress it and repair the copy",
+                sanitize(&args.files[0].display().to_string()),
+                c.name()
+            ));
+        }
     }
     let mut reports = Vec::new();
     let mut unreadable = false;
@@ -505,7 +515,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             file: path.display().to_string(),
             ..FileReport::default()
         };
-        let res = File::open(path).and_then(|f| check_reader(f, &mut rep));
+        let res = record::open_lines(path).and_then(|f| check_reader(f, &mut rep));
         if let Err(e) = res {
             eprintln!(
                 "logxide check: {}: {}",

@@ -4,7 +4,9 @@
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
-use std::io::{self, BufRead};
+use std::fs::File;
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
+use std::path::Path;
 
 use logxide::encode::calendar::{civil_from_days, days_from_civil};
 use logxide::encode::Format;
@@ -316,6 +318,58 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
         kind,
         dur,
         fields: obj,
+    })
+}
+
+/// How a file is compressed: logxide's rotation gzips or zstd-compresses rotated files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// `gzip` or `zstd`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// The compression of a file, from its first bytes (the gzip or zstd magic number).
+pub fn compression_of(file: &mut File) -> io::Result<Option<Compression>> {
+    let mut magic = [0u8; 4];
+    let mut n = 0;
+    while n < magic.len() {
+        match file.read(&mut magic[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+        Some(Compression::Gzip)
+    } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        Some(Compression::Zstd)
+    } else {
+        None
+    })
+}
+
+/// Opens `path` for reading its lines: a gzip or zstd file (a rotated, compressed log) is
+/// decompressed.
+pub fn open_lines(path: &Path) -> io::Result<Box<dyn Read>> {
+    let mut file = File::open(path)?;
+    Ok(match compression_of(&mut file)? {
+        Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(1 << 16, file),
+        )),
+        Some(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::new(file)?),
+        None => Box::new(file),
     })
 }
 

@@ -40,7 +40,8 @@ fn parse_level(s: &str) -> Result<Level, String> {
     after_help = "Tasks are printed in the order they first appear, one line per record: action type and\n\
 status, duration, then fields key=value. Tasks without their end record are marked (incomplete);\n\
 lines that are not records are shown as `! line N: not a record: ...`. Control characters in the\n\
-file are shown escaped (\\x1b, \\n, \\u{2028}), never sent to the terminal.\n\n\
+file are shown escaped (\\x1b, \\n, \\u{2028}), never sent to the terminal. Rotated files compressed\n\
+with gzip or zstd (app.<stamp>.log.gz, .zst) are decompressed.\n\n\
 --follow prints the whole file first, then every complete line appended, with its task id."
 )]
 pub struct ViewArgs {
@@ -523,13 +524,24 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
     let mut files = Vec::new();
     for name in &args.files {
         let path = PathBuf::from(name);
-        if let Err(e) = File::open(&path) {
-            eprintln!(
-                "logxide view: {}: {}",
-                sanitize(name),
-                sanitize(&e.to_string())
-            );
-            return Ok(ExitCode::from(2));
+        match File::open(&path).and_then(|mut f| record::compression_of(&mut f)) {
+            Err(e) => {
+                eprintln!(
+                    "logxide view: {}: {}",
+                    sanitize(name),
+                    sanitize(&e.to_string())
+                );
+                return Ok(ExitCode::from(2));
+            }
+            Ok(Some(c)) => {
+                eprintln!(
+                    "logxide view: {}: compressed ({}), a rotated file that does not grow: view it without --follow",
+                    sanitize(name),
+                    c.name()
+                );
+                return Ok(ExitCode::from(2));
+            }
+            Ok(None) => {}
         }
         files.push(Followed {
             name: name.clone(),
@@ -605,7 +617,7 @@ pub fn run(args: &ViewArgs) -> ExitCode {
             let r = if name == "-" {
                 view_all(io::stdin().lock(), args, p, &mut out)
             } else {
-                match File::open(name) {
+                match record::open_lines(name.as_ref()) {
                     Ok(f) => view_all(f, args, p, &mut out),
                     Err(e) => {
                         let _ = out.flush();

@@ -793,3 +793,46 @@ fn duplicate_header_keys_are_problems() {
         "{s}"
     );
 }
+
+/// Rotated files compressed by logxide (`app.<stamp>.log.gz`, `.zst`) are read as their
+/// records, not shown as binary; `--repair` refuses them (its offsets are the plain file's).
+#[test]
+fn compressed_rotated_files_are_read() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = fixture("nested_failure.log");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    std::fs::write(dir.path().join("a.log.gz"), gz.finish().unwrap()).unwrap();
+    let zst = zstd::stream::encode_all(&plain[..], 3).unwrap();
+    std::fs::write(dir.path().join("a.log.zst"), zst).unwrap();
+    std::fs::write(dir.path().join("a.log"), &plain).unwrap();
+    let expected_view = logxide_in(dir.path(), &["view", "--color", "never", "a.log"]);
+    let expected_check = text(&logxide_in(dir.path(), &["check", "a.log"]).stdout);
+    for name in ["a.log.gz", "a.log.zst"] {
+        let out = logxide_in(dir.path(), &["view", "--color", "never", name]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), text(&expected_view.stdout), "{name}");
+        let out = logxide_in(dir.path(), &["check", name]);
+        assert_eq!(
+            text(&out.stdout),
+            expected_check.replacen("a.log:", &format!("{name}:"), 1),
+            "{name}"
+        );
+        let out = logxide_in(dir.path(), &["check", "--repair", "fixed.log", name]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            text(&out.stderr).contains("is compressed"),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+        assert!(!dir.path().join("fixed.log").exists());
+        let out = logxide_in(dir.path(), &["view", "--follow", name]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            text(&out.stderr).contains("compressed"),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+    }
+}
