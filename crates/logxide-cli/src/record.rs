@@ -435,9 +435,10 @@ pub fn for_each_line(
 }
 
 /// Whether `c` must not reach a terminal as is: C0 and C1 controls, DEL, the line and
-/// paragraph separators and the bidirectional overrides and isolates.
+/// paragraph separators and the bidirectional marks, overrides and isolates (the console
+/// sink's set).
 fn is_unsafe(c: char) -> bool {
-    matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `s` with every unsafe character escaped: `\n`, `\r`, `\t`, `\x1b`, `\u{85}`, `\u{2028}`….

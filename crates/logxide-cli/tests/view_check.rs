@@ -836,3 +836,20 @@ fn compressed_rotated_files_are_read() {
         );
     }
 }
+
+/// The bidirectional marks (U+061C, U+200E, U+200F) reorder text on screen like the
+/// overrides do: `view` escapes them, as the console sink does.
+#[test]
+fn bidi_marks_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bidi.log"),
+        "{\"ts\":1700000000,\"tid\":\"B.1\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"a\u{61c}b\u{200e}c\u{200f}d\"}\n",
+    )
+    .unwrap();
+    let out = logxide_in(dir.path(), &["view", "--color", "never", "bidi.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        "B.1 2023-11-14T22:13:20.000000Z\n└─ info: a\\u{61c}b\\u{200e}c\\u{200f}d\n"
+    );
+}
