@@ -205,6 +205,18 @@ fn take(obj: &mut Vec<(String, Value)>, key: &str) -> Option<Value> {
     Some(obj.remove(i).1)
 }
 
+/// What is wrong with a line serde_json refused: its message with the column, not
+/// serde_json's "line 1" (the line is the file's, given apart).
+fn json_error(line: &[u8], e: &serde_json::Error) -> ParseError {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return ParseError::Json("empty line, not a record".to_owned());
+    }
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    let msg = text.strip_suffix(&at).unwrap_or(&text);
+    ParseError::Json(format!("not valid JSON: {msg} at column {}", e.column()))
+}
+
 /// Parses one line (a trailing `\n` or `\r\n` is allowed).
 pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
     if nests_deeper(line, MAX_NESTING) {
@@ -216,7 +228,7 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
     de.disable_recursion_limit();
     let top = Top::deserialize(&mut de)
         .and_then(|top| de.end().map(|()| top))
-        .map_err(|e| ParseError::Json(format!("not valid JSON: {e}")))?;
+        .map_err(|e| json_error(line, &e))?;
     let mut obj = match top {
         Top::Object(o) => o,
         Top::Other(what) => return Err(ParseError::Json(format!("not a JSON object but {what}"))),

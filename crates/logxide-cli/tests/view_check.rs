@@ -731,7 +731,7 @@ fn file_names_are_printed_escaped() {
     assert_eq!(
         text(&out.stdout),
         format!(
-            "{e}:1: not valid JSON: expected ident at line 1 column 2\n\
+            "{e}:1: not valid JSON: expected ident at column 2\n\
              {e}: 1 line, 0 tasks, 0 records (0 messages, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 1 problem\n"
         )
     );
@@ -852,4 +852,25 @@ fn bidi_marks_are_escaped() {
         text(&out.stdout),
         "B.1 2023-11-14T22:13:20.000000Z\n└─ info: a\\u{61c}b\\u{200e}c\\u{200f}d\n"
     );
+}
+
+/// A JSON error names the column in the line, not serde_json's "line 1" (read as the file's
+/// first line), and an empty line says so.
+#[test]
+fn json_errors_name_the_column_and_empty_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("e.log"),
+        "{\"ts\":1700000000,\"tid\":\"E.1\",\"lvl\":[1],\"mt\":\"info\"}\n\n{\"ts\":1,}\n   \n",
+    )
+    .unwrap();
+    let out = logxide_in(dir.path(), &["check", "e.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        "e.log:2: empty line, not a record\n\
+         e.log:3: not valid JSON: trailing comma at column 9\n\
+         e.log:4: empty line, not a record\n\
+         e.log: 4 lines, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 3 problems\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
 }
