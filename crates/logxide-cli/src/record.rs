@@ -586,7 +586,14 @@ pub fn parse_time(text: &str) -> Result<f64, String> {
         (Some(h), Some(m), Some(s), None) => (num(h, 2)?, num(m, 2)?, num(s, 2)?),
         _ => return Err(err()),
     };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match mo {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=12).contains(&mo) || !(1..=month_days).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return Err(err());
     }
     let days = days_from_civil(y, mo as u32, d as u32);
@@ -647,6 +654,12 @@ mod tests {
         assert_eq!(time_text(1_700_000_000.25), "2023-11-14T22:13:20.250000Z");
         assert_eq!(time_text(0.0), "1970-01-01T00:00:00.000000Z");
         assert!(parse_time("2023-13-01T00:00:00Z").is_err());
+        assert!(parse_time("2023-02-29T00:00:00Z").is_err());
+        assert!(parse_time("2023-04-31T00:00:00Z").is_err());
+        assert_eq!(
+            parse_time("2024-02-29T00:00:00Z").unwrap(),
+            parse_time("2024-03-01T00:00:00Z").unwrap() - 86_400.0
+        );
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2023-11-14T22:13:20").is_err());
     }
