@@ -929,3 +929,39 @@ fn a_failing_display_or_debug_in_a_span_or_event_is_what_it_wrote() {
         ]
     );
 }
+
+/// A span dropped by a panic's unwinding (as `#[instrument]`'s span of a function that
+/// panics) fails with `exc` `panic`, as a logxide `Action` does: it was
+/// written `succeeded`. An `error` field stays the reason; a span closed after the panic
+/// was caught, outside it, still succeeds.
+#[test]
+fn a_span_closed_by_a_panic_fails_as_a_panic() {
+    let lines = capture(|_| {
+        let kept = tracing::info_span!("kept");
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _k = kept.enter();
+            let handler = tracing::info_span!("handler", error = tracing::field::Empty);
+            let _h = handler.enter();
+            let query = tracing::info_span!("query");
+            let _q = query.enter();
+            tracing::error!("an error event");
+            handler.record("error", "bad input");
+            panic!("boom");
+        }));
+        assert!(caught.is_err());
+        drop(kept);
+    });
+    let t = TARGET;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"kept","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,1],"at":"handler","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,2,1],"at":"query","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2,2,2],"mt":"error","msg":"an error event",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[2,2,3],"at":"query","st":"failed","exc":"panic","reason":"the thread panicked","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,3],"at":"handler","st":"failed","exc":"error","reason":"bad input","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[3],"at":"kept","st":"succeeded","dur":0}"#.to_owned(),
+        ]
+    );
+}

@@ -35,8 +35,12 @@
 //! - `failed` if the span has an `error` field (`exc`: its `error.type` field if it has one,
 //!   else `"error"`; `reason`: the `error` field's text, with its `source()` chain for an
 //!   error value — either written `"***"` if the logger's [`Mask`](crate::logger::Mask)
-//!   names its field), or if an event at ERROR level had the span as its (direct) parent
-//!   (`reason`: the first such event's message);
+//!   names its field);
+//! - else `failed` with `exc` `panic` (`reason`: `"the thread panicked"`) if it closes
+//!   during a panic — a span dropped by the unwinding, as `#[instrument]`'s span of a
+//!   function that panics — as a logxide [`Action`](crate::logger::Action) dropped by a panic does;
+//! - else `failed` if an event at ERROR level had the span as its (direct) parent (`exc`
+//!   `"error"`; `reason`: the first such event's message);
 //! - `succeeded` otherwise.
 //!
 //! Spans have no level here, as logxide's actions have none: every span reaching the layer
@@ -602,10 +606,20 @@ where
             Some(_) if action.is_masked(key) => Some("***".to_owned()),
             text => text,
         };
-        let reason = hide("error", state.text("error")).or(state.error_event.take());
+        // A span dropped by a panic's unwinding fails as a panic, as an `Action` does.
+        const PANIC: (&str, &str) = ("panic", "the thread panicked");
+        let error = hide("error", state.text("error"));
+        let panicked = error.is_none() && std::thread::panicking();
+        let reason = match panicked {
+            true => Some(PANIC.1.to_owned()),
+            false => error.or(state.error_event.take()),
+        };
         match reason {
             Some(reason) => {
-                let exc = hide("error.type", state.text("error.type"));
+                let exc = match panicked {
+                    true => Some(PANIC.0.to_owned()),
+                    false => hide("error.type", state.text("error.type")),
+                };
                 let exc = exc.as_deref().unwrap_or("error");
                 action.end_with(ActionStatus::Failed, Some((exc, &reason)), |f| {
                     state.late.write(f, &["error", "error.type"]);
