@@ -965,3 +965,56 @@ fn a_span_closed_by_a_panic_fails_as_a_panic() {
         ]
     );
 }
+
+/// An event inside a span the layer's filter leaves out (kept by another layer) goes into the
+/// nearest span the filter keeps, as the spans started there do, also where that span is not
+/// entered — a filtered-out span entered on another thread, as a task's `debug_span` polled
+/// on a worker — and an ERROR event there fails that span; an event with such a span as its
+/// explicit parent goes there too. Those events were new tasks of their own (and the span
+/// succeeded).
+#[test]
+fn an_event_inside_a_filtered_out_span_on_another_thread_stays_in_the_tree() {
+    use tracing_subscriber::filter::LevelFilter;
+
+    let (log, mem) = logger();
+    // Another layer sees the debug span: it exists, entered on the worker thread.
+    let subscriber = tracing_subscriber::registry()
+        .with(LogxideLayer::new(log.clone()).with_filter(LevelFilter::INFO))
+        .with(Counting::default());
+    let dispatch = tracing::Dispatch::new(subscriber);
+    tracing::dispatcher::with_default(&dispatch, || {
+        let request = tracing::info_span!("request");
+        let _r = request.enter();
+        tracing::info!("one");
+        let task = tracing::debug_span!("task");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let _t = task.enter();
+                    tracing::info!("in the filtered-out span");
+                    tracing::info_span!("child").in_scope(|| tracing::info!("in its child"));
+                    tracing::error!("an error there");
+                });
+            });
+        });
+        tracing::info!(parent: &task, "explicit parent left out");
+        tracing::info!("two");
+    });
+    log.flush(None).unwrap();
+    let t = TARGET;
+    assert_eq!(
+        normalized(&mem.lines()),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"request","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"info","msg":"one",{t}}}"#),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[3],"mt":"info","msg":"in the filtered-out span",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[4,1],"at":"child","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[4,2],"mt":"info","msg":"in its child",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[4,3],"at":"child","st":"succeeded","dur":0}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[5],"mt":"error","msg":"an error there",{t}}}"#),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[6],"mt":"info","msg":"explicit parent left out",{t}}}"#),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[7],"mt":"info","msg":"two",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[8],"at":"request","st":"failed","exc":"error","reason":"an error there","dur":0}"#.to_owned(),
+        ]
+    );
+}

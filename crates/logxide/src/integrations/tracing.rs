@@ -75,6 +75,12 @@
 //! event takes the next child position of the innermost action entered on the thread (its
 //! span's, when that span is entered), or of its explicit parent span's action.
 //!
+//! A span the layer's filter leaves out (one kept by the subscriber's other layers) is
+//! skipped, as it is by the spans started inside it: an event inside it — where no action of
+//! the layer is entered on the thread, as in a filtered-out span entered on another thread
+//! than its parent — or with it as explicit parent goes into its nearest ancestor the filter
+//! keeps (and, at ERROR level, fails that one).
+//!
 //! ```
 //! # use tracing_subscriber::layer::SubscriberExt;
 //! # let mem = logxide::sink::MemorySink::new();
@@ -98,9 +104,11 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
 
 use smallvec::SmallVec;
 
+use tracing::dispatcher::{Dispatch, WeakDispatch};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -120,6 +128,9 @@ pub struct LogxideLayer {
     logger: Option<Logger>,
     /// This layer's id: its state in a span's extensions, its entered spans, its actions.
     id: LayerId,
+    /// The dispatcher the layer is part of: its spans as the registry has them, also those
+    /// the layer's filter leaves out (see [`LogxideLayer::kept_span`]).
+    dispatch: OnceLock<WeakDispatch>,
 }
 
 /// A layer's id, unique in the process (never 0, the owner of logxide's own actions); a layer added
@@ -140,6 +151,7 @@ impl LogxideLayer {
         LogxideLayer {
             logger: Some(logger),
             id: LayerId::default(),
+            dispatch: OnceLock::new(),
         }
     }
 
@@ -149,6 +161,7 @@ impl LogxideLayer {
         LogxideLayer {
             logger: None,
             id: LayerId::default(),
+            dispatch: OnceLock::new(),
         }
     }
 
@@ -164,6 +177,23 @@ impl LogxideLayer {
             Some(l) => l.enabled(level),
             None => crate::logger::__enabled(level),
         }
+    }
+
+    /// The span `id` as this layer sees it: itself, or if the layer's filter leaves it out
+    /// (it exists for the subscriber's other layers), its nearest ancestor the filter keeps —
+    /// where the spans started inside it go (`SpanRef::parent` skips the same spans).
+    fn kept_span<'a, S>(&self, id: &Id, ctx: &'a Context<'_, S>) -> Option<SpanRef<'a, S>>
+    where
+        S: Subscriber + for<'l> LookupSpan<'l>,
+    {
+        if let Some(span) = ctx.span(id) {
+            return Some(span);
+        }
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        let registry = dispatch.downcast_ref::<S>()?;
+        let span = registry.span(id)?;
+        let kept = span.scope().skip(1).find_map(|s| ctx.span(&s.id()));
+        kept
     }
 
     /// The span's action, started now under its parent if it was not yet.
@@ -510,8 +540,14 @@ impl<S> Layer<S> for LogxideLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        let _ = self.dispatch.set(dispatch.downgrade());
+    }
+
     fn on_layer(&mut self, _subscriber: &mut S) {
         self.id = LayerId::default();
+        // A clone of a layer already registered gets its own subscriber's dispatcher.
+        self.dispatch = OnceLock::new();
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
@@ -633,13 +669,22 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let level = level(event.metadata().level());
-        let span = if event.is_contextual() {
-            // Only needed to mark a failure: the span is entered here, its action with it.
-            (level == Level::Error)
-                .then(|| ctx.lookup_current())
+        // A contextual event goes into the innermost action entered here; where this layer
+        // has none entered (the current span is one its filter leaves out, entered on this
+        // thread, inside a span entered on another), into the nearest span it keeps.
+        let entered_here = event.is_contextual() && current_action(self.id.0).is_some();
+        let span = if event.is_root() {
+            None
+        } else if event.is_contextual() {
+            // When entered here, only needed to mark a failure.
+            (level == Level::Error || !entered_here)
+                .then(|| {
+                    ctx.lookup_current()
+                        .or_else(|| self.kept_span(ctx.current_span().id()?, &ctx))
+                })
                 .flatten()
         } else {
-            ctx.event_span(event)
+            event.parent().and_then(|id| self.kept_span(id, &ctx))
         };
         // The message, when it was formatted already for the span's failure: a `Display`
         // runs once per event (one that logs writes its record once).
@@ -671,16 +716,14 @@ where
         if !self.enabled(level) {
             return;
         }
-        let explicit_action = match (&span, event.is_contextual()) {
-            (Some(span), false) => self.ensure_started(span),
+        let span_action = match &span {
+            Some(span) if !entered_here => self.ensure_started(span),
             _ => None,
         };
-        let parent = if event.is_contextual() {
-            Parent::Current
-        } else {
-            explicit_action
-                .as_ref()
-                .map_or(Parent::NewTask, Parent::Action)
+        let parent = match (&span_action, event.is_contextual()) {
+            (Some(action), _) => Parent::Action(action),
+            (None, true) => Parent::Current,
+            (None, false) => Parent::NewTask,
         };
         let target = event.metadata().target();
         let log = |msg: &str| {
