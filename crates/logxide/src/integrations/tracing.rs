@@ -117,8 +117,8 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::encode::{debug, ActionStatus, Key, StaticKey};
 use crate::logger::{
-    current_action, error_chain, start_detached, with_global, ActionRef, DetachedAction,
-    EnteredRef, FieldValue, FieldWriter, Level, Logger, Owner, Parent,
+    current_action, error_chain, has_current_action, start_detached, with_global, ActionRef,
+    DetachedAction, EnteredRef, FieldValue, FieldWriter, Level, Logger, Owner, Parent,
 };
 
 /// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
@@ -672,17 +672,19 @@ where
         // A contextual event goes into the innermost action entered here; where this layer
         // has none entered (the current span is one its filter leaves out, entered on this
         // thread, inside a span entered on another), into the nearest span it keeps.
-        let entered_here = event.is_contextual() && current_action(self.id.0).is_some();
+        let entered_here = event.is_contextual() && has_current_action(self.id.0);
         let span = if event.is_root() {
             None
         } else if event.is_contextual() {
-            // When entered here, only needed to mark a failure.
-            (level == Level::Error || !entered_here)
-                .then(|| {
-                    ctx.lookup_current()
-                        .or_else(|| self.kept_span(ctx.current_span().id()?, &ctx))
-                })
-                .flatten()
+            // When entered here, only needed to mark a failure. (Outside any span, one look
+            // at the current span suffices.)
+            let current = ctx.current_span();
+            match current.id() {
+                Some(id) if level == Level::Error || !entered_here => {
+                    ctx.lookup_current().or_else(|| self.kept_span(id, &ctx))
+                }
+                _ => None,
+            }
         } else {
             event.parent().and_then(|id| self.kept_span(id, &ctx))
         };

@@ -252,6 +252,13 @@ pub(crate) fn current_action(viewer: Owner) -> Option<ActionRef> {
     with_innermost(viewer, |a| ActionRef(Arc::clone(a)))
 }
 
+/// Whether an action `viewer` sees is entered on this thread ([`current_action`] without
+/// its reference count's round trip).
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) fn has_current_action(viewer: Owner) -> bool {
+    with_innermost(viewer, |_| ()).is_some()
+}
+
 /// `f` of the innermost action entered on this thread that `viewer` sees; `None` if there
 /// is none (or the thread's stack is in use or gone: see [`STACK`]).
 fn with_innermost<R>(viewer: Owner, f: impl FnOnce(&Arc<ActionState>) -> R) -> Option<R> {

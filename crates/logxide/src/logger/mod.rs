@@ -50,7 +50,8 @@ use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, Write
 use action::At;
 #[cfg(feature = "tracing")]
 pub(crate) use action::{
-    current_action, error_chain, start_detached, ActionRef, EnteredRef, Owner, Parent,
+    current_action, error_chain, has_current_action, start_detached, ActionRef, EnteredRef, Owner,
+    Parent,
 };
 #[cfg(feature = "tracing")]
 pub(crate) use global::with_global;
