@@ -199,3 +199,139 @@ fn default_batch_size_fits_a_small_queue_but_an_explicit_one_must() {
         }
     ));
 }
+
+/// The panics (message) of the threads whose name starts with `huge-`, since the hook was
+/// installed (other threads' panics go to the previous hook).
+fn huge_thread_panics() -> &'static std::sync::Mutex<Vec<String>> {
+    static PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        quiet_injected_panics();
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            if name.starts_with("huge-") && !info.to_string().contains("injected") {
+                PANICS.lock().unwrap().push(format!("{name}: {info}"));
+            }
+            prev(info);
+        }));
+    });
+    &PANICS
+}
+
+#[test]
+fn durations_past_the_clocks_range_mean_never_instead_of_panicking() {
+    within(Duration::from_secs(60), || {
+        let panics = huge_thread_panics();
+        let max = Duration::MAX;
+        let settle = || std::thread::sleep(Duration::from_millis(100));
+        // A flush interval that never expires: a lone record waits for a flush (the writer
+        // panicked computing when to wake, and with no restart left fell back).
+        let mem = MemorySink::new();
+        let w = Writer::builder()
+            .flush_interval(max)
+            .max_restarts(0)
+            .thread_name("huge-interval")
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        w.handle().enqueue(b"interval").unwrap();
+        settle();
+        let m = w.metrics();
+        assert_eq!(
+            (m.state, m.restarts, m.errors, m.written),
+            (WriterState::Running, 0, 0, 0)
+        );
+        // A timeout that never expires, on flush and shutdown (they panicked in the caller).
+        assert_eq!(w.flush(Some(max)), Ok(()));
+        assert_eq!(mem.lines(), ["interval"]);
+        let r = w.shutdown(Some(max));
+        assert!(!r.timed_out);
+        assert_eq!(
+            (r.metrics.enqueued, r.metrics.written, r.metrics.errors),
+            (1, 1, 0)
+        );
+
+        // A deadline that never expires, in manual mode.
+        let mem = MemorySink::new();
+        let w = Writer::builder()
+            .mode(Mode::Manual)
+            .deadline(max)
+            .max_restarts(0)
+            .thread_name("huge-deadline")
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        w.handle().enqueue(b"deadline").unwrap();
+        settle();
+        let m = w.metrics();
+        assert_eq!(
+            (m.state, m.restarts, m.errors, m.written),
+            (WriterState::Running, 0, 0, 0)
+        );
+        let m = w.shutdown(None).metrics;
+        assert_eq!((m.enqueued, m.written, m.errors), (1, 1, 0));
+        assert_eq!(mem.lines(), ["deadline"]);
+
+        // A tick that never comes, in loop mode (and the tick of the other modes, unused).
+        for mode in [Mode::Loop, Mode::Trigger] {
+            let mem = MemorySink::new();
+            let w = Writer::builder()
+                .mode(mode)
+                .tick(max)
+                .max_restarts(0)
+                .thread_name("huge-tick")
+                .sink(mem.clone())
+                .build()
+                .unwrap();
+            w.handle().enqueue(b"tick").unwrap();
+            settle();
+            let m = w.metrics();
+            assert_eq!(
+                (m.state, m.restarts, m.errors),
+                (WriterState::Running, 0, 0),
+                "{mode}"
+            );
+            assert_eq!(w.flush(None), Ok(()));
+            assert_eq!(mem.lines(), ["tick"]);
+            assert_eq!(w.shutdown(None).metrics.written, 1);
+        }
+
+        // A block timeout that never expires: the producer waits for space (it panicked).
+        let mem = MemorySink::new();
+        let w = Writer::builder()
+            .mode(Mode::Manual)
+            .capacity(1)
+            .block_timeout(max)
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        let h = w.handle();
+        assert_eq!(h.enqueue(b"first"), Ok(Queued::Queued));
+        assert_eq!(h.enqueue(b"second"), Ok(Queued::Queued));
+        let m = w.shutdown(None).metrics;
+        assert_eq!((m.enqueued, m.written, m.dropped), (2, 2, 0));
+        assert_eq!(mem.lines(), ["first", "second"]);
+
+        // A restart backoff that never ends: the writer waits for the shutdown to restart
+        // (its thread panicked computing when to restart, and died).
+        let sink = PanickySink::first(1);
+        let w = Writer::builder()
+            .restart_backoff(max, max)
+            .thread_name("huge-backoff")
+            .sink(sink.clone())
+            .build()
+            .unwrap();
+        w.handle().enqueue(b"backoff").unwrap();
+        assert!(wait_for(Duration::from_secs(10), || w.metrics().restarts == 1));
+        settle();
+        assert!(w.flush(Some(Duration::from_millis(50))).is_err());
+        let r = w.shutdown(Some(Duration::from_secs(10)));
+        assert!(!r.timed_out);
+        let m = r.metrics;
+        assert_eq!((m.enqueued, m.written, m.restarts, m.errors), (1, 1, 1, 1));
+        assert_eq!(sink.mem.lines(), ["backoff"]);
+
+        assert_eq!(*panics.lock().unwrap(), Vec::<String>::new());
+    });
+}

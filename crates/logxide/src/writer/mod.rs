@@ -97,7 +97,7 @@ use std::fmt;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use config::BoxedSink;
 use doorbell::ATTENTION;
@@ -109,7 +109,8 @@ use crate::encode::capture;
 use crate::sink::{Batch, Sink};
 
 /// Builds a [`Writer`]; every option is checked by [`build`](WriterBuilder::build) before
-/// the thread starts.
+/// the thread starts. A duration past the clock's range (`Duration::MAX`) — as an option
+/// here, or the timeout of [`Writer::flush`] or [`Writer::shutdown`] — never expires.
 ///
 /// ```
 /// use std::time::Duration;
@@ -486,7 +487,7 @@ impl Writer {
                 timed_out: true,
             };
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = shared::deadline_after(timeout);
         if !shared.wait_until(deadline, || shared.worker_exited.load(SeqCst)) {
             // Detach: the thread keeps draining.
             self.thread = None;
@@ -829,7 +830,7 @@ impl WriterHandle {
                 }
             }
             Policy::Block => {
-                let deadline = shared.settings.block_timeout.map(|t| Instant::now() + t);
+                let deadline = shared::deadline_after(shared.settings.block_timeout);
                 let pushed = q.budget().wait_for_space(
                     deadline,
                     || self.try_push(rec),
@@ -887,7 +888,7 @@ impl WriterHandle {
                 pending: self.metrics().pending,
             });
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = shared::deadline_after(timeout);
         let timed_out = || FlushTimeout {
             pending: self.metrics().pending,
         };

@@ -349,6 +349,20 @@ impl Shared {
     }
 }
 
+/// `d` after `t`, or a time about 136 years on where that is past the clock's range (a
+/// duration such as `Duration::MAX`, meaning "never"): adding it would panic.
+pub(crate) fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(t)
+}
+
+/// The deadline of a wait of `timeout` from now: `None` (no deadline) for no timeout, or
+/// for one past the clock's range (which never expires).
+pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
 /// How long to wait next: `at_most`, or less if `deadline` comes sooner; `None` once it
 /// has passed.
 pub(crate) fn wait_time(deadline: Option<Instant>, at_most: Duration) -> Option<Duration> {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::config::{DropWarning, Mode, Policy};
 use super::metrics::DropReason;
-use super::shared::{panic_message, Shared, CLOSED, FALLBACK};
+use super::shared::{later, panic_message, Shared, CLOSED, FALLBACK};
 
 /// Runs the writer until shutdown, restarting it after panics (with exponential backoff) up
 /// to `max_restarts` times; past that the writer falls back to synchronous writes by callers.
@@ -61,15 +61,20 @@ pub(crate) fn supervise(shared: &Shared) {
             break;
         }
         shared.counters.restarts.fetch_add(1, Relaxed);
-        let until = Instant::now() + backoff;
+        // A backoff past the clock's range waits for the shutdown (which unparks this thread).
+        let until = Instant::now().checked_add(backoff);
         while shared.state.load(SeqCst) != CLOSED {
+            let Some(until) = until else {
+                thread::park();
+                continue;
+            };
             let now = Instant::now();
             if now >= until {
                 break;
             }
             thread::park_timeout(until - now);
         }
-        backoff = (backoff * 2).min(shared.settings.backoff_max);
+        backoff = backoff.saturating_mul(2).min(shared.settings.backoff_max);
     }
     let mut core = shared.lock_core();
     if shared.state.load(SeqCst) == CLOSED && !core.close_finished() {
@@ -176,7 +181,7 @@ impl<'a> Worker<'a> {
             shared,
             warn,
             oldest: None,
-            next_tick: Instant::now() + shared.settings.tick,
+            next_tick: later(Instant::now(), shared.settings.tick),
             last_write: None,
             next_sweep: Instant::now() + SWEEP,
         }
@@ -245,7 +250,7 @@ impl<'a> Worker<'a> {
             return Action::Write { force: true };
         }
         let age = self.oldest.map_or(Duration::ZERO, |t| now - t);
-        let deadline_at = |d: Duration| self.oldest.map(|t| t + d);
+        let deadline_at = |d: Duration| self.oldest.map(|t| later(t, d));
         // Ask to be woken by the first record when nothing is pending.
         let on_first = (pending == 0).then_some(1);
         match s.mode {
@@ -282,7 +287,7 @@ impl<'a> Worker<'a> {
             Mode::Loop => {
                 let deadline_due = s.deadline.is_some_and(|d| pending > 0 && age >= d);
                 if now >= self.next_tick {
-                    self.next_tick = now + s.tick;
+                    self.next_tick = later(now, s.tick);
                     Action::Write { force: true }
                 } else if deadline_due {
                     Action::Write { force: true }
