@@ -580,3 +580,63 @@ fn a_sink_error_whose_display_fails_is_what_it_wrote() {
     );
     assert_settled(&m);
 }
+
+#[test]
+fn in_fallback_a_record_racing_with_shutdown_is_written_sync_only_if_written() {
+    use logxide::writer::DropReason;
+    quiet_injected_panics();
+    within(Duration::from_secs(60), || {
+        for round in 0..20 {
+            let panicky = PanickySink::always();
+            let healthy = MemorySink::new();
+            let writer = Writer::builder()
+                .mode(Mode::Manual)
+                .max_restarts(0)
+                .sink(panicky)
+                .sink(healthy.clone())
+                .build()
+                .unwrap();
+            let h = writer.handle();
+            h.enqueue(line(4, 0).as_bytes()).unwrap();
+            trigger_until_fallback(&writer);
+            let go = Arc::new(AtomicUsize::new(0));
+            let producers: Vec<_> = (0..4)
+                .map(|p| {
+                    let h = writer.handle();
+                    let go = Arc::clone(&go);
+                    std::thread::spawn(move || {
+                        go.fetch_add(1, SeqCst);
+                        let (mut sync, mut refused) = (0u64, 0u64);
+                        for i in 0..5000 {
+                            match h.enqueue(line(p, i).as_bytes()) {
+                                Ok(Queued::WrittenSync) => sync += 1,
+                                Err(e) if e.reason == DropReason::Shutdown => refused += 1,
+                                other => panic!("round {round}: {other:?}"),
+                            }
+                        }
+                        (sync, refused)
+                    })
+                })
+                .collect();
+            while go.load(SeqCst) < 4 {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            let report = writer.shutdown(Some(Duration::from_secs(10)));
+            assert!(!report.timed_out);
+            let (mut sync, mut refused) = (0, 0);
+            for t in producers {
+                let (s, r) = t.join().unwrap();
+                sync += s;
+                refused += r;
+            }
+            let m = h.metrics();
+            assert_eq!(healthy.lines().len() as u64, m.written, "{m:?}");
+            // `WrittenSync` means written by that call: the record is in the healthy sink.
+            assert_eq!(m.written, sync + 1, "round {round}: {m:?}");
+            assert_eq!(m.dropped_by.shutdown, refused, "round {round}: {m:?}");
+            assert_eq!(m.enqueued, 4 * 5000 + 1, "round {round}");
+            assert_settled(&m);
+        }
+    });
+}

@@ -776,8 +776,16 @@ impl WriterHandle {
                 }
             }
             FALLBACK => {
-                shared.counters.count_other();
                 let mut core = shared.lock_core();
+                // The shutdown may have closed the sinks between the load of the state and
+                // this lock (it closes under the lock): the record would only be counted
+                // dropped, so it is refused as such, not reported `WrittenSync`. Once the
+                // lock is held `closed` cannot change before this write ends.
+                if core.closed {
+                    drop(core);
+                    return self.drop_record(DropReason::Shutdown);
+                }
+                shared.counters.count_other();
                 core.catch_panics = true;
                 core.drain(shared);
                 core.finish_barriers(shared);
