@@ -640,3 +640,97 @@ fn in_fallback_a_record_racing_with_shutdown_is_written_sync_only_if_written() {
         }
     });
 }
+
+/// A sink that writes to a [`MemorySink`], counts its `close` calls, and ends the writer in
+/// its slot (shut down, or dropped) when it meets a record `stop`.
+struct Stopper {
+    mem: MemorySink,
+    slot: Arc<std::sync::Mutex<Option<Writer>>>,
+    by_drop: bool,
+    report: Arc<std::sync::Mutex<Option<(bool, u64)>>>,
+    closes: Arc<AtomicUsize>,
+}
+
+impl Sink for Stopper {
+    fn name(&self) -> &str {
+        "stopper"
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        if batch.records().any(|r| r == b"stop\n") {
+            if let Some(writer) = self.slot.lock().unwrap().take() {
+                if self.by_drop {
+                    drop(writer);
+                } else {
+                    let r = writer.shutdown(None);
+                    *self.report.lock().unwrap() = Some((r.timed_out, r.metrics.pending));
+                }
+            }
+        }
+        self.mem.write_batch(batch)
+    }
+    fn close(&mut self) -> std::io::Result<()> {
+        self.closes.fetch_add(1, SeqCst);
+        Ok(())
+    }
+}
+
+/// A sink called on a producer's thread — by `write_sync`, or by an enqueue in fallback
+/// mode — that shuts the writer down (or drops it) does not wait for the writer, which
+/// waits for that very call: it returns at once (`timed_out`), and the writer drains, closes
+/// the sinks once and stops once the call returns.
+#[test]
+fn a_sink_that_shuts_the_writer_down_from_a_callers_thread_does_not_wait_for_itself() {
+    quiet_injected_panics();
+    for fallback in [false, true] {
+        for by_drop in [false, true] {
+            within(Duration::from_secs(20), move || {
+                let mem = MemorySink::new();
+                let slot: Arc<std::sync::Mutex<Option<Writer>>> = Arc::default();
+                let report: Arc<std::sync::Mutex<Option<(bool, u64)>>> = Arc::default();
+                let closes: Arc<AtomicUsize> = Arc::default();
+                let stopper = Stopper {
+                    mem: mem.clone(),
+                    slot: Arc::clone(&slot),
+                    by_drop,
+                    report: Arc::clone(&report),
+                    closes: Arc::clone(&closes),
+                };
+                let mut b = Writer::builder().mode(Mode::Manual).max_restarts(0);
+                if fallback {
+                    b = b.sink(PanickySink::always());
+                }
+                let writer = b.sink(stopper).build().unwrap();
+                let h = writer.handle();
+                h.enqueue(b"first").unwrap();
+                if fallback {
+                    trigger_until_fallback(&writer);
+                }
+                *slot.lock().unwrap() = Some(writer);
+                let how = if fallback {
+                    h.enqueue(b"stop")
+                } else {
+                    h.write_sync(b"stop")
+                };
+                assert_eq!(how, Ok(Queued::WrittenSync));
+                let what = format!("fallback {fallback}, by_drop {by_drop}");
+                assert!(
+                    wait_for(Duration::from_secs(10), || closes.load(SeqCst) == 1),
+                    "{what}: the sinks were never closed"
+                );
+                assert_eq!(
+                    h.enqueue(b"late").unwrap_err().reason,
+                    logxide::writer::DropReason::Shutdown
+                );
+                assert_eq!(mem.lines(), ["first", "stop"], "{what}");
+                let m = h.metrics();
+                assert_eq!(m.state, WriterState::Stopped, "{what}");
+                assert_eq!((m.enqueued, m.written, m.dropped), (3, 2, 1), "{what}");
+                assert_settled(&m);
+                let expected = (!by_drop).then_some((true, 1));
+                assert_eq!(*report.lock().unwrap(), expected, "{what}");
+                std::thread::sleep(Duration::from_millis(20));
+                assert_eq!(closes.load(SeqCst), 1, "{what}");
+            });
+        }
+    }
+}

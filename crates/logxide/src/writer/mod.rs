@@ -444,7 +444,10 @@ impl Writer {
     /// a sink — it cannot wait for that thread: it stops accepting records and returns at
     /// once, as when a timeout expires (`timed_out` set, the records still pending counted);
     /// the thread drains, closes the sinks and exits once the hook (or sink call) returns.
-    /// Dropping the `Writer` there does the same.
+    /// Dropping the `Writer` there does the same. So does a sink called on a producer's
+    /// thread (by [`write_sync`](WriterHandle::write_sync), or in fallback mode): a thread of
+    /// the shutdown's own then joins the writer thread and closes the sinks once that call
+    /// returns.
     ///
     /// ```
     /// use std::time::Duration;
@@ -487,6 +490,28 @@ impl Writer {
                 timed_out: true,
             };
         }
+        if shared::in_sink_call() {
+            // A sink called on this thread, a producer's (by `write_sync`, or an enqueue in
+            // fallback mode), which holds the core lock in an outer frame: the writer thread
+            // cannot drain before this call returns, nor can this thread lock the core. The
+            // rest of the shutdown goes to a thread of its own, which waits for the writer
+            // thread's exit and joins it, then drains and closes under the core lock — which
+            // it gets only once this sink call and the write around it are over. Both steps
+            // are idempotent (`close_finished` is checked under the lock), so it does not
+            // matter whether the writer thread (running) or nobody (fallback: that thread
+            // is gone) closed the sinks first.
+            let thread = self.thread.take();
+            let rest = Arc::clone(shared);
+            // Should the thread not start, the writer thread still closes on its own
+            // (running); in fallback the sinks are then only dropped, not closed.
+            let _ = thread::Builder::new()
+                .name(format!("{}-shutdown", shared.settings.thread_name))
+                .spawn(move || finish_shutdown(&rest, thread));
+            return ShutdownReport {
+                metrics: self.metrics(),
+                timed_out: true,
+            };
+        }
         let deadline = shared::deadline_after(timeout);
         if !shared.wait_until(deadline, || shared.worker_exited.load(SeqCst)) {
             // Detach: the thread keeps draining.
@@ -496,21 +521,26 @@ impl Writer {
                 timed_out: true,
             };
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        // After a fallback the thread is gone: close here (no-op when already closed).
-        shared.help_drain();
-        {
-            let mut core = shared.lock_core();
-            if !core.close_finished() {
-                core.close(shared);
-            }
-        }
+        finish_shutdown(shared, self.thread.take());
         ShutdownReport {
             metrics: self.metrics(),
             timed_out: false,
         }
+    }
+}
+
+/// The end of a shutdown, once the state is `CLOSED`: waits for the writer thread's exit and
+/// joins it, then drains and closes what it left (after a fallback the thread is gone; a
+/// no-op when it closed already).
+fn finish_shutdown(shared: &Shared, thread: Option<JoinHandle<()>>) {
+    shared.wait_until(None, || shared.worker_exited.load(SeqCst));
+    if let Some(t) = thread {
+        let _ = t.join();
+    }
+    shared.help_drain();
+    let mut core = shared.lock_core();
+    if !core.close_finished() {
+        core.close(shared);
     }
 }
 
