@@ -734,3 +734,51 @@ fn a_sink_that_shuts_the_writer_down_from_a_callers_thread_does_not_wait_for_its
         }
     }
 }
+
+/// A shutdown with a timeout, in fallback mode while a producer's synchronous write is
+/// stuck in a sink, returns when the timeout expires (`timed_out`, that record pending): it
+/// waited for the sink to return. The drain and the close finish in the background.
+#[test]
+fn in_fallback_a_shutdown_timeout_expires_while_a_sync_write_is_stuck() {
+    quiet_injected_panics();
+    within(Duration::from_secs(30), || {
+        let (gated, mut gate, mem) = gated();
+        let writer = Writer::builder()
+            .mode(Mode::Manual)
+            .max_restarts(0)
+            .sink(PanickySink::always())
+            .sink(gated)
+            .build()
+            .unwrap();
+        let h = writer.handle();
+        h.enqueue(b"queued").unwrap();
+        writer.trigger();
+        // The supervisor's drain at the fallback.
+        assert_eq!(gate.wait_entered(), 1);
+        gate.allow_one();
+        assert!(wait_for(Duration::from_secs(5), || writer.metrics().state
+            == WriterState::Fallback));
+        let producer = {
+            let h = h.clone();
+            std::thread::spawn(move || h.enqueue(b"stuck"))
+        };
+        assert_eq!(gate.wait_entered(), 1);
+        let start = std::time::Instant::now();
+        let report = writer.shutdown(Some(Duration::from_millis(200)));
+        let took = start.elapsed();
+        assert!(report.timed_out, "{report:?}");
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        assert_eq!(report.metrics.pending, 1, "{report:?}");
+        gate.open();
+        gate.allow_one();
+        assert_eq!(producer.join().unwrap(), Ok(Queued::WrittenSync));
+        assert!(wait_for(Duration::from_secs(5), || {
+            let m = h.metrics();
+            m.state == WriterState::Stopped && m.pending == 0
+        }));
+        assert_eq!(mem.lines(), ["queued", "stuck"]);
+        let m = h.metrics();
+        assert_eq!((m.enqueued, m.written, m.dropped, m.failed), (2, 2, 0, 0));
+        assert_settled(&m);
+    });
+}

@@ -97,7 +97,7 @@ use std::fmt;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use config::BoxedSink;
 use doorbell::ATTENTION;
@@ -521,7 +521,39 @@ impl Writer {
                 timed_out: true,
             };
         }
-        finish_shutdown(shared, self.thread.take());
+        let thread = self.thread.take();
+        if let Some(deadline) = deadline {
+            // The rest takes the core lock, which a producer holds for as long as its sink
+            // call takes (a synchronous write in fallback mode, or a record's `help_drain`):
+            // with a timeout it runs on a thread of its own, waited for until the deadline,
+            // then left to finish in the background. It is the same `finish_shutdown` as
+            // below, so nothing differs but who waits for it.
+            let (done, finished) = std::sync::mpsc::channel();
+            let rest = Arc::clone(shared);
+            let finisher = thread::Builder::new()
+                .name(format!("{}-shutdown", shared.settings.thread_name))
+                .spawn(move || {
+                    finish_shutdown(&rest, thread);
+                    let _ = done.send(());
+                });
+            match finisher {
+                Ok(finisher) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    if finished.recv_timeout(wait).is_err() {
+                        return ShutdownReport {
+                            metrics: self.metrics(),
+                            timed_out: true,
+                        };
+                    }
+                    let _ = finisher.join();
+                }
+                // Not started (its closure, and the writer's handle in it, dropped: the
+                // writer thread exited already, so dropping its handle only detaches it).
+                Err(_) => finish_shutdown(shared, None),
+            }
+        } else {
+            finish_shutdown(shared, thread);
+        }
         ShutdownReport {
             metrics: self.metrics(),
             timed_out: false,
