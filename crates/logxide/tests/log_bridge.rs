@@ -16,6 +16,12 @@ fn log_records_land_in_logxide_with_their_metadata_and_key_values() {
         .unwrap();
     logxide::integrations::log::install().unwrap();
     assert!(logxide::integrations::log::install().is_err(), "only once");
+    // `log`'s maximum level follows the global logger's threshold.
+    assert_eq!(log::max_level(), log::LevelFilter::Info);
+    guard.logger().set_level(logxide::Level::Error);
+    assert_eq!(log::max_level(), log::LevelFilter::Error);
+    guard.logger().set_level(logxide::Level::Info);
+    assert_eq!(log::max_level(), log::LevelFilter::Info);
 
     log::trace!("below the threshold");
     log::debug!("below the threshold too");

@@ -8,6 +8,8 @@
 //! booleans, strings as strings, anything else as its `Display` text.
 //!
 //! Levels map as: trace and debug → debug, info → info, warn → warning, error → error.
+//! Installed with [`install`], the bridge keeps `log`'s maximum level at the global
+//! logger's threshold, so that `log` skips a call below it without calling the bridge.
 //!
 //! ```
 //! let mem = logxide::sink::MemorySink::new();
@@ -28,6 +30,8 @@
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use log::kv::{Error as KvError, Key, Value, VisitSource};
 
@@ -55,15 +59,54 @@ impl LogBridge {
     }
 }
 
-/// Installs [`LogBridge::global`] as `log`'s logger, passing every level to logxide (its own
-/// threshold filters).
+/// Set once [`install`] made the bridge `log`'s logger: the global logger's threshold is then
+/// mirrored in `log`'s maximum level.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Installs [`LogBridge::global`] as `log`'s logger. `log`'s maximum level follows the
+/// global logger's threshold from then on (its `init`s, [`Logger::set_level`],
+/// `LOGXIDE_LEVEL`), so that a `log` call below it is skipped by `log` itself, before any
+/// call into logxide.
+///
+/// ```
+/// # let guard = logxide::LoggerBuilder::new().use_env(false)
+/// #     .sink(logxide::sink::MemorySink::new()).init().unwrap();
+/// logxide::integrations::log::install().unwrap();
+/// guard.logger().set_level(logxide::Level::Warning);
+/// assert_eq!(log::max_level(), log::LevelFilter::Warn);
+/// guard.logger().set_level(logxide::Level::Debug);
+/// assert_eq!(log::max_level(), log::LevelFilter::Trace);
+/// ```
 ///
 /// # Errors
 /// `log::SetLoggerError` if a `log` logger was installed already.
 pub fn install() -> Result<(), log::SetLoggerError> {
     log::set_boxed_logger(Box::new(LogBridge::global()))?;
-    log::set_max_level(log::LevelFilter::Trace);
+    INSTALLED.store(true, SeqCst);
+    crate::logger::republish_threshold();
     Ok(())
+}
+
+/// The global logger's threshold changed (the caller holds the lock that orders such
+/// changes): `log`'s maximum level follows it if the bridge is installed.
+pub(crate) fn threshold_changed(threshold: u8) {
+    if INSTALLED.load(SeqCst) {
+        log::set_max_level(max_level(threshold));
+    }
+}
+
+/// The most verbose `log` level whose logxide [`level`] is at or above `threshold` (a
+/// threshold of 0 — no global logger — passes everything on, to be counted as discarded).
+fn max_level(threshold: u8) -> log::LevelFilter {
+    [
+        log::LevelFilter::Trace,
+        log::LevelFilter::Info,
+        log::LevelFilter::Warn,
+        log::LevelFilter::Error,
+    ]
+    .into_iter()
+    .find(|f| f.to_level().is_some_and(|l| level(l).value() >= threshold))
+    .unwrap_or(log::LevelFilter::Off)
 }
 
 /// The logxide level of a `log` level.
@@ -199,5 +242,27 @@ impl<'kvs> VisitSource<'kvs> for Fields<'_, '_, '_> {
             f.field(key, &display(&value));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_maximum_level_is_the_most_verbose_one_the_threshold_passes() {
+        let cases = [
+            (0, log::LevelFilter::Trace),
+            (Level::Debug.value(), log::LevelFilter::Trace),
+            (Level::Info.value(), log::LevelFilter::Info),
+            (Level::Success.value(), log::LevelFilter::Warn),
+            (Level::Note.value(), log::LevelFilter::Warn),
+            (Level::Warning.value(), log::LevelFilter::Warn),
+            (Level::Error.value(), log::LevelFilter::Error),
+            (Level::Critical.value(), log::LevelFilter::Off),
+        ];
+        for (threshold, filter) in cases {
+            assert_eq!(max_level(threshold), filter, "{threshold}");
+        }
     }
 }

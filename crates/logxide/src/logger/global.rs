@@ -66,6 +66,15 @@ fn publish_threshold() {
         .as_ref()
         .map_or(0, |l| l.core.threshold.load(Relaxed));
     THRESHOLD.store(threshold, Relaxed);
+    #[cfg(feature = "log")]
+    crate::integrations::log::threshold_changed(threshold);
+}
+
+/// Publishes the global logger's threshold again (to a `log` bridge just installed).
+#[cfg(feature = "log")]
+pub(crate) fn republish_threshold() {
+    let _publishing = THRESHOLD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    publish_threshold();
 }
 
 /// After [`Logger::set_level`]: if `logger` is (a clone of) the global logger, the macros

@@ -53,6 +53,8 @@ pub(crate) use action::{
     current_action, error_chain, has_current_action, start_detached, ActionRef, EnteredRef, Owner,
     Parent,
 };
+#[cfg(feature = "log")]
+pub(crate) use global::republish_threshold;
 #[cfg(feature = "tracing")]
 pub(crate) use global::with_global;
 
