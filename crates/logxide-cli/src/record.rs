@@ -529,7 +529,8 @@ pub fn dur_text(d: f64) -> String {
 /// Unix seconds as RFC 3339 UTC with microseconds: `2023-11-14T22:13:20.000000Z`.
 pub fn time_text(ts: f64) -> String {
     if !ts.is_finite() || ts.abs() > 1e12 {
-        return format!("{ts}");
+        // (In scientific notation: `{}` would spell 1e300 with 301 digits.)
+        return format!("{ts:e}");
     }
     let total = (ts * 1e6).round() as i64;
     let secs = total.div_euclid(1_000_000);
@@ -653,6 +654,9 @@ mod tests {
         );
         assert_eq!(time_text(1_700_000_000.25), "2023-11-14T22:13:20.250000Z");
         assert_eq!(time_text(0.0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(time_text(1e300), "1e300");
+        assert_eq!(time_text(-2.5e13), "-2.5e13");
+        assert_eq!(time_text(f64::INFINITY), "inf");
         assert!(parse_time("2023-13-01T00:00:00Z").is_err());
         assert!(parse_time("2023-02-29T00:00:00Z").is_err());
         assert!(parse_time("2023-04-31T00:00:00Z").is_err());

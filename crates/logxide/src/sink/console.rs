@@ -505,10 +505,11 @@ fn push_value_text(text: &mut String, value: &Value) {
     }
 }
 
-/// `HH:MM:SS.ffffff` (UTC) from Unix seconds, or dashes.
+/// `HH:MM:SS.ffffff` (UTC) from Unix seconds, or dashes (negative, not a number, or past
+/// what microseconds in a `u64` hold: 10^13 seconds, about the year 318 857).
 fn push_time(out: &mut Vec<u8>, ts: Option<&Value>) {
     match ts.and_then(Value::as_f64) {
-        Some(secs) if (0.0..1e15).contains(&secs) => {
+        Some(secs) if (0.0..1e13).contains(&secs) => {
             let micros = (secs * 1e6).round() as u64;
             let day = (micros / 1_000_000) % 86_400;
             let _ = write!(
@@ -603,6 +604,22 @@ fn push_clean(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_past_the_microseconds_range_are_dashes() {
+        let time = |v: Value| {
+            let mut out = Vec::new();
+            push_time(&mut out, Some(&v));
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(time(Value::from(1_700_000_000.25)), "22:13:20.250000");
+        assert_eq!(time(Value::from(1e12)), "01:46:40.000000");
+        // Past 1.8e13 seconds, the microseconds saturated: a wrong time (before the fix).
+        assert_eq!(time(Value::from(2e13)), "--:--:--.------");
+        assert_eq!(time(Value::from(1e14)), "--:--:--.------");
+        assert_eq!(time(Value::from(-1.0)), "--:--:--.------");
+        assert_eq!(time(Value::from("x")), "--:--:--.------");
+    }
 
     #[test]
     fn escapes_every_control() {
