@@ -147,6 +147,31 @@ fn a_span_with_an_error_field_fails() {
     ), "{lines:?}");
 }
 
+/// `error = false` (the flag convention's "no error") is no failure: the span succeeds with
+/// the field written as such; `error = true` fails it.
+#[test]
+fn an_error_field_of_false_is_no_failure() {
+    let lines = capture(|_| {
+        let span = tracing::info_span!("ok", error = tracing::field::Empty);
+        span.in_scope(|| {});
+        span.record("error", false);
+        drop(span);
+        tracing::info_span!("flagged", error = true).in_scope(|| {});
+        tracing::info_span!("clean", error = false).in_scope(|| {});
+    });
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"ok","st":"started"}"#,
+            r#"{"ts":0,"tid":"T0","lvl":[2],"at":"ok","st":"succeeded","dur":0,"error":false}"#,
+            r#"{"ts":0,"tid":"T1","lvl":[1],"at":"flagged","st":"started","error":true}"#,
+            r#"{"ts":0,"tid":"T1","lvl":[2],"at":"flagged","st":"failed","exc":"error","reason":"true","dur":0}"#,
+            r#"{"ts":0,"tid":"T2","lvl":[1],"at":"clean","st":"started","error":false}"#,
+            r#"{"ts":0,"tid":"T2","lvl":[2],"at":"clean","st":"succeeded","dur":0}"#,
+        ]
+    );
+}
+
 #[test]
 fn an_error_event_makes_its_span_fail() {
     let lines = capture(|_| {

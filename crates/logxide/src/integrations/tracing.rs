@@ -32,7 +32,7 @@
 //! start go on the `started` record, those recorded after it on the end record.
 //!
 //! When the span closes, its action ends:
-//! - `failed` if the span has an `error` field (`exc`: its `error.type` field if it has one,
+//! - `failed` if the span has an `error` field other than `false` (`exc`: its `error.type` field if it has one,
 //!   else `"error"`; `reason`: the `error` field's text, with its `source()` chain for an
 //!   error value — either written `"***"` if the logger's [`Mask`](crate::logger::Mask)
 //!   names its field);
@@ -288,14 +288,16 @@ struct SpanState {
 
 impl SpanState {
     /// The text of a field recorded before or after the start.
+    /// The field `key`'s value: recorded late, else given at the span's creation.
+    fn value(&self, key: &str) -> Option<&Value> {
+        self.late.get(key).or_else(|| self.fields.get(key))
+    }
+
     fn text(&self, key: &str) -> Option<String> {
-        self.late
-            .get(key)
-            .or_else(|| self.fields.get(key))
-            .map(|v| match v {
-                Value::Str(s) => s.clone(),
-                other => other.to_string(),
-            })
+        self.value(key).map(|v| match v {
+            Value::Str(s) => s.clone(),
+            other => other.to_string(),
+        })
     }
 }
 
@@ -644,7 +646,11 @@ where
         };
         // A span dropped by a panic's unwinding fails as a panic, as an `Action` does.
         const PANIC: (&str, &str) = ("panic", "the thread panicked");
-        let error = hide("error", state.text("error"));
+        // (`error = false`, the flag convention's "no error", is no failure: it stays a field.)
+        let error = match state.value("error") {
+            Some(Value::Bool(false)) => None,
+            _ => hide("error", state.text("error")),
+        };
         let panicked = error.is_none() && std::thread::panicking();
         let reason = match panicked {
             true => Some(PANIC.1.to_owned()),
