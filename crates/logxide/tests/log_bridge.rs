@@ -167,6 +167,54 @@ fn wide_integer_key_values_are_json_numbers() {
     );
 }
 
+/// An error key-value is written with its `source()` chain, as the tracing layer writes an
+/// error field (it was its `Display` alone).
+#[test]
+fn error_key_values_carry_their_source_chain() {
+    use log::kv::Value as KvValue;
+    use log::Log;
+
+    let mem = MemorySink::new();
+    let logger = logxide::Logger::builder()
+        .use_env(false)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+    #[derive(Debug)]
+    struct QueryFailed(std::io::Error);
+    impl std::fmt::Display for QueryFailed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("query failed")
+        }
+    }
+    impl std::error::Error for QueryFailed {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let err = QueryFailed(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "no such table",
+    ));
+    let kvs = [("error", KvValue::from_dyn_error(&err))];
+    bridge.log(
+        &log::Record::builder()
+            .args(format_args!("failed"))
+            .level(log::Level::Error)
+            .target("t")
+            .key_values(&kvs)
+            .build(),
+    );
+    logger.flush(None).unwrap();
+    let lines = mem.lines();
+    let line = &lines[0];
+    assert_eq!(
+        &line[line.find(r#""msg""#).unwrap()..],
+        r#""msg":"failed","target":"t","error":"query failed: no such table"}"#
+    );
+}
+
 /// A `Display` and `Debug` that write a part and then fail (return `fmt::Error` on their
 /// own).
 struct Failing;

@@ -5,7 +5,9 @@
 //! more specific source wins, as a call-site field over a scope's), so no line has a key
 //! twice. Key-values that are numbers (floats, and integers of any width: `u128` and `i128`
 //! too, as the `tracing` layer writes them) or booleans are written as JSON numbers and
-//! booleans, strings as strings, anything else as its `Display` text.
+//! booleans, strings as strings, errors (`Value::from_dyn_error`) as their text with their
+//! `source()` chain (as the `tracing` layer writes them), anything else as its `Display`
+//! text.
 //!
 //! Levels map as: trace and debug → debug, info → info, warn → warning, error → error.
 //! Installed with [`install`], the bridge keeps `log`'s maximum level at the global
@@ -36,7 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use log::kv::{Error as KvError, Key, Value, VisitSource};
 
 use crate::encode::display;
-use crate::logger::{FieldWriter, Level, Logger};
+use crate::logger::{error_chain, FieldWriter, Level, Logger};
 
 /// A `log::Log` that writes into a [`Logger`], or into the global logger.
 #[derive(Debug, Clone, Default)]
@@ -238,6 +240,10 @@ impl<'kvs> VisitSource<'kvs> for Fields<'_, '_, '_> {
             f.field(key, &n);
         } else if let Some(x) = value.to_f64() {
             f.field(key, &x);
+        } else if let Some(error) = value.to_borrowed_error() {
+            // An error (`log::kv::Value::from_dyn_error`): with its `source()` chain, as the
+            // tracing layer writes one.
+            f.field(key, error_chain(error).as_str());
         } else {
             f.field(key, &display(&value));
         }

@@ -47,11 +47,12 @@ use std::time::Duration;
 use crate::encode::record::Time;
 use crate::encode::{capture, Format, RecordEncoder, Timestamp};
 use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, WriterHandle};
+#[cfg(any(feature = "tracing", feature = "log"))]
+pub(crate) use action::error_chain;
 use action::At;
 #[cfg(feature = "tracing")]
 pub(crate) use action::{
-    current_action, error_chain, has_current_action, start_detached, ActionRef, EnteredRef, Owner,
-    Parent,
+    current_action, has_current_action, start_detached, ActionRef, EnteredRef, Owner, Parent,
 };
 #[cfg(feature = "log")]
 pub(crate) use global::republish_threshold;
