@@ -416,11 +416,10 @@ impl Sink for StdStream {
         }
     }
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        let res = match self.stream {
-            Stream::Stdout => io::stdout().lock().write_all(batch.bytes()),
-            Stream::Stderr => io::stderr().lock().write_all(batch.bytes()),
-        };
-        res.map_err(SinkError::new)
+        match self.stream {
+            Stream::Stdout => write_records(&mut io::stdout().lock(), batch),
+            Stream::Stderr => write_records(&mut io::stderr().lock(), batch),
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self.stream {
@@ -430,7 +429,36 @@ impl Sink for StdStream {
     }
 }
 
-/// Adapts any [`Write`] into a sink: one `write_all` per batch, `flush` on barriers.
+/// Writes all of `batch` to `w` as `write_all` does, but on error reports how many records
+/// of the batch were accepted completely (not 0 when some were).
+fn write_records(w: &mut impl Write, batch: &Batch<'_>) -> Result<(), SinkError> {
+    let bytes = batch.bytes();
+    let mut done = 0;
+    while done < bytes.len() {
+        match w.write(&bytes[done..]) {
+            Ok(0) => {
+                return Err(SinkError {
+                    written: batch.records_within(done),
+                    error: io::ErrorKind::WriteZero.into(),
+                })
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => {
+                return Err(SinkError {
+                    written: batch.records_within(done),
+                    error,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adapts any [`Write`] into a sink: each batch written whole (short writes and `EINTR`
+/// retried, as `write_all` does), `flush` on barriers. After an error,
+/// [`SinkError::written`] counts the records the writer accepted completely; the start of a
+/// record it accepted in part cannot be taken back from a generic writer.
 ///
 /// ```
 /// use logxide::sink::{Batch, Sink, WriteSink};
@@ -463,7 +491,7 @@ impl<W: Write + Send + 'static> Sink for WriteSink<W> {
         &self.name
     }
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        self.inner.write_all(batch.bytes()).map_err(SinkError::new)
+        write_records(&mut self.inner, batch)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
@@ -505,5 +533,64 @@ where
     }
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         (self.f)(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts at most 3 bytes per call and `cap` bytes in all, then fails (EINTR once first).
+    struct Limited {
+        buf: Vec<u8>,
+        cap: usize,
+        interrupted: bool,
+    }
+
+    impl Write for Limited {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if !self.interrupted {
+                self.interrupted = true;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            if self.buf.len() >= self.cap {
+                return Err(io::Error::other("full"));
+            }
+            let n = b.len().min(self.cap - self.buf.len()).min(3);
+            self.buf.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_sink_counts_the_records_its_writer_accepted_before_an_error() {
+        let batch = Batch::new(b"aaa\nbbb\nccc\n", &[4, 8, 12]);
+        for (cap, written) in [(0, 0), (3, 0), (4, 1), (10, 2), (11, 2)] {
+            let mut sink = WriteSink::new(
+                "limited",
+                Limited {
+                    buf: Vec::new(),
+                    cap,
+                    interrupted: false,
+                },
+            );
+            let err = sink.write_batch(&batch).unwrap_err();
+            assert_eq!(err.written, written, "cap {cap}");
+            assert_eq!(err.error.to_string(), "full");
+            assert_eq!(sink.get_ref().buf, &batch.bytes()[..cap]);
+        }
+        let mut sink = WriteSink::new(
+            "roomy",
+            Limited {
+                buf: Vec::new(),
+                cap: 12,
+                interrupted: false,
+            },
+        );
+        sink.write_batch(&batch).unwrap();
+        assert_eq!(sink.get_ref().buf, batch.bytes());
     }
 }
