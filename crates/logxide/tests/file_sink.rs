@@ -740,3 +740,56 @@ fn a_file_truncated_by_another_tool_gets_no_hole_and_its_length_resyncs() {
         }
     }
 }
+
+/// A write to a pipe that fails part-way (here `EAGAIN` on a full non-blocking pipe) leaves
+/// the start of a record in the pipe, where it cannot be cut: the next record starts on a
+/// line of its own instead of being glued to it.
+#[test]
+fn a_partial_record_left_in_a_pipe_is_ended_before_the_next_record() {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fifo");
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    let mut reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+        .unwrap();
+    let mut sink = opts(IoStrategy::Line).open(&path).unwrap();
+    let fd = sink.as_raw_fd();
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        assert_eq!(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
+    }
+    // 100 records of 1011 bytes: more than the pipe holds (64 KiB), and no record boundary
+    // at a multiple of the page size.
+    let record = format!("{{\"x\":\"{}\"}}\n", "y".repeat(1002));
+    let records = vec![record.as_str(); 100];
+    let err = sink.write_batch(&Owned::new(&records).batch()).unwrap_err();
+    assert_eq!(err.error.kind(), io::ErrorKind::WouldBlock);
+    let mut got = Vec::new();
+    let mut drain = |got: &mut Vec<u8>| {
+        let mut buf = vec![0; 1 << 20];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    drain(&mut got);
+    let whole = got.len() / record.len();
+    assert_eq!(err.written, whole);
+    assert_ne!(
+        got.len() % record.len(),
+        0,
+        "the pipe holds a partial record"
+    );
+    write(&mut sink, &["{\"next\":1}\n"]);
+    drain(&mut got);
+    let text = String::from_utf8(got).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), whole + 2);
+    assert_eq!(lines[..whole], vec![record.trim_end(); whole][..]);
+    assert!(record.starts_with(lines[whole]));
+    assert_eq!(lines[whole + 1], "{\"next\":1}");
+}

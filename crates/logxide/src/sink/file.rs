@@ -544,7 +544,9 @@ fn explain_open_error(opts: &FileOptions, path: &Path, err: io::Error) -> io::Er
 /// # Whole records
 ///
 /// If a write fails part-way (for example with `ENOSPC`), the partial record is cut off the
-/// end of the file and [`SinkError::written`] says how many records of the batch made it.
+/// end of the file and [`SinkError::written`] says how many records of the batch made it
+/// (on a pipe or a device, where nothing can be cut, the partial record stays and the next
+/// record starts on a line of its own).
 /// The sink keeps working: a later batch is written after them once the cause is gone. The
 /// cut is made only where the file ends with exactly the partial record's bytes, so that
 /// nothing another process appended to the file is removed; when another process wrote after
@@ -907,6 +909,10 @@ impl FileSink {
                     Err(SinkError { written, error })
                 }
             };
+        }
+        if keep < done {
+            // A pipe or device: the partial record cannot be taken back; end its line first.
+            self.torn = true;
         }
         self.len = record_end;
         Err(SinkError { written, error })
