@@ -793,3 +793,28 @@ fn a_partial_record_left_in_a_pipe_is_ended_before_the_next_record() {
     assert!(record.starts_with(lines[whole]));
     assert_eq!(lines[whole + 1], "{\"next\":1}");
 }
+
+/// NUL bytes in a file that does not end with a NUL tail were not left by a crashed `mmap`
+/// writer (it always leaves padding after its last batch): appending keeps them and every
+/// record after them, instead of cutting the file back to the line before the first NUL.
+#[test]
+fn append_keeps_records_after_foreign_nul_bytes_in_a_file_without_a_nul_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in STRATEGIES {
+        let path = dir.path().join(format!("foreign-nul-{strategy}.log"));
+        let mut content = b"{\"a\":1}\nforeign \0 bytes\n".to_vec();
+        for i in 0..100 {
+            content.extend_from_slice(format!("{{\"i\":{i}}}\n").as_bytes());
+        }
+        fs::write(&path, &content).unwrap();
+        let mut sink = opts(strategy)
+            .open_mode(OpenMode::Append)
+            .open(&path)
+            .unwrap();
+        assert_eq!(sink.len(), content.len() as u64, "{strategy}");
+        write(&mut sink, &["{\"next\":1}\n"]);
+        sink.close().unwrap();
+        content.extend_from_slice(b"{\"next\":1}\n");
+        assert_eq!(fs::read(&path).unwrap(), content, "{strategy}");
+    }
+}

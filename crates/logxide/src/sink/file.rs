@@ -154,7 +154,8 @@ pub enum OpenMode {
     /// A tail of NUL bytes (left when a process writing with the `mmap` strategy crashed
     /// before trimming its file) is removed; a batch such a crash left with a hole of NULs
     /// inside (a copy interrupted out of order; never reported as written) is cut back to the
-    /// last whole record before the hole; and if the file then ends with a torn last line, that
+    /// last whole record before the hole (NUL bytes in a file without a NUL tail are not such
+    /// a hole: they and what follows them are kept); and if the file then ends with a torn last line, that
     /// line is removed when it is a JSON record cut short (it starts with `{`), otherwise (some
     /// other text without a final newline) a `\n` is written so the next record starts on a
     /// line of its own.
@@ -1052,8 +1053,8 @@ fn cut_torn_batch(file: &File, end: u64) -> io::Result<u64> {
 }
 
 /// Opens an existing file for appending: removes a NUL tail left by a crashed `mmap` writer,
-/// cuts a batch it left torn by a hole ([`cut_torn_batch`]), and ends a torn last line with
-/// `\n`. Returns the resulting length.
+/// then (only if there was one) cuts a batch it left torn by a hole ([`cut_torn_batch`]), and
+/// ends a torn last line with `\n`. Returns the resulting length.
 fn repair_tail(file: &File, len: u64) -> io::Result<u64> {
     let mut end = len;
     let mut buf = vec![0u8; 64 * 1024];
@@ -1069,7 +1070,12 @@ fn repair_tail(file: &File, len: u64) -> io::Result<u64> {
             None => end = start,
         }
     }
-    end = cut_torn_batch(file, end)?;
+    // Only a crashed `mmap` writer leaves a hole inside its last batch, and it always leaves
+    // padding after it: in a file without a NUL tail, NULs are someone else's bytes, and the
+    // records after them are whole.
+    if end < len {
+        end = cut_torn_batch(file, end)?;
+    }
     if end < len {
         file.set_len(end)?;
     }
