@@ -818,3 +818,34 @@ fn append_keeps_records_after_foreign_nul_bytes_in_a_file_without_a_nul_tail() {
         assert_eq!(fs::read(&path).unwrap(), content, "{strategy}");
     }
 }
+
+/// While an `mmap` sink is open its file ends with NUL padding, also after a batch that
+/// exactly fills the mapped window: that padding is how opening for append tells a crashed
+/// `mmap` writer's torn last batch from foreign NUL bytes.
+#[test]
+fn an_mmap_batch_that_fills_the_window_exactly_still_leaves_padding() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exact.log");
+    let page = 4096usize;
+    let mut sink = opts(IoStrategy::Mmap).open(&path).unwrap();
+    let physical = fs::metadata(&path).unwrap().len();
+    assert!(physical as usize >= page);
+    // One batch ending exactly at the end of the file as mapped.
+    let record = format!("{}\n", "x".repeat(physical as usize - 1));
+    write(&mut sink, &[record.as_str()]);
+    assert_eq!(sink.len(), physical);
+    let grown = fs::metadata(&path).unwrap().len();
+    assert!(grown > sink.len(), "no padding after the batch: {grown}");
+    // Two records filling the next window exactly.
+    let half = (grown - sink.len()) as usize / 2;
+    let a = format!("{}\n", "a".repeat(half - 1));
+    let b = format!("{}\n", "b".repeat((grown - sink.len()) as usize - half - 1));
+    write(&mut sink, &[a.as_str(), b.as_str()]);
+    assert_eq!(sink.len(), grown);
+    assert!(fs::metadata(&path).unwrap().len() > sink.len());
+    sink.close().unwrap();
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        [record.as_bytes(), a.as_bytes(), b.as_bytes()].concat()
+    );
+}

@@ -427,7 +427,8 @@ impl FileOptions {
 
     /// For the `mmap` strategy: how much the file and its mapping grow each time the mapping
     /// is full (default 8 MiB; rounded up to the page size; a larger batch grows it by more;
-    /// when the disk has no room for a whole chunk, by just what the batch needs).
+    /// when the disk has no room for a whole chunk, by just what the batch needs, rounded up
+    /// to a page and leaving at least one byte of padding after it).
     /// It must be non-zero, or [`FileOptions::open`] fails with
     /// [`io::ErrorKind::InvalidInput`].
     ///
@@ -810,7 +811,8 @@ impl FileSink {
     /// Makes sure a mapped window covers `[self.len, end)`, growing the file if needed.
     fn map_for(&mut self, end: u64) -> io::Result<()> {
         if let Some(region) = &self.region {
-            if region.offset() <= self.len && end <= region.end() {
+            // Strictly inside: a batch filling the window exactly would leave no padding.
+            if region.offset() <= self.len && end < region.end() {
                 return Ok(());
             }
         }
@@ -819,9 +821,11 @@ impl FileSink {
         self.region = None;
         let page = mmap::page_size() as u64;
         // Grow when the batch does not fit, and also when it would fill the file exactly (at
-        // open, this gives an appended file room for the first batch).
+        // open, this gives an appended file room for the first batch): the file always ends
+        // with padding after the last batch, which is how opening for append tells a torn
+        // batch of a crashed writer from someone else's NULs.
         if end >= self.file_len {
-            let needed = (end.div_ceil(page) * page).max(self.file_len + page);
+            let needed = ((end + 1).div_ceil(page) * page).max(self.file_len + page);
             let mut new_len = needed.max((self.file_len + self.chunk).div_ceil(page) * page);
             match mmap::extend_file(&self.file, self.file_len, new_len) {
                 Ok(()) => {}
