@@ -391,7 +391,8 @@ pub enum Stream {
     Stderr,
 }
 
-/// Writes batches to standard output or standard error, one `write` per batch.
+/// Writes batches to standard output or standard error: each batch in one `write` call,
+/// continued after a short write (see [`WriteSink`] for what an error counts).
 ///
 /// ```
 /// use logxide::sink::{Stream, StdStream};
