@@ -804,3 +804,20 @@ fn config_errors_say_what_was_wrong_and_what_is_accepted() {
         "logxide option `max_bytes`: invalid size \"20000000000GB\": too large, at most 9223372036854775807 bytes"
     );
 }
+
+#[test]
+fn a_block_timeout_refused_for_its_policy_names_the_duration() {
+    let err = LoggerBuilder::new()
+        .use_env(false)
+        .sink(logxide::sink::MemorySink::new())
+        .set("policy", "skip")
+        .unwrap()
+        .set("block_timeout", "1s")
+        .unwrap()
+        .check()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "logxide option `block_timeout`: invalid value 1s: applies only to the block policy"
+    );
+}

@@ -424,10 +424,10 @@ impl Settings {
                 "must be positive (use the drop_newest policy to never wait)",
             ));
         }
-        if self.block_timeout.is_some() && self.policy != Policy::Block {
+        if let Some(timeout) = self.block_timeout.filter(|_| self.policy != Policy::Block) {
             return Err(invalid(
                 "block_timeout",
-                self.block_timeout,
+                timeout,
                 "applies only to the block policy",
             ));
         }
