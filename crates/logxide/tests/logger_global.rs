@@ -821,3 +821,24 @@ fn a_block_timeout_refused_for_its_policy_names_the_duration() {
         "logxide option `block_timeout`: invalid value 1s: applies only to the block policy"
     );
 }
+
+#[test]
+fn a_blank_logxide_level_is_unset_as_a_blank_logxide_sync_is_off() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blank-level.log");
+    // Environment changes are serialized by the lock; no other test here reads them.
+    std::env::set_var("LOGXIDE_SYNC", " ");
+    std::env::set_var("LOGXIDE_LEVEL", "  ");
+    let built = LoggerBuilder::new()
+        .target(&path)
+        .set("level", "error")
+        .unwrap()
+        .build();
+    std::env::remove_var("LOGXIDE_SYNC");
+    std::env::remove_var("LOGXIDE_LEVEL");
+    let log = built.unwrap();
+    assert!(log.is_async(), "a blank LOGXIDE_SYNC is off");
+    assert_eq!(log.level(), logxide::Level::Error, "the configured level");
+    log.shutdown(None);
+}

@@ -237,7 +237,7 @@ fn option_error(option: &str, message: impl fmt::Display) -> InitError {
 ///
 /// Every option of the seed system's `init` exists under the same name; the text forms are
 /// accepted through [`set`](LoggerBuilder::set). Environment: `LOGXIDE_SYNC=1` (or
-/// `LOGXPY_SYNC=1`) forces synchronous writes; `LOGXIDE_LEVEL` sets the threshold (empty: the
+/// `LOGXPY_SYNC=1`) forces synchronous writes; `LOGXIDE_LEVEL` sets the threshold (empty or blank: the
 /// configured level).
 ///
 /// ```
@@ -825,8 +825,8 @@ impl LoggerBuilder {
                     }
                 }
             }
-            // Empty is unset, as an empty `LOGXIDE_SYNC` is off.
-            if let Some(v) = env_var("LOGXIDE_LEVEL")?.filter(|v| !v.is_empty()) {
+            // Empty (or blank) is unset, as an empty `LOGXIDE_SYNC` is off.
+            if let Some(v) = env_var("LOGXIDE_LEVEL")?.filter(|v| !v.trim().is_empty()) {
                 level = v
                     .parse()
                     .map_err(|e: ParseLevelError| option_error("LOGXIDE_LEVEL", e))?;
