@@ -842,3 +842,22 @@ fn a_blank_logxide_level_is_unset_as_a_blank_logxide_sync_is_off() {
     assert_eq!(log.level(), logxide::Level::Error, "the configured level");
     log.shutdown(None);
 }
+
+#[test]
+fn is_async_is_false_once_the_guard_drained_the_global_logger() {
+    let _s = serial();
+    let mem = logxide::sink::MemorySink::new();
+    let guard = LoggerBuilder::new()
+        .use_env(false)
+        .sink(mem.clone())
+        .init()
+        .unwrap();
+    assert!(logger::is_async());
+    drop(guard);
+    // The guard shut the writer down: nothing goes through a background thread any more.
+    assert_eq!(logger::metrics().state, WriterState::Stopped);
+    assert!(!logger::is_async());
+    logxide::info!("after the guard");
+    assert_eq!(logger::metrics().dropped_by.shutdown, 1);
+    assert!(mem.lines().is_empty());
+}

@@ -403,9 +403,14 @@ fn never_installed() -> MetricsSnapshot {
     }
 }
 
-/// True if the global logger writes through its background thread.
+/// True if the global logger writes through its background thread: false without one, with
+/// `async` off or `LOGXIDE_SYNC=1`, and once its writer no longer runs (drained by the
+/// guard, fallen back to synchronous writes, or inherited through `fork()`).
 pub fn is_async() -> bool {
-    GLOBAL.load().as_ref().is_some_and(|l| l.is_async())
+    GLOBAL
+        .load()
+        .as_ref()
+        .is_some_and(|l| l.is_async() && l.metrics().state == crate::writer::WriterState::Running)
 }
 
 /// Drains and stops the global logger and uninstalls it.
