@@ -486,3 +486,59 @@ fn a_forked_child_still_dies_by_sigterm_with_flush_on_signals() {
         .collect();
     assert_eq!(msgs, ["parent", "parent again"]);
 }
+
+/// A fork while another thread is inside `init` (draining the logger it replaces): the
+/// child's copy of the lock that makes `init`s take turns is held by a thread the child does
+/// not have, and the child's own `init` must not wait for it.
+#[test]
+fn a_child_forked_during_an_init_can_init() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let draining = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&draining);
+    let first = LoggerBuilder::new()
+        .use_env(false)
+        .panic_hook(false)
+        .sink(FnSink::new("slow", move |_: &Batch<'_>| {
+            flag.store(true, SeqCst);
+            std::thread::sleep(Duration::from_millis(500));
+            Ok::<(), SinkError>(())
+        }))
+        .set("writer_mode", "manual")
+        .unwrap()
+        .init()
+        .unwrap();
+    logxide::info!("queued");
+    // This init replaces `first`, which takes half a second to drain.
+    let path = dir.path().join("parent.log");
+    let reinit = std::thread::spawn(move || {
+        LoggerBuilder::new()
+            .use_env(false)
+            .panic_hook(false)
+            .target(path)
+            .init()
+            .unwrap()
+    });
+    while !draining.load(SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let child_log = dir.path().join("child.log");
+    let report = dir.path().join("init-report.json");
+    let pid = fork_with(&report, || {
+        let guard = LoggerBuilder::new()
+            .use_env(false)
+            .panic_hook(false)
+            .target(&child_log)
+            .init()
+            .map_err(|e| format!("init: {e}"))?;
+        logxide::info!("child");
+        drop(guard);
+        Ok(Value::Null)
+    });
+    let exit = wait_child(pid);
+    let text = fs::read_to_string(&report).unwrap_or_default();
+    assert_eq!(exit, Ok(0), "{text}");
+    assert_eq!(read_lines(&dir.path().join("child.log")).len(), 1);
+    let second = reinit.join().unwrap();
+    drop((first, second));
+}

@@ -861,3 +861,76 @@ fn is_async_is_false_once_the_guard_drained_the_global_logger() {
     assert_eq!(logger::metrics().dropped_by.shutdown, 1);
     assert!(mem.lines().is_empty());
 }
+
+#[test]
+fn concurrent_inits_onto_the_same_file_take_turns() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("turns.log");
+    // The first logger writes slowly: a batch of 5 records, then (0.2 s later) the 15 queued
+    // meanwhile, while the re-init that replaces it waits for them.
+    let batches = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&batches);
+    let first = LoggerBuilder::new()
+        .use_env(false)
+        .target(&path)
+        .sink(logxide::sink::FnSink::new(
+            "slow",
+            move |_: &logxide::sink::Batch<'_>| {
+                std::thread::sleep(Duration::from_millis(200));
+                counter.fetch_add(1, SeqCst);
+                Ok(())
+            },
+        ))
+        .set("writer_type", "line")
+        .unwrap()
+        .set("size", "5")
+        .unwrap()
+        .init()
+        .unwrap();
+    for i in 0..5 {
+        logxide::info!("first", i);
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    for i in 5..20 {
+        logxide::info!("first", i);
+    }
+    let append = |path: &std::path::Path| {
+        LoggerBuilder::new()
+            .use_env(false)
+            .target(path)
+            .set("mode", "a")
+            .unwrap()
+    };
+    // One re-init onto the file drains the first logger; another one starts meanwhile.
+    let a = std::thread::spawn({
+        let path = path.clone();
+        move || append(&path).init().unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let b = append(&path).init().unwrap();
+    assert_eq!(
+        batches.load(SeqCst),
+        2,
+        "the second re-init returned (its file open) while the first logger still drained into the file"
+    );
+    b.logger().info("second");
+    b.logger().flush(None).unwrap();
+    let a = a.join().unwrap();
+    logxide::info!("last");
+    logger::shutdown(None);
+    drop((first, a, b));
+    let text = fs::read_to_string(&path).unwrap();
+    let msgs: Vec<String> = text
+        .lines()
+        .map(|l| match serde_json::from_str::<serde_json::Value>(l) {
+            Ok(r) => r["msg"].as_str().unwrap_or("?").to_owned(),
+            Err(_) => format!("garbled: {l:?}"),
+        })
+        .collect();
+    let mut expected = vec!["first"; 20];
+    expected.extend(["second", "last"]);
+    assert_eq!(msgs, expected, "every record written, each once, in order");
+}

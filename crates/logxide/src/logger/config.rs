@@ -999,7 +999,8 @@ impl LoggerBuilder {
     /// still queued);
     /// before that, the file is checked to open for writing (and its directory, with
     /// `clean`, to be writable), so that a file that cannot be reopened is an error with
-    /// that logger still in place.
+    /// that logger still in place. `init`s called from several threads at once take turns:
+    /// each one's logger is in place (and the one it replaced drained) before the next begins.
     ///
     /// # Errors
     /// [`InitError`]; for an invalid option, or a file that cannot be opened, the previous

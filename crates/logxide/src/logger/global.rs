@@ -149,8 +149,45 @@ static SIGNALS: Once = Once::new();
 /// signals' original disposition. Shared with the handlers' conditional default action.
 static SIGNALS_OFF: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
+/// Held by [`install`] from its checks to the new logger in place: concurrent `init`s take
+/// turns, or one could open the file another is still draining the previous logger into
+/// (it sees no global logger meanwhile). See [`install_turn`].
+static INSTALL_LOCK: Mutex<()> = Mutex::new(());
+/// The fork generation of the process whose thread took `INSTALL_LOCK` last.
+static INSTALL_HOLDER: AtomicU64 = AtomicU64::new(0);
+
+/// Waits for `INSTALL_LOCK`; `None` (no turn taken, as before there was one) in an `init`
+/// inside a sink call — that sink's writer may be the one a turn waits to drain — and in a
+/// forked child whose copy of the lock is held by a thread of the parent (never released
+/// there).
+fn install_turn() -> Option<std::sync::MutexGuard<'static, ()>> {
+    if crate::writer::in_sink_call() {
+        return None;
+    }
+    let generation = super::fork::generation();
+    loop {
+        match INSTALL_LOCK.try_lock() {
+            Ok(turn) => {
+                INSTALL_HOLDER.store(generation, SeqCst);
+                return Some(turn);
+            }
+            Err(std::sync::TryLockError::Poisoned(turn)) => {
+                INSTALL_HOLDER.store(generation, SeqCst);
+                return Some(turn.into_inner());
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                if INSTALL_HOLDER.load(SeqCst) < generation {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
 /// Installs the global logger built from `builder`; see [`LoggerBuilder::init`].
 pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> {
+    let _turn = install_turn();
     let hook = builder.panic_hook;
     let signals = builder.flush_on_signals;
     builder.check()?;
