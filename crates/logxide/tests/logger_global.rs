@@ -934,3 +934,28 @@ fn concurrent_inits_onto_the_same_file_take_turns() {
     expected.extend(["second", "last"]);
     assert_eq!(msgs, expected, "every record written, each once, in order");
 }
+
+#[test]
+fn block_timeout_none_is_its_documented_default() {
+    for none in ["none", "None", " NONE ", ""] {
+        LoggerBuilder::new()
+            .use_env(false)
+            .sink(logxide::sink::MemorySink::new())
+            .set("block_timeout", "2s")
+            .unwrap()
+            .set("block_timeout", none)
+            .unwrap()
+            // No timeout any more: another policy than block is fine.
+            .set("policy", "skip")
+            .unwrap()
+            .check()
+            .unwrap();
+    }
+    assert_eq!(
+        LoggerBuilder::new()
+            .set("block_timeout", "never")
+            .unwrap_err()
+            .to_string(),
+        "logxide option `block_timeout`: invalid duration \"never\": expected a number of seconds, optionally with a unit ns, us, \u{b5}s or \u{3bc}s (micro sign or Greek mu), ms, s, m, h or d (e.g. \"100ms\", \"1.5 h\"), or none (any case) for no timeout"
+    );
+}

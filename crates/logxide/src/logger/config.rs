@@ -349,7 +349,8 @@ impl LoggerBuilder {
     /// units B, KB, MB, GB, KiB, MiB, GiB), `rotate_every` (`minute`, `hour`, `day`), `keep`
     /// (a count), `max_age` (a time string) and `compress` (`none`, `gzip`, `zstd`).
     /// The writer's own limits: `max_bytes` (a size: `64MiB`), `block_timeout` (a time
-    /// string), `max_restarts` (a count), `thread_name`.
+    /// string, or `none` (any case) or empty for none, the default), `max_restarts` (a count),
+    /// `thread_name`.
     /// The log file's [`FileOptions`]: `follow_symlinks` (a boolean, default true; false
     /// refuses a symbolic link at the path: `O_NOFOLLOW`), `create_parents` (a boolean,
     /// default true; false refuses a missing directory) and `permissions` (the mode of a new
@@ -425,7 +426,15 @@ impl LoggerBuilder {
                     ))
                 })?);
             }
-            "block_timeout" => self.block_timeout = Some(duration(value)?),
+            "block_timeout" => {
+                self.block_timeout = match value.trim() {
+                    // The default, as the README's table gives it (and as `deadline` takes it).
+                    v if v.is_empty() || v.eq_ignore_ascii_case("none") => None,
+                    v => Some(parse_duration(v).map_err(|err| {
+                        e(&format!("{err}, or none (any case) for no timeout"))
+                    })?),
+                }
+            }
             "max_restarts" => {
                 self.max_restarts = Some(parse_count(value, u32::MAX).map_err(|m| e(&m))?)
             }
