@@ -959,3 +959,65 @@ fn block_timeout_none_is_its_documented_default() {
         "logxide option `block_timeout`: invalid duration \"never\": expected a number of seconds, optionally with a unit ns, us, \u{b5}s or \u{3bc}s (micro sign or Greek mu), ms, s, m, h or d (e.g. \"100ms\", \"1.5 h\"), or none (any case) for no timeout"
     );
 }
+
+#[test]
+fn records_logged_during_a_reinit_onto_the_same_file_are_written_or_counted() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.log");
+    let builder = || {
+        LoggerBuilder::new()
+            .use_env(false)
+            .target(&path)
+            .set("mode", "a")
+            .unwrap()
+    };
+    // The first logger takes a while to drain: its records are flushed once an hour.
+    let first = builder().set("flush", "1h").unwrap().init().unwrap();
+    for i in 0..20_000 {
+        logxide::info!("before", i);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let logging = std::thread::spawn({
+        let stop = Arc::clone(&stop);
+        move || {
+            let mut n = 0u64;
+            while !stop.load(SeqCst) || n < 1000 {
+                logxide::info!("during", n);
+                n += 1;
+                if n % 64 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            n
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let second = builder().init().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    stop.store(true, SeqCst);
+    let logged = logging.join().unwrap();
+    let old = first.logger().metrics();
+    let new = logger::metrics();
+    drop(second);
+    drop(first);
+    logger::shutdown(None);
+    // Still counted once the logger that counts them is shut down.
+    assert_eq!(
+        logger::metrics().dropped_by.shutdown,
+        new.dropped_by.shutdown
+    );
+    let during = lines(&path).iter().filter(|r| r["msg"] == "during").count() as u64;
+    // Every record is written, or counted as dropped: by the old logger (by a thread that
+    // still used it) or, found no logger while the re-init drained the old one, with the new
+    // logger's global metrics.
+    assert_eq!(
+        during + old.dropped + new.dropped,
+        logged,
+        "written {during}, dropped by the old logger {} and the new one {}",
+        old.dropped,
+        new.dropped
+    );
+}

@@ -1005,7 +1005,8 @@ impl LoggerBuilder {
     /// Re-initializing onto the file the current global logger writes — however the path is
     /// spelled: the same device and inode, so `..`, symbolic and hard links count — drains
     /// and closes that logger first (otherwise reopening the file would overwrite records
-    /// still queued);
+    /// still queued; records logged meanwhile find no global logger: they are discarded, and
+    /// counted by [`metrics`](super::metrics) with the new logger's, as `dropped_by.shutdown`);
     /// before that, the file is checked to open for writing (and its directory, with
     /// `clean`, to be writable), so that a file that cannot be reopened is an error with
     /// that logger still in place. `init`s called from several threads at once take turns:

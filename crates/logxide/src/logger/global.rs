@@ -138,6 +138,10 @@ static UNCONFIGURED: AtomicU64 = AtomicU64::new(0);
 /// drains and after), with `UNCONFIGURED` at that moment: what [`metrics`] reports while no
 /// logger is installed.
 static RETIRED: Mutex<Option<(Arc<Logger>, u64)>> = Mutex::new(None);
+/// The global logger a re-init onto the same file installed, with `UNCONFIGURED` when that
+/// re-init uninstalled the logger it replaced: records logged while that one drained found
+/// no logger and were discarded, and [`metrics`] counts them with the new logger's.
+static CARRIED: Mutex<Option<(Arc<Logger>, u64)>> = Mutex::new(None);
 static WARNED_UNCONFIGURED: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
 /// Whether the installed panic hook logs: the `panic_hook` option of the last successful
@@ -199,13 +203,18 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
             _ => false,
         }
     });
+    let mut discarded_since = None;
     if same_file {
         builder.check_reopen()?;
+        discarded_since = Some(UNCONFIGURED.load(SeqCst));
         if let Some(previous) = set_global(None) {
             previous.shutdown(None);
         }
     }
     let logger = Arc::new(builder.build()?);
+    // Before the logger is visible, so that `metrics` never misses what it carries.
+    *CARRIED.lock().unwrap_or_else(|e| e.into_inner()) =
+        discarded_since.map(|since| (Arc::clone(&logger), since));
     if let Some(previous) = set_global(Some(Arc::clone(&logger))) {
         previous.shutdown(None);
     }
@@ -316,7 +325,7 @@ pub fn __global_log_message(
             UNCONFIGURED.fetch_add(1, Relaxed);
             if !WARNED_UNCONFIGURED.swap(true, Relaxed) {
                 eprintln!(
-                    "logxide: a record was logged before `logxide::init()` (or after the global logger was shut down) and was discarded; records discarded so far are counted by `logxide::logger::metrics()`"
+                    "logxide: a record was logged before `logxide::init()` (or after the global logger was shut down, or while a re-init onto its file drained it) and was discarded; records discarded so far are counted by `logxide::logger::metrics()`"
                 );
             }
         }
@@ -391,7 +400,10 @@ pub fn trigger() {
 /// The global writer's counters. With no global logger: those of the last one
 /// [`shutdown`] stopped (its final counts; as they go while it still drains after a
 /// timeout), if any, with the records discarded since for lack of a logger added as
-/// `enqueued` and `dropped_by.shutdown`; before any logger, just those.
+/// `enqueued` and `dropped_by.shutdown`; before any logger, just those. A logger installed by
+/// a re-init onto the file of the one it replaced is reported with the records discarded
+/// while that one drained (no global logger meanwhile) added the same way, also once
+/// [`shutdown`] stopped it.
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
@@ -405,7 +417,12 @@ pub fn trigger() {
 /// ```
 pub fn metrics() -> MetricsSnapshot {
     if let Some(l) = GLOBAL.load_full() {
-        return l.metrics();
+        let mut snapshot = l.metrics();
+        let n = carried_since(&l).map_or(0, |since| UNCONFIGURED.load(SeqCst) - since);
+        snapshot.enqueued += n;
+        snapshot.dropped += n;
+        snapshot.dropped_by.shutdown += n;
+        return snapshot;
     }
     let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
     let (mut snapshot, since) = match &*retired {
@@ -417,6 +434,16 @@ pub fn metrics() -> MetricsSnapshot {
     snapshot.dropped += n;
     snapshot.dropped_by.shutdown += n;
     snapshot
+}
+
+/// When `logger` was installed by a re-init onto the same file: `UNCONFIGURED` as that
+/// re-init uninstalled the previous logger (see `CARRIED`).
+fn carried_since(logger: &Arc<Logger>) -> Option<u64> {
+    let carried = CARRIED.lock().unwrap_or_else(|e| e.into_inner());
+    match &*carried {
+        Some((l, since)) if Arc::ptr_eq(l, logger) => Some(*since),
+        _ => None,
+    }
 }
 
 /// The counts of a writer that never took a record.
@@ -456,7 +483,9 @@ pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
         // Its counts stay readable through `metrics` while it drains, and after.
         let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
         let logger = set_global(None)?;
-        *retired = Some((Arc::clone(&logger), UNCONFIGURED.load(Relaxed)));
+        // What it was counted with (see `CARRIED`) stays counted.
+        let since = carried_since(&logger).unwrap_or_else(|| UNCONFIGURED.load(SeqCst));
+        *retired = Some((Arc::clone(&logger), since));
         logger
     };
     logger.shutdown(timeout)
