@@ -1021,3 +1021,59 @@ fn records_logged_during_a_reinit_onto_the_same_file_are_written_or_counted() {
         new.dropped
     );
 }
+
+/// An `init` from the `warn` hook — which the writer runs on its thread, here for its final
+/// report while an `init` on another thread replaces that writer and waits for its thread —
+/// does not wait for that other `init`'s turn (before: each waited for the other).
+#[test]
+fn an_init_from_the_warn_hook_during_another_init_does_not_deadlock() {
+    use logxide::sink::{Batch, FnSink, MemorySink};
+    use std::sync::{Arc, Mutex};
+    let _s = serial();
+    let from_hook: Arc<Mutex<Option<logxide::logger::LoggerGuard>>> = Arc::new(Mutex::new(None));
+    let hook_mem = MemorySink::new();
+    let (slot, mem) = (Arc::clone(&from_hook), hook_mem.clone());
+    let first = LoggerBuilder::new()
+        .use_env(false)
+        .sink(FnSink::new("slow", |_: &Batch<'_>| {
+            std::thread::sleep(Duration::from_millis(20));
+            Ok(())
+        }))
+        .set("policy", "warn")
+        .unwrap()
+        .set("queue", "10")
+        .unwrap()
+        .on_drop_warning(move |_| {
+            let mut slot = slot.lock().unwrap();
+            if slot.is_none() {
+                let guard = LoggerBuilder::new()
+                    .use_env(false)
+                    .sink(mem.clone())
+                    .init()
+                    .unwrap();
+                *slot = Some(guard);
+            }
+        })
+        .init()
+        .unwrap();
+    for i in 0..200 {
+        logxide::info!("overflow", i);
+    }
+    assert!(first.logger().metrics().dropped > 0);
+    let second_mem = MemorySink::new();
+    let second = second_mem.clone();
+    within(20, move || {
+        // Replaces the first logger: drains it, and its final drop report runs the hook.
+        let guard = LoggerBuilder::new()
+            .use_env(false)
+            .sink(second)
+            .init()
+            .unwrap();
+        drop(first);
+        drop(guard);
+    });
+    // The hook's init ran (its logger was installed, then replaced or shut down in turn).
+    assert!(from_hook.lock().unwrap().is_some());
+    drop(from_hook.lock().unwrap().take());
+    logxide::logger::shutdown(None);
+}

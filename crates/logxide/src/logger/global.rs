@@ -161,11 +161,11 @@ static INSTALL_LOCK: Mutex<()> = Mutex::new(());
 static INSTALL_HOLDER: AtomicU64 = AtomicU64::new(0);
 
 /// Waits for `INSTALL_LOCK`; `None` (no turn taken, as before there was one) in an `init`
-/// inside a sink call — that sink's writer may be the one a turn waits to drain — and in a
-/// forked child whose copy of the lock is held by a thread of the parent (never released
-/// there).
+/// on a writer's thread — inside a sink call or the `warn` hook: that writer may be the one
+/// the holder of the turn waits to drain — and in a forked child whose copy of the lock is
+/// held by a thread of the parent (never released there).
 fn install_turn() -> Option<std::sync::MutexGuard<'static, ()>> {
-    if crate::writer::in_sink_call() {
+    if crate::writer::in_sink_call() || crate::writer::on_a_writer_thread() {
         return None;
     }
     let generation = super::fork::generation();

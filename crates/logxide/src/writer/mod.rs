@@ -102,7 +102,7 @@ use std::time::{Duration, Instant};
 use config::BoxedSink;
 use doorbell::ATTENTION;
 use lane::{Record, CAPTURED};
-pub(crate) use shared::{in_sink_call, panic_message};
+pub(crate) use shared::{in_sink_call, on_a_writer_thread, panic_message};
 use shared::{Shared, CLOSED, FALLBACK, RUNNING};
 
 use crate::encode::capture;
@@ -295,6 +295,7 @@ impl WriterBuilder {
             .spawn(move || {
                 // (Also set by the spawning thread: whichever comes first, before any record.)
                 let _ = thread_shared.writer_thread.set(thread::current());
+                shared::mark_writer_thread();
                 let _exit = ExitMark(&thread_shared);
                 worker::supervise(&thread_shared);
             })

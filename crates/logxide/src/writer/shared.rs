@@ -407,6 +407,19 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 thread_local! {
     /// This thread is inside a sink call (holding the core lock).
     static IN_SINK: Cell<bool> = const { Cell::new(false) };
+    /// This thread is a writer's thread (it runs the sinks and the `warn` hook).
+    static WRITER_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as a writer's thread, for [`on_a_writer_thread`].
+pub(crate) fn mark_writer_thread() {
+    let _ = WRITER_THREAD.try_with(|c| c.set(true));
+}
+
+/// True on the thread of any writer (also outside sink calls: the `warn` hook runs there).
+/// What runs there must not wait for a writer to drain: it may be this one.
+pub(crate) fn on_a_writer_thread() -> bool {
+    WRITER_THREAD.try_with(Cell::get).unwrap_or(false)
 }
 
 /// True while this thread runs a sink's method for the writer. Whatever a sink (or the panic
