@@ -1087,3 +1087,34 @@ fn literal_messages_spelled_at_compile_time_are_what_the_runtime_path_writes() {
         }
     }
 }
+
+/// A context's text form reads back as the same context for every task id a context can
+/// hold: a task id may contain `@` (any printable ASCII but `"` and `\`), so the text is cut
+/// at its last `@`, which the level part never holds.
+#[test]
+fn an_action_context_whose_task_id_holds_an_at_sign_reads_back_from_its_text() {
+    use logxide::logger::ActionContext;
+    for json in [
+        r#"{"task_id":"a@b","level":[1]}"#,
+        r#"{"task_id":"@","level":[3,2]}"#,
+        r#"{"task_id":"x@/1","level":[7]}"#,
+    ] {
+        let ctx: ActionContext = serde_json::from_str(json).unwrap();
+        let text = ctx.to_string();
+        assert_eq!(text.parse::<ActionContext>(), Ok(ctx.clone()), "{text}");
+        let back: ActionContext =
+            serde_json::from_str(&serde_json::to_string(&ctx).unwrap()).unwrap();
+        assert_eq!(back, ctx);
+    }
+    assert_eq!(
+        "a@b@/2/1"
+            .parse::<ActionContext>()
+            .unwrap()
+            .task_id()
+            .as_str(),
+        "a@b"
+    );
+    for bad in ["a@b", "a@b@", "a@b@/", "a@/1@", "a@/1/x", "a@/0", "@/1"] {
+        assert!(bad.parse::<ActionContext>().is_err(), "{bad}");
+    }
+}

@@ -768,7 +768,8 @@ impl Drop for EnteredFuture<'_> {
 }
 
 /// Where a task continues elsewhere: its id and the task level reserved for the remote work.
-/// Serializes as `{"task_id":…,"level":[…]}`; its text form is Eliot's `task_id@/1/2`.
+/// Serializes as `{"task_id":…,"level":[…]}`; its text form is Eliot's `task_id@/1/2` (parsed
+/// at its last `@`: a task id may hold one).
 ///
 /// ```
 /// use logxide::logger::ActionContext;
@@ -866,7 +867,8 @@ impl FromStr for ActionContext {
     type Err = ParseContextError;
     fn from_str(s: &str) -> Result<Self, ParseContextError> {
         let err = || ParseContextError(s.to_owned());
-        let (id, levels) = s.split_once('@').ok_or_else(err)?;
+        // At the last `@`: a task id may hold `@` (the level part never does).
+        let (id, levels) = s.rsplit_once('@').ok_or_else(err)?;
         let task_id = TaskId::parse(id).ok_or_else(err)?;
         let levels = levels.strip_prefix('/').ok_or_else(err)?;
         let level = levels
