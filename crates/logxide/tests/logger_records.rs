@@ -548,6 +548,76 @@ fn a_panicking_instrumented_future_fails_as_a_panic_and_a_dropped_one_is_cancell
     );
 }
 
+/// A future whose poll panics and whose state survives the unwind (a hand-written future, a
+/// combinator's struct: unlike an async block, the unwind drops none of its fields) is
+/// dropped at once, inside its action, during the panic: an action it holds ends first,
+/// `failed` with `exc` `panic` as well, and a record its drop logs stays in the action; then
+/// the action ends. (Before, the held action ended `succeeded`, after its parent's end and
+/// after the thread's next record, when the executor dropped the future later.)
+#[test]
+fn a_future_whose_poll_panics_ends_the_actions_its_state_holds_before_its_own() {
+    use polling::{noop_waker, rows, summary};
+    use serde_json::json;
+    use std::future::Future;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Starts an action at its first poll and keeps it in a field; panics at the second.
+    struct Holds {
+        log: Logger,
+        held: Option<(logxide::logger::Action, LogsOnDrop)>,
+    }
+    struct LogsOnDrop(Logger);
+    impl Drop for LogsOnDrop {
+        fn drop(&mut self) {
+            logxide::info!(logger: self.0, "dropped");
+        }
+    }
+    impl Future for Holds {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            if self.held.is_none() {
+                let action = self.log.start_action("holds:inner", |_| {});
+                self.held = Some((action, LogsOnDrop(self.log.clone())));
+                return Poll::Pending;
+            }
+            logxide::info!(logger: self.log, "second poll");
+            panic!("boom");
+        }
+    }
+
+    let (log, mem) = logger();
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let holds = Holds {
+        log: log.clone(),
+        held: None,
+    };
+    let mut fut = Box::pin(log.start_action("holds", |_| {}).detach().instrument(holds));
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    let caught = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+    assert!(caught.is_err());
+    logxide::info!(logger: log, "after the panic");
+    drop(fut);
+
+    let recs = records(&log, &mem);
+    let want = rows(&[
+        (0, json!([1]), "holds:started"),
+        (0, json!([2, 1]), "holds:inner:started"),
+        (0, json!([2, 2]), "second poll"),
+        (0, json!([2, 3]), "holds:inner:failed"),
+        (0, json!([3]), "dropped"),
+        (0, json!([4]), "holds:failed"),
+        (1, json!([1]), "after the panic"),
+    ]);
+    assert_eq!(summary(&recs), want);
+    let panic = (json!("panic"), json!("the thread panicked"));
+    for i in [3, 5] {
+        assert_eq!((recs[i]["exc"].clone(), recs[i]["reason"].clone()), panic);
+    }
+}
+
 /// A future dropped unfinished is dropped inside its action: an action it holds across an
 /// `.await` ends first, `cancelled` as well, and a record its drop logs stays in the action;
 /// the action's own end comes last, and the thread's next record is a task of its own.

@@ -583,7 +583,10 @@ impl DetachedAction {
     /// the future completes; `failed` with `exc` `panic` when a poll panics (as an
     /// [`Action`] dropped by a panic — also if the executor catches the panic and drops the
     /// future later), or when the future is dropped during a panic; `failed` with `exc`
-    /// `cancelled` when it is dropped unfinished otherwise.
+    /// `cancelled` when it is dropped unfinished otherwise. A poll that panics drops the
+    /// future at once, during the panic and inside the action (the actions its state holds
+    /// end first, `failed` with `exc` `panic` too), so an executor's later drop of it finds
+    /// nothing left to end.
     ///
     /// Each poll leaves the thread's entered actions as it found them: an action started
     /// inside the future and still alive when a poll returns `Pending` (held across an
@@ -657,8 +660,8 @@ pin_project_lite::pin_project! {
             for inner in this.inner.iter() {
                 inner.cancelled.store(true, Relaxed);
             }
-            let mut entered = EnteredFuture::enter(this.state, this.inner);
-            this.future.set(Slot::Done);
+            let mut entered = EnteredFuture::enter(this.state, this.inner, this.future.as_mut());
+            entered.future.set(Slot::Done);
             entered.returned = true;
             drop(entered);
             this.inner.clear();
@@ -688,8 +691,8 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
-        let mut entered = EnteredFuture::enter(this.state, this.inner);
-        let SlotProj::Running { future } = this.future.as_mut().project() else {
+        let mut entered = EnteredFuture::enter(this.state, this.inner, this.future.as_mut());
+        let SlotProj::Running { future } = entered.future.as_mut().project() else {
             unreachable!("a finished future's action is gone, so `enter` panicked");
         };
         let poll = future.poll(cx);
@@ -711,19 +714,24 @@ impl<F: Future> Future for Instrumented<F> {
 /// or unwound), it takes them all off the thread's stack again, keeping the inner ones still
 /// entered for the next poll: the stack is then what it was before the poll, so nothing the
 /// future entered becomes the parent of the thread's other work. If the poll unwound, it
-/// ends the action `failed` for the panic (the future is not polled again; an executor that
-/// catches the panic drops it later, which is no cancellation).
-struct EnteredFuture<'a> {
+/// first drops the future, in place and with everything still entered (so that the actions
+/// its state holds end first, `failed` for the panic, and records its drop logs stay in
+/// the action: a hand-written future's fields survive the unwind, unlike an async block's
+/// locals), then ends the action `failed` for the panic (the future is not polled again; an
+/// executor that catches the panic drops it later, which is no cancellation).
+struct EnteredFuture<'a, F> {
     state: &'a mut Option<Arc<ActionState>>,
     inner: &'a mut Vec<Arc<ActionState>>,
+    future: Pin<&'a mut Slot<F>>,
     /// The future's poll returned (else it is unwinding).
     returned: bool,
 }
 
-impl<'a> EnteredFuture<'a> {
+impl<'a, F> EnteredFuture<'a, F> {
     fn enter(
         state: &'a mut Option<Arc<ActionState>>,
         inner: &'a mut Vec<Arc<ActionState>>,
+        future: Pin<&'a mut Slot<F>>,
     ) -> Self {
         let Some(action) = state.as_ref() else {
             panic!("Instrumented polled after completion");
@@ -739,16 +747,21 @@ impl<'a> EnteredFuture<'a> {
         EnteredFuture {
             state,
             inner,
+            future,
             returned: false,
         }
     }
 }
 
-impl Drop for EnteredFuture<'_> {
+impl<F> Drop for EnteredFuture<'_, F> {
     fn drop(&mut self) {
         let Some(action) = self.state.as_ref() else {
             return;
         };
+        if !self.returned {
+            // Unwinding: the future goes now, inside its action (see above).
+            self.future.set(Slot::Done);
+        }
         // `try_with`: a poll may unwind while the thread's locals are destroyed.
         let _ = STACK.try_with(|s| {
             if let Ok(mut s) = s.try_borrow_mut() {
