@@ -618,6 +618,66 @@ fn a_future_whose_poll_panics_ends_the_actions_its_state_holds_before_its_own() 
     }
 }
 
+/// A future that completes is dropped inside its action too: a hand-written future's fields
+/// (unlike an async block's locals, gone when it returns `Ready`) live until the future is
+/// dropped, and a record their drop logs belongs to the action, before its end. (Before, it
+/// was a task of its own, written after the future had left its action.)
+#[test]
+fn a_completed_future_is_dropped_inside_its_action() {
+    use polling::{noop_waker, rows, summary};
+    use serde_json::json;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Starts an action at its first poll and keeps it in a field; completes at the second.
+    struct Holds {
+        log: Logger,
+        held: Option<(logxide::logger::Action, LogsOnDrop)>,
+    }
+    struct LogsOnDrop(Logger);
+    impl Drop for LogsOnDrop {
+        fn drop(&mut self) {
+            logxide::info!(logger: self.0, "dropped");
+        }
+    }
+    impl Future for Holds {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            if self.held.is_none() {
+                let action = self.log.start_action("holds:inner", |_| {});
+                self.held = Some((action, LogsOnDrop(self.log.clone())));
+                return Poll::Pending;
+            }
+            Poll::Ready(())
+        }
+    }
+
+    let (log, mem) = logger();
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let holds = Holds {
+        log: log.clone(),
+        held: None,
+    };
+    let mut fut = Box::pin(log.start_action("holds", |_| {}).detach().instrument(holds));
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    assert!(fut.as_mut().poll(&mut cx).is_ready());
+    logxide::info!(logger: log, "after");
+    drop(fut);
+
+    let recs = records(&log, &mem);
+    let want = rows(&[
+        (0, json!([1]), "holds:started"),
+        (0, json!([2, 1]), "holds:inner:started"),
+        (0, json!([2, 2]), "holds:inner:succeeded"),
+        (0, json!([3]), "dropped"),
+        (0, json!([4]), "holds:succeeded"),
+        (1, json!([1]), "after"),
+    ]);
+    assert_eq!(summary(&recs), want);
+}
+
 /// A future dropped unfinished is dropped inside its action: an action it holds across an
 /// `.await` ends first, `cancelled` as well, and a record its drop logs stays in the action;
 /// the action's own end comes last, and the thread's next record is a task of its own.

@@ -579,11 +579,12 @@ impl DetachedAction {
         }
     }
 
-    /// Runs `future` inside the action: entered during each poll, ended `succeeded` when
-    /// the future completes; `failed` with `exc` `panic` when a poll panics (as an
-    /// [`Action`] dropped by a panic — also if the executor catches the panic and drops the
-    /// future later), or when the future is dropped during a panic; `failed` with `exc`
-    /// `cancelled` when it is dropped unfinished otherwise. A poll that panics drops the
+    /// Runs `future` inside the action: entered during each poll (and while the future is
+    /// dropped, however it ends), ended `succeeded` when the future completes; `failed` with
+    /// `exc` `panic` when a poll panics (as an [`Action`] dropped by a panic — also if the
+    /// executor catches the panic and drops the future later), or when the future is dropped
+    /// during a panic; `failed` with `exc` `cancelled` when it is dropped unfinished
+    /// otherwise. A poll that panics drops the
     /// future at once, during the panic and inside the action (the actions its state holds
     /// end first, `failed` with `exc` `panic` too), so an executor's later drop of it finds
     /// nothing left to end.
@@ -696,10 +697,14 @@ impl<F: Future> Future for Instrumented<F> {
             unreachable!("a finished future's action is gone, so `enter` panicked");
         };
         let poll = future.poll(cx);
+        if poll.is_ready() {
+            // Dropped inside its action, as when it is dropped unfinished: what its fields'
+            // drops log (a hand-written future's live until now) belongs to it.
+            entered.future.set(Slot::Done);
+        }
         entered.returned = true;
         drop(entered);
         if poll.is_ready() {
-            this.future.set(Slot::Done);
             this.inner.clear();
             if let Some(state) = this.state.take() {
                 state.end_on_drop();
