@@ -1248,3 +1248,95 @@ fn an_action_context_whose_task_id_holds_an_at_sign_reads_back_from_its_text() {
         assert!(bad.parse::<ActionContext>().is_err(), "{bad}");
     }
 }
+
+/// An error whose `source()` chain comes back to an error already written (a `source` that
+/// returns `self`, or two errors that name each other) is written once round: the chain
+/// stops at the repeat. (Before, `exception` and `Action::fail` never returned: the
+/// reason grew until memory ran out.)
+#[test]
+fn an_error_whose_source_chain_is_a_cycle_is_written_once_round() {
+    use std::fmt;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[derive(Debug)]
+    struct Loops;
+    impl fmt::Display for Loops {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("loops")
+        }
+    }
+    impl std::error::Error for Loops {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self)
+        }
+    }
+    /// `outer` names `inner` as its source, which names `outer` again.
+    #[derive(Debug)]
+    struct Pair {
+        name: &'static str,
+        other: std::sync::OnceLock<&'static Pair>,
+    }
+    impl fmt::Display for Pair {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.name)
+        }
+    }
+    impl std::error::Error for Pair {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.other.get().map(|p| *p as _)
+        }
+    }
+    let outer: &'static Pair = Box::leak(Box::new(Pair {
+        name: "outer",
+        other: std::sync::OnceLock::new(),
+    }));
+    let inner: &'static Pair = Box::leak(Box::new(Pair {
+        name: "inner",
+        other: std::sync::OnceLock::new(),
+    }));
+    outer.other.set(inner).unwrap();
+    inner.other.set(outer).unwrap();
+
+    /// Its source is its only field, at its own address: not a cycle (another size, text).
+    #[derive(Debug)]
+    struct Wraps(std::io::Error);
+    impl fmt::Display for Wraps {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("reading config")
+        }
+    }
+    impl std::error::Error for Wraps {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    let (log, mem) = logger();
+    let (done, finished) = mpsc::channel();
+    let l = log.clone();
+    std::thread::spawn(move || {
+        l.exception("wraps", &Wraps(std::io::Error::other("no file")));
+        l.exception("self", &Loops);
+        l.exception("pair", outer);
+        l.start_action("job", |_| {}).fail(outer);
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("logging an error with a cyclic source chain returns");
+    let recs = records(&log, &mem);
+    let reasons: Vec<_> = recs
+        .iter()
+        .filter_map(|r| r.get("reason").and_then(|r| r.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "reading config: no file",
+            "loops",
+            "outer: inner",
+            "outer: inner"
+        ]
+    );
+}

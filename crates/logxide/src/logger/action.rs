@@ -411,7 +411,7 @@ impl fmt::Debug for Action {
 
 impl Action {
     /// Ends the action `failed`, with the error's type as `exc` and its text — with its
-    /// `source()` chain, joined by `": "` — as `reason`.
+    /// `source()` chain, joined by `": "` (once round, if the chain loops) — as `reason`.
     ///
     /// ```
     /// let mem = logxide::sink::MemorySink::new();
@@ -524,20 +524,49 @@ pub(crate) fn error_type<E: std::error::Error + ?Sized>(error: &E) -> Cow<'stati
     }
 }
 
-/// The text of `error` and of every error in its `source()` chain, joined by `": "`.
+/// The text of `error` and of every error in its `source()` chain, joined by `": "`. A
+/// chain that comes back to an error already written (a cycle: a `source` returning `self`,
+/// two errors naming each other) stops there: an error at the address of one written before,
+/// of its size, with its text, is taken for it. So does a chain past [`MAX_SOURCES`].
 pub(crate) fn error_chain<E: std::error::Error + ?Sized>(error: &E) -> String {
     // Written with `write_fmt`, not `to_string`: an error whose `Display` fails part-way
     // (returns `fmt::Error` unprompted) gives what it wrote so far, not a panic.
     let mut text = String::new();
     let _ = fmt::Write::write_fmt(&mut text, format_args!("{error}"));
+    // Each error written: its address and size, and where its text is.
+    type Written = ((usize, usize), std::ops::Range<usize>);
+    let id = |e: *const (), size: usize| (e as usize, size);
+    let mut seen: SmallVec<[Written; 8]> = SmallVec::new();
+    let first = id((error as *const E).cast(), std::mem::size_of_val(error));
+    seen.push((first, 0..text.len()));
     let mut source = error.source();
     while let Some(s) = source {
+        if seen.len() > MAX_SOURCES {
+            break;
+        }
+        let start = text.len();
         text.push_str(": ");
         let _ = fmt::Write::write_fmt(&mut text, format_args!("{s}"));
+        let this = id(
+            (s as *const dyn std::error::Error).cast(),
+            std::mem::size_of_val(s),
+        );
+        let piece = start + 2..text.len();
+        let repeat = seen
+            .iter()
+            .any(|(e, at)| *e == this && text[at.clone()] == text[piece.clone()]);
+        if repeat {
+            text.truncate(start);
+            break;
+        }
+        seen.push((this, piece));
         source = s.source();
     }
     text
 }
+
+/// The most sources of an error [`error_chain`] writes.
+const MAX_SOURCES: usize = 256;
 
 /// An action not entered on any thread (`Send`); ends when dropped.
 ///
