@@ -157,7 +157,7 @@ fn buffer_is_cleared_and_reused() {
     let mut buf = Vec::with_capacity(512);
     let cap = buf.capacity();
     let ptr = buf.as_ptr();
-    for i in 0..100u32 {
+    for i in 0..100u64 {
         let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(1, 2), "x", &[i]);
         r.message("info", "again");
         r.finish();
@@ -179,12 +179,12 @@ fn header_edge_cases() {
         Format::Compact,
         ts(u64::MAX, 999_999),
         "a\"b\n",
-        &[u32::MAX, 0, 7],
+        &[u64::MAX, 0, 7],
     )
     .finish();
     assert_eq!(
         line(&buf),
-        "{\"ts\":18446744073709551615.999999,\"tid\":\"a\\\"b\\n\",\"lvl\":[4294967295,0,7]}\n"
+        "{\"ts\":18446744073709551615.999999,\"tid\":\"a\\\"b\\n\",\"lvl\":[18446744073709551615,0,7]}\n"
     );
     RecordEncoder::begin(&mut buf, Format::Eliot, ts(3, 1_500_000), "", &[]).finish();
     assert_eq!(

@@ -229,7 +229,7 @@ proptest! {
         secs in 0u64..=u64::from(u32::MAX) * 4,
         micros in 0u32..1_000_000,
         tid in text(),
-        level in prop::collection::vec(any::<u32>(), 0..5),
+        level in prop::collection::vec(any::<u64>(), 0..5),
         kind in kind(),
         fields in prop::collection::vec((key(), val()), 0..8),
         dur in prop::option::of(0.0f64..1e6),

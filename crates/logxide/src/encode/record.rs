@@ -390,7 +390,7 @@ impl<'a> RecordEncoder<'a> {
         format: Format,
         ts: Timestamp,
         task_id: &str,
-        task_level: &[u32],
+        task_level: &[u64],
     ) -> Self {
         Self::begin_with(out, format, Time::Wall(ts), task_level, |out| {
             json::write_str(out, task_id)
@@ -408,7 +408,7 @@ impl<'a> RecordEncoder<'a> {
         format: Format,
         ts: Time,
         task_id: &str,
-        task_level: &[u32],
+        task_level: &[u64],
     ) -> Self {
         debug_assert!(json::is_plain(task_id.as_bytes()), "{task_id:?}");
         Self::begin_with(out, format, ts, task_level, |out| {
@@ -439,7 +439,7 @@ impl<'a> RecordEncoder<'a> {
         out: &'a mut Vec<u8>,
         format: Format,
         ts: Time,
-        task_level: &[u32],
+        task_level: &[u64],
         task_id: impl FnOnce(&mut Vec<u8>),
     ) -> Self {
         out.clear();
