@@ -514,6 +514,57 @@ fn logger_options_parse_and_rotate() {
     assert!(text.ends_with("\"msg\":\"message 199\"}\n"), "{text}");
 }
 
+/// `keep` and `max_age` take their documented defaults by name, `all` and `forever`, which
+/// also undo an earlier count or age (they were refused); a bad value says so.
+#[test]
+fn keep_all_and_max_age_forever_are_the_documented_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let log = logxide::Logger::builder()
+        .use_env(false)
+        .target(&path)
+        .set("rotate_size", "1KiB")
+        .unwrap()
+        .set("keep", "1")
+        .unwrap()
+        .set("keep", "ALL")
+        .unwrap()
+        .set("max_age", "1ms")
+        .unwrap()
+        .set("max_age", " forever ")
+        .unwrap()
+        .set("writer_type", "line")
+        .unwrap()
+        .build()
+        .unwrap();
+    for i in 0..200 {
+        log.info(&format!("message {i}"));
+        if i % 20 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    log.shutdown(None);
+    // Nothing deleted: every record is in the files, the first one too.
+    let mut text = Vec::new();
+    for f in &all_files(&path) {
+        text.extend(read_any(f));
+    }
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(text.lines().count(), 200, "{:?}", names(dir.path()));
+    assert!(rotated_files(&path).unwrap().len() > 5);
+    let b = || logxide::Logger::builder().use_env(false);
+    let e = b().set("keep", "some").unwrap_err().to_string();
+    assert!(
+        e.contains("`keep`") && e.ends_with(", or all (no limit)"),
+        "{e}"
+    );
+    let e = b().set("max_age", "ever").unwrap_err().to_string();
+    assert!(
+        e.contains("`max_age`") && e.ends_with(", or forever (no limit)"),
+        "{e}"
+    );
+}
+
 #[test]
 fn logger_option_errors_touch_nothing() {
     let b = || logxide::Logger::builder().use_env(false);

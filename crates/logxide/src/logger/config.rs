@@ -347,7 +347,8 @@ impl LoggerBuilder {
     /// `writer_type`, `writer_mode`, `tick`, `task_id_mode`, `format`, `mask`
     /// (comma-separated names); for a rotating file `rotate_size` (`100MB`, `512KiB`:
     /// units B, KB, MB, GB, KiB, MiB, GiB), `rotate_every` (`minute`, `hour`, `day`), `keep`
-    /// (a count), `max_age` (a time string) and `compress` (`none`, `gzip`, `zstd`).
+    /// (a count, or `all`: the default), `max_age` (a time string, or `forever`: the default)
+    /// and `compress` (`none`, `gzip`, `zstd`).
     /// The writer's own limits: `max_bytes` (a size: `64MiB`), `block_timeout` (a time
     /// string, or `none` (any case) or empty for none, the default), `max_restarts` (a count),
     /// `thread_name`.
@@ -467,12 +468,26 @@ impl LoggerBuilder {
                 self.rotate = Some(self.rotate.take().unwrap_or_default().every(period));
             }
             "keep" => {
-                let n = count(value)?;
-                self.rotate = Some(self.rotate.take().unwrap_or_default().keep(n));
+                let rotate = self.rotate.take().unwrap_or_default();
+                self.rotate = Some(if value.trim().eq_ignore_ascii_case("all") {
+                    rotate.keep_all()
+                } else {
+                    rotate.keep(
+                        parse_count(value, usize::MAX)
+                            .map_err(|m| e(&format!("{m}, or all (no limit)")))?,
+                    )
+                });
             }
             "max_age" => {
-                let age = duration(value)?;
-                self.rotate = Some(self.rotate.take().unwrap_or_default().max_age(age));
+                let rotate = self.rotate.take().unwrap_or_default();
+                self.rotate = Some(if value.trim().eq_ignore_ascii_case("forever") {
+                    rotate.keep_forever()
+                } else {
+                    rotate.max_age(
+                        parse_duration(value)
+                            .map_err(|err| e(&format!("{err}, or forever (no limit)")))?,
+                    )
+                });
             }
             "compress" => {
                 let c = value.parse().map_err(|err| e(&err))?;

@@ -460,6 +460,19 @@ impl RotateOptions {
         self
     }
 
+    /// Keep every rotated file whatever their number (the default; undoes [`keep`](Self::keep)).
+    pub fn keep_all(mut self) -> Self {
+        self.keep = None;
+        self
+    }
+
+    /// Keep rotated files whatever their age (the default; undoes
+    /// [`max_age`](Self::max_age)).
+    pub fn keep_forever(mut self) -> Self {
+        self.max_age = None;
+        self
+    }
+
     /// Compress rotated files (default [`Compression::None`]).
     pub fn compress(mut self, compression: Compression) -> Self {
         self.compression = compression;
