@@ -4,6 +4,21 @@
 #[macro_use]
 mod macros;
 
+/// `TryFrom<String>` by `FromStr` for option enums, which deserialize through it
+/// (`#[serde(try_from = "String")]`): a configuration file takes what `set` takes — any
+/// case, surrounding spaces, aliases — with the same error messages.
+macro_rules! deserialize_by_from_str {
+    ($($t:ty),* $(,)?) => {$(
+        impl TryFrom<String> for $t {
+            type Error = <$t as std::str::FromStr>::Err;
+            /// Parses the text as [`FromStr`](std::str::FromStr) does.
+            fn try_from(text: String) -> Result<Self, <$t as std::str::FromStr>::Err> {
+                text.parse()
+            }
+        }
+    )*};
+}
+
 pub mod encode;
 pub mod integrations;
 pub mod logger;

@@ -33,6 +33,7 @@ use crate::writer::ParseError;
 /// );
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// logxpy's compact keys: `{"ts":…,"tid":…,"lvl":[…],"mt":…,"msg":…}`.
@@ -693,3 +694,5 @@ impl<'a> RecordEncoder<'a> {
         self.out.extend_from_slice(b"\":");
     }
 }
+
+deserialize_by_from_str!(Format);

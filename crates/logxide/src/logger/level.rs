@@ -17,6 +17,7 @@ use crate::encode::record::MessageHead;
 /// assert!("loud".parse::<Level>().is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 #[serde(rename_all = "lowercase")]
 #[repr(u8)]
 pub enum Level {
@@ -176,3 +177,5 @@ mod tests {
         );
     }
 }
+
+deserialize_by_from_str!(Level);

@@ -28,6 +28,7 @@ use super::fork;
 /// assert_eq!("uuid".parse::<TaskIdMode>().unwrap(), TaskIdMode::Uuid);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 #[serde(rename_all = "lowercase")]
 pub enum TaskIdMode {
     /// Short ids: `<8-char process prefix>.<base-62 counter>` (default).
@@ -440,3 +441,5 @@ mod tests {
         );
     }
 }
+
+deserialize_by_from_str!(TaskIdMode);

@@ -78,6 +78,7 @@ impl std::error::Error for ParseOptionError {}
 /// assert_eq!(IoStrategy::Line.to_string(), "line");
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 #[serde(rename_all = "lowercase")]
 pub enum IoStrategy {
     /// One `write(2)` per batch, as soon as the writer has records: nothing waits in user
@@ -143,6 +144,7 @@ impl FromStr for IoStrategy {
 /// assert_eq!(OpenMode::Append.to_string(), "append");
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 #[serde(rename_all = "lowercase")]
 pub enum OpenMode {
     /// Empty the file (the default).
@@ -212,6 +214,7 @@ impl FromStr for OpenMode {
 /// assert_eq!(Durability::Full.to_string(), "full");
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
     /// Leave write-back to the kernel (the default). Records are visible to readers of the
@@ -1212,3 +1215,5 @@ mod tests {
         }
     }
 }
+
+deserialize_by_from_str!(IoStrategy, OpenMode, Durability);

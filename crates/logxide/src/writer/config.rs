@@ -18,6 +18,7 @@ use crate::sink::Sink;
 /// assert!("bogus".parse::<Policy>().is_err());
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// The caller waits for space (optionally up to a timeout). Nothing is lost.
@@ -50,6 +51,7 @@ impl Policy {
 /// assert_eq!("loop".parse::<Mode>().unwrap(), Mode::Loop);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Sleep until data arrives; write when `batch_size` records are pending or the oldest has
@@ -450,3 +452,5 @@ impl Settings {
 }
 
 pub(crate) type BoxedSink = Box<dyn Sink>;
+
+deserialize_by_from_str!(Policy, Mode);

@@ -1,0 +1,90 @@
+//! The option enums deserialize as `set` parses their text (any case, surrounding spaces,
+//! aliases, the same error message), so that a configuration file takes what `init` takes;
+//! they serialize as their canonical name, which reads back.
+
+use logxide::encode::Format;
+use logxide::sink::{Durability, IoStrategy, OpenMode};
+use logxide::writer::{Mode, Policy};
+use logxide::{Level, TaskIdMode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+fn de<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|e| e.to_string())
+}
+
+/// Every value serializes to its canonical name and reads back; `text` (each case and
+/// alias `set` accepts) deserializes to `expected`; a bad value fails with `FromStr`'s
+/// message.
+fn check<T>(all: &[T], accepted: &[(&str, T)], bad: &str)
+where
+    T: DeserializeOwned + Serialize + std::str::FromStr + PartialEq + std::fmt::Debug + Copy,
+    T::Err: std::fmt::Display,
+{
+    for &v in all {
+        let json = serde_json::to_value(v).unwrap();
+        assert_eq!(
+            serde_json::from_value::<T>(json.clone()).unwrap(),
+            v,
+            "{json}"
+        );
+    }
+    for &(text, expected) in accepted {
+        assert_eq!(de::<T>(text), Ok(expected), "{text:?}");
+    }
+    let parse_error = bad.parse::<T>().expect_err("a bad value").to_string();
+    assert_eq!(de::<T>(bad).unwrap_err(), parse_error);
+}
+
+#[test]
+fn option_enums_deserialize_as_their_text_is_parsed() {
+    check(
+        &Level::ALL,
+        &[(" INFO ", Level::Info), ("Warning", Level::Warning)],
+        "loud",
+    );
+    check(
+        &[
+            Policy::Block,
+            Policy::DropOldest,
+            Policy::DropNewest,
+            Policy::Warn,
+        ],
+        &[
+            ("skip", Policy::DropNewest),
+            ("Replace", Policy::DropOldest),
+            (" BLOCK", Policy::Block),
+        ],
+        "wait",
+    );
+    check(
+        &[Mode::Trigger, Mode::Loop, Mode::Manual],
+        &[("LOOP", Mode::Loop)],
+        "often",
+    );
+    check(
+        &[Format::Compact, Format::Eliot],
+        &[("Eliot", Format::Eliot)],
+        "json",
+    );
+    check(
+        &[TaskIdMode::Sqid, TaskIdMode::Uuid],
+        &[("UUID", TaskIdMode::Uuid)],
+        "guid",
+    );
+    check(
+        &[IoStrategy::Line, IoStrategy::Block, IoStrategy::Mmap],
+        &[("MMAP", IoStrategy::Mmap)],
+        "direct",
+    );
+    check(
+        &[OpenMode::Truncate, OpenMode::Append],
+        &[(" a ", OpenMode::Append)],
+        "x",
+    );
+    check(
+        &[Durability::None, Durability::Data, Durability::Full],
+        &[("Full", Durability::Full)],
+        "always",
+    );
+}
