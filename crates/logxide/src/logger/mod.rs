@@ -448,7 +448,8 @@ impl Logger {
     }
 
     /// Starts an action (a child of the action entered on this thread, if any) and enters
-    /// it; see [`Action`].
+    /// it; see [`Action`]. Action records have no level, as in Eliot: they are written
+    /// whatever the logger's threshold (the records logged inside are filtered as usual).
     pub fn start_action(
         &self,
         action_type: impl Into<Cow<'static, str>>,
@@ -458,7 +459,9 @@ impl Logger {
     }
 
     /// Continues a task elsewhere: starts an action at the position `context` reserved
-    /// (see [`Action::context`]).
+    /// (see [`Action::context`]). A context reserves one position: continue each one once
+    /// (two continuations of one context would share their positions); take one context per
+    /// piece of remote work.
     ///
     /// ```
     /// let mem = logxide::sink::MemorySink::new();
