@@ -33,12 +33,20 @@
 //! text: every control character inside a string or a key is escaped (`\u0001`), and JSON
 //! has no other place a control character could be. So outside segments the byte cannot
 //! occur, and a segment's payload is skipped by its fixed length without being looked at.
+//!
+//! The writer does not rely on that, though: it looks for the marker only once, for the
+//! record's first segment (its time, which comes before any of the user's text), and finds
+//! every later segment by the link of the one before (see [`Segments`]), never looking at the
+//! text in between. So an [`Encode`](super::Encode) impl that breaks its contract and writes
+//! the byte raw (a string from a JSON library that does not escape control characters, say)
+//! gets the record it would get written eagerly, and cannot make a fake segment.
+//!
 //! Captured records only ever come from [`RecordEncoder`](super::RecordEncoder) and travel
 //! the queue tagged as such: lines given to the writer directly are never expanded.
 //!
 //! # Layout
 //!
-//! Twelve bytes per segment: `MARK`, a tag, a `u16` link to the next segment (see
+//! Fourteen bytes per segment: `MARK`, a tag, a `u32` link to the next segment (see
 //! [`Segments`]), eight bytes of value; numbers little-endian.
 //!
 //! | tag | value | written as |
@@ -154,10 +162,14 @@ fn kernel_trusts_the_tsc() -> bool {
 /// The segments of a record being captured: writes them, chained so that the writer finds
 /// each from the one before without scanning the text between them.
 ///
-/// A segment is twelve bytes: [`MARK`], its tag, a `u16` *link* — the distance from this
-/// segment to the next one, `0` for the last, [`FAR`] when the next is more than 64 KiB away
-/// (the writer then looks for its marker) — and eight bytes of value. A segment is written
-/// as the last, and its link set when the next one is written.
+/// A segment is fourteen bytes: [`MARK`], its tag, a `u32` *link* — the distance from this
+/// segment to the next one, `0` for the last, [`FAR`] when the next is 4 GiB away or more
+/// (the writer then looks for its marker: a record that big is never queued, as it is above
+/// any queue's byte bound in practice) — and eight bytes of value. (A `u16` link sent the
+/// writer looking for the marker in the text past 64 KiB, where a raw `0x01` written by an
+/// `Encode` impl was taken for a segment: the writer thread panicked on the record and
+/// restarted, again and again.) A segment is written as the last, and its link set when
+/// the next one is written.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Segments {
     /// Where the last segment starts.
@@ -165,9 +177,9 @@ pub(crate) struct Segments {
 }
 
 /// A link to a segment too far to say.
-const FAR: u16 = u16::MAX;
+const FAR: u32 = u32::MAX;
 /// The bytes of a segment.
-const SEGMENT: usize = 12;
+const SEGMENT: usize = 14;
 
 impl Segments {
     #[inline(always)]
@@ -204,8 +216,8 @@ impl Segments {
     fn segment(&mut self, out: &mut Vec<u8>, tag: u8, bits: u64) {
         let at = out.len();
         self.link(out, at);
-        let mut seg = [MARK, tag, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        seg[4..].copy_from_slice(&bits.to_le_bytes());
+        let mut seg = [MARK, tag, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        seg[6..].copy_from_slice(&bits.to_le_bytes());
         out.extend_from_slice(&seg);
         self.last = Some(at);
     }
@@ -215,8 +227,8 @@ impl Segments {
     #[inline(always)]
     fn link(&self, out: &mut [u8], next: usize) {
         if let Some(last) = self.last {
-            let distance = u16::try_from(next - last).unwrap_or(FAR);
-            if let Some(link) = out.get_mut(last + 2..last + 4) {
+            let distance = u32::try_from(next - last).unwrap_or(FAR);
+            if let Some(link) = out.get_mut(last + 2..last + 6) {
                 link.copy_from_slice(&distance.to_le_bytes());
             }
         }
@@ -298,7 +310,7 @@ impl Expander {
         let mut next = json::find_byte(captured, MARK);
         while let Some(at) = next {
             out.extend_from_slice(&captured[done..at]);
-            let (&[mark, tag, l0, l1, b0, b1, b2, b3, b4, b5, b6, b7], _) = captured[at..]
+            let (&[mark, tag, l0, l1, l2, l3, b0, b1, b2, b3, b4, b5, b6, b7], _) = captured[at..]
                 .split_first_chunk::<SEGMENT>()
                 .expect("a whole segment");
             debug_assert_eq!(mark, MARK);
@@ -309,10 +321,10 @@ impl Expander {
                 producer,
             );
             done = at + SEGMENT;
-            next = match u16::from_le_bytes([l0, l1]) {
+            next = match u32::from_le_bytes([l0, l1, l2, l3]) {
                 0 => None,
                 FAR => json::find_byte(&captured[done..], MARK).map(|i| done + i),
-                distance => Some(at + usize::from(distance)),
+                distance => Some(at + distance as usize),
             };
         }
         out.extend_from_slice(&captured[done..]);
@@ -684,7 +696,7 @@ mod tests {
     }
 
     #[test]
-    fn a_segment_far_from_the_last_is_found_by_its_marker() {
+    fn a_segment_far_from_the_last_is_found_by_its_link() {
         let long = "x".repeat(70_000);
         let (mut segs, mut c) = (Segments::new(), Vec::new());
         segs.scalar(&mut c, Scalar::Float(1.5));
@@ -692,8 +704,8 @@ mod tests {
         segs.scalar(&mut c, Scalar::Float(7.0));
         c.push(b' ');
         segs.scalar(&mut c, Scalar::Float(-8.0));
-        // The first segment could not say where the second one is.
-        assert_eq!(c[2..4], FAR.to_le_bytes());
+        // The first segment says where the second one is.
+        assert_eq!(c[2..6], (70_002 + SEGMENT as u32).to_le_bytes());
         let mut out = Vec::new();
         expand(&c, &mut out);
         let want = [
@@ -703,6 +715,63 @@ mod tests {
         ]
         .concat();
         assert_eq!(out, want);
+    }
+
+    /// A record written by the capturing encoder, expanded, and the same record written
+    /// eagerly at `1.000002`, with the expanded record's time replaced by that.
+    fn captured_and_eager(
+        fields: impl Fn(&mut crate::encode::RecordEncoder<'_>),
+    ) -> (Vec<u8>, Vec<u8>) {
+        use crate::encode::record::Time;
+        use crate::encode::{Format, RecordEncoder, Timestamp};
+        let record = |time| {
+            let mut buf = Vec::new();
+            let mut rec = RecordEncoder::begin_plain_id(&mut buf, Format::Compact, time, "t", &[1]);
+            fields(&mut rec);
+            rec.finish();
+            buf
+        };
+        let eager = record(Time::Wall(Timestamp { secs: 1, micros: 2 }));
+        let captured = record(Time::Ticks(clock().raw()));
+        let mut out = Vec::new();
+        expand(&captured, &mut out);
+        let tid = out
+            .windows(7)
+            .position(|w| w == b",\"tid\":")
+            .expect("a tid");
+        let expanded = [b"{\"ts\":1.000002".as_slice(), &out[tid..]].concat();
+        (expanded, eager)
+    }
+
+    /// An `Encode` that breaks its contract: it writes its bytes as they are (raw control
+    /// characters in a string: a JSON library that does not escape them, say).
+    struct Unescaped(&'static [u8]);
+
+    impl Encode for Unescaped {
+        fn encode(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(self.0);
+        }
+    }
+
+    #[test]
+    fn a_mark_in_the_text_far_before_a_segment_is_copied_as_text() {
+        let long = "x".repeat(70_000);
+        for raw in [
+            b"\"a\x01b\"".as_slice(),
+            b"\"\x01f\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\"",
+            b"\"\x01T\"",
+            b"\"\x01",
+        ] {
+            let (captured, eager) = captured_and_eager(|rec| {
+                rec.field("big", long.as_str());
+                rec.field("raw", &Unescaped(raw));
+                rec.field("f", &1.5);
+                rec.field("big", long.as_str());
+                rec.field("raw", &Unescaped(raw));
+                rec.field("g", &2.5f32);
+            });
+            assert!(captured == eager, "{raw:?}");
+        }
     }
 
     #[derive(Debug, Clone)]
@@ -716,6 +785,37 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn any_bytes_an_encode_impl_writes_leave_the_segments_alone(
+            parts in proptest::collection::vec(
+                (
+                    proptest::collection::vec(
+                        prop_oneof![Just(MARK), Just(TICKS), Just(FLOAT), Just(FLOAT32), any::<u8>()],
+                        0..30,
+                    ),
+                    0usize..70_000,
+                    any::<f64>(),
+                ),
+                1..6,
+            )
+        ) {
+            // A record's first segment (its time) comes before any of the user's text.
+            let (mut captured, mut want) = (Vec::new(), b"0.5".to_vec());
+            let mut segs = Segments::new();
+            segs.scalar(&mut captured, Scalar::Float(0.5));
+            for (raw, pad, f) in &parts {
+                for out in [&mut captured, &mut want] {
+                    out.extend_from_slice(raw);
+                    out.resize(out.len() + pad, b'x');
+                }
+                segs.scalar(&mut captured, Scalar::Float(*f));
+                f.encode(&mut want);
+            }
+            let mut out = Vec::new();
+            expand(&captured, &mut out);
+            prop_assert!(out == want);
+        }
+
         #[test]
         fn any_mix_of_values_expands_to_the_eager_text(
             parts in proptest::collection::vec(
