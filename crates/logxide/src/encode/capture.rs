@@ -254,6 +254,12 @@ const SMOOTHED_NANOS: u64 = 1_000_000;
 /// OS's wall time at the call to within a few microseconds, and follows a step of the OS
 /// clock within a tenth of a second. The expander also remembers the text of the last
 /// timestamp's seconds, which consecutive records nearly always share.
+///
+/// Times are nanoseconds since the Unix epoch in a `u64`, so they saturate at its end,
+/// 2554-07-21 23:34:33.709551 UTC: with the OS clock past it, every captured record's time is
+/// `18446744073.709551`, where a record written synchronously has the clock's time. With the
+/// OS clock before the epoch, an anchor takes it as the epoch itself: captured records get
+/// `0.000000` plus the time since the anchor, synchronous ones `0.000000`.
 pub(crate) struct Expander {
     /// The clock the records' ticks come from.
     ticks: &'static Ticks,
@@ -663,6 +669,26 @@ mod tests {
         // A step back of the OS clock by a second is followed.
         ex.anchor = Some((t, 3_999_997_000));
         assert_eq!(time(&mut ex, &mut x, t + 10_000), 4_000_007_000);
+    }
+
+    #[test]
+    fn times_saturate_at_the_end_of_u64_nanoseconds() {
+        static OS: Ticks = Ticks::Monotonic;
+        let mut ex = Expander::with_ticks(&OS);
+        let t = OS.raw();
+        // An OS clock a microsecond before 2554-07-21 23:34:33.709551.
+        ex.anchor = Some((t, u64::MAX - 1_615));
+        let mut out = Vec::new();
+        for ticks in [t, t + 5_000, t + 50_000_000] {
+            let (mut segs, mut c) = (Segments::new(), Vec::new());
+            segs.ticks(&mut c, ticks);
+            ex.expand(&c, &mut out);
+            out.push(b' ');
+        }
+        assert_eq!(
+            out,
+            b"18446744073.709550 18446744073.709551 18446744073.709551 "
+        );
     }
 
     #[test]
