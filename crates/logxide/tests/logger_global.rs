@@ -769,7 +769,7 @@ fn config_errors_say_what_was_wrong_and_what_is_accepted() {
             .set("max_age", "20000000000000 s")
             .unwrap_err()
             .to_string(),
-        "logxide option `max_age`: invalid duration \"20000000000000 s\": too large, at most 1000000000000 seconds (about 31 700 years)"
+        "logxide option `max_age`: invalid duration \"20000000000000 s\": too large, at most 1000000000000 seconds (about 31 700 years), or forever (no limit)"
     );
 
     for text in [
