@@ -1192,3 +1192,43 @@ fn the_logger_rotates_a_symlinked_target_at_its_destination() {
     let expected: Vec<String> = (0..100).map(|i| format!("message {i}")).collect();
     assert_eq!(messages, expected);
 }
+
+#[test]
+fn time_rotation_goes_on_at_each_boundary_after_the_clock_steps_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).every(Period::Minute).open(&path).unwrap();
+    write(&mut sink, &["a"]);
+    // Stepped an hour ahead by mistake, then back (an NTP step).
+    clock.set(T0 + 3600);
+    write(&mut sink, &["b"]); // a new period: "a" rotated
+    clock.set(T0 + 30);
+    write(&mut sink, &["c"]); // the step back itself rotates nothing
+    clock.set(T0 + 60);
+    write(&mut sink, &["d"]); // the next minute boundary the clock crosses: "b", "c" rotated
+    clock.set(T0 + 120);
+    write(&mut sink, &["e"]); // and the one after: "d" rotated
+    sink.close().unwrap();
+    assert_eq!(sink.rotations(), 3);
+    // Names never go back in time: the stamp of the rotation an hour ahead, then counters.
+    assert_eq!(
+        names(dir.path()),
+        [
+            "app.20240301T130000.1.log",
+            "app.20240301T130000.2.log",
+            "app.20240301T130000.log",
+            "app.log"
+        ]
+    );
+    let contents = all_contents(&path);
+    assert_eq!(
+        contents,
+        vec![
+            b"a\n".to_vec(),
+            b"b\nc\n".to_vec(),
+            b"d\n".to_vec(),
+            b"e\n".to_vec()
+        ]
+    );
+}

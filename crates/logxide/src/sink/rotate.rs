@@ -12,7 +12,9 @@
 //! * **time**: periods are UTC minutes, hours or days counted from the Unix epoch. The first
 //!   batch written after a period boundary goes into a new file (a file holding no record is
 //!   never rotated). When an existing file is appended to, its modification time tells which
-//!   period it belongs to.
+//!   period it belongs to. When the clock steps back (an NTP step), nothing is rotated then,
+//!   and the periods are counted from the time it shows: the next boundary it crosses rotates
+//!   (the names still never go back in time, see below).
 //!
 //! Both are decided on the file at the path: with [`FileOptions::reopen_if_moved`] (the
 //! default), a file that another tool moved away, deleted or replaced is followed first (a new
@@ -1375,6 +1377,10 @@ impl Sink for RotatingFile {
                         Err(e) => self.note_failure(e, &mut failed),
                     }
                 }
+            } else if period < self.period {
+                // The clock stepped back: the boundaries are those of the time it shows now,
+                // not of one it may not reach again for hours (or years).
+                self.period = period;
             }
         }
         let mut done = 0;
