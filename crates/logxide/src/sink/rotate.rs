@@ -82,8 +82,9 @@
 //! [`Sink::close`] waits for the queued work, at most [`RotateOptions::close_timeout`]
 //! (default 30 s); past that the thread is left to finish on its own, and anything it did not
 //! do is picked up again by the next open. Dropping the sink without closing it waits the same way. Errors of the background thread (a file that
-//! could not be compressed or deleted) are counted in [`RotatingFile::background_errors`];
-//! the uncompressed file is then kept. A rotated file that someone else deleted before its
+//! could not be compressed or deleted, or the thread could not be started) are counted in
+//! [`RotatingFile::background_errors`]; the uncompressed file is then kept (the rotation
+//! itself is done, not a failed one). A rotated file that someone else deleted before its
 //! compression is skipped, not counted: nothing written is lost by the sink.
 //!
 //! # Errors
@@ -1311,11 +1312,22 @@ impl RotatingFile {
         self.last_stamp = stamp;
         self.next_counter = counter.saturating_add(1);
         self.rotations += 1;
+        // The rotation is done: work that cannot be queued (the thread could not be started)
+        // is a background error, the rotated file left uncompressed for the next open.
+        let mut jobs = Vec::new();
         if self.opts.compression != Compression::None {
-            self.queue(Job::Compress(target))?;
+            jobs.push(Job::Compress(target.clone()));
         }
         if self.opts.keep.is_some() || self.opts.max_age.is_some() {
-            self.queue(Job::Retain)?;
+            jobs.push(Job::Retain);
+        }
+        for job in jobs {
+            if let Err(e) = self.queue(job) {
+                self.shared.fail(format!(
+                    "cannot queue the compression or retention after the rotation to {}: {e}",
+                    target.display()
+                ));
+            }
         }
         Ok(())
     }
@@ -1521,6 +1533,55 @@ mod tests {
         );
         assert!(dir_src.is_dir());
         assert!(!with_suffix(&dir_src, "gz.tmp").exists());
+    }
+
+    #[test]
+    fn a_rotation_whose_background_work_cannot_be_queued_is_done_once_not_at_every_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let clock = ManualClock::at(1_709_294_400); // 2024-03-01T12:00:00Z
+        let mut sink = RotateOptions::new()
+            .clock(clock.clone())
+            .every(Period::Minute)
+            .compress(Compression::Gzip)
+            .open(&path)
+            .unwrap();
+        let write =
+            |sink: &mut RotatingFile, r: &[u8]| sink.write_batch(&Batch::new(r, &[r.len()]));
+        write(&mut sink, b"a\n").unwrap();
+        clock.set(1_709_294_460);
+        write(&mut sink, b"b\n").unwrap(); // "a" rotated and compressed
+        assert!(sink.wait_idle(Duration::from_secs(30)));
+        // The background thread stops (as one that could not be started: a thread limit).
+        sink.finish_background().unwrap();
+        clock.set(1_709_294_520);
+        // The rotation is done: the record is in the new file, nothing failed but the
+        // compression, which the next open does.
+        write(&mut sink, b"c\n").unwrap();
+        write(&mut sink, b"d\n").unwrap(); // same minute: no second rotation
+        assert_eq!((sink.rotations(), sink.rotation_failures()), (2, 0));
+        let (errors, last) = sink.background_errors();
+        assert_eq!(errors, 1);
+        let last = last.unwrap_or_default();
+        assert!(last.contains("app.20240301T120200.log"), "{last}");
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "app.20240301T120100.log.gz",
+                "app.20240301T120200.log",
+                "app.log"
+            ]
+        );
+        assert_eq!(
+            fs::read(dir.path().join("app.20240301T120200.log")).unwrap(),
+            b"b\n"
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"c\nd\n");
     }
 
     #[test]
