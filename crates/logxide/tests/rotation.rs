@@ -1232,3 +1232,51 @@ fn time_rotation_goes_on_at_each_boundary_after_the_clock_steps_back() {
         ]
     );
 }
+
+/// A clock that blocks the background thread (its retention pass asks for the time) until
+/// released: background work that outlasts the close timeout.
+struct StuckClock {
+    released: std::sync::Mutex<bool>,
+    wake: std::sync::Condvar,
+}
+
+impl logxide::sink::rotate::Clock for StuckClock {
+    fn now(&self) -> std::time::SystemTime {
+        if thread::current().name() == Some("logxide-rotate") {
+            let released = self.released.lock().unwrap();
+            drop(self.wake.wait_while(released, |r| !*r).unwrap());
+        }
+        std::time::UNIX_EPOCH + Duration::from_secs(T0)
+    }
+}
+
+#[test]
+fn a_drop_after_a_close_that_timed_out_does_not_wait_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = Arc::new(StuckClock {
+        released: std::sync::Mutex::new(false),
+        wake: std::sync::Condvar::new(),
+    });
+    let timeout = Duration::from_millis(1500);
+    // Retention runs at open: the background thread is stuck in it.
+    let mut sink = RotateOptions::new()
+        .clock(clock.clone())
+        .keep(1)
+        .close_timeout(timeout)
+        .open(&path)
+        .unwrap();
+    write(&mut sink, &["a"]);
+    let started = std::time::Instant::now();
+    let err = sink.close().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(started.elapsed() >= timeout);
+    // The thread was left to finish on its own: the drop does not wait for it a second time.
+    let started = std::time::Instant::now();
+    drop(sink);
+    let dropped_in = started.elapsed();
+    *clock.released.lock().unwrap() = true;
+    clock.wake.notify_all();
+    assert!(dropped_in < timeout / 2, "the drop waited {dropped_in:?}");
+    assert_eq!(fs::read(&path).unwrap(), b"a\n");
+}

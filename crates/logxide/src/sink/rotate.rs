@@ -81,7 +81,8 @@
 //!
 //! [`Sink::close`] waits for the queued work, at most [`RotateOptions::close_timeout`]
 //! (default 30 s); past that the thread is left to finish on its own, and anything it did not
-//! do is picked up again by the next open. Dropping the sink without closing it waits the same way. Errors of the background thread (a file that
+//! do is picked up again by the next open. Dropping the sink without closing it waits the same way
+//! (after a close, the drop does not wait again). Errors of the background thread (a file that
 //! could not be compressed or deleted, or the thread could not be started) are counted in
 //! [`RotatingFile::background_errors`]; the uncompressed file is then kept (the rotation
 //! itself is done, not a failed one). A rotated file that someone else deleted before its
@@ -1344,6 +1345,11 @@ impl RotatingFile {
         let Some(bg) = &mut self.background else {
             return Ok(());
         };
+        if bg.thread.is_none() {
+            // Finished, or left to finish on its own by a close that timed out: the drop
+            // after that close does not wait a second time.
+            return Ok(());
+        }
         bg.tx = None;
         match bg.done.recv_timeout(self.opts.close_timeout) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -1352,13 +1358,16 @@ impl RotatingFile {
                 }
                 Ok(())
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(io::Error::new(
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bg.thread = None;
+                Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
                     "compression of rotated files of {} still running after {:?}; it goes on in the background",
                     self.name, self.opts.close_timeout
                 ),
-            )),
+            ))
+            }
         }
     }
 }
