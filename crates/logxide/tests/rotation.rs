@@ -1280,3 +1280,35 @@ fn a_drop_after_a_close_that_timed_out_does_not_wait_again() {
     assert!(dropped_in < timeout / 2, "the drop waited {dropped_in:?}");
     assert_eq!(fs::read(&path).unwrap(), b"a\n");
 }
+
+#[test]
+fn files_named_unlike_any_the_sink_writes_are_neither_recovered_nor_retained() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = d.join("app.log");
+    // The user's files: the sink writes no uncompressed `.tmp`, no counter 0 and no counter
+    // with a leading zero.
+    let foreign = [
+        "app.20240301T110000.log.tmp",
+        "app.20240301T110000.0.log",
+        "app.20240301T110000.01.log",
+        "app.backup.log",
+    ];
+    for name in foreign {
+        fs::write(d.join(name), name).unwrap();
+    }
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(2).keep(1).open(&path).unwrap();
+    for r in ["1", "2", "3"] {
+        write(&mut sink, &[r]);
+    }
+    sink.close().unwrap();
+    let mut expected: Vec<&str> = foreign.to_vec();
+    expected.extend(["app.20240301T120000.1.log", "app.log"]);
+    expected.sort();
+    assert_eq!(names(d), expected);
+    for name in foreign {
+        assert_eq!(fs::read(d.join(name)).unwrap(), name.as_bytes());
+    }
+    assert_eq!(all_contents(&path), vec![b"2\n".to_vec(), b"3\n".to_vec()]);
+}

@@ -70,14 +70,15 @@
 //! compressed into `<final name>.tmp`, which is synced, renamed to the final name, and only
 //! then is the uncompressed file deleted: after a crash there is either the uncompressed
 //! rotated file or a complete compressed one under the final name, never a half-written one.
-//! On open, leftover `*.tmp` files of this log are deleted and uncompressed rotated files are
-//! queued for compression again (when compression is on). The directory is listed and the
+//! On open, leftover `*.gz.tmp` and `*.zst.tmp` files of this log are deleted and
+//! uncompressed rotated files are queued for compression again (when compression is on). The directory is listed and the
 //! leftovers deleted before the active file is opened (and, in mode `w`, truncated): when
 //! either fails, the open fails with the active file as it was.
 //!
 //! Retention counts rotated files (compressed or not): beyond the newest `keep` they are
 //! deleted, and so is every rotated file whose rotation timestamp is older than `max_age`.
-//! The active file is never deleted.
+//! The active file is never deleted, nor any file whose name the sink does not write (such as
+//! `app.backup.log`, `app.<stamp>.0.log`, `app.<stamp>.01.log` or `app.<stamp>.log.tmp`).
 //!
 //! [`Sink::close`] waits for the queued work, at most [`RotateOptions::close_timeout`]
 //! (default 30 s); past that the thread is left to finish on its own, and anything it did not
@@ -632,6 +633,10 @@ impl Naming {
         } else {
             (rest, Compression::None)
         };
+        if tmp && compression == Compression::None {
+            // Only compression writes a `.tmp`: an uncompressed one is someone else's.
+            return None;
+        }
         let rest = match &self.ext {
             Some(ext) => rest.strip_suffix(ext.as_str())?.strip_suffix('.')?,
             None => rest,
@@ -640,7 +645,9 @@ impl Naming {
             0
         } else {
             let digits = rest.strip_prefix('.')?;
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            // The sink writes counters from 1, without leading zeros: `.0` and `.01` are
+            // someone else's files (and would stand for the same file as another name).
+            if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
             digits.parse().ok()?
@@ -1609,6 +1616,10 @@ mod tests {
         );
         assert!(n.parse(dir, "app.log").is_none());
         assert!(n.parse(dir, "app.20240301T120000.x.log").is_none());
+        assert!(n.parse(dir, "app.20240301T120000.log.tmp").is_none());
+        assert!(n.parse(dir, "app.20240301T120000.0.log").is_none());
+        assert!(n.parse(dir, "app.20240301T120000.01.log.gz").is_none());
+        assert!(n.parse(dir, "app.20240301T120000..log").is_none());
         assert!(n.parse(dir, "other.20240301T120000.log").is_none());
         let bare = Naming::new(Path::new("app")).unwrap();
         assert_eq!(bare.name(0, 2), "app.19700101T000000.2");
