@@ -1312,3 +1312,32 @@ fn files_named_unlike_any_the_sink_writes_are_neither_recovered_nor_retained() {
     }
     assert_eq!(all_contents(&path), vec![b"2\n".to_vec(), b"3\n".to_vec()]);
 }
+
+#[test]
+fn compressed_rotated_files_keep_the_mode_of_the_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    for (compression, ext) in [(Compression::Gzip, "gz"), (Compression::Zstd, "zst")] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let clock = ManualClock::at(T0);
+        let mut sink = clocked(&clock)
+            .max_bytes(2)
+            .compress(compression)
+            .file(FileOptions::new().permissions(0o600))
+            .open(&path)
+            .unwrap();
+        write(&mut sink, &["1", "2"]);
+        sink.close().unwrap();
+        assert_eq!(sink.background_errors().0, 0);
+        let rotated = dir.path().join(format!("app.20240301T120000.log.{ext}"));
+        assert_eq!(
+            names(dir.path()),
+            [rotated.file_name().unwrap().to_str().unwrap(), "app.log"]
+        );
+        assert_eq!(read_any(&rotated), b"1\n");
+        // The log's records are no more readable compressed than they were.
+        assert_eq!(mode(&path), 0o600, "{compression}");
+        assert_eq!(mode(&rotated), 0o600, "{compression}");
+    }
+}

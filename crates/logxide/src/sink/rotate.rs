@@ -67,13 +67,14 @@
 //! Compression ([`RotateOptions::compress`]) and retention ([`RotateOptions::keep`],
 //! [`RotateOptions::max_age`]) run on one background thread per sink, started the first time
 //! it has work and fed by an unbounded channel, so logging never waits for them. A file is
-//! compressed into `<final name>.tmp`, which is synced, renamed to the final name, and only
-//! then is the uncompressed file deleted: after a crash there is either the uncompressed
-//! rotated file or a complete compressed one under the final name, never a half-written one.
-//! On open, leftover `*.gz.tmp` and `*.zst.tmp` files of this log are deleted and
-//! uncompressed rotated files are queued for compression again (when compression is on). The directory is listed and the
-//! leftovers deleted before the active file is opened (and, in mode `w`, truncated): when
-//! either fails, the open fails with the active file as it was.
+//! compressed into `<final name>.tmp` (with the rotated file's mode), which is synced,
+//! renamed to the final name, and only then is the uncompressed file deleted: after a crash
+//! there is either the uncompressed rotated file or a complete compressed one under the final
+//! name, never a half-written one. On open, leftover `*.gz.tmp` and `*.zst.tmp` files of this
+//! log are deleted and uncompressed rotated files are queued for compression again (when
+//! compression is on). The directory is listed and the leftovers deleted before the active
+//! file is opened (and, in mode `w`, truncated): when either fails, the open fails with the
+//! active file as it was.
 //!
 //! Retention counts rotated files (compressed or not): beyond the newest `keep` they are
 //! deleted, and so is every rotated file whose rotation timestamp is older than `max_age`.
@@ -128,6 +129,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -835,7 +837,16 @@ fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
     };
     let tmp = with_suffix(&dest, "tmp");
     let result = (|| {
-        let out = File::create(&tmp)?;
+        // The compressed file gets the rotated file's mode (the log's configured
+        // permissions), from its creation on: never more readable than the records were.
+        let permissions = input.metadata()?.permissions();
+        let out = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(permissions.mode() & 0o777)
+            .open(&tmp)?;
+        out.set_permissions(permissions)?;
         let file = match compression {
             Compression::Gzip => {
                 let mut enc = flate2::write::GzEncoder::new(
