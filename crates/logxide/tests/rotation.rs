@@ -1286,12 +1286,13 @@ fn files_named_unlike_any_the_sink_writes_are_neither_recovered_nor_retained() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let path = d.join("app.log");
-    // The user's files: the sink writes no uncompressed `.tmp`, no counter 0 and no counter
-    // with a leading zero.
+    // The user's files: the sink writes no uncompressed `.tmp`, no counter 0, no counter
+    // with a leading zero, no stamp of a day that does not exist.
     let foreign = [
         "app.20240301T110000.log.tmp",
         "app.20240301T110000.0.log",
         "app.20240301T110000.01.log",
+        "app.20240230T110000.log",
         "app.backup.log",
     ];
     for name in foreign {

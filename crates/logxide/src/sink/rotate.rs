@@ -79,7 +79,8 @@
 //! Retention counts rotated files (compressed or not): beyond the newest `keep` they are
 //! deleted, and so is every rotated file whose rotation timestamp is older than `max_age`.
 //! The active file is never deleted, nor any file whose name the sink does not write (such as
-//! `app.backup.log`, `app.<stamp>.0.log`, `app.<stamp>.01.log` or `app.<stamp>.log.tmp`).
+//! `app.backup.log`, `app.<stamp>.0.log`, `app.<stamp>.01.log`, `app.<stamp>.log.tmp`, or a
+//! stamp of a day that does not exist, `app.20240230T000000.log`).
 //!
 //! [`Sink::close`] waits for the queued work, at most [`RotateOptions::close_timeout`]
 //! (default 30 s); past that the thread is left to finish on its own, and anything it did not
@@ -743,7 +744,9 @@ fn parse_stamp(s: &str) -> Option<u64> {
     }
     let days = days_from_civil(i64::from(y), mo, d);
     let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + se);
-    u64::try_from(secs).ok()
+    let secs = u64::try_from(secs).ok()?;
+    // A day that does not exist (`20240230`) is no stamp the sink wrote.
+    (format_stamp(secs) == s).then_some(secs)
 }
 
 /// `path` with `.suffix` appended to its file name.
@@ -1498,6 +1501,8 @@ mod tests {
         }
         assert_eq!(format_stamp(1_709_294_400), "20240301T120000");
         assert_eq!(format_stamp(951_782_400), "20000229T000000");
+        assert_eq!(parse_stamp("20240230T000000"), None);
+        assert_eq!(parse_stamp("20230229T000000"), None);
     }
 
     /// Runs `jobs` on a worker on this thread; returns the errors it counted.
