@@ -1342,3 +1342,55 @@ fn compressed_rotated_files_keep_the_mode_of_the_log() {
         assert_eq!(mode(&rotated), 0o600, "{compression}");
     }
 }
+
+#[test]
+fn records_another_process_appends_during_a_rotation_are_kept() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(256).open(&path).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Another writer of the same log (a second process, a tool), appending a line at a time.
+    let other = {
+        let (path, stop) = (path.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut f = fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&path)
+                    .unwrap();
+                f.write_all(format!("other{n}\n").as_bytes()).unwrap();
+                n += 1;
+                thread::sleep(Duration::from_micros(20));
+            }
+            n
+        })
+    };
+    let mut ours = 0u64;
+    while sink.rotations() < 500 {
+        write(&mut sink, &[&format!("ours{ours}")]);
+        ours += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let others = other.join().unwrap();
+    sink.close().unwrap();
+    let mut lines: Vec<String> = Vec::new();
+    for f in all_files(&path) {
+        lines.extend(
+            String::from_utf8(fs::read(f).unwrap())
+                .unwrap()
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    let found = lines.iter().filter(|l| l.starts_with("other")).count() as u64;
+    assert_eq!(found, others, "lines of the other writer lost");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("ours")).count() as u64,
+        ours
+    );
+}

@@ -20,6 +20,8 @@
 //! default), a file that another tool moved away, deleted or replaced is followed first (a new
 //! file is opened at the path, appending), and the size counted is that file's real size
 //! (also after another tool truncated it in place, as logrotate's `copytruncate` does).
+//! After a rotation renamed the file, the new one is opened appending: lines another process
+//! wrote at the path in between (it opened the path after the rename) are kept.
 //!
 //! # Naming
 //!
@@ -1319,7 +1321,9 @@ impl RotatingFile {
                 ),
             )
         })?;
-        let fresh = self.opts.file.clone().open_mode(OpenMode::Truncate);
+        // Append, not truncate: never destroy what another process may have put at the
+        // path since the rename (as when following a file moved away).
+        let fresh = self.opts.file.clone().open_mode(OpenMode::Append);
         match fresh.open(&self.file) {
             Ok(file) => self.inner = file,
             Err(e) => {
