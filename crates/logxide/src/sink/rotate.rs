@@ -82,7 +82,11 @@
 //! deleted, and so is every rotated file whose rotation timestamp is older than `max_age`.
 //! The active file is never deleted, nor any file whose name the sink does not write (such as
 //! `app.backup.log`, `app.<stamp>.0.log`, `app.<stamp>.01.log`, `app.<stamp>.log.tmp`, or a
-//! stamp of a day that does not exist, `app.20240230T000000.log`).
+//! stamp of a day that does not exist, `app.20240230T000000.log`). Retention runs at open and
+//! after each rotation: a file past `max_age` goes at the next of them (a log that is not
+//! rotated deletes nothing meanwhile). The age is that of the timestamp in the name: after the
+//! clock was set ahead, the names keep that time (see above), and those files count as that
+//! young until the clock gets there.
 //!
 //! [`Sink::close`] waits for the queued work, at most [`RotateOptions::close_timeout`]
 //! (default 30 s); past that the thread is left to finish on its own, and anything it did not
