@@ -1389,13 +1389,11 @@ impl RotatingFile {
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 bg.thread = None;
-                Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
+                let message = format!(
                     "compression of rotated files of {} still running after {:?}; it goes on in the background",
                     self.name, self.opts.close_timeout
-                ),
-            ))
+                );
+                Err(io::Error::new(io::ErrorKind::TimedOut, message))
             }
         }
     }
