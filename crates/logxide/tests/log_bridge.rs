@@ -4,6 +4,41 @@
 use logxide::sink::MemorySink;
 use serde_json::Value;
 
+/// A bridge into a logger of its own (not the process's `log` logger), with its logger and
+/// the memory sink it writes.
+fn own_bridge() -> (
+    logxide::integrations::log::LogBridge,
+    logxide::Logger,
+    MemorySink,
+) {
+    let mem = MemorySink::new();
+    let logger = logxide::Logger::builder()
+        .use_env(false)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+    (bridge, logger, mem)
+}
+
+/// Logs one record of target `t` with `kvs` through `bridge`.
+fn record(
+    bridge: &logxide::integrations::log::LogBridge,
+    level: log::Level,
+    args: std::fmt::Arguments<'_>,
+    kvs: &[(&str, log::kv::Value<'_>)],
+) {
+    use log::Log;
+    bridge.log(
+        &log::Record::builder()
+            .args(args)
+            .level(level)
+            .target("t")
+            .key_values(&kvs)
+            .build(),
+    );
+}
+
 #[test]
 fn log_records_land_in_logxide_with_their_metadata_and_key_values() {
     let mem = MemorySink::new();
@@ -78,13 +113,7 @@ fn key_values_named_like_the_bridges_fields_win_over_them() {
     use log::kv::Value as KvValue;
     use log::Log;
 
-    let mem = MemorySink::new();
-    let logger = logxide::Logger::builder()
-        .use_env(false)
-        .sink(mem.clone())
-        .build()
-        .unwrap();
-    let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+    let (bridge, logger, mem) = own_bridge();
     let kvs = [
         ("target", KvValue::from("kv-target")),
         ("line", KvValue::from(7u64)),
@@ -133,15 +162,8 @@ fn key_values_named_like_the_bridges_fields_win_over_them() {
 #[test]
 fn wide_integer_key_values_are_json_numbers() {
     use log::kv::Value as KvValue;
-    use log::Log;
 
-    let mem = MemorySink::new();
-    let logger = logxide::Logger::builder()
-        .use_env(false)
-        .sink(mem.clone())
-        .build()
-        .unwrap();
-    let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+    let (bridge, logger, mem) = own_bridge();
     let kvs = [
         ("umax", KvValue::from(u128::MAX)),
         ("imin", KvValue::from(i128::MIN)),
@@ -150,14 +172,7 @@ fn wide_integer_key_values_are_json_numbers() {
         ("small", KvValue::from(7u128)),
         ("smallneg", KvValue::from(-7i128)),
     ];
-    bridge.log(
-        &log::Record::builder()
-            .args(format_args!("wide"))
-            .level(log::Level::Info)
-            .target("t")
-            .key_values(&kvs)
-            .build(),
-    );
+    record(&bridge, log::Level::Info, format_args!("wide"), &kvs);
     logger.flush(None).unwrap();
     let lines = mem.lines();
     let line = &lines[0];
@@ -172,15 +187,8 @@ fn wide_integer_key_values_are_json_numbers() {
 #[test]
 fn error_key_values_carry_their_source_chain() {
     use log::kv::Value as KvValue;
-    use log::Log;
 
-    let mem = MemorySink::new();
-    let logger = logxide::Logger::builder()
-        .use_env(false)
-        .sink(mem.clone())
-        .build()
-        .unwrap();
-    let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+    let (bridge, logger, mem) = own_bridge();
     #[derive(Debug)]
     struct QueryFailed(std::io::Error);
     impl std::fmt::Display for QueryFailed {
@@ -198,14 +206,7 @@ fn error_key_values_carry_their_source_chain() {
         "no such table",
     ));
     let kvs = [("error", KvValue::from_dyn_error(&err))];
-    bridge.log(
-        &log::Record::builder()
-            .args(format_args!("failed"))
-            .level(log::Level::Error)
-            .target("t")
-            .key_values(&kvs)
-            .build(),
-    );
+    record(&bridge, log::Level::Error, format_args!("failed"), &kvs);
     logger.flush(None).unwrap();
     let lines = mem.lines();
     let line = &lines[0];
@@ -262,13 +263,7 @@ fn a_failing_display_in_a_message_or_key_value_is_what_it_wrote() {
     use log::kv::Value as KvValue;
     use log::Log;
 
-    let mem = MemorySink::new();
-    let logger = logxide::Logger::builder()
-        .use_env(false)
-        .sink(mem.clone())
-        .build()
-        .unwrap();
-    let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+    let (bridge, logger, mem) = own_bridge();
     let kvs = [
         ("d", KvValue::from_display(&Failing)),
         ("g", KvValue::from_debug(&Failing)),
