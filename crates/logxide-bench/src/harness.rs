@@ -248,7 +248,8 @@ pub struct Check {
 }
 
 /// Checks that the file at `path` holds exactly `records` lines, each a JSON object (after a
-/// fixed prefix up to the first `{` when `prefixed`) holding a `user_id`, and that the
+/// fixed prefix up to the first `{` when `prefixed`) holding the whole record (see
+/// [`record_of`]: the message, `user_id`, `latency_ms` matching it and `path`), and that the
 /// `user_id`s are exactly `0..records`, each once.
 pub fn check_file(path: &Path, records: u64, prefixed: bool) -> Result<Check, String> {
     let file = fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
@@ -274,7 +275,7 @@ pub fn check_file(path: &Path, records: u64, prefixed: bool) -> Result<Check, St
             problem = Some(format!("line {lines} has no final newline"));
             continue;
         };
-        match user_id_of(text, prefixed) {
+        match record_of(text, prefixed) {
             Ok(id) if id < records && !seen[id as usize] => seen[id as usize] = true,
             Ok(id) if id < records => problem = Some(format!("user_id {id} appears twice")),
             Ok(id) => problem = Some(format!("user_id {id} is out of range")),
@@ -296,10 +297,15 @@ pub fn check_file(path: &Path, records: u64, prefixed: bool) -> Result<Check, St
     })
 }
 
-/// The `user_id` of one line: a JSON object with a numeric `user_id` member at any depth
-/// (top level, or under `fields` / `kv` as tracing and spdlog nest them), or, for loggers that
-/// can only format the fields into the message, a string member containing `user_id=N`.
-pub fn user_id_of(line: &str, prefixed: bool) -> Result<u64, String> {
+/// Checks that one line holds the whole record and returns its `user_id`.
+///
+/// The line is a JSON object; its members are searched at any depth (tracing nests the
+/// fields under `fields`, spdlog under `kv`) for a numeric `user_id`, a numeric `latency_ms`
+/// equal to [`latency_ms`] of that `user_id`, a string `path` equal to [`PATH`], and a string
+/// equal to [`MESSAGE`]. For loggers that can only format the fields into the message
+/// (fast_log), a string `"request handled user_id=N latency_ms=X path=P"` carries the message
+/// and the fields as `key=value` words. A field found twice with different values is an error.
+pub fn record_of(line: &str, prefixed: bool) -> Result<u64, String> {
     let json = if prefixed {
         let at = line.find('{').ok_or("no JSON object")?;
         &line[at..]
@@ -311,30 +317,114 @@ pub fn user_id_of(line: &str, prefixed: bool) -> Result<u64, String> {
     if !value.is_object() {
         return Err("not a JSON object".into());
     }
-    find_member(&value)
-        .or_else(|| find_in_text(&value))
-        .ok_or_else(|| "no user_id".into())
-}
-
-fn find_member(value: &serde_json::Value) -> Option<u64> {
-    let map = value.as_object()?;
-    if let Some(id) = map.get("user_id").and_then(|v| v.as_u64()) {
-        return Some(id);
+    let mut found = Found::default();
+    found.walk(&value)?;
+    if !found.message {
+        return Err(format!("no message {MESSAGE:?}"));
     }
-    map.values().find_map(find_member)
+    let id = found.user_id.ok_or("no user_id")?;
+    match found.latency_ms {
+        None => return Err("no latency_ms".into()),
+        Some(x) if x != latency_ms(id) => {
+            return Err(format!(
+                "latency_ms {x}, expected {} for user_id {id}",
+                latency_ms(id)
+            ))
+        }
+        Some(_) => {}
+    }
+    match found.path.as_deref() {
+        None => return Err("no path".into()),
+        Some(p) if p != PATH => return Err(format!("path {p:?}, expected {PATH:?}")),
+        Some(_) => {}
+    }
+    Ok(id)
 }
 
-fn find_in_text(value: &serde_json::Value) -> Option<u64> {
-    match value {
-        serde_json::Value::String(s) => {
-            let rest = &s[s.find("user_id=")? + "user_id=".len()..];
-            let end = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            rest[..end].parse().ok()
+/// The parts of the record found in one line.
+#[derive(Default)]
+struct Found {
+    message: bool,
+    user_id: Option<u64>,
+    latency_ms: Option<f64>,
+    path: Option<String>,
+}
+
+impl Found {
+    fn walk(&mut self, value: &serde_json::Value) -> Result<(), String> {
+        use serde_json::Value;
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("user_id", Value::Number(n)) => {
+                            let id = n.as_u64().ok_or(format!("user_id {n} is not a u64"))?;
+                            set(&mut self.user_id, id, "user_id")?;
+                        }
+                        ("latency_ms", Value::Number(n)) => {
+                            let x = n
+                                .as_f64()
+                                .ok_or(format!("latency_ms {n} is not a number"))?;
+                            set(&mut self.latency_ms, x, "latency_ms")?;
+                        }
+                        ("path", Value::String(p)) => set(&mut self.path, p.clone(), "path")?,
+                        _ => self.walk(v)?,
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for v in items {
+                    self.walk(v)?;
+                }
+            }
+            Value::String(s) if s == MESSAGE => self.message = true,
+            Value::String(s) => {
+                if let Some(words) = s.strip_prefix(MESSAGE).and_then(|r| r.strip_prefix(' ')) {
+                    self.message = true;
+                    self.words(words)?;
+                }
+            }
+            _ => {}
         }
-        serde_json::Value::Object(map) => map.values().find_map(find_in_text),
-        _ => None,
+        Ok(())
+    }
+
+    /// `key=value` words after the message in a string.
+    fn words(&mut self, words: &str) -> Result<(), String> {
+        for word in words.split(' ') {
+            let Some((key, value)) = word.split_once('=') else {
+                continue;
+            };
+            match key {
+                "user_id" => {
+                    let id = value.parse().map_err(|_| format!("user_id={value}"))?;
+                    set(&mut self.user_id, id, "user_id")?;
+                }
+                "latency_ms" => {
+                    let x = value.parse().map_err(|_| format!("latency_ms={value}"))?;
+                    set(&mut self.latency_ms, x, "latency_ms")?;
+                }
+                "path" => set(&mut self.path, value.to_owned(), "path")?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets a field found in a line; the same field found again must have the same value.
+fn set<T: PartialEq + std::fmt::Debug>(
+    slot: &mut Option<T>,
+    v: T,
+    name: &str,
+) -> Result<(), String> {
+    match slot {
+        Some(old) if *old != v => Err(format!("{name} appears as {old:?} and {v:?}")),
+        Some(_) => Ok(()),
+        None => {
+            *slot = Some(v);
+            Ok(())
+        }
     }
 }
 
@@ -373,24 +463,75 @@ mod tests {
         }
     }
 
+    /// A whole record, as logxide writes it.
+    fn line(id: u64) -> String {
+        format!(
+            r#"{{"msg":"request handled","user_id":{id},"latency_ms":{},"path":"/api/v1/items"}}"#,
+            latency_ms(id)
+        )
+    }
+
     #[test]
-    fn finds_user_ids() {
-        assert_eq!(user_id_of(r#"{"user_id":3}"#, false), Ok(3));
-        assert_eq!(user_id_of(r#"{"fields":{"user_id":4}}"#, false), Ok(4));
-        assert_eq!(
-            user_id_of(
-                r#"{"args":"request handled user_id=5 latency_ms=1"}"#,
-                false
+    fn reads_every_contenders_shape_of_the_record() {
+        assert_eq!(record_of(&line(3), false), Ok(3));
+        // tracing, with a float written as an integer (ftlog does) elsewhere.
+        let tracing = r#"{"level":"INFO","fields":{"message":"request handled","user_id":4,"latency_ms":1.0,"path":"/api/v1/items"},"target":"x"}"#;
+        assert_eq!(record_of(tracing, false), Ok(4));
+        let spdlog = r#"{"level":"info","payload":"request handled","kv":{"user_id":8,"latency_ms":2,"path":"/api/v1/items"},"tid":1}"#;
+        assert_eq!(record_of(spdlog, false), Ok(8));
+        let fast_log = r#"{"args":"request handled user_id=5 latency_ms=1.25 path=/api/v1/items","level":"INFO","line":40}"#;
+        assert_eq!(record_of(fast_log, false), Ok(5));
+        let ftlog = r#"2024-01-01 00:00:00.000+00 0ms {"msg":"request handled","user_id":6,"latency_ms":1.5,"path":"/api/v1/items"}"#;
+        assert_eq!(record_of(ftlog, true), Ok(6));
+        assert!(record_of(&format!("x {}", line(6)), false).is_err());
+        assert!(record_of(r#"[1]"#, false).is_err());
+    }
+
+    #[test]
+    fn a_line_without_the_whole_record_is_refused() {
+        let cases = [
+            (r#"{"user_id":3}"#, "no message"),
+            (
+                r#"{"msg":"request handled","latency_ms":0.75,"path":"/api/v1/items"}"#,
+                "no user_id",
             ),
-            Ok(5)
-        );
-        assert_eq!(
-            user_id_of(r#"2024-01-01 00:00:00.000Z 0ms {"user_id":6}"#, true),
-            Ok(6)
-        );
-        assert!(user_id_of(r#"x {"user_id":6}"#, false).is_err());
-        assert!(user_id_of(r#"[1]"#, false).is_err());
-        assert!(user_id_of(r#"{"user":1}"#, false).is_err());
+            (
+                r#"{"msg":"request handled","user_id":3,"path":"/api/v1/items"}"#,
+                "no latency_ms",
+            ),
+            (
+                r#"{"msg":"request handled","user_id":3,"latency_ms":0.75}"#,
+                "no path",
+            ),
+            (
+                r#"{"msg":"request handled","user_id":3,"latency_ms":0.5,"path":"/api/v1/items"}"#,
+                "latency_ms 0.5, expected 0.75",
+            ),
+            (
+                r#"{"msg":"request handled","user_id":3,"latency_ms":0.75,"path":"/api/v1/item"}"#,
+                "path \"/api/v1/item\"",
+            ),
+            (
+                r#"{"msg":"request handle","user_id":3,"latency_ms":0.75,"path":"/api/v1/items"}"#,
+                "no message",
+            ),
+            (
+                r#"{"msg":"request handled","user_id":3,"latency_ms":0.75,"path":"/api/v1/items","f":{"user_id":4}}"#,
+                "user_id appears as",
+            ),
+            (
+                r#"{"args":"request handled user_id=3 latency_ms=0.75"}"#,
+                "no path",
+            ),
+            (
+                r#"{"args":"request handled user_id=x latency_ms=0.75 path=/api/v1/items"}"#,
+                "user_id=x",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = record_of(text, false).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
     }
 
     #[test]
@@ -398,16 +539,36 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("logxide-bench-check-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("a.log");
-        fs::write(&path, "{\"user_id\":1}\n{\"user_id\":0}\n").unwrap();
+        fs::write(&path, format!("{}\n{}\n", line(1), line(0))).unwrap();
         assert_eq!(check_file(&path, 2, false).unwrap().problem, None);
         let c = check_file(&path, 3, false).unwrap();
         assert_eq!(c.problem.as_deref(), Some("2 lines, expected 3"));
-        fs::write(&path, "{\"user_id\":1}\n{\"user_id\":1}\n").unwrap();
+        fs::write(&path, format!("{}\n{}\n", line(1), line(1))).unwrap();
         let c = check_file(&path, 2, false).unwrap();
         assert_eq!(c.problem.as_deref(), Some("user_id 1 appears twice"));
-        fs::write(&path, "{\"user_id\":1}\n{\"user_id\":0}").unwrap();
+        fs::write(&path, format!("{}\n{}", line(1), line(0))).unwrap();
         let c = check_file(&path, 2, false).unwrap();
         assert_eq!(c.problem.as_deref(), Some("line 2 has no final newline"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_of_numbered_lines_missing_a_field_is_not_ok() {
+        // Exactly N lines and every user_id once, but one record lost its other fields: a
+        // count and numbering check alone would pass it.
+        let dir = std::env::temp_dir().join(format!("logxide-bench-fields-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.log");
+        let text = format!(
+            "{}\n{{\"msg\":\"request handled\",\"user_id\":1}}\n{}\n",
+            line(0),
+            line(2)
+        );
+        fs::write(&path, text).unwrap();
+        let c = check_file(&path, 3, false).unwrap();
+        assert_eq!(c.lines, 3);
+        let problem = c.problem.unwrap();
+        assert!(problem.starts_with("line 2: no latency_ms"), "{problem}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }
