@@ -18,8 +18,10 @@
 //! was handed to the OS with `write(2)` (not necessarily synced to disk).
 //!
 //! **CPU time** is read for the whole process (`getrusage`, from before the setup until
-//! `finish` returned) and for each workload thread around its loop (its `schedstat`), so a
-//! report tells the callers' share from the library's threads' share.
+//! `finish` returned) and for each workload thread around the barrier and its loop (its own
+//! `/proc/thread-self/schedstat`, read before the barrier, so that only the clock read
+//! stands between the barrier and the first call), so a report tells the callers' share from
+//! the library's threads' share.
 //!
 //! **Peak RSS delta** is `VmHWM` after `finish` minus `VmRSS` before the contender was set up,
 //! both from `/proc/self/status` (the peak is first reset through `/proc/self/clear_refs`). It
@@ -94,10 +96,10 @@ pub struct CpuNs {
     pub user: f64,
     /// Kernel time (mostly the `write(2)`s into the page cache).
     pub system: f64,
-    /// The part of `user + system` spent by the workload threads themselves, from the barrier
-    /// to their last call (`/proc/self/task/*/schedstat`; `None` without `/proc`): what a log call
-    /// costs its caller, the timing of one call in 8 included. The rest is the library's own
-    /// threads, its setup and its shutdown.
+    /// The part of `user + system` spent by the workload threads themselves, from just before
+    /// the barrier to their last call (`/proc/thread-self/schedstat`; `None` without `/proc`):
+    /// what a log call costs its caller, the timing of one call in 8 included. The rest is the
+    /// library's own threads, its setup and its shutdown.
     #[serde(default)]
     pub callers: Option<f64>,
 }
@@ -130,6 +132,16 @@ pub fn timer_ns(samples: u32) -> u64 {
     hist.quantile(0.5)
 }
 
+/// CPU time, in nanoseconds, the calling thread has used so far (the first field of
+/// `/proc/thread-self/schedstat`; `None` without it). One file read, where
+/// `mem::thread_cpu_ns` finds a thread by scanning every task's name: a scan of all `T`
+/// threads by each of them, between the barrier and the first call and after the last
+/// one, would stagger the start and cost the run CPU that grows with `T²`.
+pub fn own_cpu_ns() -> Option<u64> {
+    let stat = fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
 /// The half-open range of sequence numbers thread `tid` logs.
 pub fn range(records: u64, threads: usize, tid: usize) -> (u64, u64) {
     let t = threads as u64;
@@ -157,14 +169,15 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
             .map(|tid| {
                 let (lo, hi) = range(records, threads, tid);
                 let (contender, barrier) = (&contender, &barrier);
-                let name = format!("bench-{tid}");
                 thread::Builder::new()
-                    .name(name.clone())
+                    .name(format!("bench-{tid}"))
                     .spawn_scoped(s, move || {
                         let mut local = Local { tid };
                         let mut hist = Histogram::new();
+                        // Read before the barrier: nothing but the clock read stands between
+                        // the barrier and the first call.
+                        let cpu_start = own_cpu_ns();
                         barrier.wait();
-                        let cpu_start = mem::thread_cpu_ns(&name);
                         let start = Instant::now();
                         for (k, i) in (lo..hi).enumerate() {
                             if k as u64 % SAMPLE_EVERY == 0 {
@@ -176,7 +189,7 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
                             }
                         }
                         let cpu = cpu_start
-                            .zip(mem::thread_cpu_ns(&name))
+                            .zip(own_cpu_ns())
                             .map(|(t0, t1)| t1.saturating_sub(t0));
                         (start, hist, cpu)
                     })
@@ -445,6 +458,30 @@ mod tests {
         let timer = timer_ns(1000);
         assert!(timer < waited.quantile(0.5), "{timer} ns");
         assert!(waited.quantile(0.5) >= 45_000, "the histogram keeps 50 µs");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn own_cpu_is_the_calling_threads() {
+        let (busy, idle) = thread::scope(|s| {
+            let busy = s.spawn(|| {
+                let t0 = own_cpu_ns().unwrap();
+                let start = Instant::now();
+                let mut x = 0u64;
+                while start.elapsed().as_millis() < 40 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+                own_cpu_ns().unwrap() - t0
+            });
+            let idle = s.spawn(|| {
+                let t0 = own_cpu_ns().unwrap();
+                thread::sleep(std::time::Duration::from_millis(40));
+                own_cpu_ns().unwrap() - t0
+            });
+            (busy.join().unwrap(), idle.join().unwrap())
+        });
+        assert!(busy >= 10_000_000, "{busy} ns");
+        assert!(idle < 5_000_000, "{idle} ns");
     }
 
     #[test]
