@@ -13,9 +13,11 @@
 //! | [`FileSink`] | a log file, with the `line`, `block` or `mmap` I/O strategy |
 //! | [`RotatingFile`] | a log file rotated by size and/or time ([`RotateOptions`]), with retention and background gzip/zstd compression (`line` or `block`) |
 //! | [`StdStream`] | standard output or standard error |
+//! | [`Console`] | human-readable, colored lines (control characters escaped) on standard error or output |
 //! | [`MemorySink`] | tests: keeps every byte, readable from another thread |
 //! | [`WriteSink`] | any [`std::io::Write`] |
 //! | [`FnSink`] | a closure that receives each batch |
+//! | [`LevelFilter`] | wraps another sink: only the records at or above a level reach it |
 //!
 //! # Errors and accounting
 //!
