@@ -471,10 +471,7 @@ fn never_installed() -> MetricsSnapshot {
 /// `async` off or `LOGXIDE_SYNC=1`, and once its writer no longer runs (drained by the
 /// guard, fallen back to synchronous writes, or inherited through `fork()`).
 pub fn is_async() -> bool {
-    GLOBAL
-        .load()
-        .as_ref()
-        .is_some_and(|l| l.is_async() && l.metrics().state == crate::writer::WriterState::Running)
+    GLOBAL.load().as_ref().is_some_and(|l| l.is_async())
 }
 
 /// Drains and stops the global logger and uninstalls it.

@@ -576,9 +576,23 @@ impl Logger {
         self.core.handle.metrics()
     }
 
-    /// True unless records are written synchronously (`async` off, or `LOGXIDE_SYNC=1`).
+    /// True if records logged now go through the background thread: false with `async` off
+    /// or `LOGXIDE_SYNC=1`, and once the writer no longer runs (shut down, fallen back to
+    /// synchronous writes, or inherited through `fork()`). (Inside [`sync_mode`] records are
+    /// written synchronously whatever this says.)
+    ///
+    /// ```
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(log.is_async());
+    /// log.shutdown(None);
+    /// assert!(!log.is_async());
+    /// ```
     pub fn is_async(&self) -> bool {
-        !self.core.force_sync
+        !self.core.force_sync && self.core.handle.state() == crate::writer::WriterState::Running
     }
 
     /// The log file, if the logger writes one.

@@ -594,6 +594,13 @@ pub struct WriterHandle {
     shared: Arc<Shared>,
 }
 
+impl WriterHandle {
+    /// The writer's state now (what [`metrics`](Self::metrics) reports, without the counts).
+    pub(crate) fn state(&self) -> WriterState {
+        self.shared.state()
+    }
+}
+
 impl fmt::Debug for WriterHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WriterHandle")
