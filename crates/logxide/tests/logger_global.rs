@@ -1077,3 +1077,35 @@ fn an_init_from_the_warn_hook_during_another_init_does_not_deadlock() {
     drop(from_hook.lock().unwrap().take());
     logxide::logger::shutdown(None);
 }
+
+/// A time shorter than a nanosecond but not zero (`0.1ns`) is refused as too small, by the
+/// grammar itself: it rounded to zero and came back as "0ns: must be positive", naming a
+/// value the user never wrote.
+#[test]
+fn a_duration_below_a_nanosecond_is_too_small() {
+    use logxide::logger::parse_duration;
+    assert_eq!(
+        parse_duration("0.1ns").unwrap_err().to_string(),
+        r#"invalid duration "0.1ns": too small, the shortest is 1 ns (or 0)"#
+    );
+    assert_eq!(
+        parse_duration("0.0000000001").unwrap_err().to_string(),
+        r#"invalid duration "0.0000000001": too small, the shortest is 1 ns (or 0)"#
+    );
+    assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+    assert_eq!(parse_duration("0.0ns"), Ok(Duration::ZERO));
+    assert_eq!(parse_duration("1ns"), Ok(Duration::from_nanos(1)));
+    assert_eq!(
+        parse_duration("1.5ns"),
+        Ok(Duration::from_nanos(2)),
+        "to the nearest"
+    );
+    let e = LoggerBuilder::new()
+        .set("flush", "0.4ns")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        r#"logxide option `flush`: invalid duration "0.4ns": too small, the shortest is 1 ns (or 0)"#
+    );
+}

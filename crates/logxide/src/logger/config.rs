@@ -42,6 +42,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
     let err = || ParseDurationError {
         text: text.to_owned(),
         too_large: false,
+        too_small: false,
     };
     let s = text.trim();
     let split = s
@@ -68,19 +69,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
         return Err(ParseDurationError {
             text: text.to_owned(),
             too_large: true,
+            too_small: false,
         });
     }
-    Ok(Duration::from_secs_f64(secs))
+    let duration = Duration::from_secs_f64(secs);
+    // A time shorter than a nanosecond would be zero without a word (`0.1ns`).
+    if duration.is_zero() && secs > 0.0 {
+        return Err(ParseDurationError {
+            text: text.to_owned(),
+            too_large: false,
+            too_small: true,
+        });
+    }
+    Ok(duration)
 }
 
 /// The longest duration a time string may give: 10^12 seconds (about 31 700 years).
 const MAX_DURATION_SECS: f64 = 1e12;
 
-/// Text that is not a duration, or one longer than 10^12 seconds.
+/// Text that is not a duration, one longer than 10^12 seconds, or one shorter than a
+/// nanosecond but not zero.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseDurationError {
     text: String,
     too_large: bool,
+    too_small: bool,
 }
 
 impl fmt::Display for ParseDurationError {
@@ -89,6 +102,13 @@ impl fmt::Display for ParseDurationError {
             return write!(
                 f,
                 "invalid duration {:?}: too large, at most 1000000000000 seconds (about 31 700 years)",
+                self.text
+            );
+        }
+        if self.too_small {
+            return write!(
+                f,
+                "invalid duration {:?}: too small, the shortest is 1 ns (or 0)",
                 self.text
             );
         }
