@@ -598,6 +598,10 @@ pub fn run(args: &ViewArgs) -> ExitCode {
         eprintln!("logxide view: with --follow, `-` (standard input) must be the only input");
         return ExitCode::from(2);
     }
+    if args.files.iter().filter(|f| *f == "-").count() > 1 {
+        eprintln!("logxide view: `-` (standard input) may be given once: it can be read only once");
+        return ExitCode::from(2);
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let res = if args.follow {

@@ -135,6 +135,15 @@ fn view_reads_stdin_and_several_files() {
     let out = logxide(&["view", "missing.log"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("missing.log"));
+
+    // Standard input can be read once: `- -` is a usage error (it read it, then nothing).
+    let out = logxide(&["view", "-", "eliot.log", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "logxide view: `-` (standard input) may be given once: it can be read only once\n"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]
