@@ -473,10 +473,7 @@ impl Writer {
             // thread that does not exist in this process would never return).
             shared.orphan();
             std::mem::forget(self.thread.take());
-            return ShutdownReport {
-                metrics: self.metrics(),
-                timed_out: false,
-            };
+            return self.report(false);
         }
         shared.leave_running(CLOSED);
         shared.queue.budget().wake_all_waiters();
@@ -486,10 +483,7 @@ impl Writer {
             // neither wait for its own exit nor join itself. Detached, it sees `CLOSED` once
             // this call returns, drains, closes the sinks and exits.
             self.thread = None;
-            return ShutdownReport {
-                metrics: self.metrics(),
-                timed_out: true,
-            };
+            return self.report(true);
         }
         if shared::in_sink_call() {
             // A sink called on this thread, a producer's (by `write_sync`, or an enqueue in
@@ -500,66 +494,67 @@ impl Writer {
             // it gets only once this sink call and the write around it are over. Both steps
             // are idempotent (`close_finished` is checked under the lock), so it does not
             // matter whether the writer thread (running) or nobody (fallback: that thread
-            // is gone) closed the sinks first.
-            let thread = self.thread.take();
-            let rest = Arc::clone(shared);
-            // Should the thread not start, the writer thread still closes on its own
-            // (running); in fallback the sinks are then only dropped, not closed.
-            let _ = thread::Builder::new()
-                .name(format!("{}-shutdown", shared.settings.thread_name))
-                .spawn(move || finish_shutdown(&rest, thread));
-            return ShutdownReport {
-                metrics: self.metrics(),
-                timed_out: true,
-            };
+            // is gone) closed the sinks first. Should the thread not start, the writer
+            // thread still closes on its own (running); in fallback the sinks are then only
+            // dropped, not closed.
+            let _ = finish_in_background(shared, self.thread.take());
+            return self.report(true);
         }
         let deadline = shared::deadline_after(timeout);
         if !shared.wait_until(deadline, || shared.worker_exited.load(SeqCst)) {
             // Detach: the thread keeps draining.
             self.thread = None;
-            return ShutdownReport {
-                metrics: self.metrics(),
-                timed_out: true,
-            };
+            return self.report(true);
         }
         let thread = self.thread.take();
-        if let Some(deadline) = deadline {
-            // The rest takes the core lock, which a producer holds for as long as its sink
-            // call takes (a synchronous write in fallback mode, or a record's `help_drain`):
-            // with a timeout it runs on a thread of its own, waited for until the deadline,
-            // then left to finish in the background. It is the same `finish_shutdown` as
-            // below, so nothing differs but who waits for it.
-            let (done, finished) = std::sync::mpsc::channel();
-            let rest = Arc::clone(shared);
-            let finisher = thread::Builder::new()
-                .name(format!("{}-shutdown", shared.settings.thread_name))
-                .spawn(move || {
-                    finish_shutdown(&rest, thread);
-                    let _ = done.send(());
-                });
-            match finisher {
-                Ok(finisher) => {
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    if finished.recv_timeout(wait).is_err() {
-                        return ShutdownReport {
-                            metrics: self.metrics(),
-                            timed_out: true,
-                        };
-                    }
-                    let _ = finisher.join();
-                }
-                // Not started (its closure, and the writer's handle in it, dropped: the
-                // writer thread exited already, so dropping its handle only detaches it).
-                Err(_) => finish_shutdown(shared, None),
-            }
-        } else {
+        let Some(deadline) = deadline else {
             finish_shutdown(shared, thread);
+            return self.report(false);
+        };
+        // The rest takes the core lock, which a producer holds for as long as its sink call
+        // takes (a synchronous write in fallback mode, or a record's `help_drain`): with a
+        // timeout it runs on a thread of its own, waited for until the deadline, then left to
+        // finish in the background. It is the same `finish_shutdown` as without a timeout,
+        // so nothing differs but who waits for it.
+        match finish_in_background(shared, thread) {
+            Ok((finisher, finished)) => {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                if finished.recv_timeout(wait).is_err() {
+                    return self.report(true);
+                }
+                let _ = finisher.join();
+            }
+            // Not started (its closure, and the writer's handle in it, dropped: the writer
+            // thread exited already, so dropping its handle only detaches it).
+            Err(_) => finish_shutdown(shared, None),
         }
+        self.report(false)
+    }
+
+    /// The report of a shutdown: the counters now, and whether it returned before the end.
+    fn report(&self, timed_out: bool) -> ShutdownReport {
         ShutdownReport {
             metrics: self.metrics(),
-            timed_out: false,
+            timed_out,
         }
     }
+}
+
+/// Runs [`finish_shutdown`] on a thread of its own (`<thread name>-shutdown`); the receiver
+/// gets a message once it is done.
+fn finish_in_background(
+    shared: &Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+) -> std::io::Result<(JoinHandle<()>, std::sync::mpsc::Receiver<()>)> {
+    let (done, finished) = std::sync::mpsc::channel();
+    let rest = Arc::clone(shared);
+    let finisher = thread::Builder::new()
+        .name(format!("{}-shutdown", shared.settings.thread_name))
+        .spawn(move || {
+            finish_shutdown(&rest, thread);
+            let _ = done.send(());
+        })?;
+    Ok((finisher, finished))
 }
 
 /// The end of a shutdown, once the state is `CLOSED`: waits for the writer thread's exit and
