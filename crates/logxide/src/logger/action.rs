@@ -177,14 +177,7 @@ pub(crate) fn next_position(mode: TaskIdMode) -> Position {
 /// action; `None` outside any (the record starts a task of its own: [`At::NewTask`]).
 #[inline]
 pub(crate) fn inner_position() -> Option<Position> {
-    STACK
-        .try_with(|s| {
-            s.try_borrow()
-                .ok()
-                .and_then(|s| s.last().map(|a| a.child_position()))
-        })
-        .ok()
-        .flatten()
+    with_innermost(NATIVE, |a| a.child_position())
 }
 
 /// Where a record goes: a position, or `[1]` of a new task whose id is written straight
@@ -261,6 +254,7 @@ pub(crate) fn has_current_action(viewer: Owner) -> bool {
 
 /// `f` of the innermost action entered on this thread that `viewer` sees; `None` if there
 /// is none (or the thread's stack is in use or gone: see [`STACK`]).
+#[inline]
 fn with_innermost<R>(viewer: Owner, f: impl FnOnce(&Arc<ActionState>) -> R) -> Option<R> {
     STACK
         .try_with(|s| {
@@ -307,8 +301,9 @@ pub(crate) enum Parent<'a> {
 }
 
 /// The slot `parent` gives to the next record or action of `viewer`: its task and its
-/// position; `None` for a new task. "Innermost" is the innermost action `viewer` sees.
-fn slot(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
+/// position; `None` for a new task (a record's caller then writes the new id in place: no
+/// [`TaskId`] is made for it). "Innermost" is the innermost action `viewer` sees.
+pub(crate) fn slot(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
     let innermost = || with_innermost(viewer, |a| a.child_position());
     match parent {
         Parent::Current => innermost(),
@@ -321,12 +316,6 @@ fn slot(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
         Parent::Action(a) => Some(a.0.child_position()),
         Parent::NewTask => None,
     }
-}
-
-/// The position of the next record of `viewer` logged under `parent`; `None` for the first
-/// record of a new task (the caller writes its id in place: no [`TaskId`] is made for it).
-pub(crate) fn position_in(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
-    slot(parent, viewer)
 }
 
 /// Starts an action of `owner` under `parent` without entering it.

@@ -498,7 +498,7 @@ impl Logger {
             let head = |enc: &mut RecordEncoder<'_>| {
                 enc.message_with_head(level.message_head(), msg, false)
             };
-            match action::position_in(parent, viewer) {
+            match action::slot(parent, viewer) {
                 Some(pos) => self.emit(At::Pos(&pos), level, head, fields),
                 None => self.emit(At::NewTask, level, head, fields),
             }
