@@ -344,61 +344,56 @@ impl<S: Serializer> Serializer for Guard<S> {
     }
 }
 
-impl<S: SerializeSeq> SerializeSeq for Guard<S> {
-    type Ok = S::Ok;
-    type Error = GuardError<S::Error>;
-    #[inline]
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        self.0
-            .serialize_element(&Guarded(value))
-            .map_err(GuardError)
-    }
-    #[inline]
-    fn end(self) -> Result<S::Ok, Self::Error> {
-        self.0.end().map_err(GuardError)
-    }
+/// The compound serializers whose methods take one value each (`method`), or a field name
+/// and a value (`keyed`): forwarded with the value guarded, the error wrapped.
+macro_rules! forward_compound {
+    ($($trait:ident: $method:ident),* $(,)?) => {$(
+        impl<S: $trait> $trait for Guard<S> {
+            type Ok = S::Ok;
+            type Error = GuardError<S::Error>;
+            #[inline]
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+                self.0.$method(&Guarded(value)).map_err(GuardError)
+            }
+            #[inline]
+            fn end(self) -> Result<S::Ok, Self::Error> {
+                self.0.end().map_err(GuardError)
+            }
+        }
+    )*};
+    (keyed $($trait:ident),* $(,)?) => {$(
+        impl<S: $trait> $trait for Guard<S> {
+            type Ok = S::Ok;
+            type Error = GuardError<S::Error>;
+            #[inline]
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Self::Error> {
+                self.0
+                    .serialize_field(key, &Guarded(value))
+                    .map_err(GuardError)
+            }
+            #[inline]
+            fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
+                self.0.skip_field(key).map_err(GuardError)
+            }
+            #[inline]
+            fn end(self) -> Result<S::Ok, Self::Error> {
+                self.0.end().map_err(GuardError)
+            }
+        }
+    )*};
 }
 
-impl<S: SerializeTuple> SerializeTuple for Guard<S> {
-    type Ok = S::Ok;
-    type Error = GuardError<S::Error>;
-    #[inline]
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        self.0
-            .serialize_element(&Guarded(value))
-            .map_err(GuardError)
-    }
-    #[inline]
-    fn end(self) -> Result<S::Ok, Self::Error> {
-        self.0.end().map_err(GuardError)
-    }
-}
-
-impl<S: SerializeTupleStruct> SerializeTupleStruct for Guard<S> {
-    type Ok = S::Ok;
-    type Error = GuardError<S::Error>;
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        self.0.serialize_field(&Guarded(value)).map_err(GuardError)
-    }
-    #[inline]
-    fn end(self) -> Result<S::Ok, Self::Error> {
-        self.0.end().map_err(GuardError)
-    }
-}
-
-impl<S: SerializeTupleVariant> SerializeTupleVariant for Guard<S> {
-    type Ok = S::Ok;
-    type Error = GuardError<S::Error>;
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        self.0.serialize_field(&Guarded(value)).map_err(GuardError)
-    }
-    #[inline]
-    fn end(self) -> Result<S::Ok, Self::Error> {
-        self.0.end().map_err(GuardError)
-    }
-}
+forward_compound!(
+    SerializeSeq: serialize_element,
+    SerializeTuple: serialize_element,
+    SerializeTupleStruct: serialize_field,
+    SerializeTupleVariant: serialize_field,
+);
+forward_compound!(keyed SerializeStruct, SerializeStructVariant);
 
 impl<S: SerializeMap> SerializeMap for Guard<S> {
     type Ok = S::Ok;
@@ -420,52 +415,6 @@ impl<S: SerializeMap> SerializeMap for Guard<S> {
         self.0
             .serialize_entry(&Guarded(key), &Guarded(value))
             .map_err(GuardError)
-    }
-    #[inline]
-    fn end(self) -> Result<S::Ok, Self::Error> {
-        self.0.end().map_err(GuardError)
-    }
-}
-
-impl<S: SerializeStruct> SerializeStruct for Guard<S> {
-    type Ok = S::Ok;
-    type Error = GuardError<S::Error>;
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Self::Error> {
-        self.0
-            .serialize_field(key, &Guarded(value))
-            .map_err(GuardError)
-    }
-    #[inline]
-    fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
-        self.0.skip_field(key).map_err(GuardError)
-    }
-    #[inline]
-    fn end(self) -> Result<S::Ok, Self::Error> {
-        self.0.end().map_err(GuardError)
-    }
-}
-
-impl<S: SerializeStructVariant> SerializeStructVariant for Guard<S> {
-    type Ok = S::Ok;
-    type Error = GuardError<S::Error>;
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Self::Error> {
-        self.0
-            .serialize_field(key, &Guarded(value))
-            .map_err(GuardError)
-    }
-    #[inline]
-    fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
-        self.0.skip_field(key).map_err(GuardError)
     }
     #[inline]
     fn end(self) -> Result<S::Ok, Self::Error> {
