@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use log::kv::{Error as KvError, Key, Value, VisitSource};
 
 use crate::encode::display;
-use crate::logger::{error_chain, FieldWriter, Level, Logger};
+use crate::logger::{error_chain, with_reused, FieldWriter, Level, Logger};
 
 /// A `log::Log` that writes into a [`Logger`], or into the global logger.
 #[derive(Debug, Clone, Default)]
@@ -164,26 +164,14 @@ impl log::Log for LogBridge {
         };
         match record.args().as_str() {
             Some(plain) => emit(plain),
-            None => {
-                // `try_with`: a record logged while the thread's locals are destroyed (by
-                // another thread-local's `Drop`) must not panic — that aborts the process.
-                let reused = MESSAGE.try_with(|cell| {
-                    let mut text = cell.try_borrow_mut().ok()?;
-                    text.clear();
-                    let _ = write!(text, "{}", record.args());
-                    emit(&text);
-                    Some(())
-                });
-                // A `Display` that logs while its own message is being formatted (the buffer
-                // is in use), or a thread being torn down (it is gone). With `write!`, not
-                // `to_string` (which panics when a `Display` fails on its own): the text is
-                // what it wrote so far, as above.
-                if !matches!(reused, Ok(Some(()))) {
-                    let mut text = String::new();
-                    let _ = write!(text, "{}", record.args());
-                    emit(&text);
-                }
-            }
+            // The thread's reused buffer, or a fresh one: a `Display` that logs while its own
+            // message is formatted, or a record logged while the thread's locals are destroyed.
+            // With `write!`, not `to_string` (which panics when a `Display` fails on its own):
+            // the text is what it wrote so far.
+            None => with_reused(&MESSAGE, 0, |text| {
+                let _ = write!(text, "{}", record.args());
+                emit(text);
+            }),
         }
     }
 

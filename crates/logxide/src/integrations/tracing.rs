@@ -117,8 +117,8 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::encode::{debug, ActionStatus, Key, StaticKey};
 use crate::logger::{
-    current_action, error_chain, has_current_action, start_detached, with_global, ActionRef,
-    DetachedAction, EnteredRef, FieldValue, FieldWriter, Level, Logger, Owner, Parent,
+    current_action, error_chain, has_current_action, start_detached, with_global, with_reused,
+    ActionRef, DetachedAction, EnteredRef, FieldValue, FieldWriter, Level, Logger, Owner, Parent,
 };
 
 /// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
@@ -518,24 +518,12 @@ thread_local! {
 
 /// Runs `f` with the event's message.
 fn with_message<R>(event: &Event<'_>, f: impl FnOnce(&str) -> R) -> R {
-    let mut f = Some(f);
-    let reused = MESSAGE.try_with(|cell| {
-        cell.try_borrow_mut().ok().map(|mut text| {
-            text.clear();
-            event.record(&mut Message(&mut text));
-            (f.take().expect("called once"))(&text)
-        })
-    });
-    match reused {
-        Ok(Some(r)) => r,
-        // A field's `Debug` that logs while the message is being formatted, or a thread
-        // being torn down.
-        _ => {
-            let mut text = String::new();
-            event.record(&mut Message(&mut text));
-            (f.take().expect("called once"))(&text)
-        }
-    }
+    // The thread's reused buffer, or a fresh one: a field's `Debug` that logs while the
+    // message is being formatted, or a thread being torn down.
+    with_reused(&MESSAGE, 0, |text| {
+        event.record(&mut Message(text));
+        f(text)
+    })
 }
 
 impl<S> Layer<S> for LogxideLayer

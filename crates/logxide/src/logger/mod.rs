@@ -192,15 +192,46 @@ fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     with_reused(&BUF, 512, f)
 }
 
+/// A per-thread buffer [`with_reused`] empties and reuses: bytes or text.
+pub(crate) trait Reused: Default {
+    fn clear(&mut self);
+    fn capacity(&self) -> usize;
+    fn with_capacity(bytes: usize) -> Self;
+}
+
+impl Reused for Vec<u8> {
+    fn clear(&mut self) {
+        Vec::clear(self)
+    }
+    fn capacity(&self) -> usize {
+        Vec::capacity(self)
+    }
+    fn with_capacity(bytes: usize) -> Self {
+        Vec::with_capacity(bytes)
+    }
+}
+
+impl Reused for String {
+    fn clear(&mut self) {
+        String::clear(self)
+    }
+    fn capacity(&self) -> usize {
+        String::capacity(self)
+    }
+    fn with_capacity(bytes: usize) -> Self {
+        String::with_capacity(bytes)
+    }
+}
+
 /// Runs `f` with the thread's buffer in `key`, emptied, or a fresh one if it is in use (a
 /// value's `Display` or `Serialize` that logs while a record is being encoded) or gone (a
 /// record logged while the thread's locals are destroyed: by another thread-local's `Drop`).
 /// A buffer grown past 64 KiB is replaced by one of `keep` bytes afterwards.
 #[inline]
-pub(crate) fn with_reused<R>(
-    key: &'static std::thread::LocalKey<RefCell<Vec<u8>>>,
+pub(crate) fn with_reused<T: Reused, R>(
+    key: &'static std::thread::LocalKey<RefCell<T>>,
     keep: usize,
-    f: impl FnOnce(&mut Vec<u8>) -> R,
+    f: impl FnOnce(&mut T) -> R,
 ) -> R {
     let mut f = Some(f);
     // `try_with`, not `with` (which is `try_with` and a panic): inside a thread-local's
@@ -210,13 +241,13 @@ pub(crate) fn with_reused<R>(
         buf.clear();
         let r = (f.take()?)(&mut buf);
         if buf.capacity() > 64 << 10 {
-            *buf = Vec::with_capacity(keep);
+            *buf = T::with_capacity(keep);
         }
         Some(r)
     });
     match reused {
         Ok(Some(r)) => r,
-        _ => (f.take().expect("not run yet"))(&mut Vec::new()),
+        _ => (f.take().expect("not run yet"))(&mut T::default()),
     }
 }
 
