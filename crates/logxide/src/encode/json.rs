@@ -274,12 +274,13 @@ pub(crate) trait Float: Copy {
     fn non_finite(self) -> Option<&'static [u8]>;
     /// Appends a finite value in its shortest round-trip form. This goes through
     /// serde_json's formatter (a shortest-digits algorithm, measured about twice as fast as
-    /// `ryu` on typical values); it writes to a `Vec`, which cannot fail.
+    /// `ryu` on typical values; it writes to a `Vec`, which cannot fail), except for the
+    /// `f64`s that [`write_milli_decimal`] writes faster, with the same bytes.
     fn write_finite(self, out: &mut Vec<u8>);
 }
 
 macro_rules! float {
-    ($($t:ty => $write:ident),*) => {$(
+    ($($t:ty => $write:ident after $shortcut:ident),*) => {$(
         impl Float for $t {
             #[inline]
             fn non_finite(self) -> Option<&'static [u8]> {
@@ -296,13 +297,78 @@ macro_rules! float {
 
             #[inline]
             fn write_finite(self, out: &mut Vec<u8>) {
-                use serde_json::ser::Formatter;
-                let _ = serde_json::ser::CompactFormatter.$write(out, self);
+                if !$shortcut(out, self) {
+                    use serde_json::ser::Formatter;
+                    let _ = serde_json::ser::CompactFormatter.$write(out, self);
+                }
             }
         }
     )*};
 }
-float!(f32 => write_f32, f64 => write_f64);
+/// `f32` has no such shortcut: its shortest forms are those of its own precision.
+fn no_shortcut(_: &mut Vec<u8>, _: f32) -> bool {
+    false
+}
+
+float!(f32 => write_f32 after no_shortcut, f64 => write_f64 after write_milli_decimal);
+
+/// Below 2^42 the gap between neighbouring `f64`s is at most 2^-11, less than 0.001.
+const MILLI_EXACT_BELOW: f64 = (1u64 << 42) as f64;
+
+/// Writes `v` if a decimal with at most three digits after the point rounds to it (`12.5`,
+/// `0.25`, `1234.567`, `3.0`: measured values, money, the `dur` of a whole second) and it
+/// is below 2^42 in magnitude; returns false, writing nothing, otherwise.
+///
+/// That decimal is then the shortest round trip, the one the general algorithm would pick:
+/// any decimal with fewer digits after the point differs from it by at least 0.001, more
+/// than the gap between neighbouring `f64`s here, so it rounds to another value. The test
+/// `milli_decimals_are_what_the_general_algorithm_writes` checks it against serde_json's
+/// formatter on every kind of input. It costs about 80 instructions fewer than the general
+/// algorithm (callgrind, `logxide-bench hot`: the writer's 680 per record became 600).
+#[inline]
+fn write_milli_decimal(out: &mut Vec<u8>, v: f64) -> bool {
+    // (NaN fails the comparisons below: it is never written here.)
+    if v.abs() >= MILLI_EXACT_BELOW {
+        return false;
+    }
+    // `v * 1000` is within a rounding of the integer `k` when `v` is the `f64` nearest to
+    // `k / 1000`: truncation gives `k`, or `k - 1` below it (away from zero for negatives).
+    let t = (v * 1000.0) as i64;
+    // `k` and `1000` are exact in an `f64` (|k| < 2^52), so the division is correctly
+    // rounded: equality means `k / 1000` rounds to `v`.
+    let k = if t as f64 / 1000.0 == v {
+        t
+    } else {
+        let k = if v < 0.0 { t - 1 } else { t + 1 };
+        if k as f64 / 1000.0 != v {
+            return false;
+        }
+        k
+    };
+    if v.is_sign_negative() {
+        out.push(b'-');
+    }
+    let k = k.unsigned_abs();
+    let (whole, frac) = (k / 1000, (k % 1000) as usize);
+    out.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+    // `.0` for a whole number, else the digits without trailing zeros: all four bytes are
+    // written (one store) and the zeros cut off.
+    let cut = if frac % 100 == 0 {
+        2
+    } else if frac % 10 == 0 {
+        1
+    } else {
+        0
+    };
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (frac / 100) as u8,
+        DIGIT_PAIRS[2 * (frac % 100)],
+        DIGIT_PAIRS[2 * (frac % 100) + 1],
+    ]);
+    out.truncate(out.len() - cut);
+    true
+}
 
 /// Appends a timestamp as seconds with exactly six decimals, e.g. `1700000000.000000`.
 /// `micros` of a million or more carry into the seconds.
@@ -619,6 +685,95 @@ mod tests {
         assert_eq!(ts(7, 123_456), "7.123456");
         assert_eq!(ts(5, 1_000_000), "6.000000");
         assert_eq!(ts(5, u32::MAX), "4299.967295");
+    }
+
+    /// The shortcut writes exactly what serde_json's formatter writes, on values it takes
+    /// (decimals with up to three places, whole numbers, both signs, near its 2^42 bound)
+    /// and on values it must leave to the general algorithm.
+    #[test]
+    fn milli_decimals_are_what_the_general_algorithm_writes() {
+        use serde_json::ser::Formatter;
+        let general = |v: f64| {
+            let mut out = Vec::new();
+            serde_json::ser::CompactFormatter
+                .write_f64(&mut out, v)
+                .unwrap();
+            out
+        };
+        let check = |v: f64| {
+            let mut fast = Vec::new();
+            let took = write_milli_decimal(&mut fast, v);
+            if took {
+                assert_eq!(
+                    String::from_utf8_lossy(&fast),
+                    String::from_utf8_lossy(&general(v)),
+                    "{v:e}"
+                );
+            } else {
+                assert!(fast.is_empty(), "{v:e}");
+            }
+            let mut out = Vec::new();
+            v.write_finite(&mut out);
+            assert_eq!(out, general(v), "{v:e}");
+            took
+        };
+        let mut taken = 0;
+        for k in -20_000i64..=20_000 {
+            for scale in [1.0, 10.0, 100.0, 1000.0, 1e4] {
+                taken += usize::from(check(k as f64 / scale));
+            }
+        }
+        let bound = MILLI_EXACT_BELOW;
+        for v in [
+            bound,
+            bound / 2.0,
+            bound - 1.0,
+            bound - 0.5,
+            bound - 0.25,
+            1e12 + 0.125,
+            4.0e12 + 0.001,
+            0.001,
+            0.0005,
+            1e-3 * 3.0,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            2.5e-4,
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e15,
+            123_456_789.123,
+            -987_654.321,
+            1e21,
+            1e-7,
+        ] {
+            check(v);
+            check(-v);
+            check(v.next_up());
+            check(v.next_down());
+        }
+        // Pseudo-random values over the whole range of magnitudes and of bit patterns.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = f64::from_bits(x);
+            if v.is_finite() {
+                check(v);
+            }
+            let m =
+                (x % 10_000_000_000) as f64 / [1.0, 10.0, 100.0, 1000.0][(x >> 60) as usize % 4];
+            taken += usize::from(check(m));
+        }
+        assert!(taken > 150_000, "the shortcut took {taken} values");
+        assert!(!check(0.1 + 0.2) && !check(1.0 / 3.0) && !check(bound));
+        assert!(check(12.5) && check(-0.25) && check(3.0) && check(-0.0) && check(0.001));
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut out = Vec::new();
+            assert!(!write_milli_decimal(&mut out, v) && out.is_empty());
+        }
     }
 
     #[test]
