@@ -854,3 +854,40 @@ fn an_mmap_batch_that_fills_the_window_exactly_still_leaves_padding() {
         [record.as_bytes(), a.as_bytes(), b.as_bytes()].concat()
     );
 }
+
+/// Mode bits above `0o777` (setuid, setgid, sticky, or no mode bit at all) are refused by
+/// `validate` and by `open` before anything is created: no directory, no file.
+#[test]
+fn permissions_above_0o777_are_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [0o4644, 0o2644, 0o1644, 0o7777, 0o10644, u32::MAX] {
+        let expected = format!(
+            "invalid permissions {mode:#o}: expected permission bits up to 0o777 (setuid, setgid and sticky bits are refused), e.g. 0o644"
+        );
+        for strategy in STRATEGIES {
+            let options = opts(strategy).permissions(mode);
+            let err = options.validate().unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(err.to_string(), expected);
+            let path = dir.path().join("missing").join("app.log");
+            let err = options.open(&path).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(
+                err.to_string(),
+                format!("cannot open log file {}: {expected}", path.display())
+            );
+            assert!(!dir.path().join("missing").exists());
+        }
+        let path = dir.path().join("rotating.log");
+        let err = logxide::sink::RotateOptions::new()
+            .max_bytes(100)
+            .file(FileOptions::new().permissions(mode))
+            .open(&path)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), expected);
+        assert!(!path.exists());
+    }
+    // The largest accepted mode.
+    assert!(FileOptions::new().permissions(0o777).validate().is_ok());
+}

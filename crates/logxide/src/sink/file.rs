@@ -357,11 +357,16 @@ impl FileOptions {
     }
 
     /// Permission bits for a newly created file (default `0o644`); the process umask is
-    /// applied. An existing file keeps its permissions.
+    /// applied. An existing file keeps its permissions. At most `0o777`: setuid, setgid and
+    /// sticky bits (or anything above them) make [`validate`](Self::validate) and
+    /// [`open`](Self::open) fail with [`io::ErrorKind::InvalidInput`] before anything is
+    /// created.
     ///
     /// ```
     /// use logxide::sink::FileOptions;
     /// let opts = FileOptions::new().permissions(0o600);
+    /// let err = FileOptions::new().permissions(0o4755).validate().unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid permissions 0o4755: expected permission bits up to 0o777"));
     /// ```
     pub fn permissions(mut self, mode: u32) -> Self {
         self.permissions = mode;
@@ -454,7 +459,8 @@ impl FileOptions {
     /// checks first).
     ///
     /// # Errors
-    /// [`io::ErrorKind::InvalidInput`]: `mmap_chunk(0)` with the `mmap` strategy.
+    /// [`io::ErrorKind::InvalidInput`]: `mmap_chunk(0)` with the `mmap` strategy, or
+    /// [`permissions`](Self::permissions) above `0o777`.
     ///
     /// ```
     /// use logxide::sink::{FileOptions, IoStrategy};
@@ -463,6 +469,15 @@ impl FileOptions {
     /// assert!(FileOptions::new().validate().is_ok());
     /// ```
     pub fn validate(&self) -> io::Result<()> {
+        if self.permissions & !0o777 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "invalid permissions {:#o}: expected permission bits up to 0o777 (setuid, setgid and sticky bits are refused), e.g. 0o644",
+                    self.permissions
+                ),
+            ));
+        }
         if self.strategy == IoStrategy::Mmap && self.mmap_chunk == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
