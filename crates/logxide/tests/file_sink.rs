@@ -891,3 +891,51 @@ fn permissions_above_0o777_are_refused_before_anything_is_created() {
     // The largest accepted mode.
     assert!(FileOptions::new().permissions(0o777).validate().is_ok());
 }
+
+/// With durability on, the directory entries of a new file (and of the missing directories
+/// created for it) are synced with the first batch, once; an existing file, or no
+/// durability, syncs no directory.
+#[test]
+fn durability_syncs_the_directories_of_a_new_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in STRATEGIES {
+        for durability in [Durability::Data, Durability::Full] {
+            let name = format!("{strategy}-{durability}");
+            // A new file in an existing directory: that directory.
+            let path = dir.path().join(format!("{name}.log"));
+            let mut sink = opts(strategy).durability(durability).open(&path).unwrap();
+            assert_eq!(sink.directory_syncs(), 0);
+            write(&mut sink, &["{\"a\":1}\n"]);
+            assert_eq!(sink.directory_syncs(), 1, "{name}");
+            write(&mut sink, &["{\"b\":2}\n"]);
+            sink.close().unwrap();
+            assert_eq!(sink.directory_syncs(), 1, "{name}");
+            // The same file again, existing: nothing to sync, in either mode.
+            for mode in MODES {
+                let mut sink = opts(strategy)
+                    .durability(durability)
+                    .open_mode(mode)
+                    .open(&path)
+                    .unwrap();
+                write(&mut sink, &["{\"c\":3}\n"]);
+                sink.close().unwrap();
+                assert_eq!(sink.directory_syncs(), 0, "{name} {mode}");
+            }
+            // Three missing directories: the existing one and the three created.
+            let nested = dir.path().join(&name).join("b").join("c").join("app.log");
+            let mut sink = opts(strategy).durability(durability).open(&nested).unwrap();
+            sink.flush().unwrap();
+            assert_eq!(sink.directory_syncs(), 4, "{name}");
+            write(&mut sink, &["{\"d\":4}\n"]);
+            sink.close().unwrap();
+            assert_eq!(sink.directory_syncs(), 4, "{name}");
+            assert_eq!(fs::read(&nested).unwrap(), b"{\"d\":4}\n");
+        }
+        // No durability: no directory synced.
+        let nested = dir.path().join(format!("none-{strategy}/x/app.log"));
+        let mut sink = opts(strategy).open(&nested).unwrap();
+        write(&mut sink, &["{\"a\":1}\n"]);
+        sink.close().unwrap();
+        assert_eq!(sink.directory_syncs(), 0);
+    }
+}

@@ -1394,3 +1394,37 @@ fn records_another_process_appends_during_a_rotation_are_kept() {
         ours
     );
 }
+
+/// With durability on, each rotation's rename and new file are made durable: the directory
+/// is synced with the batch after it (once per rotation, and once for the file created at
+/// open); without durability no directory is synced.
+#[test]
+fn durability_syncs_the_directory_after_each_rotation() {
+    use logxide::sink::Durability;
+    let dir = tempfile::tempdir().unwrap();
+    for (durability, expected) in [
+        (Durability::None, [0, 0, 0]),
+        (Durability::Data, [1, 2, 3]),
+        (Durability::Full, [1, 2, 3]),
+    ] {
+        let path = dir.path().join(format!("{durability}.log"));
+        let clock = ManualClock::at(T0);
+        let mut sink = clocked(&clock)
+            .max_bytes(2)
+            .file(FileOptions::new().durability(durability))
+            .open(&path)
+            .unwrap();
+        let mut syncs = Vec::new();
+        for record in ["a", "b", "c"] {
+            write(&mut sink, &[record]);
+            syncs.push(sink.directory_syncs());
+        }
+        sink.close().unwrap();
+        assert_eq!(syncs, expected, "{durability}");
+        assert_eq!(sink.rotations(), 2);
+        assert_eq!(
+            all_contents(&path),
+            vec![b"a\n".to_vec(), b"b\n".to_vec(), b"c\n".to_vec()]
+        );
+    }
+}

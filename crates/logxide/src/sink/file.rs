@@ -204,6 +204,13 @@ impl FromStr for OpenMode {
 
 /// How hard a [`FileSink`] pushes each batch to stable storage.
 ///
+/// With `data` or `full`, the directory entries are made durable too: when the sink created
+/// the file (or missing parent directories), and after a [`RotatingFile`](super::RotatingFile)
+/// renamed the active file and opened a new one, the directories concerned are
+/// `fsync`ed before the next batch is reported durable (a created file's directory, and the
+/// parent of every directory created for it). Without that, a machine crash could lose the
+/// file's name (the whole file) or undo a rotation's rename although its records were synced.
+///
 /// Parsed case-insensitively from `none`, `data` or `fdatasync`, and `full` or `fsync`;
 /// displayed and serialized as `none` / `data` / `full`.
 ///
@@ -619,6 +626,12 @@ pub struct FileSink {
     chunk: u64,
     /// `mmap` only: records before this offset were synced with `msync`.
     synced: u64,
+    /// Directories whose entries changed (the file or its parents were created, a rotation
+    /// renamed the file) and are not synced yet; synced with the next batch when durability
+    /// is on, never otherwise.
+    dirs_unsynced: Vec<PathBuf>,
+    /// Directories synced so far (see [`FileSink::directory_syncs`]).
+    dir_syncs: u64,
 }
 
 impl FileSink {
@@ -637,8 +650,26 @@ impl FileSink {
     fn open_with(opts: &FileOptions, path: &Path) -> io::Result<FileSink> {
         let page = mmap::page_size();
         opts.validate()?;
+        let durable = opts.durability != Durability::None;
+        // The directories whose entries this open creates (see `Durability`): the parent of
+        // each directory created and, if the file is new, its own directory (a symbolic link's
+        // destination's, where the link dangles).
+        let mut dirs_unsynced = Vec::new();
         if opts.create_parents {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if durable {
+                    let mut missing = parent;
+                    while let Some(up) = missing.parent().filter(|_| !missing.exists()) {
+                        let up = if up.as_os_str().is_empty() {
+                            Path::new(".")
+                        } else {
+                            up
+                        };
+                        dirs_unsynced.push(up.to_owned());
+                        missing = up;
+                    }
+                    dirs_unsynced.reverse();
+                }
                 fs::create_dir_all(parent).map_err(|e| {
                     io::Error::new(
                         e.kind(),
@@ -647,6 +678,19 @@ impl FileSink {
                 })?;
             }
         }
+        let created_dir = if durable && fs::metadata(path).is_err() {
+            let file = if opts.follow_symlinks {
+                super::rotate::resolve_links(path).unwrap_or_else(|_| path.to_owned())
+            } else {
+                path.to_owned()
+            };
+            Some(match file.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+                _ => PathBuf::from("."),
+            })
+        } else {
+            None
+        };
 
         let mmap = opts.strategy == IoStrategy::Mmap;
         let append = opts.open_mode == OpenMode::Append;
@@ -675,6 +719,11 @@ impl FileSink {
         let file = oo
             .open(path)
             .map_err(|e| explain_open_error(opts, path, e))?;
+        if let Some(dir) = created_dir {
+            if !dirs_unsynced.contains(&dir) {
+                dirs_unsynced.push(dir);
+            }
+        }
         let meta = file.metadata()?;
         let regular = meta.file_type().is_file();
         if mmap && !regular {
@@ -709,6 +758,8 @@ impl FileSink {
             file_len: len,
             chunk: chunk.max(page as u64),
             synced: len,
+            dirs_unsynced,
+            dir_syncs: 0,
         };
         if mmap {
             sink.map_for(len)?;
@@ -739,7 +790,12 @@ impl FileSink {
         if moved {
             // Append: never truncate what another process may have put at the path meanwhile.
             let options = self.options.clone().open_mode(OpenMode::Append);
-            *self = FileSink::open_with(&options, &self.path)?;
+            let reopened = FileSink::open_with(&options, &self.path)?;
+            let pending = std::mem::replace(self, reopened).dirs_unsynced_and_count();
+            for dir in pending.0 {
+                self.directory_changed(&dir);
+            }
+            self.dir_syncs += pending.1;
         }
         Ok(())
     }
@@ -941,10 +997,41 @@ impl FileSink {
         Err(SinkError { written, error })
     }
 
+    /// With durability on, `dir`'s entries changed for this file (a rotation renamed it):
+    /// the directory is synced with the next batch (or flush).
+    pub(super) fn directory_changed(&mut self, dir: &Path) {
+        if self.durability != Durability::None && !self.dirs_unsynced.iter().any(|d| d == dir) {
+            self.dirs_unsynced.push(dir.to_owned());
+        }
+    }
+
+    /// The directories still to sync and the count of those synced (carried over to a sink
+    /// that replaces this one).
+    pub(super) fn dirs_unsynced_and_count(mut self) -> (Vec<PathBuf>, u64) {
+        (std::mem::take(&mut self.dirs_unsynced), self.dir_syncs)
+    }
+
+    /// How many times a directory was synced for this sink (with durability on: after the
+    /// file or its parent directories were created, after a rotation). For tests.
+    #[doc(hidden)]
+    pub fn directory_syncs(&self) -> u64 {
+        self.dir_syncs
+    }
+
     /// Applies the durability setting to everything written so far.
     fn sync(&mut self) -> io::Result<()> {
         if self.durability == Durability::None {
             return Ok(());
+        }
+        while let Some(dir) = self.dirs_unsynced.first() {
+            sync_dir(dir).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot sync the directory {}: {e}", dir.display()),
+                )
+            })?;
+            self.dirs_unsynced.remove(0);
+            self.dir_syncs += 1;
         }
         if let Some(region) = &self.region {
             if self.synced < region.offset() {
@@ -974,6 +1061,11 @@ impl FileSink {
         }
         Ok(())
     }
+}
+
+/// `fsync` of a directory: makes the entries created, renamed or removed in it durable.
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// The error says the file cannot grow that much: disk full, quota exceeded, file size limit.

@@ -22,6 +22,9 @@
 //! (also after another tool truncated it in place, as logrotate's `copytruncate` does).
 //! After a rotation renamed the file, the new one is opened appending: lines another process
 //! wrote at the path in between (it opened the path after the rename) are kept.
+//! With [`FileOptions::durability`] on (`data` or `full`), the rename and the new file are
+//! made durable with the batch written after the rotation: the directory is `fsync`ed then
+//! (a failure is that batch's error, as a failed sync of its records is).
 //!
 //! # Naming
 //!
@@ -144,7 +147,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::file::{Durability, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError};
+use super::file::{sync_dir, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError};
 use super::{Batch, Sink, SinkError};
 use crate::encode::calendar::{civil_from_days, days_from_civil};
 
@@ -777,7 +780,7 @@ const MAX_LINKS: usize = 40;
 /// # Errors
 /// A link could not be read, something on the way could not be looked at (other than
 /// missing), or more than [`MAX_LINKS`] links (`ELOOP`, naming the path).
-fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+pub(super) fn resolve_links(path: &Path) -> io::Result<PathBuf> {
     let mut at = path.to_owned();
     for _ in 0..=MAX_LINKS {
         match fs::symlink_metadata(&at) {
@@ -811,10 +814,6 @@ fn resolve_links(path: &Path) -> io::Result<PathBuf> {
             path.display()
         ),
     ))
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// Deletes `path`; one already gone is not an error.
@@ -1063,6 +1062,8 @@ pub struct RotatingFile {
     next_counter: u32,
     rotations: u64,
     rotation_failures: u64,
+    /// Directory syncs of the active files before the current one.
+    dir_syncs_before: u64,
     shared: Arc<Shared>,
     background: Option<Background>,
 }
@@ -1154,6 +1155,7 @@ impl RotatingFile {
             next_counter: 0,
             rotations: 0,
             rotation_failures: 0,
+            dir_syncs_before: 0,
             shared,
             background,
             opts,
@@ -1230,6 +1232,13 @@ impl RotatingFile {
     /// Rotations that failed since open (the records went on into the current file).
     pub fn rotation_failures(&self) -> u64 {
         self.rotation_failures
+    }
+
+    /// How many times a directory was synced for the active files (with durability on:
+    /// creations, rotations). For tests.
+    #[doc(hidden)]
+    pub fn directory_syncs(&self) -> u64 {
+        self.dir_syncs_before + self.inner.directory_syncs()
     }
 
     /// Compressions and deletions that failed on the background thread, and the last error.
@@ -1329,16 +1338,23 @@ impl RotatingFile {
         // path since the rename (as when following a file moved away).
         let fresh = self.opts.file.clone().open_mode(OpenMode::Append);
         match fresh.open(&self.file) {
-            Ok(file) => self.inner = file,
+            Ok(file) => {
+                let old = std::mem::replace(&mut self.inner, file);
+                let (pending, synced) = old.dirs_unsynced_and_count();
+                for dir in pending {
+                    self.inner.directory_changed(&dir);
+                }
+                self.dir_syncs_before += synced;
+            }
             Err(e) => {
                 // Put the file back so the records keep going where they are expected.
                 let _ = fs::rename(&target, &self.file);
                 return Err(e);
             }
         }
-        if self.opts.file.durability != Durability::None {
-            let _ = sync_dir(&self.naming.dir);
-        }
+        // With durability on, the rename is made durable with the next batch: the
+        // directory is synced then (an error is that batch's).
+        self.inner.directory_changed(&self.naming.dir);
         self.last_stamp = stamp;
         self.next_counter = counter.saturating_add(1);
         self.rotations += 1;
