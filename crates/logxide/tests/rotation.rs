@@ -1428,3 +1428,97 @@ fn durability_syncs_the_directory_after_each_rotation() {
         );
     }
 }
+
+/// Retention counts every rotated file of the log, compressed or not, whatever the
+/// compression of this run, and whatever the log's own extension (also `gz` or `zst`, or
+/// none): `keep` and `max_age` apply to all of them.
+#[test]
+fn retention_counts_compressed_and_uncompressed_rotated_files_in_every_mode() {
+    let modes = [Compression::None, Compression::Gzip, Compression::Zstd];
+    for name in [
+        "app.log",
+        "app",
+        "app.gz",
+        "app.zst",
+        "app.tmp",
+        "app.log.gz",
+    ] {
+        for first in modes {
+            for second in modes {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join(name);
+                let clock = ManualClock::at(T0);
+                // A first run leaves 3 rotated files (compressed by `first`)...
+                let mut sink = clocked(&clock)
+                    .max_bytes(2)
+                    .compress(first)
+                    .open(&path)
+                    .unwrap();
+                for i in 0..4 {
+                    clock.advance(Duration::from_secs(1));
+                    write(&mut sink, &[&i.to_string()]);
+                }
+                sink.close().unwrap();
+                let case = format!("{name} {first} then {second}");
+                assert_eq!(rotated_files(&path).unwrap().len(), 3, "{case}");
+                // ... a second one, keeping 2, rotates once more: 2 are left, the newest.
+                let mut sink = clocked(&clock)
+                    .max_bytes(2)
+                    .keep(2)
+                    .compress(second)
+                    .file(FileOptions::new().open_mode(OpenMode::Append))
+                    .open(&path)
+                    .unwrap();
+                clock.advance(Duration::from_secs(1));
+                write(&mut sink, &["4"]);
+                sink.close().unwrap();
+                let rotated = rotated_files(&path).unwrap();
+                // Decoded by content: for `app.gz` an uncompressed file ends with `.gz` too.
+                let decode = |f: &PathBuf| {
+                    let raw = fs::read(f).unwrap();
+                    if raw.starts_with(&[0x1f, 0x8b]) {
+                        let mut out = Vec::new();
+                        flate2::read::GzDecoder::new(&raw[..])
+                            .read_to_end(&mut out)
+                            .unwrap();
+                        out
+                    } else if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                        zstd::stream::decode_all(&raw[..]).unwrap()
+                    } else {
+                        raw
+                    }
+                };
+                let contents: Vec<Vec<u8>> = rotated.iter().map(decode).collect();
+                assert_eq!(
+                    contents,
+                    [b"2\n".to_vec(), b"3\n".to_vec()],
+                    "{case}: {rotated:?}"
+                );
+                assert_eq!(fs::read(&path).unwrap(), b"4\n", "{case}");
+                // Every file in the directory is accounted for: the active one and those two.
+                assert_eq!(
+                    names(dir.path()).len(),
+                    3,
+                    "{case}: {:?}",
+                    names(dir.path())
+                );
+                // max_age: an hour later, every rotated file is past 30 minutes.
+                clock.advance(Duration::from_secs(3600));
+                let mut sink = clocked(&clock)
+                    .max_bytes(2)
+                    .max_age(Duration::from_secs(1800))
+                    .compress(second)
+                    .file(FileOptions::new().open_mode(OpenMode::Append))
+                    .open(&path)
+                    .unwrap();
+                sink.close().unwrap();
+                assert_eq!(
+                    rotated_files(&path).unwrap(),
+                    Vec::<PathBuf>::new(),
+                    "{case}"
+                );
+                assert_eq!(names(dir.path()), [name], "{case}");
+            }
+        }
+    }
+}

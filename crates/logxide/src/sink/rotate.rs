@@ -43,7 +43,9 @@
 //! rotated file is never overwritten, and a counter freed by retention (or by someone
 //! deleting a file) is not used again, so the newest file always sorts last. A path without an
 //! extension gets no extension (`app` → `app.20240301T120000`). With compression the
-//! rotated file becomes `… .log.gz` or `… .log.zst`. [`rotated_files`] lists them oldest
+//! rotated file becomes `… .log.gz` or `… .log.zst` (a log whose own extension is `gz`,
+//! `zst` or `tmp` works the same: `app.gz` → `app.20240301T120000.gz`, compressed
+//! `app.20240301T120000.gz.gz`). [`rotated_files`] lists them oldest
 //! first (by timestamp then counter, which plain name order does not give).
 //!
 //! # A symbolic link at the path
@@ -634,42 +636,48 @@ impl Naming {
         let rest = file_name.strip_prefix(&self.stem)?.strip_prefix('.')?;
         let stamp = parse_stamp(rest.get(..15)?)?;
         let rest = &rest[15..];
-        let (rest, tmp) = match rest.strip_suffix(".tmp") {
-            Some(r) => (r, true),
-            None => (rest, false),
-        };
-        let (rest, compression) = if let Some(r) = rest.strip_suffix(".gz") {
-            (r, Compression::Gzip)
-        } else if let Some(r) = rest.strip_suffix(".zst") {
-            (r, Compression::Zstd)
-        } else {
-            (rest, Compression::None)
-        };
-        if tmp && compression == Compression::None {
-            // Only compression writes a `.tmp`: an uncompressed one is someone else's.
-            return None;
-        }
-        let rest = match &self.ext {
-            Some(ext) => rest.strip_suffix(ext.as_str())?.strip_suffix('.')?,
-            None => rest,
-        };
-        let counter = if rest.is_empty() {
-            0
-        } else {
-            let digits = rest.strip_prefix('.')?;
-            // The sink writes counters from 1, without leading zeros: `.0` and `.01` are
-            // someone else's files (and would stand for the same file as another name).
-            if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            digits.parse().ok()?
-        };
-        Some(Rotated {
-            path: dir.join(file_name),
-            stamp,
-            counter,
-            compression,
-            tmp,
+        // Tried in turn, as the log's own extension may itself be `gz`, `zst` or `tmp`
+        // (`app.gz` rotates to `app.<stamp>.gz`, compressed `app.<stamp>.gz.gz`): the
+        // extension is always there, so at most one reading fits. Only compression writes a
+        // `.tmp`: an uncompressed one is someone else's.
+        const READINGS: [(Compression, bool); 5] = [
+            (Compression::None, false),
+            (Compression::Gzip, false),
+            (Compression::Zstd, false),
+            (Compression::Gzip, true),
+            (Compression::Zstd, true),
+        ];
+        READINGS.iter().find_map(|&(compression, tmp)| {
+            let rest = match tmp {
+                true => rest.strip_suffix(".tmp")?,
+                false => rest,
+            };
+            let rest = match compression.extension() {
+                Some(ext) => rest.strip_suffix(ext)?.strip_suffix('.')?,
+                None => rest,
+            };
+            let rest = match &self.ext {
+                Some(ext) => rest.strip_suffix(ext.as_str())?.strip_suffix('.')?,
+                None => rest,
+            };
+            let counter = if rest.is_empty() {
+                0
+            } else {
+                let digits = rest.strip_prefix('.')?;
+                // The sink writes counters from 1, without leading zeros: `.0` and `.01` are
+                // someone else's files (and would stand for the same file as another name).
+                if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                digits.parse().ok()?
+            };
+            Some(Rotated {
+                path: dir.join(file_name),
+                stamp,
+                counter,
+                compression,
+                tmp,
+            })
         })
     }
 
