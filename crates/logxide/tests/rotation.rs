@@ -1522,3 +1522,43 @@ fn retention_counts_compressed_and_uncompressed_rotated_files_in_every_mode() {
         }
     }
 }
+
+/// An appended file's modification time tells its period; one in the future (written while
+/// the clock was ahead, then stepped back) is taken as the current period: time rotation
+/// goes on at the next boundary the clock crosses, neither at once nor never.
+#[test]
+fn an_appended_file_with_a_future_mtime_rotates_at_the_next_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    for (mtime, rotates_at_once) in [(T0 + 86_400 * 365, false), (T0 - 3600, true)] {
+        let path = dir.path().join(format!("app-{mtime}.log"));
+        fs::write(&path, b"old\n").unwrap();
+        let file = fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(mtime))
+            .unwrap();
+        drop(file);
+        let clock = ManualClock::at(T0 + 10);
+        let mut sink = clocked(&clock)
+            .every(Period::Minute)
+            .file(FileOptions::new().open_mode(OpenMode::Append))
+            .open(&path)
+            .unwrap();
+        write(&mut sink, &["a"]);
+        assert_eq!(sink.rotations(), u64::from(rotates_at_once), "{mtime}");
+        clock.set(T0 + 50);
+        write(&mut sink, &["b"]);
+        assert_eq!(sink.rotations(), u64::from(rotates_at_once), "{mtime}");
+        clock.set(T0 + 60);
+        write(&mut sink, &["c"]);
+        assert_eq!(sink.rotations(), 1 + u64::from(rotates_at_once), "{mtime}");
+        clock.set(T0 + 130);
+        write(&mut sink, &["d"]);
+        assert_eq!(sink.rotations(), 2 + u64::from(rotates_at_once), "{mtime}");
+        sink.close().unwrap();
+        let expected: Vec<Vec<u8>> = if rotates_at_once {
+            vec![b"old\n".to_vec(), b"a\nb\n".to_vec(), b"c\n".to_vec(), b"d\n".to_vec()]
+        } else {
+            vec![b"old\na\nb\n".to_vec(), b"c\n".to_vec(), b"d\n".to_vec()]
+        };
+        assert_eq!(all_contents(&path), expected, "{mtime}");
+    }
+}
