@@ -1555,10 +1555,60 @@ fn an_appended_file_with_a_future_mtime_rotates_at_the_next_boundary() {
         assert_eq!(sink.rotations(), 2 + u64::from(rotates_at_once), "{mtime}");
         sink.close().unwrap();
         let expected: Vec<Vec<u8>> = if rotates_at_once {
-            vec![b"old\n".to_vec(), b"a\nb\n".to_vec(), b"c\n".to_vec(), b"d\n".to_vec()]
+            vec![
+                b"old\n".to_vec(),
+                b"a\nb\n".to_vec(),
+                b"c\n".to_vec(),
+                b"d\n".to_vec(),
+            ]
         } else {
             vec![b"old\na\nb\n".to_vec(), b"c\n".to_vec(), b"d\n".to_vec()]
         };
         assert_eq!(all_contents(&path), expected, "{mtime}");
+    }
+}
+
+/// A rotation links the active file to its rotated name, then removes the active name (so
+/// that it never replaces a file another process put at either name). A crash between the
+/// two leaves one file with both names: the next open finishes the rotation, in both modes,
+/// and truncating (mode `w`) never empties the rotated file.
+#[test]
+fn a_rotation_cut_short_between_its_link_and_unlink_is_finished_at_open() {
+    for mode in [OpenMode::Truncate, OpenMode::Append] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let rotated = dir.path().join("app.20240301T120000.log");
+        fs::write(&rotated, b"a\n").unwrap();
+        fs::hard_link(&rotated, &path).unwrap();
+        // Another hard link that is no rotated file of this log is left alone.
+        let other = dir.path().join("other.log");
+        fs::write(&other, b"o\n").unwrap();
+        let other_link = dir.path().join("other-backup.log");
+        fs::hard_link(&other, &other_link).unwrap();
+        let clock = ManualClock::at(T0 + 10);
+        let mut sink = clocked(&clock)
+            .max_bytes(100)
+            .file(FileOptions::new().open_mode(mode))
+            .open(&path)
+            .unwrap();
+        write(&mut sink, &["b"]);
+        sink.close().unwrap();
+        assert_eq!(
+            all_contents(&path),
+            vec![b"a\n".to_vec(), b"b\n".to_vec()],
+            "{mode}"
+        );
+        let mut sink = clocked(&clock)
+            .max_bytes(100)
+            .file(FileOptions::new().open_mode(mode))
+            .open(&other)
+            .unwrap();
+        sink.close().unwrap();
+        let expected: &[u8] = if mode == OpenMode::Append {
+            b"o\n"
+        } else {
+            b""
+        };
+        assert_eq!(fs::read(&other_link).unwrap(), expected, "{mode}");
     }
 }

@@ -111,6 +111,17 @@
 //! writer reports the error. A failed write returns the exact number of records of the batch
 //! that were written, in whichever files, before it.
 //!
+//! No rename of a rotation replaces a file: the active file is given its rotated name with a
+//! hard link, which fails on a name taken meanwhile (another process logging to the same file
+//! rotated to it: the next counter is taken), and only then loses its active name (where the
+//! file system has no hard links, a rename made only if the name is free just before). A
+//! crash between the two leaves the file with both names; the next open removes the active
+//! one (before it would truncate the rotated file in mode `w`). When opening the new file
+//! fails, the rotated file is put back the same way; if another process created a file at
+//! the path meanwhile, that file is kept and the rotated one stays rotated: the batch's
+//! records go on into it (the sink's descriptor), and the next batch follows the file at the
+//! path.
+//!
 //! # The `mmap` strategy
 //!
 //! Only the `line` and `block` strategies are supported: [`RotateOptions::open`] refuses
@@ -824,6 +835,28 @@ pub(super) fn resolve_links(path: &Path) -> io::Result<PathBuf> {
     ))
 }
 
+/// Renames `from` to `to` without ever replacing a file at `to` (another process logging to
+/// the same file may have rotated to that name, or created the active file again, with
+/// records of its own): a hard link fails on an existing name, and only then is `from`
+/// removed. Where the file system has no hard links, a rename, made only if nothing is at
+/// `to` just before. Fails (`AlreadyExists`) when `to` is taken: `from` stays where it is.
+/// A crash between the link and the removal leaves both names; the next open removes the
+/// active one (see [`RotatingFile`]'s open).
+fn move_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::hard_link(from, to) {
+        Ok(()) => fs::remove_file(from).inspect_err(|_| {
+            // Two names for one file: back to the rotated name alone.
+            let _ = fs::remove_file(to);
+        }),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => match fs::symlink_metadata(to) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::rename(from, to),
+            Err(e) => Err(e),
+            Ok(_) => Err(io::ErrorKind::AlreadyExists.into()),
+        },
+    }
+}
+
 /// Deletes `path`; one already gone is not an error.
 fn remove_if_present(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
@@ -971,6 +1004,34 @@ fn recovery_jobs(files: &[Rotated], opts: &RotateOptions) -> io::Result<Vec<Job>
         jobs.push(Job::Retain);
     }
     Ok(jobs)
+}
+
+/// A crash between the two steps of a rotation's [`move_no_replace`] leaves the active file
+/// with a second name, its rotated one: the rotation is finished by removing the active
+/// name (before the open, which in mode `w` would truncate the rotated file's records).
+fn unlink_half_rotated(active: &Path, files: &[Rotated]) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(active) else {
+        return Ok(());
+    };
+    if !meta.is_file() || meta.nlink() < 2 {
+        return Ok(());
+    }
+    let rotated_name = files.iter().filter(|r| !r.tmp).any(|r| {
+        fs::symlink_metadata(&r.path).is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()))
+    });
+    if rotated_name {
+        remove_if_present(active).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot finish the rotation of {} (it is also a rotated file): {e}",
+                    active.display()
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// What the background thread needs.
@@ -1133,6 +1194,7 @@ impl RotatingFile {
             }
         };
         let jobs = recovery_jobs(&files, &opts)?;
+        unlink_half_rotated(&file, &files)?;
         let shared = Arc::new(Shared {
             pending: Mutex::new(0),
             idle: Condvar::new(),
@@ -1331,17 +1393,27 @@ impl RotatingFile {
     fn rotate(&mut self, now: u64) -> io::Result<()> {
         self.inner.flush()?;
         let stamp = now.max(self.last_stamp);
-        let (target, counter) = self.rotation_target(stamp)?;
-        fs::rename(&self.file, &target).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot rotate {} to {}: {e}",
-                    self.file.display(),
-                    target.display()
-                ),
-            )
-        })?;
+        let mut tries = 0;
+        let (target, counter) = loop {
+            let (target, counter) = self.rotation_target(stamp)?;
+            match move_no_replace(&self.file, &target) {
+                Ok(()) => break (target, counter),
+                // Taken since the scan (another process rotated to it): the next counter.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 100 => {
+                    tries += 1;
+                }
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot rotate {} to {}: {e}",
+                            self.file.display(),
+                            target.display()
+                        ),
+                    ))
+                }
+            }
+        };
         // Append, not truncate: never destroy what another process may have put at the
         // path since the rename (as when following a file moved away).
         let fresh = self.opts.file.clone().open_mode(OpenMode::Append);
@@ -1355,8 +1427,21 @@ impl RotatingFile {
                 self.dir_syncs_before += synced;
             }
             Err(e) => {
-                // Put the file back so the records keep going where they are expected.
-                let _ = fs::rename(&target, &self.file);
+                // Put the file back so the records keep going where they are expected. If
+                // something took the path meanwhile, it is kept: the rotated file stays
+                // rotated (its name used), the records go on into it through the open
+                // descriptor, and the next batch follows the file at the path.
+                if let Err(back) = move_no_replace(&target, &self.file) {
+                    self.last_stamp = stamp;
+                    self.next_counter = counter.saturating_add(1);
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{e}; the rotated file stays {} (not put back: {back})",
+                            target.display()
+                        ),
+                    ));
+                }
                 return Err(e);
             }
         }
@@ -1522,6 +1607,7 @@ impl Drop for RotatingFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn stamps_round_trip() {
@@ -1644,6 +1730,27 @@ mod tests {
             b"b\n"
         );
         assert_eq!(fs::read(&path).unwrap(), b"c\nd\n");
+    }
+
+    /// Putting a rotated file back never replaces a file at the active path.
+    #[test]
+    fn a_failed_rotation_puts_the_file_back_only_where_the_path_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let active = dir.path().join("app.log");
+        let rotated = dir.path().join("app.20240301T120000.log");
+        fs::write(&rotated, b"rotated\n").unwrap();
+        // Another process created the active file since the rename: both stay.
+        fs::write(&active, b"other\n").unwrap();
+        let err = move_no_replace(&rotated, &active).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&active).unwrap(), b"other\n");
+        assert_eq!(fs::read(&rotated).unwrap(), b"rotated\n");
+        // The path is free: the file is moved back, one name left.
+        fs::remove_file(&active).unwrap();
+        move_no_replace(&rotated, &active).unwrap();
+        assert_eq!(fs::read(&active).unwrap(), b"rotated\n");
+        assert!(!rotated.exists());
+        assert_eq!(fs::metadata(&active).unwrap().nlink(), 1);
     }
 
     #[test]
