@@ -233,8 +233,10 @@ fn append_ends_a_torn_last_line() {
                 .open_mode(OpenMode::Append)
                 .open(&path)
                 .unwrap();
-            assert_eq!(sink.len(), 4);
+            // The `\n` ending "b" is written with the first record.
+            assert_eq!(sink.len(), 3);
             write(&mut sink, &["c\n"]);
+            assert_eq!(sink.len(), 6);
             sink.close().unwrap();
             assert_eq!(fs::read(&path).unwrap(), b"a\nb\nc\n", "{strategy}");
         }
@@ -683,7 +685,22 @@ fn append_drops_a_json_record_cut_short_but_keeps_foreign_text() {
             .open(&path)
             .unwrap(),
     );
-    assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\nplain text\n");
+    // Only opened: left as it was; the first record starts on a line of its own.
+    assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\nplain text");
+    for strategy in STRATEGIES {
+        std::fs::write(&path, b"{\"a\":1}\nplain text").unwrap();
+        let mut sink = opts(strategy)
+            .open_mode(OpenMode::Append)
+            .open(&path)
+            .unwrap();
+        write(&mut sink, &["{\"b\":2}\n"]);
+        sink.close().unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"{\"a\":1}\nplain text\n{\"b\":2}\n",
+            "{strategy}"
+        );
+    }
 }
 
 #[test]

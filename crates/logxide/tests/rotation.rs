@@ -1612,3 +1612,33 @@ fn a_rotation_cut_short_between_its_link_and_unlink_is_finished_at_open() {
         assert_eq!(fs::read(&other_link).unwrap(), expected, "{mode}");
     }
 }
+
+/// An appended file that ends with foreign text without a newline, exactly at `max_bytes`:
+/// the `\n` that would end it does not fit, so it is rotated as it was (never a byte over
+/// the limit) and the record goes into the new file.
+#[test]
+fn a_torn_foreign_line_at_the_limit_is_rotated_without_a_byte_over() {
+    let dir = tempfile::tempdir().unwrap();
+    for strategy in [IoStrategy::Line, IoStrategy::Block] {
+        let path = dir.path().join(format!("{strategy}.log"));
+        fs::write(&path, b"{}\nforeign").unwrap();
+        let clock = ManualClock::at(T0);
+        let mut sink = clocked(&clock)
+            .max_bytes(10)
+            .file(
+                FileOptions::new()
+                    .strategy(strategy)
+                    .open_mode(OpenMode::Append),
+            )
+            .open(&path)
+            .unwrap();
+        write(&mut sink, &["{\"a\":1}"]);
+        sink.close().unwrap();
+        assert_eq!(sink.rotations(), 1);
+        assert_eq!(
+            all_contents(&path),
+            vec![b"{}\nforeign".to_vec(), b"{\"a\":1}\n".to_vec()],
+            "{strategy}"
+        );
+    }
+}

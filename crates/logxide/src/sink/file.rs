@@ -159,8 +159,8 @@ pub enum OpenMode {
     /// last whole record before the hole (NUL bytes in a file without a NUL tail are not such
     /// a hole: they and what follows them are kept); and if the file then ends with a torn last line, that
     /// line is removed when it is a JSON record cut short (it starts with `{`), otherwise (some
-    /// other text without a final newline) a `\n` is written so the next record starts on a
-    /// line of its own.
+    /// other text without a final newline) the first record written is preceded by a `\n`,
+    /// so that it starts on a line of its own (a file only opened keeps its text as it was).
     #[serde(alias = "a")]
     Append,
 }
@@ -732,12 +732,12 @@ impl FileSink {
                 "the mmap strategy needs a regular file",
             ));
         }
-        let len = if regular && append {
+        let (len, torn) = if regular && append {
             repair_tail(&file, meta.len())?
         } else if regular {
-            meta.len()
+            (meta.len(), false)
         } else {
-            0
+            (0, false)
         };
 
         let chunk = (opts.mmap_chunk as u64).div_ceil(page as u64) * page as u64;
@@ -753,7 +753,7 @@ impl FileSink {
             len,
             regular,
             identity: (meta.dev(), meta.ino()),
-            torn: false,
+            torn,
             region: None,
             file_len: len,
             chunk: chunk.max(page as u64),
@@ -922,10 +922,15 @@ impl FileSink {
 
     fn write_mmap(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         let bytes = batch.bytes();
-        let end = self.len + bytes.len() as u64;
+        let start = self.next_record_at();
+        let end = start + bytes.len() as u64;
         self.map_for(end)?;
         let region = self.region.as_mut().expect("mapped by map_for");
-        region.write(self.len, bytes);
+        if self.torn {
+            region.write(self.len, b"\n");
+            self.torn = false;
+        }
+        region.write(start, bytes);
         self.len = end;
         Ok(())
     }
@@ -1003,6 +1008,18 @@ impl FileSink {
         if self.durability != Durability::None && !self.dirs_unsynced.iter().any(|d| d == dir) {
             self.dirs_unsynced.push(dir.to_owned());
         }
+    }
+
+    /// Where the next record starts: [`len`](Self::len), plus the `\n` that first ends a torn
+    /// line (a partial record that could not be cut).
+    pub(super) fn next_record_at(&self) -> u64 {
+        self.len + u64::from(self.torn)
+    }
+
+    /// As after a partial record that could not be cut (for tests).
+    #[cfg(test)]
+    pub(super) fn mark_torn(&mut self) {
+        self.torn = true;
     }
 
     /// The directories still to sync and the count of those synced (carried over to a sink
@@ -1168,8 +1185,10 @@ fn cut_torn_batch(file: &File, end: u64) -> io::Result<u64> {
 
 /// Opens an existing file for appending: removes a NUL tail left by a crashed `mmap` writer,
 /// then (only if there was one) cuts a batch it left torn by a hole ([`cut_torn_batch`]), and
-/// ends a torn last line with `\n`. Returns the resulting length.
-fn repair_tail(file: &File, len: u64) -> io::Result<u64> {
+/// removes a torn last JSON record. Returns the resulting length, and whether the file ends
+/// with other text without a newline (the next batch starts with `\n`: written lazily, so
+/// that a rotating file counts it, and a file only opened is left as it was).
+fn repair_tail(file: &File, len: u64) -> io::Result<(u64, bool)> {
     let mut end = len;
     let mut buf = vec![0u8; 64 * 1024];
     while end > 0 {
@@ -1205,14 +1224,13 @@ fn repair_tail(file: &File, len: u64) -> io::Result<u64> {
                 file.set_len(line_start)?;
                 end = line_start;
             } else {
-                // Someone else's text without a final newline: keep it, start a new line.
-                // With O_APPEND, pwrite appends at the end, which is `end` after the trim.
-                file.write_all_at(b"\n", end)?;
-                end += 1;
+                // Someone else's text without a final newline: keep it, the next record
+                // starts on a new line.
+                return Ok((end, true));
             }
         }
     }
-    Ok(end)
+    Ok((end, false))
 }
 
 impl Sink for FileSink {

@@ -1547,7 +1547,8 @@ impl Sink for RotatingFile {
                 None => rest.len(),
                 Some(_) if failed.is_some() => rest.len(),
                 Some(max) => {
-                    let room = max.saturating_sub(self.inner.len());
+                    // A torn line is ended with `\n` before the next record: it counts.
+                    let room = max.saturating_sub(self.inner.next_record_at());
                     let fit = rest.records_within(usize::try_from(room).unwrap_or(usize::MAX));
                     if fit > 0 {
                         fit
@@ -1751,6 +1752,32 @@ mod tests {
         assert_eq!(fs::read(&active).unwrap(), b"rotated\n");
         assert!(!rotated.exists());
         assert_eq!(fs::metadata(&active).unwrap().nlink(), 1);
+    }
+
+    /// A partial record that could not be cut (another process wrote after it) makes the
+    /// next write start with `\n`: that byte counts towards `max_bytes`.
+    #[test]
+    fn the_newline_ending_a_torn_line_counts_towards_max_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let mut sink = RotateOptions::new()
+            .clock(ManualClock::at(1_709_294_400))
+            .max_bytes(6)
+            .open(&path)
+            .unwrap();
+        sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap();
+        sink.inner.mark_torn();
+        // 3 + 1 + 3 > 6: rotated first.
+        sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap();
+        assert_eq!(sink.rotations(), 1);
+        let rotated = sink.rotated_files().unwrap();
+        assert_eq!(fs::read(&rotated[0]).unwrap(), b"{}\n");
+        // 3 + 1 + 2 = 6: fits.
+        sink.inner.mark_torn();
+        sink.write_batch(&Batch::new(b"a\n", &[2])).unwrap();
+        sink.close().unwrap();
+        assert_eq!(sink.rotations(), 1);
+        assert_eq!(fs::read(&path).unwrap(), b"{}\n\na\n");
     }
 
     #[test]
