@@ -1642,3 +1642,68 @@ fn a_torn_foreign_line_at_the_limit_is_rotated_without_a_byte_over() {
         );
     }
 }
+
+/// A symbolic link at the path retargeted while the sink runs is followed at the next batch
+/// (as a moved file is): the new destination is appended to and rotated next to itself,
+/// with retention in its own directory; the old destination keeps what it got. With
+/// `reopen_if_moved(false)` the sink stays on the destination found at the open.
+#[test]
+fn a_symlink_retargeted_while_running_is_followed_at_the_next_batch() {
+    for follow in [true, false] {
+        let t = Linked::new();
+        let (a, b) = (t.data.join("a"), t.data.join("b"));
+        fs::create_dir_all(&a).unwrap();
+        fs::create_dir_all(&b).unwrap();
+        let first = a.join("real.log");
+        let second = b.join("other.log");
+        fs::write(&second, b"old\n").unwrap();
+        // A rotated file of the second destination, from a minute later than the clock:
+        // retention counts it, and names do not go back before it.
+        fs::write(b.join("other.20240301T120100.log"), b"r\n").unwrap();
+        let link = t.links.join("app.log");
+        std::os::unix::fs::symlink(&first, &link).unwrap();
+        let clock = ManualClock::at(T0);
+        let mut sink = clocked(&clock)
+            .max_bytes(10)
+            .keep(1)
+            .file(FileOptions::new().reopen_if_moved(follow))
+            .open(&link)
+            .unwrap();
+        write(&mut sink, &["aaaa"]);
+        // Retargeted (atomically, as `ln -sfn` through a rename does).
+        let tmp_link = t.links.join("app.log.new");
+        std::os::unix::fs::symlink(&second, &tmp_link).unwrap();
+        fs::rename(&tmp_link, &link).unwrap();
+        write(&mut sink, &["bb"]);
+        write(&mut sink, &["cccccccc"]);
+        sink.close().unwrap();
+        assert_eq!(
+            (sink.rotations(), sink.rotation_failures()),
+            (1, 0),
+            "{follow}"
+        );
+        assert_eq!(names(&t.links), ["app.log"]);
+        if follow {
+            assert_eq!(sink.file(), second);
+            assert_eq!(fs::read(&first).unwrap(), b"aaaa\n");
+            // "old bb" rotated at the stamp of the newest name there, counter 1; the older
+            // rotated file is past keep(1).
+            assert_eq!(names(&b), ["other.20240301T120100.1.log", "other.log"]);
+            assert_eq!(
+                fs::read(b.join("other.20240301T120100.1.log")).unwrap(),
+                b"old\nbb\n"
+            );
+            assert_eq!(fs::read(&second).unwrap(), b"cccccccc\n");
+            assert_eq!(names(&a), ["real.log"]);
+        } else {
+            assert_eq!(sink.file(), first);
+            assert_eq!(names(&a), ["real.20240301T120000.log", "real.log"]);
+            assert_eq!(
+                fs::read(a.join("real.20240301T120000.log")).unwrap(),
+                b"aaaa\nbb\n"
+            );
+            assert_eq!(fs::read(&first).unwrap(), b"cccccccc\n");
+            assert_eq!(fs::read(&second).unwrap(), b"old\n");
+        }
+    }
+}

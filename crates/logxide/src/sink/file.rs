@@ -456,6 +456,12 @@ impl FileOptions {
         self
     }
 
+    /// Whether a file moved away from the path is followed (see
+    /// [`reopen_if_moved`](Self::reopen_if_moved)).
+    pub(crate) fn reopens_if_moved(&self) -> bool {
+        self.reopen_if_moved
+    }
+
     /// Whether a symbolic link at the path is followed (see
     /// [`follow_symlinks`](Self::follow_symlinks)).
     pub(crate) fn follows_symlinks(&self) -> bool {

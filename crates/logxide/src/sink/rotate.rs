@@ -59,8 +59,15 @@
 //! Retention, compression, the recovery at open and [`rotated_files`] work on the
 //! destination's directory with the destination's name; the link's directory gets nothing
 //! but the link. Files moved or replaced by another tool (see above) are looked for at the
-//! destination. A link changed to point elsewhere after the open is not followed: the
-//! records go on at the destination found at the open, until the next open.
+//! destination. A link changed to point elsewhere after the open (or replaced by a file) is
+//! followed at the next batch, as a moved file is (with [`FileOptions::reopen_if_moved`], the
+//! default): the new destination is opened, appending, and becomes the active file —
+//! rotated next to itself, with retention and compression in its directory, its rotated
+//! names never older than the last ones (leftover `.tmp` files there are removed by the
+//! next open). The previous destination keeps what was written to it. Without
+//! `reopen_if_moved`, or where the new destination cannot be opened (the batch then goes
+//! into the current file and its error is reported, as a failed rotation's), the
+//! records go on at the current destination.
 //!
 //! A dangling link (its destination missing) is followed too: the destination is created,
 //! as opening a plain [`FileSink`] through the link creates it (and its missing directories,
@@ -928,7 +935,9 @@ fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
 
 enum Job {
     Compress(PathBuf),
-    Retain,
+    /// A retention pass over the rotated files of this naming (the active file's, which a
+    /// retargeted symbolic link changes).
+    Retain(Naming),
 }
 
 /// State shared with the background thread.
@@ -954,12 +963,11 @@ struct Background {
 }
 
 impl Background {
-    /// Starts the background thread of the log named by `naming`.
-    fn start(naming: &Naming, opts: &RotateOptions, shared: &Arc<Shared>) -> io::Result<Self> {
+    /// Starts the background thread of a log.
+    fn start(opts: &RotateOptions, shared: &Arc<Shared>) -> io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
         let worker = Worker {
-            naming: naming.clone(),
             compression: opts.compression,
             keep: opts.keep,
             max_age: opts.max_age,
@@ -980,7 +988,7 @@ impl Background {
 /// Removes the `.tmp` leftovers among `files` (the scan of an open); returns the jobs of the
 /// open: uncompressed rotated files to compress again (when compression is on), and a
 /// retention pass (when retention is on).
-fn recovery_jobs(files: &[Rotated], opts: &RotateOptions) -> io::Result<Vec<Job>> {
+fn recovery_jobs(files: &[Rotated], naming: &Naming, opts: &RotateOptions) -> io::Result<Vec<Job>> {
     // Every `.tmp` goes before any compression starts (it would write one).
     for r in files.iter().filter(|r| r.tmp) {
         match fs::remove_file(&r.path) {
@@ -1001,7 +1009,7 @@ fn recovery_jobs(files: &[Rotated], opts: &RotateOptions) -> io::Result<Vec<Job>
         .map(|r| Job::Compress(r.path.clone()))
         .collect();
     if opts.keep.is_some() || opts.max_age.is_some() {
-        jobs.push(Job::Retain);
+        jobs.push(Job::Retain(naming.clone()));
     }
     Ok(jobs)
 }
@@ -1036,7 +1044,6 @@ fn unlink_half_rotated(active: &Path, files: &[Rotated]) -> io::Result<()> {
 
 /// What the background thread needs.
 struct Worker {
-    naming: Naming,
     compression: Compression,
     keep: Option<usize>,
     max_age: Option<Duration>,
@@ -1054,8 +1061,8 @@ impl Worker {
                             .fail(format!("cannot compress {}: {e}", path.display()));
                     }
                 }
-                Job::Retain => {
-                    if let Err(e) = self.retain() {
+                Job::Retain(naming) => {
+                    if let Err(e) = self.retain(&naming) {
                         self.shared.fail(format!("retention: {e}"));
                     }
                 }
@@ -1073,8 +1080,8 @@ impl Worker {
         let _ = done.send(());
     }
 
-    fn retain(&self) -> io::Result<()> {
-        let files: Vec<Rotated> = self.naming.scan()?.into_iter().filter(|r| !r.tmp).collect();
+    fn retain(&self, naming: &Naming) -> io::Result<()> {
+        let files: Vec<Rotated> = naming.scan()?.into_iter().filter(|r| !r.tmp).collect();
         // One logical file may exist twice (compressed and not) while compression finishes.
         let mut keys: Vec<(u64, u32)> = files.iter().map(|r| (r.stamp, r.counter)).collect();
         keys.dedup();
@@ -1117,8 +1124,9 @@ pub struct RotatingFile {
     inner: FileSink,
     /// The path given to open (maybe a symbolic link).
     path: PathBuf,
-    /// The active file: `path` with its symbolic links resolved at open (`path` itself
-    /// when it is no link). What is renamed, reopened and stat'ed.
+    /// The active file: `path` with its symbolic links resolved at open or, when a link was
+    /// retargeted, at the batch that followed it (`path` itself when it is no link). What is
+    /// renamed, reopened and stat'ed.
     file: PathBuf,
     name: String,
     naming: Naming,
@@ -1193,7 +1201,7 @@ impl RotatingFile {
                 ))
             }
         };
-        let jobs = recovery_jobs(&files, &opts)?;
+        let jobs = recovery_jobs(&files, &naming, &opts)?;
         unlink_half_rotated(&file, &files)?;
         let shared = Arc::new(Shared {
             pending: Mutex::new(0),
@@ -1203,7 +1211,7 @@ impl RotatingFile {
         });
         let background = match jobs.is_empty() {
             true => None,
-            false => Some(Background::start(&naming, &opts, &shared)?),
+            false => Some(Background::start(&opts, &shared)?),
         };
         let inner = opts.file.open(&file)?;
         let now = unix_secs(opts.clock.now());
@@ -1239,7 +1247,7 @@ impl RotatingFile {
     /// Hands a job to the background thread, starting it the first time.
     fn queue(&mut self, job: Job) -> io::Result<()> {
         if self.background.is_none() {
-            self.background = Some(Background::start(&self.naming, &self.opts, &self.shared)?);
+            self.background = Some(Background::start(&self.opts, &self.shared)?);
         }
         let bg = self.background.as_ref().expect("started above");
         let Some(tx) = &bg.tx else {
@@ -1268,8 +1276,8 @@ impl RotatingFile {
     }
 
     /// The active file: [`path`](Self::path), or when that is a symbolic link, the file the
-    /// link chain led to at open — the one written, rotated and recreated, next to which
-    /// the rotated files are.
+    /// link chain led to at open (or at a later batch, when the link was retargeted) — the
+    /// one written, rotated and recreated, next to which the rotated files are.
     ///
     /// ```
     /// use logxide::sink::RotateOptions;
@@ -1458,7 +1466,7 @@ impl RotatingFile {
             jobs.push(Job::Compress(target.clone()));
         }
         if self.opts.keep.is_some() || self.opts.max_age.is_some() {
-            jobs.push(Job::Retain);
+            jobs.push(Job::Retain(self.naming.clone()));
         }
         for job in jobs {
             if let Err(e) = self.queue(job) {
@@ -1468,6 +1476,41 @@ impl RotatingFile {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// A symbolic link at the path that now leads elsewhere (retargeted, or replaced by a
+    /// file) is followed: its new destination, opened appending, becomes the active file
+    /// (see [A symbolic link at the path](self#a-symbolic-link-at-the-path)). One `lstat`
+    /// per batch (and a `readlink` per link); nothing without
+    /// [`FileOptions::reopen_if_moved`] or with links not followed. A path that cannot be
+    /// resolved now keeps the current file. On error the current file stays active.
+    fn follow_link(&mut self) -> io::Result<()> {
+        if !self.opts.file.reopens_if_moved() || !self.opts.file.follows_symlinks() {
+            return Ok(());
+        }
+        let Ok(dest) = resolve_links(&self.path) else {
+            return Ok(());
+        };
+        if dest == self.file {
+            return Ok(());
+        }
+        let naming = Naming::new(&dest)?;
+        let fresh = self.opts.file.clone().open_mode(OpenMode::Append);
+        let inner = fresh.open(&dest)?;
+        let old = std::mem::replace(&mut self.inner, inner);
+        let (pending, synced) = old.dirs_unsynced_and_count();
+        for dir in pending {
+            self.inner.directory_changed(&dir);
+        }
+        self.dir_syncs_before += synced;
+        // Names never go back in time, in the new directory either.
+        if let Ok(files) = naming.scan() {
+            let newest = files.iter().map(|r| r.stamp).max().unwrap_or(0);
+            self.last_stamp = self.last_stamp.max(newest);
+        }
+        self.file = dest;
+        self.naming = naming;
         Ok(())
     }
 
@@ -1520,9 +1563,9 @@ impl Sink for RotatingFile {
         // Rotations are decided on the file at the path (a link's destination): one moved
         // away or replaced by another tool is followed first, not judged by the descriptor
         // left behind.
+        let mut failed: Option<io::Error> = self.follow_link().err();
         self.inner.follow_path().map_err(SinkError::new)?;
         let now = unix_secs(self.opts.clock.now());
-        let mut failed: Option<io::Error> = None;
         if let Some(p) = self.opts.every {
             let period = now / p.seconds();
             if period > self.period {
@@ -1623,7 +1666,7 @@ mod tests {
     }
 
     /// Runs `jobs` on a worker on this thread; returns the errors it counted.
-    fn run_jobs(dir: &Path, jobs: Vec<Job>) -> (u64, Option<String>) {
+    fn run_jobs(jobs: Vec<Job>) -> (u64, Option<String>) {
         let shared = Arc::new(Shared {
             pending: Mutex::new(jobs.len()),
             idle: Condvar::new(),
@@ -1631,7 +1674,6 @@ mod tests {
             last_error: Mutex::new(None),
         });
         let worker = Worker {
-            naming: Naming::new(&dir.join("app.log")).unwrap(),
             compression: Compression::Gzip,
             keep: None,
             max_age: None,
@@ -1661,7 +1703,7 @@ mod tests {
         let done = d.join("app.20240301T120001.log");
         fs::write(with_suffix(&done, "gz"), b"compressed").unwrap();
         assert_eq!(
-            run_jobs(d, vec![Job::Compress(gone), Job::Compress(done)]),
+            run_jobs(vec![Job::Compress(gone), Job::Compress(done)]),
             (0, None)
         );
         let mut names: Vec<String> = fs::read_dir(d)
@@ -1673,7 +1715,7 @@ mod tests {
         // Any other failure is still counted: a directory cannot be compressed.
         let dir_src = d.join("app.20240301T120002.log");
         fs::create_dir(&dir_src).unwrap();
-        let (errors, last) = run_jobs(d, vec![Job::Compress(dir_src.clone())]);
+        let (errors, last) = run_jobs(vec![Job::Compress(dir_src.clone())]);
         assert_eq!(errors, 1);
         let last = last.unwrap();
         assert!(
