@@ -644,14 +644,19 @@ fn serde_lowercase_names() {
     );
 }
 
+/// NUL bytes before the NUL tail are kept with the records around them (a raw line may hold
+/// NULs; an `mmap` writer killed during a copy leaves a prefix of its batch, no hole): only
+/// the tail and a torn last JSON record go.
 #[test]
-fn append_cuts_a_batch_torn_by_a_hole() {
+fn append_keeps_nul_bytes_before_the_nul_tail() {
     use logxide::sink::{FileOptions, IoStrategy, OpenMode};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hole.log");
     let mut bytes = b"{\"a\":1}\n{\"b\":2}\n{\"c\"".to_vec();
     bytes.extend([0u8; 48]);
     bytes.extend(b"3}\n{\"d\":4}\n");
+    let kept = bytes.clone();
+    bytes.extend(b"{\"e\":");
     bytes.extend([0u8; 4096]);
     std::fs::write(&path, &bytes).unwrap();
     for strategy in [IoStrategy::Block, IoStrategy::Mmap] {
@@ -661,7 +666,7 @@ fn append_cuts_a_batch_torn_by_a_hole() {
             .open(&path)
             .unwrap();
         drop(sink);
-        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
+        assert_eq!(std::fs::read(&path).unwrap(), kept);
     }
 }
 
@@ -954,5 +959,34 @@ fn durability_syncs_the_directories_of_a_new_file_once() {
         write(&mut sink, &["{\"a\":1}\n"]);
         sink.close().unwrap();
         assert_eq!(sink.directory_syncs(), 0);
+    }
+}
+
+/// A raw line may hold NUL bytes. An `mmap` writer that dies after reporting its batches
+/// (here: the sink is forgotten, as a killed process leaves it, padding and all) must not
+/// lose them when the file is reopened for append: only the NUL tail goes.
+#[test]
+fn append_after_an_mmap_crash_keeps_reported_lines_holding_nul_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nul.log");
+    let mut sink = opts(IoStrategy::Mmap).open(&path).unwrap();
+    write(&mut sink, &["{\"a\":1}\n", "raw \0 line\n"]);
+    write(&mut sink, &["{\"b\":2}\n", "\0\0\0\0\0\0\0\0\0\0 more\n"]);
+    write(&mut sink, &["{\"c\":3}\n"]);
+    std::mem::forget(sink);
+    let expected =
+        b"{\"a\":1}\nraw \0 line\n{\"b\":2}\n\0\0\0\0\0\0\0\0\0\0 more\n{\"c\":3}\n".to_vec();
+    assert!(
+        fs::read(&path).unwrap().len() > expected.len(),
+        "no padding"
+    );
+    for strategy in STRATEGIES {
+        let mut sink = opts(strategy)
+            .open_mode(OpenMode::Append)
+            .open(&path)
+            .unwrap();
+        assert_eq!(sink.len(), expected.len() as u64, "{strategy}");
+        sink.close().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), expected, "{strategy}");
     }
 }

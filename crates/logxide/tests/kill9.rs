@@ -55,12 +55,15 @@ fn child_entry() {
 
 /// Checks the file a killed child left; returns the records found.
 fn check(bytes: &[u8], strategy: &str) -> usize {
-    // mmap may leave a NUL tail (the mapping grows in chunks), and a batch whose copy was cut
-    // short may hold a hole of NULs: that batch was never reported written, and the next open
-    // for append cuts it (checked by the caller). Here: records before the first NUL.
+    // mmap may leave a NUL tail (the mapping grows in chunks). It copies each batch in address
+    // order: a copy cut short leaves a prefix of the batch, never a hole of NULs inside it, so
+    // after the first NUL there are only NULs. Here: records before the first NUL.
     let content_end = match bytes.iter().position(|&b| b == 0) {
         Some(at) => {
             assert_eq!(strategy, "mmap", "a NUL byte at {at} without mmap");
+            if let Some(after) = bytes[at..].iter().position(|&b| b != 0) {
+                panic!("a hole of {after} NUL bytes at {at}, data after it");
+            }
             at
         }
         None => bytes.len(),

@@ -154,10 +154,12 @@ pub enum OpenMode {
     /// Keep the existing content and write after it.
     ///
     /// A tail of NUL bytes (left when a process writing with the `mmap` strategy crashed
-    /// before trimming its file) is removed; a batch such a crash left with a hole of NULs
-    /// inside (a copy interrupted out of order; never reported as written) is cut back to the
-    /// last whole record before the hole (NUL bytes in a file without a NUL tail are not such
-    /// a hole: they and what follows them are kept); and if the file then ends with a torn last line, that
+    /// before trimming its file) is removed. NUL bytes before it are kept, with every record
+    /// around them: a raw line may hold NULs, and the `mmap` strategy copies each batch in
+    /// address order, so a process killed during a copy leaves a prefix of the batch, never a
+    /// hole inside it (a hole left by a machine crash, pages written back out of order, or by
+    /// an older version, stays as the line it is in; `logxide check` reports it). If the
+    /// file then ends with a torn last line, that
     /// line is removed when it is a JSON record cut short (it starts with `{`), otherwise (some
     /// other text without a final newline) the first record written is preceded by a `\n`,
     /// so that it starts on a line of its own (a file only opened keeps its text as it was).
@@ -902,8 +904,7 @@ impl FileSink {
         let page = mmap::page_size() as u64;
         // Grow when the batch does not fit, and also when it would fill the file exactly (at
         // open, this gives an appended file room for the first batch): the file always ends
-        // with padding after the last batch, which is how opening for append tells a torn
-        // batch of a crashed writer from someone else's NULs.
+        // with padding after the last batch (a crashed writer's file always has a NUL tail).
         if end >= self.file_len {
             let needed = ((end + 1).div_ceil(page) * page).max(self.file_len + page);
             let mut new_len = needed.max((self.file_len + self.chunk).div_ceil(page) * page);
@@ -1115,10 +1116,6 @@ fn last_line_start(file: &File, end: u64) -> io::Result<u64> {
     Ok(0)
 }
 
-/// How far back from the end a hole left by an interrupted copy is looked for: the writer
-/// hands sinks batches of at most 1 MiB plus one record.
-const TORN_BATCH_WINDOW: u64 = 4 << 20;
-
 /// True if `file` holds `bytes` at `offset`.
 fn tail_equals(file: &File, offset: u64, bytes: &[u8]) -> io::Result<bool> {
     const CHUNK: usize = 64 << 10;
@@ -1160,38 +1157,9 @@ fn cut_partial_tail(file: &File, partial: &[u8], expected_end: u64) -> io::Resul
     Ok(Some(start))
 }
 
-/// A process killed while copying a batch into its mapping can leave a hole of NULs inside
-/// that batch (`memcpy` may fill a range out of order). Such a batch was never reported as
-/// written: cut the file back to the last complete record before the first NUL of the last
-/// [`TORN_BATCH_WINDOW`] bytes. Returns the new end (unchanged when there is no hole).
-fn cut_torn_batch(file: &File, end: u64) -> io::Result<u64> {
-    let start = end.saturating_sub(TORN_BATCH_WINDOW);
-    let mut window = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
-    file.read_exact_at(&mut window, start)?;
-    let Some(hole) = window.iter().position(|&b| b == 0) else {
-        return Ok(end);
-    };
-    if let Some(nl) = window[..hole].iter().rposition(|&b| b == b'\n') {
-        return Ok(start + nl as u64 + 1);
-    }
-    // No record boundary in the window before the hole: look further back.
-    let mut pos = start;
-    let mut buf = vec![0u8; 64 * 1024];
-    while pos > 0 {
-        let n = buf.len().min(usize::try_from(pos).unwrap_or(usize::MAX));
-        let chunk_start = pos - n as u64;
-        file.read_exact_at(&mut buf[..n], chunk_start)?;
-        if let Some(nl) = buf[..n].iter().rposition(|&b| b == b'\n') {
-            return Ok(chunk_start + nl as u64 + 1);
-        }
-        pos = chunk_start;
-    }
-    Ok(0)
-}
-
-/// Opens an existing file for appending: removes a NUL tail left by a crashed `mmap` writer,
-/// then (only if there was one) cuts a batch it left torn by a hole ([`cut_torn_batch`]), and
-/// removes a torn last JSON record. Returns the resulting length, and whether the file ends
+/// Opens an existing file for appending: removes a NUL tail left by a crashed `mmap` writer
+/// (which copies in address order: what it leaves before the tail is a prefix of its last
+/// batch, so NUL bytes before the tail are data, kept), and removes a torn last JSON record. Returns the resulting length, and whether the file ends
 /// with other text without a newline (the next batch starts with `\n`: written lazily, so
 /// that a rotating file counts it, and a file only opened is left as it was).
 fn repair_tail(file: &File, len: u64) -> io::Result<(u64, bool)> {
@@ -1208,12 +1176,6 @@ fn repair_tail(file: &File, len: u64) -> io::Result<(u64, bool)> {
             }
             None => end = start,
         }
-    }
-    // Only a crashed `mmap` writer leaves a hole inside its last batch, and it always leaves
-    // padding after it: in a file without a NUL tail, NULs are someone else's bytes, and the
-    // records after them are whole.
-    if end < len {
-        end = cut_torn_batch(file, end)?;
     }
     if end < len {
         file.set_len(end)?;
