@@ -1707,3 +1707,39 @@ fn a_symlink_retargeted_while_running_is_followed_at_the_next_batch() {
         }
     }
 }
+
+/// A sync that fails after the records of a split batch's first part were written (their
+/// durability in doubt, not their writing) does not fail the rest of the batch: every record
+/// is written and the error is reported with the whole batch written.
+#[test]
+fn a_failed_sync_in_a_split_batch_still_writes_the_rest() {
+    use logxide::sink::Durability;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let path = logs.join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock)
+        .max_bytes(4)
+        .file(
+            FileOptions::new()
+                .durability(Durability::Data)
+                .reopen_if_moved(false),
+        )
+        .open(&path)
+        .unwrap();
+    // The new file's directory is synced with the first batch: gone, it cannot be.
+    let moved = dir.path().join("moved");
+    fs::rename(&logs, &moved).unwrap();
+    let owned = Owned::new(&["a", "b", "c"]);
+    let err = sink.write_batch(&owned.batch()).unwrap_err();
+    assert_eq!(err.written, 3, "{err}");
+    assert_eq!(err.error.kind(), std::io::ErrorKind::NotFound, "{err}");
+    assert!(
+        err.error.to_string().contains("cannot sync the directory"),
+        "{err}"
+    );
+    // "a", "b" fill the file; the rotation before "c" fails (its sync fails first), so "c"
+    // goes into the current file too.
+    assert_eq!(sink.rotation_failures(), 1);
+    assert_eq!(fs::read(moved.join("app.log")).unwrap(), b"a\nb\nc\n");
+}

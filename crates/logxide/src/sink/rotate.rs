@@ -116,7 +116,9 @@
 //! ([`RotatingFile::rotation_failures`]), and returns a [`SinkError`] whose
 //! [`written`](SinkError::written) is the whole batch (every record is in the file) so the
 //! writer reports the error. A failed write returns the exact number of records of the batch
-//! that were written, in whichever files, before it.
+//! that were written, in whichever files, before it; a failed sync (with
+//! [`FileOptions::durability`]) of records that were written does not stop the rest of the
+//! batch: it is written, and the error reported with the whole batch written.
 //!
 //! No rename of a rotation replaces a file: the active file is given its rotated name with a
 //! hard link, which fails on a name taken meanwhile (another process logging to the same file
@@ -1566,6 +1568,7 @@ impl Sink for RotatingFile {
         let mut failed: Option<io::Error> = self.follow_link().err();
         self.inner.follow_path().map_err(SinkError::new)?;
         let now = unix_secs(self.opts.clock.now());
+        let mut unsynced: Option<io::Error> = None;
         if let Some(p) = self.opts.every {
             let period = now / p.seconds();
             if period > self.period {
@@ -1610,14 +1613,19 @@ impl Sink for RotatingFile {
                 }
             };
             if let Err(e) = self.inner.write_followed(&rest.take(n)) {
-                return Err(SinkError {
-                    written: done + e.written.min(n),
-                    error: e.error,
-                });
+                if e.written < n {
+                    return Err(SinkError {
+                        written: done + e.written,
+                        error: e.error,
+                    });
+                }
+                // Every record of the part is in the file, only their sync failed: the
+                // rest of the batch is still written, and the error reported after it.
+                unsynced.get_or_insert(e.error);
             }
             done += n;
         }
-        match failed {
+        match failed.or(unsynced) {
             // Every record is in the current file; the writer reports the error.
             Some(error) => Err(SinkError {
                 written: batch.len(),
