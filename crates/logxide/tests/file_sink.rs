@@ -990,3 +990,36 @@ fn append_after_an_mmap_crash_keeps_reported_lines_holding_nul_bytes() {
         assert_eq!(fs::read(&path).unwrap(), expected, "{strategy}");
     }
 }
+
+/// An `mmap_chunk` of 0 or above 1 TiB is refused by `validate` and `open` with an error
+/// saying what is accepted, before anything is created (a huge one overflowed the growth
+/// arithmetic); 1 TiB itself is accepted.
+#[test]
+fn mmap_chunk_out_of_range_is_refused_saying_what_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    for chunk in [0usize, (1 << 40) + 1, usize::MAX] {
+        let options = FileOptions::new()
+            .strategy(IoStrategy::Mmap)
+            .mmap_chunk(chunk);
+        let expected = format!(
+            "invalid mmap_chunk {chunk}: expected from 1 byte to 1 TiB (1099511627776 bytes)"
+        );
+        let err = options.validate().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), expected);
+        let path = dir.path().join("new").join("a.log");
+        let err = options.open(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot open log file {}: {expected}", path.display())
+        );
+        assert!(!dir.path().join("new").exists());
+    }
+    assert!(FileOptions::new()
+        .strategy(IoStrategy::Mmap)
+        .mmap_chunk(1 << 40)
+        .validate()
+        .is_ok());
+    // Other strategies do not use it.
+    assert!(FileOptions::new().mmap_chunk(0).validate().is_ok());
+}

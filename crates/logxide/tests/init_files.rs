@@ -508,6 +508,12 @@ fn options_invalid_at_open_are_refused_before_any_side_effect() {
                 .unwrap(),
         ),
         (
+            "file_options",
+            dir.path().join("setuid.log"),
+            builder(&dir.path().join("setuid.log"))
+                .file_options(FileOptions::new().permissions(0o4644)),
+        ),
+        (
             "rotating file name",
             dir.path().join(std::ffi::OsStr::from_bytes(b"app\xff.log")),
             builder(&dir.path().join(std::ffi::OsStr::from_bytes(b"app\xff.log")))

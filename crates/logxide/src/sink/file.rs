@@ -446,7 +446,7 @@ impl FileOptions {
     /// is full (default 8 MiB; rounded up to the page size; a larger batch grows it by more;
     /// when the disk has no room for a whole chunk, by just what the batch needs, rounded up
     /// to a page and leaving at least one byte of padding after it).
-    /// It must be non-zero, or [`FileOptions::open`] fails with
+    /// It must be from 1 byte to 1 TiB, or [`FileOptions::open`] fails with
     /// [`io::ErrorKind::InvalidInput`].
     ///
     /// ```
@@ -474,7 +474,8 @@ impl FileOptions {
     /// checks first).
     ///
     /// # Errors
-    /// [`io::ErrorKind::InvalidInput`]: `mmap_chunk(0)` with the `mmap` strategy, or
+    /// [`io::ErrorKind::InvalidInput`]: an `mmap_chunk` of 0 or above 1 TiB with the `mmap`
+    /// strategy, or
     /// [`permissions`](Self::permissions) above `0o777`.
     ///
     /// ```
@@ -493,10 +494,15 @@ impl FileOptions {
                 ),
             ));
         }
-        if self.strategy == IoStrategy::Mmap && self.mmap_chunk == 0 {
+        if self.strategy == IoStrategy::Mmap
+            && !(1..=MAX_MMAP_CHUNK).contains(&(self.mmap_chunk as u64))
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "mmap_chunk must be greater than zero",
+                format!(
+                    "invalid mmap_chunk {}: expected from 1 byte to 1 TiB ({MAX_MMAP_CHUNK} bytes)",
+                    self.mmap_chunk
+                ),
             ));
         }
         Ok(())
@@ -528,6 +534,10 @@ impl FileOptions {
         })
     }
 }
+
+/// The largest [`FileOptions::mmap_chunk`]: 1 TiB (the growth arithmetic stays far from
+/// overflowing).
+const MAX_MMAP_CHUNK: u64 = 1 << 40;
 
 /// Says why opening `path` failed when the OS error alone would not: a symlink refused by
 /// `O_NOFOLLOW` (reported by Linux as "too many levels of symbolic links"), or a missing
