@@ -1743,3 +1743,35 @@ fn a_failed_sync_in_a_split_batch_still_writes_the_rest() {
     assert_eq!(sink.rotation_failures(), 1);
     assert_eq!(fs::read(moved.join("app.log")).unwrap(), b"a\nb\nc\n");
 }
+
+/// The period of an appended file is that of its modification time before the open: the
+/// open's removal of a torn last record (which sets it to now) does not hide that its
+/// records are from an earlier period, so the first batch rotates them.
+#[test]
+fn an_appended_file_repaired_at_open_keeps_the_period_of_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    fs::write(&path, b"{\"a\":1}\n{\"b\"").unwrap();
+    let file = fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(T0 - 3600))
+        .unwrap();
+    drop(file);
+    // The real time: the repair sets the modification time to (at least) it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let clock = ManualClock::at(now);
+    let mut sink = clocked(&clock)
+        .every(Period::Hour)
+        .file(FileOptions::new().open_mode(OpenMode::Append))
+        .open(&path)
+        .unwrap();
+    write(&mut sink, &["{\"c\":3}"]);
+    sink.close().unwrap();
+    assert_eq!(sink.rotations(), 1);
+    assert_eq!(
+        all_contents(&path),
+        vec![b"{\"a\":1}\n".to_vec(), b"{\"c\":3}\n".to_vec()]
+    );
+}

@@ -1215,11 +1215,14 @@ impl RotatingFile {
             true => None,
             false => Some(Background::start(&opts, &shared)?),
         };
+        // The modification time of the records found, before the open's repair of a torn
+        // last line (which changes it to now) could hide their period.
+        let modified = fs::metadata(&file).and_then(|m| m.modified());
         let inner = opts.file.open(&file)?;
         let now = unix_secs(opts.clock.now());
         let mut start = now;
         if opts.file.open_mode == OpenMode::Append && !inner.is_empty() {
-            if let Ok(modified) = fs::metadata(&file).and_then(|m| m.modified()) {
+            if let Ok(modified) = modified {
                 start = start.min(unix_secs(modified));
             }
         }
