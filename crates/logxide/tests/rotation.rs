@@ -1775,3 +1775,28 @@ fn an_appended_file_repaired_at_open_keeps_the_period_of_its_records() {
         vec![b"{\"a\":1}\n".to_vec(), b"{\"c\":3}\n".to_vec()]
     );
 }
+
+/// A path without a file name and one whose name is not UTF-8 are refused saying which
+/// and what is accepted.
+#[test]
+fn a_rotating_path_without_a_usable_file_name_is_refused_saying_why() {
+    use std::os::unix::ffi::OsStrExt;
+    let opts = RotateOptions::new().max_bytes(100);
+    for path in ["/", "logs/..", ""] {
+        let err = opts.check(path).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(
+            err.to_string(),
+            format!("a rotating log file needs a file name (the path ends in `..`, or is a root or empty), e.g. app.log: {path}")
+        );
+    }
+    let bad = Path::new(std::ffi::OsStr::from_bytes(b"app\xff.log"));
+    let err = opts.check(bad).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "a rotating log file needs a UTF-8 file name, e.g. app.log: {}",
+            bad.display()
+        )
+    );
+}

@@ -617,10 +617,14 @@ struct Naming {
 impl Naming {
     fn new(path: &Path) -> io::Result<Naming> {
         let name = path.file_name().and_then(OsStr::to_str).ok_or_else(|| {
+            let what = match path.file_name() {
+                None => "a file name (the path ends in `..`, or is a root or empty)",
+                Some(_) => "a UTF-8 file name",
+            };
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "a rotating log file needs a UTF-8 file name: {}",
+                    "a rotating log file needs {what}, e.g. app.log: {}",
                     path.display()
                 ),
             )
