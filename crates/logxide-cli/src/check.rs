@@ -83,6 +83,10 @@ struct FileReport {
     problems: Vec<Problem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     repair: Option<Repair>,
+    /// Why reading stopped before the end (a corrupt or truncated compressed file, a read
+    /// error): the report covers the lines before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
     /// Bytes of the input a repaired copy keeps.
     #[serde(skip)]
     keep: u64,
@@ -123,14 +127,20 @@ struct TaskState {
     groups: HashMap<Vec<u64>, Group>,
 }
 
-/// Checks one input, filling `rep`.
-fn check_reader(r: impl Read, rep: &mut FileReport) -> io::Result<()> {
+/// Checks one input, filling `rep`. When reading fails, `rep` covers what was read before
+/// (the tasks so far checked as if the input ended there), and the error says how far that is.
+fn check_reader(r: impl Read, rep: &mut FileReport) -> Result<(), (io::Error, record::ReadSoFar)> {
+    let mut so_far = record::ReadSoFar::default();
     let mut tasks: HashMap<String, TaskState> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut after_end_lines: HashSet<u64> = HashSet::new();
-    record::for_each_line(BufReader::with_capacity(1 << 16, r), |chunk| {
+    let read = record::for_each_line(BufReader::with_capacity(1 << 16, r), |chunk| {
         match chunk {
             Chunk::NulTail { no, offset, len } => {
+                so_far = record::ReadSoFar {
+                    lines: no,
+                    bytes: offset + len,
+                };
                 rep.problem(
                     no,
                     format!(
@@ -149,6 +159,10 @@ fn check_reader(r: impl Read, rep: &mut FileReport) -> io::Result<()> {
                 bytes,
                 terminated,
             } => {
+                so_far = record::ReadSoFar {
+                    lines: no,
+                    bytes: offset + bytes.len() as u64 + u64::from(terminated),
+                };
                 rep.lines += 1;
                 let parsed = record::parse(bytes);
                 if !terminated {
@@ -182,13 +196,13 @@ fn check_reader(r: impl Read, rep: &mut FileReport) -> io::Result<()> {
             }
         }
         Ok(())
-    })?;
+    });
     for tid in &order {
         finish_task(rep, tid, &tasks[tid], &after_end_lines);
     }
     rep.tasks = order.len() as u64;
     rep.problems.sort_by_key(|p| p.line);
-    Ok(())
+    read.map_err(|e| (e, so_far))
 }
 
 fn on_record(
@@ -414,7 +428,11 @@ fn summary_line(rep: &FileReport) -> String {
         c.failed,
         plural(rep.incomplete_tasks, "incomplete task", "incomplete tasks"),
         plural(rep.problem_count, "problem", "problems"),
-    )
+    ) + if rep.error.is_some() {
+        ", then a read error: the rest of the file could not be read"
+    } else {
+        ""
+    }
 }
 
 fn repair(src: &Path, out: &Path, rep: &FileReport) -> io::Result<Repair> {
@@ -515,14 +533,29 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             file: path.display().to_string(),
             ..FileReport::default()
         };
-        let res = record::open_lines(path).and_then(|f| check_reader(f, &mut rep));
-        if let Err(e) = res {
+        let (input, compression) = match record::open_lines(path) {
+            Ok(opened) => opened,
+            Err(e) => {
+                eprintln!(
+                    "logxide check: {}: {}",
+                    sanitize(&path.display().to_string()),
+                    sanitize(&e.to_string())
+                );
+                unreadable = true;
+                continue;
+            }
+        };
+        if let Err((e, so_far)) = check_reader(input, &mut rep) {
+            // The report of the lines read before the error is printed too.
+            let text = record::read_error_text(&e, compression, so_far);
             eprintln!(
                 "logxide check: {}: {}",
                 sanitize(&path.display().to_string()),
-                sanitize(&e.to_string())
+                sanitize(&text)
             );
+            rep.error = Some(text);
             unreadable = true;
+            reports.push(rep);
             continue;
         }
         if let Some(out) = &args.repair {

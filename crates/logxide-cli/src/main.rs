@@ -22,11 +22,11 @@ use clap::{CommandFactory, Parser, Subcommand};
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {
+pub(crate) enum Command {
     /// Show logxide files as task trees (both layouts; `-` for stdin; --follow like tail -f)
     View(view::ViewArgs),
     /// Validate logxide files: JSON, keys, timestamps, task trees, torn lines, NUL tails

@@ -373,16 +373,53 @@ pub fn compression_of(file: &mut File) -> io::Result<Option<Compression>> {
 }
 
 /// Opens `path` for reading its lines: a gzip or zstd file (a rotated, compressed log) is
-/// decompressed.
-pub fn open_lines(path: &Path) -> io::Result<Box<dyn Read>> {
+/// decompressed. Also says how it is compressed.
+pub fn open_lines(path: &Path) -> io::Result<(Box<dyn Read>, Option<Compression>)> {
     let mut file = File::open(path)?;
-    Ok(match compression_of(&mut file)? {
+    let compression = compression_of(&mut file)?;
+    let reader: Box<dyn Read> = match compression {
         Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(
             io::BufReader::with_capacity(1 << 16, file),
         )),
         Some(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::new(file)?),
         None => Box::new(file),
-    })
+    };
+    Ok((reader, compression))
+}
+
+/// How far an input was read: its complete lines and their bytes (decompressed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadSoFar {
+    /// Lines read (the last one possibly without its `\n`).
+    pub lines: u64,
+    /// Bytes of those lines.
+    pub bytes: u64,
+}
+
+/// What an error that stopped reading an input means, for a person: for a compressed file,
+/// that its data is truncated or corrupt and where; for a plain one, where reading failed.
+pub fn read_error_text(e: &io::Error, compression: Option<Compression>, at: ReadSoFar) -> String {
+    let lines = match at.lines {
+        1 => "1 line".to_owned(),
+        n => format!("{n} lines"),
+    };
+    match compression {
+        Some(c) => {
+            let what = if e.kind() == io::ErrorKind::UnexpectedEof
+                || e.to_string().contains("incomplete")
+            {
+                "truncated"
+            } else {
+                "corrupt"
+            };
+            format!(
+                "the {} data is {what} ({e}): {lines} ({} bytes) were read before it",
+                c.name(),
+                at.bytes
+            )
+        }
+        None => format!("read error after {lines} ({} bytes): {e}", at.bytes),
+    }
 }
 
 /// One piece of an input, as [`for_each_line`] reads it.

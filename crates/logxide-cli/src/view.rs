@@ -1,6 +1,6 @@
 //! `logxide view`: logxide files rendered as task trees.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -72,6 +72,30 @@ pub struct ViewArgs {
     /// Only tasks with records at or before TIME; with --follow, only records
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub until: Option<f64>,
+    /// Bytes of record lines kept in memory to put each task's records together (a number,
+    /// or with K, M or G: KiB, MiB, GiB). Within it the output is that of the whole input at
+    /// once; past it, the oldest tasks are printed as they are so far
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_size)]
+    pub max_buffer: u64,
+}
+
+/// A size: a number of bytes, or with a K, M or G suffix (KiB, MiB, GiB).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') => (&t[..t.len() - 1], 10),
+        Some(b'M') => (&t[..t.len() - 1], 20),
+        Some(b'G') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            format!("invalid size {text:?}: expected a positive number of bytes, or with K, M or G (like 64K, 32M, 1G)")
+        })
 }
 
 /// Terminal colors, or none.
@@ -253,11 +277,9 @@ fn render(
 struct Task {
     tid: String,
     recs: Vec<Record>,
-}
-
-enum Item {
-    Task(usize),
-    Note(String),
+    /// Whether its root action ended, or it is a lone message at `[1]`: no more records are
+    /// expected (a later one is still put with it while the task is in memory).
+    finished: bool,
 }
 
 fn task_shown(t: &Task, args: &ViewArgs) -> bool {
@@ -280,56 +302,221 @@ fn task_shown(t: &Task, args: &ViewArgs) -> bool {
     args.since.map_or(true, |s| last >= s) && args.until.map_or(true, |u| first <= u)
 }
 
-/// Reads all of `input`, then prints its tasks as trees in the order they first appear.
-fn view_all(input: impl Read, args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<()> {
-    let mut tasks: Vec<Task> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut items: Vec<Item> = Vec::new();
-    record::for_each_line(BufReader::with_capacity(1 << 16, input), |chunk| {
-        match chunk {
-            Chunk::Line { no, bytes, .. } => {
-                if bytes.iter().all(u8::is_ascii_whitespace) {
-                    return Ok(());
-                }
-                match record::parse(bytes) {
-                    Ok(rec) => {
-                        let i = *index.entry(rec.tid.clone()).or_insert_with(|| {
-                            tasks.push(Task {
-                                tid: rec.tid.clone(),
-                                recs: Vec::new(),
-                            });
-                            items.push(Item::Task(tasks.len() - 1));
-                            tasks.len() - 1
-                        });
-                        tasks[i].recs.push(rec);
+fn print_task(t: &Task, args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<()> {
+    if !task_shown(t, args) {
+        return Ok(());
+    }
+    let refs: Vec<&Record> = t.recs.iter().collect();
+    let mut incomplete = false;
+    let nodes = build(&refs, 0, args.level, &mut incomplete);
+    let first = t.recs.iter().map(|r| r.ts).fold(f64::INFINITY, f64::min);
+    let mut head = format!("{} {}", p.wrap(BOLD, &sanitize(&t.tid)), time_text(first));
+    head = finish(head, incomplete, p);
+    writeln!(out, "{head}")?;
+    render(out, &nodes, &mut String::new(), p)
+}
+
+/// One input's items (tasks and notes) in the order they first appear, kept in memory only
+/// until they can be printed: the output of the whole input at once, with bounded memory.
+///
+/// Everything is kept while the lines kept stay within the budget (`--max-buffer`), and
+/// printed at the end: every task with all its records. Past the budget, the items at the
+/// front are printed and freed — finished tasks (their root action ended, or a lone
+/// message) first; if the front task is still unfinished, it too is printed as it is so far
+/// (its later records then make a new tree under the same task id).
+struct Viewer<'a> {
+    args: &'a ViewArgs,
+    paint: Paint,
+    budget: u64,
+    /// Items in order; `queue[0]` has the number `base`.
+    queue: VecDeque<Item>,
+    base: u64,
+    /// Task id → the number of its item, while in the queue.
+    index: HashMap<String, u64>,
+    /// Bytes of the lines kept.
+    kept: u64,
+}
+
+enum Item {
+    Task(Task, u64),
+    Note(String),
+}
+
+impl Item {
+    fn bytes(&self) -> u64 {
+        match self {
+            Item::Task(_, n) => *n,
+            Item::Note(s) => s.len() as u64,
+        }
+    }
+}
+
+impl<'a> Viewer<'a> {
+    fn new(args: &'a ViewArgs, paint: Paint, budget: u64) -> Self {
+        Viewer {
+            args,
+            paint,
+            budget,
+            queue: VecDeque::new(),
+            base: 0,
+            index: HashMap::new(),
+            kept: 0,
+        }
+    }
+
+    fn push(&mut self, item: Item) -> u64 {
+        self.kept += item.bytes();
+        self.queue.push_back(item);
+        self.base + self.queue.len() as u64 - 1
+    }
+
+    fn line(&mut self, out: &mut dyn Write, no: u64, bytes: &[u8]) -> io::Result<()> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        match record::parse(bytes) {
+            Ok(rec) => {
+                let size = bytes.len() as u64 + 1;
+                let root_end = rec.lvl.len() == 1 && rec.is_end();
+                match self.index.get(&rec.tid) {
+                    Some(&n) => {
+                        let Some(Item::Task(t, b)) = self.queue.get_mut((n - self.base) as usize)
+                        else {
+                            unreachable!("the index names tasks in the queue");
+                        };
+                        t.finished |= root_end;
+                        t.recs.push(rec);
+                        *b += size;
+                        self.kept += size;
                     }
-                    Err(_) => items.push(Item::Note(bad_line(no, bytes))),
+                    None => {
+                        let finished = root_end || (rec.lvl == [1] && rec.action_type().is_none());
+                        let tid = rec.tid.clone();
+                        let n = self.push(Item::Task(
+                            Task {
+                                tid: tid.clone(),
+                                recs: vec![rec],
+                                finished,
+                            },
+                            size,
+                        ));
+                        self.index.insert(tid, n);
+                    }
                 }
             }
-            Chunk::NulTail { no, len, .. } => items.push(Item::Note(nul_line(no, len))),
+            Err(_) => {
+                self.push(Item::Note(bad_line(no, bytes)));
+            }
+        }
+        if self.kept > self.budget {
+            self.spill(out)?;
         }
         Ok(())
-    })?;
-    for item in &items {
+    }
+
+    fn note(&mut self, text: String) {
+        self.push(Item::Note(text));
+    }
+
+    /// Prints the front item and forgets it.
+    fn pop(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let Some(item) = self.queue.pop_front() else {
+            return Ok(());
+        };
+        self.base += 1;
+        self.kept -= item.bytes();
         match item {
-            Item::Note(text) => writeln!(out, "{}", p.wrap(YELLOW, text))?,
-            Item::Task(i) => {
-                let t = &tasks[*i];
-                if !task_shown(t, args) {
-                    continue;
-                }
-                let refs: Vec<&Record> = t.recs.iter().collect();
-                let mut incomplete = false;
-                let nodes = build(&refs, 0, args.level, &mut incomplete);
-                let first = t.recs.iter().map(|r| r.ts).fold(f64::INFINITY, f64::min);
-                let mut head = format!("{} {}", p.wrap(BOLD, &sanitize(&t.tid)), time_text(first));
-                head = finish(head, incomplete, p);
-                writeln!(out, "{head}")?;
-                render(out, &nodes, &mut String::new(), p)?;
+            Item::Note(text) => writeln!(out, "{}", self.paint.wrap(YELLOW, &text)),
+            Item::Task(t, _) => {
+                self.index.remove(&t.tid);
+                print_task(&t, self.args, self.paint, out)
             }
         }
     }
-    Ok(())
+
+    /// Over the budget: prints finished items from the front down to half of it, then
+    /// unfinished ones too while still over it.
+    fn spill(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        while self.kept > self.budget / 2
+            && matches!(
+                self.queue.front(),
+                Some(Item::Note(_)) | Some(Item::Task(Task { finished: true, .. }, _))
+            )
+        {
+            self.pop(out)?;
+        }
+        while self.kept > self.budget {
+            self.pop(out)?;
+        }
+        Ok(())
+    }
+
+    /// Prints everything kept.
+    fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        while !self.queue.is_empty() {
+            self.pop(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why reading an input stopped: its own error (decompressing, reading) or the output's.
+enum ViewError {
+    Input(io::Error),
+    Output(io::Error),
+}
+
+/// Reads `input` and prints its tasks as trees in the order they first appear (see
+/// [`Viewer`]). On an input error, what was read before it is printed, then the error is
+/// returned with the number of bytes and complete lines read.
+fn view_all(
+    input: impl Read,
+    args: &ViewArgs,
+    p: Paint,
+    budget: u64,
+    out: &mut dyn Write,
+) -> Result<(), (ViewError, record::ReadSoFar)> {
+    let mut v = Viewer::new(args, p, budget);
+    let mut output_err = None;
+    let mut so_far = record::ReadSoFar::default();
+    let read = record::for_each_line(BufReader::with_capacity(1 << 16, input), |chunk| {
+        let res = match chunk {
+            Chunk::Line {
+                no,
+                offset,
+                bytes,
+                terminated,
+            } => {
+                so_far = record::ReadSoFar {
+                    bytes: offset + bytes.len() as u64 + u64::from(terminated),
+                    lines: no,
+                };
+                v.line(out, no, bytes)
+            }
+            Chunk::NulTail { no, offset, len } => {
+                so_far = record::ReadSoFar {
+                    bytes: offset + len,
+                    lines: no,
+                };
+                v.note(nul_line(no, len));
+                Ok(())
+            }
+        };
+        res.map_err(|e| {
+            output_err = Some(e);
+            io::Error::other("output failed")
+        })
+    });
+    let err = match (read, output_err) {
+        (_, Some(e)) => return Err((ViewError::Output(e), so_far)),
+        (Ok(()), None) => None,
+        (Err(e), None) => Some(e),
+    };
+    v.finish(out).map_err(|e| (ViewError::Output(e), so_far))?;
+    match err {
+        None => Ok(()),
+        Some(e) => Err((ViewError::Input(e), so_far)),
+    }
 }
 
 /// Prints records one by one as they arrive (`--follow`).
@@ -618,11 +805,15 @@ pub fn run(args: &ViewArgs) -> ExitCode {
                     break;
                 }
             }
-            let r = if name == "-" {
-                view_all(io::stdin().lock(), args, p, &mut out)
+            let budget = args.max_buffer;
+            let (r, compression) = if name == "-" {
+                (
+                    view_all(io::stdin().lock(), args, p, budget, &mut out),
+                    None,
+                )
             } else {
                 match record::open_lines(name.as_ref()) {
-                    Ok(f) => view_all(f, args, p, &mut out),
+                    Ok((f, c)) => (view_all(f, args, p, budget, &mut out), c),
                     Err(e) => {
                         let _ = out.flush();
                         eprintln!(
@@ -635,18 +826,25 @@ pub fn run(args: &ViewArgs) -> ExitCode {
                     }
                 }
             };
-            if let Err(e) = r {
-                if e.kind() == io::ErrorKind::BrokenPipe {
+            match r {
+                Ok(()) => {}
+                Err((ViewError::Output(e), _)) => {
                     res = Err(e);
                     break;
                 }
-                let _ = out.flush();
-                eprintln!(
-                    "logxide view: {}: {}",
-                    sanitize(name),
-                    sanitize(&e.to_string())
-                );
-                code = ExitCode::from(2);
+                Err((ViewError::Input(e), so_far)) => {
+                    // What was read before the error is printed above the message.
+                    if let Err(e) = out.flush() {
+                        res = Err(e);
+                        break;
+                    }
+                    eprintln!(
+                        "logxide view: {}: {}",
+                        sanitize(name),
+                        sanitize(&record::read_error_text(&e, compression, so_far))
+                    );
+                    code = ExitCode::from(2);
+                }
             }
         }
         res.map(|()| code)
@@ -669,6 +867,259 @@ mod tests {
         text.lines()
             .map(|l| record::parse(l.as_bytes()).unwrap())
             .collect()
+    }
+
+    fn args(extra: &[&str]) -> ViewArgs {
+        use clap::Parser;
+        let argv = ["logxide", "view"].iter().chain(extra).chain(&["f"]);
+        match crate::Cli::parse_from(argv).command {
+            crate::Command::View(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    /// The output of the whole input at once: every record kept, then every item printed
+    /// (what `view` did before it streamed).
+    fn in_memory(input: &[u8], args: &ViewArgs) -> Vec<u8> {
+        let p = Paint(false);
+        let mut tasks: Vec<Task> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut items: Vec<Result<usize, String>> = Vec::new();
+        record::for_each_line(input, |chunk| {
+            match chunk {
+                Chunk::Line { no, bytes, .. } => {
+                    if bytes.iter().all(u8::is_ascii_whitespace) {
+                        return Ok(());
+                    }
+                    match record::parse(bytes) {
+                        Ok(rec) => {
+                            let i = *index.entry(rec.tid.clone()).or_insert_with(|| {
+                                tasks.push(Task {
+                                    tid: rec.tid.clone(),
+                                    recs: Vec::new(),
+                                    finished: false,
+                                });
+                                items.push(Ok(tasks.len() - 1));
+                                tasks.len() - 1
+                            });
+                            tasks[i].recs.push(rec);
+                        }
+                        Err(_) => items.push(Err(bad_line(no, bytes))),
+                    }
+                }
+                Chunk::NulTail { no, len, .. } => items.push(Err(nul_line(no, len))),
+            }
+            Ok(())
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        for item in &items {
+            match item {
+                Err(text) => writeln!(out, "{text}").unwrap(),
+                Ok(i) => print_task(&tasks[*i], args, p, &mut out).unwrap(),
+            }
+        }
+        out
+    }
+
+    fn streamed(input: &[u8], args: &ViewArgs, budget: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        if view_all(input, args, Paint(false), budget, &mut out).is_err() {
+            panic!("view_all failed");
+        }
+        out
+    }
+
+    /// A log of `tasks` tasks, up to eight running at once (nested actions, messages of
+    /// every level, failures, lone messages, a bad line now and then, a record right after
+    /// its task's end), the last two left unfinished, then a NUL tail.
+    fn big_log(tasks: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        // (tid, next position, open child action position if any)
+        let mut open: Vec<(u64, u64, Option<u64>)> = Vec::new();
+        let mut started = 0u64;
+        let mut ts = 1_700_000_000.0f64;
+        let line = |out: &mut Vec<u8>, tid: u64, lvl: String, body: String, ts: f64| {
+            writeln!(
+                out,
+                r#"{{"ts":{ts:.6},"tid":"T.{tid}","lvl":{lvl},{body}}}"#
+            )
+            .unwrap();
+        };
+        while started < tasks || !open.is_empty() {
+            ts += 0.001;
+            if open.len() < 8 && started < tasks {
+                started += 1;
+                if next() % 5 == 0 {
+                    line(
+                        &mut out,
+                        started,
+                        "[1]".into(),
+                        format!(r#""mt":"info","msg":"lone {started}""#),
+                        ts,
+                    );
+                } else {
+                    line(
+                        &mut out,
+                        started,
+                        "[1]".into(),
+                        format!(r#""at":"job:run","st":"started","n":{started}"#),
+                        ts,
+                    );
+                    open.push((started, 2, None));
+                }
+                continue;
+            }
+            if started >= tasks && open.len() <= 2 {
+                break; // the last two stay unfinished
+            }
+            let k = (next() % open.len() as u64) as usize;
+            let (tid, pos, child) = open[k];
+            let r = next() % 16;
+            match (child, r) {
+                (_, 0) => out.extend_from_slice(b"not a record {\n"),
+                (None, 1..=3) => {
+                    line(
+                        &mut out,
+                        tid,
+                        format!("[{pos},1]"),
+                        r#""at":"db:query","st":"started","q":"select 1""#.into(),
+                        ts,
+                    );
+                    open[k].2 = Some(2);
+                }
+                (Some(c), 1..=3) => {
+                    let st = if r == 3 {
+                        r#""failed","exc":"E","reason":"boom""#
+                    } else {
+                        r#""succeeded""#
+                    };
+                    line(
+                        &mut out,
+                        tid,
+                        format!("[{pos},{c}]"),
+                        format!(r#""at":"db:query","st":{st},"dur":0.002"#),
+                        ts,
+                    );
+                    open[k] = (tid, pos + 1, None);
+                }
+                (Some(c), 4..=9) => {
+                    line(
+                        &mut out,
+                        tid,
+                        format!("[{pos},{c}]"),
+                        r#""mt":"debug","msg":"row""#.into(),
+                        ts,
+                    );
+                    open[k].2 = Some(c + 1);
+                }
+                (None, 4..=13) => {
+                    let mt = ["debug", "info", "warning", "error"][(r % 4) as usize];
+                    line(
+                        &mut out,
+                        tid,
+                        format!("[{pos}]"),
+                        format!(r#""mt":"{mt}","msg":"step {pos}","k":"v w""#),
+                        ts,
+                    );
+                    open[k].1 += 1;
+                }
+                (None, _) => {
+                    line(
+                        &mut out,
+                        tid,
+                        format!("[{pos}]"),
+                        r#""at":"job:run","st":"succeeded","dur":0.5"#.into(),
+                        ts,
+                    );
+                    open.remove(k);
+                    if r == 15 {
+                        line(
+                            &mut out,
+                            tid,
+                            format!("[{}]", pos + 1),
+                            r#""mt":"info","msg":"late""#.into(),
+                            ts,
+                        );
+                    }
+                }
+                (Some(_), _) => {}
+            }
+        }
+        out.extend_from_slice(&[0; 100]);
+        out
+    }
+
+    #[test]
+    fn streaming_prints_what_the_whole_input_at_once_printed() {
+        let log = big_log(25_000);
+        assert!(log.len() > 3 << 20, "{} bytes", log.len());
+        for extra in [
+            &[][..],
+            &["--level", "warning"],
+            &["--action", "db:query"],
+            &["--task", "T.1"],
+        ] {
+            let a = args(extra);
+            let expected = in_memory(&log, &a);
+            let budgets: &[u64] = if extra.is_empty() {
+                &[1 << 20, 1 << 30]
+            } else {
+                &[1 << 20]
+            };
+            for &budget in budgets {
+                let got = streamed(&log, &a, budget);
+                assert!(
+                    got == expected,
+                    "{extra:?}, budget {budget}: the output differs"
+                );
+            }
+        }
+    }
+
+    /// Past the budget with an unfinished task at the front, that task is printed as it is
+    /// so far and its later records form a second tree under its id: every record is shown
+    /// once, and memory stays bounded.
+    #[test]
+    fn an_unfinished_task_past_the_budget_is_printed_in_parts() {
+        let mut log = Vec::new();
+        writeln!(
+            log,
+            r#"{{"ts":1,"tid":"L.1","lvl":[1],"at":"main","st":"started"}}"#
+        )
+        .unwrap();
+        for i in 0..2000u64 {
+            writeln!(
+                log,
+                r#"{{"ts":1,"tid":"L.1","lvl":[{}],"mt":"info","msg":"m{i}"}}"#,
+                i + 2
+            )
+            .unwrap();
+        }
+        writeln!(
+            log,
+            r#"{{"ts":2,"tid":"L.1","lvl":[2002],"at":"main","st":"succeeded","dur":1}}"#
+        )
+        .unwrap();
+        let a = args(&[]);
+        assert_eq!(streamed(&log, &a, 1 << 30), in_memory(&log, &a));
+        let out = String::from_utf8(streamed(&log, &a, 10_000)).unwrap();
+        let heads = out.lines().filter(|l| l.starts_with("L.1 ")).count();
+        assert!(heads > 1, "{out}");
+        for i in 0..2000 {
+            let needle = format!(": m{i}\n");
+            assert_eq!(out.matches(&needle).count(), 1, "m{i}");
+        }
+        assert_eq!(out.matches("main succeeded").count(), 1);
+        assert_eq!(out.lines().count(), 2000 + 2 + heads);
+        assert!(out.starts_with("L.1 1970-01-01T00:00:01.000000Z (incomplete)\n└─ main started (incomplete)\n   ├─ info: m0\n"), "{out}");
     }
 
     #[test]
