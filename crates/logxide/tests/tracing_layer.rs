@@ -1043,3 +1043,83 @@ fn an_event_inside_a_filtered_out_span_on_another_thread_stays_in_the_tree() {
         ]
     );
 }
+
+/// Through the raw `Dispatch` API a span can be exited on another thread than the one that
+/// entered it, and spans exited out of order: as the registry (for which the span stays
+/// current on the thread that entered it), each thread's action stack loses only what was
+/// exited there, and only that span — the records go where the registry's current span is.
+#[test]
+fn a_span_exited_on_another_thread_or_out_of_order_leaves_each_threads_stack_intact() {
+    let lines = capture(|_| {
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+        let outer = tracing::info_span!("outer");
+        let inner = tracing::info_span!(parent: &outer, "inner");
+        let (o, i) = (outer.id().unwrap(), inner.id().unwrap());
+        dispatch.enter(&o);
+        dispatch.enter(&i);
+        tracing::info!("a: in inner");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    // Neither is entered here: nothing to leave, and nothing is current.
+                    dispatch.exit(&i);
+                    dispatch.exit(&o);
+                    tracing::info!("b: outside");
+                    assert!(tracing::Span::current().is_none());
+                });
+            });
+        });
+        assert_eq!(tracing::Span::current().id(), Some(i.clone()));
+        tracing::info!("a: still in inner");
+        // Out of order: the outer one first; the inner one stays entered.
+        dispatch.exit(&o);
+        assert_eq!(tracing::Span::current().id(), Some(i.clone()));
+        tracing::info!("a: inner after leaving outer");
+        dispatch.exit(&i);
+        assert!(tracing::Span::current().is_none());
+        tracing::info!("a: outside");
+        drop(inner);
+        drop(outer);
+    });
+    let lines = normalized(&lines);
+    let expected = [
+        r#""tid":"T0","lvl":[1],"at":"outer","st":"started"}"#,
+        r#""tid":"T0","lvl":[2,1],"at":"inner","st":"started"}"#,
+        r#""tid":"T0","lvl":[2,2],"mt":"info","msg":"a: in inner","#,
+        r#""tid":"T1","lvl":[1],"mt":"info","msg":"b: outside","#,
+        r#""tid":"T0","lvl":[2,3],"mt":"info","msg":"a: still in inner","#,
+        r#""tid":"T0","lvl":[2,4],"mt":"info","msg":"a: inner after leaving outer","#,
+        r#""tid":"T2","lvl":[1],"mt":"info","msg":"a: outside","#,
+        r#""tid":"T0","lvl":[2,5],"at":"inner","st":"succeeded","#,
+        r#""tid":"T0","lvl":[3],"at":"outer","st":"succeeded","#,
+    ];
+    assert_eq!(lines.len(), expected.len(), "{lines:#?}");
+    for (line, part) in lines.iter().zip(expected) {
+        assert!(line.contains(part), "{line}\n  does not contain {part}");
+    }
+}
+
+/// A span still open when its logger shuts down has no end record in the file — its task is
+/// unfinished, as Eliot leaves an action whose process stopped — and when it closes later,
+/// its end record is counted dropped (reason `shutdown`), not lost silently.
+#[test]
+fn a_span_open_at_shutdown_is_left_unfinished_and_its_late_end_is_counted() {
+    let (log, mem) = logger();
+    let subscriber = tracing_subscriber::registry().with(LogxideLayer::new(log.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("long:job");
+        let entered = span.enter();
+        tracing::info!("working");
+        log.shutdown(None).unwrap();
+        tracing::info!("after shutdown");
+        drop(entered);
+        drop(span);
+    });
+    let lines = normalized(&mem.lines());
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines[0].contains(r#""lvl":[1],"at":"long:job","st":"started"}"#));
+    assert!(lines[1].contains(r#""lvl":[2],"mt":"info","msg":"working","#));
+    let m = log.metrics();
+    assert_eq!((m.written, m.dropped_by.shutdown), (2, 2), "{m:?}");
+    assert_eq!(m.enqueued, m.written + m.dropped + m.failed + m.pending);
+}

@@ -95,6 +95,22 @@
 //! assert!(mem.lines()[1].ends_with(r#""msg":"with a target field","target":"replica-2"}"#));
 //! ```
 //!
+//! # Spans open at shutdown
+//!
+//! A span still open when its logger shuts down (a span held by `main` past the logger's
+//! guard, a future never finished) has its `started` record and no end record: its task is
+//! *unfinished*, as Eliot leaves an action whose process stopped, and `logxide check`
+//! counts it as incomplete (`logxide view` marks it `(incomplete)`). The layer writes no
+//! end for it at shutdown: it cannot know how the span's work went. If the span closes
+//! later, its end record is counted dropped (reason `shutdown`) by the logger's
+//! [metrics](crate::logger::Logger::metrics), as every record logged after shutdown is.
+//! Drop the spans (leave `main`'s span) before the guard to have them end in the file.
+//!
+//! Entering and exiting through the raw `Dispatch` API (`Dispatch::enter`/`exit`) follows
+//! the registry: an exit on a thread that did not enter the span leaves nothing there (the
+//! span stays entered on the thread that entered it), and spans exited out of order leave
+//! exactly the one exited.
+//!
 //! # Without a logger
 //!
 //! With [`LogxideLayer::global`] and no global logger installed, events are counted as
