@@ -19,7 +19,9 @@ const MAX_PROBLEMS: usize = 10_000;
     after_help = "Each problem is printed as FILE:LINE: message, then one summary line per file.\n\
 A task whose action has no end record yet is counted as incomplete, not as a problem.\n\
 Rotated files compressed with gzip or zstd are decompressed (--repair refuses them).\n\n\
-Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors or unreadable files."
+Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors or unreadable files.\n\
+A file unreadable part way (a truncated or corrupt .gz or .zst) is reported for the lines read\n\
+before the error, then the error: exit 2."
 )]
 pub struct CheckArgs {
     /// Files to check

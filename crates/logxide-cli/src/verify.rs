@@ -41,6 +41,22 @@ pub fn check_file(
     counts: &[u64],
     lossless: bool,
 ) -> io::Result<FileCheck> {
+    // The error names the file: the benchmark prints it as its only explanation.
+    let named = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot read back {}: {e}", path.display()),
+        )
+    };
+    check_lines(path, line_bytes, counts, lossless).map_err(named)
+}
+
+fn check_lines(
+    path: &Path,
+    line_bytes: usize,
+    counts: &[u64],
+    lossless: bool,
+) -> io::Result<FileCheck> {
     let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
     let mut check = FileCheck {
         per_producer: vec![0; counts.len()],
@@ -131,6 +147,20 @@ mod tests {
             g.advance();
         }
         g.line().to_vec()
+    }
+
+    #[test]
+    fn a_read_error_names_the_file() {
+        let path = std::env::temp_dir().join("logxide-verify-test-missing/engine.log");
+        let e = check_file(&path, 40, &[1], true).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot read back {}: No such file or directory (os error 2)",
+                path.display()
+            )
+        );
     }
 
     #[test]

@@ -42,7 +42,9 @@ status, duration, then fields key=value. Tasks without their end record are mark
 lines that are not records are shown as `! line N: not a record: ...`. Control characters in the\n\
 file are shown escaped (\\x1b, \\n, \\u{2028}), never sent to the terminal. Rotated files compressed\n\
 with gzip or zstd (app.<stamp>.log.gz, .zst) are decompressed.\n\n\
---follow prints the whole file first, then every complete line appended, with its task id."
+--follow prints the whole file first, then every complete line appended, with its task id.\n\n\
+Exit status: 0, or 2 when a file cannot be read; a file unreadable part way (a truncated or\n\
+corrupt .gz or .zst) has the tasks read before the error shown, then the error."
 )]
 pub struct ViewArgs {
     /// Files to show; `-` reads standard input
