@@ -279,9 +279,6 @@ fn render(
 struct Task {
     tid: String,
     recs: Vec<Record>,
-    /// Whether its root action ended, or it is a lone message at `[1]`: no more records are
-    /// expected (a later one is still put with it while the task is in memory).
-    finished: bool,
 }
 
 fn task_shown(t: &Task, args: &ViewArgs) -> bool {
@@ -339,19 +336,60 @@ struct Viewer<'a> {
     kept: u64,
 }
 
+/// A task in the queue: its record lines as read (parsed again when it is printed: a parsed
+/// record takes several times the memory of its line).
+struct Kept {
+    tid: String,
+    /// The lines, one after the other, without their `\n`.
+    lines: Vec<u8>,
+    /// Where each line ends in `lines`.
+    ends: Vec<usize>,
+    /// Whether its root action ended, or it is a lone message at `[1]`: no more records are
+    /// expected (a later one is still put with it while the task is in memory).
+    finished: bool,
+    /// Bytes counted against the budget.
+    cost: u64,
+}
+
+impl Kept {
+    /// The task with its records parsed.
+    fn task(self) -> Task {
+        let mut start = 0;
+        let recs = self
+            .ends
+            .iter()
+            .map(|&end| {
+                let line = &self.lines[start..end];
+                start = end;
+                record::parse(line).expect("a line kept parsed as a record when it was read")
+            })
+            .collect();
+        Task {
+            tid: self.tid,
+            recs,
+        }
+    }
+}
+
 enum Item {
-    Task(Task, u64),
+    Task(Kept),
     Note(String),
 }
 
 impl Item {
     fn bytes(&self) -> u64 {
         match self {
-            Item::Task(_, n) => *n,
+            Item::Task(k) => k.cost,
             Item::Note(s) => s.len() as u64,
         }
     }
 }
+
+/// Bytes counted for a task kept besides its lines: its id (also in the index) and the
+/// queue's and index's entries.
+const TASK_COST: u64 = 128;
+/// Bytes counted per line kept besides its bytes (its end offset).
+const LINE_COST: u64 = 8;
 
 impl<'a> Viewer<'a> {
     fn new(args: &'a ViewArgs, paint: Paint, budget: u64) -> Self {
@@ -378,31 +416,31 @@ impl<'a> Viewer<'a> {
         }
         match record::parse(bytes) {
             Ok(rec) => {
-                let size = bytes.len() as u64 + 1;
+                let cost = bytes.len() as u64 + LINE_COST;
                 let root_end = rec.lvl.len() == 1 && rec.is_end();
                 match self.index.get(&rec.tid) {
                     Some(&n) => {
-                        let Some(Item::Task(t, b)) = self.queue.get_mut((n - self.base) as usize)
+                        let Some(Item::Task(k)) = self.queue.get_mut((n - self.base) as usize)
                         else {
                             unreachable!("the index names tasks in the queue");
                         };
-                        t.finished |= root_end;
-                        t.recs.push(rec);
-                        *b += size;
-                        self.kept += size;
+                        k.finished |= root_end;
+                        k.lines.extend_from_slice(bytes);
+                        k.ends.push(k.lines.len());
+                        k.cost += cost;
+                        self.kept += cost;
                     }
                     None => {
                         let finished = root_end || (rec.lvl == [1] && rec.action_type().is_none());
-                        let tid = rec.tid.clone();
-                        let n = self.push(Item::Task(
-                            Task {
-                                tid: tid.clone(),
-                                recs: vec![rec],
-                                finished,
-                            },
-                            size,
-                        ));
-                        self.index.insert(tid, n);
+                        let cost = cost + TASK_COST + 2 * rec.tid.len() as u64;
+                        let n = self.push(Item::Task(Kept {
+                            tid: rec.tid.clone(),
+                            lines: bytes.to_vec(),
+                            ends: vec![bytes.len()],
+                            finished,
+                            cost,
+                        }));
+                        self.index.insert(rec.tid, n);
                     }
                 }
             }
@@ -429,9 +467,9 @@ impl<'a> Viewer<'a> {
         self.kept -= item.bytes();
         match item {
             Item::Note(text) => writeln!(out, "{}", self.paint.wrap(YELLOW, &text)),
-            Item::Task(t, _) => {
-                self.index.remove(&t.tid);
-                print_task(&t, self.args, self.paint, out)
+            Item::Task(k) => {
+                self.index.remove(&k.tid);
+                print_task(&k.task(), self.args, self.paint, out)
             }
         }
     }
@@ -442,7 +480,7 @@ impl<'a> Viewer<'a> {
         while self.kept > self.budget / 2
             && matches!(
                 self.queue.front(),
-                Some(Item::Note(_)) | Some(Item::Task(Task { finished: true, .. }, _))
+                Some(Item::Note(_)) | Some(Item::Task(Kept { finished: true, .. }))
             )
         {
             self.pop(out)?;
@@ -899,7 +937,6 @@ mod tests {
                                 tasks.push(Task {
                                     tid: rec.tid.clone(),
                                     recs: Vec::new(),
-                                    finished: false,
                                 });
                                 items.push(Ok(tasks.len() - 1));
                                 tasks.len() - 1
@@ -1061,8 +1098,8 @@ mod tests {
 
     #[test]
     fn streaming_prints_what_the_whole_input_at_once_printed() {
-        let log = big_log(25_000);
-        assert!(log.len() > 3 << 20, "{} bytes", log.len());
+        let log = big_log(16_000);
+        assert!(log.len() > 2 << 20, "{} bytes", log.len());
         for extra in [
             &[][..],
             &["--level", "warning"],
