@@ -88,7 +88,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
 const MAX_DURATION_SECS: f64 = 1e12;
 
 /// Text that is not a duration, one longer than 10^12 seconds, or one shorter than a
-/// nanosecond but not zero.
+/// nanosecond but not zero. Its message quotes the text and says what is accepted; the
+/// time options of [`LoggerBuilder::set`] (`flush`, `deadline`, `tick`, ...) give it inside
+/// an [`InitError::Option`] naming the option.
+///
+/// ```
+/// use logxide::logger::parse_duration;
+/// let err = parse_duration("soon").unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"invalid duration "soon": expected a number of seconds, optionally with a unit ns, us, µs or μs (micro sign or Greek mu), ms, s, m, h or d (e.g. "100ms", "1.5 h")"#
+/// );
+/// assert_eq!(
+///     parse_duration("0.1ns").unwrap_err().to_string(),
+///     r#"invalid duration "0.1ns": too small, the shortest is 1 ns (or 0)"#
+/// );
+/// assert!(parse_duration("12000000 d").unwrap_err().to_string().contains("too large"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseDurationError {
     text: String,
@@ -124,6 +140,57 @@ impl std::error::Error for ParseDurationError {}
 
 /// Why the logger could not be set up. Nothing was changed (no file deleted or opened, no
 /// thread started, no global replaced) when this is returned for an invalid option.
+///
+/// Its message names the option and says what was wrong and what is accepted:
+///
+/// ```
+/// use logxide::logger::InitError;
+/// let err = logxide::Logger::builder().set("queue", "lots").unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"logxide option `queue`: invalid count "lots": expected a whole number"#
+/// );
+/// let InitError::Option { option, message } = err else { panic!("{err}") };
+/// assert_eq!((option.as_str(), message.as_str()), ("queue", r#"invalid count "lots": expected a whole number"#));
+/// ```
+///
+/// A writer setting out of range is found at `build`, before the file is touched: here the
+/// existing file keeps its contents although `clean` was asked for.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("app.log");
+/// std::fs::write(&path, "old records\n").unwrap();
+/// let err = logxide::Logger::builder()
+///     .use_env(false)
+///     .target(&path)
+///     .clean(true)
+///     .queue(0)
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "logxide option `queue`: invalid value 0: the queue must hold at least one record"
+/// );
+/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "old records\n");
+/// ```
+///
+/// A file that cannot be opened is [`InitError::File`], with the OS error's kind:
+///
+/// ```
+/// use logxide::logger::InitError;
+/// # let dir = tempfile::tempdir().unwrap();
+/// let err = logxide::Logger::builder()
+///     .use_env(false)
+///     .target(dir.path().join("no/such/dir/app.log"))
+///     .set("create_parents", "false")?
+///     .build()
+///     .unwrap_err();
+/// let InitError::File { error, .. } = &err else { panic!("{err}") };
+/// assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+/// assert!(err.to_string().contains("no/such/dir/app.log"));
+/// # Ok::<(), InitError>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum InitError {
@@ -134,9 +201,11 @@ pub enum InitError {
         /// What is wrong and what is accepted.
         message: String,
     },
-    /// The writer could not be built: no sink (no target and no `.sink(...)`), or its thread
-    /// could not be started. (A writer setting out of range is an [`InitError::Option`]
-    /// under the option's name here.)
+    /// The writer could not be built: its thread could not be started
+    /// ([`BuildError::Spawn`]). (A writer setting out of range is an [`InitError::Option`]
+    /// under the option's name here. A builder always has a sink — the target, the default
+    /// `<program>.log`, or the `.sink(...)`s — so [`BuildError::NoSink`] does not come from
+    /// it.)
     Writer(BuildError),
     /// The log file could not be prepared (removed for `clean`, or opened): a missing
     /// directory with `create_parents` off, a directory the process may not write
@@ -152,6 +221,24 @@ pub enum InitError {
     /// ([`FileOptions::follow_symlinks`]`(false)`, or `set("follow_symlinks", "false")`: the
     /// file is opened with `O_NOFOLLOW`). Found before anything is changed: the link, its
     /// destination and the global logger are left as they were.
+    ///
+    /// ```
+    /// use logxide::logger::InitError;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let real = dir.path().join("real.log");
+    /// let link = dir.path().join("app.log");
+    /// std::os::unix::fs::symlink(&real, &link).unwrap();
+    /// let err = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .target(&link)
+    ///     .set("follow_symlinks", "false")?
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(&err, InitError::Symlink { path } if *path == link));
+    /// assert!(err.to_string().ends_with("point `target` at the file itself, or allow symlinks"));
+    /// assert!(!real.exists()); // nothing was created through the link
+    /// # Ok::<(), InitError>(())
+    /// ```
     Symlink {
         /// The path that is a symbolic link.
         path: PathBuf,
@@ -329,6 +416,16 @@ impl LoggerBuilder {
     /// The seed system's defaults: level debug, mode `w`, async, queue 10 000, size 100,
     /// flush 0.1 s, policy block, writer_type block, writer_mode trigger, tick 0.01 s,
     /// task ids sqid, the compact format, the default mask, a panic hook that flushes.
+    /// [`Logger::builder`] and `Default` give the same.
+    ///
+    /// ```
+    /// use logxide::{Level, LoggerBuilder};
+    /// let builder = LoggerBuilder::new().use_env(false);
+    /// assert_eq!(builder.resolved_target().unwrap().extension().unwrap(), "log");
+    /// let log = builder.sink(logxide::sink::MemorySink::new()).build().unwrap();
+    /// assert_eq!(log.level(), Level::Debug);
+    /// assert!(log.is_async());
+    /// ```
     pub fn new() -> Self {
         LoggerBuilder {
             target: None,
@@ -381,6 +478,24 @@ impl LoggerBuilder {
     /// The seed documents' longer names are aliases: `async_enabled`,
     /// `async_max_queue`/`max_queue`, `async_batch_size`/`batch_size`,
     /// `async_flush_interval`/`flush_interval`, `async_policy`/`queue_policy`.
+    ///
+    /// Values are parsed as the typed setters' types parse them (any case, surrounding
+    /// spaces). Pitfall: an option set twice takes the last value, and `set` and the typed
+    /// setters change the same settings, in the order called.
+    ///
+    /// ```
+    /// use logxide::LoggerBuilder;
+    /// let builder = LoggerBuilder::new()
+    ///     .set("async_max_queue", "500")?   // an alias of `queue`
+    ///     .set("policy", " Drop_Oldest ")?;
+    /// let err = builder.set("colour", "red").unwrap_err();
+    /// assert!(err.to_string().starts_with(
+    ///     "logxide option `colour`: unknown option: expected one of target, level, mode,"));
+    /// let err = LoggerBuilder::new().set("async", "maybe").unwrap_err();
+    /// assert_eq!(err.to_string(),
+    ///     r#"logxide option `async`: invalid boolean "maybe": expected true/false, yes/no, on/off or 1/0"#);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     ///
     /// # Errors
     /// [`InitError::Option`] naming the option, what was wrong, and what is accepted.
@@ -536,19 +651,75 @@ impl LoggerBuilder {
     }
 
     /// The log file (default: the program's name + `.log` in the working directory).
+    /// Missing directories are created (unless the [file options](Self::file_options) say
+    /// otherwise); [`Logger::path`] tells which file a logger writes.
+    ///
+    /// ```
+    /// use logxide::sink::IoStrategy;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("logs/app.log");
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .target(&path)
+    ///     .writer_type(IoStrategy::Line)   // one write per batch (default: block)
+    ///     .build()?;
+    /// assert_eq!(log.path(), Some(path.as_path()));
+    /// log.info("hello");
+    /// log.flush(None)?;
+    /// assert!(std::fs::read_to_string(&path)?.ends_with(r#""mt":"info","msg":"hello"}
+    /// "#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn target(mut self, path: impl AsRef<Path>) -> Self {
         self.target = Some(path.as_ref().to_owned());
         self.file = true;
         self
     }
 
-    /// The threshold (default debug).
+    /// The threshold (default debug): records below it are skipped (one atomic load);
+    /// action records are written whatever it is. `LOGXIDE_LEVEL` overrides it unless
+    /// [`use_env`](Self::use_env) is off; [`Logger::set_level`] changes it later.
+    ///
+    /// ```
+    /// use logxide::Level;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .level(Level::Warning)
+    ///     .sink(mem.clone())
+    ///     .build()?;
+    /// log.info("skipped");
+    /// log.warning("kept");
+    /// log.flush(None)?;
+    /// assert_eq!(mem.lines().len(), 1);
+    /// assert!(mem.lines()[0].ends_with(r#""mt":"warning","msg":"kept"}"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn level(mut self, level: Level) -> Self {
         self.level = level;
         self
     }
 
-    /// Truncate (`w`, default) or append (`a`).
+    /// Truncate (`w`, default) or append (`a`). Pitfall: the default empties an existing
+    /// file at `build`.
+    ///
+    /// ```
+    /// use logxide::sink::OpenMode;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// std::fs::write(&path, "{\"earlier\":1}\n")?;
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .target(&path)
+    ///     .mode(OpenMode::Append)       // or .set("mode", "a")
+    ///     .build()?;
+    /// log.info("later");
+    /// log.shutdown(None);
+    /// let text = std::fs::read_to_string(&path)?;
+    /// assert_eq!(text.lines().count(), 2);
+    /// assert!(text.starts_with("{\"earlier\":1}\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mode(mut self, mode: OpenMode) -> Self {
         self.mode = mode;
         self
@@ -561,18 +732,83 @@ impl LoggerBuilder {
     /// to — and the link stays: the open recreates the file through it. A missing file, or
     /// a link to one, is no error. With [`FileOptions::follow_symlinks`]`(false)` a link at
     /// the target is refused before anything is deleted ([`InitError::Symlink`]).
+    ///
+    /// ```
+    /// use logxide::sink::OpenMode;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// std::fs::write(&path, "{\"old\":1}\n")?;
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .target(&path)
+    ///     .mode(OpenMode::Append)
+    ///     .clean(true)                  // appends, but to a new file
+    ///     .build()?;
+    /// log.info("new");
+    /// log.shutdown(None);
+    /// let text = std::fs::read_to_string(&path)?;
+    /// assert_eq!(text.lines().count(), 1);
+    /// assert!(text.contains(r#""msg":"new""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clean(mut self, clean: bool) -> Self {
         self.clean = clean;
         self
     }
 
-    /// Background writer on (default) or records written synchronously.
+    /// Background writer on (default) or records written synchronously: off, each record is
+    /// in every sink before the log call returns (slower: the caller does the I/O).
+    /// `LOGXIDE_SYNC=1` turns it off too (see [`use_env`](Self::use_env)).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .async_writes(false)
+    ///     .sink(mem.clone())
+    ///     .build()?;
+    /// assert!(!log.is_async());
+    /// log.info("written now");
+    /// assert_eq!(mem.lines().len(), 1); // no flush needed
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn async_writes(mut self, on: bool) -> Self {
         self.async_ = on;
         self
     }
 
-    /// Queue capacity in records (default 10 000).
+    /// Queue capacity in records (default 10 000; at least 1, at most 2^28, checked at
+    /// `build`). What happens when it is full is the [`policy`](Self::policy)'s choice; every
+    /// refused record is counted in [`Logger::metrics`].
+    ///
+    /// The writer's settings together — [`queue`](Self::queue), [`size`](Self::size),
+    /// [`flush_interval`](Self::flush_interval), [`deadline`](Self::deadline),
+    /// [`policy`](Self::policy), [`writer_mode`](Self::writer_mode), [`tick`](Self::tick):
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::writer::{Mode, Policy};
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .queue(2)
+    ///     .size(2)
+    ///     .flush_interval(Duration::from_millis(50))
+    ///     .deadline(Duration::from_secs(1))
+    ///     .policy(Policy::DropNewest)      // a full queue refuses the new record
+    ///     .writer_mode(Mode::Manual)       // nothing written until flush, trigger or shutdown
+    ///     .tick(Duration::from_millis(10)) // (used by Mode::Loop only)
+    ///     .sink(mem.clone())
+    ///     .build()?;
+    /// for i in 0..5 {
+    ///     log.log(logxide::Level::Info, "burst", |f| f.field("i", &i));
+    /// }
+    /// let report = log.shutdown(None).unwrap();
+    /// let m = report.metrics;
+    /// assert_eq!((m.enqueued, m.written, m.dropped_by.queue_full), (5, 2, 3));
+    /// assert!(mem.lines()[1].ends_with(r#""msg":"burst","i":1}"#));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn queue(mut self, records: usize) -> Self {
         self.queue = records;
         self
@@ -584,25 +820,33 @@ impl LoggerBuilder {
     /// with `block` (the default) the file sink coalesces batches into writes of about
     /// `block_size` bytes (64 KiB), so a batch smaller than that is written when more
     /// records complete the block or when its oldest record has waited `flush` — never
-    /// later. `flush()`, `trigger()` and shutdown write at once in every case.
+    /// later. `flush()`, `trigger()` and shutdown write at once in every case. At least 1
+    /// and at most the [`queue`](Self::queue) size (checked at `build`); see the example
+    /// there.
     pub fn size(mut self, records: usize) -> Self {
         self.size = Some(records);
         self
     }
 
-    /// Flush interval (default 0.1 s).
+    /// Flush interval (default 0.1 s): the longest a record waits in the queue (or in the
+    /// file sink's block) before it is written, in the `trigger` and `loop` modes. Must be
+    /// positive; see the example at [`queue`](Self::queue).
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush = interval;
         self
     }
 
-    /// Upper bound on how long a record may wait (default none).
+    /// Upper bound on how long a record may wait (default none); must be positive. See the
+    /// example at [`queue`](Self::queue).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
     }
 
-    /// Full-queue policy (default block).
+    /// Full-queue policy (default block: the caller waits for room). `drop_newest` and
+    /// `drop_oldest` count what they drop; `warn` also reports it
+    /// ([`on_drop_warning`](Self::on_drop_warning)). See the example at
+    /// [`queue`](Self::queue).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
         self
@@ -641,43 +885,111 @@ impl LoggerBuilder {
         self
     }
 
-    /// The file's I/O strategy (default block).
+    /// The file's I/O strategy (default block): `line` writes each batch at once, `block`
+    /// coalesces batches into writes of about 64 KiB, `mmap` writes into a mapping (not with
+    /// [`rotate`](Self::rotate)). See the example at [`target`](Self::target).
     pub fn writer_type(mut self, strategy: IoStrategy) -> Self {
         self.writer_type = strategy;
         self
     }
 
-    /// The writer thread's mode (default trigger).
+    /// The writer thread's mode (default trigger: woken by [`size`](Self::size) records or
+    /// the flush interval; `loop` polls every [`tick`](Self::tick); `manual` writes only on
+    /// `flush`, `trigger` and shutdown). See the example at [`queue`](Self::queue).
     pub fn writer_mode(mut self, mode: Mode) -> Self {
         self.writer_mode = mode;
         self
     }
 
-    /// Loop-mode period (default 0.01 s).
+    /// Loop-mode period (default 0.01 s; must be positive in the `loop` mode). See the
+    /// example at [`queue`](Self::queue).
     pub fn tick(mut self, tick: Duration) -> Self {
         self.tick = tick;
         self
     }
 
-    /// Task id style (default sqid).
+    /// Task id style (default sqid: `<8-character prefix>.<counter>`; `uuid`: a UUID4).
+    ///
+    /// ```
+    /// use logxide::TaskIdMode;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .task_id_mode(TaskIdMode::Uuid)
+    ///     .sink(mem.clone())
+    ///     .build()?;
+    /// let action = log.start_action("job", |_| {});
+    /// let id = action.task_id();
+    /// assert_eq!(id.as_str().len(), 36);
+    /// assert_eq!(id.as_str().matches('-').count(), 4);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn task_id_mode(mut self, mode: TaskIdMode) -> Self {
         self.task_id_mode = mode;
         self
     }
 
     /// Compact logxpy keys (default) or Eliot's long names.
+    ///
+    /// ```
+    /// use logxide::encode::Format;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .format(Format::Eliot)            // or .set("format", "eliot")
+    ///     .sink(mem.clone())
+    ///     .build()?;
+    /// log.info("hello");
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].starts_with(r#"{"timestamp":"#));
+    /// assert!(mem.lines()[0].ends_with(r#""task_level":[1],"message_type":"info","message":"hello"}"#));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn format(mut self, format: Format) -> Self {
         self.format = format;
         self
     }
 
-    /// The names of fields written as `"***"` (default [`Mask::DEFAULT`]).
+    /// The names of fields written as `"***"` (default [`Mask::DEFAULT`]). This replaces
+    /// the default names: pass [`Mask::DEFAULT`]'s too to keep them.
+    ///
+    /// ```
+    /// use logxide::logger::Mask;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .mask(Mask::new(["pin"]))
+    ///     .sink(mem.clone())
+    ///     .build()?;
+    /// logxide::info!(logger: log, "card", pin = 1234, password = "not masked any more");
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].ends_with(r#""pin":"***","password":"not masked any more"}"#));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn mask(mut self, mask: Mask) -> Self {
         self.mask = mask;
         self
     }
 
     /// File options beyond the strategy and open mode (durability, permissions, symlinks).
+    /// Pitfall: this replaces the whole set, also what `set("permissions", ...)`,
+    /// `follow_symlinks` or `create_parents` changed before; the strategy and open mode
+    /// stay [`writer_type`](Self::writer_type)'s and [`mode`](Self::mode)'s.
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    /// use logxide::sink::FileOptions;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .target(&path)
+    ///     .file_options(FileOptions::new().permissions(0o600))
+    ///     .build()?;
+    /// log.shutdown(None);
+    /// assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn file_options(mut self, options: FileOptions) -> Self {
         self.file_options = options;
         self
@@ -708,7 +1020,20 @@ impl LoggerBuilder {
         self
     }
 
-    /// Adds a sink. With sinks and no [`target`](Self::target), no file is written.
+    /// Adds a sink. With sinks and no [`target`](Self::target), no file is written; with a
+    /// target too, every record goes to the file and to each sink.
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let builder = logxide::Logger::builder().use_env(false).sink(mem.clone());
+    /// assert_eq!(builder.resolved_target(), None);
+    /// let log = builder.build()?;
+    /// assert_eq!(log.path(), None);
+    /// log.info("to memory only");
+    /// log.flush(None).unwrap();
+    /// assert_eq!(mem.lines().len(), 1);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn sink(mut self, sink: impl Sink) -> Self {
         self.sinks.push(Box::new(sink));
         if self.target.is_none() {
@@ -742,7 +1067,23 @@ impl LoggerBuilder {
         self
     }
 
-    /// Read `LOGXIDE_SYNC`, `LOGXPY_SYNC` and `LOGXIDE_LEVEL` (default true).
+    /// Read `LOGXIDE_SYNC`, `LOGXPY_SYNC` and `LOGXIDE_LEVEL` (default true), at `build` /
+    /// `check`. An invalid value there is an [`InitError::Option`] naming the variable. Turn
+    /// it off where the environment must not change the logger (tests, libraries).
+    ///
+    /// ```
+    /// use logxide::{Level, Logger};
+    /// # let mem = logxide::sink::MemorySink::new();
+    /// std::env::set_var("LOGXIDE_LEVEL", "error");
+    /// let from_env = Logger::builder().sink(mem.clone()).build()?;
+    /// assert_eq!(from_env.level(), Level::Error);
+    /// let fixed = Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// assert_eq!(fixed.level(), Level::Debug);
+    /// std::env::set_var("LOGXIDE_LEVEL", "loud");
+    /// let err = Logger::builder().sink(mem).build().unwrap_err();
+    /// assert!(err.to_string().starts_with(r#"logxide option `LOGXIDE_LEVEL`: invalid level "loud""#));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn use_env(mut self, on: bool) -> Self {
         self.use_env = on;
         self
@@ -771,6 +1112,14 @@ impl LoggerBuilder {
     /// `signal-hook`, they run after logxide's actions, so a signal whose disposition was
     /// the default still ends the process (after the drain, or at once when off) before they
     /// run; register them before `init`, and they are kept as described above.
+    ///
+    /// ```no_run
+    /// // In main: a SIGTERM (a container stopping) drains the queue before the process ends.
+    /// let _guard = logxide::LoggerBuilder::new().flush_on_signals(true).init()?;
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
+    ///
+    /// (Not run here: a test of it sends the process a signal.)
     pub fn flush_on_signals(mut self, on: bool) -> Self {
         self.flush_on_signals = on;
         self
@@ -779,12 +1128,36 @@ impl LoggerBuilder {
     /// Install a panic hook that logs the panic at critical and flushes before the previous
     /// hook runs (default on; applies to [`init`](Self::init)). Off in a later `init`, the
     /// hook an earlier one installed stops logging (it only runs the previous hook).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let _guard = logxide::LoggerBuilder::new()
+    ///     .use_env(false)
+    ///     .panic_hook(true)
+    ///     .sink(mem.clone())
+    ///     .init()?;
+    /// let _ = std::panic::catch_unwind(|| panic!("boom"));
+    /// assert!(mem.lines()[0].contains(r#""mt":"critical","msg":"panic","exc":"panic","reason":"boom""#));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn panic_hook(mut self, on: bool) -> Self {
         self.panic_hook = on;
         self
     }
 
-    /// The file the logger would write, resolved as `build` resolves it.
+    /// The file the logger would write, resolved as `build` resolves it: the
+    /// [`target`](Self::target), else `<program name>.log` in the working directory; `None`
+    /// when only [sinks](Self::sink) were given.
+    ///
+    /// ```
+    /// use std::path::PathBuf;
+    /// use logxide::LoggerBuilder;
+    /// let b = LoggerBuilder::new().target("/var/log/app.log");
+    /// assert_eq!(b.resolved_target(), Some(PathBuf::from("/var/log/app.log")));
+    /// let default = LoggerBuilder::new().resolved_target().unwrap();
+    /// assert_eq!(default.extension().unwrap(), "log");
+    /// assert_eq!(default.parent(), Some(std::path::Path::new("")));
+    /// ```
     pub fn resolved_target(&self) -> Option<PathBuf> {
         if !self.file {
             return None;
@@ -794,6 +1167,18 @@ impl LoggerBuilder {
 
     /// Checks every option and the environment without any side effect; with
     /// `follow_symlinks` off, also that the target is not a symbolic link.
+    ///
+    /// Pitfall: a file that cannot be opened (a missing directory with `create_parents` off,
+    /// no permission) is only found by `build`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// let builder = logxide::Logger::builder().use_env(false).target(&path).size(0);
+    /// let err = builder.check().unwrap_err();
+    /// assert_eq!(err.to_string(), "logxide option `size`: invalid value 0: a batch holds at least one record");
+    /// assert!(!path.exists()); // nothing was created
+    /// ```
     ///
     /// # Errors
     /// [`InitError::Option`], [`InitError::Writer`] or [`InitError::Symlink`], as
@@ -965,7 +1350,26 @@ impl LoggerBuilder {
         })
     }
 
-    /// Validates everything, then creates the logger (its own writer; not global).
+    /// Validates everything, then creates the logger (its own writer; not global): the file
+    /// is cleaned (with [`clean`](Self::clean)) and opened, the writer thread started. The
+    /// macros do not see it: pass it with `logger:` (or use [`init`](Self::init)). Dropping
+    /// the last clone of the logger drains its writer; [`Logger::shutdown`] does it
+    /// explicitly and returns the final counts.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .target(dir.path().join("app.log"))
+    ///     .build()?;
+    /// logxide::info!(logger: log, "built", workers = 4);
+    /// let report = log.shutdown(None).unwrap();
+    /// assert_eq!(report.metrics.written, 1);
+    /// let text = std::fs::read_to_string(dir.path().join("app.log"))?;
+    /// assert!(text.ends_with(r#""msg":"built","workers":4}
+    /// "#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`InitError`]; for an invalid option nothing has been changed.
@@ -1052,6 +1456,21 @@ impl LoggerBuilder {
     /// global logger stays in place, untouched. (Only a file that stops being openable
     /// between that check and the open, when re-initializing onto the same file, leaves no
     /// global logger.)
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// let guard = logxide::LoggerBuilder::new().use_env(false).target(&path).init()?;
+    /// logxide::info!("through the global logger");
+    /// // An invalid option leaves the global logger as it was.
+    /// let other = dir.path().join("other.log");
+    /// assert!(logxide::LoggerBuilder::new().target(&other).queue(0).init().is_err());
+    /// assert_eq!(logxide::logger::global().unwrap().path(), Some(path.as_path()));
+    /// drop(guard); // drains: everything logged is in the file
+    /// assert!(std::fs::read_to_string(&path)?.contains(r#""msg":"through the global logger""#));
+    /// assert!(!other.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn init(self) -> Result<super::LoggerGuard, InitError> {
         super::global::install(self)
     }
