@@ -265,7 +265,37 @@ pub fn init() -> Result<LoggerGuard, InitError> {
     LoggerBuilder::new().init()
 }
 
-/// Drains the global logger when dropped (if it is still the global one).
+/// Drains the global logger when dropped (if it is still the global one). Keep it in
+/// `main` for the life of the program.
+///
+/// Pitfalls: `let _ = logxide::init()?;` drops the guard at once — bind it to a name
+/// (`let _guard = ...`). After the guard drops, the drained logger stays installed, stopped:
+/// records logged then are counted as dropped (reason `shutdown`), not written. A guard
+/// whose logger a later `init` replaced does nothing when dropped (that `init` drained it).
+///
+/// ```
+/// let mem = logxide::sink::MemorySink::new();
+/// let guard = logxide::LoggerBuilder::new().use_env(false).sink(mem.clone()).init()?;
+/// logxide::info!("before");
+/// drop(guard); // drains: no flush needed
+/// assert_eq!(mem.lines().len(), 1);
+/// logxide::info!("after: counted, not written");
+/// let m = logxide::logger::metrics();
+/// assert_eq!((m.enqueued, m.written, m.dropped_by.shutdown), (2, 1, 1));
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
+///
+/// ```
+/// # use logxide::{sink::MemorySink, LoggerBuilder};
+/// let (a, b) = (MemorySink::new(), MemorySink::new());
+/// let first = LoggerBuilder::new().use_env(false).sink(a.clone()).init()?;
+/// let second = LoggerBuilder::new().use_env(false).sink(b.clone()).init()?; // drains `first`'s
+/// drop(first); // no longer the global logger's guard: does nothing
+/// logxide::info!("goes to the second");
+/// drop(second);
+/// assert_eq!((a.lines().len(), b.lines().len()), (0, 1));
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
 #[must_use = "the logger is drained and stopped when this guard is dropped: keep it in main"]
 #[derive(Debug)]
 pub struct LoggerGuard {
@@ -273,7 +303,18 @@ pub struct LoggerGuard {
 }
 
 impl LoggerGuard {
-    /// The logger this guard installed.
+    /// The logger this guard installed (still the global one unless a later `init`
+    /// replaced it).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("app.log");
+    /// let guard = logxide::LoggerBuilder::new().use_env(false).target(&path).init()?;
+    /// assert_eq!(guard.logger().path(), Some(path.as_path()));
+    /// guard.logger().set_level(logxide::Level::Error); // the macros follow it
+    /// assert!(!logxide::logger::global().unwrap().enabled(logxide::Level::Warning));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn logger(&self) -> &Logger {
         &self.logger
     }
@@ -291,7 +332,21 @@ impl Drop for LoggerGuard {
     }
 }
 
-/// The global logger, if one is installed.
+/// The global logger, if one is installed: a clone (cheap, sharing its writer), for code
+/// that takes a [`Logger`] or calls its methods. It stays installed (stopped) after its
+/// guard drops; [`shutdown`] uninstalls it.
+///
+/// ```
+/// let mem = logxide::sink::MemorySink::new();
+/// assert!(logxide::logger::global().is_none());
+/// let _guard = logxide::LoggerBuilder::new().use_env(false).sink(mem.clone()).init()?;
+/// let log = logxide::logger::global().unwrap();
+/// log.info("through a clone");
+/// logxide::info!("through the macros");
+/// logxide::logger::flush(None).unwrap();
+/// assert_eq!(mem.lines().len(), 2);
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
 pub fn global() -> Option<Logger> {
     GLOBAL.load_full().map(|l| (*l).clone())
 }
@@ -379,7 +434,26 @@ fn disabled_logger() -> Logger {
         .clone()
 }
 
-/// Waits until every record logged before has reached the sinks of the global logger.
+/// Waits until every record logged before has reached the sinks of the global logger
+/// (written by the sinks, not necessarily synced to disk); `Ok` at once without one.
+/// Pitfall: called from a sink or the `warn` hook (the writer's own thread), it cannot wait
+/// for itself and returns an error at once.
+///
+/// ```
+/// use logxide::writer::Mode;
+/// let mem = logxide::sink::MemorySink::new();
+/// assert!(logxide::logger::flush(None).is_ok()); // no logger: nothing to wait for
+/// let _guard = logxide::LoggerBuilder::new()
+///     .use_env(false)
+///     .writer_mode(Mode::Manual) // nothing is written on its own
+///     .sink(mem.clone())
+///     .init()?;
+/// logxide::info!("queued");
+/// assert_eq!(mem.lines().len(), 0);
+/// logxide::logger::flush(Some(std::time::Duration::from_secs(5))).unwrap();
+/// assert_eq!(mem.lines().len(), 1);
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
 ///
 /// # Errors
 /// [`FlushTimeout`] when `timeout` expires first.
@@ -390,7 +464,26 @@ pub fn flush(timeout: Option<Duration>) -> Result<(), FlushTimeout> {
     }
 }
 
-/// Asks the global writer to write what is queued now (manual mode).
+/// Asks the global writer to write what is queued now (manual mode), without waiting for
+/// it ([`flush`] waits). Nothing happens without a global logger.
+///
+/// ```
+/// use logxide::writer::Mode;
+/// let mem = logxide::sink::MemorySink::new();
+/// let _guard = logxide::LoggerBuilder::new()
+///     .use_env(false)
+///     .writer_mode(Mode::Manual)
+///     .sink(mem.clone())
+///     .init()?;
+/// logxide::info!("queued");
+/// logxide::logger::trigger();
+/// // In manual mode only the trigger writes it; it returned before the write.
+/// while mem.lines().is_empty() {
+///     std::thread::sleep(std::time::Duration::from_millis(1));
+/// }
+/// assert_eq!(logxide::logger::metrics().written, 1);
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
 pub fn trigger() {
     if let Some(l) = GLOBAL.load_full() {
         l.trigger();
@@ -470,11 +563,40 @@ fn never_installed() -> MetricsSnapshot {
 /// True if the global logger writes through its background thread: false without one, with
 /// `async` off or `LOGXIDE_SYNC=1`, and once its writer no longer runs (drained by the
 /// guard, fallen back to synchronous writes, or inherited through `fork()`).
+///
+/// ```
+/// assert!(!logxide::logger::is_async()); // no global logger yet
+/// let guard = logxide::LoggerBuilder::new()
+///     .use_env(false)
+///     .sink(logxide::sink::MemorySink::new())
+///     .init()?;
+/// assert!(logxide::logger::is_async());
+/// drop(guard);
+/// assert!(!logxide::logger::is_async()); // drained and stopped
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
 pub fn is_async() -> bool {
     GLOBAL.load().as_ref().is_some_and(|l| l.is_async())
 }
 
-/// Drains and stops the global logger and uninstalls it.
+/// Drains and stops the global logger and uninstalls it; returns its final report, or
+/// `None` without a global logger (also the second time). Call it before
+/// `std::process::exit`, which runs no destructors (the guard would not drain). With a
+/// `timeout` that expires, the report has `timed_out` set and counts the records still
+/// pending; the writer goes on draining in the background. Records logged afterwards find
+/// no logger: they are discarded and counted by [`metrics`].
+///
+/// ```
+/// let mem = logxide::sink::MemorySink::new();
+/// let _guard = logxide::LoggerBuilder::new().use_env(false).sink(mem.clone()).init()?;
+/// logxide::info!("last words");
+/// let report = logxide::logger::shutdown(None).unwrap();
+/// assert_eq!((report.metrics.written, report.metrics.pending), (1, 0));
+/// assert_eq!(mem.lines().len(), 1);
+/// assert!(logxide::logger::global().is_none());
+/// assert!(logxide::logger::shutdown(None).is_none());
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
 pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
     let logger = {
         // Its counts stay readable through `metrics` while it drains, and after.
@@ -505,7 +627,28 @@ pub fn sync_mode() -> SyncMode {
     }
 }
 
-/// Ends a [`sync_mode`] when dropped.
+/// Ends a [`sync_mode`] when dropped. Guards nest (synchronous until the last one drops);
+/// they are per thread (not `Send`): other threads' records stay queued.
+///
+/// ```
+/// use logxide::writer::Mode;
+/// let mem = logxide::sink::MemorySink::new();
+/// let log = logxide::Logger::builder()
+///     .use_env(false)
+///     .writer_mode(Mode::Manual) // queued records wait for a flush
+///     .sink(mem.clone())
+///     .build()?;
+/// {
+///     let _sync = logxide::logger::sync_mode();
+///     log.info("written at once");
+///     assert_eq!(mem.lines().len(), 1);
+/// }
+/// log.info("queued again");
+/// assert_eq!(mem.lines().len(), 1);
+/// log.flush(None).unwrap();
+/// assert_eq!(mem.lines().len(), 2);
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
 #[must_use = "synchronous mode ends when this guard is dropped"]
 #[derive(Debug)]
 pub struct SyncMode {
