@@ -63,6 +63,21 @@ pub(crate) use global::with_global;
 ///
 /// Build one with [`Logger::builder`], or install the global one with [`init`] and log
 /// through the macros ([`info!`](crate::info) and friends).
+///
+/// A logger is `Send + Sync`: clone it into threads. The writer is drained when the last
+/// clone is dropped — pitfall: an [`Action`] or [`DetachedAction`] still alive holds a clone
+/// too — or at once with [`shutdown`](Logger::shutdown).
+///
+/// ```
+/// let mem = logxide::sink::MemorySink::new();
+/// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+/// let worker = log.clone();
+/// std::thread::spawn(move || worker.info("from a thread")).join().unwrap();
+/// log.info("from main");
+/// drop(log); // the last clone: drains the writer
+/// assert_eq!(mem.lines().len(), 2);
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
 #[derive(Clone)]
 pub struct Logger {
     core: Arc<Core>,
@@ -252,7 +267,17 @@ pub(crate) fn with_reused<T: Reused, R>(
 }
 
 impl Logger {
-    /// A builder with the seed system's defaults (file `<program>.log`, level debug, …).
+    /// A builder with the seed system's defaults (file `<program>.log`, level debug, …):
+    /// [`LoggerBuilder::new`], where the defaults are listed.
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// log.info("ready");
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].ends_with(r#""lvl":[1],"mt":"info","msg":"ready"}"#));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn builder() -> LoggerBuilder {
         LoggerBuilder::new()
     }
@@ -281,13 +306,29 @@ impl Logger {
         }
     }
 
-    /// True if records at `level` are written (one atomic load).
+    /// True if records at `level` are written (one atomic load): `level` is at or above the
+    /// threshold. Use it to skip costly work for a record that would be dropped (the macros
+    /// check it before evaluating their fields).
+    ///
+    /// ```
+    /// use logxide::Level;
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .level(Level::Info)
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .build()?;
+    /// assert_eq!(log.level(), Level::Info);
+    /// assert!(log.enabled(Level::Info) && log.enabled(Level::Critical));
+    /// assert!(!log.enabled(Level::Debug));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     #[inline]
     pub fn enabled(&self, level: Level) -> bool {
         level.value() >= self.core.threshold.load(Relaxed)
     }
 
-    /// The threshold.
+    /// The threshold: records below it are not written (see the example at
+    /// [`enabled`](Self::enabled); [`set_level`](Self::set_level) changes it).
     pub fn level(&self) -> Level {
         let v = self.core.threshold.load(Relaxed);
         Level::ALL
@@ -355,27 +396,47 @@ impl Logger {
         }
     }
 
-    /// Logs `msg` at `level` with no fields.
+    /// Logs `msg` at `level` with no fields. [`debug`](Self::debug), [`info`](Self::info),
+    /// [`warning`](Self::warning) and [`error`](Self::error) are this at their level; for
+    /// fields, use [`log`](Self::log) or the macros.
+    ///
+    /// ```
+    /// use logxide::Level;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// log.message(Level::Success, "deployed");
+    /// log.debug("d");
+    /// log.info("i");
+    /// log.warning("w");
+    /// log.error("e");
+    /// log.flush(None).unwrap();
+    /// let kinds: Vec<_> = mem.lines().iter()
+    ///     .map(|l| l.split(r#""mt":""#).nth(1).unwrap().split('"').next().unwrap().to_owned())
+    ///     .collect();
+    /// assert_eq!(kinds, ["success", "debug", "info", "warning", "error"]);
+    /// assert!(mem.lines()[0].ends_with(r#""mt":"success","msg":"deployed"}"#));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn message(&self, level: Level, msg: &str) {
         self.log(level, msg, |_| {});
     }
 
-    /// Logs at debug.
+    /// Logs at debug (see the example at [`message`](Self::message)).
     pub fn debug(&self, msg: &str) {
         self.message(Level::Debug, msg);
     }
 
-    /// Logs at info.
+    /// Logs at info (see the example at [`message`](Self::message)).
     pub fn info(&self, msg: &str) {
         self.message(Level::Info, msg);
     }
 
-    /// Logs at warning.
+    /// Logs at warning (see the example at [`message`](Self::message)).
     pub fn warning(&self, msg: &str) {
         self.message(Level::Warning, msg);
     }
 
-    /// Logs at error.
+    /// Logs at error (see the example at [`message`](Self::message)).
     pub fn error(&self, msg: &str) {
         self.message(Level::Error, msg);
     }
@@ -428,8 +489,23 @@ impl Logger {
         self.log_error(msg, error, |_| {});
     }
 
-    /// Like [`exception`](Self::exception), with fields; the [`exception!`](crate::exception)
-    /// macro calls this.
+    /// Like [`exception`](Self::exception), with fields (after `exc` and `reason`); the
+    /// [`exception!`](crate::exception) macro calls this. Inside an action the record takes
+    /// the action's next position, as any record.
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// let err = std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer");
+    /// log.log_error("query failed", &err, |f| {
+    ///     f.field("table", "users");
+    ///     f.field("attempt", &3);
+    /// });
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].ends_with(
+    ///     r#""mt":"error","msg":"query failed","exc":"std::io::error::Error","reason":"no answer","table":"users","attempt":3}"#));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn log_error<E: std::error::Error + ?Sized>(
         &self,
         msg: &str,
@@ -473,7 +549,21 @@ impl Logger {
         }
     }
 
-    /// The fields bound to this logger.
+    /// The fields bound to this logger (by [`ctx`](Self::ctx), merged through nested
+    /// `ctx` calls); empty for a built logger.
+    ///
+    /// ```
+    /// use logxide::logger::Fields;
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .build()?;
+    /// assert!(log.bound_fields().is_empty());
+    /// let api = log.ctx(Fields::new().with("svc", "api")).ctx(Fields::new().with("v", 2));
+    /// assert_eq!(api.bound_fields().get_json("svc"), Some(r#""api""#));
+    /// assert_eq!(api.bound_fields().len(), 2);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn bound_fields(&self) -> &Fields {
         &self.bound
     }
@@ -481,6 +571,30 @@ impl Logger {
     /// Starts an action (a child of the action entered on this thread, if any) and enters
     /// it; see [`Action`]. Action records have no level, as in Eliot: they are written
     /// whatever the logger's threshold (the records logged inside are filtered as usual).
+    /// The [`start_action!`](crate::start_action) macro calls this on the global logger.
+    ///
+    /// ```
+    /// use logxide::Level;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .level(Level::Error)
+    ///     .sink(mem.clone())
+    ///     .build()?;
+    /// {
+    ///     let _job = log.start_action("job", |f| f.field("id", &7));
+    ///     let _step = log.start_action("job:step", |_| {}); // a child of `job`
+    ///     log.info("below the threshold: not written");
+    /// } // `_step` ends, then `_job`
+    /// log.flush(None).unwrap();
+    /// let lines = mem.lines();
+    /// assert_eq!(lines.len(), 4);
+    /// assert!(lines[0].contains(r#""lvl":[1],"at":"job","st":"started","id":7}"#));
+    /// assert!(lines[1].contains(r#""lvl":[2,1],"at":"job:step","st":"started"}"#));
+    /// assert!(lines[2].contains(r#""lvl":[2,2],"at":"job:step","st":"succeeded""#));
+    /// assert!(lines[3].contains(r#""lvl":[3],"at":"job","st":"succeeded""#));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn start_action(
         &self,
         action_type: impl Into<Cow<'static, str>>,
@@ -589,7 +703,25 @@ impl Logger {
     }
 
     /// Waits until every record logged before has reached the sinks (see
-    /// [`WriterHandle::flush`]).
+    /// [`WriterHandle::flush`]): a barrier for the records of every thread logged before the
+    /// call. `None` waits as long as it takes. Pitfall: called from a sink or the `warn`
+    /// hook (the writer's own thread), it returns an error at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::writer::Mode;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .writer_mode(Mode::Manual) // nothing is written on its own
+    ///     .sink(mem.clone())
+    ///     .build()?;
+    /// log.info("queued");
+    /// assert!(mem.lines().is_empty());
+    /// log.flush(Some(Duration::from_secs(5))).unwrap();
+    /// assert_eq!(mem.lines().len(), 1);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     ///
     /// # Errors
     /// [`FlushTimeout`] when `timeout` expires first.
@@ -597,12 +729,50 @@ impl Logger {
         self.core.handle.flush(timeout)
     }
 
-    /// Asks the writer to write what is queued now (manual mode).
+    /// Asks the writer to write what is queued now (manual mode), without waiting for the
+    /// write ([`flush`](Self::flush) waits).
+    ///
+    /// ```
+    /// use logxide::writer::Mode;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .writer_mode(Mode::Manual)
+    ///     .sink(mem.clone())
+    ///     .build()?;
+    /// log.info("queued");
+    /// log.trigger();
+    /// while log.metrics().written == 0 { // in manual mode only the trigger writes it
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(mem.lines().len(), 1);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn trigger(&self) {
         self.core.handle.trigger();
     }
 
-    /// The writer's counters.
+    /// The writer's counters, shared by every clone: `enqueued = written + dropped + failed +
+    /// pending` holds in every snapshot; `dropped_by` gives the reasons.
+    ///
+    /// ```
+    /// use logxide::writer::{Mode, Policy};
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .queue(1)
+    ///     .policy(Policy::DropNewest)
+    ///     .writer_mode(Mode::Manual)
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .build()?;
+    /// log.info("kept");
+    /// log.info("refused: the queue holds one");
+    /// let m = log.metrics();
+    /// assert_eq!((m.enqueued, m.pending, m.dropped_by.queue_full), (2, 1, 1));
+    /// log.flush(None).unwrap();
+    /// let m = log.metrics();
+    /// assert_eq!((m.written, m.dropped, m.failed, m.pending), (1, 1, 0, 0));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn metrics(&self) -> MetricsSnapshot {
         self.core.handle.metrics()
     }
@@ -626,7 +796,21 @@ impl Logger {
         !self.core.force_sync && self.core.handle.state() == crate::writer::WriterState::Running
     }
 
-    /// The log file, if the logger writes one.
+    /// The log file, if the logger writes one: the target as given (not made absolute), or
+    /// the default `<program>.log`; `None` with only sinks.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// let file = logxide::Logger::builder().use_env(false).target(&path).build()?;
+    /// assert_eq!(file.path(), Some(path.as_path()));
+    /// let memory = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .build()?;
+    /// assert_eq!(memory.path(), None);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn path(&self) -> Option<&Path> {
         self.core.path.as_deref()
     }
@@ -635,6 +819,19 @@ impl Logger {
     /// (reason `shutdown`). Returns `None` if it was already shut down. Called from the
     /// writer thread (the `warn` hook), it does not wait for that thread: see
     /// [`Writer::shutdown`](crate::writer::Writer::shutdown).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// log.info("before");
+    /// let report = log.shutdown(None).unwrap();
+    /// assert_eq!((report.metrics.written, report.metrics.pending), (1, 0));
+    /// assert!(log.shutdown(None).is_none()); // already shut down
+    /// log.info("after: counted, not written");
+    /// assert_eq!(log.metrics().dropped_by.shutdown, 1);
+    /// assert_eq!(mem.lines().len(), 1);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn shutdown(&self, timeout: Option<Duration>) -> Option<ShutdownReport> {
         let writer = self
             .core
@@ -745,7 +942,22 @@ fn merge_scope(outer: Option<&ScopeEntry>, own: &Arc<Fields>) -> Arc<Fields> {
     }
 }
 
-/// Ends a [`scope`] when dropped.
+/// Ends a [`scope`] when dropped (guards may be dropped in any order: see [`scope`]).
+/// Scopes are per thread, so the guard is not `Send`: records of other threads — also of
+/// a future moved to another thread — do not carry the scope's fields.
+///
+/// ```
+/// use logxide::logger::{scope, Fields};
+/// let mem = logxide::sink::MemorySink::new();
+/// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+/// let guard = scope(Fields::new().with("request", 42));
+/// log.info("in");
+/// drop(guard);
+/// log.info("out");
+/// log.flush(None).unwrap();
+/// assert!(mem.lines()[0].ends_with(r#""msg":"in","request":42}"#));
+/// assert!(mem.lines()[1].ends_with(r#""msg":"out"}"#));
+/// ```
 #[must_use = "the scope ends when this guard is dropped"]
 pub struct ScopeGuard {
     id: u64,
