@@ -421,24 +421,72 @@ impl Action {
             .end(ActionStatus::Failed, Some((&error_type(error), &reason)));
     }
 
-    /// Ends the action `failed` with an explicit error type and reason.
+    /// Ends the action `failed` with an explicit error type and reason (for a failure that
+    /// is no `std::error::Error` value).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// let action = log.start_action("rpc:call", |_| {});
+    /// action.fail_with("Timeout", "no answer in 5 s");
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[1].contains(
+    ///     r#""lvl":[2],"at":"rpc:call","st":"failed","exc":"Timeout","reason":"no answer in 5 s","dur":"#));
+    /// ```
     pub fn fail_with(self, exc: &str, reason: &str) {
         self.state.end(ActionStatus::Failed, Some((exc, reason)));
     }
 
-    /// Ends the action `succeeded` (as dropping it does).
+    /// Ends the action `succeeded` (as dropping it does), where the guard's scope would end
+    /// it later; records logged afterwards are no longer inside it.
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// let action = log.start_action("load", |_| {});
+    /// action.finish();
+    /// log.info("after it");
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[1].contains(r#""lvl":[2],"at":"load","st":"succeeded""#));
+    /// assert!(mem.lines()[2].contains(r#""lvl":[1],"mt":"info","msg":"after it""#)); // a new task
+    /// ```
     pub fn finish(self) {
         self.state.end(ActionStatus::Succeeded, None);
     }
 
-    /// The action's task id.
+    /// The action's task id: the `tid` of its records and of every record and action inside
+    /// it (a child action shares its parent's).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// let action = log.start_action("job", |_| {});
+    /// let id = action.task_id();
+    /// log.info("inside");
+    /// drop(action);
+    /// log.flush(None).unwrap();
+    /// let tid = format!(r#""tid":"{id}""#);
+    /// assert!(mem.lines().iter().all(|line| line.contains(&tid)));
+    /// ```
     pub fn task_id(&self) -> TaskId {
         self.state.task_id
     }
 
     /// Reserves the next child position of this action for work done elsewhere (another
     /// thread or process), which continues there with
-    /// [`Logger::continue_action`](super::Logger::continue_action).
+    /// [`Logger::continue_action`](super::Logger::continue_action). Each call reserves a new
+    /// position (see the pitfall there: continue each context once).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// let action = log.start_action("rpc:call", |_| {});
+    /// let ctx = action.context();
+    /// assert_eq!((ctx.task_id(), ctx.level()), (action.task_id(), &[2][..]));
+    /// log.info("next record: after the reserved position");
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[1].contains(r#""lvl":[3],"mt":"info""#));
+    /// ```
     pub fn context(&self) -> ActionContext {
         let pos = self.state.child_position();
         ActionContext {
@@ -448,7 +496,20 @@ impl Action {
     }
 
     /// Leaves the current thread without ending the action, so it can move to another thread
-    /// or run a future.
+    /// ([`DetachedAction::enter`]) or run a future ([`DetachedAction::instrument`]). Records
+    /// logged here afterwards are no longer inside it.
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// let job = log.start_action("job", |_| {}).detach();
+    /// log.info("not inside the job");
+    /// drop(job); // ends: succeeded
+    /// log.flush(None).unwrap();
+    /// let lines = mem.lines();
+    /// assert!(lines[1].contains(r#""lvl":[1],"mt":"info""#)); // a task of its own
+    /// assert!(lines[2].contains(r#""lvl":[2],"at":"job","st":"succeeded""#));
+    /// ```
     pub fn detach(mut self) -> DetachedAction {
         let state = self.state.take();
         exit(&state);
@@ -587,7 +648,24 @@ impl fmt::Debug for DetachedAction {
 }
 
 impl DetachedAction {
-    /// Enters the action on the current thread.
+    /// Enters the action on the current thread: records logged here until the returned
+    /// [`Action`] drops (which ends the action) are inside it. See the example at
+    /// [`DetachedAction`] for another thread; on the same thread:
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// let detached = log.start_action("job", |_| {}).detach();
+    /// log.info("outside");
+    /// let job = detached.enter();
+    /// log.info("inside");
+    /// drop(job);
+    /// log.flush(None).unwrap();
+    /// let lines = mem.lines();
+    /// assert!(lines[1].contains(r#""lvl":[1],"mt":"info","msg":"outside""#));
+    /// assert!(lines[2].contains(r#""lvl":[2],"mt":"info","msg":"inside""#));
+    /// assert!(lines[3].contains(r#""lvl":[3],"at":"job","st":"succeeded""#));
+    /// ```
     pub fn enter(mut self) -> Action {
         let state = self.state.take();
         enter(&state);
@@ -616,6 +694,28 @@ impl DetachedAction {
     /// A future dropped unfinished is dropped inside its action: the actions it holds across
     /// an `.await` end first (`cancelled` too, or `panic` during a panic), and records its
     /// drop logs stay in the action; then the action ends.
+    ///
+    /// An [`Action`] is not `Send`: detach it first, as here (tokio's runtime; any executor
+    /// does).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// let inner = log.clone();
+    /// let fetch = log.start_action("fetch", |_| {}).detach().instrument(async move {
+    ///     inner.info("first poll");
+    ///     tokio::task::yield_now().await;
+    ///     inner.info("resumed");
+    ///     7
+    /// });
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(fetch), 7);
+    /// log.flush(None).unwrap();
+    /// let lines = mem.lines();
+    /// assert!(lines[1].contains(r#""lvl":[2],"mt":"info","msg":"first poll""#));
+    /// assert!(lines[2].contains(r#""lvl":[3],"mt":"info","msg":"resumed""#));
+    /// assert!(lines[3].contains(r#""lvl":[4],"at":"fetch","st":"succeeded""#));
+    /// ```
     pub fn instrument<F: Future>(mut self, future: F) -> Instrumented<F> {
         Instrumented {
             future: Slot::Running { future },
@@ -657,7 +757,23 @@ impl Drop for DetachedAction {
 }
 
 pin_project_lite::pin_project! {
-    /// A future running inside an action; see [`DetachedAction::instrument`].
+    /// A future running inside an action; see [`DetachedAction::instrument`]. Its output is
+    /// the future's. Dropped unfinished, it ends the action `failed` with `exc` `cancelled`
+    /// (a timeout that drops the future, a `select!` that loses): no action is left without
+    /// an end record.
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// let never = log
+    ///     .start_action("wait", |_| {})
+    ///     .detach()
+    ///     .instrument(std::future::pending::<()>());
+    /// drop(never);
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[1].contains(
+    ///     r#""at":"wait","st":"failed","exc":"cancelled","reason":"the future was dropped before it completed""#));
+    /// ```
     pub struct Instrumented<F> {
         #[pin]
         future: Slot<F>,
@@ -863,11 +979,18 @@ impl TryFrom<UncheckedContext> for ActionContext {
 
 impl ActionContext {
     /// The task id.
+    ///
+    /// ```
+    /// let ctx: logxide::logger::ActionContext = "Ab3dE9xQ.1f@/3/2".parse().unwrap();
+    /// assert_eq!(ctx.task_id().as_str(), "Ab3dE9xQ.1f");
+    /// assert_eq!(ctx.level(), &[3, 2]);
+    /// ```
     pub fn task_id(&self) -> TaskId {
         self.task_id
     }
 
-    /// The task level reserved for the remote work.
+    /// The task level reserved for the remote work (see the example at
+    /// [`task_id`](Self::task_id)).
     pub fn level(&self) -> &[u64] {
         &self.level
     }
@@ -883,7 +1006,17 @@ impl fmt::Display for ActionContext {
     }
 }
 
-/// Text that is not `task_id@/n/n...`.
+/// Text that is not `task_id@/n/n...`: the message quotes it and says what is accepted.
+///
+/// ```
+/// use logxide::logger::ActionContext;
+/// let err = "Ab3dE9xQ.1f@/3/0".parse::<ActionContext>().unwrap_err(); // levels start at 1
+/// assert_eq!(
+///     err.to_string(),
+///     r#"invalid action context "Ab3dE9xQ.1f@/3/0": expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters other than `"` and `\`, then positive integers)"#
+/// );
+/// assert!("Ab3dE9xQ.1f/3".parse::<ActionContext>().is_err()); // no `@`
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseContextError(String);
 
