@@ -36,7 +36,7 @@ macro_rules! field_value_via_encode {
         impl FieldValue for $t {
             #[inline]
             fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
-                out.encoded(key, self);
+                out.flat(key, self);
             }
         }
     )*};
@@ -49,25 +49,25 @@ field_value_via_encode!(
 
 impl FieldValue for Cow<'_, str> {
     fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
-        out.encoded(key, self.as_ref());
+        out.flat(key, self.as_ref());
     }
 }
 
 impl FieldValue for Bytes<'_> {
     fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
-        out.encoded(key, self);
+        out.flat(key, self);
     }
 }
 
 impl<T: fmt::Display> FieldValue for DisplayValue<T> {
     fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
-        out.encoded(key, self);
+        out.flat(key, self);
     }
 }
 
 impl<T: fmt::Debug> FieldValue for DebugValue<T> {
     fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
-        out.encoded(key, self);
+        out.flat(key, self);
     }
 }
 
@@ -605,9 +605,18 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
         value.write_field(key.into(), self);
     }
 
-    /// Writes `key` with an encodable value, masked if the key is masked.
-    #[inline(always)]
+    /// Writes `key` with an encodable value, masked as a whole if the key is masked; an
+    /// object or array value (a [`serde`](crate::encode::serde) value, or an `Encode` that
+    /// writes one) has the masked members inside it hidden, as [`field`](Self::field)
+    /// does. (It is encoded first to look inside: `field` is quicker for plain values.)
     pub fn encoded<V: Encode + ?Sized>(&mut self, key: Key<'_>, value: &V) {
+        self.nested(key, value);
+    }
+
+    /// Writes `key` with a value that holds no nested JSON (a scalar, a string, a
+    /// `Display` / `Debug` capture), masked if the key is masked.
+    #[inline(always)]
+    fn flat<V: Encode + ?Sized>(&mut self, key: Key<'_>, value: &V) {
         let name = key.name();
         if self.mask.masks(key) {
             self.enc.masked_field(key);
@@ -660,14 +669,14 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
     fn nested<V: Encode + ?Sized>(&mut self, key: Key<'_>, value: &V) {
         let mask = self.mask;
         if mask.is_empty() || mask.is_masked(key.name()) {
-            return self.encoded(key, value);
+            return self.flat(key, value);
         }
         with_scratch(|json| {
             value.encode(json);
             if is_container(json) {
-                self.encoded(key, &MaskedJson { json, mask });
+                self.flat(key, &MaskedJson { json, mask });
             } else {
-                self.encoded(key, &RawBytes(json));
+                self.flat(key, &RawBytes(json));
             }
         });
     }
@@ -697,6 +706,35 @@ fn position_bit(fields: &Fields, key: &str) -> u64 {
 mod tests {
     use super::*;
     use crate::encode::StaticKey;
+
+    /// `FieldWriter::encoded`, public, wrote a nested value (`serde(v)`) as it encoded,
+    /// without hiding its masked members: `{"password":"x"}` reached the record, where
+    /// `field` writes `{"password":"***"}`.
+    #[test]
+    fn encoded_hides_the_masked_members_of_a_nested_value() {
+        let mem = crate::sink::MemorySink::new();
+        let log = super::super::Logger::builder()
+            .use_env(false)
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        let form = serde_json::json!({"user": "ada", "login": [{"password": "x"}]});
+        log.log(super::super::Level::Info, "m", |f| {
+            f.encoded("by_encoded".into(), &crate::encode::serde(&form));
+            f.field("by_field", &crate::encode::serde(&form));
+            f.encoded("n".into(), &1.5);
+            f.encoded("token".into(), &crate::encode::serde(&form));
+        });
+        log.flush(None).unwrap();
+        let line = &mem.lines()[0];
+        assert!(
+            line.ends_with(concat!(
+                r#""msg":"m","by_encoded":{"login":[{"password":"***"}],"user":"ada"},"#,
+                r#""by_field":{"login":[{"password":"***"}],"user":"ada"},"n":1.5,"token":"***"}"#
+            )),
+            "{line}"
+        );
+    }
 
     #[test]
     fn the_bloom_check_agrees_with_the_full_comparison() {
