@@ -169,7 +169,15 @@ pub struct Mask {
 impl Mask {
     /// The default names: password, passwd, pwd, secret, token, api_key, apikey,
     /// authorization, auth_token, access_token, refresh_token, client_secret, private_key,
-    /// cookie, set_cookie, session_id.
+    /// cookie, set_cookie, session_id. [`Mask::default`] masks these.
+    ///
+    /// ```
+    /// use logxide::logger::Mask;
+    /// assert_eq!(Mask::default().names(), Mask::DEFAULT);
+    /// // A mask of the defaults and more:
+    /// let mask = Mask::new(Mask::DEFAULT.iter().chain(&["pin", "iban"]));
+    /// assert!(mask.is_masked("token") && mask.is_masked("IBAN"));
+    /// ```
     pub const DEFAULT: [&'static str; 16] = [
         "password",
         "passwd",
@@ -189,7 +197,18 @@ impl Mask {
         "session_id",
     ];
 
-    /// A mask of exactly these names.
+    /// A mask of exactly these names (kept in ASCII lower case: matching ignores case).
+    /// Pitfall: the [default names](Mask::DEFAULT) are not added — chain them in to keep
+    /// them (see there).
+    ///
+    /// ```
+    /// use logxide::logger::Mask;
+    /// let mask = Mask::new(["PIN", "x-api-key"]);
+    /// assert_eq!(mask.names(), ["pin", "x-api-key"]);
+    /// assert!(mask.is_masked("Pin") && mask.is_masked("card.pin"));
+    /// assert!(!mask.is_masked("password")); // not a default any more
+    /// assert!(!mask.is_masked("x_api_key")); // names are compared as given
+    /// ```
     pub fn new<I, S>(names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -233,18 +252,44 @@ impl Mask {
         (maybe(whole) || tail.is_some_and(maybe)) && self.is_masked(key.name())
     }
 
-    /// A mask that hides nothing.
+    /// A mask that hides nothing (for a logger whose records must keep every value).
+    ///
+    /// ```
+    /// use logxide::logger::Mask;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .mask(Mask::none())
+    ///     .sink(mem.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(Mask::none().is_empty() && !Mask::none().is_masked("password"));
+    /// logxide::info!(logger: log, "test login", password = "hunter2");
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].ends_with(r#""password":"hunter2"}"#));
+    /// ```
     pub fn none() -> Self {
         Mask::new(std::iter::empty::<&str>())
     }
 
-    /// The names.
+    /// The names, in ASCII lower case, in the order given (see the example at
+    /// [`new`](Self::new)).
     pub fn names(&self) -> &[String] {
         &self.names
     }
 
     /// True if `key`'s value must be hidden: `key`, or the part of a dotted key after its
-    /// last `.`, is one of the names (ASCII case ignored).
+    /// last `.`, is one of the names (ASCII case ignored). Only the last part counts:
+    /// `password.hint` is not masked.
+    ///
+    /// ```
+    /// use logxide::logger::Mask;
+    /// let mask = Mask::default();
+    /// assert!(mask.is_masked("TOKEN"));
+    /// assert!(mask.is_masked("http.request.authorization"));
+    /// assert!(!mask.is_masked("password.hint"));
+    /// assert!(!mask.is_masked("tokens"));
+    /// ```
     #[inline]
     pub fn is_masked(&self, key: &str) -> bool {
         self.is_name(key)
@@ -264,7 +309,7 @@ impl Mask {
                 .any(|n| n.eq_ignore_ascii_case(key))
     }
 
-    /// True if the mask hides nothing.
+    /// True if the mask hides nothing (see the example at [`none`](Self::none)).
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
@@ -302,7 +347,12 @@ impl fmt::Debug for Fields {
 }
 
 impl Fields {
-    /// No fields.
+    /// No fields (as `Fields::default()`).
+    ///
+    /// ```
+    /// let f = logxide::logger::Fields::new();
+    /// assert!(f.is_empty() && f.len() == 0 && f.get_json("any").is_none());
+    /// ```
     pub fn new() -> Self {
         Fields::default()
     }
@@ -322,6 +372,18 @@ impl Fields {
     }
 
     /// Adds (or replaces) `key` with `value`; `None` removes `key` (see [`with`](Self::with)).
+    /// The value is encoded as JSON now: a later change of the original is not seen.
+    ///
+    /// ```
+    /// use logxide::logger::Fields;
+    /// let mut f = Fields::new();
+    /// f.insert("user", "ada");
+    /// f.insert("attempt", &1);
+    /// f.insert("attempt", &2); // replaces, keeping its place
+    /// assert_eq!(f.get_json("attempt"), Some("2"));
+    /// f.insert("user", &None::<&str>);
+    /// assert_eq!(f.len(), 1);
+    /// ```
     pub fn insert<V: Encode + ?Sized>(&mut self, key: &str, value: &V) {
         if value.is_absent() {
             self.entries.retain(|(k, _)| &**k != key);
@@ -337,17 +399,34 @@ impl Fields {
         }
     }
 
-    /// Number of fields.
+    /// Number of fields (each key once).
+    ///
+    /// ```
+    /// use logxide::logger::Fields;
+    /// let f = Fields::new().with("a", 1).with("b", 2).with("a", 3);
+    /// assert_eq!(f.len(), 2);
+    /// assert!(!f.is_empty());
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// True when there are no fields.
+    /// True when there are no fields (see the example at [`len`](Self::len)).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
-    /// The JSON text of `key`'s value.
+    /// The JSON text of `key`'s value, as it is written into records (unmasked: masking
+    /// happens when a record is written); `None` if `key` is not set.
+    ///
+    /// ```
+    /// use logxide::logger::Fields;
+    /// let f = Fields::new().with("user", "ada \"the first\"").with("ok", true).with("token", "t");
+    /// assert_eq!(f.get_json("user"), Some(r#""ada \"the first\"""#));
+    /// assert_eq!(f.get_json("ok"), Some("true"));
+    /// assert_eq!(f.get_json("token"), Some(r#""t""#));
+    /// assert_eq!(f.get_json("missing"), None);
+    /// ```
     pub fn get_json(&self, key: &str) -> Option<&str> {
         self.entries
             .iter()
@@ -355,7 +434,18 @@ impl Fields {
             .map(|(_, v)| &**v)
     }
 
-    /// These fields, then `inner`'s: on equal keys `inner`'s value wins.
+    /// These fields, then `inner`'s: on equal keys `inner`'s value wins (in the place the
+    /// key had here). Neither set is changed.
+    ///
+    /// ```
+    /// use logxide::logger::Fields;
+    /// let outer = Fields::new().with("zone", "eu").with("tenant", "a");
+    /// let inner = Fields::new().with("zone", "us").with("user", "ada");
+    /// let merged = outer.merged_with(&inner);
+    /// assert_eq!(merged.len(), 3);
+    /// assert_eq!(merged.get_json("zone"), Some(r#""us""#));
+    /// assert_eq!(outer.get_json("zone"), Some(r#""eu""#));
+    /// ```
     pub fn merged_with(&self, inner: &Fields) -> Fields {
         let mut out = self.clone();
         for (k, v) in &inner.entries {
@@ -572,6 +662,19 @@ fn key_is_masked(quoted: &[u8], mask: &Mask) -> bool {
 /// those bound to the logger — each skipped when a more specific source already wrote the
 /// same key (call site over scope over logger), so a record never repeats a key. (Only the
 /// first 64 fields of a context set are tracked for this.)
+///
+/// ```
+/// let mem = logxide::sink::MemorySink::new();
+/// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+/// let req = log.ctx(logxide::logger::Fields::new().with("user", "ada").with("zone", "eu"));
+/// req.log(logxide::Level::Info, "hit", |f| {
+///     f.field("zone", "us");      // overrides the bound field
+///     f.field("token", "secret"); // masked
+///     f.field("cache", &None::<bool>); // absent: omitted
+/// });
+/// log.flush(None).unwrap();
+/// assert!(mem.lines()[0].ends_with(r#""msg":"hit","zone":"us","token":"***","user":"ada"}"#));
+/// ```
 pub struct FieldWriter<'e, 'b> {
     enc: &'e mut RecordEncoder<'b>,
     mask: &'e Mask,
@@ -599,7 +702,9 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
         }
     }
 
-    /// Writes one field (`None` writes nothing).
+    /// Writes one field (`None` writes nothing): any [`FieldValue`], masked by the logger's
+    /// [`Mask`] (nested members of a [`serde`](crate::encode::serde) value too). See the
+    /// example at [`FieldWriter`].
     #[inline]
     pub fn field<'k, V: FieldValue + ?Sized>(&mut self, key: impl Into<Key<'k>>, value: &V) {
         value.write_field(key.into(), self);
@@ -609,6 +714,18 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
     /// object or array value (a [`serde`](crate::encode::serde) value, or an `Encode` that
     /// writes one) has the masked members inside it hidden, as [`field`](Self::field)
     /// does. (It is encoded first to look inside: `field` is quicker for plain values.)
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// log.log(logxide::Level::Info, "m", |f| {
+    ///     f.encoded("n".into(), &5u8);
+    ///     f.encoded("password".into(), "x");
+    ///     f.encoded("form".into(), &logxide::encode::serde(serde_json::json!({"pin": 1, "pwd": 2})));
+    /// });
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].ends_with(r#""msg":"m","n":5,"password":"***","form":{"pin":1,"pwd":"***"}}"#));
+    /// ```
     pub fn encoded<V: Encode + ?Sized>(&mut self, key: Key<'_>, value: &V) {
         self.nested(key, value);
     }
