@@ -38,7 +38,16 @@ pub enum Level {
 }
 
 impl Level {
-    /// Every level, lowest first.
+    /// Every level, lowest first (ordered as their [`value`](Self::value)s).
+    ///
+    /// ```
+    /// use logxide::Level;
+    /// let values: Vec<u8> = Level::ALL.iter().map(|l| l.value()).collect();
+    /// assert_eq!(values, [10, 20, 25, 26, 30, 40, 50]);
+    /// assert!(Level::ALL.windows(2).all(|w| w[0] < w[1]));
+    /// let names: Vec<&str> = Level::ALL.iter().map(|l| l.as_str()).collect();
+    /// assert_eq!(names, ["debug", "info", "success", "note", "warning", "error", "critical"]);
+    /// ```
     pub const ALL: [Level; 7] = [
         Level::Debug,
         Level::Info,
@@ -49,7 +58,15 @@ impl Level {
         Level::Critical,
     ];
 
-    /// The numeric value (debug 10 … critical 50).
+    /// The numeric value (debug 10 … critical 50), what thresholds compare (see the
+    /// example at [`ALL`](Self::ALL)).
+    ///
+    /// ```
+    /// use logxide::Level;
+    /// assert_eq!(Level::Debug.value(), 10);
+    /// assert_eq!(Level::Note.value(), 26);
+    /// assert_eq!(Level::Critical.value(), 50);
+    /// ```
     pub const fn value(self) -> u8 {
         self as u8
     }
@@ -76,7 +93,17 @@ impl Level {
         }
     }
 
-    /// The name written as the record's message type (`"info"`, …).
+    /// The name written as the record's message type (`"info"`, …); also its `Display`, and
+    /// what [`FromStr`] parses back.
+    ///
+    /// ```
+    /// use logxide::Level;
+    /// assert_eq!(Level::Warning.as_str(), "warning");
+    /// assert_eq!(Level::Warning.to_string(), "warning");
+    /// for level in Level::ALL {
+    ///     assert_eq!(level.as_str().parse::<Level>().unwrap(), level);
+    /// }
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             Level::Debug => "debug",

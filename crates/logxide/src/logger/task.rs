@@ -77,14 +77,37 @@ impl fmt::Display for TaskIdMode {
 pub struct TaskId(ArrayString<36>);
 
 impl TaskId {
-    /// The id as text.
+    /// The id as text, as records carry it in `tid` (its `Display` is the same).
+    ///
+    /// ```
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .build()
+    ///     .unwrap();
+    /// let id = log.start_action("job", |_| {}).task_id();
+    /// let (prefix, counter) = id.as_str().split_once('.').unwrap(); // sqid: prefix.counter
+    /// assert_eq!(prefix.len(), 8);
+    /// assert!(counter.bytes().all(|b| b.is_ascii_alphanumeric()));
+    /// assert_eq!(id.to_string(), id.as_str());
+    /// ```
     #[inline]
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
 
     /// An id from text; `None` unless it is 1 to 36 printable ASCII characters other than
-    /// `"` and `\`.
+    /// `"` and `\`. Any such text is accepted (a task id from another system, a UUID), not
+    /// only the ids logxide makes.
+    ///
+    /// ```
+    /// use logxide::logger::TaskId;
+    /// let id = TaskId::parse("4f0e7c1a-9d2b-4c3e-8a5f-6b7c8d9e0f1a").unwrap();
+    /// assert_eq!(id.as_str().len(), 36);
+    /// assert_eq!(TaskId::parse("with space@host").unwrap().as_str(), "with space@host");
+    /// assert!(TaskId::parse("back\\slash").is_none());
+    /// assert!(TaskId::parse("naïve").is_none()); // not ASCII
+    /// ```
     pub fn parse(s: &str) -> Option<TaskId> {
         let allowed = |b: u8| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
         if s.is_empty() || !s.bytes().all(allowed) {
