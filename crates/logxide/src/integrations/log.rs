@@ -40,14 +40,44 @@ use log::kv::{Error as KvError, Key, Value, VisitSource};
 use crate::encode::display;
 use crate::logger::{error_chain, with_reused, FieldWriter, Level, Logger};
 
-/// A `log::Log` that writes into a [`Logger`], or into the global logger.
+/// A `log::Log` that writes into a [`Logger`], or into the global logger. [`install`]
+/// sets up the usual case (the global logger); see the module docs for the records it
+/// writes.
+///
+/// ```
+/// use log::Log;
+/// let mem = logxide::sink::MemorySink::new();
+/// let logger = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+/// let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+/// let record = log::Record::builder().args(format_args!("hi")).level(log::Level::Trace).build();
+/// assert!(bridge.enabled(record.metadata()));
+/// bridge.log(&record);
+/// logger.flush(None).unwrap();
+/// assert!(mem.lines()[0].contains(r#""mt":"debug","msg":"hi""#)); // trace → debug
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct LogBridge {
     logger: Option<Logger>,
 }
 
 impl LogBridge {
-    /// A bridge into `logger`.
+    /// A bridge into `logger`, for a `log` logger of your own making. Pitfall: unlike
+    /// [`install`], `log::set_boxed_logger` with it leaves `log`'s maximum level to you
+    /// (`log`'s default, `Off`, drops every call before the bridge sees it).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let logger = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// let bridge = logxide::integrations::log::LogBridge::new(logger.clone());
+    /// log::set_boxed_logger(Box::new(bridge)).unwrap();
+    /// log::set_max_level(log::LevelFilter::Info);
+    /// log::info!(target: "db", rows = 3; "query done");
+    /// log::debug!("skipped by log itself");
+    /// logger.flush(None).unwrap();
+    /// assert_eq!(mem.lines().len(), 1);
+    /// assert!(mem.lines()[0].contains(r#""msg":"query done","target":"db""#));
+    /// assert!(mem.lines()[0].ends_with(r#""rows":3}"#));
+    /// ```
     pub fn new(logger: Logger) -> Self {
         LogBridge {
             logger: Some(logger),
@@ -55,7 +85,21 @@ impl LogBridge {
     }
 
     /// A bridge into the global logger (whatever [`init`](crate::init) installed, also after
-    /// a re-init).
+    /// a re-init). Before [`init`](crate::init), its records are discarded and counted by
+    /// [`metrics`](crate::logger::metrics), as the macros' are.
+    ///
+    /// ```
+    /// use log::Log;
+    /// let bridge = logxide::integrations::log::LogBridge::global();
+    /// let record = log::Record::builder().args(format_args!("hi")).level(log::Level::Info).build();
+    /// bridge.log(&record); // no global logger yet: discarded, counted
+    /// assert_eq!(logxide::logger::metrics().dropped_by.shutdown, 1);
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let _guard = logxide::LoggerBuilder::new().use_env(false).sink(mem.clone()).init().unwrap();
+    /// bridge.log(&record);
+    /// bridge.flush(); // log::Log::flush: the global logger's flush
+    /// assert_eq!(mem.lines().len(), 1);
+    /// ```
     pub fn global() -> Self {
         LogBridge { logger: None }
     }
@@ -111,7 +155,17 @@ fn max_level(threshold: u8) -> log::LevelFilter {
     .unwrap_or(log::LevelFilter::Off)
 }
 
-/// The logxide level of a `log` level.
+/// The logxide level of a `log` level: trace and debug → debug, info → info, warn →
+/// warning, error → error (`log` has no success, note or critical).
+///
+/// ```
+/// use logxide::{integrations::log::level, Level};
+/// assert_eq!(level(log::Level::Trace), Level::Debug);
+/// assert_eq!(level(log::Level::Debug), Level::Debug);
+/// assert_eq!(level(log::Level::Info), Level::Info);
+/// assert_eq!(level(log::Level::Warn), Level::Warning);
+/// assert_eq!(level(log::Level::Error), Level::Error);
+/// ```
 pub fn level(level: log::Level) -> Level {
     match level {
         log::Level::Error => Level::Error,
