@@ -140,7 +140,10 @@ static UNCONFIGURED: AtomicU64 = AtomicU64::new(0);
 static RETIRED: Mutex<Option<(Arc<Logger>, u64)>> = Mutex::new(None);
 /// The global logger a re-init onto the same file installed, with `UNCONFIGURED` when that
 /// re-init uninstalled the logger it replaced: records logged while that one drained found
-/// no logger and were discarded, and [`metrics`] counts them with the new logger's.
+/// no logger and were discarded, and [`metrics`] counts them with the new logger's. An
+/// `init` with no logger installed (the first, or one after [`shutdown`]) carries the same
+/// way the discarded records [`metrics`] reported until then (those since the process began,
+/// or those the stopped logger carried and the ones discarded since its shutdown).
 static CARRIED: Mutex<Option<(Arc<Logger>, u64)>> = Mutex::new(None);
 static WARNED_UNCONFIGURED: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
@@ -210,6 +213,11 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
         if let Some(previous) = set_global(None) {
             previous.shutdown(None);
         }
+    } else if GLOBAL.load().is_none() {
+        // Records discarded for lack of a logger before this one (since the last one
+        // `shutdown` stopped, which reported them until now, or since the process began).
+        let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+        discarded_since = Some(retired.as_ref().map_or(0, |(_, since)| *since));
     }
     let logger = Arc::new(builder.build()?);
     // Before the logger is visible, so that `metrics` never misses what it carries.
@@ -477,8 +485,10 @@ pub fn flush(timeout: Option<Duration>) -> Result<(), FlushTimeout> {
 ///     .init()?;
 /// logxide::info!("queued");
 /// logxide::logger::trigger();
-/// // In manual mode only the trigger writes it; it returned before the write.
-/// while mem.lines().is_empty() {
+/// // In manual mode only the trigger writes it; it returned before the write (a minute is
+/// // only a bound, not expected).
+/// let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+/// while mem.lines().is_empty() && std::time::Instant::now() < until {
 ///     std::thread::sleep(std::time::Duration::from_millis(1));
 /// }
 /// assert_eq!(logxide::logger::metrics().written, 1);
@@ -493,10 +503,13 @@ pub fn trigger() {
 /// The global writer's counters. With no global logger: those of the last one
 /// [`shutdown`] stopped (its final counts; as they go while it still drains after a
 /// timeout), if any, with the records discarded since for lack of a logger added as
-/// `enqueued` and `dropped_by.shutdown`; before any logger, just those. A logger installed by
-/// a re-init onto the file of the one it replaced is reported with the records discarded
-/// while that one drained (no global logger meanwhile) added the same way, also once
-/// [`shutdown`] stopped it.
+/// `enqueued` and `dropped_by.shutdown`; before any logger, just those. The next logger
+/// installed takes them over: it is reported with the records discarded before it (before
+/// the first `init`, or since the last shutdown; for a re-init onto the file of the logger it
+/// replaces, while that one drained) added the same way, also once [`shutdown`] stopped it.
+/// So a record discarded for lack of a logger stays in the counts `metrics` reports, until a
+/// logger is installed over a running one (the replaced one keeps its counts, readable
+/// through its guard's [`LoggerGuard::logger`]).
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
