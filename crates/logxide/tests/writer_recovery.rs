@@ -19,11 +19,44 @@ fn fast_backoff() -> (Duration, Duration) {
     (Duration::from_millis(1), Duration::from_millis(10))
 }
 
+/// Panics at the first delivery of each of its first `panics` batches — its retry after the
+/// restart succeeds — and otherwise writes to a [`MemorySink`].
+#[derive(Clone)]
+struct PanicsOncePerBatch {
+    mem: MemorySink,
+    calls: Arc<AtomicUsize>,
+    panics: usize,
+}
+
+impl PanicsOncePerBatch {
+    fn new(panics: usize) -> Self {
+        PanicsOncePerBatch {
+            mem: MemorySink::new(),
+            calls: Arc::default(),
+            panics,
+        }
+    }
+}
+
+impl Sink for PanicsOncePerBatch {
+    fn name(&self) -> &str {
+        "panics-once-per-batch"
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        let call = self.calls.fetch_add(1, SeqCst) + 1;
+        if call % 2 == 1 && call < 2 * self.panics {
+            panic!("injected sink panic");
+        }
+        self.mem.write_batch(batch)
+    }
+}
+
+/// A sink that panics once on each of `k` batches: each is written after one restart.
 #[test]
 fn restart_after_panics_loses_and_duplicates_nothing() {
     quiet_injected_panics();
     for k in [1usize, 3] {
-        let sink = PanickySink::first(k);
+        let sink = PanicsOncePerBatch::new(k);
         let (a, b) = fast_backoff();
         let writer = Writer::builder()
             .mode(Mode::Manual)
@@ -32,25 +65,30 @@ fn restart_after_panics_loses_and_duplicates_nothing() {
             .build()
             .unwrap();
         let h = writer.handle();
-        for i in 0..100 {
-            h.enqueue(line(0, i).as_bytes()).unwrap();
+        for batch in 0..k {
+            for i in batch * 100..(batch + 1) * 100 {
+                h.enqueue(line(0, i).as_bytes()).unwrap();
+            }
+            writer.trigger();
+            let want = expected_bytes(0, 0..(batch + 1) * 100).len();
+            assert!(wait_for(Duration::from_secs(5), || sink
+                .mem
+                .contents()
+                .len()
+                == want));
         }
-        writer.trigger();
-        assert!(wait_for(Duration::from_secs(5), || sink
-            .mem
-            .contents()
-            .len()
-            == expected_bytes(0, 0..100).len()));
-        for i in 100..200 {
+        let n = (k + 1) * 100;
+        for i in k * 100..n {
             h.enqueue(line(0, i).as_bytes()).unwrap();
         }
         let m = writer.shutdown(None).metrics;
-        assert_eq!(sink.mem.contents(), expected_bytes(0, 0..200), "k = {k}");
+        assert_eq!(sink.mem.contents(), expected_bytes(0, 0..n), "k = {k}");
+        assert_eq!(sink.calls.load(SeqCst), 2 * k + 1);
         assert_eq!(m.restarts, k as u64);
         assert_eq!(m.state, WriterState::Stopped);
-        assert_eq!((m.written, m.failed), (200, 0));
+        assert_eq!((m.written, m.failed), (n as u64, 0));
         assert_settled(&m);
-        assert!(m.errors >= k as u64);
+        assert_eq!(m.errors, k as u64);
     }
 }
 
@@ -95,7 +133,7 @@ fn flush_returns_after_a_restart_loop() {
 fn restart_does_not_duplicate_into_earlier_sinks() {
     quiet_injected_panics();
     let first = MemorySink::new();
-    let panicky = PanickySink::first(2);
+    let panicky = PanicsOncePerBatch::new(2);
     let last = MemorySink::new();
     let (a, b) = fast_backoff();
     let writer = Writer::builder()
@@ -111,6 +149,8 @@ fn restart_does_not_duplicate_into_earlier_sinks() {
         h.enqueue(line(0, i).as_bytes()).unwrap();
         if i % 100 == 99 {
             writer.trigger();
+            let want = expected_bytes(0, 0..i + 1).len();
+            assert!(wait_for(Duration::from_secs(5), || last.contents().len() == want));
         }
     }
     let m = writer.shutdown(None).metrics;
@@ -146,7 +186,7 @@ fn fallback_after_max_restarts() {
     let (a, b) = fast_backoff();
     let writer = Writer::builder()
         .mode(Mode::Manual)
-        .max_restarts(2)
+        .max_restarts(1)
         .restart_backoff(a, b)
         .sink(panicky.clone())
         .sink(healthy.clone())
@@ -158,7 +198,7 @@ fn fallback_after_max_restarts() {
     }
     trigger_until_fallback(&writer);
     let m = writer.metrics();
-    assert_eq!(m.restarts, 2);
+    assert_eq!(m.restarts, 1);
     // The batch in hand reached the healthy sink when the writer gave up.
     assert_eq!(healthy.contents(), expected_bytes(0, 0..50));
     for i in 50..80 {
@@ -170,7 +210,7 @@ fn fallback_after_max_restarts() {
     let m = writer.shutdown(None).metrics;
     assert_eq!(healthy.contents(), expected_bytes(0, 0..80));
     assert!(panicky.mem.contents().is_empty());
-    assert_eq!(m.restarts, 2);
+    assert_eq!(m.restarts, 1);
     assert_eq!((m.written, m.failed), (80, 0));
     assert_eq!(m.sinks[0].written, 0);
     assert_eq!(m.sinks[0].failed, 80);
@@ -188,7 +228,7 @@ fn fallback_healthy_sink_first_gets_records_queued_during_restarts() {
     let panicky = PanickySink::always();
     let writer = Writer::builder()
         .mode(Mode::Manual)
-        .max_restarts(2)
+        .max_restarts(1)
         .restart_backoff(Duration::from_millis(200), Duration::from_millis(200))
         .sink(healthy.clone())
         .sink(panicky.clone())
@@ -227,7 +267,7 @@ fn poison_record_fails_only_where_every_sink_failed() {
     let (a, b) = fast_backoff();
     let writer = Writer::builder()
         .mode(Mode::Manual)
-        .max_restarts(2)
+        .max_restarts(1)
         .restart_backoff(a, b)
         .sink(sink.clone())
         .build()
@@ -244,8 +284,9 @@ fn poison_record_fails_only_where_every_sink_failed() {
     assert_eq!(h.enqueue(b"ok 4"), Ok(Queued::WrittenSync));
     let m = writer.shutdown(None).metrics;
     assert_eq!(sink.mem.contents(), b"ok 1\nok 4\n");
-    assert_eq!(m.restarts, 2);
-    // The batch [ok 2, POISON, ok 3] failed in the only sink.
+    assert_eq!(m.restarts, 1);
+    // The batch [ok 2, POISON, ok 3] failed in the only sink: at its second panic it was
+    // given up (and no restart was left).
     assert_eq!((m.written, m.failed), (2, 3));
     assert_eq!((m.sinks[0].written, m.sinks[0].failed), (2, 3));
     assert!(m.sinks[0]
@@ -260,7 +301,7 @@ fn poison_record_fails_only_where_every_sink_failed() {
     let healthy = MemorySink::new();
     let writer = Writer::builder()
         .mode(Mode::Manual)
-        .max_restarts(2)
+        .max_restarts(1)
         .restart_backoff(a, b)
         .sink(sink.clone())
         .sink(healthy.clone())
@@ -781,4 +822,133 @@ fn in_fallback_a_shutdown_timeout_expires_while_a_sync_write_is_stuck() {
         assert_eq!((m.enqueued, m.written, m.dropped, m.failed), (2, 2, 0, 0));
         assert_settled(&m);
     });
+}
+
+/// A sink that panics on every batch holding one record: the batch is retried once (one
+/// restart), and when it panics the sink again it is counted failed for that sink (failed
+/// in all: no other sink wrote it) and skipped — with the reason in the metrics and the last
+/// error. The writer goes on writing (no fallback), however many restarts it may have left.
+#[test]
+fn a_batch_that_panics_a_sink_twice_in_a_row_is_failed_and_skipped() {
+    quiet_injected_panics();
+    let m = within(Duration::from_secs(30), || {
+        let sink = PanickySink::poisoned("POISON");
+        let (a, b) = fast_backoff();
+        let writer = Writer::builder()
+            .mode(Mode::Manual)
+            .max_restarts(u32::MAX)
+            .restart_backoff(a, b)
+            .sink(sink.clone())
+            .build()
+            .unwrap();
+        let h = writer.handle();
+        h.enqueue(b"ok 1").unwrap();
+        writer.flush(Some(Duration::from_secs(10))).unwrap();
+        for l in [&b"ok 2"[..], br#"{"msg":"POISON"}"#, b"ok 3"] {
+            assert_eq!(h.enqueue(l), Ok(Queued::Queued));
+        }
+        assert_eq!(writer.flush(Some(Duration::from_secs(10))), Ok(()));
+        let m = writer.metrics();
+        assert_eq!(m.state, WriterState::Running);
+        assert_eq!(m.restarts, 2);
+        assert_eq!((m.written, m.failed, m.pending), (1, 3, 0));
+        let err = h.last_error().unwrap();
+        assert_eq!(
+            err,
+            "panicky: write panicked twice in a row on the same batch (poison record in batch): \
+             its 3 records are counted failed for this sink"
+        );
+        assert_eq!(m.sinks[0].last_error.as_deref(), Some(err.as_str()));
+        assert_eq!((m.sinks[0].written, m.sinks[0].failed), (1, 3));
+        // Still writing from its thread.
+        assert_eq!(h.enqueue(b"ok 4"), Ok(Queued::Queued));
+        writer.flush(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(sink.mem.lines(), ["ok 1", "ok 4"]);
+        assert_eq!(sink.calls.load(SeqCst), 4);
+        writer.shutdown(None).metrics
+    });
+    assert_eq!((m.enqueued, m.written, m.failed), (5, 2, 3));
+    assert_eq!(m.restarts, 2);
+    assert_settled(&m);
+}
+
+/// The same at shutdown, where restarts follow each other without a backoff: the final
+/// drain skips the poisoned batch after its second panic, writes the rest, and the
+/// shutdown ends (it retried the batch for ever before).
+#[test]
+fn a_poisoned_batch_in_the_final_drain_does_not_hang_the_shutdown() {
+    quiet_injected_panics();
+    let (m, lines) = within(Duration::from_secs(30), || {
+        let sink = PanickySink::poisoned("POISON");
+        let healthy = MemorySink::new();
+        let writer = Writer::builder()
+            .mode(Mode::Manual)
+            .max_restarts(u32::MAX)
+            .sink(sink.clone())
+            .sink(healthy.clone())
+            .build()
+            .unwrap();
+        let h = writer.handle();
+        for l in [&b"ok 1"[..], br#"{"msg":"POISON"}"#, b"ok 2"] {
+            h.enqueue(l).unwrap();
+        }
+        let m = writer.shutdown(None).metrics;
+        assert!(sink.mem.lines().is_empty());
+        (m, healthy.lines())
+    });
+    // Written by the healthy sink: not failed.
+    assert_eq!(lines, ["ok 1", r#"{"msg":"POISON"}"#, "ok 2"]);
+    assert_eq!(m.state, WriterState::Stopped);
+    assert_eq!((m.written, m.failed, m.restarts), (3, 0, 2));
+    assert_eq!((m.sinks[0].written, m.sinks[0].failed), (0, 3));
+    assert_settled(&m);
+}
+
+/// Writes to a [`MemorySink`]; every `flush` panics.
+struct FlushPanics(MemorySink);
+
+impl Sink for FlushPanics {
+    fn name(&self) -> &str {
+        "flush-panics"
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.0.write_batch(batch)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        panic!("injected flush panic");
+    }
+}
+
+/// A sink whose flush always panics: a `flush()` barrier gives that sink's flush up at its
+/// second panic in a row (it was retried at every restart before) and completes; the writer
+/// goes on from its thread.
+#[test]
+fn a_flush_that_panics_twice_in_a_row_is_skipped_and_the_barrier_completes() {
+    quiet_injected_panics();
+    let m = within(Duration::from_secs(30), || {
+        let mem = MemorySink::new();
+        let (a, b) = fast_backoff();
+        let writer = Writer::builder()
+            .mode(Mode::Manual)
+            .max_restarts(u32::MAX)
+            .restart_backoff(a, b)
+            .sink(FlushPanics(mem.clone()))
+            .build()
+            .unwrap();
+        let h = writer.handle();
+        for round in 1..=2u64 {
+            h.enqueue(line(0, round as usize).as_bytes()).unwrap();
+            assert_eq!(writer.flush(Some(Duration::from_secs(10))), Ok(()));
+            let m = writer.metrics();
+            assert_eq!((m.state, m.restarts), (WriterState::Running, 2 * round));
+            assert_eq!(
+                h.last_error().as_deref(),
+                Some("flush-panics: flush panicked twice in a row (injected flush panic): skipped once")
+            );
+        }
+        assert_eq!(mem.contents(), expected_bytes(0, 1..3));
+        writer.shutdown(None).metrics
+    });
+    assert_eq!((m.written, m.failed), (2, 0));
+    assert_settled(&m);
 }

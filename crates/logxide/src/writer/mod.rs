@@ -47,6 +47,11 @@
 //! - **Recovery.** A panic in a sink or in the writer loop restarts the loop with exponential
 //!   backoff (the batch in hand is retried, the queue kept); after `max_restarts` the writer
 //!   falls back to synchronous writes by the callers, and reports [`WriterState::Fallback`].
+//!   A batch that makes the same sink panic twice in a row is given up for that sink: its
+//!   records are counted failed there (and in `failed` unless another sink wrote them), the
+//!   reason is the sink's and the writer's last error, and the writer goes on with the next
+//!   batch. A sink's flush that panics twice in a row is skipped once the same way. So a
+//!   poisoned record costs two restarts, not all of them.
 //! - **Fork.** A process forked (`fork()`) from the one that built the writer inherits a copy
 //!   of it — queue, buffers, sinks, and any lock the writer thread held at that instant — but
 //!   not its thread. In the child the writer stands down ([`WriterState::Forked`]): every
@@ -208,7 +213,9 @@ impl WriterBuilder {
     }
 
     /// How many times a panicked writer thread is restarted before the writer falls back to
-    /// synchronous writes (default 10).
+    /// synchronous writes (default 10). A batch that makes a sink panic twice in a row is
+    /// given up for that sink, not retried at each restart (see "Recovery" in the
+    /// [module docs](self)).
     pub fn max_restarts(mut self, restarts: u32) -> Self {
         self.settings.max_restarts = restarts;
         self

@@ -111,7 +111,52 @@ pub(crate) struct Core {
     pub(crate) catch_panics: bool,
     /// Reads the lanes.
     cursor: Cursor,
+    /// The sink call under way, and the panics in a row that interrupted one.
+    panics: Panics,
+    /// A sink whose flush is skipped once (it panicked [`POISON_PANICS`] times in a row).
+    skip_flush: Option<usize>,
 }
+
+/// The sink call under way on the delivering thread — what a panic interrupted — and the
+/// sink call that panics interrupted, with how many in a row (see
+/// [`after_panic`](Core::after_panic)).
+#[derive(Default)]
+struct Panics {
+    call: Option<SinkCallAt>,
+    strikes: Option<(SinkCallAt, u32)>,
+}
+
+impl Panics {
+    #[inline]
+    fn enter(&mut self, at: SinkCallAt) {
+        self.call = Some(at);
+    }
+
+    /// The sink call `at` returned (with or without an error): the panics in a row there, if
+    /// any, are over.
+    #[inline]
+    fn returned(&mut self, at: SinkCallAt) {
+        self.call = None;
+        if self.strikes.is_some_and(|(s, _)| s == at) {
+            self.strikes = None;
+        }
+    }
+}
+
+/// A call of one sink's (by its index) that a panic may interrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SinkCallAt {
+    /// `write_batch` with the batch in hand.
+    Write(usize),
+    /// `flush`.
+    Flush(usize),
+}
+
+/// Panics in a row in the same sink call — the same batch to the same sink, or the same
+/// sink's flush — after which the writer gives up that call: the batch is counted failed for
+/// that sink, the flush skipped. One retry (a restart) survives a passing panic; a batch that
+/// makes the sink panic each time is not retried at every restart until none is left.
+pub(crate) const POISON_PANICS: u32 = 2;
 
 /// The batch being gathered: the records' text one after the other, where each ends, and
 /// each one's severity.
@@ -177,6 +222,8 @@ impl Shared {
                 next_close: 0,
                 catch_panics: false,
                 cursor: Cursor::default(),
+                panics: Panics::default(),
+                skip_flush: None,
             }),
             last_error: Mutex::new(None),
         }
@@ -580,8 +627,10 @@ impl Core {
         while self.next_sink < self.sinks.len() {
             let i = self.next_sink;
             let sink = &mut self.sinks[i];
+            self.panics.enter(SinkCallAt::Write(i));
             let result = guarded(catch, || sink.write_batch(&batch))
                 .unwrap_or_else(|e| Err(SinkError::new(e)));
+            self.panics.returned(SinkCallAt::Write(i));
             let written = match &result {
                 Ok(()) => n,
                 Err(e) => e.written.min(n),
@@ -629,24 +678,78 @@ impl Core {
         }
     }
 
-    /// Flushes every sink (errors are counted, not fatal).
+    /// Flushes every sink (errors are counted, not fatal) — but one whose flush panicked
+    /// [`POISON_PANICS`] times in a row, skipped this once.
     pub(crate) fn flush_sinks(&mut self, shared: &Shared) {
-        if !self.closed {
-            self.each_sink(shared, "flush", |sink| sink.flush());
+        if self.closed {
+            return;
+        }
+        let catch = self.catch_panics;
+        let skip = self.skip_flush.take();
+        for i in 0..self.sinks.len() {
+            if skip == Some(i) {
+                continue;
+            }
+            self.panics.enter(SinkCallAt::Flush(i));
+            call_sink(shared, catch, &mut self.sinks[i], "flush", |sink| {
+                sink.flush()
+            });
+            self.panics.returned(SinkCallAt::Flush(i));
         }
     }
 
-    /// Calls `op` on every sink, counting errors (and, with `catch_panics`, panics) as sink
-    /// errors named `what`.
-    fn each_sink(
-        &mut self,
-        shared: &Shared,
-        what: &str,
-        op: impl Fn(&mut BoxedSink) -> io::Result<()>,
-    ) {
-        let catch = self.catch_panics;
-        for sink in &mut self.sinks {
-            call_sink(shared, catch, sink, what, &op);
+    /// After a panic on the writer thread (`message`, its text): counts it against the sink
+    /// call it interrupted, and gives that call up at the [`POISON_PANICS`]th in a row. A batch
+    /// is then counted failed for that sink (failed in all unless another sink writes it) and
+    /// its delivery goes on with the next sink; a flush is skipped for that sink, once. The
+    /// sink's error and the writer's last error say why.
+    ///
+    /// The batch in hand does not change between two such panics: a restart finishes it
+    /// (see [`resume`](Self::resume)) before it takes any record.
+    pub(crate) fn after_panic(&mut self, shared: &Shared, message: &str) {
+        let p = &mut self.panics;
+        let Some(at) = p.call.take() else {
+            p.strikes = None;
+            return;
+        };
+        let n = match p.strikes {
+            Some((s, n)) if s == at => n + 1,
+            _ => 1,
+        };
+        if n < POISON_PANICS {
+            p.strikes = Some((at, n));
+            return;
+        }
+        p.strikes = None;
+        match at {
+            SinkCallAt::Write(i) => {
+                let records = self.batch.ends.len();
+                let error = text(format_args!(
+                    "{}: write panicked twice in a row on the same batch ({message}): its \
+                     {records} records are counted failed for this sink",
+                    self.sinks[i].name()
+                ));
+                {
+                    let mut stats = shared
+                        .counters
+                        .sinks
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    let s = &mut stats[i];
+                    s.failed += records as u64;
+                    s.errors += 1;
+                    s.last_error = Some(error.clone());
+                }
+                shared.record_error(error);
+                self.next_sink = i + 1;
+            }
+            SinkCallAt::Flush(i) => {
+                shared.record_error(text(format_args!(
+                    "{}: flush panicked twice in a row ({message}): skipped once",
+                    self.sinks[i].name()
+                )));
+                self.skip_flush = Some(i);
+            }
         }
     }
 

@@ -10,6 +10,10 @@
 //!   any state ──(panic)──> Backoff ──> restart (same queue, same batch), or Fallback
 //! ```
 //!
+//! A restart retries the sink call the panic interrupted; at the second panic in a row there
+//! the call is given up (the batch counted failed for that sink, or its flush skipped): see
+//! `Core::after_panic`.
+//!
 //! The thread never spins: it parks with no timeout when idle (trigger mode), until the
 //! oldest record's flush time (gathering), or until the next tick (loop mode).
 //!
@@ -38,10 +42,11 @@ pub(crate) fn supervise(shared: &Shared) {
     loop {
         let run = catch_unwind(AssertUnwindSafe(|| Worker::new(shared, &mut warn).run()));
         let Err(payload) = run else { break };
-        shared.record_error(format!(
-            "writer thread panicked: {}",
-            panic_message(&*payload)
-        ));
+        let message = panic_message(&*payload);
+        shared.record_error(format!("writer thread panicked: {message}"));
+        // A batch (or a flush) that made a sink panic again is given up here (see
+        // `Core::after_panic`), before the restart or the fallback resumes the delivery.
+        shared.lock_core().after_panic(shared, &message);
         if shared.counters.restarts.load(Relaxed) >= u64::from(shared.settings.max_restarts) {
             // Give up on the thread: callers write synchronously from now on. Nothing queued
             // is lost: drain it here, with sink panics caught and counted as failures.
