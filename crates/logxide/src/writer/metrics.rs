@@ -127,7 +127,8 @@ pub struct MetricsSnapshot {
     pub dropped: u64,
     /// Records dropped, by reason.
     pub dropped_by: DroppedBy,
-    /// Records every sink failed to write.
+    /// Records every sink failed to write — or that the writer could not format (a captured
+    /// record the capturing encoder did not make: a bug; see the last error).
     pub failed: u64,
     /// Records neither written, dropped nor failed yet: in the queue or the writer's hands.
     pub pending: u64,

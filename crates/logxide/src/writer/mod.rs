@@ -354,7 +354,9 @@ pub enum Queued {
     Queued,
     /// Queued; an older record was evicted to make room ([`Policy::DropOldest`]).
     EvictedOldest,
-    /// Written synchronously by this call (the writer is in fallback mode).
+    /// Handled synchronously by this call (the writer is in fallback mode): written, or
+    /// counted failed if every sink failed to write it (or, a bug, it could not be
+    /// formatted; the reason is the [last error](WriterHandle::last_error)).
     WrittenSync,
 }
 
@@ -848,6 +850,9 @@ impl WriterHandle {
                 }
             }
             FALLBACK => {
+                // Formatted before the lock is taken: a panic there (a record the capturing
+                // encoder did not make, a bug) fails this record, not the caller.
+                let text = finished(body, captured);
                 let mut core = shared.lock_core();
                 // The shutdown may have closed the sinks between the load of the state and
                 // this lock (it closes under the lock): the record would only be counted
@@ -861,8 +866,13 @@ impl WriterHandle {
                 core.catch_panics = true;
                 core.drain(shared);
                 core.finish_barriers(shared);
-                core.push_record(shared, &finished(body, captured), level);
-                core.deliver(shared);
+                match text {
+                    Ok(text) => {
+                        core.push_record(shared, &text, level);
+                        core.deliver(shared);
+                    }
+                    Err(why) => shared.count_unformatted(1, &why),
+                }
                 Ok(Queued::WrittenSync)
             }
             _ => self.drop_record(DropReason::Shutdown),
@@ -1053,13 +1063,16 @@ fn with_rec<R>(body: &[u8], level: u8, captured: bool, f: impl FnOnce(&Rec<'_>) 
 }
 
 /// The finished text of a record's `body`: a captured record is formatted (for the slow path
-/// that writes it from the caller's thread).
-fn finished(body: &[u8], captured: bool) -> Cow<'_, [u8]> {
-    if captured {
+/// that writes it from the caller's thread). `Err` with the panic's text if formatting
+/// panicked.
+fn finished(body: &[u8], captured: bool) -> Result<Cow<'_, [u8]>, String> {
+    if !captured {
+        return Ok(Cow::Borrowed(body));
+    }
+    std::panic::catch_unwind(|| {
         let mut out = Vec::with_capacity(body.len() + 64);
         capture::expand(body, &mut out);
         Cow::Owned(out)
-    } else {
-        Cow::Borrowed(body)
-    }
+    })
+    .map_err(|payload| panic_message(&*payload))
 }

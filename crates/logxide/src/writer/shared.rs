@@ -166,15 +166,65 @@ struct Gathered {
     levels: Vec<u8>,
     /// Formats captured records as they join the batch.
     expander: capture::Expander,
+    /// Catch a panic formatting a captured record: the record is left out and counted in
+    /// `unformatted` (see [`Core::take`]).
+    careful: bool,
+    /// Captured records left out because formatting them panicked, and the last panic's text.
+    unformatted: u64,
+    unformatted_error: Option<String>,
+}
+
+/// How much a [`Gathered`] held: what it goes back to when a take is undone.
+#[derive(Clone, Copy)]
+struct Mark {
+    bytes: usize,
+    records: usize,
+}
+
+impl Gathered {
+    fn mark(&self) -> Mark {
+        Mark {
+            bytes: self.buf.len(),
+            records: self.ends.len(),
+        }
+    }
+
+    /// Forgets what was gathered since `mark` (and the records left out since).
+    fn undo(&mut self, mark: Mark) {
+        self.buf.truncate(mark.bytes);
+        self.ends.truncate(mark.records);
+        self.levels.truncate(mark.records);
+        self.unformatted = 0;
+        self.unformatted_error = None;
+    }
+
+    /// Formats a captured record, catching a panic; false (nothing appended, the record
+    /// counted in `unformatted`) if it panicked.
+    #[cold]
+    fn expand_caught(&mut self, body: &[u8], time: &mut ProducerTime) -> bool {
+        let start = self.buf.len();
+        let (expander, buf) = (&mut self.expander, &mut self.buf);
+        match catch_unwind(AssertUnwindSafe(|| expander.expand_from(body, buf, time))) {
+            Ok(()) => true,
+            Err(payload) => {
+                self.buf.truncate(start);
+                self.unformatted += 1;
+                self.unformatted_error = Some(panic_message(&*payload));
+                false
+            }
+        }
+    }
 }
 
 impl Collect for Gathered {
     #[inline]
     fn record(&mut self, body: &[u8], level: u8, flags: u8, time: &mut ProducerTime) {
-        if flags & CAPTURED != 0 {
-            self.expander.expand_from(body, &mut self.buf, time);
-        } else {
+        if flags & CAPTURED == 0 {
             self.buf.extend_from_slice(body);
+        } else if !self.careful {
+            self.expander.expand_from(body, &mut self.buf, time);
+        } else if !self.expand_caught(body, time) {
+            return;
         }
         self.ends.push(self.buf.len());
         self.levels.push(level);
@@ -212,6 +262,9 @@ impl Shared {
                     ends: Vec::new(),
                     levels: Vec::new(),
                     expander: capture::Expander::default(),
+                    careful: false,
+                    unformatted: 0,
+                    unformatted_error: None,
                 },
                 next_sink: 0,
                 delivering: false,
@@ -320,6 +373,20 @@ impl Shared {
     pub(crate) fn record_error(&self, msg: String) {
         self.counters.errors.fetch_add(1, Relaxed);
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
+    }
+
+    /// Counts `n` captured records that could not be formatted (`why`: the panic's text) as
+    /// failed, and says so in the last error.
+    pub(crate) fn count_unformatted(&self, n: u64, why: &str) {
+        self.counters.failed.fetch_add(n, SeqCst);
+        let which = if n == 1 {
+            "a captured record".to_owned()
+        } else {
+            format!("{n} captured records")
+        };
+        self.record_error(format!(
+            "writer: {which} could not be formatted ({why}): counted failed"
+        ));
     }
 
     /// Marks every barrier up to `ticket` complete and wakes `flush()` callers.
@@ -534,9 +601,7 @@ impl Core {
         let limit = shared.queue.capacity();
         let mut taken = 0;
         loop {
-            let n = self
-                .cursor
-                .take(&shared.queue, &mut self.batch, limit - taken);
+            let n = self.take(shared, limit - taken);
             taken += n;
             let len = self.batch.buf.len();
             if n == 0 || taken >= limit {
@@ -553,6 +618,41 @@ impl Core {
             self.deliver(shared);
         }
         taken
+    }
+
+    /// Takes up to `limit` records from the lanes into the batch.
+    ///
+    /// A captured record whose formatting panics (its text was not made by the capturing
+    /// encoder: a bug) would panic again at every attempt, and the take it interrupted has
+    /// committed nothing — the records before it in the batch would be taken twice, after
+    /// a stray part of its text. So the take is undone and made again with each captured
+    /// record's formatting caught: such a record is left out and counted failed, its panic
+    /// the writer's last error, and the writer goes on (no restart). A panic elsewhere in
+    /// the take (a bug of the queue's) undoes it too and restarts the writer.
+    fn take(&mut self, shared: &Shared, limit: usize) -> usize {
+        let mark = self.batch.mark();
+        let (cursor, batch, queue) = (&mut self.cursor, &mut self.batch, &shared.queue);
+        if let Ok(n) = catch_unwind(AssertUnwindSafe(|| cursor.take(queue, batch, limit))) {
+            return n;
+        }
+        self.batch.undo(mark);
+        self.batch.careful = true;
+        let (cursor, batch) = (&mut self.cursor, &mut self.batch);
+        let again = catch_unwind(AssertUnwindSafe(|| cursor.take(queue, batch, limit)));
+        self.batch.careful = false;
+        let n = match again {
+            Ok(n) => n,
+            Err(payload) => {
+                self.batch.undo(mark);
+                std::panic::resume_unwind(payload);
+            }
+        };
+        let failed = std::mem::take(&mut self.batch.unformatted);
+        if failed > 0 {
+            let why = self.batch.unformatted_error.take().unwrap_or_default();
+            shared.count_unformatted(failed, &why);
+        }
+        n
     }
 
     /// Takes and delivers everything the lanes had published when it was called (a record
@@ -792,5 +892,95 @@ impl Core {
     /// not finished).
     pub(crate) fn close_finished(&self) -> bool {
         self.closed && self.next_close == self.sinks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::sink::{Batch, FnSink, MemorySink, SinkError};
+    use crate::writer::{Mode, Queued, Writer, WriterState};
+
+    /// A captured record whose one segment has a tag the writer does not know: formatting
+    /// it panics (as a record that was not written by the capturing encoder would).
+    fn unformattable() -> Vec<u8> {
+        let mut line = br#"{"x":"#.to_vec();
+        line.extend_from_slice(&[crate::encode::capture::MARK, b'Z', 0, 0, 0, 0]);
+        line.extend_from_slice(&[0; 8]);
+        line.extend_from_slice(b"}\n");
+        line
+    }
+
+    const UNFORMATTABLE: &str = "writer: a captured record could not be formatted (internal \
+        error: entered unreachable code: unknown capture segment tag 0x5a): counted failed";
+
+    /// On the writer thread: the record is counted failed (with the reason), the records
+    /// around it are written once each, and the writer goes on — no restart, no duplicate,
+    /// no stray bytes of the failed record in the next one.
+    #[test]
+    fn a_record_that_cannot_be_formatted_is_failed_and_skipped() {
+        let mem = MemorySink::new();
+        let writer = Writer::builder()
+            .mode(Mode::Manual)
+            .max_restarts(2)
+            .restart_backoff(Duration::from_millis(1), Duration::from_millis(1))
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        let h = writer.handle();
+        h.enqueue(b"a").unwrap();
+        assert_eq!(
+            h.enqueue_encoded(&unformattable(), 20, true, 0),
+            Ok(Queued::Queued)
+        );
+        h.enqueue(b"b").unwrap();
+        assert_eq!(writer.flush(Some(Duration::from_secs(10))), Ok(()));
+        assert_eq!(mem.lines(), ["a", "b"]);
+        let m = writer.metrics();
+        assert_eq!((m.state, m.restarts), (WriterState::Running, 0));
+        assert_eq!((m.enqueued, m.written, m.failed, m.pending), (3, 2, 1, 0));
+        assert_eq!(m.errors, 1);
+        assert_eq!(h.last_error().as_deref(), Some(UNFORMATTABLE));
+        h.enqueue(b"c").unwrap();
+        let m = writer.shutdown(None).metrics;
+        assert_eq!(mem.lines(), ["a", "b", "c"]);
+        assert_eq!((m.enqueued, m.written, m.failed, m.pending), (4, 3, 1, 0));
+    }
+
+    /// In fallback mode, where the caller formats its own record: the caller does not panic,
+    /// the record is counted failed (nothing is left pending), the writer goes on.
+    #[test]
+    fn in_fallback_a_record_that_cannot_be_formatted_is_failed_on_the_callers_thread() {
+        let mem = MemorySink::new();
+        let writer = Writer::builder()
+            .mode(Mode::Manual)
+            .max_restarts(0)
+            .sink(FnSink::new(
+                "panics",
+                |_: &Batch<'_>| -> Result<(), SinkError> { panic!("sink panic") },
+            ))
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        let h = writer.handle();
+        h.enqueue(b"a").unwrap();
+        writer.trigger();
+        for _ in 0..10_000 {
+            if h.metrics().state == WriterState::Fallback {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(h.metrics().state, WriterState::Fallback);
+        assert_eq!(
+            h.enqueue_encoded(&unformattable(), 20, true, 0),
+            Ok(Queued::WrittenSync)
+        );
+        assert_eq!(h.last_error().as_deref(), Some(UNFORMATTABLE));
+        assert_eq!(h.enqueue(b"b"), Ok(Queued::WrittenSync));
+        let m = writer.shutdown(None).metrics;
+        assert_eq!(mem.lines(), ["a", "b"]);
+        assert_eq!((m.enqueued, m.written, m.failed, m.pending), (3, 2, 1, 0));
     }
 }
