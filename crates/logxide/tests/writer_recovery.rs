@@ -952,3 +952,45 @@ fn a_flush_that_panics_twice_in_a_row_is_skipped_and_the_barrier_completes() {
     assert_eq!((m.written, m.failed), (2, 0));
     assert_settled(&m);
 }
+
+/// In fallback mode, while a producer's synchronous write is stuck in a sink, a flush with a
+/// timeout returns when it expires — `FlushTimeout` with that record pending — instead of
+/// waiting for the sink; once the sink returns, a flush succeeds.
+#[test]
+fn in_fallback_a_flush_timeout_expires_while_a_sync_write_is_stuck() {
+    quiet_injected_panics();
+    within(Duration::from_secs(30), || {
+        let (gated, mut gate, mem) = gated();
+        let writer = Writer::builder()
+            .mode(Mode::Manual)
+            .max_restarts(0)
+            .sink(PanickySink::always())
+            .sink(gated)
+            .build()
+            .unwrap();
+        let h = writer.handle();
+        h.enqueue(b"queued").unwrap();
+        writer.trigger();
+        assert_eq!(gate.wait_entered(), 1);
+        gate.allow_one();
+        assert!(wait_for(Duration::from_secs(5), || writer.metrics().state
+            == WriterState::Fallback));
+        let producer = {
+            let h = h.clone();
+            std::thread::spawn(move || h.enqueue(b"stuck"))
+        };
+        assert_eq!(gate.wait_entered(), 1);
+        assert_eq!(
+            writer.flush(Some(Duration::from_millis(100))),
+            Err(logxide::writer::FlushTimeout { pending: 1 })
+        );
+        gate.open();
+        gate.allow_one();
+        assert_eq!(producer.join().unwrap(), Ok(Queued::WrittenSync));
+        assert_eq!(writer.flush(Some(Duration::from_secs(10))), Ok(()));
+        assert_eq!(mem.lines(), ["queued", "stuck"]);
+        let m = writer.shutdown(None).metrics;
+        assert_eq!((m.enqueued, m.written, m.dropped, m.failed), (2, 2, 0, 0));
+        assert_settled(&m);
+    });
+}

@@ -951,6 +951,10 @@ impl WriterHandle {
     /// it returns `Err` at once with the records pending: the writer cannot wait for
     /// itself. (Records enqueued there are written after the call returns, as usual.)
     ///
+    /// In fallback mode the calling thread drains the queue itself, once no other caller's
+    /// synchronous write holds the sinks — waiting for that ends with the timeout; a sink
+    /// call this thread has begun is not interrupted.
+    ///
     /// # Errors
     /// [`FlushTimeout`] with the number of records still pending if `timeout` expired.
     ///
@@ -999,8 +1003,14 @@ impl WriterHandle {
         }
         // Fallback or shutdown: drain here, or wait for the writer thread to finish.
         if shared.state.load(SeqCst) == FALLBACK || shared.worker_exited.load(SeqCst) {
-            shared.help_drain();
-            let mut core = shared.lock_core();
+            // A caller's synchronous write may hold the core for as long as its sink call
+            // takes: the wait for it ends with the timeout.
+            let Some(mut core) = shared.lock_core_until(deadline) else {
+                return Err(timed_out());
+            };
+            core.catch_panics = true;
+            core.drain(shared);
+            core.finish_barriers(shared);
             core.flush_sinks(shared);
             return Ok(());
         }

@@ -350,6 +350,28 @@ impl Shared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The core lock, waited for until `deadline` (for ever without one); `None` if another
+    /// thread still holds it then. (A `Mutex` cannot be waited for with a timeout: this
+    /// looks again every millisecond at most.)
+    pub(crate) fn lock_core_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Option<MutexGuard<'_, Core>> {
+        if deadline.is_none() {
+            return Some(self.lock_core());
+        }
+        let mut pause = Duration::from_micros(20);
+        loop {
+            match self.core.try_lock() {
+                Ok(core) => return Some(core),
+                Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+            std::thread::sleep(wait_time(deadline, pause)?);
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+    }
+
     pub(crate) fn unpark_writer(&self) {
         if let Some(t) = self.writer_thread.get() {
             t.unpark();
