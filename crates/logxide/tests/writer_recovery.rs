@@ -994,3 +994,35 @@ fn in_fallback_a_flush_timeout_expires_while_a_sync_write_is_stuck() {
         assert_settled(&m);
     });
 }
+
+/// A sink that panics once in the final drain of a shutdown: with a restart left, the
+/// restarted writer (no backoff while closing) writes the batch; with none left, the drain
+/// goes on with panics caught — either way every record is written once, the sinks are
+/// closed, the shutdown returns and the writer is stopped (not left in fallback).
+#[test]
+fn a_panic_in_the_final_drain_leaves_nothing_uncounted() {
+    quiet_injected_panics();
+    for max_restarts in [0u32, 1] {
+        let (m, lines) = within(Duration::from_secs(30), move || {
+            let sink = PanickySink::first(1);
+            let writer = Writer::builder()
+                .mode(Mode::Manual)
+                .max_restarts(max_restarts)
+                .sink(sink.clone())
+                .build()
+                .unwrap();
+            let h = writer.handle();
+            for i in 0..50 {
+                h.enqueue(line(0, i).as_bytes()).unwrap();
+            }
+            let report = writer.shutdown(None);
+            assert!(!report.timed_out);
+            (report.metrics, sink.mem.contents())
+        });
+        assert_eq!(lines, expected_bytes(0, 0..50), "{max_restarts}");
+        assert_eq!(m.state, WriterState::Stopped);
+        assert_eq!(m.restarts, u64::from(max_restarts));
+        assert_eq!((m.enqueued, m.written, m.failed), (50, 50, 0));
+        assert_settled(&m);
+    }
+}
