@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
-    /// The queue was full and the policy (`drop_newest` or `warn`) refused the record.
+    /// The queue was full and the policy (`drop_newest` or `warn`) refused the record — or
+    /// the record was enqueued from inside a sink call, which never waits for space (the
+    /// writer is that very call): under `block`, and under every policy in fallback mode.
     QueueFull,
     /// The record was queued but evicted by a newer one under `drop_oldest`.
     Evicted,
@@ -52,7 +54,8 @@ impl DropReason {
 /// Records dropped, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DroppedBy {
-    /// Refused because the queue was full (`drop_newest`, `warn`).
+    /// Refused because the queue was full (`drop_newest`, `warn`; from inside a sink call
+    /// also `block`, and every policy in fallback mode).
     pub queue_full: u64,
     /// Evicted by newer records (`drop_oldest`).
     pub evicted: u64,
@@ -99,7 +102,8 @@ pub struct SinkMetrics {
     pub written: u64,
     /// Records the sink failed to write.
     pub failed: u64,
-    /// Failed write calls (errors and panics).
+    /// Failed write calls: errors, caught panics, and batches given up after the sink
+    /// panicked on them twice in a row (one each).
     pub errors: u64,
     /// The most recent error, as text.
     pub last_error: Option<String>,
@@ -132,9 +136,10 @@ pub struct MetricsSnapshot {
     pub failed: u64,
     /// Records neither written, dropped nor failed yet: in the queue or the writer's hands.
     pub pending: u64,
-    /// Failed sink calls (errors and caught panics), all sinks, and the writer thread's
-    /// panics and the `warn` hook's (caught): [`WriterHandle::last_error`](super::WriterHandle::last_error)
-    /// holds the last one's text.
+    /// Failed sink calls (errors and caught panics), all sinks, the writer thread's panics,
+    /// the batches and flushes it gave up after two panics in a row, the captured records it
+    /// could not format, and the `warn` hook's panics (caught):
+    /// [`WriterHandle::last_error`](super::WriterHandle::last_error) holds the last one's text.
     pub errors: u64,
     /// Times the writer thread was restarted after a panic.
     pub restarts: u64,

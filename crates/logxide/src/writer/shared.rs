@@ -788,6 +788,10 @@ impl Core {
     }
 
     fn clear_batch(&mut self) {
+        // Panics in a row on a batch's delivery end with that batch.
+        if matches!(self.panics.strikes, Some((SinkCallAt::Write(_), _))) {
+            self.panics.strikes = None;
+        }
         let b = &mut self.batch;
         b.buf.clear();
         b.ends.clear();
