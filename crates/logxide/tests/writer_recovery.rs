@@ -1026,3 +1026,37 @@ fn a_panic_in_the_final_drain_leaves_nothing_uncounted() {
         assert_settled(&m);
     }
 }
+
+/// A `trigger()` asks for everything queued: when the sink panics on the first of the
+/// batches it makes (each at most 1 MiB), the restarted writer writes the interrupted batch
+/// and the rest too — in manual mode nothing else would ask for it again.
+#[test]
+fn a_trigger_interrupted_by_a_panic_still_writes_everything_queued() {
+    quiet_injected_panics();
+    let sink = PanickySink::first(1);
+    let (a, b) = fast_backoff();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .restart_backoff(a, b)
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    let pad = "x".repeat(1000);
+    let n = 3000;
+    for i in 0..n {
+        h.enqueue(format!(r#"{{"i":{i},"pad":"{pad}"}}"#).as_bytes())
+            .unwrap();
+    }
+    writer.trigger();
+    let all = wait_for(Duration::from_secs(10), || sink.mem.lines().len() == n);
+    let m = writer.metrics();
+    assert!(all, "{} of {n} written: {m:?}", sink.mem.lines().len());
+    assert_eq!((m.restarts, m.written, m.pending), (1, n as u64, 0));
+    let lines = sink.mem.lines();
+    for (i, l) in lines.iter().enumerate() {
+        assert!(l.starts_with(&format!(r#"{{"i":{i},"#)), "{i}: {l}");
+    }
+    assert!(sink.batches.lock().unwrap().len() > 1);
+    drop(writer);
+}

@@ -26,6 +26,7 @@
 //! last write, so an idle writer still sleeps until a record comes.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -151,6 +152,20 @@ impl WarnState {
     }
 }
 
+/// Makes a `write_now` request (`trigger()`, say: "write everything queued") again if the
+/// pass that took it is interrupted by a panic, so that the restarted writer makes it: it
+/// delivers the interrupted batch first, and in manual mode nothing else would ask for the
+/// rest.
+struct Rerequest<'a>(&'a AtomicBool);
+
+impl Drop for Rerequest<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.store(true, SeqCst);
+        }
+    }
+}
+
 enum Action {
     /// Take records from the queue; `force` delivers even a batch below the coalescing size.
     Write { force: bool },
@@ -203,6 +218,7 @@ impl<'a> Worker<'a> {
                 return;
             }
             let write_now = shared.write_now.swap(false, SeqCst);
+            let _again = write_now.then(|| Rerequest(&shared.write_now));
             let now = Instant::now();
             // Read before the lanes are looked at: see `sleep`.
             let published = shared.queue.published();
