@@ -92,6 +92,45 @@ fn restart_after_panics_loses_and_duplicates_nothing() {
     }
 }
 
+/// The restart backoff starts over once the restarted writer has delivered a batch: twelve
+/// panics, each followed by a good batch, wait the initial 20 ms each (a quarter of a second
+/// in all), where a doubling backoff would wait 20 ms × (2¹² − 1), 82 s in all: a bound of
+/// 30 s on the whole tells the two apart, however loaded the machine.
+#[test]
+fn the_restart_backoff_starts_over_after_a_delivered_batch() {
+    quiet_injected_panics();
+    let k = 12;
+    let sink = PanicsOncePerBatch::new(k);
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .restart_backoff(Duration::from_millis(20), Duration::from_secs(3600))
+        .max_restarts(k as u32)
+        .sink(sink.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    for batch in 0..k {
+        for i in batch * 10..(batch + 1) * 10 {
+            h.enqueue(line(0, i).as_bytes()).unwrap();
+        }
+        writer.trigger();
+        let want = expected_bytes(0, 0..(batch + 1) * 10).len();
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            wait_for(left, || sink.mem.contents().len() == want),
+            "batch {batch} not written within 30 s of the first"
+        );
+    }
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(sink.mem.contents(), expected_bytes(0, 0..k * 10));
+    assert_eq!(
+        (m.restarts, m.written, m.failed),
+        (k as u64, (k * 10) as u64, 0)
+    );
+    assert_eq!(m.state, WriterState::Stopped);
+}
+
 /// The panic happens while the writer delivers the records before a flush barrier; the
 /// flush must still complete once the restarted writer has delivered them.
 fn flush_after_restart(mode: Mode) {

@@ -45,7 +45,8 @@
 //!   the queue in every mode, `manual` included. A shutdown with a timeout that expires
 //!   reports the exact number still pending; the thread goes on draining in the background.
 //! - **Recovery.** A panic in a sink or in the writer loop restarts the loop with exponential
-//!   backoff (the batch in hand is retried, the queue kept); after `max_restarts` the writer
+//!   backoff (the batch in hand is retried, the queue kept; the backoff starts over once a
+//!   restarted loop has delivered a batch); after `max_restarts` the writer
 //!   falls back to synchronous writes by the callers, and reports [`WriterState::Fallback`].
 //!   A batch that makes the same sink panic twice in a row is given up for that sink: its
 //!   records are counted failed there (and in `failed` unless another sink wrote them), the

@@ -41,8 +41,15 @@ pub(crate) fn supervise(shared: &Shared) {
     let mut backoff = shared.settings.backoff_initial;
     let mut warn = WarnState::default();
     loop {
+        let delivered = shared.counters.batches.load(Relaxed);
         let run = catch_unwind(AssertUnwindSafe(|| Worker::new(shared, &mut warn).run()));
         let Err(payload) = run else { break };
+        // A run that delivered a batch before it panicked had recovered: the backoff starts
+        // over, or panics days apart would each stop the writer for `backoff_max` (records
+        // meanwhile waiting, and `block` callers with them).
+        if shared.counters.batches.load(Relaxed) > delivered {
+            backoff = shared.settings.backoff_initial;
+        }
         let message = panic_message(&*payload);
         shared.record_error(format!("writer thread panicked: {message}"));
         // A batch (or a flush) that made a sink panic again is given up here (see
