@@ -348,6 +348,8 @@ fn with_chatty_sink(
 fn a_sink_that_logs_or_panics_cannot_deadlock_the_writer() {
     let _s = serial();
     use logxide::sink::{Batch, FnSink, SinkError};
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
 
     // A sink that logs through the logger it belongs to, with a tiny blocking queue.
     within(20, || {
@@ -355,9 +357,17 @@ fn a_sink_that_logs_or_panics_cannot_deadlock_the_writer() {
             .use_env(false)
             .set("queue", "2")
             .unwrap();
-        let (log, mem) = with_chatty_sink(builder, |log, b| {
+        let refused = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&refused);
+        let (log, mem) = with_chatty_sink(builder, move |log, b| {
             log.info(&format!("sink saw {} records", b.len()));
-            let _ = log.flush(None); // returns at once inside a sink
+            // Returns at once inside a sink, saying why.
+            let err = log.flush(None).unwrap_err();
+            assert!(err.on_writer_thread, "{err}");
+            assert!(err
+                .to_string()
+                .starts_with("flush refused on the writer's own thread"));
+            seen.fetch_add(1, SeqCst);
         });
         for i in 0..2000 {
             logxide::info!(logger: log, "outer", i);
@@ -370,6 +380,7 @@ fn a_sink_that_logs_or_panics_cannot_deadlock_the_writer() {
             .filter(|l| l.contains("\"outer\""))
             .count();
         assert_eq!(outer, 2000, "the application's records are all written");
+        assert!(refused.load(SeqCst) > 0);
     });
 
     // A sink that panics while the global panic hook is installed and the queue is full.

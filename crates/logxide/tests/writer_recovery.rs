@@ -1021,7 +1021,10 @@ fn in_fallback_a_flush_timeout_expires_while_a_sync_write_is_stuck() {
         assert_eq!(gate.wait_entered(), 1);
         assert_eq!(
             writer.flush(Some(Duration::from_millis(100))),
-            Err(logxide::writer::FlushTimeout { pending: 1 })
+            Err(logxide::writer::FlushTimeout {
+                pending: 1,
+                on_writer_thread: false
+            })
         );
         gate.open();
         gate.allow_one();

@@ -705,7 +705,7 @@ impl Logger {
     /// Waits until every record logged before has reached the sinks (see
     /// [`WriterHandle::flush`]): a barrier for the records of every thread logged before the
     /// call. `None` waits as long as it takes. Pitfall: called from a sink or the `warn`
-    /// hook (the writer's own thread), it returns an error at once.
+    /// hook (the writer's own thread), it returns an error at once ([`FlushTimeout::on_writer_thread`]).
     ///
     /// ```
     /// use std::time::Duration;

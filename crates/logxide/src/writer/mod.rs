@@ -387,20 +387,49 @@ impl fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-/// `flush` could not confirm every earlier record reached the sinks in time.
+/// `flush` could not confirm every earlier record reached the sinks in time — or at all,
+/// when called on the writer's own thread (from a sink or the `warn` hook), where it
+/// returns at once because the writer would wait for itself.
+///
+/// ```
+/// use std::time::Duration;
+/// use logxide::sink::{Batch, FnSink, SinkError};
+/// use logxide::writer::Writer;
+/// let slow = FnSink::new("slow", |_: &Batch<'_>| -> Result<(), SinkError> {
+///     std::thread::sleep(Duration::from_millis(300));
+///     Ok(())
+/// });
+/// let writer = Writer::builder().sink(slow).build().unwrap();
+/// writer.handle().enqueue(b"a").unwrap();
+/// let err = writer.flush(Some(Duration::from_millis(1))).unwrap_err();
+/// assert!(!err.on_writer_thread);
+/// assert_eq!(err.to_string(), format!("flush timed out with {} records still pending", err.pending));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlushTimeout {
-    /// Records still pending when the timeout expired.
+    /// Records still pending when the timeout expired (or when the call returned).
     pub pending: u64,
+    /// The call was made on the writer's own thread (a sink's call, the `warn` hook), which
+    /// cannot wait for the writer: no timeout expired, the flush was refused at once.
+    pub on_writer_thread: bool,
 }
 
 impl fmt::Display for FlushTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "flush timed out with {} records still pending",
-            self.pending
-        )
+        if self.on_writer_thread {
+            write!(
+                f,
+                "flush refused on the writer's own thread (a sink or the warn hook cannot wait \
+                 for the writer) with {} records still pending",
+                self.pending
+            )
+        } else {
+            write!(
+                f,
+                "flush timed out with {} records still pending",
+                self.pending
+            )
+        }
     }
 }
 
@@ -981,11 +1010,13 @@ impl WriterHandle {
             // never complete, nor could the writer wait for its own exit.
             return Err(FlushTimeout {
                 pending: self.metrics().pending,
+                on_writer_thread: true,
             });
         }
         let deadline = shared::deadline_after(timeout);
         let timed_out = || FlushTimeout {
             pending: self.metrics().pending,
+            on_writer_thread: false,
         };
         if shared.state.load(SeqCst) == RUNNING {
             // Everything published before this ticket is drawn happens before the writer
