@@ -742,6 +742,42 @@ fn a_file_moved_or_deleted_by_another_tool_is_replaced_at_the_next_batch() {
     assert!(!path.exists());
 }
 
+/// A file moved away whose path cannot be opened again (a directory stands there now): the
+/// batch goes into the moved file, which still has a name, and the error is reported with
+/// every record written; once the moved file is deleted too (nobody could read what went
+/// into it), the batch fails.
+#[test]
+fn a_moved_file_takes_the_batch_when_its_path_cannot_be_reopened() {
+    use logxide::sink::{Batch, FileOptions, IoStrategy, Sink};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let rotated = dir.path().join("app.log.1");
+    for strategy in [IoStrategy::Line, IoStrategy::Block] {
+        let _ = std::fs::remove_dir(&path);
+        let _ = std::fs::remove_file(&rotated);
+        let mut sink = FileOptions::new().strategy(strategy).open(&path).unwrap();
+        sink.write_batch(&Batch::new(b"1\n", &[2])).unwrap();
+        std::fs::rename(&path, &rotated).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let err = sink
+            .write_batch(&Batch::new(b"2\n3\n", &[2, 4]))
+            .unwrap_err();
+        assert_eq!(err.written, 2, "{strategy}: {err}");
+        sink.flush().unwrap();
+        assert_eq!(std::fs::read(&rotated).unwrap(), b"1\n2\n3\n", "{strategy}");
+        // The moved file deleted as well: what went into it could not be read.
+        std::fs::remove_file(&rotated).unwrap();
+        let err = sink.write_batch(&Batch::new(b"4\n", &[2])).unwrap_err();
+        assert_eq!(err.written, 0, "{strategy}: {err}");
+        // The path usable again: the sink goes on there.
+        std::fs::remove_dir(&path).unwrap();
+        sink.write_batch(&Batch::new(b"5\n", &[2])).unwrap();
+        sink.close().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"5\n", "{strategy}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
 #[test]
 fn a_file_truncated_by_another_tool_gets_no_hole_and_its_length_resyncs() {
     let dir = tempfile::tempdir().unwrap();

@@ -402,6 +402,10 @@ impl FileOptions {
     /// after another tool truncated the file in place (logrotate's `copytruncate`),
     /// [`FileSink::len`] follows. With `false` — and always with `mmap` — the sink keeps
     /// writing to the file it opened, wherever it went (into nothing, if it was deleted).
+    /// Where the path cannot be opened again (a directory put there, permissions), a batch
+    /// goes into the moved file while that still has a name, reported as an error with every
+    /// record written; into a deleted one it fails (counted failed, not written into
+    /// nothing). The next batch tries the path again.
     ///
     /// ```
     /// use logxide::sink::FileOptions;
@@ -818,6 +822,32 @@ impl FileSink {
         Ok(())
     }
 
+    /// The batch when the file was moved away and its path could not be opened again
+    /// (`reopen`): it goes into the moved file if that still has a name (renamed by a tool
+    /// like logrotate: readable there), the error reported with every record written; a file
+    /// deleted too (no link left: nobody could read it) fails the batch.
+    fn write_unfollowed(&mut self, batch: &Batch<'_>, reopen: io::Error) -> SinkError {
+        use std::os::unix::fs::MetadataExt;
+        let linked = self.file.metadata().is_ok_and(|m| m.nlink() > 0);
+        if !linked {
+            return SinkError::new(reopen);
+        }
+        match self.write_followed(batch) {
+            Ok(()) => SinkError {
+                written: batch.len(),
+                error: io::Error::new(
+                    reopen.kind(),
+                    format!(
+                        "{} was moved and cannot be opened again ({reopen}): the batch went \
+                         into the moved file",
+                        self.path.display()
+                    ),
+                ),
+            },
+            Err(e) => e,
+        }
+    }
+
     /// Takes the size of the open file (from the `stat` of [`follow_path`](Self::follow_path))
     /// as its length: another tool may have truncated it (logrotate's copytruncate) or written
     /// to it, and the next `write(2)` goes to its real end (`O_APPEND`).
@@ -1220,7 +1250,9 @@ impl Sink for FileSink {
         if batch.is_empty() {
             return Ok(());
         }
-        self.follow_path().map_err(SinkError::new)?;
+        if let Err(reopen) = self.follow_path() {
+            return Err(self.write_unfollowed(batch, reopen));
+        }
         self.write_followed(batch)
     }
 
