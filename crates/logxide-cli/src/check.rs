@@ -24,7 +24,7 @@ A file unreadable part way (a truncated or corrupt .gz or .zst) is reported for 
 before the error, then the error: exit 2."
 )]
 pub struct CheckArgs {
-    /// Files to check
+    /// Files to check (`-`: standard input, read as it is, not decompressed)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Write a copy of FILE without its NUL tail and torn last line to OUT (one FILE only)
@@ -504,9 +504,18 @@ fn usage_error(msg: &str) -> ExitCode {
 /// Runs `logxide check`: 0 when every file is clean, 1 on problems, 2 on usage errors and
 /// unreadable files.
 pub fn run(args: &CheckArgs) -> ExitCode {
+    let stdin = |f: &&PathBuf| f.as_os_str() == "-";
+    if args.files.iter().filter(stdin).count() > 1 {
+        return usage_error("`-` (standard input) may be given once: it can be read only once");
+    }
     if let Some(out) = &args.repair {
         if args.files.len() != 1 {
             return usage_error("--repair takes exactly one FILE");
+        }
+        if stdin(&&args.files[0]) {
+            return usage_error(
+                "--repair cannot check `-` (standard input): it reads FILE again to copy it",
+            );
         }
         let same = match (
             std::fs::canonicalize(&args.files[0]),
@@ -535,7 +544,13 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             file: path.display().to_string(),
             ..FileReport::default()
         };
-        let (input, compression) = match record::open_lines(path) {
+        let opened = if stdin(&path) {
+            let input: Box<dyn Read> = Box::new(io::stdin().lock());
+            Ok((input, None))
+        } else {
+            record::open_lines(path)
+        };
+        let (input, compression) = match opened {
             Ok(opened) => opened,
             Err(e) => {
                 eprintln!(

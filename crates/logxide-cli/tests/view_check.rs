@@ -883,3 +883,54 @@ fn json_errors_name_the_column_and_empty_lines() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Runs `logxide args…` in the fixtures' directory with `input` on its standard input.
+fn logxide_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .args(args)
+        .current_dir(fixtures())
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // (A usage error exits before it reads: a broken pipe then.)
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+/// `check -` reads standard input as `view -` does: the same report as for the file, under
+/// the name `-`; it can be read once, and `--repair` (which reads its input twice) refuses it.
+#[test]
+fn check_reads_stdin() {
+    for (file, code) in [("nested_failure.log", 0), ("gap.log", 1), ("torn.log", 1)] {
+        let from_file = logxide(&["check", file]);
+        let out = logxide_with_stdin(&["check", "-"], &fixture(file));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{file}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(
+            text(&out.stdout),
+            text(&from_file.stdout).replace(file, "-"),
+            "{file}"
+        );
+    }
+    let out = logxide_with_stdin(&["check", "-", "gap.log", "-"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("standard input"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = logxide_with_stdin(&["check", "--repair", "out.log", "-"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--repair"),
+        "{}",
+        text(&out.stderr)
+    );
+}
