@@ -625,6 +625,9 @@ struct Followed {
     pos: u64,
     line_no: u64,
     seen: Option<(u64, Option<SystemTime>)>,
+    /// The last error reported for this file: the same error again (every poll) is not
+    /// printed again until a poll succeeds.
+    error: Option<String>,
 }
 
 #[cfg(unix)]
@@ -702,6 +705,8 @@ impl Followed {
         let id = file_id(&meta);
         let mut any = false;
         if self.file.is_none() || (id.is_some() && id != self.id) {
+            // Opened again after an error, the same file: it goes on where it stopped.
+            let same = self.file.is_none() && id.is_some() && id == self.id;
             if self.file.is_some() {
                 any |= self.read_new(s, out)?; // the rest of the old file first
                 eprintln!(
@@ -711,8 +716,10 @@ impl Followed {
             }
             self.file = Some(File::open(&self.path)?);
             self.id = id;
-            self.pos = 0;
-            self.line_no = 0;
+            if !same {
+                self.pos = 0;
+                self.line_no = 0;
+            }
             self.seen = None;
         } else if meta.len() < self.pos {
             eprintln!(
@@ -778,6 +785,7 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
             pos: 0,
             line_no: 0,
             seen: None,
+            error: None,
         });
     }
     let many = files.len() > 1;
@@ -785,17 +793,18 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
     loop {
         for (i, f) in files.iter_mut().enumerate() {
             let mut buf = Vec::new();
-            let res = f.poll(&mut s, &mut buf);
-            if let Err(e) = res {
-                if e.kind() == io::ErrorKind::BrokenPipe {
-                    return Err(e);
+            match f.poll(&mut s, &mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(e),
+                Err(e) => {
+                    let text = e.to_string();
+                    if f.error.as_ref() != Some(&text) {
+                        eprintln!("logxide view: {}: {}", sanitize(&f.name), sanitize(&text));
+                        f.error = Some(text);
+                    }
+                    // Opened again at the next poll (going on where it stopped).
+                    f.file = None;
                 }
-                eprintln!(
-                    "logxide view: {}: {}",
-                    sanitize(&f.name),
-                    sanitize(&e.to_string())
-                );
-                f.file = None;
+                Ok(_) => f.error = None,
             }
             if !buf.is_empty() {
                 if many && current != i {

@@ -934,3 +934,48 @@ fn check_reads_stdin() {
         text(&out.stderr)
     );
 }
+
+/// `view --follow` on an input whose reads keep failing (replaced by a directory: it opens,
+/// and every read is EISDIR) reports the error once, not at every poll (ten times a second),
+/// and goes on following the other files.
+#[test]
+fn follow_reports_a_lasting_read_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.log");
+    std::fs::write(
+        &bad,
+        b"{\"ts\":1,\"tid\":\"B.1\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"zero\"}\n",
+    )
+    .unwrap();
+    let good = dir.path().join("good.log");
+    std::fs::write(
+        &good,
+        b"{\"ts\":1,\"tid\":\"G.1\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"first\"}\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .args(["view", "--follow", "--color", "never"])
+        .arg(&bad)
+        .arg(&good)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = line_reader(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    wait_for(&rx, "first", &mut seen);
+    std::fs::remove_file(&bad).unwrap();
+    std::fs::create_dir(&bad).unwrap();
+    // A dozen polls at least.
+    std::thread::sleep(Duration::from_millis(1500));
+    append(
+        &good,
+        b"{\"ts\":2,\"tid\":\"G.2\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"second\"}\n",
+    );
+    wait_for(&rx, "second", &mut seen);
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("directory").count(), 1, "{err}");
+    assert!(seen.iter().any(|l| l.contains("zero")), "{seen:?}");
+}
