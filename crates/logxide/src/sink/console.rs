@@ -170,6 +170,9 @@ pub struct Console {
     gather: usize,
     text: Vec<u8>,
     line_ends: Vec<usize>,
+    /// The last batch ended inside a line (an error after a part of it): the next output
+    /// first ends that line (and resets the colors).
+    torn: bool,
 }
 
 /// A rendered batch larger than this has its buffer freed afterwards.
@@ -207,6 +210,7 @@ impl Console {
             gather: 64 << 10,
             text: Vec::new(),
             line_ends: Vec::new(),
+            torn: false,
         }
     }
 
@@ -227,30 +231,52 @@ impl Console {
         self.color
     }
 
-    /// Writes the rendered lines; on error, how many whole lines went out.
-    fn write_text(&mut self) -> Result<(), SinkError> {
+    /// Starts the text of a batch: if the last one ended inside a line, a reset of the
+    /// colors (when on) and `\n` first. Returns the length of that prefix.
+    fn start_text(&mut self) -> usize {
+        self.text.clear();
+        self.line_ends.clear();
+        if self.torn {
+            if self.color {
+                self.text.extend_from_slice(RESET.as_bytes());
+            }
+            self.text.push(b'\n');
+        }
+        self.text.len()
+    }
+
+    /// Writes the rendered text (after a `prefix` of `prefix` bytes); on error, how many
+    /// whole lines went out, and whether a line was left open.
+    fn write_text(&mut self, prefix: usize) -> Result<(), SinkError> {
         let mut done = 0;
-        while done < self.text.len() {
+        let result = loop {
+            if done == self.text.len() {
+                break Ok(());
+            }
             match self.out.write(&self.text[done..]) {
                 Ok(0) => {
-                    return Err(self.partial(
-                        done,
-                        io::Error::new(io::ErrorKind::WriteZero, "the console accepted no bytes"),
+                    break Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the console accepted no bytes",
                     ))
                 }
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.partial(done, e)),
+                Err(e) => break Err(e),
             }
-        }
+        };
+        result.map_err(|error| {
+            let written = self.line_ends.partition_point(|&e| e <= done);
+            let complete = match written {
+                0 => prefix,
+                n => self.line_ends[n - 1],
+            };
+            // Inside the prefix, the torn line is still open; past it, a part of a line is.
+            self.torn = done < prefix || done > complete;
+            SinkError { written, error }
+        })?;
+        self.torn = false;
         Ok(())
-    }
-
-    fn partial(&self, bytes: usize, error: io::Error) -> SinkError {
-        SinkError {
-            written: self.line_ends.partition_point(|&e| e <= bytes),
-            error,
-        }
     }
 }
 
@@ -260,13 +286,12 @@ impl Sink for Console {
     }
 
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        self.text.clear();
-        self.line_ends.clear();
+        let prefix = self.start_text();
         for record in batch.records() {
             render_record(record, self.color, &mut self.text);
             self.line_ends.push(self.text.len());
         }
-        let result = self.write_text();
+        let result = self.write_text(prefix);
         if self.text.capacity() > RETAIN_MAX {
             self.text = Vec::new();
         }
@@ -274,6 +299,14 @@ impl Sink for Console {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        if self.torn {
+            let prefix = self.start_text();
+            self.write_text(prefix).map_err(|e| e.error)?;
+        }
         self.out.flush()
     }
 

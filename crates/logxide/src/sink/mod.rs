@@ -402,12 +402,16 @@ pub enum Stream {
 /// ```
 pub struct StdStream {
     stream: Stream,
+    torn: bool,
 }
 
 impl StdStream {
     /// A sink for `stream`.
     pub fn new(stream: Stream) -> Self {
-        StdStream { stream }
+        StdStream {
+            stream,
+            torn: false,
+        }
     }
 }
 
@@ -420,8 +424,8 @@ impl Sink for StdStream {
     }
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         match self.stream {
-            Stream::Stdout => write_records(&mut io::stdout().lock(), batch),
-            Stream::Stderr => write_records(&mut io::stderr().lock(), batch),
+            Stream::Stdout => write_records(&mut io::stdout().lock(), batch, &mut self.torn),
+            Stream::Stderr => write_records(&mut io::stderr().lock(), batch, &mut self.torn),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -430,38 +434,59 @@ impl Sink for StdStream {
             Stream::Stderr => io::stderr().flush(),
         }
     }
+    fn close(&mut self) -> io::Result<()> {
+        match self.stream {
+            Stream::Stdout => end_torn(&mut io::stdout().lock(), &mut self.torn),
+            Stream::Stderr => end_torn(&mut io::stderr().lock(), &mut self.torn),
+        }?;
+        self.flush()
+    }
 }
 
-/// Writes all of `batch` to `w` as `write_all` does, but on error reports how many records
-/// of the batch were accepted completely (not 0 when some were).
-fn write_records(w: &mut impl Write, batch: &Batch<'_>) -> Result<(), SinkError> {
-    let bytes = batch.bytes();
+/// Writes all of `bytes` to `w` as `write_all` does, but on error also says how many bytes
+/// were accepted.
+fn write_counted(w: &mut impl Write, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
     let mut done = 0;
     while done < bytes.len() {
         match w.write(&bytes[done..]) {
-            Ok(0) => {
-                return Err(SinkError {
-                    written: batch.records_within(done),
-                    error: io::ErrorKind::WriteZero.into(),
-                })
-            }
+            Ok(0) => return Err((done, io::ErrorKind::WriteZero.into())),
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => {
-                return Err(SinkError {
-                    written: batch.records_within(done),
-                    error,
-                })
-            }
+            Err(error) => return Err((done, error)),
         }
     }
     Ok(())
 }
 
+/// When the last batch ended inside a record (`torn`), ends that line with `\n`, so that
+/// what follows starts a line of its own instead of being glued onto the torn record.
+fn end_torn(w: &mut impl Write, torn: &mut bool) -> io::Result<()> {
+    if *torn {
+        write_counted(w, b"\n").map_err(|(_, e)| e)?;
+        *torn = false;
+    }
+    Ok(())
+}
+
+/// Writes all of `batch` to `w` as `write_all` does, but on error reports how many records
+/// of the batch were accepted completely (not 0 when some were). A record accepted only in
+/// part cannot be taken back from a generic writer: `torn` remembers it, and the next batch
+/// (or the close) first ends its line, so the torn record never swallows the next one.
+fn write_records(w: &mut impl Write, batch: &Batch<'_>, torn: &mut bool) -> Result<(), SinkError> {
+    end_torn(w, torn)?;
+    write_counted(w, batch.bytes()).map_err(|(done, error)| {
+        let written = batch.records_within(done);
+        *torn = done > batch.prefix_bytes(written);
+        SinkError { written, error }
+    })
+}
+
 /// Adapts any [`Write`] into a sink: each batch written whole (short writes and `EINTR`
 /// retried, as `write_all` does), `flush` on barriers. After an error,
 /// [`SinkError::written`] counts the records the writer accepted completely; the start of a
-/// record it accepted in part cannot be taken back from a generic writer.
+/// record it accepted in part cannot be taken back from a generic writer, so the next batch
+/// (or [`close`](Sink::close)) first ends that torn line with `\n`: later records are never
+/// glued onto it.
 ///
 /// ```
 /// use logxide::sink::{Batch, Sink, WriteSink};
@@ -472,6 +497,8 @@ fn write_records(w: &mut impl Write, batch: &Batch<'_>) -> Result<(), SinkError>
 pub struct WriteSink<W> {
     name: String,
     inner: W,
+    /// The last batch ended inside a record: its line is still open.
+    torn: bool,
 }
 
 impl<W: Write + Send + 'static> WriteSink<W> {
@@ -480,6 +507,7 @@ impl<W: Write + Send + 'static> WriteSink<W> {
         WriteSink {
             name: name.into(),
             inner,
+            torn: false,
         }
     }
 
@@ -494,9 +522,13 @@ impl<W: Write + Send + 'static> Sink for WriteSink<W> {
         &self.name
     }
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        write_records(&mut self.inner, batch)
+        write_records(&mut self.inner, batch, &mut self.torn)
     }
     fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+    fn close(&mut self) -> io::Result<()> {
+        end_torn(&mut self.inner, &mut self.torn)?;
         self.inner.flush()
     }
 }
