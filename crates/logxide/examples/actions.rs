@@ -5,11 +5,18 @@
 //! cargo run -p logxide --example actions
 //! ```
 
+#[macro_use]
+mod common;
+
 use std::thread;
 
 use logxide::{info, start_action, warning};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::run(example)
+}
+
+fn example() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join("logxide-actions.log");
     let guard = logxide::LoggerBuilder::new().target(&path).init()?;
 
@@ -49,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(call);
 
     drop(guard);
-    println!("{}:", path.display());
-    print!("{}", std::fs::read_to_string(&path)?);
+    say!("{}:", path.display());
+    put!("{}", std::fs::read_to_string(&path)?);
     Ok(())
 }

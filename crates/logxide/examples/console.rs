@@ -7,10 +7,17 @@
 //! NO_COLOR=1 cargo run -p logxide --example console
 //! ```
 
+#[macro_use]
+mod common;
+
 use logxide::sink::ColorChoice;
 use logxide::{debug, error, info, note, start_action, warning, Level};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::run(example)
+}
+
+fn example() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join("logxide-console.log");
     let guard = logxide::LoggerBuilder::new()
         .target(&path)
@@ -35,6 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         from = "client\u{9b}31m"
     );
     drop(guard);
-    eprintln!("\nthe JSON lines are in {}", path.display());
+    // Its lines went to standard error; where the file is goes to standard output.
+    say!("the JSON lines are in {}", path.display());
     Ok(())
 }

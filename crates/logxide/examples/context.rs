@@ -5,10 +5,17 @@
 //! cargo run -p logxide --example context
 //! ```
 
+#[macro_use]
+mod common;
+
 use logxide::logger::{scope, Fields, Mask};
 use logxide::{info, Logger};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::run(example)
+}
+
+fn example() -> Result<(), Box<dyn std::error::Error>> {
     let memory = logxide::sink::MemorySink::new();
     let log = Logger::builder()
         .sink(memory.clone())
@@ -26,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     log.flush(None)?;
     for line in memory.lines() {
-        println!("{line}");
+        say!("{line}");
     }
     Ok(())
 }

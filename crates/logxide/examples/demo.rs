@@ -6,6 +6,9 @@
 //! cargo run --release -p logxide --example demo [-- PATH]
 //! ```
 
+#[macro_use]
+mod common;
+
 use std::error::Error;
 use std::fmt;
 use std::io::{BufRead, BufReader};
@@ -69,7 +72,11 @@ fn handle_request(worker: usize, n: usize) {
     }
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> std::process::ExitCode {
+    common::run(example)
+}
+
+fn example() -> Result<(), Box<dyn Error>> {
     let path = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
@@ -108,23 +115,27 @@ fn main() -> Result<(), Box<dyn Error>> {
     drop(guard);
     let elapsed = start.elapsed();
 
-    println!("log file: {}", path.display());
-    println!("first lines:");
+    say!("log file: {}", path.display());
+    say!("first lines:");
     for line in BufReader::new(std::fs::File::open(&path)?).lines().take(8) {
-        println!("  {}", line?);
+        say!("  {}", line?);
     }
     let m = &report.metrics;
-    println!(
+    say!(
         "{} records in {:.3} s ({:.2} M records/s, all on disk: shutdown drained the queue)",
         m.written,
         elapsed.as_secs_f64(),
         m.written as f64 / elapsed.as_secs_f64() / 1e6
     );
-    println!(
+    say!(
         "accounting: enqueued {} = written {} + dropped {} + failed {} + pending {}",
-        m.enqueued, m.written, m.dropped, m.failed, m.pending
+        m.enqueued,
+        m.written,
+        m.dropped,
+        m.failed,
+        m.pending
     );
-    println!("metrics: {}", serde_json::to_string_pretty(m)?);
-    println!("read it as a tree: each line's \"tid\" is its task, \"lvl\" its place in the task");
+    say!("metrics: {}", serde_json::to_string_pretty(m)?);
+    say!("read it as a tree: each line's \"tid\" is its task, \"lvl\" its place in the task");
     Ok(())
 }

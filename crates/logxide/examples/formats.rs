@@ -7,6 +7,9 @@
 //! cargo run -p logxide --example formats
 //! ```
 
+#[macro_use]
+mod common;
+
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -72,7 +75,11 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::run(example)
+}
+
+fn example() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join("logxide-formats.log");
     let guard = LoggerBuilder::new()
         .target(&path)
@@ -115,7 +122,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }));
 
     drop(guard);
-    println!("{}:", path.display());
-    print!("{}", std::fs::read_to_string(&path)?);
+    say!("{}:", path.display());
+    put!("{}", std::fs::read_to_string(&path)?);
     Ok(())
 }

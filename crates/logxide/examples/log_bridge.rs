@@ -5,7 +5,14 @@
 //! cargo run -p logxide --example log_bridge
 //! ```
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[macro_use]
+mod common;
+
+fn main() -> std::process::ExitCode {
+    common::run(example)
+}
+
+fn example() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join("logxide-log-bridge.log");
     let guard = logxide::LoggerBuilder::new()
         .target(&path)
@@ -19,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     log::debug!("below the threshold: not written");
 
     drop(guard);
-    print!("{}", std::fs::read_to_string(&path)?);
+    say!("{}:", path.display());
+    put!("{}", std::fs::read_to_string(&path)?);
     Ok(())
 }

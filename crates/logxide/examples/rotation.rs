@@ -5,7 +5,14 @@
 //! cargo run -p logxide --example rotation
 //! ```
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[macro_use]
+mod common;
+
+fn main() -> std::process::ExitCode {
+    common::run(example)
+}
+
+fn example() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join("logxide-rotation");
     let _ = std::fs::remove_dir_all(&dir);
     let guard = logxide::LoggerBuilder::new()
@@ -22,10 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect::<Result<_, _>>()?;
     names.sort();
-    println!("{}:", dir.display());
+    say!("{}:", dir.display());
     for name in names {
         let len = std::fs::metadata(dir.join(&name))?.len();
-        println!("  {name:<40} {len:>8} bytes");
+        say!("  {name:<40} {len:>8} bytes");
     }
     Ok(())
 }

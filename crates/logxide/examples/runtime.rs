@@ -7,6 +7,9 @@
 //! cargo run -p logxide --example runtime
 //! ```
 
+#[macro_use]
+mod common;
+
 use std::time::Duration;
 
 use logxide::logger;
@@ -17,7 +20,11 @@ fn lines_in(path: &std::path::Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::run(example)
+}
+
+fn example() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join("logxide-runtime.log");
     let _guard = LoggerBuilder::new()
         .target(&path)
@@ -26,13 +33,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .set("policy", "drop_oldest")?
         .flush_on_signals(true) // SIGTERM / SIGINT drain the logger, then act as usual
         .init()?;
-    println!("async: {}", logger::is_async());
+    say!("async: {}", logger::is_async());
 
     for i in 0..3 {
         info!("queued", i);
     }
     let m = logger::metrics();
-    println!(
+    say!(
         "after 3 records: {} pending, {} in the file",
         m.pending,
         lines_in(&path)
@@ -41,30 +48,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `trigger` asks the writer to write now, without waiting; `flush` waits for it.
     logger::trigger();
     logger::flush(Some(Duration::from_secs(5)))?;
-    println!("after flush: {} in the file", lines_in(&path));
+    say!("after flush: {} in the file", lines_in(&path));
 
     {
         // Written by this thread before each call returns, after everything queued before.
         let _sync = logger::sync_mode();
         info!("queued before the error");
         error!("disk almost full", free_mb = 12);
-        println!("inside sync_mode: {} in the file", lines_in(&path));
+        say!("inside sync_mode: {} in the file", lines_in(&path));
     }
 
     info!("queued again");
     let report = logger::shutdown(Some(Duration::from_secs(5))).expect("a logger is installed");
     let m = report.metrics;
-    println!(
+    say!(
         "shutdown: timed out {}, enqueued {} = written {} + dropped {} + failed {} + pending {}",
-        report.timed_out, m.enqueued, m.written, m.dropped, m.failed, m.pending
+        report.timed_out,
+        m.enqueued,
+        m.written,
+        m.dropped,
+        m.failed,
+        m.pending
     );
     info!("after shutdown: counted as dropped");
-    println!(
+    say!(
         "metrics after shutdown: dropped {} (shutdown {})",
         logger::metrics().dropped,
         logger::metrics().dropped_by.shutdown
     );
-    println!("{}:", path.display());
-    print!("{}", std::fs::read_to_string(&path)?);
+    say!("{}:", path.display());
+    put!("{}", std::fs::read_to_string(&path)?);
     Ok(())
 }

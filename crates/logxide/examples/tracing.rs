@@ -5,6 +5,9 @@
 //! cargo run -p logxide --example tracing
 //! ```
 
+#[macro_use]
+mod common;
+
 use logxide::integrations::tracing::LogxideLayer;
 use logxide::sink::MemorySink;
 use tracing_subscriber::layer::SubscriberExt;
@@ -36,7 +39,11 @@ fn fetch_user(id: u64) -> Result<String, std::io::Error> {
     Ok(format!("user-{id}"))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::run(example)
+}
+
+fn example() -> Result<(), Box<dyn std::error::Error>> {
     // In an application: `logxide::init()`, then
     // `tracing::subscriber::set_global_default(registry().with(LogxideLayer::global()))`.
     let mem = MemorySink::new();
@@ -67,7 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     logger.flush(None)?;
     for line in mem.lines() {
-        println!("{line}");
+        say!("{line}");
     }
     Ok(())
 }

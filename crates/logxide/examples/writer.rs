@@ -4,12 +4,19 @@
 //! cargo run -p logxide --example writer
 //! ```
 
+#[macro_use]
+mod common;
+
 use std::time::Duration;
 
 use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
 use logxide::writer::{Policy, Writer};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    common::run(example)
+}
+
+fn example() -> Result<(), Box<dyn std::error::Error>> {
     let memory = MemorySink::new();
     // A slow sink: the queue fills and `drop_newest` refuses (and counts) what does not fit.
     let slow = FnSink::new("slow", |_: &Batch<'_>| -> Result<(), SinkError> {
@@ -34,11 +41,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let report = writer.shutdown(None);
     let m = &report.metrics;
-    println!("refused by enqueue: {refused}");
-    println!(
+    say!("refused by enqueue: {refused}");
+    say!(
         "enqueued {} = written {} + dropped {} (queue_full {}) + failed {} + pending {}",
-        m.enqueued, m.written, m.dropped, m.dropped_by.queue_full, m.failed, m.pending
+        m.enqueued,
+        m.written,
+        m.dropped,
+        m.dropped_by.queue_full,
+        m.failed,
+        m.pending
     );
-    println!("lines in memory: {}", memory.lines().len());
+    say!("lines in memory: {}", memory.lines().len());
     Ok(())
 }
