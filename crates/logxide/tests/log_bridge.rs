@@ -298,3 +298,47 @@ fn a_failing_display_in_a_message_or_key_value_is_what_it_wrote() {
         ]
     );
 }
+
+/// A key-value that is `None` (`log` captures an `Option` as its value or as null) was
+/// written as the string `"None"`; it is left out now, as a logxide `Option` field that is
+/// `None` is, and `Some(v)` is `v` with its JSON type. Every other kind keeps its type too.
+#[test]
+fn none_key_values_are_left_out_and_every_kind_keeps_its_type() {
+    use log::kv::{ToValue, Value as KvValue};
+
+    let (bridge, logger, mem) = own_bridge();
+    let none: Option<u32> = None;
+    let some: Option<u32> = Some(5);
+    let kvs = [
+        ("none", none.to_value()),
+        ("null", KvValue::null()),
+        ("some", some.to_value()),
+        ("c", 'x'.to_value()),
+        ("f", 1.0f64.to_value()),
+        ("neg", (-1i8).to_value()),
+        ("u", 255u8.to_value()),
+        ("s", "a \"q\"".to_value()),
+        ("d", KvValue::from_debug(&[1, 2])),
+    ];
+    record(&bridge, log::Level::Info, format_args!("kinds"), &kvs);
+    // A `None` named like one of the bridge's own fields leaves that field in.
+    record(
+        &bridge,
+        log::Level::Info,
+        format_args!("own"),
+        &[("target", none.to_value())],
+    );
+    logger.flush(None).unwrap();
+    let lines = mem.lines();
+    let ends: Vec<&str> = lines
+        .iter()
+        .map(|l| &l[l.find(r#""msg""#).unwrap()..])
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            r#""msg":"kinds","target":"t","some":5,"c":"x","f":1.0,"neg":-1,"u":255,"s":"a \"q\"","d":"[1, 2]"}"#,
+            r#""msg":"own","target":"t"}"#,
+        ]
+    );
+}

@@ -7,7 +7,8 @@
 //! too, as the `tracing` layer writes them) or booleans are written as JSON numbers and
 //! booleans, strings as strings, errors (`Value::from_dyn_error`) as their text with their
 //! `source()` chain (as the `tracing` layer writes them), anything else as its `Display`
-//! text.
+//! text. A key-value that is `None` (an `Option`, or `Value::null()`) is left out, as a
+//! logxide `Option` field that is `None` is.
 //!
 //! Levels map as: trace and debug → debug, info → info, warn → warning, error → error.
 //! Installed with [`install`], the bridge keeps `log`'s maximum level at the global
@@ -35,7 +36,7 @@ use std::fmt::Write as _;
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use log::kv::{Error as KvError, Key, Value, VisitSource};
+use log::kv::{Error as KvError, Key, Value, VisitSource, VisitValue};
 
 use crate::encode::display;
 use crate::logger::{error_chain, with_reused, FieldWriter, Level, Logger};
@@ -247,7 +248,11 @@ struct OwnKeys {
 }
 
 impl<'kvs> VisitSource<'kvs> for OwnKeys {
-    fn visit_pair(&mut self, key: Key<'kvs>, _: Value<'kvs>) -> Result<(), KvError> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), KvError> {
+        if is_null(&value) {
+            // Left out: the bridge's own field stays.
+            return Ok(());
+        }
         match key.as_str() {
             "target" => self.target = true,
             "module" => self.module = true,
@@ -259,6 +264,23 @@ impl<'kvs> VisitSource<'kvs> for OwnKeys {
     }
 }
 
+/// Whether `value` is `log`'s null (an `Option` that is `None`, or `Value::null()`).
+fn is_null(value: &Value<'_>) -> bool {
+    struct Null(bool);
+    impl<'v> VisitValue<'v> for Null {
+        fn visit_any(&mut self, _: Value<'_>) -> Result<(), KvError> {
+            Ok(())
+        }
+        fn visit_null(&mut self) -> Result<(), KvError> {
+            self.0 = true;
+            Ok(())
+        }
+    }
+    let mut null = Null(false);
+    let _ = value.visit(&mut null);
+    null.0
+}
+
 /// Writes `log`'s key-values as fields, keeping numbers and booleans as JSON numbers and
 /// booleans (128-bit integers too: every integer is a JSON integer, whatever its size).
 struct Fields<'a, 'e, 'b>(&'a mut FieldWriter<'e, 'b>);
@@ -267,7 +289,10 @@ impl<'kvs> VisitSource<'kvs> for Fields<'_, '_, '_> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), KvError> {
         let key = key.as_str();
         let f = &mut *self.0;
-        if let Some(s) = value.to_borrowed_str() {
+        if is_null(&value) {
+            // `None` (or `Value::null()`): left out, as a logxide `Option` field that is
+            // `None` is (its `Display` would be the text "None").
+        } else if let Some(s) = value.to_borrowed_str() {
             f.field(key, s);
         } else if let Some(b) = value.to_bool() {
             f.field(key, &b);
