@@ -341,3 +341,37 @@ fn logger_builder_console_adds_a_filtered_stderr_sink() {
         .unwrap()
         .contains("\"msg\":\"file only\""));
 }
+
+/// A line that is not logxide's own (written raw through the writer) with a message *and*
+/// `st` or `dur` lost its message, or its `dur`: a record is an action only without `mt`, and
+/// `at` / `st` / `dur` are shown as fields of a message.
+#[test]
+fn a_message_with_action_keys_keeps_its_message_and_fields() {
+    assert_eq!(
+        plain(r#"{"ts":0,"tid":"t","lvl":[1],"mt":"info","msg":"m","st":"weird","at":"x"}"#),
+        "00:00:00.000000 INFO      t/1 m st=weird at=x\n"
+    );
+    assert_eq!(
+        plain(r#"{"msg":"raw","dur":5}"#),
+        "--:--:--.------ -         - raw dur=5\n"
+    );
+    assert_eq!(
+        plain(
+            r#"{"timestamp":0,"task_uuid":"u","task_level":[1],"message_type":"info","message":"m","action_status":"s","dur":1}"#
+        ),
+        "00:00:00.000000 INFO      u/1 m action_status=s dur=1\n"
+    );
+}
+
+/// A record nested deeper than the JSON parser's 128 levels is printed as its JSON text,
+/// escaped as any line that does not parse: nothing of it lost, nothing raw.
+#[test]
+fn a_record_nested_past_128_levels_is_printed_as_its_text() {
+    let deep = format!(
+        "{{\"ts\":0,\"mt\":\"info\",\"msg\":\"deep \\u001b\",\"v\":{}1{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    assert_eq!(plain(&deep), format!("{deep}\n"));
+    assert_eq!(plain(&format!("{deep}\n")), format!("{deep}\n"));
+}

@@ -13,7 +13,11 @@
 //! the message — for actions the action type, status and duration, for failures the error
 //! type and reason — and then the other fields as `key=value` (strings in quotes only when
 //! they contain white space, or are empty). Both the compact and the Eliot layouts are read.
-//! A line that is not a JSON object is printed as it is (escaped, see below).
+//! A line that is not a JSON object is printed as it is (escaped, see below), and so is a
+//! record nested deeper than 128 levels (the JSON parser's limit, which keeps the writer
+//! thread's stack bounded): nothing of it is lost. A record is an action when it has an
+//! action type or status and no message type; in a message, `at`, `st` and `dur` are fields
+//! like any other.
 //!
 //! # No terminal injection
 //!
@@ -376,12 +380,14 @@ impl<'de> Deserialize<'de> for Object {
     }
 }
 
-/// Keys shown in the header and message part, not repeated as fields.
-fn is_header(keys: &HeaderKeys, key: &str) -> bool {
+/// Keys shown in the header and message part, not repeated as fields: the action type,
+/// status and duration only for an action record (elsewhere they are fields like any other).
+fn is_header(keys: &HeaderKeys, key: &str, action: bool) -> bool {
     [
-        keys.ts, keys.tid, keys.lvl, keys.mt, keys.msg, keys.at, keys.st, "dur", keys.exc, "reason",
+        keys.ts, keys.tid, keys.lvl, keys.mt, keys.msg, keys.exc, "reason",
     ]
     .contains(&key)
+        || (action && [keys.at, keys.st, "dur"].contains(&key))
 }
 
 /// The layout of a record: logxide writes `ts` (compact) or `timestamp` (Eliot) first.
@@ -411,7 +417,12 @@ fn level_style(name: &str) -> Option<(&'static str, &'static str)> {
 
 fn render_object(record: &Object, color: bool, out: &mut Vec<u8>) {
     let keys = keys_of(record);
-    let action = record.get(keys.at).or_else(|| record.get(keys.st));
+    // An action record has an action type or status and no message type (a line with both,
+    // not written by logxide, is a message whose `at` / `st` are fields).
+    let action = match record.get(keys.mt) {
+        Some(_) => None,
+        None => record.get(keys.at).or_else(|| record.get(keys.st)),
+    };
     let (dim, reset) = if color { (DIM, RESET) } else { ("", "") };
 
     // Time of day (UTC).
@@ -508,7 +519,7 @@ fn render_object(record: &Object, color: bool, out: &mut Vec<u8>) {
 
     // The other fields.
     for (key, value) in &record.0 {
-        if is_header(&keys, key) {
+        if is_header(&keys, key, action.is_some()) {
             continue;
         }
         out.push(b' ');
