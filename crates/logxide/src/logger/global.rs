@@ -25,6 +25,7 @@
 //!   new writer without draining the inherited one.
 
 use std::cell::RefCell;
+use std::io::Write as _;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, AtomicU8, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst,
 };
@@ -387,7 +388,9 @@ pub fn __global_log_message(
         None => {
             UNCONFIGURED.fetch_add(1, Relaxed);
             if !WARNED_UNCONFIGURED.swap(true, Relaxed) {
-                eprintln!(
+                // Best effort: `eprintln!` would panic the caller with stderr closed.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "logxide: a record was logged before `logxide::init()` (or after the global logger was shut down, or while a re-init onto its file drained it) and was discarded; records discarded so far are counted by `logxide::logger::metrics()`"
                 );
             }
@@ -732,7 +735,7 @@ fn install_signal_flush() {
         }
         let Ok(mut signals) = signal_hook::iterator::Signals::new(handled.iter().map(|h| h.0))
         else {
-            eprintln!("logxide: cannot install the SIGTERM/SIGINT flush handler");
+            let _ = writeln!(std::io::stderr(), "logxide: cannot install the SIGTERM/SIGINT flush handler");
             return;
         };
         let actions = handled.clone();
@@ -757,7 +760,7 @@ fn install_signal_flush() {
                 }
             });
         if spawned.is_err() {
-            eprintln!("logxide: cannot start the SIGTERM/SIGINT flush thread");
+            let _ = writeln!(std::io::stderr(), "logxide: cannot start the SIGTERM/SIGINT flush thread");
         }
         // A forked child inherits the handlers but not the thread: without this, SIGTERM and
         // SIGINT would be caught there and never acted on. In a child they take their
@@ -765,7 +768,7 @@ fn install_signal_flush() {
         for &(signal, d) in &handled {
             if d == Disposition::Default && super::fork::default_action_in_children(signal).is_err()
             {
-                eprintln!("logxide: cannot install the SIGTERM/SIGINT handler for forked children");
+                let _ = writeln!(std::io::stderr(), "logxide: cannot install the SIGTERM/SIGINT handler for forked children");
             }
         }
         for &(signal, d) in &handled {
@@ -776,7 +779,7 @@ fn install_signal_flush() {
                 )
                 .is_err()
             {
-                eprintln!("logxide: cannot install the SIGTERM/SIGINT default action for flush_on_signals(false)");
+                let _ = writeln!(std::io::stderr(), "logxide: cannot install the SIGTERM/SIGINT default action for flush_on_signals(false)");
             }
         }
     });

@@ -135,7 +135,12 @@ impl WarnState {
         // nor, in the final report, the end of the thread before it marks itself exited.
         let run = catch_unwind(AssertUnwindSafe(|| match &shared.settings.warn_hook {
             Some(hook) => hook(&warning),
-            None => eprintln!("{warning}"),
+            // Best effort: `eprintln!` would panic with stderr closed (a "hook panicked"
+            // error for a report nobody could read anyway).
+            None => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "{warning}");
+            }
         }));
         if let Err(payload) = run {
             shared.record_error(format!(
