@@ -9,7 +9,8 @@
 //! - [`Action`] is the guard returned by [`start_action!`](crate::start_action) and
 //!   [`Logger::start_action`](super::Logger::start_action): it is entered on the current
 //!   thread, ends `succeeded` when dropped normally and `failed` when dropped during a panic
-//!   or ended with [`Action::fail`].
+//!   (one that began while it ran: an action a `Drop` starts during the unwinding ends as
+//!   without it) or ended with [`Action::fail`].
 //! - [`Action::detach`] turns it into a [`DetachedAction`] (`Send`) that can move to another
 //!   thread and be [entered](DetachedAction::enter) there, or run a future with
 //!   [`DetachedAction::instrument`] (entered during each poll, like `tracing::Instrument`).
@@ -59,6 +60,10 @@ pub(crate) struct ActionState {
     /// The future holding the action's guard was dropped unfinished (see [`Instrumented`]):
     /// a guard dropped without a panic ends it `cancelled`, not `succeeded`.
     cancelled: AtomicBool,
+    /// The thread was unwinding a panic when the action started (in a `Drop` run by it): no
+    /// later panic can end it (a second panic aborts the process), so unwinding at its end
+    /// is no failure of its own.
+    started_panicking: bool,
     /// Who started it: [`NATIVE`], or the id of the `tracing` layer whose span it is.
     owner: Owner,
 }
@@ -141,8 +146,15 @@ impl ActionState {
         );
     }
 
+    /// Whether the thread unwinds a panic that began while this action ran: it ends the
+    /// action `failed`. An action started during the unwinding (by a `Drop`) ends as if no
+    /// panic were under way.
+    fn ended_by_panic(&self) -> bool {
+        std::thread::panicking() && !self.started_panicking
+    }
+
     fn end_on_drop(&self) {
-        if std::thread::panicking() {
+        if self.ended_by_panic() {
             self.end_panicked();
         } else if self.cancelled.load(Relaxed) {
             self.end_cancelled();
@@ -339,6 +351,7 @@ pub(crate) fn start_detached(
         logger: logger.clone(),
         ended: AtomicBool::new(false),
         cancelled: AtomicBool::new(false),
+        started_panicking: std::thread::panicking(),
         owner,
     });
     let pos = state.child_position();
@@ -801,7 +814,7 @@ pin_project_lite::pin_project! {
             drop(entered);
             this.inner.clear();
             if let Some(state) = this.state.take() {
-                if std::thread::panicking() {
+                if state.ended_by_panic() {
                     state.end_panicked();
                 } else {
                     state.end_cancelled();
@@ -1092,6 +1105,7 @@ mod tests {
             logger: logger.clone(),
             ended: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
+            started_panicking: false,
             owner: NATIVE,
         };
         assert_eq!(state.child_position().level.as_slice(), &[3, 4_294_967_295]);
