@@ -102,3 +102,215 @@ fn an_action_started_and_ended_during_a_panic_succeeds() {
         ]
     );
 }
+
+mod polling {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    pub fn noop_waker() -> Waker {
+        struct Noop;
+        impl Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        Waker::from(Arc::new(Noop))
+    }
+
+    /// Pending once (waking itself), then ready.
+    pub struct YieldOnce(pub bool);
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Polls `fut` once on a new thread, then logs "after poll" there.
+    pub fn poll_on_thread<F: Future + Send + Unpin>(log: &logxide::Logger, fut: &mut F) -> bool {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let waker = noop_waker();
+                let ready = Pin::new(&mut *fut)
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_ready();
+                log.info("after poll");
+                ready
+            })
+            .join()
+            .unwrap()
+        })
+    }
+}
+
+/// Each record as `(task number in order of appearance, lvl, msg or at:st[:exc])`.
+fn summary(recs: &[serde_json::Map<String, Value>]) -> Vec<(usize, Value, String)> {
+    let mut tids: Vec<Value> = Vec::new();
+    recs.iter()
+        .map(|r| {
+            let n = tids.iter().position(|t| *t == r["tid"]).unwrap_or_else(|| {
+                tids.push(r["tid"].clone());
+                tids.len() - 1
+            });
+            let what = match (r.get("msg"), r.get("exc")) {
+                (Some(m), _) => m.as_str().unwrap().to_owned(),
+                (None, None) => format!(
+                    "{}:{}",
+                    r["at"].as_str().unwrap(),
+                    r["st"].as_str().unwrap()
+                ),
+                (None, Some(e)) => format!(
+                    "{}:{}:{}",
+                    r["at"].as_str().unwrap(),
+                    r["st"].as_str().unwrap(),
+                    e.as_str().unwrap()
+                ),
+            };
+            (n, r["lvl"].clone(), what)
+        })
+        .collect()
+}
+
+/// Nested instrumented futures, each poll on a new thread: every record keeps its place in
+/// the tree, and each polling thread is left with no current action (its next record is a
+/// task of its own).
+#[test]
+fn nested_instrumented_futures_polled_on_several_threads_keep_their_tree() {
+    use polling::{poll_on_thread, YieldOnce};
+    let (log, mem) = logger();
+    let l1 = log.clone();
+    let outer = log.start_action("outer", |_| {}).detach();
+    let mut fut = Box::pin(outer.instrument(async move {
+        l1.info("outer 1");
+        let l2 = l1.clone();
+        let inner = l1.start_action("inner", |_| {}).detach();
+        inner
+            .instrument(async move {
+                l2.info("inner 1");
+                YieldOnce(false).await;
+                l2.info("inner 2");
+                YieldOnce(false).await;
+                l2.info("inner 3");
+            })
+            .await;
+        l1.info("outer 2");
+        YieldOnce(false).await;
+        l1.info("outer 3");
+    }));
+    let mut polls = 1;
+    while !poll_on_thread(&log, &mut fut) {
+        polls += 1;
+    }
+    assert_eq!(polls, 4);
+    let got = summary(&records(&log, &mem));
+    let want: Vec<(usize, Value, String)> = [
+        (0, json!([1]), "outer:started"),
+        (0, json!([2]), "outer 1"),
+        (0, json!([3, 1]), "inner:started"),
+        (0, json!([3, 2]), "inner 1"),
+        (1, json!([1]), "after poll"),
+        (0, json!([3, 3]), "inner 2"),
+        (2, json!([1]), "after poll"),
+        (0, json!([3, 4]), "inner 3"),
+        (0, json!([3, 5]), "inner:succeeded"),
+        (0, json!([4]), "outer 2"),
+        (3, json!([1]), "after poll"),
+        (0, json!([5]), "outer 3"),
+        (0, json!([6]), "outer:succeeded"),
+        (4, json!([1]), "after poll"),
+    ]
+    .into_iter()
+    .map(|(n, l, w)| (n, l, w.to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}
+
+/// Nested instrumented futures polled on one thread and dropped mid-way on another: each
+/// action ends once, `cancelled`, the inner one first; neither thread keeps an action.
+#[test]
+fn nested_instrumented_futures_dropped_on_another_thread_end_once() {
+    use polling::{poll_on_thread, YieldOnce};
+    let (log, mem) = logger();
+    let l1 = log.clone();
+    let outer = log.start_action("outer", |_| {}).detach();
+    let mut fut = Box::pin(outer.instrument(async move {
+        let l2 = l1.clone();
+        let inner = l1.start_action("inner", |_| {}).detach();
+        inner
+            .instrument(async move {
+                l2.info("inner 1");
+                YieldOnce(false).await;
+                l2.info("never");
+            })
+            .await;
+        l1.info("never");
+    }));
+    assert!(!poll_on_thread(&log, &mut fut));
+    let l3 = log.clone();
+    std::thread::spawn(move || {
+        drop(fut);
+        l3.info("dropper after");
+    })
+    .join()
+    .unwrap();
+    log.info("main after");
+    let got = summary(&records(&log, &mem));
+    let want: Vec<(usize, Value, String)> = [
+        (0, json!([1]), "outer:started"),
+        (0, json!([2, 1]), "inner:started"),
+        (0, json!([2, 2]), "inner 1"),
+        (1, json!([1]), "after poll"),
+        (0, json!([2, 3]), "inner:failed:cancelled"),
+        (0, json!([3]), "outer:failed:cancelled"),
+        (2, json!([1]), "dropper after"),
+        (3, json!([1]), "main after"),
+    ]
+    .into_iter()
+    .map(|(n, l, w)| (n, l, w.to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}
+
+/// A context's text is Eliot's canonical `TASK_ID@/N/N...`: a level written with a sign or
+/// leading zeros (`/+3`, `/03`) was accepted as `/3` — text that does not read back as itself,
+/// and two spellings of one position.
+#[test]
+fn an_action_context_level_is_decimal_digits_without_sign_or_leading_zeros() {
+    use logxide::logger::ActionContext;
+    for bad in [
+        "Ab@/+3",
+        "Ab@/03",
+        "Ab@/3/007",
+        "Ab@/-1",
+        "Ab@/3/+2",
+        "Ab@/00",
+        "Ab@/ 3",
+    ] {
+        let err = bad.parse::<ActionContext>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid action context {bad:?}: expected TASK_ID@/N/N... (a task id of 1 to 36 \
+                 printable ASCII characters other than `\"` and `\\`, then positive integers \
+                 in decimal digits, without sign or leading zeros)"
+            ),
+            "{bad}"
+        );
+    }
+    for good in [
+        "Ab@/3",
+        "Ab@/10/1",
+        "Ab@/18446744073709551615",
+        "a@b@/1/20/300",
+    ] {
+        let ctx: ActionContext = good.parse().unwrap();
+        assert_eq!(ctx.to_string(), good);
+    }
+    assert!("Ab@/18446744073709551616".parse::<ActionContext>().is_err());
+}

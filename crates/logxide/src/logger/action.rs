@@ -1026,8 +1026,9 @@ impl fmt::Display for ActionContext {
 /// let err = "Ab3dE9xQ.1f@/3/0".parse::<ActionContext>().unwrap_err(); // levels start at 1
 /// assert_eq!(
 ///     err.to_string(),
-///     r#"invalid action context "Ab3dE9xQ.1f@/3/0": expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters other than `"` and `\`, then positive integers)"#
+///     r#"invalid action context "Ab3dE9xQ.1f@/3/0": expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters other than `"` and `\`, then positive integers in decimal digits, without sign or leading zeros)"#
 /// );
+/// assert!("Ab3dE9xQ.1f@/+3".parse::<ActionContext>().is_err()); // as `to_string` writes it
 /// assert!("Ab3dE9xQ.1f/3".parse::<ActionContext>().is_err()); // no `@`
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1037,7 +1038,7 @@ impl fmt::Display for ParseContextError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid action context {:?}: expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters other than `\"` and `\\`, then positive integers)",
+            "invalid action context {:?}: expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters other than `\"` and `\\`, then positive integers in decimal digits, without sign or leading zeros)",
             self.0
         )
     }
@@ -1053,9 +1054,15 @@ impl FromStr for ActionContext {
         let (id, levels) = s.rsplit_once('@').ok_or_else(err)?;
         let task_id = TaskId::parse(id).ok_or_else(err)?;
         let levels = levels.strip_prefix('/').ok_or_else(err)?;
+        // Digits only, no leading zero: `u64::from_str` also takes `+3` and `03`, which
+        // would not read back as the same text.
+        let position = |n: &str| {
+            let canonical = n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0');
+            n.parse::<u64>().ok().filter(|_| canonical)
+        };
         let level = levels
             .split('/')
-            .map(|n| n.parse::<u64>().ok())
+            .map(position)
             .collect::<Option<Vec<_>>>()
             .filter(|l| is_task_level(l))
             .ok_or_else(err)?;
