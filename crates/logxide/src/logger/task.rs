@@ -7,6 +7,9 @@
 //! last two digits of the pid. Counters are handed to threads in blocks of 1024 from one
 //! process-wide counter, so ids never repeat within a process and threads do not contend.
 //! Nothing here takes a lock, so a child forked while another thread makes an id is safe.
+//!
+//! A `uuid` has 122 random bits (version 4, variant `10`) from two generators per thread,
+//! seeded like the prefix (again after a fork): 128 bits of state, one for each half.
 
 use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
@@ -164,7 +167,11 @@ struct ThreadIds {
     prefix: ArrayString<{ PREFIX_LEN + 1 }>,
     next: u64,
     end: u64,
+    /// The states of the uuid generators: one per half of a uuid, seeded apart, so that a
+    /// uuid comes from 128 bits of state (one 64-bit state would fix both halves, and two
+    /// threads whose states met would share halves from there on).
     rng: u64,
+    rng_lo: u64,
     /// The text of sqid `next - 1` when this thread made it, else empty: the next id is
     /// usually this one with its last digit bumped. (ASCII bytes, so that the bump is one
     /// store, not a `char`'s decoding and encoding.)
@@ -178,7 +185,8 @@ impl ThreadIds {
             prefix: new_prefix(generation),
             next: 0,
             end: 0,
-            rng: entropy(generation ^ 0x9e37_79b9_7f4a_7c15) | 1,
+            rng: entropy(generation ^ 0x9e37_79b9_7f4a_7c15),
+            rng_lo: entropy(generation ^ 0x6a09_e667_f3bc_c909),
             last: ArrayVec::new(),
         }
     }
@@ -284,7 +292,7 @@ fn make_id(ids: &mut ThreadIds, mode: TaskIdMode) -> ArrayString<36> {
         TaskIdMode::Sqid => return ids.next_sqid(),
         TaskIdMode::Uuid => {
             let hi = splitmix(&mut ids.rng);
-            let lo = splitmix(&mut ids.rng);
+            let lo = splitmix(&mut ids.rng_lo);
             let mut raw = (u128::from(hi) << 64) | u128::from(lo);
             // Version 4, variant 10xx.
             raw = (raw & !(0xf << 76)) | (0x4 << 76);
@@ -317,7 +325,8 @@ fn base62(mut n: u64, digits: &mut [u8; 11]) -> &[u8] {
     &digits[i..]
 }
 
-/// SplitMix64: a fast generator, seeded per thread (and per fork) from [`entropy`].
+/// SplitMix64: a fast generator, seeded per thread (and per fork) from [`entropy`]. A uuid
+/// takes one number from each of two: 122 random bits from 128 bits of state.
 fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
@@ -426,6 +435,48 @@ mod tests {
         assert_eq!(&s[14..15], "4");
         assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"));
         assert_ne!(new_task_id(TaskIdMode::Uuid), id);
+    }
+
+    /// A uuid's two halves came from one 64-bit generator state, drawn one after the other:
+    /// the first half fixed the second, and a thread whose state met another's (64 bits to
+    /// match, not 122) made the same ids from there on. Each half now has a generator of
+    /// its own: a thread whose first generator is where another's is after one id still
+    /// makes other ids.
+    #[test]
+    fn a_uuid_is_not_fixed_by_one_64_bit_state() {
+        let generation = fork::generation();
+        let mut a = ThreadIds::new(generation);
+        let mut b = ThreadIds::new(generation);
+        let before = a.rng;
+        let first = make_id(&mut a, TaskIdMode::Uuid);
+        b.rng = a.rng;
+        assert_ne!(a.rng, before);
+        let ids_a: Vec<_> = (0..64).map(|_| make_id(&mut a, TaskIdMode::Uuid)).collect();
+        let ids_b: Vec<_> = (0..64).map(|_| make_id(&mut b, TaskIdMode::Uuid)).collect();
+        let mut seen = HashSet::from([first]);
+        for id in ids_a.iter().chain(&ids_b) {
+            assert!(seen.insert(*id), "{id} twice");
+        }
+    }
+
+    #[test]
+    fn uuids_carry_version_4_and_variant_1_bits() {
+        for _ in 0..1000 {
+            let id = new_task_id(TaskIdMode::Uuid);
+            let b = id.as_str().as_bytes();
+            assert_eq!(
+                (b[8], b[13], b[14], b[18], b[23]),
+                (b'-', b'-', b'4', b'-', b'-'),
+                "{id}"
+            );
+            assert!(matches!(b[19], b'8' | b'9' | b'a' | b'b'), "{id}");
+            assert!(
+                id.as_str()
+                    .bytes()
+                    .all(|c| c == b'-' || c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+                "{id}"
+            );
+        }
     }
 
     #[test]
