@@ -314,3 +314,94 @@ fn an_action_context_level_is_decimal_digits_without_sign_or_leading_zeros() {
     }
     assert!("Ab@/18446744073709551616".parse::<ActionContext>().is_err());
 }
+
+/// Forks; the child runs `body`, writes what it returns to `report` and `_exit`s; the parent
+/// waits for it (killing it after 10 s) and returns its exit code.
+fn in_forked_child(report: &std::path::Path, body: impl FnOnce() -> String) -> i32 {
+    // SAFETY: `fork` has no memory-safety preconditions of its own; the child only runs
+    // `body` and leaves through `_exit`, never returning into the test harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+            Ok(text) => std::fs::write(report, text).map_or(3, |()| 0),
+            Err(_) => 2,
+        };
+        // SAFETY: ends the child without running the parent's atexit handlers or destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: `waitpid` on our own child with a valid pointer to a local.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(r >= 0, "waitpid: {}", std::io::Error::last_os_error());
+        if r == pid {
+            assert!(libc::WIFEXITED(status), "child died by a signal");
+            return libc::WEXITSTATUS(status);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            // SAFETY: signals and reaps our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("child hung: killed after 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A process forked inside an action inherits the thread's entered actions, but not their
+/// counters: the child's records took the positions the parent went on to give its own
+/// (`[3]` twice in one task). Actions entered in the parent are not the child's: there its
+/// records and actions start tasks of their own (with the child's own ids).
+#[test]
+fn a_forked_child_does_not_log_inside_the_parents_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("child.json");
+    let (log, mem) = logger();
+    let server = log.start_action("server", |_| {});
+    log.info("before fork");
+    let code = in_forked_child(&report, || {
+        let (child_log, child_mem) = logger();
+        child_log.info("in child");
+        drop(child_log.start_action("child job", |_| {}));
+        child_log.flush(None).unwrap();
+        child_mem.lines().join("\n")
+    });
+    assert_eq!(code, 0);
+    log.info("after fork");
+    drop(server);
+    let parent = records(&log, &mem);
+    let child: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let task = &parent[0]["tid"];
+    assert!(parent.iter().all(|r| r["tid"] == *task));
+    let levels: Vec<_> = parent.iter().map(|r| r["lvl"].clone()).collect();
+    assert_eq!(levels, [json!([1]), json!([2]), json!([3]), json!([4])]);
+    assert_eq!(child.len(), 3, "{child:?}");
+    let child_rows: Vec<_> = child
+        .iter()
+        .map(|r| {
+            (
+                r["lvl"].clone(),
+                r.get("msg").or(r.get("st")).cloned().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        child_rows,
+        [
+            (json!([1]), json!("in child")),
+            (json!([1]), json!("started")),
+            (json!([2]), json!("succeeded")),
+        ]
+    );
+    assert!(child.iter().all(|r| r["tid"] != *task), "{child:?}");
+    assert_ne!(child[0]["tid"], child[1]["tid"]);
+    assert_eq!(child[1]["tid"], child[2]["tid"]);
+}

@@ -16,6 +16,10 @@
 //!   [`DetachedAction::instrument`] (entered during each poll, like `tracing::Instrument`).
 //! - [`Action::context`] gives a small serializable [`ActionContext`] for continuing the task
 //!   in another thread or process with [`Logger::continue_action`](super::Logger::continue_action).
+//! - A process forked (`fork()`) inside an action inherits the thread's entered actions but
+//!   not their numbering, which goes on in the parent: in the child they are no parent of
+//!   anything — its records and actions start tasks of their own (pass an
+//!   [`Action::context`] taken before the fork to continue the task there).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -64,6 +68,10 @@ pub(crate) struct ActionState {
     /// later panic can end it (a second panic aborts the process), so unwinding at its end
     /// is no failure of its own.
     started_panicking: bool,
+    /// The [fork generation](super::fork) of the process that started it. A forked child
+    /// inherits the thread's entered actions but not their counters, which go on in the
+    /// parent: there they are no parent of anything (see [`ActionState::is_ours`]).
+    generation: u64,
     /// Who started it: [`NATIVE`], or the id of the `tracing` layer whose span it is.
     owner: Owner,
 }
@@ -85,6 +93,14 @@ impl ActionState {
 }
 
 impl ActionState {
+    /// False in a process forked after the action started: its positions are the parent's
+    /// to give (the child's copy of the counter would give them again), so the child's
+    /// records and actions start tasks of their own instead of going inside it.
+    #[inline]
+    fn is_ours(&self) -> bool {
+        self.generation == super::fork::current()
+    }
+
     fn child_position(&self) -> Position {
         let mut level = self.prefix.clone();
         level.push(self.next.fetch_add(1, Relaxed));
@@ -271,7 +287,10 @@ fn with_innermost<R>(viewer: Owner, f: impl FnOnce(&Arc<ActionState>) -> R) -> O
     STACK
         .try_with(|s| {
             let s = s.try_borrow().ok()?;
-            s.iter().rev().find(|a| a.visible_to(viewer)).map(f)
+            s.iter()
+                .rev()
+                .find(|a| a.visible_to(viewer) && a.is_ours())
+                .map(f)
         })
         .ok()
         .flatten()
@@ -297,7 +316,8 @@ impl Drop for EnteredRef {
     }
 }
 
-/// Where a record or an action goes.
+/// Where a record or an action goes (an action started before this process was forked from
+/// its parent is never a parent here: see [`ActionState::is_ours`]).
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) enum Parent<'a> {
     /// The innermost action entered on this thread (that the viewer sees), or a new task.
@@ -306,7 +326,7 @@ pub(crate) enum Parent<'a> {
     Context(&'a ActionContext),
     /// Inside this action: at the innermost action entered on this thread if this one is
     /// entered here (so that actions entered inside it keep their records), else at its
-    /// next child position; a new task if it has ended.
+    /// next child position; a new task if it has ended (or was started before a fork).
     Action(&'a ActionRef),
     /// A new task.
     NewTask,
@@ -323,7 +343,7 @@ pub(crate) fn slot(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
             task_id: ctx.task_id,
             level: ctx.level.iter().copied().collect(),
         }),
-        Parent::Action(a) if a.is_ended() => None,
+        Parent::Action(a) if a.is_ended() || !a.0.is_ours() => None,
         Parent::Action(a) if a.is_entered_here() => innermost(),
         Parent::Action(a) => Some(a.0.child_position()),
         Parent::NewTask => None,
@@ -352,6 +372,7 @@ pub(crate) fn start_detached(
         ended: AtomicBool::new(false),
         cancelled: AtomicBool::new(false),
         started_panicking: std::thread::panicking(),
+        generation: super::fork::generation(),
         owner,
     });
     let pos = state.child_position();
@@ -1113,6 +1134,7 @@ mod tests {
             ended: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
             started_panicking: false,
+            generation: crate::logger::fork::generation(),
             owner: NATIVE,
         };
         assert_eq!(state.child_position().level.as_slice(), &[3, 4_294_967_295]);
