@@ -405,3 +405,46 @@ fn a_forked_child_does_not_log_inside_the_parents_actions() {
     assert_ne!(child[0]["tid"], child[1]["tid"]);
     assert_eq!(child[1]["tid"], child[2]["tid"]);
 }
+
+/// An instrumented future polled again after its poll panicked (an executor that caught the
+/// panic) panicked with "polled after completion", though it never completed.
+#[test]
+fn polling_an_instrumented_future_again_after_a_panic_says_so() {
+    use std::future::Future;
+    let (log, _mem) = logger();
+    let waker = polling::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let message = |p: Box<dyn std::any::Any + Send>| {
+        p.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap()
+    };
+    let mut boom = Box::pin(log.start_action("boom", |_| {}).detach().instrument(async {
+        panic!("inside");
+    }));
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = boom.as_mut().poll(&mut cx);
+    }));
+    assert_eq!(message(first.unwrap_err()), "inside");
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = boom.as_mut().poll(&mut cx);
+    }));
+    assert_eq!(
+        message(again.unwrap_err()),
+        "Instrumented polled after it completed or a poll of it panicked"
+    );
+    let mut done = Box::pin(
+        log.start_action("done", |_| {})
+            .detach()
+            .instrument(async {}),
+    );
+    assert!(done.as_mut().poll(&mut cx).is_ready());
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = done.as_mut().poll(&mut cx);
+    }));
+    assert_eq!(
+        message(again.unwrap_err()),
+        "Instrumented polled after it completed or a poll of it panicked"
+    );
+}

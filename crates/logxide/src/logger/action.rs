@@ -415,6 +415,11 @@ pub(crate) fn start(
 /// assert!(lines[1].contains(r#""lvl":[2],"mt":"info","msg":"inside""#));
 /// assert!(lines[2].contains(r#""lvl":[3],"at":"http:request","st":"succeeded","dur":"#));
 /// ```
+///
+/// Pitfall: a guard passed to `std::mem::forget` never leaves the thread: the action never
+/// ends, and every later record of the thread lands in it. End an action early with
+/// [`finish`](Action::finish) or [`fail`](Action::fail), or hand it on with
+/// [`detach`](Action::detach).
 #[must_use = "an action ends when this guard is dropped: bind it with `let _action = ...`"]
 pub struct Action {
     state: Held,
@@ -509,7 +514,8 @@ impl Action {
     /// Reserves the next child position of this action for work done elsewhere (another
     /// thread or process), which continues there with
     /// [`Logger::continue_action`](super::Logger::continue_action). Each call reserves a new
-    /// position (see the pitfall there: continue each context once).
+    /// position (see the pitfall there: continue each context once); a context never
+    /// continued leaves its position out of the task, a gap in its numbering.
     ///
     /// ```
     /// let mem = logxide::sink::MemorySink::new();
@@ -907,7 +913,7 @@ impl<'a, F> EnteredFuture<'a, F> {
         future: Pin<&'a mut Slot<F>>,
     ) -> Self {
         let Some(action) = state.as_ref() else {
-            panic!("Instrumented polled after completion");
+            panic!("Instrumented polled after it completed or a poll of it panicked");
         };
         // Without the thread's stack (destroyed: a poll inside another thread-local's
         // `Drop`), nothing is entered and `inner` keeps the actions for the next poll.
