@@ -991,6 +991,39 @@ fn a_span_closed_by_a_panic_fails_as_a_panic() {
     );
 }
 
+/// A span opened and closed during a panic's unwinding (in a `Drop` that the unwinding runs:
+/// a clean-up) was not dropped by that panic: it succeeds, as a logxide `Action` started
+/// there does. It was written `failed` with `exc` `panic`.
+#[test]
+fn a_span_opened_and_closed_while_a_panic_unwinds_succeeds() {
+    struct CleansUp;
+    impl Drop for CleansUp {
+        fn drop(&mut self) {
+            let _s = tracing::info_span!("cleanup").entered();
+            tracing::info!("cleaning up");
+        }
+    }
+    let lines = capture(|_| {
+        let caught = std::panic::catch_unwind(|| {
+            let _job = tracing::info_span!("job").entered();
+            let _c = CleansUp;
+            panic!("boom");
+        });
+        assert!(caught.is_err());
+    });
+    let t = TARGET;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"job","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,1],"at":"cleanup","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2,2],"mt":"info","msg":"cleaning up",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[2,3],"at":"cleanup","st":"succeeded","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[3],"at":"job","st":"failed","exc":"panic","reason":"the thread panicked","dur":0}"#.to_owned(),
+        ]
+    );
+}
+
 /// An event inside a span the layer's filter leaves out (kept by another layer) goes into the
 /// nearest span the filter keeps, as the spans started there do, also where that span is not
 /// entered — a filtered-out span entered on another thread, as a task's `debug_span` polled

@@ -648,14 +648,15 @@ where
             Some(_) if action.is_masked(key) => Some("***".to_owned()),
             text => text,
         };
-        // A span dropped by a panic's unwinding fails as a panic, as an `Action` does.
+        // A span dropped by a panic's unwinding fails as a panic, as an `Action` does (not
+        // one opened during the unwinding: a clean-up's).
         const PANIC: (&str, &str) = ("panic", "the thread panicked");
         // (`error = false`, the flag convention's "no error", is no failure: it stays a field.)
         let error = match state.value("error") {
             Some(Value::Bool(false)) => None,
             _ => hide("error", state.text("error")),
         };
-        let panicked = error.is_none() && std::thread::panicking();
+        let panicked = error.is_none() && action.ended_by_panic();
         let reason = match panicked {
             true => Some(PANIC.1.to_owned()),
             false => error.or(state.error_event.take()),
