@@ -723,6 +723,23 @@ fn a_counter_freed_by_retention_is_not_reused_in_the_same_second() {
     assert_eq!(contents, vec![b"3\n".to_vec(), b"4\n".to_vec()]);
 }
 
+/// `keep(0)`: no rotated file is kept; each rotation only starts the file afresh.
+#[test]
+fn keep_zero_keeps_no_rotated_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(2).keep(0).open(&path).unwrap();
+    for r in ["1", "2", "3"] {
+        write(&mut sink, &[r]);
+        assert!(sink.wait_idle(Duration::from_secs(30)));
+    }
+    sink.close().unwrap();
+    assert_eq!(sink.rotations(), 2);
+    assert_eq!(names(dir.path()), ["app.log"]);
+    assert_eq!(fs::read(&path).unwrap(), b"3\n");
+}
+
 #[test]
 fn a_file_moved_by_another_tool_is_followed_before_the_size_decision() {
     let dir = tempfile::tempdir().unwrap();

@@ -433,7 +433,8 @@ impl FileOptions {
 
     /// For the `block` strategy: how many bytes the writer gathers before handing the sink a
     /// batch (default 64 KiB). This is what [`Sink::coalesce_bytes`] returns; the sink itself
-    /// never buffers.
+    /// never buffers. `0` gathers nothing: each batch is written as the writer takes it, as
+    /// with the `line` strategy.
     ///
     /// ```
     /// use logxide::sink::{FileOptions, Sink};

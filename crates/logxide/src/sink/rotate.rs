@@ -487,7 +487,8 @@ impl RotateOptions {
         self
     }
 
-    /// Keep at most the newest `n` rotated files; older ones are deleted.
+    /// Keep at most the newest `n` rotated files; older ones are deleted. `0` keeps none: a
+    /// rotation then only starts the file afresh (the rotated one is deleted once renamed).
     pub fn keep(mut self, n: usize) -> Self {
         self.keep = Some(n);
         self
