@@ -862,3 +862,173 @@ fn a_custom_serialize_error_whose_display_fails_is_what_it_wrote() {
     );
     serde_json::from_slice::<serde_json::Value>(&buf).unwrap();
 }
+
+/// A map written against serde's protocol: keys and values out of turn.
+enum MisusesMap {
+    /// `serialize_key` twice, then one value.
+    KeyTwice,
+    /// `serialize_value` with no key before it.
+    ValueWithoutKey,
+    /// `serialize_key`, then `end`.
+    KeyWithoutValue,
+}
+
+impl serde::Serialize for MisusesMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("ok", &1)?;
+        match self {
+            MisusesMap::KeyTwice => {
+                map.serialize_key("a")?;
+                map.serialize_key("b")?;
+                map.serialize_value(&2)?;
+            }
+            MisusesMap::ValueWithoutKey => map.serialize_value(&2)?,
+            MisusesMap::KeyWithoutValue => map.serialize_key("a")?,
+        }
+        map.end()
+    }
+}
+
+/// serde_json writes map keys and values as it is asked, without checking their order: a
+/// `Serialize` impl calling `serialize_key` twice wrote `{"ok":1,"a","b":2}`, one calling
+/// `serialize_value` first `{"ok":1,:2}`, one ending after a key `{"ok":1,"a"}` — records
+/// that no JSON reader accepts. Now each is the usual `"<serialize error: ...>"`, saying
+/// which rule was broken, in a record too.
+#[test]
+fn a_map_whose_keys_and_values_come_out_of_turn_is_a_serialize_error() {
+    assert_eq!(
+        enc(&serde(MisusesMap::KeyTwice)),
+        r#""<serialize error: a map key came before the value of the key before it>""#
+    );
+    assert_eq!(
+        enc(&serde(MisusesMap::ValueWithoutKey)),
+        r#""<serialize error: a map value came without a key>""#
+    );
+    assert_eq!(
+        enc(&serde(MisusesMap::KeyWithoutValue)),
+        r#""<serialize error: a map ended after a key without its value>""#
+    );
+    // serde's own users of `serialize_key` / `serialize_value` (flatten, internally tagged
+    // enums) keep their turns.
+    #[derive(serde::Serialize)]
+    struct Outer {
+        a: u8,
+        #[serde(flatten)]
+        rest: BTreeMap<&'static str, u8>,
+        tagged: Tagged,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(tag = "kind")]
+    enum Tagged {
+        Map(BTreeMap<&'static str, u8>),
+    }
+    let m = BTreeMap::from([("x", 1), ("y", 2)]);
+    let outer = Outer {
+        a: 0,
+        rest: m.clone(),
+        tagged: Tagged::Map(m),
+    };
+    assert_eq!(
+        enc(&serde(&outer)),
+        r#"{"a":0,"x":1,"y":2,"tagged":{"kind":"Map","x":1,"y":2}}"#
+    );
+    // Nested, and in a record.
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+    r.field("v", &serde(json!([1])));
+    r.field("bad", &serde(vec![Some(MisusesMap::KeyWithoutValue)]));
+    r.field("after", &1);
+    r.finish();
+    assert_eq!(
+        line(&buf),
+        "{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[1],\"v\":[1],\
+         \"bad\":\"<serialize error: a map ended after a key without its value>\",\"after\":1}\n"
+    );
+}
+
+/// A `Serialize` impl that goes on after a part of it failed, ignoring the error.
+enum IgnoresAnError {
+    /// A seq element that wrote half a map and then failed.
+    HalfElement,
+    /// A map entry whose key is not a string.
+    BadKey,
+    /// A seq element that failed before writing anything (`custom`).
+    RefusedElement,
+}
+
+/// A map with one entry, then an error.
+struct HalfMap;
+
+impl serde::Serialize for HalfMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("k", &1)?;
+        Err(S::Error::custom("stopped half-way"))
+    }
+}
+
+impl serde::Serialize for IgnoresAnError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            IgnoresAnError::HalfElement => {
+                let mut seq = s.serialize_seq(None)?;
+                seq.serialize_element(&1)?;
+                let _ = seq.serialize_element(&HalfMap);
+                seq.serialize_element(&2)?;
+                seq.end()
+            }
+            IgnoresAnError::BadKey => {
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("a", &1)?;
+                let _ = map.serialize_entry(&[1, 2], &2);
+                map.serialize_entry("b", &3)?;
+                map.end()
+            }
+            IgnoresAnError::RefusedElement => {
+                let mut seq = s.serialize_seq(None)?;
+                seq.serialize_element(&1)?;
+                let _ = seq.serialize_element(&Refuses::Text("no"));
+                seq.serialize_element(&2)?;
+                seq.end()
+            }
+        }
+    }
+}
+
+/// A `Serialize` impl that ignored an error of a part and went on left that part
+/// half-written inside the value, which then "succeeded": `[1,{"k":1,2]`, `{"a":1,,"b":3}`,
+/// `[1,,2]` in the record, invalid JSON. The value is now the `"<serialize error: ...>"` of
+/// the first error, whatever the impl did with it, at any depth.
+#[test]
+fn an_error_a_serialize_impl_ignores_still_replaces_the_value() {
+    assert_eq!(
+        enc(&serde(IgnoresAnError::HalfElement)),
+        r#""<serialize error: stopped half-way>""#
+    );
+    assert_eq!(
+        enc(&serde(IgnoresAnError::BadKey)),
+        r#""<serialize error: key must be a string>""#
+    );
+    assert_eq!(
+        enc(&serde(IgnoresAnError::RefusedElement)),
+        r#""<serialize error: no>""#
+    );
+    assert_eq!(
+        enc(&serde(Some(vec![IgnoresAnError::BadKey]))),
+        r#""<serialize error: key must be a string>""#
+    );
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Eliot, ts(0, 0), "t", &[1]);
+    r.field("bad", &serde((7, IgnoresAnError::HalfElement)));
+    r.field("after", &serde(json!({"a": [1]})));
+    r.finish();
+    assert_eq!(
+        line(&buf),
+        "{\"timestamp\":0.000000,\"task_uuid\":\"t\",\"task_level\":[1],\
+         \"bad\":\"<serialize error: stopped half-way>\",\"after\":{\"a\":[1]}}\n"
+    );
+}

@@ -1,5 +1,6 @@
-//! A serializer that keeps a failing `Display` inside a serde value from panicking: one given
-//! to `collect_str`, or the message of a `custom` error.
+//! A serializer that keeps a failing `Display` inside a serde value from panicking (one given
+//! to `collect_str`, or the message of a `custom` error), and a `Serialize` impl that breaks
+//! serde's rules from making invalid JSON.
 //!
 //! A `Serialize` impl may write a string with [`Serializer::collect_str`], handing over a
 //! `Display` (chrono's dates, `fmt::Arguments`, `serde_with`'s `DisplayFromStr`, ...).
@@ -41,11 +42,21 @@
 //! allocated, and a value that never calls `collect_str` goes through the same serde_json
 //! code as before, only through (inlined) forwarding calls.
 //!
+//! The guards also keep a value's JSON whole when its `Serialize` impl breaks serde's rules,
+//! which serde_json does not check. Every error any part of the value returns is noted in
+//! the value's [`Trail`] (the first one's text): an impl that ignores the error of a part
+//! (`let _ = seq.serialize_element(..)`) and goes on leaves that part half-written, so the
+//! value as a whole failed even if the impl returns `Ok` — [`SerdeValue`](super::SerdeValue)
+//! writes the first error instead. And a map's guard refuses keys and values out of turn (a
+//! second key before the first one's value, a value without a key, an end after a key),
+//! which serde_json would write as they come (`{"a","b":1}`, `{:1}`, `{"a"}`).
+//!
 //! The alternatives are worse: formatting the `Display` into a buffer first allocates (and a
 //! generic `Guard` could not write to the output directly), formatting it twice to check it
 //! first runs a `Display` with side effects twice (and one that fails only the second time
 //! still panics), and `catch_unwind` would leave a half-written value in the record.
 
+use std::cell::Cell;
 use std::fmt::{self, Display};
 
 use serde::ser::{
@@ -53,20 +64,98 @@ use serde::ser::{
     SerializeTuple, SerializeTupleStruct, SerializeTupleVariant, Serializer,
 };
 
-/// A value serialized through a [`Guard`] around the serializer it is given.
-pub(crate) struct Guarded<'a, T: ?Sized>(pub(crate) &'a T);
+/// A value serialized through a [`Guard`] around the serializer it is given, noting its
+/// errors in `trail`.
+pub(crate) struct Guarded<'a, T: ?Sized> {
+    value: &'a T,
+    trail: &'a Trail,
+}
+
+impl<'a, T: ?Sized> Guarded<'a, T> {
+    /// `value`, to serialize guarded, its errors noted in `trail`.
+    #[inline]
+    pub(crate) fn new(value: &'a T, trail: &'a Trail) -> Self {
+        Guarded { value, trail }
+    }
+}
 
 impl<T: Serialize + ?Sized> Serialize for Guarded<'_, T> {
     #[inline]
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(Guard(serializer)).map_err(|e| e.0)
+        let trail = self.trail;
+        match self.value.serialize(Guard::new(serializer, trail)) {
+            Ok(ok) => Ok(ok),
+            // An error the value's own impl made (`custom`): noted too.
+            Err(GuardError(e)) => Err(trail.noted(e)),
+        }
+    }
+}
+
+/// The first error of one guarded serialization, from whichever part of the value it came
+/// (see the module docs): shared by all the [`Guard`]s of one value.
+#[derive(Default)]
+pub(crate) struct Trail {
+    first: Cell<Option<String>>,
+}
+
+impl Trail {
+    /// The text of the first error noted, if any.
+    pub(crate) fn first_error(self) -> Option<String> {
+        self.first.into_inner()
+    }
+
+    /// Notes `e` if it is the first error, and hands it back.
+    #[cold]
+    fn noted<E: Display>(&self, e: E) -> E {
+        let first = self.first.take();
+        self.first
+            .set(first.or_else(|| Some(text(format_args!("{e}")))));
+        e
+    }
+
+    /// `r` with its error noted and wrapped.
+    #[inline(always)]
+    fn check<T, E: Display>(&self, r: Result<T, E>) -> Result<T, GuardError<E>> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(GuardError(self.noted(e))),
+        }
+    }
+
+    /// [`check`](Self::check) for a compound serializer, wrapped in its turn.
+    #[inline(always)]
+    fn compound<S, E: Display>(&self, r: Result<S, E>) -> Result<Guard<'_, S>, GuardError<E>> {
+        self.check(r).map(|inner| Guard::new(inner, self))
+    }
+
+    /// An error of this guard's own (a map's keys and values out of turn), noted.
+    #[cold]
+    fn refuse<T, E: ser::Error>(&self, what: &str) -> Result<T, GuardError<E>> {
+        Err(GuardError(self.noted(E::custom(what))))
     }
 }
 
 /// A serializer (or compound serializer) forwarding to the one it wraps, but for
-/// `collect_str`, whose `Display` cannot make it panic, and for its error type, whose
-/// `custom` cannot either (see the module docs).
-pub(crate) struct Guard<S>(pub(crate) S);
+/// `collect_str`, whose `Display` cannot make it panic, for its error type, whose `custom`
+/// cannot either, and for the errors it notes in its [`Trail`] (see the module docs). A map's
+/// guard also checks that keys and values take turns.
+pub(crate) struct Guard<'t, S> {
+    inner: S,
+    trail: &'t Trail,
+    /// For a map: a key was written, its value not yet.
+    key_pending: bool,
+}
+
+impl<'t, S> Guard<'t, S> {
+    #[inline(always)]
+    fn new(inner: S, trail: &'t Trail) -> Self {
+        Guard {
+            inner,
+            trail,
+            key_pending: false,
+        }
+    }
+}
 
 /// The error of a [`Guard`]: the wrapped serializer's error, made by [`custom`] from the
 /// text the message's `Display` wrote (so far, if it failed) rather than from the message.
@@ -148,106 +237,127 @@ impl<T: Display + ?Sized> Display for Checked<'_, T> {
     }
 }
 
-impl<S: Serializer> Serializer for Guard<S> {
+impl<'t, S: Serializer> Serializer for Guard<'t, S> {
     type Ok = S::Ok;
     type Error = GuardError<S::Error>;
-    type SerializeSeq = Guard<S::SerializeSeq>;
-    type SerializeTuple = Guard<S::SerializeTuple>;
-    type SerializeTupleStruct = Guard<S::SerializeTupleStruct>;
-    type SerializeTupleVariant = Guard<S::SerializeTupleVariant>;
-    type SerializeMap = Guard<S::SerializeMap>;
-    type SerializeStruct = Guard<S::SerializeStruct>;
-    type SerializeStructVariant = Guard<S::SerializeStructVariant>;
+    type SerializeSeq = Guard<'t, S::SerializeSeq>;
+    type SerializeTuple = Guard<'t, S::SerializeTuple>;
+    type SerializeTupleStruct = Guard<'t, S::SerializeTupleStruct>;
+    type SerializeTupleVariant = Guard<'t, S::SerializeTupleVariant>;
+    type SerializeMap = Guard<'t, S::SerializeMap>;
+    type SerializeStruct = Guard<'t, S::SerializeStruct>;
+    type SerializeStructVariant = Guard<'t, S::SerializeStructVariant>;
 
     #[inline]
     fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<S::Ok, Self::Error> {
-        self.0.collect_str(&Checked(value)).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.collect_str(&Checked(value)))
     }
 
     #[inline]
     fn is_human_readable(&self) -> bool {
-        self.0.is_human_readable()
+        self.inner.is_human_readable()
     }
 
     #[inline]
     fn serialize_bool(self, v: bool) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_bool(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_bool(v))
     }
     #[inline]
     fn serialize_i8(self, v: i8) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_i8(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_i8(v))
     }
     #[inline]
     fn serialize_i16(self, v: i16) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_i16(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_i16(v))
     }
     #[inline]
     fn serialize_i32(self, v: i32) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_i32(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_i32(v))
     }
     #[inline]
     fn serialize_i64(self, v: i64) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_i64(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_i64(v))
     }
     #[inline]
     fn serialize_i128(self, v: i128) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_i128(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_i128(v))
     }
     #[inline]
     fn serialize_u8(self, v: u8) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_u8(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_u8(v))
     }
     #[inline]
     fn serialize_u16(self, v: u16) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_u16(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_u16(v))
     }
     #[inline]
     fn serialize_u32(self, v: u32) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_u32(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_u32(v))
     }
     #[inline]
     fn serialize_u64(self, v: u64) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_u64(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_u64(v))
     }
     #[inline]
     fn serialize_u128(self, v: u128) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_u128(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_u128(v))
     }
     #[inline]
     fn serialize_f32(self, v: f32) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_f32(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_f32(v))
     }
     #[inline]
     fn serialize_f64(self, v: f64) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_f64(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_f64(v))
     }
     #[inline]
     fn serialize_char(self, v: char) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_char(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_char(v))
     }
     #[inline]
     fn serialize_str(self, v: &str) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_str(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_str(v))
     }
     #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_bytes(v).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_bytes(v))
     }
     #[inline]
     fn serialize_none(self) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_none().map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_none())
     }
     #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_some(&Guarded(value)).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_some(&Guarded::new(value, trail)))
     }
     #[inline]
     fn serialize_unit(self) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_unit().map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_unit())
     }
     #[inline]
     fn serialize_unit_struct(self, name: &'static str) -> Result<S::Ok, Self::Error> {
-        self.0.serialize_unit_struct(name).map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_unit_struct(name))
     }
     #[inline]
     fn serialize_unit_variant(
@@ -256,9 +366,11 @@ impl<S: Serializer> Serializer for Guard<S> {
         variant_index: u32,
         variant: &'static str,
     ) -> Result<S::Ok, Self::Error> {
-        self.0
-            .serialize_unit_variant(name, variant_index, variant)
-            .map_err(GuardError)
+        let trail = self.trail;
+        trail.check(
+            self.inner
+                .serialize_unit_variant(name, variant_index, variant),
+        )
     }
     #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -266,9 +378,11 @@ impl<S: Serializer> Serializer for Guard<S> {
         name: &'static str,
         value: &T,
     ) -> Result<S::Ok, Self::Error> {
-        self.0
-            .serialize_newtype_struct(name, &Guarded(value))
-            .map_err(GuardError)
+        let trail = self.trail;
+        trail.check(
+            self.inner
+                .serialize_newtype_struct(name, &Guarded::new(value, trail)),
+        )
     }
     #[inline]
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -278,17 +392,23 @@ impl<S: Serializer> Serializer for Guard<S> {
         variant: &'static str,
         value: &T,
     ) -> Result<S::Ok, Self::Error> {
-        self.0
-            .serialize_newtype_variant(name, variant_index, variant, &Guarded(value))
-            .map_err(GuardError)
+        let trail = self.trail;
+        trail.check(self.inner.serialize_newtype_variant(
+            name,
+            variant_index,
+            variant,
+            &Guarded::new(value, trail),
+        ))
     }
     #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, Self::Error> {
-        self.0.serialize_seq(len).map(Guard).map_err(GuardError)
+        let trail = self.trail;
+        trail.compound(self.inner.serialize_seq(len))
     }
     #[inline]
     fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, Self::Error> {
-        self.0.serialize_tuple(len).map(Guard).map_err(GuardError)
+        let trail = self.trail;
+        trail.compound(self.inner.serialize_tuple(len))
     }
     #[inline]
     fn serialize_tuple_struct(
@@ -296,10 +416,8 @@ impl<S: Serializer> Serializer for Guard<S> {
         name: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleStruct, Self::Error> {
-        self.0
-            .serialize_tuple_struct(name, len)
-            .map(Guard)
-            .map_err(GuardError)
+        let trail = self.trail;
+        trail.compound(self.inner.serialize_tuple_struct(name, len))
     }
     #[inline]
     fn serialize_tuple_variant(
@@ -309,14 +427,16 @@ impl<S: Serializer> Serializer for Guard<S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleVariant, Self::Error> {
-        self.0
-            .serialize_tuple_variant(name, variant_index, variant, len)
-            .map(Guard)
-            .map_err(GuardError)
+        let trail = self.trail;
+        trail.compound(
+            self.inner
+                .serialize_tuple_variant(name, variant_index, variant, len),
+        )
     }
     #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, Self::Error> {
-        self.0.serialize_map(len).map(Guard).map_err(GuardError)
+        let trail = self.trail;
+        trail.compound(self.inner.serialize_map(len))
     }
     #[inline]
     fn serialize_struct(
@@ -324,10 +444,8 @@ impl<S: Serializer> Serializer for Guard<S> {
         name: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStruct, Self::Error> {
-        self.0
-            .serialize_struct(name, len)
-            .map(Guard)
-            .map_err(GuardError)
+        let trail = self.trail;
+        trail.compound(self.inner.serialize_struct(name, len))
     }
     #[inline]
     fn serialize_struct_variant(
@@ -337,10 +455,11 @@ impl<S: Serializer> Serializer for Guard<S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStructVariant, Self::Error> {
-        self.0
-            .serialize_struct_variant(name, variant_index, variant, len)
-            .map(Guard)
-            .map_err(GuardError)
+        let trail = self.trail;
+        trail.compound(
+            self.inner
+                .serialize_struct_variant(name, variant_index, variant, len),
+        )
     }
 }
 
@@ -348,21 +467,22 @@ impl<S: Serializer> Serializer for Guard<S> {
 /// and a value (`keyed`): forwarded with the value guarded, the error wrapped.
 macro_rules! forward_compound {
     ($($trait:ident: $method:ident),* $(,)?) => {$(
-        impl<S: $trait> $trait for Guard<S> {
+        impl<S: $trait> $trait for Guard<'_, S> {
             type Ok = S::Ok;
             type Error = GuardError<S::Error>;
             #[inline]
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-                self.0.$method(&Guarded(value)).map_err(GuardError)
+                let trail = self.trail;
+                trail.check(self.inner.$method(&Guarded::new(value, trail)))
             }
             #[inline]
             fn end(self) -> Result<S::Ok, Self::Error> {
-                self.0.end().map_err(GuardError)
+                self.trail.check(self.inner.end())
             }
         }
     )*};
     (keyed $($trait:ident),* $(,)?) => {$(
-        impl<S: $trait> $trait for Guard<S> {
+        impl<S: $trait> $trait for Guard<'_, S> {
             type Ok = S::Ok;
             type Error = GuardError<S::Error>;
             #[inline]
@@ -371,17 +491,16 @@ macro_rules! forward_compound {
                 key: &'static str,
                 value: &T,
             ) -> Result<(), Self::Error> {
-                self.0
-                    .serialize_field(key, &Guarded(value))
-                    .map_err(GuardError)
+                let trail = self.trail;
+                trail.check(self.inner.serialize_field(key, &Guarded::new(value, trail)))
             }
             #[inline]
             fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
-                self.0.skip_field(key).map_err(GuardError)
+                self.trail.check(self.inner.skip_field(key))
             }
             #[inline]
             fn end(self) -> Result<S::Ok, Self::Error> {
-                self.0.end().map_err(GuardError)
+                self.trail.check(self.inner.end())
             }
         }
     )*};
@@ -395,16 +514,32 @@ forward_compound!(
 );
 forward_compound!(keyed SerializeStruct, SerializeStructVariant);
 
-impl<S: SerializeMap> SerializeMap for Guard<S> {
+/// What a map's guard says when keys and values do not take turns (serde_json writes them as
+/// it is asked: `{"a","b":1}`, `{:1}`, `{"a"}`).
+const KEY_AFTER_KEY: &str = "a map key came before the value of the key before it";
+const VALUE_WITHOUT_KEY: &str = "a map value came without a key";
+const END_AFTER_KEY: &str = "a map ended after a key without its value";
+
+impl<S: SerializeMap> SerializeMap for Guard<'_, S> {
     type Ok = S::Ok;
     type Error = GuardError<S::Error>;
     #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Self::Error> {
-        self.0.serialize_key(&Guarded(key)).map_err(GuardError)
+        if self.key_pending {
+            return self.trail.refuse(KEY_AFTER_KEY);
+        }
+        self.key_pending = true;
+        let trail = self.trail;
+        trail.check(self.inner.serialize_key(&Guarded::new(key, trail)))
     }
     #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        self.0.serialize_value(&Guarded(value)).map_err(GuardError)
+        if !self.key_pending {
+            return self.trail.refuse(VALUE_WITHOUT_KEY);
+        }
+        self.key_pending = false;
+        let trail = self.trail;
+        trail.check(self.inner.serialize_value(&Guarded::new(value, trail)))
     }
     #[inline]
     fn serialize_entry<K: Serialize + ?Sized, V: Serialize + ?Sized>(
@@ -412,12 +547,20 @@ impl<S: SerializeMap> SerializeMap for Guard<S> {
         key: &K,
         value: &V,
     ) -> Result<(), Self::Error> {
-        self.0
-            .serialize_entry(&Guarded(key), &Guarded(value))
-            .map_err(GuardError)
+        if self.key_pending {
+            return self.trail.refuse(KEY_AFTER_KEY);
+        }
+        let trail = self.trail;
+        trail.check(
+            self.inner
+                .serialize_entry(&Guarded::new(key, trail), &Guarded::new(value, trail)),
+        )
     }
     #[inline]
     fn end(self) -> Result<S::Ok, Self::Error> {
-        self.0.end().map_err(GuardError)
+        if self.key_pending {
+            return self.trail.refuse(END_AFTER_KEY);
+        }
+        self.trail.check(self.inner.end())
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::capture::Scalar;
-use super::guard::Guarded;
+use super::guard::{text, Guarded, Trail};
 use super::json;
 
 /// A value that can be written as JSON.
@@ -393,7 +393,10 @@ impl<T: fmt::Debug> Encode for DebugValue<T> {
 /// written as `null` (serde_json's rule), unlike a top-level float field, which gives
 /// `"NaN"` / `"Infinity"` / `"-Infinity"`. If serialization fails (a map with non-string
 /// keys, a `Serialize` impl returning an error, ...) whatever was written is removed and the
-/// value becomes the string `"<serialize error: ...>"`, so the record is still valid JSON.
+/// value becomes the string `"<serialize error: ...>"` with the first error's message, so
+/// the record is still valid JSON. The same holds for an impl that ignores the error of a part
+/// of the value and goes on (which leaves that part half-written), and for a map whose keys
+/// and values do not take turns (`"<serialize error: a map value came without a key>"`).
 /// A string a `Serialize` impl writes with `collect_str` (at any depth) whose `Display`
 /// fails (returns `fmt::Error` on its own) is what it wrote so far, as for a
 /// [`DisplayValue`]: no error, and no panic. Likewise the message of an error a `Serialize`
@@ -420,13 +423,21 @@ impl<T: Serialize> Encode for SerdeValue<T> {
     fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
         let mut ser = serde_json::Serializer::with_formatter(&mut *out, json::LineSafeFormatter);
-        // Through the guard: a `Display` given to `collect_str` that fails must not panic.
-        if let Err(e) = Guarded(&self.0).serialize(&mut ser) {
-            out.truncate(start);
-            out.extend_from_slice(b"\"<serialize error: ");
-            let _ = fmt::write(&mut json::EscapeWriter(out), format_args!("{e}"));
-            out.extend_from_slice(b">\"");
-        }
+        // Through the guard: a `Display` given to `collect_str` that fails must not panic,
+        // and an error is noted even where the value's impl ignores it.
+        let trail = Trail::default();
+        let result = Guarded::new(&self.0, &trail).serialize(&mut ser);
+        // The first error, wherever it came from (the impl may have gone on after it, leaving
+        // a part half-written).
+        let error = match (trail.first_error(), result) {
+            (Some(first), _) => first,
+            (None, Err(e)) => text(format_args!("{e}")),
+            (None, Ok(())) => return,
+        };
+        out.truncate(start);
+        out.extend_from_slice(b"\"<serialize error: ");
+        json::escape_into(out, &error);
+        out.extend_from_slice(b">\"");
     }
 }
 
