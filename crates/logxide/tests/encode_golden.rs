@@ -1032,3 +1032,58 @@ fn an_error_a_serialize_impl_ignores_still_replaces_the_value() {
          \"bad\":\"<serialize error: stopped half-way>\",\"after\":{\"a\":[1]}}\n"
     );
 }
+
+/// A `Serialize` impl handing serde_json text as raw JSON the way `RawValue` does (the struct
+/// and field name serde_json recognises), without `RawValue`'s check that it is JSON.
+struct FakeRaw(&'static str);
+
+impl serde::Serialize for FakeRaw {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        const TOKEN: &str = "$serde_json::private::RawValue";
+        let mut st = s.serialize_struct(TOKEN, 1)?;
+        st.serialize_field(TOKEN, self.0)?;
+        st.end()
+    }
+}
+
+/// serde_json writes what a `Serialize` impl hands it as raw JSON without a check (the check
+/// is `RawValue`'s, when one is made): text that is not JSON went into the record as it was,
+/// `[notjson]`, `[]` for an empty text. Such text is now a serialize error, in a record too,
+/// and real raw JSON is written as before.
+#[test]
+fn raw_text_that_is_not_json_is_a_serialize_error() {
+    assert_eq!(
+        enc(&serde(vec![FakeRaw("not json")])),
+        r#""<serialize error: raw JSON text is not JSON: expected ident at line 1 column 2>""#
+    );
+    assert_eq!(
+        enc(&serde(FakeRaw(""))),
+        r#""<serialize error: raw JSON text is not JSON: EOF while parsing a value at line 1 column 0>""#
+    );
+    for bad in [
+        "{\"a\":1",
+        "[1,,2]",
+        "\"open",
+        "1 2",
+        "{\"a\"\n:\n}",
+        "\"\\q\"",
+    ] {
+        let mut buf = Vec::new();
+        let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+        r.field("v", &serde(vec![FakeRaw(bad)]));
+        r.field("after", &1);
+        r.finish();
+        let line = line(&buf);
+        assert!(
+            line.ends_with(",\"after\":1}\n")
+                && line.contains(",\"v\":\"<serialize error: raw JSON text is not JSON: "),
+            "{bad:?}: {line}"
+        );
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+    assert_eq!(
+        enc(&serde(FakeRaw(" [1, {\"a\" : \"b\"}]\n"))),
+        r#"[1,{"a":"b"}]"#
+    );
+}

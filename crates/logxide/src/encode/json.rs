@@ -428,11 +428,22 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
     /// control character) escaped inside strings, so the record stays one line. An escaped
     /// lone surrogate (`\ud800` not followed by `\udc00`–`\udfff`, or a lone `\udc00`) is
     /// written as `\ufffd`.
+    ///
+    /// The text is checked first: a `Serialize` impl can hand serde_json any text as raw
+    /// JSON, the way `RawValue` does (its struct and field name), without `RawValue`'s check.
+    /// Text that is not one JSON value is an error (nothing written), so the serde value
+    /// becomes `"<serialize error: raw JSON text is not JSON: …>"`.
     fn write_raw_fragment<W: ?Sized + std::io::Write>(
         &mut self,
         writer: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(fragment) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("raw JSON text is not JSON: {e}"),
+            ));
+        }
         let b = fragment.as_bytes();
         let (mut start, mut i, mut in_string) = (0, 0, false);
         while i < b.len() {
