@@ -1087,3 +1087,121 @@ fn raw_text_that_is_not_json_is_a_serialize_error() {
         r#"[1,{"a":"b"}]"#
     );
 }
+
+/// Arrays (or objects, or newtype variants) nested `depth` levels around `1` or a raw JSON
+/// value, made as they are serialized (nothing to build or drop).
+struct Nested<'a> {
+    depth: usize,
+    kind: u8,
+    leaf: Option<&'a serde_json::value::RawValue>,
+}
+
+fn nested(depth: usize, kind: u8) -> Nested<'static> {
+    Nested {
+        depth,
+        kind,
+        leaf: None,
+    }
+}
+
+impl serde::Serialize for Nested<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        if self.depth == 0 {
+            return match self.leaf {
+                Some(raw) => raw.serialize(s),
+                None => s.serialize_u8(1),
+            };
+        }
+        let inner = Nested {
+            depth: self.depth - 1,
+            ..*self
+        };
+        match self.kind {
+            0 => {
+                let mut seq = s.serialize_seq(Some(1))?;
+                seq.serialize_element(&inner)?;
+                seq.end()
+            }
+            1 => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("k", &inner)?;
+                map.end()
+            }
+            _ => s.serialize_newtype_variant("E", 0, "V", &inner),
+        }
+    }
+}
+
+/// How deep the arrays and objects of `json` nest (strings skipped).
+fn nesting(json: &str) -> usize {
+    let (mut depth, mut max, mut in_str, mut esc) = (0usize, 0, false, false);
+    for b in json.bytes() {
+        match (in_str, b) {
+            (true, _) if esc => esc = false,
+            (true, b'\\') => esc = true,
+            (true, b'"') => in_str = false,
+            (true, _) => {}
+            (false, b'"') => in_str = true,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (false, b']' | b'}') => depth -= 1,
+            _ => {}
+        }
+    }
+    max
+}
+
+/// serde values were written at any depth: one nested deeper than 1023 levels made a record
+/// that `logxide check` and `view` refuse (they read lines nested up to 1024 levels, the
+/// record itself being one), and one nested some thousands deep overflowed the caller's stack
+/// — the log call aborted the process. Nesting is now bounded: a value of up to 1023 levels
+/// is written whole, a deeper one is `"<serialize error: nested deeper than 1023 levels>"`
+/// (arrays, objects and newtype variants, `{"V":…}`, alike), and so is one whose raw JSON
+/// takes it past that.
+#[test]
+fn serde_values_nested_deeper_than_the_readers_take_are_a_serialize_error() {
+    let too_deep = r#""<serialize error: nested deeper than 1023 levels>""#;
+    for kind in 0..3 {
+        let ok = enc(&serde(nested(1023, kind)));
+        assert_eq!(nesting(&ok), 1023, "kind {kind}");
+        assert_eq!(enc(&serde(nested(1024, kind))), too_deep, "kind {kind}");
+        // Far deeper than any stack holds: refused at the limit, no overflow.
+        assert_eq!(
+            enc(&serde(nested(10_000_000, kind))),
+            too_deep,
+            "kind {kind}"
+        );
+    }
+    // Raw JSON's levels count with the levels around it.
+    let raw = serde_json::value::RawValue::from_string(format!(
+        " {}{{\"a\" : 1}}{}",
+        "[".repeat(99),
+        "]".repeat(99)
+    ))
+    .unwrap();
+    let around = |depth| {
+        enc(&serde(Nested {
+            depth,
+            kind: 0,
+            leaf: Some(&raw),
+        }))
+    };
+    assert_eq!(nesting(&around(923)), 1023);
+    assert_eq!(around(924), too_deep);
+    // In a record: the line nests 1024 levels at most.
+    let mut buf = Vec::new();
+    let mut r = RecordEncoder::begin(&mut buf, Format::Compact, ts(0, 0), "t", &[1]);
+    r.field("ok", &serde(nested(1023, 2)));
+    r.field("deep", &serde(nested(5000, 1)));
+    r.field("after", &1);
+    r.finish();
+    let text = line(&buf);
+    assert_eq!(nesting(text), 1024);
+    assert!(
+        text.ends_with(&format!(",\"deep\":{too_deep},\"after\":1}}\n")),
+        "{text}"
+    );
+}

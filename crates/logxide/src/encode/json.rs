@@ -407,12 +407,70 @@ static DIGIT_PAIRS: [u8; 200] = {
     t
 };
 
+/// How many levels of arrays and objects a serde value may nest: a record, one level itself,
+/// then nests at most 1024, what `logxide check` and `view` read. It also bounds the stack a
+/// value's serialization takes (serde_json's serializer recurses with no limit, so a value
+/// nested some thousands deep overflowed the caller's stack: the process aborted).
+pub(crate) const MAX_SERDE_NESTING: usize = 1023;
+
 /// A serde_json formatter that additionally escapes DEL, U+2028 and U+2029 inside strings
 /// (serde_json itself already escapes quotes, backslashes and control characters), so nested
-/// values keep the one-line guarantee.
-pub(crate) struct LineSafeFormatter;
+/// values keep the one-line guarantee, and refuses to nest deeper than [`MAX_SERDE_NESTING`]
+/// (an I/O error `nested deeper than 1023 levels`, which serde_json returns as its own).
+#[derive(Default)]
+pub(crate) struct LineSafeFormatter {
+    /// The arrays and objects open.
+    depth: usize,
+}
+
+impl LineSafeFormatter {
+    /// One more level opens: refused past [`MAX_SERDE_NESTING`].
+    #[inline]
+    fn open<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, c: u8) -> std::io::Result<()> {
+        if self.depth >= MAX_SERDE_NESTING {
+            return Err(too_deep());
+        }
+        self.depth += 1;
+        writer.write_all(&[c])
+    }
+
+    #[inline]
+    fn close<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, c: u8) -> std::io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        writer.write_all(&[c])
+    }
+}
+
+/// The error of a serde value nested deeper than [`MAX_SERDE_NESTING`].
+#[cold]
+fn too_deep() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("nested deeper than {MAX_SERDE_NESTING} levels"),
+    )
+}
 
 impl serde_json::ser::Formatter for LineSafeFormatter {
+    #[inline]
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.open(writer, b'[')
+    }
+
+    #[inline]
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.close(writer, b']')
+    }
+
+    #[inline]
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.open(writer, b'{')
+    }
+
+    #[inline]
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.close(writer, b'}')
+    }
+
     #[inline]
     fn write_string_fragment<W: ?Sized + std::io::Write>(
         &mut self,
@@ -432,7 +490,9 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
     /// The text is checked first: a `Serialize` impl can hand serde_json any text as raw
     /// JSON, the way `RawValue` does (its struct and field name), without `RawValue`'s check.
     /// Text that is not one JSON value is an error (nothing written), so the serde value
-    /// becomes `"<serialize error: raw JSON text is not JSON: …>"`.
+    /// becomes `"<serialize error: raw JSON text is not JSON: …>"`. (That check reads at most
+    /// 127 levels, as a `RawValue` made by serde_json's parser has; its levels count with
+    /// those around it toward [`MAX_SERDE_NESTING`].)
     fn write_raw_fragment<W: ?Sized + std::io::Write>(
         &mut self,
         writer: &mut W,
@@ -445,7 +505,7 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
             ));
         }
         let b = fragment.as_bytes();
-        let (mut start, mut i, mut in_string) = (0, 0, false);
+        let (mut start, mut i, mut in_string, mut raw_depth) = (0, 0, false, 0);
         while i < b.len() {
             let long: [u8; 6];
             // What replaces the `len` bytes at `i`.
@@ -473,6 +533,20 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
                     (1, &long)
                 }
                 (false, b' ' | b'\t' | b'\n' | b'\r') => (1, b""),
+                (false, b'[' | b'{') => {
+                    // Its levels count with those around it.
+                    raw_depth += 1;
+                    if self.depth + raw_depth > MAX_SERDE_NESTING {
+                        return Err(too_deep());
+                    }
+                    i += 1;
+                    continue;
+                }
+                (false, b']' | b'}') => {
+                    raw_depth = raw_depth.saturating_sub(1);
+                    i += 1;
+                    continue;
+                }
                 (_, c) => {
                     in_string ^= c == b'"';
                     i += 1;

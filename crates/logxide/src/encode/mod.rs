@@ -36,7 +36,8 @@
 //!   [`RecordEncoder::field`]).
 //! - A nested serde value that fails to serialize is replaced by the string
 //!   `"<serialize error: …>"`, never left half-written — also when its `Serialize` impl
-//!   ignores the error of a part and goes on, or writes a map's keys and values out of turn.
+//!   ignores the error of a part and goes on, or writes a map's keys and values out of turn,
+//!   or when it nests deeper than 1023 levels (a record then nests at most 1024).
 //! - A `Display` or `Debug` that fails (returns `fmt::Error` on its own) gives the string it
 //!   wrote so far, whether a `%x` / `?x` capture or a string a nested serde value writes
 //!   with `collect_str`; it does not panic.

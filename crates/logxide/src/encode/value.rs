@@ -397,6 +397,10 @@ impl<T: fmt::Debug> Encode for DebugValue<T> {
 /// the record is still valid JSON. The same holds for an impl that ignores the error of a part
 /// of the value and goes on (which leaves that part half-written), and for a map whose keys
 /// and values do not take turns (`"<serialize error: a map value came without a key>"`).
+/// A value nests at most 1023 levels of arrays and objects (so that a record, one level
+/// itself, nests at most 1024, what `logxide check` reads; it also bounds the stack its
+/// serialization takes): a deeper one is `"<serialize error: nested deeper than 1023
+/// levels>"`.
 /// A string a `Serialize` impl writes with `collect_str` (at any depth) whose `Display`
 /// fails (returns `fmt::Error` on its own) is what it wrote so far, as for a
 /// [`DisplayValue`]: no error, and no panic. Likewise the message of an error a `Serialize`
@@ -422,7 +426,8 @@ pub struct SerdeValue<T>(pub T);
 impl<T: Serialize> Encode for SerdeValue<T> {
     fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
-        let mut ser = serde_json::Serializer::with_formatter(&mut *out, json::LineSafeFormatter);
+        let mut ser =
+            serde_json::Serializer::with_formatter(&mut *out, json::LineSafeFormatter::default());
         // Through the guard: a `Display` given to `collect_str` that fails must not panic,
         // and an error is noted even where the value's impl ignores it.
         let trail = Trail::default();
