@@ -39,8 +39,9 @@
 //! generic over the wrapped serializer, so serde_json's special cases (a `RawValue`, whose
 //! struct name it recognises; map keys that must be strings) are untouched: their calls
 //! arrive as they would without the guard, and their errors leave as they did. Nothing is
-//! allocated, and a value that never calls `collect_str` goes through the same serde_json
-//! code as before, only through (inlined) forwarding calls.
+//! allocated (but the first error's text, on a failing path), and a value that never calls
+//! `collect_str` goes through the same serde_json code as before, only through (inlined)
+//! forwarding calls.
 //!
 //! The guards also keep a value's JSON whole when its `Serialize` impl breaks serde's rules,
 //! which serde_json does not check. Every error any part of the value returns is noted in
