@@ -18,8 +18,9 @@ use serde_json::Value;
 pub const MAX_DEPTH: usize = 256;
 
 /// JSON nested deeper than this (arrays and objects) is refused: parsing, printing and
-/// dropping a value recurse. logxide writes serde values at any depth, so this is well above
-/// serde_json's own limit of 128.
+/// dropping a value recurse. logxide writes serde values up to 1023 levels deep (deeper ones
+/// become a serialize error), so every record it writes fits; this is well above serde_json's
+/// own limit of 128.
 pub const MAX_NESTING: usize = 1024;
 
 /// Whether the arrays and objects of `line` nest deeper than `max` (strings skipped).
