@@ -326,6 +326,7 @@ impl Cursor {
     /// Takes records in the order of their calls (see the module docs) into `out`, at
     /// most `limit`, until `out` has no room. Returns how many. Their credits go back to
     /// the budget.
+    #[inline(always)]
     pub(crate) fn take(&mut self, queue: &Queue, out: &mut impl Collect, limit: usize) -> usize {
         let lanes = queue.lanes.load();
         let scratch = &mut self.scratch;

@@ -217,7 +217,7 @@ impl Gathered {
 }
 
 impl Collect for Gathered {
-    #[inline]
+    #[inline(always)]
     fn record(&mut self, body: &[u8], level: u8, flags: u8, time: &mut ProducerTime) {
         if flags & CAPTURED == 0 {
             self.buf.extend_from_slice(body);
