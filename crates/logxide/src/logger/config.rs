@@ -475,7 +475,7 @@ impl LoggerBuilder {
     /// file, octal: `0640`, `640` or `0o640`, at most `0777` and with the owner's write bit;
     /// default `0644`; the umask applies). These change the builder's file options: a later
     /// [`file_options`](Self::file_options) replaces them.
-    /// The seed documents' longer names are aliases: `async_enabled`,
+    /// The seed documents' other names are aliases: `async_en`, `async_enabled`,
     /// `async_max_queue`/`max_queue`, `async_batch_size`/`batch_size`,
     /// `async_flush_interval`/`flush_interval`, `async_policy`/`queue_policy`.
     ///
@@ -512,7 +512,7 @@ impl LoggerBuilder {
         let duration = |v: &str| parse_duration(v).map_err(|err| e(&err));
         // The seed documents' longer names, accepted as aliases.
         let option = match option {
-            "async_enabled" => "async",
+            "async_enabled" | "async_en" => "async",
             "async_max_queue" | "max_queue" => "queue",
             "async_batch_size" | "batch_size" => "size",
             "async_flush_interval" | "flush_interval" => "flush",

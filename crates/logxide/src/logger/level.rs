@@ -14,6 +14,7 @@ use crate::encode::record::MessageHead;
 /// assert!(Level::Warning > Level::Info);
 /// assert_eq!(Level::Success.value(), 25);
 /// assert_eq!("WARN".parse::<Level>().unwrap(), Level::Warning);
+/// assert_eq!("25".parse::<Level>().unwrap(), Level::Success); // a level's number
 /// assert!("loud".parse::<Level>().is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -123,11 +124,11 @@ impl fmt::Display for Level {
     }
 }
 
-/// A level name that is not one of the seven (or `warn`).
+/// Text that is neither one of the seven level names (or `warn`) nor one of their numbers.
 ///
 /// ```
 /// let err = "verbose".parse::<logxide::Level>().unwrap_err();
-/// assert_eq!(err.to_string(), r#"invalid level "verbose": expected one of debug, info, success, note, warning (or warn), error, critical"#);
+/// assert_eq!(err.to_string(), r#"invalid level "verbose": expected one of debug, info, success, note, warning (or warn), error, critical, or a level's number: 10, 20, 25, 26, 30, 40, 50"#);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseLevelError(String);
@@ -136,7 +137,7 @@ impl fmt::Display for ParseLevelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid level {:?}: expected one of debug, info, success, note, warning (or warn), error, critical",
+            "invalid level {:?}: expected one of debug, info, success, note, warning (or warn), error, critical, or a level's number: 10, 20, 25, 26, 30, 40, 50",
             self.0
         )
     }
@@ -144,6 +145,9 @@ impl fmt::Display for ParseLevelError {
 
 impl std::error::Error for ParseLevelError {}
 
+/// A level's name (any case, surrounding spaces; `warn` for warning) or its number
+/// ([`Level::value`]: `20` is info, as in Python's `logging`). A number between two levels
+/// (`15`) is an error, not rounded to either.
 impl FromStr for Level {
     type Err = ParseLevelError;
     fn from_str(s: &str) -> Result<Self, ParseLevelError> {
@@ -153,7 +157,7 @@ impl FromStr for Level {
         }
         Level::ALL
             .into_iter()
-            .find(|l| l.as_str() == name)
+            .find(|l| l.as_str() == name || (name.len() == 2 && l.value().to_string() == name))
             .ok_or_else(|| ParseLevelError(s.to_owned()))
     }
 }
