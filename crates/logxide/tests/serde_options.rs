@@ -88,3 +88,34 @@ fn option_enums_deserialize_as_their_text_is_parsed() {
         "always",
     );
 }
+
+/// A level reads from a configuration file as `set("level", ...)` takes it: by name, by its
+/// number as text, and by its number as a JSON number (`"level": 20`); a number that is no
+/// level fails with the parser's message.
+#[test]
+fn a_level_deserializes_from_its_number() {
+    assert_eq!(de::<Level>("25"), Ok(Level::Success));
+    for level in Level::ALL {
+        let number = serde_json::json!(level.value());
+        assert_eq!(serde_json::from_value::<Level>(number).unwrap(), level);
+    }
+    let err = serde_json::from_value::<Level>(serde_json::json!(21)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "21".parse::<Level>().unwrap_err().to_string()
+    );
+    let err = serde_json::from_value::<Level>(serde_json::json!(-10)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "-10".parse::<Level>().unwrap_err().to_string()
+    );
+    // A fraction is no level number either.
+    assert!(serde_json::from_value::<Level>(serde_json::json!(20.5)).is_err());
+    // The file's own form: a level inside a configuration struct.
+    #[derive(serde::Deserialize)]
+    struct Config {
+        level: Level,
+    }
+    let config: Config = serde_json::from_str(r#"{"level": 40}"#).unwrap();
+    assert_eq!(config.level, Level::Error);
+}

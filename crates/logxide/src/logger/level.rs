@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::encode::record::MessageHead;
 
@@ -17,8 +17,7 @@ use crate::encode::record::MessageHead;
 /// assert_eq!("25".parse::<Level>().unwrap(), Level::Success); // a level's number
 /// assert!("loud".parse::<Level>().is_err());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[repr(u8)]
 pub enum Level {
@@ -210,3 +209,35 @@ mod tests {
 }
 
 deserialize_by_from_str!(Level);
+
+/// As [`FromStr`] parses text — a name in any case, `warn`, or a level's number as text —
+/// and from a number too (`"level": 20` in a configuration file); anything else fails with
+/// [`ParseLevelError`]'s message.
+///
+/// ```
+/// use logxide::Level;
+/// assert_eq!(serde_json::from_str::<Level>(r#"" Warning ""#).unwrap(), Level::Warning);
+/// assert_eq!(serde_json::from_str::<Level>("25").unwrap(), Level::Success);
+/// assert!(serde_json::from_str::<Level>("21").is_err());
+/// ```
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Level;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a level name (debug, info, success, note, warning, error, critical) or its number (10 ... 50)")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Level, E> {
+                text.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Level, E> {
+                self.visit_str(&n.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Level, E> {
+                self.visit_str(&n.to_string())
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
