@@ -85,3 +85,75 @@ fn logxide_level_takes_a_number_too() {
         "{err}"
     );
 }
+
+/// A value that `set` took but the writer's checks refuse (out of range, or in conflict with
+/// another option) is quoted as it was given — not as the writer's parsed form (`0ns` for
+/// `"0ms"`) — so that the message points at the text in the configuration.
+#[test]
+fn a_value_refused_at_check_is_quoted_as_it_was_given() {
+    let refused = |options: &[(&str, &str)]| {
+        let mut b = LoggerBuilder::new().use_env(false).sink(MemorySink::new());
+        for (option, value) in options {
+            b = b.set(option, value).unwrap();
+        }
+        b.check().unwrap_err().to_string()
+    };
+    assert_eq!(
+        refused(&[("flush", "0ms")]),
+        r#"logxide option `flush`: invalid value "0ms": must be positive (use size 1 to write every record at once)"#
+    );
+    assert_eq!(
+        refused(&[("async_flush_interval", "0")]),
+        r#"logxide option `flush`: invalid value "0": must be positive (use size 1 to write every record at once)"#
+    );
+    assert_eq!(
+        refused(&[("deadline", " 0 s ")]),
+        r#"logxide option `deadline`: invalid value " 0 s ": must be positive"#
+    );
+    assert_eq!(
+        refused(&[("queue", " 0")]),
+        r#"logxide option `queue`: invalid value " 0": the queue must hold at least one record"#
+    );
+    assert_eq!(
+        refused(&[("queue", "50"), ("size", "200")]),
+        r#"logxide option `size`: invalid value "200": must not exceed the queue capacity, or a batch could never fill"#
+    );
+    assert_eq!(
+        refused(&[("writer_mode", "loop"), ("tick", "0us")]),
+        r#"logxide option `tick`: invalid value "0us": loop mode needs a positive tick"#
+    );
+    assert_eq!(
+        refused(&[("max_bytes", "0 KiB")]),
+        r#"logxide option `max_bytes`: invalid value "0 KiB": the queue must hold at least one byte"#
+    );
+    assert_eq!(
+        refused(&[("policy", "skip"), ("block_timeout", "1s")]),
+        r#"logxide option `block_timeout`: invalid value "1s": applies only to the block policy"#
+    );
+    // A typed setter called after `set` replaces the text: its value is shown as before.
+    let err = LoggerBuilder::new()
+        .use_env(false)
+        .sink(MemorySink::new())
+        .set("queue", "5")
+        .unwrap()
+        .queue(0)
+        .check()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "logxide option `queue`: invalid value 0: the queue must hold at least one record"
+    );
+    let err = LoggerBuilder::new()
+        .use_env(false)
+        .sink(MemorySink::new())
+        .set("flush", "5s")
+        .unwrap()
+        .flush_interval(std::time::Duration::ZERO)
+        .check()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("logxide option `flush`: invalid value 0ns: must be positive"),
+        "{err}"
+    );
+}

@@ -829,7 +829,7 @@ fn a_block_timeout_refused_for_its_policy_names_the_duration() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "logxide option `block_timeout`: invalid value 1s: applies only to the block policy"
+        r#"logxide option `block_timeout`: invalid value "1s": applies only to the block policy"#
     );
 }
 

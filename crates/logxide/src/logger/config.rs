@@ -280,9 +280,23 @@ impl std::error::Error for InitError {
     }
 }
 
+/// The writer settings whose text `set` keeps for the messages of [`init_names`].
+const GIVEN_AS_TEXT: [&str; 9] = [
+    "queue",
+    "size",
+    "flush",
+    "deadline",
+    "tick",
+    "max_bytes",
+    "block_timeout",
+    "max_restarts",
+    "thread_name",
+];
+
 /// A writer setting refused, under the name the option has here (`queue`, `size`, `flush`
-/// rather than the writer's `capacity`, `batch_size`, `flush_interval`).
-fn init_names(e: BuildError) -> InitError {
+/// rather than the writer's `capacity`, `batch_size`, `flush_interval`), with its value
+/// quoted as `set` was given it (`given`), else as the writer shows it.
+fn init_names(e: BuildError, given: &[(&'static str, String)]) -> InitError {
     match e {
         BuildError::Invalid {
             option,
@@ -294,6 +308,10 @@ fn init_names(e: BuildError) -> InitError {
                 "batch_size" => "size",
                 "flush_interval" => "flush",
                 other => other,
+            };
+            let value = match given.iter().find(|(name, _)| *name == option) {
+                Some((_, text)) => format!("{text:?}"),
+                None => value,
             };
             option_error(
                 option,
@@ -391,6 +409,9 @@ pub struct LoggerBuilder {
     sinks: Vec<Box<dyn Sink>>,
     file: bool,
     use_env: bool,
+    /// The text `set` was given for the writer's settings (by the option's name here), for
+    /// the messages of values the writer's checks refuse; a typed setter removes its entry.
+    given: Vec<(&'static str, String)>,
     pub(super) flush_on_signals: bool,
     pub(super) panic_hook: bool,
 }
@@ -454,6 +475,7 @@ impl LoggerBuilder {
             sinks: Vec::new(),
             file: true,
             use_env: true,
+            given: Vec::new(),
             flush_on_signals: false,
             panic_hook: true,
         }
@@ -647,7 +669,16 @@ impl LoggerBuilder {
                 ))
             }
         }
+        if let Some(&name) = GIVEN_AS_TEXT.iter().find(|&&name| name == option) {
+            self.typed(name);
+            self.given.push((name, value.to_owned()));
+        }
         Ok(self)
+    }
+
+    /// Forgets the text `set` gave the writer setting `name` (a typed setter replaced it).
+    fn typed(&mut self, name: &str) {
+        self.given.retain(|(n, _)| *n != name);
     }
 
     /// The log file (default: the program's name + `.log` in the working directory).
@@ -811,6 +842,7 @@ impl LoggerBuilder {
     /// ```
     pub fn queue(mut self, records: usize) -> Self {
         self.queue = records;
+        self.typed("queue");
         self
     }
 
@@ -825,6 +857,7 @@ impl LoggerBuilder {
     /// there.
     pub fn size(mut self, records: usize) -> Self {
         self.size = Some(records);
+        self.typed("size");
         self
     }
 
@@ -833,6 +866,7 @@ impl LoggerBuilder {
     /// positive; see the example at [`queue`](Self::queue).
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush = interval;
+        self.typed("flush");
         self
     }
 
@@ -840,6 +874,7 @@ impl LoggerBuilder {
     /// example at [`queue`](Self::queue).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
+        self.typed("deadline");
         self
     }
 
@@ -905,6 +940,7 @@ impl LoggerBuilder {
     /// example at [`queue`](Self::queue).
     pub fn tick(mut self, tick: Duration) -> Self {
         self.tick = tick;
+        self.typed("tick");
         self
     }
 
@@ -1293,7 +1329,7 @@ impl LoggerBuilder {
         let probe = builder
             .clone_settings()
             .sink(crate::sink::MemorySink::new());
-        probe.validate().map_err(init_names)?;
+        probe.validate().map_err(|e| init_names(e, &self.given))?;
         let path = self.resolved_target();
         if path.is_none() && self.sinks.is_empty() {
             return Err(InitError::Writer(BuildError::NoSink));
