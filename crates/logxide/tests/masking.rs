@@ -867,3 +867,48 @@ fn a_loggers_debug_output_masks_its_bound_fields() {
     assert!(!text.contains(SECRET), "{text}");
     assert!(text.contains("ada"), "{text}");
 }
+
+/// A name with letters outside ASCII (`contraseña`, `пароль`) is matched without regard to
+/// their case too: `CONTRASEÑA`, `Пароль` are masked on every path (the macros' keys, keys
+/// given at run time, dotted keys, bound fields, nested members), as `PASSWORD` is.
+#[test]
+fn names_outside_ascii_are_matched_in_any_case() {
+    let mask = Mask::new(["Contraseña", "пароль"]);
+    assert_eq!(mask.names(), ["contraseña", "пароль"]);
+    for key in [
+        "contraseña",
+        "CONTRASEÑA",
+        "Contraseña",
+        "ПАРОЛЬ",
+        "Пароль",
+        "user.ПАРОЛЬ",
+    ] {
+        assert!(mask.is_masked(key), "{key}");
+    }
+    assert!(!mask.is_masked("contrasena"));
+    assert!(!mask.is_masked("ПАРОЛЬ.hint"));
+    let mem = MemorySink::new();
+    let log = Logger::builder()
+        .use_env(false)
+        .mask(mask)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let bound = log.ctx(Fields::new().with("ПАРОЛЬ", SECRET));
+    let key = String::from("CONTRASEÑA");
+    bound.log(Level::Info, "m", |f| {
+        f.field("Contraseña", SECRET);
+        f.field(key.as_str(), SECRET);
+        f.field("form.ПАРОЛЬ", SECRET);
+        f.field(
+            "form",
+            &ser(json!({"items": [{"CONTRASEÑA": SECRET, "n": 1}]})),
+        );
+    });
+    log.flush(None).unwrap();
+    let line = &mem.lines()[0];
+    assert!(
+        line.ends_with(r#""msg":"m","Contraseña":"***","CONTRASEÑA":"***","form.ПАРОЛЬ":"***","form":{"items":[{"CONTRASEÑA":"***","n":1}]},"ПАРОЛЬ":"***"}"#),
+        "{line}"
+    );
+}

@@ -99,11 +99,12 @@ impl<T: FieldValue> FieldValue for Option<T> {
     }
 }
 
-/// The names whose values are written as `"***"`, compared without regard to ASCII case.
+/// The names whose values are written as `"***"`, compared without regard to case.
 ///
 /// # Which fields are masked
 ///
-/// A field is masked when its key, compared without regard to ASCII case, is one of the
+/// A field is masked when its key, compared without regard to case (ASCII case; for a name
+/// with letters outside ASCII, such as `contraseña`, Unicode case: `CONTRASEÑA`), is one of the
 /// names — or, for a dotted key, when the part after its last `.` is (`user.password`,
 /// `http.Authorization`: the flattened spelling of a nested value, as `tracing` fields
 /// and `log` keys often are). Its value is written as `"***"`, whatever it was (a string,
@@ -164,6 +165,9 @@ pub struct Mask {
     /// clear is no name. For the macros' keys the hash is computed at compile time, so most
     /// keys are ruled out by one lookup.
     bloom: [u64; 4],
+    /// A name has a letter outside ASCII: keys outside ASCII are then also compared in
+    /// Unicode lower case (past the Bloom filter and the lengths, which fold ASCII only).
+    unicode: bool,
 }
 
 impl Mask {
@@ -197,7 +201,8 @@ impl Mask {
         "session_id",
     ];
 
-    /// A mask of exactly these names (kept in ASCII lower case: matching ignores case).
+    /// A mask of exactly these names (kept in lower case: matching ignores case, Unicode
+    /// case too for a name with letters outside ASCII).
     /// Pitfall: the [default names](Mask::DEFAULT) are not added — chain them in to keep
     /// them (see there).
     ///
@@ -216,8 +221,9 @@ impl Mask {
     {
         let names: Vec<String> = names
             .into_iter()
-            .map(|n| n.as_ref().to_ascii_lowercase())
+            .map(|n| n.as_ref().to_lowercase())
             .collect();
+        let unicode = names.iter().any(|n| !n.is_ascii());
         let mut by_len = vec![Vec::new(); 64];
         for n in &names {
             by_len[n.len().min(63)].push(n.clone());
@@ -237,6 +243,7 @@ impl Mask {
             by_len,
             lengths,
             bloom,
+            unicode,
         }
     }
 
@@ -249,7 +256,8 @@ impl Mask {
             let bit = bloom_bit(h);
             self.bloom[bit / 64] & 1 << (bit % 64) != 0
         };
-        (maybe(whole) || tail.is_some_and(maybe)) && self.is_masked(key.name())
+        (maybe(whole) || tail.is_some_and(maybe) || self.unicode && !key.name().is_ascii())
+            && self.is_masked(key.name())
     }
 
     /// A mask that hides nothing (for a logger whose records must keep every value).
@@ -272,14 +280,15 @@ impl Mask {
         Mask::new(std::iter::empty::<&str>())
     }
 
-    /// The names, in ASCII lower case, in the order given (see the example at
+    /// The names, in lower case, in the order given (see the example at
     /// [`new`](Self::new)).
     pub fn names(&self) -> &[String] {
         &self.names
     }
 
     /// True if `key`'s value must be hidden: `key`, or the part of a dotted key after its
-    /// last `.`, is one of the names (ASCII case ignored). Only the last part counts:
+    /// last `.`, is one of the names (case ignored: ASCII case, and Unicode case for keys
+    /// and names outside ASCII). Only the last part counts:
     /// `password.hint` is not masked.
     ///
     /// ```
@@ -299,14 +308,25 @@ impl Mask {
                 .is_some_and(|i| self.is_name(&key[i + 1..]))
     }
 
-    /// True if `key` is one of the names (ASCII case ignored).
+    /// True if `key` is one of the names (ASCII case ignored; Unicode case too, for a key
+    /// outside ASCII when a name is).
     #[inline]
     fn is_name(&self, key: &str) -> bool {
         let slot = key.len().min(63);
-        self.lengths & 1 << slot != 0
+        (self.lengths & 1 << slot != 0
             && self.by_len[slot]
                 .iter()
-                .any(|n| n.eq_ignore_ascii_case(key))
+                .any(|n| n.eq_ignore_ascii_case(key)))
+            || self.unicode && !key.is_ascii() && self.is_unicode_name(key)
+    }
+
+    /// `key` (outside ASCII) in Unicode lower case is one of the names (whose length may
+    /// differ from the key's: `İ` lowers to three bytes).
+    #[cold]
+    fn is_unicode_name(&self, key: &str) -> bool {
+        let lower = key.to_lowercase();
+        let slot = lower.len().min(63);
+        self.lengths & 1 << slot != 0 && self.by_len[slot].contains(&lower)
     }
 
     /// True if the mask hides nothing (see the example at [`none`](Self::none)).
