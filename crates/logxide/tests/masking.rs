@@ -912,3 +912,43 @@ fn names_outside_ascii_are_matched_in_any_case() {
         "{line}"
     );
 }
+
+/// HTTP headers logged as fields (a header map as a nested value, or one header as a
+/// field) carry their secrets under the headers' own spellings, with hyphens: the default
+/// mask hides `Set-Cookie`, `X-Api-Key` and `Proxy-Authorization` as it hides
+/// `Authorization` and `Cookie`.
+#[test]
+fn the_default_mask_hides_secret_http_headers() {
+    let mask = Mask::default();
+    for key in [
+        "Set-Cookie",
+        "x-api-key",
+        "X-API-KEY",
+        "Proxy-Authorization",
+        "Authorization",
+        "Cookie",
+        "headers.set-cookie",
+    ] {
+        assert!(mask.is_masked(key), "{key}");
+    }
+    let mem = MemorySink::new();
+    let log = Logger::builder()
+        .use_env(false)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let headers = json!({ // (serde_json's map: written in key order)
+        "Content-Type": "text/html",
+        "Set-Cookie": format!("sid={SECRET}"),
+        "X-Api-Key": SECRET,
+        "Proxy-Authorization": SECRET,
+    });
+    logxide::info!(logger: log, "response", headers = ser(&headers), "set-cookie" = SECRET);
+    log.flush(None).unwrap();
+    let line = &mem.lines()[0];
+    assert!(!line.contains(SECRET), "{line}");
+    assert!(
+        line.ends_with(r#""headers":{"Content-Type":"text/html","Proxy-Authorization":"***","Set-Cookie":"***","X-Api-Key":"***"},"set-cookie":"***"}"#),
+        "{line}"
+    );
+}

@@ -173,7 +173,9 @@ pub struct Mask {
 impl Mask {
     /// The default names: password, passwd, pwd, secret, token, api_key, apikey,
     /// authorization, auth_token, access_token, refresh_token, client_secret, private_key,
-    /// cookie, set_cookie, session_id. [`Mask::default`] masks these.
+    /// cookie, set_cookie, session_id, and the HTTP headers set-cookie, x-api-key and
+    /// proxy-authorization (as headers are spelled, with hyphens). [`Mask::default`] masks
+    /// these.
     ///
     /// ```
     /// use logxide::logger::Mask;
@@ -182,7 +184,7 @@ impl Mask {
     /// let mask = Mask::new(Mask::DEFAULT.iter().chain(&["pin", "iban"]));
     /// assert!(mask.is_masked("token") && mask.is_masked("IBAN"));
     /// ```
-    pub const DEFAULT: [&'static str; 16] = [
+    pub const DEFAULT: [&'static str; 19] = [
         "password",
         "passwd",
         "pwd",
@@ -199,6 +201,9 @@ impl Mask {
         "cookie",
         "set_cookie",
         "session_id",
+        "set-cookie",
+        "x-api-key",
+        "proxy-authorization",
     ];
 
     /// A mask of exactly these names (kept in lower case: matching ignores case, Unicode
