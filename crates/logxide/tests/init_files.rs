@@ -469,16 +469,20 @@ fn a_reinit_onto_the_same_file_that_cannot_be_reopened_leaves_the_logger_in_plac
     }
     assert!(path.is_dir(), "clean removed nothing");
     // The logger follows its path at the next batch (the file was moved): the directory
-    // there cannot be opened, so that record fails, counted, with the reason.
+    // there cannot be opened, so that record goes into the moved file, with the reason.
     logxide::info!("after");
     logger::flush(None).unwrap();
     let m = logger::metrics();
-    assert_eq!((m.enqueued, m.written, m.failed, m.dropped), (2, 1, 1, 0));
+    assert_eq!((m.enqueued, m.written, m.failed, m.dropped), (2, 2, 0, 0));
+    assert_eq!(m.sinks[0].errors, 1);
     let reason = m.sinks[0].last_error.as_deref().unwrap_or_default();
-    assert!(reason.contains("Is a directory"), "{reason}");
+    assert!(
+        reason.contains("Is a directory") && reason.contains("went into the moved file"),
+        "{reason}"
+    );
     logger::shutdown(None).unwrap();
     drop(guard);
-    assert_eq!(messages(&dir.path().join("moved.log")), ["before"]);
+    assert_eq!(messages(&dir.path().join("moved.log")), ["before", "after"]);
 }
 
 /// Options that only opening the file (or starting the thread) used to find invalid are
@@ -557,6 +561,51 @@ fn rotation_without_a_target_file_is_an_error() {
     };
     assert_eq!(option, "rotate_size");
     assert!(message.contains("target"), "{message}");
+}
+
+/// Retention or compression without a size or a period to rotate at is an error, before
+/// anything is touched: the file would never rotate (it was taken silently).
+#[test]
+fn retention_without_a_rotation_is_an_error() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, "precious\n").unwrap();
+    for (option, value) in [("keep", "3"), ("max_age", "7d"), ("compress", "gzip")] {
+        let err = LoggerBuilder::new()
+            .use_env(false)
+            .target(&path)
+            .set("clean", "true")
+            .unwrap()
+            .set(option, value)
+            .unwrap()
+            .init()
+            .unwrap_err();
+        let InitError::Option {
+            option: name,
+            message,
+        } = &err
+        else {
+            panic!("{option}: {err:?}")
+        };
+        assert_eq!(name, "rotate_size", "{option}");
+        assert!(
+            message.contains("set rotate_size or rotate_every"),
+            "{option}: {message}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious\n", "{option}");
+    }
+    // With a rotation it is accepted.
+    let guard = LoggerBuilder::new()
+        .use_env(false)
+        .target(&path)
+        .set("keep", "3")
+        .unwrap()
+        .set("rotate_size", "1MB")
+        .unwrap()
+        .init()
+        .unwrap();
+    drop(guard);
 }
 
 /// An environment variable whose value is not UTF-8 is an error that names it, not taken

@@ -1361,6 +1361,12 @@ impl LoggerBuilder {
                     "rotation (rotate_size, rotate_every, keep, max_age, compress) applies to the target file, and this logger has none: set a target, or leave rotation out",
                 ));
             };
+            if !rotate.rotates() {
+                return Err(option_error(
+                    "rotate_size",
+                    "keep, max_age and compress apply to rotated files, and no rotation is set: set rotate_size or rotate_every too (without either the file never rotates)",
+                ));
+            }
             if self.writer_type == IoStrategy::Mmap {
                 return Err(option_error(
                     "writer_type",

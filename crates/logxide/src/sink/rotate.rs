@@ -487,6 +487,11 @@ impl RotateOptions {
         self
     }
 
+    /// Whether a size or a period is set: without either the file never rotates.
+    pub(crate) fn rotates(&self) -> bool {
+        self.max_bytes.is_some() || self.every.is_some()
+    }
+
     /// Keep at most the newest `n` rotated files; older ones are deleted. `0` keeps none: a
     /// rotation then only starts the file afresh (the rotated one is deleted once renamed).
     pub fn keep(mut self, n: usize) -> Self {
