@@ -180,6 +180,11 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// The per-sink counts (a poisoned lock is taken over: they are plain numbers).
+    pub(crate) fn sink_stats(&self) -> std::sync::MutexGuard<'_, Vec<SinkMetrics>> {
+        self.sinks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn with_sinks(names: Vec<String>) -> Self {
         let c = Counters::default();
         *c.sinks.lock().unwrap() = names
@@ -264,7 +269,7 @@ impl Counters {
             wakeups: self.wakeups.load(Relaxed),
             state,
             sinks: if may_block {
-                self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+                self.sink_stats().clone()
             } else {
                 match self.sinks.try_lock() {
                     Ok(sinks) => sinks.clone(),

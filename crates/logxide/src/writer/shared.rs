@@ -758,11 +758,7 @@ impl Core {
                 Err(e) => e.written.min(n),
             };
             {
-                let mut stats = shared
-                    .counters
-                    .sinks
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
+                let mut stats = shared.counters.sink_stats();
                 let s = &mut stats[i];
                 s.written += written as u64;
                 s.failed += (n - written) as u64;
@@ -856,11 +852,7 @@ impl Core {
                     self.sinks[i].name()
                 ));
                 {
-                    let mut stats = shared
-                        .counters
-                        .sinks
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
+                    let mut stats = shared.counters.sink_stats();
                     let s = &mut stats[i];
                     s.failed += records as u64;
                     s.errors += 1;
