@@ -223,14 +223,16 @@ impl WriterBuilder {
     }
 
     /// The first restart delay and its cap; the delay doubles after each restart (default
-    /// 100 ms and 30 s).
+    /// 100 ms and 30 s), and starts over once a restarted writer has delivered a batch.
     pub fn restart_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.settings.backoff_initial = initial;
         self.settings.backoff_max = max;
         self
     }
 
-    /// The writer thread's name (default `logxide-writer`).
+    /// The writer thread's name (default `logxide-writer`). A NUL byte in it is refused by
+    /// `build`. Linux shows threads by their first 15 bytes (`ps`, `top`, `/proc`): the Rust
+    /// name (panic messages, `std::thread::current().name()`) keeps it whole.
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
         self.settings.thread_name = name.into();
         self
