@@ -137,12 +137,9 @@ fn check_reader(r: impl Read, rep: &mut FileReport) -> Result<(), (io::Error, re
     let mut order: Vec<String> = Vec::new();
     let mut after_end_lines: HashSet<u64> = HashSet::new();
     let read = record::for_each_line(BufReader::with_capacity(1 << 16, r), |chunk| {
+        so_far = chunk.read_so_far();
         match chunk {
             Chunk::NulTail { no, offset, len } => {
-                so_far = record::ReadSoFar {
-                    lines: no,
-                    bytes: offset + len,
-                };
                 rep.problem(
                     no,
                     format!(
@@ -161,10 +158,6 @@ fn check_reader(r: impl Read, rep: &mut FileReport) -> Result<(), (io::Error, re
                 bytes,
                 terminated,
             } => {
-                so_far = record::ReadSoFar {
-                    lines: no,
-                    bytes: offset + bytes.len() as u64 + u64::from(terminated),
-                };
                 rep.lines += 1;
                 let parsed = record::parse(bytes);
                 if !terminated {

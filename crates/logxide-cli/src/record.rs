@@ -438,6 +438,27 @@ pub enum Chunk<'a> {
     NulTail { no: u64, offset: u64, len: u64 },
 }
 
+impl Chunk<'_> {
+    /// How far the input has been read once this chunk is: its lines and bytes so far.
+    pub fn read_so_far(&self) -> ReadSoFar {
+        match *self {
+            Chunk::Line {
+                no,
+                offset,
+                bytes,
+                terminated,
+            } => ReadSoFar {
+                lines: no,
+                bytes: offset + bytes.len() as u64 + u64::from(terminated),
+            },
+            Chunk::NulTail { no, offset, len } => ReadSoFar {
+                lines: no,
+                bytes: offset + len,
+            },
+        }
+    }
+}
+
 /// Calls `f` with every line of `r` in order, then with the NUL tail if there is one.
 pub fn for_each_line(
     mut r: impl BufRead,

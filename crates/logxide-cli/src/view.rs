@@ -520,24 +520,10 @@ fn view_all(
     let mut output_err = None;
     let mut so_far = record::ReadSoFar::default();
     let read = record::for_each_line(BufReader::with_capacity(1 << 16, input), |chunk| {
+        so_far = chunk.read_so_far();
         let res = match chunk {
-            Chunk::Line {
-                no,
-                offset,
-                bytes,
-                terminated,
-            } => {
-                so_far = record::ReadSoFar {
-                    bytes: offset + bytes.len() as u64 + u64::from(terminated),
-                    lines: no,
-                };
-                v.line(out, no, bytes)
-            }
-            Chunk::NulTail { no, offset, len } => {
-                so_far = record::ReadSoFar {
-                    bytes: offset + len,
-                    lines: no,
-                };
+            Chunk::Line { no, bytes, .. } => v.line(out, no, bytes),
+            Chunk::NulTail { no, len, .. } => {
                 v.note(nul_line(no, len));
                 Ok(())
             }
