@@ -185,6 +185,19 @@ impl Counters {
         self.sinks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Counts a sink call's outcome for sink `i`: records `written` and `failed`, and its
+    /// error (if any) as the sink's last.
+    pub(crate) fn count_sink(&self, i: usize, written: u64, failed: u64, error: Option<String>) {
+        let mut stats = self.sink_stats();
+        let s = &mut stats[i];
+        s.written += written;
+        s.failed += failed;
+        if error.is_some() {
+            s.errors += 1;
+            s.last_error = error;
+        }
+    }
+
     pub(crate) fn with_sinks(names: Vec<String>) -> Self {
         let c = Counters::default();
         *c.sinks.lock().unwrap() = names

@@ -757,17 +757,11 @@ impl Core {
                 Ok(()) => n,
                 Err(e) => e.written.min(n),
             };
-            {
-                let mut stats = shared.counters.sink_stats();
-                let s = &mut stats[i];
-                s.written += written as u64;
-                s.failed += (n - written) as u64;
-                if let Err(e) = &result {
-                    s.errors += 1;
-                    // Not `to_string`: a failing `Display` in a user's error must not panic.
-                    s.last_error = Some(text(format_args!("{e}")));
-                }
-            }
+            // Not `to_string`: a failing `Display` in a user's error must not panic.
+            let error = result.as_ref().err().map(|e| text(format_args!("{e}")));
+            shared
+                .counters
+                .count_sink(i, written as u64, (n - written) as u64, error);
             if let Err(e) = result {
                 shared.record_error(text(format_args!("{}: {e}", self.sinks[i].name())));
             }
@@ -851,13 +845,9 @@ impl Core {
                      {records} records are counted failed for this sink",
                     self.sinks[i].name()
                 ));
-                {
-                    let mut stats = shared.counters.sink_stats();
-                    let s = &mut stats[i];
-                    s.failed += records as u64;
-                    s.errors += 1;
-                    s.last_error = Some(error.clone());
-                }
+                shared
+                    .counters
+                    .count_sink(i, 0, records as u64, Some(error.clone()));
                 shared.record_error(error);
                 self.next_sink = i + 1;
             }
