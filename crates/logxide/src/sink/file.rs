@@ -813,12 +813,7 @@ impl FileSink {
         if moved {
             // Append: never truncate what another process may have put at the path meanwhile.
             let options = self.options.clone().open_mode(OpenMode::Append);
-            let reopened = FileSink::open_with(&options, &self.path)?;
-            let pending = std::mem::replace(self, reopened).dirs_unsynced_and_count();
-            for dir in pending.0 {
-                self.directory_changed(&dir);
-            }
-            self.dir_syncs += pending.1;
+            self.replace_with(FileSink::open_with(&options, &self.path)?);
         }
         Ok(())
     }
@@ -1070,10 +1065,14 @@ impl FileSink {
         self.torn = true;
     }
 
-    /// The directories still to sync and the count of those synced (carried over to a sink
-    /// that replaces this one).
-    pub(super) fn dirs_unsynced_and_count(mut self) -> (Vec<PathBuf>, u64) {
-        (std::mem::take(&mut self.dirs_unsynced), self.dir_syncs)
+    /// Puts `new` in this sink's place: the directories this one had yet to sync are synced
+    /// with `new`'s next batch, and the syncs it made stay counted.
+    pub(super) fn replace_with(&mut self, new: FileSink) {
+        let old = std::mem::replace(self, new);
+        for dir in &old.dirs_unsynced {
+            self.directory_changed(dir);
+        }
+        self.dir_syncs += old.dir_syncs;
     }
 
     /// How many times a directory was synced for this sink (with durability on: after the

@@ -1151,8 +1151,6 @@ pub struct RotatingFile {
     next_counter: u32,
     rotations: u64,
     rotation_failures: u64,
-    /// Directory syncs of the active files before the current one.
-    dir_syncs_before: u64,
     shared: Arc<Shared>,
     background: Option<Background>,
 }
@@ -1248,7 +1246,6 @@ impl RotatingFile {
             next_counter: 0,
             rotations: 0,
             rotation_failures: 0,
-            dir_syncs_before: 0,
             shared,
             background,
             opts,
@@ -1331,7 +1328,7 @@ impl RotatingFile {
     /// creations, rotations). For tests.
     #[doc(hidden)]
     pub fn directory_syncs(&self) -> u64 {
-        self.dir_syncs_before + self.inner.directory_syncs()
+        self.inner.directory_syncs()
     }
 
     /// Compressions and deletions that failed on the background thread, and the last error.
@@ -1441,14 +1438,7 @@ impl RotatingFile {
         // path since the rename (as when following a file moved away).
         let fresh = self.opts.file.clone().open_mode(OpenMode::Append);
         match fresh.open(&self.file) {
-            Ok(file) => {
-                let old = std::mem::replace(&mut self.inner, file);
-                let (pending, synced) = old.dirs_unsynced_and_count();
-                for dir in pending {
-                    self.inner.directory_changed(&dir);
-                }
-                self.dir_syncs_before += synced;
-            }
+            Ok(file) => self.inner.replace_with(file),
             Err(e) => {
                 // Put the file back so the records keep going where they are expected. If
                 // something took the path meanwhile, it is kept: the rotated file stays
@@ -1512,13 +1502,7 @@ impl RotatingFile {
         }
         let naming = Naming::new(&dest)?;
         let fresh = self.opts.file.clone().open_mode(OpenMode::Append);
-        let inner = fresh.open(&dest)?;
-        let old = std::mem::replace(&mut self.inner, inner);
-        let (pending, synced) = old.dirs_unsynced_and_count();
-        for dir in pending {
-            self.inner.directory_changed(&dir);
-        }
-        self.dir_syncs_before += synced;
+        self.inner.replace_with(fresh.open(&dest)?);
         // Names never go back in time, in the new directory either.
         if let Ok(files) = naming.scan() {
             let newest = files.iter().map(|r| r.stamp).max().unwrap_or(0);
