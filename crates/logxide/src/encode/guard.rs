@@ -83,11 +83,10 @@ impl<'a, T: ?Sized> Guarded<'a, T> {
 impl<T: Serialize + ?Sized> Serialize for Guarded<'_, T> {
     #[inline]
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let trail = self.trail;
-        match self.value.serialize(Guard::new(serializer, trail)) {
+        match self.value.serialize(Guard::new(serializer, self.trail)) {
             Ok(ok) => Ok(ok),
             // An error the value's own impl made (`custom`): noted too.
-            Err(GuardError(e)) => Err(trail.noted(e)),
+            Err(GuardError(e)) => Err(self.trail.noted(e)),
         }
     }
 }
@@ -251,8 +250,7 @@ impl<'t, S: Serializer> Serializer for Guard<'t, S> {
 
     #[inline]
     fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.collect_str(&Checked(value)))
+        self.trail.check(self.inner.collect_str(&Checked(value)))
     }
 
     #[inline]
@@ -262,103 +260,84 @@ impl<'t, S: Serializer> Serializer for Guard<'t, S> {
 
     #[inline]
     fn serialize_bool(self, v: bool) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_bool(v))
+        self.trail.check(self.inner.serialize_bool(v))
     }
     #[inline]
     fn serialize_i8(self, v: i8) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_i8(v))
+        self.trail.check(self.inner.serialize_i8(v))
     }
     #[inline]
     fn serialize_i16(self, v: i16) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_i16(v))
+        self.trail.check(self.inner.serialize_i16(v))
     }
     #[inline]
     fn serialize_i32(self, v: i32) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_i32(v))
+        self.trail.check(self.inner.serialize_i32(v))
     }
     #[inline]
     fn serialize_i64(self, v: i64) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_i64(v))
+        self.trail.check(self.inner.serialize_i64(v))
     }
     #[inline]
     fn serialize_i128(self, v: i128) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_i128(v))
+        self.trail.check(self.inner.serialize_i128(v))
     }
     #[inline]
     fn serialize_u8(self, v: u8) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_u8(v))
+        self.trail.check(self.inner.serialize_u8(v))
     }
     #[inline]
     fn serialize_u16(self, v: u16) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_u16(v))
+        self.trail.check(self.inner.serialize_u16(v))
     }
     #[inline]
     fn serialize_u32(self, v: u32) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_u32(v))
+        self.trail.check(self.inner.serialize_u32(v))
     }
     #[inline]
     fn serialize_u64(self, v: u64) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_u64(v))
+        self.trail.check(self.inner.serialize_u64(v))
     }
     #[inline]
     fn serialize_u128(self, v: u128) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_u128(v))
+        self.trail.check(self.inner.serialize_u128(v))
     }
     #[inline]
     fn serialize_f32(self, v: f32) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_f32(v))
+        self.trail.check(self.inner.serialize_f32(v))
     }
     #[inline]
     fn serialize_f64(self, v: f64) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_f64(v))
+        self.trail.check(self.inner.serialize_f64(v))
     }
     #[inline]
     fn serialize_char(self, v: char) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_char(v))
+        self.trail.check(self.inner.serialize_char(v))
     }
     #[inline]
     fn serialize_str(self, v: &str) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_str(v))
+        self.trail.check(self.inner.serialize_str(v))
     }
     #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_bytes(v))
+        self.trail.check(self.inner.serialize_bytes(v))
     }
     #[inline]
     fn serialize_none(self) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_none())
+        self.trail.check(self.inner.serialize_none())
     }
     #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_some(&Guarded::new(value, trail)))
+        self.trail
+            .check(self.inner.serialize_some(&Guarded::new(value, self.trail)))
     }
     #[inline]
     fn serialize_unit(self) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_unit())
+        self.trail.check(self.inner.serialize_unit())
     }
     #[inline]
     fn serialize_unit_struct(self, name: &'static str) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_unit_struct(name))
+        self.trail.check(self.inner.serialize_unit_struct(name))
     }
     #[inline]
     fn serialize_unit_variant(
@@ -367,8 +346,7 @@ impl<'t, S: Serializer> Serializer for Guard<'t, S> {
         variant_index: u32,
         variant: &'static str,
     ) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(
+        self.trail.check(
             self.inner
                 .serialize_unit_variant(name, variant_index, variant),
         )
@@ -379,10 +357,9 @@ impl<'t, S: Serializer> Serializer for Guard<'t, S> {
         name: &'static str,
         value: &T,
     ) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(
+        self.trail.check(
             self.inner
-                .serialize_newtype_struct(name, &Guarded::new(value, trail)),
+                .serialize_newtype_struct(name, &Guarded::new(value, self.trail)),
         )
     }
     #[inline]
@@ -393,23 +370,20 @@ impl<'t, S: Serializer> Serializer for Guard<'t, S> {
         variant: &'static str,
         value: &T,
     ) -> Result<S::Ok, Self::Error> {
-        let trail = self.trail;
-        trail.check(self.inner.serialize_newtype_variant(
+        self.trail.check(self.inner.serialize_newtype_variant(
             name,
             variant_index,
             variant,
-            &Guarded::new(value, trail),
+            &Guarded::new(value, self.trail),
         ))
     }
     #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, Self::Error> {
-        let trail = self.trail;
-        trail.compound(self.inner.serialize_seq(len))
+        self.trail.compound(self.inner.serialize_seq(len))
     }
     #[inline]
     fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, Self::Error> {
-        let trail = self.trail;
-        trail.compound(self.inner.serialize_tuple(len))
+        self.trail.compound(self.inner.serialize_tuple(len))
     }
     #[inline]
     fn serialize_tuple_struct(
@@ -417,8 +391,8 @@ impl<'t, S: Serializer> Serializer for Guard<'t, S> {
         name: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleStruct, Self::Error> {
-        let trail = self.trail;
-        trail.compound(self.inner.serialize_tuple_struct(name, len))
+        self.trail
+            .compound(self.inner.serialize_tuple_struct(name, len))
     }
     #[inline]
     fn serialize_tuple_variant(
@@ -428,16 +402,14 @@ impl<'t, S: Serializer> Serializer for Guard<'t, S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleVariant, Self::Error> {
-        let trail = self.trail;
-        trail.compound(
+        self.trail.compound(
             self.inner
                 .serialize_tuple_variant(name, variant_index, variant, len),
         )
     }
     #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, Self::Error> {
-        let trail = self.trail;
-        trail.compound(self.inner.serialize_map(len))
+        self.trail.compound(self.inner.serialize_map(len))
     }
     #[inline]
     fn serialize_struct(
@@ -445,8 +417,7 @@ impl<'t, S: Serializer> Serializer for Guard<'t, S> {
         name: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStruct, Self::Error> {
-        let trail = self.trail;
-        trail.compound(self.inner.serialize_struct(name, len))
+        self.trail.compound(self.inner.serialize_struct(name, len))
     }
     #[inline]
     fn serialize_struct_variant(
@@ -456,8 +427,7 @@ impl<'t, S: Serializer> Serializer for Guard<'t, S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStructVariant, Self::Error> {
-        let trail = self.trail;
-        trail.compound(
+        self.trail.compound(
             self.inner
                 .serialize_struct_variant(name, variant_index, variant, len),
         )
@@ -473,8 +443,7 @@ macro_rules! forward_compound {
             type Error = GuardError<S::Error>;
             #[inline]
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-                let trail = self.trail;
-                trail.check(self.inner.$method(&Guarded::new(value, trail)))
+                self.trail.check(self.inner.$method(&Guarded::new(value, self.trail)))
             }
             #[inline]
             fn end(self) -> Result<S::Ok, Self::Error> {
@@ -492,8 +461,7 @@ macro_rules! forward_compound {
                 key: &'static str,
                 value: &T,
             ) -> Result<(), Self::Error> {
-                let trail = self.trail;
-                trail.check(self.inner.serialize_field(key, &Guarded::new(value, trail)))
+                self.trail.check(self.inner.serialize_field(key, &Guarded::new(value, self.trail)))
             }
             #[inline]
             fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
@@ -530,8 +498,8 @@ impl<S: SerializeMap> SerializeMap for Guard<'_, S> {
             return self.trail.refuse(KEY_AFTER_KEY);
         }
         self.key_pending = true;
-        let trail = self.trail;
-        trail.check(self.inner.serialize_key(&Guarded::new(key, trail)))
+        self.trail
+            .check(self.inner.serialize_key(&Guarded::new(key, self.trail)))
     }
     #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
@@ -539,8 +507,8 @@ impl<S: SerializeMap> SerializeMap for Guard<'_, S> {
             return self.trail.refuse(VALUE_WITHOUT_KEY);
         }
         self.key_pending = false;
-        let trail = self.trail;
-        trail.check(self.inner.serialize_value(&Guarded::new(value, trail)))
+        self.trail
+            .check(self.inner.serialize_value(&Guarded::new(value, self.trail)))
     }
     #[inline]
     fn serialize_entry<K: Serialize + ?Sized, V: Serialize + ?Sized>(
@@ -551,11 +519,10 @@ impl<S: SerializeMap> SerializeMap for Guard<'_, S> {
         if self.key_pending {
             return self.trail.refuse(KEY_AFTER_KEY);
         }
-        let trail = self.trail;
-        trail.check(
-            self.inner
-                .serialize_entry(&Guarded::new(key, trail), &Guarded::new(value, trail)),
-        )
+        self.trail.check(self.inner.serialize_entry(
+            &Guarded::new(key, self.trail),
+            &Guarded::new(value, self.trail),
+        ))
     }
     #[inline]
     fn end(self) -> Result<S::Ok, Self::Error> {
