@@ -305,14 +305,8 @@ pub(crate) struct EnteredRef {
 
 impl Drop for EnteredRef {
     fn drop(&mut self) {
-        // `try_with`: this guard may be dropped while the thread's locals are destroyed.
-        let _ = STACK.try_with(|s| {
-            if let Ok(mut s) = s.try_borrow_mut() {
-                if let Some(i) = s.iter().rposition(|a| Arc::ptr_eq(a, &self.state)) {
-                    s.remove(i);
-                }
-            }
-        });
+        // (`exit` copes with the thread's locals being destroyed.)
+        exit(&self.state);
     }
 }
 
