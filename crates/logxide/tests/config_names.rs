@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use logxide::logger::InitError;
 use logxide::sink::MemorySink;
+use logxide::writer::Mode;
 use logxide::{Level, LoggerBuilder};
 
 /// The tests that set `LOGXIDE_LEVEL` take turns (one process runs them all).
@@ -156,4 +157,85 @@ fn a_value_refused_at_check_is_quoted_as_it_was_given() {
             .starts_with("logxide option `flush`: invalid value 0ns: must be positive"),
         "{err}"
     );
+}
+
+/// `LOGXIDE_WRITER_MODE` / `LOGXPY_WRITER_MODE` and `LOGXIDE_WRITER_TYPE` /
+/// `LOGXPY_WRITER_TYPE` (the seed plan's variables) override `writer_mode` and `writer_type`;
+/// the `LOGXIDE_` one wins when both are set; `use_env(false)` ignores them.
+#[test]
+fn writer_mode_and_type_come_from_the_environment() {
+    let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let vars = [
+        "LOGXIDE_WRITER_MODE",
+        "LOGXPY_WRITER_MODE",
+        "LOGXIDE_WRITER_TYPE",
+        "LOGXPY_WRITER_TYPE",
+    ];
+    let clear = || vars.iter().for_each(|v| std::env::remove_var(v));
+    clear();
+    let mode = |use_env: bool| {
+        let log = LoggerBuilder::new()
+            .use_env(use_env)
+            .sink(MemorySink::new())
+            .build()
+            .unwrap();
+        log.writer_settings().mode()
+    };
+    std::env::set_var("LOGXPY_WRITER_MODE", "manual");
+    assert_eq!(mode(true), Mode::Manual);
+    assert_eq!(mode(false), Mode::Trigger);
+    std::env::set_var("LOGXIDE_WRITER_MODE", "loop");
+    assert_eq!(mode(true), Mode::Loop);
+    std::env::set_var("LOGXIDE_WRITER_MODE", " Manual ");
+    assert_eq!(mode(true), Mode::Manual);
+    // Blank is unset: the other variable applies.
+    std::env::set_var("LOGXIDE_WRITER_MODE", "  ");
+    std::env::set_var("LOGXPY_WRITER_MODE", "loop");
+    assert_eq!(mode(true), Mode::Loop);
+    clear();
+
+    // The type from the environment is checked as the option is: `mmap` with rotation.
+    let dir = tempfile::tempdir().unwrap();
+    let rotating = || {
+        LoggerBuilder::new()
+            .target(dir.path().join("app.log"))
+            .set("rotate_size", "1MB")
+            .unwrap()
+    };
+    std::env::set_var("LOGXPY_WRITER_TYPE", "mmap");
+    let err = rotating().build().unwrap_err();
+    assert!(
+        matches!(&err, InitError::Option { option, .. } if option == "writer_type"),
+        "{err}"
+    );
+    assert!(rotating().use_env(false).build().is_ok());
+    std::env::set_var("LOGXIDE_WRITER_TYPE", "block");
+    assert!(rotating().build().is_ok());
+    clear();
+}
+
+/// An invalid value is an error naming the variable and what it accepts, before any side
+/// effect: with `clean`, the existing file is still there, untouched.
+#[test]
+fn an_invalid_writer_variable_is_an_error_before_anything_changes() {
+    let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, "kept\n").unwrap();
+    let build = || LoggerBuilder::new().target(&path).clean(true).build();
+    std::env::set_var("LOGXPY_WRITER_TYPE", "fast");
+    let err = build().unwrap_err();
+    std::env::remove_var("LOGXPY_WRITER_TYPE");
+    assert_eq!(
+        err.to_string(),
+        r#"logxide option `LOGXPY_WRITER_TYPE`: invalid I/O strategy "fast": expected one of line, block, mmap"#
+    );
+    std::env::set_var("LOGXIDE_WRITER_MODE", "eager");
+    let err = build().unwrap_err();
+    std::env::remove_var("LOGXIDE_WRITER_MODE");
+    assert_eq!(
+        err.to_string(),
+        r#"logxide option `LOGXIDE_WRITER_MODE`: invalid writer mode "eager": expected one of trigger, loop, manual"#
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept\n");
 }

@@ -363,7 +363,8 @@ fn option_error(option: &str, message: impl fmt::Display) -> InitError {
 /// Every option of the seed system's `init` exists under the same name; the text forms are
 /// accepted through [`set`](LoggerBuilder::set). Environment: `LOGXIDE_SYNC=1` (or
 /// `LOGXPY_SYNC=1`) forces synchronous writes; `LOGXIDE_LEVEL` sets the threshold (empty or blank: the
-/// configured level).
+/// configured level); `LOGXIDE_WRITER_TYPE` / `LOGXIDE_WRITER_MODE` (or `LOGXPY_WRITER_TYPE` /
+/// `LOGXPY_WRITER_MODE`) override `writer_type` / `writer_mode`: see [`use_env`](Self::use_env).
 ///
 /// ```
 /// use logxide::Logger;
@@ -1103,9 +1104,13 @@ impl LoggerBuilder {
         self
     }
 
-    /// Read `LOGXIDE_SYNC`, `LOGXPY_SYNC` and `LOGXIDE_LEVEL` (default true), at `build` /
-    /// `check`. An invalid value there is an [`InitError::Option`] naming the variable. Turn
-    /// it off where the environment must not change the logger (tests, libraries).
+    /// Read the environment (default true), at `build` / `check`: `LOGXIDE_SYNC` and
+    /// `LOGXPY_SYNC` (either one `1` forces synchronous writes), `LOGXIDE_LEVEL` (the
+    /// threshold), `LOGXIDE_WRITER_TYPE` and `LOGXIDE_WRITER_MODE` (override `writer_type` and
+    /// `writer_mode`; when unset, `LOGXPY_WRITER_TYPE` and `LOGXPY_WRITER_MODE`, the seed
+    /// plan's names, are read). Empty or blank is unset. An invalid value there is an
+    /// [`InitError::Option`] naming the variable. Turn it off where the environment must not
+    /// change the logger (tests, libraries).
     ///
     /// ```
     /// use logxide::{Level, Logger};
@@ -1238,7 +1243,8 @@ impl LoggerBuilder {
         // With the access the open will ask for (see `FileSink::open_with`), without creating
         // or truncating: appending and `mmap` also read; appending with `line` or `block`
         // writes with `O_APPEND`, which an append-only file (`chattr +a`) requires.
-        let mmap = self.writer_type == IoStrategy::Mmap;
+        let (writer_type, _) = self.io_settings()?;
+        let mmap = writer_type == IoStrategy::Mmap;
         let append = self.mode == OpenMode::Append;
         let mut access = std::fs::OpenOptions::new();
         access
@@ -1270,6 +1276,33 @@ impl LoggerBuilder {
         Ok(())
     }
 
+    /// `writer_type` and `writer_mode`, each overridden by its environment variable when
+    /// [`use_env`](Self::use_env) is on: `LOGXIDE_WRITER_TYPE` (or, when that is unset,
+    /// `LOGXPY_WRITER_TYPE`) and `LOGXIDE_WRITER_MODE` (or `LOGXPY_WRITER_MODE`). Empty or
+    /// blank is unset; an invalid value is an error naming the variable.
+    fn io_settings(&self) -> Result<(IoStrategy, Mode), InitError> {
+        fn from_env<T: std::str::FromStr>(names: [&str; 2]) -> Result<Option<T>, InitError>
+        where
+            T::Err: fmt::Display,
+        {
+            for var in names {
+                if let Some(v) = env_var(var)?.filter(|v| !v.trim().is_empty()) {
+                    return v.parse().map(Some).map_err(|e| option_error(var, e));
+                }
+            }
+            Ok(None)
+        }
+        if !self.use_env {
+            return Ok((self.writer_type, self.writer_mode));
+        }
+        let writer_type = from_env(["LOGXIDE_WRITER_TYPE", "LOGXPY_WRITER_TYPE"])?;
+        let writer_mode = from_env(["LOGXIDE_WRITER_MODE", "LOGXPY_WRITER_MODE"])?;
+        Ok((
+            writer_type.unwrap_or(self.writer_type),
+            writer_mode.unwrap_or(self.writer_mode),
+        ))
+    }
+
     fn check_options(&self) -> Result<Checked, InitError> {
         let mut level = self.level;
         let mut force_sync = !self.async_;
@@ -1297,6 +1330,7 @@ impl LoggerBuilder {
                     .map_err(|e: ParseLevelError| option_error("LOGXIDE_LEVEL", e))?;
             }
         }
+        let (writer_type, writer_mode) = self.io_settings()?;
         let mut builder = Writer::builder().capacity(self.queue);
         if let Some(size) = self.size {
             builder = builder.batch_size(size);
@@ -1304,7 +1338,7 @@ impl LoggerBuilder {
         let mut builder = builder
             .flush_interval(self.flush)
             .policy(self.policy)
-            .mode(self.writer_mode)
+            .mode(writer_mode)
             .tick(self.tick);
         if let Some(d) = self.deadline {
             builder = builder.deadline(d);
@@ -1337,7 +1371,7 @@ impl LoggerBuilder {
         let file_options = self
             .file_options
             .clone()
-            .strategy(self.writer_type)
+            .strategy(writer_type)
             .open_mode(self.mode);
         if let Some(path) = &path {
             // Found here, before `clean` or a re-init onto the same file changes anything;
@@ -1367,7 +1401,7 @@ impl LoggerBuilder {
                     "keep, max_age and compress apply to rotated files, and no rotation is set: set rotate_size or rotate_every too (without either the file never rotates)",
                 ));
             }
-            if self.writer_type == IoStrategy::Mmap {
+            if writer_type == IoStrategy::Mmap {
                 return Err(option_error(
                     "writer_type",
                     "the `mmap` I/O strategy cannot be used with rotation (rotate_size, rotate_every, ...): use `line` or `block`",

@@ -798,6 +798,26 @@ impl Logger {
         !self.core.force_sync && self.core.handle.state() == crate::writer::WriterState::Running
     }
 
+    /// The writer's validated settings: queue capacity, batch size, flush interval, policy,
+    /// mode… as in effect, after the environment's overrides (`LOGXIDE_WRITER_MODE`: see
+    /// [`LoggerBuilder::use_env`](super::LoggerBuilder::use_env)).
+    ///
+    /// ```
+    /// use logxide::writer::{Mode, Policy};
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .set("writer_mode", "manual")?
+    ///     .set("policy", "skip")?
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .build()?;
+    /// assert_eq!(log.writer_settings().mode(), Mode::Manual);
+    /// assert_eq!(log.writer_settings().policy(), Policy::DropNewest);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
+    pub fn writer_settings(&self) -> &crate::writer::Settings {
+        self.core.handle.settings()
+    }
+
     /// The log file, if the logger writes one: the target as given (not made absolute), or
     /// the default `<program>.log`; `None` with only sinks.
     ///
