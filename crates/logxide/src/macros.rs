@@ -24,7 +24,7 @@ macro_rules! log {
         let __logger = &$logger;
         let __level: $crate::Level = $level;
         if __logger.enabled(__level) {
-            __logger.__log(__level, $crate::logger::__Message::literal($msg, const { $crate::encode::__plain($msg) }), |__f| {
+            __logger.__log(__level, const { &$crate::logger::__Message::literal($msg, $crate::encode::__plain($msg)) }, |__f| {
                 $crate::__fields!(__f; $($($fields)*)?);
             });
         }
@@ -32,7 +32,7 @@ macro_rules! log {
     ($level:expr, $msg:literal $(, $($fields:tt)*)?) => {{
         let __level: $crate::Level = $level;
         if $crate::logger::__enabled(__level) {
-            $crate::logger::__global_log_message(__level, $crate::logger::__Message::literal($msg, const { $crate::encode::__plain($msg) }), |__f| {
+            $crate::logger::__global_log_message(__level, const { &$crate::logger::__Message::literal($msg, $crate::encode::__plain($msg)) }, |__f| {
                 $crate::__fields!(__f; $($($fields)*)?);
             });
         }
@@ -124,22 +124,25 @@ macro_rules! __ident_key {
 #[macro_export]
 macro_rules! __literal_message {
     ($name:literal, $msg:expr) => {
-        $crate::logger::__Message::literal_with_head(
-            $msg,
-            const {
-                &$crate::logger::__LiteralHead::new(
-                    $crate::encode::__plain($msg),
-                    ::core::concat!(",\"mt\":\"", $name, "\",\"msg\":\"", $msg, "\""),
-                    ::core::concat!(
-                        ",\"message_type\":\"",
-                        $name,
-                        "\",\"message\":\"",
-                        $msg,
-                        "\""
-                    ),
-                )
-            },
-        )
+        const {
+            &$crate::logger::__Message::literal_with_head(
+                $msg,
+                // Its own constant: a temporary in an argument would not live on.
+                const {
+                    &$crate::logger::__LiteralHead::new(
+                        $crate::encode::__plain($msg),
+                        ::core::concat!(",\"mt\":\"", $name, "\",\"msg\":\"", $msg, "\""),
+                        ::core::concat!(
+                            ",\"message_type\":\"",
+                            $name,
+                            "\",\"message\":\"",
+                            $msg,
+                            "\""
+                        ),
+                    )
+                },
+            )
+        }
     };
 }
 

@@ -374,13 +374,13 @@ pub fn __enabled(level: Level) -> bool {
 
 #[doc(hidden)]
 pub fn __global_log(level: Level, msg: &str, fields: impl FnOnce(&mut FieldWriter<'_, '_>)) {
-    __global_log_message(level, __Message::text(msg), fields);
+    __global_log_message(level, &__Message::text(msg), fields);
 }
 
 #[doc(hidden)]
 pub fn __global_log_message(
     level: Level,
-    msg: __Message<'_>,
+    msg: &__Message<'_>,
     fields: impl FnOnce(&mut FieldWriter<'_, '_>),
 ) {
     with_current(|logger| match logger {

@@ -374,14 +374,14 @@ impl Logger {
     /// ```
     #[inline]
     pub fn log(&self, level: Level, msg: &str, fields: impl FnOnce(&mut FieldWriter<'_, '_>)) {
-        self.__log(level, __Message::text(msg), fields);
+        self.__log(level, &__Message::text(msg), fields);
     }
 
     #[doc(hidden)]
     pub fn __log(
         &self,
         level: Level,
-        msg: __Message<'_>,
+        msg: &__Message<'_>,
         fields: impl FnOnce(&mut FieldWriter<'_, '_>),
     ) {
         if self.enabled(level) {
