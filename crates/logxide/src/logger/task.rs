@@ -198,6 +198,30 @@ impl ThreadIds {
         ArrayString::from(text).expect("a sqid fits 36 bytes")
     }
 
+    /// Appends the next sqid to `out` (and makes it `last`). In the common case — the block
+    /// goes on and the last digit is not the highest — the unchanged bytes are copied before
+    /// the new digit is stored: copying `last` after a one-byte store into it made the copy's
+    /// wide loads wait for that store (measured: the costliest copy of a log call).
+    #[inline]
+    fn write_next_sqid(&mut self, out: &mut Vec<u8>) {
+        if self.next != self.end {
+            if let Some((&d, head)) = self.last.split_last() {
+                if d != b'Z' {
+                    let bumped = BASE62[usize::from(DIGIT_VALUE[usize::from(d)]) + 1];
+                    out.extend_from_slice(head);
+                    out.push(bumped);
+                    self.next += 1;
+                    if let Some(last) = self.last.last_mut() {
+                        *last = bumped;
+                    }
+                    return;
+                }
+            }
+        }
+        self.bump_sqid();
+        out.extend_from_slice(&self.last);
+    }
+
     /// Makes `last` the next sqid.
     #[inline]
     fn bump_sqid(&mut self) {
@@ -273,10 +297,7 @@ fn without_thread_ids<R>(generation: u64, f: impl FnOnce(&mut ThreadIds) -> R) -
 #[inline]
 pub(crate) fn write_new_task_id(out: &mut Vec<u8>, mode: TaskIdMode) {
     with_thread_ids(|ids| match mode {
-        TaskIdMode::Sqid => {
-            ids.bump_sqid();
-            out.extend_from_slice(&ids.last);
-        }
+        TaskIdMode::Sqid => ids.write_next_sqid(out),
         TaskIdMode::Uuid => out.extend_from_slice(make_id(ids, mode).as_bytes()),
     })
 }
@@ -386,9 +407,19 @@ mod tests {
                 .bytes()
                 .fold(0u64, |n, d| n * 62 + u64::from(DIGIT_VALUE[d as usize]))
         };
+        // Both ways of making an id, interleaved: they share the thread's counter.
         let ids: Vec<_> = std::thread::spawn(|| {
             (0..10_000)
-                .map(|_| new_task_id(TaskIdMode::Sqid))
+                .map(|i| {
+                    if i % 3 == 0 {
+                        new_task_id(TaskIdMode::Sqid)
+                    } else {
+                        let mut out = Vec::new();
+                        write_new_task_id(&mut out, TaskIdMode::Sqid);
+                        let text = std::str::from_utf8(&out).unwrap();
+                        TaskId(ArrayString::from(text).unwrap())
+                    }
+                })
                 .collect::<Vec<_>>()
         })
         .join()
