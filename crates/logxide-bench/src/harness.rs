@@ -6,12 +6,13 @@
 //! `user_id` (the sequence number), `latency_ms` ([`latency_ms`]) and `path` ([`PATH`]).
 //!
 //! **Caller latency** is sampled: the call with in-thread index `k % SAMPLE_EVERY == 0` (one
-//! call in 8) is timed with two [`Instant::now`] reads into a per-thread [`Histogram`] that
-//! was allocated before the barrier, so the timed loop never allocates for the measurement.
-//! The other seven calls run untimed. The figures therefore include the cost of one
-//! `Instant::now` (about 20 ns on Linux with the vDSO clock; [`timer_ns`] measures it, and
-//! `peers` reports it next to the figures), and the percentiles are those of the sampled
-//! calls.
+//! call in 8) is timed with two reads of the CPU's time-stamp counter ([`CallTimer`], as
+//! Quill's benchmarks time a call) into a per-thread [`Histogram`] that was allocated before
+//! the barrier, so the timed loop never allocates for the measurement. The other seven calls
+//! run untimed. The figures therefore include the cost of one counter read (about 10 ns
+//! here, against about 20 ns for `Instant::now` with the vDSO clock; [`timer_ns`] measures
+//! it, and `peers` reports it next to the figures), and the percentiles are those of the
+//! sampled calls.
 //!
 //! **Wall time** runs from the earliest instant any thread left the barrier until the
 //! contender's `finish` returned, i.e. its shutdown / flush / guard drop: by then every record
@@ -121,13 +122,49 @@ pub struct RunReport {
     pub lines_detail: Option<String>,
 }
 
+/// Times one call: two reads of the time-stamp counter (`quanta`'s raw reads: `rdtsc` where
+/// the counter is invariant, else the monotonic clock), scaled to nanoseconds after the
+/// second read.
+pub struct CallTimer {
+    clock: quanta::Clock,
+}
+
+impl CallTimer {
+    /// Calibrates the counter (once per process; quick after the first).
+    pub fn new() -> CallTimer {
+        CallTimer {
+            clock: quanta::Clock::new(),
+        }
+    }
+
+    /// A raw reading, to give [`ns_since`](Self::ns_since).
+    #[inline(always)]
+    pub fn start(&self) -> u64 {
+        self.clock.raw()
+    }
+
+    /// Nanoseconds from `start` until now.
+    #[inline(always)]
+    pub fn ns_since(&self, start: u64) -> u64 {
+        let end = self.clock.raw();
+        self.clock.delta_as_nanos(start, end)
+    }
+}
+
+impl Default for CallTimer {
+    fn default() -> Self {
+        CallTimer::new()
+    }
+}
+
 /// What the timing of one call adds to `caller_ns` by itself: the median of `samples` timed
 /// regions around nothing, measured as the workload times a call.
 pub fn timer_ns(samples: u32) -> u64 {
+    let timer = CallTimer::new();
     let mut hist = Histogram::new();
     for _ in 0..samples {
-        let t0 = Instant::now();
-        hist.record(t0.elapsed().as_nanos() as u64);
+        let t0 = timer.start();
+        hist.record(timer.ns_since(t0));
     }
     hist.quantile(0.5)
 }
@@ -174,6 +211,7 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
                     .spawn_scoped(s, move || {
                         let mut local = Local { tid };
                         let mut hist = Histogram::new();
+                        let timer = CallTimer::new();
                         // Read before the barrier: nothing but the clock read stands between
                         // the barrier and the first call.
                         let cpu_start = own_cpu_ns();
@@ -181,9 +219,9 @@ pub fn run<C: Contender>(records: u64, threads: usize, path: &Path) -> Result<Ru
                         let start = Instant::now();
                         for (k, i) in (lo..hi).enumerate() {
                             if k as u64 % SAMPLE_EVERY == 0 {
-                                let t0 = Instant::now();
+                                let t0 = timer.start();
                                 contender.log(i, &mut local);
-                                hist.record(t0.elapsed().as_nanos() as u64);
+                                hist.record(timer.ns_since(t0));
                             } else {
                                 contender.log(i, &mut local);
                             }
@@ -450,10 +488,11 @@ mod tests {
         // A region that waits 50 µs is measured at 50 µs or more; the median of empty
         // regions is the timer's own cost, far less.
         let mut waited = Histogram::new();
+        let timer = CallTimer::new();
         for _ in 0..5 {
-            let t0 = Instant::now();
-            while t0.elapsed().as_micros() < 50 {}
-            waited.record(t0.elapsed().as_nanos() as u64);
+            let (t0, wall) = (timer.start(), Instant::now());
+            while wall.elapsed().as_micros() < 50 {}
+            waited.record(timer.ns_since(t0));
         }
         let timer = timer_ns(1000);
         assert!(timer < waited.quantile(0.5), "{timer} ns");
