@@ -93,11 +93,11 @@ pub trait Encode {
 }
 
 macro_rules! encode_int {
-    ($($t:ty => $variant:ident as $wide:ty),*) => {$(
+    ($($t:ty => $variant:ident as $wide:ty, $write:ident),*) => {$(
         impl Encode for $t {
             #[inline]
             fn encode(&self, out: &mut Vec<u8>) {
-                json::write_int(out, *self);
+                json::$write(out, *self as $wide);
             }
 
             #[inline]
@@ -108,9 +108,11 @@ macro_rules! encode_int {
     )*};
 }
 encode_int!(
-    i8 => Signed as i64, i16 => Signed as i64, i32 => Signed as i64, i64 => Signed as i64,
-    isize => Signed as i64, u8 => Unsigned as u64, u16 => Unsigned as u64,
-    u32 => Unsigned as u64, u64 => Unsigned as u64, usize => Unsigned as u64
+    i8 => Signed as i64, write_i64, i16 => Signed as i64, write_i64,
+    i32 => Signed as i64, write_i64, i64 => Signed as i64, write_i64,
+    isize => Signed as i64, write_i64, u8 => Unsigned as u64, write_u64,
+    u16 => Unsigned as u64, write_u64, u32 => Unsigned as u64, write_u64,
+    u64 => Unsigned as u64, write_u64, usize => Unsigned as u64, write_u64
 );
 
 /// 128-bit integers are written now (a segment holds eight bytes).
