@@ -216,9 +216,12 @@ impl Segments {
     fn segment(&mut self, out: &mut Vec<u8>, tag: u8, bits: u64) {
         let at = out.len();
         self.link(out, at);
-        let mut seg = [MARK, tag, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        seg[6..].copy_from_slice(&bits.to_le_bytes());
-        out.extend_from_slice(&seg);
+        // Two fixed-size appends, stores of constants and of the value's register: a
+        // segment put together in an array on the stack and copied from it made the copy's
+        // loads wait for the stores that built it.
+        out.reserve(SEGMENT);
+        out.extend_from_slice(&[MARK, tag, 0, 0, 0, 0]);
+        out.extend_from_slice(&bits.to_le_bytes());
         self.last = Some(at);
     }
 
