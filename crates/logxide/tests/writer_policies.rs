@@ -872,3 +872,76 @@ fn large_record_with_idle_lanes(policy: Policy) {
         }
     }
 }
+
+/// Under `warn`, drops made after the writer fell back to synchronous writes (no thread
+/// left to report them) still reach the hook: counted `queue_full` and reported, the first
+/// by the caller whose synchronous write followed them, the rest (within the hook's second)
+/// at shutdown. Here a sink logs `CAP + 3` records from inside each synchronous write of a
+/// record `go`: the queue takes `CAP`, 3 are dropped each time.
+#[test]
+fn warn_drops_after_a_fallback_are_counted_and_reported() {
+    quiet_injected_panics();
+    let reports: Arc<Mutex<Vec<DropWarning>>> = Arc::default();
+    let r = Arc::clone(&reports);
+    let me: Arc<OnceLock<WriterHandle>> = Arc::default();
+    let me2 = Arc::clone(&me);
+    let chatty = FnSink::new("chatty", move |b: &Batch<'_>| -> Result<(), SinkError> {
+        if let Some(h) = me2.get() {
+            if b.records().any(|r| r == b"go\n") {
+                for i in 0..CAP + 3 {
+                    let _ = h.enqueue(line(1, i).as_bytes());
+                }
+            }
+        }
+        Ok(())
+    });
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .capacity(CAP)
+        .mode(Mode::Manual)
+        .policy(Policy::Warn)
+        .max_restarts(0)
+        .on_drop_warning(move |d| r.lock().unwrap().push(d.clone()))
+        .sink(PanickySink::always())
+        .sink(chatty)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    assert_eq!(h.enqueue(b"first"), Ok(Queued::Queued));
+    writer.trigger();
+    assert!(
+        wait_for(Duration::from_secs(10), || h.metrics().state
+            == WriterState::Fallback),
+        "no fallback: {:?}",
+        h.metrics()
+    );
+    me.set(h.clone()).unwrap();
+    assert_eq!(h.enqueue(b"go"), Ok(Queued::WrittenSync));
+    assert_eq!(h.metrics().dropped_by.queue_full, 3);
+    assert_eq!(h.enqueue(b"go"), Ok(Queued::WrittenSync));
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(m.dropped_by.queue_full, 6);
+    assert_eq!((m.written, m.dropped, m.failed), (2 * CAP as u64 + 3, 6, 0));
+    assert_settled(&m);
+    let reports = reports.lock().unwrap().clone();
+    assert_eq!(
+        reports,
+        [
+            DropWarning {
+                dropped: 3,
+                total: 3
+            },
+            DropWarning {
+                dropped: 3,
+                total: 6
+            }
+        ]
+    );
+    assert_eq!(m.warnings, 2);
+    let mut expected = b"first\ngo\n".to_vec();
+    expected.extend(expected_bytes(1, 0..CAP));
+    expected.extend_from_slice(b"go\n");
+    expected.extend(expected_bytes(1, 0..CAP));
+    assert_eq!(mem.contents(), expected);
+}

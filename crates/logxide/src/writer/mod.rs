@@ -247,6 +247,13 @@ impl WriterBuilder {
     /// message the [last error](WriterHandle::last_error)); the writer goes on. The hook may
     /// shut the writer down (or drop it): that does not wait for the writer thread (see
     /// [`Writer::shutdown`]).
+    ///
+    /// After a fallback to synchronous writes ([`WriterState::Fallback`]) there is no writer
+    /// thread: records refused then (by a sink that logs while a caller writes, say) are
+    /// reported by the caller whose synchronous write follows them, on its thread once its
+    /// write is done (holding none of the writer's locks, so a `flush` from the hook writes
+    /// rather than fails), at most once per second as before; what is left is reported by
+    /// the shutdown. Every refused record is counted (`queue_full`) and reported once.
     pub fn on_drop_warning(mut self, hook: impl Fn(&DropWarning) + Send + Sync + 'static) -> Self {
         self.settings.warn_hook = Some(Arc::new(hook));
         self
@@ -611,6 +618,11 @@ fn finish_shutdown(shared: &Shared, thread: Option<JoinHandle<()>>) {
     if !core.close_finished() {
         core.close(shared);
     }
+    drop(core);
+    // The writer thread made its final report when it ended; records refused since — after
+    // a fallback, when callers wrote, or by a producer that raced with the state change —
+    // are reported here.
+    worker::report_drops(shared, true);
 }
 
 impl Drop for Writer {
@@ -851,7 +863,18 @@ impl WriterHandle {
         core.flush_sinks(shared);
         core.finish_barriers(shared);
         core.catch_panics = caught;
+        drop(core);
+        self.after_sync_write();
         Ok(Queued::WrittenSync)
+    }
+
+    /// After a synchronous write by this caller, holding no lock of the writer's: in fallback
+    /// mode, where no writer thread is left to do it, reports the records refused under
+    /// `warn` (sinks that logged while it wrote, say) to the hook, at most once per second.
+    fn after_sync_write(&self) {
+        if self.shared.state.load(SeqCst) == FALLBACK {
+            worker::report_drops(&self.shared, false);
+        }
     }
 
     fn drop_record(&self, reason: DropReason) -> Result<Queued, Dropped> {
@@ -905,6 +928,8 @@ impl WriterHandle {
                     }
                     Err(why) => shared.count_unformatted(1, &why),
                 }
+                drop(core);
+                self.after_sync_write();
                 Ok(Queued::WrittenSync)
             }
             _ => self.drop_record(DropReason::Shutdown),
@@ -920,7 +945,16 @@ impl WriterHandle {
         // than its capacity (or by its record bound with some credits unspent in idle lanes).
         shared.counters.raise_high_water(q.pending());
         match shared.settings.policy {
-            Policy::DropNewest | Policy::Warn => self.drop_record(DropReason::QueueFull),
+            Policy::DropNewest => self.drop_record(DropReason::QueueFull),
+            Policy::Warn => {
+                let dropped = self.drop_record(DropReason::QueueFull);
+                // A producer that still saw `RUNNING` while the writer fell back: nobody
+                // else may write (and so report) again before the shutdown.
+                if !shared::in_sink_call() {
+                    self.after_sync_write();
+                }
+                dropped
+            }
             // Inside a sink call the writer is this thread: waiting for space would never end.
             Policy::Block if shared::in_sink_call() => self.drop_record(DropReason::QueueFull),
             Policy::DropOldest => {
@@ -1046,6 +1080,8 @@ impl WriterHandle {
             core.drain(shared);
             core.finish_barriers(shared);
             core.flush_sinks(shared);
+            drop(core);
+            self.after_sync_write();
             return Ok(());
         }
         if shared.wait_until(deadline, || shared.worker_exited.load(SeqCst)) {

@@ -47,6 +47,7 @@ use super::doorbell::Doorbell;
 use super::lane::CAPTURED;
 use super::metrics::{Counters, DropReason, WriterState};
 use super::queue::{Collect, Cursor, Queue};
+use super::worker::WarnState;
 use crate::encode::capture::{self, ProducerTime};
 use crate::encode::guard::{text, Checked};
 use crate::sink::{Batch, SinkError};
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     pub(crate) worker_exited: AtomicBool,
     pub(crate) core: Mutex<Core>,
     pub(crate) last_error: Mutex<Option<String>>,
+    /// What the `warn` policy reported so far (see [`report_drops`](super::worker::report_drops)).
+    pub(crate) warn: Mutex<WarnState>,
 }
 
 /// What only the delivering thread touches: the sinks and the batch being delivered. It lives
@@ -279,6 +282,7 @@ impl Shared {
                 skip_flush: None,
             }),
             last_error: Mutex::new(None),
+            warn: Mutex::new(WarnState::default()),
         }
     }
 

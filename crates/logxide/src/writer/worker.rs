@@ -39,10 +39,9 @@ use super::shared::{later, panic_message, Shared, CLOSED, FALLBACK};
 /// to `max_restarts` times; past that the writer falls back to synchronous writes by callers.
 pub(crate) fn supervise(shared: &Shared) {
     let mut backoff = shared.settings.backoff_initial;
-    let mut warn = WarnState::default();
     loop {
         let delivered = shared.counters.batches.load(Relaxed);
-        let run = catch_unwind(AssertUnwindSafe(|| Worker::new(shared, &mut warn).run()));
+        let run = catch_unwind(AssertUnwindSafe(|| Worker::new(shared).run()));
         let Err(payload) = run else { break };
         // A run that delivered a batch before it panicked had recovered: the backoff starts
         // over, or panics days apart would each stop the writer for `backoff_max` (records
@@ -94,7 +93,7 @@ pub(crate) fn supervise(shared: &Shared) {
         core.close(shared);
     }
     drop(core);
-    warn.report(shared, true);
+    report_drops(shared, true);
     // The hook may have shut the writer down from this thread (in the report made at a
     // fallback), which cannot wait for itself: the last drain and the close are left here.
     if shared.state.load(SeqCst) == CLOSED && !shared.lock_core().close_finished() {
@@ -102,26 +101,30 @@ pub(crate) fn supervise(shared: &Shared) {
     }
 }
 
+/// What the `warn` policy has reported so far. It lives in [`Shared`] (behind a lock held
+/// only to decide on a report, never while the hook runs): the writer thread reports while
+/// it runs, and after a fallback to synchronous writes — no thread left — the callers that
+/// write do (see [`report_drops`]).
 #[derive(Default)]
-struct WarnState {
+pub(crate) struct WarnState {
     last: Option<Instant>,
     reported: u64,
 }
 
 impl WarnState {
-    /// Reports records refused under `warn` since the last report, at most once per second
-    /// (`final` reports whatever is left).
-    fn report(&mut self, shared: &Shared, final_report: bool) {
+    /// The report due now of records refused under `warn` since the last one, at most one
+    /// per second (`final_report`: whatever is left), marked made.
+    fn due(&mut self, shared: &Shared, final_report: bool) -> Option<DropWarning> {
         if shared.settings.policy != Policy::Warn {
-            return;
+            return None;
         }
         let total = shared.counters.dropped_by(DropReason::QueueFull);
         if total <= self.reported {
-            return;
+            return None;
         }
         let now = Instant::now();
         if !final_report && self.last.is_some_and(|t| now - t < Duration::from_secs(1)) {
-            return;
+            return None;
         }
         let warning = DropWarning {
             dropped: total - self.reported,
@@ -130,24 +133,7 @@ impl WarnState {
         self.reported = total;
         self.last = Some(now);
         shared.counters.warnings.fetch_add(1, Relaxed);
-        // The hook is the application's code, not the writer's: a panic in it is caught and
-        // counted as an error (as a sink's panic is in fallback mode), never a restart —
-        // nor, in the final report, the end of the thread before it marks itself exited.
-        let run = catch_unwind(AssertUnwindSafe(|| match &shared.settings.warn_hook {
-            Some(hook) => hook(&warning),
-            // Best effort: `eprintln!` would panic with stderr closed (a "hook panicked"
-            // error for a report nobody could read anyway).
-            None => {
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr(), "{warning}");
-            }
-        }));
-        if let Err(payload) = run {
-            shared.record_error(format!(
-                "drop warning hook panicked: {}",
-                panic_message(&*payload)
-            ));
-        }
+        Some(warning)
     }
 
     /// When the next report may be due, if records wait to be reported.
@@ -161,6 +147,43 @@ impl WarnState {
             self.last
                 .map_or_else(Instant::now, |t| t + Duration::from_secs(1)),
         )
+    }
+}
+
+/// Reports records refused under `warn` since the last report to the hook, at most once
+/// per second (`final_report` reports whatever is left). The writer thread calls it between
+/// two passes and when it ends; after a fallback, the callers that wrote synchronously call
+/// it once their write is done (holding no lock of the writer's), and the shutdown makes the
+/// final report: no drop goes unreported for want of a writer thread.
+pub(crate) fn report_drops(shared: &Shared, final_report: bool) {
+    if shared.settings.policy != Policy::Warn {
+        return;
+    }
+    // The lock is released before the hook runs: the hook may log (a synchronous write,
+    // after a fallback, which reports in turn) or shut the writer down (a final report).
+    let due = shared
+        .warn
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .due(shared, final_report);
+    let Some(warning) = due else { return };
+    // The hook is the application's code, not the writer's: a panic in it is caught and
+    // counted as an error (as a sink's panic is in fallback mode), never a restart — nor,
+    // in the final report, the end of the thread before it marks itself exited.
+    let run = catch_unwind(AssertUnwindSafe(|| match &shared.settings.warn_hook {
+        Some(hook) => hook(&warning),
+        // Best effort: `eprintln!` would panic with stderr closed (a "hook panicked" error
+        // for a report nobody could read anyway).
+        None => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{warning}");
+        }
+    }));
+    if let Err(payload) = run {
+        shared.record_error(format!(
+            "drop warning hook panicked: {}",
+            panic_message(&*payload)
+        ));
     }
 }
 
@@ -198,7 +221,6 @@ const SWEEP: Duration = Duration::from_secs(1);
 
 struct Worker<'a> {
     shared: &'a Shared,
-    warn: &'a mut WarnState,
     /// When the writer first saw the oldest record still pending.
     oldest: Option<Instant>,
     next_tick: Instant,
@@ -208,10 +230,9 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(shared: &'a Shared, warn: &'a mut WarnState) -> Self {
+    fn new(shared: &'a Shared) -> Self {
         Worker {
             shared,
-            warn,
             oldest: None,
             next_tick: later(Instant::now(), shared.settings.tick),
             last_write: None,
@@ -262,12 +283,17 @@ impl<'a> Worker<'a> {
                         self.oldest = (core.queued(shared) > 0).then_some(start);
                     }
                     drop(core);
-                    self.warn.report(shared, false);
+                    report_drops(shared, false);
                 }
                 Action::Sleep { until, wake_after } => {
                     drop(core);
-                    self.warn.report(shared, false);
-                    let until = match (until, self.warn.next_due(shared)) {
+                    report_drops(shared, false);
+                    let next_due = shared
+                        .warn
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .next_due(shared);
+                    let until = match (until, next_due) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
