@@ -37,7 +37,7 @@ use std::str::FromStr;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::{Batch, Sink, SinkError};
+use super::{write_counted, Batch, Sink, SinkError};
 use crate::encode::{Format, HeaderKeys};
 
 /// Whether a [`Console`] colors its output.
@@ -252,24 +252,8 @@ impl Console {
     /// Writes the rendered text (after a `prefix` of `prefix` bytes); on error, how many
     /// whole lines went out, and whether a line was left open.
     fn write_text(&mut self, prefix: usize) -> Result<(), SinkError> {
-        let mut done = 0;
-        let result = loop {
-            if done == self.text.len() {
-                break Ok(());
-            }
-            match self.out.write(&self.text[done..]) {
-                Ok(0) => {
-                    break Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "the console accepted no bytes",
-                    ))
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        result.map_err(|error| {
+        let result = write_counted(&mut self.out, &self.text);
+        result.map_err(|(done, error)| {
             let written = self.line_ends.partition_point(|&e| e <= done);
             let complete = match written {
                 0 => prefix,

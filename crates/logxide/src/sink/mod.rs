@@ -444,12 +444,18 @@ impl Sink for StdStream {
 }
 
 /// Writes all of `bytes` to `w` as `write_all` does, but on error also says how many bytes
-/// were accepted.
+/// were accepted. (The sinks that hand a generic writer whole lines: [`StdStream`],
+/// [`WriteSink`], [`Console`].)
 fn write_counted(w: &mut impl Write, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
     let mut done = 0;
     while done < bytes.len() {
         match w.write(&bytes[done..]) {
-            Ok(0) => return Err((done, io::ErrorKind::WriteZero.into())),
+            Ok(0) => {
+                return Err((
+                    done,
+                    io::Error::new(io::ErrorKind::WriteZero, "the writer accepted no bytes"),
+                ))
+            }
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err((done, error)),
