@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use logxide::sink::{Batch, Console, Sink, WriteSink};
 
 /// Shared bytes; each `write` accepts at most what `budget` allows (then one error, after
-/// which the budget is unlimited again).
+/// which the budget is unlimited again). The error is not `WouldBlock`, which the sinks wait
+/// out (see `sink_nonblocking.rs`).
 #[derive(Clone, Default)]
 struct Flaky(Arc<Mutex<(Vec<u8>, Option<usize>)>>);
 
@@ -27,7 +28,7 @@ impl Write for Flaky {
         let n = match g.1 {
             Some(0) => {
                 g.1 = None;
-                return Err(io::Error::new(io::ErrorKind::WouldBlock, "pipe full"));
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "pipe closed"));
             }
             Some(left) => {
                 let n = left.min(buf.len());
@@ -60,7 +61,7 @@ fn write_sink_ends_a_torn_record_before_the_next_batch() {
     let (b, e) = batch(b"{\"a\":1}\n{\"b\":2}\n");
     let err = sink.write_batch(&Batch::new(&b, &e)).unwrap_err();
     assert_eq!(err.written, 1);
-    assert_eq!(err.error.kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(err.error.kind(), io::ErrorKind::BrokenPipe);
     let (b, e) = batch(b"{\"c\":3}\n");
     sink.write_batch(&Batch::new(&b, &e)).unwrap();
     // The torn `{"b` is a line of its own: `{"c":3}` is intact.
@@ -91,7 +92,7 @@ fn write_sink_whose_line_break_fails_writes_nothing_of_the_batch() {
     let err = sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap_err();
     assert_eq!(
         (err.written, err.error.kind()),
-        (0, io::ErrorKind::WouldBlock)
+        (0, io::ErrorKind::BrokenPipe)
     );
     sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap();
     assert_eq!(out.text(), "{\"a\n{}\n");

@@ -37,7 +37,7 @@ use std::str::FromStr;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::{write_counted, Batch, Sink, SinkError};
+use super::{flush_patiently, write_counted, Batch, Patience, Sink, SinkError, Stream};
 use crate::encode::{Format, HeaderKeys};
 
 /// Whether a [`Console`] colors its output.
@@ -177,6 +177,8 @@ pub struct Console {
     /// The last batch ended inside a line (an error after a part of it): the next output
     /// first ends that line (and resets the colors).
     torn: bool,
+    /// How a write that would block is waited for (standard output and error are polled).
+    patience: Patience,
 }
 
 /// A rendered batch larger than this has its buffer freed afterwards.
@@ -196,13 +198,13 @@ impl Console {
     /// Standard output, colored per `color`.
     pub fn stdout_with(color: ColorChoice) -> Self {
         let color = color.for_stream(&io::stdout());
-        Self::new(io::stdout(), color).named("stdout")
+        Self::new(io::stdout(), color).named("stdout", Stream::Stdout)
     }
 
     /// Standard error, colored per `color`.
     pub fn stderr_with(color: ColorChoice) -> Self {
         let color = color.for_stream(&io::stderr());
-        Self::new(io::stderr(), color).named("stderr")
+        Self::new(io::stderr(), color).named("stderr", Stream::Stderr)
     }
 
     /// Any writer; `color` turns the color codes on.
@@ -215,11 +217,23 @@ impl Console {
             text: Vec::new(),
             line_ends: Vec::new(),
             torn: false,
+            patience: Patience::new(None),
         }
     }
 
-    fn named(mut self, name: &'static str) -> Self {
+    fn named(mut self, name: &'static str, stream: Stream) -> Self {
         self.name = name;
+        self.patience.stream = Some(stream);
+        self
+    }
+
+    /// How long an output that would block (a non-blocking descriptor that is full) may
+    /// take no byte before the rest of the batch fails (default
+    /// [`DEFAULT_WOULD_BLOCK_TIMEOUT`](super::DEFAULT_WOULD_BLOCK_TIMEOUT); `Duration::ZERO`:
+    /// fail at once). Standard output and error are polled until writable; another writer is
+    /// tried again after short sleeps (see [Non-blocking outputs](super#non-blocking-outputs)).
+    pub fn would_block_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.patience.timeout = timeout;
         self
     }
 
@@ -252,7 +266,7 @@ impl Console {
     /// Writes the rendered text (after a `prefix` of `prefix` bytes); on error, how many
     /// whole lines went out, and whether a line was left open.
     fn write_text(&mut self, prefix: usize) -> Result<(), SinkError> {
-        let result = write_counted(&mut self.out, &self.text);
+        let result = write_counted(&mut self.out, &self.text, self.patience);
         result.map_err(|(done, error)| {
             let written = self.line_ends.partition_point(|&e| e <= done);
             let complete = match written {
@@ -287,7 +301,7 @@ impl Sink for Console {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        flush_patiently(&mut self.out, self.patience)
     }
 
     fn close(&mut self) -> io::Result<()> {
@@ -295,7 +309,7 @@ impl Sink for Console {
             let prefix = self.start_text();
             self.write_text(prefix).map_err(|e| e.error)?;
         }
-        self.out.flush()
+        flush_patiently(&mut self.out, self.patience)
     }
 
     fn coalesce_bytes(&self) -> usize {

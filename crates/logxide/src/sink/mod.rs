@@ -25,6 +25,18 @@
 //! the start of the batch, were completely written before the error. The writer counts the
 //! rest as failed for that sink, keeps the error readable in the metrics, and goes on with the
 //! next batch: a failing sink never stops the others.
+//!
+//! # Non-blocking outputs
+//!
+//! A descriptor may be non-blocking without the sink knowing: standard output set
+//! `O_NONBLOCK` by a parent process (or by another program sharing the terminal or pipe),
+//! a non-blocking socket. When it is full, a write fails with `WouldBlock`; [`StdStream`],
+//! [`Console`] and [`WriteSink`] then wait for it to take bytes again — `poll(2)` on
+//! standard output or error, short growing sleeps (1 ms to 50 ms) for any other writer —
+//! and go on where they stopped, so a slow reader costs time, not records. Only a descriptor
+//! that accepts no byte for the sink's `would_block_timeout` (default
+//! [`DEFAULT_WOULD_BLOCK_TIMEOUT`], 10 s) fails the rest of the batch, with an
+//! [`io::ErrorKind::TimedOut`] error that says so.
 
 pub mod console;
 mod file;
@@ -39,7 +51,9 @@ pub use rotate::{Compression, Period, RotateOptions, RotatingFile};
 
 use std::fmt;
 use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::encode::guard::Checked;
 
@@ -393,8 +407,81 @@ pub enum Stream {
     Stderr,
 }
 
+/// How long [`StdStream`], [`Console`] and [`WriteSink`] wait, by default, for a full
+/// non-blocking output to take bytes again before they fail the rest of the batch (see
+/// [Non-blocking outputs](self#non-blocking-outputs)).
+pub const DEFAULT_WOULD_BLOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest sleep between two attempts on a writer that would block and cannot be polled.
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// How a sink's write goes on after `WouldBlock`: what it waits on, and for how long with no
+/// byte accepted before it gives up.
+#[derive(Clone, Copy, Debug)]
+struct Patience {
+    /// The standard stream whose descriptor is polled; `None`: any writer, retried after a
+    /// short sleep.
+    stream: Option<Stream>,
+    timeout: Duration,
+}
+
+impl Patience {
+    fn new(stream: Option<Stream>) -> Self {
+        Patience {
+            stream,
+            timeout: DEFAULT_WOULD_BLOCK_TIMEOUT,
+        }
+    }
+
+    /// After a `WouldBlock` at `stalled` (when the output last refused, with no byte taken
+    /// since): waits until it may take bytes again, `pause` being the sleep for a writer that
+    /// cannot be polled. `Err` once the output took nothing for the timeout.
+    fn wait(&self, stalled: Instant, pause: &mut Duration) -> io::Result<()> {
+        let left = match self.timeout.checked_sub(stalled.elapsed()) {
+            Some(left) if !left.is_zero() => left,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the output would block and took no byte for {:?} (a non-blocking \
+                         descriptor whose reader does not read): the write is given up",
+                        self.timeout
+                    ),
+                ))
+            }
+        };
+        let polled = match self.stream {
+            Some(Stream::Stdout) => poll_writable(io::stdout().as_fd(), left),
+            Some(Stream::Stderr) => poll_writable(io::stderr().as_fd(), left),
+            None => false,
+        };
+        if !polled {
+            std::thread::sleep(left.min(*pause));
+            *pause = (*pause * 2).min(MAX_RETRY_PAUSE);
+        }
+        Ok(())
+    }
+}
+
+/// Waits (at most `left`, and at most a second at a time) until `fd` can be written to, or
+/// is in error; false if `poll(2)` itself failed (the caller sleeps instead).
+fn poll_writable(fd: BorrowedFd<'_>, left: Duration) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let Ok(timeout) = Timespec::try_from(left.min(Duration::from_secs(1))) else {
+        return false;
+    };
+    let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+    match poll(&mut fds, Some(&timeout)) {
+        Ok(_) => true,
+        Err(rustix::io::Errno::INTR) => true,
+        Err(_) => false,
+    }
+}
+
 /// Writes batches to standard output or standard error: each batch in one `write` call,
-/// continued after a short write (see [`WriteSink`] for what an error counts).
+/// continued after a short write (see [`WriteSink`] for what an error counts). A stream made
+/// non-blocking by someone else is waited for when full (see
+/// [Non-blocking outputs](self#non-blocking-outputs)).
 ///
 /// ```
 /// use logxide::sink::{Stream, StdStream};
@@ -403,6 +490,7 @@ pub enum Stream {
 pub struct StdStream {
     stream: Stream,
     torn: bool,
+    patience: Patience,
 }
 
 impl StdStream {
@@ -411,7 +499,21 @@ impl StdStream {
         StdStream {
             stream,
             torn: false,
+            patience: Patience::new(Some(stream)),
         }
+    }
+
+    /// How long a full non-blocking stream may take no byte before the rest of the batch
+    /// fails (default [`DEFAULT_WOULD_BLOCK_TIMEOUT`]; `Duration::ZERO`: fail at once).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::{Stream, StdStream};
+    /// let sink = StdStream::new(Stream::Stdout).would_block_timeout(Duration::from_secs(1));
+    /// ```
+    pub fn would_block_timeout(mut self, timeout: Duration) -> Self {
+        self.patience.timeout = timeout;
+        self
     }
 }
 
@@ -423,31 +525,40 @@ impl Sink for StdStream {
         }
     }
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        let (torn, patience) = (&mut self.torn, self.patience);
         match self.stream {
-            Stream::Stdout => write_records(&mut io::stdout().lock(), batch, &mut self.torn),
-            Stream::Stderr => write_records(&mut io::stderr().lock(), batch, &mut self.torn),
+            Stream::Stdout => write_records(&mut io::stdout().lock(), batch, torn, patience),
+            Stream::Stderr => write_records(&mut io::stderr().lock(), batch, torn, patience),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self.stream {
-            Stream::Stdout => io::stdout().flush(),
-            Stream::Stderr => io::stderr().flush(),
+            Stream::Stdout => flush_patiently(&mut io::stdout().lock(), self.patience),
+            Stream::Stderr => flush_patiently(&mut io::stderr().lock(), self.patience),
         }
     }
     fn close(&mut self) -> io::Result<()> {
+        let (torn, patience) = (&mut self.torn, self.patience);
         match self.stream {
-            Stream::Stdout => end_torn(&mut io::stdout().lock(), &mut self.torn),
-            Stream::Stderr => end_torn(&mut io::stderr().lock(), &mut self.torn),
+            Stream::Stdout => end_torn(&mut io::stdout().lock(), torn, patience),
+            Stream::Stderr => end_torn(&mut io::stderr().lock(), torn, patience),
         }?;
         self.flush()
     }
 }
 
 /// Writes all of `bytes` to `w` as `write_all` does, but on error also says how many bytes
-/// were accepted. (The sinks that hand a generic writer whole lines: [`StdStream`],
-/// [`WriteSink`], [`Console`].)
-fn write_counted(w: &mut impl Write, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+/// were accepted. A write that would block is waited for per `patience`. (The sinks that
+/// hand a generic writer whole lines: [`StdStream`], [`WriteSink`], [`Console`].)
+fn write_counted(
+    w: &mut impl Write,
+    bytes: &[u8],
+    patience: Patience,
+) -> Result<(), (usize, io::Error)> {
     let mut done = 0;
+    // Since when the output has refused bytes (none taken since), and the next sleep.
+    let mut stalled: Option<Instant> = None;
+    let mut pause = Duration::from_millis(1);
     while done < bytes.len() {
         match w.write(&bytes[done..]) {
             Ok(0) => {
@@ -456,19 +567,44 @@ fn write_counted(w: &mut impl Write, bytes: &[u8]) -> Result<(), (usize, io::Err
                     io::Error::new(io::ErrorKind::WriteZero, "the writer accepted no bytes"),
                 ))
             }
-            Ok(n) => done += n,
+            Ok(n) => {
+                done += n;
+                stalled = None;
+                pause = Duration::from_millis(1);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let since = *stalled.get_or_insert_with(Instant::now);
+                patience.wait(since, &mut pause).map_err(|e| (done, e))?;
+            }
             Err(error) => return Err((done, error)),
         }
     }
     Ok(())
 }
 
+/// `w.flush()`, waited for per `patience` while it would block (a buffered writer over a
+/// full non-blocking descriptor).
+fn flush_patiently(w: &mut impl Write, patience: Patience) -> io::Result<()> {
+    let mut stalled: Option<Instant> = None;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match w.flush() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let since = *stalled.get_or_insert_with(Instant::now);
+                patience.wait(since, &mut pause)?;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// When the last batch ended inside a record (`torn`), ends that line with `\n`, so that
 /// what follows starts a line of its own instead of being glued onto the torn record.
-fn end_torn(w: &mut impl Write, torn: &mut bool) -> io::Result<()> {
+fn end_torn(w: &mut impl Write, torn: &mut bool, patience: Patience) -> io::Result<()> {
     if *torn {
-        write_counted(w, b"\n").map_err(|(_, e)| e)?;
+        write_counted(w, b"\n", patience).map_err(|(_, e)| e)?;
         *torn = false;
     }
     Ok(())
@@ -478,9 +614,14 @@ fn end_torn(w: &mut impl Write, torn: &mut bool) -> io::Result<()> {
 /// of the batch were accepted completely (not 0 when some were). A record accepted only in
 /// part cannot be taken back from a generic writer: `torn` remembers it, and the next batch
 /// (or the close) first ends its line, so the torn record never swallows the next one.
-fn write_records(w: &mut impl Write, batch: &Batch<'_>, torn: &mut bool) -> Result<(), SinkError> {
-    end_torn(w, torn)?;
-    write_counted(w, batch.bytes()).map_err(|(done, error)| {
+fn write_records(
+    w: &mut impl Write,
+    batch: &Batch<'_>,
+    torn: &mut bool,
+    patience: Patience,
+) -> Result<(), SinkError> {
+    end_torn(w, torn, patience)?;
+    write_counted(w, batch.bytes(), patience).map_err(|(done, error)| {
         let written = batch.records_within(done);
         *torn = done > batch.prefix_bytes(written);
         SinkError { written, error }
@@ -488,7 +629,8 @@ fn write_records(w: &mut impl Write, batch: &Batch<'_>, torn: &mut bool) -> Resu
 }
 
 /// Adapts any [`Write`] into a sink: each batch written whole (short writes and `EINTR`
-/// retried, as `write_all` does), `flush` on barriers. After an error,
+/// retried, as `write_all` does; a write that would block retried after a short sleep, see
+/// [Non-blocking outputs](self#non-blocking-outputs)), `flush` on barriers. After an error,
 /// [`SinkError::written`] counts the records the writer accepted completely; the start of a
 /// record it accepted in part cannot be taken back from a generic writer, so the next batch
 /// (or [`close`](Sink::close)) first ends that torn line with `\n`: later records are never
@@ -505,6 +647,7 @@ pub struct WriteSink<W> {
     inner: W,
     /// The last batch ended inside a record: its line is still open.
     torn: bool,
+    patience: Patience,
 }
 
 impl<W: Write + Send + 'static> WriteSink<W> {
@@ -514,7 +657,15 @@ impl<W: Write + Send + 'static> WriteSink<W> {
             name: name.into(),
             inner,
             torn: false,
+            patience: Patience::new(None),
         }
+    }
+
+    /// How long a writer that would block may take no byte before the rest of the batch
+    /// fails (default [`DEFAULT_WOULD_BLOCK_TIMEOUT`]; `Duration::ZERO`: fail at once).
+    pub fn would_block_timeout(mut self, timeout: Duration) -> Self {
+        self.patience.timeout = timeout;
+        self
     }
 
     /// The wrapped writer.
@@ -528,14 +679,14 @@ impl<W: Write + Send + 'static> Sink for WriteSink<W> {
         &self.name
     }
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        write_records(&mut self.inner, batch, &mut self.torn)
+        write_records(&mut self.inner, batch, &mut self.torn, self.patience)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        flush_patiently(&mut self.inner, self.patience)
     }
     fn close(&mut self) -> io::Result<()> {
-        end_torn(&mut self.inner, &mut self.torn)?;
-        self.inner.flush()
+        end_torn(&mut self.inner, &mut self.torn, self.patience)?;
+        flush_patiently(&mut self.inner, self.patience)
     }
 }
 
