@@ -804,9 +804,10 @@ fn a_file_truncated_by_another_tool_gets_no_hole_and_its_length_resyncs() {
     }
 }
 
-/// A write to a pipe that fails part-way (here `EAGAIN` on a full non-blocking pipe) leaves
-/// the start of a record in the pipe, where it cannot be cut: the next record starts on a
-/// line of its own instead of being glued to it.
+/// A write to a pipe that fails part-way (here a full non-blocking pipe nobody reads, given
+/// up after the sink's `would_block_timeout`) leaves the start of a record in the pipe,
+/// where it cannot be cut: the next record starts on a line of its own instead of being
+/// glued to it.
 #[test]
 fn a_partial_record_left_in_a_pipe_is_ended_before_the_next_record() {
     use std::io::Read;
@@ -820,7 +821,10 @@ fn a_partial_record_left_in_a_pipe_is_ended_before_the_next_record() {
         .custom_flags(libc::O_NONBLOCK)
         .open(&path)
         .unwrap();
-    let mut sink = opts(IoStrategy::Line).open(&path).unwrap();
+    let mut sink = opts(IoStrategy::Line)
+        .would_block_timeout(std::time::Duration::from_millis(50))
+        .open(&path)
+        .unwrap();
     let fd = sink.as_raw_fd();
     unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFL);
@@ -831,7 +835,7 @@ fn a_partial_record_left_in_a_pipe_is_ended_before_the_next_record() {
     let record = format!("{{\"x\":\"{}\"}}\n", "y".repeat(1002));
     let records = vec![record.as_str(); 100];
     let err = sink.write_batch(&Owned::new(&records).batch()).unwrap_err();
-    assert_eq!(err.error.kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(err.error.kind(), io::ErrorKind::TimedOut, "{err}");
     let mut got = Vec::new();
     let mut drain = |got: &mut Vec<u8>| {
         let mut buf = vec![0; 1 << 20];
@@ -1058,4 +1062,58 @@ fn mmap_chunk_out_of_range_is_refused_saying_what_is_accepted() {
         .is_ok());
     // Other strategies do not use it.
     assert!(FileOptions::new().mmap_chunk(0).validate().is_ok());
+}
+
+/// A FIFO whose write end is non-blocking (set by another process sharing it, say) and whose
+/// reader is slow: the sink waits for room instead of failing the records; every record
+/// arrives, in order, and the batch is written whole.
+#[test]
+fn a_nonblocking_fifo_with_a_slow_reader_gets_every_record() {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fifo");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    // Opened non-blocking so that the open does not wait for a writer; then blocking.
+    let mut reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+        .unwrap();
+    fcntl_setfl(&reader, fcntl_getfl(&reader).unwrap() - OFlags::NONBLOCK).unwrap();
+    let mut sink = opts(IoStrategy::Line).open(&path).unwrap();
+    fcntl_setfl(
+        sink.as_fd(),
+        fcntl_getfl(sink.as_fd()).unwrap() | OFlags::NONBLOCK,
+    )
+    .unwrap();
+    let records: Vec<String> = (0..2000)
+        .map(|i| format!("{{\"i\":{i},\"pad\":\"{}\"}}", "y".repeat(200)))
+        .collect();
+    let owned = Owned::new(&records.iter().map(|r| format!("{r}\n")).collect::<Vec<_>>());
+    let total = owned.batch().bytes().len();
+    let drained = std::thread::spawn(move || {
+        // The sink fills the pipe (64 KiB) long before the 430 KB are read.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while got.len() < total {
+            let k = reader.read(&mut chunk).unwrap();
+            assert!(k > 0, "closed after {} bytes", got.len());
+            got.extend_from_slice(&chunk[..k]);
+            std::thread::sleep(std::time::Duration::from_micros(500));
+        }
+        got
+    });
+    sink.write_batch(&owned.batch()).unwrap();
+    let got = drained.join().unwrap();
+    assert_eq!(got.len(), total);
+    assert!(got == owned.batch().bytes(), "bytes differ");
 }

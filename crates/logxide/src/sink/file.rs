@@ -7,9 +7,11 @@
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -302,6 +304,7 @@ pub struct FileOptions {
     block_size: usize,
     mmap_chunk: usize,
     reopen_if_moved: bool,
+    would_block_timeout: Duration,
 }
 
 impl Default for FileOptions {
@@ -316,6 +319,7 @@ impl Default for FileOptions {
             reopen_if_moved: true,
             block_size: 64 * 1024,
             mmap_chunk: 8 * 1024 * 1024,
+            would_block_timeout: super::DEFAULT_WOULD_BLOCK_TIMEOUT,
         }
     }
 }
@@ -460,6 +464,23 @@ impl FileOptions {
     /// ```
     pub fn mmap_chunk(mut self, bytes: usize) -> Self {
         self.mmap_chunk = bytes;
+        self
+    }
+
+    /// For a file that is not a regular file (a FIFO, a device) whose descriptor is
+    /// non-blocking: how long a write that would block may take no byte before the rest of
+    /// the batch fails (default
+    /// [`DEFAULT_WOULD_BLOCK_TIMEOUT`](super::DEFAULT_WOULD_BLOCK_TIMEOUT), 10 s;
+    /// `Duration::ZERO`: fail at once). Until then the sink polls the descriptor and goes on
+    /// as soon as the reader makes room: a slow reader costs time, not records.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::FileOptions;
+    /// let opts = FileOptions::new().would_block_timeout(Duration::from_secs(1));
+    /// ```
+    pub fn would_block_timeout(mut self, timeout: Duration) -> Self {
+        self.would_block_timeout = timeout;
         self
     }
 
@@ -979,13 +1000,28 @@ impl FileSink {
     }
 
     /// `write(2)` loop: returns how many bytes reached the file, and the error if not all.
+    /// A descriptor that would block (non-blocking, full) is polled until it takes bytes
+    /// again, for at most [`FileOptions::would_block_timeout`] without progress.
     fn write_some(&mut self, bytes: &[u8]) -> (usize, Option<io::Error>) {
         let mut done = 0;
+        let mut stalled: Option<Instant> = None;
+        let mut pause = Duration::from_millis(1);
         while done < bytes.len() {
             match self.file.write(&bytes[done..]) {
                 Ok(0) => return (done, Some(io::ErrorKind::WriteZero.into())),
-                Ok(n) => done += n,
+                Ok(n) => {
+                    done += n;
+                    stalled = None;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let since = *stalled.get_or_insert_with(Instant::now);
+                    let timeout = self.options.would_block_timeout;
+                    let fd = Some(self.file.as_fd());
+                    if let Err(e) = super::wait_writable(fd, timeout, since, &mut pause) {
+                        return (done, Some(e));
+                    }
+                }
                 Err(e) => return (done, Some(e)),
             }
         }
@@ -1296,6 +1332,21 @@ impl fmt::Debug for FileSink {
             .field("durability", &self.durability)
             .field("len", &self.len)
             .finish_non_exhaustive()
+    }
+}
+
+impl std::os::fd::AsFd for FileSink {
+    /// The file descriptor of the log file, borrowed.
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use logxide::sink::FileSink;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let sink = FileSink::open(dir.path().join("app.log")).unwrap();
+    /// let _fd = sink.as_fd();
+    /// ```
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 

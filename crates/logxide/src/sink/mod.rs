@@ -30,9 +30,10 @@
 //!
 //! A descriptor may be non-blocking without the sink knowing: standard output set
 //! `O_NONBLOCK` by a parent process (or by another program sharing the terminal or pipe),
-//! a non-blocking socket. When it is full, a write fails with `WouldBlock`; [`StdStream`],
-//! [`Console`] and [`WriteSink`] then wait for it to take bytes again — `poll(2)` on
-//! standard output or error, short growing sleeps (1 ms to 50 ms) for any other writer —
+//! a non-blocking socket or FIFO. When it is full, a write fails with `WouldBlock`;
+//! [`StdStream`], [`Console`], [`WriteSink`] and [`FileSink`] (on a FIFO or a device) then
+//! wait for it to take bytes again — `poll(2)` on standard output or error and on the file
+//! sink's descriptor, short growing sleeps (1 ms to 50 ms) for any other writer —
 //! and go on where they stopped, so a slow reader costs time, not records. Only a descriptor
 //! that accepts no byte for the sink's `would_block_timeout` (default
 //! [`DEFAULT_WOULD_BLOCK_TIMEOUT`], 10 s) fails the rest of the batch, with an
@@ -437,30 +438,45 @@ impl Patience {
     /// since): waits until it may take bytes again, `pause` being the sleep for a writer that
     /// cannot be polled. `Err` once the output took nothing for the timeout.
     fn wait(&self, stalled: Instant, pause: &mut Duration) -> io::Result<()> {
-        let left = match self.timeout.checked_sub(stalled.elapsed()) {
-            Some(left) if !left.is_zero() => left,
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "the output would block and took no byte for {:?} (a non-blocking \
-                         descriptor whose reader does not read): the write is given up",
-                        self.timeout
-                    ),
-                ))
+        match self.stream {
+            Some(Stream::Stdout) => {
+                wait_writable(Some(io::stdout().as_fd()), self.timeout, stalled, pause)
             }
-        };
-        let polled = match self.stream {
-            Some(Stream::Stdout) => poll_writable(io::stdout().as_fd(), left),
-            Some(Stream::Stderr) => poll_writable(io::stderr().as_fd(), left),
-            None => false,
-        };
-        if !polled {
-            std::thread::sleep(left.min(*pause));
-            *pause = (*pause * 2).min(MAX_RETRY_PAUSE);
+            Some(Stream::Stderr) => {
+                wait_writable(Some(io::stderr().as_fd()), self.timeout, stalled, pause)
+            }
+            None => wait_writable(None, self.timeout, stalled, pause),
         }
-        Ok(())
     }
+}
+
+/// After a write that would block at `stalled` (no byte taken since): waits until `fd` can
+/// be written to — polled; without a descriptor, a sleep of `pause`, which then doubles up
+/// to [`MAX_RETRY_PAUSE`] — or `Err` (`TimedOut`, saying why) once `timeout` has passed
+/// since `stalled`.
+fn wait_writable(
+    fd: Option<BorrowedFd<'_>>,
+    timeout: Duration,
+    stalled: Instant,
+    pause: &mut Duration,
+) -> io::Result<()> {
+    let left = match timeout.checked_sub(stalled.elapsed()) {
+        Some(left) if !left.is_zero() => left,
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the output would block and took no byte for {timeout:?} (a non-blocking \
+                     descriptor whose reader does not read): the write is given up"
+                ),
+            ))
+        }
+    };
+    if !fd.is_some_and(|fd| poll_writable(fd, left)) {
+        std::thread::sleep(left.min(*pause));
+        *pause = (*pause * 2).min(MAX_RETRY_PAUSE);
+    }
+    Ok(())
 }
 
 /// Waits (at most `left`, and at most a second at a time) until `fd` can be written to, or
