@@ -1817,3 +1817,51 @@ fn a_rotating_path_without_a_usable_file_name_is_refused_saying_why() {
         )
     );
 }
+
+/// A symbolic link retargeted to a destination that cannot be opened (here a directory):
+/// the records go on at the current destination, the error reported with every batch —
+/// and that file is still rotated by size, as with `reopen_if_moved(false)`: the failed
+/// follow did not make every later batch ignore `max_bytes`.
+#[test]
+fn a_link_retargeted_to_an_unopenable_destination_still_rotates_by_size() {
+    let t = Linked::new();
+    let first = t.data.join("real.log");
+    let blocked = t.data.join("a-directory");
+    fs::create_dir_all(&blocked).unwrap();
+    let link = t.links.join("app.log");
+    std::os::unix::fs::symlink(&first, &link).unwrap();
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock).max_bytes(10).open(&link).unwrap();
+    write(&mut sink, &["aaaa"]);
+    let tmp_link = t.links.join("app.log.new");
+    std::os::unix::fs::symlink(&blocked, &tmp_link).unwrap();
+    fs::rename(&tmp_link, &link).unwrap();
+    for record in ["bbbb", "cccc", "dddd", "eeee"] {
+        let owned = Owned::new(&[record]);
+        let err = sink.write_batch(&owned.batch()).unwrap_err();
+        assert_eq!(
+            err.written, 1,
+            "{record}: the record is in the current file"
+        );
+        assert!(
+            err.error.to_string().contains("a-directory"),
+            "{record}: {err}"
+        );
+    }
+    sink.close().unwrap();
+    assert_eq!(sink.file(), first);
+    assert_eq!((sink.rotations(), sink.rotation_failures()), (2, 0));
+    assert_eq!(
+        names(&t.data),
+        [
+            "a-directory",
+            "real.20240301T120000.1.log",
+            "real.20240301T120000.log",
+            "real.log"
+        ]
+    );
+    assert_eq!(
+        all_contents(&first),
+        [&b"aaaa\nbbbb\n"[..], b"cccc\ndddd\n", b"eeee\n"]
+    );
+}

@@ -67,7 +67,7 @@
 //! next open). The previous destination keeps what was written to it. Without
 //! `reopen_if_moved`, or where the new destination cannot be opened (the batch then goes
 //! into the current file and its error is reported, as a failed rotation's), the
-//! records go on at the current destination.
+//! records go on at the current destination, which is rotated by size and time as usual.
 //!
 //! A dangling link (its destination missing) is followed too: the destination is created,
 //! as opening a plain [`FileSink`] through the link creates it (and its missing directories,
@@ -115,7 +115,10 @@
 //! keeps writing to the current file, counts the failure
 //! ([`RotatingFile::rotation_failures`]), and returns a [`SinkError`] whose
 //! [`written`](SinkError::written) is the whole batch (every record is in the file) so the
-//! writer reports the error. A failed write returns the exact number of records of the batch
+//! writer reports the error. The rest of that batch goes into the current file even past
+//! `max_bytes` — no record is dropped to honour the limit, and trying again within the
+//! batch would fail the same way — and the next batch tries the rotation again: the file
+//! exceeds the limit only by what is written while rotations fail. A failed write returns the exact number of records of the batch
 //! that were written, in whichever files, before it; a failed sync (with
 //! [`FileOptions::durability`]) of records that were written does not stop the rest of the
 //! batch: it is written, and the error reported with the whole batch written.
@@ -1562,7 +1565,12 @@ impl Sink for RotatingFile {
         // Rotations are decided on the file at the path (a link's destination): one moved
         // away or replaced by another tool is followed first, not judged by the descriptor
         // left behind.
+        // The error the batch reports (its records all written): a link that could not be
+        // followed, or a rotation that failed. Only the latter stops rotations for the rest
+        // of the batch (another attempt would fail the same way); a link not followed leaves
+        // the current file active, rotated by size and time as without following.
         let mut failed: Option<io::Error> = self.follow_link().err();
+        let mut rotation_failed = false;
         self.inner.follow_path().map_err(SinkError::new)?;
         let now = unix_secs(self.opts.clock.now());
         let mut unsynced: Option<io::Error> = None;
@@ -1574,7 +1582,10 @@ impl Sink for RotatingFile {
                 } else {
                     match self.rotate(now) {
                         Ok(()) => self.period = period,
-                        Err(e) => self.note_failure(e, &mut failed),
+                        Err(e) => {
+                            rotation_failed = true;
+                            self.note_failure(e, &mut failed);
+                        }
                     }
                 }
             } else if period < self.period {
@@ -1588,7 +1599,7 @@ impl Sink for RotatingFile {
             let rest = batch.skip(done);
             let n = match self.opts.max_bytes {
                 None => rest.len(),
-                Some(_) if failed.is_some() => rest.len(),
+                Some(_) if rotation_failed => rest.len(),
                 Some(max) => {
                     // A torn line is ended with `\n` before the next record: it counts.
                     let room = max.saturating_sub(self.inner.next_record_at());
@@ -1602,6 +1613,10 @@ impl Sink for RotatingFile {
                         match self.rotate(now) {
                             Ok(()) => continue,
                             Err(e) => {
+                                // Never a record dropped for the limit: the rest of the batch
+                                // goes into the current file, over `max_bytes`; the next batch
+                                // tries the rotation again.
+                                rotation_failed = true;
                                 self.note_failure(e, &mut failed);
                                 rest.len()
                             }
