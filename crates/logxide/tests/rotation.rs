@@ -1865,3 +1865,42 @@ fn a_link_retargeted_to_an_unopenable_destination_still_rotates_by_size() {
         [&b"aaaa\nbbbb\n"[..], b"cccc\ndddd\n", b"eeee\n"]
     );
 }
+
+/// The file moved away with its directory (renamed by another tool) and its path cannot be
+/// opened again (no parent directory, and `create_parents` off): as with a plain file sink,
+/// the batch goes into the moved file — every record written, the error reported — instead
+/// of every record being counted failed.
+#[test]
+fn a_file_moved_where_its_path_cannot_be_reopened_keeps_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    let path = logs.join("app.log");
+    let clock = ManualClock::at(T0);
+    let mut sink = clocked(&clock)
+        .max_bytes(4)
+        .file(FileOptions::new().create_parents(false))
+        .open(&path)
+        .unwrap();
+    write(&mut sink, &["a"]);
+    let moved = dir.path().join("moved");
+    fs::rename(&logs, &moved).unwrap();
+    let owned = Owned::new(&["b", "c"]);
+    let err = sink.write_batch(&owned.batch()).unwrap_err();
+    assert_eq!(err.written, 2, "{err}");
+    assert_eq!(err.error.kind(), std::io::ErrorKind::NotFound, "{err}");
+    assert!(
+        err.error
+            .to_string()
+            .contains("was moved and cannot be opened again"),
+        "{err}"
+    );
+    // No rotation was tried (the path cannot be created): the records are in the moved file.
+    assert_eq!((sink.rotations(), sink.rotation_failures()), (0, 0));
+    assert_eq!(fs::read(moved.join("app.log")).unwrap(), b"a\nb\nc\n");
+    assert!(!logs.exists());
+    // A file deleted as well (nobody could read it) fails the batch, as a file sink's does.
+    fs::remove_file(moved.join("app.log")).unwrap();
+    let err = sink.write_batch(&owned.batch()).unwrap_err();
+    assert_eq!(err.written, 0, "{err}");
+}

@@ -844,25 +844,35 @@ impl FileSink {
     /// like logrotate: readable there), the error reported with every record written; a file
     /// deleted too (no link left: nobody could read it) fails the batch.
     fn write_unfollowed(&mut self, batch: &Batch<'_>, reopen: io::Error) -> SinkError {
-        use std::os::unix::fs::MetadataExt;
-        let linked = self.file.metadata().is_ok_and(|m| m.nlink() > 0);
-        if !linked {
+        let Some(error) = self.moved_error(&reopen) else {
             return SinkError::new(reopen);
-        }
+        };
         match self.write_followed(batch) {
             Ok(()) => SinkError {
                 written: batch.len(),
-                error: io::Error::new(
-                    reopen.kind(),
-                    format!(
-                        "{} was moved and cannot be opened again ({reopen}): the batch went \
-                         into the moved file",
-                        self.path.display()
-                    ),
-                ),
+                error,
             },
             Err(e) => e,
         }
+    }
+
+    /// After [`follow_path`](Self::follow_path) failed with `reopen` (the file was moved away
+    /// and its path could not be opened again): the error of a batch written into the moved
+    /// file, or `None` if it has no name left (deleted too: records written there would be
+    /// read by nobody, so the batch fails).
+    pub(super) fn moved_error(&self, reopen: &io::Error) -> Option<io::Error> {
+        use std::os::unix::fs::MetadataExt;
+        let linked = self.file.metadata().is_ok_and(|m| m.nlink() > 0);
+        linked.then(|| {
+            io::Error::new(
+                reopen.kind(),
+                format!(
+                    "{} was moved and cannot be opened again ({reopen}): the batch went into \
+                     the moved file",
+                    self.path.display()
+                ),
+            )
+        })
     }
 
     /// Takes the size of the open file (from the `stat` of [`follow_path`](Self::follow_path))

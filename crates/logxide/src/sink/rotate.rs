@@ -20,6 +20,9 @@
 //! default), a file that another tool moved away, deleted or replaced is followed first (a new
 //! file is opened at the path, appending), and the size counted is that file's real size
 //! (also after another tool truncated it in place, as logrotate's `copytruncate` does).
+//! Where the path cannot be opened again (its directory moved too, say), the batch goes into
+//! the moved file, unrotated, with the error reported and every record written, as a
+//! [`FileSink`]'s does; a file deleted as well fails the batch.
 //! After a rotation renamed the file, the new one is opened appending: lines another process
 //! wrote at the path in between (it opened the path after the rename) are kept.
 //! With [`FileOptions::durability`] on (`data` or `full`), the rename and the new file are
@@ -1571,10 +1574,20 @@ impl Sink for RotatingFile {
         // the current file active, rotated by size and time as without following.
         let mut failed: Option<io::Error> = self.follow_link().err();
         let mut rotation_failed = false;
-        self.inner.follow_path().map_err(SinkError::new)?;
+        if let Err(reopen) = self.inner.follow_path() {
+            // Moved away, and the path cannot be opened again: as a plain file sink does, the
+            // batch goes into the moved file if it still has a name (not rotated: a rotation
+            // opens a new file at that path), else it fails.
+            let moved = self.inner.moved_error(&reopen);
+            let Some(error) = moved else {
+                return Err(SinkError::new(reopen));
+            };
+            failed.get_or_insert(error);
+            rotation_failed = true;
+        }
         let now = unix_secs(self.opts.clock.now());
         let mut unsynced: Option<io::Error> = None;
-        if let Some(p) = self.opts.every {
+        if let Some(p) = self.opts.every.filter(|_| !rotation_failed) {
             let period = now / p.seconds();
             if period > self.period {
                 if self.inner.is_empty() {
