@@ -1102,3 +1102,65 @@ fn a_trigger_interrupted_by_a_panic_still_writes_everything_queued() {
     assert!(sink.batches.lock().unwrap().len() > 1);
     drop(writer);
 }
+
+/// Panics in its first two `write_batch` calls; its `name` panics once, when called after
+/// them — as the writer gives up a batch that panicked twice, outside its restart loop.
+struct PanickingName {
+    writes: Arc<AtomicUsize>,
+    name_panicked: Arc<std::sync::atomic::AtomicBool>,
+    mem: MemorySink,
+}
+
+impl Sink for PanickingName {
+    fn name(&self) -> &str {
+        if self.writes.load(SeqCst) >= 2 && !self.name_panicked.swap(true, SeqCst) {
+            panic!("injected name panic");
+        }
+        "panicking-name"
+    }
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        if self.writes.fetch_add(1, SeqCst) < 2 {
+            panic!("injected sink panic");
+        }
+        self.mem.write_batch(batch)
+    }
+}
+
+/// A panic that escapes the writer thread's restart loop ends the thread: the writer falls
+/// back to synchronous writes (as when no restart is left) instead of staying `Running`
+/// with nobody to write — where a `flush` waited for ever and `block` producers too.
+#[test]
+fn a_panic_escaping_the_restart_loop_falls_back_instead_of_stranding_the_queue() {
+    quiet_injected_panics();
+    let mem = MemorySink::new();
+    let (a, b) = fast_backoff();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .max_restarts(5)
+        .restart_backoff(a, b)
+        .sink(PanickingName {
+            writes: Arc::default(),
+            name_panicked: Arc::default(),
+            mem: mem.clone(),
+        })
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    assert_eq!(h.enqueue(b"a"), Ok(Queued::Queued));
+    // A bound for a hang, not a timing expectation.
+    assert_eq!(writer.flush(Some(Duration::from_secs(20))), Ok(()));
+    assert_eq!(mem.lines(), ["a"]);
+    let m = writer.metrics();
+    assert_eq!((m.state, m.restarts), (WriterState::Fallback, 1));
+    let err = h.last_error().unwrap();
+    assert_eq!(
+        err,
+        "writer thread ended by a panic outside its restart loop (injected name panic): \
+         callers write synchronously from now on"
+    );
+    assert_eq!(h.enqueue(b"b"), Ok(Queued::WrittenSync));
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(mem.lines(), ["a", "b"]);
+    assert_eq!((m.enqueued, m.written, m.failed), (2, 2, 0));
+    assert_settled(&m);
+}

@@ -52,7 +52,10 @@
 //!   records are counted failed there (and in `failed` unless another sink wrote them), the
 //!   reason is the sink's and the writer's last error, and the writer goes on with the next
 //!   batch. A sink's flush that panics twice in a row is skipped once the same way. So a
-//!   poisoned record costs two restarts, not all of them.
+//!   poisoned record costs two restarts, not all of them. A panic that escapes the restart
+//!   loop itself (a bug, or a sink's `name` panicking while the writer gives up its batch)
+//!   ends in fallback mode too, the panic's text the last error: the queue is never left
+//!   with nobody to write it.
 //! - **Fork.** A process forked (`fork()`) from the one that built the writer inherits a copy
 //!   of it — queue, buffers, sinks, and any lock the writer thread held at that instant — but
 //!   not its thread. In the child the writer stands down ([`WriterState::Forked`]): every
@@ -314,7 +317,12 @@ impl WriterBuilder {
                 let _ = thread_shared.writer_thread.set(thread::current());
                 shared::mark_writer_thread();
                 let _exit = ExitMark(&thread_shared);
-                worker::supervise(&thread_shared);
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    worker::supervise(&thread_shared)
+                }));
+                if let Err(payload) = run {
+                    worker::abandon(&thread_shared, &panic_message(&*payload));
+                }
             })
             .map_err(BuildError::Spawn)?;
         let _ = shared.writer_thread.set(thread.thread().clone());

@@ -105,6 +105,24 @@ pub(crate) fn supervise(shared: &Shared) {
 /// only to decide on a report, never while the hook runs): the writer thread reports while
 /// it runs, and after a fallback to synchronous writes — no thread left — the callers that
 /// write do (see [`report_drops`]).
+/// The writer thread is ending by a panic that escaped [`supervise`] (`message`, its text):
+/// a bug, or a sink's method panicking where the writer does not catch it (its `name` while
+/// a batch is given up). Left `RUNNING`, the queue would have nobody to write it — a `flush`
+/// would wait for ever, and so would `block` producers once it is full — so the writer falls
+/// back to synchronous writes, as when no restart is left: callers drain the queue (with
+/// sink panics caught) at their next write, flush or the shutdown.
+pub(crate) fn abandon(shared: &Shared, message: &str) {
+    shared.record_error(format!(
+        "writer thread ended by a panic outside its restart loop ({message}): callers write \
+         synchronously from now on"
+    ));
+    if shared.leave_running(FALLBACK) {
+        shared.queue.budget().wake_all_waiters();
+        let _g = shared.done_lock.lock().unwrap_or_else(|e| e.into_inner());
+        shared.done_cv.notify_all();
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct WarnState {
     last: Option<Instant>,
