@@ -1,6 +1,11 @@
 //! `logxide check`: validates logxide files line by line and as task trees.
+//!
+//! Memory stays bounded whatever the number of tasks (see [`Checker`]): a task is checked
+//! as a whole and forgotten as soon as it ends, and at most `--max-open-tasks` are held
+//! open. A task's levels form a tree of [`Group`]s walked without recursion, so a level may
+//! be any number of parts deep and each record costs time in proportion to its own depth.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -8,7 +13,9 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::record::{self, level_text, sanitize, Chunk, Kind, ParseError, Record, Status};
+use crate::record::{
+    self, level_text, level_text_then, sanitize, Chunk, Kind, ParseError, Record, Status,
+};
 
 /// Problems kept per file; further ones are only counted.
 const MAX_PROBLEMS: usize = 10_000;
@@ -18,6 +25,12 @@ const MAX_PROBLEMS: usize = 10_000;
 #[command(
     after_help = "Each problem is printed as FILE:LINE: message, then one summary line per file.\n\
 A task whose action has no end record yet is counted as incomplete, not as a problem.\n\
+Memory is bounded: a task is checked and forgotten when its root action ends (or when it is a\n\
+lone message at [1]); of the last --max-open-tasks ended ones the end is remembered, so a later\n\
+record of such a task is reported against it (\"comes after the end of its action\"); a later\n\
+record of a task forgotten before that starts a new task (counted again). At most\n\
+--max-open-tasks tasks are held open: past it, the one whose last record is the oldest is\n\
+checked as it is so far, with a problem saying so. Task levels may be any number of parts deep.\n\
 Rotated files compressed with gzip or zstd are decompressed (--repair refuses them).\n\n\
 Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors or unreadable files.\n\
 A file unreadable part way (a truncated or corrupt .gz or .zst) is reported for the lines read\n\
@@ -33,6 +46,11 @@ pub struct CheckArgs {
     /// Print the summary and problems as one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Tasks held open at once: past it, the one whose last record is the oldest is checked
+    /// as it is so far (a problem says so). Also the number of ended tasks remembered to
+    /// report a record that comes after its task ended
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=1 << 32))]
+    pub max_open_tasks: u64,
 }
 
 #[derive(Serialize, Default, Debug)]
@@ -112,30 +130,474 @@ struct End {
     line: u64,
 }
 
+/// The records of a task that share a level prefix (an action's own records and those of
+/// the actions inside it); the groups of a task form a tree, the prefix's parts its edges.
 #[derive(Default)]
 struct Group {
+    /// Position → the group one level deeper (this group's prefix followed by it).
+    children: HashMap<u64, usize>,
     /// Position → the first line with a record at it or inside it.
     occupied: BTreeMap<u64, u64>,
-    /// Positions holding a record of this group itself (not a child action).
-    own: HashSet<u64>,
+    /// Position → the line of the record of this group itself there (not a child action's).
+    own: HashMap<u64, u64>,
     start: Option<(String, u64)>,
     end: Option<End>,
 }
 
+/// A task being checked.
 struct TaskState {
     last_ts: f64,
     last_ts_line: u64,
-    levels: HashMap<Vec<u64>, u64>,
-    groups: HashMap<Vec<u64>, Group>,
+    /// The groups; `groups[0]` is the task's own (the empty prefix).
+    groups: Vec<Group>,
+    /// Lines of records already reported as coming after the end of their action.
+    after_end: HashSet<u64>,
+    first_line: u64,
+    last_line: u64,
 }
 
-/// Checks one input, filling `rep`. When reading fails, `rep` covers what was read before
-/// (the tasks so far checked as if the input ended there), and the error says how far that is.
-fn check_reader(r: impl Read, rep: &mut FileReport) -> Result<(), (io::Error, record::ReadSoFar)> {
+impl TaskState {
+    fn new(line: u64) -> Self {
+        TaskState {
+            last_ts: f64::NEG_INFINITY,
+            last_ts_line: 0,
+            groups: vec![Group::default()],
+            after_end: HashSet::new(),
+            first_line: line,
+            last_line: line,
+        }
+    }
+
+    /// The groups of the prefixes of `prefix` that exist: `[0]` (the empty prefix) first,
+    /// as far down as they go.
+    fn path(&self, prefix: &[u64]) -> Vec<usize> {
+        let mut ids = vec![0];
+        for p in prefix {
+            match self.groups[*ids.last().expect("never empty")]
+                .children
+                .get(p)
+            {
+                Some(&g) => ids.push(g),
+                None => break,
+            }
+        }
+        ids
+    }
+}
+
+/// What is remembered of a task once it ended (its root action ended, or it was a lone
+/// message at `[1]`): enough to report a later record of it.
+struct Ended {
+    /// The root action's end (`None`: a lone message).
+    end: Option<End>,
+    /// The line of its record at `[1]`.
+    first: Option<u64>,
+    last_ts: f64,
+    last_ts_line: u64,
+}
+
+/// Checks the records of one input, holding a bounded number of tasks: those still open
+/// (at most `max_open`: past it the least recently active one is checked as if the input
+/// ended there) and the `max_open` that ended last (to report a record after their end).
+/// A task is checked and forgotten as soon as it ends.
+struct Checker {
+    max_open: usize,
+    open: HashMap<String, TaskState>,
+    /// Open tasks by the line of their last record: the least recently active first.
+    by_last: BTreeMap<u64, String>,
+    ended: HashMap<String, Ended>,
+    /// The tasks in `ended`, the oldest first.
+    ended_order: VecDeque<String>,
+}
+
+impl Checker {
+    fn new(max_open: usize) -> Self {
+        Checker {
+            max_open: max_open.max(1),
+            open: HashMap::new(),
+            by_last: BTreeMap::new(),
+            ended: HashMap::new(),
+            ended_order: VecDeque::new(),
+        }
+    }
+
+    fn record(&mut self, rep: &mut FileReport, line: u64, rec: Record) {
+        match &rec.kind {
+            Kind::Message { .. } => rep.records.messages += 1,
+            Kind::Action { st, .. } => match st {
+                Status::Started => rep.records.started += 1,
+                Status::Succeeded => rep.records.succeeded += 1,
+                Status::Failed => rep.records.failed += 1,
+            },
+        }
+        if let Some(ended) = self.ended.get_mut(&rec.tid) {
+            late_record(rep, ended, line, &rec);
+            return;
+        }
+        let task = match self.open.get_mut(&rec.tid) {
+            Some(task) => {
+                let tid = self.by_last.remove(&task.last_line).expect("indexed");
+                task.last_line = line;
+                self.by_last.insert(line, tid);
+                task
+            }
+            None => {
+                rep.tasks += 1;
+                self.by_last.insert(line, rec.tid.clone());
+                self.open
+                    .entry(rec.tid.clone())
+                    .or_insert(TaskState::new(line))
+            }
+        };
+        let lone = task.first_line == line && rec.lvl == [1] && rec.action_type().is_none();
+        let root_end = on_record(rep, task, line, &rec);
+        if lone || root_end {
+            let task = self.open.remove(&rec.tid).expect("open");
+            self.by_last.remove(&task.last_line);
+            finish_task(rep, &rec.tid, &task);
+            let first = task.groups[0].own.get(&1).copied();
+            let root = &task.groups[0];
+            let end = root.end.as_ref().map(|e| End {
+                at: e.at.clone(),
+                pos: e.pos,
+                line: e.line,
+            });
+            self.ended.insert(
+                rec.tid.clone(),
+                Ended {
+                    end,
+                    first,
+                    last_ts: task.last_ts,
+                    last_ts_line: task.last_ts_line,
+                },
+            );
+            self.ended_order.push_back(rec.tid);
+            if self.ended_order.len() > self.max_open {
+                let old = self.ended_order.pop_front().expect("not empty");
+                self.ended.remove(&old);
+            }
+        } else if self.open.len() > self.max_open {
+            // (Never the task of this record: its last record is the newest.)
+            self.evict(rep, line);
+        }
+    }
+
+    /// Too many tasks open: the least recently active one is checked as if the input ended
+    /// at `line`, and forgotten.
+    fn evict(&mut self, rep: &mut FileReport, line: u64) {
+        let Some((last, tid)) = self.by_last.pop_first() else {
+            return;
+        };
+        let task = self.open.remove(&tid).expect("indexed");
+        rep.problem(
+            line,
+            format!(
+                "more than {} tasks open at once (--max-open-tasks): task {} (last record on line {last}) is checked as it is so far; a later record of it starts a new task",
+                self.max_open,
+                sanitize(&tid)
+            ),
+        );
+        finish_task(rep, &tid, &task);
+    }
+
+    /// The end of the input: the open tasks are checked, in the order they began.
+    fn finish(&mut self, rep: &mut FileReport) {
+        let mut open: Vec<(String, TaskState)> = self.open.drain().collect();
+        open.sort_by_key(|(_, t)| t.first_line);
+        for (tid, task) in &open {
+            finish_task(rep, tid, task);
+        }
+        self.by_last.clear();
+    }
+}
+
+/// A record of a task that ended (and was forgotten) earlier in the input.
+fn late_record(rep: &mut FileReport, ended: &mut Ended, line: u64, rec: &Record) {
+    let tid = sanitize(&rec.tid);
+    let lt = level_text(&rec.lvl);
+    if rec.ts < ended.last_ts {
+        rep.problem(
+            line,
+            format!(
+                "ts goes backwards in task {tid}: {} after {} (line {})",
+                rec.ts, ended.last_ts, ended.last_ts_line
+            ),
+        );
+    } else {
+        ended.last_ts = rec.ts;
+        ended.last_ts_line = line;
+    }
+    let first = ended.first.filter(|_| rec.lvl == [1]);
+    let first = first.or(ended
+        .end
+        .as_ref()
+        .filter(|e| rec.lvl == [e.pos])
+        .map(|e| e.line));
+    if let Some(first) = first {
+        rep.problem(
+            line,
+            format!("duplicate task level {lt} in task {tid} (first on line {first})"),
+        );
+        return;
+    }
+    match &ended.end {
+        None => rep.problem(
+            line,
+            format!(
+                "record {lt} in task {tid} comes after the task's only record, a message at [1] (line {})",
+                ended.first.unwrap_or(0)
+            ),
+        ),
+        Some(end) => match &rec.kind {
+            Kind::Action { at, st } if *st != Status::Started && rec.lvl.len() == 1 => {
+                rep.problem(
+                    line,
+                    format!(
+                        "second end of action {} at {lt} (it ended on line {})",
+                        sanitize(at),
+                        end.line
+                    ),
+                )
+            }
+            _ => rep.problem(
+                line,
+                format!(
+                    "record {lt} comes after the end of its action {} ([{}], line {})",
+                    sanitize(&end.at),
+                    end.pos,
+                    end.line
+                ),
+            ),
+        },
+    }
+}
+
+/// Checks one record of an open task; true when it is the end of the task's root action.
+fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record) -> bool {
+    let tid = sanitize(&rec.tid);
+    let lvl = &rec.lvl;
+    let n = lvl.len();
+    let lt = level_text(lvl);
+    if rec.ts < task.last_ts {
+        rep.problem(
+            line,
+            format!(
+                "ts goes backwards in task {tid}: {} after {} (line {})",
+                rec.ts, task.last_ts, task.last_ts_line
+            ),
+        );
+    } else {
+        task.last_ts = rec.ts;
+        task.last_ts_line = line;
+    }
+    // The groups of the prefixes lvl[..i] that exist (ids[i] for lvl[..i]).
+    let mut ids = task.path(&lvl[..n - 1]);
+    if ids.len() == n {
+        if let Some(first) = task.groups[ids[n - 1]].own.get(&lvl[n - 1]) {
+            rep.problem(
+                line,
+                format!("duplicate task level {lt} in task {tid} (first on line {first})"),
+            );
+            return false;
+        }
+    }
+    // A record after the end of an action it is inside (innermost first).
+    for i in (0..ids.len()).rev() {
+        if i == n - 1 && rec.is_end() {
+            continue; // a second end: reported below
+        }
+        if let Some(end) = &task.groups[ids[i]].end {
+            if end.line < line {
+                rep.problem(
+                    line,
+                    format!(
+                        "record {lt} comes after the end of its action {} ({}, line {})",
+                        sanitize(&end.at),
+                        level_text_then(&lvl[..i], Some(end.pos)),
+                        end.line
+                    ),
+                );
+                task.after_end.insert(line);
+                break;
+            }
+        }
+    }
+    for i in 0..n {
+        if i == ids.len() {
+            let g = task.groups.len();
+            task.groups.push(Group::default());
+            task.groups[ids[i - 1]].children.insert(lvl[i - 1], g);
+            ids.push(g);
+        }
+        let g = &mut task.groups[ids[i]];
+        g.occupied.entry(lvl[i]).or_insert(line);
+        if i == n - 1 {
+            g.own.insert(lvl[i], line);
+        }
+    }
+    let group = &mut task.groups[ids[n - 1]];
+    let Kind::Action { at, st } = &rec.kind else {
+        return false;
+    };
+    let at_s = sanitize(at);
+    if *st == Status::Started {
+        if lvl[n - 1] != 1 {
+            rep.problem(
+                line,
+                format!(
+                    "start of action {at_s} at {lt} is not the first position of its action (…,1)"
+                ),
+            );
+        } else {
+            group.start = Some((at.clone(), line));
+        }
+    } else if let Some(prev) = &group.end {
+        rep.problem(
+            line,
+            format!(
+                "second end of action {at_s} at {lt} (it ended on line {})",
+                prev.line
+            ),
+        );
+    } else {
+        group.end = Some(End {
+            at: at.clone(),
+            pos: lvl[n - 1],
+            line,
+        });
+        return n == 1;
+    }
+    false
+}
+
+/// The problems of a task's tree as a whole (starts, ends, gaps), once it ended or the
+/// input did. The groups are visited in the order of their prefixes, without recursion.
+fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
+    let tid_s = sanitize(tid);
+    let mut incomplete = false;
+    // (group, its prefix's length, the prefix's last part, whether an action around it
+    // ended, whether its parent group belongs to no started action: then that was
+    // reported, not again for each group inside it)
+    let mut stack = vec![(0usize, 0usize, 0u64, false, false)];
+    let mut q: Vec<u64> = Vec::new();
+    while let Some((id, len, part, closed_above, orphan_above)) = stack.pop() {
+        q.truncate(len.saturating_sub(1));
+        if len > 0 {
+            q.push(part);
+        }
+        let g = &task.groups[id];
+        let closed = closed_above || g.end.is_some();
+        let at_level = |p: u64| level_text_then(&q, Some(p));
+        let mut orphan = false;
+        match &g.start {
+            None => {
+                if let Some(end) = &g.end {
+                    rep.problem(
+                        end.line,
+                        format!(
+                            "end of action {} at {} without a start (no started record at {})",
+                            sanitize(&end.at),
+                            at_level(end.pos),
+                            at_level(1)
+                        ),
+                    );
+                } else if !(q.is_empty() && g.occupied.len() == 1 && g.own.contains_key(&1)) {
+                    orphan = true;
+                    if !orphan_above {
+                        let first_line = g.occupied.values().copied().min().unwrap_or(0);
+                        rep.problem(
+                            first_line,
+                            format!(
+                                "records at {} in task {tid_s} belong to no started action (nothing started at {})",
+                                at_level(*g.occupied.keys().next().unwrap_or(&1)),
+                                at_level(1)
+                            ),
+                        );
+                    }
+                }
+            }
+            Some((start_at, start_line)) => {
+                let start_s = sanitize(start_at);
+                if let Some(end) = &g.end {
+                    if &end.at != start_at {
+                        rep.problem(
+                            end.line,
+                            format!(
+                                "end of action {} at {} does not match its start {start_s} (line {start_line})",
+                                sanitize(&end.at),
+                                at_level(end.pos)
+                            ),
+                        );
+                    }
+                    for (&p, &l) in g.occupied.range(end.pos + 1..) {
+                        if !task.after_end.contains(&l) {
+                            rep.problem(
+                                l,
+                                format!(
+                                    "record at {} is after the end of its action {start_s} ({}, line {})",
+                                    at_level(p),
+                                    at_level(end.pos),
+                                    end.line
+                                ),
+                            );
+                        }
+                    }
+                } else if closed {
+                    rep.problem(
+                        *start_line,
+                        format!(
+                            "action {start_s} at {} in task {tid_s} has no end record, but an action around it ended",
+                            at_level(1)
+                        ),
+                    );
+                } else {
+                    incomplete = true;
+                }
+                if closed {
+                    let mut expect = 1;
+                    for (&p, &l) in &g.occupied {
+                        if p > expect {
+                            let missing = if p - expect == 1 {
+                                at_level(expect)
+                            } else {
+                                format!("{} to {}", at_level(expect), at_level(p - 1))
+                            };
+                            rep.problem(
+                                l,
+                                format!(
+                                    "gap in the task levels of task {tid_s}: {missing} missing before {}",
+                                    at_level(p)
+                                ),
+                            );
+                        }
+                        expect = p + 1;
+                    }
+                }
+            }
+        }
+        let mut children: Vec<(u64, usize)> = g.children.iter().map(|(&p, &c)| (p, c)).collect();
+        children.sort_unstable_by(|a, b| b.cmp(a));
+        stack.extend(
+            children
+                .into_iter()
+                .map(|(p, c)| (c, len + 1, p, closed, orphan)),
+        );
+    }
+    if incomplete {
+        rep.incomplete_tasks += 1;
+    }
+}
+
+/// Checks one input, filling `rep`, holding at most `max_open` open tasks (see [`Checker`]).
+/// When reading fails, `rep` covers what was read before (the tasks so far checked as if the
+/// input ended there), and the error says how far that is.
+fn check_reader(
+    r: impl Read,
+    rep: &mut FileReport,
+    max_open: usize,
+) -> Result<(), (io::Error, record::ReadSoFar)> {
     let mut so_far = record::ReadSoFar::default();
-    let mut tasks: HashMap<String, TaskState> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let mut after_end_lines: HashSet<u64> = HashSet::new();
+    let mut checker = Checker::new(max_open);
     let read = record::for_each_line(BufReader::with_capacity(1 << 16, r), |chunk| {
         so_far = chunk.read_so_far();
         match chunk {
@@ -184,224 +646,15 @@ fn check_reader(r: impl Read, rep: &mut FileReport) -> Result<(), (io::Error, re
                 }
                 match parsed {
                     Err(e) => rep.problem(no, e.to_string()),
-                    Ok(rec) => {
-                        on_record(rep, &mut tasks, &mut order, &mut after_end_lines, no, rec)
-                    }
+                    Ok(rec) => checker.record(rep, no, rec),
                 }
             }
         }
         Ok(())
     });
-    for tid in &order {
-        finish_task(rep, tid, &tasks[tid], &after_end_lines);
-    }
-    rep.tasks = order.len() as u64;
+    checker.finish(rep);
     rep.problems.sort_by_key(|p| p.line);
     read.map_err(|e| (e, so_far))
-}
-
-fn on_record(
-    rep: &mut FileReport,
-    tasks: &mut HashMap<String, TaskState>,
-    order: &mut Vec<String>,
-    after_end: &mut HashSet<u64>,
-    line: u64,
-    rec: Record,
-) {
-    match &rec.kind {
-        Kind::Message { .. } => rep.records.messages += 1,
-        Kind::Action { st, .. } => match st {
-            Status::Started => rep.records.started += 1,
-            Status::Succeeded => rep.records.succeeded += 1,
-            Status::Failed => rep.records.failed += 1,
-        },
-    }
-    let task = tasks.entry(rec.tid.clone()).or_insert_with(|| {
-        order.push(rec.tid.clone());
-        TaskState {
-            last_ts: f64::NEG_INFINITY,
-            last_ts_line: 0,
-            levels: HashMap::new(),
-            groups: HashMap::new(),
-        }
-    });
-    let tid = sanitize(&rec.tid);
-    let lvl = &rec.lvl;
-    let lt = level_text(lvl);
-    if rec.ts < task.last_ts {
-        rep.problem(
-            line,
-            format!(
-                "ts goes backwards in task {tid}: {} after {} (line {})",
-                rec.ts, task.last_ts, task.last_ts_line
-            ),
-        );
-    } else {
-        task.last_ts = rec.ts;
-        task.last_ts_line = line;
-    }
-    if let Some(first) = task.levels.get(lvl) {
-        rep.problem(
-            line,
-            format!("duplicate task level {lt} in task {tid} (first on line {first})"),
-        );
-        return;
-    }
-    task.levels.insert(lvl.clone(), line);
-    let n = lvl.len();
-    // A record after the end of an action it is inside (innermost first).
-    for i in (0..n).rev() {
-        if i == n - 1 && rec.is_end() {
-            continue; // a second end: reported below
-        }
-        if let Some(end) = task.groups.get(&lvl[..i]).and_then(|g| g.end.as_ref()) {
-            if end.line < line {
-                rep.problem(
-                    line,
-                    format!(
-                        "record {lt} comes after the end of its action {} ({}, line {})",
-                        sanitize(&end.at),
-                        level_text(&[&lvl[..i], &[end.pos]].concat()),
-                        end.line
-                    ),
-                );
-                after_end.insert(line);
-                break;
-            }
-        }
-    }
-    for i in 0..n {
-        let g = task.groups.entry(lvl[..i].to_vec()).or_default();
-        g.occupied.entry(lvl[i]).or_insert(line);
-        if i == n - 1 {
-            g.own.insert(lvl[i]);
-        }
-    }
-    let group = task.groups.get_mut(&lvl[..n - 1]).expect("inserted above");
-    if let Kind::Action { at, st } = &rec.kind {
-        let at_s = sanitize(at);
-        if *st == Status::Started {
-            if lvl[n - 1] != 1 {
-                rep.problem(
-                    line,
-                    format!("start of action {at_s} at {lt} is not the first position of its action (…,1)"),
-                );
-            } else {
-                group.start = Some((at.clone(), line));
-            }
-        } else if let Some(prev) = &group.end {
-            rep.problem(
-                line,
-                format!(
-                    "second end of action {at_s} at {lt} (it ended on line {})",
-                    prev.line
-                ),
-            );
-        } else {
-            group.end = Some(End {
-                at: at.clone(),
-                pos: lvl[n - 1],
-                line,
-            });
-        }
-    }
-}
-
-fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState, after_end: &HashSet<u64>) {
-    let tid_s = sanitize(tid);
-    let closed = |q: &[u64]| {
-        (0..=q.len()).any(|i| task.groups.get(&q[..i]).is_some_and(|g| g.end.is_some()))
-    };
-    let mut incomplete = false;
-    let mut keys: Vec<&Vec<u64>> = task.groups.keys().collect();
-    keys.sort();
-    for q in keys {
-        let g = &task.groups[q];
-        let at_level = |p: u64| level_text(&[q.as_slice(), &[p]].concat());
-        let first_line = g.occupied.values().copied().min().unwrap_or(0);
-        let Some((start_at, start_line)) = &g.start else {
-            if let Some(end) = &g.end {
-                rep.problem(
-                    end.line,
-                    format!(
-                        "end of action {} at {} without a start (no started record at {})",
-                        sanitize(&end.at),
-                        at_level(end.pos),
-                        at_level(1)
-                    ),
-                );
-            } else if !(q.is_empty() && g.occupied.len() == 1 && g.own.contains(&1)) {
-                rep.problem(
-                    first_line,
-                    format!(
-                        "records at {} in task {tid_s} belong to no started action (nothing started at {})",
-                        level_text(&[q.as_slice(), &[*g.occupied.keys().next().unwrap_or(&1)]].concat()),
-                        at_level(1)
-                    ),
-                );
-            }
-            continue;
-        };
-        let start_s = sanitize(start_at);
-        if let Some(end) = &g.end {
-            if &end.at != start_at {
-                rep.problem(
-                    end.line,
-                    format!(
-                        "end of action {} at {} does not match its start {start_s} (line {start_line})",
-                        sanitize(&end.at),
-                        at_level(end.pos)
-                    ),
-                );
-            }
-            for (&p, &l) in g.occupied.range(end.pos + 1..) {
-                if !after_end.contains(&l) {
-                    rep.problem(
-                        l,
-                        format!(
-                            "record at {} is after the end of its action {start_s} ({}, line {})",
-                            at_level(p),
-                            at_level(end.pos),
-                            end.line
-                        ),
-                    );
-                }
-            }
-        } else if closed(q) {
-            rep.problem(
-                *start_line,
-                format!(
-                    "action {start_s} at {} in task {tid_s} has no end record, but an action around it ended",
-                    at_level(1)
-                ),
-            );
-        } else {
-            incomplete = true;
-        }
-        if closed(q) {
-            let mut expect = 1;
-            for (&p, &l) in &g.occupied {
-                if p > expect {
-                    let missing = if p - expect == 1 {
-                        at_level(expect)
-                    } else {
-                        format!("{} to {}", at_level(expect), at_level(p - 1))
-                    };
-                    rep.problem(
-                        l,
-                        format!(
-                            "gap in the task levels of task {tid_s}: {missing} missing before {}",
-                            at_level(p)
-                        ),
-                    );
-                }
-                expect = p + 1;
-            }
-        }
-    }
-    if incomplete {
-        rep.incomplete_tasks += 1;
-    }
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -555,7 +808,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                 continue;
             }
         };
-        if let Err((e, so_far)) = check_reader(input, &mut rep) {
+        if let Err((e, so_far)) = check_reader(input, &mut rep, args.max_open_tasks as usize) {
             // The report of the lines read before the error is printed too.
             let text = record::read_error_text(&e, compression, so_far);
             eprintln!(
@@ -645,7 +898,7 @@ mod tests {
 
     fn check(text: &str) -> FileReport {
         let mut rep = FileReport::default();
-        check_reader(text.as_bytes(), &mut rep).unwrap();
+        check_reader(text.as_bytes(), &mut rep, 100_000).unwrap();
         rep
     }
 
@@ -703,6 +956,52 @@ mod tests {
             "{:?}",
             r.problems
         );
+    }
+
+    /// However many tasks a file has, the checker holds at most `max_open` open ones and
+    /// remembers the `max_open` that ended last.
+    #[test]
+    fn checker_holds_a_bounded_number_of_tasks() {
+        let mut rep = FileReport::default();
+        let mut c = Checker::new(100);
+        let mut line = 0;
+        let mut rec = |c: &mut Checker, rep: &mut FileReport, text: String| {
+            line += 1;
+            c.record(rep, line, record::parse(text.as_bytes()).unwrap());
+            assert!(c.open.len() <= 100 && c.ended.len() <= 100);
+            assert_eq!(c.by_last.len(), c.open.len());
+            assert_eq!(c.ended_order.len(), c.ended.len());
+        };
+        for i in 0..10_000 {
+            rec(
+                &mut c,
+                &mut rep,
+                format!(r#"{{"ts":1,"tid":"E{i}","lvl":[1],"at":"x","st":"started"}}"#),
+            );
+            rec(
+                &mut c,
+                &mut rep,
+                format!(r#"{{"ts":1,"tid":"O{i}","lvl":[1],"at":"x","st":"started"}}"#),
+            );
+            rec(
+                &mut c,
+                &mut rep,
+                format!(r#"{{"ts":1,"tid":"M{i}","lvl":[1],"mt":"info"}}"#),
+            );
+            rec(
+                &mut c,
+                &mut rep,
+                format!(r#"{{"ts":2,"tid":"E{i}","lvl":[2],"at":"x","st":"succeeded"}}"#),
+            );
+        }
+        // Each O is evicted by the next but 99: a lone message or an ended task evicts none.
+        assert_eq!(c.open.len(), 99);
+        assert_eq!(rep.problem_count, 10_000 - 99);
+        assert_eq!(rep.incomplete_tasks, 10_000 - 99);
+        c.finish(&mut rep);
+        assert!(c.open.is_empty() && c.by_last.is_empty());
+        assert_eq!(rep.tasks, 30_000);
+        assert_eq!(rep.incomplete_tasks, 10_000);
     }
 
     #[test]

@@ -14,9 +14,6 @@ use logxide::encode::Format;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-/// Task levels deeper than this are refused (the tree is walked recursively).
-pub const MAX_DEPTH: usize = 256;
-
 /// JSON nested deeper than this (arrays and objects) is refused: parsing, printing and
 /// dropping a value recurse. logxide writes serde values up to 1023 levels deep (deeper ones
 /// become a serialize error), so every record it writes fits; this is well above serde_json's
@@ -268,7 +265,7 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
         None => return Err(missing(keys.lvl)),
         Some(v) => v
             .as_array()
-            .filter(|a| !a.is_empty() && a.len() <= MAX_DEPTH)
+            .filter(|a| !a.is_empty())
             .and_then(|a| {
                 a.iter()
                     .map(|x| x.as_u64().filter(|&n| n >= 1))
@@ -276,7 +273,7 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
             })
             .ok_or_else(|| {
                 bad(format!(
-                    "\"{}\" is not a non-empty array of at most {MAX_DEPTH} positive integers",
+                    "\"{}\" is not a non-empty array of positive integers",
                     keys.lvl
                 ))
             })?,
@@ -561,14 +558,34 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
-/// A level as `[3,1]`.
+/// Parts of a long level spelled at each end by [`level_text`].
+const LEVEL_ENDS: usize = 8;
+
+/// A level as `[3,1]`; one of more than 16 parts as its first and last eight with the count
+/// of those between (`[2,2,2,2,2,2,2,2,…84 more…,2,2,2,2,2,2,2,5]`), so that a text about a
+/// level is short however deep the level is.
 pub fn level_text(lvl: &[u64]) -> String {
+    level_text_then(lvl, None)
+}
+
+/// [`level_text`] of `prefix` followed by `last` (if any), without building that level.
+pub fn level_text_then(prefix: &[u64], last: Option<u64>) -> String {
+    let n = prefix.len() + usize::from(last.is_some());
+    let part = |i: usize| prefix.get(i).copied().or(last).unwrap_or(0);
     let mut s = String::from("[");
-    for (i, n) in lvl.iter().enumerate() {
+    let shown: Box<dyn Iterator<Item = usize>> = if n > 2 * LEVEL_ENDS {
+        Box::new((0..LEVEL_ENDS).chain(n - LEVEL_ENDS..n))
+    } else {
+        Box::new(0..n)
+    };
+    for i in shown {
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "{n}");
+        if n > 2 * LEVEL_ENDS && i == n - LEVEL_ENDS {
+            let _ = write!(s, "…{} more…,", n - 2 * LEVEL_ENDS);
+        }
+        let _ = write!(s, "{}", part(i));
     }
     s.push(']');
     s
@@ -686,12 +703,36 @@ mod tests {
             Err(ParseError::Record("missing key \"tid\"".into()))
         );
         assert!(parse(br#"{"ts":1,"tid":"a","lvl":[0],"mt":"info"}"#).is_err());
+        // Any depth: the library nests actions as deep as the program does.
         let deep = format!(
             r#"{{"ts":1,"tid":"a","lvl":[{}1],"mt":"info"}}"#,
-            "1,".repeat(MAX_DEPTH)
+            "1,".repeat(100_000)
         );
-        assert!(parse(deep.as_bytes()).is_err());
+        assert_eq!(parse(deep.as_bytes()).unwrap().lvl, vec![1; 100_001]);
+        assert_eq!(
+            parse(br#"{"ts":1,"tid":"a","lvl":[],"mt":"info"}"#),
+            Err(ParseError::Record(
+                "\"lvl\" is not a non-empty array of positive integers".into()
+            ))
+        );
         assert!(parse(br#"{"ts":1,"tid":"a","lvl":[1],"at":"x","st":"done"}"#).is_err());
+    }
+
+    #[test]
+    fn long_levels_are_shortened() {
+        assert_eq!(level_text(&[3, 1]), "[3,1]");
+        assert_eq!(level_text(&[1; 16]), format!("[{}1]", "1,".repeat(15)));
+        let mut lvl: Vec<u64> = (1..=17).collect();
+        assert_eq!(
+            level_text(&lvl),
+            "[1,2,3,4,5,6,7,8,…1 more…,10,11,12,13,14,15,16,17]"
+        );
+        let last = lvl.pop();
+        assert_eq!(
+            level_text_then(&lvl, last),
+            level_text(&[&lvl[..], &[17]].concat())
+        );
+        assert_eq!(level_text_then(&[], Some(4)), "[4]");
     }
 
     #[test]

@@ -195,72 +195,126 @@ fn nul_line(no: u64, len: u64) -> String {
     format!("! line {no}: NUL tail ({len} zero bytes) ignored")
 }
 
+/// One record of a task's tree and the records under it (indices into [`Tree::nodes`]).
 struct Node<'a> {
     rec: &'a Record,
-    children: Vec<Node<'a>>,
+    children: Vec<usize>,
     incomplete: bool,
 }
 
-/// The tree of records sharing the first `d` parts of their levels.
-fn build<'a>(
-    recs: &[&'a Record],
-    d: usize,
-    min: Option<Level>,
-    incomplete: &mut bool,
-) -> Vec<Node<'a>> {
-    type Slot<'a> = (Vec<&'a Record>, Vec<&'a Record>);
-    let mut slots: BTreeMap<u64, Slot<'a>> = BTreeMap::new();
-    for &r in recs {
-        let slot = slots.entry(r.lvl[d]).or_default();
-        if r.lvl.len() == d + 1 {
-            slot.0.push(r);
-        } else {
-            slot.1.push(r);
-        }
-    }
-    let mut head = None;
-    let mut ended = false;
-    let mut items = Vec::new();
-    for (k, (direct, deeper)) in slots {
-        for r in direct {
-            if k == 1 && head.is_none() && r.is_start() {
-                head = Some(r);
-                continue;
-            }
-            ended |= r.is_end();
-            if !hidden(r, min) {
-                items.push(Node {
-                    rec: r,
-                    children: Vec::new(),
-                    incomplete: false,
-                });
+/// A task's records as a tree: the nodes in one vector (no recursion to build, print or
+/// drop it, however deep its levels go), `roots` the top ones in order.
+struct Tree<'a> {
+    nodes: Vec<Node<'a>>,
+    roots: Vec<usize>,
+    /// Whether some action in it has no end record.
+    incomplete: bool,
+}
+
+/// The records of one level prefix while [`build`] sorts them: by the next part of their
+/// levels, each position's records of the prefix itself, then those deeper.
+struct Frame<'a> {
+    depth: usize,
+    slots: std::collections::btree_map::IntoIter<u64, (Vec<&'a Record>, Vec<&'a Record>)>,
+    head: Option<&'a Record>,
+    ended: bool,
+    items: Vec<usize>,
+}
+
+impl<'a> Frame<'a> {
+    fn new(recs: Vec<&'a Record>, depth: usize) -> Self {
+        type Slot<'a> = (Vec<&'a Record>, Vec<&'a Record>);
+        let mut slots: BTreeMap<u64, Slot<'a>> = BTreeMap::new();
+        for r in recs {
+            let slot = slots.entry(r.lvl[depth]).or_default();
+            if r.lvl.len() == depth + 1 {
+                slot.0.push(r);
+            } else {
+                slot.1.push(r);
             }
         }
-        if !deeper.is_empty() {
-            items.extend(build(&deeper, d + 1, min, incomplete));
+        Frame {
+            depth,
+            slots: slots.into_iter(),
+            head: None,
+            ended: false,
+            items: Vec::new(),
         }
-    }
-    match head {
-        Some(rec) => {
-            *incomplete |= !ended;
-            vec![Node {
-                rec,
-                children: items,
-                incomplete: !ended,
-            }]
-        }
-        None => items,
     }
 }
 
-fn render(
-    out: &mut dyn Write,
-    nodes: &[Node<'_>],
-    prefix: &mut String,
-    p: Paint,
-) -> io::Result<()> {
-    for (i, n) in nodes.iter().enumerate() {
-        let last = i + 1 == nodes.len();
+/// The tree of a task's records: at each level prefix, its records in the order of their
+/// positions, an action's records under its start (`…,1`), messages below `min` left out.
+/// Iterative: the levels of a record may be any number of parts deep.
+fn build<'a>(recs: &[&'a Record], min: Option<Level>) -> Tree<'a> {
+    let mut nodes: Vec<Node<'a>> = Vec::new();
+    let mut incomplete = false;
+    let mut stack = vec![Frame::new(recs.to_vec(), 0)];
+    loop {
+        let top = stack.last_mut().expect("popped only below");
+        if let Some((k, (direct, deeper))) = top.slots.next() {
+            for r in direct {
+                if k == 1 && top.head.is_none() && r.is_start() {
+                    top.head = Some(r);
+                    continue;
+                }
+                top.ended |= r.is_end();
+                if !hidden(r, min) {
+                    nodes.push(Node {
+                        rec: r,
+                        children: Vec::new(),
+                        incomplete: false,
+                    });
+                    top.items.push(nodes.len() - 1);
+                }
+            }
+            if !deeper.is_empty() {
+                let depth = top.depth + 1;
+                stack.push(Frame::new(deeper, depth));
+            }
+            continue;
+        }
+        let done = stack.pop().expect("the top");
+        let made = match done.head {
+            Some(rec) => {
+                incomplete |= !done.ended;
+                nodes.push(Node {
+                    rec,
+                    children: done.items,
+                    incomplete: !done.ended,
+                });
+                vec![nodes.len() - 1]
+            }
+            None => done.items,
+        };
+        match stack.last_mut() {
+            Some(parent) => parent.items.extend(made),
+            None => {
+                return Tree {
+                    nodes,
+                    roots: made,
+                    incomplete,
+                }
+            }
+        }
+    }
+}
+
+/// Prints the tree with its guides (`├─`, `│`), depth first, without recursion.
+fn render(out: &mut dyn Write, tree: &Tree<'_>, p: Paint) -> io::Result<()> {
+    let mut prefix = String::new();
+    // The lists being printed, each with the next index and the prefix's length before it.
+    let mut stack: Vec<(&[usize], usize, usize)> = vec![(&tree.roots, 0, 0)];
+    while let Some(top) = stack.last_mut() {
+        let (list, i, len) = *top;
+        if i == list.len() {
+            stack.pop();
+            prefix.truncate(len);
+            continue;
+        }
+        top.1 += 1;
+        let last = i + 1 == list.len();
+        let n = &tree.nodes[list[i]];
         let guide = if last { "└─ " } else { "├─ " };
         writeln!(
             out,
@@ -268,10 +322,11 @@ fn render(
             p.wrap(DIM, &format!("{prefix}{guide}")),
             record_line(n.rec, n.incomplete, p)
         )?;
-        let len = prefix.len();
-        prefix.push_str(if last { "   " } else { "│  " });
-        render(out, &n.children, prefix, p)?;
-        prefix.truncate(len);
+        if !n.children.is_empty() {
+            let len = prefix.len();
+            prefix.push_str(if last { "   " } else { "│  " });
+            stack.push((&n.children, 0, len));
+        }
     }
     Ok(())
 }
@@ -306,13 +361,12 @@ fn print_task(t: &Task, args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::R
         return Ok(());
     }
     let refs: Vec<&Record> = t.recs.iter().collect();
-    let mut incomplete = false;
-    let nodes = build(&refs, 0, args.level, &mut incomplete);
+    let tree = build(&refs, args.level);
     let first = t.recs.iter().map(|r| r.ts).fold(f64::INFINITY, f64::min);
     let mut head = format!("{} {}", p.wrap(BOLD, &sanitize(&t.tid)), time_text(first));
-    head = finish(head, incomplete, p);
+    head = finish(head, tree.incomplete, p);
     writeln!(out, "{head}")?;
-    render(out, &nodes, &mut String::new(), p)
+    render(out, &tree, p)
 }
 
 /// One input's items (tasks and notes) in the order they first appear, kept in memory only
@@ -1165,19 +1219,19 @@ mod tests {
 {"ts":1,"tid":"B","lvl":[3,2],"at":"db","st":"succeeded","dur":0.1}"#,
         );
         let refs: Vec<&Record> = rs.iter().collect();
-        let mut inc = false;
-        let nodes = build(&refs, 0, None, &mut inc);
-        assert!(inc);
-        assert_eq!(nodes.len(), 1);
-        assert_eq!(nodes[0].children.len(), 2);
-        assert_eq!(nodes[0].children[1].children.len(), 1);
+        let tree = build(&refs, None);
+        assert!(tree.incomplete);
+        assert_eq!(tree.roots.len(), 1);
+        let root = &tree.nodes[tree.roots[0]];
+        assert_eq!(root.children.len(), 2);
+        assert_eq!(tree.nodes[root.children[1]].children.len(), 1);
         let mut out = Vec::new();
-        render(&mut out, &nodes, &mut String::new(), Paint(false)).unwrap();
+        render(&mut out, &tree, Paint(false)).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "└─ http started (incomplete)\n   ├─ debug: in\n   └─ db started\n      └─ db succeeded 100.0ms\n"
         );
-        let nodes = build(&refs, 0, Some(Level::Info), &mut inc);
-        assert_eq!(nodes[0].children.len(), 1);
+        let tree = build(&refs, Some(Level::Info));
+        assert_eq!(tree.nodes[tree.roots[0]].children.len(), 1);
     }
 }

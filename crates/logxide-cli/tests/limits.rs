@@ -1,0 +1,258 @@
+//! What `view` and `check` hold in memory and how deep they read: task levels of any depth
+//! (the library nests actions as deep as the program does), a bounded number of tasks held
+//! by `check`, and a bounded `view --follow --action` buffer.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn logxide_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run logxide")
+}
+
+fn logxide_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+/// `depth` actions nested in one another, each started inside the one before, the innermost
+/// logging one message: written by the library itself.
+fn nested(log: &logxide::Logger, depth: usize) {
+    if depth == 0 {
+        log.info("bottom");
+        return;
+    }
+    let _a = log.start_action("rec", |_| {});
+    nested(log, depth - 1);
+}
+
+/// A task 1000 actions deep, as the library writes it, is clean for `check` and `view`
+/// shows it as a tree 1000 levels deep.
+#[test]
+fn a_task_1000_actions_deep_is_read() {
+    use logxide::sink::MemorySink;
+    const DEPTH: usize = 1000;
+    let mem = MemorySink::new();
+    let log = logxide::Logger::builder()
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    // (On a thread with room for the recursion.)
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(s, || nested(&log, DEPTH))
+            .unwrap();
+    });
+    log.flush(None).unwrap();
+    let file = mem.contents();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("deep.log"), &file).unwrap();
+    // The innermost action starts at [2,2,…,2,1] (1000 parts).
+    let deepest = file.split(|&b| b == b'\n').nth(DEPTH - 1).unwrap();
+    let deepest = text(deepest);
+    assert!(
+        deepest.contains(&format!(
+            "\"lvl\":[{}1],\"at\":\"rec\"",
+            "2,".repeat(DEPTH - 1)
+        )),
+        "{}",
+        &deepest[..200]
+    );
+
+    let out = logxide_in(dir.path(), &["check", "deep.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        "deep.log: 2001 lines, 1 task, 2001 records (1 message, 1000 started, 1000 succeeded, 0 failed), 0 incomplete tasks, 0 problems\n"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = logxide_in(dir.path(), &["view", "--color", "never", "deep.log"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    let s = text(&out.stdout);
+    // The durations vary: each end line is compared up to its status.
+    let got: Vec<&str> = s
+        .lines()
+        .skip(1)
+        .map(|l| l.split(" succeeded").next().unwrap())
+        .collect();
+    let mut want = Vec::new();
+    // The prefix under the action at depth k (0 = the task's root action).
+    let under = |k: usize| format!("   {}", "│  ".repeat(k));
+    want.push("└─ rec started".to_owned());
+    for k in 1..DEPTH {
+        want.push(format!("{}├─ rec started", under(k - 1)));
+    }
+    want.push(format!("{}├─ info: bottom", under(DEPTH - 1)));
+    for k in (0..DEPTH).rev() {
+        want.push(format!("{}└─ rec", under(k)));
+    }
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "line {}", i + 2);
+    }
+}
+
+/// A record 200 000 levels deep (a 400 kB line) is read as any other: `view` shows it,
+/// `check` says once that nothing started around it — no stack overflow, no time or output
+/// growing with the square of its depth.
+#[test]
+fn a_record_200000_levels_deep_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = format!(
+        "{{\"ts\":1,\"tid\":\"T\",\"lvl\":[{}1],\"mt\":\"info\",\"msg\":\"deep\"}}\n",
+        "1,".repeat(199_999)
+    );
+    std::fs::write(dir.path().join("deep.log"), line).unwrap();
+    let out = logxide_in(dir.path(), &["view", "--color", "never", "deep.log"]);
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(
+        text(&out.stdout),
+        "T 1970-01-01T00:00:01.000000Z\n└─ info: deep\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = logxide_in(dir.path(), &["check", "deep.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        "deep.log:1: records at [1] in task T belong to no started action (nothing started at [1])\n\
+         deep.log: 1 line, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 1 problem\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = logxide_with_stdin(
+        &["view", "--follow", "--color", "never", "-"],
+        line_bytes(&format!("[{}1]", "1,".repeat(199_999))).as_slice(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    assert_eq!(
+        s.len(),
+        "T ".len() + 2 * 200_000 + "info: deep\n".len(),
+        "{}",
+        &s[..100]
+    );
+    assert!(s.starts_with("T      ") && s.ends_with("  info: deep\n"));
+}
+
+fn line_bytes(lvl: &str) -> Vec<u8> {
+    format!("{{\"ts\":1,\"tid\":\"T\",\"lvl\":{lvl},\"mt\":\"info\",\"msg\":\"deep\"}}\n")
+        .into_bytes()
+}
+
+/// A problem about a level deeper than 16 parts spells its first and last eight parts.
+#[test]
+fn long_levels_in_problems_are_shortened() {
+    let dir = tempfile::tempdir().unwrap();
+    let lvl = format!("[{}5]", "2,".repeat(99));
+    let mut body =
+        b"{\"ts\":1,\"tid\":\"T\",\"lvl\":[1],\"at\":\"a\",\"st\":\"started\"}\n".to_vec();
+    body.extend(line_bytes(&lvl));
+    body.extend(line_bytes(&lvl));
+    std::fs::write(dir.path().join("d.log"), body).unwrap();
+    let out = logxide_in(dir.path(), &["check", "d.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        "d.log:2: records at [2,2] in task T belong to no started action (nothing started at [2,1])\n\
+         d.log:3: duplicate task level [2,2,2,2,2,2,2,2,…84 more…,2,2,2,2,2,2,2,5] in task T (first on line 2)\n\
+         d.log: 3 lines, 1 task, 3 records (2 messages, 1 started, 0 succeeded, 0 failed), 1 incomplete task, 2 problems\n"
+    );
+}
+
+/// Runs `logxide check ARGS… f.log` on `body`; the exit status and standard output.
+fn check_text(body: &str, args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.log"), body).unwrap();
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    all.push("f.log");
+    let out = logxide_in(dir.path(), &all);
+    (out.status.code(), text(&out.stdout))
+}
+
+const LATE: &str = r#"{"ts":1,"tid":"A","lvl":[1],"at":"x","st":"started"}
+{"ts":2,"tid":"A","lvl":[2],"at":"x","st":"succeeded"}
+{"ts":3,"tid":"A","lvl":[3],"mt":"info","msg":"late"}
+{"ts":1,"tid":"L","lvl":[1],"mt":"info","msg":"lone"}
+{"ts":0,"tid":"L","lvl":[2],"mt":"info","msg":"after"}
+{"ts":4,"tid":"A","lvl":[2],"at":"x","st":"failed"}
+{"ts":4,"tid":"A","lvl":[4],"at":"x","st":"failed"}
+"#;
+
+/// `check` forgets a task once it ended (its root action ended, or it was a lone message at
+/// `[1]`), remembering only its end: a later record of it is reported against that end, as
+/// long as the task is among the last `--max-open-tasks` that ended; past that, it starts a
+/// new task (which has no start).
+#[test]
+fn check_forgets_ended_tasks_and_reports_their_late_records() {
+    let (code, s) = check_text(LATE, &[]);
+    assert_eq!(
+        s,
+        "f.log:3: record [3] comes after the end of its action x ([2], line 2)\n\
+         f.log:5: ts goes backwards in task L: 0 after 1 (line 4)\n\
+         f.log:5: record [2] in task L comes after the task's only record, a message at [1] (line 4)\n\
+         f.log:6: duplicate task level [2] in task A (first on line 2)\n\
+         f.log:7: second end of action x at [4] (it ended on line 2)\n\
+         f.log: 7 lines, 2 tasks, 7 records (3 messages, 1 started, 1 succeeded, 2 failed), 0 incomplete tasks, 5 problems\n"
+    );
+    assert_eq!(code, Some(1));
+    // One ended task remembered: A is forgotten when L ends, so its record on line 6 starts
+    // a new task.
+    let (code, s) = check_text(LATE, &["--max-open-tasks", "1"]);
+    assert_eq!(
+        s,
+        "f.log:3: record [3] comes after the end of its action x ([2], line 2)\n\
+         f.log:5: ts goes backwards in task L: 0 after 1 (line 4)\n\
+         f.log:5: record [2] in task L comes after the task's only record, a message at [1] (line 4)\n\
+         f.log:6: end of action x at [2] without a start (no started record at [1])\n\
+         f.log:7: second end of action x at [4] (it ended on line 6)\n\
+         f.log: 7 lines, 3 tasks, 7 records (3 messages, 1 started, 1 succeeded, 2 failed), 0 incomplete tasks, 5 problems\n"
+    );
+    assert_eq!(code, Some(1));
+}
+
+/// Past `--max-open-tasks` tasks open at once, the least recently active one is checked as
+/// it is so far (here: incomplete), and a problem says so; its later records start a new
+/// task.
+#[test]
+fn check_caps_the_open_tasks() {
+    let body = r#"{"ts":1,"tid":"A","lvl":[1],"at":"x","st":"started"}
+{"ts":1,"tid":"B","lvl":[1],"at":"x","st":"started"}
+{"ts":1,"tid":"C","lvl":[1],"at":"x","st":"started"}
+{"ts":2,"tid":"B","lvl":[2],"at":"x","st":"succeeded"}
+{"ts":2,"tid":"A","lvl":[2],"at":"x","st":"succeeded"}
+{"ts":2,"tid":"C","lvl":[2],"at":"x","st":"succeeded"}
+"#;
+    let (code, s) = check_text(body, &["--max-open-tasks", "2"]);
+    assert_eq!(
+        s,
+        "f.log:3: more than 2 tasks open at once (--max-open-tasks): task A (last record on line 1) is checked as it is so far; a later record of it starts a new task\n\
+         f.log:5: end of action x at [2] without a start (no started record at [1])\n\
+         f.log: 6 lines, 4 tasks, 6 records (0 messages, 3 started, 3 succeeded, 0 failed), 1 incomplete task, 2 problems\n"
+    );
+    assert_eq!(code, Some(1));
+    let (code, s) = check_text(body, &["--max-open-tasks", "3"]);
+    assert_eq!(
+        s,
+        "f.log: 6 lines, 3 tasks, 6 records (0 messages, 3 started, 3 succeeded, 0 failed), 0 incomplete tasks, 0 problems\n"
+    );
+    assert_eq!(code, Some(0));
+    let (code, _) = check_text(body, &["--max-open-tasks", "0"]);
+    assert_eq!(code, Some(2));
+}
