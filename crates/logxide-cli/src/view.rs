@@ -42,7 +42,10 @@ status, duration, then fields key=value. Tasks without their end record are mark
 lines that are not records are shown as `! line N: not a record: ...`. Control characters in the\n\
 file are shown escaped (\\x1b, \\n, \\u{2028}), never sent to the terminal. Rotated files compressed\n\
 with gzip or zstd (app.<stamp>.log.gz, .zst) are decompressed.\n\n\
---follow prints the whole file first, then every complete line appended, with its task id.\n\n\
+--follow prints the whole file first, then every complete line appended, with its task id.\n\
+With --action, a task's lines are held until it contains that action (then printed) or its\n\
+root action ends without it (then forgotten); a lone message is never held; past --max-buffer\n\
+of held lines, those of the tasks held longest are dropped, with a message on stderr.\n\n\
 Exit status: 0, or 2 when a file cannot be read; a file unreadable part way (a truncated or\n\
 corrupt .gz or .zst) has the tasks read before the error shown, then the error."
 )]
@@ -76,7 +79,9 @@ pub struct ViewArgs {
     pub until: Option<f64>,
     /// Bytes of record lines kept in memory to put each task's records together (a number,
     /// or with K, M or G: KiB, MiB, GiB). Within it the output is that of the whole input at
-    /// once; past it, the oldest tasks are printed as they are so far
+    /// once; past it, the oldest tasks are printed as they are so far. With --follow
+    /// --action: the lines held of tasks not yet known to contain the action; past it, those
+    /// held longest are dropped down to half of it, and stderr says how many
     #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_size)]
     pub max_buffer: u64,
 }
@@ -600,15 +605,60 @@ fn view_all(
 }
 
 /// Prints records one by one as they arrive (`--follow`).
+///
+/// With `--action`, the lines of a task are held until it is known to contain an action of
+/// that type (then they are printed, and its later lines as they come) or until it ends
+/// without one (then they are forgotten); a task that is a lone message at `[1]` is never
+/// held. The lines held are bounded by `--max-buffer`: past it, those of the tasks held
+/// longest are dropped down to half of it, with a message on stderr saying how many; if
+/// such a task then turns out to contain the action, its lines from after the drop are shown.
 struct Stream<'a> {
     args: &'a ViewArgs,
     paint: Paint,
     /// With `--action`: lines of tasks not (yet) known to contain the action.
-    pending: HashMap<String, Vec<String>>,
+    pending: HashMap<String, Held>,
+    /// The tasks in `pending` by the number of their first held line: the oldest first.
+    pending_order: BTreeMap<u64, String>,
+    /// Bytes counted for `pending`.
+    held: u64,
+    /// Lines given to `pending` so far (numbers for `pending_order`).
+    seq: u64,
+    /// Tasks known to contain the action and not ended yet.
     matched: HashSet<String>,
+    /// Where a drop is reported (stderr).
+    err: Box<dyn Write + 'a>,
 }
 
-impl Stream<'_> {
+/// A task's lines held by [`Stream`].
+struct Held {
+    lines: Vec<String>,
+    seq: u64,
+    cost: u64,
+}
+
+impl<'a> Stream<'a> {
+    fn new(args: &'a ViewArgs, paint: Paint, err: Box<dyn Write + 'a>) -> Self {
+        Stream {
+            args,
+            paint,
+            pending: HashMap::new(),
+            pending_order: BTreeMap::new(),
+            held: 0,
+            seq: 0,
+            matched: HashSet::new(),
+            err,
+        }
+    }
+
+    fn take_pending(&mut self, tid: &str) -> Vec<String> {
+        let Some(h) = self.pending.remove(tid) else {
+            return Vec::new();
+        };
+        self.pending_order.remove(&h.seq);
+        self.held -= h.cost;
+        h.lines
+    }
+
     fn line(&mut self, out: &mut dyn Write, no: u64, bytes: &[u8]) -> io::Result<()> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
@@ -618,6 +668,7 @@ impl Stream<'_> {
             Err(_) => return writeln!(out, "{}", self.paint.wrap(YELLOW, &bad_line(no, bytes))),
         };
         let a = self.args;
+        let root_end = rec.is_end() && rec.lvl.len() == 1;
         if a.task
             .as_ref()
             .is_some_and(|t| !rec.tid.starts_with(t.as_str()))
@@ -625,6 +676,11 @@ impl Stream<'_> {
             || a.until.is_some_and(|u| rec.ts > u)
             || hidden(&rec, a.level)
         {
+            if root_end && a.action.is_some() {
+                // The task ended: nothing more of it is expected.
+                self.take_pending(&rec.tid);
+                self.matched.remove(&rec.tid);
+            }
             return Ok(());
         }
         let text = format!(
@@ -637,22 +693,86 @@ impl Stream<'_> {
             return writeln!(out, "{text}");
         };
         if self.matched.contains(&rec.tid) {
+            if root_end {
+                self.matched.remove(&rec.tid);
+            }
             return writeln!(out, "{text}");
         }
         if rec.action_type() == Some(want.as_str()) {
-            for earlier in self.pending.remove(&rec.tid).unwrap_or_default() {
+            for earlier in self.take_pending(&rec.tid) {
                 writeln!(out, "{earlier}")?;
             }
-            self.matched.insert(rec.tid.clone());
+            if !root_end {
+                self.matched.insert(rec.tid.clone());
+            }
             return writeln!(out, "{text}");
         }
-        if rec.is_end() && rec.lvl.len() == 1 {
-            self.pending.remove(&rec.tid); // the task ended without the action
-        } else {
-            self.pending.entry(rec.tid.clone()).or_default().push(text);
+        if root_end {
+            self.take_pending(&rec.tid); // the task ended without the action
+            return Ok(());
+        }
+        let lone = rec.lvl == [1] && rec.action_type().is_none();
+        if lone && !self.pending.contains_key(&rec.tid) {
+            return Ok(()); // a task of one message: it contains no action
+        }
+        let cost = text.len() as u64 + LINE_COST;
+        self.held += cost;
+        match self.pending.get_mut(&rec.tid) {
+            Some(h) => {
+                h.lines.push(text);
+                h.cost += cost;
+            }
+            None => {
+                let extra = TASK_COST + 2 * rec.tid.len() as u64;
+                self.held += extra;
+                self.seq += 1;
+                self.pending_order.insert(self.seq, rec.tid.clone());
+                self.pending.insert(
+                    rec.tid,
+                    Held {
+                        lines: vec![text],
+                        seq: self.seq,
+                        cost: cost + extra,
+                    },
+                );
+            }
+        }
+        if self.held > a.max_buffer {
+            self.drop_oldest(out)?;
         }
         Ok(())
     }
+
+    /// Over `--max-buffer`: drops the tasks held longest, down to half of it, and says so.
+    fn drop_oldest(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let (mut lines, mut tasks) = (0u64, 0u64);
+        while self.held > self.args.max_buffer / 2 {
+            let Some((_, tid)) = self.pending_order.pop_first() else {
+                break;
+            };
+            let h = self.pending.remove(&tid).expect("indexed");
+            self.held -= h.cost;
+            lines += h.lines.len() as u64;
+            tasks += 1;
+        }
+        // What was printed comes first (stdout and stderr may be the same terminal).
+        out.flush()?;
+        let _ = writeln!(
+            self.err,
+            "logxide view: --max-buffer ({} bytes) reached holding the lines of tasks not yet \
+             known to contain an action of type {}: dropped {} of {}, those held longest; if \
+             one of them turns out to contain it, only its lines from here on are shown",
+            self.args.max_buffer,
+            sanitize(self.args.action.as_deref().unwrap_or("")),
+            plural(lines, "line", "lines"),
+            plural(tasks, "task", "tasks"),
+        );
+        Ok(())
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A file followed by `--follow`.
@@ -779,12 +899,7 @@ impl Followed {
 }
 
 fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode> {
-    let mut s = Stream {
-        args,
-        paint: p,
-        pending: HashMap::new(),
-        matched: HashSet::new(),
-    };
+    let mut s = Stream::new(args, p, Box::new(io::stderr()));
     if args.files.iter().any(|f| f == "-") {
         let stdin = io::stdin().lock();
         let mut no = 0;
@@ -1208,6 +1323,72 @@ mod tests {
         assert_eq!(out.matches("main succeeded").count(), 1);
         assert_eq!(out.lines().count(), 2000 + 2 + heads);
         assert!(out.starts_with("L.1 1970-01-01T00:00:01.000000Z (incomplete)\n└─ main started (incomplete)\n   ├─ info: m0\n"), "{out}");
+    }
+
+    /// With `--follow --action`, what is held stays within `--max-buffer` however many
+    /// tasks never contain the action, lone messages are not held, and ended tasks and
+    /// matched ones that ended are forgotten.
+    #[test]
+    fn follow_action_holds_a_bounded_amount() {
+        let a = args(&["--follow", "--action", "db", "--max-buffer", "4K"]);
+        let mut s = Stream::new(&a, Paint(false), Box::new(io::sink()));
+        let mut out = Vec::new();
+        let mut no = 0;
+        let mut feed = |s: &mut Stream<'_>, out: &mut Vec<u8>, text: String| {
+            no += 1;
+            s.line(out, no, text.as_bytes()).unwrap();
+            assert!(s.held <= 4096, "{} bytes held", s.held);
+            assert_eq!(s.pending.len(), s.pending_order.len());
+            let sum: u64 = s.pending.values().map(|h| h.cost).sum();
+            assert_eq!(sum, s.held);
+        };
+        for i in 0..5_000 {
+            let r = |tid: String, lvl: &str, body: &str| {
+                format!(r#"{{"ts":1,"tid":"{tid}","lvl":{lvl},{body}}}"#)
+            };
+            feed(
+                &mut s,
+                &mut out,
+                r(format!("L{i}"), "[1]", r#""mt":"info","msg":"x""#),
+            );
+            feed(
+                &mut s,
+                &mut out,
+                r(format!("R{i}"), "[1]", r#""at":"job","st":"started""#),
+            );
+            feed(
+                &mut s,
+                &mut out,
+                r(format!("E{i}"), "[1]", r#""at":"job","st":"started""#),
+            );
+            feed(
+                &mut s,
+                &mut out,
+                r(format!("E{i}"), "[2]", r#""at":"job","st":"succeeded""#),
+            );
+            feed(
+                &mut s,
+                &mut out,
+                r(format!("M{i}"), "[1]", r#""at":"db","st":"started""#),
+            );
+            feed(
+                &mut s,
+                &mut out,
+                r(format!("M{i}"), "[2]", r#""at":"db","st":"failed""#),
+            );
+        }
+        assert!(s.matched.is_empty());
+        assert!(
+            s.pending.keys().all(|t| t.starts_with('R')),
+            "{:?}",
+            s.pending.keys()
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 10_000);
+        assert!(
+            text.ends_with("M4999 db started\nM4999   db failed\n"),
+            "{text}"
+        );
     }
 
     #[test]

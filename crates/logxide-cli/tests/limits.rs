@@ -256,3 +256,70 @@ fn check_caps_the_open_tasks() {
     let (code, _) = check_text(body, &["--max-open-tasks", "0"]);
     assert_eq!(code, Some(2));
 }
+
+/// `view --follow --action` holds the lines of tasks not yet known to contain the action
+/// within `--max-buffer`: past it, those held longest are dropped (down to half of it) and
+/// stderr says how many; a dropped task that then turns out to contain the action is shown
+/// from there on. A lone message is never held; a task that ends without the action is
+/// forgotten.
+#[test]
+fn follow_action_holds_lines_within_max_buffer() {
+    let mut input = String::new();
+    let mut line = |tid: &str, lvl: &str, body: &str| {
+        input.push_str(&format!(
+            "{{\"ts\":1,\"tid\":\"{tid}\",\"lvl\":{lvl},{body}}}\n"
+        ));
+    };
+    let start = |at: &str| format!(r#""at":"{at}","st":"started""#);
+    let pad = "x".repeat(60);
+    line("P.0", "[1]", &format!(r#"{},"pad":"{pad}""#, start("job")));
+    for i in 1..=6 {
+        line(
+            &format!("F.{i}"),
+            "[1]",
+            &format!(r#"{},"pad":"{pad}""#, start("job")),
+        );
+    }
+    line("P.0", "[2,1]", &start("db"));
+    line("F.1", "[2]", r#""at":"job","st":"succeeded""#);
+    line("M", "[1]", &start("job"));
+    line("M", "[2]", r#""mt":"info","msg":"in""#);
+    line("M", "[3,1]", &start("db"));
+    line("L", "[1]", r#""mt":"info","msg":"lone""#);
+    line("M", "[4]", r#""at":"job","st":"succeeded""#);
+    let args = [
+        "view",
+        "--follow",
+        "--color",
+        "never",
+        "--action",
+        "db",
+        "--max-buffer",
+        "1K",
+        "-",
+    ];
+    let out = logxide_with_stdin(&args, input.as_bytes());
+    assert_eq!(
+        text(&out.stdout),
+        "P.0   db started\n\
+         M job started\n\
+         M   info: in\n\
+         M   db started\n\
+         M   job succeeded\n"
+    );
+    // Each start of P or F costs 222 bytes (80 of text, 8 per line, 134 per task): the fifth
+    // makes 1110 > 1024, and P.0, F.1 and F.2 are dropped (to 444 <= 512); M's start makes
+    // 1039, and F.3, F.4 and F.5 go.
+    let drop = "logxide view: --max-buffer (1024 bytes) reached holding the lines of tasks not yet known to contain an action of type db: dropped 3 lines of 3 tasks, those held longest; if one of them turns out to contain it, only its lines from here on are shown\n";
+    assert_eq!(text(&out.stderr), drop.repeat(2));
+    assert_eq!(out.status.code(), Some(0));
+    // Within the budget, nothing is dropped: P.0's first line is shown with its action.
+    let args = [
+        "view", "--follow", "--color", "never", "--action", "db", "-",
+    ];
+    let out = logxide_with_stdin(&args, input.as_bytes());
+    assert_eq!(text(&out.stderr), "");
+    assert!(text(&out.stdout).starts_with(&format!(
+        "P.0 job started pad={pad}\nP.0   db started\nM job started\n"
+    )));
+}
