@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -529,7 +530,10 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
                             ),
                         );
                     }
-                    for (&p, &l) in g.occupied.range(end.pos + 1..) {
+                    for (&p, &l) in g
+                        .occupied
+                        .range((Bound::Excluded(end.pos), Bound::Unbounded))
+                    {
                         if !task.after_end.contains(&l) {
                             rep.problem(
                                 l,
@@ -570,7 +574,7 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
                                 ),
                             );
                         }
-                        expect = p + 1;
+                        expect = p.saturating_add(1); // (the last position: nothing after it)
                     }
                 }
             }
