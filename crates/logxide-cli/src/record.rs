@@ -209,6 +209,14 @@ fn json_error(line: &[u8], e: &serde_json::Error) -> ParseError {
     if line.iter().all(u8::is_ascii_whitespace) {
         return ParseError::Json("empty line, not a record".to_owned());
     }
+    if let Err(u) = std::str::from_utf8(line) {
+        // (serde_json calls it an "invalid unicode code point", or an unexpected value.)
+        return ParseError::Json(format!(
+            "not valid UTF-8: byte 0x{:02x} at column {}",
+            line[u.valid_up_to()],
+            u.valid_up_to() + 1
+        ));
+    }
     let text = e.to_string();
     let at = format!(" at line {} column {}", e.line(), e.column());
     let msg = text.strip_suffix(&at).unwrap_or(&text);

@@ -189,7 +189,9 @@ fn finish(mut line: String, incomplete: bool, p: Paint) -> String {
     line
 }
 
+/// A line that is not a record, shown (without the `\r` of a CRLF line ending).
 fn bad_line(no: u64, bytes: &[u8]) -> String {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     format!(
         "! line {no}: not a record: {}",
         sanitize_bytes(bytes, BAD_LINE_CHARS)

@@ -54,3 +54,32 @@ fn the_largest_position_does_not_overflow() {
     );
     assert_eq!(code, Some(1));
 }
+
+/// A line with bytes that are not UTF-8 is not a record, and `check` says so (serde_json's
+/// "invalid unicode code point" named no code point of the line); `view` shows it with the
+/// bytes replaced. CRLF line endings are accepted, and the `\r` of a bad line is not shown.
+#[test]
+fn non_utf8_and_crlf_lines() {
+    let body =
+        b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"\xff\xfe\"}\n\xc3(\r\n\
+{\"ts\":1,\"tid\":\"B\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"ok\"}\r\n";
+    let (code, out, err) = run(body, &["check"]);
+    assert_eq!(err, "");
+    assert_eq!(
+        out,
+        "f.log:1: not valid UTF-8: byte 0xff at column 48\n\
+         f.log:2: not valid UTF-8: byte 0xc3 at column 1\n\
+         f.log: 3 lines, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 2 problems\n"
+    );
+    assert_eq!(code, Some(1));
+    let (code, out, err) = run(body, &["view", "--color", "never"]);
+    assert_eq!(err, "");
+    assert_eq!(
+        out,
+        "! line 1: not a record: {\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"\u{fffd}\u{fffd}\"}\n\
+         ! line 2: not a record: \u{fffd}(\n\
+         B 1970-01-01T00:00:01.000000Z\n\
+         \u{2514}\u{2500} info: ok\n"
+    );
+    assert_eq!(code, Some(0));
+}
