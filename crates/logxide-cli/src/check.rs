@@ -751,6 +751,22 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Whether `a` and `b` name the same file: the same path once resolved, or (on Unix) the
+/// same device and inode — a hard link, which `File::create` would truncate as the file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        if a == b {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        use std::os::unix::fs::MetadataExt;
+        return a.dev() == b.dev() && a.ino() == b.ino();
+    }
+    false
+}
+
 /// Runs `logxide check`: 0 when every file is clean, 1 on problems, 2 on usage errors and
 /// unreadable files.
 pub fn run(args: &CheckArgs) -> ExitCode {
@@ -767,14 +783,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                 "--repair cannot check `-` (standard input): it reads FILE again to copy it",
             );
         }
-        let same = match (
-            std::fs::canonicalize(&args.files[0]),
-            std::fs::canonicalize(out),
-        ) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-        if same {
+        if same_file(&args.files[0], out) {
             return usage_error("--repair OUT must not be the FILE being checked");
         }
         if let Ok(Some(c)) =

@@ -83,3 +83,23 @@ fn non_utf8_and_crlf_lines() {
     );
     assert_eq!(code, Some(0));
 }
+
+/// `--repair OUT` where OUT is another name of FILE (a hard link) is refused before anything
+/// is written: creating OUT truncated FILE itself, and the check's only copy was lost.
+#[cfg(unix)]
+#[test]
+fn repair_refuses_a_hard_link_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"x\"}\n\0\0\0";
+    std::fs::write(dir.path().join("f.log"), body).unwrap();
+    std::fs::hard_link(dir.path().join("f.log"), dir.path().join("g.log")).unwrap();
+    let out = logxide_in(dir.path(), &["check", "--repair", "g.log", "f.log"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--repair OUT must not be the FILE being checked"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(std::fs::read(dir.path().join("f.log")).unwrap(), body);
+}
