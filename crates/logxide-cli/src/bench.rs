@@ -73,8 +73,9 @@ pub struct WriterArgs {
           value_parser = clap::value_parser!(u64).range(1..=(1 << 28)))]
     pub batch: u64,
 
-    /// Seconds to measure the CPU an idle writer (same settings) uses; 0 skips it
-    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    /// Seconds to measure the CPU an idle writer (same settings) uses, from 0 to 3600; 0
+    /// skips it
+    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = parse_idle_secs)]
     pub idle_secs: f64,
 
     /// Directory for engine.log and physical.log [default: a fresh directory under the
@@ -89,6 +90,21 @@ pub struct WriterArgs {
     /// Print one JSON object on stdout instead of the summary
     #[arg(long)]
     pub json: bool,
+}
+
+/// The longest `--idle-secs`.
+const MAX_IDLE_SECS: f64 = 3600.0;
+
+/// `--idle-secs`: a number of seconds from 0 to [`MAX_IDLE_SECS`] (NaN, infinities and
+/// larger values are refused: one is no time to wait, the others panic in `Duration`).
+fn parse_idle_secs(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if (0.0..=MAX_IDLE_SECS).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "invalid number of seconds {text:?}: expected a number from 0 to {MAX_IDLE_SECS} \
+             (0 skips the idle measurement)"
+        )),
+    }
 }
 
 const AFTER_HELP: &str = "\
@@ -205,7 +221,12 @@ impl Workdir {
     fn new(args: &WriterArgs) -> io::Result<Self> {
         match &args.dir {
             Some(dir) => {
-                fs::create_dir_all(dir)?;
+                fs::create_dir_all(dir).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot create --dir {}: {e}", dir.display()),
+                    )
+                })?;
                 Ok(Workdir {
                     dir: dir.clone(),
                     remove_dir: false,
@@ -217,7 +238,9 @@ impl Workdir {
                     .map_or(0, |d| d.subsec_nanos());
                 let dir = std::env::temp_dir()
                     .join(format!("logxide-bench-{}-{nanos:09}", std::process::id()));
-                fs::create_dir(&dir)?;
+                fs::create_dir(&dir).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
+                })?;
                 Ok(Workdir {
                     dir,
                     remove_dir: true,

@@ -253,6 +253,37 @@ fn bad_options_are_refused_with_the_option_named() {
         "--line-bytes",
     );
     fails_naming(&with(&["--bogus"]), "--bogus");
+    // Not a number of seconds to wait: NaN was taken as 0, an infinite or huge one panicked
+    // (Duration::from_secs_f64) after the whole benchmark had run.
+    for bad in ["nan", "inf", "1e300", "3601", "x"] {
+        fails_naming(&with(&["--idle-secs", bad]), "--idle-secs");
+        fails_naming(&with(&["--idle-secs", bad]), "from 0 to 3600");
+    }
+}
+
+/// `--dir` that cannot be made a directory (a file is there) is an error naming it, exit 3.
+#[test]
+fn a_dir_that_cannot_be_created_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = logxide(&[
+        "bench",
+        "writer",
+        "--records",
+        "10",
+        "--idle-secs",
+        "0",
+        "--dir",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot create --dir {}: ", file.display())),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
 }
 
 #[test]
