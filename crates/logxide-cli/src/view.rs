@@ -79,7 +79,8 @@ pub struct ViewArgs {
     pub until: Option<f64>,
     /// Bytes of record lines kept in memory to put each task's records together (a number,
     /// or with K, M or G: KiB, MiB, GiB). Within it the output is that of the whole input at
-    /// once; past it, the oldest tasks are printed as they are so far. With --follow
+    /// once; past it, the oldest tasks are printed as they are so far (a part that by itself
+    /// does not match --action, --since or --until is left out, and stderr says so). With --follow
     /// --action: the lines held of tasks not yet known to contain the action; past it, those
     /// held longest are dropped down to half of it, and stderr says how many
     #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_size)]
@@ -363,6 +364,26 @@ fn task_shown(t: &Task, args: &ViewArgs) -> bool {
     args.since.map_or(true, |s| last >= s) && args.until.map_or(true, |u| first <= u)
 }
 
+/// The filter a part of a task (printed early, over the budget) fails by itself while the
+/// whole task might pass it: `--action` (the action may come later) or `--since`/`--until`
+/// (later records may fall in the range); `None` when `--task` leaves it out (so does the
+/// rest of the task).
+fn part_filter(t: &Task, args: &ViewArgs) -> Option<String> {
+    if args
+        .task
+        .as_ref()
+        .is_some_and(|p| !t.tid.starts_with(p.as_str()))
+    {
+        return None;
+    }
+    match &args.action {
+        Some(at) if !t.recs.iter().any(|r| r.action_type() == Some(at.as_str())) => {
+            Some(format!("--action {}", sanitize(at)))
+        }
+        _ => Some("--since/--until".to_owned()),
+    }
+}
+
 fn print_task(t: &Task, args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<()> {
     if !task_shown(t, args) {
         return Ok(());
@@ -471,7 +492,13 @@ impl<'a> Viewer<'a> {
         self.base + self.queue.len() as u64 - 1
     }
 
-    fn line(&mut self, out: &mut dyn Write, no: u64, bytes: &[u8]) -> io::Result<()> {
+    fn line(
+        &mut self,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        no: u64,
+        bytes: &[u8],
+    ) -> io::Result<()> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
@@ -510,7 +537,7 @@ impl<'a> Viewer<'a> {
             }
         }
         if self.kept > self.budget {
-            self.spill(out)?;
+            self.spill(out, err)?;
         }
         Ok(())
     }
@@ -519,8 +546,10 @@ impl<'a> Viewer<'a> {
         self.push(Item::Note(text));
     }
 
-    /// Prints the front item and forgets it.
-    fn pop(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    /// Prints the front item and forgets it. `early`: the input goes on (over the budget),
+    /// so an unfinished task is printed as a part: if that part by itself is left out by
+    /// `--action`, `--since` or `--until`, `err` says so (the rest of the task may match).
+    fn pop(&mut self, out: &mut dyn Write, err: &mut dyn Write, early: bool) -> io::Result<()> {
         let Some(item) = self.queue.pop_front() else {
             return Ok(());
         };
@@ -530,32 +559,50 @@ impl<'a> Viewer<'a> {
             Item::Note(text) => writeln!(out, "{}", self.paint.wrap(YELLOW, &text)),
             Item::Task(k) => {
                 self.index.remove(&k.tid);
-                print_task(&k.task(), self.args, self.paint, out)
+                let part = early && !k.finished;
+                let task = k.task();
+                if part && !task_shown(&task, self.args) {
+                    if let Some(filter) = part_filter(&task, self.args) {
+                        // What was printed comes first (the same terminal, often).
+                        out.flush()?;
+                        let _ = writeln!(
+                            err,
+                            "logxide view: task {} is longer than --max-buffer ({} bytes) and \
+                             printed in parts: a part of {} records is not shown, as by itself \
+                             it does not match {filter}; raise --max-buffer to see the task whole",
+                            sanitize(&task.tid),
+                            self.budget,
+                            task.recs.len()
+                        );
+                    }
+                    return Ok(());
+                }
+                print_task(&task, self.args, self.paint, out)
             }
         }
     }
 
     /// Over the budget: prints finished items from the front down to half of it, then
     /// unfinished ones too while still over it.
-    fn spill(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    fn spill(&mut self, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
         while self.kept > self.budget / 2
             && matches!(
                 self.queue.front(),
                 Some(Item::Note(_)) | Some(Item::Task(Kept { finished: true, .. }))
             )
         {
-            self.pop(out)?;
+            self.pop(out, err, true)?;
         }
         while self.kept > self.budget {
-            self.pop(out)?;
+            self.pop(out, err, true)?;
         }
         Ok(())
     }
 
-    /// Prints everything kept.
-    fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    /// Prints everything kept (the input ended).
+    fn finish(&mut self, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
         while !self.queue.is_empty() {
-            self.pop(out)?;
+            self.pop(out, err, false)?;
         }
         Ok(())
     }
@@ -576,6 +623,7 @@ fn view_all(
     p: Paint,
     budget: u64,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<(), (ViewError, record::ReadSoFar)> {
     let mut v = Viewer::new(args, p, budget);
     let mut output_err = None;
@@ -583,7 +631,7 @@ fn view_all(
     let read = record::for_each_line(BufReader::with_capacity(1 << 16, input), |chunk| {
         so_far = chunk.read_so_far();
         let res = match chunk {
-            Chunk::Line { no, bytes, .. } => v.line(out, no, bytes),
+            Chunk::Line { no, bytes, .. } => v.line(out, err, no, bytes),
             Chunk::NulTail { no, len, .. } => {
                 v.note(nul_line(no, len));
                 Ok(())
@@ -594,13 +642,14 @@ fn view_all(
             io::Error::other("output failed")
         })
     });
-    let err = match (read, output_err) {
+    let input_err = match (read, output_err) {
         (_, Some(e)) => return Err((ViewError::Output(e), so_far)),
         (Ok(()), None) => None,
         (Err(e), None) => Some(e),
     };
-    v.finish(out).map_err(|e| (ViewError::Output(e), so_far))?;
-    match err {
+    v.finish(out, err)
+        .map_err(|e| (ViewError::Output(e), so_far))?;
+    match input_err {
         None => Ok(()),
         Some(e) => Err((ViewError::Input(e), so_far)),
     }
@@ -1014,12 +1063,19 @@ pub fn run(args: &ViewArgs) -> ExitCode {
             let budget = args.max_buffer;
             let (r, compression) = if name == "-" {
                 (
-                    view_all(io::stdin().lock(), args, p, budget, &mut out),
+                    view_all(
+                        io::stdin().lock(),
+                        args,
+                        p,
+                        budget,
+                        &mut out,
+                        &mut io::stderr(),
+                    ),
                     None,
                 )
             } else {
                 match record::open_lines(name.as_ref()) {
-                    Ok((f, c)) => (view_all(f, args, p, budget, &mut out), c),
+                    Ok((f, c)) => (view_all(f, args, p, budget, &mut out, &mut io::stderr()), c),
                     Err(e) => {
                         let _ = out.flush();
                         eprintln!(
@@ -1128,11 +1184,61 @@ mod tests {
     }
 
     fn streamed(input: &[u8], args: &ViewArgs, budget: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        if view_all(input, args, Paint(false), budget, &mut out).is_err() {
+        let (out, err) = streamed_with_notices(input, args, budget);
+        assert_eq!(err, "");
+        out
+    }
+
+    /// What view prints on stdout and on stderr.
+    fn streamed_with_notices(input: &[u8], args: &ViewArgs, budget: u64) -> (Vec<u8>, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        if view_all(input, args, Paint(false), budget, &mut out, &mut err).is_err() {
             panic!("view_all failed");
         }
-        out
+        (out, String::from_utf8(err).unwrap())
+    }
+
+    /// A task longer than the budget is printed in parts; with --action, a part without the
+    /// action (it comes later) is not shown — and stderr says so and how many records it
+    /// had (they were left out silently): the records shown and those said not shown are
+    /// all the task's.
+    #[test]
+    fn a_part_left_out_by_a_filter_is_reported() {
+        let mut log = Vec::new();
+        let rec = |log: &mut Vec<u8>, lvl: String, body: &str| {
+            writeln!(log, r#"{{"ts":1,"tid":"L.1","lvl":{lvl},{body}}}"#).unwrap();
+        };
+        rec(&mut log, "[1]".into(), r#""at":"main","st":"started""#);
+        for i in 0..2000u64 {
+            rec(&mut log, format!("[{}]", i + 2), r#""mt":"info","msg":"m""#);
+        }
+        rec(&mut log, "[2002,1]".into(), r#""at":"db","st":"started""#);
+        rec(&mut log, "[2002,2]".into(), r#""at":"db","st":"succeeded""#);
+        rec(&mut log, "[2003]".into(), r#""at":"main","st":"succeeded""#);
+        let a = args(&["--action", "db"]);
+        let (out, err) = streamed_with_notices(&log, &a, 10_000);
+        let out = String::from_utf8(out).unwrap();
+        let heads = out.lines().filter(|l| l.starts_with("L.1 ")).count();
+        let shown = out.lines().count() - heads;
+        assert!(
+            out.contains("db started") && out.contains("main succeeded"),
+            "{out}"
+        );
+        let mut hidden = 0;
+        for line in err.lines() {
+            let rest = line
+                .strip_prefix("logxide view: task L.1 is longer than --max-buffer (10000 bytes) and printed in parts: a part of ")
+                .unwrap_or_else(|| panic!("{line}"));
+            let (n, rest) = rest.split_once(' ').unwrap();
+            assert_eq!(rest, "records is not shown, as by itself it does not match --action db; raise --max-buffer to see the task whole");
+            hidden += n.parse::<usize>().unwrap();
+        }
+        assert!(hidden > 0, "{err}");
+        assert_eq!(shown + hidden, 2004);
+        // Whole within a large budget: all of it, no notice.
+        let (out, err) = streamed_with_notices(&log, &a, 1 << 30);
+        assert_eq!(err, "");
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2005);
     }
 
     /// A log of `tasks` tasks, up to eight running at once (nested actions, messages of
