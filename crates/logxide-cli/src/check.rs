@@ -132,17 +132,24 @@ struct End {
 }
 
 /// The records of a task that share a level prefix (an action's own records and those of
-/// the actions inside it); the groups of a task form a tree, the prefix's parts its edges.
+/// the actions inside it); the groups of a task form a tree, the prefix's parts its edges
+/// (its [`Slot`]s). Small: a level may have a million parts, each a group.
 #[derive(Default)]
 struct Group {
-    /// Position → the group one level deeper (this group's prefix followed by it).
-    children: HashMap<u64, usize>,
-    /// Position → the first line with a record at it or inside it.
-    occupied: BTreeMap<u64, u64>,
-    /// Position → the line of the record of this group itself there (not a child action's).
-    own: HashMap<u64, u64>,
-    start: Option<(String, u64)>,
-    end: Option<End>,
+    start: Option<Box<(String, u64)>>,
+    end: Option<Box<End>>,
+}
+
+/// A position in a group: `(group, position)` in [`TaskState::slots`].
+#[derive(Clone, Copy)]
+struct Slot {
+    /// The first line with a record at it or inside it.
+    first_line: u64,
+    /// The line of the group's own record there (not a child action's); 0: none.
+    own_line: u64,
+    /// The group one level deeper (the group's prefix followed by this position); 0: none
+    /// (group 0 is the task's own, nobody's child).
+    child: u32,
 }
 
 /// A task being checked.
@@ -151,6 +158,8 @@ struct TaskState {
     last_ts_line: u64,
     /// The groups; `groups[0]` is the task's own (the empty prefix).
     groups: Vec<Group>,
+    /// The positions of every group, in order: `(group, position)`.
+    slots: BTreeMap<(u32, u64), Slot>,
     /// Lines of records already reported as coming after the end of their action.
     after_end: HashSet<u64>,
     first_line: u64,
@@ -163,6 +172,7 @@ impl TaskState {
             last_ts: f64::NEG_INFINITY,
             last_ts_line: 0,
             groups: vec![Group::default()],
+            slots: BTreeMap::new(),
             after_end: HashSet::new(),
             first_line: line,
             last_line: line,
@@ -171,15 +181,20 @@ impl TaskState {
 
     /// The groups of the prefixes of `prefix` that exist: `[0]` (the empty prefix) first,
     /// as far down as they go.
-    fn path(&self, prefix: &[u64]) -> Vec<usize> {
+    /// The line of group `g`'s own record at position `p`, if there is one.
+    fn own_line(&self, g: u32, p: u64) -> Option<u64> {
+        self.slots
+            .get(&(g, p))
+            .map(|s| s.own_line)
+            .filter(|&l| l != 0)
+    }
+
+    fn path(&self, prefix: &[u64]) -> Vec<u32> {
         let mut ids = vec![0];
         for p in prefix {
-            match self.groups[*ids.last().expect("never empty")]
-                .children
-                .get(p)
-            {
-                Some(&g) => ids.push(g),
-                None => break,
+            match self.slots.get(&(*ids.last().expect("never empty"), *p)) {
+                Some(slot) if slot.child != 0 => ids.push(slot.child),
+                _ => break,
             }
         }
         ids
@@ -256,7 +271,7 @@ impl Checker {
             let task = self.open.remove(&rec.tid).expect("open");
             self.by_last.remove(&task.last_line);
             finish_task(rep, &rec.tid, &task);
-            let first = task.groups[0].own.get(&1).copied();
+            let first = task.own_line(0, 1);
             let root = &task.groups[0];
             let end = root.end.as_ref().map(|e| End {
                 at: e.at.clone(),
@@ -394,7 +409,7 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
     // The groups of the prefixes lvl[..i] that exist (ids[i] for lvl[..i]).
     let mut ids = task.path(&lvl[..n - 1]);
     if ids.len() == n {
-        if let Some(first) = task.groups[ids[n - 1]].own.get(&lvl[n - 1]) {
+        if let Some(first) = task.own_line(ids[n - 1], lvl[n - 1]) {
             rep.problem(
                 line,
                 format!("duplicate task level {lt} in task {tid} (first on line {first})"),
@@ -407,7 +422,7 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
         if i == n - 1 && rec.is_end() {
             continue; // a second end: reported below
         }
-        if let Some(end) = &task.groups[ids[i]].end {
+        if let Some(end) = &task.groups[ids[i] as usize].end {
             if end.line < line {
                 rep.problem(
                     line,
@@ -425,18 +440,24 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
     }
     for i in 0..n {
         if i == ids.len() {
-            let g = task.groups.len();
+            let g = u32::try_from(task.groups.len()).expect("fewer groups than lines of 4 GiB");
             task.groups.push(Group::default());
-            task.groups[ids[i - 1]].children.insert(lvl[i - 1], g);
+            task.slots
+                .get_mut(&(ids[i - 1], lvl[i - 1]))
+                .expect("made at i - 1")
+                .child = g;
             ids.push(g);
         }
-        let g = &mut task.groups[ids[i]];
-        g.occupied.entry(lvl[i]).or_insert(line);
+        let slot = task.slots.entry((ids[i], lvl[i])).or_insert(Slot {
+            first_line: line,
+            own_line: 0,
+            child: 0,
+        });
         if i == n - 1 {
-            g.own.insert(lvl[i], line);
+            slot.own_line = line;
         }
     }
-    let group = &mut task.groups[ids[n - 1]];
+    let group = &mut task.groups[ids[n - 1] as usize];
     let Kind::Action { at, st } = &rec.kind else {
         return false;
     };
@@ -450,7 +471,7 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
                 ),
             );
         } else {
-            group.start = Some((at.clone(), line));
+            group.start = Some(Box::new((at.clone(), line)));
         }
     } else if let Some(prev) = &group.end {
         rep.problem(
@@ -461,11 +482,11 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
             ),
         );
     } else {
-        group.end = Some(End {
+        group.end = Some(Box::new(End {
             at: at.clone(),
             pos: lvl[n - 1],
             line,
-        });
+        }));
         return n == 1;
     }
     false
@@ -479,14 +500,19 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
     // (group, its prefix's length, the prefix's last part, whether an action around it
     // ended, whether its parent group belongs to no started action: then that was
     // reported, not again for each group inside it)
-    let mut stack = vec![(0usize, 0usize, 0u64, false, false)];
+    let mut stack = vec![(0u32, 0usize, 0u64, false, false)];
     let mut q: Vec<u64> = Vec::new();
     while let Some((id, len, part, closed_above, orphan_above)) = stack.pop() {
         q.truncate(len.saturating_sub(1));
         if len > 0 {
             q.push(part);
         }
-        let g = &task.groups[id];
+        let g = &task.groups[id as usize];
+        let slots = || {
+            task.slots
+                .range((id, 0)..=(id, u64::MAX))
+                .map(|(&(_, p), s)| (p, s))
+        };
         let closed = closed_above || g.end.is_some();
         let at_level = |p: u64| level_text_then(&q, Some(p));
         let mut orphan = false;
@@ -502,22 +528,26 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
                             at_level(1)
                         ),
                     );
-                } else if !(q.is_empty() && g.occupied.len() == 1 && g.own.contains_key(&1)) {
+                } else if !(q.is_empty()
+                    && slots().nth(1).is_none()
+                    && task.own_line(0, 1).is_some())
+                {
                     orphan = true;
                     if !orphan_above {
-                        let first_line = g.occupied.values().copied().min().unwrap_or(0);
+                        let first_line = slots().map(|(_, s)| s.first_line).min().unwrap_or(0);
                         rep.problem(
                             first_line,
                             format!(
                                 "records at {} in task {tid_s} belong to no started action (nothing started at {})",
-                                at_level(*g.occupied.keys().next().unwrap_or(&1)),
+                                at_level(slots().next().map_or(1, |(p, _)| p)),
                                 at_level(1)
                             ),
                         );
                     }
                 }
             }
-            Some((start_at, start_line)) => {
+            Some(start) => {
+                let (start_at, start_line) = &**start;
                 let start_s = sanitize(start_at);
                 if let Some(end) = &g.end {
                     if &end.at != start_at {
@@ -530,10 +560,11 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
                             ),
                         );
                     }
-                    for (&p, &l) in g
-                        .occupied
-                        .range((Bound::Excluded(end.pos), Bound::Unbounded))
-                    {
+                    let after = task.slots.range((
+                        Bound::Excluded((id, end.pos)),
+                        Bound::Included((id, u64::MAX)),
+                    ));
+                    for (&(_, p), &Slot { first_line: l, .. }) in after {
                         if !task.after_end.contains(&l) {
                             rep.problem(
                                 l,
@@ -559,7 +590,7 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
                 }
                 if closed {
                     let mut expect = 1;
-                    for (&p, &l) in &g.occupied {
+                    for (p, &Slot { first_line: l, .. }) in slots() {
                         if p > expect {
                             let missing = if p - expect == 1 {
                                 at_level(expect)
@@ -579,11 +610,14 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
                 }
             }
         }
-        let mut children: Vec<(u64, usize)> = g.children.iter().map(|(&p, &c)| (p, c)).collect();
-        children.sort_unstable_by(|a, b| b.cmp(a));
+        let children: Vec<(u64, u32)> = slots()
+            .filter(|(_, s)| s.child != 0)
+            .map(|(p, s)| (p, s.child))
+            .collect();
         stack.extend(
             children
                 .into_iter()
+                .rev()
                 .map(|(p, c)| (c, len + 1, p, closed, orphan)),
         );
     }
@@ -1015,6 +1049,22 @@ mod tests {
         assert!(c.open.is_empty() && c.by_last.is_empty());
         assert_eq!(rep.tasks, 30_000);
         assert_eq!(rep.incomplete_tasks, 10_000);
+    }
+
+    /// A level's every part is a group and a slot: they stay small (the maps a group held
+    /// made a 2 MB line of a million parts take 500 MB).
+    #[test]
+    fn groups_and_slots_are_small() {
+        assert_eq!(std::mem::size_of::<Group>(), 16);
+        assert_eq!(std::mem::size_of::<Slot>(), 24);
+        let mut rep = FileReport::default();
+        let mut task = TaskState::new(1);
+        let lvl = vec![2; 1000];
+        let rec =
+            record::parse(format!(r#"{{"ts":1,"tid":"T","lvl":{lvl:?},"mt":"info"}}"#).as_bytes())
+                .unwrap();
+        on_record(&mut rep, &mut task, 1, &rec);
+        assert_eq!((task.groups.len(), task.slots.len()), (1000, 1000));
     }
 
     #[test]

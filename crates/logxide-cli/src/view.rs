@@ -219,71 +219,36 @@ struct Tree<'a> {
     incomplete: bool,
 }
 
-/// The records of one level prefix while [`build`] sorts them: by the next part of their
-/// levels, each position's records of the prefix itself, then those deeper.
+/// An action's subtree (or the task's top) while [`build`] fills it: the records of one
+/// level prefix, the prefix's length `depth`.
+#[derive(Default)]
 struct Frame<'a> {
-    depth: usize,
-    slots: std::collections::btree_map::IntoIter<u64, (Vec<&'a Record>, Vec<&'a Record>)>,
+    /// The action's start (`…,1`), which the items are printed under.
     head: Option<&'a Record>,
     ended: bool,
     items: Vec<usize>,
 }
 
-impl<'a> Frame<'a> {
-    fn new(recs: Vec<&'a Record>, depth: usize) -> Self {
-        type Slot<'a> = (Vec<&'a Record>, Vec<&'a Record>);
-        let mut slots: BTreeMap<u64, Slot<'a>> = BTreeMap::new();
-        for r in recs {
-            let slot = slots.entry(r.lvl[depth]).or_default();
-            if r.lvl.len() == depth + 1 {
-                slot.0.push(r);
-            } else {
-                slot.1.push(r);
-            }
-        }
-        Frame {
-            depth,
-            slots: slots.into_iter(),
-            head: None,
-            ended: false,
-            items: Vec::new(),
-        }
-    }
-}
-
 /// The tree of a task's records: at each level prefix, its records in the order of their
-/// positions, an action's records under its start (`…,1`), messages below `min` left out.
-/// Iterative: the levels of a record may be any number of parts deep.
+/// positions (a position's own records in the order of the input, then those inside it),
+/// an action's records under its start (`…,1`), messages below `min` left out.
+///
+/// The records sorted by level visit the prefixes depth first; a stack of frames, one per
+/// part of the current prefix, holds the subtrees being filled. No recursion, and memory in
+/// proportion to the records and the deepest level, however deep the levels go.
 fn build<'a>(recs: &[&'a Record], min: Option<Level>) -> Tree<'a> {
+    let mut sorted = recs.to_vec();
+    sorted.sort_by(|a, b| a.lvl.cmp(&b.lvl)); // stable: equal levels in input order
     let mut nodes: Vec<Node<'a>> = Vec::new();
     let mut incomplete = false;
-    let mut stack = vec![Frame::new(recs.to_vec(), 0)];
-    loop {
-        let top = stack.last_mut().expect("popped only below");
-        if let Some((k, (direct, deeper))) = top.slots.next() {
-            for r in direct {
-                if k == 1 && top.head.is_none() && r.is_start() {
-                    top.head = Some(r);
-                    continue;
-                }
-                top.ended |= r.is_end();
-                if !hidden(r, min) {
-                    nodes.push(Node {
-                        rec: r,
-                        children: Vec::new(),
-                        incomplete: false,
-                    });
-                    top.items.push(nodes.len() - 1);
-                }
-            }
-            if !deeper.is_empty() {
-                let depth = top.depth + 1;
-                stack.push(Frame::new(deeper, depth));
-            }
-            continue;
-        }
-        let done = stack.pop().expect("the top");
-        let made = match done.head {
+    // frames[d] holds the records under the prefix path[..d].
+    let mut frames: Vec<Frame<'a>> = vec![Frame::default()];
+    let mut path: Vec<u64> = Vec::new();
+    // Ends the subtree of the deepest frame, adding it to its parent.
+    let mut close = |frames: &mut Vec<Frame<'a>>, nodes: &mut Vec<Node<'a>>| {
+        let done = frames.pop().expect("above the top frame");
+        let parent = frames.last_mut().expect("the top frame stays");
+        match done.head {
             Some(rec) => {
                 incomplete |= !done.ended;
                 nodes.push(Node {
@@ -291,20 +256,47 @@ fn build<'a>(recs: &[&'a Record], min: Option<Level>) -> Tree<'a> {
                     children: done.items,
                     incomplete: !done.ended,
                 });
-                vec![nodes.len() - 1]
+                parent.items.push(nodes.len() - 1);
             }
-            None => done.items,
-        };
-        match stack.last_mut() {
-            Some(parent) => parent.items.extend(made),
-            None => {
-                return Tree {
-                    nodes,
-                    roots: made,
-                    incomplete,
-                }
-            }
+            None => parent.items.extend(done.items),
         }
+    };
+    for r in sorted {
+        let (prefix, pos) = r.lvl.split_at(r.lvl.len() - 1);
+        let common = path.iter().zip(prefix).take_while(|(a, b)| a == b).count();
+        while path.len() > common {
+            close(&mut frames, &mut nodes);
+            path.pop();
+        }
+        for &p in &prefix[common..] {
+            path.push(p);
+            frames.push(Frame::default());
+        }
+        let top = frames.last_mut().expect("one per part of the path");
+        if pos == [1] && top.head.is_none() && r.is_start() {
+            top.head = Some(r);
+            continue;
+        }
+        top.ended |= r.is_end();
+        if !hidden(r, min) {
+            nodes.push(Node {
+                rec: r,
+                children: Vec::new(),
+                incomplete: false,
+            });
+            top.items.push(nodes.len() - 1);
+        }
+    }
+    // The task's own frame, under a sentinel that receives its subtree (the root action).
+    frames.insert(0, Frame::default());
+    while frames.len() > 1 {
+        close(&mut frames, &mut nodes);
+    }
+    let top = frames.pop().expect("the sentinel");
+    Tree {
+        nodes,
+        roots: top.items,
+        incomplete,
     }
 }
 
