@@ -204,8 +204,8 @@ impl Segments {
     #[inline(always)]
     pub(crate) fn scalar(&mut self, out: &mut Vec<u8>, value: Scalar<'_>) {
         match value {
-            Scalar::Signed(v) => json::write_i64(out, v),
-            Scalar::Unsigned(v) => json::write_u64(out, v),
+            Scalar::Signed(v) => json::write_int(out, v),
+            Scalar::Unsigned(v) => json::write_int(out, v),
             Scalar::Float(v) => self.segment(out, FLOAT, v.to_bits()),
             Scalar::Float32(v) => self.segment(out, FLOAT32, u64::from(v.to_bits())),
             Scalar::Str(s) => json::write_str(out, s),

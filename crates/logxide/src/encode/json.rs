@@ -258,55 +258,6 @@ pub(crate) fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-/// Appends an unsigned integer: [`write_int`]'s bytes. Below 10^8 (most integers a record
-/// carries) the digits are made in one word ([`eight_digits`]) and written with one 8-byte
-/// store, the bytes past the last digit cut off again — instead of `itoa`'s digits, made in a
-/// buffer on the stack by two-byte stores and copied from it by a `memcpy` call whose wide
-/// loads waited for those stores (measured: a log call's second costliest copy).
-#[inline]
-pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
-    match u32::try_from(v) {
-        Ok(small) if small < 100_000_000 => {
-            let (word, len) = eight_digits(small);
-            out.extend_from_slice(&word.to_le_bytes());
-            out.truncate(out.len() - 8 + len);
-        }
-        _ => write_int(out, v),
-    }
-}
-
-/// Appends a signed integer: [`write_int`]'s bytes (see [`write_u64`]).
-#[inline]
-pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
-    if v < 0 {
-        out.push(b'-');
-    }
-    write_u64(out, v.unsigned_abs());
-}
-
-/// The decimal digits of `v` (below 10^8) as ASCII in one little-endian word, the first
-/// digit in its lowest byte, and how many there are (no leading zeros; `0` is one digit).
-///
-/// SWAR: the word is split into lanes, each step dividing every lane at once by a
-/// multiplication and a shift (exact in these ranges, checked for every value below 10^6
-/// and at each power of ten by the tests): two 32-bit lanes of four digits (`v / 10^4`,
-/// `v % 10^4`), then four 16-bit lanes of two, then eight bytes of one, each quotient in
-/// the lower lane (it is the earlier digit).
-#[inline(always)]
-fn eight_digits(v: u32) -> (u64, usize) {
-    debug_assert!(v < 100_000_000);
-    let x = u64::from(v / 10_000) | u64::from(v % 10_000) << 32;
-    // Lanes below 10^4: x / 100 = (x * 5243) >> 19 for x < 43 699.
-    let q = ((x * 5243) >> 19) & 0x0000_007f_0000_007f;
-    let x = q | (x - q * 100) << 16;
-    // Lanes below 100: x / 10 = (x * 103) >> 10 for x < 179.
-    let q = ((x * 103) >> 10) & 0x000f_000f_000f_000f;
-    let digits = q | (x - q * 10) << 8;
-    // Leading zeros are the low zero bytes (all eight for 0, which keeps one).
-    let zeros = ((digits.trailing_zeros() / 8) as usize).min(7);
-    ((digits | 0x3030_3030_3030_3030) >> (8 * zeros), 8 - zeros)
-}
-
 /// Appends a float: finite values in their shortest round-trip form (`1.0`, `0.2`, `1e+21`),
 /// NaN and the infinities as the JSON strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
 #[inline]
@@ -631,56 +582,6 @@ mod tests {
             needle in proptest::sample::select(vec![0u8, 1, 0x80, 0xff]),
         ) {
             proptest::prop_assert_eq!(find_byte(&hay, needle), hay.iter().position(|&b| b == needle));
-        }
-    }
-
-    #[test]
-    fn integers_are_written_as_itoa_writes_them() {
-        let check_u = |v: u64, out: &mut Vec<u8>| {
-            out.clear();
-            out.extend_from_slice(b"k:");
-            write_u64(out, v);
-            assert_eq!(&out[2..], itoa::Buffer::new().format(v).as_bytes(), "{v}");
-        };
-        let check_i = |v: i64, out: &mut Vec<u8>| {
-            out.clear();
-            write_i64(out, v);
-            assert_eq!(&out[..], itoa::Buffer::new().format(v).as_bytes(), "{v}");
-        };
-        let mut out = Vec::new();
-        for v in 0..1_000_000 {
-            check_u(v, &mut out);
-        }
-        let mut edges = vec![u64::MAX, u64::from(u32::MAX), 1 << 32, (1 << 32) + 5];
-        for p in 1..20 {
-            let t = 10u64.pow(p);
-            edges.extend([t - 1, t, t + 1]);
-            edges.extend([2, 5, 9].map(|m| t.saturating_mul(m).saturating_add(m - 2)));
-        }
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..1_000_000 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            // Every magnitude: mostly below 10^8, where the word path applies.
-            edges.push(rng % 100_000_000);
-            edges.push(rng >> (rng % 64));
-        }
-        for &v in &edges {
-            check_u(v, &mut out);
-            check_i(v as i64, &mut out);
-            check_i((v as i64).wrapping_neg(), &mut out);
-        }
-        for v in [
-            i64::MIN,
-            i64::MIN + 1,
-            i64::MAX,
-            -1,
-            0,
-            -99_999_999,
-            -100_000_000,
-        ] {
-            check_i(v, &mut out);
         }
     }
 

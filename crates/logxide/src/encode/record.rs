@@ -469,7 +469,7 @@ impl<'a> RecordEncoder<'a> {
                 // Most positions: one digit.
                 out.push(b'0' + l as u8);
             } else {
-                json::write_u64(out, l);
+                json::write_int(out, l);
             }
         }
         out.push(b']');

@@ -93,11 +93,11 @@ pub trait Encode {
 }
 
 macro_rules! encode_int {
-    ($($t:ty => $variant:ident as $wide:ty, $write:ident),*) => {$(
+    ($($t:ty => $variant:ident as $wide:ty),*) => {$(
         impl Encode for $t {
             #[inline]
             fn encode(&self, out: &mut Vec<u8>) {
-                json::$write(out, *self as $wide);
+                json::write_int(out, *self);
             }
 
             #[inline]
@@ -108,11 +108,9 @@ macro_rules! encode_int {
     )*};
 }
 encode_int!(
-    i8 => Signed as i64, write_i64, i16 => Signed as i64, write_i64,
-    i32 => Signed as i64, write_i64, i64 => Signed as i64, write_i64,
-    isize => Signed as i64, write_i64, u8 => Unsigned as u64, write_u64,
-    u16 => Unsigned as u64, write_u64, u32 => Unsigned as u64, write_u64,
-    u64 => Unsigned as u64, write_u64, usize => Unsigned as u64, write_u64
+    i8 => Signed as i64, i16 => Signed as i64, i32 => Signed as i64, i64 => Signed as i64,
+    isize => Signed as i64, u8 => Unsigned as u64, u16 => Unsigned as u64,
+    u32 => Unsigned as u64, u64 => Unsigned as u64, usize => Unsigned as u64
 );
 
 /// 128-bit integers are written now (a segment holds eight bytes).
