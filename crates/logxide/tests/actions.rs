@@ -448,3 +448,83 @@ fn polling_an_instrumented_future_again_after_a_panic_says_so() {
         "Instrumented polled after it completed or a poll of it panicked"
     );
 }
+
+/// A context from an untrusted source (a header's text, a message's JSON) had no bound on
+/// its levels: one of 100 000 levels was accepted, and every record of the action continued
+/// from it carried a 100 000-number `lvl`. A context has at most
+/// `ActionContext::MAX_LEVELS` (1024) levels, parsed or deserialized; the error says so.
+#[test]
+fn an_action_context_of_more_than_1024_levels_is_an_error_that_says_the_bound() {
+    use logxide::logger::ActionContext;
+    assert_eq!(ActionContext::MAX_LEVELS, 1024);
+    let text = |levels: usize| format!("Ab.1@{}", "/7".repeat(levels));
+    let ok: ActionContext = text(1024).parse().unwrap();
+    assert_eq!(ok.level(), &[7; 1024][..]);
+    assert_eq!(ok.to_string(), text(1024));
+    let shown = format!("{:?}…", &text(1025)[..64]);
+    for levels in [1025, 1100, 100_000] {
+        let err = text(levels).parse::<ActionContext>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid action context {shown} ({levels} levels): expected at most 1024 \
+                 levels (TASK_ID@/N/N... with 1 to 1024 positive integers)"
+            ),
+            "{levels}"
+        );
+    }
+    // The same bound for a deserialized context.
+    let json = |levels: usize| json!({"task_id": "Ab.1", "level": vec![7; levels]});
+    let ok: ActionContext = serde_json::from_value(json(1024)).unwrap();
+    assert_eq!(ok.level().len(), 1024);
+    let back: ActionContext = serde_json::from_str(&serde_json::to_string(&ok).unwrap()).unwrap();
+    assert_eq!(back, ok);
+    for levels in [1025, 100_000] {
+        let err = serde_json::from_value::<ActionContext>(json(levels)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid action context level: more than 1024 levels (expected 1 to 1024 \
+             positive integers)",
+            "{levels}"
+        );
+        let text = json(levels).to_string();
+        let err = serde_json::from_str::<ActionContext>(&text).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "invalid action context level: more than 1024 levels (expected 1 to 1024 \
+                 positive integers) at line 1 column "
+            ),
+            "{err}"
+        );
+    }
+}
+
+/// A deserialized context's task id that is not one said what a task id is, but not what
+/// was given; it now quotes it (its first 64 characters if longer).
+#[test]
+fn a_deserialized_context_with_a_bad_task_id_quotes_it() {
+    use logxide::logger::ActionContext;
+    let cases = [
+        ("", r#""""#.to_owned()),
+        ("a\"b", r#""a\"b""#.to_owned()),
+        ("naïve", r#""naïve""#.to_owned()),
+        ("tab\there", r#""tab\there""#.to_owned()),
+        (&"x".repeat(37), format!("{:?}", "x".repeat(37))),
+        (
+            &"y".repeat(100),
+            format!("{:?}… (100 bytes)", "y".repeat(64)),
+        ),
+    ];
+    for (id, shown) in cases {
+        let err = serde_json::from_value::<ActionContext>(json!({"task_id": id, "level": [1]}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid task id {shown}: expected 1 to 36 printable ASCII characters other \
+                 than `\"` and `\\`"
+            ),
+            "{id}"
+        );
+    }
+}

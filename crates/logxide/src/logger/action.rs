@@ -971,7 +971,8 @@ impl<F> Drop for EnteredFuture<'_, F> {
 /// assert!("no-level".parse::<ActionContext>().is_err());
 /// ```
 ///
-/// Deserializing checks what parsing checks: a `level` of one or more positive integers.
+/// Deserializing checks what parsing checks: a `level` of 1 to
+/// [`MAX_LEVELS`](ActionContext::MAX_LEVELS) (1024) positive integers, and a task id.
 ///
 /// ```
 /// use logxide::logger::ActionContext;
@@ -988,12 +989,60 @@ pub struct ActionContext {
     level: Vec<u64>,
 }
 
-/// An [`ActionContext`] as deserialized, before its level is checked.
+/// An [`ActionContext`] as deserialized, before its level is checked (its length is, as it
+/// is read: see [`bounded_level`]).
 #[derive(Deserialize)]
 struct UncheckedContext {
     #[serde(with = "task_id_text")]
     task_id: TaskId,
+    #[serde(deserialize_with = "bounded_level")]
     level: Vec<u64>,
+}
+
+/// A context's `level`, refused as soon as it has more than [`ActionContext::MAX_LEVELS`]
+/// numbers (not read to its end first: a sequence of any length costs no more than the
+/// bound).
+fn bounded_level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    struct Levels;
+    impl<'de> serde::de::Visitor<'de> for Levels {
+        type Value = Vec<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "a sequence of 1 to {} positive integers",
+                ActionContext::MAX_LEVELS
+            )
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u64>, A::Error> {
+            let hint = seq.size_hint().unwrap_or(0);
+            let mut level = Vec::with_capacity(hint.min(ActionContext::MAX_LEVELS));
+            while let Some(n) = seq.next_element::<u64>()? {
+                if level.len() == ActionContext::MAX_LEVELS {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "invalid action context level: more than {max} levels (expected 1 to {max} positive integers)",
+                        max = ActionContext::MAX_LEVELS
+                    )));
+                }
+                level.push(n);
+            }
+            Ok(level)
+        }
+    }
+    d.deserialize_seq(Levels)
+}
+
+/// `text` quoted as `Debug` quotes it, cut to its first 64 bytes (at a character's boundary)
+/// with `…` after the quote if longer: an error that quotes untrusted text stays short.
+fn quote_start(text: &str) -> String {
+    const SHOWN: usize = 64;
+    if text.len() <= SHOWN {
+        return format!("{text:?}");
+    }
+    let mut end = SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}…", &text[..end])
 }
 
 /// What a context's level must be, parsed or deserialized: one or more positive integers.
@@ -1006,8 +1055,9 @@ impl TryFrom<UncheckedContext> for ActionContext {
     fn try_from(c: UncheckedContext) -> Result<Self, String> {
         if !is_task_level(&c.level) {
             return Err(format!(
-                "invalid action context level {:?}: expected one or more positive integers",
-                c.level
+                "invalid action context level {:?}: expected 1 to {} positive integers",
+                c.level,
+                ActionContext::MAX_LEVELS
             ));
         }
         Ok(ActionContext {
@@ -1018,6 +1068,21 @@ impl TryFrom<UncheckedContext> for ActionContext {
 }
 
 impl ActionContext {
+    /// The most levels a context may have, parsed ([`FromStr`]) or deserialized: a bound
+    /// for contexts from an untrusted source (a request header, a queued message), whose
+    /// level every record of the continued action carries in its `lvl`. The
+    /// [`Action::context`] of an action nested at most 1024 deep (a task's root action is 1
+    /// deep) is within it; one of a deeper action does not parse back (the error says so).
+    ///
+    /// ```
+    /// use logxide::logger::ActionContext;
+    /// let deep = format!("Ab.1@{}", "/1".repeat(ActionContext::MAX_LEVELS + 1));
+    /// let err = deep.parse::<ActionContext>().unwrap_err();
+    /// assert!(err.to_string().ends_with(
+    ///     "(1025 levels): expected at most 1024 levels (TASK_ID@/N/N... with 1 to 1024 positive integers)"));
+    /// ```
+    pub const MAX_LEVELS: usize = 1024;
+
     /// The task id.
     ///
     /// ```
@@ -1058,16 +1123,53 @@ impl fmt::Display for ActionContext {
 /// assert!("Ab3dE9xQ.1f@/+3".parse::<ActionContext>().is_err()); // as `to_string` writes it
 /// assert!("Ab3dE9xQ.1f/3".parse::<ActionContext>().is_err()); // no `@`
 /// ```
+///
+/// Text of more than [`ActionContext::MAX_LEVELS`] levels is refused for that, quoted by its
+/// first 64 bytes:
+///
+/// ```
+/// use logxide::logger::ActionContext;
+/// let deep = format!("Ab@{}", "/1".repeat(2000));
+/// let err = deep.parse::<ActionContext>().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     format!(
+///         "invalid action context {:?}… (2000 levels): expected at most 1024 levels (TASK_ID@/N/N... with 1 to 1024 positive integers)",
+///         &deep[..64]
+///     )
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseContextError(String);
+pub struct ParseContextError {
+    /// The text as given, or for [`ContextProblem::TooManyLevels`] its start, quoted.
+    text: String,
+    problem: ContextProblem,
+}
+
+/// What is wrong with a context's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ContextProblem {
+    /// Not `TASK_ID@/N/N...`.
+    Syntax,
+    /// More than [`ActionContext::MAX_LEVELS`] levels (this many).
+    TooManyLevels(usize),
+}
 
 impl fmt::Display for ParseContextError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid action context {:?}: expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters other than `\"` and `\\`, then positive integers in decimal digits, without sign or leading zeros)",
-            self.0
-        )
+        match self.problem {
+            ContextProblem::Syntax => write!(
+                f,
+                "invalid action context {:?}: expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters other than `\"` and `\\`, then positive integers in decimal digits, without sign or leading zeros)",
+                self.text
+            ),
+            ContextProblem::TooManyLevels(levels) => write!(
+                f,
+                "invalid action context {} ({levels} levels): expected at most {max} levels (TASK_ID@/N/N... with 1 to {max} positive integers)",
+                self.text,
+                max = ActionContext::MAX_LEVELS
+            ),
+        }
     }
 }
 
@@ -1076,7 +1178,10 @@ impl std::error::Error for ParseContextError {}
 impl FromStr for ActionContext {
     type Err = ParseContextError;
     fn from_str(s: &str) -> Result<Self, ParseContextError> {
-        let err = || ParseContextError(s.to_owned());
+        let err = || ParseContextError {
+            text: s.to_owned(),
+            problem: ContextProblem::Syntax,
+        };
         // At the last `@`: a task id may hold `@` (the level part never does).
         let (id, levels) = s.rsplit_once('@').ok_or_else(err)?;
         let task_id = TaskId::parse(id).ok_or_else(err)?;
@@ -1087,12 +1192,19 @@ impl FromStr for ActionContext {
             let canonical = n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0');
             n.parse::<u64>().ok().filter(|_| canonical)
         };
-        let level = levels
-            .split('/')
-            .map(position)
-            .collect::<Option<Vec<_>>>()
-            .filter(|l| is_task_level(l))
-            .ok_or_else(err)?;
+        let mut level = Vec::new();
+        for n in levels.split('/') {
+            if level.len() == ActionContext::MAX_LEVELS {
+                return Err(ParseContextError {
+                    text: quote_start(s),
+                    problem: ContextProblem::TooManyLevels(levels.split('/').count()),
+                });
+            }
+            level.push(position(n).ok_or_else(err)?);
+        }
+        if !is_task_level(&level) {
+            return Err(err());
+        }
         Ok(ActionContext { task_id, level })
     }
 }
@@ -1108,9 +1220,14 @@ mod task_id_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TaskId, D::Error> {
         let text = String::deserialize(d)?;
         TaskId::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom(
-                "task id: 1 to 36 printable ASCII characters other than `\"` and `\\`",
-            )
+            let len = match text.len() {
+                n if n > 64 => format!(" ({n} bytes)"),
+                _ => String::new(),
+            };
+            serde::de::Error::custom(format_args!(
+                "invalid task id {}{len}: expected 1 to 36 printable ASCII characters other than `\"` and `\\`",
+                super::quote_start(&text)
+            ))
         })
     }
 }
