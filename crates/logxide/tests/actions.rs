@@ -528,3 +528,61 @@ fn a_deserialized_context_with_a_bad_task_id_quotes_it() {
         );
     }
 }
+
+/// `Action::context` in a process forked inside the action reserved a position from the
+/// counter the child copied from the parent: the child's context was the parent's next one
+/// (`[3]` in both), so the work continued from it in the child and the parent's next record
+/// shared a position. As the child's records do, its contexts start a task of their own:
+/// a new task id (the child's), at level `[1]`.
+#[test]
+fn a_forked_childs_context_of_the_parents_action_is_a_task_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("child.json");
+    let (log, mem) = logger();
+    let server = log.start_action("server", |_| {});
+    log.info("before fork");
+    let code = in_forked_child(&report, || {
+        let ctx = server.context();
+        let again = server.context();
+        let (child_log, child_mem) = logger();
+        drop(child_log.continue_action(&ctx, "child job", |_| {}));
+        child_log.flush(None).unwrap();
+        let mut lines = vec![ctx.to_string(), again.to_string()];
+        lines.extend(child_mem.lines());
+        lines.join("\n")
+    });
+    assert_eq!(code, 0);
+    let ctx = server.context();
+    log.info("after fork");
+    drop(server);
+    let parent = records(&log, &mem);
+    let task = parent[0]["tid"].as_str().unwrap().to_owned();
+    assert_eq!(ctx.task_id().as_str(), task);
+    assert_eq!(ctx.level(), &[3]);
+    let levels: Vec<_> = parent.iter().map(|r| r["lvl"].clone()).collect();
+    assert_eq!(levels, [json!([1]), json!([2]), json!([4]), json!([5])]);
+    assert!(parent.iter().all(|r| r["tid"] == task.as_str()));
+
+    let text = std::fs::read_to_string(&report).unwrap();
+    let mut lines = text.lines();
+    let child_ctx: logxide::logger::ActionContext = lines.next().unwrap().parse().unwrap();
+    let child_again: logxide::logger::ActionContext = lines.next().unwrap().parse().unwrap();
+    assert_ne!(child_ctx.task_id().as_str(), task, "{child_ctx}");
+    assert_eq!(child_ctx.level(), &[1], "{child_ctx}");
+    assert_ne!(child_again.task_id(), child_ctx.task_id());
+    assert_ne!(child_again.task_id().as_str(), task);
+    assert_eq!(child_again.level(), &[1]);
+    let child: Vec<Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<_> = child
+        .iter()
+        .map(|r| (r["tid"].clone(), r["lvl"].clone(), r["st"].clone()))
+        .collect();
+    let tid = json!(child_ctx.task_id().as_str());
+    assert_eq!(
+        rows,
+        [
+            (tid.clone(), json!([1, 1]), json!("started")),
+            (tid, json!([1, 2]), json!("succeeded")),
+        ]
+    );
+}

@@ -18,8 +18,8 @@
 //!   in another thread or process with [`Logger::continue_action`](super::Logger::continue_action).
 //! - A process forked (`fork()`) inside an action inherits the thread's entered actions but
 //!   not their numbering, which goes on in the parent: in the child they are no parent of
-//!   anything — its records and actions start tasks of their own (pass an
-//!   [`Action::context`] taken before the fork to continue the task there).
+//!   anything — its records, actions and [contexts](Action::context) start tasks of their
+//!   own (pass an [`Action::context`] taken before the fork to continue the task there).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -521,7 +521,18 @@ impl Action {
     /// log.flush(None).unwrap();
     /// assert!(mem.lines()[1].contains(r#""lvl":[3],"mt":"info""#));
     /// ```
+    ///
+    /// In a process forked (`fork()`) after the action started, the action's positions are
+    /// the parent's to give: there the context starts a task of its own instead, as the
+    /// child's records do — a new task id, at level `[1]` (the work continued from it writes
+    /// `[1,1]`, `[1,2]`, …).
     pub fn context(&self) -> ActionContext {
+        if !self.state.is_ours() {
+            return ActionContext {
+                task_id: new_task_id(self.state.logger.core.task_ids),
+                level: vec![1],
+            };
+        }
         let pos = self.state.child_position();
         ActionContext {
             task_id: pos.task_id,
