@@ -133,8 +133,8 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::encode::{debug, ActionStatus, Key, StaticKey};
 use crate::logger::{
-    current_action, error_chain, has_current_action, start_detached, with_global, with_reused,
-    ActionRef, DetachedAction, EnteredRef, FieldValue, FieldWriter, Level, Logger, Owner, Parent,
+    current_action, error_chain, start_detached, with_global, with_reused, ActionRef,
+    DetachedAction, EnteredRef, FieldValue, FieldWriter, Level, Logger, Owner, Parent,
 };
 
 /// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
@@ -682,8 +682,13 @@ where
         let level = level(event.metadata().level());
         // A contextual event goes into the innermost action entered here; where this layer
         // has none entered (the current span is one its filter leaves out, entered on this
-        // thread, inside a span entered on another), into the nearest span it keeps.
-        let entered_here = event.is_contextual() && has_current_action(self.id.0);
+        // thread, inside a span entered on another), into the nearest span it keeps. The
+        // innermost action is looked for once: its position is taken from it at the end.
+        let current = match event.is_contextual() {
+            true => current_action(self.id.0),
+            false => None,
+        };
+        let entered_here = current.is_some();
         let span = if event.is_root() {
             None
         } else if event.is_contextual() {
@@ -733,10 +738,10 @@ where
             Some(span) if !entered_here => self.ensure_started(span),
             _ => None,
         };
-        let parent = match (&span_action, event.is_contextual()) {
+        let parent = match (&span_action, &current) {
             (Some(action), _) => Parent::Action(action),
-            (None, true) => Parent::Current,
-            (None, false) => Parent::NewTask,
+            (None, Some(current)) => Parent::Innermost(current),
+            (None, None) => Parent::NewTask,
         };
         let target = event.metadata().target();
         let log = |msg: &str| {

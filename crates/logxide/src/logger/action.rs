@@ -273,13 +273,6 @@ pub(crate) fn current_action(viewer: Owner) -> Option<ActionRef> {
     with_innermost(viewer, |a| ActionRef(Arc::clone(a)))
 }
 
-/// Whether an action `viewer` sees is entered on this thread ([`current_action`] without
-/// its reference count's round trip).
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-pub(crate) fn has_current_action(viewer: Owner) -> bool {
-    with_innermost(viewer, |_| ()).is_some()
-}
-
 /// `f` of the innermost action entered on this thread that `viewer` sees; `None` if there
 /// is none (or the thread's stack is in use or gone: see [`STACK`]).
 #[inline]
@@ -322,6 +315,10 @@ pub(crate) enum Parent<'a> {
     /// entered here (so that actions entered inside it keep their records), else at its
     /// next child position; a new task if it has ended (or was started before a fork).
     Action(&'a ActionRef),
+    /// Inside the innermost action entered on this thread that the viewer sees, as the caller
+    /// found it ([`current_action`]): its next child position, without looking for it again
+    /// (or, if it has ended since, the innermost one now).
+    Innermost(&'a ActionRef),
     /// A new task.
     NewTask,
 }
@@ -340,6 +337,8 @@ pub(crate) fn slot(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
         Parent::Action(a) if a.is_ended() || !a.0.is_ours() => None,
         Parent::Action(a) if a.is_entered_here() => innermost(),
         Parent::Action(a) => Some(a.0.child_position()),
+        Parent::Innermost(a) if !a.is_ended() => Some(a.0.child_position()),
+        Parent::Innermost(_) => innermost(),
         Parent::NewTask => None,
     }
 }

@@ -51,9 +51,7 @@ use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, Write
 pub(crate) use action::error_chain;
 use action::At;
 #[cfg(feature = "tracing")]
-pub(crate) use action::{
-    current_action, has_current_action, start_detached, ActionRef, EnteredRef, Owner, Parent,
-};
+pub(crate) use action::{current_action, start_detached, ActionRef, EnteredRef, Owner, Parent};
 #[cfg(feature = "log")]
 pub(crate) use global::republish_threshold;
 #[cfg(feature = "tracing")]
