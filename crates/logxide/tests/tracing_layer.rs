@@ -1156,3 +1156,48 @@ fn a_span_open_at_shutdown_is_left_unfinished_and_its_late_end_is_counted() {
     assert_eq!((m.written, m.dropped_by.shutdown), (2, 2), "{m:?}");
     assert_eq!(m.enqueued, m.written + m.dropped + m.failed + m.pending);
 }
+
+/// A span opened before a panic and dropped by its unwinding without having been entered —
+/// or entered for the first time only during the unwinding (a clean-up that enters a span
+/// made earlier) — was written `succeeded`: its action starts at its first enter (or at its
+/// close), during the unwinding, and was taken for a clean-up's. Whether the panic ends it
+/// is now decided by when the span was opened, as the docs say; a span opened during the
+/// unwinding (on the thread that unwinds) still succeeds.
+#[test]
+fn a_span_opened_before_a_panic_fails_by_it_even_if_it_starts_during_the_unwinding() {
+    struct EntersLate(tracing::Span);
+    impl Drop for EntersLate {
+        fn drop(&mut self) {
+            let _e = self.0.enter();
+            tracing::info!("entered late");
+            let _c = tracing::info_span!("opened in the unwinding").entered();
+        }
+    }
+    let lines = capture(|_| {
+        let caught = std::panic::catch_unwind(|| {
+            let _job = tracing::info_span!("job").entered();
+            let _late = EntersLate(tracing::info_span!("late"));
+            let _never = tracing::info_span!("never entered");
+            panic!("boom");
+        });
+        assert!(caught.is_err());
+    });
+    let t = TARGET;
+    let panic = r#""st":"failed","exc":"panic","reason":"the thread panicked","dur":0}"#;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"job","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,1],"at":"never entered","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2,2],"at":"never entered",{panic}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[3,1],"at":"late","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[3,2],"mt":"info","msg":"entered late",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[3,3,1],"at":"opened in the unwinding","st":"started"}"#
+                .to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[3,3,2],"at":"opened in the unwinding","st":"succeeded","dur":0}"#
+                .to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[3,4],"at":"late",{panic}"#),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[4],"at":"job",{panic}"#),
+        ]
+    );
+}

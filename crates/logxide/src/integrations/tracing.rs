@@ -38,7 +38,9 @@
 //!   names its field);
 //! - else `failed` with `exc` `panic` (`reason`: `"the thread panicked"`) if it closes
 //!   during a panic — a span dropped by the unwinding, as `#[instrument]`'s span of a
-//!   function that panics — as a logxide [`Action`](crate::logger::Action) dropped by a panic does;
+//!   function that panics — as a logxide [`Action`](crate::logger::Action) dropped by a panic does
+//!   (whether it was entered before the panic or not; a span *opened* during the unwinding, on
+//!   the thread that unwinds — a clean-up's — is not failed by that panic);
 //! - else `failed` if an event at ERROR level had the span as its (direct) parent (`exc`
 //!   `"error"`; `reason`: the first such event's message);
 //! - `succeeded` otherwise.
@@ -300,6 +302,11 @@ struct SpanState {
     handle: Option<ActionRef>,
     /// The message of the first ERROR event inside the span.
     error_event: Option<String>,
+    /// The thread that opened the span, if it was unwinding a panic then (a clean-up's
+    /// span): that panic does not fail it. (Its action starts later, at its first enter or
+    /// its close, so the action's own record of this would miss a span opened before the
+    /// panic and started during the unwinding.)
+    opened_unwinding: Option<std::thread::ThreadId>,
 }
 
 impl SpanState {
@@ -574,6 +581,7 @@ where
             action: None,
             handle: None,
             error_event: None,
+            opened_unwinding: std::thread::panicking().then(|| std::thread::current().id()),
         };
         let mut ext = span.extensions_mut();
         match ext.get_mut::<SpanStates>() {
@@ -649,14 +657,16 @@ where
             text => text,
         };
         // A span dropped by a panic's unwinding fails as a panic, as an `Action` does (not
-        // one opened during the unwinding: a clean-up's).
+        // one opened during the unwinding, on the thread that unwinds: a clean-up's).
         const PANIC: (&str, &str) = ("panic", "the thread panicked");
         // (`error = false`, the flag convention's "no error", is no failure: it stays a field.)
         let error = match state.value("error") {
             Some(Value::Bool(false)) => None,
             _ => hide("error", state.text("error")),
         };
-        let panicked = error.is_none() && action.ended_by_panic();
+        let panicked = error.is_none()
+            && std::thread::panicking()
+            && state.opened_unwinding != Some(std::thread::current().id());
         let reason = match panicked {
             true => Some(PANIC.1.to_owned()),
             false => error.or(state.error_event.take()),

@@ -776,12 +776,6 @@ impl DetachedAction {
         ActionRef(Arc::clone(&self.state))
     }
 
-    /// True if the thread unwinds from a panic that began after this action started (one
-    /// started during the unwinding, in a clean-up, is not ended by it).
-    pub(crate) fn ended_by_panic(&self) -> bool {
-        self.state.ended_by_panic()
-    }
-
     /// True if the logger of this action masks `key` (see [`Mask`](super::Mask)).
     pub(crate) fn is_masked(&self, key: &str) -> bool {
         self.state.logger.core.mask.is_masked(key)
