@@ -1201,3 +1201,51 @@ fn a_span_opened_before_a_panic_fails_by_it_even_if_it_starts_during_the_unwindi
         ]
     );
 }
+
+/// The end record of a span failed by an ERROR event or by a panic left out the span's
+/// `error` and `error.type` fields recorded after its start, though neither was its `reason`
+/// or `exc` (an `error = false`, an `error.type` beside a panic): they were lost. They stay
+/// fields now; only a field that became the `reason` or the `exc` is left out.
+#[test]
+fn error_fields_that_are_not_the_reason_or_exc_stay_on_the_end_record() {
+    let lines = capture(|_| {
+        let span = tracing::info_span!("evented", error = tracing::field::Empty);
+        span.in_scope(|| {
+            span.record("error", false);
+            tracing::error!("went wrong");
+        });
+        drop(span);
+        let caught = std::panic::catch_unwind(|| {
+            let span = tracing::info_span!(
+                "panicked",
+                error = tracing::field::Empty,
+                error.type = tracing::field::Empty
+            );
+            let _s = span.enter();
+            span.record("error", false);
+            span.record("error.type", "Timeout");
+            panic!("boom");
+        });
+        assert!(caught.is_err());
+        // `error.type` is the exc of an error event's failure: left out as a field.
+        let span = tracing::info_span!("typed", error.type = tracing::field::Empty);
+        span.in_scope(|| {
+            span.record("error.type", "Refused");
+            tracing::error!("refused");
+        });
+    });
+    let t = TARGET;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"evented","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2],"mt":"error","msg":"went wrong",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[3],"at":"evented","st":"failed","exc":"error","reason":"went wrong","dur":0,"error":false}"#.to_owned(),
+            r#"{"ts":0,"tid":"T1","lvl":[1],"at":"panicked","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T1","lvl":[2],"at":"panicked","st":"failed","exc":"panic","reason":"the thread panicked","dur":0,"error":false,"error.type":"Timeout"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T2","lvl":[1],"at":"typed","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T2","lvl":[2],"mt":"error","msg":"refused",{t}}}"#),
+            r#"{"ts":0,"tid":"T2","lvl":[3],"at":"typed","st":"failed","exc":"Refused","reason":"refused","dur":0}"#.to_owned(),
+        ]
+    );
+}

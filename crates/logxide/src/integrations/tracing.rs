@@ -664,7 +664,8 @@ where
             Some(Value::Bool(false)) => None,
             _ => hide("error", state.text("error")),
         };
-        let panicked = error.is_none()
+        let by_error_field = error.is_some();
+        let panicked = !by_error_field
             && std::thread::panicking()
             && state.opened_unwinding != Some(std::thread::current().id());
         let reason = match panicked {
@@ -678,8 +679,15 @@ where
                     false => hide("error.type", state.text("error.type")),
                 };
                 let exc = exc.as_deref().unwrap_or("error");
+                // The fields that became the `reason` and the `exc` are not written again;
+                // the others stay (an `error = false`, an `error.type` beside a panic).
+                let used: &[&str] = match (by_error_field, panicked) {
+                    (true, _) => &["error", "error.type"],
+                    (false, false) => &["error.type"],
+                    (false, true) => &[],
+                };
                 action.end_with(ActionStatus::Failed, Some((exc, &reason)), |f| {
-                    state.late.write(f, &["error", "error.type"]);
+                    state.late.write(f, used);
                 });
             }
             None => action.end_with(ActionStatus::Succeeded, None, |f| {
