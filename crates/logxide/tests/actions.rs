@@ -586,3 +586,40 @@ fn a_forked_childs_context_of_the_parents_action_is_a_task_of_its_own() {
         ]
     );
 }
+
+/// A context's text that is not one was quoted whole in the error (and copied into it): a
+/// bad header of megabytes made an error of megabytes. Text longer than 64 bytes is quoted
+/// by its first 64, with its length; shorter text is quoted whole, as before.
+#[test]
+fn a_bad_action_context_is_quoted_by_its_first_64_bytes() {
+    use logxide::logger::ActionContext;
+    let expected = "expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters \
+                    other than `\"` and `\\`, then positive integers in decimal digits, \
+                    without sign or leading zeros)";
+    let long = format!("{}@/1", "x".repeat(1_000_000));
+    let err = long.parse::<ActionContext>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid action context {:?}… (1000003 bytes): {expected}",
+            "x".repeat(64)
+        )
+    );
+    // Cut at a character's boundary: 63 bytes of `x`, then `é` (2 bytes) would pass 64.
+    let text = format!("{}é{}", "x".repeat(63), "@/1".repeat(10));
+    let err = text.parse::<ActionContext>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid action context {:?}… (95 bytes): {expected}",
+            "x".repeat(63)
+        )
+    );
+    let short = format!("{}@/0", "y".repeat(61));
+    assert_eq!(short.len(), 64);
+    let err = short.parse::<ActionContext>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("invalid action context {short:?}: {expected}")
+    );
+}

@@ -1049,6 +1049,14 @@ fn quote_start(text: &str) -> String {
     format!("{:?}…", &text[..end])
 }
 
+/// [`quote_start`], followed by the text's length in bytes when it was cut.
+fn quote_with_length(text: &str) -> String {
+    match quote_start(text) {
+        cut if text.len() > 64 => format!("{cut} ({} bytes)", text.len()),
+        whole => whole,
+    }
+}
+
 /// What a context's level must be, parsed or deserialized: one or more positive integers.
 fn is_task_level(level: &[u64]) -> bool {
     !level.is_empty() && !level.contains(&0)
@@ -1115,7 +1123,8 @@ impl fmt::Display for ActionContext {
     }
 }
 
-/// Text that is not `task_id@/n/n...`: the message quotes it and says what is accepted.
+/// Text that is not `task_id@/n/n...`: the message quotes it (by its first 64 bytes and its
+/// length, if longer) and says what is accepted.
 ///
 /// ```
 /// use logxide::logger::ActionContext;
@@ -1145,7 +1154,7 @@ impl fmt::Display for ActionContext {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseContextError {
-    /// The text as given, or for [`ContextProblem::TooManyLevels`] its start, quoted.
+    /// The text, quoted (by its start if long: see [`quote_start`]).
     text: String,
     problem: ContextProblem,
 }
@@ -1164,7 +1173,7 @@ impl fmt::Display for ParseContextError {
         match self.problem {
             ContextProblem::Syntax => write!(
                 f,
-                "invalid action context {:?}: expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters other than `\"` and `\\`, then positive integers in decimal digits, without sign or leading zeros)",
+                "invalid action context {}: expected TASK_ID@/N/N... (a task id of 1 to 36 printable ASCII characters other than `\"` and `\\`, then positive integers in decimal digits, without sign or leading zeros)",
                 self.text
             ),
             ContextProblem::TooManyLevels(levels) => write!(
@@ -1183,7 +1192,7 @@ impl FromStr for ActionContext {
     type Err = ParseContextError;
     fn from_str(s: &str) -> Result<Self, ParseContextError> {
         let err = || ParseContextError {
-            text: s.to_owned(),
+            text: quote_with_length(s),
             problem: ContextProblem::Syntax,
         };
         // At the last `@`: a task id may hold `@` (the level part never does).
@@ -1224,13 +1233,9 @@ mod task_id_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TaskId, D::Error> {
         let text = String::deserialize(d)?;
         TaskId::parse(&text).ok_or_else(|| {
-            let len = match text.len() {
-                n if n > 64 => format!(" ({n} bytes)"),
-                _ => String::new(),
-            };
             serde::de::Error::custom(format_args!(
-                "invalid task id {}{len}: expected 1 to 36 printable ASCII characters other than `\"` and `\\`",
-                super::quote_start(&text)
+                "invalid task id {}: expected 1 to 36 printable ASCII characters other than `\"` and `\\`",
+                super::quote_with_length(&text)
             ))
         })
     }
