@@ -2,35 +2,8 @@
 //! (the library nests actions as deep as the program does), a bounded number of tasks held
 //! by `check`, and a bounded `view --follow --action` buffer.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn logxide_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_logxide"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("run logxide")
-}
-
-fn logxide_with_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
-        .args(args)
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8(b.to_vec()).unwrap()
-}
+mod common;
+use common::{logxide_in, logxide_with_stdin, text};
 
 /// `depth` actions nested in one another, each started inside the one before, the innermost
 /// logging one message: written by the library itself.

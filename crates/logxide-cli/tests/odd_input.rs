@@ -1,20 +1,7 @@
 //! `view` and `check` on odd input: extreme values, line endings, bytes that are not text.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn logxide_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_logxide"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("run logxide")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8(b.to_vec()).unwrap()
-}
+mod common;
+use common::{logxide_in, text};
 
 /// Runs `logxide ARGS… f.log` on `body`: exit status, stdout, stderr.
 fn run(body: &[u8], args: &[&str]) -> (Option<i32>, String, String) {

@@ -3,23 +3,12 @@
 //! before it are shown (`view`) or checked (`check`).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn logxide_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_logxide"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("run logxide")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8(b.to_vec()).unwrap()
-}
+mod common;
+use common::{logxide_in, text};
 
 /// `n` tasks: an action with two messages, every fifth a lone message.
 fn log_lines(n: u64) -> Vec<u8> {
