@@ -327,22 +327,39 @@ impl Checker {
     }
 }
 
+/// A record's `ts` against the latest of its task so far (at `last_line`): going backwards is
+/// a problem, else it becomes the latest.
+fn check_ts(
+    rep: &mut FileReport,
+    line: u64,
+    tid: &str,
+    ts: f64,
+    last_ts: &mut f64,
+    last_line: &mut u64,
+) {
+    if ts < *last_ts {
+        rep.problem(
+            line,
+            format!("ts goes backwards in task {tid}: {ts} after {last_ts} (line {last_line})"),
+        );
+    } else {
+        *last_ts = ts;
+        *last_line = line;
+    }
+}
+
 /// A record of a task that ended (and was forgotten) earlier in the input.
 fn late_record(rep: &mut FileReport, ended: &mut Ended, line: u64, rec: &Record) {
     let tid = sanitize(&rec.tid);
     let lt = level_text(&rec.lvl);
-    if rec.ts < ended.last_ts {
-        rep.problem(
-            line,
-            format!(
-                "ts goes backwards in task {tid}: {} after {} (line {})",
-                rec.ts, ended.last_ts, ended.last_ts_line
-            ),
-        );
-    } else {
-        ended.last_ts = rec.ts;
-        ended.last_ts_line = line;
-    }
+    check_ts(
+        rep,
+        line,
+        &tid,
+        rec.ts,
+        &mut ended.last_ts,
+        &mut ended.last_ts_line,
+    );
     let first = ended.first.filter(|_| rec.lvl == [1]);
     let first = first.or(ended
         .end
@@ -394,18 +411,14 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
     let lvl = &rec.lvl;
     let n = lvl.len();
     let lt = level_text(lvl);
-    if rec.ts < task.last_ts {
-        rep.problem(
-            line,
-            format!(
-                "ts goes backwards in task {tid}: {} after {} (line {})",
-                rec.ts, task.last_ts, task.last_ts_line
-            ),
-        );
-    } else {
-        task.last_ts = rec.ts;
-        task.last_ts_line = line;
-    }
+    check_ts(
+        rep,
+        line,
+        &tid,
+        rec.ts,
+        &mut task.last_ts,
+        &mut task.last_ts_line,
+    );
     // The groups of the prefixes lvl[..i] that exist (ids[i] for lvl[..i]).
     let mut ids = task.path(&lvl[..n - 1]);
     if ids.len() == n {
