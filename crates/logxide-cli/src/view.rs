@@ -50,7 +50,8 @@ Exit status: 0, or 2 when a file cannot be read; a file unreadable part way (a t
 corrupt .gz or .zst) has the tasks read before the error shown, then the error."
 )]
 pub struct ViewArgs {
-    /// Files to show; `-` reads standard input
+    /// Files to show (gzip and zstd files, known by their first bytes, are decompressed; `-`:
+    /// standard input, read as it is, not decompressed)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
     /// Keep reading lines appended to the files, like `tail -f` (a truncated or rotated file
