@@ -232,6 +232,28 @@ impl Console {
     /// [`DEFAULT_WOULD_BLOCK_TIMEOUT`](super::DEFAULT_WOULD_BLOCK_TIMEOUT); `Duration::ZERO`:
     /// fail at once). Standard output and error are polled until writable; another writer is
     /// tried again after short sleeps (see [Non-blocking outputs](super#non-blocking-outputs)).
+    ///
+    /// ```
+    /// use std::io::{self, Write};
+    /// use std::time::Duration;
+    /// use logxide::sink::Console;
+    /// /// A terminal that is always full.
+    /// struct Full;
+    /// impl Write for Full {
+    ///     fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+    ///         Err(io::ErrorKind::WouldBlock.into())
+    ///     }
+    ///     fn flush(&mut self) -> io::Result<()> {
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let console = Console::new(Full, false).would_block_timeout(Duration::ZERO);
+    /// let log = logxide::Logger::builder().use_env(false).sink(console).build()?;
+    /// log.info("never shown");
+    /// log.flush(None).unwrap();
+    /// assert_eq!((log.metrics().written, log.metrics().failed), (0, 1));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn would_block_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.patience.timeout = timeout;
         self

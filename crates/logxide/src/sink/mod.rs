@@ -679,6 +679,30 @@ impl<W: Write + Send + 'static> WriteSink<W> {
 
     /// How long a writer that would block may take no byte before the rest of the batch
     /// fails (default [`DEFAULT_WOULD_BLOCK_TIMEOUT`]; `Duration::ZERO`: fail at once).
+    ///
+    /// ```
+    /// use std::io::{self, Write};
+    /// use std::time::Duration;
+    /// use logxide::sink::WriteSink;
+    /// use logxide::writer::Writer;
+    /// /// A writer that is always full.
+    /// struct Full;
+    /// impl Write for Full {
+    ///     fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+    ///         Err(io::ErrorKind::WouldBlock.into())
+    ///     }
+    ///     fn flush(&mut self) -> io::Result<()> {
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let sink = WriteSink::new("full", Full).would_block_timeout(Duration::ZERO);
+    /// let writer = Writer::builder().sink(sink).build().unwrap();
+    /// writer.handle().enqueue(b"never taken").unwrap();
+    /// writer.handle().flush(None).unwrap();
+    /// let m = writer.handle().metrics();
+    /// assert_eq!((m.written, m.failed), (0, 1)); // counted, with the reason:
+    /// assert!(m.sinks[0].last_error.as_deref().unwrap().contains("would block"));
+    /// ```
     pub fn would_block_timeout(mut self, timeout: Duration) -> Self {
         self.patience.timeout = timeout;
         self
