@@ -381,3 +381,28 @@ fn calendar_round_trips_at_the_ends_of_i64_days() {
         assert_eq!(days_from_civil(y, m, d), days, "{days}: {y}-{m}-{d}");
     }
 }
+
+/// A timestamp whose microseconds carry past the last second a `u64` holds stays at that
+/// second's end, `18446744073709551615.999999`: never before the same second's `.999999`.
+#[test]
+fn a_timestamp_carrying_past_u64_seconds_saturates_at_the_last_microsecond() {
+    let last = "18446744073709551615.999999";
+    for micros in [999_999, 1_000_000, 1_999_999, u32::MAX] {
+        let ts = Timestamp {
+            secs: u64::MAX,
+            micros,
+        };
+        assert_eq!(ts.to_string(), last, "{micros}");
+        let mut buf = Vec::new();
+        RecordEncoder::begin(&mut buf, Format::Eliot, ts, "t", &[1]).finish();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            format!("{{\"timestamp\":{last},\"task_uuid\":\"t\",\"task_level\":[1]}}\n"),
+        );
+    }
+    let ts = Timestamp {
+        secs: u64::MAX - 1,
+        micros: 1_000_001,
+    };
+    assert_eq!(ts.to_string(), "18446744073709551615.000001");
+}

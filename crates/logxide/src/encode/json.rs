@@ -371,12 +371,24 @@ fn write_milli_decimal(out: &mut Vec<u8>, v: f64) -> bool {
 }
 
 /// Appends a timestamp as seconds with exactly six decimals, e.g. `1700000000.000000`.
-/// `micros` of a million or more carry into the seconds.
+/// `micros` of a million or more carry into the seconds (see [`carried`]).
 #[inline]
 pub(crate) fn write_timestamp(out: &mut Vec<u8>, secs: u64, micros: u32) {
-    let secs = secs.saturating_add(u64::from(micros / 1_000_000));
+    let (secs, micros) = carried(secs, micros);
     write_int(out, secs);
-    write_micros(out, micros % 1_000_000);
+    write_micros(out, micros);
+}
+
+/// `secs` and `micros` with the whole seconds of `micros` carried into `secs`: micros below
+/// a million. A carry past the last second a `u64` holds saturates at that second's last
+/// microsecond, `18446744073709551615.999999` (the seconds alone saturating gave
+/// `….000000`, a time before the same second's `.999999`).
+#[inline]
+pub(crate) fn carried(secs: u64, micros: u32) -> (u64, u32) {
+    match secs.checked_add(u64::from(micros / 1_000_000)) {
+        Some(secs) => (secs, micros % 1_000_000),
+        None => (u64::MAX, 999_999),
+    }
 }
 
 /// Appends `.` and six digits: the fraction of a timestamp (`micros` below a million).
@@ -770,6 +782,10 @@ mod tests {
         assert_eq!(ts(7, 123_456), "7.123456");
         assert_eq!(ts(5, 1_000_000), "6.000000");
         assert_eq!(ts(5, u32::MAX), "4299.967295");
+        assert_eq!(ts(u64::MAX, 999_999), "18446744073709551615.999999");
+        assert_eq!(ts(u64::MAX, 1_000_000), "18446744073709551615.999999");
+        assert_eq!(ts(u64::MAX - 4, u32::MAX), "18446744073709551615.999999");
+        assert_eq!(ts(u64::MAX - 4294, u32::MAX), "18446744073709551615.967295");
     }
 
     /// The shortcut writes exactly what serde_json's formatter writes, on values it takes

@@ -192,7 +192,8 @@ impl fmt::Display for ActionStatus {
 /// A timestamp: Unix seconds + microseconds.
 ///
 /// Written as seconds with exactly six decimals: `1700000000.000000`. A `micros` of a
-/// million or more carries into the seconds when written.
+/// million or more carries into the seconds when written (past `u64::MAX` seconds, the time
+/// is `18446744073709551615.999999`).
 ///
 /// ```
 /// use logxide::encode::Timestamp;
@@ -253,8 +254,8 @@ impl From<SystemTime> for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.secs.saturating_add(u64::from(self.micros / 1_000_000));
-        write!(f, "{}.{:06}", secs, self.micros % 1_000_000)
+        let (secs, micros) = json::carried(self.secs, self.micros);
+        write!(f, "{secs}.{micros:06}")
     }
 }
 
