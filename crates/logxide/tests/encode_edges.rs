@@ -406,3 +406,72 @@ fn a_timestamp_carrying_past_u64_seconds_saturates_at_the_last_microsecond() {
     };
     assert_eq!(ts.to_string(), "18446744073709551615.000001");
 }
+
+/// Every kind of value through an asynchronous logger (a captured record: floats and time
+/// formatted on the writer's thread) and a synchronous one (written at once) gives the same
+/// bytes but for the time and the task id, in both formats.
+#[test]
+fn captured_and_synchronous_records_are_the_same_bytes() {
+    use logxide::sink::MemorySink;
+    let lines = |format: &str, async_on: bool| {
+        let mem = MemorySink::new();
+        let log = logxide::Logger::builder()
+            .use_env(false)
+            .set("format", format)
+            .unwrap()
+            .async_writes(async_on)
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        assert_eq!(log.is_async(), async_on);
+        let big = "é\u{2028}".repeat(40_000);
+        for f in [
+            0.1,
+            -0.0,
+            f64::NAN,
+            f64::NEG_INFINITY,
+            5e-324,
+            1e21,
+            1234.567,
+            0.1 + 0.2,
+        ] {
+            logxide::info!(logger: log, "floats", f = f, g = f as f32, o = Some(f), n = None::<f64>,
+                d = Duration::from_secs_f64(f.abs().min(1e9)), i = i128::MIN, u = u128::MAX,
+                s = %format_args!("{f}\u{7f}"), q = ?f, j = serde(&[f, f]), ts = f, msg = 1.5f32);
+            logxide::info!(logger: log, "big", a = 2.5, big = big.as_str(), b = 3.5f32);
+            let a = logxide::start_action!(logger: log, "act\n", x = f);
+            a.fail_with("E\"", "r\u{2029}");
+        }
+        log.flush(None).unwrap();
+        mem.lines()
+    };
+    // Without the `ts`, `tid` and `dur` values.
+    let strip = |line: &str| -> String {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let tid = v
+            .get("tid")
+            .or(v.get("task_uuid"))
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+        let start = line.find(':').unwrap() + 1;
+        let end = line.find(',').unwrap();
+        let mut line = format!("{}{}", &line[..start], &line[end..]).replace(&tid, "T");
+        // An action's `dur` is its own time: its value too.
+        if let Some(at) = line.find(",\"dur\":") {
+            let end = at + 7 + line[at + 7..].find([',', '}']).unwrap();
+            line.replace_range(at + 7..end, "");
+        }
+        line
+    };
+    for format in ["compact", "eliot"] {
+        let captured = lines(format, true);
+        let eager = lines(format, false);
+        assert_eq!(captured.len(), 32, "{format}");
+        assert_eq!(captured.len(), eager.len());
+        for (c, e) in captured.iter().zip(&eager) {
+            assert_eq!(strip(c), strip(e), "{format}");
+        }
+    }
+}
