@@ -685,8 +685,8 @@ fn key_is_masked(quoted: &[u8], mask: &Mask) -> bool {
 ///
 /// Call-site fields come first; then the fields of the current [scopes](super::scope), then
 /// those bound to the logger — each skipped when a more specific source already wrote the
-/// same key (call site over scope over logger), so a record never repeats a key. (Only the
-/// first 64 fields of a context set are tracked for this.)
+/// same key (call site over scope over logger), so a record never repeats a key, however
+/// many fields a context set has.
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
@@ -706,8 +706,28 @@ pub struct FieldWriter<'e, 'b> {
     scope: &'e Fields,
     bound: &'e Fields,
     /// Bit `i`: the call site wrote the key of `scope` entry `i` / `bound` entry `i`.
-    scope_hidden: u64,
-    bound_hidden: u64,
+    scope_hidden: Hidden,
+    bound_hidden: Hidden,
+}
+
+/// A set of positions in a context set (one word inline: no allocation up to 64 fields).
+#[derive(Default)]
+struct Hidden(SmallVec<[u64; 1]>);
+
+impl Hidden {
+    /// Marks position `i`.
+    fn insert(&mut self, i: usize) {
+        let word = i / 64;
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (i % 64);
+    }
+
+    /// Whether position `i` is marked.
+    fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & 1 << (i % 64) != 0)
+    }
 }
 
 impl<'e, 'b> FieldWriter<'e, 'b> {
@@ -722,8 +742,8 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
             mask,
             scope,
             bound,
-            scope_hidden: 0,
-            bound_hidden: 0,
+            scope_hidden: Hidden::default(),
+            bound_hidden: Hidden::default(),
         }
     }
 
@@ -765,24 +785,24 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
         } else {
             self.enc.field(key, value);
         }
-        if !self.scope.is_empty() {
-            self.scope_hidden |= position_bit(self.scope, name);
+        if let Some(i) = position(self.scope, name) {
+            self.scope_hidden.insert(i);
         }
-        if !self.bound.is_empty() {
-            self.bound_hidden |= position_bit(self.bound, name);
+        if let Some(i) = position(self.bound, name) {
+            self.bound_hidden.insert(i);
         }
     }
 
     /// Writes the scope and logger fields the call site did not override.
     pub(crate) fn finish_context(&mut self) {
         for (i, (k, v)) in self.scope.iter().enumerate() {
-            if i < 64 && self.scope_hidden & (1 << i) != 0 {
+            if self.scope_hidden.contains(i) {
                 continue;
             }
             self.raw(k, v);
         }
         for (i, (k, v)) in self.bound.iter().enumerate() {
-            if (i < 64 && self.bound_hidden & (1 << i) != 0) || self.scope.get_json(k).is_some() {
+            if self.bound_hidden.contains(i) || self.scope.get_json(k).is_some() {
                 continue;
             }
             self.raw(k, v);
@@ -835,13 +855,13 @@ fn bloom_bit(hash: u64) -> usize {
     (hash >> 56) as usize
 }
 
-/// The bit of `key`'s position in `fields` (0 if absent or past 64).
-fn position_bit(fields: &Fields, key: &str) -> u64 {
-    fields
-        .iter()
-        .take(64)
-        .position(|(k, _)| k == key)
-        .map_or(0, |i| 1 << i)
+/// `key`'s position in `fields`, if it is there.
+#[inline]
+fn position(fields: &Fields, key: &str) -> Option<usize> {
+    if fields.is_empty() {
+        return None;
+    }
+    fields.iter().position(|(k, _)| k == key)
 }
 
 #[cfg(test)]
