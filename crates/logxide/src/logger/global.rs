@@ -385,17 +385,21 @@ pub fn __global_log_message(
 ) {
     with_current(|logger| match logger {
         Some(logger) => logger.__log(level, msg, fields),
-        None => {
-            UNCONFIGURED.fetch_add(1, Relaxed);
-            if !WARNED_UNCONFIGURED.swap(true, Relaxed) {
-                // Best effort: `eprintln!` would panic the caller with stderr closed.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "logxide: a record was logged before `logxide::init()` (or after the global logger was shut down, or while a re-init onto its file drained it) and was discarded; records discarded so far are counted by `logxide::logger::metrics()`"
-                );
-            }
-        }
+        None => discarded(1),
     })
+}
+
+/// Counts `n` records discarded for lack of a global logger (reported by [`metrics`]) and
+/// says so on stderr, once per process.
+fn discarded(n: u64) {
+    UNCONFIGURED.fetch_add(n, Relaxed);
+    if !WARNED_UNCONFIGURED.swap(true, Relaxed) {
+        // Best effort: `eprintln!` would panic the caller with stderr closed.
+        let _ = writeln!(
+            std::io::stderr(),
+            "logxide: a record was logged before `logxide::init()` (or after the global logger was shut down, or while a re-init onto its file drained it) and was discarded; records discarded so far are counted by `logxide::logger::metrics()`"
+        );
+    }
 }
 
 #[doc(hidden)]
@@ -406,7 +410,7 @@ pub fn __global_error<E: std::error::Error + ?Sized>(
 ) {
     match GLOBAL.load().as_ref() {
         Some(logger) => logger.log_error(msg, error, fields),
-        None => __global_log(Level::Error, msg, |_| {}),
+        None => discarded(1),
     }
 }
 
@@ -418,8 +422,11 @@ pub fn __global_action(
     match GLOBAL.load_full() {
         Some(logger) => logger.start_action(action_type, fields),
         None => {
+            // Its two records, the start and the end (which a guard always writes), are
+            // counted now: the discarding logger it ends in counts nothing. (Counted
+            // directly: a logger installed meanwhile must not receive a stand-in record.)
+            discarded(2);
             // An action needs a logger to end in; a discarding one keeps the code path alive.
-            __global_log(Level::Critical, "", |_| {});
             disabled_logger().start_action(action_type, fields)
         }
     }
@@ -512,7 +519,8 @@ pub fn trigger() {
 /// replaces, while that one drained) added the same way, also once [`shutdown`] stopped it.
 /// So a record discarded for lack of a logger stays in the counts `metrics` reports, until a
 /// logger is installed over a running one (the replaced one keeps its counts, readable
-/// through its guard's [`LoggerGuard::logger`]).
+/// through its guard's [`LoggerGuard::logger`]). An action started with no global logger
+/// is counted as its two records (its start and its end) when it starts.
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
