@@ -15,6 +15,26 @@
 //! [`encode::serde`](crate::encode::serde), or a bare `key` for `key = key`. Keys may also be
 //! string literals (`"http.status" = 200`). A key written as a raw identifier is the name
 //! without `r#`: `r#type = 1` gives `"type":1`. Without `logger:` the global logger is used.
+//!
+//! A message is text, never a format string: `"{}"` is written as `{}` (format it yourself
+//! with `format!` for a value in it). The logger and the level are evaluated once; the
+//! fields' values and a message that is not a literal (and `exception!`'s error) only
+//! when the level is enabled, then once each, in the order written. They are evaluated
+//! inside a closure: `?`, `.await` or `return` cannot appear in them — bind such a value to
+//! a variable first.
+//!
+//! ```
+//! # let mem = logxide::sink::MemorySink::new();
+//! # let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+//! let mut calls = 0;
+//! let mut costly = || { calls += 1; calls };
+//! log.set_level(logxide::Level::Info);
+//! logxide::debug!(logger: log, "off", n = costly()); // not evaluated
+//! logxide::info!(logger: log, "{} stays", n = costly());
+//! assert_eq!(calls, 1);
+//! # log.flush(None).unwrap();
+//! # assert!(mem.lines()[0].ends_with(r#""msg":"{} stays","n":1}"#));
+//! ```
 
 /// Logs at a given [`Level`](crate::Level): `log!(Level::Note, "msg", key = value, ...)`.
 #[macro_export]
