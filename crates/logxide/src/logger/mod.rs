@@ -978,6 +978,13 @@ fn merge_scope(outer: Option<&ScopeEntry>, own: &Arc<Fields>) -> Arc<Fields> {
 /// assert!(mem.lines()[0].ends_with(r#""msg":"in","request":42}"#));
 /// assert!(mem.lines()[1].ends_with(r#""msg":"out"}"#));
 /// ```
+///
+/// Moving a guard to another thread (to end the scope there) does not compile:
+///
+/// ```compile_fail,E0277
+/// let guard = logxide::logger::scope(logxide::logger::Fields::new().with("request", 42));
+/// std::thread::spawn(move || drop(guard));
+/// ```
 #[must_use = "the scope ends when this guard is dropped"]
 pub struct ScopeGuard {
     id: u64,
