@@ -219,3 +219,20 @@ fn action_forms() {
         t[3]
     );
 }
+
+/// Values behind `&mut`, `Rc` and `Arc` are fields, as they are `Encode` values (before: the
+/// macros refused them — no `FieldValue` impl).
+#[test]
+fn shared_and_mutable_references_are_fields() {
+    let (log, mem) = logger();
+    let name: std::sync::Arc<str> = "ada".into();
+    let team = std::rc::Rc::new(String::from("core"));
+    let mut n = 3u32;
+    let count = &mut n;
+    let token = std::sync::Arc::new("t");
+    logxide::info!(logger: log, "m", name, team = team.clone(), count, token);
+    assert_eq!(
+        tails(&log, &mem),
+        [r#""mt":"info","msg":"m","name":"ada","team":"core","count":3,"token":"***"}"#]
+    );
+}

@@ -16,7 +16,8 @@ use crate::encode::{Bytes, DebugValue, DisplayValue, Encode, Key, RecordEncoder,
 ///
 /// Implemented for integers, floats, `bool`, `char`, strings, [`Duration`], [`Bytes`], the
 /// capture wrappers [`DisplayValue`] (`%x`), [`DebugValue`] (`?x`) and [`SerdeValue`]
-/// (nested JSON), references, boxes, and `Option<T>` — `None` omits the field.
+/// (nested JSON), references (`&T`, `&mut T`), `Box<T>`, `Rc<T>`, `Arc<T>`, and `Option<T>` —
+/// `None` omits the field.
 ///
 /// ```
 /// use logxide::logger::FieldValue;
@@ -24,6 +25,7 @@ use crate::encode::{Bytes, DebugValue, DisplayValue, Encode, Key, RecordEncoder,
 /// takes(&3u8);
 /// takes("text");
 /// takes(&Some(1.5));
+/// takes(&std::sync::Arc::<str>::from("shared"));
 /// takes(&logxide::encode::display(std::net::Ipv4Addr::LOCALHOST));
 /// ```
 pub trait FieldValue {
@@ -85,6 +87,25 @@ impl<T: FieldValue + ?Sized> FieldValue for &T {
 }
 
 impl<T: FieldValue + ?Sized> FieldValue for Box<T> {
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
+        (**self).write_field(key, out);
+    }
+}
+
+impl<T: FieldValue + ?Sized> FieldValue for &mut T {
+    #[inline]
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
+        (**self).write_field(key, out);
+    }
+}
+
+impl<T: FieldValue + ?Sized> FieldValue for std::rc::Rc<T> {
+    fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
+        (**self).write_field(key, out);
+    }
+}
+
+impl<T: FieldValue + ?Sized> FieldValue for Arc<T> {
     fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
         (**self).write_field(key, out);
     }
