@@ -255,7 +255,8 @@ macro_rules! checkpoint {
 }
 
 /// Logs an error at error level with its type (`exc`) and its text with its `source()` chain
-/// (`reason`): `exception!(&err, "msg", key = value)`.
+/// (`reason`): `exception!(&err, "msg", key = value)`. The error is any `&E` where `E:
+/// Error` (also `&dyn Error`); a `Box<dyn Error>` is not itself an `Error`: pass `&*boxed`.
 ///
 /// ```
 /// # let mem = logxide::sink::MemorySink::new();
@@ -264,6 +265,10 @@ macro_rules! checkpoint {
 /// logxide::exception!(logger: log, &err, "bad port", input = "x");
 /// # log.flush(None).unwrap();
 /// # assert!(mem.lines()[0].ends_with(r#""mt":"error","msg":"bad port","exc":"core::num::error::ParseIntError","reason":"invalid digit found in string","input":"x"}"#));
+/// let boxed: Box<dyn std::error::Error> = Box::new(err);
+/// logxide::exception!(logger: log, &*boxed, "bad port again");
+/// # log.flush(None).unwrap();
+/// # assert!(mem.lines()[1].contains(r#""msg":"bad port again","exc":"#));
 /// ```
 #[macro_export]
 macro_rules! exception {
