@@ -731,23 +731,45 @@ pub struct FieldWriter<'e, 'b> {
     bound_hidden: Hidden,
 }
 
-/// A set of positions in a context set (one word inline: no allocation up to 64 fields).
+/// A set of positions in a context set: the first 64 in one word (no allocation, one `or`
+/// per field), the rest in words allocated only for a set that large.
 #[derive(Default)]
-struct Hidden(SmallVec<[u64; 1]>);
+struct Hidden {
+    first: u64,
+    more: Vec<u64>,
+}
 
 impl Hidden {
     /// Marks position `i`.
+    #[inline(always)]
     fn insert(&mut self, i: usize) {
-        let word = i / 64;
-        if self.0.len() <= word {
-            self.0.resize(word + 1, 0);
+        if i < 64 {
+            self.first |= 1 << i;
+        } else {
+            self.insert_more(i - 64);
         }
-        self.0[word] |= 1 << (i % 64);
+    }
+
+    #[cold]
+    fn insert_more(&mut self, i: usize) {
+        let word = i / 64;
+        if self.more.len() <= word {
+            self.more.resize(word + 1, 0);
+        }
+        self.more[word] |= 1 << (i % 64);
     }
 
     /// Whether position `i` is marked.
+    #[inline(always)]
     fn contains(&self, i: usize) -> bool {
-        self.0.get(i / 64).is_some_and(|w| w & 1 << (i % 64) != 0)
+        if i < 64 {
+            self.first & 1 << i != 0
+        } else {
+            let i = i - 64;
+            self.more
+                .get(i / 64)
+                .is_some_and(|w| w & 1 << (i % 64) != 0)
+        }
     }
 }
 
