@@ -2,18 +2,10 @@
 //! first 64 fields of a context set.
 
 use logxide::logger::{scope, Fields};
-use logxide::sink::MemorySink;
-use logxide::{Level, Logger};
+use logxide::Level;
 
-fn logger() -> (Logger, MemorySink) {
-    let mem = MemorySink::new();
-    let log = Logger::builder()
-        .use_env(false)
-        .sink(mem.clone())
-        .build()
-        .unwrap();
-    (log, mem)
-}
+mod common;
+use common::logger;
 
 /// How often `key` occurs as a member key of the record `line` (top level).
 fn count_key(line: &str, key: &str) -> usize {

@@ -5,15 +5,8 @@ use logxide::sink::MemorySink;
 use logxide::{Level, Logger};
 use serde_json::Value;
 
-fn logger() -> (Logger, MemorySink) {
-    let mem = MemorySink::new();
-    let log = Logger::builder()
-        .use_env(false)
-        .sink(mem.clone())
-        .build()
-        .unwrap();
-    (log, mem)
-}
+mod common;
+use common::logger;
 
 /// Every line parsed as JSON (each must be one object).
 fn records(log: &Logger, mem: &MemorySink) -> Vec<serde_json::Map<String, Value>> {

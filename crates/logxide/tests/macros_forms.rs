@@ -7,15 +7,8 @@ use logxide::encode::serde as ser;
 use logxide::sink::MemorySink;
 use logxide::{Level, Logger};
 
-fn logger() -> (Logger, MemorySink) {
-    let mem = MemorySink::new();
-    let log = Logger::builder()
-        .use_env(false)
-        .sink(mem.clone())
-        .build()
-        .unwrap();
-    (log, mem)
-}
+mod common;
+use common::logger;
 
 /// The line after its `lvl` member (from `mt` or `at` on).
 fn tail(line: &str) -> &str {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Members;
+use common::{logger, Members};
 use logxide::integrations::tracing::LogxideLayer;
 use logxide::sink::MemorySink;
 use logxide::Logger;
@@ -17,16 +17,6 @@ use tracing::instrument::WithSubscriber;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
-
-fn logger() -> (Logger, MemorySink) {
-    let mem = MemorySink::new();
-    let log = Logger::builder()
-        .use_env(false)
-        .sink(mem.clone())
-        .build()
-        .unwrap();
-    (log, mem)
-}
 
 /// Runs `f` with a registry and the layer as the thread's subscriber; returns the lines.
 fn capture(f: impl FnOnce(&Logger)) -> Vec<String> {

@@ -1,5 +1,6 @@
-//! Helpers shared by the writer integration tests: distinct numbered lines, their parsing,
-//! per-producer order checks, the accounting identity, and sinks that stall or panic on cue.
+//! Helpers shared by the integration tests: distinct numbered lines, their parsing,
+//! per-producer order checks, the accounting identity, sinks that stall or panic on cue, and
+//! a logger writing to memory.
 
 #![allow(dead_code)]
 
@@ -350,4 +351,15 @@ pub fn run_as_nobody(entry: &str, var: &str, value: impl AsRef<std::ffi::OsStr>)
     );
     assert!(text.contains("1 passed"), "the checks did not run:\n{text}");
     true
+}
+
+/// A logger that ignores the environment and writes to the returned memory sink.
+pub fn logger() -> (logxide::Logger, MemorySink) {
+    let mem = MemorySink::new();
+    let log = logxide::Logger::builder()
+        .use_env(false)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    (log, mem)
 }
