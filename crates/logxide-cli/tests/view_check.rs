@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{logxide_in, text};
+use common::{logxide_in, logxide_with_stdin_in, text};
 
 fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -875,18 +875,7 @@ fn json_errors_name_the_column_and_empty_lines() {
 
 /// Runs `logxide args…` in the fixtures' directory with `input` on its standard input.
 fn logxide_with_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
-        .args(args)
-        .current_dir(fixtures())
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // (A usage error exits before it reads: a broken pipe then.)
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child.wait_with_output().unwrap()
+    logxide_with_stdin_in(&fixtures(), args, input)
 }
 
 /// `check -` reads standard input as `view -` does: the same report as for the file, under

@@ -18,8 +18,14 @@ pub fn logxide_in(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs `logxide args…` with `input` on its stdin (a reader that stops early is fine).
 pub fn logxide_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    logxide_with_stdin_in(Path::new("."), args, input)
+}
+
+/// [`logxide_with_stdin`] in `dir`.
+pub fn logxide_with_stdin_in(dir: &Path, args: &[&str], input: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
         .args(args)
+        .current_dir(dir)
         .env_remove("NO_COLOR")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
