@@ -1444,39 +1444,17 @@ mod tests {
             assert_eq!(sum, s.held);
         };
         for i in 0..5_000 {
-            let r = |tid: String, lvl: &str, body: &str| {
-                format!(r#"{{"ts":1,"tid":"{tid}","lvl":{lvl},{body}}}"#)
-            };
-            feed(
-                &mut s,
-                &mut out,
-                r(format!("L{i}"), "[1]", r#""mt":"info","msg":"x""#),
-            );
-            feed(
-                &mut s,
-                &mut out,
-                r(format!("R{i}"), "[1]", r#""at":"job","st":"started""#),
-            );
-            feed(
-                &mut s,
-                &mut out,
-                r(format!("E{i}"), "[1]", r#""at":"job","st":"started""#),
-            );
-            feed(
-                &mut s,
-                &mut out,
-                r(format!("E{i}"), "[2]", r#""at":"job","st":"succeeded""#),
-            );
-            feed(
-                &mut s,
-                &mut out,
-                r(format!("M{i}"), "[1]", r#""at":"db","st":"started""#),
-            );
-            feed(
-                &mut s,
-                &mut out,
-                r(format!("M{i}"), "[2]", r#""at":"db","st":"failed""#),
-            );
+            for (task, lvl, body) in [
+                ("L", "[1]", r#""mt":"info","msg":"x""#),
+                ("R", "[1]", r#""at":"job","st":"started""#),
+                ("E", "[1]", r#""at":"job","st":"started""#),
+                ("E", "[2]", r#""at":"job","st":"succeeded""#),
+                ("M", "[1]", r#""at":"db","st":"started""#),
+                ("M", "[2]", r#""at":"db","st":"failed""#),
+            ] {
+                let line = format!(r#"{{"ts":1,"tid":"{task}{i}","lvl":{lvl},{body}}}"#);
+                feed(&mut s, &mut out, line);
+            }
         }
         assert!(s.matched.is_empty());
         assert!(
