@@ -198,53 +198,70 @@ impl ThreadIds {
         ArrayString::from(text).expect("a sqid fits 36 bytes")
     }
 
-    /// Appends the next sqid to `out` (and makes it `last`). In the common case — the block
-    /// goes on and the last digit is not the highest — the unchanged bytes are copied before
-    /// the new digit is stored: copying `last` after a one-byte store into it made the copy's
-    /// wide loads wait for that store (measured: the costliest copy of a log call).
+    /// Appends the next sqid to `out` (and makes it `last`). In the common case (see
+    /// [`bumped_digit`](Self::bumped_digit)) the unchanged bytes are copied before the new
+    /// digit is stored: copying `last` after a one-byte store into it made the copy's wide
+    /// loads wait for that store (measured: the costliest copy of a log call).
     #[inline]
     fn write_next_sqid(&mut self, out: &mut Vec<u8>) {
-        if self.next != self.end {
-            if let Some((&d, head)) = self.last.split_last() {
-                if d != b'Z' {
-                    let bumped = BASE62[usize::from(DIGIT_VALUE[usize::from(d)]) + 1];
-                    out.extend_from_slice(head);
-                    out.push(bumped);
-                    self.next += 1;
-                    if let Some(last) = self.last.last_mut() {
-                        *last = bumped;
-                    }
-                    return;
-                }
+        match self.bumped_digit() {
+            Some(d) => {
+                out.extend_from_slice(&self.last[..self.last.len() - 1]);
+                out.push(d);
+                self.take_bumped(d);
+            }
+            None => {
+                self.start_sqid();
+                out.extend_from_slice(&self.last);
             }
         }
-        self.bump_sqid();
-        out.extend_from_slice(&self.last);
     }
 
     /// Makes `last` the next sqid.
     #[inline]
     fn bump_sqid(&mut self) {
+        match self.bumped_digit() {
+            Some(d) => self.take_bumped(d),
+            None => self.start_sqid(),
+        }
+    }
+
+    /// The next sqid's last digit, when it is `last` with only that digit changed: the block
+    /// goes on and `last` (which holds `next - 1`) does not end in the highest digit.
+    #[inline(always)]
+    fn bumped_digit(&self) -> Option<u8> {
+        match self.last.last() {
+            Some(&d) if d != b'Z' && self.next != self.end => {
+                Some(BASE62[usize::from(DIGIT_VALUE[usize::from(d)]) + 1])
+            }
+            _ => None,
+        }
+    }
+
+    /// Makes `last` the next sqid, [`bumped_digit`](Self::bumped_digit) `d`.
+    #[inline(always)]
+    fn take_bumped(&mut self, d: u8) {
+        self.next += 1;
+        if let Some(last) = self.last.last_mut() {
+            *last = d;
+        }
+    }
+
+    /// Makes `last` the next sqid written out whole: at a carry, or from a new block.
+    #[cold]
+    fn start_sqid(&mut self) {
         if self.next == self.end {
             self.next = NEXT_BLOCK.fetch_add(BLOCK, Relaxed) + 1;
             self.end = self.next + BLOCK;
-            self.last.clear();
         }
         let n = self.next;
         self.next += 1;
-        // `last` holds n - 1: unless its last digit is the highest one (a carry), n differs
-        // only in that digit.
-        match self.last.last_mut() {
-            Some(d) if *d != b'Z' => *d = BASE62[usize::from(DIGIT_VALUE[usize::from(*d)]) + 1],
-            _ => {
-                self.last.clear();
-                let mut digits = [0; 11];
-                self.last
-                    .try_extend_from_slice(self.prefix.as_bytes())
-                    .and_then(|()| self.last.try_extend_from_slice(base62(n, &mut digits)))
-                    .expect("a sqid fits 36 bytes");
-            }
-        }
+        self.last.clear();
+        let mut digits = [0; 11];
+        self.last
+            .try_extend_from_slice(self.prefix.as_bytes())
+            .and_then(|()| self.last.try_extend_from_slice(base62(n, &mut digits)))
+            .expect("a sqid fits 36 bytes");
     }
 }
 
