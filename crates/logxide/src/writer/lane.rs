@@ -102,13 +102,13 @@ impl Header {
         [lo, self.ticks]
     }
 
+    /// The header's bytes (the two [`words`](Self::words), little-endian).
     #[inline(always)]
     fn encode(&self) -> [u8; HEADER] {
+        let [lo, hi] = self.words();
         let mut h = [0u8; HEADER];
-        h[..4].copy_from_slice(&(self.len as u32).to_le_bytes());
-        h[4] = self.level;
-        h[5] = self.flags;
-        h[8..].copy_from_slice(&self.ticks.to_le_bytes());
+        h[..8].copy_from_slice(&lo.to_le_bytes());
+        h[8..].copy_from_slice(&hi.to_le_bytes());
         h
     }
 
@@ -703,12 +703,15 @@ mod tests {
                 flags,
                 ticks,
             };
-            let [lo, hi] = h.words();
-            let mut bytes = [0u8; HEADER];
-            bytes[..8].copy_from_slice(&lo.to_le_bytes());
-            bytes[8..].copy_from_slice(&hi.to_le_bytes());
-            assert_eq!(bytes, h.encode());
+            let bytes = h.encode();
             assert_eq!(Header::decode(&bytes), h);
+            // The layout of the module docs: length, level, flags, two zero bytes, ticks.
+            assert_eq!(bytes[..4], (len as u32).to_le_bytes());
+            assert_eq!(
+                (bytes[4], bytes[5], bytes[6], bytes[7]),
+                (level, flags, 0, 0)
+            );
+            assert_eq!(bytes[8..], ticks.to_le_bytes());
         }
     }
 
