@@ -6,12 +6,12 @@
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -1013,29 +1013,15 @@ impl FileSink {
     /// A descriptor that would block (non-blocking, full) is polled until it takes bytes
     /// again, for at most [`FileOptions::would_block_timeout`] without progress.
     fn write_some(&mut self, bytes: &[u8]) -> (usize, Option<io::Error>) {
-        let mut done = 0;
-        let mut stalled: Option<Instant> = None;
-        let mut pause = Duration::from_millis(1);
-        while done < bytes.len() {
-            match self.file.write(&bytes[done..]) {
-                Ok(0) => return (done, Some(io::ErrorKind::WriteZero.into())),
-                Ok(n) => {
-                    done += n;
-                    stalled = None;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let since = *stalled.get_or_insert_with(Instant::now);
-                    let timeout = self.options.would_block_timeout;
-                    let fd = Some(self.file.as_fd());
-                    if let Err(e) = super::wait_writable(fd, timeout, since, &mut pause) {
-                        return (done, Some(e));
-                    }
-                }
-                Err(e) => return (done, Some(e)),
-            }
+        let timeout = self.options.would_block_timeout;
+        let file = &self.file;
+        let wait = |since, pause: &mut Duration| {
+            super::wait_writable(Some(file.as_fd()), timeout, since, pause)
+        };
+        match super::write_waiting(&mut &*file, bytes, wait) {
+            Ok(()) => (bytes.len(), None),
+            Err((done, error)) => (done, Some(error)),
         }
-        (done, None)
     }
 
     fn write_fd(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {

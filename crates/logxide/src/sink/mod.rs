@@ -571,6 +571,17 @@ fn write_counted(
     bytes: &[u8],
     patience: Patience,
 ) -> Result<(), (usize, io::Error)> {
+    write_waiting(w, bytes, |since, pause| patience.wait(since, pause))
+}
+
+/// [`write_counted`]'s loop, `wait` being called after each `WouldBlock` with the instant
+/// since which the output has taken no byte and the sleep for a writer that cannot be polled
+/// (see [`wait_writable`]). Also the loop of a [`FileSink`] (which polls its own descriptor).
+fn write_waiting(
+    w: &mut impl Write,
+    bytes: &[u8],
+    mut wait: impl FnMut(Instant, &mut Duration) -> io::Result<()>,
+) -> Result<(), (usize, io::Error)> {
     let mut done = 0;
     // Since when the output has refused bytes (none taken since), and the next sleep.
     let mut stalled: Option<Instant> = None;
@@ -591,7 +602,7 @@ fn write_counted(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let since = *stalled.get_or_insert_with(Instant::now);
-                patience.wait(since, &mut pause).map_err(|e| (done, e))?;
+                wait(since, &mut pause).map_err(|e| (done, e))?;
             }
             Err(error) => return Err((done, error)),
         }
