@@ -188,106 +188,34 @@ impl Encode for char {
     }
 }
 
-impl<T: Encode + ?Sized> Encode for &T {
-    #[inline]
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
+/// Pointers and borrowed forms encode as what they point to (absent if it is).
+macro_rules! encode_through {
+    ($(impl<$t:ident: $($bound:path)|+> for $ty:ty;)*) => {$(
+        impl<$t: $($bound +)+ ?Sized> Encode for $ty {
+            #[inline]
+            fn encode(&self, out: &mut Vec<u8>) {
+                (**self).encode(out);
+            }
 
-    #[inline]
-    fn scalar(&self) -> Option<Scalar<'_>> {
-        (**self).scalar()
-    }
+            #[inline]
+            fn scalar(&self) -> Option<Scalar<'_>> {
+                (**self).scalar()
+            }
 
-    #[inline]
-    fn is_absent(&self) -> bool {
-        (**self).is_absent()
-    }
+            #[inline]
+            fn is_absent(&self) -> bool {
+                (**self).is_absent()
+            }
+        }
+    )*};
 }
-
-impl<T: Encode + ?Sized> Encode for &mut T {
-    #[inline]
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
-
-    #[inline]
-    fn scalar(&self) -> Option<Scalar<'_>> {
-        (**self).scalar()
-    }
-
-    #[inline]
-    fn is_absent(&self) -> bool {
-        (**self).is_absent()
-    }
-}
-
-impl<T: Encode + ?Sized> Encode for Box<T> {
-    #[inline]
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
-
-    #[inline]
-    fn scalar(&self) -> Option<Scalar<'_>> {
-        (**self).scalar()
-    }
-
-    #[inline]
-    fn is_absent(&self) -> bool {
-        (**self).is_absent()
-    }
-}
-
-impl<T: Encode + ?Sized> Encode for Rc<T> {
-    #[inline]
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
-
-    #[inline]
-    fn scalar(&self) -> Option<Scalar<'_>> {
-        (**self).scalar()
-    }
-
-    #[inline]
-    fn is_absent(&self) -> bool {
-        (**self).is_absent()
-    }
-}
-
-impl<T: Encode + ?Sized> Encode for Arc<T> {
-    #[inline]
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
-
-    #[inline]
-    fn scalar(&self) -> Option<Scalar<'_>> {
-        (**self).scalar()
-    }
-
-    #[inline]
-    fn is_absent(&self) -> bool {
-        (**self).is_absent()
-    }
-}
-
-impl<B: Encode + ToOwned + ?Sized> Encode for Cow<'_, B> {
-    #[inline]
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
-
-    #[inline]
-    fn scalar(&self) -> Option<Scalar<'_>> {
-        (**self).scalar()
-    }
-
-    #[inline]
-    fn is_absent(&self) -> bool {
-        (**self).is_absent()
-    }
+encode_through! {
+    impl<T: Encode> for &T;
+    impl<T: Encode> for &mut T;
+    impl<T: Encode> for Box<T>;
+    impl<T: Encode> for Rc<T>;
+    impl<T: Encode> for Arc<T>;
+    impl<B: Encode | ToOwned> for Cow<'_, B>;
 }
 
 impl<T: Encode> Encode for Option<T> {
