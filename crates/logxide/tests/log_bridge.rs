@@ -342,3 +342,53 @@ fn none_key_values_are_left_out_and_every_kind_keeps_its_type() {
         ]
     );
 }
+
+/// A key-value that is `None` did not hide the logger's or the scope's field of its key (a
+/// key-value overrides them, as a call-site field does): the context's value was written.
+/// It is hidden now. Metadata the record lacks (no module path, file or line) is not a
+/// `None` of the caller's: a context field of that name stays.
+#[test]
+fn a_none_key_value_hides_the_context_field_of_its_key() {
+    use log::kv::{ToValue, Value as KvValue};
+    use logxide::logger::{scope, Fields};
+
+    let (_, logger, mem) = own_bridge();
+    let bound = logger.ctx(
+        Fields::new()
+            .with("user", "ada")
+            .with("module", "ctx")
+            .with("line", 0),
+    );
+    let bridge = logxide::integrations::log::LogBridge::new(bound);
+    let _s = scope(Fields::new().with("zone", "eu").with("file", "ctx.rs"));
+    let none: Option<u32> = None;
+    record(
+        &bridge,
+        log::Level::Info,
+        format_args!("kv"),
+        &[("user", none.to_value()), ("zone", KvValue::null())],
+    );
+    use log::Log;
+    bridge.log(
+        &log::Record::builder()
+            .args(format_args!("meta"))
+            .level(log::Level::Info)
+            .target("t")
+            .module_path(Some("m"))
+            .line(Some(7))
+            .build(),
+    );
+    logger.flush(None).unwrap();
+    let lines = mem.lines();
+    let ends: Vec<&str> = lines
+        .iter()
+        .map(|l| &l[l.find(r#""msg""#).unwrap()..])
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            r#""msg":"kv","target":"t","file":"ctx.rs","module":"ctx","line":0}"#,
+            r#""msg":"meta","target":"t","module":"m","line":7,"zone":"eu","file":"ctx.rs","user":"ada"}"#,
+        ]
+    );
+}

@@ -8,7 +8,10 @@
 //! booleans, strings as strings, errors (`Value::from_dyn_error`) as their text with their
 //! `source()` chain (as the `tracing` layer writes them), anything else as its `Display`
 //! text. A key-value that is `None` (an `Option`, or `Value::null()`) is left out, as a
-//! logxide `Option` field that is `None` is.
+//! logxide `Option` field that is `None` is — and, as that one, it hides the logger's and
+//! the scope's field of its key from the record (key-values override them, as call-site
+//! fields do). Metadata a record lacks (no module path, file or line) is not written and
+//! hides nothing.
 //!
 //! Levels map as: trace and debug → debug, info → info, warn → warning, error → error.
 //! Installed with [`install`], the bridge keeps `log`'s maximum level at the global
@@ -202,14 +205,16 @@ impl log::Log for LogBridge {
             if !own.target {
                 f.field("target", record.target());
             }
-            if !own.module {
-                f.field("module", &record.module_path());
+            // Metadata the record lacks is no `None` of the caller's: written only when
+            // known, so that it does not hide a context field of that name.
+            if let Some(module) = record.module_path().filter(|_| !own.module) {
+                f.field("module", module);
             }
-            if !own.file {
-                f.field("file", &record.file());
+            if let Some(file) = record.file().filter(|_| !own.file) {
+                f.field("file", file);
             }
-            if !own.line {
-                f.field("line", &record.line());
+            if let Some(line) = record.line().filter(|_| !own.line) {
+                f.field("line", &line);
             }
             let _ = kvs.visit(&mut Fields(f));
         };
@@ -291,7 +296,9 @@ impl<'kvs> VisitSource<'kvs> for Fields<'_, '_, '_> {
         let f = &mut *self.0;
         if is_null(&value) {
             // `None` (or `Value::null()`): left out, as a logxide `Option` field that is
-            // `None` is (its `Display` would be the text "None").
+            // `None` is (its `Display` would be the text "None"), hiding the context
+            // field of its key as that does.
+            f.absent(key.into());
         } else if let Some(s) = value.to_borrowed_str() {
             f.field(key, s);
         } else if let Some(b) = value.to_bool() {

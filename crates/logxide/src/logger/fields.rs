@@ -17,7 +17,8 @@ use crate::encode::{Bytes, DebugValue, DisplayValue, Encode, Key, RecordEncoder,
 /// Implemented for integers, floats, `bool`, `char`, strings, [`Duration`], [`Bytes`], the
 /// capture wrappers [`DisplayValue`] (`%x`), [`DebugValue`] (`?x`) and [`SerdeValue`]
 /// (nested JSON), references (`&T`, `&mut T`), `Box<T>`, `Rc<T>`, `Arc<T>`, and `Option<T>` —
-/// `None` omits the field.
+/// `None` omits the field, and hides the [context field](FieldWriter) of its key from the
+/// record as a value would override it.
 ///
 /// ```
 /// use logxide::logger::FieldValue;
@@ -114,8 +115,9 @@ impl<T: FieldValue + ?Sized> FieldValue for Arc<T> {
 impl<T: FieldValue> FieldValue for Option<T> {
     #[inline]
     fn write_field(&self, key: Key<'_>, out: &mut FieldWriter<'_, '_>) {
-        if let Some(v) = self {
-            v.write_field(key, out);
+        match self {
+            Some(v) => v.write_field(key, out),
+            None => out.absent(key),
         }
     }
 }
@@ -707,7 +709,9 @@ fn key_is_masked(quoted: &[u8], mask: &Mask) -> bool {
 /// Call-site fields come first; then the fields of the current [scopes](super::scope), then
 /// those bound to the logger — each skipped when a more specific source already wrote the
 /// same key (call site over scope over logger), so a record never repeats a key, however
-/// many fields a context set has.
+/// many fields a context set has. A call-site field whose value is `None` is written as
+/// nothing and overrides all the same: the context fields of its key are left out of that
+/// record (the key is absent), and of that record only.
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
@@ -718,8 +722,12 @@ fn key_is_masked(quoted: &[u8], mask: &Mask) -> bool {
 ///     f.field("token", "secret"); // masked
 ///     f.field("cache", &None::<bool>); // absent: omitted
 /// });
+/// req.log(logxide::Level::Info, "anonymous", |f| {
+///     f.field("user", &None::<&str>); // absent: hides the bound `user` too
+/// });
 /// log.flush(None).unwrap();
 /// assert!(mem.lines()[0].ends_with(r#""msg":"hit","zone":"us","token":"***","user":"ada"}"#));
+/// assert!(mem.lines()[1].ends_with(r#""msg":"anonymous","zone":"eu"}"#));
 /// ```
 pub struct FieldWriter<'e, 'b> {
     enc: &'e mut RecordEncoder<'b>,
@@ -790,7 +798,8 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
         }
     }
 
-    /// Writes one field (`None` writes nothing): any [`FieldValue`], masked by the logger's
+    /// Writes one field (`None` writes nothing, and hides the context fields of `key`): any
+    /// [`FieldValue`], masked by the logger's
     /// [`Mask`] (nested members of a [`serde`](crate::encode::serde) value too). See the
     /// example at [`FieldWriter`].
     #[inline]
@@ -828,6 +837,19 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
         } else {
             self.enc.field(key, value);
         }
+        self.hide(name);
+    }
+
+    /// A call-site field of `key` with no value (`None`): nothing is written, and the
+    /// context fields of `key` are hidden from this record, as a value would override them.
+    #[inline]
+    pub(crate) fn absent(&mut self, key: Key<'_>) {
+        self.hide(key.name());
+    }
+
+    /// Marks the scope and logger fields of key `name` as overridden by the call site.
+    #[inline(always)]
+    fn hide(&mut self, name: &str) {
         if let Some(i) = position(self.scope, name) {
             self.scope_hidden.insert(i);
         }

@@ -529,7 +529,8 @@ impl Logger {
     }
 
     /// A logger that adds `fields` to every record (on equal keys, the call's fields win,
-    /// then scope fields, then these).
+    /// then scope fields, then these). A call's field that is `None` wins too: the record
+    /// has no field of that key.
     ///
     /// ```
     /// use logxide::logger::Fields;
@@ -537,8 +538,10 @@ impl Logger {
     /// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
     /// let req = log.ctx(Fields::new().with("request_id", "r-1"));
     /// req.info("hello");
+    /// logxide::info!(logger: req, "untracked", request_id = None::<&str>);
     /// log.flush(None).unwrap();
     /// assert!(mem.lines()[0].ends_with(r#""msg":"hello","request_id":"r-1"}"#));
+    /// assert!(mem.lines()[1].ends_with(r#""msg":"untracked"}"#));
     /// ```
     pub fn ctx(&self, fields: Fields) -> Logger {
         Logger {
@@ -885,7 +888,9 @@ impl Core {
 }
 
 /// Adds `fields` to every record logged on this thread until the guard drops; nested scopes
-/// merge, the inner one winning on equal keys.
+/// merge, the inner one winning on equal keys. A record's call-site fields win over them
+/// (a `None` one too: the record then has no field of that key), and they over the fields
+/// bound with [`Logger::ctx`].
 ///
 /// ```
 /// use logxide::logger::{scope, Fields};
