@@ -138,6 +138,29 @@ fn field_kinds_and_option_omission() {
     assert!(pos("a") < pos("b") && pos("b") < pos("k"));
 }
 
+/// `FieldWriter::encoded` wrote an absent value (`None`) as `null` — `"k":null` — where
+/// every other path omits it (`field`, the macros, `Fields::insert`: `Encode::is_absent`
+/// says fields omit it). It is omitted now, and hides the context field of its key as a
+/// `None` of `field` does.
+#[test]
+fn encoded_omits_an_absent_value_as_field_does() {
+    let (log, mem) = logger();
+    let req = log.ctx(Fields::new().with("bound", 1).with("kept", 2));
+    req.log(Level::Info, "m", |f| {
+        f.encoded("none".into(), &None::<u8>);
+        f.encoded("nested".into(), &Some(None::<&str>));
+        f.encoded("bound".into(), &None::<u8>);
+        f.encoded("some".into(), &Some(3u8));
+        f.encoded("null".into(), &logxide::encode::serde(None::<u8>)); // serde's own null
+    });
+    log.flush(None).unwrap();
+    let line = &mem.lines()[0];
+    assert!(
+        line.ends_with(r#""msg":"m","some":3,"null":null,"kept":2}"#),
+        "{line}"
+    );
+}
+
 #[test]
 fn context_call_site_wins_over_scope_over_logger() {
     let (log, mem) = logger();

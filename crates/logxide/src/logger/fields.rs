@@ -810,7 +810,8 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
     /// Writes `key` with an encodable value, masked as a whole if the key is masked; an
     /// object or array value (a [`serde`](crate::encode::serde) value, or an `Encode` that
     /// writes one) has the masked members inside it hidden, as [`field`](Self::field)
-    /// does. (It is encoded first to look inside: `field` is quicker for plain values.)
+    /// does. (It is encoded first to look inside: `field` is quicker for plain values.) An
+    /// absent value ([`Encode::is_absent`]: `None`) is omitted, as `field` omits it.
     ///
     /// ```
     /// let mem = logxide::sink::MemorySink::new();
@@ -818,12 +819,16 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
     /// log.log(logxide::Level::Info, "m", |f| {
     ///     f.encoded("n".into(), &5u8);
     ///     f.encoded("password".into(), "x");
+    ///     f.encoded("cache".into(), &None::<bool>); // absent: omitted
     ///     f.encoded("form".into(), &logxide::encode::serde(serde_json::json!({"pin": 1, "pwd": 2})));
     /// });
     /// log.flush(None).unwrap();
     /// assert!(mem.lines()[0].ends_with(r#""msg":"m","n":5,"password":"***","form":{"pin":1,"pwd":"***"}}"#));
     /// ```
     pub fn encoded<V: Encode + ?Sized>(&mut self, key: Key<'_>, value: &V) {
+        if value.is_absent() {
+            return self.absent(key);
+        }
         self.nested(key, value);
     }
 
