@@ -272,19 +272,25 @@ macro_rules! checkpoint {
 /// ```
 #[macro_export]
 macro_rules! exception {
+    // The error is evaluated first, as written; by a `match`, whose scrutinee's temporaries
+    // live to its end (a `let` would drop those the error borrows from).
     (logger: $logger:expr, $error:expr, $msg:expr $(, $($fields:tt)*)?) => {{
         let __logger = &$logger;
         if __logger.enabled($crate::Level::Error) {
-            __logger.log_error(::core::convert::AsRef::<str>::as_ref(&$msg), $error, |__f| {
-                $crate::__fields!(__f; $($($fields)*)?);
-            });
+            match $error {
+                __error => __logger.log_error(::core::convert::AsRef::<str>::as_ref(&$msg), __error, |__f| {
+                    $crate::__fields!(__f; $($($fields)*)?);
+                }),
+            }
         }
     }};
     ($error:expr, $msg:expr $(, $($fields:tt)*)?) => {{
         if $crate::logger::__enabled($crate::Level::Error) {
-            $crate::logger::__global_error(::core::convert::AsRef::<str>::as_ref(&$msg), $error, |__f| {
-                $crate::__fields!(__f; $($($fields)*)?);
-            });
+            match $error {
+                __error => $crate::logger::__global_error(::core::convert::AsRef::<str>::as_ref(&$msg), __error, |__f| {
+                    $crate::__fields!(__f; $($($fields)*)?);
+                }),
+            }
         }
     }};
 }

@@ -229,3 +229,36 @@ fn shared_and_mutable_references_are_fields() {
         [r#""mt":"info","msg":"m","name":"ada","team":"core","count":3,"token":"***"}"#]
     );
 }
+
+/// `exception!` evaluated its message before its error, though the docs say the error, the
+/// message and the fields are evaluated in the order written (error first); now they are,
+/// with the global logger too, and the error may still borrow a temporary of the call.
+#[test]
+fn exception_evaluates_error_message_and_fields_in_the_order_written() {
+    let (log, mem) = logger();
+    let order = std::cell::RefCell::new(Vec::new());
+    let note = |what: &'static str| order.borrow_mut().push(what);
+    let err = std::io::Error::other("x");
+    let error = || {
+        note("error");
+        &err
+    };
+    let msg = || {
+        note("msg");
+        String::from("m")
+    };
+    let field = || {
+        note("field");
+        1
+    };
+    logxide::exception!(logger: log, error(), msg(), a = field());
+    // No global logger: discarded, its fields not evaluated.
+    logxide::exception!(error(), msg(), a = field());
+    // A temporary of the call lives as long as the record is written.
+    logxide::exception!(logger: log, &*Box::new(std::fmt::Error), "t");
+    logxide::exception!(logger: log, std::io::Error::other("y").get_ref().unwrap(), "r");
+    assert_eq!(*order.borrow(), ["error", "msg", "field", "error", "msg"]);
+    let t = tails(&log, &mem);
+    assert_eq!(t.len(), 3);
+    assert!(t[0].ends_with(r#""reason":"x","a":1}"#), "{}", t[0]);
+}
