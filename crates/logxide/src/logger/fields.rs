@@ -408,11 +408,26 @@ impl Fields {
     /// Adds (or replaces) `key` with `value`; `None` removes `key` (fields omit absent
     /// values, as the logging macros do).
     ///
+    /// Pitfall: `None` removes `key` from this set only. Unlike a call-site `None`, which
+    /// hides the context fields of its key, a set holding no `key` hides nothing: given to
+    /// [`ctx`](super::Logger::ctx) or [`scope`](super::scope), it leaves the logger's or an
+    /// outer scope's field of that key in the records.
+    ///
     /// ```
-    /// use logxide::logger::Fields;
+    /// use logxide::logger::{scope, Fields};
     /// let f = Fields::new().with("user", "ada").with("team", None::<&str>);
     /// assert_eq!(f.len(), 1);
-    /// assert_eq!(f.with("user", None::<&str>).len(), 0);
+    /// assert_eq!(f.clone().with("user", None::<&str>).len(), 0);
+    ///
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+    /// let req = log.ctx(f);
+    /// let _inner = scope(Fields::new().with("user", None::<&str>)); // hides nothing
+    /// req.info("in scope");
+    /// logxide::info!(logger: req, "call", user = None::<&str>); // hides the bound `user`
+    /// log.flush(None).unwrap();
+    /// assert!(mem.lines()[0].ends_with(r#""msg":"in scope","user":"ada"}"#));
+    /// assert!(mem.lines()[1].ends_with(r#""msg":"call"}"#));
     /// ```
     pub fn with<V: Encode>(mut self, key: &str, value: V) -> Self {
         self.insert(key, &value);
