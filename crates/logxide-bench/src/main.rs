@@ -27,7 +27,7 @@ enum Command {
     Peers(PeersArgs),
     /// Measures the pieces of one log call on the caller's side (ns per call).
     Micro(MicroArgs),
-    /// Logs N records (micro's `info` or `tracing_event` case) once, into a discarding sink: the workload to
+    /// Logs N records (micro's `info`, `tracing_event` or `log_record` case) once, into a discarding sink: the workload to
     /// count instructions with `valgrind --tool=callgrind`, which do not depend on the load of
     /// a shared machine the way nanoseconds do.
     Hot(HotArgs),
@@ -82,8 +82,9 @@ struct HotArgs {
     /// Records to log.
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
     records: u64,
-    /// The call: `info` (logxide's macro) or `tracing` (the same record through
-    /// `tracing::info!` and logxide's layer).
+    /// The call: `info` (logxide's macro), `tracing` (the same record through
+    /// `tracing::info!` and logxide's layer) or `log` (through `log::info!` and logxide's
+    /// `log` bridge).
     #[arg(long, value_enum, default_value_t = micro::HotCase::Info)]
     case: micro::HotCase,
 }

@@ -64,6 +64,26 @@ pub enum HotCase {
     Info,
     /// `tracing::info!` through [`LogxideLayer`] (micro's `tracing_event` case).
     Tracing,
+    /// `log::info!` through logxide's `log` bridge (micro's `log_record` case).
+    Log,
+}
+
+/// The `log` record of the `log_record` case and `hot --case log` (the bridge installed).
+#[inline(always)]
+fn log_record(i: u64) {
+    ::log::info!(
+        user_id = black_box(i),
+        latency_ms = i as f64 * 0.25,
+        path = "/api/v1/items";
+        "request handled"
+    );
+}
+
+/// Installs logxide's `log` bridge once in this process.
+fn install_log_bridge() -> Result<(), String> {
+    static ONCE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| logxide::integrations::log::install().map_err(|e| e.to_string()))
+        .clone()
 }
 
 /// `logxide-bench hot`: one case once, `records` calls; returns ns per call.
@@ -93,6 +113,10 @@ pub fn hot(case: HotCase, records: u64) -> Result<f64, String> {
                     "request handled"
                 );
             })
+        }
+        HotCase::Log => {
+            install_log_bridge()?;
+            best_of(1, records, log_record)
         }
     };
     drop(guard);
@@ -140,6 +164,11 @@ pub fn run(iterations: u64, rounds: u32) -> Result<Vec<Case>, String> {
         }),
     });
     drop(default);
+    install_log_bridge()?;
+    cases.push(Case {
+        name: "log_record",
+        ns_per_call: best_of(rounds, iterations, log_record),
+    });
     drop(guard);
     logxide::logger::shutdown(None);
     let local = logxide::Logger::builder()
