@@ -254,16 +254,16 @@ struct OwnKeys {
 
 impl<'kvs> VisitSource<'kvs> for OwnKeys {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), KvError> {
-        if is_null(&value) {
-            // Left out: the bridge's own field stays.
-            return Ok(());
-        }
-        match key.as_str() {
-            "target" => self.target = true,
-            "module" => self.module = true,
-            "file" => self.file = true,
-            "line" => self.line = true,
-            _ => {}
+        let own = match key.as_str() {
+            "target" => &mut self.target,
+            "module" => &mut self.module,
+            "file" => &mut self.file,
+            "line" => &mut self.line,
+            _ => return Ok(()),
+        };
+        // A null key-value is left out: the bridge's own field stays.
+        if !is_null(&value) {
+            *own = true;
         }
         Ok(())
     }
@@ -292,36 +292,83 @@ struct Fields<'a, 'e, 'b>(&'a mut FieldWriter<'e, 'b>);
 
 impl<'kvs> VisitSource<'kvs> for Fields<'_, '_, '_> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), KvError> {
-        let key = key.as_str();
-        let f = &mut *self.0;
-        if is_null(&value) {
-            // `None` (or `Value::null()`): left out, as a logxide `Option` field that is
-            // `None` is (its `Display` would be the text "None"), hiding the context
-            // field of its key as that does.
-            f.absent(key.into());
-        } else if let Some(s) = value.to_borrowed_str() {
-            f.field(key, s);
-        } else if let Some(b) = value.to_bool() {
-            f.field(key, &b);
-        } else if let Some(n) = value.to_u64() {
-            f.field(key, &n);
-        } else if let Some(n) = value.to_i64() {
-            f.field(key, &n);
-        } else if let Some(n) = value.to_u128() {
-            // Beyond 64 bits: still a JSON integer (as the tracing layer writes it).
-            f.field(key, &n);
-        } else if let Some(n) = value.to_i128() {
-            f.field(key, &n);
-        } else if let Some(x) = value.to_f64() {
-            f.field(key, &x);
-        } else if let Some(error) = value.to_borrowed_error() {
-            // An error (`log::kv::Value::from_dyn_error`): with its `source()` chain, as the
-            // tracing layer writes one.
-            f.field(key, error_chain(error).as_str());
-        } else {
-            f.field(key, &display(&value));
-        }
+        // One visit of the value, which says what it holds (a string, a number, `None`...),
+        // rather than a cast attempt per kind.
+        value.visit(OneField {
+            f: &mut *self.0,
+            key: key.as_str(),
+        })
+    }
+}
+
+/// Writes one key-value as the field `key`.
+struct OneField<'a, 'e, 'b, 'k> {
+    f: &'a mut FieldWriter<'e, 'b>,
+    key: &'k str,
+}
+
+impl<'v> VisitValue<'v> for OneField<'_, '_, '_, '_> {
+    fn visit_any(&mut self, value: Value<'_>) -> Result<(), KvError> {
+        self.f.field(self.key, &display(&value));
         Ok(())
+    }
+
+    fn visit_null(&mut self) -> Result<(), KvError> {
+        // `None` (or `Value::null()`): left out, as a logxide `Option` field that is `None`
+        // is (its `Display` would be the text "None"), hiding the context field of its key
+        // as that does.
+        self.f.absent(self.key.into());
+        Ok(())
+    }
+
+    fn visit_u64(&mut self, value: u64) -> Result<(), KvError> {
+        self.f.field(self.key, &value);
+        Ok(())
+    }
+
+    fn visit_i64(&mut self, value: i64) -> Result<(), KvError> {
+        self.f.field(self.key, &value);
+        Ok(())
+    }
+
+    fn visit_u128(&mut self, value: u128) -> Result<(), KvError> {
+        // Beyond 64 bits: still a JSON integer (as the tracing layer writes it).
+        self.f.field(self.key, &value);
+        Ok(())
+    }
+
+    fn visit_i128(&mut self, value: i128) -> Result<(), KvError> {
+        self.f.field(self.key, &value);
+        Ok(())
+    }
+
+    fn visit_f64(&mut self, value: f64) -> Result<(), KvError> {
+        self.f.field(self.key, &value);
+        Ok(())
+    }
+
+    fn visit_bool(&mut self, value: bool) -> Result<(), KvError> {
+        self.f.field(self.key, &value);
+        Ok(())
+    }
+
+    fn visit_str(&mut self, value: &str) -> Result<(), KvError> {
+        self.f.field(self.key, value);
+        Ok(())
+    }
+
+    fn visit_error(&mut self, err: &(dyn std::error::Error + 'static)) -> Result<(), KvError> {
+        // An error (`log::kv::Value::from_dyn_error`): with its `source()` chain, as the
+        // tracing layer writes one.
+        self.f.field(self.key, error_chain(err).as_str());
+        Ok(())
+    }
+
+    fn visit_borrowed_error(
+        &mut self,
+        err: &'v (dyn std::error::Error + 'static),
+    ) -> Result<(), KvError> {
+        self.visit_error(err)
     }
 }
 
