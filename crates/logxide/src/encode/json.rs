@@ -651,6 +651,28 @@ mod tests {
         }
     }
 
+    /// One byte of every value at every position of plain strings of every length up to
+    /// 17: `is_plain` says whether it needs escaping exactly as the table does (short
+    /// strings byte by byte, longer ones word by word with an overlapping last word).
+    #[test]
+    fn is_plain_agrees_with_the_table_at_every_length_and_position() {
+        assert!(is_plain(b""));
+        for n in 1..=17 {
+            assert!(is_plain(&vec![b'x'; n]), "{n} plain bytes");
+            for pos in 0..n {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'x'; n];
+                    s[pos] = b;
+                    assert_eq!(
+                        is_plain(&s),
+                        ESCAPE[b as usize] == 0,
+                        "byte {b:#x} at {pos} of {n}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn escapes_at_every_offset_around_word_boundaries() {
         for len in 0..40 {
