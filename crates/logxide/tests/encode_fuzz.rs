@@ -974,7 +974,11 @@ impl State<'_> {
         }
         let mut may_repeat = HashSet::new();
         let mut written = HashSet::new();
+        // Every call-site key hides the context fields of that key, a `None` (written as
+        // nothing) too.
+        let mut hidden = HashSet::new();
         for (k, v) in call {
+            hidden.insert(k.clone());
             if let Some(e) = rules.call_field(k, v) {
                 let key = rules.written_key(k);
                 if !written.insert(k.clone()) {
@@ -983,6 +987,7 @@ impl State<'_> {
                 members.push((key, e));
             }
         }
+        let written = hidden;
         let empty = Ctx::new();
         let scope = self.scopes.last().unwrap_or(&empty);
         // Only the first 64 entries of a context set are tracked against the call site.
