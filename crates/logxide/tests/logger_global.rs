@@ -1121,3 +1121,84 @@ fn a_duration_below_a_nanosecond_is_too_small() {
         r#"logxide option `flush`: invalid duration "0.4ns": too small, the shortest is 1 ns (or 0)"#
     );
 }
+
+/// A `shutdown` whose timeout expired leaves the writer draining in the background; an
+/// `init` onto that logger's file waits for it to finish, as a re-init onto the installed
+/// logger's file drains it first. Before, the new logger opened the file at once: with
+/// `line` the old logger's last records landed after the new logger's, with `mmap` they
+/// were written over them (and the file cut at the old mapping's length).
+#[test]
+fn an_init_onto_the_file_of_a_logger_still_draining_after_a_shutdown_timeout_waits_for_it() {
+    use std::sync::{mpsc, Arc};
+    let _s = serial();
+    for strategy in ["line", "mmap"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        // The old logger's second sink waits at this gate: its drain cannot finish.
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let waiting = Arc::clone(&gate);
+        let (entered, at_gate) = mpsc::channel();
+        let old = LoggerBuilder::new()
+            .use_env(false)
+            .target(&path)
+            .set("writer_type", strategy)
+            .unwrap()
+            .sink(logxide::sink::FnSink::new(
+                "gate",
+                move |_: &logxide::sink::Batch<'_>| {
+                    let _ = entered.send(());
+                    drop(waiting.lock().unwrap_or_else(|e| e.into_inner()));
+                    Ok(())
+                },
+            ))
+            .init()
+            .unwrap();
+        // "A" is in the file and its batch at the gate; "B" and "C" wait in the queue.
+        logxide::info!("A");
+        at_gate.recv().unwrap();
+        logxide::info!("B");
+        logxide::info!("C");
+        let report = logger::shutdown(Some(Duration::from_millis(50))).unwrap();
+        assert!(report.timed_out, "{strategy}");
+        let (done, finished) = mpsc::channel();
+        let reinit = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                let new = LoggerBuilder::new()
+                    .use_env(false)
+                    .target(&path)
+                    .set("writer_type", strategy)
+                    .unwrap()
+                    .set("mode", "a")
+                    .unwrap()
+                    .init()
+                    .unwrap();
+                logxide::info!("new");
+                logger::flush(None).unwrap();
+                let _ = done.send(());
+                new
+            }
+        });
+        // The new logger waits for the old one, which waits at the gate: opened once the
+        // `init` is seen waiting (or at once, as before, if it did not wait).
+        let _ = finished.recv_timeout(Duration::from_secs(1));
+        drop(held);
+        let new = reinit.join().unwrap();
+        drop(new);
+        logger::shutdown(None);
+        drop(old);
+        let bytes = fs::read(&path).unwrap();
+        assert!(!bytes.contains(&0), "{strategy}: NUL bytes");
+        let msgs: Vec<String> = String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let r: serde_json::Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{strategy}: {l:?} is not JSON: {e}"));
+                r["msg"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(msgs, ["A", "B", "C", "new"], "{strategy}");
+    }
+}

@@ -1524,7 +1524,9 @@ impl LoggerBuilder {
     /// counted by [`metrics`](super::metrics) with the new logger's, as `dropped_by.shutdown`);
     /// before that, the file is checked to open for writing (and its directory, with
     /// `clean`, to be writable), so that a file that cannot be reopened is an error with
-    /// that logger still in place. `init`s called from several threads at once take turns:
+    /// that logger still in place. Onto the file of the logger
+    /// [`logger::shutdown`](super::shutdown) stopped last, when its timeout expired and it
+    /// still drains, `init` waits for that drain to end first. `init`s called from several threads at once take turns:
     /// each one's logger is in place (and the one it replaced drained) before the next begins.
     ///
     /// # Errors

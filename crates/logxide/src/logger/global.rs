@@ -219,6 +219,21 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
         // `shutdown` stopped, which reported them until now, or since the process began).
         let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
         discarded_since = Some(retired.as_ref().map_or(0, |(_, since)| *since));
+        // A `shutdown` whose timeout expired left that logger draining: onto its file, wait
+        // for it, or opening the file again (truncating, appending, or mapping it) would put
+        // the new records before its last ones, or under them.
+        let draining = retired.as_ref().map(|(logger, _)| Arc::clone(logger));
+        drop(retired);
+        if let Some(retired) =
+            draining.filter(
+                |retired| match (retired.path(), builder.resolved_target()) {
+                    (Some(a), Some(b)) => same_path(a, &b),
+                    _ => false,
+                },
+            )
+        {
+            retired.wait_stopped();
+        }
     }
     let logger = Arc::new(builder.build()?);
     // Before the logger is visible, so that `metrics` never misses what it carries.
@@ -607,7 +622,8 @@ pub fn is_async() -> bool {
 /// `None` without a global logger (also the second time). Call it before
 /// `std::process::exit`, which runs no destructors (the guard would not drain). With a
 /// `timeout` that expires, the report has `timed_out` set and counts the records still
-/// pending; the writer goes on draining in the background. Records logged afterwards find
+/// pending; the writer goes on draining in the background (an [`init`] onto its file waits
+/// for that drain to end before it opens the file). Records logged afterwards find
 /// no logger: they are discarded and counted by [`metrics`].
 ///
 /// ```

@@ -655,6 +655,23 @@ impl WriterHandle {
     pub(crate) fn state(&self) -> WriterState {
         self.shared.state()
     }
+
+    /// Once shut down — also by a [`Writer::shutdown`] whose timeout expired, or by another
+    /// thread's shutdown still under way — waits until the writer thread has exited: every
+    /// record it took delivered, the sinks closed. Returns at once while the writer runs or
+    /// has fallen back (no thread), in a forked child (the thread is the parent's), and on
+    /// the writer's own thread or in a sink call (it could wait for itself).
+    pub(crate) fn wait_stopped(&self) {
+        let shared = &*self.shared;
+        if shared.forked()
+            || shared.state.load(SeqCst) != CLOSED
+            || shared::in_sink_call()
+            || shared.on_writer_thread()
+        {
+            return;
+        }
+        shared.wait_until(None, || shared.worker_exited.load(SeqCst));
+    }
 }
 
 impl fmt::Debug for WriterHandle {
