@@ -1122,6 +1122,86 @@ fn a_duration_below_a_nanosecond_is_too_small() {
     );
 }
 
+/// A global logger on `path` (written with `strategy`) that has logged "A", "B" and "C" and
+/// cannot finish draining: its second sink waits for `gate` to be dropped. "A" is in the
+/// file and its batch at the gate; "B" and "C" wait in the queue.
+fn a_logger_stuck_at_a_gate(
+    path: &std::path::Path,
+    strategy: &'static str,
+) -> (logger::LoggerGuard, std::sync::mpsc::Sender<()>) {
+    use std::sync::mpsc;
+    let (gate, waiting) = mpsc::channel::<()>();
+    let waiting = Mutex::new(waiting);
+    let (entered, at_gate) = mpsc::channel();
+    let entered = Mutex::new(entered);
+    let guard = LoggerBuilder::new()
+        .use_env(false)
+        .target(path)
+        .set("writer_type", strategy)
+        .unwrap()
+        .sink(logxide::sink::FnSink::new(
+            "gate",
+            move |_: &logxide::sink::Batch<'_>| {
+                let _ = entered.lock().unwrap_or_else(|e| e.into_inner()).send(());
+                // Returns once the gate is dropped (there is never a message).
+                let _ = waiting.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                Ok(())
+            },
+        ))
+        .init()
+        .unwrap();
+    logxide::info!("A");
+    at_gate.recv().unwrap();
+    logxide::info!("B");
+    logxide::info!("C");
+    (guard, gate)
+}
+
+/// On another thread, an `init` onto `path` (mode `a`) that logs "new"; once it is seen
+/// waiting for the logger stuck at `gate` (or at once, if it does not wait), the gate
+/// opens. The file then holds exactly "A", "B", "C", "new", as whole JSON lines.
+fn reinit_after_the_gate_opens(
+    path: &std::path::Path,
+    strategy: &'static str,
+    gate: std::sync::mpsc::Sender<()>,
+) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let reinit = std::thread::spawn({
+        let path = path.to_owned();
+        move || {
+            let new = LoggerBuilder::new()
+                .use_env(false)
+                .target(&path)
+                .set("writer_type", strategy)
+                .unwrap()
+                .set("mode", "a")
+                .unwrap()
+                .init()
+                .unwrap();
+            logxide::info!("new");
+            logger::flush(None).unwrap();
+            let _ = done.send(());
+            new
+        }
+    });
+    let _ = finished.recv_timeout(Duration::from_secs(1));
+    drop(gate);
+    drop(reinit.join().unwrap());
+    logger::shutdown(None);
+    let bytes = fs::read(path).unwrap();
+    assert!(!bytes.contains(&0), "{strategy}: NUL bytes");
+    let msgs: Vec<String> = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{strategy}: {l:?} is not JSON: {e}"));
+            r["msg"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(msgs, ["A", "B", "C", "new"], "{strategy}");
+}
+
 /// A `shutdown` whose timeout expired leaves the writer draining in the background; an
 /// `init` onto that logger's file waits for it to finish, as a re-init onto the installed
 /// logger's file drains it first. Before, the new logger opened the file at once: with
@@ -1129,76 +1209,36 @@ fn a_duration_below_a_nanosecond_is_too_small() {
 /// were written over them (and the file cut at the old mapping's length).
 #[test]
 fn an_init_onto_the_file_of_a_logger_still_draining_after_a_shutdown_timeout_waits_for_it() {
-    use std::sync::{mpsc, Arc};
     let _s = serial();
     for strategy in ["line", "mmap"] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
-        // The old logger's second sink waits at this gate: its drain cannot finish.
-        let gate = Arc::new(Mutex::new(()));
-        let held = gate.lock().unwrap();
-        let waiting = Arc::clone(&gate);
-        let (entered, at_gate) = mpsc::channel();
-        let old = LoggerBuilder::new()
-            .use_env(false)
-            .target(&path)
-            .set("writer_type", strategy)
-            .unwrap()
-            .sink(logxide::sink::FnSink::new(
-                "gate",
-                move |_: &logxide::sink::Batch<'_>| {
-                    let _ = entered.send(());
-                    drop(waiting.lock().unwrap_or_else(|e| e.into_inner()));
-                    Ok(())
-                },
-            ))
-            .init()
-            .unwrap();
-        // "A" is in the file and its batch at the gate; "B" and "C" wait in the queue.
-        logxide::info!("A");
-        at_gate.recv().unwrap();
-        logxide::info!("B");
-        logxide::info!("C");
+        let (old, gate) = a_logger_stuck_at_a_gate(&path, strategy);
         let report = logger::shutdown(Some(Duration::from_millis(50))).unwrap();
         assert!(report.timed_out, "{strategy}");
-        let (done, finished) = mpsc::channel();
-        let reinit = std::thread::spawn({
-            let path = path.clone();
-            move || {
-                let new = LoggerBuilder::new()
-                    .use_env(false)
-                    .target(&path)
-                    .set("writer_type", strategy)
-                    .unwrap()
-                    .set("mode", "a")
-                    .unwrap()
-                    .init()
-                    .unwrap();
-                logxide::info!("new");
-                logger::flush(None).unwrap();
-                let _ = done.send(());
-                new
-            }
-        });
-        // The new logger waits for the old one, which waits at the gate: opened once the
-        // `init` is seen waiting (or at once, as before, if it did not wait).
-        let _ = finished.recv_timeout(Duration::from_secs(1));
-        drop(held);
-        let new = reinit.join().unwrap();
-        drop(new);
-        logger::shutdown(None);
+        reinit_after_the_gate_opens(&path, strategy, gate);
         drop(old);
-        let bytes = fs::read(&path).unwrap();
-        assert!(!bytes.contains(&0), "{strategy}: NUL bytes");
-        let msgs: Vec<String> = String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let r: serde_json::Value = serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("{strategy}: {l:?} is not JSON: {e}"));
-                r["msg"].as_str().unwrap().to_owned()
-            })
-            .collect();
-        assert_eq!(msgs, ["A", "B", "C", "new"], "{strategy}");
+    }
+}
+
+/// A re-init onto the installed logger's file while that logger's guard, dropped on another
+/// thread, is still draining it: the `init` waits for that drain too (its own shutdown of
+/// the logger found it already taken, and returned at once). Before, it opened the file
+/// at once, as in the test above.
+#[test]
+fn a_reinit_onto_the_file_of_a_logger_whose_guard_is_draining_waits_for_it() {
+    let _s = serial();
+    for strategy in ["line", "mmap"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let (old, gate) = a_logger_stuck_at_a_gate(&path, strategy);
+        let installed = logger::global().unwrap();
+        let dropping = std::thread::spawn(move || drop(old));
+        // The guard's shutdown has begun once the logger no longer writes asynchronously.
+        while installed.is_async() {
+            std::thread::yield_now();
+        }
+        reinit_after_the_gate_opens(&path, strategy, gate);
+        dropping.join().unwrap();
     }
 }

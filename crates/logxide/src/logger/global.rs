@@ -213,6 +213,9 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
         discarded_since = Some(UNCONFIGURED.load(SeqCst));
         if let Some(previous) = set_global(None) {
             previous.shutdown(None);
+            // `None` if another thread's shutdown (its guard dropped) took the writer first:
+            // that drain may still be under way.
+            previous.wait_stopped();
         }
     } else if GLOBAL.load().is_none() {
         // Records discarded for lack of a logger before this one (since the last one
