@@ -239,3 +239,39 @@ fn an_invalid_writer_variable_is_an_error_before_anything_changes() {
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept\n");
 }
+
+/// A count too large to parse is told the bound the option really has: for `queue` the
+/// writer's 2^28 records (as a value between that and `usize::MAX` is told at check), for
+/// `size` that and the queue's size — not `usize::MAX`, which the check then refuses.
+#[test]
+fn a_count_too_large_is_told_the_options_own_bound() {
+    let set = |option: &str, value: &str| {
+        LoggerBuilder::new()
+            .use_env(false)
+            .sink(MemorySink::new())
+            .set(option, value)
+            .and_then(|b| b.check())
+            .unwrap_err()
+            .to_string()
+    };
+    let huge = "99999999999999999999999";
+    assert_eq!(
+        set("queue", huge),
+        format!("logxide option `queue`: invalid count {huge:?}: too large, at most 268435456")
+    );
+    assert_eq!(
+        set("async_max_queue", "268435457"),
+        r#"logxide option `queue`: invalid value "268435457": at most 268435456 records (use max_bytes to bound memory instead)"#
+    );
+    assert_eq!(
+        set("size", huge),
+        format!("logxide option `size`: invalid count {huge:?}: too large, at most the queue size (at most 268435456)")
+    );
+    // The other counts' bounds are their types'.
+    assert_eq!(
+        set("max_restarts", huge),
+        format!(
+            "logxide option `max_restarts`: invalid count {huge:?}: too large, at most 4294967295"
+        )
+    );
+}

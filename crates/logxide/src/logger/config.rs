@@ -15,7 +15,7 @@ use crate::sink::rotate::parse_size;
 use crate::sink::{
     ColorChoice, Console, FileOptions, IoStrategy, LevelFilter, OpenMode, RotateOptions, Sink,
 };
-use crate::writer::{BuildError, DropWarning, Mode, Policy, Writer};
+use crate::writer::{BuildError, DropWarning, Mode, Policy, Writer, MAX_CAPACITY};
 
 /// The `warn` policy's report hook.
 type WarnHook = Arc<dyn Fn(&DropWarning) + Send + Sync>;
@@ -325,10 +325,11 @@ fn init_names(e: BuildError, given: &[(&'static str, String)]) -> InitError {
     }
 }
 
-/// A count: a whole number up to `max` (which a larger one is told).
-fn parse_count<T>(v: &str, max: T) -> Result<T, String>
+/// A count: a whole number up to `max` (which a larger one is told: the option's own
+/// bound, which may be below the type's).
+fn parse_count<T>(v: &str, max: impl fmt::Display) -> Result<T, String>
 where
-    T: std::str::FromStr<Err = std::num::ParseIntError> + fmt::Display,
+    T: std::str::FromStr<Err = std::num::ParseIntError>,
 {
     v.trim().parse::<T>().map_err(|err| match err.kind() {
         std::num::IntErrorKind::PosOverflow => {
@@ -531,7 +532,8 @@ impl LoggerBuilder {
                 "invalid boolean {v:?}: expected true/false, yes/no, on/off or 1/0"
             ))),
         };
-        let count = |v: &str| parse_count(v, usize::MAX).map_err(|m| e(&m));
+        let count =
+            |v: &str, max: &dyn fmt::Display| parse_count::<usize>(v, max).map_err(|m| e(&m));
         let duration = |v: &str| parse_duration(v).map_err(|err| e(&err));
         // The seed documents' longer names, accepted as aliases.
         let option = match option {
@@ -554,8 +556,12 @@ impl LoggerBuilder {
             "mode" => self.mode = value.parse().map_err(|err| e(&err))?,
             "clean" => self.clean = bool_value(value)?,
             "async" => self.async_ = bool_value(value)?,
-            "queue" => self.queue = count(value)?,
-            "size" => self.size = Some(count(value)?),
+            // The writer's bounds (checked at `build`), told to a number too large to parse.
+            "queue" => self.queue = count(value, &MAX_CAPACITY)?,
+            "size" => {
+                let bound = format!("the queue size (at most {MAX_CAPACITY})");
+                self.size = Some(count(value, &bound)?)
+            }
             "flush" => self.flush = duration(value)?,
             "deadline" => {
                 self.deadline = match value.trim() {
@@ -631,7 +637,7 @@ impl LoggerBuilder {
                     rotate.keep_all()
                 } else {
                     rotate.keep(
-                        parse_count(value, usize::MAX)
+                        parse_count::<usize>(value, usize::MAX)
                             .map_err(|m| e(&format!("{m}, or all (no limit)")))?,
                     )
                 });

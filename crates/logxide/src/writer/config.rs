@@ -230,6 +230,9 @@ impl fmt::Display for DropWarning {
     }
 }
 
+/// The largest queue capacity, in records (2^28; its message spells it out).
+pub(crate) const MAX_CAPACITY: usize = 1 << 28;
+
 /// The validated settings of a writer (everything but the sinks).
 #[derive(Clone)]
 pub struct Settings {
@@ -365,7 +368,7 @@ impl Settings {
                 "the queue must hold at least one record",
             ));
         }
-        if self.capacity > 1 << 28 {
+        if self.capacity > MAX_CAPACITY {
             return Err(invalid(
                 "capacity",
                 self.capacity,

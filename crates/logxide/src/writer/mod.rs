@@ -98,6 +98,7 @@ mod queue;
 mod shared;
 mod worker;
 
+pub(crate) use config::MAX_CAPACITY;
 pub use config::{BuildError, DropWarning, Mode, ParseError, Policy, Settings};
 pub use metrics::{DropReason, DroppedBy, MetricsSnapshot, SinkMetrics, WriterState};
 
