@@ -275,3 +275,30 @@ fn a_count_too_large_is_told_the_options_own_bound() {
         )
     );
 }
+
+/// A count is digits only, as every other number of the options is (levels, sizes, time
+/// strings, file modes refuse a sign): `+5` is refused like `-5`, not taken for 5.
+#[test]
+fn a_count_with_a_sign_is_refused() {
+    // Named as given (`set` refuses it, before any alias is resolved).
+    for option in ["queue", "async_batch_size", "max_restarts"] {
+        for value in ["+5", "-5", " +5 ", "+-5"] {
+            let err = LoggerBuilder::new().set(option, value).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "logxide option `{option}`: invalid count {value:?}: expected a whole number"
+                ),
+            );
+        }
+    }
+    assert_eq!(
+        LoggerBuilder::new()
+            .set("keep", "+2")
+            .unwrap_err()
+            .to_string(),
+        r#"logxide option `keep`: invalid count "+2": expected a whole number, or all (no limit)"#
+    );
+    // Surrounding spaces stay accepted.
+    assert!(LoggerBuilder::new().set("queue", " 5 ").is_ok());
+}

@@ -325,13 +325,18 @@ fn init_names(e: BuildError, given: &[(&'static str, String)]) -> InitError {
     }
 }
 
-/// A count: a whole number up to `max` (which a larger one is told: the option's own
-/// bound, which may be below the type's).
+/// A count: digits (surrounding spaces aside) for a whole number up to `max` (which a
+/// larger one is told: the option's own bound, which may be below the type's). A sign is
+/// refused, `+` too (which `str::parse` would take), as every other number here refuses it.
 fn parse_count<T>(v: &str, max: impl fmt::Display) -> Result<T, String>
 where
     T: std::str::FromStr<Err = std::num::ParseIntError>,
 {
-    v.trim().parse::<T>().map_err(|err| match err.kind() {
+    let digits = v.trim();
+    if digits.starts_with('+') {
+        return Err(format!("invalid count {v:?}: expected a whole number"));
+    }
+    digits.parse::<T>().map_err(|err| match err.kind() {
         std::num::IntErrorKind::PosOverflow => {
             format!("invalid count {v:?}: too large, at most {max}")
         }
@@ -504,7 +509,8 @@ impl LoggerBuilder {
     /// `async_flush_interval`/`flush_interval`, `async_policy`/`queue_policy`.
     ///
     /// Values are parsed as the typed setters' types parse them (any case, surrounding
-    /// spaces). Pitfall: an option set twice takes the last value, and `set` and the typed
+    /// spaces); a count (`queue`, `size`, `max_restarts`, `keep`) is digits, without a sign.
+    /// Pitfall: an option set twice takes the last value, and `set` and the typed
     /// setters change the same settings, in the order called.
     ///
     /// ```
