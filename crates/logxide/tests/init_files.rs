@@ -782,3 +782,37 @@ fn clean_through_a_symlink_empties_the_destination_and_keeps_the_link() {
         }
     }
 }
+
+/// A rotating target that is a symbolic link to a file whose name is not UTF-8 (rotated
+/// files' names are made from it) is refused by the check, before `clean` deletes that
+/// file and before a re-init replaces the global logger. (Before, the check looked at the
+/// link's name only: `clean` deleted the destination, then the rotating file's open refused
+/// it, leaving no file and no logger.)
+#[test]
+fn a_rotating_link_to_a_file_named_in_no_utf8_is_refused_before_clean() {
+    use std::os::unix::ffi::OsStrExt;
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (previous, previous_path) = previous_logger(dir.path());
+    let dest = dir.path().join(std::ffi::OsStr::from_bytes(b"r\xffal.log"));
+    fs::write(&dest, "{\"msg\":\"old\"}\n").unwrap();
+    let link = dir.path().join("app.log");
+    std::os::unix::fs::symlink(&dest, &link).unwrap();
+    let rotating = || {
+        builder(&link)
+            .set("rotate_size", "1MB")
+            .unwrap()
+            .set("clean", "true")
+            .unwrap()
+    };
+    let err = rotating().check().unwrap_err();
+    assert!(
+        matches!(&err, InitError::File { path, error } if *path == link && error.kind() == std::io::ErrorKind::InvalidInput),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("UTF-8"), "{err}");
+    let err = rotating().init().unwrap_err();
+    assert!(matches!(&err, InitError::File { .. }), "{err:?}");
+    assert_eq!(fs::read_to_string(&dest).unwrap(), "{\"msg\":\"old\"}\n");
+    previous_still_works(previous, &previous_path);
+}

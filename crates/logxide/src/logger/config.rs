@@ -1422,11 +1422,18 @@ impl LoggerBuilder {
             rotate
                 .validate()
                 .map_err(|err| option_error("rotate_size", err))?;
-            // The rotated files' names are made from the target's: it must be UTF-8.
-            rotate.check(path).map_err(|error| InitError::File {
+            // The rotated files' names are made from the name of the file rotated — a
+            // symbolic link's destination, as the open resolves it: it must be UTF-8. Found
+            // here, before `clean` deletes that file.
+            let file_error = |error| InitError::File {
                 path: path.clone(),
                 error,
-            })?;
+            };
+            let rotated = match file_options.follows_symlinks() {
+                true => crate::sink::rotate::resolve_links(path).map_err(file_error)?,
+                false => path.clone(),
+            };
+            rotate.check(&rotated).map_err(file_error)?;
         }
         Ok(Checked {
             level,

@@ -824,7 +824,7 @@ const MAX_LINKS: usize = 40;
 /// # Errors
 /// A link could not be read, something on the way could not be looked at (other than
 /// missing), or more than [`MAX_LINKS`] links (`ELOOP`, naming the path).
-pub(super) fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+pub(crate) fn resolve_links(path: &Path) -> io::Result<PathBuf> {
     let mut at = path.to_owned();
     for _ in 0..=MAX_LINKS {
         match fs::symlink_metadata(&at) {
