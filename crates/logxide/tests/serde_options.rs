@@ -119,3 +119,43 @@ fn a_level_deserializes_from_its_number() {
     let config: Config = serde_json::from_str(r#"{"level": 40}"#).unwrap();
     assert_eq!(config.level, Level::Error);
 }
+
+/// A value of the wrong type in a configuration file (a number, a boolean, null, a list, a
+/// map) is an error that says what is accepted — the names `set` takes, as the parser's
+/// message lists them — not only serde's "expected a string".
+#[test]
+fn a_value_of_the_wrong_type_is_told_the_accepted_names() {
+    fn check<T>()
+    where
+        T: DeserializeOwned + std::str::FromStr + std::fmt::Debug,
+        T::Err: std::fmt::Display,
+    {
+        // `invalid <what> "": expected one of <names>`.
+        let parse_error = "".parse::<T>().expect_err("empty text").to_string();
+        let (what, names) = parse_error
+            .strip_prefix("invalid ")
+            .and_then(|rest| rest.split_once(" \"\": expected one of "))
+            .unwrap_or_else(|| panic!("{parse_error}"));
+        for (value, shown) in [
+            (serde_json::json!(5), "integer `5`"),
+            (serde_json::json!(true), "boolean `true`"),
+            (serde_json::json!(null), "null"),
+            (serde_json::json!(["block"]), "sequence"),
+            (serde_json::json!({"a": 1}), "map"),
+            (serde_json::json!(1.5), "floating point `1.5`"),
+        ] {
+            let err = serde_json::from_value::<T>(value).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("invalid type: {shown}, expected text naming the {what}: one of {names}")
+            );
+        }
+    }
+    check::<Policy>();
+    check::<Mode>();
+    check::<Format>();
+    check::<TaskIdMode>();
+    check::<IoStrategy>();
+    check::<OpenMode>();
+    check::<Durability>();
+}

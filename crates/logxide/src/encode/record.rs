@@ -32,8 +32,7 @@ use crate::writer::ParseError;
 ///     r#"invalid format "json": expected one of compact, eliot"#
 /// );
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// logxpy's compact keys: `{"ts":…,"tid":…,"lvl":[…],"mt":…,"msg":…}`.

@@ -208,7 +208,7 @@ mod tests {
     }
 }
 
-deserialize_by_from_str!(Level);
+deserialize_by_from_str!(@try_from Level);
 
 /// As [`FromStr`] parses text — a name in any case, `warn`, or a level's number as text —
 /// and from a number too (`"level": 20` in a configuration file); anything else fails with

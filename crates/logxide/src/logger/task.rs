@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrayvec::{ArrayString, ArrayVec};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::fork;
 
@@ -30,8 +30,7 @@ use super::fork;
 /// use logxide::TaskIdMode;
 /// assert_eq!("uuid".parse::<TaskIdMode>().unwrap(), TaskIdMode::Uuid);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskIdMode {
     /// Short ids: `<8-char process prefix>.<base-62 counter>` (default).

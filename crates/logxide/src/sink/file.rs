@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::mmap::{self, MappedRegion};
 use super::{Batch, Sink, SinkError};
@@ -68,6 +68,12 @@ impl fmt::Display for ParseOptionError {
 
 impl std::error::Error for ParseOptionError {}
 
+impl crate::OptionNames for ParseOptionError {
+    fn names(&self) -> (&'static str, &'static str) {
+        (self.what, self.expected)
+    }
+}
+
 /// How a [`FileSink`] hands records to the file.
 ///
 /// Parsed case-insensitively from `line`, `block` or `mmap` (surrounding spaces are ignored);
@@ -79,8 +85,7 @@ impl std::error::Error for ParseOptionError {}
 /// assert_eq!(" MMAP ".parse::<IoStrategy>().unwrap(), IoStrategy::Mmap);
 /// assert_eq!(IoStrategy::Line.to_string(), "line");
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IoStrategy {
     /// One `write(2)` per batch, as soon as the writer has records: nothing waits in user
@@ -145,8 +150,7 @@ impl FromStr for IoStrategy {
 /// assert_eq!("a".parse::<OpenMode>().unwrap(), OpenMode::Append);
 /// assert_eq!(OpenMode::Append.to_string(), "append");
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpenMode {
     /// Empty the file (the default).
@@ -224,8 +228,7 @@ impl FromStr for OpenMode {
 /// assert_eq!("fdatasync".parse::<Durability>().unwrap(), Durability::Data);
 /// assert_eq!(Durability::Full.to_string(), "full");
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
     /// Leave write-back to the kernel (the default). Records are visible to readers of the

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::sink::Sink;
 
@@ -17,8 +17,7 @@ use crate::sink::Sink;
 /// assert_eq!("replace".parse::<Policy>().unwrap(), Policy::DropOldest);
 /// assert!("bogus".parse::<Policy>().is_err());
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// The caller waits for space (optionally up to a timeout). Nothing is lost.
@@ -50,8 +49,7 @@ impl Policy {
 /// use logxide::writer::Mode;
 /// assert_eq!("loop".parse::<Mode>().unwrap(), Mode::Loop);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Sleep until data arrives; write when `batch_size` records are pending or the oldest has
@@ -114,6 +112,12 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+impl crate::OptionNames for ParseError {
+    fn names(&self) -> (&'static str, &'static str) {
+        (self.what, self.expected)
+    }
+}
 
 impl FromStr for Policy {
     type Err = ParseError;
