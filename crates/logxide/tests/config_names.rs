@@ -202,10 +202,28 @@ fn writer_mode_and_type_come_from_the_environment() {
             .set("rotate_size", "1MB")
             .unwrap()
     };
+    // Named by the variable, as an invalid value there is: the builder's `writer_type` is
+    // not what is wrong.
     std::env::set_var("LOGXPY_WRITER_TYPE", "mmap");
     let err = rotating().build().unwrap_err();
     assert!(
-        matches!(&err, InitError::Option { option, .. } if option == "writer_type"),
+        matches!(&err, InitError::Option { option, .. } if option == "LOGXPY_WRITER_TYPE"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "logxide option `LOGXPY_WRITER_TYPE`: the `mmap` I/O strategy cannot be used with rotation (rotate_size, rotate_every, ...): use `line` or `block`"
+    );
+    // Set on the builder, the option is named.
+    let err = rotating()
+        .use_env(false)
+        .set("writer_type", "mmap")
+        .unwrap()
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("logxide option `writer_type`: the `mmap` I/O strategy cannot"),
         "{err}"
     );
     assert!(rotating().use_env(false).build().is_ok());

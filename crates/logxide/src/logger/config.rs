@@ -1121,7 +1121,8 @@ impl LoggerBuilder {
     /// threshold), `LOGXIDE_WRITER_TYPE` and `LOGXIDE_WRITER_MODE` (override `writer_type` and
     /// `writer_mode`; when unset, `LOGXPY_WRITER_TYPE` and `LOGXPY_WRITER_MODE`, the seed
     /// plan's names, are read). Empty or blank is unset. An invalid value there is an
-    /// [`InitError::Option`] naming the variable. Turn it off where the environment must not
+    /// [`InitError::Option`] naming the variable, as is one that conflicts with another
+    /// option (`mmap` with rotation). Turn it off where the environment must not
     /// change the logger (tests, libraries).
     ///
     /// ```
@@ -1255,7 +1256,7 @@ impl LoggerBuilder {
         // With the access the open will ask for (see `FileSink::open_with`), without creating
         // or truncating: appending and `mmap` also read; appending with `line` or `block`
         // writes with `O_APPEND`, which an append-only file (`chattr +a`) requires.
-        let (writer_type, _) = self.io_settings()?;
+        let writer_type = self.io_settings()?.writer_type;
         let mmap = writer_type == IoStrategy::Mmap;
         let append = self.mode == OpenMode::Append;
         let mut access = std::fs::OpenOptions::new();
@@ -1292,27 +1293,35 @@ impl LoggerBuilder {
     /// [`use_env`](Self::use_env) is on: `LOGXIDE_WRITER_TYPE` (or, when that is unset,
     /// `LOGXPY_WRITER_TYPE`) and `LOGXIDE_WRITER_MODE` (or `LOGXPY_WRITER_MODE`). Empty or
     /// blank is unset; an invalid value is an error naming the variable.
-    fn io_settings(&self) -> Result<(IoStrategy, Mode), InitError> {
-        fn from_env<T: std::str::FromStr>(names: [&str; 2]) -> Result<Option<T>, InitError>
+    fn io_settings(&self) -> Result<IoSettings, InitError> {
+        fn from_env<T: std::str::FromStr>(
+            names: [&'static str; 2],
+        ) -> Result<Option<(T, &'static str)>, InitError>
         where
             T::Err: fmt::Display,
         {
             for var in names {
                 if let Some(v) = env_var(var)?.filter(|v| !v.trim().is_empty()) {
-                    return v.parse().map(Some).map_err(|e| option_error(var, e));
+                    return v
+                        .parse()
+                        .map(|value| Some((value, var)))
+                        .map_err(|e| option_error(var, e));
                 }
             }
             Ok(None)
         }
-        if !self.use_env {
-            return Ok((self.writer_type, self.writer_mode));
-        }
-        let writer_type = from_env(["LOGXIDE_WRITER_TYPE", "LOGXPY_WRITER_TYPE"])?;
-        let writer_mode = from_env(["LOGXIDE_WRITER_MODE", "LOGXPY_WRITER_MODE"])?;
-        Ok((
-            writer_type.unwrap_or(self.writer_type),
-            writer_mode.unwrap_or(self.writer_mode),
-        ))
+        let (writer_type, writer_mode) = match self.use_env {
+            true => (
+                from_env(["LOGXIDE_WRITER_TYPE", "LOGXPY_WRITER_TYPE"])?,
+                from_env(["LOGXIDE_WRITER_MODE", "LOGXPY_WRITER_MODE"])?,
+            ),
+            false => (None, None),
+        };
+        Ok(IoSettings {
+            writer_type: writer_type.map_or(self.writer_type, |(t, _)| t),
+            writer_type_from: writer_type.map_or("writer_type", |(_, var)| var),
+            writer_mode: writer_mode.map_or(self.writer_mode, |(m, _)| m),
+        })
     }
 
     fn check_options(&self) -> Result<Checked, InitError> {
@@ -1342,7 +1351,11 @@ impl LoggerBuilder {
                     .map_err(|e: ParseLevelError| option_error("LOGXIDE_LEVEL", e))?;
             }
         }
-        let (writer_type, writer_mode) = self.io_settings()?;
+        let IoSettings {
+            writer_type,
+            writer_type_from,
+            writer_mode,
+        } = self.io_settings()?;
         let mut builder = Writer::builder().capacity(self.queue);
         if let Some(size) = self.size {
             builder = builder.batch_size(size);
@@ -1415,7 +1428,7 @@ impl LoggerBuilder {
             }
             if writer_type == IoStrategy::Mmap {
                 return Err(option_error(
-                    "writer_type",
+                    writer_type_from,
                     "the `mmap` I/O strategy cannot be used with rotation (rotate_size, rotate_every, ...): use `line` or `block`",
                 ));
             }
@@ -1571,6 +1584,15 @@ impl LoggerBuilder {
     pub fn init(self) -> Result<super::LoggerGuard, InitError> {
         super::global::install(self)
     }
+}
+
+/// `writer_type` and `writer_mode` after the environment's overrides.
+struct IoSettings {
+    writer_type: IoStrategy,
+    /// Where `writer_type` came from, for its errors: the option, or the variable that
+    /// overrode it.
+    writer_type_from: &'static str,
+    writer_mode: Mode,
 }
 
 /// What `check_options` found valid.
