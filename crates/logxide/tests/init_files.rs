@@ -816,3 +816,32 @@ fn a_rotating_link_to_a_file_named_in_no_utf8_is_refused_before_clean() {
     assert_eq!(fs::read_to_string(&dest).unwrap(), "{\"msg\":\"old\"}\n");
     previous_still_works(previous, &previous_path);
 }
+
+/// An empty target given to the typed setter is refused by the check, as `set("target",
+/// "")` is, with the option named — not found at the open as a file "" that does not exist
+/// (`check` said it was fine). The previous global logger stays.
+#[test]
+fn an_empty_target_is_an_option_error_at_check() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (previous, previous_path) = previous_logger(dir.path());
+    let expected = "logxide option `target`: the target path is empty";
+    let err = builder(Path::new("")).check().unwrap_err();
+    assert!(
+        matches!(&err, InitError::Option { option, .. } if option == "target"),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), expected);
+    assert_eq!(
+        builder(Path::new("")).init().unwrap_err().to_string(),
+        expected
+    );
+    assert_eq!(
+        LoggerBuilder::new()
+            .set("target", "")
+            .unwrap_err()
+            .to_string(),
+        expected
+    );
+    previous_still_works(previous, &previous_path);
+}

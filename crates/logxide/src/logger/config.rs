@@ -1390,6 +1390,10 @@ impl LoggerBuilder {
             .sink(crate::sink::MemorySink::new());
         probe.validate().map_err(|e| init_names(e, &self.given))?;
         let path = self.resolved_target();
+        // As `set("target", "")` refuses it; the open would fail on a file named "".
+        if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(option_error("target", "the target path is empty"));
+        }
         if path.is_none() && self.sinks.is_empty() {
             return Err(InitError::Writer(BuildError::NoSink));
         }
