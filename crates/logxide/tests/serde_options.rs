@@ -159,3 +159,22 @@ fn a_value_of_the_wrong_type_is_told_the_accepted_names() {
     check::<OpenMode>();
     check::<Durability>();
 }
+
+/// A level of the wrong type (a boolean, null, a list, a fraction) is told the names and
+/// numbers accepted as the parser tells them — `warn` included, and the seven numbers, not
+/// a range `10 ... 50` that `15` is not in.
+#[test]
+fn a_level_of_the_wrong_type_is_told_the_names_and_numbers() {
+    for (value, shown) in [
+        (serde_json::json!(true), "boolean `true`"),
+        (serde_json::json!(null), "null"),
+        (serde_json::json!([20]), "sequence"),
+        (serde_json::json!(20.5), "floating point `20.5`"),
+    ] {
+        let err = serde_json::from_value::<Level>(value).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("invalid type: {shown}, expected a level: one of debug, info, success, note, warning (or warn), error, critical, or a level's number: 10, 20, 25, 26, 30, 40, 50")
+        );
+    }
+}

@@ -132,13 +132,13 @@ impl fmt::Display for Level {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseLevelError(String);
 
+/// What a level is given as, for the messages of text that is none and of a value of the
+/// wrong type in a configuration file.
+const ACCEPTED: &str = "one of debug, info, success, note, warning (or warn), error, critical, or a level's number: 10, 20, 25, 26, 30, 40, 50";
+
 impl fmt::Display for ParseLevelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid level {:?}: expected one of debug, info, success, note, warning (or warn), error, critical, or a level's number: 10, 20, 25, 26, 30, 40, 50",
-            self.0
-        )
+        write!(f, "invalid level {:?}: expected {ACCEPTED}", self.0)
     }
 }
 
@@ -226,7 +226,7 @@ impl<'de> Deserialize<'de> for Level {
         impl serde::de::Visitor<'_> for Visitor {
             type Value = Level;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a level name (debug, info, success, note, warning, error, critical) or its number (10 ... 50)")
+                write!(f, "a level: {ACCEPTED}")
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Level, E> {
                 text.parse().map_err(E::custom)
