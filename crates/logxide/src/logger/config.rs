@@ -22,8 +22,10 @@ type WarnHook = Arc<dyn Fn(&DropWarning) + Send + Sync>;
 
 /// A duration written as text: a bare number is seconds; suffixes `ns`, `us`/`µs`/`μs`
 /// (microseconds, with U+00B5 MICRO SIGN or U+03BC GREEK SMALL LETTER MU, which keyboards
-/// and input methods produce alike), `ms`, `s`, `m` (minutes), `h`, `d`, with optional
-/// spaces; at most 10^12 seconds (a longer one is an error that says so).
+/// and input methods produce alike), `ms`, `s`, `m` (minutes), `h`, `d` — in lower case —,
+/// with optional spaces; at most 10^12 seconds (a longer one is an error that says so). A
+/// fraction of a nanosecond is rounded to the nearest one (`1.4ns` is 1 ns); a time that
+/// rounds to zero but is not zero (`0.4ns`) is an error.
 ///
 /// ```
 /// use std::time::Duration;
@@ -34,6 +36,9 @@ type WarnHook = Arc<dyn Fn(&DropWarning) + Send + Sync>;
 /// assert_eq!(parse_duration("0.25").unwrap(), Duration::from_millis(250));
 /// assert_eq!(parse_duration("2µs").unwrap(), Duration::from_micros(2)); // micro sign
 /// assert_eq!(parse_duration("2μs").unwrap(), Duration::from_micros(2)); // Greek mu
+/// assert_eq!(parse_duration("1.4ns").unwrap(), Duration::from_nanos(1)); // rounded
+/// assert!(parse_duration("0.4ns").is_err()); // not zero, but below a nanosecond
+/// assert!(parse_duration("100MS").is_err()); // units in lower case
 /// assert!(parse_duration("soon").is_err());
 /// assert!(parse_duration("-1s").is_err());
 /// assert!(parse_duration("1000000000001").is_err()); // at most 10^12 seconds
@@ -508,8 +513,10 @@ impl LoggerBuilder {
     /// `async_max_queue`/`max_queue`, `async_batch_size`/`batch_size`,
     /// `async_flush_interval`/`flush_interval`, `async_policy`/`queue_policy`.
     ///
-    /// Values are parsed as the typed setters' types parse them (any case, surrounding
-    /// spaces); a count (`queue`, `size`, `max_restarts`, `keep`) is digits, without a sign.
+    /// Values are parsed as the typed setters' types parse them (names and size units in
+    /// any case, surrounding spaces); a count (`queue`, `size`, `max_restarts`, `keep`) is
+    /// digits, without a sign; a time string's unit is written as listed at
+    /// [`parse_duration`] (lower case: `100ms`, not `100MS`).
     /// Pitfall: an option set twice takes the last value, and `set` and the typed
     /// setters change the same settings, in the order called.
     ///
