@@ -1,6 +1,6 @@
 //! `logxide view`: logxide files rendered as task trees.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -43,9 +43,11 @@ lines that are not records are shown as `! line N: not a record: ...`. Control c
 file are shown escaped (\\x1b, \\n, \\u{2028}), never sent to the terminal. Rotated files compressed\n\
 with gzip or zstd (app.<stamp>.log.gz, .zst) are decompressed.\n\n\
 --follow prints the whole file first, then every complete line appended, with its task id.\n\
-With --action, a task's lines are held until it contains that action (then printed) or its\n\
-root action ends without it (then forgotten); a lone message is never held; past --max-buffer\n\
-of held lines, those of the tasks held longest are dropped, with a message on stderr.\n\n\
+With --action, a task's lines are held until it contains that action (then printed, and its\n\
+later lines as they come, until its root action ends) or its root action ends without it (then\n\
+forgotten); a lone message is never held. Past --max-buffer of held lines and remembered tasks,\n\
+the oldest are dropped (held tasks by their first line, remembered ones by their latest), with\n\
+a message on stderr.\n\n\
 Exit status: 0, or 2 when a file cannot be read; a file unreadable part way (a truncated or\n\
 corrupt .gz or .zst) has the tasks read before the error shown, then the error."
 )]
@@ -82,8 +84,10 @@ pub struct ViewArgs {
     /// or with K, M or G: KiB, MiB, GiB). Within it the output is that of the whole input at
     /// once; past it, the oldest tasks are printed as they are so far (a part that by itself
     /// does not match --action, --since or --until is left out, and stderr says so). With --follow
-    /// --action: the lines held of tasks not yet known to contain the action; past it, those
-    /// held longest are dropped down to half of it, and stderr says how many
+    /// --action: the lines held of tasks not yet known to contain the action and the tasks
+    /// remembered as containing it; past it, the oldest of both are dropped down to half of it
+    /// (held tasks by their first line, remembered ones by their latest), and stderr says how
+    /// many
     #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_size)]
     pub max_buffer: u64,
 }
@@ -651,11 +655,16 @@ fn view_all(
 /// Prints records one by one as they arrive (`--follow`).
 ///
 /// With `--action`, the lines of a task are held until it is known to contain an action of
-/// that type (then they are printed, and its later lines as they come) or until it ends
-/// without one (then they are forgotten); a task that is a lone message at `[1]` is never
-/// held. The lines held are bounded by `--max-buffer`: past it, those of the tasks held
-/// longest are dropped down to half of it, with a message on stderr saying how many; if
-/// such a task then turns out to contain the action, its lines from after the drop are shown.
+/// that type (then they are printed, and its later lines as they come, the task remembered
+/// as matched until its root action ends) or until it ends without one (then they are
+/// forgotten); a task that is a lone message at `[1]` is never held.
+///
+/// What is held and remembered is bounded by `--max-buffer` together: past it, the oldest
+/// entries go first, down to half of it — held tasks by their first held line, matched ones
+/// by their latest line (a matched task that never ends, its end lost or its program gone,
+/// goes once it is the quietest) — with a message on stderr for each kind saying how many.
+/// A dropped task that then turns out to contain the action has its lines from after the
+/// drop shown; a forgotten matched task's later lines are held like any other task's.
 struct Stream<'a> {
     args: &'a ViewArgs,
     paint: Paint,
@@ -665,12 +674,23 @@ struct Stream<'a> {
     pending_order: BTreeMap<u64, String>,
     /// Bytes counted for `pending`.
     held: u64,
-    /// Lines given to `pending` so far (numbers for `pending_order`).
+    /// Numbers given out so far for `pending_order` and `matched_order` (one clock, so that
+    /// the oldest entry of either kind is known).
     seq: u64,
-    /// Tasks known to contain the action and not ended yet.
-    matched: HashSet<String>,
+    /// Tasks known to contain the action and not ended yet → the number of their latest line.
+    matched: HashMap<String, u64>,
+    /// The tasks in `matched` by the number of their latest line: the quietest first.
+    matched_order: BTreeMap<u64, String>,
+    /// Bytes counted for `matched`.
+    remembered: u64,
     /// Where a drop is reported (stderr).
     err: Box<dyn Write + 'a>,
+}
+
+/// Bytes counted for a task in [`Stream::matched`]: its id there and in the order, and the
+/// entries.
+fn matched_cost(tid: &str) -> u64 {
+    TASK_COST + 2 * tid.len() as u64
 }
 
 /// A task's lines held by [`Stream`].
@@ -689,9 +709,42 @@ impl<'a> Stream<'a> {
             pending_order: BTreeMap::new(),
             held: 0,
             seq: 0,
-            matched: HashSet::new(),
+            matched: HashMap::new(),
+            matched_order: BTreeMap::new(),
+            remembered: 0,
             err,
         }
+    }
+
+    /// Remembers `tid` as a task that contains the action.
+    fn remember(&mut self, tid: String) {
+        self.seq += 1;
+        self.remembered += matched_cost(&tid);
+        self.matched_order.insert(self.seq, tid.clone());
+        self.matched.insert(tid, self.seq);
+    }
+
+    /// A line of `tid`: if it is matched, it is now the latest of the matched tasks.
+    /// Whether it is matched.
+    fn touch(&mut self, tid: &str) -> bool {
+        let Some(at) = self.matched.get_mut(tid) else {
+            return false;
+        };
+        self.seq += 1;
+        let tid = self.matched_order.remove(at).expect("indexed");
+        *at = self.seq;
+        self.matched_order.insert(self.seq, tid);
+        true
+    }
+
+    /// `tid` ended: it is no longer remembered as matched. Whether it was.
+    fn forget(&mut self, tid: &str) -> bool {
+        let Some(at) = self.matched.remove(tid) else {
+            return false;
+        };
+        self.matched_order.remove(&at);
+        self.remembered -= matched_cost(tid);
+        true
     }
 
     fn take_pending(&mut self, tid: &str) -> Vec<String> {
@@ -723,7 +776,9 @@ impl<'a> Stream<'a> {
             if root_end && a.action.is_some() {
                 // The task ended: nothing more of it is expected.
                 self.take_pending(&rec.tid);
-                self.matched.remove(&rec.tid);
+                self.forget(&rec.tid);
+            } else {
+                self.touch(&rec.tid); // (not shown, but the task is not quiet)
             }
             return Ok(());
         }
@@ -736,20 +791,24 @@ impl<'a> Stream<'a> {
         let Some(want) = &a.action else {
             return writeln!(out, "{text}");
         };
-        if self.matched.contains(&rec.tid) {
-            if root_end {
-                self.matched.remove(&rec.tid);
-            }
+        let known = if root_end {
+            self.forget(&rec.tid)
+        } else {
+            self.touch(&rec.tid)
+        };
+        if known {
             return writeln!(out, "{text}");
         }
         if rec.action_type() == Some(want.as_str()) {
             for earlier in self.take_pending(&rec.tid) {
                 writeln!(out, "{earlier}")?;
             }
+            writeln!(out, "{text}")?;
             if !root_end {
-                self.matched.insert(rec.tid.clone());
+                self.remember(rec.tid);
+                self.make_room(out)?;
             }
-            return writeln!(out, "{text}");
+            return Ok(());
         }
         if root_end {
             self.take_pending(&rec.tid); // the task ended without the action
@@ -781,36 +840,63 @@ impl<'a> Stream<'a> {
                 );
             }
         }
-        if self.held > a.max_buffer {
-            self.drop_oldest(out)?;
-        }
-        Ok(())
+        self.make_room(out)
     }
 
-    /// Over `--max-buffer`: drops the tasks held longest, down to half of it, and says so.
-    fn drop_oldest(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let (mut lines, mut tasks) = (0u64, 0u64);
-        while self.held > self.args.max_buffer / 2 {
-            let Some((_, tid)) = self.pending_order.pop_first() else {
-                break;
+    /// Over `--max-buffer` (what is held and remembered together): drops the oldest entries,
+    /// held tasks by their first line held, matched ones by their latest line, down to half
+    /// of it, and says how many of each kind.
+    fn make_room(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let max = self.args.max_buffer;
+        if self.held + self.remembered <= max {
+            return Ok(());
+        }
+        let (mut lines, mut tasks, mut forgot) = (0u64, 0u64, 0u64);
+        while self.held + self.remembered > max / 2 {
+            let held_first = self.pending_order.first_key_value().map(|(&n, _)| n);
+            let matched_first = self.matched_order.first_key_value().map(|(&n, _)| n);
+            let held_oldest = match (held_first, matched_first) {
+                (Some(h), Some(m)) => h < m,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
             };
-            let h = self.pending.remove(&tid).expect("indexed");
-            self.held -= h.cost;
-            lines += h.lines.len() as u64;
-            tasks += 1;
+            if held_oldest {
+                let (_, tid) = self.pending_order.pop_first().expect("seen");
+                let h = self.pending.remove(&tid).expect("indexed");
+                self.held -= h.cost;
+                lines += h.lines.len() as u64;
+                tasks += 1;
+            } else {
+                let (_, tid) = self.matched_order.pop_first().expect("seen");
+                self.matched.remove(&tid);
+                self.remembered -= matched_cost(&tid);
+                forgot += 1;
+            }
         }
         // What was printed comes first (stdout and stderr may be the same terminal).
         out.flush()?;
-        let _ = writeln!(
-            self.err,
-            "logxide view: --max-buffer ({} bytes) reached holding the lines of tasks not yet \
-             known to contain an action of type {}: dropped {} of {}, those held longest; if \
-             one of them turns out to contain it, only its lines from here on are shown",
-            self.args.max_buffer,
-            sanitize(self.args.action.as_deref().unwrap_or("")),
-            plural(lines, "line", "lines"),
-            plural(tasks, "task", "tasks"),
-        );
+        let at = sanitize(self.args.action.as_deref().unwrap_or(""));
+        if tasks > 0 {
+            let _ = writeln!(
+                self.err,
+                "logxide view: --max-buffer ({max} bytes) reached holding the lines of tasks not \
+                 yet known to contain an action of type {at}: dropped {} of {}, those held \
+                 longest; if one of them turns out to contain it, only its lines from here on \
+                 are shown",
+                plural(lines, "line", "lines"),
+                plural(tasks, "task", "tasks"),
+            );
+        }
+        if forgot > 0 {
+            let _ = writeln!(
+                self.err,
+                "logxide view: --max-buffer ({max} bytes) reached remembering the tasks known to \
+                 contain an action of type {at}: forgot {}, those quiet longest; their later \
+                 lines are shown only once another action of that type comes in them",
+                plural(forgot, "task", "tasks"),
+            );
+        }
         Ok(())
     }
 }
@@ -1426,9 +1512,9 @@ mod tests {
         assert!(out.starts_with("L.1 1970-01-01T00:00:01.000000Z (incomplete)\n└─ main started (incomplete)\n   ├─ info: m0\n"), "{out}");
     }
 
-    /// With `--follow --action`, what is held stays within `--max-buffer` however many
-    /// tasks never contain the action, lone messages are not held, and ended tasks and
-    /// matched ones that ended are forgotten.
+    /// With `--follow --action`, what is held and remembered stays within `--max-buffer`
+    /// however many tasks never contain the action or contain it and never end, lone
+    /// messages are not held, and ended tasks and matched ones that ended are forgotten.
     #[test]
     fn follow_action_holds_a_bounded_amount() {
         let a = args(&["--follow", "--action", "db", "--max-buffer", "4K"]);
@@ -1438,10 +1524,13 @@ mod tests {
         let mut feed = |s: &mut Stream<'_>, out: &mut Vec<u8>, text: String| {
             no += 1;
             s.line(out, no, text.as_bytes()).unwrap();
-            assert!(s.held <= 4096, "{} bytes held", s.held);
+            assert!(s.held + s.remembered <= 4096, "{} bytes held", s.held);
             assert_eq!(s.pending.len(), s.pending_order.len());
+            assert_eq!(s.matched.len(), s.matched_order.len());
             let sum: u64 = s.pending.values().map(|h| h.cost).sum();
             assert_eq!(sum, s.held);
+            let sum: u64 = s.matched.keys().map(|t| matched_cost(t)).sum();
+            assert_eq!(sum, s.remembered);
         };
         for i in 0..5_000 {
             for (task, lvl, body) in [
@@ -1449,6 +1538,7 @@ mod tests {
                 ("R", "[1]", r#""at":"job","st":"started""#),
                 ("E", "[1]", r#""at":"job","st":"started""#),
                 ("E", "[2]", r#""at":"job","st":"succeeded""#),
+                ("N", "[1]", r#""at":"db","st":"started""#),
                 ("M", "[1]", r#""at":"db","st":"started""#),
                 ("M", "[2]", r#""at":"db","st":"failed""#),
             ] {
@@ -1456,14 +1546,19 @@ mod tests {
                 feed(&mut s, &mut out, line);
             }
         }
-        assert!(s.matched.is_empty());
+        assert!(!s.matched.is_empty());
+        assert!(
+            s.matched.keys().all(|t| t.starts_with('N')),
+            "{:?}",
+            s.matched.keys()
+        );
         assert!(
             s.pending.keys().all(|t| t.starts_with('R')),
             "{:?}",
             s.pending.keys()
         );
         let text = String::from_utf8(out).unwrap();
-        assert_eq!(text.lines().count(), 10_000);
+        assert_eq!(text.lines().count(), 15_000);
         assert!(
             text.ends_with("M4999 db started\nM4999   db failed\n"),
             "{text}"

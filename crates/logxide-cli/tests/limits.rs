@@ -281,8 +281,8 @@ fn follow_action_holds_lines_within_max_buffer() {
          M   job succeeded\n"
     );
     // Each start of P or F costs 222 bytes (80 of text, 8 per line, 134 per task): the fifth
-    // makes 1110 > 1024, and P.0, F.1 and F.2 are dropped (to 444 <= 512); M's start makes
-    // 1039, and F.3, F.4 and F.5 go.
+    // makes 1110 > 1024, and P.0, F.1 and F.2 are dropped (to 444 <= 512); P.0 remembered as
+    // matched costs 134, M's start then makes 1173, and F.3, F.4 and F.5 go (to 507).
     let drop = "logxide view: --max-buffer (1024 bytes) reached holding the lines of tasks not yet known to contain an action of type db: dropped 3 lines of 3 tasks, those held longest; if one of them turns out to contain it, only its lines from here on are shown\n";
     assert_eq!(text(&out.stderr), drop.repeat(2));
     assert_eq!(out.status.code(), Some(0));
@@ -295,4 +295,67 @@ fn follow_action_holds_lines_within_max_buffer() {
     assert!(text(&out.stdout).starts_with(&format!(
         "P.0 job started pad={pad}\nP.0   db started\nM job started\n"
     )));
+}
+
+/// `view --follow --action` remembers the tasks known to contain the action (to show their
+/// later lines) within `--max-buffer` too: past it, those quiet longest are forgotten (down
+/// to half of it, with what is held) and stderr says how many; a later line of a forgotten
+/// task is held like any other task's, shown once an action of that type comes again in it.
+/// (The ids of matched tasks that never end were kept for ever: a busy file followed for
+/// long grew memory without bound.)
+#[test]
+fn follow_action_forgets_quiet_matched_tasks_past_max_buffer() {
+    let mut input = String::new();
+    let mut line = |tid: &str, lvl: &str, body: &str| {
+        input.push_str(&format!(
+            "{{\"ts\":1,\"tid\":\"{tid}\",\"lvl\":{lvl},{body}}}\n"
+        ));
+    };
+    for i in 0..8 {
+        line(&format!("T{i}"), "[1]", r#""at":"db","st":"started""#);
+    }
+    line("T0", "[2]", r#""mt":"info","msg":"after""#);
+    line("T7", "[2]", r#""mt":"info","msg":"still""#);
+    line("T0", "[3,1]", r#""at":"db","st":"started""#);
+    let args = [
+        "view",
+        "--follow",
+        "--color",
+        "never",
+        "--action",
+        "db",
+        "--max-buffer",
+        "1K",
+        "-",
+    ];
+    let out = logxide_with_stdin(&args, input.as_bytes());
+    assert_eq!(
+        text(&out.stdout),
+        "T0 db started\nT1 db started\nT2 db started\nT3 db started\n\
+         T4 db started\nT5 db started\nT6 db started\nT7 db started\n\
+         T7   info: still\n\
+         T0   info: after\n\
+         T0   db started\n"
+    );
+    // Each task remembered costs 132 bytes (128 and twice its id): the eighth makes
+    // 1056 > 1024, and T0 to T4 are forgotten (to 396 <= 512).
+    assert_eq!(
+        text(&out.stderr),
+        "logxide view: --max-buffer (1024 bytes) reached remembering the tasks known to contain an action of type db: forgot 5 tasks, those quiet longest; their later lines are shown only once another action of that type comes in them\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // Within the budget, nothing is forgotten: T0's line is shown as it comes.
+    let out = logxide_with_stdin(
+        &[
+            "view", "--follow", "--color", "never", "--action", "db", "-",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(text(&out.stderr), "");
+    assert!(
+        text(&out.stdout)
+            .ends_with("T7 db started\nT0   info: after\nT7   info: still\nT0   db started\n"),
+        "{}",
+        text(&out.stdout)
+    );
 }
