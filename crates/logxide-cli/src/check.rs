@@ -52,6 +52,12 @@ pub struct CheckArgs {
     /// report a record that comes after its task ended
     #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=1 << 32))]
     pub max_open_tasks: u64,
+    /// The longest line read (a number of bytes, or with K, M or G); a longer one is a
+    /// problem, not read as a record nor held in memory (--repair keeps it, but refuses a last
+    /// line that long without a newline: whether it is torn is not known). The default is the
+    /// library's default queue bound, which no record it writes exceeds
+    #[arg(long, value_name = "SIZE", default_value = record::DEFAULT_MAX_LINE, value_parser = record::parse_size)]
+    pub max_line: u64,
 }
 
 #[derive(Serialize, Default, Debug)]
@@ -114,6 +120,10 @@ struct FileReport {
     /// Whether the repaired copy gets a `\n` after the kept bytes (an unterminated record).
     #[serde(skip)]
     add_newline: bool,
+    /// A last line without a `\n` longer than `--max-line`: its number and length (not read,
+    /// so whether it is torn is not known).
+    #[serde(skip)]
+    long_last_line: Option<(u64, u64)>,
 }
 
 impl FileReport {
@@ -646,12 +656,34 @@ fn check_reader(
     r: impl Read,
     rep: &mut FileReport,
     max_open: usize,
+    max_line: u64,
 ) -> Result<(), (io::Error, record::ReadSoFar)> {
     let mut so_far = record::ReadSoFar::default();
     let mut checker = Checker::new(max_open);
-    let read = record::for_each_line(BufReader::with_capacity(1 << 16, r), |chunk| {
+    let max = usize::try_from(max_line).unwrap_or(usize::MAX);
+    let read = record::for_each_line(BufReader::with_capacity(1 << 16, r), max, |chunk| {
         so_far = chunk.read_so_far();
         match chunk {
+            Chunk::Long {
+                no,
+                offset,
+                len,
+                terminated,
+            } => {
+                rep.lines += 1;
+                rep.problem(
+                    no,
+                    format!(
+                        "line of {len} bytes, longer than --max-line ({max_line} bytes): not read as a record"
+                    ),
+                );
+                if terminated {
+                    rep.keep = offset + len + 1;
+                } else {
+                    rep.problem(no, "last line has no trailing newline".to_owned());
+                    rep.long_last_line = Some((no, len));
+                }
+            }
             Chunk::NulTail { no, offset, len } => {
                 rep.problem(
                     no,
@@ -868,7 +900,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                 continue;
             }
         };
-        if let Err((e, so_far)) = check_reader(input, &mut rep, args.max_open_tasks as usize) {
+        if let Err((e, so_far)) =
+            check_reader(input, &mut rep, args.max_open_tasks as usize, args.max_line)
+        {
             // The report of the lines read before the error is printed too.
             let text = record::read_error_text(&e, compression, so_far);
             eprintln!(
@@ -882,6 +916,18 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             continue;
         }
         if let Some(out) = &args.repair {
+            if let Some((no, len)) = rep.long_last_line {
+                eprintln!(
+                    "logxide check: --repair: the last line of {} (line {no}, {len} bytes) has no \
+                     newline and is longer than --max-line ({} bytes): whether it is torn is not \
+                     known, nothing written (raise --max-line to repair it)",
+                    sanitize(&rep.file),
+                    args.max_line
+                );
+                unreadable = true;
+                reports.push(rep);
+                continue;
+            }
             match repair(path, out, &rep) {
                 Ok(r) => rep.repair = Some(r),
                 Err(e) => {
@@ -958,7 +1004,7 @@ mod tests {
 
     fn check(text: &str) -> FileReport {
         let mut rep = FileReport::default();
-        check_reader(text.as_bytes(), &mut rep, 100_000).unwrap();
+        check_reader(text.as_bytes(), &mut rep, 100_000, 1 << 20).unwrap();
         rep
     }
 

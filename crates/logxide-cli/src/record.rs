@@ -428,6 +428,90 @@ pub fn read_error_text(e: &io::Error, compression: Option<Compression>, at: Read
     }
 }
 
+/// A size: a number of bytes, or with a K, M or G suffix (KiB, MiB, GiB).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') => (&t[..t.len() - 1], 10),
+        Some(b'M') => (&t[..t.len() - 1], 20),
+        Some(b'G') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            format!("invalid size {text:?}: expected a positive number of bytes, or with K, M or G (like 64K, 32M, 1G)")
+        })
+}
+
+/// `--max-line`'s default: the library's default queue bound (`max_bytes`, 64 MiB), which no
+/// record it writes with its defaults exceeds.
+pub const DEFAULT_MAX_LINE: &str = "64M";
+
+/// How [`read_line`] found a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineRead {
+    /// Bytes taken from the reader, the `\n` included; 0 at the end of the input.
+    pub taken: u64,
+    /// Whether the line ended with `\n` (else the input ended first).
+    pub terminated: bool,
+    /// Zero bytes at the end of what was taken (of an unterminated line: a NUL tail, maybe).
+    pub trailing_zeros: u64,
+}
+
+impl LineRead {
+    /// The line's length without its `\n`.
+    pub fn len(&self) -> u64 {
+        self.taken - u64::from(self.terminated)
+    }
+}
+
+/// Reads one line of `r` (up to and with its `\n`, or to the end of the input), keeping in
+/// `buf` (cleared first) at most `max + 1` of its bytes: all of a line of at most `max` bytes
+/// with its `\n`, else only its beginning (the rest is read and counted, never held), so that
+/// memory stays bounded however long a line is.
+pub fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<LineRead> {
+    buf.clear();
+    let keep = max.saturating_add(1);
+    let mut got = LineRead {
+        taken: 0,
+        terminated: false,
+        trailing_zeros: 0,
+    };
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(got);
+        }
+        let (n, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        let part = &avail[..n];
+        let room = keep - buf.len().min(keep);
+        buf.extend_from_slice(&part[..n.min(room)]);
+        let zeros = part.iter().rev().take_while(|&&b| b == 0).count() as u64;
+        got.trailing_zeros = if zeros == n as u64 {
+            got.trailing_zeros + zeros
+        } else {
+            zeros
+        };
+        got.taken += n as u64;
+        r.consume(n);
+        if done {
+            got.terminated = true;
+            return Ok(got);
+        }
+    }
+}
+
 /// One piece of an input, as [`for_each_line`] reads it.
 #[derive(Debug)]
 pub enum Chunk<'a> {
@@ -436,6 +520,14 @@ pub enum Chunk<'a> {
         no: u64,
         offset: u64,
         bytes: &'a [u8],
+        terminated: bool,
+    },
+    /// A line longer than the limit given to [`for_each_line`]: `len` bytes without its `\n`,
+    /// not kept.
+    Long {
+        no: u64,
+        offset: u64,
+        len: u64,
         terminated: bool,
     },
     /// Zero bytes at the very end of the input (a crash with mmap leaves the pre-sized
@@ -456,6 +548,15 @@ impl Chunk<'_> {
                 lines: no,
                 bytes: offset + bytes.len() as u64 + u64::from(terminated),
             },
+            Chunk::Long {
+                no,
+                offset,
+                len,
+                terminated,
+            } => ReadSoFar {
+                lines: no,
+                bytes: offset + len + u64::from(terminated),
+            },
             Chunk::NulTail { no, offset, len } => ReadSoFar {
                 lines: no,
                 bytes: offset + len,
@@ -464,47 +565,51 @@ impl Chunk<'_> {
     }
 }
 
-/// Calls `f` with every line of `r` in order, then with the NUL tail if there is one.
+/// Calls `f` with every line of `r` in order, then with the NUL tail if there is one. A
+/// line longer than `max` bytes (without its `\n`, and without a NUL tail) is a
+/// [`Chunk::Long`]: at most `max + 1` bytes of a line are ever held.
 pub fn for_each_line(
     mut r: impl BufRead,
+    max: usize,
     mut f: impl FnMut(Chunk<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut buf = Vec::with_capacity(4096);
     let mut no = 0u64;
     let mut offset = 0u64;
     loop {
-        buf.clear();
-        let n = r.read_until(b'\n', &mut buf)?;
-        if n == 0 {
+        let got = read_line(&mut r, &mut buf, max)?;
+        if got.taken == 0 {
             return Ok(());
         }
         no += 1;
         let start = offset;
-        offset += n as u64;
-        if buf.last() == Some(&b'\n') {
-            f(Chunk::Line {
+        offset += got.taken;
+        let nuls = if got.terminated {
+            0
+        } else {
+            got.trailing_zeros
+        };
+        let len = got.len() - nuls;
+        if len > max as u64 {
+            f(Chunk::Long {
                 no,
                 offset: start,
-                bytes: &buf[..n - 1],
-                terminated: true,
+                len,
+                terminated: got.terminated,
             })?;
-            continue;
-        }
-        let nuls = buf.iter().rev().take_while(|&&b| b == 0).count();
-        let body = &buf[..n - nuls];
-        if !body.is_empty() {
+        } else if len > 0 || got.terminated {
             f(Chunk::Line {
                 no,
                 offset: start,
-                bytes: body,
-                terminated: false,
+                bytes: &buf[..len as usize],
+                terminated: got.terminated,
             })?;
         }
         if nuls > 0 {
             f(Chunk::NulTail {
                 no,
-                offset: start + body.len() as u64,
-                len: nuls as u64,
+                offset: start + len,
+                len: nuls,
             })?;
         }
     }
@@ -724,6 +829,78 @@ mod tests {
             ))
         );
         assert!(parse(br#"{"ts":1,"tid":"a","lvl":[1],"at":"x","st":"done"}"#).is_err());
+    }
+
+    /// However long a line, at most `max + 1` of its bytes are held; the zeros at the end of
+    /// an unterminated line are counted across reads.
+    #[test]
+    fn read_line_holds_at_most_max_plus_one_bytes() {
+        let mut input = vec![b'x'; 1 << 20];
+        input.push(b'\n');
+        input.extend_from_slice(b"ab\0\0");
+        input.extend_from_slice(&[0; 40]);
+        let mut r = io::BufReader::with_capacity(16, &input[..]);
+        let mut buf = Vec::new();
+        let got = read_line(&mut r, &mut buf, 100).unwrap();
+        let line = |taken, terminated, trailing_zeros| LineRead {
+            taken,
+            terminated,
+            trailing_zeros,
+        };
+        assert_eq!(got, line((1 << 20) + 1, true, 0));
+        assert_eq!(got.len(), 1 << 20);
+        assert_eq!(buf, vec![b'x'; 101]);
+        assert!(buf.capacity() < 1024, "{}", buf.capacity());
+        assert_eq!(
+            read_line(&mut r, &mut buf, 100).unwrap(),
+            line(44, false, 42)
+        );
+        assert_eq!(&buf[..4], b"ab\0\0");
+        assert_eq!(read_line(&mut r, &mut buf, 100).unwrap(), line(0, false, 0));
+        assert!(buf.is_empty());
+    }
+
+    /// The chunks of an input with lines longer than the limit: a long line is said long
+    /// without its bytes, a long last line's NUL tail is a NUL tail still.
+    #[test]
+    fn lines_over_the_limit_are_long_chunks() {
+        let mut input = b"short\n".to_vec();
+        input.extend_from_slice(&[b'x'; 300]);
+        input.push(b'\n');
+        input.extend_from_slice(&[b'y'; 100]);
+        input.push(b'\n');
+        input.extend_from_slice(&[b'z'; 300]);
+        input.extend_from_slice(&[0; 10]);
+        let mut seen = Vec::new();
+        for_each_line(io::BufReader::with_capacity(16, &input[..]), 100, |c| {
+            seen.push(match c {
+                Chunk::Line {
+                    no,
+                    offset,
+                    bytes,
+                    terminated,
+                } => format!("line {no} at {offset}: {} bytes {terminated}", bytes.len()),
+                Chunk::Long {
+                    no,
+                    offset,
+                    len,
+                    terminated,
+                } => format!("long {no} at {offset}: {len} bytes {terminated}"),
+                Chunk::NulTail { no, offset, len } => format!("nul {no} at {offset}: {len}"),
+            });
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                "line 1 at 0: 5 bytes true",
+                "long 2 at 6: 300 bytes true",
+                "line 3 at 307: 100 bytes true",
+                "long 4 at 408: 300 bytes false",
+                "nul 4 at 708: 10",
+            ]
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 use logxide::Level;
 
 use crate::record::{
-    self, dur_text, parse_time, sanitize, sanitize_bytes, time_text, value_text, Chunk, Kind,
-    Record, Status,
+    self, dur_text, parse_size, parse_time, sanitize, sanitize_bytes, time_text, value_text, Chunk,
+    Kind, Record, Status,
 };
 
 /// How long `--follow` waits between looks at the files.
@@ -90,25 +90,18 @@ pub struct ViewArgs {
     /// many
     #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_size)]
     pub max_buffer: u64,
+    /// The longest line read (a number of bytes, or with K, M or G); a longer one is skipped
+    /// without being held in memory, and shown as `! line N: … longer than --max-line`. The
+    /// default is the library's default queue bound, which no record it writes exceeds
+    #[arg(long, value_name = "SIZE", default_value = record::DEFAULT_MAX_LINE, value_parser = parse_size)]
+    pub max_line: u64,
 }
 
-/// A size: a number of bytes, or with a K, M or G suffix (KiB, MiB, GiB).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let (digits, shift) = match t.as_bytes().last().map(u8::to_ascii_uppercase) {
-        Some(b'K') => (&t[..t.len() - 1], 10),
-        Some(b'M') => (&t[..t.len() - 1], 20),
-        Some(b'G') => (&t[..t.len() - 1], 30),
-        _ => (t, 0),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .filter(|&n| n > 0)
-        .ok_or_else(|| {
-            format!("invalid size {text:?}: expected a positive number of bytes, or with K, M or G (like 64K, 32M, 1G)")
-        })
+impl ViewArgs {
+    /// `--max-line` in bytes.
+    fn max_line(&self) -> usize {
+        usize::try_from(self.max_line).unwrap_or(usize::MAX)
+    }
 }
 
 /// Terminal colors, or none.
@@ -206,6 +199,11 @@ fn bad_line(no: u64, bytes: &[u8]) -> String {
 
 fn nul_line(no: u64, len: u64) -> String {
     format!("! line {no}: NUL tail ({len} zero bytes) ignored")
+}
+
+/// A line longer than `--max-line`, skipped.
+fn long_line(no: u64, len: u64, max: u64) -> String {
+    format!("! line {no}: {len} bytes, longer than --max-line ({max} bytes): not read")
 }
 
 /// One record of a task's tree and the records under it (indices into [`Tree::nodes`]).
@@ -539,8 +537,13 @@ impl<'a> Viewer<'a> {
         Ok(())
     }
 
-    fn note(&mut self, text: String) {
+    /// A line about the input (not a record), in its place among the tasks.
+    fn note(&mut self, out: &mut dyn Write, err: &mut dyn Write, text: String) -> io::Result<()> {
         self.push(Item::Note(text));
+        if self.kept > self.budget {
+            self.spill(out, err)?;
+        }
+        Ok(())
     }
 
     /// Prints the front item and forgets it. `early`: the input goes on (over the budget),
@@ -625,14 +628,13 @@ fn view_all(
     let mut v = Viewer::new(args, p, budget);
     let mut output_err = None;
     let mut so_far = record::ReadSoFar::default();
-    let read = record::for_each_line(BufReader::with_capacity(1 << 16, input), |chunk| {
+    let max = args.max_line();
+    let read = record::for_each_line(BufReader::with_capacity(1 << 16, input), max, |chunk| {
         so_far = chunk.read_so_far();
         let res = match chunk {
             Chunk::Line { no, bytes, .. } => v.line(out, err, no, bytes),
-            Chunk::NulTail { no, len, .. } => {
-                v.note(nul_line(no, len));
-                Ok(())
-            }
+            Chunk::Long { no, len, .. } => v.note(out, err, long_line(no, len, args.max_line)),
+            Chunk::NulTail { no, len, .. } => v.note(out, err, nul_line(no, len)),
         };
         res.map_err(|e| {
             output_err = Some(e);
@@ -915,6 +917,9 @@ struct Followed {
     pos: u64,
     line_no: u64,
     seen: Option<(u64, Option<SystemTime>)>,
+    /// The bytes skipped so far of a line longer than `--max-line` whose `\n` has not come
+    /// yet (`pos` is past them: they are not read again).
+    long: Option<u64>,
     /// The last error reported for this file: the same error again (every poll) is not
     /// printed again until a poll succeeds.
     error: Option<String>,
@@ -933,56 +938,77 @@ fn file_id(_: &fs::Metadata) -> Option<(u64, u64)> {
 
 impl Followed {
     /// Prints the complete lines after `pos`; an incomplete last line (or a NUL tail, where
-    /// an mmap writer has not written yet) stays for the next look.
+    /// an mmap writer has not written yet) stays for the next look. Of a line longer than
+    /// `--max-line`, at most that much is held: the rest is skipped as it comes (not read
+    /// again at the next look), and once its `\n` comes a line says how long it was.
     fn read_new(&mut self, s: &mut Stream<'_>, out: &mut dyn Write) -> io::Result<bool> {
         let Some(file) = &self.file else {
             return Ok(false);
         };
+        let max = s.args.max_line();
         let mut r = BufReader::with_capacity(1 << 16, file);
         r.seek(SeekFrom::Start(self.pos))?;
         let mut buf = Vec::new();
         let mut any = false;
         loop {
-            match r.fill_buf()?.first() {
-                None => break,
-                Some(0) => {
-                    // Zeros: an mmap region not written yet (wait), or zeros left by a crash
-                    // with records after them (skip them).
-                    let mut zeros = 0u64;
-                    loop {
-                        let b = r.fill_buf()?;
-                        let n = b.iter().take_while(|&&c| c == 0).count();
-                        if n == 0 {
+            // (Zeros inside a long line being skipped are part of it.)
+            if self.long.is_none() {
+                match r.fill_buf()?.first() {
+                    None => break,
+                    Some(0) => {
+                        // Zeros: an mmap region not written yet (wait), or zeros left by a
+                        // crash with records after them (skip them).
+                        let mut zeros = 0u64;
+                        loop {
+                            let b = r.fill_buf()?;
+                            let n = b.iter().take_while(|&&c| c == 0).count();
+                            if n == 0 {
+                                break;
+                            }
+                            r.consume(n);
+                            zeros += n as u64;
+                        }
+                        if r.fill_buf()?.is_empty() {
                             break;
                         }
-                        r.consume(n);
-                        zeros += n as u64;
+                        self.pos += zeros;
+                        writeln!(
+                            out,
+                            "{}",
+                            s.paint.wrap(
+                                YELLOW,
+                                &format!("! line {}: {zeros} zero bytes skipped", self.line_no + 1)
+                            )
+                        )?;
+                        any = true;
+                        continue;
                     }
-                    if r.fill_buf()?.is_empty() {
-                        break;
-                    }
-                    self.pos += zeros;
-                    writeln!(
-                        out,
-                        "{}",
-                        s.paint.wrap(
-                            YELLOW,
-                            &format!("! line {}: {zeros} zero bytes skipped", self.line_no + 1)
-                        )
-                    )?;
-                    any = true;
-                    continue;
+                    Some(_) => {}
                 }
-                Some(_) => {}
             }
-            buf.clear();
-            let n = r.read_until(b'\n', &mut buf)?;
-            if buf.last() != Some(&b'\n') {
+            let got = record::read_line(&mut r, &mut buf, max)?;
+            if got.taken == 0 {
                 break;
             }
-            self.pos += n as u64;
+            let before = self.long.unwrap_or(0);
+            if !got.terminated {
+                // Zeros at the end may be an mmap region the rest of the line goes into.
+                let body = got.taken - got.trailing_zeros;
+                if before + body > max as u64 {
+                    self.pos += body;
+                    self.long = Some(before + body);
+                }
+                break;
+            }
+            self.pos += got.taken;
             self.line_no += 1;
-            s.line(out, self.line_no, &buf[..n - 1])?;
+            let len = before + got.len();
+            if self.long.take().is_some() || len > max as u64 {
+                let text = long_line(self.line_no, len, s.args.max_line);
+                writeln!(out, "{}", s.paint.wrap(YELLOW, &text))?;
+            } else {
+                s.line(out, self.line_no, &buf[..len as usize])?;
+            }
             any = true;
         }
         Ok(any)
@@ -1009,6 +1035,7 @@ impl Followed {
             if !same {
                 self.pos = 0;
                 self.line_no = 0;
+                self.long = None;
             }
             self.seen = None;
         } else if meta.len() < self.pos {
@@ -1018,6 +1045,7 @@ impl Followed {
             );
             self.pos = 0;
             self.line_no = 0;
+            self.long = None;
         }
         let seen = Some((meta.len(), meta.modified().ok()));
         if seen == self.seen {
@@ -1031,14 +1059,22 @@ impl Followed {
 fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode> {
     let mut s = Stream::new(args, p, Box::new(io::stderr()));
     if args.files.iter().any(|f| f == "-") {
-        let stdin = io::stdin().lock();
-        let mut no = 0;
-        for line in stdin.split(b'\n') {
+        let mut stdin = io::stdin().lock();
+        let (mut no, mut buf) = (0, Vec::new());
+        loop {
+            let got = record::read_line(&mut stdin, &mut buf, args.max_line())?;
+            if got.taken == 0 {
+                return Ok(ExitCode::SUCCESS);
+            }
             no += 1;
-            s.line(out, no, &line?)?;
+            if got.len() > args.max_line {
+                let text = long_line(no, got.len(), args.max_line);
+                writeln!(out, "{}", p.wrap(YELLOW, &text))?;
+            } else {
+                s.line(out, no, &buf[..got.len() as usize])?;
+            }
             out.flush()?;
         }
-        return Ok(ExitCode::SUCCESS);
     }
     let mut files = Vec::new();
     for name in &args.files {
@@ -1070,6 +1106,7 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
             pos: 0,
             line_no: 0,
             seen: None,
+            long: None,
             error: None,
         });
     }
@@ -1226,7 +1263,7 @@ mod tests {
         let mut tasks: Vec<Task> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut items: Vec<Result<usize, String>> = Vec::new();
-        record::for_each_line(input, |chunk| {
+        record::for_each_line(input, args.max_line(), |chunk| {
             match chunk {
                 Chunk::Line { no, bytes, .. } => {
                     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -1247,6 +1284,7 @@ mod tests {
                         Err(_) => items.push(Err(bad_line(no, bytes))),
                     }
                 }
+                Chunk::Long { no, len, .. } => items.push(Err(long_line(no, len, args.max_line))),
                 Chunk::NulTail { no, len, .. } => items.push(Err(nul_line(no, len))),
             }
             Ok(())
@@ -1563,6 +1601,63 @@ mod tests {
             text.ends_with("M4999 db started\nM4999   db failed\n"),
             "{text}"
         );
+    }
+
+    /// `--follow` on a file: a line longer than `--max-line` that arrives in parts is held
+    /// no more than that (what came of it is not read again), zeros after it (an mmap region
+    /// not written yet) are left for the rest of it, and once its `\n` comes one line says
+    /// how long it was; the records after it are shown.
+    #[test]
+    fn follow_skips_a_long_line_arriving_in_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.log");
+        let rec =
+            |msg: &str| format!(r#"{{"ts":1,"tid":"A","lvl":[1],"mt":"info","msg":"{msg}"}}"#);
+        let first = format!("{}\n", rec("one"));
+        let long = rec(&"x".repeat(200));
+        fs::write(&path, format!("{first}{}", &long[..150])).unwrap();
+        {
+            use std::io::Write as _;
+            let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+            f.write_all(&[0; 10]).unwrap();
+        }
+        let a = args(&["--follow", "--max-line", "100"]);
+        let mut s = Stream::new(&a, Paint(false), Box::new(io::sink()));
+        let mut f = Followed {
+            name: "f.log".into(),
+            path: path.clone(),
+            file: Some(File::open(&path).unwrap()),
+            id: None,
+            pos: 0,
+            line_no: 0,
+            seen: None,
+            long: None,
+            error: None,
+        };
+        let mut out = Vec::new();
+        assert!(f.read_new(&mut s, &mut out).unwrap());
+        assert_eq!(String::from_utf8(out).unwrap(), "A info: one\n");
+        assert_eq!((f.pos, f.long), (first.len() as u64 + 150, Some(150)));
+        // The rest of the line goes where the zeros were, then another record.
+        {
+            use std::io::{Seek as _, Write as _};
+            let mut w = fs::OpenOptions::new().write(true).open(&path).unwrap();
+            w.seek(SeekFrom::Start(f.pos)).unwrap();
+            w.write_all(format!("{}\n{}\n", &long[150..], rec("three")).as_bytes())
+                .unwrap();
+        }
+        let mut out = Vec::new();
+        assert!(f.read_new(&mut s, &mut out).unwrap());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "! line 2: {} bytes, longer than --max-line (100 bytes): not read\nA info: three\n",
+                long.len()
+            )
+        );
+        assert_eq!(f.long, None);
+        assert_eq!(f.line_no, 3);
+        assert_eq!(f.pos, fs::metadata(&path).unwrap().len());
     }
 
     #[test]

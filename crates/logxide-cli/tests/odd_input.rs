@@ -90,3 +90,92 @@ fn repair_refuses_a_hard_link_to_the_file() {
     assert_eq!(text(&out.stdout), "");
     assert_eq!(std::fs::read(dir.path().join("f.log")).unwrap(), body);
 }
+
+/// A line longer than `--max-line` is not read into memory (a 200 MB line without a newline
+/// took three times its size): `view` says which line and how long it is and goes on, `check`
+/// reports it as a problem (a repaired copy keeps it as it is), `view --follow` skips it too.
+/// A last line that long without a newline cannot be told torn or not: `--repair` refuses to
+/// guess, before writing anything.
+#[test]
+fn a_line_longer_than_max_line_is_skipped_and_reported() {
+    let rec = |tid: &str, msg: &str| {
+        format!(r#"{{"ts":1,"tid":"{tid}","lvl":[1],"mt":"info","msg":"{msg}"}}"#)
+    };
+    let long = rec("B", &"x".repeat(5000));
+    assert_eq!(long.len(), 5049);
+    let body = format!("{}\n{long}\n{}\n", rec("A", "a"), rec("C", "c"));
+    let (code, out, err) = run(
+        body.as_bytes(),
+        &["view", "--color", "never", "--max-line", "1K"],
+    );
+    assert_eq!(err, "");
+    assert_eq!(
+        out,
+        "A 1970-01-01T00:00:01.000000Z\n\u{2514}\u{2500} info: a\n\
+         ! line 2: 5049 bytes, longer than --max-line (1024 bytes): not read\n\
+         C 1970-01-01T00:00:01.000000Z\n\u{2514}\u{2500} info: c\n"
+    );
+    assert_eq!(code, Some(0));
+    let (code, out, err) = run(body.as_bytes(), &["check", "--max-line", "1K"]);
+    assert_eq!(err, "");
+    assert_eq!(
+        out,
+        "f.log:2: line of 5049 bytes, longer than --max-line (1024 bytes): not read as a record\n\
+         f.log: 3 lines, 2 tasks, 2 records (2 messages, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 1 problem\n"
+    );
+    assert_eq!(code, Some(1));
+    // Within the limit (the default, 64M), it is a record as any other.
+    let (code, out, _) = run(body.as_bytes(), &["check"]);
+    assert!(out.ends_with("3 tasks, 3 records (3 messages, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 0 problems\n"), "{out}");
+    assert_eq!(code, Some(0));
+    // The repaired copy keeps the long line: only the tail is ever removed.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.log"), &body).unwrap();
+    let out = logxide_in(
+        dir.path(),
+        &["check", "--max-line", "1K", "--repair", "r.log", "f.log"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(dir.path().join("r.log")).unwrap(),
+        body.as_bytes()
+    );
+    // The last line, that long, without a newline.
+    let torn = format!("{}\n{long}", rec("A", "a"));
+    std::fs::write(dir.path().join("t.log"), &torn).unwrap();
+    let out = logxide_in(
+        dir.path(),
+        &["check", "--max-line", "1K", "--repair", "rt.log", "t.log"],
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "t.log:2: line of 5049 bytes, longer than --max-line (1024 bytes): not read as a record\n\
+         t.log:2: last line has no trailing newline\n\
+         t.log: 2 lines, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 2 problems\n"
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "logxide check: --repair: the last line of t.log (line 2, 5049 bytes) has no newline and is longer than --max-line (1024 bytes): whether it is torn is not known, nothing written (raise --max-line to repair it)\n"
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.path().join("rt.log").exists());
+    // --follow on standard input.
+    let out = common::logxide_with_stdin(
+        &[
+            "view",
+            "--follow",
+            "--color",
+            "never",
+            "--max-line",
+            "1K",
+            "-",
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(
+        text(&out.stdout),
+        "A info: a\n! line 2: 5049 bytes, longer than --max-line (1024 bytes): not read\nC info: c\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
