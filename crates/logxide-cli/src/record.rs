@@ -704,11 +704,19 @@ pub fn level_text_then(prefix: &[u64], last: Option<u64>) -> String {
     s
 }
 
-/// A duration in seconds, short: `1.500s`, `200.0ms`, `12µs`.
+/// Seconds from which a duration is written in scientific notation (about 31 years).
+const DUR_SCIENTIFIC: f64 = 1e9;
+
+/// A duration in seconds, short: `1.500s`, `200.0ms`, `12µs`, `2.5e9s`; a negative one (no
+/// logxide record has one) the same with a `-`.
 pub fn dur_text(d: f64) -> String {
-    if d >= 1.0 {
+    let a = d.abs();
+    if a >= DUR_SCIENTIFIC {
+        // (`{:.3}` would spell 1e300 with 301 digits.)
+        format!("{d:e}s")
+    } else if a >= 1.0 {
         format!("{d:.3}s")
-    } else if d >= 0.001 {
+    } else if a >= 0.001 {
         format!("{:.1}ms", d * 1e3)
     } else {
         format!("{:.0}µs", d * 1e6)
@@ -927,6 +935,22 @@ mod tests {
             "a\\x1b[31mb\\r\\n\\x00\\x7f\\u{85}\\u{2028}é"
         );
         assert!(matches!(sanitize("plain"), Cow::Borrowed(_)));
+    }
+
+    /// Durations are short whatever the value: a huge one in scientific notation (`{:.3}`
+    /// spelled 1e300 with 301 digits), a negative one in the unit of its size (-2.5 was
+    /// "-2500000µs").
+    #[test]
+    fn durations_are_short() {
+        assert_eq!(dur_text(1.5), "1.500s");
+        assert_eq!(dur_text(0.2), "200.0ms");
+        assert_eq!(dur_text(0.000012), "12µs");
+        assert_eq!(dur_text(86_400.0), "86400.000s");
+        assert_eq!(dur_text(1e300), "1e300s");
+        assert_eq!(dur_text(2.5e9), "2.5e9s");
+        assert_eq!(dur_text(-2.5), "-2.500s");
+        assert_eq!(dur_text(-0.2), "-200.0ms");
+        assert_eq!(dur_text(-1e300), "-1e300s");
     }
 
     #[test]
