@@ -77,7 +77,8 @@ pub struct ViewArgs {
     /// 2026-11-23T10:00:00Z); with --follow, only records
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub since: Option<f64>,
-    /// Only tasks with records at or before TIME; with --follow, only records
+    /// Only tasks with records at or before TIME (not before --since: that is a usage
+    /// error); with --follow, only records
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub until: Option<f64>,
     /// Bytes of record lines kept in memory to put each task's records together (a number,
@@ -1159,6 +1160,16 @@ pub fn run(args: &ViewArgs) -> ExitCode {
     if args.files.iter().filter(|f| *f == "-").count() > 1 {
         eprintln!("logxide view: `-` (standard input) may be given once: it can be read only once");
         return ExitCode::from(2);
+    }
+    if let (Some(since), Some(until)) = (args.since, args.until) {
+        if since > until {
+            eprintln!(
+                "logxide view: --since {} is after --until {}: no record can match",
+                time_text(since),
+                time_text(until)
+            );
+            return ExitCode::from(2);
+        }
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -179,3 +179,43 @@ fn a_line_longer_than_max_line_is_skipped_and_reported() {
     );
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// `--since` after `--until` can match nothing: it is a usage error saying so (exit 2), not
+/// an empty output that looks like a file without such records.
+#[test]
+fn since_after_until_is_a_usage_error() {
+    let body = br#"{"ts":1700000000,"tid":"A","lvl":[1],"mt":"info","msg":"x"}
+"#;
+    for follow in [false, true] {
+        let mut args = vec!["view", "--color", "never"];
+        if follow {
+            args.push("--follow");
+        }
+        args.extend(["--since", "2023-11-14T22:13:21Z", "--until", "1700000000"]);
+        let (code, out, err) = run(body, &args);
+        assert_eq!(
+            err,
+            "logxide view: --since 2023-11-14T22:13:21.000000Z is after --until 2023-11-14T22:13:20.000000Z: no record can match\n"
+        );
+        assert_eq!(out, "");
+        assert_eq!(code, Some(2));
+    }
+    // Equal bounds are a window of one instant.
+    let (code, out, _) = run(
+        body,
+        &[
+            "view",
+            "--color",
+            "never",
+            "--since",
+            "1700000000",
+            "--until",
+            "1700000000",
+        ],
+    );
+    assert_eq!(
+        out,
+        "A 2023-11-14T22:13:20.000000Z\n\u{2514}\u{2500} info: x\n"
+    );
+    assert_eq!(code, Some(0));
+}
