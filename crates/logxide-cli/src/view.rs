@@ -938,6 +938,21 @@ fn file_id(_: &fs::Metadata) -> Option<(u64, u64)> {
 }
 
 impl Followed {
+    /// `name` (at `path`), not opened yet: the first look opens it and reads it from the start.
+    fn new(name: &str, path: PathBuf) -> Self {
+        Followed {
+            name: name.to_owned(),
+            path,
+            file: None,
+            id: None,
+            pos: 0,
+            line_no: 0,
+            seen: None,
+            long: None,
+            error: None,
+        }
+    }
+
     /// Prints the complete lines after `pos`; an incomplete last line (or a NUL tail, where
     /// an mmap writer has not written yet) stays for the next look. Of a line longer than
     /// `--max-line`, at most that much is held: the rest is skipped as it comes (not read
@@ -1026,7 +1041,9 @@ impl Followed {
             let same = self.file.is_none() && id.is_some() && id == self.id;
             if self.file.is_some() {
                 any |= self.read_new(s, out)?; // the rest of the old file first
-                eprintln!(
+                out.flush()?;
+                let _ = writeln!(
+                    s.err,
                     "logxide view: {}: replaced, reading the new file",
                     sanitize(&self.name)
                 );
@@ -1040,7 +1057,9 @@ impl Followed {
             }
             self.seen = None;
         } else if meta.len() < self.pos {
-            eprintln!(
+            out.flush()?;
+            let _ = writeln!(
+                s.err,
                 "logxide view: {}: truncated, reading from the start",
                 sanitize(&self.name)
             );
@@ -1099,46 +1118,77 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
             }
             Ok(None) => {}
         }
-        files.push(Followed {
-            name: name.clone(),
-            path,
-            file: None,
-            id: None,
-            pos: 0,
-            line_no: 0,
-            seen: None,
-            long: None,
-            error: None,
-        });
+        files.push(Followed::new(name, path));
     }
-    let many = files.len() > 1;
     let mut current = usize::MAX;
     loop {
-        for (i, f) in files.iter_mut().enumerate() {
-            let mut buf = Vec::new();
-            match f.poll(&mut s, &mut buf) {
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(e),
-                Err(e) => {
-                    let text = e.to_string();
-                    if f.error.as_ref() != Some(&text) {
-                        eprintln!("logxide view: {}: {}", sanitize(&f.name), sanitize(&text));
-                        f.error = Some(text);
-                    }
-                    // Opened again at the next poll (going on where it stopped).
-                    f.file = None;
-                }
-                Ok(_) => f.error = None,
-            }
-            if !buf.is_empty() {
-                if many && current != i {
-                    writeln!(out, "==> {} <==", sanitize(&f.name))?;
-                    current = i;
-                }
-                out.write_all(&buf)?;
-                out.flush()?;
-            }
-        }
+        poll_all(&mut files, &mut s, out, &mut current)?;
         std::thread::sleep(POLL);
+    }
+}
+
+/// One look at every followed file, printing what was appended as it is read; `current`:
+/// the file whose lines were printed last (several files: a `==> name <==` line comes before
+/// another's). Only a broken output stops it; a file's error is reported once, and the file
+/// opened again at the next look.
+fn poll_all(
+    files: &mut [Followed],
+    s: &mut Stream<'_>,
+    out: &mut dyn Write,
+    current: &mut usize,
+) -> io::Result<()> {
+    let many = files.len() > 1;
+    for (i, f) in files.iter_mut().enumerate() {
+        let header = (many && *current != i).then(|| format!("==> {} <==\n", sanitize(&f.name)));
+        let mut to = Headed { out, header };
+        let polled = f.poll(s, &mut to);
+        if to.header.is_none() {
+            *current = i; // (this file's lines were printed, or were already the last)
+        }
+        out.flush()?;
+        match polled {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(e),
+            Err(e) => {
+                let text = e.to_string();
+                if f.error.as_ref() != Some(&text) {
+                    let _ = writeln!(
+                        s.err,
+                        "logxide view: {}: {}",
+                        sanitize(&f.name),
+                        sanitize(&text)
+                    );
+                    f.error = Some(text);
+                }
+                // Opened again at the next poll (going on where it stopped).
+                f.file = None;
+            }
+            Ok(_) => f.error = None,
+        }
+    }
+    Ok(())
+}
+
+/// The output of one followed file: written through to `out` as it comes (nothing of a
+/// file is held), after `header` if there is one, once something is written.
+struct Headed<'o> {
+    out: &'o mut dyn Write,
+    header: Option<String>,
+}
+
+impl Write for Headed<'_> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if b.is_empty() {
+            return Ok(0);
+        }
+        if let Some(h) = &self.header {
+            self.out.write_all(h.as_bytes())?;
+            self.header = None;
+        }
+        self.out.write(b)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -1634,17 +1684,8 @@ mod tests {
         }
         let a = args(&["--follow", "--max-line", "100"]);
         let mut s = Stream::new(&a, Paint(false), Box::new(io::sink()));
-        let mut f = Followed {
-            name: "f.log".into(),
-            path: path.clone(),
-            file: Some(File::open(&path).unwrap()),
-            id: None,
-            pos: 0,
-            line_no: 0,
-            seen: None,
-            long: None,
-            error: None,
-        };
+        let mut f = Followed::new("f.log", path.clone());
+        f.file = Some(File::open(&path).unwrap());
         let mut out = Vec::new();
         assert!(f.read_new(&mut s, &mut out).unwrap());
         assert_eq!(String::from_utf8(out).unwrap(), "A info: one\n");
@@ -1669,6 +1710,85 @@ mod tests {
         assert_eq!(f.long, None);
         assert_eq!(f.line_no, 3);
         assert_eq!(f.pos, fs::metadata(&path).unwrap().len());
+    }
+
+    /// A writer shared by the standard output and error of a test: what each gets, in the
+    /// order they get it.
+    #[derive(Clone, Default)]
+    struct Both(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl Write for Both {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Both {
+        /// What was written since the last call.
+        fn take(&self) -> String {
+            String::from_utf8(std::mem::take(&mut *self.0.borrow_mut())).unwrap()
+        }
+    }
+
+    /// `--follow` prints a file's lines as it reads them, not once the whole look at it is
+    /// done (it held the output of the whole file in memory first: a large file took memory
+    /// in proportion, and printed nothing until read to its end), so what goes to stderr on
+    /// the way (a drop of held lines, a file replaced) comes after the lines before it.
+    #[test]
+    fn follow_prints_as_it_reads_and_notices_come_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        let rec = |tid: &str, lvl: &str, body: &str| {
+            format!("{{\"ts\":1,\"tid\":\"{tid}\",\"lvl\":{lvl},{body}}}\n")
+        };
+        let job = format!(r#""at":"job","st":"started","pad":"{}""#, "x".repeat(300));
+        let mut text = "hello\n".to_owned();
+        for i in 0..3 {
+            text += &rec(&format!("P{i}"), "[1]", &job);
+        }
+        text += &rec("M", "[1]", r#""at":"db","st":"started""#);
+        fs::write(&a, text).unwrap();
+        fs::write(&b, rec("B", "[1]", r#""at":"db","st":"started""#)).unwrap();
+        let args = args(&["--follow", "--action", "db", "--max-buffer", "1K"]);
+        let both = Both::default();
+        let mut s = Stream::new(&args, Paint(false), Box::new(both.clone()));
+        let mut files = vec![
+            Followed::new("a.log", a.clone()),
+            Followed::new("b.log", b.clone()),
+        ];
+        let mut current = usize::MAX;
+        let mut out = both.clone();
+        poll_all(&mut files, &mut s, &mut out, &mut current).unwrap();
+        assert_eq!(
+            both.take(),
+            "==> a.log <==\n\
+             ! line 1: not a record: hello\n\
+             logxide view: --max-buffer (1024 bytes) reached holding the lines of tasks not yet known to contain an action of type db: dropped 2 lines of 2 tasks, those held longest; if one of them turns out to contain it, only its lines from here on are shown\n\
+             M db started\n\
+             ==> b.log <==\n\
+             B db started\n"
+        );
+        // Rotated: a line appended to the old file, which is renamed, a new file in its place.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&a)
+            .unwrap()
+            .write_all(rec("M", "[2]", r#""mt":"info","msg":"last of the old""#).as_bytes())
+            .unwrap();
+        fs::rename(&a, dir.path().join("a.1.log")).unwrap();
+        fs::write(&a, rec("N", "[1]", r#""at":"db","st":"started""#)).unwrap();
+        poll_all(&mut files, &mut s, &mut out, &mut current).unwrap();
+        assert_eq!(
+            both.take(),
+            "==> a.log <==\n\
+             M   info: last of the old\n\
+             logxide view: a.log: replaced, reading the new file\n\
+             N db started\n"
+        );
     }
 
     #[test]
