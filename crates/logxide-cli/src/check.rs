@@ -26,6 +26,8 @@ const MAX_PROBLEMS: usize = 10_000;
 #[command(
     after_help = "Each problem is printed as FILE:LINE: message, then one summary line per file.\n\
 A task whose action has no end record yet is counted as incomplete, not as a problem.\n\
+Zero bytes at the start of a line (a hole a crash left) are a problem; the record after them\n\
+is checked.\n\
 Memory is bounded: a task is checked and forgotten when its root action ends (or when it is a\n\
 lone message at [1]); of the last --max-open-tasks ended ones the end is remembered, so a later\n\
 record of such a task is reported against it (\"comes after the end of its action\"); a later\n\
@@ -704,7 +706,19 @@ fn check_reader(
                 terminated,
             } => {
                 rep.lines += 1;
-                let parsed = record::parse(bytes);
+                // (`bytes` stays the whole line: the repair's offsets count the zeros.)
+                let (zeros, record) = record::split_zeros(bytes);
+                if zeros > 0 {
+                    rep.problem(
+                        no,
+                        format!("{zeros} zero bytes at the start of the line (a hole a crash left), skipped"),
+                    );
+                    if record.iter().all(u8::is_ascii_whitespace) && terminated {
+                        rep.keep = offset + bytes.len() as u64 + 1;
+                        return Ok(());
+                    }
+                }
+                let parsed = record::parse(record);
                 if !terminated {
                     if let Err(ParseError::Json(_)) = parsed {
                         rep.problem(

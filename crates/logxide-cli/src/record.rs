@@ -512,6 +512,14 @@ pub fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Res
     }
 }
 
+/// The zero bytes at the start of a line and the rest of it. Zeros before a record are a
+/// hole a crash left (an mmap region never written, then a writer appending after it): the
+/// tools skip them, saying so, and read the record after them.
+pub fn split_zeros(line: &[u8]) -> (u64, &[u8]) {
+    let n = line.iter().take_while(|&&b| b == 0).count();
+    (n as u64, &line[n..])
+}
+
 /// One piece of an input, as [`for_each_line`] reads it.
 #[derive(Debug)]
 pub enum Chunk<'a> {

@@ -39,7 +39,8 @@ fn parse_level(s: &str) -> Result<Level, String> {
 #[command(
     after_help = "Tasks are printed in the order they first appear, one line per record: action type and\n\
 status, duration, then fields key=value. Tasks without their end record are marked (incomplete);\n\
-lines that are not records are shown as `! line N: not a record: ...`. Control characters in the\n\
+lines that are not records are shown as `! line N: not a record: ...`; zero bytes at the start of\n\
+a line (a hole a crash left) are skipped, with a line saying so. Control characters in the\n\
 file are shown escaped (\\x1b, \\n, \\u{2028}), never sent to the terminal. Rotated files compressed\n\
 with gzip or zstd (app.<stamp>.log.gz, .zst) are decompressed.\n\n\
 --follow prints the whole file first, then every complete line appended, with its task id.\n\
@@ -200,6 +201,11 @@ fn bad_line(no: u64, bytes: &[u8]) -> String {
 
 fn nul_line(no: u64, len: u64) -> String {
     format!("! line {no}: NUL tail ({len} zero bytes) ignored")
+}
+
+/// Zero bytes at the start of line `no`, skipped (see [`record::split_zeros`]).
+fn zeros_line(no: u64, zeros: u64) -> String {
+    format!("! line {no}: {zeros} zero bytes skipped")
 }
 
 /// A line longer than `--max-line`, skipped.
@@ -495,6 +501,10 @@ impl<'a> Viewer<'a> {
         no: u64,
         bytes: &[u8],
     ) -> io::Result<()> {
+        let (zeros, bytes) = record::split_zeros(bytes);
+        if zeros > 0 {
+            self.note(out, err, zeros_line(no, zeros))?;
+        }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
@@ -760,6 +770,10 @@ impl<'a> Stream<'a> {
     }
 
     fn line(&mut self, out: &mut dyn Write, no: u64, bytes: &[u8]) -> io::Result<()> {
+        let (zeros, bytes) = record::split_zeros(bytes);
+        if zeros > 0 {
+            writeln!(out, "{}", self.paint.wrap(YELLOW, &zeros_line(no, zeros)))?;
+        }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
@@ -988,14 +1002,8 @@ impl Followed {
                             break;
                         }
                         self.pos += zeros;
-                        writeln!(
-                            out,
-                            "{}",
-                            s.paint.wrap(
-                                YELLOW,
-                                &format!("! line {}: {zeros} zero bytes skipped", self.line_no + 1)
-                            )
-                        )?;
+                        let text = zeros_line(self.line_no + 1, zeros);
+                        writeln!(out, "{}", s.paint.wrap(YELLOW, &text))?;
                         any = true;
                         continue;
                     }
@@ -1327,6 +1335,10 @@ mod tests {
         record::for_each_line(input, args.max_line(), |chunk| {
             match chunk {
                 Chunk::Line { no, bytes, .. } => {
+                    let (zeros, bytes) = record::split_zeros(bytes);
+                    if zeros > 0 {
+                        items.push(Err(zeros_line(no, zeros)));
+                    }
                     if bytes.iter().all(u8::is_ascii_whitespace) {
                         return Ok(());
                     }

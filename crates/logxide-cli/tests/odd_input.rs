@@ -219,3 +219,40 @@ fn since_after_until_is_a_usage_error() {
     );
     assert_eq!(code, Some(0));
 }
+
+/// Zero bytes at the start of a line with a record after them (a hole a crash left, then a
+/// writer appending) are skipped alike by `view`, `view --follow` on a file or on standard
+/// input, and `check`, which says so and checks the record: only `view --follow` on a file
+/// skipped them, `view` and `--follow -` showed the record as "not a record", and `check`
+/// said "not valid JSON: expected value at column 1".
+#[test]
+fn zeros_before_a_record_are_skipped_alike() {
+    let body = b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"before\"}\n\
+\0\0\0\0\0{\"ts\":2,\"tid\":\"B\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"after zeros\"}\n\
+\0\0\n";
+    let (code, out, err) = run(body, &["view", "--color", "never"]);
+    assert_eq!(err, "");
+    assert_eq!(
+        out,
+        "A 1970-01-01T00:00:01.000000Z\n\u{2514}\u{2500} info: before\n\
+         ! line 2: 5 zero bytes skipped\n\
+         B 1970-01-01T00:00:02.000000Z\n\u{2514}\u{2500} info: after zeros\n\
+         ! line 3: 2 zero bytes skipped\n"
+    );
+    assert_eq!(code, Some(0));
+    let (code, out, err) = run(body, &["check"]);
+    assert_eq!(err, "");
+    assert_eq!(
+        out,
+        "f.log:2: 5 zero bytes at the start of the line (a hole a crash left), skipped\n\
+         f.log:3: 2 zero bytes at the start of the line (a hole a crash left), skipped\n\
+         f.log: 3 lines, 2 tasks, 2 records (2 messages, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 2 problems\n"
+    );
+    assert_eq!(code, Some(1));
+    let out = common::logxide_with_stdin(&["view", "--follow", "--color", "never", "-"], body);
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(
+        text(&out.stdout),
+        "A info: before\n! line 2: 5 zero bytes skipped\nB info: after zeros\n! line 3: 2 zero bytes skipped\n"
+    );
+}
