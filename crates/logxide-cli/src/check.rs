@@ -860,6 +860,27 @@ fn same_file(a: &Path, b: &Path) -> bool {
     false
 }
 
+/// Why `out` cannot be created, when that is known before trying: it is a directory, or
+/// its directory does not exist (found before FILE is read, not once it was checked).
+fn cannot_create(out: &Path) -> Option<String> {
+    if out.is_dir() {
+        return Some("it is a directory".to_owned());
+    }
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty())?;
+    if parent.is_dir() {
+        return None;
+    }
+    let what = if parent.exists() {
+        "is not a directory"
+    } else {
+        "does not exist"
+    };
+    Some(format!(
+        "its directory {} {what}",
+        sanitize(&parent.display().to_string())
+    ))
+}
+
 /// Runs `logxide check`: 0 when every file is clean, 1 on problems, 2 on usage errors and
 /// unreadable files.
 pub fn run(args: &CheckArgs) -> ExitCode {
@@ -878,6 +899,12 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         }
         if same_file(&args.files[0], out) {
             return usage_error("--repair OUT must not be the FILE being checked");
+        }
+        if let Some(why) = cannot_create(out) {
+            return usage_error(&format!(
+                "--repair {}: cannot create it: {why}",
+                sanitize(&out.display().to_string())
+            ));
         }
         if let Ok(Some(c)) =
             File::open(&args.files[0]).and_then(|mut f| record::compression_of(&mut f))

@@ -256,3 +256,30 @@ fn zeros_before_a_record_are_skipped_alike() {
         "A info: before\n! line 2: 5 zero bytes skipped\nB info: after zeros\n! line 3: 2 zero bytes skipped\n"
     );
 }
+
+/// `--repair OUT` where OUT cannot be created (its directory does not exist, or OUT is a
+/// directory) is a usage error before FILE is read: it was found only once the whole file
+/// had been checked, after its report.
+#[test]
+fn repair_out_that_cannot_be_created_is_refused_first() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("f.log"),
+        b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"x\"}\n\0\0",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    for (out, why) in [
+        ("no/such/r.log", "its directory no/such does not exist"),
+        ("f.log/r.log", "its directory f.log is not a directory"),
+        ("d", "it is a directory"),
+    ] {
+        let o = logxide_in(dir.path(), &["check", "--repair", out, "f.log"]);
+        assert_eq!(text(&o.stdout), "", "{out}");
+        assert_eq!(
+            text(&o.stderr),
+            format!("error: --repair {out}: cannot create it: {why}\n\nUsage: logxide check [OPTIONS] <FILE>...\n\nFor more information, try '--help'.\n")
+        );
+        assert_eq!(o.status.code(), Some(2));
+    }
+}
