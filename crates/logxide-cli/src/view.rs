@@ -935,6 +935,11 @@ struct Followed {
     /// The bytes skipped so far of a line longer than `--max-line` whose `\n` has not come
     /// yet (`pos` is past them: they are not read again).
     long: Option<u64>,
+    /// Where the zeros at the end of the file began at the last look (an `mmap` writer's
+    /// padding, which it writes its records into): a record written through a mapping
+    /// changes neither the file's size nor, in a page already dirty, its time, so this byte
+    /// is looked at every time.
+    zeros_at: Option<u64>,
     /// The last error reported for this file: the same error again (every poll) is not
     /// printed again until a poll succeeds.
     error: Option<String>,
@@ -963,8 +968,19 @@ impl Followed {
             line_no: 0,
             seen: None,
             long: None,
+            zeros_at: None,
             error: None,
         }
+    }
+
+    /// Whether the first zero byte at the end of the file (see `zeros_at`) has been written.
+    fn zeros_written(&self) -> io::Result<bool> {
+        let (Some(at), Some(mut file)) = (self.zeros_at, self.file.as_ref()) else {
+            return Ok(false);
+        };
+        file.seek(SeekFrom::Start(at))?;
+        let mut b = [0u8];
+        Ok(file.read(&mut b)? == 1 && b[0] != 0)
     }
 
     /// Prints the complete lines after `pos`; an incomplete last line (or a NUL tail, where
@@ -980,6 +996,7 @@ impl Followed {
         r.seek(SeekFrom::Start(self.pos))?;
         let mut buf = Vec::new();
         let mut any = false;
+        self.zeros_at = None;
         loop {
             // (Zeros inside a long line being skipped are part of it.)
             if self.long.is_none() {
@@ -999,6 +1016,7 @@ impl Followed {
                             zeros += n as u64;
                         }
                         if r.fill_buf()?.is_empty() {
+                            self.zeros_at = Some(self.pos);
                             break;
                         }
                         self.pos += zeros;
@@ -1018,6 +1036,9 @@ impl Followed {
             if !got.terminated {
                 // Zeros at the end may be an mmap region the rest of the line goes into.
                 let body = got.taken - got.trailing_zeros;
+                if got.trailing_zeros > 0 {
+                    self.zeros_at = Some(self.pos + body);
+                }
                 if before + body > max as u64 {
                     self.pos += body;
                     self.long = Some(before + body);
@@ -1076,7 +1097,7 @@ impl Followed {
             self.long = None;
         }
         let seen = Some((meta.len(), meta.modified().ok()));
-        if seen == self.seen {
+        if seen == self.seen && !self.zeros_written()? {
             return Ok(any);
         }
         self.seen = seen;
@@ -1722,6 +1743,54 @@ mod tests {
         assert_eq!(f.long, None);
         assert_eq!(f.line_no, 3);
         assert_eq!(f.pos, fs::metadata(&path).unwrap().len());
+    }
+
+    /// `--follow` on a file an `mmap` writer fills: records written through the mapping
+    /// into the zeros it pre-sized the file with change neither the file's size nor (in a page
+    /// already dirty) its modification time, and they were not shown until something else
+    /// changed; the first zero byte is looked at every time. (The writes here are plain ones,
+    /// the time then set back: what a write through a mapping leaves.)
+    #[test]
+    fn follow_sees_records_written_into_the_zeros_of_an_mmap_file() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.log");
+        let rec = |msg: &str| {
+            format!("{{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"{msg}\"}}\n")
+        };
+        let mut body = rec("one").into_bytes();
+        body.resize(8192, 0);
+        fs::write(&path, &body).unwrap();
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        // Writes `bytes` at `at`, leaving the size and time of the file as they were.
+        let write_at = |at: usize, bytes: &[u8]| {
+            let mut w = fs::OpenOptions::new().write(true).open(&path).unwrap();
+            w.seek(SeekFrom::Start(at as u64)).unwrap();
+            w.write_all(bytes).unwrap();
+            w.set_modified(mtime).unwrap();
+            assert_eq!(fs::metadata(&path).unwrap().len(), 8192);
+        };
+        let a = args(&["--follow"]);
+        let mut s = Stream::new(&a, Paint(false), Box::new(io::sink()));
+        let mut f = Followed::new("m.log", path.clone());
+        let look = |s: &mut Stream<'_>, f: &mut Followed| {
+            let mut out = Vec::new();
+            f.poll(s, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(look(&mut s, &mut f), "A info: one\n");
+        assert_eq!(look(&mut s, &mut f), "");
+        let mut at = rec("one").len();
+        write_at(at, rec("two").as_bytes());
+        assert_eq!(look(&mut s, &mut f), "A info: two\n");
+        at += rec("two").len();
+        // Half a record, then the rest.
+        let three = rec("three");
+        write_at(at, &three.as_bytes()[..20]);
+        assert_eq!(look(&mut s, &mut f), "");
+        write_at(at + 20, &three.as_bytes()[20..]);
+        assert_eq!(look(&mut s, &mut f), "A info: three\n");
+        assert_eq!(look(&mut s, &mut f), "");
     }
 
     /// A writer shared by the standard output and error of a test: what each gets, in the
