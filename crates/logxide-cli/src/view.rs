@@ -57,8 +57,9 @@ pub struct ViewArgs {
     /// standard input, read as it is, not decompressed)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
-    /// Keep reading lines appended to the files, like `tail -f` (a truncated or rotated file
-    /// is reopened); records are printed as they arrive, indented by their depth
+    /// Keep reading lines appended to the files, like `tail -f` (a truncated file is read
+    /// again from its start; a file moved away is read on until a new file is under its
+    /// name, which is then read); records are printed as they arrive, indented by their depth
     #[arg(short, long)]
     pub follow: bool,
     /// Color failed actions and errors
@@ -1059,9 +1060,25 @@ impl Followed {
         Ok(any)
     }
 
+    /// The file open, while nothing is under its name: its new lines, if it changed.
+    fn read_moved(&mut self, s: &mut Stream<'_>, out: &mut dyn Write) -> io::Result<bool> {
+        let Some(file) = &self.file else {
+            return Ok(false);
+        };
+        let meta = file.metadata()?;
+        let seen = Some((meta.len(), meta.modified().ok()));
+        if seen == self.seen && !self.zeros_written()? {
+            return Ok(false);
+        }
+        self.seen = seen;
+        self.read_new(s, out)
+    }
+
     fn poll(&mut self, s: &mut Stream<'_>, out: &mut dyn Write) -> io::Result<bool> {
         let Ok(meta) = fs::metadata(&self.path) else {
-            return Ok(false); // moved away: wait for a new file under the name
+            // Moved away or deleted, no new file under the name yet: the open one goes on
+            // (its writer may not have reopened the name), as with `tail -f`.
+            return self.read_moved(s, out);
         };
         let id = file_id(&meta);
         let mut any = false;
@@ -1791,6 +1808,42 @@ mod tests {
         write_at(at + 20, &three.as_bytes()[20..]);
         assert_eq!(look(&mut s, &mut f), "A info: three\n");
         assert_eq!(look(&mut s, &mut f), "");
+    }
+
+    /// `--follow` on a file moved away with no new file in its place yet: the lines still
+    /// written to it (a writer that has not reopened the name) are shown as they come, as
+    /// `tail -f` does; they waited until a new file appeared, or for ever if none did.
+    #[test]
+    fn follow_reads_a_moved_file_until_a_new_one_is_there() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let (path, moved) = (dir.path().join("a.log"), dir.path().join("a.1.log"));
+        let rec = |msg: &str| {
+            format!("{{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"{msg}\"}}\n")
+        };
+        fs::write(&path, rec("one")).unwrap();
+        let a = args(&["--follow"]);
+        let both = Both::default();
+        let mut s = Stream::new(&a, Paint(false), Box::new(both.clone()));
+        let mut f = Followed::new("a.log", path.clone());
+        let mut out = both.clone();
+        f.poll(&mut s, &mut out).unwrap();
+        assert_eq!(both.take(), "A info: one\n");
+        fs::rename(&path, &moved).unwrap();
+        let mut w = fs::OpenOptions::new().append(true).open(&moved).unwrap();
+        w.write_all(rec("two").as_bytes()).unwrap();
+        f.poll(&mut s, &mut out).unwrap();
+        assert_eq!(both.take(), "A info: two\n");
+        f.poll(&mut s, &mut out).unwrap();
+        assert_eq!(both.take(), "");
+        // A new file under the name: the rest of the old one first.
+        w.write_all(rec("three").as_bytes()).unwrap();
+        fs::write(&path, rec("new")).unwrap();
+        f.poll(&mut s, &mut out).unwrap();
+        assert_eq!(
+            both.take(),
+            "A info: three\nlogxide view: a.log: replaced, reading the new file\nA info: new\n"
+        );
     }
 
     /// A writer shared by the standard output and error of a test: what each gets, in the
