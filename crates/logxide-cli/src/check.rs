@@ -113,7 +113,8 @@ struct FileReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     repair: Option<Repair>,
     /// Why reading stopped before the end (a corrupt or truncated compressed file, a read
-    /// error): the report covers the lines before it.
+    /// error): the report covers the lines before it; or why the file could not be opened
+    /// (`cannot open: …`, the report is empty).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     /// Bytes of the input a repaired copy keeps.
@@ -126,6 +127,10 @@ struct FileReport {
     /// so whether it is torn is not known).
     #[serde(skip)]
     long_last_line: Option<(u64, u64)>,
+    /// The file could not be opened: in the JSON report with its `error`, no summary line in
+    /// the text one (stderr said it).
+    #[serde(skip)]
+    unopened: bool,
 }
 
 impl FileReport {
@@ -938,6 +943,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                     sanitize(&e.to_string())
                 );
                 unreadable = true;
+                rep.error = Some(format!("cannot open: {e}"));
+                rep.unopened = true;
+                reports.push(rep);
                 continue;
             }
         };
@@ -1004,7 +1012,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         .and_then(|()| writeln!(out))
     } else {
         (|| {
-            for rep in &reports {
+            for rep in reports.iter().filter(|r| !r.unopened) {
                 let file = sanitize(&rep.file);
                 for p in &rep.problems {
                     writeln!(out, "{file}:{}: {}", p.line, p.message)?;

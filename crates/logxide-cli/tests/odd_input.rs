@@ -283,3 +283,35 @@ fn repair_out_that_cannot_be_created_is_refused_first() {
         assert_eq!(o.status.code(), Some(2));
     }
 }
+
+/// `check --json` reports every file given: one that cannot be opened is in `files` with its
+/// error (it was left out, and the object said `"clean":false` with no file saying why).
+#[test]
+fn check_json_names_a_file_it_cannot_open() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("f.log"),
+        b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"x\"}\n",
+    )
+    .unwrap();
+    let out = logxide_in(dir.path(), &["check", "--json", "f.log", "missing.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        "{\"files\":[\
+         {\"file\":\"f.log\",\"lines\":1,\"tasks\":1,\"records\":{\"messages\":1,\"started\":0,\"succeeded\":0,\"failed\":0},\"incomplete_tasks\":0,\"torn_last_line\":null,\"nul_tail\":null,\"problem_count\":0,\"problems\":[]},\
+         {\"file\":\"missing.log\",\"lines\":0,\"tasks\":0,\"records\":{\"messages\":0,\"started\":0,\"succeeded\":0,\"failed\":0},\"incomplete_tasks\":0,\"torn_last_line\":null,\"nul_tail\":null,\"problem_count\":0,\"problems\":[],\"error\":\"cannot open: No such file or directory (os error 2)\"}\
+         ],\"problems\":0,\"clean\":false}\n"
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "logxide check: missing.log: No such file or directory (os error 2)\n"
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // The text output is unchanged: the error on stderr, no summary line for the file.
+    let out = logxide_in(dir.path(), &["check", "f.log", "missing.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        "f.log: 1 line, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 0 problems\n"
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
