@@ -112,6 +112,9 @@ struct FileReport {
     problems: Vec<Problem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     repair: Option<Repair>,
+    /// Why `--repair` wrote no copy (refused, or OUT could not be written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repair_error: Option<String>,
     /// Why reading stopped before the end (a corrupt or truncated compressed file, a read
     /// error): the report covers the lines before it; or why the file could not be opened
     /// (`cannot open: …`, the report is empty).
@@ -965,26 +968,25 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             continue;
         }
         if let Some(out) = &args.repair {
-            if let Some((no, len)) = rep.long_last_line {
-                eprintln!(
-                    "logxide check: --repair: the last line of {} (line {no}, {len} bytes) has no \
-                     newline and is longer than --max-line ({} bytes): whether it is torn is not \
-                     known, nothing written (raise --max-line to repair it)",
-                    sanitize(&rep.file),
+            let repaired = match rep.long_last_line {
+                Some((no, len)) => Err(format!(
+                    "the last line (line {no}, {len} bytes) has no newline and is longer than \
+                     --max-line ({} bytes): whether it is torn is not known, nothing written \
+                     (raise --max-line to repair it)",
                     args.max_line
-                );
-                unreadable = true;
-                reports.push(rep);
-                continue;
-            }
-            match repair(path, out, &rep) {
+                )),
+                None => repair(path, out, &rep)
+                    .map_err(|e| format!("cannot write {}: {e}", out.display())),
+            };
+            match repaired {
                 Ok(r) => rep.repair = Some(r),
-                Err(e) => {
+                Err(why) => {
                     eprintln!(
-                        "logxide check: cannot write {}: {}",
-                        sanitize(&out.display().to_string()),
-                        sanitize(&e.to_string())
+                        "logxide check: --repair: {}: {}",
+                        sanitize(&rep.file),
+                        sanitize(&why)
                     );
+                    rep.repair_error = Some(why);
                     unreadable = true;
                 }
             }

@@ -155,7 +155,7 @@ fn a_line_longer_than_max_line_is_skipped_and_reported() {
     );
     assert_eq!(
         text(&out.stderr),
-        "logxide check: --repair: the last line of t.log (line 2, 5049 bytes) has no newline and is longer than --max-line (1024 bytes): whether it is torn is not known, nothing written (raise --max-line to repair it)\n"
+        "logxide check: --repair: t.log: the last line (line 2, 5049 bytes) has no newline and is longer than --max-line (1024 bytes): whether it is torn is not known, nothing written (raise --max-line to repair it)\n"
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.path().join("rt.log").exists());
@@ -314,4 +314,36 @@ fn check_json_names_a_file_it_cannot_open() {
         "f.log: 1 line, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 0 problems\n"
     );
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `check --json --repair`: a repair refused or failed is in the report
+/// (`"repair_error"`), not only on stderr.
+#[test]
+fn check_json_reports_a_repair_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!(
+        r#"{{"ts":1,"tid":"B","lvl":[1],"mt":"info","msg":"{}"}}"#,
+        "x".repeat(100)
+    );
+    std::fs::write(dir.path().join("t.log"), long).unwrap();
+    let out = logxide_in(
+        dir.path(),
+        &[
+            "check",
+            "--json",
+            "--max-line",
+            "64",
+            "--repair",
+            "r.log",
+            "t.log",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["files"][0]["repair_error"],
+        "the last line (line 1, 149 bytes) has no newline and is longer than --max-line (64 bytes): whether it is torn is not known, nothing written (raise --max-line to repair it)"
+    );
+    assert!(v["files"][0].get("repair").is_none(), "{v}");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.path().join("r.log").exists());
 }
