@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -56,7 +56,7 @@ pub struct ViewArgs {
     /// Files to show (gzip and zstd files, known by their first bytes, are decompressed; `-`:
     /// standard input, read as it is, not decompressed)
     #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<String>,
+    pub files: Vec<PathBuf>,
     /// Keep reading lines appended to the files, like `tail -f` (a truncated file is read
     /// again from its start; a file moved away is read on until a new file is under its
     /// name, which is then read); records are printed as they arrive, indented by their depth
@@ -98,6 +98,11 @@ pub struct ViewArgs {
     /// default is the library's default queue bound, which no record it writes exceeds
     #[arg(long, value_name = "SIZE", default_value = record::DEFAULT_MAX_LINE, value_parser = parse_size)]
     pub max_line: u64,
+}
+
+/// Whether `file` is `-`, standard input.
+fn is_stdin(file: &Path) -> bool {
+    file.as_os_str() == "-"
 }
 
 impl ViewArgs {
@@ -1124,7 +1129,7 @@ impl Followed {
 
 fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode> {
     let mut s = Stream::new(args, p, Box::new(io::stderr()));
-    if args.files.iter().any(|f| f == "-") {
+    if args.files.iter().any(|f| is_stdin(f)) {
         let mut stdin = io::stdin().lock();
         let (mut no, mut buf) = (0, Vec::new());
         loop {
@@ -1143,9 +1148,10 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
         }
     }
     let mut files = Vec::new();
-    for name in &args.files {
-        let path = PathBuf::from(name);
-        match File::open(&path).and_then(|mut f| record::compression_of(&mut f)) {
+    for path in &args.files {
+        // (Shown with U+FFFD for bytes that are not UTF-8, as check does.)
+        let name = &path.display().to_string();
+        match File::open(path).and_then(|mut f| record::compression_of(&mut f)) {
             Err(e) => {
                 eprintln!(
                     "logxide view: {}: {}",
@@ -1164,7 +1170,7 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
             }
             Ok(None) => {}
         }
-        files.push(Followed::new(name, path));
+        files.push(Followed::new(name, path.clone()));
     }
     let mut current = usize::MAX;
     loop {
@@ -1249,11 +1255,11 @@ pub fn run(args: &ViewArgs) -> ExitCode {
         }
     };
     let p = Paint(color);
-    if args.follow && args.files.len() > 1 && args.files.iter().any(|f| f == "-") {
+    if args.follow && args.files.len() > 1 && args.files.iter().any(|f| is_stdin(f)) {
         eprintln!("logxide view: with --follow, `-` (standard input) must be the only input");
         return ExitCode::from(2);
     }
-    if args.files.iter().filter(|f| *f == "-").count() > 1 {
+    if args.files.iter().filter(|f| is_stdin(f)).count() > 1 {
         eprintln!("logxide view: `-` (standard input) may be given once: it can be read only once");
         return ExitCode::from(2);
     }
@@ -1275,7 +1281,8 @@ pub fn run(args: &ViewArgs) -> ExitCode {
         let mut code = ExitCode::SUCCESS;
         let many = args.files.len() > 1;
         let mut res = Ok(());
-        for (i, name) in args.files.iter().enumerate() {
+        for (i, path) in args.files.iter().enumerate() {
+            let name = &path.display().to_string();
             if many {
                 let sep = if i == 0 { "" } else { "\n" };
                 if let Err(e) = writeln!(out, "{sep}==> {} <==", sanitize(name)) {
@@ -1284,7 +1291,7 @@ pub fn run(args: &ViewArgs) -> ExitCode {
                 }
             }
             let budget = args.max_buffer;
-            let (r, compression) = if name == "-" {
+            let (r, compression) = if is_stdin(path) {
                 (
                     view_all(
                         io::stdin().lock(),
@@ -1297,7 +1304,7 @@ pub fn run(args: &ViewArgs) -> ExitCode {
                     None,
                 )
             } else {
-                match record::open_lines(name.as_ref()) {
+                match record::open_lines(path) {
                     Ok((f, c)) => (view_all(f, args, p, budget, &mut out, &mut io::stderr()), c),
                     Err(e) => {
                         let _ = out.flush();

@@ -347,3 +347,32 @@ fn check_json_reports_a_repair_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.path().join("r.log").exists());
 }
+
+/// A file whose name is not UTF-8 is read by `view` as by `check` (clap refused it: "invalid
+/// UTF-8 was detected in one or more arguments"); its name is shown with U+FFFD.
+#[cfg(unix)]
+#[test]
+fn view_reads_a_file_whose_name_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"bad\xff.log");
+    std::fs::write(
+        dir.path().join(name),
+        b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"x\"}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("g.log"), b"").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .args(["view", "--color", "never"])
+        .arg(name)
+        .arg("g.log")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(
+        text(&out.stdout),
+        "==> bad\u{fffd}.log <==\nA 1970-01-01T00:00:01.000000Z\n\u{2514}\u{2500} info: x\n\n==> g.log <==\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
