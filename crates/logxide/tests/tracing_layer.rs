@@ -1239,3 +1239,56 @@ fn error_fields_that_are_not_the_reason_or_exc_stay_on_the_end_record() {
         ]
     );
 }
+
+/// A field an event declares but does not record — `None` (tracing records no value for
+/// it) or `field::Empty` — hid nothing: the bound or scope field of its key stayed in the
+/// record, where a logxide call-site `None` hides it. It hides it now, for that record only;
+/// a span's unrecorded field (an `Empty` to be recorded later) hides nothing.
+#[test]
+fn an_events_unrecorded_field_hides_the_context_field_of_its_key() {
+    let (log, mem) = logger();
+    let req = log.ctx(
+        logxide::logger::Fields::new()
+            .with("user", "ada")
+            .with("zone", "eu")
+            .with("kept", 1),
+    );
+    let _s = logxide::logger::scope(logxide::logger::Fields::new().with("tenant", "a"));
+    let subscriber = tracing_subscriber::registry().with(LogxideLayer::new(req.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        let user: Option<&str> = None;
+        tracing::info!(user, tenant = tracing::field::Empty, "absent");
+        tracing::info!(zone = Some("us"), kept = None::<u8>, "some");
+        let span = tracing::info_span!("job", user = tracing::field::Empty, zone = None::<u8>);
+        span.in_scope(|| tracing::info!("inside"));
+        drop(span);
+        tracing::info!("after");
+    });
+    log.flush(None).unwrap();
+    let ends: Vec<String> = mem
+        .lines()
+        .iter()
+        .map(|l| l[l.find(r#""lvl""#).unwrap()..].to_owned())
+        .collect();
+    let t = TARGET;
+    let ctx = r#""tenant":"a","user":"ada","zone":"eu","kept":1}"#;
+    assert_eq!(ends.len(), 6, "{ends:#?}");
+    assert_eq!(
+        [&ends[..4], &ends[5..]].concat(),
+        [
+            format!(r#""lvl":[1],"mt":"info","msg":"absent",{t},"zone":"eu","kept":1}}"#),
+            format!(
+                r#""lvl":[1],"mt":"info","msg":"some","zone":"us",{t},"tenant":"a","user":"ada"}}"#
+            ),
+            format!(r#""lvl":[1],"at":"job","st":"started",{ctx}"#),
+            format!(r#""lvl":[2],"mt":"info","msg":"inside",{t},{ctx}"#),
+            format!(r#""lvl":[1],"mt":"info","msg":"after",{t},{ctx}"#),
+        ]
+    );
+    assert!(
+        ends[4].starts_with(r#""lvl":[3],"at":"job","st":"succeeded","dur":"#)
+            && ends[4].ends_with(&format!(",{ctx}")),
+        "{}",
+        ends[4]
+    );
+}

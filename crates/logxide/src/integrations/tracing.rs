@@ -73,8 +73,33 @@
 //! other fields keep their types (integers, floats, booleans; strings; `Debug`/`Display`
 //! values as their text; errors with their `source()` chain), then the event's `target` —
 //! unless the event has a field named `target`, which is then the record's `target` (the more
-//! specific source wins, as a call-site field over a scope's: no line has the key twice). An
-//! event takes the next child position of the innermost action entered on the thread (its
+//! specific source wins, as a call-site field over a scope's: no line has the key twice).
+//!
+//! A field the event declares but does not record — an `Option` that is `None` (`tracing`
+//! records no value for it) or `tracing::field::Empty` — writes nothing and hides the
+//! context field of its key (bound with [`Logger::ctx`], or from a
+//! [`scope`](crate::logger::scope)) from that record, as a `None` at a logxide call site
+//! does: the event said the key has no value here. A span's unrecorded field hides nothing:
+//! a span declares `Empty` fields to record them later (`Span::record`), so its records keep
+//! the context field of that key until a value is recorded (a value recorded after the
+//! start goes on the end record, over the context field).
+//!
+//! ```
+//! # use tracing_subscriber::layer::SubscriberExt;
+//! # let mem = logxide::sink::MemorySink::new();
+//! # let logger = logxide::Logger::builder().use_env(false).sink(mem.clone()).build().unwrap();
+//! let req = logger.ctx(logxide::logger::Fields::new().with("user", "ada"));
+//! let layer = logxide::integrations::tracing::LogxideLayer::new(req);
+//! tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+//!     tracing::info!(target: "app", user = None::<&str>, "anonymous");
+//!     tracing::info!(target: "app", "known");
+//! });
+//! logger.flush(None).unwrap();
+//! assert!(mem.lines()[0].ends_with(r#""msg":"anonymous","target":"app"}"#));
+//! assert!(mem.lines()[1].ends_with(r#""msg":"known","target":"app","user":"ada"}"#));
+//! ```
+//!
+//! An event takes the next child position of the innermost action entered on the thread (its
 //! span's, when that span is entered), or of its explicit parent span's action.
 //!
 //! A span the layer's filter leaves out (one kept by the subscriber's other layers) is
@@ -472,6 +497,22 @@ impl Visit for EventFields<'_, '_, '_> {
     }
 }
 
+/// Hides the context fields of the keys `event` declares but did not record (a `None`, a
+/// `field::Empty`: `tracing` records no value for them), as a logxide call-site `None`
+/// hides them. The recorded ones were hidden as they were written: hiding them again
+/// changes nothing, so every declared field but `message` (the record's `msg`) is marked.
+#[inline]
+fn hide_unrecorded(event: &Event<'_>, f: &mut FieldWriter<'_, '_>) {
+    if !f.has_context() {
+        return;
+    }
+    for field in event.fields() {
+        if field.name() != "message" {
+            f.absent(Key::from(field.name()));
+        }
+    }
+}
+
 /// The key of an event field, spelled once per field name: `tracing`'s field names are
 /// `'static` strings of the call sites, so each gets a [`StaticKey`] (leaked: one per
 /// distinct name string in the program, like `tracing`'s own call-site registry), found
@@ -769,6 +810,7 @@ where
                     has_target: false,
                 };
                 event.record(&mut visitor);
+                hide_unrecorded(event, visitor.f);
                 // A field named `target` wins over the event's target (one key per line).
                 if !visitor.has_target {
                     const TARGET: StaticKey = StaticKey::new("target", ",\"target\":");

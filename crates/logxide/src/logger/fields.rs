@@ -867,6 +867,15 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
         self.hide(key.name());
     }
 
+    /// Whether the record has context fields (scope or logger) a call-site field could hide:
+    /// without any, an absent field has nothing to do (the `tracing` layer skips looking
+    /// for the fields an event left unrecorded).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn has_context(&self) -> bool {
+        !(self.scope.is_empty() && self.bound.is_empty())
+    }
+
     /// Marks the scope and logger fields of key `name` as overridden by the call site.
     #[inline(always)]
     fn hide(&mut self, name: &str) {
