@@ -1292,3 +1292,49 @@ fn an_events_unrecorded_field_hides_the_context_field_of_its_key() {
         ends[4]
     );
 }
+
+/// An event or a span with an explicit parent entered on the thread went into the innermost
+/// action entered there, also when that was another span of the layer entered inside the
+/// parent: `info!(parent: &outer, ..)` inside `inner` was written as inner's child, a span
+/// with `parent: &outer` as inner's child, not its sibling. It goes into the parent now —
+/// or into the logxide action entered inside it (above it, with no span of the layer
+/// between), as a contextual one does.
+#[test]
+fn an_explicit_parent_entered_under_another_span_is_kept() {
+    let lines = capture(|log| {
+        let outer = tracing::info_span!("outer");
+        let _o = outer.enter();
+        {
+            let inner = tracing::info_span!("inner");
+            let _i = inner.enter();
+            tracing::info!(parent: &outer, "to outer");
+            drop(tracing::info_span!(parent: &outer, "sibling"));
+            let _a = log.start_action("native", |_| {});
+            tracing::info!(parent: &outer, "to outer again");
+        }
+        let _n = log.start_action("kept", |_| {});
+        tracing::info!(parent: &outer, "into the action inside outer");
+    });
+    let t = TARGET;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"outer","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,1],"at":"inner","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[3],"mt":"info","msg":"to outer",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[4,1],"at":"sibling","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[4,2],"at":"sibling","st":"succeeded","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,2,1],"at":"native","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[5],"mt":"info","msg":"to outer again",{t}}}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[2,2,2],"at":"native","st":"succeeded","dur":0}"#
+                .to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,3],"at":"inner","st":"succeeded","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[6,1],"at":"kept","st":"started"}"#.to_owned(),
+            format!(
+                r#"{{"ts":0,"tid":"T0","lvl":[6,2],"mt":"info","msg":"into the action inside outer",{t}}}"#
+            ),
+            r#"{"ts":0,"tid":"T0","lvl":[6,3],"at":"kept","st":"succeeded","dur":0}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[7],"at":"outer","st":"succeeded","dur":0}"#.to_owned(),
+        ]
+    );
+}

@@ -59,10 +59,12 @@
 //! another layer's action of a span.
 //!
 //! **Parents.** A span is a child of its tracing parent (contextual or explicit) — of the
-//! innermost logxide action entered on the thread if that parent is entered there (so a
-//! logxide action started inside a span keeps the spans started inside it), else directly at
-//! the parent's next position (an explicit parent that is not entered, a future polled on
-//! another thread). A span with no tracing parent is a child of the logxide action entered
+//! innermost logxide action entered on the thread inside that parent if the parent is
+//! entered there (so a logxide action started inside a span keeps the spans started inside
+//! it; not one entered inside another span of the layer: a span given an explicit parent
+//! while a child span of that parent is entered is that child's sibling), else directly at
+//! the parent's next position (an explicit parent that is not entered, or has no logxide
+//! action entered inside it, a future polled on another thread). A span with no tracing parent is a child of the logxide action entered
 //! on the thread where it was created, if any (an explicit `parent: None` is always a new
 //! task), else a new task.
 //!
@@ -100,7 +102,8 @@
 //! ```
 //!
 //! An event takes the next child position of the innermost action entered on the thread (its
-//! span's, when that span is entered), or of its explicit parent span's action.
+//! span's, when that span is entered), or of its explicit parent span's action (or of the
+//! logxide action entered inside that span, as for a span's parent: see **Parents**).
 //!
 //! A span the layer's filter leaves out (one kept by the subscriber's other layers) is
 //! skipped, as it is by the spans started inside it: an event inside it — where no action of

@@ -246,16 +246,6 @@ impl ActionRef {
         self.0.ended.load(Relaxed)
     }
 
-    /// True if the action is entered on this thread.
-    pub(crate) fn is_entered_here(&self) -> bool {
-        STACK
-            .try_with(|s| {
-                s.try_borrow()
-                    .is_ok_and(|s| s.iter().any(|a| Arc::ptr_eq(a, &self.0)))
-            })
-            .unwrap_or(false)
-    }
-
     /// Enters the action on this thread until the guard drops (without ending it).
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn enter(&self) -> EnteredRef {
@@ -311,9 +301,11 @@ pub(crate) enum Parent<'a> {
     Current,
     /// A remote position (see [`Action::context`]).
     Context(&'a ActionContext),
-    /// Inside this action: at the innermost action entered on this thread if this one is
-    /// entered here (so that actions entered inside it keep their records), else at its
-    /// next child position; a new task if it has ended (or was started before a fork).
+    /// Inside this action: if it is entered on this thread, at the innermost of the logxide
+    /// actions entered right inside it (above it on the thread's stack, with no action of
+    /// the viewer's own between — that is another span, not inside this one), so that
+    /// actions entered inside it keep their records; else, or without such actions, at its
+    /// next child position. A new task if it has ended (or was started before a fork).
     Action(&'a ActionRef),
     /// Inside the innermost action entered on this thread that the viewer sees, as the caller
     /// found it ([`current_action`]): its next child position, without looking for it again
@@ -335,11 +327,33 @@ pub(crate) fn slot(parent: Parent<'_>, viewer: Owner) -> Option<Position> {
             level: ctx.level.iter().copied().collect(),
         }),
         Parent::Action(a) if a.is_ended() || !a.0.is_ours() => None,
-        Parent::Action(a) if a.is_entered_here() => innermost(),
-        Parent::Action(a) => Some(a.0.child_position()),
+        Parent::Action(a) => Some(position_within(&a.0, viewer)),
         Parent::Innermost(a) if !a.is_ended() => Some(a.0.child_position()),
         Parent::Innermost(_) => innermost(),
         Parent::NewTask => None,
+    }
+}
+
+/// The next child position of the action a record or an action of `viewer` inside
+/// `action` goes into: `action`, or if it is entered on this thread, the innermost of the
+/// logxide ([`NATIVE`]) actions entered above its innermost entry before any action of
+/// `viewer`'s own (a `tracing` layer's span entered there is another span, which a record
+/// with `action` as explicit parent is not inside; another layer's span is skipped, as
+/// `viewer` does not see it).
+fn position_within(action: &Arc<ActionState>, viewer: Owner) -> Position {
+    let inside = STACK.try_with(|s| {
+        let s = s.try_borrow().ok()?;
+        let i = s.iter().rposition(|a| Arc::ptr_eq(a, action))?;
+        s[i + 1..]
+            .iter()
+            .filter(|a| a.is_ours() && a.visible_to(viewer))
+            .take_while(|a| a.owner == NATIVE || viewer == NATIVE)
+            .last()
+            .map(|a| a.child_position())
+    });
+    match inside {
+        Ok(Some(pos)) => pos,
+        _ => action.child_position(),
     }
 }
 
