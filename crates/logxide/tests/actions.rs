@@ -616,3 +616,57 @@ fn a_bad_action_context_is_quoted_by_its_first_64_bytes() {
         format!("invalid action context {short:?}: {expected}")
     );
 }
+
+/// Starts and ends an action when dropped: a future's clean-up.
+struct CleansUpOnDrop(Logger);
+
+impl Drop for CleansUpOnDrop {
+    fn drop(&mut self) {
+        drop(self.0.start_action("cleanup", |_| {}));
+    }
+}
+
+/// A detached action an instrumented future held across an `.await` (the `Send` way to hold
+/// one in a spawned future) ended `succeeded` when the future was dropped unfinished, where
+/// the docs say the actions it holds end `cancelled` first, as its entered `Action`s do. It
+/// ends `cancelled` now; an action the future's drop starts and ends (a clean-up) still
+/// succeeds.
+#[test]
+fn a_detached_action_held_by_a_cancelled_future_ends_cancelled() {
+    use polling::{noop_waker, YieldOnce};
+    use std::future::Future;
+    let (log, mem) = logger();
+    let l1 = log.clone();
+    let outer = log.start_action("outer", |_| {}).detach();
+    let mut fut = Box::pin(outer.instrument(async move {
+        let _cleanup = CleansUpOnDrop(l1.clone());
+        let held = l1.start_action("held", |_| {}).detach();
+        let entered = l1.start_action("entered", |_| {});
+        YieldOnce(false).await;
+        drop(entered);
+        drop(held);
+    }));
+    let waker = noop_waker();
+    let poll = fut
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker));
+    assert!(poll.is_pending());
+    log.info("after poll");
+    drop(fut);
+    let got = summary(&records(&log, &mem));
+    let want: Vec<(usize, Value, String)> = [
+        (0, json!([1]), "outer:started"),
+        (0, json!([2, 1]), "held:started"),
+        (0, json!([3, 1]), "entered:started"),
+        (1, json!([1]), "after poll"),
+        (0, json!([3, 2]), "entered:failed:cancelled"),
+        (0, json!([2, 2]), "held:failed:cancelled"),
+        (0, json!([4, 1]), "cleanup:started"),
+        (0, json!([4, 2]), "cleanup:succeeded"),
+        (0, json!([5]), "outer:failed:cancelled"),
+    ]
+    .into_iter()
+    .map(|(n, l, w)| (n, l, w.to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}

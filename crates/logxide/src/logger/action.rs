@@ -169,10 +169,21 @@ impl ActionState {
         std::thread::panicking() && !self.started_panicking
     }
 
+    /// Whether this thread is dropping an unfinished [`Instrumented`] future that began
+    /// dropping after this action started: the future held the action (an `Action` entered
+    /// across an `.await` is also marked [`cancelled`](Self::cancelled); a `DetachedAction`,
+    /// the `Send` way to hold one, is found only this way). An action started during the
+    /// drop (a clean-up's) is not cancelled by it.
+    fn dropped_by_cancellation(&self) -> bool {
+        CANCELLING
+            .try_with(|c| c.get().is_some_and(|since| self.start < since))
+            .unwrap_or(false)
+    }
+
     fn end_on_drop(&self) {
         if self.ended_by_panic() {
             self.end_panicked();
-        } else if self.cancelled.load(Relaxed) {
+        } else if self.cancelled.load(Relaxed) || self.dropped_by_cancellation() {
             self.end_cancelled();
         } else {
             self.end(ActionStatus::Succeeded, None);
@@ -190,6 +201,29 @@ thread_local! {
     /// started then is a new task that is not entered (its records are its own: `started`,
     /// then its end).
     static STACK: RefCell<Vec<Arc<ActionState>>> = const { RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    /// When the innermost unfinished [`Instrumented`] future this thread is dropping began
+    /// to drop (see [`ActionState::dropped_by_cancellation`]); `None` outside such a drop.
+    static CANCELLING: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks this thread as dropping a cancelled future until dropped (restoring the outer
+/// drop's mark: a future dropped inside another's drop).
+struct Cancelling(Option<Instant>);
+
+impl Cancelling {
+    fn begin() -> Self {
+        let now = Instant::now();
+        Cancelling(CANCELLING.try_with(|c| c.replace(Some(now))).ok().flatten())
+    }
+}
+
+impl Drop for Cancelling {
+    fn drop(&mut self) {
+        let _ = CANCELLING.try_with(|c| c.set(self.0));
+    }
 }
 
 /// The position of the next record logged on this thread: inside the innermost entered
@@ -676,7 +710,9 @@ pub(crate) fn error_chain<E: std::error::Error + ?Sized>(error: &E) -> String {
 /// The most sources of an error [`error_chain`] writes.
 const MAX_SOURCES: usize = 256;
 
-/// An action not entered on any thread (`Send`); ends when dropped.
+/// An action not entered on any thread (`Send`); ends when dropped: `succeeded`, `failed`
+/// with `exc` `panic` during a panic (as an [`Action`]), or `failed` with `exc` `cancelled`
+/// when an unfinished [`Instrumented`] future holding it is dropped.
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
@@ -750,8 +786,10 @@ impl DetachedAction {
     /// next task an executor polls) never lands in it.
     ///
     /// A future dropped unfinished is dropped inside its action: the actions it holds across
-    /// an `.await` end first (`cancelled` too, or `panic` during a panic), and records its
-    /// drop logs stay in the action; then the action ends.
+    /// an `.await` — entered [`Action`]s and [`DetachedAction`]s alike — end first
+    /// (`cancelled` too, or `panic` during a panic; an action its drop starts and ends, a
+    /// clean-up's, ends as it would elsewhere), and records its drop logs stay in the
+    /// action; then the action ends.
     ///
     /// An [`Action`] is not `Send`: detach it first, as here (tokio's runtime; any executor
     /// does).
@@ -854,7 +892,9 @@ pin_project_lite::pin_project! {
                 inner.cancelled.store(true, Relaxed);
             }
             let mut entered = EnteredFuture::enter(this.state, this.inner, this.future.as_mut());
+            let cancelling = Cancelling::begin();
             entered.future.set(Slot::Done);
+            drop(cancelling);
             entered.returned = true;
             drop(entered);
             this.inner.clear();
