@@ -298,6 +298,12 @@ macro_rules! exception {
 /// Starts an action and enters it: `let _a = start_action!("db:query", sql = "SELECT 1");`
 /// (or `start_action!(logger: log, "db:query", ...)`). See [`Action`](crate::logger::Action).
 ///
+/// Without a global logger (before [`init`](crate::init), after a shutdown), the action
+/// writes nowhere (its two records are counted as discarded: see
+/// [`metrics`](crate::logger::metrics)) and is no parent: what is logged inside it once a
+/// logger is installed makes tasks of its own, as does its
+/// [context](crate::logger::Action::context), rather than a tree whose root is missing.
+///
 /// ```
 /// # let mem = logxide::sink::MemorySink::new();
 /// # let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();

@@ -71,6 +71,7 @@ pub(crate) struct ActionState {
     /// The [fork generation](super::fork) of the process that started it. A forked child
     /// inherits the thread's entered actions but not their counters, which go on in the
     /// parent: there they are no parent of anything (see [`ActionState::is_ours`]).
+    /// [`NO_PARENT`] for an action whose records go nowhere ([`start_discarded`]).
     generation: u64,
     /// Who started it: [`NATIVE`], or the id of the `tracing` layer whose span it is.
     owner: Owner,
@@ -426,6 +427,29 @@ pub(crate) fn start_detached(
     DetachedAction {
         state: Held(Some(state)),
     }
+}
+
+/// The [`ActionState::generation`] of an action that is no parent in any process: no fork
+/// count reaches it.
+const NO_PARENT: u64 = u64::MAX;
+
+/// Starts an action into `logger`, which discards everything (the global macros' with no
+/// global logger), entered on this thread but no parent of anything, as an action of the
+/// process a child was forked from: a logger installed while it runs gets no record inside
+/// a task whose start went nowhere — records and actions logged inside it are tasks of
+/// their own, and so is its [context](Action::context). It starts a new task itself, so that
+/// it takes no position of an action it is started in.
+pub(crate) fn start_discarded(
+    logger: &Logger,
+    action_type: Cow<'static, str>,
+    fields: impl FnOnce(&mut FieldWriter<'_, '_>),
+) -> Action {
+    let mut action = start_detached(logger, NATIVE, action_type, Parent::NewTask, fields);
+    // Just made: the only reference to its state.
+    if let Some(state) = action.state.0.as_mut().and_then(Arc::get_mut) {
+        state.generation = NO_PARENT;
+    }
+    action.enter()
 }
 
 /// Starts an action as a child of `parent` (task id and position), or of the innermost

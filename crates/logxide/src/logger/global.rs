@@ -445,7 +445,9 @@ pub fn __global_action(
             // directly: a logger installed meanwhile must not receive a stand-in record.)
             discarded(2);
             // An action needs a logger to end in; a discarding one keeps the code path alive.
-            disabled_logger().start_action(action_type, fields)
+            // It is no parent: a logger installed while it runs must not get records inside
+            // a task whose start went nowhere.
+            super::action::start_discarded(&disabled_logger(), action_type.into(), fields)
         }
     }
 }
