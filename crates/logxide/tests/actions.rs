@@ -670,3 +670,52 @@ fn a_detached_action_held_by_a_cancelled_future_ends_cancelled() {
     .collect();
     assert_eq!(got, want);
 }
+
+/// Starts an action while a panic unwinds and hands it, detached, to `out`.
+struct StartsOnDrop(
+    Logger,
+    std::sync::mpsc::Sender<logxide::logger::DetachedAction>,
+);
+
+impl Drop for StartsOnDrop {
+    fn drop(&mut self) {
+        let _ = self.1.send(self.0.start_action("handed", |_| {}).detach());
+    }
+}
+
+/// An action started while one thread unwound a panic (in a `Drop`), then dropped on
+/// another thread by a panic of that thread, ended `succeeded`: "started during a panic"
+/// was one flag for every thread, so the second thread's panic, which began while the action
+/// ran, did not fail it. Only the unwinding of the thread that started it is left out now.
+#[test]
+fn a_detached_action_dropped_by_another_threads_panic_fails() {
+    let (log, mem) = logger();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let l1 = log.clone();
+    let started = std::thread::spawn(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = StartsOnDrop(l1, tx);
+            panic!("first");
+        }))
+        .is_err()
+    });
+    assert!(started.join().unwrap());
+    let handed = rx.recv().unwrap();
+    let dropped = std::thread::spawn(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _held = handed;
+            panic!("second");
+        }))
+        .is_err()
+    });
+    assert!(dropped.join().unwrap());
+    let got = summary(&records(&log, &mem));
+    let want: Vec<(usize, Value, String)> = [
+        (0, json!([1]), "handed:started"),
+        (0, json!([2]), "handed:failed:panic"),
+    ]
+    .into_iter()
+    .map(|(n, l, w)| (n, l, w.to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}

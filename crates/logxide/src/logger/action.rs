@@ -10,7 +10,8 @@
 //!   [`Logger::start_action`](super::Logger::start_action): it is entered on the current
 //!   thread, ends `succeeded` when dropped normally and `failed` when dropped during a panic
 //!   (one that began while it ran: an action a `Drop` starts during the unwinding ends as
-//!   without it) or ended with [`Action::fail`].
+//!   without it — and a detached one dropped by another thread's panic fails) or ended with
+//!   [`Action::fail`].
 //! - [`Action::detach`] turns it into a [`DetachedAction`] (`Send`) that can move to another
 //!   thread and be [entered](DetachedAction::enter) there, or run a future with
 //!   [`DetachedAction::instrument`] (entered during each poll, like `tracing::Instrument`).
@@ -64,10 +65,12 @@ pub(crate) struct ActionState {
     /// The future holding the action's guard was dropped unfinished (see [`Instrumented`]):
     /// a guard dropped without a panic ends it `cancelled`, not `succeeded`.
     cancelled: AtomicBool,
-    /// The thread was unwinding a panic when the action started (in a `Drop` run by it): no
-    /// later panic can end it (a second panic aborts the process), so unwinding at its end
-    /// is no failure of its own.
-    started_panicking: bool,
+    /// The thread that started the action, if it was unwinding a panic then (in a `Drop`
+    /// run by it): no later panic of that thread can end it (a second panic aborts the
+    /// process), so its unwinding at the action's end is no failure of the action's own. (A
+    /// thread, not a flag: another thread that panics while the action runs, and drops it
+    /// — a detached action handed to it — fails it.)
+    started_panicking: Option<std::thread::ThreadId>,
     /// The [fork generation](super::fork) of the process that started it. A forked child
     /// inherits the thread's entered actions but not their counters, which go on in the
     /// parent: there they are no parent of anything (see [`ActionState::is_ours`]).
@@ -164,10 +167,10 @@ impl ActionState {
     }
 
     /// Whether the thread unwinds a panic that began while this action ran: it ends the
-    /// action `failed`. An action started during the unwinding (by a `Drop`) ends as if no
-    /// panic were under way.
+    /// action `failed`. An action started during the unwinding (by a `Drop`) ends on that
+    /// thread as if no panic were under way; dropped by a panic of another thread, it fails.
     fn ended_by_panic(&self) -> bool {
-        std::thread::panicking() && !self.started_panicking
+        std::thread::panicking() && self.started_panicking != Some(std::thread::current().id())
     }
 
     /// Whether this thread is dropping an unfinished [`Instrumented`] future that began
@@ -413,7 +416,7 @@ pub(crate) fn start_detached(
         logger: logger.clone(),
         ended: AtomicBool::new(false),
         cancelled: AtomicBool::new(false),
-        started_panicking: std::thread::panicking(),
+        started_panicking: std::thread::panicking().then(|| std::thread::current().id()),
         generation: super::fork::generation(),
         owner,
     });
@@ -1343,7 +1346,7 @@ mod tests {
             logger: logger.clone(),
             ended: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
-            started_panicking: false,
+            started_panicking: None,
             generation: crate::logger::fork::generation(),
             owner: NATIVE,
         };
