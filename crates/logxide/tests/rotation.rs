@@ -1904,3 +1904,53 @@ fn a_file_moved_where_its_path_cannot_be_reopened_keeps_its_records() {
     let err = sink.write_batch(&owned.batch()).unwrap_err();
     assert_eq!(err.written, 0, "{err}");
 }
+
+/// A rotation that keeps failing (here: every counter of the rotation's second is taken)
+/// loses no record: each batch goes on into the active file, past `max_bytes`, with no bound
+/// but the disk; every one of those batches is an error of the sink in the writer's metrics,
+/// whose text says where the records went, and tries the rotation again, so the first batch
+/// after the cause is gone rotates everything written meanwhile into one rotated file.
+#[test]
+fn a_rotation_that_keeps_failing_writes_every_batch_and_reports_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let blocker = dir.path().join("app.20240301T120000.4294967295.log");
+    fs::write(&blocker, b"").unwrap();
+    let sink = clocked(&clock).max_bytes(4).open(&path).unwrap();
+    let writer = Writer::builder().sink(sink).build().unwrap();
+    let h = writer.handle();
+    let send = |record: &str| {
+        h.enqueue(record.as_bytes()).unwrap();
+        h.flush(None).unwrap();
+    };
+    for record in ["a\n", "b\n", "c\n", "d\n", "e\n"] {
+        send(record);
+    }
+    let m = h.metrics();
+    let expected = format!(
+        "cannot rotate {p}: no counter left for timestamp 20240301T120000; the batch went on into {p}, unrotated: it grows past its limit until a rotation succeeds (tried again with each batch) (after 1 complete records of the batch)",
+        p = path.display()
+    );
+    assert_eq!((m.written, m.failed, m.errors), (5, 0, 3));
+    assert_eq!(
+        (m.sinks[0].written, m.sinks[0].failed, m.sinks[0].errors),
+        (5, 0, 3)
+    );
+    assert_eq!(m.sinks[0].last_error.as_deref(), Some(expected.as_str()));
+    assert_eq!(
+        h.last_error(),
+        Some(format!("{}: {expected}", path.display()))
+    );
+    assert_eq!(fs::read(&path).unwrap(), b"a\nb\nc\nd\ne\n");
+    // The cause gone, the next batch rotates all of it (no further error).
+    fs::remove_file(&blocker).unwrap();
+    send("f\n");
+    let m = writer.shutdown(None).metrics;
+    assert_eq!((m.written, m.failed, m.errors), (6, 0, 3));
+    assert_eq!(
+        all_contents(&path),
+        vec![b"a\nb\nc\nd\ne\n".to_vec(), b"f\n".to_vec()]
+    );
+    assert_eq!(names(dir.path()), ["app.20240301T120000.log", "app.log"]);
+}

@@ -118,10 +118,15 @@
 //! keeps writing to the current file, counts the failure
 //! ([`RotatingFile::rotation_failures`]), and returns a [`SinkError`] whose
 //! [`written`](SinkError::written) is the whole batch (every record is in the file) so the
-//! writer reports the error. The rest of that batch goes into the current file even past
+//! writer reports the error: one of the sink's `errors` in the writer's metrics, whose
+//! `last_error` says why the rotation failed and that the batch went on into the current
+//! file, unrotated. The rest of that batch goes into the current file even past
 //! `max_bytes` — no record is dropped to honour the limit, and trying again within the
-//! batch would fail the same way — and the next batch tries the rotation again: the file
-//! exceeds the limit only by what is written while rotations fail. A failed write returns the exact number of records of the batch
+//! batch would fail the same way — and every next batch tries the rotation again (and
+//! reports its failure the same way). So while rotations keep failing (a read-only
+//! directory, say) the file has no bound but the disk: it grows by every batch written
+//! meanwhile, each one an error in the metrics, and the first rotation that succeeds moves
+//! all of it into one rotated file. A failed write returns the exact number of records of the batch
 //! that were written, in whichever files, before it; a failed sync (with
 //! [`FileOptions::durability`]) of records that were written does not stop the rest of the
 //! batch: it is written, and the error reported with the whole batch written.
@@ -1391,7 +1396,17 @@ impl RotatingFile {
         } else {
             0
         };
-        for r in self.naming.scan()? {
+        let files = self.naming.scan().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot rotate {}: cannot list the directory {}: {e}",
+                    self.file.display(),
+                    self.naming.dir.display()
+                ),
+            )
+        })?;
+        for r in files {
             if r.stamp == stamp {
                 counter = counter.max(r.counter.checked_add(1).ok_or_else(no_counter_left)?);
             }
@@ -1414,16 +1429,20 @@ impl RotatingFile {
         }
     }
 
-    /// Renames the active file (a symbolic link's destination, never the link) and opens a
-    /// new one at its path.
-    fn rotate(&mut self, now: u64) -> io::Result<()> {
-        self.inner.flush()?;
-        let stamp = now.max(self.last_stamp);
+    /// Gives the active file its rotated name for `stamp` (the next free counter): returns
+    /// that name and its counter. On error the file is where it was, at its path.
+    fn move_aside(&mut self, stamp: u64) -> io::Result<(PathBuf, u32)> {
+        self.inner.flush().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot rotate {}: {e}", self.file.display()),
+            )
+        })?;
         let mut tries = 0;
-        let (target, counter) = loop {
+        loop {
             let (target, counter) = self.rotation_target(stamp)?;
             match move_no_replace(&self.file, &target) {
-                Ok(()) => break (target, counter),
+                Ok(()) => return Ok((target, counter)),
                 // Taken since the scan (another process rotated to it): the next counter.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 100 => {
                     tries += 1;
@@ -1439,13 +1458,41 @@ impl RotatingFile {
                     ))
                 }
             }
-        };
+        }
+    }
+
+    /// The error of a rotation that failed with the file still at its path: it says what
+    /// that means for the records (none lost; the file is over its limit until a rotation
+    /// succeeds, and every batch tries one again).
+    fn unrotated(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "{e}; the batch went on into {}, unrotated: it grows past its limit until a rotation succeeds (tried again with each batch)",
+                self.file.display()
+            ),
+        )
+    }
+
+    /// Renames the active file (a symbolic link's destination, never the link) and opens a
+    /// new one at its path.
+    ///
+    /// # Errors
+    /// The rotation failed: the error says why and where the batch goes on (the current
+    /// file, unrotated; or the rotated file, when it could not be put back).
+    fn rotate(&mut self, now: u64) -> io::Result<()> {
+        let stamp = now.max(self.last_stamp);
+        let (target, counter) = self.move_aside(stamp).map_err(|e| self.unrotated(e))?;
         // Append, not truncate: never destroy what another process may have put at the
         // path since the rename (as when following a file moved away).
         let fresh = self.opts.file.clone().open_mode(OpenMode::Append);
         match fresh.open(&self.file) {
             Ok(file) => self.inner.replace_with(file),
             Err(e) => {
+                let e = io::Error::new(
+                    e.kind(),
+                    format!("cannot rotate {}: {e}", self.file.display()),
+                );
                 // Put the file back so the records keep going where they are expected. If
                 // something took the path meanwhile, it is kept: the rotated file stays
                 // rotated (its name used), the records go on into it through the open
@@ -1456,12 +1503,12 @@ impl RotatingFile {
                     return Err(io::Error::new(
                         e.kind(),
                         format!(
-                            "{e}; the rotated file stays {} (not put back: {back})",
+                            "{e}; the rotated file stays {} (not put back: {back}), and the batch went on into it",
                             target.display()
                         ),
                     ));
                 }
-                return Err(e);
+                return Err(self.unrotated(e));
             }
         }
         // With durability on, the rename is made durable with the next batch: the
