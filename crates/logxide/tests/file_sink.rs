@@ -1117,3 +1117,51 @@ fn a_nonblocking_fifo_with_a_slow_reader_gets_every_record() {
     assert_eq!(got.len(), total);
     assert!(got == owned.batch().bytes(), "bytes differ");
 }
+
+/// A directory sync that fails (durability on) says which directory, what changed in it
+/// for which file, and what that means for the records: they are in the file, a crash may
+/// undo the change (and lose them with it), and the sync is tried again.
+#[test]
+fn a_failed_directory_sync_says_what_changed_and_what_a_crash_may_lose() {
+    let dir = tempfile::tempdir().unwrap();
+    let enoent = "No such file or directory (os error 2)";
+    // The file's own directory, created with it, is gone before its sync.
+    let top = dir.path().join("top");
+    let path = top.join("app.log");
+    let mut sink = FileOptions::new()
+        .durability(Durability::Data)
+        .reopen_if_moved(false)
+        .open(&path)
+        .unwrap();
+    fs::rename(&top, dir.path().join("moved")).unwrap();
+    let err = sink.write_batch(&Owned::new(&["a\n"]).batch()).unwrap_err();
+    assert_eq!(err.written, 1);
+    assert_eq!(
+        err.error.to_string(),
+        format!(
+            "cannot sync the directory {}, where {} was created: {enoent}; the records are in the file, but a crash may undo its creation and lose every record in it (the sync is tried again with the next batch)",
+            top.display(),
+            path.display()
+        )
+    );
+    assert_eq!(fs::read(dir.path().join("moved/app.log")).unwrap(), b"a\n");
+    // A directory in which one on the way to the file was created.
+    let base = dir.path().join("base");
+    fs::create_dir(&base).unwrap();
+    let nested = base.join("sub").join("app.log");
+    let mut sink = FileOptions::new()
+        .durability(Durability::Data)
+        .reopen_if_moved(false)
+        .open(&nested)
+        .unwrap();
+    fs::rename(&base, dir.path().join("base2")).unwrap();
+    let err = sink.flush().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot sync the directory {}, where a directory on the way to {} was created: {enoent}; the records are in the file, but a crash may undo that creation and lose the file with every record in it (the sync is tried again with the next batch)",
+            base.display(),
+            nested.display()
+        )
+    );
+}

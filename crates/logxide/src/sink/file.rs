@@ -676,7 +676,7 @@ pub struct FileSink {
     /// Directories whose entries changed (the file or its parents were created, a rotation
     /// renamed the file) and are not synced yet; synced with the next batch when durability
     /// is on, never otherwise.
-    dirs_unsynced: Vec<PathBuf>,
+    dirs_unsynced: Vec<(PathBuf, DirChange)>,
     /// Directories synced so far (see [`FileSink::directory_syncs`]).
     dir_syncs: u64,
 }
@@ -712,7 +712,7 @@ impl FileSink {
                         } else {
                             up
                         };
-                        dirs_unsynced.push(up.to_owned());
+                        dirs_unsynced.push((up.to_owned(), DirChange::Parent));
                         missing = up;
                     }
                     dirs_unsynced.reverse();
@@ -767,8 +767,8 @@ impl FileSink {
             .open(path)
             .map_err(|e| explain_open_error(opts, path, e))?;
         if let Some(dir) = created_dir {
-            if !dirs_unsynced.contains(&dir) {
-                dirs_unsynced.push(dir);
+            if !dirs_unsynced.iter().any(|(d, _)| *d == dir) {
+                dirs_unsynced.push((dir, DirChange::Created));
             }
         }
         let meta = file.metadata()?;
@@ -1080,11 +1080,17 @@ impl FileSink {
         Err(SinkError { written, error })
     }
 
-    /// With durability on, `dir`'s entries changed for this file (a rotation renamed it):
-    /// the directory is synced with the next batch (or flush).
-    pub(super) fn directory_changed(&mut self, dir: &Path) {
-        if self.durability != Durability::None && !self.dirs_unsynced.iter().any(|d| d == dir) {
-            self.dirs_unsynced.push(dir.to_owned());
+    /// With durability on, `dir`'s entries changed for this file (`change`: a rotation
+    /// renamed it, say): the directory is synced with the next batch (or flush). A directory
+    /// already pending is synced once; a rotation there (which also created the new file) is
+    /// what its failed sync reports.
+    pub(super) fn directory_changed(&mut self, dir: &Path, change: DirChange) {
+        if self.durability == Durability::None {
+            return;
+        }
+        match self.dirs_unsynced.iter_mut().find(|(d, _)| d == dir) {
+            Some((_, pending)) => *pending = (*pending).max(change),
+            None => self.dirs_unsynced.push((dir.to_owned(), change)),
         }
     }
 
@@ -1104,8 +1110,8 @@ impl FileSink {
     /// with `new`'s next batch, and the syncs it made stay counted.
     pub(super) fn replace_with(&mut self, new: FileSink) {
         let old = std::mem::replace(self, new);
-        for dir in &old.dirs_unsynced {
-            self.directory_changed(dir);
+        for (dir, change) in &old.dirs_unsynced {
+            self.directory_changed(dir, *change);
         }
         self.dir_syncs += old.dir_syncs;
     }
@@ -1122,13 +1128,8 @@ impl FileSink {
         if self.durability == Durability::None {
             return Ok(());
         }
-        while let Some(dir) = self.dirs_unsynced.first() {
-            sync_dir(dir).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot sync the directory {}: {e}", dir.display()),
-                )
-            })?;
+        while let Some((dir, change)) = self.dirs_unsynced.first() {
+            sync_dir(dir).map_err(|e| change.sync_error(dir, &self.path, e))?;
             self.dirs_unsynced.remove(0);
             self.dir_syncs += 1;
         }
@@ -1159,6 +1160,48 @@ impl FileSink {
             self.file_len = self.len;
         }
         Ok(())
+    }
+}
+
+/// Why a directory's entries changed for a file sink: what its `fsync` makes durable, and
+/// what a crash may undo while it fails. Ordered by what a crash may lose (the largest wins
+/// when one directory changed twice).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum DirChange {
+    /// A directory on the way to the file was created in it.
+    Parent,
+    /// The file was created in it.
+    Created,
+    /// A rotation renamed the file in it and created the new one.
+    Rotated,
+}
+
+impl DirChange {
+    /// The error of a failed sync of `dir` for the file at `file`: which directory, what
+    /// changed in it, and what that means for the records (written, but a crash may undo
+    /// the change and lose them with it; the sync is tried again).
+    fn sync_error(self, dir: &Path, file: &Path, e: io::Error) -> io::Error {
+        let (file, dir) = (file.display(), dir.display());
+        let (what, loss) = match self {
+            DirChange::Parent => (
+                format!("a directory on the way to {file} was created"),
+                "the records are in the file, but a crash may undo that creation and lose the file with every record in it",
+            ),
+            DirChange::Created => (
+                format!("{file} was created"),
+                "the records are in the file, but a crash may undo its creation and lose every record in it",
+            ),
+            DirChange::Rotated => (
+                format!("{file} was rotated"),
+                "the records are in the new file, but a crash may undo the rotation and lose the new file with every record in it",
+            ),
+        };
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot sync the directory {dir}, where {what}: {e}; {loss} (the sync is tried again with the next batch)"
+            ),
+        )
     }
 }
 

@@ -180,7 +180,9 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::file::{sync_dir, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError};
+use super::file::{
+    sync_dir, DirChange, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError,
+};
 use super::{Batch, Sink, SinkError};
 use crate::encode::calendar::{civil_from_days, days_from_civil};
 
@@ -1513,7 +1515,8 @@ impl RotatingFile {
         }
         // With durability on, the rename is made durable with the next batch: the
         // directory is synced then (an error is that batch's).
-        self.inner.directory_changed(&self.naming.dir);
+        self.inner
+            .directory_changed(&self.naming.dir, DirChange::Rotated);
         self.last_stamp = stamp;
         self.next_counter = counter.saturating_add(1);
         self.rotations += 1;
@@ -1900,6 +1903,40 @@ mod tests {
         sink.close().unwrap();
         assert_eq!(sink.rotations(), 1);
         assert_eq!(fs::read(&path).unwrap(), b"{}\n\na\n");
+    }
+
+    /// With durability on, a directory sync that fails after a rotation says which
+    /// directory, which file was rotated there, and what a crash may lose.
+    #[test]
+    fn a_failed_directory_sync_after_a_rotation_says_what_a_crash_may_lose() {
+        use crate::sink::Durability;
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        let path = logs.join("app.log");
+        let mut sink = RotateOptions::new()
+            .clock(ManualClock::at(1_709_294_400))
+            .file(
+                FileOptions::new()
+                    .durability(Durability::Data)
+                    .reopen_if_moved(false),
+            )
+            .max_bytes(1 << 20)
+            .open(&path)
+            .unwrap();
+        sink.write_batch(&Batch::new(b"a\n", &[2])).unwrap();
+        sink.rotate(1_709_294_400).unwrap();
+        // Gone before the rotation's directory sync, which comes with the next batch or flush.
+        fs::rename(&logs, dir.path().join("moved")).unwrap();
+        let err = sink.flush().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot sync the directory {}, where {} was rotated: No such file or directory (os error 2); the records are in the new file, but a crash may undo the rotation and lose the new file with every record in it (the sync is tried again with the next batch)",
+                logs.display(),
+                path.display()
+            )
+        );
     }
 
     #[test]
