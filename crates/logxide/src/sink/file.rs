@@ -218,6 +218,9 @@ impl FromStr for OpenMode {
 /// `fsync`ed before the next batch is reported durable (a created file's directory, and the
 /// parent of every directory created for it). Without that, a machine crash could lose the
 /// file's name (the whole file) or undo a rotation's rename although its records were synced.
+/// A directory that cannot be synced does not stop the records' own sync: the batch's error
+/// says which directory, what changed there and what a crash may lose, and the directory is
+/// tried again with the next batch (each one an error until it syncs).
 ///
 /// Parsed case-insensitively from `none`, `data` or `fdatasync`, and `full` or `fsync`;
 /// displayed and serialized as `none` / `data` / `full`.
@@ -1123,16 +1126,30 @@ impl FileSink {
         self.dir_syncs
     }
 
-    /// Applies the durability setting to everything written so far.
+    /// Applies the durability setting to everything written so far: the pending
+    /// directories and the records, each whatever became of the other (a directory that
+    /// cannot be synced leaves no record unsynced). The records' error comes first.
     fn sync(&mut self) -> io::Result<()> {
         if self.durability == Durability::None {
             return Ok(());
         }
+        let dirs = self.sync_dirs();
+        self.sync_records().and(dirs)
+    }
+
+    /// Syncs the directories whose entries changed, in order; one that fails stays pending
+    /// (with those after it), tried again with the next sync.
+    fn sync_dirs(&mut self) -> io::Result<()> {
         while let Some((dir, change)) = self.dirs_unsynced.first() {
             sync_dir(dir).map_err(|e| change.sync_error(dir, &self.path, e))?;
             self.dirs_unsynced.remove(0);
             self.dir_syncs += 1;
         }
+        Ok(())
+    }
+
+    /// Syncs the records written so far, per the durability setting.
+    fn sync_records(&mut self) -> io::Result<()> {
         if let Some(region) = &self.region {
             if self.synced < region.offset() {
                 // Part of the unsynced range was in an earlier window (a sync failed before
@@ -1440,6 +1457,35 @@ mod tests {
             assert_eq!(cut_partial_tail(&file, &big, 0).unwrap(), Some(3));
             assert_eq!(cut_partial_tail(&file, &big, 0).unwrap(), None);
             assert_eq!(fs::read(&path).unwrap(), b"{}\n");
+        }
+    }
+
+    /// A directory that cannot be synced does not leave the records unsynced: their sync is
+    /// made all the same (in every strategy), and the directory's error is the batch's.
+    #[test]
+    fn a_failed_directory_sync_still_syncs_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        for strategy in [IoStrategy::Line, IoStrategy::Block, IoStrategy::Mmap] {
+            let top = dir.path().join(format!("{strategy}"));
+            let mut sink = FileOptions::new()
+                .strategy(strategy)
+                .durability(Durability::Data)
+                .reopen_if_moved(false)
+                .open(top.join("app.log"))
+                .unwrap();
+            fs::rename(&top, dir.path().join(format!("{strategy}-moved"))).unwrap();
+            let err = sink.write_batch(&Batch::new(b"a\n", &[2])).unwrap_err();
+            assert_eq!(err.written, 1);
+            assert!(
+                err.error
+                    .to_string()
+                    .starts_with("cannot sync the directory"),
+                "{err}"
+            );
+            assert_eq!(sink.synced, 2, "{strategy}");
+            // Still pending: tried again (and failing) with the next batch, the records synced.
+            sink.write_batch(&Batch::new(b"b\n", &[2])).unwrap_err();
+            assert_eq!(sink.synced, 4, "{strategy}");
         }
     }
 }
