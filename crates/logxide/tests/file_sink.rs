@@ -1165,3 +1165,46 @@ fn a_failed_directory_sync_says_what_changed_and_what_a_crash_may_lose() {
         )
     );
 }
+
+/// A file without storage to sync (a character device, a FIFO) takes every batch with
+/// durability on as without: there is nothing to sync, and `fdatasync`/`fsync` on it would
+/// fail every batch with `EINVAL`.
+#[test]
+fn durability_on_a_device_or_a_fifo_writes_without_errors() {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    // Opened non-blocking so that the open does not wait for a writer.
+    let mut reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    for durability in [Durability::Data, Durability::Full] {
+        for path in [Path::new("/dev/null"), fifo.as_path()] {
+            for strategy in [IoStrategy::Line, IoStrategy::Block] {
+                let mut sink = opts(strategy).durability(durability).open(path).unwrap();
+                sink.write_batch(&Owned::new(&["a\n", "b\n"]).batch())
+                    .unwrap();
+                sink.flush().unwrap();
+                sink.close().unwrap();
+            }
+        }
+    }
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 64];
+    while let Ok(k) = reader.read(&mut chunk) {
+        if k == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..k]);
+    }
+    assert_eq!(got, b"a\nb\n".repeat(4));
+}

@@ -8,7 +8,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -218,6 +218,8 @@ impl FromStr for OpenMode {
 /// `fsync`ed before the next batch is reported durable (a created file's directory, and the
 /// parent of every directory created for it). Without that, a machine crash could lose the
 /// file's name (the whole file) or undo a rotation's rename although its records were synced.
+/// A file with no storage (a pipe or FIFO, a terminal, `/dev/null`, a socket) has nothing to
+/// sync: there durability changes nothing (no error either).
 /// A directory that cannot be synced does not stop the records' own sync: the batch's error
 /// says which directory, what changed there and what a crash may lose, and the directory is
 /// tried again with the next batch (each one an error until it syncs).
@@ -663,6 +665,9 @@ pub struct FileSink {
     len: u64,
     /// False for pipes, character devices, ...: no truncation, no mmap.
     regular: bool,
+    /// Has storage that `fdatasync`/`fsync` apply to (a regular file or a block device; not
+    /// a pipe, socket, terminal or `/dev/null`, where they fail with `EINVAL`).
+    syncable: bool,
     /// The device and inode of the open file (they never change: what the path names is
     /// compared with them, see [`FileSink::follow_path`]).
     identity: (u64, u64),
@@ -776,6 +781,7 @@ impl FileSink {
         }
         let meta = file.metadata()?;
         let regular = meta.file_type().is_file();
+        let syncable = regular || meta.file_type().is_block_device();
         if mmap && !regular {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -802,6 +808,7 @@ impl FileSink {
             block_size: opts.block_size,
             len,
             regular,
+            syncable,
             identity: (meta.dev(), meta.ino()),
             torn,
             region: None,
@@ -1148,8 +1155,12 @@ impl FileSink {
         Ok(())
     }
 
-    /// Syncs the records written so far, per the durability setting.
+    /// Syncs the records written so far, per the durability setting. A file with no storage
+    /// to sync (a pipe, a terminal) has nothing to do: its records are with the reader.
     fn sync_records(&mut self) -> io::Result<()> {
+        if !self.syncable {
+            return Ok(());
+        }
         if let Some(region) = &self.region {
             if self.synced < region.offset() {
                 // Part of the unsynced range was in an earlier window (a sync failed before
