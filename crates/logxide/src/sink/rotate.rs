@@ -108,8 +108,10 @@
 //! do is picked up again by the next open. Dropping the sink without closing it waits the same way
 //! (after a close, the drop does not wait again). Errors of the background thread (a file that
 //! could not be compressed or deleted, or the thread could not be started) are counted in
-//! [`RotatingFile::background_errors`]; the uncompressed file is then kept (the rotation
-//! itself is done, not a failed one). A rotated file that someone else deleted before its
+//! [`RotatingFile::background_errors`] and reported to the writer once, by the sink's next
+//! batch, flush or close — an error with every record written (one of the sink's `errors`
+//! in the writer's metrics, their number and the last one's text in `last_error`); the
+//! uncompressed file is then kept (the rotation itself is done, not a failed one). A rotated file that someone else deleted before its
 //! compression is skipped, not counted: nothing written is lost by the sink.
 //!
 //! # Errors
@@ -1165,6 +1167,9 @@ pub struct RotatingFile {
     rotations: u64,
     rotation_failures: u64,
     shared: Arc<Shared>,
+    /// How many of the background thread's errors were reported to the writer (by a batch,
+    /// flush or close): the ones after are reported by the next.
+    background_reported: u64,
     background: Option<Background>,
 }
 
@@ -1260,6 +1265,7 @@ impl RotatingFile {
             rotations: 0,
             rotation_failures: 0,
             shared,
+            background_reported: 0,
             background,
             opts,
         };
@@ -1344,7 +1350,9 @@ impl RotatingFile {
         self.inner.directory_syncs()
     }
 
-    /// Compressions and deletions that failed on the background thread, and the last error.
+    /// Compressions and deletions that failed on the background thread, and the last error
+    /// (each also reported once to the writer, by the next batch, flush or close: see
+    /// [Compression and retention](self#compression-and-retention)).
     pub fn background_errors(&self) -> (u64, Option<String>) {
         (
             self.shared.errors.load(SeqCst),
@@ -1569,6 +1577,27 @@ impl RotatingFile {
         Ok(())
     }
 
+    /// The background thread's errors not yet reported to the writer, as one error (how
+    /// many, what they mean for the records, the last one's text); `None` if there are none.
+    fn unreported_background_errors(&mut self) -> Option<io::Error> {
+        let (errors, last) = self.background_errors();
+        let new = errors
+            .checked_sub(self.background_reported)
+            .filter(|&n| n > 0)?;
+        self.background_reported = errors;
+        let plural = if new == 1 { "" } else { "s" };
+        Some(io::Error::other(format!(
+            "{new} new error{plural} in the background work on the rotated files of {} (compression, retention; no record written is affected, an uncompressed file is compressed by the next open); the last: {}",
+            self.name,
+            last.unwrap_or_default()
+        )))
+    }
+
+    /// `Err` with the background errors not yet reported.
+    fn report_background(&mut self) -> io::Result<()> {
+        self.unreported_background_errors().map_or(Ok(()), Err)
+    }
+
     fn note_failure(&mut self, error: io::Error, first: &mut Option<io::Error>) {
         self.rotation_failures += 1;
         if first.is_none() {
@@ -1700,8 +1729,12 @@ impl Sink for RotatingFile {
             }
             done += n;
         }
-        match failed.or(unsynced) {
-            // Every record is in the current file; the writer reports the error.
+        let error = failed
+            .or(unsynced)
+            .or_else(|| self.unreported_background_errors());
+        match error {
+            // Every record is in the current file; the writer reports the error (a
+            // background error not reported now is with the next batch).
             Some(error) => Err(SinkError {
                 written: batch.len(),
                 error,
@@ -1711,13 +1744,15 @@ impl Sink for RotatingFile {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner.flush()?;
+        self.report_background()
     }
 
     fn close(&mut self) -> io::Result<()> {
         let closed = self.inner.close();
         let finished = self.finish_background();
-        closed.and(finished)
+        closed.and(finished)?;
+        self.report_background()
     }
 
     fn coalesce_bytes(&self) -> usize {
@@ -1830,8 +1865,18 @@ mod tests {
         sink.finish_background().unwrap();
         clock.set(1_709_294_520);
         // The rotation is done: the record is in the new file, nothing failed but the
-        // compression, which the next open does.
-        write(&mut sink, b"c\n").unwrap();
+        // compression, which the next open does. The batch reports it to the writer (every
+        // record written), once.
+        let err = write(&mut sink, b"c\n").unwrap_err();
+        assert_eq!(err.written, 1);
+        assert_eq!(
+            err.error.to_string(),
+            format!(
+                "1 new error in the background work on the rotated files of {p} (compression, retention; no record written is affected, an uncompressed file is compressed by the next open); the last: cannot queue the compression or retention after the rotation to {d}: the rotating file is closed",
+                p = path.display(),
+                d = dir.path().join("app.20240301T120200.log").display()
+            )
+        );
         write(&mut sink, b"d\n").unwrap(); // same minute: no second rotation
         assert_eq!((sink.rotations(), sink.rotation_failures()), (2, 0));
         let (errors, last) = sink.background_errors();
@@ -1856,6 +1901,40 @@ mod tests {
             b"b\n"
         );
         assert_eq!(fs::read(&path).unwrap(), b"c\nd\n");
+    }
+
+    /// An error of the background thread that no batch follows (the last rotation's
+    /// compression failed) reaches the writer through the next flush, or the close; once.
+    #[test]
+    fn background_errors_are_reported_by_the_next_flush_or_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let mut sink = RotateOptions::new()
+            .clock(ManualClock::at(1_709_294_400))
+            .max_bytes(2)
+            .open(&path)
+            .unwrap();
+        sink.write_batch(&Batch::new(b"a\n", &[2])).unwrap();
+        sink.flush().unwrap();
+        sink.shared.fail("cannot compress x: disk on fire".into());
+        sink.shared.fail("cannot compress y: disk on fire".into());
+        let err = sink.flush().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "2 new errors in the background work on the rotated files of {} (compression, retention; no record written is affected, an uncompressed file is compressed by the next open); the last: cannot compress y: disk on fire",
+                path.display()
+            )
+        );
+        sink.flush().unwrap();
+        sink.shared.fail("retention: gone".into());
+        let err = sink.close().unwrap_err();
+        assert!(err.to_string().starts_with("1 new error in "), "{err}");
+        assert!(
+            err.to_string().ends_with("the last: retention: gone"),
+            "{err}"
+        );
+        assert_eq!(sink.background_errors().0, 3);
     }
 
     /// Putting a rotated file back never replaces a file at the active path.
