@@ -139,3 +139,60 @@ fn console_ends_a_torn_line_and_resets_its_colors_before_the_next_batch() {
         assert_eq!(out.text(), format!("{}{reset}\n{full}", &full[..cut]));
     }
 }
+
+const UNWRITABLE_CHILD: &str = "child_logs_to_an_unwritable_stdout";
+
+/// Run by [`records_sent_to_an_unwritable_stdout_are_counted_failed`] in a child whose
+/// standard output is open for reading only (as good as closed: every `write(2)` fails with
+/// `EBADF`): logs three records, one batch each, through [`StdStream`] and a [`Console`] on
+/// standard output, and prints the metrics to standard error.
+#[test]
+#[ignore = "a child process of records_sent_to_an_unwritable_stdout_are_counted_failed"]
+fn child_logs_to_an_unwritable_stdout() {
+    use logxide::sink::{ColorChoice, StdStream, Stream};
+    use logxide::writer::Writer;
+    let writer = Writer::builder()
+        .sink(StdStream::new(Stream::Stdout))
+        .sink(Console::stdout_with(ColorChoice::Never).gather_bytes(0))
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    for i in 0..3 {
+        h.enqueue(format!("{{\"i\":{i}}}").as_bytes()).unwrap();
+        h.flush(None).unwrap();
+    }
+    let m = writer.shutdown(None).metrics;
+    eprintln!("METRICS {}", serde_json::to_string(&m).unwrap());
+}
+
+/// Rust's own standard output takes a descriptor that cannot be written (`EBADF`: closed,
+/// or open for reading only) for a success; the sinks on it must not: their records went
+/// nowhere, so they are counted failed, with an error saying why.
+#[test]
+fn records_sent_to_an_unwritable_stdout_are_counted_failed() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("read-only");
+    std::fs::write(&input, b"").unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", UNWRITABLE_CHILD, "--nocapture"])
+        .args(["--test-threads=1"])
+        .stdout(Stdio::from(std::fs::File::open(&input).unwrap()))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("METRICS "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let m: logxide::writer::MetricsSnapshot = serde_json::from_str(json).unwrap();
+    assert_eq!((m.written, m.failed), (0, 3));
+    let error = "standard output cannot be written (closed, or not open for writing): Bad file descriptor (os error 9) (after 0 complete records of the batch)";
+    for (sink, name) in m.sinks.iter().zip(["stdout", "stdout"]) {
+        assert_eq!(sink.name, name);
+        assert_eq!((sink.written, sink.failed, sink.errors), (0, 3, 3));
+        assert_eq!(sink.last_error.as_deref(), Some(error));
+    }
+}

@@ -37,7 +37,7 @@ use std::str::FromStr;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::{flush_patiently, write_counted, Batch, Patience, Sink, SinkError, Stream};
+use super::{flush_patiently, write_counted, Batch, Patience, Sink, SinkError, StdWriter, Stream};
 use crate::encode::{Format, HeaderKeys};
 
 /// Whether a [`Console`] colors its output.
@@ -198,13 +198,13 @@ impl Console {
     /// Standard output, colored per `color`.
     pub fn stdout_with(color: ColorChoice) -> Self {
         let color = color.for_stream(&io::stdout());
-        Self::new(io::stdout(), color).named("stdout", Stream::Stdout)
+        Self::new(StdWriter(Stream::Stdout), color).named("stdout", Stream::Stdout)
     }
 
     /// Standard error, colored per `color`.
     pub fn stderr_with(color: ColorChoice) -> Self {
         let color = color.for_stream(&io::stderr());
-        Self::new(io::stderr(), color).named("stderr", Stream::Stderr)
+        Self::new(StdWriter(Stream::Stderr), color).named("stderr", Stream::Stderr)
     }
 
     /// Any writer; `color` turns the color codes on.

@@ -497,7 +497,10 @@ fn poll_writable(fd: BorrowedFd<'_>, left: Duration) -> bool {
 /// Writes batches to standard output or standard error: each batch in one `write` call,
 /// continued after a short write (see [`WriteSink`] for what an error counts). A stream made
 /// non-blocking by someone else is waited for when full (see
-/// [Non-blocking outputs](self#non-blocking-outputs)).
+/// [Non-blocking outputs](self#non-blocking-outputs)). A stream that cannot be written
+/// (its descriptor closed, or open for reading only: `EBADF`, which Rust's `print!`
+/// ignores) fails the batch, its records counted failed with an error saying so; the same
+/// holds for [`Console::stdout`] and [`Console::stderr`].
 ///
 /// ```
 /// use logxide::sink::{Stream, StdStream};
@@ -542,9 +545,18 @@ impl Sink for StdStream {
     }
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         let (torn, patience) = (&mut self.torn, self.patience);
+        let out = &mut StdWriter(self.stream);
+        // The stream stays locked for the whole batch: no other thread's `print!` between
+        // two of its writes.
         match self.stream {
-            Stream::Stdout => write_records(&mut io::stdout().lock(), batch, torn, patience),
-            Stream::Stderr => write_records(&mut io::stderr().lock(), batch, torn, patience),
+            Stream::Stdout => {
+                let _lock = io::stdout().lock();
+                write_records(out, batch, torn, patience)
+            }
+            Stream::Stderr => {
+                let _lock = io::stderr().lock();
+                write_records(out, batch, torn, patience)
+            }
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -554,12 +566,50 @@ impl Sink for StdStream {
         }
     }
     fn close(&mut self) -> io::Result<()> {
-        let (torn, patience) = (&mut self.torn, self.patience);
-        match self.stream {
-            Stream::Stdout => end_torn(&mut io::stdout().lock(), torn, patience),
-            Stream::Stderr => end_torn(&mut io::stderr().lock(), torn, patience),
-        }?;
+        end_torn(&mut StdWriter(self.stream), &mut self.torn, self.patience)?;
         self.flush()
+    }
+}
+
+/// Standard output or error for the sinks: each write goes straight to the descriptor
+/// (after what Rust's own buffer of the stream holds, so `print!` output keeps its place).
+/// Rust's `Stdout` and `Stderr` take a descriptor that cannot be written (`EBADF`: closed,
+/// or open for reading only) for a success — records counted written that went nowhere;
+/// here it is an error that says so.
+struct StdWriter(Stream);
+
+impl Write for StdWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = match self.0 {
+            Stream::Stdout => {
+                let mut lock = io::stdout().lock();
+                lock.flush()?;
+                rustix::io::write(&lock, buf)
+            }
+            // Unbuffered: nothing of Rust's to write first.
+            Stream::Stderr => rustix::io::write(io::stderr().lock(), buf),
+        };
+        written.map_err(|errno| {
+            let e = io::Error::from(errno);
+            if e.raw_os_error() != Some(libc::EBADF) {
+                return e;
+            }
+            let which = match self.0 {
+                Stream::Stdout => "standard output",
+                Stream::Stderr => "standard error",
+            };
+            io::Error::new(
+                e.kind(),
+                format!("{which} cannot be written (closed, or not open for writing): {e}"),
+            )
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.0 {
+            Stream::Stdout => io::stdout().lock().flush(),
+            Stream::Stderr => Ok(()),
+        }
     }
 }
 
