@@ -1208,3 +1208,30 @@ fn durability_on_a_device_or_a_fifo_writes_without_errors() {
     }
     assert_eq!(got, b"a\nb\n".repeat(4));
 }
+
+/// A sync of the records that fails (durability on) says so, on which file, and what it
+/// means for the records: written, visible, but not known to be on stable storage. The
+/// file is `/proc/thread-self/comm`, a regular file that takes a short line (the thread's
+/// name) and whose `fdatasync`/`fsync` fail (`EINVAL`).
+#[test]
+fn a_failed_sync_of_the_records_names_the_file_and_what_it_means() {
+    let path = Path::new("/proc/thread-self/comm");
+    for durability in [Durability::Data, Durability::Full] {
+        let mut sink = opts(IoStrategy::Line)
+            .open_mode(OpenMode::Append)
+            .durability(durability)
+            .open(path)
+            .unwrap();
+        let err = sink.write_batch(&Owned::new(&["a\n"]).batch()).unwrap_err();
+        assert_eq!(err.written, 1);
+        assert_eq!(
+            err.error.to_string(),
+            format!(
+                "cannot sync {} to stable storage (durability {durability}): Invalid argument (os error 22); the records are written and readable, but a machine crash may lose them (the next batch syncs them again)",
+                path.display()
+            )
+        );
+        // The kernel keeps the line as the thread's name (with its `\n`).
+        assert!(fs::read_to_string(path).unwrap().starts_with("a\n"));
+    }
+}

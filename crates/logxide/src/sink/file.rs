@@ -1156,11 +1156,26 @@ impl FileSink {
     }
 
     /// Syncs the records written so far, per the durability setting. A file with no storage
-    /// to sync (a pipe, a terminal) has nothing to do: its records are with the reader.
+    /// to sync (a pipe, a terminal) has nothing to do: its records are with the reader. The
+    /// error names the file and says what a failure means for the records.
     fn sync_records(&mut self) -> io::Result<()> {
         if !self.syncable {
             return Ok(());
         }
+        self.sync_storage().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot sync {} to stable storage (durability {}): {e}; the records are written and readable, but a machine crash may lose them (the next batch syncs them again)",
+                    self.path.display(),
+                    self.durability
+                ),
+            )
+        })
+    }
+
+    /// [`sync_records`](Self::sync_records)'s system calls.
+    fn sync_storage(&mut self) -> io::Result<()> {
         if let Some(region) = &self.region {
             if self.synced < region.offset() {
                 // Part of the unsynced range was in an earlier window (a sync failed before
