@@ -27,7 +27,8 @@
 //! the bidirectional-text controls (U+061C, U+200E/F, U+202A–E, U+2066–9) are written as
 //! visible escapes (`\n`, `\r`, `\t`, `\x1b`, `\u009b`, `\u2028`). The only raw control
 //! bytes in the output are the final `\n` of each line and, with color on, the sink's own
-//! color codes. Backslashes are printed as they are.
+//! color codes. Backslashes are printed as they are, except inside a quoted value, where
+//! `\` and `"` are written `\\` and `\"` (so the quotes delimit it).
 
 use std::ffi::OsStr;
 use std::fmt::{self, Write as _};
