@@ -169,12 +169,19 @@ impl<'a> Batch<'a> {
         self.ends.is_empty()
     }
 
-    /// Byte length of the first `n` records.
+    /// Byte length of the first `n` records (of all of them if the batch has fewer: a
+    /// sink's count of records written may be passed as it is).
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::new(b"a\nbb\n", &[2, 5]);
+    /// assert_eq!(batch.prefix_bytes(1), 2);
+    /// assert_eq!(batch.prefix_bytes(9), 5);
+    /// ```
     pub fn prefix_bytes(&self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            self.ends[n - 1] - self.start
+        match n.min(self.ends.len()) {
+            0 => 0,
+            n => self.ends[n - 1] - self.start,
         }
     }
 
@@ -856,6 +863,20 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// `prefix_bytes` of more records than the batch holds is the whole batch (as `take`),
+    /// not a panic: a sink's own count (an error's `written`) may be passed as it is.
+    #[test]
+    fn prefix_bytes_past_the_last_record_is_the_whole_batch() {
+        let batch = Batch::new(b"a\nbb\n", &[2, 5]);
+        assert_eq!(
+            [0, 1, 2, 3, usize::MAX].map(|n| batch.prefix_bytes(n)),
+            [0, 2, 5, 5, 5]
+        );
+        let tail = batch.skip(1);
+        assert_eq!([0, 1, 2].map(|n| tail.prefix_bytes(n)), [0, 3, 3]);
+        assert_eq!(batch.skip(2).prefix_bytes(1), 0);
     }
 
     #[test]
