@@ -1954,3 +1954,46 @@ fn a_rotation_that_keeps_failing_writes_every_batch_and_reports_each() {
     );
     assert_eq!(names(dir.path()), ["app.20240301T120000.log", "app.log"]);
 }
+
+/// A rotating file with durability on, through a link to `one/real.log` (created by the
+/// open: `one` is to be synced), the link then retargeted to `two/real.log` and `one` moved
+/// away, so that `one` can never be synced. Returns the temporary directory, the sink, and
+/// the paths of `one` (as it was) and `two`.
+fn durable_sink_with_an_unsyncable_directory() -> (tempfile::TempDir, RotatingFile, PathBuf, PathBuf)
+{
+    use logxide::sink::Durability;
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    fs::create_dir(&one).unwrap();
+    fs::create_dir(&two).unwrap();
+    let link = dir.path().join("app.log");
+    std::os::unix::fs::symlink(one.join("real.log"), &link).unwrap();
+    let sink = RotateOptions::new()
+        .clock(ManualClock::at(T0))
+        .max_bytes(4)
+        .file(FileOptions::new().durability(Durability::Data))
+        .open(&link)
+        .unwrap();
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(two.join("real.log"), &link).unwrap();
+    fs::rename(&one, dir.path().join("one-moved")).unwrap();
+    (dir, sink, one, two)
+}
+
+/// A directory sync that fails for a file the sink no longer writes (a link retargeted
+/// since) names that file, not the current one.
+#[test]
+fn a_failed_directory_sync_names_the_file_it_was_for() {
+    let (_dir, mut sink, one, two) = durable_sink_with_an_unsyncable_directory();
+    let err = sink.write_batch(&Owned::new(&["a"]).batch()).unwrap_err();
+    assert_eq!(err.written, 1);
+    assert_eq!(sink.file(), two.join("real.log"));
+    assert_eq!(
+        err.error.to_string(),
+        format!(
+            "cannot sync the directory {}, where {} was created: No such file or directory (os error 2); the records are in the file, but a crash may undo its creation and lose every record in it (the sync is tried again with the next batch)",
+            one.display(),
+            one.join("real.log").display()
+        )
+    );
+}

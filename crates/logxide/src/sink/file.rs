@@ -684,7 +684,7 @@ pub struct FileSink {
     /// Directories whose entries changed (the file or its parents were created, a rotation
     /// renamed the file) and are not synced yet; synced with the next batch when durability
     /// is on, never otherwise.
-    dirs_unsynced: Vec<(PathBuf, DirChange)>,
+    dirs_unsynced: Vec<PendingDir>,
     /// Directories synced so far (see [`FileSink::directory_syncs`]).
     dir_syncs: u64,
 }
@@ -720,7 +720,11 @@ impl FileSink {
                         } else {
                             up
                         };
-                        dirs_unsynced.push((up.to_owned(), DirChange::Parent));
+                        dirs_unsynced.push(PendingDir {
+                            dir: up.to_owned(),
+                            change: DirChange::Parent,
+                            file: path.to_owned(),
+                        });
                         missing = up;
                     }
                     dirs_unsynced.reverse();
@@ -739,9 +743,14 @@ impl FileSink {
             } else {
                 path.to_owned()
             };
-            Some(match file.parent() {
+            let dir = match file.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
                 _ => PathBuf::from("."),
+            };
+            Some(PendingDir {
+                dir,
+                change: DirChange::Created,
+                file,
             })
         } else {
             None
@@ -774,9 +783,9 @@ impl FileSink {
         let file = oo
             .open(path)
             .map_err(|e| explain_open_error(opts, path, e))?;
-        if let Some(dir) = created_dir {
-            if !dirs_unsynced.iter().any(|(d, _)| *d == dir) {
-                dirs_unsynced.push((dir, DirChange::Created));
+        if let Some(created) = created_dir {
+            if !dirs_unsynced.iter().any(|p| p.dir == created.dir) {
+                dirs_unsynced.push(created);
             }
         }
         let meta = file.metadata()?;
@@ -1095,12 +1104,24 @@ impl FileSink {
     /// already pending is synced once; a rotation there (which also created the new file) is
     /// what its failed sync reports.
     pub(super) fn directory_changed(&mut self, dir: &Path, change: DirChange) {
+        let file = self.path.clone();
+        self.pending_dir(PendingDir {
+            dir: dir.to_owned(),
+            change,
+            file,
+        });
+    }
+
+    /// Adds `new` to the directories to sync (with durability on); for a directory already
+    /// there, the change a crash may undo more of is the one kept (with its file).
+    fn pending_dir(&mut self, new: PendingDir) {
         if self.durability == Durability::None {
             return;
         }
-        match self.dirs_unsynced.iter_mut().find(|(d, _)| d == dir) {
-            Some((_, pending)) => *pending = (*pending).max(change),
-            None => self.dirs_unsynced.push((dir.to_owned(), change)),
+        match self.dirs_unsynced.iter_mut().find(|p| p.dir == new.dir) {
+            Some(pending) if pending.change < new.change => *pending = new,
+            Some(_) => {}
+            None => self.dirs_unsynced.push(new),
         }
     }
 
@@ -1119,9 +1140,9 @@ impl FileSink {
     /// Puts `new` in this sink's place: the directories this one had yet to sync are synced
     /// with `new`'s next batch, and the syncs it made stay counted.
     pub(super) fn replace_with(&mut self, new: FileSink) {
-        let old = std::mem::replace(self, new);
-        for (dir, change) in &old.dirs_unsynced {
-            self.directory_changed(dir, *change);
+        let mut old = std::mem::replace(self, new);
+        for pending in std::mem::take(&mut old.dirs_unsynced) {
+            self.pending_dir(pending);
         }
         self.dir_syncs += old.dir_syncs;
     }
@@ -1147,8 +1168,8 @@ impl FileSink {
     /// Syncs the directories whose entries changed, in order; one that fails stays pending
     /// (with those after it), tried again with the next sync.
     fn sync_dirs(&mut self) -> io::Result<()> {
-        while let Some((dir, change)) = self.dirs_unsynced.first() {
-            sync_dir(dir).map_err(|e| change.sync_error(dir, &self.path, e))?;
+        while let Some(p) = self.dirs_unsynced.first() {
+            sync_dir(&p.dir).map_err(|e| p.change.sync_error(&p.dir, &p.file, e))?;
             self.dirs_unsynced.remove(0);
             self.dir_syncs += 1;
         }
@@ -1246,6 +1267,15 @@ impl DirChange {
             ),
         )
     }
+}
+
+/// A directory whose entries changed for a file (the one the sink wrote then: a link
+/// retargeted since leaves it behind) and are not synced yet.
+#[derive(Debug)]
+struct PendingDir {
+    dir: PathBuf,
+    change: DirChange,
+    file: PathBuf,
 }
 
 /// `fsync` of a directory: makes the entries created, renamed or removed in it durable.
