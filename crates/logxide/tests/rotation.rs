@@ -1755,8 +1755,16 @@ fn a_failed_sync_in_a_split_batch_still_writes_the_rest() {
         err.error.to_string().contains("cannot sync the directory"),
         "{err}"
     );
-    // "a", "b" fill the file; the rotation before "c" fails (its sync fails first), so "c"
-    // goes into the current file too.
+    // "a", "b" fill the file; the rotation before "c" fails (its directory is gone), so "c"
+    // goes into the current file too; the error tells both failures.
+    assert!(
+        err.error.to_string().starts_with(&format!(
+            "cannot rotate {}: cannot list the directory {}: ",
+            path.display(),
+            logs.display()
+        )),
+        "{err}"
+    );
     assert_eq!(sink.rotation_failures(), 1);
     assert_eq!(fs::read(moved.join("app.log")).unwrap(), b"a\nb\nc\n");
 }
@@ -1996,4 +2004,27 @@ fn a_failed_directory_sync_names_the_file_it_was_for() {
             one.join("real.log").display()
         )
     );
+}
+
+/// A directory that cannot be synced (durability on; here the old destination's, after a
+/// retargeted link) does not stop rotations: they have nothing to do with it. Its error is
+/// still every batch's, and the records are synced, so the file stays within `max_bytes`.
+#[test]
+fn a_directory_that_cannot_be_synced_does_not_stop_rotations() {
+    let (_dir, mut sink, one, two) = durable_sink_with_an_unsyncable_directory();
+    let unsyncable = format!("cannot sync the directory {}, ", one.display());
+    for record in ["a", "b", "c"] {
+        let err = sink
+            .write_batch(&Owned::new(&[record]).batch())
+            .unwrap_err();
+        assert_eq!(err.written, 1);
+        assert!(err.error.to_string().starts_with(&unsyncable), "{err}");
+    }
+    assert_eq!((sink.rotations(), sink.rotation_failures()), (1, 0));
+    assert_eq!(names(&two), ["real.20240301T120000.log", "real.log"]);
+    assert_eq!(
+        fs::read(two.join("real.20240301T120000.log")).unwrap(),
+        b"a\nb\n"
+    );
+    assert_eq!(fs::read(two.join("real.log")).unwrap(), b"c\n");
 }

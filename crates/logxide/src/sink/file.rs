@@ -1165,6 +1165,17 @@ impl FileSink {
         self.sync_records().and(dirs)
     }
 
+    /// Before a rotation renames the file (with durability on): syncs its records, which are
+    /// synced no more once it is rotated, but not the pending directories — a directory that
+    /// cannot be synced has nothing to do with the rotation, and stays pending (the
+    /// rotation's own change is synced with the next batch).
+    pub(super) fn sync_before_rotation(&mut self) -> io::Result<()> {
+        if self.durability == Durability::None {
+            return Ok(());
+        }
+        self.sync_records()
+    }
+
     /// Syncs the directories whose entries changed, in order; one that fails stays pending
     /// (with those after it), tried again with the next sync.
     fn sync_dirs(&mut self) -> io::Result<()> {

@@ -27,7 +27,9 @@
 //! wrote at the path in between (it opened the path after the rename) are kept.
 //! With [`FileOptions::durability`] on (`data` or `full`), the rename and the new file are
 //! made durable with the batch written after the rotation: the directory is `fsync`ed then
-//! (a failure is that batch's error, as a failed sync of its records is).
+//! (a failure is that batch's error, as a failed sync of its records is). Before a rotation
+//! the records of the file are synced (after it they never are again: a failure is a failed
+//! rotation); a directory that cannot be synced does not stop rotations.
 //!
 //! # Naming
 //!
@@ -131,7 +133,8 @@
 //! all of it into one rotated file. A failed write returns the exact number of records of the batch
 //! that were written, in whichever files, before it; a failed sync (with
 //! [`FileOptions::durability`]) of records that were written does not stop the rest of the
-//! batch: it is written, and the error reported with the whole batch written.
+//! batch: it is written, and the error reported with the whole batch written (after a
+//! failed rotation's, when the batch had both).
 //!
 //! No rename of a rotation replaces a file: the active file is given its rotated name with a
 //! hard link, which fails on a name taken meanwhile (another process logging to the same file
@@ -1442,7 +1445,7 @@ impl RotatingFile {
     /// Gives the active file its rotated name for `stamp` (the next free counter): returns
     /// that name and its counter. On error the file is where it was, at its path.
     fn move_aside(&mut self, stamp: u64) -> io::Result<(PathBuf, u32)> {
-        self.inner.flush().map_err(|e| {
+        self.inner.sync_before_rotation().map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("cannot rotate {}: {e}", self.file.display()),
@@ -1729,9 +1732,13 @@ impl Sink for RotatingFile {
             }
             done += n;
         }
-        let error = failed
-            .or(unsynced)
-            .or_else(|| self.unreported_background_errors());
+        // A rotation (or link) that failed and a sync that failed are both told: neither
+        // hides the other batch after batch.
+        let error = match (failed, unsynced) {
+            (Some(f), Some(u)) => Some(io::Error::new(f.kind(), format!("{f}; and {u}"))),
+            (f, u) => f.or(u),
+        };
+        let error = error.or_else(|| self.unreported_background_errors());
         match error {
             // Every record is in the current file; the writer reports the error (a
             // background error not reported now is with the next batch).
