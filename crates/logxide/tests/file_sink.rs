@@ -954,6 +954,35 @@ fn permissions_above_0o777_are_refused_before_anything_is_created() {
     assert!(FileOptions::new().permissions(0o777).validate().is_ok());
 }
 
+/// A mode without the owner's write bit is refused by `validate` and by `open` before
+/// anything is created: the file could be written through the descriptor that creates it,
+/// but never opened again by its owner (appending at the next run, after a rotation failed).
+#[test]
+fn permissions_the_owner_cannot_write_are_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [0o444, 0o555, 0o0, 0o477] {
+        let expected = format!(
+            "invalid permissions {mode:#o}: the owner's write bit (0o200) is missing, so its owner could not open the log file again (to append at the next run, say); e.g. 0o644"
+        );
+        let options = FileOptions::new().permissions(mode);
+        let err = options.validate().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), expected);
+        let path = dir.path().join("missing").join("app.log");
+        let err = options.open(&path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(!dir.path().join("missing").exists());
+        let err = logxide::sink::RotateOptions::new()
+            .max_bytes(100)
+            .file(options)
+            .open(&path)
+            .unwrap_err();
+        assert_eq!(err.to_string(), expected);
+        assert!(!dir.path().join("missing").exists());
+    }
+    assert!(FileOptions::new().permissions(0o200).validate().is_ok());
+}
+
 /// With durability on, the directory entries of a new file (and of the missing directories
 /// created for it) are synced with the first batch, once; an existing file, or no
 /// durability, syncs no directory.

@@ -378,10 +378,11 @@ impl FileOptions {
     }
 
     /// Permission bits for a newly created file (default `0o644`); the process umask is
-    /// applied. An existing file keeps its permissions. At most `0o777`: setuid, setgid and
-    /// sticky bits (or anything above them) make [`validate`](Self::validate) and
-    /// [`open`](Self::open) fail with [`io::ErrorKind::InvalidInput`] before anything is
-    /// created.
+    /// applied. An existing file keeps its permissions. At most `0o777`, and with the
+    /// owner's write bit (`0o200`): setuid, setgid and sticky bits (or anything above them),
+    /// or a mode its owner could not open again for writing, make
+    /// [`validate`](Self::validate) and [`open`](Self::open) fail with
+    /// [`io::ErrorKind::InvalidInput`] before anything is created.
     ///
     /// ```
     /// use logxide::sink::FileOptions;
@@ -510,7 +511,7 @@ impl FileOptions {
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`]: an `mmap_chunk` of 0 or above 1 TiB with the `mmap`
     /// strategy, or
-    /// [`permissions`](Self::permissions) above `0o777`.
+    /// [`permissions`](Self::permissions) above `0o777` or without the owner's write bit.
     ///
     /// ```
     /// use logxide::sink::{FileOptions, IoStrategy};
@@ -524,6 +525,17 @@ impl FileOptions {
                 io::ErrorKind::InvalidInput,
                 format!(
                     "invalid permissions {:#o}: expected permission bits up to 0o777 (setuid, setgid and sticky bits are refused), e.g. 0o644",
+                    self.permissions
+                ),
+            ));
+        }
+        if self.permissions & 0o200 == 0 {
+            // Created, the file is written through the descriptor that created it; but its
+            // owner could never open it again.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "invalid permissions {:#o}: the owner's write bit (0o200) is missing, so its owner could not open the log file again (to append at the next run, say); e.g. 0o644",
                     self.permissions
                 ),
             ));
