@@ -1149,7 +1149,7 @@ fn a_nonblocking_fifo_with_a_slow_reader_gets_every_record() {
 
 /// A directory sync that fails (durability on) says which directory, what changed in it
 /// for which file, and what that means for the records: they are in the file, a crash may
-/// undo the change (and lose them with it), and the sync is tried again.
+/// undo the change (and lose them with it); a directory no longer at its path is given up.
 #[test]
 fn a_failed_directory_sync_says_what_changed_and_what_a_crash_may_lose() {
     let dir = tempfile::tempdir().unwrap();
@@ -1168,12 +1168,19 @@ fn a_failed_directory_sync_says_what_changed_and_what_a_crash_may_lose() {
     assert_eq!(
         err.error.to_string(),
         format!(
-            "cannot sync the directory {}, where {} was created: {enoent}; the records are in the file, but a crash may undo its creation and lose every record in it (the sync is tried again with the next batch)",
+            "cannot sync the directory {}, where {} was created: {enoent}; the records are in the file, but a crash may undo its creation and lose every record in it (the directory is no longer at that path: its sync is given up)",
             top.display(),
             path.display()
         )
     );
     assert_eq!(fs::read(dir.path().join("moved/app.log")).unwrap(), b"a\n");
+    // Gone from its path, the directory cannot be synced ever: given up, not an error of
+    // every batch from now on.
+    sink.write_batch(&Owned::new(&["b\n"]).batch()).unwrap();
+    assert_eq!(
+        fs::read(dir.path().join("moved/app.log")).unwrap(),
+        b"a\nb\n"
+    );
     // A directory in which one on the way to the file was created.
     let base = dir.path().join("base");
     fs::create_dir(&base).unwrap();
@@ -1188,7 +1195,7 @@ fn a_failed_directory_sync_says_what_changed_and_what_a_crash_may_lose() {
     assert_eq!(
         err.to_string(),
         format!(
-            "cannot sync the directory {}, where a directory on the way to {} was created: {enoent}; the records are in the file, but a crash may undo that creation and lose the file with every record in it (the sync is tried again with the next batch)",
+            "cannot sync the directory {}, where a directory on the way to {} was created: {enoent}; the records are in the file, but a crash may undo that creation and lose the file with every record in it (the directory is no longer at that path: its sync is given up)",
             base.display(),
             nested.display()
         )

@@ -1963,10 +1963,11 @@ fn a_rotation_that_keeps_failing_writes_every_batch_and_reports_each() {
     assert_eq!(names(dir.path()), ["app.20240301T120000.log", "app.log"]);
 }
 
-/// A rotating file with durability on, through a link to `one/real.log` (created by the
-/// open: `one` is to be synced), the link then retargeted to `two/real.log` and `one` moved
-/// away, so that `one` can never be synced. Returns the temporary directory, the sink, and
-/// the paths of `one` (as it was) and `two`.
+/// A rotating file with durability on (`max_bytes(4)`), through a link to `one/real.log`
+/// (created by the open: `one` is to be synced), the link then retargeted to `two/real.log`
+/// (holding 4 bytes already: the next record rotates it) and `one` moved away, so that `one`
+/// cannot be synced. Returns the temporary directory, the sink, and the paths of `one` (as
+/// it was) and `two`.
 fn durable_sink_with_an_unsyncable_directory() -> (tempfile::TempDir, RotatingFile, PathBuf, PathBuf)
 {
     use logxide::sink::Durability;
@@ -1983,6 +1984,7 @@ fn durable_sink_with_an_unsyncable_directory() -> (tempfile::TempDir, RotatingFi
         .open(&link)
         .unwrap();
     fs::remove_file(&link).unwrap();
+    fs::write(two.join("real.log"), b"xyz\n").unwrap();
     std::os::unix::fs::symlink(two.join("real.log"), &link).unwrap();
     fs::rename(&one, dir.path().join("one-moved")).unwrap();
     (dir, sink, one, two)
@@ -1999,7 +2001,7 @@ fn a_failed_directory_sync_names_the_file_it_was_for() {
     assert_eq!(
         err.error.to_string(),
         format!(
-            "cannot sync the directory {}, where {} was created: No such file or directory (os error 2); the records are in the file, but a crash may undo its creation and lose every record in it (the sync is tried again with the next batch)",
+            "cannot sync the directory {}, where {} was created: No such file or directory (os error 2); the records are in the file, but a crash may undo its creation and lose every record in it (the directory is no longer at that path: its sync is given up)",
             one.display(),
             one.join("real.log").display()
         )
@@ -2008,23 +2010,29 @@ fn a_failed_directory_sync_names_the_file_it_was_for() {
 
 /// A directory that cannot be synced (durability on; here the old destination's, after a
 /// retargeted link) does not stop rotations: they have nothing to do with it. Its error is
-/// still every batch's, and the records are synced, so the file stays within `max_bytes`.
+/// the batch's, the records are synced, and the file stays within `max_bytes`.
 #[test]
 fn a_directory_that_cannot_be_synced_does_not_stop_rotations() {
     let (_dir, mut sink, one, two) = durable_sink_with_an_unsyncable_directory();
+    // The batch rotates "xyz" before its record, with `one` still to be synced.
+    let err = sink.write_batch(&Owned::new(&["a"]).batch()).unwrap_err();
+    assert_eq!(err.written, 1);
     let unsyncable = format!("cannot sync the directory {}, ", one.display());
-    for record in ["a", "b", "c"] {
-        let err = sink
-            .write_batch(&Owned::new(&[record]).batch())
-            .unwrap_err();
-        assert_eq!(err.written, 1);
-        assert!(err.error.to_string().starts_with(&unsyncable), "{err}");
-    }
+    assert!(err.error.to_string().starts_with(&unsyncable), "{err}");
     assert_eq!((sink.rotations(), sink.rotation_failures()), (1, 0));
-    assert_eq!(names(&two), ["real.20240301T120000.log", "real.log"]);
+    write(&mut sink, &["b"]);
+    write(&mut sink, &["c"]);
+    assert_eq!((sink.rotations(), sink.rotation_failures()), (2, 0));
     assert_eq!(
-        fs::read(two.join("real.20240301T120000.log")).unwrap(),
-        b"a\nb\n"
+        names(&two),
+        [
+            "real.20240301T120000.1.log",
+            "real.20240301T120000.log",
+            "real.log"
+        ]
     );
-    assert_eq!(fs::read(two.join("real.log")).unwrap(), b"c\n");
+    assert_eq!(
+        all_contents(&two.join("real.log")),
+        [&b"xyz\n"[..], b"a\nb\n", b"c\n"]
+    );
 }

@@ -222,7 +222,8 @@ impl FromStr for OpenMode {
 /// sync: there durability changes nothing (no error either).
 /// A directory that cannot be synced does not stop the records' own sync: the batch's error
 /// says which directory, what changed there and what a crash may lose, and the directory is
-/// tried again with the next batch (each one an error until it syncs).
+/// tried again with the next batch (each one an error until it syncs) — unless it is no
+/// longer at its path (moved away, deleted): that sync is given up, reported once.
 ///
 /// Parsed case-insensitively from `none`, `data` or `fdatasync`, and `full` or `fsync`;
 /// displayed and serialized as `none` / `data` / `full`.
@@ -1188,15 +1189,26 @@ impl FileSink {
         self.sync_records()
     }
 
-    /// Syncs the directories whose entries changed, in order; one that fails stays pending
-    /// (with those after it), tried again with the next sync.
+    /// Syncs the directories whose entries changed, each whatever became of the others; the
+    /// first failure is the error. One that fails stays pending, tried again with the next
+    /// sync — unless it is no longer at its path (moved away or deleted): it could never be
+    /// synced there, so it is given up, not an error of every batch from then on.
     fn sync_dirs(&mut self) -> io::Result<()> {
-        while let Some(p) = self.dirs_unsynced.first() {
-            sync_dir(&p.dir).map_err(|e| p.change.sync_error(&p.dir, &p.file, e))?;
-            self.dirs_unsynced.remove(0);
-            self.dir_syncs += 1;
-        }
-        Ok(())
+        let mut first: Option<io::Error> = None;
+        let mut dir_syncs = 0;
+        self.dirs_unsynced.retain(|p| match sync_dir(&p.dir) {
+            Ok(()) => {
+                dir_syncs += 1;
+                false
+            }
+            Err(e) => {
+                let gone = e.kind() == io::ErrorKind::NotFound;
+                first.get_or_insert_with(|| p.change.sync_error(&p.dir, &p.file, e, gone));
+                !gone
+            }
+        });
+        self.dir_syncs += dir_syncs;
+        first.map_or(Ok(()), Err)
     }
 
     /// Syncs the records written so far, per the durability setting. A file with no storage
@@ -1266,8 +1278,8 @@ pub(super) enum DirChange {
 impl DirChange {
     /// The error of a failed sync of `dir` for the file at `file`: which directory, what
     /// changed in it, and what that means for the records (written, but a crash may undo
-    /// the change and lose them with it; the sync is tried again).
-    fn sync_error(self, dir: &Path, file: &Path, e: io::Error) -> io::Error {
+    /// the change and lose them with it); and whether it is tried again (not when `gone`).
+    fn sync_error(self, dir: &Path, file: &Path, e: io::Error, gone: bool) -> io::Error {
         let (file, dir) = (file.display(), dir.display());
         let (what, loss) = match self {
             DirChange::Parent => (
@@ -1283,11 +1295,13 @@ impl DirChange {
                 "the records are in the new file, but a crash may undo the rotation and lose the new file with every record in it",
             ),
         };
+        let then = match gone {
+            true => "the directory is no longer at that path: its sync is given up",
+            false => "the sync is tried again with the next batch",
+        };
         io::Error::new(
             e.kind(),
-            format!(
-                "cannot sync the directory {dir}, where {what}: {e}; {loss} (the sync is tried again with the next batch)"
-            ),
+            format!("cannot sync the directory {dir}, where {what}: {e}; {loss} ({then})"),
         )
     }
 }
@@ -1562,8 +1576,8 @@ mod tests {
                 "{err}"
             );
             assert_eq!(sink.synced, 2, "{strategy}");
-            // Still pending: tried again (and failing) with the next batch, the records synced.
-            sink.write_batch(&Batch::new(b"b\n", &[2])).unwrap_err();
+            // Given up (gone from its path): the next batch is synced without an error.
+            sink.write_batch(&Batch::new(b"b\n", &[2])).unwrap();
             assert_eq!(sink.synced, 4, "{strategy}");
         }
     }

@@ -2018,7 +2018,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "cannot sync the directory {}, where {} was rotated: No such file or directory (os error 2); the records are in the new file, but a crash may undo the rotation and lose the new file with every record in it (the sync is tried again with the next batch)",
+                "cannot sync the directory {}, where {} was rotated: No such file or directory (os error 2); the records are in the new file, but a crash may undo the rotation and lose the new file with every record in it (the directory is no longer at that path: its sync is given up)",
                 logs.display(),
                 path.display()
             )
