@@ -86,7 +86,9 @@
 //! Compression ([`RotateOptions::compress`]) and retention ([`RotateOptions::keep`],
 //! [`RotateOptions::max_age`]) run on one background thread per sink, started the first time
 //! it has work and fed by an unbounded channel, so logging never waits for them. A file is
-//! compressed into `<final name>.tmp` (with the rotated file's mode), which is synced,
+//! compressed into `<final name>.tmp` (created new, with the rotated file's mode: a file or
+//! link already at that name is never written through, the compression fails and the
+//! rotated file stays uncompressed), which is synced,
 //! renamed to the final name, and only then is the uncompressed file deleted: after a crash
 //! there is either the uncompressed rotated file or a complete compressed one under the final
 //! name, never a half-written one. On open, leftover `*.gz.tmp` and `*.zst.tmp` files of this
@@ -922,16 +924,19 @@ fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
         Err(e) => return Err(e),
     };
     let tmp = with_suffix(&dest, "tmp");
+    // The compressed file gets the rotated file's mode (the log's configured permissions),
+    // from its creation on: never more readable than the records were. It is created new
+    // (`O_EXCL`): whatever is at the name already — a link planted in a shared directory,
+    // say — is neither written through nor truncated, nor removed (the open removes the
+    // sink's own leftovers).
+    let permissions = input.metadata()?.permissions();
+    let out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(permissions.mode() & 0o777)
+        .open(&tmp)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", tmp.display())))?;
     let result = (|| {
-        // The compressed file gets the rotated file's mode (the log's configured
-        // permissions), from its creation on: never more readable than the records were.
-        let permissions = input.metadata()?.permissions();
-        let out = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(permissions.mode() & 0o777)
-            .open(&tmp)?;
         out.set_permissions(permissions)?;
         let file = match compression {
             Compression::Gzip => {
@@ -1942,6 +1947,31 @@ mod tests {
             "{err}"
         );
         assert_eq!(sink.background_errors().0, 3);
+    }
+
+    /// The compressed file is created new: a symbolic link (or any file) at its temporary
+    /// name — planted by another user of a shared log directory — is never written through
+    /// nor truncated; the compression fails and the rotated file stays uncompressed.
+    #[test]
+    fn compression_never_writes_through_a_file_at_its_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("app.20240301T120000.log");
+        fs::write(&src, b"a\n").unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious\n").unwrap();
+        let tmp = with_suffix(&with_suffix(&src, "gz"), "tmp");
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        let err = compress_file(&src, Compression::Gzip).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("cannot create {}: File exists (os error 17)", tmp.display())
+        );
+        assert_eq!(fs::read(&victim).unwrap(), b"precious\n");
+        assert_eq!(fs::read(&src).unwrap(), b"a\n");
+        assert!(fs::symlink_metadata(with_suffix(&src, "gz")).is_err());
+        // The planted name is left as it was (it is not the sink's to remove).
+        assert!(fs::symlink_metadata(&tmp).unwrap().file_type().is_symlink());
     }
 
     /// Putting a rotated file back never replaces a file at the active path.
