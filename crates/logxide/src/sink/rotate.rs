@@ -91,7 +91,10 @@
 //! rotated file stays uncompressed), which is synced,
 //! renamed to the final name, and only then is the uncompressed file deleted: after a crash
 //! there is either the uncompressed rotated file or a complete compressed one under the final
-//! name, never a half-written one. On open, leftover `*.gz.tmp` and `*.zst.tmp` files of this
+//! name, never a half-written one (a rotated file whose compressed name is taken already is
+//! deleted only when that file holds exactly its records, compressed: an earlier run that
+//! stopped before the deletion; anything else there is left, the rotated file kept, and the
+//! error counted). On open, leftover `*.gz.tmp` and `*.zst.tmp` files of this
 //! log are deleted and uncompressed rotated files are queued for compression again (when
 //! compression is on). The directory is listed and the leftovers deleted before the active
 //! file is opened (and, in mode `w`, truncated): when either fails, the open fails with the
@@ -913,16 +916,27 @@ fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
         return Ok(());
     };
     let dest = with_suffix(src, ext);
-    if dest.exists() {
-        // An earlier run renamed the complete compressed file, then stopped before deleting
-        // the original.
-        return remove_if_present(src);
-    }
     let mut input = match File::open(src) {
         Ok(input) => input,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
+    if fs::symlink_metadata(&dest).is_ok() {
+        // An earlier run renamed the complete compressed file, then stopped before deleting
+        // the original — if that is what it holds: anything else at the name (a link,
+        // someone else's file) is left, and so are the records.
+        if holds_compressed(&dest, &mut input, compression)? {
+            return remove_if_present(src);
+        }
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists and does not hold {} compressed: both kept",
+                dest.display(),
+                src.display()
+            ),
+        ));
+    }
     let tmp = with_suffix(&dest, "tmp");
     // The compressed file gets the rotated file's mode (the log's configured permissions),
     // from its creation on: never more readable than the records were. It is created new
@@ -966,6 +980,56 @@ fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Whether `dest` is a regular file (not a link) whose content, decompressed, is exactly
+/// `original`'s (read from where it is). A file that does not decompress holds something
+/// else.
+fn holds_compressed(
+    dest: &Path,
+    original: &mut File,
+    compression: Compression,
+) -> io::Result<bool> {
+    use std::io::Read;
+    if !fs::symlink_metadata(dest)?.is_file() {
+        return Ok(false);
+    }
+    let file = io::BufReader::new(File::open(dest)?);
+    let mut decoded: Box<dyn Read> = match compression {
+        Compression::Gzip => Box::new(flate2::bufread::GzDecoder::new(file)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
+        Compression::None => return Ok(false),
+    };
+    let mut original = io::BufReader::new(original);
+    let (mut a, mut b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        // Any failure to decode (not gzip or zstd, cut short, unreadable) is doubt: the
+        // rotated file is kept.
+        let Ok(n) = read_full(&mut decoded, &mut a) else {
+            return Ok(false);
+        };
+        let m = read_full(&mut original, &mut b[..n.max(1)])?;
+        if n != m || a[..n] != b[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+/// Reads into `buf` until it is full or the reader ends; returns how many bytes.
+fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
 
 enum Job {
@@ -1972,6 +2036,63 @@ mod tests {
         assert!(fs::symlink_metadata(with_suffix(&src, "gz")).is_err());
         // The planted name is left as it was (it is not the sink's to remove).
         assert!(fs::symlink_metadata(&tmp).unwrap().file_type().is_symlink());
+    }
+
+    /// A file at the compressed name is taken for an earlier run's finished compression (the
+    /// rotated file then deleted) only when it holds exactly the rotated file's records:
+    /// anything else there — a link, someone else's file, a different log — is left, and so
+    /// is the rotated file, with an error saying so.
+    #[test]
+    fn a_compressed_name_taken_by_another_file_never_costs_the_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("app.20240301T120000.log");
+        let dest = with_suffix(&src, "gz");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious\n").unwrap();
+        let gzip = |bytes: &[u8]| {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(bytes).unwrap();
+            enc.finish().unwrap()
+        };
+        let expected = format!(
+            "{} exists and does not hold {} compressed: both kept",
+            dest.display(),
+            src.display()
+        );
+        // A link (even to the very same compressed records), a file with other records,
+        // a file that is no gzip at all.
+        fs::write(&victim, gzip(b"a\n")).unwrap();
+        let planted: [&dyn Fn(); 3] = [
+            &|| std::os::unix::fs::symlink(&victim, &dest).unwrap(),
+            &|| fs::write(&dest, gzip(b"b\n")).unwrap(),
+            &|| fs::write(&dest, b"not gzip").unwrap(),
+        ];
+        for plant in planted {
+            fs::write(&src, b"a\n").unwrap();
+            let _ = fs::remove_file(&dest);
+            plant();
+            let before = fs::read(&dest).unwrap();
+            let err = compress_file(&src, Compression::Gzip).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+            assert_eq!(err.to_string(), expected);
+            assert_eq!(fs::read(&src).unwrap(), b"a\n");
+            assert_eq!(fs::read(&dest).unwrap(), before);
+        }
+        // The earlier run's own compressed file: the rotated one goes.
+        fs::remove_file(&dest).unwrap();
+        fs::write(&dest, gzip(b"a\n")).unwrap();
+        compress_file(&src, Compression::Gzip).unwrap();
+        assert!(!src.exists());
+        assert_eq!(fs::read(&victim).unwrap(), gzip(b"a\n"));
+        // The same with zstd: its own file, then another log's.
+        let zst = with_suffix(&src, "zst");
+        for (other, kept) in [(&b"a\n"[..], false), (&b"b\n"[..], true)] {
+            fs::write(&src, b"a\n").unwrap();
+            fs::write(&zst, zstd::stream::encode_all(other, 3).unwrap()).unwrap();
+            assert_eq!(compress_file(&src, Compression::Zstd).is_err(), kept);
+            assert_eq!(src.exists(), kept);
+        }
     }
 
     /// Putting a rotated file back never replaces a file at the active path.
