@@ -804,6 +804,55 @@ fn a_file_truncated_by_another_tool_gets_no_hole_and_its_length_resyncs() {
     }
 }
 
+/// Another process that appends text without a final newline between two batches does not
+/// get the next record glued onto its line; one that ends a line the sink found open gets
+/// no empty line after it. The file's last byte is looked at when its size changed.
+#[test]
+fn a_line_another_process_leaves_open_or_ends_is_followed_exactly() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let append = |bytes: &[u8]| {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(bytes)
+            .unwrap()
+    };
+    for strategy in [IoStrategy::Line, IoStrategy::Block] {
+        for mode in MODES {
+            let name = format!("{strategy} {mode}");
+            fs::write(&path, b"").unwrap();
+            let mut sink = opts(strategy).open_mode(mode).open(&path).unwrap();
+            write(&mut sink, &["{\"a\":1}\n"]);
+            append(b"xyz");
+            write(&mut sink, &["{\"b\":2}\n"]);
+            assert_eq!(
+                fs::read(&path).unwrap(),
+                b"{\"a\":1}\nxyz\n{\"b\":2}\n",
+                "{name}"
+            );
+            // A torn line (found when appending: foreign text without a newline) that the
+            // other process ends itself.
+            drop(sink);
+            fs::write(&path, b"foreign").unwrap();
+            let mut sink = opts(strategy)
+                .open_mode(OpenMode::Append)
+                .open(&path)
+                .unwrap();
+            append(b" text\n");
+            write(&mut sink, &["{\"c\":3}\n"]);
+            assert_eq!(
+                fs::read(&path).unwrap(),
+                b"foreign text\n{\"c\":3}\n",
+                "{name}"
+            );
+            assert_eq!(sink.len(), 21, "{name}");
+        }
+    }
+}
+
 /// A write to a pipe that fails part-way (here a full non-blocking pipe nobody reads, given
 /// up after the sink's `would_block_timeout`) leaves the start of a record in the pipe,
 /// where it cannot be cut: the next record starts on a line of its own instead of being

@@ -414,7 +414,9 @@ impl FileOptions {
     /// by a new file at the path before the next batch (default `true`, `line` and `block`
     /// strategies). It costs one `stat` per batch, which also gives the file's real size:
     /// after another tool truncated the file in place (logrotate's `copytruncate`),
-    /// [`FileSink::len`] follows. With `false` — and always with `mmap` — the sink keeps
+    /// [`FileSink::len`] follows; after another process wrote to it, its last byte says
+    /// whether that process left a line open (the next record then starts on a line of its
+    /// own, never glued onto it). With `false` — and always with `mmap` — the sink keeps
     /// writing to the file it opened, wherever it went (into nothing, if it was deleted).
     /// Where the path cannot be opened again (a directory put there, permissions), a batch
     /// goes into the moved file while that still has a name, reported as an error with every
@@ -913,12 +915,17 @@ impl FileSink {
     /// Takes the size of the open file (from the `stat` of [`follow_path`](Self::follow_path))
     /// as its length: another tool may have truncated it (logrotate's copytruncate) or written
     /// to it, and the next `write(2)` goes to its real end (`O_APPEND`).
+    /// The file's last byte then says whether a line is open: another process may have
+    /// appended text without a final newline (the next record must not be glued onto it) or
+    /// ended a line the sink found open (no empty line after it).
     fn resync_len(&mut self, size: u64) {
         if size != self.len {
             self.len = size;
             if size == 0 {
                 // Emptied: no torn line left to end.
                 self.torn = false;
+            } else if let Ok(last) = last_byte(&self.file, size) {
+                self.torn = last != b'\n';
             }
         }
     }
@@ -1342,6 +1349,22 @@ fn last_line_start(file: &File, end: u64) -> io::Result<u64> {
         pos = start;
     }
     Ok(0)
+}
+
+/// The byte of `file` at `size - 1` (its last, `size` being its length). A write-only
+/// handle (truncate mode) is read through `/proc/self/fd`.
+fn last_byte(file: &File, size: u64) -> io::Result<u8> {
+    let mut last = [0u8];
+    let at = size.saturating_sub(1);
+    match file.read_exact_at(&mut last, at) {
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+            use std::os::unix::io::AsRawFd;
+            File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))?
+                .read_exact_at(&mut last, at)?
+        }
+        other => other?,
+    }
+    Ok(last[0])
 }
 
 /// True if `file` holds `bytes` at `offset`.
