@@ -1320,3 +1320,38 @@ fn a_failed_sync_of_the_records_names_the_file_and_what_it_means() {
         assert!(fs::read_to_string(path).unwrap().starts_with("a\n"));
     }
 }
+
+/// A dangling symbolic link at the path is opened as a rotating file opens it: the
+/// destination is created, with its missing directories (`create_parents`, the default; made
+/// durable with durability on), and the link kept; with `create_parents(false)` the error
+/// names the destination's missing directory.
+#[test]
+fn a_dangling_link_gets_its_destination_with_its_missing_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("app.log");
+    let dest = dir.path().join("missing/dir/real.log");
+    std::os::unix::fs::symlink(&dest, &link).unwrap();
+    let err = FileOptions::new()
+        .create_parents(false)
+        .open(&link)
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot open log file {}: the directory {} does not exist (create_parents is off) (os error 2)",
+            link.display(),
+            dest.parent().unwrap().display()
+        )
+    );
+    assert!(!dir.path().join("missing").exists());
+    let mut sink = FileOptions::new()
+        .durability(Durability::Data)
+        .open(&link)
+        .unwrap();
+    write(&mut sink, &["a\n"]);
+    // The directory the first was created in, the one the second was, the file's.
+    assert_eq!(sink.directory_syncs(), 3);
+    assert_eq!(fs::read(&dest).unwrap(), b"a\n");
+    assert_eq!(fs::read_link(&link).unwrap(), dest);
+}

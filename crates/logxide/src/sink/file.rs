@@ -432,9 +432,11 @@ impl FileOptions {
         self
     }
 
-    /// Whether missing parent directories are created (default `true`). With `false`, a
-    /// missing directory makes [`FileOptions::open`] fail with [`io::ErrorKind::NotFound`]
-    /// and an error naming the directory.
+    /// Whether missing parent directories are created (default `true`): the file's, or
+    /// where a symbolic link at the path dangles, its destination's (the open creates the
+    /// destination, the link kept). With `false`, a missing directory makes
+    /// [`FileOptions::open`] fail with [`io::ErrorKind::NotFound`] and an error naming the
+    /// directory.
     ///
     /// ```
     /// use logxide::sink::FileOptions;
@@ -588,6 +590,16 @@ impl FileOptions {
 /// overflowing).
 const MAX_MMAP_CHUNK: u64 = 1 << 40;
 
+/// The file an open of `path` opens: with symbolic links followed, the destination of a link
+/// at `path` (the end of a dangling chain: the file the open creates), else `path`.
+fn opened_file(opts: &FileOptions, path: &Path) -> PathBuf {
+    if opts.follow_symlinks {
+        super::rotate::resolve_links(path).unwrap_or_else(|_| path.to_owned())
+    } else {
+        path.to_owned()
+    }
+}
+
 /// Says why opening `path` failed when the OS error alone would not: a symlink refused by
 /// `O_NOFOLLOW` (reported by Linux as "too many levels of symbolic links"), or a missing
 /// directory. The error keeps its kind.
@@ -606,7 +618,8 @@ fn explain_open_error(opts: &FileOptions, path: &Path, err: io::Error) -> io::Er
         );
     }
     if err.kind() == io::ErrorKind::NotFound {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let target = opened_file(opts, path);
+        if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
             if !parent.exists() {
                 let hint = if opts.create_parents {
                     ""
@@ -721,12 +734,14 @@ impl FileSink {
         let page = mmap::page_size();
         opts.validate()?;
         let durable = opts.durability != Durability::None;
+        // The file opened: a symbolic link's destination (where the link dangles, the file
+        // created, in directories created for it), or the path itself.
+        let target = opened_file(opts, path);
         // The directories whose entries this open creates (see `Durability`): the parent of
-        // each directory created and, if the file is new, its own directory (a symbolic link's
-        // destination's, where the link dangles).
+        // each directory created and, if the file is new, its own directory.
         let mut dirs_unsynced = Vec::new();
         if opts.create_parents {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
                 if durable {
                     let mut missing = parent;
                     while let Some(up) = missing.parent().filter(|_| !missing.exists()) {
@@ -753,11 +768,7 @@ impl FileSink {
             }
         }
         let created_dir = if durable && fs::metadata(path).is_err() {
-            let file = if opts.follow_symlinks {
-                super::rotate::resolve_links(path).unwrap_or_else(|_| path.to_owned())
-            } else {
-                path.to_owned()
-            };
+            let file = target.clone();
             let dir = match file.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
                 _ => PathBuf::from("."),
