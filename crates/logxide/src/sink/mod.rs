@@ -185,9 +185,17 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// How many records lie completely within the first `bytes` bytes of the batch.
+    /// How many records lie completely within the first `bytes` bytes of the batch (any
+    /// number of bytes: `usize::MAX` counts them all).
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::new(b"a\nbb\n", &[2, 5]);
+    /// assert_eq!(batch.records_within(4), 1);
+    /// assert_eq!(batch.skip(1).records_within(usize::MAX), 1);
+    /// ```
     pub fn records_within(&self, bytes: usize) -> usize {
-        let limit = self.start + bytes;
+        let limit = self.start.saturating_add(bytes);
         self.ends.partition_point(|&e| e <= limit)
     }
 
@@ -877,6 +885,20 @@ mod tests {
         let tail = batch.skip(1);
         assert_eq!([0, 1, 2].map(|n| tail.prefix_bytes(n)), [0, 3, 3]);
         assert_eq!(batch.skip(2).prefix_bytes(1), 0);
+    }
+
+    /// `records_within` of any number of bytes, up to `usize::MAX`, also on a batch's tail
+    /// (whose records start past 0 in the buffer): no overflow (a panic in debug builds, a
+    /// count of 0 in release ones).
+    #[test]
+    fn records_within_any_number_of_bytes_counts_without_overflow() {
+        let batch = Batch::new(b"a\nbb\nccc\n", &[2, 5, 9]);
+        let tail = batch.skip(1);
+        assert_eq!(
+            [0, 2, 3, 6, 7, usize::MAX].map(|n| tail.records_within(n)),
+            [0, 0, 1, 1, 2, 2]
+        );
+        assert_eq!(batch.records_within(usize::MAX), 3);
     }
 
     #[test]
