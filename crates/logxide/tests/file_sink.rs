@@ -1312,7 +1312,7 @@ fn a_failed_sync_of_the_records_names_the_file_and_what_it_means() {
         assert_eq!(
             err.error.to_string(),
             format!(
-                "cannot sync {} to stable storage (durability {durability}): Invalid argument (os error 22); the records are written and readable, but a machine crash may lose them (the next batch syncs them again)",
+                "cannot sync {} to stable storage (durability {durability}): Invalid argument (os error 22); the records are written and readable, but a machine crash may lose them (a later sync does not prove otherwise: after an I/O error the kernel may have dropped them already)",
                 path.display()
             )
         );

@@ -1240,7 +1240,7 @@ impl FileSink {
             io::Error::new(
                 e.kind(),
                 format!(
-                    "cannot sync {} to stable storage (durability {}): {e}; the records are written and readable, but a machine crash may lose them (the next batch syncs them again)",
+                    "cannot sync {} to stable storage (durability {}): {e}; the records are written and readable, but a machine crash may lose them (a later sync does not prove otherwise: after an I/O error the kernel may have dropped them already)",
                     self.path.display(),
                     self.durability
                 ),
