@@ -60,6 +60,13 @@ pub struct CheckArgs {
     /// library's default queue bound, which no record it writes exceeds
     #[arg(long, value_name = "SIZE", default_value = record::DEFAULT_MAX_LINE, value_parser = record::parse_size)]
     pub max_line: u64,
+    /// The files were written through a level filter (a sink with a level of its own): the
+    /// records below it are missing from their tasks, which is not a problem. Gaps in task
+    /// levels, records of an action whose start is missing, ends without a start, and tasks
+    /// forgotten past --max-open-tasks (whose end may be filtered out) are not reported;
+    /// everything else is checked as usual
+    #[arg(long)]
+    pub filtered: bool,
 }
 
 #[derive(Serialize, Default, Debug)]
@@ -238,6 +245,8 @@ struct Ended {
 /// A task is checked and forgotten as soon as it ends.
 struct Checker {
     max_open: usize,
+    /// `--filtered`: records missing from their tasks are no problem.
+    filtered: bool,
     open: HashMap<String, TaskState>,
     /// Open tasks by the line of their last record: the least recently active first.
     by_last: BTreeMap<u64, String>,
@@ -247,9 +256,10 @@ struct Checker {
 }
 
 impl Checker {
-    fn new(max_open: usize) -> Self {
+    fn new(max_open: usize, filtered: bool) -> Self {
         Checker {
             max_open: max_open.max(1),
+            filtered,
             open: HashMap::new(),
             by_last: BTreeMap::new(),
             ended: HashMap::new(),
@@ -290,7 +300,7 @@ impl Checker {
         if lone || root_end {
             let task = self.open.remove(&rec.tid).expect("open");
             self.by_last.remove(&task.last_line);
-            finish_task(rep, &rec.tid, &task);
+            finish_task(rep, &rec.tid, &task, self.filtered);
             let first = task.own_line(0, 1);
             let root = &task.groups[0];
             let end = root.end.as_ref().map(|e| End {
@@ -325,15 +335,18 @@ impl Checker {
             return;
         };
         let task = self.open.remove(&tid).expect("indexed");
-        rep.problem(
-            line,
-            format!(
-                "more than {} tasks open at once (--max-open-tasks): task {} (last record on line {last}) is checked as it is so far; a later record of it starts a new task",
-                self.max_open,
-                sanitize(&tid)
-            ),
-        );
-        finish_task(rep, &tid, &task);
+        // (In a filtered file a task whose end was filtered out stays open until then.)
+        if !self.filtered {
+            rep.problem(
+                line,
+                format!(
+                    "more than {} tasks open at once (--max-open-tasks): task {} (last record on line {last}) is checked as it is so far; a later record of it starts a new task",
+                    self.max_open,
+                    sanitize(&tid)
+                ),
+            );
+        }
+        finish_task(rep, &tid, &task, self.filtered);
     }
 
     /// The end of the input: the open tasks are checked, in the order they began.
@@ -341,7 +354,7 @@ impl Checker {
         let mut open: Vec<(String, TaskState)> = self.open.drain().collect();
         open.sort_by_key(|(_, t)| t.first_line);
         for (tid, task) in &open {
-            finish_task(rep, tid, task);
+            finish_task(rep, tid, task, self.filtered);
         }
         self.by_last.clear();
     }
@@ -527,7 +540,15 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
 
 /// The problems of a task's tree as a whole (starts, ends, gaps), once it ended or the
 /// input did. The groups are visited in the order of their prefixes, without recursion.
-fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
+/// `filtered` (`--filtered`): the problems that only say a record is missing — a gap, an
+/// end or records without their action's start, an action without its end — are left out.
+fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState, filtered: bool) {
+    // A problem that a record below the file's level filter would explain.
+    let missing_record = |rep: &mut FileReport, line: u64, message: String| {
+        if !filtered {
+            rep.problem(line, message);
+        }
+    };
     let tid_s = sanitize(tid);
     let mut incomplete = false;
     // (group, its prefix's length, the prefix's last part, whether an action around it
@@ -552,7 +573,8 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
         match &g.start {
             None => {
                 if let Some(end) = &g.end {
-                    rep.problem(
+                    missing_record(
+                        rep,
                         end.line,
                         format!(
                             "end of action {} at {} without a start (no started record at {})",
@@ -568,7 +590,8 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
                     orphan = true;
                     if !orphan_above {
                         let first_line = slots().map(|(_, s)| s.first_line).min().unwrap_or(0);
-                        rep.problem(
+                        missing_record(
+rep,
                             first_line,
                             format!(
                                 "records at {} in task {tid_s} belong to no started action (nothing started at {})",
@@ -611,7 +634,8 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
                         }
                     }
                 } else if closed {
-                    rep.problem(
+                    missing_record(
+rep,
                         *start_line,
                         format!(
                             "action {start_s} at {} in task {tid_s} has no end record, but an action around it ended",
@@ -630,7 +654,8 @@ fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState) {
                             } else {
                                 format!("{} to {}", at_level(expect), at_level(p - 1))
                             };
-                            rep.problem(
+                            missing_record(
+rep,
                                 l,
                                 format!(
                                     "gap in the task levels of task {tid_s}: {missing} missing before {}",
@@ -667,9 +692,10 @@ fn check_reader(
     rep: &mut FileReport,
     max_open: usize,
     max_line: u64,
+    filtered: bool,
 ) -> Result<(), (io::Error, record::ReadSoFar)> {
     let mut so_far = record::ReadSoFar::default();
-    let mut checker = Checker::new(max_open);
+    let mut checker = Checker::new(max_open, filtered);
     let max = usize::try_from(max_line).unwrap_or(usize::MAX);
     let read = record::for_each_line(BufReader::with_capacity(1 << 16, r), max, |chunk| {
         so_far = chunk.read_so_far();
@@ -952,9 +978,13 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                 continue;
             }
         };
-        if let Err((e, so_far)) =
-            check_reader(input, &mut rep, args.max_open_tasks as usize, args.max_line)
-        {
+        if let Err((e, so_far)) = check_reader(
+            input,
+            &mut rep,
+            args.max_open_tasks as usize,
+            args.max_line,
+            args.filtered,
+        ) {
             // The report of the lines read before the error is printed too.
             let text = record::read_error_text(&e, compression, so_far);
             eprintln!(
@@ -1055,7 +1085,7 @@ mod tests {
 
     fn check(text: &str) -> FileReport {
         let mut rep = FileReport::default();
-        check_reader(text.as_bytes(), &mut rep, 100_000, 1 << 20).unwrap();
+        check_reader(text.as_bytes(), &mut rep, 100_000, 1 << 20, false).unwrap();
         rep
     }
 
@@ -1066,6 +1096,41 @@ mod tests {
 {"ts":1.3,"tid":"B","lvl":[3,2],"at":"db","st":"succeeded","dur":0.1}
 {"ts":1.5,"tid":"B","lvl":[4],"at":"http","st":"failed","exc":"E","reason":"boom"}
 "#;
+
+    /// `--filtered`: a gap, an inner action without its end and tasks held open past
+    /// `--max-open-tasks` (their ends filtered out) are no problems; without it they are.
+    #[test]
+    fn filtered_files_miss_records_without_problems() {
+        let run = |text: &str, max_open: usize, filtered: bool| {
+            let mut rep = FileReport::default();
+            check_reader(text.as_bytes(), &mut rep, max_open, 1 << 20, filtered).unwrap();
+            rep.problems
+                .iter()
+                .map(|p| p.message.split(':').next().unwrap_or("").to_owned())
+                .collect::<Vec<_>>()
+        };
+        let gap = GOOD.replace(
+            "{\"ts\":1.1,\"tid\":\"B\",\"lvl\":[2],\"mt\":\"info\",\"msg\":\"in\"}\n",
+            "",
+        );
+        let no_inner_end = GOOD.replace(
+            "{\"ts\":1.3,\"tid\":\"B\",\"lvl\":[3,2],\"at\":\"db\",\"st\":\"succeeded\",\"dur\":0.1}\n",
+            "",
+        );
+        let open: String = (0..4)
+            .map(|i| format!("{{\"ts\":1.0,\"tid\":\"T{i}\",\"lvl\":[2],\"mt\":\"warning\",\"msg\":\"w\"}}\n"))
+            .collect();
+        assert_eq!(run(&gap, 100, false), ["gap in the task levels of task B"]);
+        assert_eq!(run(&no_inner_end, 100, false).len(), 1);
+        assert_eq!(
+            run(&open, 2, false).len(),
+            2 + 4,
+            "evictions, then no start"
+        );
+        for text in [&gap, &no_inner_end, &open] {
+            assert_eq!(run(text, 2, true), Vec::<String>::new(), "{text}");
+        }
+    }
 
     #[test]
     fn clean_and_incomplete() {
@@ -1120,7 +1185,7 @@ mod tests {
     #[test]
     fn checker_holds_a_bounded_number_of_tasks() {
         let mut rep = FileReport::default();
-        let mut c = Checker::new(100);
+        let mut c = Checker::new(100, false);
         let mut line = 0;
         let mut rec = |c: &mut Checker, rep: &mut FileReport, text: String| {
             line += 1;

@@ -957,3 +957,76 @@ fn follow_reports_a_lasting_read_error_once() {
     assert_eq!(err.matches("directory").count(), 1, "{err}");
     assert!(seen.iter().any(|l| l.contains("zero")), "{seen:?}");
 }
+
+/// A file written through a level filter (a sink of its own level, here warning) holds
+/// only some records of each task: the others took their positions all the same. `check`
+/// reports the records without their action's start and the ends without their start;
+/// `check --filtered` expects such missing records
+/// and finds the file clean, while a real problem (a duplicate level) is still one.
+#[test]
+fn check_filtered_takes_a_level_filtered_file_as_clean() {
+    use logxide::sink::{LevelFilter, MemorySink};
+    use logxide::Level;
+    let mem = MemorySink::new();
+    let log = logxide::Logger::builder()
+        .use_env(false)
+        .sink(LevelFilter::at_least(mem.clone(), Level::Warning))
+        .build()
+        .unwrap();
+    log.info("standalone: filtered out");
+    log.warning("standalone warning");
+    {
+        let _req = log.start_action("http:request", |_| {}); // info: filtered out
+        log.info("inside: filtered out");
+        log.warning("slow upstream");
+        {
+            let q = log.start_action("db:query", |_| {});
+            log.debug("rows: filtered out");
+            q.fail(&std::io::Error::other("timeout")); // error: kept
+        }
+        log.error("giving up");
+    } // succeeded end, info: filtered out
+    for i in 0..3 {
+        let _a = log.start_action("job", |f| {
+            f.field("i", &i);
+        });
+        log.warning("retrying");
+    }
+    log.flush(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let contents = String::from_utf8(mem.contents()).unwrap();
+    std::fs::write(dir.path().join("warn.log"), &contents).unwrap();
+    assert_eq!(contents.lines().count(), 7, "{contents}");
+
+    let out = logxide_in(dir.path(), &["check", "warn.log"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let report = text(&out.stdout);
+    assert!(report.contains("belong to no started action"), "{report}");
+    assert!(
+        report.contains("end of action db:query at [4,3] without a start"),
+        "{report}"
+    );
+
+    let out = logxide_in(dir.path(), &["check", "--filtered", "warn.log"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (
+            Some(0),
+            "warn.log: 7 lines, 5 tasks, 7 records (6 messages, 0 started, 0 succeeded, 1 failed), 0 incomplete tasks, 0 problems\n".to_owned()
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // What the filter cannot explain stays a problem.
+    let first = contents.lines().nth(1).unwrap();
+    let doubled = format!("{contents}{first}\n");
+    std::fs::write(dir.path().join("doubled.log"), doubled).unwrap();
+    let out = logxide_in(dir.path(), &["check", "--filtered", "doubled.log"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("duplicate task level"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -16,6 +16,14 @@ use crate::Level;
 /// reuses, so in steady state filtering allocates nothing; a batch whose records all pass is
 /// handed on as it is, without a copy, and one where none pass is not handed on at all.
 ///
+/// # Task trees
+///
+/// A record filtered out still took its position in its task (`lvl`): the records ahead of
+/// the filter are numbered for every sink alike. So a filtered file's task trees have holes
+/// — an action's records without its start, an end without its start, gaps between
+/// positions — which `logxide check` reports as problems unless it is told the file was
+/// filtered (`logxide check --filtered`), and which `logxide view` shows as they are.
+///
 /// # Accounting
 ///
 /// A record filtered out counts as **written** for this sink in the writer's metrics: the sink
