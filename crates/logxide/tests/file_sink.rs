@@ -1142,6 +1142,23 @@ fn mmap_chunk_out_of_range_is_refused_saying_what_is_accepted() {
     assert!(FileOptions::new().mmap_chunk(0).validate().is_ok());
 }
 
+/// A new FIFO at `path` and its read end, opened non-blocking so that the open does not wait
+/// for a writer.
+fn fifo_reader(path: &Path) -> fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap()
+}
+
 /// A FIFO whose write end is non-blocking (set by another process sharing it, say) and whose
 /// reader is slow: the sink waits for room instead of failing the records; every record
 /// arrives, in order, and the batch is written whole.
@@ -1150,21 +1167,10 @@ fn a_nonblocking_fifo_with_a_slow_reader_gets_every_record() {
     use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
     use std::io::Read;
     use std::os::fd::AsFd;
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fifo");
-    rustix::fs::mkfifoat(
-        rustix::fs::CWD,
-        &path,
-        rustix::fs::Mode::from_raw_mode(0o644),
-    )
-    .unwrap();
-    // Opened non-blocking so that the open does not wait for a writer; then blocking.
-    let mut reader = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&path)
-        .unwrap();
+    let mut reader = fifo_reader(&path);
+    // The reader blocks: only the sink's end is non-blocking.
     fcntl_setfl(&reader, fcntl_getfl(&reader).unwrap() - OFlags::NONBLOCK).unwrap();
     let mut sink = opts(IoStrategy::Line).open(&path).unwrap();
     fcntl_setfl(
@@ -1257,21 +1263,9 @@ fn a_failed_directory_sync_says_what_changed_and_what_a_crash_may_lose() {
 #[test]
 fn durability_on_a_device_or_a_fifo_writes_without_errors() {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
-    rustix::fs::mkfifoat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-    )
-    .unwrap();
-    // Opened non-blocking so that the open does not wait for a writer.
-    let mut reader = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo)
-        .unwrap();
+    let mut reader = fifo_reader(&fifo);
     for durability in [Durability::Data, Durability::Full] {
         for path in [Path::new("/dev/null"), fifo.as_path()] {
             for strategy in [IoStrategy::Line, IoStrategy::Block] {
