@@ -230,6 +230,21 @@ fn check_caps_the_open_tasks() {
     assert_eq!(code, Some(2));
 }
 
+/// `view --follow --action db --max-buffer 1K -` on `input`.
+fn follow_db_actions_within_1k(input: &str) -> std::process::Output {
+    let args = [
+        "view",
+        "--follow",
+        "--color",
+        "never",
+        "--action",
+        "db",
+        "--max-buffer",
+        "1K",
+        "-",
+    ];
+    logxide_with_stdin(&args, input.as_bytes())
+}
 /// `view --follow --action` holds the lines of tasks not yet known to contain the action
 /// within `--max-buffer`: past it, those held longest are dropped (down to half of it) and
 /// stderr says how many; a dropped task that then turns out to contain the action is shown
@@ -260,18 +275,7 @@ fn follow_action_holds_lines_within_max_buffer() {
     line("M", "[3,1]", &start("db"));
     line("L", "[1]", r#""mt":"info","msg":"lone""#);
     line("M", "[4]", r#""at":"job","st":"succeeded""#);
-    let args = [
-        "view",
-        "--follow",
-        "--color",
-        "never",
-        "--action",
-        "db",
-        "--max-buffer",
-        "1K",
-        "-",
-    ];
-    let out = logxide_with_stdin(&args, input.as_bytes());
+    let out = follow_db_actions_within_1k(&input);
     assert_eq!(
         text(&out.stdout),
         "P.0   db started\n\
@@ -317,18 +321,7 @@ fn follow_action_forgets_quiet_matched_tasks_past_max_buffer() {
     line("T0", "[2]", r#""mt":"info","msg":"after""#);
     line("T7", "[2]", r#""mt":"info","msg":"still""#);
     line("T0", "[3,1]", r#""at":"db","st":"started""#);
-    let args = [
-        "view",
-        "--follow",
-        "--color",
-        "never",
-        "--action",
-        "db",
-        "--max-buffer",
-        "1K",
-        "-",
-    ];
-    let out = logxide_with_stdin(&args, input.as_bytes());
+    let out = follow_db_actions_within_1k(&input);
     assert_eq!(
         text(&out.stdout),
         "T0 db started\nT1 db started\nT2 db started\nT3 db started\n\
