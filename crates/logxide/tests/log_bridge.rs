@@ -4,6 +4,15 @@
 use logxide::sink::MemorySink;
 use serde_json::Value;
 
+/// Each line of `mem` from its `"msg"` key on (what the bridge decides: the message, its own
+/// fields, the key-values, the context's).
+fn from_msg_on(mem: &MemorySink) -> Vec<String> {
+    mem.lines()
+        .iter()
+        .map(|l| l[l.find(r#""msg""#).unwrap()..].to_owned())
+        .collect()
+}
+
 /// A bridge into a logger of its own (not the process's `log` logger), with its logger and
 /// the memory sink it writes.
 fn own_bridge() -> (
@@ -142,11 +151,7 @@ fn key_values_named_like_the_bridges_fields_win_over_them() {
     record(&all, "all");
     record(&[], "none");
     logger.flush(None).unwrap();
-    let lines = mem.lines();
-    let ends: Vec<&str> = lines
-        .iter()
-        .map(|l| &l[l.find(r#""msg""#).unwrap()..])
-        .collect();
+    let ends = from_msg_on(&mem);
     assert_eq!(
         ends,
         [
@@ -284,11 +289,7 @@ fn a_failing_display_in_a_message_or_key_value_is_what_it_wrote() {
             .build(),
     );
     logger.flush(None).unwrap();
-    let lines = mem.lines();
-    let ends: Vec<&str> = lines
-        .iter()
-        .map(|l| &l[l.find(r#""msg""#).unwrap()..])
-        .collect();
+    let ends = from_msg_on(&mem);
     assert_eq!(
         ends,
         [
@@ -329,11 +330,7 @@ fn none_key_values_are_left_out_and_every_kind_keeps_its_type() {
         &[("target", none.to_value())],
     );
     logger.flush(None).unwrap();
-    let lines = mem.lines();
-    let ends: Vec<&str> = lines
-        .iter()
-        .map(|l| &l[l.find(r#""msg""#).unwrap()..])
-        .collect();
+    let ends = from_msg_on(&mem);
     assert_eq!(
         ends,
         [
@@ -379,11 +376,7 @@ fn a_none_key_value_hides_the_context_field_of_its_key() {
             .build(),
     );
     logger.flush(None).unwrap();
-    let lines = mem.lines();
-    let ends: Vec<&str> = lines
-        .iter()
-        .map(|l| &l[l.find(r#""msg""#).unwrap()..])
-        .collect();
+    let ends = from_msg_on(&mem);
     assert_eq!(
         ends,
         [
