@@ -1356,3 +1356,53 @@ fn an_error_whose_source_chain_is_a_cycle_is_written_once_round() {
         ]
     );
 }
+
+/// A second `shutdown` while another thread's is draining returned `None` at once, before
+/// the drain ended: a caller that shuts down before exiting could lose what was still on its
+/// way to the sinks. It returns `None` once the drain is over (or its own timeout expires).
+#[test]
+fn a_shutdown_during_another_threads_shutdown_returns_after_the_drain() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (release, released) = mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    let mem = MemorySink::new();
+    let sink_mem = mem.clone();
+    let sink = logxide::sink::FnSink::new("slow", move |b: &logxide::sink::Batch<'_>| {
+        let _ = entered_tx.send(());
+        let _ = released.lock().unwrap().recv();
+        logxide::sink::Sink::write_batch(&mut sink_mem.clone(), b)
+    });
+    let log = Logger::builder()
+        .use_env(false)
+        .writer_mode(logxide::writer::Mode::Manual)
+        .sink(sink)
+        .build()
+        .unwrap();
+    for i in 0..10 {
+        log.info(&format!("r{i}"));
+    }
+    let first = {
+        let log = log.clone();
+        std::thread::spawn(move || log.shutdown(None).map(|r| r.metrics.written))
+    };
+    entered.recv().unwrap(); // the first shutdown's drain is in the sink
+    let second = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let none = log.shutdown(None).is_none();
+            (none, log.metrics().written, log.metrics().pending)
+        })
+    };
+    // A timed second shutdown gives up at its timeout, still before the drain ended.
+    let started = std::time::Instant::now();
+    assert!(log.shutdown(Some(Duration::from_millis(200))).is_none());
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(log.metrics().written, 0);
+    assert!(!second.is_finished(), "returned before the drain ended");
+    drop(release); // every batch goes on
+    assert_eq!(first.join().unwrap(), Some(10));
+    assert_eq!(second.join().unwrap(), (true, 10, 0));
+    assert_eq!(mem.lines().len(), 10);
+}

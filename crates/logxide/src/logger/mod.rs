@@ -845,8 +845,9 @@ impl Logger {
     }
 
     /// Drains and stops the writer (for every clone); later records are counted as dropped
-    /// (reason `shutdown`). Returns `None` if it was already shut down. Called from the
-    /// writer thread (the `warn` hook), it does not wait for that thread: see
+    /// (reason `shutdown`). Returns `None` if it was already shut down — once that shutdown's
+    /// drain is over, when another thread's is still under way (or once `timeout` expired).
+    /// Called from the writer thread (the `warn` hook), it does not wait for that thread: see
     /// [`Writer::shutdown`](crate::writer::Writer::shutdown).
     ///
     /// ```
@@ -862,13 +863,21 @@ impl Logger {
     /// # Ok::<(), logxide::logger::InitError>(())
     /// ```
     pub fn shutdown(&self, timeout: Option<Duration>) -> Option<ShutdownReport> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let writer = self
             .core
             .writer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        writer.map(|w| w.shutdown(timeout))
+        match writer {
+            Some(w) => Some(w.shutdown(timeout)),
+            None => {
+                // Shut down by another call, perhaps still draining on another thread.
+                self.core.handle.wait_shut_down(deadline);
+                None
+            }
+        }
     }
 }
 

@@ -663,15 +663,23 @@ impl WriterHandle {
     /// has fallen back (no thread), in a forked child (the thread is the parent's), and on
     /// the writer's own thread or in a sink call (it could wait for itself).
     pub(crate) fn wait_stopped(&self) {
-        let shared = &*self.shared;
-        if shared.forked()
-            || shared.state.load(SeqCst) != CLOSED
-            || shared::in_sink_call()
-            || shared.on_writer_thread()
-        {
-            return;
+        if self.shared.state.load(SeqCst) == CLOSED {
+            self.wait_shut_down(None);
         }
-        shared.wait_until(None, || shared.worker_exited.load(SeqCst));
+    }
+
+    /// For a writer another thread is shutting down (it took the [`Writer`], and is about
+    /// to close it, or did): waits until it is closed and its thread has exited, or until
+    /// `deadline`. True if it did; returns at once (false) in a forked child, on the
+    /// writer's own thread and in a sink call, which that drain could be waiting for.
+    pub(crate) fn wait_shut_down(&self, deadline: Option<Instant>) -> bool {
+        let shared = &*self.shared;
+        if shared.forked() || shared::in_sink_call() || shared.on_writer_thread() {
+            return false;
+        }
+        shared.wait_until(deadline, || {
+            shared.state.load(SeqCst) == CLOSED && shared.worker_exited.load(SeqCst)
+        })
     }
 }
 
