@@ -1937,7 +1937,7 @@ fn a_rotation_that_keeps_failing_writes_every_batch_and_reports_each() {
     }
     let m = h.metrics();
     let expected = format!(
-        "cannot rotate {p}: no counter left for timestamp 20240301T120000; the batch went on into {p}, unrotated: it grows past its limit until a rotation succeeds (tried again with each batch) (after 1 complete records of the batch)",
+        "cannot rotate {p}: no counter left for timestamp 20240301T120000; the batch went on into {p}, unrotated: it grows past its limit until a rotation succeeds (tried again with each batch) (after 1 complete record of the batch)",
         p = path.display()
     );
     assert_eq!((m.written, m.failed, m.errors), (5, 0, 3));

@@ -189,7 +189,7 @@ fn records_sent_to_an_unwritable_stdout_are_counted_failed() {
         .unwrap_or_else(|| panic!("{stderr}"));
     let m: logxide::writer::MetricsSnapshot = serde_json::from_str(json).unwrap();
     assert_eq!((m.written, m.failed), (0, 3));
-    let error = "standard output cannot be written (closed, or not open for writing): Bad file descriptor (os error 9) (after 0 complete records of the batch)";
+    let error = "standard output cannot be written (closed, or not open for writing): Bad file descriptor (os error 9) (before any record of the batch was written)";
     for (sink, name) in m.sinks.iter().zip(["stdout", "stdout"]) {
         assert_eq!(sink.name, name);
         assert_eq!((sink.written, sink.failed, sink.errors), (0, 3, 3));

@@ -605,7 +605,7 @@ fn a_sink_error_whose_display_fails_is_what_it_wrote() {
     // The error's own text: what it wrote, then the rest.
     assert_eq!(
         SinkError::new(failing_display_io_error()).to_string(),
-        "disk on fire, then (after 0 complete records of the batch)"
+        "disk on fire, then (before any record of the batch was written)"
     );
     let mem = MemorySink::new();
     let writer = Writer::builder()
@@ -630,7 +630,7 @@ fn a_sink_error_whose_display_fails_is_what_it_wrote() {
     assert_eq!(m.sinks[0].errors, 1);
     assert_eq!(
         m.sinks[0].last_error.as_deref(),
-        Some("disk on fire, then (after 1 complete records of the batch)")
+        Some("disk on fire, then (after 1 complete record of the batch)")
     );
     // The write's error, then the flush's.
     assert_eq!(m.errors, 2);

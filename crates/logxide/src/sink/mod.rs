@@ -276,12 +276,12 @@ impl fmt::Display for SinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The error may be a user's wrapping one whose `Display` fails on its own: it is what
         // it wrote so far, and the rest follows (the writer formats this into its metrics).
-        write!(
-            f,
-            "{} (after {} complete records of the batch)",
-            Checked(&self.error),
-            self.written
-        )
+        write!(f, "{} ", Checked(&self.error))?;
+        match self.written {
+            0 => f.write_str("(before any record of the batch was written)"),
+            1 => f.write_str("(after 1 complete record of the batch)"),
+            n => write!(f, "(after {n} complete records of the batch)"),
+        }
     }
 }
 
