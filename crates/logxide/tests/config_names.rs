@@ -320,3 +320,29 @@ fn a_count_with_a_sign_is_refused() {
     // Surrounding spaces stay accepted.
     assert!(LoggerBuilder::new().set("queue", " 5 ").is_ok());
 }
+
+/// `loop` from `LOGXIDE_WRITER_MODE` with a zero `tick` was refused under `tick` alone,
+/// although the builder's own mode (trigger) needs no tick: the error says where the mode
+/// came from.
+#[test]
+fn a_tick_refused_for_a_loop_mode_from_the_environment_names_the_variable() {
+    let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let vars = ["LOGXIDE_WRITER_MODE", "LOGXPY_WRITER_MODE"];
+    vars.iter().for_each(|v| std::env::remove_var(v));
+    std::env::set_var("LOGXPY_WRITER_MODE", "loop");
+    let err = LoggerBuilder::new()
+        .sink(MemorySink::new())
+        .set("tick", "0")
+        .unwrap()
+        .build()
+        .unwrap_err();
+    vars.iter().for_each(|v| std::env::remove_var(v));
+    assert!(
+        matches!(&err, InitError::Option { option, .. } if option == "tick"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "logxide option `tick`: invalid value \"0\": loop mode needs a positive tick (the loop mode comes from LOGXPY_WRITER_MODE)"
+    );
+}

@@ -1328,6 +1328,7 @@ impl LoggerBuilder {
             writer_type: writer_type.map_or(self.writer_type, |(t, _)| t),
             writer_type_from: writer_type.map_or("writer_type", |(_, var)| var),
             writer_mode: writer_mode.map_or(self.writer_mode, |(m, _)| m),
+            writer_mode_from: writer_mode.map(|(_, var)| var),
         })
     }
 
@@ -1362,6 +1363,7 @@ impl LoggerBuilder {
             writer_type,
             writer_type_from,
             writer_mode,
+            writer_mode_from,
         } = self.io_settings()?;
         let mut builder = Writer::builder().capacity(self.queue);
         if let Some(size) = self.size {
@@ -1395,7 +1397,20 @@ impl LoggerBuilder {
         let probe = builder
             .clone_settings()
             .sink(crate::sink::MemorySink::new());
-        probe.validate().map_err(|e| init_names(e, &self.given))?;
+        probe.validate().map_err(|e| {
+            let mode_from_env = match (&e, writer_mode_from) {
+                (BuildError::Invalid { option: "tick", .. }, Some(var)) => Some(var),
+                _ => None,
+            };
+            match (init_names(e, &self.given), mode_from_env) {
+                // The mode that needs a tick is not the builder's own: say where it is from.
+                (InitError::Option { option, message }, Some(var)) => InitError::Option {
+                    option,
+                    message: format!("{message} (the {writer_mode} mode comes from {var})"),
+                },
+                (e, _) => e,
+            }
+        })?;
         let path = self.resolved_target();
         // As `set("target", "")` refuses it; the open would fail on a file named "".
         if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
@@ -1604,6 +1619,8 @@ struct IoSettings {
     /// overrode it.
     writer_type_from: &'static str,
     writer_mode: Mode,
+    /// The variable that overrode `writer_mode`, if one did.
+    writer_mode_from: Option<&'static str>,
 }
 
 /// What `check_options` found valid.
