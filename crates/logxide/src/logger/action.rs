@@ -21,6 +21,13 @@
 //!   not their numbering, which goes on in the parent: in the child they are no parent of
 //!   anything — its records, actions and [contexts](Action::context) start tasks of their
 //!   own (pass an [`Action::context`] taken before the fork to continue the task there).
+//!
+//! Pitfall: the entered action is the thread's, not a logger's. A record logged through
+//! another [`Logger`] (one built for a second file, say) while an action of the first is
+//! entered takes a position in that action's task all the same, so the second file holds
+//! records of a task whose start and end are in the first (`logxide check` reports them as
+//! belonging to no started action). Log a separate concern outside the action, or continue
+//! it as a task of its own.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
