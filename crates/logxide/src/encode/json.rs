@@ -492,6 +492,27 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
         escape_with(fragment, |piece| writer.write_all(piece))
     }
 
+    /// A number's text given as is: what serde_json writes for a `serde_json::Number` with
+    /// its `arbitrary_precision` feature, which any crate of the program may enable. A
+    /// `Serialize` impl can hand it any text that way, as for a `RawValue` (the struct and field
+    /// name serde_json recognises), so the text is written only if it is a JSON number (RFC
+    /// 8259's grammar; any number of digits), else it is an error (nothing written) and the
+    /// serde value becomes `"<serialize error: number text is not a JSON number>"`.
+    #[inline]
+    fn write_number_str<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: &str,
+    ) -> std::io::Result<()> {
+        if !is_json_number(value.as_bytes()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "number text is not a JSON number",
+            ));
+        }
+        writer.write_all(value.as_bytes())
+    }
+
     /// JSON text given as is (a `serde_json::value::RawValue`): valid JSON, but it may hold
     /// line breaks between its tokens and DEL, U+2028 and U+2029 raw inside its strings.
     /// Written without the whitespace between tokens, and with those characters (and any
@@ -572,6 +593,36 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
         }
         writer.write_all(&b[start..])
     }
+}
+
+/// Whether `s` is a JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn is_json_number(s: &[u8]) -> bool {
+    let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+    let s = s.strip_prefix(b"-").unwrap_or(s);
+    let int = digits(s);
+    if int == 0 || (s[0] == b'0' && int > 1) {
+        return false;
+    }
+    let mut rest = &s[int..];
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = digits(frac);
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    if let Some(exp) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        let exp = exp
+            .strip_prefix(b"+")
+            .or_else(|| exp.strip_prefix(b"-"))
+            .unwrap_or(exp);
+        let n = digits(exp);
+        if n == 0 {
+            return false;
+        }
+        rest = &exp[n..];
+    }
+    rest.is_empty()
 }
 
 /// The code unit of the `\uXXXX` escape at the start of `s`, if it starts with one.
@@ -896,6 +947,63 @@ mod tests {
         for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let mut out = Vec::new();
             assert!(!write_milli_decimal(&mut out, v) && out.is_empty());
+        }
+    }
+
+    /// A number's text as serde_json hands it on with its `arbitrary_precision` feature (a
+    /// `serde_json::Number`, or any `Serialize` impl using its private struct name, as for
+    /// `RawValue`): written only if it is a JSON number, else an error and nothing written.
+    #[test]
+    fn number_text_that_is_not_a_json_number_is_refused() {
+        use serde_json::ser::Formatter;
+        let write = |text: &str| {
+            let mut out = Vec::new();
+            let r = LineSafeFormatter::default().write_number_str(&mut out, text);
+            (
+                r.map_err(|e| e.to_string()),
+                String::from_utf8(out).unwrap(),
+            )
+        };
+        for good in [
+            "0",
+            "-0",
+            "12",
+            "-12.5",
+            "1e400",
+            "1.5E-7",
+            "2e+3",
+            "123456789012345678901234567890",
+        ] {
+            assert_eq!(write(good), (Ok(()), good.to_string()), "{good:?}");
+        }
+        for bad in [
+            "",
+            "-",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "+1",
+            "NaN",
+            "inf",
+            " 1",
+            "1 ",
+            "1\n",
+            "1,\"x\":2",
+            "1}\n{\"y\":1",
+            "0x10",
+            "1.2.3",
+            "--1",
+        ] {
+            assert_eq!(
+                write(bad),
+                (
+                    Err("number text is not a JSON number".to_string()),
+                    String::new()
+                ),
+                "{bad:?}"
+            );
         }
     }
 
