@@ -30,7 +30,8 @@
 //!   tools take them for line breaks). Nothing else is escaped: other non-ASCII text is
 //!   written as UTF-8.
 //! - Non-finite floats are written as the JSON **strings** `"NaN"`, `"Infinity"` and
-//!   `"-Infinity"`; inside a nested [`SerdeValue`] they become `null` (serde_json's rule).
+//!   `"-Infinity"`; inside a nested [`SerdeValue`] they become `null` (serde_json's rule),
+//!   but as a map's key they make the value a serialize error (see below).
 //! - A record never has two keys of the same name from the encoder's side: a user field
 //!   whose key collides with a key the format reserves gets a leading `_` (see
 //!   [`RecordEncoder::field`]).

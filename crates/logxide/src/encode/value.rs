@@ -319,8 +319,12 @@ impl<T: fmt::Debug> Encode for DebugValue<T> {
 /// Strings inside are escaped like everywhere else in a record (DEL, U+2028 and U+2029
 /// included), so the record stays one line. Non-finite floats *inside* a serde value are
 /// written as `null` (serde_json's rule), unlike a top-level float field, which gives
-/// `"NaN"` / `"Infinity"` / `"-Infinity"`. If serialization fails (a map with non-string
-/// keys, a `Serialize` impl returning an error, ...) whatever was written is removed and the
+/// `"NaN"` / `"Infinity"` / `"-Infinity"`. A map's keys are written as JSON strings: keys that
+/// are strings, chars, integers (`u128` too), booleans, finite floats, unit variants, or a
+/// newtype or `Some` of one of these are written as their text (`{"1":…}`, `{"true":…}`,
+/// `{"1.5":…}`). If serialization fails (a map with keys of any other kind — a sequence, a
+/// map, a struct, `()`, `None` — or a non-finite float key, a `Serialize` impl returning an
+/// error, ...) whatever was written is removed and the
 /// value becomes the string `"<serialize error: ...>"` with the first error's message, so
 /// the record is still valid JSON. The same holds for an impl that ignores the error of a part
 /// of the value and goes on (which leaves that part half-written), and for a map whose keys
@@ -347,6 +351,13 @@ impl<T: fmt::Debug> Encode for DebugValue<T> {
 /// out.clear();
 /// SerdeValue(&bad).encode(&mut out);
 /// assert_eq!(out, br#""<serialize error: key must be a string>""#);
+///
+/// out.clear();
+/// SerdeValue(&BTreeMap::from([(-1, "a"), (2, "b")])).encode(&mut out);
+/// assert_eq!(out, br#"{"-1":"a","2":"b"}"#);
+/// out.clear();
+/// SerdeValue(&BTreeMap::from([(Some(true), 1)])).encode(&mut out);
+/// assert_eq!(out, br#"{"true":1}"#);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SerdeValue<T>(pub T);
