@@ -354,6 +354,29 @@ fn serde_raw_values_are_one_line() {
     assert_eq!(v["v"]["😀"], Value::Null);
 }
 
+/// A number in raw JSON too large for an `f64` (`1e400`, a 400-digit integer) is valid JSON,
+/// but serde_json (so `logxide check` and `view`) refuses the whole line: "number out of
+/// range". It is written as `null`, as a non-finite float inside a serde value is; numbers
+/// that fit (underflowing ones too) and text in strings are kept as written.
+#[test]
+fn raw_numbers_too_large_for_an_f64_become_null() {
+    let huge = "9".repeat(400);
+    let text = format!(
+        "[1e400, -1E+400,1e-400,12345678901234567890123,-0.5e3,{{\"a\":{huge}}},\"1e400\",1.7976931348623157e308]"
+    );
+    let raw = serde_json::value::RawValue::from_string(text).unwrap();
+    let (buf, v) = record(Format::Compact, |r| r.field("v", &serde(&raw)));
+    let line = String::from_utf8(buf).unwrap();
+    assert!(
+        line.ends_with(
+            ",\"v\":[null,null,1e-400,12345678901234567890123,-0.5e3,{\"a\":null},\"1e400\",1.7976931348623157e308]}\n"
+        ),
+        "{line}"
+    );
+    assert_eq!(v["v"][0], Value::Null);
+    assert_eq!(v["v"][7], Value::from(f64::MAX));
+}
+
 /// The calendar is total over every `i64` day: dates far outside any real log (a corrupt
 /// `ts` in a file the `logxide` command reads) neither overflow nor come out wrong.
 #[test]

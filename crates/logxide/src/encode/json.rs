@@ -497,7 +497,9 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
     /// `Serialize` impl can hand it any text that way, as for a `RawValue` (the struct and field
     /// name serde_json recognises), so the text is written only if it is a JSON number (RFC
     /// 8259's grammar; any number of digits), else it is an error (nothing written) and the
-    /// serde value becomes `"<serialize error: number text is not a JSON number>"`.
+    /// serde value becomes `"<serialize error: number text is not a JSON number>"`. A number too
+    /// large for an `f64` (`1e400`: see [`overflows_f64`]) is written as `null`, as a
+    /// non-finite float inside a serde value is.
     #[inline]
     fn write_number_str<W: ?Sized + std::io::Write>(
         &mut self,
@@ -510,7 +512,11 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
                 "number text is not a JSON number",
             ));
         }
-        writer.write_all(value.as_bytes())
+        writer.write_all(if overflows_f64(value.as_bytes()) {
+            b"null"
+        } else {
+            value.as_bytes()
+        })
     }
 
     /// JSON text given as is (a `serde_json::value::RawValue`): valid JSON, but it may hold
@@ -518,7 +524,9 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
     /// Written without the whitespace between tokens, and with those characters (and any
     /// control character) escaped inside strings, so the record stays one line. An escaped
     /// lone surrogate (`\ud800` not followed by `\udc00`–`\udfff`, or a lone `\udc00`) is
-    /// written as `\ufffd`.
+    /// written as `\ufffd`, and a number too large for an `f64` (`1e400`, which serde_json
+    /// refuses to read: see [`overflows_f64`]) as `null`, as a non-finite float inside a serde
+    /// value is.
     ///
     /// The text is checked first: a `Serialize` impl can hand serde_json any text as raw
     /// JSON, the way `RawValue` does (its struct and field name), without `RawValue`'s check.
@@ -566,6 +574,17 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
                     (1, &long)
                 }
                 (false, b' ' | b'\t' | b'\n' | b'\r') => (1, b""),
+                (false, b'-' | b'0'..=b'9') => {
+                    let len = b[i..]
+                        .iter()
+                        .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                        .unwrap_or(b.len() - i);
+                    if !overflows_f64(&b[i..i + len]) {
+                        i += len;
+                        continue;
+                    }
+                    (len, b"null")
+                }
                 (false, b'[' | b'{') => {
                     // Its levels count with those around it.
                     raw_depth += 1;
@@ -593,6 +612,16 @@ impl serde_json::ser::Formatter for LineSafeFormatter {
         }
         writer.write_all(&b[start..])
     }
+}
+
+/// Whether the JSON number `s` is too large for an `f64` (`1e400`, a 400-digit integer):
+/// valid JSON, but serde_json — and so `logxide check` and `view` — refuses to read it
+/// ("number out of range"), and with it the whole line.
+fn overflows_f64(s: &[u8]) -> bool {
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .is_some_and(f64::is_infinite)
 }
 
 /// Whether `s` is a JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
@@ -969,12 +998,16 @@ mod tests {
             "-0",
             "12",
             "-12.5",
-            "1e400",
+            "1e-400",
             "1.5E-7",
             "2e+3",
             "123456789012345678901234567890",
         ] {
             assert_eq!(write(good), (Ok(()), good.to_string()), "{good:?}");
+        }
+        // Too large for an `f64`: serde_json refuses to read it back ("number out of range").
+        for huge in ["1e400", "-1E+309", &"9".repeat(400)] {
+            assert_eq!(write(huge), (Ok(()), "null".to_string()), "{huge:?}");
         }
         for bad in [
             "",
