@@ -253,9 +253,11 @@ const SMOOTHED_NANOS: u64 = 1_000_000;
 ///
 /// Time segments hold clock ticks; the expander converts them to wall-clock time from an
 /// *anchor*, a pairing of the ticks with the OS's `CLOCK_REALTIME` read back to back, taken
-/// again when a record is more than [`REANCHOR_NANOS`] past it. So a record's `ts` is the
-/// OS's wall time at the call to within a few microseconds, and follows a step of the OS
-/// clock within a tenth of a second. The expander also remembers the text of the last
+/// again when a record is more than [`REANCHOR_NANOS`] past it, or that far before it once
+/// the anchor itself is that old (a record that waited longer in the queue is dated back from
+/// a fresh anchor by the ticks: a backlog costs no OS clock read per record). So a record's
+/// `ts` is the OS's wall time at the call to within a few microseconds, and follows a step of
+/// the OS clock within a tenth of a second. The expander also remembers the text of the last
 /// timestamp's seconds, which consecutive records nearly always share.
 ///
 /// Times are nanoseconds since the Unix epoch in a `u64`, so they saturate at its end,
@@ -386,8 +388,17 @@ impl Expander {
             }
         }
         // Ticks far *before* the anchor are a record that waited long in the queue, or a
-        // counter that jumped back (a VM resumed or moved): a new anchor is right for the
+        // counter that jumped back (a VM resumed or moved). While the anchor is fresh (the
+        // counter now within its lifetime past it) it is the first: the record is dated back
+        // from the anchor, as a new one would date it, without a `clock_gettime` per record
+        // of a backlog (on the writer that is behind). Else a new anchor: right for the
         // second, and harmless for the first.
+        if let Some((t0, wall0)) = self.anchor {
+            let now = self.ticks.raw();
+            if ticks < t0 && now >= t0 && self.ticks.delta_as_nanos(t0, now) < REANCHOR_NANOS {
+                return wall0.saturating_sub(self.ticks.delta_as_nanos(ticks, t0));
+            }
+        }
         let (t0, wall0) = self.reanchor();
         self.time_from_anchor(t0, wall0, ticks).unwrap_or_else(|| {
             let back = self.ticks.delta_as_nanos(ticks, t0);
@@ -606,6 +617,33 @@ mod tests {
             before - 1e-4 < t && t < after + 1e-4,
             "{before} {t} {after}"
         );
+    }
+
+    /// A backlog of records that waited longer than an anchor's lifetime in the queue (a
+    /// writer held up by a slow sink) is dated from one fresh anchor, not a new pairing with
+    /// the OS clock per record (a `clock_gettime` each, on the writer that is already behind):
+    /// each record gets the anchor's time less its age, to the nanosecond.
+    #[test]
+    fn a_backlog_of_old_records_is_dated_from_one_anchor() {
+        static OS: Ticks = Ticks::Monotonic;
+        let mut ex = Expander::with_ticks(&OS);
+        let start = OS.raw() - 3 * REANCHOR_NANOS;
+        let (mut anchors, mut last_anchor) = (Vec::new(), None);
+        let mut times = Vec::new();
+        for i in 0..200 {
+            let ticks = start + i * 1_000;
+            let wall = ex.wall_nanos(ticks);
+            if ex.anchor != last_anchor {
+                anchors.push(ex.anchor);
+                last_anchor = ex.anchor;
+            }
+            let (t0, wall0) = ex.anchor.unwrap();
+            assert_eq!(wall, wall0 - (t0 - ticks), "record {i}");
+            times.push(wall);
+        }
+        // One anchor (a second one only if this thread was held up past its lifetime).
+        assert!(anchors.len() <= 2, "{} anchors", anchors.len());
+        assert!(times.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
