@@ -242,10 +242,21 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
     fn has(obj: &[(String, Value)], k: &str) -> bool {
         obj.iter().any(|(key, _)| key == k)
     }
-    let keys = if !has(&obj, "ts") && (has(&obj, "timestamp") || has(&obj, "task_uuid")) {
-        Format::Eliot.header_keys()
-    } else {
-        Format::Compact.header_keys()
+    // The layout whose task key the record has; with both (a user field named like the
+    // other layout's key: neither reserves the other's names), the one whose header comes
+    // first, as the library writes it; with neither, compact (its errors name its keys).
+    let eliot = match (has(&obj, "tid"), has(&obj, "task_uuid")) {
+        (false, true) => true,
+        (true, true) => obj
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| matches!(*k, "ts" | "tid" | "timestamp" | "task_uuid"))
+            .is_some_and(|k| k == "timestamp" || k == "task_uuid"),
+        _ => !has(&obj, "ts") && has(&obj, "timestamp"),
+    };
+    let keys = match eliot {
+        true => Format::Eliot.header_keys(),
+        false => Format::Compact.header_keys(),
     };
     let bad = |m: String| ParseError::Record(m);
     let missing = |k: &str| bad(format!("missing key \"{k}\""));
@@ -845,6 +856,29 @@ mod tests {
             ))
         );
         assert!(parse(br#"{"ts":1,"tid":"a","lvl":[1],"at":"x","st":"done"}"#).is_err());
+    }
+
+    /// An eliot record may hold user fields named `ts` or `tid` (they are not reserved in that
+    /// format): it was taken for a compact one, `missing key "tid"`. The layout is the one
+    /// whose task key is there (`tid` / `task_uuid`), and where both are, the one whose
+    /// header comes first, as the library writes it.
+    #[test]
+    fn eliot_records_with_fields_named_like_compact_keys_are_eliot() {
+        let e = parse(br#"{"timestamp":1.0,"task_uuid":"u","task_level":[1],"message_type":"info","message":"hi","ts":5}"#).unwrap();
+        assert_eq!((e.ts, e.tid.as_str()), (1.0, "u"));
+        assert_eq!(e.fields, [("ts".to_owned(), Value::from(5))]);
+        let e = parse(br#"{"timestamp":1.0,"task_uuid":"u","task_level":[1],"message_type":"info","message":"hi","ts":5,"tid":"x"}"#).unwrap();
+        assert_eq!((e.ts, e.tid.as_str(), e.fields.len()), (1.0, "u", 2));
+        // Written by Eliot itself, keys in another order.
+        let e = parse(
+            br#"{"message_type":"info","task_uuid":"u","timestamp":2.0,"task_level":[1],"ts":5}"#,
+        )
+        .unwrap();
+        assert_eq!((e.ts, e.tid.as_str()), (2.0, "u"));
+        // A compact record with a field named like an eliot key is compact.
+        let c = parse(br#"{"ts":1,"tid":"a","lvl":[1],"mt":"info","task_uuid":"u","timestamp":3}"#)
+            .unwrap();
+        assert_eq!((c.ts, c.tid.as_str(), c.fields.len()), (1.0, "a", 2));
     }
 
     /// However long a line, at most `max + 1` of its bytes are held; the zeros at the end of

@@ -1030,3 +1030,33 @@ fn check_filtered_takes_a_level_filtered_file_as_clean() {
         text(&out.stdout)
     );
 }
+
+/// In the eliot format `ts` and `tid` are no reserved keys: a user field of that name is
+/// written as it is, and `check` took such a line for a compact record with no `tid`.
+#[test]
+fn an_eliot_file_with_fields_named_ts_and_tid_is_clean() {
+    use logxide::sink::MemorySink;
+    let mem = MemorySink::new();
+    let log = logxide::Logger::builder()
+        .use_env(false)
+        .set("format", "eliot")
+        .unwrap()
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    log.log(logxide::Level::Info, "odd keys", |f| {
+        f.field("ts", &5);
+        f.field("tid", "mine");
+    });
+    log.flush(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("eliot.log"), mem.contents()).unwrap();
+    let out = logxide_in(dir.path(), &["check", "eliot.log"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = logxide_in(dir.path(), &["view", "--color", "never", "eliot.log"]);
+    assert!(
+        text(&out.stdout).contains("info: odd keys ts=5 tid=mine"),
+        "{}",
+        text(&out.stdout)
+    );
+}
