@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use logxide::sink::MemorySink;
-use logxide::writer::{Mode, Writer, WriterBuilder};
+use logxide::writer::{DropReason, Dropped, Mode, Policy, Queued, Writer, WriterBuilder};
 
 const MODES: [Mode; 3] = [Mode::Trigger, Mode::Loop, Mode::Manual];
 
@@ -332,4 +332,43 @@ fn trigger_mode_polls_under_a_steady_stream_so_producers_rarely_wake_it() {
         2,
         "each record after a quiet spell rings"
     );
+}
+
+/// A queue full by its byte bound with fewer records than `batch_size`: the batch can never
+/// fill, so the writer writes the queue at once (a refused record asks for it) rather than
+/// after the flush interval, refusing everything meanwhile.
+#[test]
+fn trigger_mode_writes_a_queue_full_by_its_byte_bound_without_waiting_for_the_interval() {
+    let mem = MemorySink::new();
+    let writer = Writer::builder()
+        .capacity(1000)
+        .batch_size(100)
+        .max_bytes(1000)
+        .flush_interval(Duration::from_secs(3600))
+        .policy(Policy::DropNewest)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    // 100 bytes each with its `\n`: ten fill the byte bound.
+    let rec = |i: usize| format!("{i:0>99}");
+    for i in 0..10 {
+        assert_eq!(h.enqueue(rec(i).as_bytes()), Ok(Queued::Queued), "{i}");
+    }
+    assert_eq!(
+        h.enqueue(rec(10).as_bytes()),
+        Err(Dropped {
+            reason: DropReason::QueueFull
+        })
+    );
+    let want: String = (0..10).map(|i| rec(i) + "\n").collect();
+    appears(
+        &mem,
+        want.as_bytes(),
+        Instant::now(),
+        Duration::from_secs(20),
+    );
+    let m = writer.shutdown(None).metrics;
+    assert_eq!((m.written, m.dropped_by.queue_full), (10, 1));
+    assert_settled(&m);
 }

@@ -52,8 +52,9 @@ impl Policy {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
-    /// Sleep until data arrives; write when `batch_size` records are pending or the oldest has
-    /// waited the flush interval.
+    /// Sleep until data arrives; write when `batch_size` records are pending, the oldest has
+    /// waited the flush interval, or the queue is full (by its byte bound it may be with
+    /// fewer than `batch_size` records).
     #[default]
     Trigger,
     /// Wake every `tick` and write what is queued.

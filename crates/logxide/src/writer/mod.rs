@@ -176,7 +176,8 @@ impl WriterBuilder {
     }
 
     /// Records pending that make the writer write in trigger mode (default 100, or the
-    /// capacity if that is smaller; set explicitly, it must not exceed the capacity).
+    /// capacity if that is smaller; set explicitly, it must not exceed the capacity). A queue
+    /// that `max_bytes` fills with fewer records is written once it is full.
     pub fn batch_size(mut self, records: usize) -> Self {
         self.settings.batch_size = records;
         self.batch_set = true;
@@ -978,6 +979,10 @@ impl WriterHandle {
         // What is waiting now: the queue may be full by its byte bound with far fewer records
         // than its capacity (or by its record bound with some credits unspent in idle lanes).
         shared.counters.raise_high_water(q.pending());
+        if shared.settings.policy != Policy::Block {
+            // (`block` asks while it waits for space.)
+            shared.write_when_full();
+        }
         match shared.settings.policy {
             Policy::DropNewest => self.drop_record(DropReason::QueueFull),
             Policy::Warn => {

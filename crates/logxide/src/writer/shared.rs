@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use super::config::{BoxedSink, Settings};
+use super::config::{BoxedSink, Mode, Settings};
 use super::doorbell::Doorbell;
 use super::lane::CAPTURED;
 use super::metrics::{Counters, DropReason, WriterState};
@@ -394,6 +394,19 @@ impl Shared {
     pub(crate) fn request_write(&self) {
         self.write_now.store(true, SeqCst);
         self.unpark_writer();
+    }
+
+    /// A producer found the queue full and does not wait for space (`drop_newest`, `warn`,
+    /// `drop_oldest`). In trigger mode the writer writes at once: the queue may be full by
+    /// its byte bound (or by the credits idle threads hold) with fewer than `batch_size`
+    /// records, a batch that never fills — the writer would sleep until the flush interval,
+    /// while every record is refused or evicts an older one. Once per pass of the writer
+    /// (which clears the request), not once per refused record. Loop mode writes at its next
+    /// tick; manual mode waits for its trigger, as documented.
+    pub(crate) fn write_when_full(&self) {
+        if self.settings.mode == Mode::Trigger && !self.write_now.load(Relaxed) {
+            self.request_write();
+        }
     }
 
     pub(crate) fn record_error(&self, msg: String) {
