@@ -335,3 +335,65 @@ fn durations_past_the_clocks_range_mean_never_instead_of_panicking() {
         assert_eq!(*panics.lock().unwrap(), Vec::<String>::new());
     });
 }
+
+/// Writes fine; its flush (an `fsync`, say) and its close fail.
+struct UnsyncableSink;
+
+impl logxide::sink::Sink for UnsyncableSink {
+    fn name(&self) -> &str {
+        "unsyncable"
+    }
+    fn write_batch(
+        &mut self,
+        _batch: &logxide::sink::Batch<'_>,
+    ) -> Result<(), logxide::sink::SinkError> {
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Err(std::io::Error::other("fsync failed"))
+    }
+    fn close(&mut self) -> std::io::Result<()> {
+        Err(std::io::Error::other("close failed"))
+    }
+}
+
+/// A sink's failed flush or close is that sink's error too, not only the writer's: its
+/// per-sink `errors` and `last_error` say so (a sink whose `fsync` fails would otherwise
+/// look healthy in its own metrics).
+#[test]
+fn a_sinks_failed_flush_and_close_are_in_its_own_metrics() {
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .sink(UnsyncableSink)
+        .sink(MemorySink::new())
+        .build()
+        .unwrap();
+    writer.handle().enqueue(b"a").unwrap();
+    writer.flush(None).unwrap();
+    let m = writer.metrics();
+    assert_eq!((m.written, m.failed, m.errors), (1, 0, 1));
+    assert_eq!((m.sinks[0].written, m.sinks[0].errors), (1, 1));
+    assert_eq!(
+        m.sinks[0].last_error.as_deref(),
+        Some("flush: fsync failed")
+    );
+    assert_eq!(
+        (m.sinks[1].errors, m.sinks[1].last_error.as_deref()),
+        (0, None)
+    );
+    assert_eq!(
+        writer.handle().last_error().as_deref(),
+        Some("unsyncable: flush: fsync failed")
+    );
+    let m = writer.shutdown(None).metrics;
+    assert_eq!(m.sinks[0].errors, 2);
+    assert_eq!(
+        m.sinks[0].last_error.as_deref(),
+        Some("close: close failed")
+    );
+    assert_eq!(
+        (m.sinks[1].errors, m.sinks[1].last_error.as_deref()),
+        (0, None)
+    );
+    assert_settled(&m);
+}

@@ -627,12 +627,12 @@ fn a_sink_error_whose_display_fails_is_what_it_wrote() {
     assert_eq!(m.state, WriterState::Running);
     assert_eq!((m.written, m.failed), (1, 2));
     assert_eq!((m.sinks[0].written, m.sinks[0].failed), (1, 2));
-    assert_eq!(m.sinks[0].errors, 1);
+    // The write's error, then the flush's (the sink's own too).
+    assert_eq!(m.sinks[0].errors, 2);
     assert_eq!(
         m.sinks[0].last_error.as_deref(),
-        Some("disk on fire, then (after 1 complete record of the batch)")
+        Some("flush: disk on fire, then")
     );
-    // The write's error, then the flush's.
     assert_eq!(m.errors, 2);
     assert_eq!(
         h.last_error().as_deref(),
@@ -654,6 +654,11 @@ fn a_sink_error_whose_display_fails_is_what_it_wrote() {
     assert_eq!((m.sinks[0].written, m.sinks[0].failed), (3, 2));
     // And the close's.
     assert_eq!(m.errors, 3);
+    assert_eq!(m.sinks[0].errors, 3);
+    assert_eq!(
+        m.sinks[0].last_error.as_deref(),
+        Some("close: disk on fire, then")
+    );
     assert_eq!(
         h.last_error().as_deref(),
         Some("failing: close: disk on fire, then")

@@ -102,10 +102,12 @@ pub struct SinkMetrics {
     pub written: u64,
     /// Records the sink failed to write.
     pub failed: u64,
-    /// Failed write calls: errors, caught panics, and batches given up after the sink
-    /// panicked on them twice in a row (one each).
+    /// Failed calls of the sink: writes (errors, caught panics, and batches given up after
+    /// the sink panicked on them twice in a row), flushes and closes (errors, caught panics,
+    /// a flush skipped after two panics in a row) — one each.
     pub errors: u64,
-    /// The most recent error, as text.
+    /// The most recent error, as text: a write's as the sink gave it; a flush's or a
+    /// close's after `flush: ` or `close: `.
     pub last_error: Option<String>,
 }
 

@@ -528,22 +528,21 @@ pub(crate) fn wait_time(deadline: Option<Instant>, at_most: Duration) -> Option<
     }
 }
 
-/// Runs `op` on `sink` (catching a panic if `catch`) and records its error as `what` failed.
+/// Runs `op` on sink `i` (catching a panic if `catch`) and records its error as `what`
+/// failed: the sink's error (its `errors` and last error) and the writer's.
 fn call_sink(
     shared: &Shared,
     catch: bool,
-    sink: &mut BoxedSink,
+    (i, sink): (usize, &mut BoxedSink),
     what: &str,
     op: impl Fn(&mut BoxedSink) -> io::Result<()>,
 ) {
     if let Err(e) = guarded(catch, || op(sink)).unwrap_or_else(Err) {
         // `e` is a sink's, maybe wrapping an error whose `Display` fails on its own: `format!`
         // would panic (on the writer thread: a restart, and the text lost).
-        shared.record_error(text(format_args!(
-            "{}: {what}: {}",
-            sink.name(),
-            Checked(&e)
-        )));
+        let error = text(format_args!("{what}: {}", Checked(&e)));
+        shared.record_error(text(format_args!("{}: {error}", sink.name())));
+        shared.counters.count_sink(i, 0, 0, Some(error));
     }
 }
 
@@ -824,7 +823,7 @@ impl Core {
                 continue;
             }
             self.panics.enter(SinkCallAt::Flush(i));
-            call_sink(shared, catch, &mut self.sinks[i], "flush", |sink| {
+            call_sink(shared, catch, (i, &mut self.sinks[i]), "flush", |sink| {
                 sink.flush()
             });
             self.panics.returned(SinkCallAt::Flush(i));
@@ -869,10 +868,11 @@ impl Core {
                 self.next_sink = i + 1;
             }
             SinkCallAt::Flush(i) => {
-                shared.record_error(text(format_args!(
-                    "{}: flush panicked twice in a row ({message}): skipped once",
-                    self.sinks[i].name()
-                )));
+                let error = text(format_args!(
+                    "flush panicked twice in a row ({message}): skipped once"
+                ));
+                shared.record_error(text(format_args!("{}: {error}", self.sinks[i].name())));
+                shared.counters.count_sink(i, 0, 0, Some(error));
                 self.skip_flush = Some(i);
             }
         }
@@ -905,9 +905,11 @@ impl Core {
         }
         let catch = self.catch_panics;
         while self.next_close < self.sinks.len() {
-            let sink = &mut self.sinks[self.next_close];
+            let i = self.next_close;
             self.next_close += 1;
-            call_sink(shared, catch, sink, "close", |sink| sink.close());
+            call_sink(shared, catch, (i, &mut self.sinks[i]), "close", |sink| {
+                sink.close()
+            });
         }
         shared.queue.retire_all();
         self.finish_barriers(shared);
