@@ -397,3 +397,43 @@ fn a_sinks_failed_flush_and_close_are_in_its_own_metrics() {
     );
     assert_settled(&m);
 }
+
+/// A record's length is 32 bits in its lane's header: with `max_bytes` above 4 GiB, a larger
+/// record would have its length cut there (read back as a record of a few bytes, the rest as
+/// garbage records). It is refused as invalid, as one above `max_bytes` is. (Its bytes are
+/// zero pages of an anonymous mapping, which take no memory: the length is checked before
+/// the bytes are searched for line breaks.)
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn a_record_too_long_for_its_header_is_refused_whatever_max_bytes() {
+    // With the `\n` the writer adds: one byte more than a header can say.
+    let len = u32::MAX as usize;
+    let huge = memmap2::MmapOptions::new()
+        .len(len)
+        .no_reserve_swap()
+        .map_anon()
+        .expect("an anonymous mapping");
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .max_bytes(8 << 30)
+        .sink(MemorySink::new())
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    let result = h.enqueue(&huge);
+    // (Not drained if it was accepted: its reading would be garbage.)
+    let writer = std::mem::ManuallyDrop::new(writer);
+    assert_eq!(
+        result,
+        Err(Dropped {
+            reason: DropReason::Invalid
+        })
+    );
+    drop(huge);
+    h.enqueue(b"small").unwrap();
+    let m = std::mem::ManuallyDrop::into_inner(writer)
+        .shutdown(None)
+        .metrics;
+    assert_eq!((m.written, m.dropped_by.invalid), (1, 1));
+    assert_settled(&m);
+}

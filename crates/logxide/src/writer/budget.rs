@@ -278,10 +278,6 @@ impl Budget {
         self.capacity
     }
 
-    pub(crate) fn max_bytes(&self) -> usize {
-        self.max_bytes
-    }
-
     /// Gives `claim` what one record of `len` bytes needs, plus a chunk when credits are
     /// plentiful; everything it held before goes back first. False if the budget has too
     /// little free (the queue is full); `claim` then holds nothing. Its producer calls this

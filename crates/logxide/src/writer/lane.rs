@@ -61,6 +61,8 @@ use crate::encode::capture::ProducerTime;
 
 /// Bytes of a record's header in the ring.
 pub(crate) const HEADER: usize = 16;
+/// The largest record (its `\n` included): the header holds its length in 32 bits.
+pub(crate) const MAX_RECORD: usize = u32::MAX as usize;
 /// Flag: the body holds capture segments ([`crate::encode::capture`]).
 pub(crate) const CAPTURED: u8 = 1;
 /// The size of a lane's first ring. (Under Miri every size here is 16 times smaller, so that

@@ -35,7 +35,7 @@ pub enum DropReason {
     /// The writer was already shut down.
     Shutdown,
     /// The record was not one line (it held a line break before its end), or was larger
-    /// than the queue's byte bound.
+    /// than the queue's byte bound (or than 4 GiB − 1 bytes, the largest record).
     Invalid,
     /// This process was forked from the one that built the writer: the writer thread does
     /// not exist here, so records given to the inherited writer are dropped (see "Fork" in the

@@ -156,7 +156,8 @@ impl WriterBuilder {
     }
 
     /// Queue bound in bytes (default 64 MiB; at most `i64::MAX`). A record larger than this
-    /// is refused.
+    /// is refused, and so is one larger than 4 GiB − 1 bytes (its `\n` included) whatever
+    /// the bound.
     pub fn max_bytes(mut self, bytes: usize) -> Self {
         self.settings.max_bytes = bytes;
         self
@@ -708,8 +709,9 @@ impl WriterHandle {
     ///
     /// # Errors
     /// [`Dropped`] with the reason: queue full (`drop_newest`, `warn`), block timeout, writer
-    /// shut down, an invalid record (a `\n` before its end, or larger than `max_bytes`), or a
-    /// writer inherited through `fork()` (see "Fork" in the [module docs](self)).
+    /// shut down, an invalid record (a `\n` before its end, or larger than `max_bytes` or
+    /// 4 GiB − 1 bytes), or a writer inherited through `fork()` (see "Fork" in the
+    /// [module docs](self)).
     ///
     /// ```
     /// use logxide::sink::MemorySink;
@@ -755,7 +757,7 @@ impl WriterHandle {
         let shared = &*self.shared;
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let len = body.len() + 1;
-        if memchr::memchr(b'\n', body).is_some() || len > shared.queue.max_bytes() {
+        if len > shared.queue.max_record() || memchr::memchr(b'\n', body).is_some() {
             return self.drop_record(DropReason::Invalid);
         }
         if shared.state.load(Relaxed) != RUNNING || shared.forked() {
@@ -781,7 +783,7 @@ impl WriterHandle {
         let len = line.len();
         // (A captured record's segments may hold any byte.)
         debug_assert!(line.ends_with(b"\n") && (captured || !line[..len - 1].contains(&b'\n')));
-        if len > shared.queue.max_bytes() {
+        if len > shared.queue.max_record() {
             return self.drop_record(DropReason::Invalid);
         }
         let body = &line[..len - 1];

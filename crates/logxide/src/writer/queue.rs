@@ -53,7 +53,8 @@ use smallvec::SmallVec;
 
 use super::budget::Budget;
 use super::lane::{
-    Header, Lane, LaneProducer, LaneReader, NoCredits, Record, View, HEADER, SEGMENT_MAX,
+    Header, Lane, LaneProducer, LaneReader, NoCredits, Record, View, HEADER, MAX_RECORD,
+    SEGMENT_MAX,
 };
 use crate::encode::capture::ProducerTime;
 
@@ -84,6 +85,8 @@ pub(crate) struct Queue {
     /// The largest ring a lane starts for records that fit it: what the budget allows at
     /// most, with headers, but no more than [`SEGMENT_MAX`].
     max_segment: usize,
+    /// The largest record (its `\n` included): `max_bytes`, or [`MAX_RECORD`] if smaller.
+    max_record: usize,
 }
 
 thread_local! {
@@ -110,6 +113,7 @@ impl Queue {
             lanes_change: Mutex::new(()),
             shared_lane: Mutex::new(None),
             max_segment,
+            max_record: max_bytes.min(MAX_RECORD),
         }
     }
 
@@ -117,8 +121,11 @@ impl Queue {
         self.budget.capacity()
     }
 
-    pub(crate) fn max_bytes(&self) -> usize {
-        self.budget.max_bytes()
+    /// The largest record a push may be given (its `\n` included): the byte bound, and at
+    /// most what a lane's header can say ([`MAX_RECORD`]). Producers refuse larger ones.
+    #[inline(always)]
+    pub(crate) fn max_record(&self) -> usize {
+        self.max_record
     }
 
     pub(crate) fn budget(&self) -> &Budget {
