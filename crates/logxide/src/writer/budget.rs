@@ -135,6 +135,8 @@ pub(crate) struct Budget {
     /// Held by a reclaim, and by a producer acknowledging one or giving back at exit (see
     /// "Reclaiming"). Taken after `space` when both are (never the other way round).
     reclaim: Mutex<()>,
+    /// The fork generation of the process that made the budget (see `logger::fork`).
+    generation: u64,
     /// The fences of the loom model: read-modify-writes of this word, which order the two
     /// sides as `light_fence` and `heavy_fence` do (see the doorbell's model).
     #[cfg(logxide_loom)]
@@ -269,9 +271,22 @@ impl Budget {
             space_waiters: CachePadded::new(AtomicUsize::new(0)),
             recheck: Duration::from_millis(50),
             reclaim: Mutex::new(()),
+            generation: crate::logger::fork::generation(),
             #[cfg(logxide_loom)]
             sync: AtomicU64::new(0),
         }
+    }
+
+    /// True in a process forked from the one that made the budget (one relaxed load): a lock
+    /// of the budget's may be held there for ever, by a thread the child does not have.
+    pub(crate) fn forked(&self) -> bool {
+        crate::logger::fork::current() != self.generation
+    }
+
+    /// Tests: holds the `reclaim` lock, as a reclaim under way does.
+    #[cfg(all(test, not(logxide_loom)))]
+    pub(crate) fn lock_reclaim(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.reclaim.lock().unwrap()
     }
 
     pub(crate) fn capacity(&self) -> usize {

@@ -498,6 +498,12 @@ impl LaneProducer {
 
 impl Drop for LaneProducer {
     fn drop(&mut self) {
+        // In a forked child (the copy of a parent thread's lane, dropped when that thread or
+        // the process exits there) the budget's locks may be held for ever by a thread the
+        // child does not have, and the writer stands down there: nothing is given back.
+        if self.budget.forked() {
+            return;
+        }
         // The thread exits (or the writer is gone): what this lane holds unspent goes back.
         self.budget.retire(&self.lane.claim);
     }
@@ -781,5 +787,59 @@ mod tests {
         }
         drop(p);
         assert_eq!(reader.join().unwrap(), N);
+    }
+
+    /// A forked child drops the lanes its thread inherited (when that thread, or the
+    /// process, exits there: the thread's list of lanes goes) without taking the budget's
+    /// locks, which a thread the child does not have may hold for ever — here the `reclaim`
+    /// lock, as a reclaim under way at the fork holds it.
+    #[cfg(not(miri))]
+    #[test]
+    fn a_lane_dropped_in_a_forked_child_takes_no_lock_of_the_parents() {
+        use std::time::{Duration, Instant};
+        let budget = Arc::new(Budget::new(100, 1 << 20));
+        let (_lane, mut p) = Lane::new(Arc::clone(&budget), 1 << 16);
+        p.push(&rec(&[b"x\n"], 2, 0, 0, 1)).unwrap();
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let budget = Arc::clone(&budget);
+            std::thread::spawn(move || {
+                let _reclaim = budget.lock_reclaim();
+                locked_tx.send(()).unwrap();
+                let _ = release_rx.recv();
+            })
+        };
+        locked_rx.recv().unwrap();
+        // SAFETY: `fork` has no precondition; the child only drops `p` (freeing memory, which
+        // glibc keeps usable after `fork`) and leaves through `_exit`, never returning into
+        // the test harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            drop(p);
+            // SAFETY: `_exit` ends the child at once; it has no precondition.
+            unsafe { libc::_exit(0) };
+        }
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+        let bound = Instant::now() + Duration::from_secs(10);
+        let mut status = 0;
+        loop {
+            // SAFETY: `waitpid` on our own child, with a valid pointer to `status`.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                break;
+            }
+            if Instant::now() > bound {
+                // SAFETY: as above; the child is ours and still running.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                panic!("the child hung dropping its inherited lane");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     }
 }
