@@ -247,7 +247,9 @@ impl WriterBuilder {
     /// Where the `warn` policy reports drops (default: a line on standard error).
     ///
     /// The hook runs on the writer thread, between two batches: while it runs nothing is
-    /// written, and it must not wait for the writer. A [`flush`](WriterHandle::flush) from it
+    /// written, and it must not wait for the writer. So a report waits for the writer's next
+    /// pass: in `manual` mode without a `deadline`, that is the next trigger, flush or the
+    /// shutdown (the writer sleeps until then). A [`flush`](WriterHandle::flush) from it
     /// returns `Err` at once (as from inside a sink); enqueuing never waits under `warn`.
     /// A panic in the hook is caught and counted as an error (`errors` in the metrics, its
     /// message the [last error](WriterHandle::last_error)); the writer goes on. The hook may
@@ -1052,6 +1054,11 @@ impl WriterHandle {
     /// Waits until every record enqueued before this call (by any thread, if that enqueue
     /// happened before this call) has been handed to every sink and the sinks flushed —
     /// synced to disk if their durability asks for it. Works in every mode.
+    ///
+    /// The flush of each sink is attempted, not confirmed: a sink whose write or flush (an
+    /// `fsync`, say) fails does not make this call fail — the records it could not write are
+    /// counted failed, and its error is in its own metrics ([`SinkMetrics`]: `errors`,
+    /// `last_error`) and is the writer's [last error](Self::last_error).
     ///
     /// Called from the writer thread itself — inside a sink, or from the `warn` policy's
     /// hook ([`on_drop_warning`](WriterBuilder::on_drop_warning)), which the writer runs —
