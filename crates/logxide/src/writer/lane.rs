@@ -281,6 +281,44 @@ impl LaneReader<'_> {
         }
     }
 
+    /// The ticks of the first record published after the first `bytes` readable ones, if
+    /// any: further in the current segment, or in a segment the producer started since (to
+    /// grow or to shrink: see "Growing"), which [`readable`](Self::readable) does not show
+    /// while the current one holds records.
+    pub(crate) fn ticks_after(&mut self, bytes: usize) -> Option<u64> {
+        let now = self.readable();
+        if now > bytes {
+            return Some(self.view(now).header(bytes).ticks);
+        }
+        if !self.reader.ring.is_abandoned() {
+            return None;
+        }
+        // As in `settle`: what the producer wrote before it abandoned the segment (its last
+        // records, the hand-over of the next one) is seen after this fence.
+        fence(Acquire);
+        let now = self.readable();
+        if now > bytes {
+            return Some(self.view(now).header(bytes).ticks);
+        }
+        let mut next = self.lane.next.lock().unwrap_or_else(|e| e.into_inner());
+        for ring in next.iter_mut() {
+            if ring.slots() > 0 {
+                let chunk = ring.read_chunk(HEADER).expect("a whole record is readable");
+                // Not committed: only looked at.
+                return Some(View { chunk }.header(0).ticks);
+            }
+            if !ring.is_abandoned() {
+                return None;
+            }
+            fence(Acquire);
+            if ring.slots() > 0 {
+                let chunk = ring.read_chunk(HEADER).expect("a whole record is readable");
+                return Some(View { chunk }.header(0).ticks);
+            }
+        }
+        None
+    }
+
     /// The bytes of the records readable now in the current segment (whole records: each
     /// is published in one piece).
     #[inline]

@@ -364,9 +364,9 @@ impl Cursor {
         let mut bound = u64::MAX;
         if lanes.list.len() > 1 {
             for o in open.iter_mut() {
-                let now = o.reader.readable();
-                if now > o.first {
-                    bound = bound.min(o.reader.view(now).header(o.first).ticks);
+                // (Also in a ring the lane's producer started since the first look.)
+                if let Some(ticks) = o.reader.ticks_after(o.first) {
+                    bound = bound.min(ticks);
                 }
             }
             for (i, lane) in lanes.list.iter().enumerate() {
@@ -575,6 +575,53 @@ mod tests {
         assert_eq!(cursor.take(&q, &mut out, usize::MAX), 0);
         assert_eq!(cursor.take(&q, &mut out, usize::MAX), 2);
         assert_eq!(out.0, ["a1\n", "b2\n"]);
+    }
+
+    /// The same race when the earlier record goes into a new ring of its lane (the lane's
+    /// ring is full of records of the first look): the second look must find it there too,
+    /// or `r2` (of the first look, in another lane) overtakes it.
+    #[test]
+    fn a_record_published_into_a_new_ring_during_the_first_look_is_not_overtaken() {
+        let q = Arc::new(Queue::new(1000, 1 << 20));
+        let (tx, rx) = std::sync::mpsc::channel::<(String, u64)>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                for (s, t) in rx {
+                    push(&q, &s, t);
+                    done_tx.send(()).unwrap();
+                }
+            });
+        }
+        let a = move |s: String, t: u64| {
+            tx.send((s, t)).unwrap();
+            done_rx.recv().unwrap();
+        };
+        // Lane 0 (thread a): a record that nearly fills its first ring.
+        let big = format!(
+            "a0-{}",
+            "x".repeat(super::super::lane::FIRST_SEGMENT - 1000)
+        );
+        a(big, 1);
+        // Lane 1: this thread's.
+        push(&q, "b0", 0);
+        let mut cursor = Cursor::default();
+        let mut once = Some((a, Arc::clone(&q)));
+        // After the reader looked at lane 0, before it looks at lane 1.
+        cursor.before_first_look = Some(Box::new(move |lane| {
+            if lane == 1 {
+                if let Some((a, q)) = once.take() {
+                    // r1 does not fit what is left of lane 0's ring: it starts a new one.
+                    a("a1".to_owned() + &"y".repeat(2000), 10);
+                    push(&q, "b2", 20);
+                }
+            }
+        }));
+        let mut out = Lines(Vec::new(), usize::MAX);
+        while cursor.take(&q, &mut out, usize::MAX) > 0 {}
+        let order: Vec<&str> = out.0.iter().map(|l| &l[..2]).collect();
+        assert_eq!(order, ["b0", "a0", "a1", "b2"]);
     }
 
     #[test]
