@@ -387,6 +387,15 @@ impl Expander {
                 return wall;
             }
         }
+        self.outside_anchor(ticks)
+    }
+
+    /// [`unsmoothed_nanos`](Self::unsmoothed_nanos) for ticks outside the anchor's lifetime
+    /// (or with no anchor yet): out of line, so that the usual case stays as small as it was
+    /// (callgrind: 16 more instructions per record in the writer with this inlined).
+    #[cold]
+    #[inline(never)]
+    fn outside_anchor(&mut self, ticks: u64) -> u64 {
         // Ticks far *before* the anchor are a record that waited long in the queue, or a
         // counter that jumped back (a VM resumed or moved). While the anchor is fresh (the
         // counter now within its lifetime past it) it is the first: the record is dated back
