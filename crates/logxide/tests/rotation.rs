@@ -2036,3 +2036,82 @@ fn a_directory_that_cannot_be_synced_does_not_stop_rotations() {
         [&b"xyz\n"[..], b"a\nb\n", b"c\n"]
     );
 }
+
+/// Runs in a child process (see `a_write_failing_after_a_failed_rotation_reports_both`): a
+/// file size limit makes a write stop in the middle of a record.
+fn write_failing_after_a_failed_rotation_child(dir: &Path) {
+    // SAFETY: ignoring SIGXFSZ makes writes beyond the limit fail with EFBIG instead of
+    // killing the process; setrlimit only changes this (child) process's limits.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let set_limit = |limit: libc::rlim_t| {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `lim` is a valid rlimit struct for the duration of both calls.
+        unsafe {
+            assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim), 0);
+            lim.rlim_cur = limit.min(lim.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+        }
+    };
+    let path = dir.join("app.log");
+    let clock = ManualClock::at(T0);
+    // No counter left for the rotation's timestamp: the rotation fails.
+    fs::write(dir.join("app.20240301T120000.4294967295.log"), b"").unwrap();
+    let mut sink = clocked(&clock).max_bytes(4).open(&path).unwrap();
+    write(&mut sink, &["a", "b"]);
+    set_limit(8);
+    // The rotation fails, the batch goes on into the file: "c\n" fits, "dd\n" is cut at 8.
+    let err = sink
+        .write_batch(&Owned::new(&["c", "dd", "eee"]).batch())
+        .unwrap_err();
+    set_limit(libc::RLIM_INFINITY);
+    assert_eq!(err.written, 1);
+    assert_eq!(
+        err.error.to_string(),
+        format!(
+            "File too large (os error 27); and cannot rotate {p}: no counter left for timestamp 20240301T120000; the batch went on into {p}, unrotated: it grows past its limit until a rotation succeeds (tried again with each batch)",
+            p = path.display()
+        )
+    );
+    assert_eq!(err.error.raw_os_error(), None, "the text joins both errors");
+    assert_eq!(
+        err.error.kind(),
+        std::io::Error::from_raw_os_error(libc::EFBIG).kind()
+    );
+    assert_eq!(sink.rotation_failures(), 1);
+    assert_eq!(fs::read(&path).unwrap(), b"a\nb\nc\n");
+}
+
+/// A batch whose rotation failed and whose write then failed part way reports both: the
+/// failed write (how many records are in the file) and why the file was not rotated.
+#[test]
+fn a_write_failing_after_a_failed_rotation_reports_both() {
+    const VAR: &str = "LOGXIDE_ROTATION_CHILD_DIR";
+    if let Some(dir) = std::env::var_os(VAR) {
+        write_failing_after_a_failed_rotation_child(Path::new(&dir));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_write_failing_after_a_failed_rotation_reports_both",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(VAR, dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "child failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}

@@ -136,7 +136,8 @@
 //! directory, say) the file has no bound but the disk: it grows by every batch written
 //! meanwhile, each one an error in the metrics, and the first rotation that succeeds moves
 //! all of it into one rotated file. A failed write returns the exact number of records of the batch
-//! that were written, in whichever files, before it; a failed sync (with
+//! that were written, in whichever files, before it (its error first, then those of a
+//! rotation or a sync that failed earlier in the batch, if any); a failed sync (with
 //! [`FileOptions::durability`]) of records that were written does not stop the rest of the
 //! batch: it is written, and the error reported with the whole batch written (after a
 //! failed rotation's, when the batch had both).
@@ -1790,9 +1791,17 @@ impl Sink for RotatingFile {
             };
             if let Err(e) = self.inner.write_followed(&rest.take(n)) {
                 if e.written < n {
+                    // The failed write is the error (its kind, first in the text); a failed
+                    // rotation or sync earlier in the batch is told after it, not lost.
+                    let error = [failed.take(), unsynced.take()]
+                        .into_iter()
+                        .flatten()
+                        .fold(e.error, |w, other| {
+                            io::Error::new(w.kind(), format!("{w}; and {other}"))
+                        });
                     return Err(SinkError {
                         written: done + e.written,
-                        error: e.error,
+                        error,
                     });
                 }
                 // Every record of the part is in the file, only their sync failed: the
