@@ -117,7 +117,8 @@
 //! could not be compressed or deleted, or the thread could not be started) are counted in
 //! [`RotatingFile::background_errors`] and reported to the writer once, by the sink's next
 //! batch, flush or close — an error with every record written (one of the sink's `errors`
-//! in the writer's metrics, their number and the last one's text in `last_error`); the
+//! in the writer's metrics, their number and the last one's text in `last_error`; a close
+//! that fails itself tells them after its own error); the
 //! uncompressed file is then kept (the rotation itself is done, not a failed one). A rotated file that someone else deleted before its
 //! compression is skipped, not counted: nothing written is lost by the sink.
 //!
@@ -1834,10 +1835,16 @@ impl Sink for RotatingFile {
     }
 
     fn close(&mut self) -> io::Result<()> {
-        let closed = self.inner.close();
-        let finished = self.finish_background();
-        closed.and(finished)?;
-        self.report_background()
+        let closed = self.inner.close().err();
+        let finished = self.finish_background().err();
+        // The close is the background errors' last chance to reach the writer: a failed
+        // close (or wait) does not hide them, they are told after its error.
+        let background = self.unreported_background_errors();
+        let error = [closed, finished, background]
+            .into_iter()
+            .flatten()
+            .reduce(|first, next| io::Error::new(first.kind(), format!("{first}; and {next}")));
+        error.map_or(Ok(()), Err)
     }
 
     fn coalesce_bytes(&self) -> usize {
@@ -2020,6 +2027,36 @@ mod tests {
             "{err}"
         );
         assert_eq!(sink.background_errors().0, 3);
+    }
+
+    /// A close that fails (here a directory sync: durability on, the file's directory moved
+    /// away) still reports the background errors no batch or flush reported: the close is
+    /// their last chance, they are told after its own error.
+    #[test]
+    fn a_failing_close_still_reports_the_background_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        let path = sub.join("app.log");
+        let mut sink = RotateOptions::new()
+            .clock(ManualClock::at(1_709_294_400))
+            .max_bytes(2)
+            .file(FileOptions::new().durability(super::super::file::Durability::Data))
+            .open(&path)
+            .unwrap();
+        fs::rename(&sub, dir.path().join("moved")).unwrap();
+        sink.shared.fail("cannot compress x: disk on fire".into());
+        let err = sink.close().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot sync the directory {}, where {} was created: No such file or directory (os error 2); the records are in the file, but a crash may undo its creation and lose every record in it (the directory is no longer at that path: its sync is given up); and 1 new error in the background work on the rotated files of {} (compression, retention; no record written is affected, an uncompressed file is compressed by the next open); the last: cannot compress x: disk on fire",
+                sub.display(),
+                path.display(),
+                path.display()
+            )
+        );
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(sink.background_errors().0, 1);
     }
 
     /// The compressed file is created new: a symbolic link (or any file) at its temporary
