@@ -2115,3 +2115,48 @@ fn a_write_failing_after_a_failed_rotation_reports_both() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("1 passed"), "{stdout}");
 }
+
+/// A symbolic link retargeted to an existing file is an appended file like the one found at
+/// open: its modification time tells its records' period. One from an earlier hour is
+/// rotated before the next batch goes into it (every hour); one from this hour is not.
+#[test]
+fn a_link_retargeted_to_an_older_file_rotates_it_by_its_period() {
+    for (mtime, rotated) in [(T0 - 2 * 3600, true), (T0 + 5, false)] {
+        let t = Linked::new();
+        let first = t.data.join("real.log");
+        let second = t.data.join("other.log");
+        fs::write(&second, b"old\n").unwrap();
+        let file = fs::File::options().write(true).open(&second).unwrap();
+        file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(mtime))
+            .unwrap();
+        drop(file);
+        let link = t.links.join("app.log");
+        std::os::unix::fs::symlink(&first, &link).unwrap();
+        let clock = ManualClock::at(T0 + 10);
+        let mut sink = clocked(&clock).every(Period::Hour).open(&link).unwrap();
+        write(&mut sink, &["a"]);
+        let tmp_link = t.links.join("app.log.new");
+        std::os::unix::fs::symlink(&second, &tmp_link).unwrap();
+        fs::rename(&tmp_link, &link).unwrap();
+        write(&mut sink, &["b"]);
+        sink.close().unwrap();
+        assert_eq!(sink.file(), second, "{mtime}");
+        assert_eq!(fs::read(&first).unwrap(), b"a\n", "{mtime}");
+        if rotated {
+            assert_eq!(sink.rotations(), 1);
+            assert_eq!(
+                names(&t.data),
+                ["other.20240301T120010.log", "other.log", "real.log"]
+            );
+            assert_eq!(
+                fs::read(t.data.join("other.20240301T120010.log")).unwrap(),
+                b"old\n"
+            );
+            assert_eq!(fs::read(&second).unwrap(), b"b\n");
+        } else {
+            assert_eq!(sink.rotations(), 0);
+            assert_eq!(names(&t.data), ["other.log", "real.log"]);
+            assert_eq!(fs::read(&second).unwrap(), b"old\nb\n");
+        }
+    }
+}

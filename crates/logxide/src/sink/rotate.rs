@@ -67,7 +67,9 @@
 //! destination. A link changed to point elsewhere after the open (or replaced by a file) is
 //! followed at the next batch, as a moved file is (with [`FileOptions::reopen_if_moved`], the
 //! default): the new destination is opened, appending, and becomes the active file —
-//! rotated next to itself, with retention and compression in its directory, its rotated
+//! rotated next to itself, with retention and compression in its directory, its period
+//! told by its modification time (as a file appended to at open: one from an earlier
+//! period is rotated before the batch goes into it), its rotated
 //! names never older than the last ones (leftover `.tmp` files there are removed by the
 //! next open). The previous destination keeps what was written to it. Without
 //! `reopen_if_moved`, or where the new destination cannot be opened (the batch then goes
@@ -1086,6 +1088,25 @@ impl Background {
     }
 }
 
+/// The time-rotation period of the records of `file`, opened appending: that of its
+/// modification time `modified` (read before the open), or of `now` when that is later (a
+/// clock stepped back), unknown, or the file holds no record. `0` without time rotation.
+fn records_period(
+    opts: &RotateOptions,
+    file: &FileSink,
+    now: u64,
+    modified: io::Result<SystemTime>,
+) -> u64 {
+    let Some(period) = opts.every else {
+        return 0;
+    };
+    let start = match modified {
+        Ok(modified) if !file.is_empty() => now.min(unix_secs(modified)),
+        _ => now,
+    };
+    start / period.seconds()
+}
+
 /// Removes the `.tmp` leftovers among `files` (the scan of an open); returns the jobs of the
 /// open: uncompressed rotated files to compress again (when compression is on), and a
 /// retention pass (when retention is on).
@@ -1320,13 +1341,10 @@ impl RotatingFile {
         let modified = fs::metadata(&file).and_then(|m| m.modified());
         let inner = opts.file.open(&file)?;
         let now = unix_secs(opts.clock.now());
-        let mut start = now;
-        if opts.file.open_mode == OpenMode::Append && !inner.is_empty() {
-            if let Ok(modified) = modified {
-                start = start.min(unix_secs(modified));
-            }
-        }
-        let period = opts.every.map_or(0, |p| start / p.seconds());
+        let period = match opts.file.open_mode {
+            OpenMode::Append => records_period(&opts, &inner, now, modified),
+            OpenMode::Truncate => opts.every.map_or(0, |p| now / p.seconds()),
+        };
         let mut sink = RotatingFile {
             inner,
             path: path.to_owned(),
@@ -1639,8 +1657,14 @@ impl RotatingFile {
             return Ok(());
         }
         let naming = Naming::new(&dest)?;
+        // Read before the open's repair of a torn last line, which changes it to now.
+        let modified = fs::metadata(&dest).and_then(|m| m.modified());
         let fresh = self.opts.file.clone().open_mode(OpenMode::Append);
         self.inner.replace_with(fresh.open(&dest)?);
+        // An existing file appended to, as at open: its records' period is its own, so one
+        // from an earlier period is rotated before the batch goes into it.
+        let now = unix_secs(self.opts.clock.now());
+        self.period = records_period(&self.opts, &self.inner, now, modified);
         // Names never go back in time, in the new directory either.
         if let Ok(files) = naming.scan() {
             let newest = files.iter().map(|r| r.stamp).max().unwrap_or(0);
