@@ -2160,3 +2160,38 @@ fn a_link_retargeted_to_an_older_file_rotates_it_by_its_period() {
         }
     }
 }
+
+/// A file another tool put at the path (the active file moved away) is followed as an
+/// appended file: its modification time tells its records' period. One from an earlier hour
+/// is rotated before the next batch goes into it (every hour); one from this hour is not.
+#[test]
+fn a_followed_file_from_an_earlier_period_is_rotated_before_the_batch() {
+    for (mtime, rotated) in [(T0 - 2 * 3600, true), (T0 + 5, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let clock = ManualClock::at(T0 + 10);
+        let mut sink = clocked(&clock).every(Period::Hour).open(&path).unwrap();
+        write(&mut sink, &["a"]);
+        fs::rename(&path, dir.path().join("moved")).unwrap();
+        fs::write(&path, b"old\n").unwrap();
+        let file = fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(mtime))
+            .unwrap();
+        drop(file);
+        write(&mut sink, &["b"]);
+        sink.close().unwrap();
+        assert_eq!(fs::read(dir.path().join("moved")).unwrap(), b"a\n");
+        if rotated {
+            assert_eq!(sink.rotations(), 1);
+            assert_eq!(
+                names(dir.path()),
+                ["app.20240301T120010.log", "app.log", "moved"]
+            );
+            assert_eq!(all_contents(&path), [&b"old\n"[..], b"b\n"]);
+        } else {
+            assert_eq!(sink.rotations(), 0);
+            assert_eq!(names(dir.path()), ["app.log", "moved"]);
+            assert_eq!(fs::read(&path).unwrap(), b"old\nb\n");
+        }
+    }
+}

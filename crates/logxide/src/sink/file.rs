@@ -11,7 +11,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -699,6 +699,9 @@ pub struct FileSink {
     /// The device and inode of the open file (they never change: what the path names is
     /// compared with them, see [`FileSink::follow_path`]).
     identity: (u64, u64),
+    /// The file's modification time when it was opened, before the repair of its tail
+    /// (which changes it to now): when its records were last written.
+    found_modified: Option<SystemTime>,
     /// A partial record could not be truncated away: start the next batch with `\n`.
     torn: bool,
     /// `mmap` only: the current window, if mapped.
@@ -845,6 +848,7 @@ impl FileSink {
             regular,
             syncable,
             identity: (meta.dev(), meta.ino()),
+            found_modified: meta.modified().ok(),
             torn,
             region: None,
             file_len: len,
@@ -866,9 +870,10 @@ impl FileSink {
     ///
     /// [`Sink::write_batch`] does this before writing; a caller that decides on the file's
     /// length first (the rotating file) calls it, then [`write_followed`](Self::write_followed).
-    pub(super) fn follow_path(&mut self) -> io::Result<()> {
+    /// Returns whether a new file was opened (see [`found_modified`](Self::found_modified)).
+    pub(super) fn follow_path(&mut self) -> io::Result<bool> {
         if !self.options.reopen_if_moved || !self.regular || self.strategy == IoStrategy::Mmap {
-            return Ok(());
+            return Ok(false);
         }
         let moved = match fs::metadata(&self.path) {
             Ok(at_path) if (at_path.dev(), at_path.ino()) == self.identity => {
@@ -884,7 +889,13 @@ impl FileSink {
             let options = self.options.clone().open_mode(OpenMode::Append);
             self.replace_with(FileSink::open_with(&options, &self.path)?);
         }
-        Ok(())
+        Ok(moved)
+    }
+
+    /// The modification time the file had when this sink opened it (before the repair of
+    /// its tail, which changes it): when the records found in it were last written.
+    pub(super) fn found_modified(&self) -> Option<SystemTime> {
+        self.found_modified
     }
 
     /// The batch when the file was moved away and its path could not be opened again

@@ -18,7 +18,8 @@
 //!
 //! Both are decided on the file at the path: with [`FileOptions::reopen_if_moved`] (the
 //! default), a file that another tool moved away, deleted or replaced is followed first (a new
-//! file is opened at the path, appending), and the size counted is that file's real size
+//! file is opened at the path, appending: an existing one found there belongs, as an
+//! appended file does, to the period of its modification time), and the size counted is that file's real size
 //! (also after another tool truncated it in place, as logrotate's `copytruncate` does).
 //! Where the path cannot be opened again (its directory moved too, say), the batch goes into
 //! the moved file, unrotated, with the error reported and every record written, as a
@@ -1089,19 +1090,15 @@ impl Background {
 }
 
 /// The time-rotation period of the records of `file`, opened appending: that of its
-/// modification time `modified` (read before the open), or of `now` when that is later (a
-/// clock stepped back), unknown, or the file holds no record. `0` without time rotation.
-fn records_period(
-    opts: &RotateOptions,
-    file: &FileSink,
-    now: u64,
-    modified: io::Result<SystemTime>,
-) -> u64 {
+/// modification time at the open (before the repair of a torn last line, which changes it to
+/// now, could hide their period), or of `now` when that is earlier (the clock stepped back),
+/// when it is unknown, or when the file holds no record. `0` without time rotation.
+fn records_period(opts: &RotateOptions, file: &FileSink, now: u64) -> u64 {
     let Some(period) = opts.every else {
         return 0;
     };
-    let start = match modified {
-        Ok(modified) if !file.is_empty() => now.min(unix_secs(modified)),
+    let start = match file.found_modified() {
+        Some(modified) if !file.is_empty() => now.min(unix_secs(modified)),
         _ => now,
     };
     start / period.seconds()
@@ -1336,13 +1333,10 @@ impl RotatingFile {
             true => None,
             false => Some(Background::start(&opts, &shared)?),
         };
-        // The modification time of the records found, before the open's repair of a torn
-        // last line (which changes it to now) could hide their period.
-        let modified = fs::metadata(&file).and_then(|m| m.modified());
         let inner = opts.file.open(&file)?;
         let now = unix_secs(opts.clock.now());
         let period = match opts.file.open_mode {
-            OpenMode::Append => records_period(&opts, &inner, now, modified),
+            OpenMode::Append => records_period(&opts, &inner, now),
             OpenMode::Truncate => opts.every.map_or(0, |p| now / p.seconds()),
         };
         let mut sink = RotatingFile {
@@ -1657,14 +1651,12 @@ impl RotatingFile {
             return Ok(());
         }
         let naming = Naming::new(&dest)?;
-        // Read before the open's repair of a torn last line, which changes it to now.
-        let modified = fs::metadata(&dest).and_then(|m| m.modified());
         let fresh = self.opts.file.clone().open_mode(OpenMode::Append);
         self.inner.replace_with(fresh.open(&dest)?);
         // An existing file appended to, as at open: its records' period is its own, so one
         // from an earlier period is rotated before the batch goes into it.
         let now = unix_secs(self.opts.clock.now());
-        self.period = records_period(&self.opts, &self.inner, now, modified);
+        self.period = records_period(&self.opts, &self.inner, now);
         // Names never go back in time, in the new directory either.
         if let Ok(files) = naming.scan() {
             let newest = files.iter().map(|r| r.stamp).max().unwrap_or(0);
@@ -1751,7 +1743,14 @@ impl Sink for RotatingFile {
         // the current file active, rotated by size and time as without following.
         let mut failed: Option<io::Error> = self.follow_link().err();
         let mut rotation_failed = false;
-        if let Err(reopen) = self.inner.follow_path() {
+        let followed = self.inner.follow_path();
+        if let Ok(true) = followed {
+            // A file another tool put at the path is an appended file too: its records'
+            // period is its own (one from an earlier period is rotated first).
+            let now = unix_secs(self.opts.clock.now());
+            self.period = records_period(&self.opts, &self.inner, now);
+        }
+        if let Err(reopen) = followed {
             // Moved away, and the path cannot be opened again: as a plain file sink does, the
             // batch goes into the moved file if it still has a name (not rotated: a rotation
             // opens a new file at that path), else it fails.
