@@ -1,5 +1,5 @@
 //! The runtime controls: a `manual` writer that writes only when told (`trigger`, `flush`),
-//! `sync_mode` for records that must be on disk before the call returns, `metrics`,
+//! `sync_mode` for records that must be in the file before the call returns, `metrics`,
 //! `is_async`, the opt-in drain on SIGTERM/SIGINT, and `shutdown` with its report. Options
 //! are given by name, as logxpy's `init` takes them.
 //!

@@ -655,8 +655,11 @@ pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
     logger.shutdown(timeout)
 }
 
-/// Records logged on this thread while the guard lives are written synchronously — on disk
-/// (or in every sink) before the log call returns, after everything logged before.
+/// Records logged on this thread while the guard lives are written synchronously — handed
+/// to every sink, and flushed by it, before the log call returns, after everything logged
+/// before. A file then holds the record (a `block` file's buffer is written out too), in the
+/// OS's page cache: it is synced to disk only with the file's
+/// [`Durability`](crate::sink::Durability), as for queued records.
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
@@ -664,6 +667,27 @@ pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
 /// let _sync = logxide::logger::sync_mode();
 /// log.error("fatal: out of disk");
 /// assert_eq!(mem.lines().len(), 1); // no flush needed
+/// ```
+///
+/// In a file with the default `block` strategy, with a writer that writes nothing on its own:
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("app.log");
+/// let log = logxide::Logger::builder()
+///     .use_env(false)
+///     .target(&path)
+///     .writer_mode(logxide::writer::Mode::Manual)
+///     .build()?;
+/// log.info("queued");
+/// {
+///     let _sync = logxide::logger::sync_mode();
+///     log.error("fatal: out of disk");
+///     let text = std::fs::read_to_string(&path)?;
+///     assert_eq!(text.lines().count(), 2); // the queued record first, then this one
+///     assert!(text.lines().nth(1).unwrap().ends_with(r#""msg":"fatal: out of disk"}"#));
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn sync_mode() -> SyncMode {
     add_sync_depth(1);

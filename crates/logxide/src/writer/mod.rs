@@ -849,8 +849,9 @@ impl WriterHandle {
 
     /// Writes one record synchronously from the caller's thread: everything enqueued before
     /// it is written first (the queue is drained), then this record, then the sinks are
-    /// flushed. Slower than [`enqueue`](Self::enqueue) — for the records that must be on disk
-    /// before the call returns (a fatal error, say). Sink panics are caught and counted.
+    /// flushed. Slower than [`enqueue`](Self::enqueue) — for the records that must be in the
+    /// sinks before the call returns (a fatal error, say); a file sink syncs them to disk only
+    /// with its [`Durability`](crate::sink::Durability). Sink panics are caught and counted.
     ///
     /// # Errors
     /// [`Dropped`] for an invalid record, or when the writer is shut down.
