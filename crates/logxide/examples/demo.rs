@@ -122,7 +122,7 @@ fn example() -> Result<(), Box<dyn Error>> {
     }
     let m = &report.metrics;
     say!(
-        "{} records in {:.3} s ({:.2} M records/s, all on disk: shutdown drained the queue)",
+        "{} records in {:.3} s ({:.2} M records/s, all in the file: shutdown drained the queue; not fsynced)",
         m.written,
         elapsed.as_secs_f64(),
         m.written as f64 / elapsed.as_secs_f64() / 1e6
