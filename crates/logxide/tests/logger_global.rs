@@ -854,6 +854,46 @@ fn a_blank_logxide_level_is_unset_as_a_blank_logxide_sync_is_off() {
     log.shutdown(None);
 }
 
+/// `LOGXIDE_SYNC` / `LOGXPY_SYNC` take the words their docs list, in any case and with
+/// spaces around: `1`, `true`, `yes`, `on` force synchronous writes; `0`, `false`, `no`,
+/// `off` leave the logger asynchronous; anything else is an error naming the variable.
+#[test]
+fn logxide_sync_takes_the_words_its_docs_list() {
+    let _s = serial();
+    let is_async_with = |var: &str, value: &str| {
+        std::env::set_var(var, value);
+        let built = LoggerBuilder::new()
+            .sink(logxide::sink::MemorySink::new())
+            .build();
+        std::env::remove_var(var);
+        let log = built.unwrap();
+        let on = log.is_async();
+        log.shutdown(None);
+        on
+    };
+    for var in ["LOGXIDE_SYNC", "LOGXPY_SYNC"] {
+        for value in ["1", "true", "YES", " On "] {
+            assert!(!is_async_with(var, value), "{var}={value:?} forces sync");
+        }
+        for value in ["0", "false", "No", " OFF "] {
+            assert!(is_async_with(var, value), "{var}={value:?} is off");
+        }
+        std::env::set_var(var, "maybe");
+        let err = LoggerBuilder::new()
+            .sink(logxide::sink::MemorySink::new())
+            .check()
+            .unwrap_err();
+        std::env::remove_var(var);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "logxide option `{var}`: invalid value \"maybe\": expected 1, true, yes or on \
+                 (synchronous writes) or 0, false, no, off or empty (any case)"
+            )
+        );
+    }
+}
+
 #[test]
 fn is_async_is_false_once_the_guard_drained_the_global_logger() {
     let _s = serial();

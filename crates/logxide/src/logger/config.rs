@@ -1124,7 +1124,8 @@ impl LoggerBuilder {
     }
 
     /// Read the environment (default true), at `build` / `check`: `LOGXIDE_SYNC` and
-    /// `LOGXPY_SYNC` (either one `1` forces synchronous writes), `LOGXIDE_LEVEL` (the
+    /// `LOGXPY_SYNC` (either one `1`, `true`, `yes` or `on`, any case, forces synchronous
+    /// writes; `0`, `false`, `no` and `off` do not), `LOGXIDE_LEVEL` (the
     /// threshold), `LOGXIDE_WRITER_TYPE` and `LOGXIDE_WRITER_MODE` (override `writer_type` and
     /// `writer_mode`; when unset, `LOGXPY_WRITER_TYPE` and `LOGXPY_WRITER_MODE`, the seed
     /// plan's names, are read). Empty or blank is unset. An invalid value there is an
