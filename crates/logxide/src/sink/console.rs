@@ -5,7 +5,25 @@
 //! ```text
 //! 22:13:21.000000 STARTED   82Qa.2/1 http:request started path=/api
 //! 22:13:21.100000 INFO      82Qa.2/2 inside the request user=ada
-//! 22:13:21.500000 FAILED    82Qa.2/3 http:request failed in 500.0ms: std::io::Error: upstream timeout
+//! 22:13:21.500000 FAILED    82Qa.2/3 http:request failed in 500.0ms: std::io::error::Error: upstream timeout
+//! ```
+//!
+//! ```
+//! # use logxide::sink::render_record;
+//! # let mut out = Vec::new();
+//! for record in [
+//!     r#"{"ts":1700000001.0,"tid":"k3Jd82Qa.2","lvl":[1],"at":"http:request","st":"started","path":"/api"}"#,
+//!     r#"{"ts":1700000001.1,"tid":"k3Jd82Qa.2","lvl":[2],"mt":"info","msg":"inside the request","user":"ada"}"#,
+//!     r#"{"ts":1700000001.5,"tid":"k3Jd82Qa.2","lvl":[3],"at":"http:request","st":"failed","exc":"std::io::error::Error","reason":"upstream timeout","dur":0.5}"#,
+//! ] {
+//!     render_record(record.as_bytes(), false, &mut out);
+//! }
+//! assert_eq!(
+//!     String::from_utf8(out).unwrap(),
+//!     "22:13:21.000000 STARTED   82Qa.2/1 http:request started path=/api\n\
+//!      22:13:21.100000 INFO      82Qa.2/2 inside the request user=ada\n\
+//!      22:13:21.500000 FAILED    82Qa.2/3 http:request failed in 500.0ms: std::io::error::Error: upstream timeout\n"
+//! );
 //! ```
 //!
 //! the UTC time of day (`HH:MM:SS.ffffff`), the level (for action records: the status), the
