@@ -335,11 +335,21 @@ impl Default for FileOptions {
 
 impl FileOptions {
     /// The default options: `block` strategy, truncate, no durability, mode `0o644`, follow
-    /// symlinks, create parent directories, 64 KiB blocks, 8 MiB mmap chunks.
+    /// symlinks, create parent directories, reopen a file moved away, 64 KiB blocks, 8 MiB
+    /// mmap chunks, a 10 s would-block timeout.
     ///
     /// ```
-    /// use logxide::sink::FileOptions;
-    /// let opts = FileOptions::new();
+    /// use logxide::sink::{FileOptions, IoStrategy};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("logs").join("app.log"); // `logs` does not exist yet
+    /// let sink = FileOptions::new().open(&path)?;
+    /// assert_eq!(sink.strategy(), IoStrategy::Block);
+    /// drop(sink);
+    /// std::fs::write(&path, "old records\n")?;
+    /// let sink = FileOptions::new().open(&path)?; // truncates
+    /// assert!(sink.is_empty());
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 0);
+    /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn new() -> Self {
         Self::default()
