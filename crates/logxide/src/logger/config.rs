@@ -1069,6 +1069,7 @@ impl LoggerBuilder {
     ///     .build()?;
     /// log.info("hello");
     /// log.shutdown(None);
+    /// assert!(std::fs::read_to_string(dir.path().join("app.log"))?.contains(r#""msg":"hello""#));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn rotate(mut self, options: RotateOptions) -> Self {

@@ -359,7 +359,10 @@ impl FileOptions {
     ///
     /// ```
     /// use logxide::sink::{FileOptions, IoStrategy};
-    /// let opts = FileOptions::new().strategy(IoStrategy::Mmap);
+    /// let dir = tempfile::tempdir()?;
+    /// let sink = FileOptions::new().strategy(IoStrategy::Mmap).open(dir.path().join("app.log"))?;
+    /// assert_eq!(sink.strategy(), IoStrategy::Mmap);
+    /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn strategy(mut self, strategy: IoStrategy) -> Self {
         self.strategy = strategy;
@@ -369,8 +372,15 @@ impl FileOptions {
     /// Truncate or append to an existing file (default [`OpenMode::Truncate`]).
     ///
     /// ```
-    /// use logxide::sink::{FileOptions, OpenMode};
-    /// let opts = FileOptions::new().open_mode(OpenMode::Append);
+    /// use logxide::sink::{Batch, FileOptions, OpenMode, Sink};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("app.log");
+    /// std::fs::write(&path, "{\"old\":1}\n")?;
+    /// let mut sink = FileOptions::new().open_mode(OpenMode::Append).open(&path)?;
+    /// sink.write_batch(&Batch::new(b"{\"new\":2}\n", &[10])).unwrap();
+    /// drop(sink);
+    /// assert_eq!(std::fs::read_to_string(&path)?, "{\"old\":1}\n{\"new\":2}\n");
+    /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn open_mode(mut self, mode: OpenMode) -> Self {
         self.open_mode = mode;
@@ -413,7 +423,14 @@ impl FileOptions {
     ///
     /// ```
     /// use logxide::sink::FileOptions;
-    /// let opts = FileOptions::new().follow_symlinks(false);
+    /// let dir = tempfile::tempdir()?;
+    /// let (real, link) = (dir.path().join("real.log"), dir.path().join("app.log"));
+    /// std::os::unix::fs::symlink(&real, &link)?;
+    /// assert!(FileOptions::new().follow_symlinks(false).open(&link).is_err());
+    /// assert!(!real.exists()); // nothing created through the link
+    /// assert!(FileOptions::new().open(&link).is_ok()); // followed by default
+    /// assert!(real.exists());
+    /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn follow_symlinks(mut self, follow: bool) -> Self {
         self.follow_symlinks = follow;
@@ -434,8 +451,20 @@ impl FileOptions {
     /// nothing). The next batch tries the path again.
     ///
     /// ```
-    /// use logxide::sink::FileOptions;
-    /// let opts = FileOptions::new().reopen_if_moved(false);
+    /// use logxide::sink::{Batch, FileOptions, Sink};
+    /// let dir = tempfile::tempdir()?;
+    /// let (path, moved) = (dir.path().join("app.log"), dir.path().join("app.log.1"));
+    /// for reopen in [true, false] {
+    ///     let mut sink = FileOptions::new().reopen_if_moved(reopen).open(&path)?;
+    ///     std::fs::rename(&path, &moved)?;
+    ///     sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap();
+    ///     drop(sink);
+    ///     // Followed: the record is in a new file at the path; not: in the moved file.
+    ///     assert_eq!(path.exists(), reopen);
+    ///     assert_eq!(std::fs::read(&moved)?.len(), if reopen { 0 } else { 3 });
+    ///     let _ = std::fs::remove_file(&path);
+    /// }
+    /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn reopen_if_moved(mut self, reopen: bool) -> Self {
         self.reopen_if_moved = reopen;

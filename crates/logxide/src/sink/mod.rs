@@ -809,10 +809,17 @@ impl<W: Write + Send + 'static> Sink for WriteSink<W> {
 /// A sink made of a closure that receives each batch.
 ///
 /// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
 /// use logxide::sink::{Batch, FnSink, Sink};
-/// let mut n = 0usize;
-/// let mut sink = FnSink::new("count", move |b: &Batch<'_>| { n += b.len(); Ok(()) });
-/// sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap();
+/// let records = Arc::new(AtomicUsize::new(0));
+/// let counted = Arc::clone(&records);
+/// let mut sink = FnSink::new("count", move |b: &Batch<'_>| {
+///     counted.fetch_add(b.len(), Ordering::Relaxed);
+///     Ok(())
+/// });
+/// sink.write_batch(&Batch::new(b"{}\n{}\n", &[3, 6])).unwrap();
+/// assert_eq!(records.load(Ordering::Relaxed), 2);
 /// ```
 pub struct FnSink<F> {
     name: String,
