@@ -512,8 +512,16 @@ impl FileOptions {
     /// [`io::ErrorKind::InvalidInput`].
     ///
     /// ```
-    /// use logxide::sink::{FileOptions, IoStrategy};
+    /// use logxide::sink::{Batch, FileOptions, IoStrategy, Sink};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("app.log");
     /// let opts = FileOptions::new().strategy(IoStrategy::Mmap).mmap_chunk(1 << 20);
+    /// let mut sink = opts.open(&path)?;
+    /// sink.write_batch(&Batch::new(b"{}\n", &[3])).unwrap();
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 1 << 20); // one chunk, padded
+    /// drop(sink); // cut to its exact length
+    /// assert_eq!(std::fs::read(&path)?, b"{}\n");
+    /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn mmap_chunk(mut self, bytes: usize) -> Self {
         self.mmap_chunk = bytes;

@@ -140,6 +140,12 @@ use crate::sink::{Batch, Sink};
 ///     .sink(MemorySink::new())
 ///     .build()
 ///     .unwrap();
+/// let s = writer.handle().settings().clone();
+/// assert_eq!((s.capacity(), s.max_bytes(), s.batch_size()), (10_000, 16 << 20, 100));
+/// assert_eq!((s.policy(), s.mode(), s.deadline()), (Policy::DropOldest, Mode::Loop, Some(Duration::from_millis(500))));
+/// // Unset, the batch size is 100, or the capacity if that is smaller.
+/// let small = Writer::builder().capacity(50).sink(MemorySink::new()).build().unwrap();
+/// assert_eq!(small.handle().settings().batch_size(), 50);
 /// ```
 pub struct WriterBuilder {
     settings: Settings,
