@@ -135,9 +135,10 @@ static THRESHOLD: AtomicU8 = AtomicU8::new(0);
 /// replaced logger's threshold there).
 static THRESHOLD_LOCK: Mutex<()> = Mutex::new(());
 static UNCONFIGURED: AtomicU64 = AtomicU64::new(0);
-/// The last global logger [`shutdown`] uninstalled (its counters stay readable, while it
-/// drains and after), with `UNCONFIGURED` at that moment: what [`metrics`] reports while no
-/// logger is installed.
+/// The last global logger [`shutdown`] or a re-init onto its file uninstalled (its counters
+/// stay readable, while it drains and after), with `UNCONFIGURED` at that moment (or when
+/// what it carried began, see `CARRIED`): what [`metrics`] reports while no logger is
+/// installed.
 static RETIRED: Mutex<Option<(Arc<Logger>, u64)>> = Mutex::new(None);
 /// The global logger a re-init onto the same file installed, with `UNCONFIGURED` when that
 /// re-init uninstalled the logger it replaced: records logged while that one drained found
@@ -210,8 +211,20 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
     let mut discarded_since = None;
     if same_file {
         builder.check_reopen()?;
-        discarded_since = Some(UNCONFIGURED.load(SeqCst));
-        if let Some(previous) = set_global(None) {
+        let previous = {
+            // While it drains, `metrics` reports it (and the records discarded meanwhile), as
+            // it reports a logger `shutdown` drains: not the one `shutdown` stopped before.
+            let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+            let now = UNCONFIGURED.load(SeqCst);
+            discarded_since = Some(now);
+            let previous = set_global(None);
+            if let Some(previous) = &previous {
+                let since = carried_since(previous).unwrap_or(now);
+                *retired = Some((Arc::clone(previous), since));
+            }
+            previous
+        };
+        if let Some(previous) = previous {
             previous.shutdown(None);
             // `None` if another thread's shutdown (its guard dropped) took the writer first:
             // that drain may still be under way.
@@ -532,7 +545,8 @@ pub fn trigger() {
 
 /// The global writer's counters. With no global logger: those of the last one
 /// [`shutdown`] stopped (its final counts; as they go while it still drains after a
-/// timeout), if any, with the records discarded since for lack of a logger added as
+/// timeout) or a re-init onto its file uninstalled (as they go while that `init` drains it),
+/// if any, with the records discarded since for lack of a logger added as
 /// `enqueued` and `dropped_by.shutdown`; before any logger, just those. The next logger
 /// installed takes them over: it is reported with the records discarded before it (before
 /// the first `init`, or since the last shutdown; for a re-init onto the file of the logger it
