@@ -486,7 +486,9 @@ fn disabled_logger() -> Logger {
 }
 
 /// Waits until every record logged before has reached the sinks of the global logger
-/// (written by the sinks, not necessarily synced to disk); `Ok` at once without one.
+/// (written by the sinks, not necessarily synced to disk). Without one, waits for the drain
+/// of the logger uninstalled last — by a [`shutdown`] whose timeout expired, or by a re-init
+/// onto its file, which drains it — if it still drains; else `Ok` at once.
 /// Pitfall: called from a sink or the `warn` hook (the writer's own thread), it cannot wait
 /// for itself and returns an error at once.
 ///
@@ -511,8 +513,18 @@ fn disabled_logger() -> Logger {
 pub fn flush(timeout: Option<Duration>) -> Result<(), FlushTimeout> {
     match GLOBAL.load_full() {
         Some(l) => l.flush(timeout),
-        None => Ok(()),
+        // The records logged before may be in the logger uninstalled last, still draining.
+        None => match retired() {
+            Some(l) => l.flush(timeout),
+            None => Ok(()),
+        },
     }
+}
+
+/// The global logger uninstalled last (see `RETIRED`), if any.
+fn retired() -> Option<Arc<Logger>> {
+    let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+    retired.as_ref().map(|(logger, _)| Arc::clone(logger))
 }
 
 /// Asks the global writer to write what is queued now (manual mode), without waiting for
