@@ -650,7 +650,9 @@ pub fn is_async() -> bool {
 }
 
 /// Drains and stops the global logger and uninstalls it; returns its final report, or
-/// `None` without a global logger (also the second time). Call it before
+/// `None` without a global logger (also the second time) — once the drain of the logger
+/// uninstalled last is over, if it still drains (a re-init onto its file, or a shutdown whose
+/// timeout expired), or at `timeout`. Call it before
 /// `std::process::exit`, which runs no destructors (the guard would not drain). With a
 /// `timeout` that expires, the report has `timed_out` set and counts the records still
 /// pending; the writer goes on draining in the background (an [`init`] onto its file waits
@@ -672,7 +674,18 @@ pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
     let logger = {
         // Its counts stay readable through `metrics` while it drains, and after.
         let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
-        let logger = set_global(None)?;
+        let Some(logger) = set_global(None) else {
+            // The logger uninstalled last may still drain (a re-init onto its file, or a
+            // shutdown whose timeout expired): return once it is done, or at `timeout`.
+            let draining = retired.as_ref().map(|(logger, _)| Arc::clone(logger));
+            drop(retired);
+            // (Waited for, not shut down here: the re-init does that, and reports nothing.)
+            if let Some(logger) = draining {
+                let deadline = timeout.map(|t| std::time::Instant::now() + t);
+                logger.core.handle.wait_shut_down(deadline);
+            }
+            return None;
+        };
         // What it was counted with (see `CARRIED`) stays counted.
         let since = carried_since(&logger).unwrap_or_else(|| UNCONFIGURED.load(SeqCst));
         *retired = Some((Arc::clone(&logger), since));
