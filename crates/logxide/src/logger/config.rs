@@ -1190,7 +1190,9 @@ impl LoggerBuilder {
 
     /// Install a panic hook that logs the panic at critical and flushes before the previous
     /// hook runs (default on; applies to [`init`](Self::init)). Off in a later `init`, the
-    /// hook an earlier one installed stops logging (it only runs the previous hook).
+    /// hook an earlier one installed stops logging (it only runs the previous hook). An
+    /// `init` made while its thread unwinds a panic (in a `Drop`) cannot install the hook
+    /// (the standard library refuses to change it then): the next `init` does.
     ///
     /// ```
     /// let mem = logxide::sink::MemorySink::new();

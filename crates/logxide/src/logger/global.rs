@@ -769,7 +769,13 @@ impl Drop for SyncMode {
     }
 }
 
+/// Installs the panic hook, once — but not from a thread unwinding a panic (an `init` in a
+/// `Drop`), where `take_hook` and `set_hook` panic, which aborts the process: the next
+/// `init` outside a panic installs it.
 fn install_panic_hook() {
+    if std::thread::panicking() {
+        return;
+    }
     PANIC_HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
