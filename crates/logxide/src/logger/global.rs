@@ -147,6 +147,9 @@ static RETIRED: Mutex<Option<(Arc<Logger>, u64)>> = Mutex::new(None);
 /// way the discarded records [`metrics`] reported until then (those since the process began,
 /// or those the stopped logger carried and the ones discarded since its shutdown).
 static CARRIED: Mutex<Option<(Arc<Logger>, u64)>> = Mutex::new(None);
+/// The global logger the `init` under way replaces, from before it is uninstalled until it
+/// is drained (its guard's drop waits for that drain).
+static REPLACED: Mutex<Option<Arc<Logger>>> = Mutex::new(None);
 static WARNED_UNCONFIGURED: AtomicBool = AtomicBool::new(false);
 static PANIC_HOOK: Once = Once::new();
 /// Whether the installed panic hook logs: the `panic_hook` option of the last successful
@@ -217,6 +220,7 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
             let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
             let now = UNCONFIGURED.load(SeqCst);
             discarded_since = Some(now);
+            being_replaced(GLOBAL.load_full());
             let previous = set_global(None);
             if let Some(previous) = &previous {
                 let since = carried_since(previous).unwrap_or(now);
@@ -230,6 +234,7 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
             // that drain may still be under way.
             previous.wait_stopped();
         }
+        being_replaced(None);
     } else if GLOBAL.load().is_none() {
         // Records discarded for lack of a logger before this one (since the last one
         // `shutdown` stopped, which reported them until now, or since the process began).
@@ -255,9 +260,13 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
     // Before the logger is visible, so that `metrics` never misses what it carries.
     *CARRIED.lock().unwrap_or_else(|e| e.into_inner()) =
         discarded_since.map(|since| (Arc::clone(&logger), since));
+    if !same_file {
+        being_replaced(GLOBAL.load_full());
+    }
     if let Some(previous) = set_global(Some(Arc::clone(&logger))) {
         previous.shutdown(None);
     }
+    being_replaced(None);
     PANIC_HOOK_ON.store(hook, SeqCst);
     if hook {
         install_panic_hook();
@@ -267,6 +276,18 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
         install_signal_flush();
     }
     Ok(LoggerGuard { logger })
+}
+
+/// Notes `logger` as the global logger the `init` under way replaces and drains (`None`
+/// once it is done): its guard, dropped meanwhile, waits for that drain.
+fn being_replaced(logger: Option<Arc<Logger>>) {
+    *REPLACED.lock().unwrap_or_else(|e| e.into_inner()) = logger;
+}
+
+/// Whether `logger` is the one the `init` under way replaces (see [`being_replaced`]).
+fn is_being_replaced(logger: &Arc<Logger>) -> bool {
+    let replaced = REPLACED.lock().unwrap_or_else(|e| e.into_inner());
+    replaced.as_ref().is_some_and(|r| Arc::ptr_eq(r, logger))
 }
 
 /// True if `a` and `b` name the same file, however spelled: by device and inode when both
@@ -311,7 +332,8 @@ pub fn init() -> Result<LoggerGuard, InitError> {
 /// Pitfalls: `let _ = logxide::init()?;` drops the guard at once — bind it to a name
 /// (`let _guard = ...`). After the guard drops, the drained logger stays installed, stopped:
 /// records logged then are counted as dropped (reason `shutdown`), not written. A guard
-/// whose logger a later `init` replaced does nothing when dropped (that `init` drained it).
+/// whose logger a later `init` replaced does nothing when dropped (that `init` drains it;
+/// the drop waits for that drain to end, when another thread's `init` is still at it).
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
@@ -368,6 +390,10 @@ impl Drop for LoggerGuard {
             .is_some_and(|g| Arc::ptr_eq(g, &self.logger))
         {
             self.logger.shutdown(None);
+        } else if is_being_replaced(&self.logger) {
+            // An `init` on another thread replaced it and drains it: returning before that
+            // drain ends could let the process end with its records on their way.
+            self.logger.core.handle.wait_shut_down(None);
         }
     }
 }
