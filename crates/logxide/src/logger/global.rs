@@ -512,9 +512,10 @@ fn disabled_logger() -> Logger {
 }
 
 /// Waits until every record logged before has reached the sinks of the global logger
-/// (written by the sinks, not necessarily synced to disk). Without one, waits for the drain
-/// of the logger uninstalled last — by a [`shutdown`] whose timeout expired, or by a re-init
-/// onto its file, which drains it — if it still drains; else `Ok` at once.
+/// (written by the sinks, not necessarily synced to disk), and for the drain of the logger
+/// an [`init`] under way on another thread replaces (a re-init onto its file uninstalls it
+/// first); `Ok` at once without either. (Not for a logger a [`shutdown`] whose timeout
+/// expired left draining: that timeout bounds it.)
 /// Pitfall: called from a sink or the `warn` hook (the writer's own thread), it cannot wait
 /// for itself and returns an error at once.
 ///
@@ -537,20 +538,18 @@ fn disabled_logger() -> Logger {
 /// # Errors
 /// [`FlushTimeout`] when `timeout` expires first.
 pub fn flush(timeout: Option<Duration>) -> Result<(), FlushTimeout> {
-    match GLOBAL.load_full() {
-        Some(l) => l.flush(timeout),
-        // The records logged before may be in the logger uninstalled last, still draining.
-        None => match retired() {
-            Some(l) => l.flush(timeout),
-            None => Ok(()),
-        },
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let left = || deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+    // The records logged before may be in the logger an `init` under way replaces, still
+    // draining (with no global logger meanwhile, for a re-init onto its file).
+    let replaced = REPLACED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(replaced) = replaced {
+        replaced.flush(left())?;
     }
-}
-
-/// The global logger uninstalled last (see `RETIRED`), if any.
-fn retired() -> Option<Arc<Logger>> {
-    let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
-    retired.as_ref().map(|(logger, _)| Arc::clone(logger))
+    match GLOBAL.load_full() {
+        Some(l) => l.flush(left()),
+        None => Ok(()),
+    }
 }
 
 /// Asks the global writer to write what is queued now (manual mode), without waiting for
