@@ -65,8 +65,9 @@ pub struct ViewArgs {
     /// Color failed actions and errors
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
-    /// Hide messages below LEVEL (debug, info, success, note, warning, error, critical);
-    /// actions are always shown
+    /// Hide messages below LEVEL (debug, info, success, note, warning or warn, error,
+    /// critical, or a level's number: 10, 20, 25, 26, 30, 40, 50); a message's level is its
+    /// type when that is a level's name as written (lower case); actions are always shown
     #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
     pub level: Option<Level>,
     /// Only tasks whose id starts with ID
@@ -132,9 +133,12 @@ const GREEN: &str = "32";
 const BOLD: &str = "1";
 const DIM: &str = "2";
 
+/// The level of a message: its type when it is a level's name as the library writes it
+/// (`warning`, not `WARN`, `warn` or `30`, which `--level` accepts but are other message
+/// types in a file).
 fn message_level(rec: &Record) -> Option<Level> {
     match &rec.kind {
-        Kind::Message { mt, .. } => mt.parse().ok(),
+        Kind::Message { mt, .. } => Level::ALL.into_iter().find(|l| l.as_str() == mt),
         Kind::Action { .. } => None,
     }
 }
@@ -147,9 +151,9 @@ fn hidden(rec: &Record, min: Option<Level>) -> bool {
 fn record_line(rec: &Record, incomplete: bool, p: Paint) -> String {
     let (mut text, style) = match &rec.kind {
         Kind::Message { mt, msg } => {
-            let style = match mt.parse::<Level>() {
-                Ok(Level::Error | Level::Critical) => Some(RED_BOLD),
-                Ok(Level::Warning) => Some(YELLOW),
+            let style = match message_level(rec) {
+                Some(Level::Error | Level::Critical) => Some(RED_BOLD),
+                Some(Level::Warning) => Some(YELLOW),
                 _ => None,
             };
             let t = match msg {
@@ -1431,6 +1435,43 @@ mod tests {
             panic!("view_all failed");
         }
         (out, String::from_utf8(err).unwrap())
+    }
+
+    /// A message's level is its type spelled as the library writes it (`info`, `warning`…);
+    /// a message type that `--level` would parse (`20`, `WARN`, ` debug`) is some other
+    /// type, never hidden nor colored as a level.
+    #[test]
+    fn only_level_names_as_written_are_levels() {
+        let input = br#"{"ts":1,"tid":"A","lvl":[1],"mt":"20","msg":"a number"}
+{"ts":1,"tid":"B","lvl":[1],"mt":"WARN","msg":"upper case"}
+{"ts":1,"tid":"C","lvl":[1],"mt":" debug","msg":"spaced"}
+{"ts":1,"tid":"D","lvl":[1],"mt":"info","msg":"hidden"}
+{"ts":1,"tid":"E","lvl":[1],"mt":"error","msg":"shown"}
+"#;
+        let out = streamed(input, &args(&["--level", "warning"]), 1 << 20);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "A 1970-01-01T00:00:01.000000Z\n\
+             └─ 20: a number\n\
+             B 1970-01-01T00:00:01.000000Z\n\
+             └─ WARN: upper case\n\
+             C 1970-01-01T00:00:01.000000Z\n\
+             └─  debug: spaced\n\
+             D 1970-01-01T00:00:01.000000Z\n\
+             E 1970-01-01T00:00:01.000000Z\n\
+             └─ error: shown\n"
+        );
+        let line = |mt: &str| {
+            let rec = record::parse(
+                format!(r#"{{"ts":1,"tid":"B","lvl":[1],"mt":"{mt}","msg":"m"}}"#).as_bytes(),
+            )
+            .unwrap();
+            record_line(&rec, false, Paint(true))
+        };
+        assert_eq!(line("WARN"), "WARN: m");
+        assert_eq!(line("40"), "40: m");
+        assert_eq!(line("warning"), "\x1b[33mwarning: m\x1b[0m");
+        assert_eq!(line("error"), "\x1b[1;31merror: m\x1b[0m");
     }
 
     /// A task longer than the budget is printed in parts; with --action, a part without the
