@@ -761,24 +761,20 @@ pub fn time_text(ts: f64) -> String {
     )
 }
 
-/// Unix seconds (`1700000000`, `1700000000.5`) or RFC 3339 UTC
-/// (`2026-11-23T10:00:00Z`, fractions and `+00:00` allowed).
+/// Unix seconds (`1700000000`, `1700000000.5`) or RFC 3339 (`2026-11-23T10:00:00Z`,
+/// fractions allowed, `Z` or an offset from UTC: `2026-11-23T11:00:00+01:00` is the same
+/// instant).
 pub fn parse_time(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let err = || {
         format!(
-            "invalid time {text:?}: expected Unix seconds or RFC 3339 UTC like 2026-11-23T10:00:00Z"
+            "invalid time {text:?}: expected Unix seconds or RFC 3339 like \
+             2026-11-23T10:00:00Z or 2026-11-23T11:00:00+01:00"
         )
     };
     if let Ok(v) = t.parse::<f64>() {
         return if v.is_finite() { Ok(v) } else { Err(err()) };
     }
-    let t = t
-        .strip_suffix('Z')
-        .or_else(|| t.strip_suffix('z'))
-        .or_else(|| t.strip_suffix("+00:00"))
-        .ok_or_else(err)?;
-    let (date, time) = t.split_once(['T', 't', ' ']).ok_or_else(err)?;
     let num = |s: &str, len: usize| -> Result<i64, String> {
         if s.len() == len && s.bytes().all(|b| b.is_ascii_digit()) {
             s.parse().map_err(|_| err())
@@ -786,6 +782,26 @@ pub fn parse_time(text: &str) -> Result<f64, String> {
             Err(err())
         }
     };
+    // The offset: `Z`, or `+HH:MM` / `-HH:MM` (the local time is that far from UTC).
+    let (t, offset) = match t.strip_suffix(['Z', 'z']) {
+        Some(rest) => (rest, 0),
+        None => {
+            let at = t.len().checked_sub(6).filter(|&i| t.is_char_boundary(i));
+            let (rest, off) = t.split_at(at.ok_or_else(err)?);
+            let sign = match off.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return Err(err()),
+            };
+            let (oh, om) = off[1..].split_once(':').ok_or_else(err)?;
+            let (oh, om) = (num(oh, 2)?, num(om, 2)?);
+            if oh > 23 || om > 59 {
+                return Err(err());
+            }
+            (rest, sign * (oh * 3600 + om * 60))
+        }
+    };
+    let (date, time) = t.split_once(['T', 't', ' ']).ok_or_else(err)?;
     let mut dp = date.split('-');
     let (y, mo, d) = match (dp.next(), dp.next(), dp.next(), dp.next()) {
         (Some(y), Some(m), Some(d), None) => (num(y, 4)?, num(m, 2)?, num(d, 2)?),
@@ -814,7 +830,7 @@ pub fn parse_time(text: &str) -> Result<f64, String> {
         return Err(err());
     }
     let days = days_from_civil(y, mo as u32, d as u32);
-    Ok((days * 86_400 + h * 3600 + mi * 60 + s) as f64 + frac)
+    Ok((days * 86_400 + h * 3600 + mi * 60 + s - offset) as f64 + frac)
 }
 
 #[cfg(test)]
@@ -1017,5 +1033,35 @@ mod tests {
         );
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2023-11-14T22:13:20").is_err());
+    }
+
+    /// RFC 3339 times carry any offset from UTC (`+01:00`, `-05:30`; `-00:00` is UTC with
+    /// the offset unknown): the instant is the local time minus the offset. An offset out of
+    /// range, or without its minutes, is refused.
+    #[test]
+    fn times_with_an_offset_are_the_same_instant() {
+        let utc = 1_700_000_000.0; // 2023-11-14T22:13:20Z
+        assert_eq!(parse_time("2023-11-14T23:13:20+01:00").unwrap(), utc);
+        assert_eq!(
+            parse_time("2023-11-14T16:43:20.25-05:30").unwrap(),
+            utc + 0.25
+        );
+        assert_eq!(parse_time("2023-11-15T08:13:20+10:00").unwrap(), utc);
+        assert_eq!(parse_time("2023-11-14T22:13:20-00:00").unwrap(), utc);
+        for bad in [
+            "2023-11-14T22:13:20+24:00",
+            "2023-11-14T22:13:20+01:60",
+            "2023-11-14T22:13:20+01",
+            "2023-11-14T22:13:20+0100",
+            "2023-11-14T22:13:20+1:00",
+        ] {
+            assert_eq!(
+                parse_time(bad),
+                Err(format!(
+                    "invalid time {bad:?}: expected Unix seconds or RFC 3339 like \
+                     2026-11-23T10:00:00Z or 2026-11-23T11:00:00+01:00"
+                ))
+            );
+        }
     }
 }

@@ -76,8 +76,8 @@ pub struct ViewArgs {
     /// Only tasks containing an action of type TYPE
     #[arg(long, value_name = "TYPE")]
     pub action: Option<String>,
-    /// Only tasks with records at or after TIME (Unix seconds or RFC 3339 UTC, e.g.
-    /// 2026-11-23T10:00:00Z); with --follow, only records
+    /// Only tasks with records at or after TIME (Unix seconds or RFC 3339, e.g.
+    /// 2026-11-23T10:00:00Z or 2026-11-23T11:00:00+01:00); with --follow, only records
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub since: Option<f64>,
     /// Only tasks with records at or before TIME (not before --since: that is a usage

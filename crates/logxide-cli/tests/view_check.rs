@@ -175,7 +175,7 @@ fn view_filters() {
         s.starts_with("Tk.2 ") && !s.contains("Tk.1") && s.contains("job:run started"),
         "{s}"
     );
-    // --since / --until: Unix seconds or RFC 3339 UTC; tasks overlapping the window.
+    // --since / --until: Unix seconds or RFC 3339; tasks overlapping the window.
     let s = v(&["--since", "2023-11-14T22:13:21Z", "nested_failure.log"]);
     assert!(!s.contains("Ab.1") && s.contains("Ab.2"), "{s}");
     let s = v(&["--until", "1700000000.5", "nested_failure.log"]);
