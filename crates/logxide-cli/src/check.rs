@@ -1097,6 +1097,30 @@ mod tests {
 {"ts":1.5,"tid":"B","lvl":[4],"at":"http","st":"failed","exc":"E","reason":"boom"}
 "#;
 
+    /// An empty task id (the library never writes one: it names no task, and every such
+    /// record would be one task) is a problem, in both layouts, and the line no record.
+    #[test]
+    fn an_empty_task_id_is_a_problem() {
+        let rep = check(
+            r#"{"ts":1,"tid":"","lvl":[1],"mt":"info","msg":"x"}
+{"timestamp":1,"task_uuid":"","task_level":[1],"message_type":"info"}
+"#,
+        );
+        let problems: Vec<(u64, &str)> = rep
+            .problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                (1, "\"tid\" is an empty string, not a task id"),
+                (2, "\"task_uuid\" is an empty string, not a task id"),
+            ]
+        );
+        assert_eq!((rep.tasks, rep.records.messages), (0, 0));
+    }
+
     /// `--filtered`: a gap, an inner action without its end and tasks held open past
     /// `--max-open-tasks` (their ends filtered out) are no problems; without it they are.
     #[test]

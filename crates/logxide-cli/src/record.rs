@@ -277,6 +277,14 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
     };
     let tid = match take(&mut obj, keys.tid) {
         None => return Err(missing(keys.tid)),
+        // (The library never writes an empty one: it would name no task, and all such
+        // records would make one task.)
+        Some(Value::String(s)) if s.is_empty() => {
+            return Err(bad(format!(
+                "\"{}\" is an empty string, not a task id",
+                keys.tid
+            )))
+        }
         Some(Value::String(s)) => s,
         Some(_) => return Err(bad(format!("\"{}\" is not a string", keys.tid))),
     };
