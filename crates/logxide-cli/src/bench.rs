@@ -305,7 +305,7 @@ fn run_in(args: &WriterArgs, work: &Workdir) -> io::Result<Report> {
 
     // 2. The physical baseline.
     if progress {
-        eprintln!("logxide bench: physical baseline...");
+        say!("logxide bench: physical baseline...");
     }
     let mut physical_seconds = f64::INFINITY;
     for _ in 0..PHYSICAL_RUNS {
@@ -323,7 +323,7 @@ fn run_in(args: &WriterArgs, work: &Workdir) -> io::Result<Report> {
 
     // 4. Verification.
     if progress {
-        eprintln!("logxide bench: verifying {}...", work.engine().display());
+        say!("logxide bench: verifying {}...", work.engine().display());
     }
     let m = &engine.metrics;
     let lossless = m.dropped == 0 || args.policy == Policy::Block;
@@ -495,7 +495,7 @@ fn run_engine(
         let handle = writer.handle();
         let total = args.records;
         ticker(PROGRESS_EVERY, move || {
-            eprintln!(
+            say!(
                 "logxide bench: {:.0} s, {}/{total} records enqueued",
                 start.elapsed().as_secs_f64(),
                 handle.metrics().enqueued

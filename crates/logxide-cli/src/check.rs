@@ -966,7 +966,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         let (input, compression) = match opened {
             Ok(opened) => opened,
             Err(e) => {
-                eprintln!(
+                say!(
                     "logxide check: {}: {}",
                     sanitize(&path.display().to_string()),
                     sanitize(&e.to_string())
@@ -987,7 +987,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         ) {
             // The report of the lines read before the error is printed too.
             let text = record::read_error_text(&e, compression, so_far);
-            eprintln!(
+            say!(
                 "logxide check: {}: {}",
                 sanitize(&path.display().to_string()),
                 sanitize(&text)
@@ -1011,7 +1011,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             match repaired {
                 Ok(r) => rep.repair = Some(r),
                 Err(why) => {
-                    eprintln!(
+                    say!(
                         "logxide check: --repair: {}: {}",
                         sanitize(&rep.file),
                         sanitize(&why)
@@ -1066,7 +1066,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     };
     if let Err(e) = printed.and_then(|()| out.flush()) {
         if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("logxide check: cannot print: {e}");
+            say!("logxide check: cannot print: {e}");
             return ExitCode::from(2);
         }
     }

@@ -1,5 +1,15 @@
 //! `logxide`: benchmarks and tools for logxide.
 
+/// `eprintln!` that gives up a line stderr cannot take (a closed pipe: `logxide check a b
+/// 2>&1 | head -1` once `head` is gone) instead of panicking: the message has nowhere to
+/// go, and the exit status still says what happened.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod check;
 mod lines;
@@ -71,7 +81,7 @@ fn bench_writer(args: &bench::WriterArgs) -> ExitCode {
     let report = match bench::run(args) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("logxide bench writer: error: {e}");
+            say!("logxide bench writer: error: {e}");
             return ExitCode::from(3);
         }
     };
@@ -84,7 +94,7 @@ fn bench_writer(args: &bench::WriterArgs) -> ExitCode {
         bench::print_summary(&report, &mut out)
     };
     if let Err(e) = printed.and_then(|()| out.flush()) {
-        eprintln!("logxide bench writer: cannot print the result: {e}");
+        say!("logxide bench writer: cannot print the result: {e}");
         return ExitCode::from(3);
     }
     if report.verified {

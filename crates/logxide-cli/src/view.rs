@@ -1157,7 +1157,7 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
         let name = &path.display().to_string();
         match File::open(path).and_then(|mut f| record::compression_of(&mut f)) {
             Err(e) => {
-                eprintln!(
+                say!(
                     "logxide view: {}: {}",
                     sanitize(name),
                     sanitize(&e.to_string())
@@ -1165,7 +1165,7 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
                 return Ok(ExitCode::from(2));
             }
             Ok(Some(c)) => {
-                eprintln!(
+                say!(
                     "logxide view: {}: compressed ({}), a rotated file that does not grow: view it without --follow",
                     sanitize(name),
                     c.name()
@@ -1260,16 +1260,16 @@ pub fn run(args: &ViewArgs) -> ExitCode {
     };
     let p = Paint(color);
     if args.follow && args.files.len() > 1 && args.files.iter().any(|f| is_stdin(f)) {
-        eprintln!("logxide view: with --follow, `-` (standard input) must be the only input");
+        say!("logxide view: with --follow, `-` (standard input) must be the only input");
         return ExitCode::from(2);
     }
     if args.files.iter().filter(|f| is_stdin(f)).count() > 1 {
-        eprintln!("logxide view: `-` (standard input) may be given once: it can be read only once");
+        say!("logxide view: `-` (standard input) may be given once: it can be read only once");
         return ExitCode::from(2);
     }
     if let (Some(since), Some(until)) = (args.since, args.until) {
         if since > until {
-            eprintln!(
+            say!(
                 "logxide view: --since {} is after --until {}: no record can match",
                 time_text(since),
                 time_text(until)
@@ -1312,7 +1312,7 @@ pub fn run(args: &ViewArgs) -> ExitCode {
                     Ok((f, c)) => (view_all(f, args, p, budget, &mut out, &mut io::stderr()), c),
                     Err(e) => {
                         let _ = out.flush();
-                        eprintln!(
+                        say!(
                             "logxide view: {}: {}",
                             sanitize(name),
                             sanitize(&e.to_string())
@@ -1334,7 +1334,7 @@ pub fn run(args: &ViewArgs) -> ExitCode {
                         res = Err(e);
                         break;
                     }
-                    eprintln!(
+                    say!(
                         "logxide view: {}: {}",
                         sanitize(name),
                         sanitize(&record::read_error_text(&e, compression, so_far))
@@ -1349,7 +1349,7 @@ pub fn run(args: &ViewArgs) -> ExitCode {
         Ok(code) => code,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("logxide view: {e}");
+            say!("logxide view: {e}");
             ExitCode::from(2)
         }
     }

@@ -376,3 +376,56 @@ fn view_reads_a_file_whose_name_is_not_utf8() {
     );
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// Runs `logxide ARGS…` with stderr a pipe nobody reads any more (`… 2>&1 | head -1` once
+/// `head` is gone), `input` on stdin: exit status and stdout. The reading end is closed
+/// before the input is given, so before anything reading `-` first can write to stderr.
+fn run_with_stderr_gone(args: &[&str], input: &[u8]) -> (Option<i32>, String) {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    (child.wait().unwrap().code(), out)
+}
+
+/// A message on stderr that cannot be written (stderr a closed pipe) is given up, not a
+/// panic: `eprintln!` panicked, exit 101 and the output cut short. The exit status and
+/// stdout are those of a stderr that works.
+#[test]
+fn a_closed_stderr_is_no_panic() {
+    let rec = b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"hi\"}\n";
+    let missing = "/nonexistent/logxide-test.log";
+    assert_eq!(
+        run_with_stderr_gone(&["check", "-", missing], rec),
+        (
+            Some(2),
+            "-: 1 line, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), \
+             0 incomplete tasks, 0 problems\n"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        run_with_stderr_gone(&["view", "--color", "never", "-", missing], rec),
+        (
+            Some(2),
+            format!("==> - <==\nA 1970-01-01T00:00:01.000000Z\n└─ info: hi\n\n==> {missing} <==\n")
+        )
+    );
+}
