@@ -268,6 +268,7 @@ impl Checker {
     }
 
     fn record(&mut self, rep: &mut FileReport, line: u64, rec: Record) {
+        check_dur(rep, line, &rec);
         match &rec.kind {
             Kind::Message { .. } => rep.records.messages += 1,
             Kind::Action { st, .. } => match st {
@@ -357,6 +358,33 @@ impl Checker {
             finish_task(rep, tid, task, self.filtered);
         }
         self.by_last.clear();
+    }
+}
+
+/// A record's `dur`: the library writes one on an action's end only, and never negative
+/// (it is measured on a monotonic clock).
+fn check_dur(rep: &mut FileReport, line: u64, rec: &Record) {
+    let Some(dur) = rec.dur else {
+        return;
+    };
+    let tid = sanitize(&rec.tid);
+    let only = "only an action's end has a duration";
+    match &rec.kind {
+        Kind::Message { .. } => {
+            rep.problem(line, format!("\"dur\" on a message in task {tid}: {only}"));
+        }
+        Kind::Action { at, st } if *st == Status::Started => rep.problem(
+            line,
+            format!(
+                "\"dur\" on a started record of action {} in task {tid}: {only}",
+                sanitize(at)
+            ),
+        ),
+        Kind::Action { .. } if dur < 0.0 => rep.problem(
+            line,
+            format!("\"dur\" is negative ({dur}) in task {tid}: a duration never is"),
+        ),
+        Kind::Action { .. } => {}
     }
 }
 
@@ -1096,6 +1124,35 @@ mod tests {
 {"ts":1.3,"tid":"B","lvl":[3,2],"at":"db","st":"succeeded","dur":0.1}
 {"ts":1.5,"tid":"B","lvl":[4],"at":"http","st":"failed","exc":"E","reason":"boom"}
 "#;
+
+    /// `dur` is an action end's (the library writes it there only, from a clock that
+    /// never goes back): on a start or a message, or negative, it is a problem (view shows
+    /// it as the record's duration).
+    #[test]
+    fn a_duration_only_on_an_end_and_never_negative() {
+        let rep = check(
+            r#"{"ts":1,"tid":"A","lvl":[1],"at":"x","st":"started","dur":5}
+{"ts":2,"tid":"A","lvl":[2],"mt":"info","msg":"m","dur":0.5}
+{"ts":3,"tid":"A","lvl":[3],"at":"x","st":"succeeded","dur":-1}
+{"ts":4,"tid":"B","lvl":[1],"at":"y","st":"started"}
+{"ts":5,"tid":"B","lvl":[2],"at":"y","st":"failed","dur":0}
+"#,
+        );
+        let problems: Vec<(u64, &str)> = rep
+            .problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                (1, "\"dur\" on a started record of action x in task A: only an action's end has a duration"),
+                (2, "\"dur\" on a message in task A: only an action's end has a duration"),
+                (3, "\"dur\" is negative (-1) in task A: a duration never is"),
+            ]
+        );
+        assert_eq!((rep.tasks, rep.incomplete_tasks), (2, 0));
+    }
 
     /// An empty task id (the library never writes one: it names no task, and every such
     /// record would be one task) is a problem, in both layouts, and the line no record.
