@@ -45,10 +45,10 @@ file are shown escaped (\\x1b, \\n, \\u{2028}), never sent to the terminal. Rota
 with gzip or zstd (app.<stamp>.log.gz, .zst) are decompressed.\n\n\
 --follow prints the whole file first, then every complete line appended, with its task id.\n\
 With --action, a task's lines are held until it contains that action (then printed, and its\n\
-later lines as they come, until its root action ends) or its root action ends without it (then\n\
-forgotten); a lone message is never held. Past --max-buffer of held lines and remembered tasks,\n\
-the oldest are dropped (held tasks by their first line, remembered ones by their latest), with\n\
-a message on stderr.\n\n\
+later lines as they come, until its root action ends; a record of the action outside --since or\n\
+--until counts too) or its root action ends without it (then forgotten); a lone message is\n\
+never held. Past --max-buffer of held lines and remembered tasks, the oldest are dropped (held\n\
+tasks by their first line, remembered ones by their latest), with a message on stderr.\n\n\
 Exit status: 0, or 2 when a file cannot be read; a file unreadable part way (a truncated or\n\
 corrupt .gz or .zst) has the tasks read before the error shown, then the error."
 )]
@@ -793,13 +793,38 @@ impl<'a> Stream<'a> {
         };
         let a = self.args;
         let root_end = rec.is_end() && rec.lvl.len() == 1;
-        if a.task
+        let other_task = a
+            .task
             .as_ref()
-            .is_some_and(|t| !rec.tid.starts_with(t.as_str()))
+            .is_some_and(|t| !rec.tid.starts_with(t.as_str()));
+        if other_task
             || a.since.is_some_and(|s| rec.ts < s)
             || a.until.is_some_and(|u| rec.ts > u)
             || hidden(&rec, a.level)
         {
+            let wanted = a
+                .action
+                .as_deref()
+                .is_some_and(|w| rec.action_type() == Some(w));
+            if wanted && !other_task {
+                // Outside --since/--until (--level hides no action), but the task contains
+                // the action all the same: its lines in the window are shown.
+                let known = if root_end {
+                    self.forget(&rec.tid)
+                } else {
+                    self.touch(&rec.tid)
+                };
+                if !known {
+                    for earlier in self.take_pending(&rec.tid) {
+                        writeln!(out, "{earlier}")?;
+                    }
+                    if !root_end {
+                        self.remember(rec.tid);
+                        self.make_room(out)?;
+                    }
+                }
+                return Ok(());
+            }
             if root_end && a.action.is_some() {
                 // The task ended: nothing more of it is expected.
                 self.take_pending(&rec.tid);
@@ -1760,6 +1785,35 @@ mod tests {
             text.ends_with("M4999 db started\nM4999   db failed\n"),
             "{text}"
         );
+    }
+
+    /// `--follow --action --since`: a task whose action record is before `--since` (not
+    /// shown, the time filter being per record) still contains the action, so its records
+    /// in the window are shown, as without `--follow` (they were held, then forgotten).
+    #[test]
+    fn follow_action_counts_an_action_before_since() {
+        let a = args(&["--follow", "--action", "db", "--since", "10"]);
+        let mut s = Stream::new(&a, Paint(false), Box::new(io::sink()));
+        let mut out = Vec::new();
+        for (no, line) in [
+            r#"{"ts":5,"tid":"T","lvl":[1],"at":"job","st":"started"}"#,
+            r#"{"ts":6,"tid":"T","lvl":[2,1],"at":"db","st":"started"}"#,
+            r#"{"ts":7,"tid":"T","lvl":[2,2],"at":"db","st":"succeeded"}"#,
+            r#"{"ts":11,"tid":"T","lvl":[3],"mt":"info","msg":"rows"}"#,
+            r#"{"ts":13,"tid":"U","lvl":[1],"at":"job","st":"started"}"#,
+            r#"{"ts":14,"tid":"T","lvl":[4],"at":"job","st":"succeeded"}"#,
+            r#"{"ts":15,"tid":"U","lvl":[2],"at":"job","st":"succeeded"}"#,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            s.line(&mut out, no as u64 + 1, line.as_bytes()).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "T   info: rows\nT   job succeeded\n"
+        );
+        assert!(s.matched.is_empty() && s.pending.is_empty());
     }
 
     /// `--follow` on a file: a line longer than `--max-line` that arrives in parts is held
