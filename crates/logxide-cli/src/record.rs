@@ -309,6 +309,14 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
         let Value::String(mt) = mt else {
             return Err(bad(format!("\"{}\" is not a string", keys.mt)));
         };
+        // (Both are reserved: the library writes one or the other, and readers would differ
+        // on which this is.)
+        if let Some(k) = [keys.at, keys.st].into_iter().find(|k| has(&obj, k)) {
+            return Err(bad(format!(
+                "both a message type (\"{}\") and \"{k}\": a record is a message or an action",
+                keys.mt
+            )));
+        }
         let msg = match take(&mut obj, keys.msg) {
             None => None,
             Some(Value::String(s)) => Some(s),
@@ -880,6 +888,30 @@ mod tests {
             ))
         );
         assert!(parse(br#"{"ts":1,"tid":"a","lvl":[1],"at":"x","st":"done"}"#).is_err());
+    }
+
+    /// A record is a message or an action, never both: the library reserves the keys of
+    /// either (a user field `at` is written `_at`), and readers would differ on which it is.
+    #[test]
+    fn a_message_with_an_action_type_or_status_is_no_record() {
+        for (line, key) in [
+            (&br#"{"ts":1,"tid":"a","lvl":[1],"mt":"info","msg":"m","at":"x","st":"started"}"#[..], "at"),
+            (br#"{"ts":1,"tid":"a","lvl":[1],"mt":"info","st":"failed"}"#, "st"),
+            (
+                br#"{"timestamp":1,"task_uuid":"a","task_level":[1],"message_type":"info","action_type":"x"}"#,
+                "action_type",
+            ),
+        ] {
+            let mt = if key == "action_type" { "message_type" } else { "mt" };
+            assert_eq!(
+                parse(line),
+                Err(ParseError::Record(format!(
+                    "both a message type (\"{mt}\") and \"{key}\": a record is a message or an action"
+                ))),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 
     /// An eliot record may hold user fields named `ts` or `tid` (they are not reserved in that
