@@ -312,3 +312,43 @@ fn help_and_version() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("logxide "));
 }
+
+/// A stdout nobody reads (`logxide bench writer | head -0`, head gone) is no failure to
+/// report, as for view and check: the exit status is the verification's, stderr says
+/// nothing (it was 'cannot print the result: Broken pipe', exit 3).
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_is_no_error() {
+    use std::os::fd::OwnedFd;
+    use std::process::Stdio;
+    // The write end of a pipe whose reader is gone: the stdin of a process that exited.
+    let mut reader = Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .arg("--version")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dead_end = OwnedFd::from(reader.stdin.take().unwrap());
+    assert!(reader.wait().unwrap().success());
+    for json in [false, true] {
+        let mut args = vec!["bench", "writer", "--records", "1000", "--idle-secs", "0"];
+        if json {
+            args.push("--json");
+        }
+        let dead_end = Stdio::from(dead_end.try_clone().unwrap());
+        let out = Command::new(env!("CARGO_BIN_EXE_logxide"))
+            .args(&args)
+            .stdout(dead_end)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned()
+            ),
+            (Some(0), String::new()),
+            "{args:?}"
+        );
+    }
+}
