@@ -1310,32 +1310,17 @@ pub fn run(args: &ViewArgs) -> ExitCode {
         let mut code = ExitCode::SUCCESS;
         let many = args.files.len() > 1;
         let mut res = Ok(());
-        for (i, path) in args.files.iter().enumerate() {
+        // Whether a file's header was printed (the next one is separated from it).
+        let mut headed = false;
+        for path in &args.files {
             let name = &path.display().to_string();
-            if many {
-                let sep = if i == 0 { "" } else { "\n" };
-                if let Err(e) = writeln!(out, "{sep}==> {} <==", sanitize(name)) {
-                    res = Err(e);
-                    break;
-                }
-            }
-            let budget = args.max_buffer;
-            let (r, compression) = if is_stdin(path) {
-                (
-                    view_all(
-                        io::stdin().lock(),
-                        args,
-                        p,
-                        budget,
-                        &mut out,
-                        &mut io::stderr(),
-                    ),
-                    None,
-                )
+            let (input, compression): (Box<dyn Read>, _) = if is_stdin(path) {
+                (Box::new(io::stdin().lock()), None)
             } else {
                 match record::open_lines(path) {
-                    Ok((f, c)) => (view_all(f, args, p, budget, &mut out, &mut io::stderr()), c),
+                    Ok(opened) => opened,
                     Err(e) => {
+                        // (No header: nothing of the file is shown, as tail does.)
                         let _ = out.flush();
                         say!(
                             "logxide view: {}: {}",
@@ -1347,6 +1332,16 @@ pub fn run(args: &ViewArgs) -> ExitCode {
                     }
                 }
             };
+            if many {
+                let sep = if headed { "\n" } else { "" };
+                headed = true;
+                if let Err(e) = writeln!(out, "{sep}==> {} <==", sanitize(name)) {
+                    res = Err(e);
+                    break;
+                }
+            }
+            let budget = args.max_buffer;
+            let r = view_all(input, args, p, budget, &mut out, &mut io::stderr());
             match r {
                 Ok(()) => {}
                 Err((ViewError::Output(e), _)) => {

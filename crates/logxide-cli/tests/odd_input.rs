@@ -425,7 +425,41 @@ fn a_closed_stderr_is_no_panic() {
         run_with_stderr_gone(&["view", "--color", "never", "-", missing], rec),
         (
             Some(2),
-            format!("==> - <==\nA 1970-01-01T00:00:01.000000Z\n└─ info: hi\n\n==> {missing} <==\n")
+            "==> - <==\nA 1970-01-01T00:00:01.000000Z\n└─ info: hi\n".to_owned()
         )
     );
+}
+
+/// Of several FILEs, a file that cannot be opened gets no `==> FILE <==` header (a header
+/// with nothing under it, its error on stderr), as `tail` does; the others are separated
+/// as before.
+#[test]
+fn view_heads_only_the_files_it_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = |tid: &str| format!("{{\"ts\":1,\"tid\":\"{tid}\",\"lvl\":[1],\"mt\":\"info\"}}\n");
+    std::fs::write(dir.path().join("a.log"), rec("A")).unwrap();
+    std::fs::write(dir.path().join("b.log"), rec("B")).unwrap();
+    let out = logxide_in(
+        dir.path(),
+        &[
+            "view",
+            "--color",
+            "never",
+            "gone.log",
+            "a.log",
+            "gone2.log",
+            "b.log",
+        ],
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "==> a.log <==\nA 1970-01-01T00:00:01.000000Z\n└─ info\n\n\
+         ==> b.log <==\nB 1970-01-01T00:00:01.000000Z\n└─ info\n"
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "logxide view: gone.log: No such file or directory (os error 2)\n\
+         logxide view: gone2.log: No such file or directory (os error 2)\n"
+    );
+    assert_eq!(out.status.code(), Some(2));
 }
