@@ -78,11 +78,11 @@ pub struct ViewArgs {
     pub action: Option<String>,
     /// Only tasks with records at or after TIME (Unix seconds or RFC 3339, e.g.
     /// 2026-11-23T10:00:00Z or 2026-11-23T11:00:00+01:00); with --follow, only records
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = parse_time, allow_negative_numbers = true)]
     pub since: Option<f64>,
     /// Only tasks with records at or before TIME (not before --since: that is a usage
     /// error); with --follow, only records
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = parse_time, allow_negative_numbers = true)]
     pub until: Option<f64>,
     /// Bytes of record lines kept in memory to put each task's records together (a number,
     /// or with K, M or G: KiB, MiB, GiB). Within it the output is that of the whole input at

@@ -463,3 +463,19 @@ fn view_heads_only_the_files_it_opens() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--since`/`--until` take negative Unix seconds (before 1970) as they are: `--since -5`
+/// was 'unexpected argument' with the tip `-- -5`, which would make it a FILE.
+#[test]
+fn negative_unix_seconds_are_times() {
+    let body = b"{\"ts\":-3,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\"}\n\
+                 {\"ts\":3,\"tid\":\"B\",\"lvl\":[1],\"mt\":\"info\"}\n";
+    assert_eq!(
+        run(body, &["view", "--since", "-5", "--until", "-1.5"]),
+        (
+            Some(0),
+            "A 1969-12-31T23:59:57.000000Z\n└─ info\n".to_owned(),
+            String::new()
+        )
+    );
+}
