@@ -327,6 +327,13 @@ pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
         let Value::String(at) = at else {
             return Err(bad(format!("\"{}\" is not a string", keys.at)));
         };
+        // (Reserved: the library writes a text on messages only.)
+        if has(&obj, keys.msg) {
+            return Err(bad(format!(
+                "\"{}\" on an action: only a message has a text",
+                keys.msg
+            )));
+        }
         let st = match take(&mut obj, keys.st) {
             None => return Err(missing(keys.st)),
             Some(Value::String(s)) => match s.as_str() {
@@ -912,6 +919,28 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    /// A message's text on an action is no record the library writes (the key is reserved:
+    /// a user field so named is written `_msg`); in eliot files, where `message` is reserved,
+    /// likewise, while a compact action may have a field `message`.
+    #[test]
+    fn an_action_with_a_message_text_is_no_record() {
+        assert_eq!(
+            parse(br#"{"ts":1,"tid":"a","lvl":[1],"at":"x","st":"started","msg":"hi"}"#),
+            Err(ParseError::Record(
+                "\"msg\" on an action: only a message has a text".into()
+            ))
+        );
+        assert_eq!(
+            parse(br#"{"timestamp":1,"task_uuid":"a","task_level":[1],"action_type":"x","action_status":"started","message":"hi"}"#),
+            Err(ParseError::Record(
+                "\"message\" on an action: only a message has a text".into()
+            ))
+        );
+        let r = parse(br#"{"ts":1,"tid":"a","lvl":[1],"at":"x","st":"started","message":"hi"}"#)
+            .unwrap();
+        assert_eq!(r.fields, [("message".to_owned(), Value::from("hi"))]);
     }
 
     /// An eliot record may hold user fields named `ts` or `tid` (they are not reserved in that
