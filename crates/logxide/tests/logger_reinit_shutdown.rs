@@ -2,11 +2,11 @@
 //! logger meanwhile). The global logger is the process's: one test in a binary of its own.
 
 use std::sync::mpsc;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use logxide::logger;
-use logxide::LoggerBuilder;
+
+mod common;
 
 /// `logger::shutdown()` while a re-init onto the same file drained the logger it replaced
 /// (no global logger installed meanwhile) returned `None` at once, before the drain ended: a
@@ -15,45 +15,13 @@ use logxide::LoggerBuilder;
 /// `Logger::shutdown` does during another thread's shutdown.
 #[test]
 fn a_shutdown_during_a_same_file_reinit_returns_after_the_drain() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.log");
-    let (gate, waiting) = mpsc::channel::<()>();
-    let waiting = Mutex::new(waiting);
-    let (entered, at_gate) = mpsc::channel();
-    let entered = Mutex::new(entered);
-    let old = LoggerBuilder::new()
-        .use_env(false)
-        .target(&path)
-        .sink(logxide::sink::FnSink::new(
-            "gate",
-            move |_: &logxide::sink::Batch<'_>| {
-                let _ = entered.lock().unwrap_or_else(|e| e.into_inner()).send(());
-                // Returns once the gate is dropped (there is never a message).
-                let _ = waiting.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                Ok(())
-            },
-        ))
-        .init()
-        .unwrap();
-    logxide::info!("A");
-    at_gate.recv().unwrap();
-    logxide::info!("B");
-    let reinit = std::thread::spawn({
-        let path = path.clone();
-        move || {
-            LoggerBuilder::new()
-                .use_env(false)
-                .target(&path)
-                .set("mode", "a")
-                .unwrap()
-                .init()
-                .unwrap()
-        }
-    });
-    // The re-init has uninstalled the old logger and drains it (stuck at the gate).
-    while logger::global().is_some() {
-        std::thread::yield_now();
-    }
+    let common::StuckReinit {
+        dir: _dir,
+        path,
+        gate,
+        old,
+        reinit,
+    } = common::stuck_reinit(&["B"]);
     let (done, returned) = mpsc::channel();
     let shutting_down = std::thread::spawn({
         let path = path.clone();

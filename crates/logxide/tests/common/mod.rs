@@ -363,3 +363,64 @@ pub fn logger() -> (logxide::Logger, MemorySink) {
         .unwrap();
     (log, mem)
 }
+
+/// A global logger on `path` whose sink is stuck at a gate, and a re-init onto the same file
+/// (on another thread) that has uninstalled it and is draining it: the state the
+/// `logger_reinit_*` tests look at. Dropping `gate` lets the drain go on.
+pub struct StuckReinit {
+    pub dir: tempfile::TempDir,
+    pub path: std::path::PathBuf,
+    pub gate: Sender<()>,
+    pub old: logxide::logger::LoggerGuard,
+    pub reinit: std::thread::JoinHandle<logxide::logger::LoggerGuard>,
+}
+
+/// Installs the gated logger, logs `A` (which the sink takes and stops on), then
+/// `later` (queued behind it), starts the re-init and waits until it uninstalled the logger.
+pub fn stuck_reinit(later: &[&str]) -> StuckReinit {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let (gate, waiting) = mpsc::channel::<()>();
+    let waiting = Mutex::new(waiting);
+    let (entered, at_gate) = mpsc::channel();
+    let entered = Mutex::new(entered);
+    let old = logxide::LoggerBuilder::new()
+        .use_env(false)
+        .target(&path)
+        .sink(logxide::sink::FnSink::new("gate", move |_: &Batch<'_>| {
+            let _ = entered.lock().unwrap_or_else(|e| e.into_inner()).send(());
+            // Returns once the gate is dropped (there is never a message).
+            let _ = waiting.lock().unwrap_or_else(|e| e.into_inner()).recv();
+            Ok(())
+        }))
+        .init()
+        .unwrap();
+    logxide::info!("A");
+    at_gate.recv().unwrap();
+    for msg in later {
+        logxide::info!("later", msg = *msg);
+    }
+    let reinit = std::thread::spawn({
+        let path = path.clone();
+        move || {
+            logxide::LoggerBuilder::new()
+                .use_env(false)
+                .target(&path)
+                .set("mode", "a")
+                .unwrap()
+                .init()
+                .unwrap()
+        }
+    });
+    // The re-init has uninstalled the old logger and drains it (stuck at the gate).
+    while logxide::logger::global().is_some() {
+        std::thread::yield_now();
+    }
+    StuckReinit {
+        dir,
+        path,
+        gate,
+        old,
+        reinit,
+    }
+}
