@@ -229,10 +229,9 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
             previous
         };
         if let Some(previous) = previous {
+            // (If another thread's shutdown — its guard dropped — took the writer first, this
+            // waits for that drain.)
             previous.shutdown(None);
-            // `None` if another thread's shutdown (its guard dropped) took the writer first:
-            // that drain may still be under way.
-            previous.wait_stopped();
         }
         being_replaced(None);
     } else if GLOBAL.load().is_none() {
@@ -253,7 +252,9 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
                 },
             )
         {
-            retired.wait_stopped();
+            // Its writer is taken: this waits for that drain (or shuts it down, if the
+            // `shutdown` that retired it has not taken the writer yet).
+            retired.shutdown(None);
         }
     }
     let logger = Arc::new(builder.build()?);
@@ -388,12 +389,12 @@ impl Drop for LoggerGuard {
         if current
             .as_ref()
             .is_some_and(|g| Arc::ptr_eq(g, &self.logger))
+            // Or an `init` on another thread replaced it and drains it: returning before that
+            // drain ends could let the process end with its records on their way (`shutdown`
+            // waits for a drain another call began).
+            || is_being_replaced(&self.logger)
         {
             self.logger.shutdown(None);
-        } else if is_being_replaced(&self.logger) {
-            // An `init` on another thread replaced it and drains it: returning before that
-            // drain ends could let the process end with its records on their way.
-            self.logger.core.handle.wait_shut_down(None);
         }
     }
 }
@@ -704,10 +705,9 @@ pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
             // shutdown whose timeout expired): return once it is done, or at `timeout`.
             let draining = retired.as_ref().map(|(logger, _)| Arc::clone(logger));
             drop(retired);
-            // (Waited for, not shut down here: the re-init does that, and reports nothing.)
+            // (Its report is the re-init's or that shutdown's, not this call's.)
             if let Some(logger) = draining {
-                let deadline = timeout.map(|t| std::time::Instant::now() + t);
-                logger.core.handle.wait_shut_down(deadline);
+                logger.shutdown(timeout);
             }
             return None;
         };

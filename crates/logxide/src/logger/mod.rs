@@ -838,12 +838,6 @@ impl Logger {
         self.core.path.as_deref()
     }
 
-    /// Once shut down, waits until the writer thread has finished its drain and closed the
-    /// sinks (see [`WriterHandle::wait_stopped`](crate::writer::WriterHandle)).
-    pub(crate) fn wait_stopped(&self) {
-        self.core.handle.wait_stopped();
-    }
-
     /// Drains and stops the writer (for every clone); later records are counted as dropped
     /// (reason `shutdown`). Returns `None` if it was already shut down — once that shutdown's
     /// drain is over, when another thread's is still under way (or once `timeout` expired).

@@ -667,17 +667,6 @@ impl WriterHandle {
         self.shared.state()
     }
 
-    /// Once shut down — also by a [`Writer::shutdown`] whose timeout expired, or by another
-    /// thread's shutdown still under way — waits until the writer thread has exited: every
-    /// record it took delivered, the sinks closed. Returns at once while the writer runs or
-    /// has fallen back (no thread), in a forked child (the thread is the parent's), and on
-    /// the writer's own thread or in a sink call (it could wait for itself).
-    pub(crate) fn wait_stopped(&self) {
-        if self.shared.state.load(SeqCst) == CLOSED {
-            self.wait_shut_down(None);
-        }
-    }
-
     /// For a writer another thread is shutting down (it took the [`Writer`], and is about
     /// to close it, or did): waits until it is closed and its thread has exited, or until
     /// `deadline`. True if it did; returns at once (false) in a forked child, on the
