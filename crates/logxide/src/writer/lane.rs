@@ -300,20 +300,24 @@ impl LaneReader<'_> {
         if now > bytes {
             return Some(self.view(now).header(bytes).ticks);
         }
+        // The ticks of a ring's first record, if it holds one (looked at, not committed).
+        let first = |ring: &mut Consumer<u8>| {
+            (ring.slots() > 0).then(|| {
+                let chunk = ring.read_chunk(HEADER).expect("a whole record is readable");
+                View { chunk }.header(0).ticks
+            })
+        };
         let mut next = self.lane.next.lock().unwrap_or_else(|e| e.into_inner());
         for ring in next.iter_mut() {
-            if ring.slots() > 0 {
-                let chunk = ring.read_chunk(HEADER).expect("a whole record is readable");
-                // Not committed: only looked at.
-                return Some(View { chunk }.header(0).ticks);
+            if let Some(ticks) = first(ring) {
+                return Some(ticks);
             }
             if !ring.is_abandoned() {
                 return None;
             }
             fence(Acquire);
-            if ring.slots() > 0 {
-                let chunk = ring.read_chunk(HEADER).expect("a whole record is readable");
-                return Some(View { chunk }.header(0).ticks);
+            if let Some(ticks) = first(ring) {
+                return Some(ticks);
             }
         }
         None
