@@ -1111,6 +1111,14 @@ pub fn run(args: &CheckArgs) -> ExitCode {
 mod tests {
     use super::*;
 
+    /// The report's problems as (line, message).
+    fn problems(rep: &FileReport) -> Vec<(u64, &str)> {
+        rep.problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect()
+    }
+
     fn check(text: &str) -> FileReport {
         let mut rep = FileReport::default();
         check_reader(text.as_bytes(), &mut rep, 100_000, 1 << 20, false).unwrap();
@@ -1138,13 +1146,8 @@ mod tests {
 {"ts":5,"tid":"B","lvl":[2],"at":"y","st":"failed","dur":0}
 "#,
         );
-        let problems: Vec<(u64, &str)> = rep
-            .problems
-            .iter()
-            .map(|p| (p.line, p.message.as_str()))
-            .collect();
         assert_eq!(
-            problems,
+            problems(&rep),
             [
                 (1, "\"dur\" on a started record of action x in task A: only an action's end has a duration"),
                 (2, "\"dur\" on a message in task A: only an action's end has a duration"),
@@ -1163,13 +1166,8 @@ mod tests {
 {"timestamp":1,"task_uuid":"","task_level":[1],"message_type":"info"}
 "#,
         );
-        let problems: Vec<(u64, &str)> = rep
-            .problems
-            .iter()
-            .map(|p| (p.line, p.message.as_str()))
-            .collect();
         assert_eq!(
-            problems,
+            problems(&rep),
             [
                 (1, "\"tid\" is an empty string, not a task id"),
                 (2, "\"task_uuid\" is an empty string, not a task id"),
