@@ -1,7 +1,7 @@
 //! `view` and `check` on odd input: extreme values, line endings, bytes that are not text.
 
 mod common;
-use common::{logxide_in, text};
+use common::{logxide_in, spawn_piped, text};
 
 /// Runs `logxide ARGS… f.log` on `body`: exit status, stdout, stderr.
 fn run(body: &[u8], args: &[&str]) -> (Option<i32>, String, String) {
@@ -382,15 +382,7 @@ fn view_reads_a_file_whose_name_is_not_utf8() {
 /// before the input is given, so before anything reading `-` first can write to stderr.
 fn run_with_stderr_gone(args: &[&str], input: &[u8]) -> (Option<i32>, String) {
     use std::io::{Read, Write};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
-        .args(args)
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(std::path::Path::new("."), args);
     drop(child.stderr.take());
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input).unwrap();

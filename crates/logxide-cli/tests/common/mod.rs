@@ -23,7 +23,14 @@ pub fn logxide_with_stdin(args: &[&str], input: &[u8]) -> Output {
 
 /// [`logxide_with_stdin`] in `dir`.
 pub fn logxide_with_stdin_in(dir: &Path, args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
+    let mut child = spawn_piped(dir, args);
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+/// `logxide ARGS…` started in `dir` with stdin, stdout and stderr pipes (`NO_COLOR` unset).
+pub fn spawn_piped(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_logxide"))
         .args(args)
         .current_dir(dir)
         .env_remove("NO_COLOR")
@@ -31,9 +38,7 @@ pub fn logxide_with_stdin_in(dir: &Path, args: &[&str], input: &[u8]) -> Output 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child.wait_with_output().unwrap()
+        .unwrap()
 }
 
 /// Output bytes as text (they must be UTF-8).
