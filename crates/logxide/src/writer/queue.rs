@@ -531,6 +531,24 @@ mod tests {
         assert_eq!(q.published(), 9);
     }
 
+    /// A producer thread of its own (so a lane of its own) that `push`es each record it is
+    /// sent; the closure returned sends one and waits until it is published.
+    fn lane_thread(q: &Arc<Queue>) -> impl Fn(&str, u64) + Send + 'static {
+        let (tx, rx) = std::sync::mpsc::channel::<(String, u64)>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let q = Arc::clone(q);
+        std::thread::spawn(move || {
+            for (s, t) in rx {
+                push(&q, &s, t);
+                done_tx.send(()).unwrap();
+            }
+        });
+        move |s: &str, t: u64| {
+            tx.send((s.to_owned(), t)).unwrap();
+            done_rx.recv().unwrap();
+        }
+    }
+
     /// The race the second look is for: the reader looks at lane 0 (empty), then lane 0's
     /// thread publishes `r1` and hands over to lane 1's thread, which publishes `r2`, then the
     /// reader looks at lane 1 and finds `r2`. `r2` must wait for `r1`.
@@ -539,21 +557,9 @@ mod tests {
         let q = Arc::new(Queue::new(1000, 1 << 20));
         // Register both lanes (a record each, taken at once).
         let producer = |name: &'static str| {
-            let (tx, rx) = std::sync::mpsc::channel::<(String, u64)>();
-            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-            let q = Arc::clone(&q);
-            std::thread::spawn(move || {
-                for (s, t) in rx {
-                    push(&q, &s, t);
-                    done_tx.send(()).unwrap();
-                }
-            });
-            let send = move |s: &str, t: u64| {
-                tx.send((format!("{name}{s}"), t)).unwrap();
-                done_rx.recv().unwrap();
-            };
-            send("-warmup", 1);
-            send
+            let send = lane_thread(&q);
+            send(&format!("{name}-warmup"), 1);
+            move |s: &str, t: u64| send(&format!("{name}{s}"), t)
         };
         let a = producer("a");
         let b = producer("b");
@@ -583,27 +589,13 @@ mod tests {
     #[test]
     fn a_record_published_into_a_new_ring_during_the_first_look_is_not_overtaken() {
         let q = Arc::new(Queue::new(1000, 1 << 20));
-        let (tx, rx) = std::sync::mpsc::channel::<(String, u64)>();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        {
-            let q = Arc::clone(&q);
-            std::thread::spawn(move || {
-                for (s, t) in rx {
-                    push(&q, &s, t);
-                    done_tx.send(()).unwrap();
-                }
-            });
-        }
-        let a = move |s: String, t: u64| {
-            tx.send((s, t)).unwrap();
-            done_rx.recv().unwrap();
-        };
+        let a = lane_thread(&q);
         // Lane 0 (thread a): a record that nearly fills its first ring.
         let big = format!(
             "a0-{}",
             "x".repeat(super::super::lane::FIRST_SEGMENT - 1000)
         );
-        a(big, 1);
+        a(&big, 1);
         // Lane 1: this thread's.
         push(&q, "b0", 0);
         let mut cursor = Cursor::default();
@@ -613,7 +605,7 @@ mod tests {
             if lane == 1 {
                 if let Some((a, q)) = once.take() {
                     // r1 does not fit what is left of lane 0's ring: it starts a new one.
-                    a("a1".to_owned() + &"y".repeat(2000), 10);
+                    a(&("a1".to_owned() + &"y".repeat(2000)), 10);
                     push(&q, "b2", 20);
                 }
             }
