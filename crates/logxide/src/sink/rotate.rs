@@ -1528,12 +1528,9 @@ impl RotatingFile {
     /// Gives the active file its rotated name for `stamp` (the next free counter): returns
     /// that name and its counter. On error the file is where it was, at its path.
     fn move_aside(&mut self, stamp: u64) -> io::Result<(PathBuf, u32)> {
-        self.inner.sync_before_rotation().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot rotate {}: {e}", self.file.display()),
-            )
-        })?;
+        self.inner
+            .sync_before_rotation()
+            .map_err(|e| self.cannot_rotate(e))?;
         let mut tries = 0;
         loop {
             let (target, counter) = self.rotation_target(stamp)?;
@@ -1555,6 +1552,14 @@ impl RotatingFile {
                 }
             }
         }
+    }
+
+    /// `e` as the reason a rotation of the active file failed.
+    fn cannot_rotate(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!("cannot rotate {}: {e}", self.file.display()),
+        )
     }
 
     /// The error of a rotation that failed with the file still at its path: it says what
@@ -1585,10 +1590,7 @@ impl RotatingFile {
         match fresh.open(&self.file) {
             Ok(file) => self.inner.replace_with(file),
             Err(e) => {
-                let e = io::Error::new(
-                    e.kind(),
-                    format!("cannot rotate {}: {e}", self.file.display()),
-                );
+                let e = self.cannot_rotate(e);
                 // Put the file back so the records keep going where they are expected. If
                 // something took the path meanwhile, it is kept: the rotated file stays
                 // rotated (its name used), the records go on into it through the open
