@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use log::kv::{Error as KvError, Key, Value, VisitSource, VisitValue};
 
-use crate::encode::display;
+use crate::encode::{display, StaticKey};
 use crate::logger::{error_chain, with_reused, FieldWriter, Level, Logger};
 
 /// A `log::Log` that writes into a [`Logger`], or into the global logger. [`install`]
@@ -179,6 +179,12 @@ pub fn level(level: log::Level) -> Level {
     }
 }
 
+/// The bridge's own keys, spelled once at compile time (as the macros' keys are).
+const TARGET: StaticKey = StaticKey::new("target", ",\"target\":");
+const MODULE: StaticKey = StaticKey::new("module", ",\"module\":");
+const FILE: StaticKey = StaticKey::new("file", ",\"file\":");
+const LINE: StaticKey = StaticKey::new("line", ",\"line\":");
+
 thread_local! {
     /// Formatted messages (those that are not a plain string) are written here.
     static MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
@@ -203,18 +209,18 @@ impl log::Log for LogBridge {
             let mut own = OwnKeys::default();
             let _ = kvs.visit(&mut own);
             if !own.target {
-                f.field("target", record.target());
+                f.field(&TARGET, record.target());
             }
             // Metadata the record lacks is no `None` of the caller's: written only when
             // known, so that it does not hide a context field of that name.
             if let Some(module) = record.module_path().filter(|_| !own.module) {
-                f.field("module", module);
+                f.field(&MODULE, module);
             }
             if let Some(file) = record.file().filter(|_| !own.file) {
-                f.field("file", file);
+                f.field(&FILE, file);
             }
             if let Some(line) = record.line().filter(|_| !own.line) {
-                f.field("line", &line);
+                f.field(&LINE, &line);
             }
             let _ = kvs.visit(&mut Fields(f));
         };
