@@ -343,6 +343,13 @@ pub trait Sink: Send + 'static {
     /// How many bytes the writer should gather before handing this sink a batch, when records
     /// have not yet waited the flush interval. `0` (the default) means "hand me records as
     /// soon as the writer takes them"; the `block` file strategy asks for 64 KiB.
+    ///
+    /// A writer hands one batch to all its sinks, so it gathers the smallest size any of
+    /// them asks for: next to a sink that asks for `0` (a `line` or `mmap` file, a
+    /// [`MemorySink`], a console with [`gather_bytes(0)`](Console::gather_bytes)), a sink
+    /// that asks for 64 KiB gets each batch as the writer takes it too — no record waits
+    /// longer than its most eager sink wants, at the cost of more, smaller writes elsewhere.
+    /// Give sinks that must write large blocks a writer of their own.
     fn coalesce_bytes(&self) -> usize {
         0
     }

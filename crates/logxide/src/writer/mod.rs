@@ -273,7 +273,8 @@ impl WriterBuilder {
         self
     }
 
-    /// Adds a sink; every batch goes to every sink, in the order they were added.
+    /// Adds a sink; every batch goes to every sink, in the order they were added. Batches are
+    /// gathered to the smallest [`coalesce_bytes`](Sink::coalesce_bytes) of the sinks.
     pub fn sink(mut self, sink: impl Sink) -> Self {
         self.sinks.push(Box::new(sink));
         self
