@@ -111,6 +111,63 @@ pub struct SinkMetrics {
     pub last_error: Option<String>,
 }
 
+/// What one sink failed since the last [`flush_checked`](super::WriterHandle::flush_checked)
+/// (see [`FlushError::Failed`](super::FlushError::Failed)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkFailure {
+    /// The sink's position, in the order the sinks were added.
+    pub index: usize,
+    /// The sink's name.
+    pub name: String,
+    /// Records the sink failed to write since the last check (another sink may have written
+    /// them: those no sink wrote are [`FlushError::Failed`](super::FlushError::Failed)'s
+    /// `failed`).
+    pub failed: u64,
+    /// Failed calls of the sink since the last check: writes, flushes (a failed `fsync`, say:
+    /// records written but maybe not on stable storage) and closes.
+    pub errors: u64,
+    /// The sink's most recent error, as in [`SinkMetrics::last_error`].
+    pub last_error: Option<String>,
+}
+
+/// The failure counts already reported by a `flush_checked`: records no sink wrote, and each
+/// sink's failed records and failed calls.
+#[derive(Default)]
+pub(crate) struct FailuresSeen {
+    failed: u64,
+    sinks: Vec<(u64, u64)>,
+}
+
+impl FailuresSeen {
+    /// What failed in `m` since the counts last reported, which become `m`'s: records no sink
+    /// wrote, and the sinks that failed records or calls. `None` if nothing did.
+    pub(crate) fn since(&mut self, m: &MetricsSnapshot) -> Option<(u64, Vec<SinkFailure>)> {
+        self.sinks
+            .resize(m.sinks.len().max(self.sinks.len()), (0, 0));
+        // (The counters only grow; a snapshot read while another is stored may lag it.)
+        let failed = m.failed.saturating_sub(self.failed);
+        self.failed = self.failed.max(m.failed);
+        let mut sinks = Vec::new();
+        for (index, (s, seen)) in m.sinks.iter().zip(&mut self.sinks).enumerate() {
+            let (records, calls) = (
+                s.failed.saturating_sub(seen.0),
+                s.errors.saturating_sub(seen.1),
+            );
+            *seen = (seen.0.max(s.failed), seen.1.max(s.errors));
+            if records > 0 || calls > 0 {
+                sinks.push(SinkFailure {
+                    index,
+                    name: s.name.clone(),
+                    failed: records,
+                    errors: calls,
+                    last_error: s.last_error.clone(),
+                });
+            }
+        }
+        (failed > 0 || !sinks.is_empty()).then_some((failed, sinks))
+    }
+}
+
 /// A point-in-time copy of the writer's counters.
 ///
 /// ```

@@ -29,7 +29,9 @@
 //!
 //! - **Nothing is lost silently.** Each record is written, or counted as dropped (with a
 //!   [`DropReason`]) or failed (every sink refused it; the error is in the metrics).
-//!   [`Writer::metrics`] satisfies `enqueued = written + dropped + failed + pending`.
+//!   [`Writer::metrics`] satisfies `enqueued = written + dropped + failed + pending`. A
+//!   dropped record is the `Err` of its enqueue; a record a sink failed to write (or a failed
+//!   `fsync`) makes the next [`WriterHandle::flush_checked`] fail, naming the sink.
 //! - **Bounded memory.** The queue holds at most `capacity` records and `max_bytes` bytes
 //!   under every policy; the writer's own batch is at most 1 MiB plus one record. Each
 //!   producer thread has its own lane (a ring that starts at 64 KiB and grows with its
@@ -100,7 +102,7 @@ mod worker;
 
 pub(crate) use config::MAX_CAPACITY;
 pub use config::{BuildError, DropWarning, Mode, ParseError, Policy, Settings};
-pub use metrics::{DropReason, DroppedBy, MetricsSnapshot, SinkMetrics, WriterState};
+pub use metrics::{DropReason, DroppedBy, MetricsSnapshot, SinkFailure, SinkMetrics, WriterState};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -464,6 +466,66 @@ impl fmt::Display for FlushTimeout {
 
 impl std::error::Error for FlushTimeout {}
 
+/// Why [`flush_checked`](WriterHandle::flush_checked) failed: the flush did not complete
+/// (as [`flush`](WriterHandle::flush) reports it), or it did and a sink failed to write or
+/// flush since the last check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlushError {
+    /// The flush could not confirm that every earlier record reached the sinks (see
+    /// [`FlushTimeout`]). What failed is left for the next check.
+    Timeout(FlushTimeout),
+    /// Every earlier record reached the sinks, but some sinks failed since the last check
+    /// (or since the writer started): their records are counted failed there (and in the
+    /// metrics' `failed` if no sink wrote them), or their flush (an `fsync`) failed.
+    Failed {
+        /// Records no sink wrote, or the writer could not format (the metrics' `failed`).
+        failed: u64,
+        /// The sinks that failed records or calls, in the order they were added.
+        sinks: Vec<SinkFailure>,
+    },
+}
+
+impl From<FlushTimeout> for FlushError {
+    fn from(timeout: FlushTimeout) -> Self {
+        FlushError::Timeout(timeout)
+    }
+}
+
+/// `n` `what`, with an `s` unless `n` is 1.
+fn counted(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+impl fmt::Display for FlushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (failed, sinks) = match self {
+            FlushError::Timeout(t) => return t.fmt(f),
+            FlushError::Failed { failed, sinks } => (*failed, sinks),
+        };
+        f.write_str("flush: ")?;
+        let mut parts = Vec::new();
+        if failed > 0 {
+            parts.push(format!("{} written by no sink", counted(failed, "record")));
+        }
+        for s in sinks {
+            let mut part = format!(
+                "sink {} ({}) failed {} in {} since the last check",
+                s.index,
+                s.name,
+                counted(s.failed, "record"),
+                counted(s.errors, "failed call"),
+            );
+            if let Some(e) = &s.last_error {
+                part.push_str(&format!(" (last: {e})"));
+            }
+            parts.push(part);
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl std::error::Error for FlushError {}
+
 /// What [`Writer::shutdown`] achieved.
 #[derive(Clone, Debug)]
 pub struct ShutdownReport {
@@ -492,6 +554,11 @@ impl Writer {
     /// See [`WriterHandle::flush`].
     pub fn flush(&self, timeout: Option<Duration>) -> Result<(), FlushTimeout> {
         self.handle.flush(timeout)
+    }
+
+    /// See [`WriterHandle::flush_checked`].
+    pub fn flush_checked(&self, timeout: Option<Duration>) -> Result<(), FlushError> {
+        self.handle.flush_checked(timeout)
     }
 
     /// See [`WriterHandle::trigger`].
@@ -1056,6 +1123,7 @@ impl WriterHandle {
     /// `fsync`, say) fails does not make this call fail — the records it could not write are
     /// counted failed, and its error is in its own metrics ([`SinkMetrics`]: `errors`,
     /// `last_error`) and is the writer's [last error](Self::last_error).
+    /// [`flush_checked`](Self::flush_checked) fails then, naming the sink and its counts.
     ///
     /// Called from the writer thread itself — inside a sink, or from the `warn` policy's
     /// hook ([`on_drop_warning`](WriterBuilder::on_drop_warning)), which the writer runs —
@@ -1133,6 +1201,57 @@ impl WriterHandle {
             Ok(())
         } else {
             Err(timed_out())
+        }
+    }
+
+    /// [`flush`](Self::flush), then a check that no sink failed since the last check (by
+    /// any thread) or since the writer started: a flush that confirms every earlier record
+    /// was written, not just handed to the sinks.
+    ///
+    /// Each failure is reported once, by the first check that follows it: records a sink
+    /// failed to write (an error, a caught panic), a failed flush or `fsync` (records
+    /// written, maybe not on stable storage), and records no sink wrote. Failures of
+    /// records enqueued by other threads during the call are reported with this call's.
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] as `flush` (the failures are then left for the next check);
+    /// [`FlushError::Failed`] with the records no sink wrote and each failing sink's counts
+    /// since the last check.
+    ///
+    /// ```
+    /// use std::io;
+    /// use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
+    /// use logxide::writer::{FlushError, Writer};
+    /// let full = FnSink::new("full", |_: &Batch<'_>| -> Result<(), SinkError> {
+    ///     Err(io::Error::other("disk full").into())
+    /// });
+    /// let mem = MemorySink::new();
+    /// let writer = Writer::builder().sink(mem.clone()).sink(full).build().unwrap();
+    /// writer.handle().enqueue(b"a").unwrap();
+    /// // `flush` only says everything reached the sinks:
+    /// assert_eq!(writer.flush(None), Ok(()));
+    /// // `flush_checked` says one of them failed it (the memory sink wrote it):
+    /// match writer.flush_checked(None) {
+    ///     Err(FlushError::Failed { failed, sinks }) => {
+    ///         assert_eq!(failed, 0);
+    ///         assert_eq!((sinks[0].name.as_str(), sinks[0].failed), ("full", 1));
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// // Reported once.
+    /// assert_eq!(writer.flush_checked(None), Ok(()));
+    /// ```
+    pub fn flush_checked(&self, timeout: Option<Duration>) -> Result<(), FlushError> {
+        self.flush(timeout)?;
+        let shared = &*self.shared;
+        if shared.forked() {
+            // Nothing given to this writer in this process reaches a sink (see `flush`).
+            return Ok(());
+        }
+        let mut checked = shared.checked.lock().unwrap_or_else(|e| e.into_inner());
+        match checked.since(&self.metrics()) {
+            None => Ok(()),
+            Some((failed, sinks)) => Err(FlushError::Failed { failed, sinks }),
         }
     }
 

@@ -45,7 +45,7 @@ use crossbeam_utils::CachePadded;
 use super::config::{BoxedSink, Mode, Settings};
 use super::doorbell::Doorbell;
 use super::lane::CAPTURED;
-use super::metrics::{Counters, DropReason, WriterState};
+use super::metrics::{Counters, DropReason, FailuresSeen, WriterState};
 use super::queue::{Collect, Cursor, Queue};
 use super::worker::WarnState;
 use crate::encode::capture::{self, ProducerTime};
@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     pub(crate) last_error: Mutex<Option<String>>,
     /// What the `warn` policy reported so far (see [`report_drops`](super::worker::report_drops)).
     pub(crate) warn: Mutex<WarnState>,
+    /// The failures `flush_checked` reported so far.
+    pub(crate) checked: Mutex<FailuresSeen>,
 }
 
 /// What only the delivering thread touches: the sinks and the batch being delivered. It lives
@@ -283,6 +285,7 @@ impl Shared {
             }),
             last_error: Mutex::new(None),
             warn: Mutex::new(WarnState::default()),
+            checked: Mutex::new(FailuresSeen::default()),
         }
     }
 
