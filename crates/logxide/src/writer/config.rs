@@ -27,7 +27,11 @@ pub enum Policy {
     DropOldest,
     /// The new record is refused (and counted).
     DropNewest,
-    /// The new record is refused, counted, and reported at most once per second.
+    /// The new record is refused, counted, and reported at most once per second — by the
+    /// writer thread, at its next pass: in [`Mode::Manual`] without a `deadline` the writer
+    /// sleeps until the next trigger, flush or the shutdown, and the report waits with it
+    /// (see [`on_drop_warning`](super::WriterBuilder::on_drop_warning)). The refused
+    /// record's enqueue returns `Err` at once either way.
     Warn,
 }
 
