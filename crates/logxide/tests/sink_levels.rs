@@ -162,3 +162,43 @@ fn failures_map_back_to_the_original_batch() {
     let m = writer.shutdown(None).metrics;
     assert_eq!((m.sinks[0].written, m.sinks[0].failed), (2, 2));
 }
+
+/// A record a filter keeps out is not written by that sink: if every sink that takes it
+/// failed it, it is failed — not `written` because the filter "wrote" it by leaving it out
+/// (a file next to a console at `warning`: the file's info records lost on a full disk would
+/// be counted written). A record no sink takes is written (there was nothing to do).
+#[test]
+fn a_record_only_a_filter_left_out_is_failed_where_the_sink_taking_it_failed() {
+    let loud = MemorySink::new();
+    let writer = Writer::builder()
+        .mode(Mode::Manual)
+        .sink(FnSink::new("full", |_: &Batch<'_>| {
+            Err(SinkError::new(std::io::Error::other("disk full")))
+        }))
+        .sink(LevelFilter::new(loud.clone(), 30))
+        .build()
+        .unwrap();
+    let h = writer.handle();
+    h.enqueue_with_level(b"quiet", 20).unwrap();
+    h.enqueue_with_level(b"loud", 40).unwrap();
+    h.enqueue_with_level(b"quiet again", 10).unwrap();
+    writer.flush(None).unwrap();
+    assert_eq!(loud.lines(), ["loud"]);
+    let m = writer.metrics();
+    assert_eq!((m.written, m.failed, m.bytes), (1, 2, 5), "{m:?}");
+    // Per sink, as `LevelFilter` documents: the records it left out count as written there.
+    assert_eq!((m.sinks[0].written, m.sinks[0].failed), (0, 3));
+    assert_eq!((m.sinks[1].written, m.sinks[1].failed), (3, 0));
+    // Alone, a filter that leaves a record out has done all there was to do with it.
+    let quiet_only = Writer::builder()
+        .mode(Mode::Manual)
+        .sink(LevelFilter::new(MemorySink::new(), 30))
+        .build()
+        .unwrap();
+    quiet_only
+        .handle()
+        .enqueue_with_level(b"quiet", 20)
+        .unwrap();
+    let m = quiet_only.shutdown(None).metrics;
+    assert_eq!((m.written, m.failed), (1, 0));
+}

@@ -26,10 +26,12 @@ use crate::Level;
 ///
 /// # Accounting
 ///
-/// A record filtered out counts as **written** for this sink in the writer's metrics: the sink
-/// did what it was asked. Only records the inner sink failed to write count as failed — and,
-/// because a [`SinkError`] reports a prefix of the batch, the filtered-out records that
-/// follow the first one it failed to write.
+/// A record filtered out counts as **written** for this sink in its own metrics
+/// ([`SinkMetrics`](crate::writer::SinkMetrics)): the sink did what it was asked. Only
+/// records the inner sink failed to write count as failed there — and, because a
+/// [`SinkError`] reports a prefix of the batch, the filtered-out records that follow the
+/// first one it failed to write. In the writer's totals a record filtered out is not
+/// written by this sink ([`Sink::accepts`]): if every other sink failed it, it is failed.
 ///
 /// ```
 /// use logxide::sink::{Batch, LevelFilter, MemorySink, Sink};
@@ -154,6 +156,10 @@ impl<S: Sink> Sink for LevelFilter<S> {
 
     fn coalesce_bytes(&self) -> usize {
         self.inner.coalesce_bytes()
+    }
+
+    fn accepts(&self, level: Option<u8>) -> bool {
+        self.passes(level) && self.inner.accepts(level)
     }
 }
 

@@ -353,9 +353,31 @@ pub trait Sink: Send + 'static {
     fn coalesce_bytes(&self) -> usize {
         0
     }
+
+    /// Whether this sink takes the records of severity `level` (`None`: unknown; see
+    /// [`Batch::level`]) — false for those a filter leaves out ([`LevelFilter`]). Default:
+    /// every record.
+    ///
+    /// The writer asks only after a sink failed part of a batch: a record counts as written
+    /// in its metrics if a sink that takes it wrote it (or if no sink takes it), so a record
+    /// a filter left out, and every other sink failed, is counted failed — not written
+    /// because the filter had nothing to do with it.
+    ///
+    /// ```
+    /// use logxide::sink::{LevelFilter, MemorySink, Sink};
+    /// let loud = LevelFilter::new(MemorySink::new(), 30);
+    /// assert_eq!([Some(20), Some(30), None].map(|l| loud.accepts(l)), [false, true, true]);
+    /// ```
+    fn accepts(&self, level: Option<u8>) -> bool {
+        let _ = level;
+        true
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn accepts(&self, level: Option<u8>) -> bool {
+        (**self).accepts(level)
+    }
     fn name(&self) -> &str {
         (**self).name()
     }

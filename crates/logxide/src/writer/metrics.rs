@@ -184,14 +184,18 @@ impl FailuresSeen {
 pub struct MetricsSnapshot {
     /// Records handed to the writer (every call of `enqueue`).
     pub enqueued: u64,
-    /// Records written by at least one sink.
+    /// Records written by at least one sink that takes them ([`Sink::accepts`]: a filter
+    /// that left a record out did not write it), or taken by no sink.
+    ///
+    /// [`Sink::accepts`]: crate::sink::Sink::accepts
     pub written: u64,
     /// Records dropped, all reasons.
     pub dropped: u64,
     /// Records dropped, by reason.
     pub dropped_by: DroppedBy,
-    /// Records every sink failed to write — or that the writer could not format (a captured
-    /// record the capturing encoder did not make: a bug; see the last error).
+    /// Records every sink that takes them failed to write — or that the writer could not
+    /// format (a captured record the capturing encoder did not make: a bug; see the last
+    /// error).
     pub failed: u64,
     /// Records neither written, dropped nor failed yet: in the queue or the writer's hands.
     pub pending: u64,
@@ -204,7 +208,7 @@ pub struct MetricsSnapshot {
     pub restarts: u64,
     /// Batches delivered to the sinks.
     pub batches: u64,
-    /// Bytes written (by at least one sink).
+    /// Bytes of the records counted `written`.
     pub bytes: u64,
     /// The most records seen waiting at once (queue and writer buffer).
     pub high_water: u64,

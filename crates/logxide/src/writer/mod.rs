@@ -28,10 +28,11 @@
 //! # Guarantees
 //!
 //! - **Nothing is lost silently.** Each record is written, or counted as dropped (with a
-//!   [`DropReason`]) or failed (every sink refused it; the error is in the metrics).
-//!   [`Writer::metrics`] satisfies `enqueued = written + dropped + failed + pending`. A
-//!   dropped record is the `Err` of its enqueue; a record a sink failed to write (or a failed
-//!   `fsync`) makes the next [`WriterHandle::flush_checked`] fail, naming the sink.
+//!   [`DropReason`]) or failed (every sink that takes it refused it; the error is in the
+//!   metrics). [`Writer::metrics`] satisfies `enqueued = written + dropped + failed +
+//!   pending`. A dropped record is the `Err` of its enqueue; a record a sink failed to write
+//!   (or a failed `fsync`) makes the next [`WriterHandle::flush_checked`] fail, naming the
+//!   sink.
 //! - **Bounded memory.** The queue holds at most `capacity` records and `max_bytes` bytes
 //!   under every policy; the writer's own batch is at most 1 MiB plus one record. Each
 //!   producer thread has its own lane (a ring that starts at 64 KiB and grows with its

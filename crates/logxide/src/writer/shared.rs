@@ -101,8 +101,8 @@ pub(crate) struct Core {
     next_sink: usize,
     /// A delivery is under way: still set after a panic interrupted it.
     delivering: bool,
-    /// The most records of the current batch any sink has written so far.
-    best: usize,
+    /// How many leading records of the current batch each sink wrote (those served so far).
+    wrote: Vec<usize>,
     /// The smallest batch (bytes) any sink wants gathered before delivery.
     pub(crate) coalesce: usize,
     /// The highest `flush()` ticket whose records are in the batch; completed after its
@@ -245,6 +245,7 @@ impl Shared {
     pub(crate) fn new(settings: Settings, sinks: Vec<BoxedSink>) -> Self {
         let names = sinks.iter().map(|s| s.name().to_owned()).collect();
         let coalesce = sinks.iter().map(|s| s.coalesce_bytes()).min().unwrap_or(0);
+        let wrote = vec![0; sinks.len()];
         Shared {
             queue: Queue::new(settings.capacity, settings.max_bytes),
             settings,
@@ -273,7 +274,7 @@ impl Shared {
                 },
                 next_sink: 0,
                 delivering: false,
-                best: 0,
+                wrote,
                 coalesce: coalesce.min(MAX_BATCH_BYTES),
                 pending_barrier: 0,
                 closed: false,
@@ -549,6 +550,43 @@ fn call_sink(
     }
 }
 
+/// The records of `batch` written in all, and their bytes, once every sink was served (sink
+/// `i` wrote its first `wrote[i]`): a record is written if a sink that takes it
+/// ([`Sink::accepts`](crate::sink::Sink::accepts)) wrote it, or if no sink takes it (every
+/// filter left it out: nothing was to be done). A record a filter left out does not count
+/// as written by that filter — so one every other sink failed is failed.
+fn written_in_all(sinks: &[BoxedSink], wrote: &[usize], batch: &Batch<'_>) -> (usize, usize) {
+    let n = batch.len();
+    if wrote.iter().all(|&w| w == n) {
+        // Every sink wrote (or left out) every record: no need to ask which it takes.
+        return (n, batch.prefix_bytes(n));
+    }
+    // A failure: the slow way, record by record. A panicking `accepts` (a bug of the sink's)
+    // counts as taking the record: the writer's count must not fail.
+    let takes = |sink: &BoxedSink, level| {
+        catch_unwind(AssertUnwindSafe(|| sink.accepts(level))).unwrap_or(true)
+    };
+    let (mut written, mut bytes) = (0, 0);
+    for (r, (record, level)) in batch.records().zip(batch.levels()).enumerate() {
+        let mut taken = false;
+        let mut done = false;
+        for (sink, &w) in sinks.iter().zip(wrote) {
+            if takes(sink, level) {
+                taken = true;
+                if r < w {
+                    done = true;
+                    break;
+                }
+            }
+        }
+        if done || !taken {
+            written += 1;
+            bytes += record.len();
+        }
+    }
+    (written, bytes)
+}
+
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
@@ -784,15 +822,15 @@ impl Core {
             if let Err(e) = result {
                 shared.record_error(text(format_args!("{}: {e}", self.sinks[i].name())));
             }
-            self.best = self.best.max(written);
+            self.wrote[i] = written;
             self.next_sink += 1;
         }
+        let (written, bytes) = written_in_all(&self.sinks, &self.wrote, &batch);
         let c = &shared.counters;
-        c.written.fetch_add(self.best as u64, SeqCst);
-        c.failed.fetch_add((n - self.best) as u64, SeqCst);
+        c.written.fetch_add(written as u64, SeqCst);
+        c.failed.fetch_add((n - written) as u64, SeqCst);
         c.batches.fetch_add(1, Relaxed);
-        c.bytes
-            .fetch_add(batch.prefix_bytes(self.best) as u64, Relaxed);
+        c.bytes.fetch_add(bytes as u64, Relaxed);
         self.clear_batch();
     }
 
@@ -807,7 +845,7 @@ impl Core {
         b.levels.clear();
         self.next_sink = 0;
         self.delivering = false;
-        self.best = 0;
+        self.wrote.fill(0);
         if b.buf.capacity() > 4 * MAX_BATCH_BYTES {
             b.buf.shrink_to(MAX_BATCH_BYTES);
         }
