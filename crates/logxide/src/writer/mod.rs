@@ -387,9 +387,11 @@ pub enum Queued {
     Queued,
     /// Queued; an older record was evicted to make room ([`Policy::DropOldest`]).
     EvictedOldest,
-    /// Handled synchronously by this call (the writer is in fallback mode): written, or
-    /// counted failed if every sink failed to write it (or, a bug, it could not be
-    /// formatted; the reason is the [last error](WriterHandle::last_error)).
+    /// Handled synchronously by this call ([`write_sync`](WriterHandle::write_sync), or any
+    /// enqueue once the writer is in fallback mode): written, or counted failed if every
+    /// sink that takes it failed to write it (or, a bug, it could not be formatted; the
+    /// reason is the [last error](WriterHandle::last_error)) — which the next
+    /// [`flush_checked`](WriterHandle::flush_checked) reports.
     WrittenSync,
 }
 
@@ -917,18 +919,30 @@ impl WriterHandle {
     /// sinks before the call returns (a fatal error, say); a file sink syncs them to disk only
     /// with its [`Durability`](crate::sink::Durability). Sink panics are caught and counted.
     ///
+    /// `Ok` says the record was handled, not that a sink holds it: one every sink failed to
+    /// write is counted failed, and the next [`flush_checked`](Self::flush_checked) says so.
+    ///
     /// # Errors
     /// [`Dropped`] for an invalid record, or when the writer is shut down.
     ///
     /// ```
-    /// use logxide::sink::MemorySink;
-    /// use logxide::writer::{Mode, Queued, Writer};
+    /// use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
+    /// use logxide::writer::{FlushError, Mode, Queued, Writer};
     /// let mem = MemorySink::new();
     /// let writer = Writer::builder().mode(Mode::Manual).sink(mem.clone()).build().unwrap();
     /// let h = writer.handle();
     /// h.enqueue(b"queued first").unwrap();
     /// assert_eq!(h.write_sync(b"then this one"), Ok(Queued::WrittenSync));
     /// assert_eq!(mem.lines(), ["queued first", "then this one"]);
+    ///
+    /// // A sink that fails: the write is handled (`Ok`), the record counted failed.
+    /// let full = FnSink::new("full", |_: &Batch<'_>| -> Result<(), SinkError> {
+    ///     Err(std::io::Error::other("disk full").into())
+    /// });
+    /// let writer = Writer::builder().sink(full).build().unwrap();
+    /// let h = writer.handle();
+    /// assert_eq!(h.write_sync(b"fatal: ..."), Ok(Queued::WrittenSync));
+    /// assert!(matches!(h.flush_checked(None), Err(FlushError::Failed { failed: 1, .. })));
     /// ```
     pub fn write_sync(&self, line: &[u8]) -> Result<Queued, Dropped> {
         self.write_sync_with_level(line, Batch::NO_LEVEL)
