@@ -325,12 +325,34 @@ pub trait Sink: Send + 'static {
     /// A short name for metrics and error messages (a path, `stderr`, ...).
     fn name(&self) -> &str;
 
-    /// Write every record of `batch`. Called only by the writer thread (or, after fallback,
-    /// by one caller at a time).
+    /// Write every record of `batch`. Called by one thread at a time — under the writer's
+    /// lock — but not always the writer thread: a [`write_sync`] caller writes (and flushes)
+    /// from its own thread, as does any caller after the writer fell back to synchronous
+    /// writes, and a producer that races with the shutdown may drain the queue from its
+    /// thread. A sink must not rely on running on the writer thread.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use logxide::sink::{Batch, FnSink, SinkError};
+    /// use logxide::writer::{Mode, Writer};
+    /// let threads = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = Arc::clone(&threads);
+    /// let sink = FnSink::new("where", move |_: &Batch<'_>| -> Result<(), SinkError> {
+    ///     seen.lock().unwrap().push(std::thread::current().id());
+    ///     Ok(())
+    /// });
+    /// let writer = Writer::builder().mode(Mode::Manual).sink(sink).build().unwrap();
+    /// writer.handle().write_sync(b"now").unwrap();
+    /// assert_eq!(*threads.lock().unwrap(), [std::thread::current().id()]);
+    /// ```
+    ///
+    /// [`write_sync`]: crate::writer::WriterHandle::write_sync
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), SinkError>;
 
     /// Make everything written so far reach its destination (and stable storage, if the sink
-    /// was configured for durability). Called by the writer for `flush()` barriers.
+    /// was configured for durability). Called for `flush()` barriers and after each
+    /// [`write_sync`](crate::writer::WriterHandle::write_sync), by the thread that wrote (see
+    /// [`write_batch`](Self::write_batch)).
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
