@@ -371,7 +371,8 @@ pub trait Sink: Send + 'static {
     /// [`MemorySink`], a console with [`gather_bytes(0)`](Console::gather_bytes)), a sink
     /// that asks for 64 KiB gets each batch as the writer takes it too — no record waits
     /// longer than its most eager sink wants, at the cost of more, smaller writes elsewhere.
-    /// Give sinks that must write large blocks a writer of their own.
+    /// Give sinks that must write large blocks a writer of their own. The writer asks once,
+    /// when it is built.
     fn coalesce_bytes(&self) -> usize {
         0
     }
