@@ -38,7 +38,7 @@ use super::config::{InitError, LoggerBuilder};
 use super::fields::FieldWriter;
 use super::level::Level;
 use super::{__Message, add_sync_depth, Logger};
-use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport};
+use crate::writer::{FlushError, FlushTimeout, MetricsSnapshot, ShutdownReport};
 
 static GLOBAL: ArcSwapOption<Logger> = ArcSwapOption::const_empty();
 /// Bumped after every change of `GLOBAL`: threads keep their own copy of the pointer (see
@@ -550,6 +550,65 @@ pub fn flush(timeout: Option<Duration>) -> Result<(), FlushTimeout> {
     match GLOBAL.load_full() {
         Some(l) => l.flush(left()),
         None => Ok(()),
+    }
+}
+
+/// [`flush`], then a check that every record it covered was written (see
+/// [`Logger::flush_checked`]): an error names each sink that failed records or a flush (an
+/// `fsync`) since the last check, in the global logger and in a logger an [`init`] under way
+/// replaces. Each failure is reported once.
+///
+/// ```
+/// use logxide::sink::{Batch, FnSink, SinkError};
+/// use logxide::writer::FlushError;
+/// let full = FnSink::new("disk", |_: &Batch<'_>| -> Result<(), SinkError> {
+///     Err(std::io::Error::other("no space left on device").into())
+/// });
+/// let _guard = logxide::LoggerBuilder::new().use_env(false).sink(full).init()?;
+/// logxide::info!("lost");
+/// let err = logxide::logger::flush_checked(None).unwrap_err();
+/// assert!(matches!(err, FlushError::Failed { failed: 1, .. }), "{err}");
+/// assert!(logxide::logger::flush_checked(None).is_ok()); // reported once
+/// # Ok::<(), logxide::logger::InitError>(())
+/// ```
+///
+/// # Errors
+/// [`FlushError::Timeout`] when `timeout` expires first; [`FlushError::Failed`] with the
+/// failures of both loggers when a sink failed since the last check.
+pub fn flush_checked(timeout: Option<Duration>) -> Result<(), FlushError> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let left = || deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+    let replaced = REPLACED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let earlier = match replaced {
+        Some(replaced) => replaced.flush_checked(left()),
+        None => Ok(()),
+    };
+    if let Err(FlushError::Timeout(t)) = earlier {
+        return Err(FlushError::Timeout(t));
+    }
+    let now = match GLOBAL.load_full() {
+        Some(l) => l.flush_checked(left()),
+        None => Ok(()),
+    };
+    match (earlier, now) {
+        (Ok(()), now) => now,
+        (Err(FlushError::Failed { failed, mut sinks }), now) => {
+            // A timeout of the current logger leaves its failures for the next check; the
+            // replaced logger's were taken by this one and are reported now.
+            if let Err(FlushError::Failed {
+                failed: more,
+                sinks: others,
+            }) = now
+            {
+                sinks.extend(others);
+                return Err(FlushError::Failed {
+                    failed: failed + more,
+                    sinks,
+                });
+            }
+            Err(FlushError::Failed { failed, sinks })
+        }
+        (Err(timeout), _) => Err(timeout),
     }
 }
 

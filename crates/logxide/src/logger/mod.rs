@@ -30,8 +30,9 @@ pub use action::{Action, ActionContext, DetachedAction, Instrumented, ParseConte
 pub use config::{parse_duration, InitError, LoggerBuilder, ParseDurationError};
 pub use fields::{FieldValue, FieldWriter, Fields, Mask};
 pub use global::{
-    __enabled, __global_action, __global_error, __global_log, __global_log_message, flush, global,
-    init, is_async, metrics, shutdown, sync_mode, trigger, LoggerGuard, SyncMode,
+    __enabled, __global_action, __global_error, __global_log, __global_log_message, flush,
+    flush_checked, global, init, is_async, metrics, shutdown, sync_mode, trigger, LoggerGuard,
+    SyncMode,
 };
 pub use level::{Level, ParseLevelError};
 pub use task::{TaskId, TaskIdMode};
@@ -46,7 +47,9 @@ use std::time::Duration;
 
 use crate::encode::record::Time;
 use crate::encode::{capture, Format, RecordEncoder, Timestamp};
-use crate::writer::{FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, WriterHandle};
+use crate::writer::{
+    FlushError, FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, WriterHandle,
+};
 #[cfg(any(feature = "tracing", feature = "log"))]
 pub(crate) use action::error_chain;
 use action::At;
@@ -728,6 +731,38 @@ impl Logger {
     /// [`FlushTimeout`] when `timeout` expires first.
     pub fn flush(&self, timeout: Option<Duration>) -> Result<(), FlushTimeout> {
         self.core.handle.flush(timeout)
+    }
+
+    /// [`flush`](Self::flush), then a check that every record it covered was written: a
+    /// sink that failed records (a full disk, a panic) or a flush (an `fsync`) since the
+    /// last check makes it an error, which says which sink, how many records and why (see
+    /// [`WriterHandle::flush_checked`]; each failure is reported once). `flush` reports
+    /// only that the records reached the sinks; their failures are otherwise only in
+    /// [`metrics`](Self::metrics).
+    ///
+    /// ```
+    /// use std::io;
+    /// use logxide::sink::{Batch, FnSink, SinkError};
+    /// use logxide::writer::FlushError;
+    /// let full = FnSink::new("disk", |_: &Batch<'_>| -> Result<(), SinkError> {
+    ///     Err(io::Error::other("no space left on device").into())
+    /// });
+    /// let log = logxide::Logger::builder().use_env(false).sink(full).build()?;
+    /// log.info("lost");
+    /// assert!(log.flush(None).is_ok()); // it reached the sink...
+    /// let Err(FlushError::Failed { failed, sinks }) = log.flush_checked(None) else {
+    ///     panic!("the failure is reported")
+    /// };
+    /// assert_eq!((failed, sinks[0].failed), (1, 1)); // ...which failed it
+    /// assert!(log.flush_checked(None).is_ok()); // reported once
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] when `timeout` expires first; [`FlushError::Failed`] when a
+    /// sink failed since the last check.
+    pub fn flush_checked(&self, timeout: Option<Duration>) -> Result<(), FlushError> {
+        self.core.handle.flush_checked(timeout)
     }
 
     /// Asks the writer to write what is queued now (manual mode), without waiting for the
