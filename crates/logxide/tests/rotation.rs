@@ -2195,3 +2195,77 @@ fn a_followed_file_from_an_earlier_period_is_rotated_before_the_batch() {
         }
     }
 }
+
+/// gzip-compressed `bytes`.
+fn gzipped(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Two logs in one directory whose rotated names look alike: `app` (no extension: rotated
+/// `app.<stamp>`, compressed `app.<stamp>.gz` or `.zst`) and `app.gz` or `app.zst`
+/// (rotated, uncompressed, `app.<stamp>.gz` or `.zst`). Each one's retention (`keep(1)`)
+/// deletes its own old files and none of the other's, and `app.gz` does not compress `app`'s
+/// compressed files a second time — what the magic number at the start of the file tells
+/// apart (a log's records are text lines). (Before, the retention of either deleted the
+/// other's rotated files, and `app.gz` compressed `app`'s again, deleting them.)
+#[test]
+fn a_log_never_takes_the_rotated_files_of_a_log_named_like_its_compressed_ones() {
+    for (compression, ext) in [(Compression::Gzip, "gz"), (Compression::Zstd, "zst")] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let compressed = |bytes: &[u8]| match compression {
+            Compression::Zstd => zstd::stream::encode_all(bytes, 3).unwrap(),
+            _ => gzipped(bytes),
+        };
+        let name = |stamp: &str| format!("app.20240301T{stamp}.{ext}");
+        // Old rotated files of `app.<ext>` (plain text) and of `app` (compressed).
+        let other = format!("{{\"log\":\"app.{ext}\"}}\n");
+        for stamp in ["100000", "100001"] {
+            fs::write(d.join(name(stamp)), &other).unwrap();
+        }
+        for stamp in ["100002", "100003"] {
+            fs::write(d.join(name(stamp)), compressed(b"{}\n")).unwrap();
+        }
+        let clock = ManualClock::at(T0);
+        let rotate_once = |active: &str| {
+            let mut sink = clocked(&clock)
+                .max_bytes(2)
+                .keep(1)
+                .compress(compression)
+                .open(d.join(active))
+                .unwrap();
+            write(&mut sink, &["1"]);
+            write(&mut sink, &["2"]);
+            sink.close().unwrap();
+            assert_eq!(sink.background_errors(), (0, None), "{active}");
+            assert_eq!(sink.rotated_files().unwrap().len(), 1, "{active}");
+        };
+        // `app` keeps its newest (12:00:00) and the other log's files.
+        rotate_once("app");
+        let mut expected = vec![
+            "app".to_owned(),
+            name("100000"),
+            name("100001"),
+            name("120000"),
+        ];
+        expected.sort();
+        assert_eq!(names(d), expected);
+        assert_eq!(read_any(&d.join(name("120000"))), b"1\n");
+        let newest_of_app = fs::read(d.join(name("120000"))).unwrap();
+        // `app.<ext>` keeps its newest (12:00:00, counter 1: the name without is taken,
+        // compressed) and `app`'s.
+        rotate_once(&format!("app.{ext}"));
+        let mut expected = vec![
+            "app".to_owned(),
+            format!("app.{ext}"),
+            name("120000"),
+            format!("app.20240301T120000.1.{ext}.{ext}"),
+        ];
+        expected.sort();
+        assert_eq!(names(d), expected, "{ext}");
+        assert_eq!(fs::read(d.join(name("120000"))).unwrap(), newest_of_app);
+    }
+}

@@ -51,7 +51,10 @@
 //! extension gets no extension (`app` → `app.20240301T120000`). With compression the
 //! rotated file becomes `… .log.gz` or `… .log.zst` (a log whose own extension is `gz`,
 //! `zst` or `tmp` works the same: `app.gz` → `app.20240301T120000.gz`, compressed
-//! `app.20240301T120000.gz.gz`). [`rotated_files`] lists them oldest
+//! `app.20240301T120000.gz.gz`; next to a log `app`, whose compressed files have those
+//! names too, the first bytes of the file tell whose it is — a compressed file starts with
+//! its format's magic number, records never do — and neither log lists, deletes or
+//! compresses the other's). [`rotated_files`] lists them oldest
 //! first (by timestamp then counter, which plain name order does not give).
 //!
 //! # A symbolic link at the path
@@ -739,7 +742,33 @@ impl Naming {
         })
     }
 
-    /// Every rotated file (and leftover `.tmp`) of this log, oldest first.
+    /// Whether the file `r` holds what its reading says, where the name alone cannot tell:
+    /// a log without an extension (`app`) compresses to `app.<stamp>.gz`, the very name of
+    /// an uncompressed rotated file of a log `app.gz` (and `.zst` of `app.zst`). A log's
+    /// records are text lines, a compressed file starts with its format's magic number: the
+    /// first bytes tell them apart. A file that cannot be read is left out (in doubt, the
+    /// file is not this log's to delete or compress). One `open` and `read` per such file;
+    /// nothing for every other name.
+    fn holds_as_named(&self, r: &Rotated) -> bool {
+        if r.tmp {
+            return true;
+        }
+        let (format, compressed) = match (&self.ext, r.compression) {
+            (None, Compression::None) => return true,
+            (None, c) => (c, true),
+            (Some(ext), Compression::None) => match ext.as_str() {
+                "gz" => (Compression::Gzip, false),
+                "zst" => (Compression::Zstd, false),
+                _ => return true,
+            },
+            (Some(_), _) => return true,
+        };
+        starts_with_magic(&r.path, format) == Some(compressed)
+    }
+
+    /// Every rotated file (and leftover `.tmp`) of this log, oldest first: the files named
+    /// as the sink names them, regular files, whose first bytes agree with their name
+    /// ([`holds_as_named`](Self::holds_as_named)).
     fn scan(&self) -> io::Result<Vec<Rotated>> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
@@ -747,7 +776,9 @@ impl Naming {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if let Some(r) = self.parse(&self.dir, name) {
-                if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                if entry.file_type().map(|t| t.is_file()).unwrap_or(false)
+                    && self.holds_as_named(&r)
+                {
                     out.push(r);
                 }
             }
@@ -788,6 +819,19 @@ pub fn rotated_files(path: impl AsRef<Path>) -> io::Result<Vec<PathBuf>> {
         }
     }
     Ok(out.into_iter().map(|r| r.path).collect())
+}
+
+/// Whether the file at `path` starts with the magic number of `compression` (gzip
+/// `1f 8b`, zstd `28 b5 2f fd`); `None` when it cannot be read.
+fn starts_with_magic(path: &Path, compression: Compression) -> Option<bool> {
+    let magic: &[u8] = match compression {
+        Compression::Gzip => &[0x1f, 0x8b],
+        Compression::Zstd => &[0x28, 0xb5, 0x2f, 0xfd],
+        Compression::None => return Some(false),
+    };
+    let mut head = [0u8; 4];
+    let n = read_full(&mut File::open(path).ok()?, &mut head[..magic.len()]).ok()?;
+    Some(head[..n] == *magic)
 }
 
 /// `YYYYmmddTHHMMSS` in UTC.
