@@ -2269,3 +2269,38 @@ fn a_log_never_takes_the_rotated_files_of_a_log_named_like_its_compressed_ones()
         assert_eq!(fs::read(d.join(name("120000"))).unwrap(), newest_of_app);
     }
 }
+
+/// A log whose extension is a number (`app.1`) would rotate to `app.<stamp>.1`: the name of
+/// the second file a log `app` rotates in one second, so that each one's retention would
+/// delete the other's files, with no way to tell them apart. Refused by the check (and so
+/// by the open and the logger's options), before anything is listed, created or deleted.
+#[test]
+fn a_rotating_log_whose_extension_is_a_number_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A rotated file of a log `app` (its second in that second).
+    let rotated = d.join("app.20240301T110000.1");
+    fs::write(&rotated, "app\n").unwrap();
+    for ext in ["1", "2024"] {
+        let path = d.join(format!("app.{ext}"));
+        let expected = format!(
+            "a rotating log file's extension cannot be a number: its rotated files (app.<stamp>.{ext}) would be named as those of a log app, which could delete them; rename it, e.g. app.{ext}.log: {}",
+            path.display()
+        );
+        let opts = RotateOptions::new().max_bytes(2).keep(0);
+        let err = opts.check(&path).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), expected);
+        let err = opts.open(&path).unwrap_err();
+        assert_eq!(err.to_string(), expected);
+        assert!(!path.exists());
+    }
+    assert_eq!(names(d), ["app.20240301T110000.1"]);
+    // A number before the extension, or a name that only looks like one, is fine.
+    for name in ["app.1.log", "app.v1", "app.1x"] {
+        RotateOptions::new()
+            .max_bytes(2)
+            .check(d.join(name))
+            .unwrap();
+    }
+}

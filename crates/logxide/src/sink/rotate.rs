@@ -48,7 +48,9 @@
 //! uncompressed or temporary), and above the last one the sink used for it: an existing
 //! rotated file is never overwritten, and a counter freed by retention (or by someone
 //! deleting a file) is not used again, so the newest file always sorts last. A path without an
-//! extension gets no extension (`app` → `app.20240301T120000`). With compression the
+//! extension gets no extension (`app` → `app.20240301T120000`); an extension that is a number
+//! (`app.1`) is refused by [`RotateOptions::open`] (its rotated names, `app.<stamp>.1`, would
+//! be those of a log `app` rotated twice in a second). With compression the
 //! rotated file becomes `… .log.gz` or `… .log.zst` (a log whose own extension is `gz`,
 //! `zst` or `tmp` works the same: `app.gz` → `app.20240301T120000.gz`, compressed
 //! `app.20240301T120000.gz.gz`; next to a log `app`, whose compressed files have those
@@ -579,8 +581,9 @@ impl RotateOptions {
     /// system (what [`open`](Self::open) checks first).
     ///
     /// # Errors
-    /// [`io::ErrorKind::InvalidInput`]: [`validate`](Self::validate)'s, or a file name that
-    /// is not UTF-8 (rotated files' names are made from it).
+    /// [`io::ErrorKind::InvalidInput`]: [`validate`](Self::validate)'s, a file name that
+    /// is not UTF-8 (rotated files' names are made from it), or one whose extension is a
+    /// number (`app.1`: see [Naming](self#naming)).
     ///
     /// ```
     /// use logxide::sink::RotateOptions;
@@ -670,6 +673,18 @@ impl Naming {
             Some(i) if i > 0 => (&name[..i], Some(name[i + 1..].to_owned())),
             _ => (name, None),
         };
+        // `app.1` would rotate to `app.<stamp>.1`, the name of the second file a log `app`
+        // rotates in a second: nothing would tell whose a file is, and either log's
+        // retention could delete the other's.
+        if let Some(ext) = ext.as_deref().filter(|e| is_counter_like(e)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a rotating log file's extension cannot be a number: its rotated files ({stem}.<stamp>.{ext}) would be named as those of a log {stem}, which could delete them; rename it, e.g. {stem}.{ext}.log: {}",
+                    path.display()
+                ),
+            ));
+        }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
@@ -819,6 +834,12 @@ pub fn rotated_files(path: impl AsRef<Path>) -> io::Result<Vec<PathBuf>> {
         }
     }
     Ok(out.into_iter().map(|r| r.path).collect())
+}
+
+/// Whether a name part is all digits, as the counter of a rotated name is (with or without
+/// leading zeros: what the sink would never write still looks like one of its names).
+fn is_counter_like(part: &str) -> bool {
+    !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Whether the file at `path` starts with the magic number of `compression` (gzip
