@@ -2304,3 +2304,53 @@ fn a_rotating_log_whose_extension_is_a_number_is_refused() {
             .unwrap();
     }
 }
+
+/// Another log open in this process whose active file is named like one of this log's
+/// rotated files (a plain file sink at `app.<stamp>.log`, a rotating one at
+/// `app.<stamp>.1.log`): this log's compression and retention leave them alone — neither
+/// compressed (which deletes the file being written) nor deleted — and they are not counted
+/// as rotated files. (Before, the open queued them for compression and the retention
+/// deleted them: every record their loggers wrote after was lost.)
+#[test]
+fn the_active_file_of_another_open_log_is_never_compressed_nor_retained() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plain_path = d.join("app.20240301T110000.log");
+    let rotating_path = d.join("app.20240301T110000.1.log");
+    let mut plain = FileOptions::new().open(&plain_path).unwrap();
+    let clock = ManualClock::at(T0);
+    let mut rotating = clocked(&clock)
+        .max_bytes(1 << 20)
+        .open(&rotating_path)
+        .unwrap();
+    plain.write_batch(&Batch::new(b"p1\n", &[3])).unwrap();
+    write(&mut rotating, &["r1"]);
+    let mut sink = clocked(&clock)
+        .max_bytes(2)
+        .keep(1)
+        .compress(Compression::Gzip)
+        .open(d.join("app.log"))
+        .unwrap();
+    assert!(sink.wait_idle(Duration::from_secs(30)));
+    for r in ["1", "2", "3"] {
+        write(&mut sink, &[r]);
+    }
+    sink.close().unwrap();
+    assert_eq!(sink.background_errors(), (0, None));
+    assert_eq!(sink.rotated_files().unwrap().len(), 1);
+    plain.write_batch(&Batch::new(b"p2\n", &[3])).unwrap();
+    write(&mut rotating, &["r2"]);
+    plain.close().unwrap();
+    rotating.close().unwrap();
+    assert_eq!(fs::read(&plain_path).unwrap(), b"p1\np2\n");
+    assert_eq!(fs::read(&rotating_path).unwrap(), b"r1\nr2\n");
+    assert_eq!(
+        names(d),
+        [
+            "app.20240301T110000.1.log",
+            "app.20240301T110000.log",
+            "app.20240301T120000.1.log.gz",
+            "app.log"
+        ]
+    );
+}

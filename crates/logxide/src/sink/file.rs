@@ -746,6 +746,9 @@ pub struct FileSink {
     /// The device and inode of the open file (they never change: what the path names is
     /// compared with them, see [`FileSink::follow_path`]).
     identity: (u64, u64),
+    /// Registers the file (a regular one) as written by a sink of this process, from the
+    /// open until the close or the drop (see [`is_open_by_a_sink`]).
+    open_mark: Option<OpenFileMark>,
     /// The file's modification time when it was opened, before the repair of its tail
     /// (which changes it to now): when its records were last written.
     found_modified: Option<SystemTime>,
@@ -895,6 +898,7 @@ impl FileSink {
             regular,
             syncable,
             identity: (meta.dev(), meta.ino()),
+            open_mark: regular.then(|| OpenFileMark::new((meta.dev(), meta.ino()))),
             found_modified: meta.modified().ok(),
             torn,
             region: None,
@@ -1391,6 +1395,43 @@ struct PendingDir {
     file: PathBuf,
 }
 
+/// The files (device, inode) the file sinks of this process write, once per sink: a
+/// rotating file's compression and retention never touch one of them, whatever its name
+/// (another log's active file may be named like a rotated file of this one).
+static OPEN_FILES: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// One entry of [`OPEN_FILES`], removed when dropped.
+#[derive(Debug)]
+struct OpenFileMark((u64, u64));
+
+impl OpenFileMark {
+    fn new(identity: (u64, u64)) -> Self {
+        open_files().push(identity);
+        OpenFileMark(identity)
+    }
+}
+
+impl Drop for OpenFileMark {
+    fn drop(&mut self) {
+        let mut files = open_files();
+        if let Some(i) = files.iter().position(|&f| f == self.0) {
+            files.swap_remove(i);
+        }
+    }
+}
+
+fn open_files() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    // A panic while holding the lock left the list whole (push and remove do not panic
+    // half-way): go on with it.
+    OPEN_FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether a file sink of this process has the file `meta` describes open (as the file it
+/// writes).
+pub(super) fn is_open_by_a_sink(meta: &fs::Metadata) -> bool {
+    open_files().contains(&(meta.dev(), meta.ino()))
+}
+
 /// `fsync` of a directory: makes the entries created, renamed or removed in it durable.
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -1541,6 +1582,9 @@ impl Sink for FileSink {
     }
 
     fn close(&mut self) -> io::Result<()> {
+        // Closed, the file is written no more: another log may compress or delete it (a
+        // rotated name it has now, say), even if this close fails.
+        self.open_mark = None;
         self.sync()?;
         if self.strategy == IoStrategy::Mmap {
             self.trim()?;

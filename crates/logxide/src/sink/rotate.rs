@@ -112,7 +112,10 @@
 //! deleted, and so is every rotated file whose rotation timestamp is older than `max_age`.
 //! The active file is never deleted, nor any file whose name the sink does not write (such as
 //! `app.backup.log`, `app.<stamp>.0.log`, `app.<stamp>.01.log`, `app.<stamp>.log.tmp`, or a
-//! stamp of a day that does not exist, `app.20240230T000000.log`). Retention runs at open and
+//! stamp of a day that does not exist, `app.20240230T000000.log`), nor compressed: neither is
+//! a file that a file sink of this process writes (another log's active file, whatever its
+//! name; a sink writes it from its open to its close or drop), and such a file does not count
+//! as a rotated one. Retention runs at open and
 //! after each rotation: a file past `max_age` goes at the next of them (a log that is not
 //! rotated deletes nothing meanwhile). The age is that of the timestamp in the name: after the
 //! clock was set ahead, the names keep that time (see above), and those files count as that
@@ -201,7 +204,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::file::{
-    sync_dir, DirChange, FileOptions, FileSink, IoStrategy, OpenMode, ParseOptionError,
+    is_open_by_a_sink, sync_dir, DirChange, FileOptions, FileSink, IoStrategy, OpenMode,
+    ParseOptionError,
 };
 use super::{Batch, Sink, SinkError};
 use crate::encode::calendar::{civil_from_days, days_from_civil};
@@ -791,9 +795,13 @@ impl Naming {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if let Some(r) = self.parse(&self.dir, name) {
-                if entry.file_type().map(|t| t.is_file()).unwrap_or(false)
-                    && self.holds_as_named(&r)
-                {
+                // Another log's active file may be named like a rotated file of this one:
+                // one a sink of this process writes is never this log's to delete or
+                // compress (one `lstat` per rotated file).
+                let ours = entry.file_type().is_ok_and(|t| t.is_file())
+                    && !entry.metadata().is_ok_and(|m| is_open_by_a_sink(&m))
+                    && self.holds_as_named(&r);
+                if ours {
                     out.push(r);
                 }
             }
@@ -991,6 +999,12 @@ fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
+    let meta = input.metadata()?;
+    if is_open_by_a_sink(&meta) {
+        // Another log's active file under a rotated name (opened since the job was queued):
+        // compressing it would delete the file its sink writes. Not this log's.
+        return Ok(());
+    }
     if fs::symlink_metadata(&dest).is_ok() {
         // An earlier run renamed the complete compressed file, then stopped before deleting
         // the original — if that is what it holds: anything else at the name (a link,
@@ -1013,7 +1027,7 @@ fn compress_file(src: &Path, compression: Compression) -> io::Result<()> {
     // (`O_EXCL`): whatever is at the name already — a link planted in a shared directory,
     // say — is neither written through nor truncated, nor removed (the open removes the
     // sink's own leftovers).
-    let permissions = input.metadata()?.permissions();
+    let permissions = meta.permissions();
     let out = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
