@@ -845,3 +845,62 @@ fn an_empty_target_is_an_option_error_at_check() {
     );
     previous_still_works(previous, &previous_path);
 }
+
+const CLEAN_ROTATING_CHILD: &str = "LOGXIDE_TEST_CLEAN_ROTATING_CHILD";
+
+/// Run as uid 65534 (see `clean_is_the_last_step_before_a_rotating_files_open`): the log
+/// directory `base/logs` is root's, sticky and writable by all; `app.log` is this user's,
+/// the leftover `.tmp` root's, which this user may not delete there.
+fn clean_rotating_checks(base: &Path) {
+    let path = base.join("logs/app.log");
+    let tmp = base.join("logs/app.20240301T115000.log.gz.tmp");
+    let err = builder(&path)
+        .clean(true)
+        .set("rotate_size", "1MB")
+        .unwrap()
+        .build()
+        .unwrap_err();
+    let InitError::File { path: named, error } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(named, &path);
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot delete the leftover {}: Operation not permitted (os error 1)",
+            tmp.display()
+        )
+    );
+    assert_eq!(fs::read(&path).unwrap(), b"precious\n", "deleted by clean");
+    assert_eq!(fs::read(&tmp).unwrap(), b"half");
+}
+
+#[test]
+fn clean_rotating_child_entry() {
+    if let Ok(base) = std::env::var(CLEAN_ROTATING_CHILD) {
+        clean_rotating_checks(Path::new(&base));
+    }
+}
+
+/// `clean` with a rotating file: the active file is deleted only once every step of the
+/// rotating file's open that can fail before the file is opened has succeeded (here the
+/// removal of a leftover `.tmp` fails): a failed init leaves it as it was. (Before, `clean`
+/// deleted it first, then the open failed: no logger, and the file gone.)
+#[test]
+fn clean_is_the_last_step_before_a_rotating_files_open() {
+    // SAFETY: `geteuid` has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: needs root (to give the files two owners)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let logs = base.join("logs");
+    fs::create_dir(&logs).unwrap();
+    fs::set_permissions(base, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&logs, fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::write(logs.join("app.log"), "precious\n").unwrap();
+    std::os::unix::fs::chown(logs.join("app.log"), Some(65534), Some(65534)).unwrap();
+    fs::write(logs.join("app.20240301T115000.log.gz.tmp"), "half").unwrap();
+    common::run_as_nobody("clean_rotating_child_entry", CLEAN_ROTATING_CHILD, base);
+}

@@ -1524,7 +1524,9 @@ impl LoggerBuilder {
 
         // 2. Side effects: clean, open, start.
         if let Some(path) = &path {
-            if self.clean {
+            // With rotation, the rotating file's open deletes it, after the steps of its own
+            // that can fail (a failed open leaves the file as it was).
+            if self.clean && rotate.is_none() {
                 // The file the open below will reach, through any symbolic link: the link
                 // itself stays (the open recreates its destination through it).
                 let removed = clean_target(path).and_then(|file| match file {
@@ -1555,7 +1557,13 @@ impl LoggerBuilder {
                 }
             };
             builder = match &rotate {
-                Some(rotate) => builder.sink(rotate.open(path).map_err(file_error)?),
+                Some(rotate) => builder.sink(
+                    rotate
+                        .clone()
+                        .clean_active(self.clean)
+                        .open(path)
+                        .map_err(file_error)?,
+                ),
                 None => builder.sink(file_options.open(path).map_err(file_error)?),
             };
         }

@@ -474,6 +474,9 @@ pub struct RotateOptions {
     file: FileOptions,
     close_timeout: Duration,
     clock: Arc<dyn Clock>,
+    /// The logger's `clean`: the active file is deleted by the open, as its last step before
+    /// opening it (see [`clean_active`](Self::clean_active)).
+    clean: bool,
 }
 
 impl fmt::Debug for RotateOptions {
@@ -486,6 +489,7 @@ impl fmt::Debug for RotateOptions {
             .field("compression", &self.compression)
             .field("file", &self.file)
             .field("close_timeout", &self.close_timeout)
+            .field("clean", &self.clean)
             .finish_non_exhaustive()
     }
 }
@@ -501,6 +505,7 @@ impl Default for RotateOptions {
             file: FileOptions::new(),
             close_timeout: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
+            clean: false,
         }
     }
 }
@@ -571,6 +576,16 @@ impl RotateOptions {
     /// How long [`Sink::close`] waits for pending compression and retention (default 30 s).
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// The logger's `clean`: [`open`](Self::open) deletes the active file (a symbolic
+    /// link's destination, never the link) after every step of it that can fail before the
+    /// file is opened — the directory scan, the removal of leftovers, the recovery of a
+    /// half-done rotation, the start of the background thread — so that a failed open
+    /// leaves the file as it was; the new file is then created in its place.
+    pub(crate) fn clean_active(mut self, clean: bool) -> Self {
+        self.clean = clean;
         self
     }
 
@@ -1412,6 +1427,10 @@ impl RotatingFile {
             true => None,
             false => Some(Background::start(&opts, &shared)?),
         };
+        if opts.clean {
+            // Last, right before the open: nothing left to fail but the open itself.
+            remove_if_present(&file)?;
+        }
         let inner = opts.file.open(&file)?;
         let now = unix_secs(opts.clock.now());
         let period = match opts.file.open_mode {
