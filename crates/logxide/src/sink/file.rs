@@ -241,10 +241,12 @@ pub enum Durability {
     /// file at once but may be lost if the machine (not just the process) crashes.
     #[default]
     None,
-    /// `fdatasync(2)` after every batch (for `mmap`: `msync(MS_SYNC)` of the written range).
+    /// `fdatasync(2)` after every batch (for `mmap`: `msync(MS_SYNC)` of the written range,
+    /// and at close, once the padding is cut off, `fdatasync(2)`: the file's new size).
     #[serde(alias = "fdatasync")]
     Data,
-    /// `fsync(2)` after every batch (for `mmap`: `msync(MS_SYNC)` then `fsync`).
+    /// `fsync(2)` after every batch (for `mmap`: `msync(MS_SYNC)` then `fsync`, and again
+    /// at close, once the padding is cut off).
     #[serde(alias = "fsync")]
     Full,
 }
@@ -768,6 +770,8 @@ pub struct FileSink {
     dirs_unsynced: Vec<PendingDir>,
     /// Directories synced so far (see [`FileSink::directory_syncs`]).
     dir_syncs: u64,
+    /// `fdatasync`s and `fsync`s of the file so far (not `msync`s). For tests.
+    file_syncs: u64,
 }
 
 impl FileSink {
@@ -907,6 +911,7 @@ impl FileSink {
             synced: len,
             dirs_unsynced,
             dir_syncs: 0,
+            file_syncs: 0,
         };
         if mmap {
             sink.map_for(len)?;
@@ -1316,29 +1321,72 @@ impl FileSink {
             if self.synced < region.offset() {
                 // Part of the unsynced range was in an earlier window (a sync failed before
                 // the remap): write back the whole file.
-                self.file.sync_data()?;
+                self.sync_file(Durability::Data)?;
             } else {
                 region.sync(self.synced, self.len)?;
             }
         }
         match self.durability {
             Durability::None => {}
-            Durability::Data if self.strategy != IoStrategy::Mmap => self.file.sync_data()?,
+            Durability::Data if self.strategy != IoStrategy::Mmap => {
+                self.sync_file(Durability::Data)?
+            }
             Durability::Data => {}
-            Durability::Full => self.file.sync_all()?,
+            Durability::Full => self.sync_file(Durability::Full)?,
         }
         self.synced = self.len;
         Ok(())
     }
 
-    /// `mmap`: unmaps and cuts the padding off the file.
-    fn trim(&mut self) -> io::Result<()> {
-        self.region = None;
-        if self.file_len != self.len {
-            self.file.set_len(self.len)?;
-            self.file_len = self.len;
+    /// `fdatasync` (`Data`) or `fsync` (`Full`) of the file; nothing for `None`.
+    fn sync_file(&mut self, how: Durability) -> io::Result<()> {
+        match how {
+            Durability::None => return Ok(()),
+            Durability::Data => self.file.sync_data()?,
+            Durability::Full => self.file.sync_all()?,
         }
+        self.file_syncs += 1;
         Ok(())
+    }
+
+    /// `mmap`: unmaps and cuts the padding off the file. Returns whether the size changed.
+    fn trim(&mut self) -> io::Result<bool> {
+        self.region = None;
+        if self.file_len == self.len {
+            return Ok(false);
+        }
+        self.file.set_len(self.len)?;
+        self.file_len = self.len;
+        Ok(true)
+    }
+
+    /// `mmap`, at close (the records synced already, per the durability): cuts the padding
+    /// off and, with durability on, syncs the file's new size — without that a crash after
+    /// the close may bring the padding back (the `msync` of the records does not cover the
+    /// size; `fdatasync` does). The errors name the file and say what they mean.
+    fn trim_at_close(&mut self) -> io::Result<()> {
+        let cut = self.trim().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot cut the padding off {} at close (the mmap strategy's preallocation): {e}; the records are in the file, followed by NUL bytes, which the next open in append mode removes",
+                    self.path.display()
+                ),
+            )
+        })?;
+        if !cut {
+            return Ok(());
+        }
+        self.sync_file(self.durability).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot sync {} to stable storage after cutting its padding at close (durability {}): {e}; the records are synced, but a machine crash may bring the NUL padding back (the next open in append mode removes it)",
+                    self.path.display(),
+                    self.durability
+                ),
+            )
+        })
     }
 }
 
@@ -1587,10 +1635,7 @@ impl Sink for FileSink {
         self.open_mark = None;
         self.sync()?;
         if self.strategy == IoStrategy::Mmap {
-            self.trim()?;
-            if self.durability == Durability::Full {
-                self.file.sync_all()?;
-            }
+            self.trim_at_close()?;
         }
         Ok(())
     }
@@ -1686,6 +1731,33 @@ mod tests {
             assert_eq!(cut_partial_tail(&file, &big, 0).unwrap(), Some(3));
             assert_eq!(cut_partial_tail(&file, &big, 0).unwrap(), None);
             assert_eq!(fs::read(&path).unwrap(), b"{}\n");
+        }
+    }
+
+    /// `mmap` with durability on: the close cuts the padding off the file (its size
+    /// changes), then syncs the file, so that a crash after the close cannot bring the
+    /// padding back: `fdatasync` for `data` (the `msync` of the records does not cover the
+    /// size), `fsync` for `full` (the second of its close, the first with the records).
+    #[test]
+    fn an_mmap_close_syncs_the_cut_of_the_padding() {
+        let dir = tempfile::tempdir().unwrap();
+        for (durability, syncs) in [
+            (Durability::None, 0),
+            (Durability::Data, 1),
+            (Durability::Full, 2),
+        ] {
+            let path = dir.path().join(format!("{durability}.log"));
+            let mut sink = FileOptions::new()
+                .strategy(IoStrategy::Mmap)
+                .durability(durability)
+                .open(&path)
+                .unwrap();
+            sink.write_batch(&Batch::new(b"a\n", &[2])).unwrap();
+            assert!(fs::metadata(&path).unwrap().len() > 2, "padded");
+            let before = sink.file_syncs;
+            sink.close().unwrap();
+            assert_eq!(fs::metadata(&path).unwrap().len(), 2, "{durability}");
+            assert_eq!(sink.file_syncs - before, syncs, "{durability}");
         }
     }
 
