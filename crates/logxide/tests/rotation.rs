@@ -1916,8 +1916,9 @@ fn a_file_moved_where_its_path_cannot_be_reopened_keeps_its_records() {
 /// A rotation that keeps failing (here: every counter of the rotation's second is taken)
 /// loses no record: each batch goes on into the active file, past `max_bytes`, with no bound
 /// but the disk; every one of those batches is an error of the sink in the writer's metrics,
-/// whose text says where the records went, and tries the rotation again, so the first batch
-/// after the cause is gone rotates everything written meanwhile into one rotated file.
+/// whose text says where the records went (and, for those in the wait after a failure, when
+/// the rotation is tried again), so the first attempt after the cause is gone rotates
+/// everything written meanwhile into one rotated file.
 #[test]
 fn a_rotation_that_keeps_failing_writes_every_batch_and_reports_each() {
     let dir = tempfile::tempdir().unwrap();
@@ -1937,7 +1938,7 @@ fn a_rotation_that_keeps_failing_writes_every_batch_and_reports_each() {
     }
     let m = h.metrics();
     let expected = format!(
-        "cannot rotate {p}: no counter left for timestamp 20240301T120000; the batch went on into {p}, unrotated: it grows past its limit until a rotation succeeds (tried again with each batch) (after 1 complete record of the batch)",
+        "the rotation of {p} is not tried again before 20240301T120001 UTC: the batch went on into {p}, unrotated; the last attempt failed: cannot rotate {p}: no counter left for timestamp 20240301T120000; the batch went on into {p}, unrotated: it grows past its limit until a rotation succeeds (tried again by the first batch from 20240301T120001 UTC on, 1 s after this failure: the wait doubles with each failure in a row, up to 60 s) (after 1 complete record of the batch)",
         p = path.display()
     );
     assert_eq!((m.written, m.failed, m.errors), (5, 0, 3));
@@ -1951,8 +1952,9 @@ fn a_rotation_that_keeps_failing_writes_every_batch_and_reports_each() {
         Some(format!("{}: {expected}", path.display()))
     );
     assert_eq!(fs::read(&path).unwrap(), b"a\nb\nc\nd\ne\n");
-    // The cause gone, the next batch rotates all of it (no further error).
+    // The cause gone, the next batch a second later rotates all of it (no further error).
     fs::remove_file(&blocker).unwrap();
+    clock.advance(Duration::from_secs(1));
     send("f\n");
     let m = writer.shutdown(None).metrics;
     assert_eq!((m.written, m.failed, m.errors), (6, 0, 3));
@@ -1960,7 +1962,7 @@ fn a_rotation_that_keeps_failing_writes_every_batch_and_reports_each() {
         all_contents(&path),
         vec![b"a\nb\nc\nd\ne\n".to_vec(), b"f\n".to_vec()]
     );
-    assert_eq!(names(dir.path()), ["app.20240301T120000.log", "app.log"]);
+    assert_eq!(names(dir.path()), ["app.20240301T120001.log", "app.log"]);
 }
 
 /// A rotating file with durability on (`max_bytes(4)`), through a link to `one/real.log`
@@ -2073,7 +2075,7 @@ fn write_failing_after_a_failed_rotation_child(dir: &Path) {
     assert_eq!(
         err.error.to_string(),
         format!(
-            "File too large (os error 27); and cannot rotate {p}: no counter left for timestamp 20240301T120000; the batch went on into {p}, unrotated: it grows past its limit until a rotation succeeds (tried again with each batch)",
+            "File too large (os error 27); and cannot rotate {p}: no counter left for timestamp 20240301T120000; the batch went on into {p}, unrotated: it grows past its limit until a rotation succeeds (tried again by the first batch from 20240301T120001 UTC on, 1 s after this failure: the wait doubles with each failure in a row, up to 60 s)",
             p = path.display()
         )
     );
@@ -2353,4 +2355,88 @@ fn the_active_file_of_another_open_log_is_never_compressed_nor_retained() {
             "app.log"
         ]
     );
+}
+
+/// A rotation that keeps failing (every counter of its timestamp taken: the names never go
+/// back in time, so a rotated file of a later hour fixes the timestamp) is not tried again
+/// by every batch — each attempt lists the directory, syncs and renames — but 1 s after a
+/// failure, then after twice as long with each failure in a row, up to 60 s (on the
+/// injected clock). The batches in between are written, each an error saying when the
+/// rotation is tried again and why the last one failed; the first attempt after the cause
+/// is gone rotates everything written meanwhile.
+#[test]
+fn a_rotation_that_keeps_failing_is_tried_again_after_a_growing_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let clock = ManualClock::at(T0);
+    let blocker = dir.path().join("app.20240301T130000.4294967295.log");
+    fs::write(&blocker, b"x\n").unwrap();
+    let mut sink = clocked(&clock).max_bytes(2).open(&path).unwrap();
+    write(&mut sink, &["a"]);
+    let p = path.display();
+    let failed = format!(
+        "cannot rotate {p}: no counter left for timestamp 20240301T130000; the batch went on into {p}, unrotated: it grows past its limit until a rotation succeeds"
+    );
+    // The stamp `secs` after T0 (12:00:00), within the hour.
+    let stamp = |secs: u64| format!("20240301T12{:02}{:02}", secs / 60, secs % 60);
+    let tried = |at: u64, wait: u64| {
+        format!(
+            "{failed} (tried again by the first batch from {} UTC on, {wait} s after this failure: the wait doubles with each failure in a row, up to 60 s)",
+            stamp(at + wait)
+        )
+    };
+    let waiting = |until: u64, last: &str| {
+        format!(
+            "the rotation of {p} is not tried again before {} UTC: the batch went on into {p}, unrotated; the last attempt failed: {last}",
+            stamp(until)
+        )
+    };
+    let mut written = 1;
+    let mut batch = |sink: &mut RotatingFile, secs: u64| {
+        clock.set(T0 + secs);
+        written += 1;
+        let result = sink.write_batch(&Owned::new(&["b"]).batch());
+        let text = result.map_err(|e| {
+            assert_eq!(e.written, 1);
+            e.error.to_string()
+        });
+        (text, sink.rotation_failures())
+    };
+    // One attempt at 12:00:00, none by the four batches after it in that second.
+    assert_eq!(batch(&mut sink, 0), (Err(tried(0, 1)), 1));
+    for _ in 0..4 {
+        assert_eq!(batch(&mut sink, 0), (Err(waiting(1, &tried(0, 1))), 1));
+    }
+    // Attempt `n` at `at`: the next is `wait` later, not a second before.
+    let attempts = [
+        (1, 2),
+        (3, 4),
+        (7, 8),
+        (15, 16),
+        (31, 32),
+        (63, 60),
+        (123, 60),
+    ];
+    for (n, (at, wait)) in (2..).zip(attempts) {
+        assert_eq!(batch(&mut sink, at), (Err(tried(at, wait)), n), "{at}");
+        let last = tried(at, wait);
+        assert_eq!(
+            batch(&mut sink, at + wait - 1),
+            (Err(waiting(at + wait, &last)), n),
+            "{at}"
+        );
+    }
+    assert_eq!(sink.rotations(), 0);
+    // The cause gone, the next attempt (at 12:03:03) rotates.
+    fs::remove_file(&blocker).unwrap();
+    assert_eq!(batch(&mut sink, 182).1, 8);
+    assert_eq!(batch(&mut sink, 183), (Ok(()), 8));
+    assert_eq!(sink.rotations(), 1);
+    sink.close().unwrap();
+    let rotated = dir.path().join("app.20240301T130000.log");
+    assert_eq!(names(dir.path()), ["app.20240301T130000.log", "app.log"]);
+    let mut expected = b"a\n".to_vec();
+    expected.extend(b"b\n".repeat(written - 2));
+    assert_eq!(fs::read(&rotated).unwrap(), expected);
+    assert_eq!(fs::read(&path).unwrap(), b"b\n");
 }

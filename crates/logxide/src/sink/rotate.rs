@@ -143,11 +143,17 @@
 //! `last_error` says why the rotation failed and that the batch went on into the current
 //! file, unrotated. The rest of that batch goes into the current file even past
 //! `max_bytes` — no record is dropped to honour the limit, and trying again within the
-//! batch would fail the same way — and every next batch tries the rotation again (and
-//! reports its failure the same way). So while rotations keep failing (a read-only
-//! directory, say) the file has no bound but the disk: it grows by every batch written
-//! meanwhile, each one an error in the metrics, and the first rotation that succeeds moves
-//! all of it into one rotated file. A failed write returns the exact number of records of the batch
+//! batch would fail the same way — and a later batch tries the rotation again: the first
+//! batch 1 s after the failure, then, while attempts keep failing, twice as long after each
+//! one, at most 60 s (on the sink's clock; a clock stepped back to before the failure does
+//! not wait). An attempt lists the directory, syncs and renames: a rotation that cannot
+//! succeed (a read-only directory, say) costs that once per wait, not once per batch. The
+//! batches in between try nothing; each one is written into the current file and returns
+//! an error saying when the rotation is tried again and why the last attempt failed (not
+//! counted in `rotation_failures`, which counts attempts). So while rotations keep failing
+//! the file has no bound but the disk: it grows by every batch written meanwhile, each one
+//! an error in the metrics, and the first rotation that succeeds moves all of it into one
+//! rotated file (a success forgets the failures: the next failure waits 1 s again). A failed write returns the exact number of records of the batch
 //! that were written, in whichever files, before it (its error first, then those of a
 //! rotation or a sync that failed earlier in the batch, if any); a failed sync (with
 //! [`FileOptions::durability`]) of records that were written does not stop the rest of the
@@ -1326,6 +1332,37 @@ impl Worker {
     }
 }
 
+/// The longest wait between two attempts of a rotation that keeps failing, in seconds.
+const MAX_RETRY_WAIT: u64 = 60;
+
+/// A failed rotation, and when the next may be tried: a rotation lists the directory, syncs
+/// and renames, which a failing one (a read-only directory, say) would do again for every
+/// batch. The next attempt waits 1 s after a failure, twice as long after each failure in
+/// a row, at most [`MAX_RETRY_WAIT`]; a success forgets it.
+#[derive(Debug)]
+struct Retry {
+    /// When the last attempt failed (Unix seconds, on the sink's clock).
+    failed_at: u64,
+    /// Seconds after `failed_at` before the next attempt.
+    wait: u64,
+    /// The last attempt's error (the batches that do not try again report it).
+    kind: io::ErrorKind,
+    error: String,
+}
+
+impl Retry {
+    /// Whether an attempt at `now` must wait. A clock that stepped back to before the
+    /// failure does not postpone the next attempt (by hours, or years).
+    fn waits(&self, now: u64) -> bool {
+        now >= self.failed_at && now < self.failed_at.saturating_add(self.wait)
+    }
+
+    /// When the next attempt may be made.
+    fn at(&self) -> u64 {
+        self.failed_at.saturating_add(self.wait)
+    }
+}
+
 /// A log file that rotates by size and/or time, with retention and compression of the
 /// rotated files. Open one with [`RotateOptions::open`]; see the [module docs](self).
 ///
@@ -1352,6 +1389,8 @@ pub struct RotatingFile {
     next_counter: u32,
     rotations: u64,
     rotation_failures: u64,
+    /// After a failed rotation: when the next may be tried (see [`Retry`]).
+    retry: Option<Retry>,
     shared: Arc<Shared>,
     /// How many of the background thread's errors were reported to the writer (by a batch,
     /// flush or close): the ones after are reported by the next.
@@ -1448,6 +1487,7 @@ impl RotatingFile {
             next_counter: 0,
             rotations: 0,
             rotation_failures: 0,
+            retry: None,
             shared,
             background_reported: 0,
             background,
@@ -1522,7 +1562,8 @@ impl RotatingFile {
         self.rotations
     }
 
-    /// Rotations that failed since open (the records went on into the current file).
+    /// Rotations that failed since open (the records went on into the current file): the
+    /// attempts, not the batches that waited after one (see [Errors](self#errors)).
     pub fn rotation_failures(&self) -> u64 {
         self.rotation_failures
     }
@@ -1667,7 +1708,7 @@ impl RotatingFile {
         io::Error::new(
             e.kind(),
             format!(
-                "{e}; the batch went on into {}, unrotated: it grows past its limit until a rotation succeeds (tried again with each batch)",
+                "{e}; the batch went on into {}, unrotated: it grows past its limit until a rotation succeeds",
                 self.file.display()
             ),
         )
@@ -1788,11 +1829,48 @@ impl RotatingFile {
         self.unreported_background_errors().map_or(Ok(()), Err)
     }
 
-    fn note_failure(&mut self, error: io::Error, first: &mut Option<io::Error>) {
-        self.rotation_failures += 1;
-        if first.is_none() {
-            *first = Some(error);
+    /// [`rotate`](Self::rotate), unless the last one failed too recently to try again (see
+    /// [`Retry`]): then nothing is tried — no scan, sync or rename — and the error says when
+    /// it will be, and why the last attempt failed. On error (either) the batch goes on
+    /// into the current file, unrotated; the first error of the batch is kept in `first`.
+    fn rotate_or_wait(&mut self, now: u64, first: &mut Option<io::Error>) -> bool {
+        if let Some(retry) = self.retry.as_ref().filter(|r| r.waits(now)) {
+            let error = io::Error::new(
+                retry.kind,
+                format!(
+                    "the rotation of {f} is not tried again before {at} UTC: the batch went on into {f}, unrotated; the last attempt failed: {last}",
+                    f = self.file.display(),
+                    at = format_stamp(retry.at()),
+                    last = retry.error
+                ),
+            );
+            first.get_or_insert(error);
+            return false;
         }
+        let Err(e) = self.rotate(now) else {
+            self.retry = None;
+            return true;
+        };
+        let wait = match &self.retry {
+            Some(last) => last.wait.saturating_mul(2).min(MAX_RETRY_WAIT),
+            None => 1,
+        };
+        let e = io::Error::new(
+            e.kind(),
+            format!(
+                "{e} (tried again by the first batch from {} UTC on, {wait} s after this failure: the wait doubles with each failure in a row, up to {MAX_RETRY_WAIT} s)",
+                format_stamp(now.saturating_add(wait))
+            ),
+        );
+        self.retry = Some(Retry {
+            failed_at: now,
+            wait,
+            kind: e.kind(),
+            error: e.to_string(),
+        });
+        self.rotation_failures += 1;
+        first.get_or_insert(e);
+        false
     }
 
     /// Stops the background thread after its queued work, waiting at most the close timeout.
@@ -1866,16 +1944,11 @@ impl Sink for RotatingFile {
         if let Some(p) = self.opts.every.filter(|_| !rotation_failed) {
             let period = now / p.seconds();
             if period > self.period {
-                if self.inner.is_empty() {
+                // A file holding no record is never rotated: it starts the new period.
+                if self.inner.is_empty() || self.rotate_or_wait(now, &mut failed) {
                     self.period = period;
                 } else {
-                    match self.rotate(now) {
-                        Ok(()) => self.period = period,
-                        Err(e) => {
-                            rotation_failed = true;
-                            self.note_failure(e, &mut failed);
-                        }
-                    }
+                    rotation_failed = true;
                 }
             } else if period < self.period {
                 // The clock stepped back: the boundaries are those of the time it shows now,
@@ -1898,18 +1971,14 @@ impl Sink for RotatingFile {
                     } else if self.inner.is_empty() {
                         // A single record larger than the limit: alone in its file.
                         1
+                    } else if self.rotate_or_wait(now, &mut failed) {
+                        continue;
                     } else {
-                        match self.rotate(now) {
-                            Ok(()) => continue,
-                            Err(e) => {
-                                // Never a record dropped for the limit: the rest of the batch
-                                // goes into the current file, over `max_bytes`; the next batch
-                                // tries the rotation again.
-                                rotation_failed = true;
-                                self.note_failure(e, &mut failed);
-                                rest.len()
-                            }
-                        }
+                        // Never a record dropped for the limit: the rest of the batch goes
+                        // into the current file, over `max_bytes`; a later batch tries the
+                        // rotation again.
+                        rotation_failed = true;
+                        rest.len()
                     }
                 }
             };
