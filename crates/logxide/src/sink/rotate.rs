@@ -674,6 +674,8 @@ struct Rotated {
 /// The parts of the active path that rotated names are made from.
 #[derive(Clone, Debug)]
 struct Naming {
+    /// The active file (for errors).
+    active: PathBuf,
     dir: PathBuf,
     stem: String,
     ext: Option<String>,
@@ -715,10 +717,23 @@ impl Naming {
             _ => PathBuf::from("."),
         };
         Ok(Naming {
+            active: path.to_owned(),
             dir,
             stem: stem.to_owned(),
             ext,
         })
+    }
+
+    /// [`scan`](Self::scan)'s error, naming the directory and the log.
+    fn cannot_list(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot list the directory {} (for the rotated files of {}): {e}",
+                self.dir.display(),
+                self.active.display()
+            ),
+        )
     }
 
     fn name(&self, stamp: u64, counter: u32) -> String {
@@ -847,12 +862,13 @@ impl Naming {
 /// [A symbolic link at the path](self#a-symbolic-link-at-the-path)).
 ///
 /// # Errors
-/// The directory could not be read, a link could not be resolved, or the file name is not
-/// UTF-8.
+/// The directory could not be read (the error names it), a link could not be resolved, or
+/// the file name is not UTF-8 or has a number for its extension.
 pub fn rotated_files(path: impl AsRef<Path>) -> io::Result<Vec<PathBuf>> {
     let naming = Naming::new(&resolve_links(path.as_ref())?)?;
     let mut out: Vec<Rotated> = Vec::new();
-    for r in naming.scan()?.into_iter().filter(|r| !r.tmp) {
+    let files = naming.scan().map_err(|e| naming.cannot_list(e))?;
+    for r in files.into_iter().filter(|r| !r.tmp) {
         match out.last_mut() {
             Some(last) if (last.stamp, last.counter) == (r.stamp, r.counter) => {
                 if last.compression == Compression::None {
@@ -1300,7 +1316,8 @@ impl Worker {
     }
 
     fn retain(&self, naming: &Naming) -> io::Result<()> {
-        let files: Vec<Rotated> = naming.scan()?.into_iter().filter(|r| !r.tmp).collect();
+        let files = naming.scan().map_err(|e| naming.cannot_list(e))?;
+        let files: Vec<Rotated> = files.into_iter().filter(|r| !r.tmp).collect();
         // One logical file may exist twice (compressed and not) while compression finishes.
         let mut keys: Vec<(u64, u32)> = files.iter().map(|r| (r.stamp, r.counter)).collect();
         keys.dedup();
@@ -1443,16 +1460,7 @@ impl RotatingFile {
         let files = match naming.scan() {
             Ok(files) => files,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot list the directory {} (for the rotated files of {}): {e}",
-                        naming.dir.display(),
-                        file.display()
-                    ),
-                ))
-            }
+            Err(e) => return Err(naming.cannot_list(e)),
         };
         let jobs = recovery_jobs(&files, &naming, &opts)?;
         unlink_half_rotated(&file, &files)?;
@@ -2093,6 +2101,26 @@ mod tests {
         assert_eq!(*shared.pending.lock().unwrap(), 0);
         let last = shared.last_error.lock().unwrap().clone();
         (shared.errors.load(SeqCst), last)
+    }
+
+    /// A retention pass whose directory cannot be listed says which directory, and whose
+    /// rotated files it was for.
+    #[test]
+    fn a_retention_that_cannot_list_its_directory_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let naming = Naming::new(&gone.join("app.log")).unwrap();
+        assert_eq!(
+            run_jobs(vec![Job::Retain(naming)]),
+            (
+                1,
+                Some(format!(
+                    "retention: cannot list the directory {} (for the rotated files of {}): No such file or directory (os error 2)",
+                    gone.display(),
+                    gone.join("app.log").display()
+                ))
+            )
+        );
     }
 
     #[test]
