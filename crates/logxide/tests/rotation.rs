@@ -2285,11 +2285,11 @@ fn a_rotating_log_whose_extension_is_a_number_is_refused() {
     fs::write(&rotated, "app\n").unwrap();
     for ext in ["1", "2024"] {
         let path = d.join(format!("app.{ext}"));
+        let opts = RotateOptions::new().max_bytes(2).keep(0);
         let expected = format!(
             "a rotating log file's extension cannot be a number: its rotated files (app.<stamp>.{ext}) would be named as those of a log app, which could delete them; rename it, e.g. app.{ext}.log: {}",
             path.display()
         );
-        let opts = RotateOptions::new().max_bytes(2).keep(0);
         let err = opts.check(&path).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
         assert_eq!(err.to_string(), expected);
@@ -2297,9 +2297,19 @@ fn a_rotating_log_whose_extension_is_a_number_is_refused() {
         assert_eq!(err.to_string(), expected);
         assert!(!path.exists());
     }
+    // A hidden file's name works the same (`.app` has no extension).
+    let err = RotateOptions::new().check(d.join(".app.1")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("a rotating log file's extension cannot be a number"),
+        "{err}"
+    );
     assert_eq!(names(d), ["app.20240301T110000.1"]);
-    // A number before the extension, or a name that only looks like one, is fine.
-    for name in ["app.1.log", "app.v1", "app.1x"] {
+    // A number before the extension, or a name that only looks like one, is fine; and so
+    // is a number after a stem that has an extension itself (`app.log.1` rotates to
+    // `app.log.<stamp>.1`: a log `app.log` rotates to `app.<stamp>.log`, no log to
+    // `app.log.<stamp>`).
+    for name in ["app.1.log", "app.v1", "app.1x", "app.log.1", "a.b.2"] {
         RotateOptions::new()
             .max_bytes(2)
             .check(d.join(name))

@@ -49,8 +49,9 @@
 //! rotated file is never overwritten, and a counter freed by retention (or by someone
 //! deleting a file) is not used again, so the newest file always sorts last. A path without an
 //! extension gets no extension (`app` → `app.20240301T120000`); an extension that is a number
-//! (`app.1`) is refused by [`RotateOptions::open`] (its rotated names, `app.<stamp>.1`, would
-//! be those of a log `app` rotated twice in a second). With compression the
+//! after a stem without one (`app.1`, not `app.log.1`) is refused by [`RotateOptions::open`]
+//! (its rotated names, `app.<stamp>.1`, would be those of a log `app` rotated twice in a
+//! second). With compression the
 //! rotated file becomes `… .log.gz` or `… .log.zst` (a log whose own extension is `gz`,
 //! `zst` or `tmp` works the same: `app.gz` → `app.20240301T120000.gz`, compressed
 //! `app.20240301T120000.gz.gz`; next to a log `app`, whose compressed files have those
@@ -702,8 +703,14 @@ impl Naming {
         };
         // `app.1` would rotate to `app.<stamp>.1`, the name of the second file a log `app`
         // rotates in a second: nothing would tell whose a file is, and either log's
-        // retention could delete the other's.
-        if let Some(ext) = ext.as_deref().filter(|e| is_counter_like(e)) {
+        // retention could delete the other's. (Only where the stem is itself a name without
+        // an extension: `app.log.1` rotates to `app.log.<stamp>.1`, and no log is named so
+        // as to rotate to `app.log.<stamp>`.)
+        let stem_has_ext = stem.rfind('.').is_some_and(|i| i > 0);
+        if let Some(ext) = ext
+            .as_deref()
+            .filter(|e| is_counter_like(e) && !stem_has_ext)
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
