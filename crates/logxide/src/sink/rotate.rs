@@ -154,7 +154,8 @@
 //! counted in `rotation_failures`, which counts attempts). So while rotations keep failing
 //! the file has no bound but the disk: it grows by every batch written meanwhile, each one
 //! an error in the metrics, and the first rotation that succeeds moves all of it into one
-//! rotated file (a success forgets the failures: the next failure waits 1 s again). A failed write returns the exact number of records of the batch
+//! rotated file (a success forgets the failures: the next failure waits 1 s again).
+//! A failed write returns the exact number of records of the batch
 //! that were written, in whichever files, before it (its error first, then those of a
 //! rotation or a sync that failed earlier in the batch, if any); a failed sync (with
 //! [`FileOptions::durability`]) of records that were written does not stop the rest of the
