@@ -1406,3 +1406,88 @@ fn a_shutdown_during_another_threads_shutdown_returns_after_the_drain() {
     assert_eq!(second.join().unwrap(), (true, 10, 0));
     assert_eq!(mem.lines().len(), 10);
 }
+
+/// A value whose `Display`, `Debug` or `Serialize` panics.
+struct Panics;
+
+impl std::fmt::Display for Panics {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("Display of Panics")
+    }
+}
+
+impl std::fmt::Debug for Panics {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("Debug of Panics")
+    }
+}
+
+impl serde::Serialize for Panics {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("Serialize of Panics")
+    }
+}
+
+/// A value whose `Display` / `Debug` / `Serialize` panicked in a log call left the record
+/// half-encoded and uncounted: neither written nor in the metrics. It is now counted as
+/// dropped (reason `panicked`), queued or written synchronously, inside an action too; the
+/// next record of the thread is complete, and the panic reaches the caller as it was.
+#[test]
+fn a_record_whose_value_panics_is_counted_as_dropped_and_the_next_is_whole() {
+    use logxide::encode::serde as ser;
+    let (log, mem) = logger();
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let caught = |f: &dyn Fn()| {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+        err.downcast_ref::<&str>().map(|s| s.to_string()).unwrap()
+    };
+    let mut panics = vec![
+        caught(&|| logxide::info!(logger: log, "m", a = 1, d = %Panics, b = 2)),
+        caught(&|| logxide::info!(logger: log, "m", long = "x".repeat(300), g = ?Panics)),
+        caught(&|| logxide::info!(logger: log, "m", s = ser(&[Panics]))),
+    ];
+    {
+        let _sync = logxide::logger::sync_mode();
+        panics.push(caught(&|| logxide::info!(logger: log, "m", d = %Panics)));
+    }
+    {
+        let _a = logxide::start_action!(logger: log, "a");
+        panics.push(caught(&|| logxide::info!(logger: log, "in", d = %Panics)));
+        logxide::info!(logger: log, "after", n = 1);
+    }
+    std::panic::set_hook(quiet);
+    logxide::info!(logger: log, "next", n = 1);
+    log.flush(None).unwrap();
+    assert_eq!(
+        panics,
+        [
+            "Display of Panics",
+            "Debug of Panics",
+            "Serialize of Panics",
+            "Display of Panics",
+            "Display of Panics"
+        ]
+    );
+    let lines: Vec<String> = mem.lines().iter().map(|l| normalized(l)).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        r#"{"ts":0,"tid":"T","lvl":[1],"at":"a","st":"started"}"#
+    );
+    // The record at [2] was the one that panicked.
+    assert_eq!(
+        lines[1],
+        r#"{"ts":0,"tid":"T","lvl":[3],"mt":"info","msg":"after","n":1}"#
+    );
+    assert_eq!(
+        lines[3],
+        r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"next","n":1}"#
+    );
+    let m = log.metrics();
+    assert_eq!(
+        (m.enqueued, m.written, m.dropped, m.failed, m.pending),
+        (9, 4, 5, 0, 0)
+    );
+    assert_eq!(m.dropped_by.panicked, 5);
+}

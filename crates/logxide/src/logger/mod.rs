@@ -363,6 +363,11 @@ impl Logger {
 
     /// Logs `msg` at `level`; `fields` writes the call's fields. The macros call this.
     ///
+    /// If `fields` panics (a value's `Display`, `Debug` or `Serialize` does), the record is
+    /// not written: it is counted as dropped, reason
+    /// [`panicked`](crate::writer::DropReason::Panicked), and the panic goes on to the
+    /// caller; the thread's next record is written whole.
+    ///
     /// ```
     /// let mem = logxide::sink::MemorySink::new();
     /// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
@@ -683,6 +688,10 @@ impl Logger {
         } else {
             Time::Wall(Timestamp::now())
         };
+        // Until the record is handed over, a panic of the caller's code (a value's `Display`,
+        // `Debug` or `Serialize`) counts it as dropped on its way out; the buffer is emptied
+        // by the next record. (Free when nothing panics: it is forgotten.)
+        let unfinished = Unfinished(&self.core.handle);
         with_buffer(|buf| {
             let format = self.core.format;
             let mut enc = match at {
@@ -704,6 +713,7 @@ impl Logger {
             enc.finish();
             self.core.submit(buf, level, time);
         });
+        std::mem::forget(unfinished);
     }
 
     /// Waits until every record logged before has reached the sinks (see
@@ -907,6 +917,18 @@ impl Logger {
                 None
             }
         }
+    }
+}
+
+/// A record being encoded: dropped while unwinding a panic (its `Display`, `Debug` or
+/// `Serialize` code panicked), it counts the record as enqueued and dropped, reason
+/// [`DropReason::Panicked`](crate::writer::DropReason::Panicked), so that no record goes
+/// uncounted. A finished record forgets it.
+struct Unfinished<'a>(&'a WriterHandle);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        self.0.count_panicked();
     }
 }
 

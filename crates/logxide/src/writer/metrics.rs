@@ -43,6 +43,9 @@ pub enum DropReason {
     /// are counted here too, in the child: the child's copies are discarded, the parent
     /// writes its own.
     Forked,
+    /// The record was never finished: a value's `Display`, `Debug` or `Serialize` panicked
+    /// while the logger encoded it in the caller's thread (the panic goes on to the caller).
+    Panicked,
 }
 
 impl DropReason {
@@ -69,12 +72,22 @@ pub struct DroppedBy {
     /// parent when it forked.
     #[serde(default)]
     pub forked: u64,
+    /// Never finished: a value's `Display`, `Debug` or `Serialize` panicked while the
+    /// logger encoded the record.
+    #[serde(default)]
+    pub panicked: u64,
 }
 
 impl DroppedBy {
     /// The sum over all reasons.
     pub fn total(&self) -> u64 {
-        self.queue_full + self.evicted + self.timeout + self.shutdown + self.invalid + self.forked
+        self.queue_full
+            + self.evicted
+            + self.timeout
+            + self.shutdown
+            + self.invalid
+            + self.forked
+            + self.panicked
     }
 }
 
@@ -229,7 +242,7 @@ pub(crate) struct Counters {
     /// Records counted as enqueued that never entered a lane (dropped at once, or written
     /// synchronously).
     other: CachePadded<AtomicU64>,
-    dropped: CachePadded<[AtomicU64; 6]>,
+    dropped: CachePadded<[AtomicU64; 7]>,
     pub(crate) written: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) errors: AtomicU64,
@@ -326,6 +339,7 @@ impl Counters {
             shutdown: d(DropReason::Shutdown),
             invalid: d(DropReason::Invalid),
             forked: d(DropReason::Forked),
+            panicked: d(DropReason::Panicked),
         };
         let enqueued = published() + self.other.load(SeqCst);
         let dropped = dropped_by.total();

@@ -415,6 +415,9 @@ impl fmt::Display for Dropped {
             DropReason::Forked => f.write_str(
                 "record dropped: the writer was inherited through fork() and its thread runs in the parent only; build a new logger (or `init` again) in the child",
             ),
+            DropReason::Panicked => f.write_str(
+                "record dropped: a value's Display, Debug or Serialize panicked while it was encoded",
+            ),
         }
     }
 }
@@ -993,6 +996,14 @@ impl WriterHandle {
         if self.shared.state.load(SeqCst) == FALLBACK {
             worker::report_drops(&self.shared, false);
         }
+    }
+
+    /// Counts a record the logger began to encode and never finished (a value's `Display`,
+    /// `Debug` or `Serialize` panicked): enqueued and dropped, reason
+    /// [`DropReason::Panicked`].
+    #[cold]
+    pub(crate) fn count_panicked(&self) {
+        let _ = self.drop_record(DropReason::Panicked);
     }
 
     fn drop_record(&self, reason: DropReason) -> Result<Queued, Dropped> {
