@@ -952,3 +952,38 @@ fn the_default_mask_hides_secret_http_headers() {
         "{line}"
     );
 }
+
+/// `set("mask", "")` (or only commas and spaces) made a mask of no names: every value,
+/// the default names' too, was written in clear, without a word. An empty list is now an
+/// error, before anything changes; masking nothing is asked for with `none` (any case),
+/// alone.
+#[test]
+fn an_empty_mask_option_is_an_error_and_none_masks_nothing() {
+    use logxide::LoggerBuilder;
+    let expected = "logxide option `mask`: no names given: expected the names to mask, comma-separated (they replace the default ones), or none (any case) to mask nothing";
+    for empty in ["", "  ", ",", " , ,"] {
+        let err = LoggerBuilder::new().set("mask", empty).unwrap_err();
+        assert_eq!(err.to_string(), expected, "{empty:?}");
+    }
+    let err = LoggerBuilder::new().set("mask", "none, pin").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "logxide option `mask`: none (mask nothing) cannot be listed with names: \"none, pin\""
+    );
+    let line = |value: &str| {
+        let mem = MemorySink::new();
+        let log = LoggerBuilder::new()
+            .use_env(false)
+            .set("mask", value)
+            .unwrap()
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        logxide::info!(logger: log, "m", password = "p", pin = 1);
+        log.flush(None).unwrap();
+        let line = mem.lines()[0].clone();
+        line[line.find(r#","password""#).unwrap()..].to_owned()
+    };
+    assert_eq!(line(" None "), r#","password":"p","pin":1}"#);
+    assert_eq!(line("pin, ,token"), r#","password":"p","pin":"***"}"#);
+}

@@ -362,6 +362,29 @@ fn env_var(var: &str) -> Result<Option<String>, InitError> {
     }
 }
 
+/// The `mask` option: comma-separated names (empty parts ignored), or `none` (any case)
+/// alone for no masking. No names at all is an error: read as a mask of no names, a blank
+/// value would write every secret in clear without a word.
+fn parse_mask(value: &str) -> Result<Mask, String> {
+    let names: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    match names[..] {
+        [] => Err(
+            "no names given: expected the names to mask, comma-separated (they replace \
+             the default ones), or none (any case) to mask nothing"
+                .to_owned(),
+        ),
+        [only] if only.eq_ignore_ascii_case("none") => Ok(Mask::none()),
+        _ if names.iter().any(|n| n.eq_ignore_ascii_case("none")) => Err(format!(
+            "none (mask nothing) cannot be listed with names: {value:?}"
+        )),
+        _ => Ok(Mask::new(names)),
+    }
+}
+
 fn option_error(option: &str, message: impl fmt::Display) -> InitError {
     InitError::Option {
         option: option.to_owned(),
@@ -496,7 +519,9 @@ impl LoggerBuilder {
     /// Sets an option from text, by the seed system's names: `target`, `level`, `mode`
     /// (`w`/`a`), `clean`, `async`, `queue`, `size`, `flush`, `deadline`, `policy`,
     /// `writer_type`, `writer_mode`, `tick`, `task_id_mode`, `format`, `mask`
-    /// (comma-separated names); for a rotating file `rotate_size` (`100MB`, `512KiB`:
+    /// (comma-separated names, which replace the [default ones](Mask::DEFAULT); `none`, any
+    /// case and alone, masks nothing; a value with no names, such as an empty one, is an
+    /// error rather than a mask hiding nothing); for a rotating file `rotate_size` (`100MB`, `512KiB`:
     /// units B, KB, MB, GB, KiB, MiB, GiB), `rotate_every` (`minute`, `hour`, `day`), `keep`
     /// (a count, or `all`: the default), `max_age` (a time string, or `forever`: the default)
     /// and `compress` (`none`, `gzip`, `zstd`).
@@ -531,6 +556,9 @@ impl LoggerBuilder {
     /// let err = LoggerBuilder::new().set("async", "maybe").unwrap_err();
     /// assert_eq!(err.to_string(),
     ///     r#"logxide option `async`: invalid boolean "maybe": expected true/false, yes/no, on/off or 1/0"#);
+    /// // No masking is said in so many words; an empty list is an error.
+    /// let _no_mask = LoggerBuilder::new().set("mask", "none")?;
+    /// assert!(LoggerBuilder::new().set("mask", "").is_err());
     /// # Ok::<(), logxide::logger::InitError>(())
     /// ```
     ///
@@ -632,7 +660,7 @@ impl LoggerBuilder {
                     .parse()
                     .map_err(|err| e(&err))?
             }
-            "mask" => self.mask = Mask::new(value.split(',').map(str::trim).filter(|s| !s.is_empty())),
+            "mask" => self.mask = parse_mask(value).map_err(|m| e(&m))?,
             "rotate_size" => {
                 let bytes = parse_size(value).map_err(|err| e(&err))?;
                 if bytes == 0 {
