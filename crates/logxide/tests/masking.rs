@@ -987,3 +987,41 @@ fn an_empty_mask_option_is_an_error_and_none_masks_nothing() {
     assert_eq!(line(" None "), r#","password":"p","pin":1}"#);
     assert_eq!(line("pin, ,token"), r#","password":"p","pin":"***"}"#);
 }
+
+/// A key outside ASCII was compared in Unicode lower case only when one of the mask's names
+/// was outside ASCII: `to\u{212A}en` (with the KELVIN SIGN, which lowers to `k`) is `token`
+/// in lower case, yet the default mask wrote its value in clear while a mask of `token` and
+/// `contraseña` hid it. Keys outside ASCII are now compared in Unicode lower case whatever
+/// the names, on every path (macro keys, run-time keys, bound fields, nested members).
+#[test]
+fn a_key_outside_ascii_is_compared_in_unicode_lower_case_whatever_the_names() {
+    for mask in [Mask::default(), Mask::new(["token", "contraseña"])] {
+        assert!(mask.is_masked("to\u{212A}en"), "{:?}", mask.names());
+        assert!(mask.is_masked("user.TO\u{212A}EN"));
+        assert!(!mask.is_masked("to\u{212A}ens"));
+        let mem = MemorySink::new();
+        let log = Logger::builder()
+            .use_env(false)
+            .mask(mask.clone())
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        let child = log.ctx(Fields::new().with("bound.to\u{212A}en", SECRET));
+        logxide::info!(logger: child, "m", "to\u{212A}en" = SECRET, v = ser(json!({"To\u{212A}en": SECRET})));
+        child.log(Level::Info, "r", |f| f.field("x.to\u{212A}en", SECRET));
+        log.flush(None).unwrap();
+        let lines = mem.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let k = '\u{212A}';
+        let want = [
+            format!(r#""msg":"m","to{k}en":"***","v":{{"To{k}en":"***"}},"bound.to{k}en":"***"}}"#),
+            format!(r#""msg":"r","x.to{k}en":"***","bound.to{k}en":"***"}}"#),
+        ];
+        for (line, want) in lines.iter().zip(&want) {
+            assert!(line.ends_with(want.as_str()), "{line}");
+        }
+    }
+    // A name is lowered too: the KELVIN SIGN in a name is `k`.
+    assert!(Mask::new(["\u{212A}ey"]).is_masked("KEY"));
+    assert!(!Mask::new(["pin"]).is_masked("to\u{212A}en"));
+}

@@ -124,17 +124,29 @@ pub(crate) const fn fold_hash(bytes: &[u8]) -> u64 {
     h
 }
 
-/// The fold hashes of `name` and of its part after the last `.`, if it has a `.`.
+/// The top byte of the whole-name fold hash of every name outside ASCII (see [`folds`]).
+pub(crate) const UNICODE_FOLD: u64 = 0xff << 56;
+
+/// The fold hashes of `name` and of its part after the last `.`, if it has a `.`. The
+/// whole name's hash of a name outside ASCII has its top byte set ([`UNICODE_FOLD`]): a
+/// mask compares such a key in Unicode lower case, which [`fold_hash`] does not fold, so
+/// it sets the Bloom bit of that byte and lets every such key through to the comparison
+/// (worked out at compile time for the macros' keys: no cost at run time).
 const fn folds(name: &[u8]) -> (u64, Option<u64>) {
+    let whole = if name.is_ascii() {
+        fold_hash(name)
+    } else {
+        fold_hash(name) | UNICODE_FOLD
+    };
     let mut i = name.len();
     while i > 0 {
         i -= 1;
         if name[i] == b'.' {
             let (_, tail) = name.split_at(i + 1);
-            return (fold_hash(name), Some(fold_hash(tail)));
+            return (whole, Some(fold_hash(tail)));
         }
     }
-    (fold_hash(name), None)
+    (whole, None)
 }
 
 impl<'a> From<&'a str> for Key<'a> {
@@ -265,6 +277,12 @@ mod tests {
         );
         assert_eq!(Key::from(k).folds(), Key::from("user.PASSWORD").folds());
         assert_eq!(Key::from("x").folds(), (fold_hash(b"X"), None));
+        // A name outside ASCII has the top byte of its whole hash set, as at run time.
+        static U: StaticKey = StaticKey::new("User.to\u{212A}en", ",\"User.to\u{212A}en\":");
+        let u = Key::from(&U).folds();
+        assert_eq!(u, Key::from("User.to\u{212A}en").folds());
+        assert_eq!(u.0 & UNICODE_FOLD, UNICODE_FOLD);
+        assert_eq!(u.1, Some(fold_hash("to\u{212A}en".as_bytes())));
         // A wrong spelling is never used.
         assert_eq!(
             StaticKey::new("user", ",\"usr\":").spelled(Format::Compact),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use smallvec::SmallVec;
 
 use super::with_reused;
-use crate::encode::key::fold_hash;
+use crate::encode::key::{fold_hash, UNICODE_FOLD};
 use crate::encode::{Bytes, DebugValue, DisplayValue, Encode, Key, RecordEncoder, SerdeValue};
 
 /// A value that can be a field of a record.
@@ -126,8 +126,7 @@ impl<T: FieldValue> FieldValue for Option<T> {
 ///
 /// # Which fields are masked
 ///
-/// A field is masked when its key, compared without regard to case (ASCII case; for a name
-/// with letters outside ASCII, such as `contraseña`, Unicode case: `CONTRASEÑA`), is one of the
+/// A field is masked when its key, compared without regard to case, is one of the
 /// names — or, for a dotted key, when the part after its last `.` is (`user.password`,
 /// `http.Authorization`: the flattened spelling of a nested value, as `tracing` fields
 /// and `log` keys often are). Its value is written as `"***"`, whatever it was (a string,
@@ -139,6 +138,12 @@ impl<T: FieldValue> FieldValue for Option<T> {
 /// `tracing` events and spans (a span's `error` field, which becomes the `reason` of its
 /// failed end record, is hidden there too when `error` is masked), in every format and
 /// every sink (the console renders the masked record).
+///
+/// **Case.** The key and the names are compared in lower case: ASCII lower case for a key
+/// in ASCII; for a key with a character outside ASCII, Unicode lower case
+/// ([`str::to_lowercase`]), whatever the names — `CONTRASEÑA` is the name `contraseña`, and
+/// `to\u{212A}en`, with the KELVIN SIGN, is the name `token`. This is lower case, not
+/// Unicode case folding: `STRASSE` is not the name `straße`.
 ///
 /// **Nested values.** Inside a nested JSON value — a field given as
 /// [`serde(v)`](crate::encode::serde), or a bound field whose value is an object or an
@@ -163,6 +168,7 @@ impl<T: FieldValue> FieldValue for Option<T> {
 /// assert!(mask.is_masked("user.password"));
 /// assert!(!mask.is_masked("user"));
 /// assert!(!mask.is_masked("password.hint"));
+/// assert!(mask.is_masked("to\u{212A}en")); // the KELVIN SIGN lowers to `k`
 /// let custom = Mask::new(["pin"]);
 /// assert!(custom.is_masked("PIN") && !custom.is_masked("password"));
 /// ```
@@ -186,10 +192,13 @@ pub struct Mask {
     lengths: u64,
     /// A Bloom filter of the names' fold hashes (one bit each, of 256): a key whose bit is
     /// clear is no name. For the macros' keys the hash is computed at compile time, so most
-    /// keys are ruled out by one lookup.
+    /// keys are ruled out by one lookup. The bit of [`UNICODE_FOLD`], which every key
+    /// outside ASCII has, is set when `unicode` is.
     bloom: [u64; 4],
-    /// A name has a letter outside ASCII: keys outside ASCII are then also compared in
-    /// Unicode lower case (past the Bloom filter and the lengths, which fold ASCII only).
+    /// A key outside ASCII may be one of the names in Unicode lower case: a name is outside
+    /// ASCII, or has a `k` (the lower case of the KELVIN SIGN, U+212A: the one character
+    /// outside ASCII whose lower case is ASCII). Such keys are then also compared in Unicode
+    /// lower case (past the Bloom filter and the lengths, which fold ASCII only).
     unicode: bool,
 }
 
@@ -229,8 +238,8 @@ impl Mask {
         "proxy-authorization",
     ];
 
-    /// A mask of exactly these names (kept in lower case: matching ignores case, Unicode
-    /// case too for a name with letters outside ASCII).
+    /// A mask of exactly these names, kept in Unicode lower case (matching ignores case:
+    /// see "Case" at [`Mask`]); `"\u{212A}ey"`, with the KELVIN SIGN, is kept as `key`.
     /// Pitfall: the [default names](Mask::DEFAULT) are not added — chain them in to keep
     /// them (see there).
     ///
@@ -251,7 +260,7 @@ impl Mask {
             .into_iter()
             .map(|n| n.as_ref().to_lowercase())
             .collect();
-        let unicode = names.iter().any(|n| !n.is_ascii());
+        let unicode = names.iter().any(|n| !n.is_ascii() || n.contains('k'));
         let mut by_len = vec![Vec::new(); 64];
         for n in &names {
             by_len[n.len().min(63)].push(n.clone());
@@ -262,8 +271,9 @@ impl Mask {
             .filter(|(_, names)| !names.is_empty())
             .fold(0, |bits, (n, _)| bits | 1 << n);
         let mut bloom = [0; 4];
-        for n in &names {
-            let bit = bloom_bit(fold_hash(n.as_bytes()));
+        let hashes = names.iter().map(|n| fold_hash(n.as_bytes()));
+        for hash in hashes.chain(unicode.then_some(UNICODE_FOLD)) {
+            let bit = bloom_bit(hash);
             bloom[bit / 64] |= 1 << (bit % 64);
         }
         Mask {
@@ -284,8 +294,8 @@ impl Mask {
             let bit = bloom_bit(h);
             self.bloom[bit / 64] & 1 << (bit % 64) != 0
         };
-        (maybe(whole) || tail.is_some_and(maybe) || self.unicode && !key.name().is_ascii())
-            && self.is_masked(key.name())
+        // A key outside ASCII has the bit of `UNICODE_FOLD` (see `folds`).
+        (maybe(whole) || tail.is_some_and(maybe)) && self.is_masked(key.name())
     }
 
     /// A mask that hides nothing (for a logger whose records must keep every value).
@@ -315,8 +325,8 @@ impl Mask {
     }
 
     /// True if `key`'s value must be hidden: `key`, or the part of a dotted key after its
-    /// last `.`, is one of the names (case ignored: ASCII case, and Unicode case for keys
-    /// and names outside ASCII). Only the last part counts:
+    /// last `.`, is one of the names, case ignored (see "Case" at [`Mask`]). Only the
+    /// last part counts:
     /// `password.hint` is not masked.
     ///
     /// ```
@@ -337,7 +347,7 @@ impl Mask {
     }
 
     /// True if `key` is one of the names (ASCII case ignored; Unicode case too, for a key
-    /// outside ASCII when a name is).
+    /// outside ASCII when one of the names may be its lower case: see `unicode`).
     #[inline]
     fn is_name(&self, key: &str) -> bool {
         let slot = key.len().min(63);
@@ -992,18 +1002,38 @@ mod tests {
         );
     }
 
+    /// The mask's `unicode` flag rests on this: the KELVIN SIGN is the one character
+    /// outside ASCII whose lower case is ASCII (`İ` lowers to `i` and a combining dot).
+    #[test]
+    fn only_the_kelvin_sign_lowers_into_ascii() {
+        let into_ascii: Vec<(char, String)> = ('\u{80}'..=char::MAX)
+            .map(|c| (c, c.to_lowercase().collect::<String>()))
+            .filter(|(_, lower)| lower.is_ascii())
+            .collect();
+        assert_eq!(into_ascii, [('\u{212A}', "k".to_owned())]);
+        assert!(!Mask::new(["pin"]).unicode && Mask::new(["pin"]).is_masked("PIN"));
+        assert!(Mask::new(["kid"]).unicode && Mask::new(["kid"]).is_masked("\u{212A}ID"));
+    }
+
     #[test]
     fn the_bloom_check_agrees_with_the_full_comparison() {
         let masks = [
             Mask::default(),
             Mask::new(["PIN", "x-api-key", "a", "Ünï"]),
+            Mask::new(["pin"]),
             Mask::none(),
         ];
         let mut keys: Vec<String> = Vec::new();
-        for base in Mask::DEFAULT
-            .iter()
-            .chain(&["pin", "x-api-key", "a", "Ünï", "user", "path"])
-        {
+        for base in Mask::DEFAULT.iter().chain(&[
+            "pin",
+            "x-api-key",
+            "a",
+            "Ünï",
+            "user",
+            "path",
+            "to\u{212A}en",
+            "\u{212A}",
+        ]) {
             for k in [
                 base.to_string(),
                 base.to_ascii_uppercase(),
