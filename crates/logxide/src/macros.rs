@@ -15,6 +15,8 @@
 //! [`encode::serde`](crate::encode::serde), or a bare `key` for `key = key`. Keys may also be
 //! string literals (`"http.status" = 200`). A key written as a raw identifier is the name
 //! without `r#`: `r#type = 1` gives `"type":1`. Without `logger:` the global logger is used.
+//! Give each key once: a key given twice is written twice, each copy masked if the key is
+//! (see [`FieldWriter`](crate::logger::FieldWriter)).
 //!
 //! A message is text, never a format string: `"{}"` is written as `{}` (format it yourself
 //! with `format!` for a value in it). The logger and the level are evaluated once; the

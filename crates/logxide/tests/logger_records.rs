@@ -1491,3 +1491,30 @@ fn a_record_whose_value_panics_is_counted_as_dropped_and_the_next_is_whole() {
     );
     assert_eq!(m.dropped_by.panicked, 5);
 }
+
+/// A key the call site gives twice is written twice, in the order given (the logger does
+/// not look for repeats among a call's own fields), each copy masked if the key is; the
+/// context fields of that key are left out, as for a key given once.
+#[test]
+fn a_key_given_twice_by_the_call_is_written_twice_each_copy_masked() {
+    let (log, mem) = logger();
+    let child = log.ctx(Fields::new().with("a", 0).with("token", "bound"));
+    logxide::info!(logger: child, "m", a = 1, token = "x", a = 2, "token" = %"y", TOKEN = ?"z");
+    child.log(Level::Info, "r", |f| {
+        f.field("a", &1);
+        f.field("a", &None::<u8>);
+        f.field("a", &3);
+    });
+    log.flush(None).unwrap();
+    let lines: Vec<String> = mem.lines().iter().map(|l| normalized(l)).collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"m","a":1,"token":"***","a":2,"token":"***","TOKEN":"***"}"#,
+            r#"{"ts":0,"tid":"T","lvl":[1],"mt":"info","msg":"r","a":1,"a":3,"token":"***"}"#,
+        ]
+    );
+    // A JSON reader keeps one of them: serde_json the last.
+    let v: serde_json::Value = serde_json::from_str(&mem.lines()[0]).unwrap();
+    assert_eq!(v["a"], 2);
+}

@@ -733,10 +733,17 @@ fn key_is_masked(quoted: &[u8], mask: &Mask) -> bool {
 ///
 /// Call-site fields come first; then the fields of the current [scopes](super::scope), then
 /// those bound to the logger — each skipped when a more specific source already wrote the
-/// same key (call site over scope over logger), so a record never repeats a key, however
-/// many fields a context set has. A call-site field whose value is `None` is written as
-/// nothing and overrides all the same: the context fields of its key are left out of that
-/// record (the key is absent), and of that record only.
+/// same key (call site over scope over logger), so a context field never repeats a key of
+/// the record. A call-site field whose value is `None` is written as nothing and overrides
+/// all the same: the context fields of its key are left out of that record (the key is
+/// absent), and of that record only.
+///
+/// **A key written twice by the call site** (`info!("m", a = 1, a = 2)`, or two `field`
+/// calls) is in the record twice, in the order written: the call's own fields are written
+/// as they come, not looked up among each other (a look-up would cost every record). Each
+/// copy is masked if the key is. Such a line is valid JSON, but readers differ on which
+/// copy they keep (`serde_json`, Python's `json`, JavaScript's `JSON.parse` and `jq` keep
+/// the last): give each key once.
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
@@ -753,6 +760,13 @@ fn key_is_masked(quoted: &[u8], mask: &Mask) -> bool {
 /// log.flush(None).unwrap();
 /// assert!(mem.lines()[0].ends_with(r#""msg":"hit","zone":"us","token":"***","user":"ada"}"#));
 /// assert!(mem.lines()[1].ends_with(r#""msg":"anonymous","zone":"eu"}"#));
+///
+/// req.log(logxide::Level::Info, "twice", |f| {
+///     f.field("token", "a");
+///     f.field("token", "b"); // written again, masked again
+/// });
+/// log.flush(None).unwrap();
+/// assert!(mem.lines()[2].ends_with(r#""msg":"twice","token":"***","token":"***","user":"ada","zone":"eu"}"#));
 /// ```
 pub struct FieldWriter<'e, 'b> {
     enc: &'e mut RecordEncoder<'b>,
