@@ -391,6 +391,21 @@ impl Default for Mask {
 /// let merged = f.merged_with(&g); // the second set wins on equal keys
 /// assert_eq!(merged.get_json("attempt"), Some("3"));
 /// ```
+///
+/// **Equality** (`==`) compares the keys, their values' JSON text and their order: the
+/// order is part of a set, as records write its fields in that order (a replaced key keeps
+/// its place). Two sets of the same fields in another order are different sets, as their
+/// records are different lines.
+///
+/// ```
+/// use logxide::logger::Fields;
+/// let f = Fields::new().with("x", 1).with("y", 2);
+/// assert_eq!(f, Fields::new().with("x", 1).with("y", 2));
+/// assert_ne!(f, Fields::new().with("y", 2).with("x", 1)); // written `"y":2,"x":1`
+/// assert_eq!(f, Fields::new().with("x", 0).with("y", 2).with("x", 1)); // `x` kept its place
+/// assert_eq!(Fields::new().with("n", 1u8), Fields::new().with("n", 1i64)); // both `1`
+/// assert_ne!(Fields::new().with("n", 1), Fields::new().with("n", 1.0)); // `1`, `1.0`
+/// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Fields {
     entries: Vec<(Arc<str>, Arc<str>)>,
