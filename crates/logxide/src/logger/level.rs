@@ -206,13 +206,79 @@ mod tests {
             "{\"ts\":0.000000,\"tid\":\"t\",\"lvl\":[1,12],\"mt\":\"info\",\"msg\":\"m\"}\n"
         );
     }
+
+    /// A format like bincode or postcard: not human-readable, not self-describing (no
+    /// `deserialize_any`); an enum is given by its variant, here `T` (an index, as those
+    /// formats write one, or a name, as MessagePack and CBOR do).
+    struct Compact<T>(T);
+
+    impl<'de, T> Deserializer<'de> for Compact<T>
+    where
+        T: serde::de::IntoDeserializer<'de, serde::de::value::Error>,
+        T::Deserializer: serde::de::EnumAccess<'de, Error = serde::de::value::Error>,
+    {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<W: serde::de::Visitor<'de>>(
+            self,
+            _: W,
+        ) -> Result<W::Value, Self::Error> {
+            Err(serde::de::Error::custom("deserialize_any is not supported"))
+        }
+        fn deserialize_enum<W: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            _: &'static [&'static str],
+            visitor: W,
+        ) -> Result<W::Value, Self::Error> {
+            visitor.visit_enum(self.0.into_deserializer())
+        }
+        fn is_human_readable(&self) -> bool {
+            false
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+            struct identifier ignored_any
+        }
+    }
+
+    /// `Level`'s `Deserialize` asked for `deserialize_any`, which bincode and postcard do not
+    /// have: a level they had written (its variant's index) could not be read back. A
+    /// format that is not human-readable now reads a level as an enum: by the variant's
+    /// index, as `Serialize` writes it there, or by its name or number where the format gives
+    /// those.
+    #[test]
+    fn a_level_is_read_as_an_enum_from_a_format_that_is_not_human_readable() {
+        let read = |index: u32| Level::deserialize(Compact(index));
+        let indices: Vec<Level> = (0..7).map(|i| read(i).unwrap()).collect();
+        assert_eq!(indices, Level::ALL);
+        assert_eq!(read(25), Ok(Level::Success));
+        assert_eq!(
+            read(7).unwrap_err().to_string(),
+            format!("invalid level \"7\": expected {ACCEPTED}, or a variant's index, 0 to 6")
+        );
+        assert_eq!(Level::deserialize(Compact(" WARN ")), Ok(Level::Warning));
+        assert_eq!(Level::deserialize(Compact("critical")), Ok(Level::Critical));
+        assert_eq!(Level::deserialize(Compact("40")), Ok(Level::Error));
+        assert_eq!(
+            Level::deserialize(Compact("loud")).unwrap_err().to_string(),
+            format!("invalid level \"loud\": expected {ACCEPTED}")
+        );
+    }
 }
 
 deserialize_by_from_str!(@try_from Level);
 
-/// As [`FromStr`] parses text — a name in any case, `warn`, or a level's number as text —
-/// and from a number too (`"level": 20` in a configuration file); anything else fails with
-/// [`ParseLevelError`]'s message.
+/// In a human-readable format (JSON, TOML, YAML…), as [`FromStr`] parses text — a name in
+/// any case, `warn`, or a level's number as text — and from a number too (`"level": 20` in a
+/// configuration file); anything else fails with [`ParseLevelError`]'s message.
+///
+/// In a format that is not human-readable (bincode, postcard, MessagePack, CBOR…), as an
+/// enum, the way [`Serialize`] writes it there: by its variant's index (`0` debug … `6`
+/// critical: the order of [`Level::ALL`]), as bincode and postcard write it, or by its
+/// name, as MessagePack and CBOR do; a level's number or text as above is taken too where
+/// the format can tell it. (Such a format cannot tell a name from a number on its own:
+/// without `deserialize_any` a level is read only as an enum.)
 ///
 /// ```
 /// use logxide::Level;
@@ -222,22 +288,73 @@ deserialize_by_from_str!(@try_from Level);
 /// ```
 impl<'de> Deserialize<'de> for Level {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(Visitor)
+        } else {
+            deserializer.deserialize_enum("Level", &NAMES, Visitor)
+        }
+    }
+}
+
+/// The variants' names, in the order of their indices.
+const NAMES: [&str; 7] = {
+    let mut names = [""; 7];
+    let mut i = 0;
+    while i < 7 {
+        names[i] = Level::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
+/// Reads a level from text, a number, or an enum's variant.
+struct Visitor;
+
+impl<'de> serde::de::Visitor<'de> for Visitor {
+    type Value = Level;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a level: {ACCEPTED}")
+    }
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Level, E> {
+        text.parse().map_err(E::custom)
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Level, E> {
+        self.visit_str(&n.to_string())
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Level, E> {
+        self.visit_str(&n.to_string())
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Level, A::Error> {
+        let (Variant(level), unit) = data.variant()?;
+        serde::de::VariantAccess::unit_variant(unit)?;
+        Ok(level)
+    }
+}
+
+/// An enum's variant: its index (0 to 6, which no level's number is), or a level's name or
+/// number.
+struct Variant(Level);
+
+impl<'de> Deserialize<'de> for Variant {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Id;
+        impl serde::de::Visitor<'_> for Id {
             type Value = Level;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "a level: {ACCEPTED}")
+                write!(f, "a level: {ACCEPTED}, or a variant's index, 0 to 6")
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Level, E> {
-                text.parse().map_err(E::custom)
+                Visitor.visit_str(text)
             }
             fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Level, E> {
-                self.visit_str(&n.to_string())
-            }
-            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Level, E> {
-                self.visit_str(&n.to_string())
+                match usize::try_from(n).ok().and_then(|i| Level::ALL.get(i)) {
+                    Some(&level) => Ok(level),
+                    None => n.to_string().parse().map_err(|e: ParseLevelError| {
+                        E::custom(format_args!("{e}, or a variant's index, 0 to 6"))
+                    }),
+                }
             }
         }
-        deserializer.deserialize_any(Visitor)
+        deserializer.deserialize_identifier(Id).map(Variant)
     }
 }
