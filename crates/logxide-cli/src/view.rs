@@ -30,6 +30,38 @@ pub enum ColorWhen {
     Never,
 }
 
+/// The tasks `--task` selects: one id, or (`ID*`) the ids starting with ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskSel {
+    /// Exactly this id.
+    Exact(String),
+    /// The ids starting with this (`ID*`; an id is a process prefix and a counter, so an
+    /// exact id is a prefix of others: `P.1` of `P.10`).
+    Prefix(String),
+}
+
+impl TaskSel {
+    /// Whether `tid` is selected.
+    fn matches(&self, tid: &str) -> bool {
+        match self {
+            TaskSel::Exact(id) => tid == id,
+            TaskSel::Prefix(p) => tid.starts_with(p.as_str()),
+        }
+    }
+}
+
+fn parse_task(s: &str) -> Result<TaskSel, String> {
+    if s.is_empty() {
+        return Err(
+            "an empty task id selects no task (ID* selects the ids starting with ID)".into(),
+        );
+    }
+    Ok(match s.strip_suffix('*') {
+        Some(prefix) => TaskSel::Prefix(prefix.to_owned()),
+        None => TaskSel::Exact(s.to_owned()),
+    })
+}
+
 fn parse_level(s: &str) -> Result<Level, String> {
     s.parse::<Level>().map_err(|e| e.to_string())
 }
@@ -70,9 +102,10 @@ pub struct ViewArgs {
     /// type when that is a level's name as written (lower case); actions are always shown
     #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
     pub level: Option<Level>,
-    /// Only tasks whose id starts with ID
-    #[arg(long, value_name = "ID")]
-    pub task: Option<String>,
+    /// Only the task with id ID; ID* (quoted for the shell): the tasks whose id starts with
+    /// ID (`--task 'abcd1234.*'`: the tasks of one process)
+    #[arg(long, value_name = "ID", value_parser = parse_task)]
+    pub task: Option<TaskSel>,
     /// Only tasks containing an action of type TYPE
     #[arg(long, value_name = "TYPE")]
     pub action: Option<String>,
@@ -357,8 +390,8 @@ struct Task {
 }
 
 fn task_shown(t: &Task, args: &ViewArgs) -> bool {
-    if let Some(prefix) = &args.task {
-        if !t.tid.starts_with(prefix.as_str()) {
+    if let Some(sel) = &args.task {
+        if !sel.matches(&t.tid) {
             return false;
         }
     }
@@ -381,11 +414,7 @@ fn task_shown(t: &Task, args: &ViewArgs) -> bool {
 /// (later records may fall in the range); `None` when `--task` leaves it out (so does the
 /// rest of the task).
 fn part_filter(t: &Task, args: &ViewArgs) -> Option<String> {
-    if args
-        .task
-        .as_ref()
-        .is_some_and(|p| !t.tid.starts_with(p.as_str()))
-    {
+    if args.task.as_ref().is_some_and(|sel| !sel.matches(&t.tid)) {
         return None;
     }
     match &args.action {
@@ -793,10 +822,7 @@ impl<'a> Stream<'a> {
         };
         let a = self.args;
         let root_end = rec.is_end() && rec.lvl.len() == 1;
-        let other_task = a
-            .task
-            .as_ref()
-            .is_some_and(|t| !rec.tid.starts_with(t.as_str()));
+        let other_task = a.task.as_ref().is_some_and(|sel| !sel.matches(&rec.tid));
         if other_task
             || a.since.is_some_and(|s| rec.ts < s)
             || a.until.is_some_and(|u| rec.ts > u)
@@ -1672,7 +1698,7 @@ mod tests {
             &[][..],
             &["--level", "warning"],
             &["--action", "db:query"],
-            &["--task", "T.1"],
+            &["--task", "T.1*"],
         ] {
             let a = args(extra);
             let expected = in_memory(&log, &a);

@@ -164,10 +164,10 @@ fn view_filters() {
         s.contains("Ab.1 "),
         "the task stays, only its message is hidden: {s}"
     );
-    // --task: prefix of the task id.
+    // --task: the task id, or ID* for the ids starting with ID.
     let s = v(&["--task", "Tk.2", "interleaved.log"]);
     assert!(s.starts_with("Tk.2 ") && !s.contains("Tk.1"), "{s}");
-    let s = v(&["--task", "Tk", "interleaved.log"]);
+    let s = v(&["--task", "Tk*", "interleaved.log"]);
     assert!(s.contains("Tk.1") && s.contains("Tk.2"), "{s}");
     // --action: whole tasks containing the action type.
     let s = v(&["--action", "cache:get", "interleaved.log"]);
@@ -198,6 +198,62 @@ fn view_filters() {
         let out = logxide(bad);
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
+}
+
+/// `--task ID` selects the task ID only: `--task P.1` also showed `P.10` (library ids are a
+/// process prefix and a counter, so every id is a prefix of others). `ID*` selects the ids
+/// starting with ID; an empty ID is a usage error (it selects nothing).
+#[test]
+fn task_selects_one_id_or_a_prefix_with_a_star() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.log"),
+        "{\"ts\":1,\"tid\":\"P.1\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"one\"}\n\
+         {\"ts\":2,\"tid\":\"P.10\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"ten\"}\n\
+         {\"ts\":3,\"tid\":\"Q.1\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"q\"}\n",
+    )
+    .unwrap();
+    let view = |args: &[&str]| {
+        let mut all = vec!["view", "--color", "never"];
+        all.extend_from_slice(args);
+        all.push("t.log");
+        let out = logxide_in(dir.path(), &all);
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let one = "P.1 1970-01-01T00:00:01.000000Z\n└─ info: one\n";
+    let ten = "P.10 1970-01-01T00:00:02.000000Z\n└─ info: ten\n";
+    assert_eq!(
+        view(&["--task", "P.1"]),
+        (Some(0), one.to_owned(), String::new())
+    );
+    assert_eq!(
+        view(&["--task", "P"]),
+        (Some(0), String::new(), String::new())
+    );
+    assert_eq!(
+        view(&["--task", "P.1*"]),
+        (Some(0), format!("{one}{ten}"), String::new())
+    );
+    // --follow alike (standard input: it ends with the input).
+    let input = std::fs::read(dir.path().join("t.log")).unwrap();
+    let out = logxide_with_stdin_in(
+        dir.path(),
+        &["view", "--color", "never", "--follow", "--task", "P.1", "-"],
+        &input,
+    );
+    assert_eq!(text(&out.stdout), "P.1 info: one\n");
+    let out = logxide_with_stdin_in(
+        dir.path(),
+        &["view", "--color", "never", "--follow", "--task", "P*", "-"],
+        &input,
+    );
+    assert_eq!(text(&out.stdout), "P.1 info: one\nP.10 info: ten\n");
+    let (code, out, err) = view(&["--task", ""]);
+    assert_eq!((code, out.as_str()), (Some(2), ""));
+    assert!(
+        err.contains("invalid value '' for '--task <ID>': an empty task id selects no task"),
+        "{err}"
+    );
 }
 
 /// Every byte a terminal could act on: C0 controls but `\n`, DEL, C1, U+2028/2029.
