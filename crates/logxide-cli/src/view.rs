@@ -22,7 +22,8 @@ const BAD_LINE_CHARS: usize = 100;
 /// When to color the output.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColorWhen {
-    /// When standard output is a terminal and NO_COLOR is not set
+    /// When standard output is a terminal, NO_COLOR is unset or empty and TERM is set and not
+    /// `dumb`
     Auto,
     /// Always
     Always,
@@ -94,7 +95,8 @@ pub struct ViewArgs {
     /// name, which is then read); records are printed as they arrive, indented by their depth
     #[arg(short, long)]
     pub follow: bool,
-    /// Color failed actions and errors
+    /// Color failed actions and errors (auto: on a terminal, unless NO_COLOR is set and not
+    /// empty or TERM is `dumb` or unset; always and never whatever the environment)
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
     pub color: ColorWhen,
     /// Hide messages below LEVEL (debug, info, success, note, warning or warn, error,
@@ -1299,16 +1301,33 @@ impl Write for Headed<'_> {
     }
 }
 
-/// Runs `logxide view`: 0, or 2 when an input cannot be read.
-pub fn run(args: &ViewArgs) -> ExitCode {
-    let color = match args.color {
+/// Whether to color: `--color` `when`, for standard output a terminal or not (`tty`) and the
+/// environment's NO_COLOR and TERM. `auto` colors a terminal unless NO_COLOR is set and not
+/// empty (no-color.org) or TERM is `dumb` or unset (a terminal that knows no escapes, as git
+/// reads it); `always` and `never` override the environment (as a command-line option may).
+fn color_enabled(
+    when: ColorWhen,
+    tty: bool,
+    no_color: Option<&std::ffi::OsStr>,
+    term: Option<&std::ffi::OsStr>,
+) -> bool {
+    match when {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
         ColorWhen::Auto => {
-            io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+            tty && no_color.map_or(true, |v| v.is_empty()) && term.is_some_and(|t| t != "dumb")
         }
-    };
+    }
+}
+
+/// Runs `logxide view`: 0, or 2 when an input cannot be read.
+pub fn run(args: &ViewArgs) -> ExitCode {
+    let color = color_enabled(
+        args.color,
+        io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    );
     let p = Paint(color);
     if args.follow && args.files.len() > 1 && args.files.iter().any(|f| is_stdin(f)) {
         say!("logxide view: with --follow, `-` (standard input) must be the only input");
@@ -1486,6 +1505,30 @@ mod tests {
     /// A message's level is its type spelled as the library writes it (`info`, `warning`…);
     /// a message type that `--level` would parse (`20`, `WARN`, ` debug`) is some other
     /// type, never hidden nor colored as a level.
+    /// `--color auto` colors only a terminal, and not when NO_COLOR is set and not empty
+    /// (no-color.org) or TERM is `dumb` or unset (a terminal without escapes, as git and
+    /// others read it); `always` and `never` are what they say, whatever the environment.
+    #[test]
+    fn colors_follow_the_common_rules() {
+        use std::ffi::OsStr;
+        use ColorWhen::{Always, Auto, Never};
+        let on = |when, tty, no_color: Option<&str>, term: Option<&str>| {
+            color_enabled(when, tty, no_color.map(OsStr::new), term.map(OsStr::new))
+        };
+        assert!(on(Auto, true, None, Some("xterm-256color")));
+        assert!(on(Auto, true, Some(""), Some("xterm")), "an empty NO_COLOR");
+        assert!(!on(Auto, true, Some("1"), Some("xterm")));
+        assert!(
+            !on(Auto, true, Some("0"), Some("xterm")),
+            "any value but empty"
+        );
+        assert!(!on(Auto, true, None, Some("dumb")));
+        assert!(!on(Auto, true, None, None), "no TERM");
+        assert!(!on(Auto, false, None, Some("xterm")), "not a terminal");
+        assert!(on(Always, false, Some("1"), Some("dumb")));
+        assert!(!on(Never, true, None, Some("xterm")));
+    }
+
     #[test]
     fn only_level_names_as_written_are_levels() {
         let input = br#"{"ts":1,"tid":"A","lvl":[1],"mt":"20","msg":"a number"}

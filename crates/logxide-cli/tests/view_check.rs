@@ -693,10 +693,15 @@ fn colors_on_a_terminal() {
             .output()
             .unwrap()
     };
-    let script = format!(
-        "env -u NO_COLOR {} view --color auto {}; echo VIEW-DONE; sleep 30",
+    // First with TERM=dumb and with NO_COLOR set (no colors on that terminal), then as is.
+    let view = format!(
+        "{} view --color auto {}",
         env!("CARGO_BIN_EXE_logxide"),
         fixtures().join("nested_failure.log").display()
+    );
+    let script = format!(
+        "env -u NO_COLOR TERM=dumb {view}; env NO_COLOR=1 {view}; echo PLAIN-DONE; \
+         env -u NO_COLOR {view}; echo VIEW-DONE; sleep 30"
     );
     let out = tmux(&[
         "-f",
@@ -721,6 +726,12 @@ fn colors_on_a_terminal() {
     }
     let _ = tmux(&["kill-server"]);
     assert!(pane.contains("VIEW-DONE"), "no output in the pane:\n{pane}");
+    let (plain, pane) = pane.split_once("PLAIN-DONE").unwrap();
+    assert_eq!(plain.matches("http:request failed").count(), 2, "{plain}");
+    assert!(
+        !plain.contains('\x1b'),
+        "colors with TERM=dumb or NO_COLOR:\n{plain:?}"
+    );
     assert!(pane.contains("http:request failed"), "{pane}");
     assert!(pane.contains("\x1b["), "no colors on a terminal:\n{pane}");
     // The failure is red: tmux writes SGR 31 (alone or combined).
