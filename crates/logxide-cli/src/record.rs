@@ -418,13 +418,82 @@ pub fn open_lines(path: &Path) -> io::Result<(Box<dyn Read>, Option<Compression>
     let mut file = File::open(path)?;
     let compression = compression_of(&mut file)?;
     let reader: Box<dyn Read> = match compression {
-        Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(
-            io::BufReader::with_capacity(1 << 16, file),
-        )),
+        Some(Compression::Gzip) => Box::new(GzipMembers {
+            member: Some(flate2::bufread::GzDecoder::new(
+                io::BufReader::with_capacity(1 << 16, file),
+            )),
+        }),
         Some(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::new(file)?),
         None => Box::new(file),
     };
     Ok((reader, compression))
+}
+
+/// The data of a gzip file: its members one after the other (as `MultiGzDecoder` reads
+/// them), then, as gzip does, zero bytes up to the end of the file ignored (a preallocated
+/// file, a tool padding to a block size leaves them; `MultiGzDecoder` read them as a header
+/// and failed). Other bytes after those zeros are an error (gzip's "trailing garbage").
+struct GzipMembers<R: BufRead> {
+    /// The member being read; `None` once the data ended.
+    member: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> Read for GzipMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let Some(member) = &mut self.member else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // The member ended, its checksum and size checked: the rest of the file follows.
+            let mut rest = self.member.take().expect("read from").into_inner();
+            if !at_end_past_zeros(&mut rest)? {
+                self.member = Some(flate2::bufread::GzDecoder::new(rest));
+            }
+        }
+    }
+}
+
+/// After a gzip member: whether `r` is at its end once the zero bytes at its front are
+/// skipped (`Ok(false)`: another member follows, no zero before it).
+///
+/// # Errors
+/// Bytes other than zero after zeros, and `r`'s read errors.
+fn at_end_past_zeros(r: &mut impl BufRead) -> io::Result<bool> {
+    let mut zeros = 0u64;
+    loop {
+        let b = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if b.is_empty() {
+            return Ok(true);
+        }
+        let n = b.iter().take_while(|&&c| c == 0).count();
+        if n == 0 {
+            if zeros == 0 {
+                return Ok(false);
+            }
+            let what = if zeros == 1 {
+                "zero byte"
+            } else {
+                "zero bytes"
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{zeros} {what}, then other bytes after the gzip data"),
+            ));
+        }
+        r.consume(n);
+        zeros += n as u64;
+    }
 }
 
 /// How far an input was read: its complete lines and their bytes (decompressed).

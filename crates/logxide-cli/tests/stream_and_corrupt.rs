@@ -141,6 +141,69 @@ fn gzip_with_a_bad_checksum_is_an_error() {
     );
 }
 
+/// Zero bytes after the gzip data (a preallocated file, a tool padding to a block) are no
+/// corruption: gzip ignores them (`gzip -d` is silent and exits 0), and so do `view` and
+/// `check`, after one member or several (the data of a gzip file ends with its size, which
+/// may end in zero bytes itself: the zeros after the data are the ones ignored). Other bytes
+/// after the zeros still make the file corrupt.
+#[test]
+fn zero_bytes_after_gzip_data_are_ignored_like_gzip() {
+    let dir = tempfile::tempdir().unwrap();
+    // 256 bytes of lines: the size at the end of the member is 00 01 00 00.
+    let mut plain = log_lines(1);
+    let cut = plain.len();
+    let head = r#"{"ts":1700000001,"tid":"Z.1","lvl":[1],"mt":"info","msg":""#;
+    let pad = 256 - cut - head.len() - "\"}\n".len();
+    writeln!(plain, "{head}{}\"}}", "x".repeat(pad)).unwrap();
+    assert_eq!(plain.len(), 256);
+    let mut padded = gzip(&plain);
+    assert_eq!(padded[padded.len() - 4..], [0, 1, 0, 0]);
+    padded.extend_from_slice(&[0; 4096]);
+    std::fs::write(dir.path().join("padded.log.gz"), &padded).unwrap();
+    let mut two = gzip(&plain[..cut]);
+    two.extend_from_slice(&gzip(&plain[cut..]));
+    two.extend_from_slice(&[0; 3]);
+    std::fs::write(dir.path().join("two.log.gz"), &two).unwrap();
+    std::fs::write(dir.path().join("plain.log"), &plain).unwrap();
+    let view = |f: &str| logxide_in(dir.path(), &["view", "--color", "never", f]);
+    let check = |f: &str| logxide_in(dir.path(), &["check", f]);
+    let (v, c) = (view("plain.log"), check("plain.log"));
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c.stdout));
+    for f in ["padded.log.gz", "two.log.gz"] {
+        let out = view(f);
+        assert_eq!(
+            (out.status.code(), text(&out.stderr)),
+            (Some(0), String::new()),
+            "{f}"
+        );
+        assert_eq!(text(&out.stdout), text(&v.stdout), "{f}");
+        let out = check(f);
+        assert_eq!(
+            (out.status.code(), text(&out.stderr)),
+            (Some(0), String::new()),
+            "{f}"
+        );
+        assert_eq!(
+            text(&out.stdout),
+            text(&c.stdout).replace("plain.log", f),
+            "{f}"
+        );
+    }
+    // Zeros, then something else: corrupt, as gzip says ("trailing garbage").
+    padded.extend_from_slice(b"x");
+    std::fs::write(dir.path().join("garbage.log.gz"), &padded).unwrap();
+    let out = check("garbage.log.gz");
+    assert_eq!(out.status.code(), Some(2));
+    let lines = plain.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "logxide check: garbage.log.gz: the gzip data is corrupt (4096 zero bytes, then \
+             other bytes after the gzip data): {lines} lines (256 bytes) were read before it\n"
+        )
+    );
+}
+
 /// `check` on a truncated gzip log: the report of the lines it read (with the task cut in
 /// the middle counted incomplete), the error on stderr and in the JSON report, exit 2 — not
 /// only an error with nothing checked.
