@@ -46,7 +46,14 @@ pub struct CheckArgs {
     /// Write a copy of FILE without its NUL tail and torn last line to OUT (one FILE only)
     #[arg(long, value_name = "OUT")]
     pub repair: Option<PathBuf>,
-    /// Print the summary and problems as one JSON object
+    /// Print the summary and problems as one JSON line, with every key in every case (null
+    /// when it does not apply): {"files":[REPORT...],"problems":N,"clean":BOOL}, a REPORT per
+    /// FILE in order: file, lines, tasks, records {messages, started, succeeded, failed},
+    /// incomplete_tasks, torn_last_line {line, offset, bytes} or null, nul_tail {line,
+    /// offset, bytes} or null, problem_count, problems [{line, message}] (the first 10000),
+    /// repair {out, bytes_written, removed_nul_bytes, removed_torn_line (a line or null),
+    /// added_newline} or null, repair_error (why --repair wrote nothing) or null, error (why
+    /// the file could not be opened or read to its end) or null
     #[arg(long)]
     pub json: bool,
     /// Tasks held open at once: past it, the one whose last record is the oldest is checked
@@ -117,15 +124,12 @@ struct FileReport {
     nul_tail: Option<NulTail>,
     problem_count: u64,
     problems: Vec<Problem>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     repair: Option<Repair>,
     /// Why `--repair` wrote no copy (refused, or OUT could not be written).
-    #[serde(skip_serializing_if = "Option::is_none")]
     repair_error: Option<String>,
     /// Why reading stopped before the end (a corrupt or truncated compressed file, a read
     /// error): the report covers the lines before it; or why the file could not be opened
     /// (`cannot open: …`, the report is empty).
-    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     /// Bytes of the input a repaired copy keeps.
     #[serde(skip)]

@@ -298,8 +298,8 @@ fn check_json_names_a_file_it_cannot_open() {
     assert_eq!(
         text(&out.stdout),
         "{\"files\":[\
-         {\"file\":\"f.log\",\"lines\":1,\"tasks\":1,\"records\":{\"messages\":1,\"started\":0,\"succeeded\":0,\"failed\":0},\"incomplete_tasks\":0,\"torn_last_line\":null,\"nul_tail\":null,\"problem_count\":0,\"problems\":[]},\
-         {\"file\":\"missing.log\",\"lines\":0,\"tasks\":0,\"records\":{\"messages\":0,\"started\":0,\"succeeded\":0,\"failed\":0},\"incomplete_tasks\":0,\"torn_last_line\":null,\"nul_tail\":null,\"problem_count\":0,\"problems\":[],\"error\":\"cannot open: No such file or directory (os error 2)\"}\
+         {\"file\":\"f.log\",\"lines\":1,\"tasks\":1,\"records\":{\"messages\":1,\"started\":0,\"succeeded\":0,\"failed\":0},\"incomplete_tasks\":0,\"torn_last_line\":null,\"nul_tail\":null,\"problem_count\":0,\"problems\":[],\"repair\":null,\"repair_error\":null,\"error\":null},\
+         {\"file\":\"missing.log\",\"lines\":0,\"tasks\":0,\"records\":{\"messages\":0,\"started\":0,\"succeeded\":0,\"failed\":0},\"incomplete_tasks\":0,\"torn_last_line\":null,\"nul_tail\":null,\"problem_count\":0,\"problems\":[],\"repair\":null,\"repair_error\":null,\"error\":\"cannot open: No such file or directory (os error 2)\"}\
          ],\"problems\":0,\"clean\":false}\n"
     );
     assert_eq!(
@@ -314,6 +314,45 @@ fn check_json_names_a_file_it_cannot_open() {
         "f.log: 1 line, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 0 problems\n"
     );
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `check --json` has one schema: every key of a file's report in every case, `null` when it
+/// does not apply (`torn_last_line` and `nul_tail` were `null`, but `repair`,
+/// `repair_error` and `error` were left out).
+#[test]
+fn check_json_has_every_key_in_every_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = "{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"x\"}\n";
+    std::fs::write(dir.path().join("f.log"), rec).unwrap();
+    std::fs::write(dir.path().join("t.log"), format!("{rec}{{\"ts\"")).unwrap();
+    let counts = "\"records\":{\"messages\":1,\"started\":0,\"succeeded\":0,\"failed\":0}";
+    let out = logxide_in(dir.path(), &["check", "--json", "f.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{{\"files\":[{{\"file\":\"f.log\",\"lines\":1,\"tasks\":1,{counts},\
+             \"incomplete_tasks\":0,\"torn_last_line\":null,\"nul_tail\":null,\"problem_count\":0,\
+             \"problems\":[],\"repair\":null,\"repair_error\":null,\"error\":null}}],\
+             \"problems\":0,\"clean\":true}}\n"
+        )
+    );
+    let out = logxide_in(
+        dir.path(),
+        &["check", "--json", "--repair", "r.log", "t.log"],
+    );
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{{\"files\":[{{\"file\":\"t.log\",\"lines\":2,\"tasks\":1,{counts},\
+             \"incomplete_tasks\":0,\"torn_last_line\":{{\"line\":2,\"offset\":51,\"bytes\":5}},\
+             \"nul_tail\":null,\"problem_count\":1,\"problems\":[{{\"line\":2,\"message\":\
+             \"torn last line: 5 bytes without a newline, not JSON\"}}],\"repair\":{{\"out\":\
+             \"r.log\",\"bytes_written\":51,\"removed_nul_bytes\":0,\"removed_torn_line\":2,\
+             \"added_newline\":false}},\"repair_error\":null,\"error\":null}}],\
+             \"problems\":1,\"clean\":false}}\n"
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
 }
 
 /// `check --json --repair`: a repair refused or failed is in the report
@@ -343,7 +382,7 @@ fn check_json_reports_a_repair_refused() {
         v["files"][0]["repair_error"],
         "the last line (line 1, 149 bytes) has no newline and is longer than --max-line (64 bytes): whether it is torn is not known, nothing written (raise --max-line to repair it)"
     );
-    assert!(v["files"][0].get("repair").is_none(), "{v}");
+    assert!(v["files"][0]["repair"].is_null(), "{v}");
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.path().join("r.log").exists());
 }
