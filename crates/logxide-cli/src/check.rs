@@ -35,6 +35,12 @@ record of a task forgotten before that starts a new task (counted again). At mos
 --max-open-tasks tasks are held open: past it, the one whose last record is the oldest is\n\
 checked as it is so far, with a problem saying so. Task levels may be any number of parts deep.\n\
 Rotated files compressed with gzip or zstd are decompressed (--repair refuses them).\n\n\
+Several FILEs are checked as one log, so that a task may begin in one and go on in another (a\n\
+rotated set, given in any order; the files of processes that continue each other's tasks): the\n\
+records of all are taken in the order of their ts (each file's in its own order, the first\n\
+FILE given on a tie). A task is counted in the file of its first record, each record and problem\n\
+in its own file; a problem naming a line of another file says which (\"line N of FILE\");\n\
+--max-open-tasks counts the tasks of all files.\n\n\
 Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors or unreadable files.\n\
 A file unreadable part way (a truncated or corrupt .gz or .zst) is reported for the lines read\n\
 before the error, then the error: exit 2."
@@ -156,6 +162,44 @@ impl FileReport {
     }
 }
 
+/// The reports of the files checked together (read as one log), and the locations of their
+/// lines: a line's location is `file << FILE_SHIFT | its number` (of the first file, its
+/// number), so that a task's records and problems may be in any of the files.
+struct Reports {
+    files: Vec<FileReport>,
+}
+
+/// Bits of a location for the line number (a file of up to 2^40 lines).
+const FILE_SHIFT: u32 = 40;
+
+/// The location of line `no` of file `file` (see [`Reports`]).
+fn loc(file: usize, no: u64) -> u64 {
+    ((file as u64) << FILE_SHIFT) | no
+}
+
+impl Reports {
+    /// The report of the file of location `at`.
+    fn file(&mut self, at: u64) -> &mut FileReport {
+        &mut self.files[(at >> FILE_SHIFT) as usize]
+    }
+
+    /// A problem at location `at`.
+    fn problem(&mut self, at: u64, message: String) {
+        self.file(at).problem(at & ((1 << FILE_SHIFT) - 1), message);
+    }
+
+    /// Location `at` in a problem at `here`: `line N`, or `line N of FILE` in another file.
+    fn line(&self, at: u64, here: u64) -> String {
+        let no = at & ((1 << FILE_SHIFT) - 1);
+        if at >> FILE_SHIFT == here >> FILE_SHIFT {
+            format!("line {no}")
+        } else {
+            let file = &self.files[(at >> FILE_SHIFT) as usize].file;
+            format!("line {no} of {}", sanitize(file))
+        }
+    }
+}
+
 struct End {
     at: String,
     pos: u64,
@@ -195,10 +239,12 @@ struct TaskState {
     after_end: HashSet<u64>,
     first_line: u64,
     last_line: u64,
+    /// When its last record came (a count of records): in [`Checker::by_last`].
+    last_seq: u64,
 }
 
 impl TaskState {
-    fn new(line: u64) -> Self {
+    fn new(line: u64, seq: u64) -> Self {
         TaskState {
             last_ts: f64::NEG_INFINITY,
             last_ts_line: 0,
@@ -207,6 +253,7 @@ impl TaskState {
             after_end: HashSet::new(),
             first_line: line,
             last_line: line,
+            last_seq: seq,
         }
     }
 
@@ -252,8 +299,10 @@ struct Checker {
     /// `--filtered`: records missing from their tasks are no problem.
     filtered: bool,
     open: HashMap<String, TaskState>,
-    /// Open tasks by the line of their last record: the least recently active first.
+    /// Open tasks by when their last record came: the least recently active first.
     by_last: BTreeMap<u64, String>,
+    /// Records seen so far (the lines of several files are no order).
+    seq: u64,
     ended: HashMap<String, Ended>,
     /// The tasks in `ended`, the oldest first.
     ended_order: VecDeque<String>,
@@ -266,19 +315,24 @@ impl Checker {
             filtered,
             open: HashMap::new(),
             by_last: BTreeMap::new(),
+            seq: 0,
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
         }
     }
 
-    fn record(&mut self, rep: &mut FileReport, line: u64, rec: Record) {
+    /// Checks the record at location `line` (see [`Reports`]).
+    fn record(&mut self, rep: &mut Reports, line: u64, rec: Record) {
         check_dur(rep, line, &rec);
+        self.seq += 1;
+        let seq = self.seq;
+        let counts = &mut rep.file(line).records;
         match &rec.kind {
-            Kind::Message { .. } => rep.records.messages += 1,
+            Kind::Message { .. } => counts.messages += 1,
             Kind::Action { st, .. } => match st {
-                Status::Started => rep.records.started += 1,
-                Status::Succeeded => rep.records.succeeded += 1,
-                Status::Failed => rep.records.failed += 1,
+                Status::Started => counts.started += 1,
+                Status::Succeeded => counts.succeeded += 1,
+                Status::Failed => counts.failed += 1,
             },
         }
         if let Some(ended) = self.ended.get_mut(&rec.tid) {
@@ -287,24 +341,26 @@ impl Checker {
         }
         let task = match self.open.get_mut(&rec.tid) {
             Some(task) => {
-                let tid = self.by_last.remove(&task.last_line).expect("indexed");
+                let tid = self.by_last.remove(&task.last_seq).expect("indexed");
                 task.last_line = line;
-                self.by_last.insert(line, tid);
+                task.last_seq = seq;
+                self.by_last.insert(seq, tid);
                 task
             }
             None => {
-                rep.tasks += 1;
-                self.by_last.insert(line, rec.tid.clone());
+                // (Counted in the file of its first record.)
+                rep.file(line).tasks += 1;
+                self.by_last.insert(seq, rec.tid.clone());
                 self.open
                     .entry(rec.tid.clone())
-                    .or_insert(TaskState::new(line))
+                    .or_insert(TaskState::new(line, seq))
             }
         };
         let lone = task.first_line == line && rec.lvl == [1] && rec.action_type().is_none();
         let root_end = on_record(rep, task, line, &rec);
         if lone || root_end {
             let task = self.open.remove(&rec.tid).expect("open");
-            self.by_last.remove(&task.last_line);
+            self.by_last.remove(&task.last_seq);
             finish_task(rep, &rec.tid, &task, self.filtered);
             let first = task.own_line(0, 1);
             let root = &task.groups[0];
@@ -335,17 +391,18 @@ impl Checker {
 
     /// Too many tasks open: the least recently active one is checked as if the input ended
     /// at `line`, and forgotten.
-    fn evict(&mut self, rep: &mut FileReport, line: u64) {
-        let Some((last, tid)) = self.by_last.pop_first() else {
+    fn evict(&mut self, rep: &mut Reports, line: u64) {
+        let Some((_, tid)) = self.by_last.pop_first() else {
             return;
         };
         let task = self.open.remove(&tid).expect("indexed");
+        let last = rep.line(task.last_line, line);
         // (In a filtered file a task whose end was filtered out stays open until then.)
         if !self.filtered {
             rep.problem(
                 line,
                 format!(
-                    "more than {} tasks open at once (--max-open-tasks): task {} (last record on line {last}) is checked as it is so far; a later record of it starts a new task",
+                    "more than {} tasks open at once (--max-open-tasks): task {} (last record on {last}) is checked as it is so far; a later record of it starts a new task",
                     self.max_open,
                     sanitize(&tid)
                 ),
@@ -355,7 +412,7 @@ impl Checker {
     }
 
     /// The end of the input: the open tasks are checked, in the order they began.
-    fn finish(&mut self, rep: &mut FileReport) {
+    fn finish(&mut self, rep: &mut Reports) {
         let mut open: Vec<(String, TaskState)> = self.open.drain().collect();
         open.sort_by_key(|(_, t)| t.first_line);
         for (tid, task) in &open {
@@ -367,7 +424,7 @@ impl Checker {
 
 /// A record's `dur`: the library writes one on an action's end only, and never negative
 /// (it is measured on a monotonic clock).
-fn check_dur(rep: &mut FileReport, line: u64, rec: &Record) {
+fn check_dur(rep: &mut Reports, line: u64, rec: &Record) {
     let Some(dur) = rec.dur else {
         return;
     };
@@ -395,7 +452,7 @@ fn check_dur(rep: &mut FileReport, line: u64, rec: &Record) {
 /// A record's `ts` against the latest of its task so far (at `last_line`): going backwards is
 /// a problem, else it becomes the latest.
 fn check_ts(
-    rep: &mut FileReport,
+    rep: &mut Reports,
     line: u64,
     tid: &str,
     ts: f64,
@@ -403,9 +460,10 @@ fn check_ts(
     last_line: &mut u64,
 ) {
     if ts < *last_ts {
+        let last = rep.line(*last_line, line);
         rep.problem(
             line,
-            format!("ts goes backwards in task {tid}: {ts} after {last_ts} (line {last_line})"),
+            format!("ts goes backwards in task {tid}: {ts} after {last_ts} ({last})"),
         );
     } else {
         *last_ts = ts;
@@ -414,7 +472,7 @@ fn check_ts(
 }
 
 /// A record of a task that ended (and was forgotten) earlier in the input.
-fn late_record(rep: &mut FileReport, ended: &mut Ended, line: u64, rec: &Record) {
+fn late_record(rep: &mut Reports, ended: &mut Ended, line: u64, rec: &Record) {
     let tid = sanitize(&rec.tid);
     let lt = level_text(&rec.lvl);
     check_ts(
@@ -432,46 +490,49 @@ fn late_record(rep: &mut FileReport, ended: &mut Ended, line: u64, rec: &Record)
         .filter(|e| rec.lvl == [e.pos])
         .map(|e| e.line));
     if let Some(first) = first {
+        let first = rep.line(first, line);
         rep.problem(
             line,
-            format!("duplicate task level {lt} in task {tid} (first on line {first})"),
+            format!("duplicate task level {lt} in task {tid} (first on {first})"),
         );
         return;
     }
     match &ended.end {
-        None => rep.problem(
-            line,
-            format!(
-                "record {lt} in task {tid} comes after the task's only record, a message at [1] (line {})",
-                ended.first.unwrap_or(0)
-            ),
-        ),
-        Some(end) => match &rec.kind {
-            Kind::Action { at, st } if *st != Status::Started && rec.lvl.len() == 1 => {
-                rep.problem(
-                    line,
-                    format!(
-                        "second end of action {} at {lt} (it ended on line {})",
-                        sanitize(at),
-                        end.line
-                    ),
-                )
-            }
-            _ => rep.problem(
+        None => {
+            let first = rep.line(ended.first.unwrap_or(0), line);
+            rep.problem(
                 line,
                 format!(
-                    "record {lt} comes after the end of its action {} ([{}], line {})",
-                    sanitize(&end.at),
-                    end.pos,
-                    end.line
+                    "record {lt} in task {tid} comes after the task's only record, a message at [1] ({first})"
                 ),
-            ),
-        },
+            );
+        }
+        Some(end) => {
+            let ended_on = rep.line(end.line, line);
+            match &rec.kind {
+                Kind::Action { at, st } if *st != Status::Started && rec.lvl.len() == 1 => rep
+                    .problem(
+                        line,
+                        format!(
+                            "second end of action {} at {lt} (it ended on {ended_on})",
+                            sanitize(at)
+                        ),
+                    ),
+                _ => rep.problem(
+                    line,
+                    format!(
+                        "record {lt} comes after the end of its action {} ([{}], {ended_on})",
+                        sanitize(&end.at),
+                        end.pos
+                    ),
+                ),
+            }
+        }
     }
 }
 
 /// Checks one record of an open task; true when it is the end of the task's root action.
-fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record) -> bool {
+fn on_record(rep: &mut Reports, task: &mut TaskState, line: u64, rec: &Record) -> bool {
     let tid = sanitize(&rec.tid);
     let lvl = &rec.lvl;
     let n = lvl.len();
@@ -488,9 +549,10 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
     let mut ids = task.path(&lvl[..n - 1]);
     if ids.len() == n {
         if let Some(first) = task.own_line(ids[n - 1], lvl[n - 1]) {
+            let first = rep.line(first, line);
             rep.problem(
                 line,
-                format!("duplicate task level {lt} in task {tid} (first on line {first})"),
+                format!("duplicate task level {lt} in task {tid} (first on {first})"),
             );
             return false;
         }
@@ -500,20 +562,19 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
         if i == n - 1 && rec.is_end() {
             continue; // a second end: reported below
         }
+        // (An end recorded is an earlier record's: this one's comes below.)
         if let Some(end) = &task.groups[ids[i] as usize].end {
-            if end.line < line {
-                rep.problem(
-                    line,
-                    format!(
-                        "record {lt} comes after the end of its action {} ({}, line {})",
-                        sanitize(&end.at),
-                        level_text_then(&lvl[..i], Some(end.pos)),
-                        end.line
-                    ),
-                );
-                task.after_end.insert(line);
-                break;
-            }
+            rep.problem(
+                line,
+                format!(
+                    "record {lt} comes after the end of its action {} ({}, {})",
+                    sanitize(&end.at),
+                    level_text_then(&lvl[..i], Some(end.pos)),
+                    rep.line(end.line, line)
+                ),
+            );
+            task.after_end.insert(line);
+            break;
         }
     }
     for i in 0..n {
@@ -552,12 +613,10 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
             group.start = Some(Box::new((at.clone(), line)));
         }
     } else if let Some(prev) = &group.end {
+        let ended_on = rep.line(prev.line, line);
         rep.problem(
             line,
-            format!(
-                "second end of action {at_s} at {lt} (it ended on line {})",
-                prev.line
-            ),
+            format!("second end of action {at_s} at {lt} (it ended on {ended_on})"),
         );
     } else {
         group.end = Some(Box::new(End {
@@ -574,9 +633,9 @@ fn on_record(rep: &mut FileReport, task: &mut TaskState, line: u64, rec: &Record
 /// input did. The groups are visited in the order of their prefixes, without recursion.
 /// `filtered` (`--filtered`): the problems that only say a record is missing — a gap, an
 /// end or records without their action's start, an action without its end — are left out.
-fn finish_task(rep: &mut FileReport, tid: &str, task: &TaskState, filtered: bool) {
+fn finish_task(rep: &mut Reports, tid: &str, task: &TaskState, filtered: bool) {
     // A problem that a record below the file's level filter would explain.
-    let missing_record = |rep: &mut FileReport, line: u64, message: String| {
+    let missing_record = |rep: &mut Reports, line: u64, message: String| {
         if !filtered {
             rep.problem(line, message);
         }
@@ -639,10 +698,11 @@ rep,
                 let start_s = sanitize(start_at);
                 if let Some(end) = &g.end {
                     if &end.at != start_at {
+                        let started = rep.line(*start_line, end.line);
                         rep.problem(
                             end.line,
                             format!(
-                                "end of action {} at {} does not match its start {start_s} (line {start_line})",
+                                "end of action {} at {} does not match its start {start_s} ({started})",
                                 sanitize(&end.at),
                                 at_level(end.pos)
                             ),
@@ -654,13 +714,13 @@ rep,
                     ));
                     for (&(_, p), &Slot { first_line: l, .. }) in after {
                         if !task.after_end.contains(&l) {
+                            let ended_on = rep.line(end.line, l);
                             rep.problem(
                                 l,
                                 format!(
-                                    "record at {} is after the end of its action {start_s} ({}, line {})",
+                                    "record at {} is after the end of its action {start_s} ({}, {ended_on})",
                                     at_level(p),
-                                    at_level(end.pos),
-                                    end.line
+                                    at_level(end.pos)
                                 ),
                             );
                         }
@@ -712,112 +772,142 @@ rep,
         );
     }
     if incomplete {
-        rep.incomplete_tasks += 1;
+        // (Counted in the file of its first record, as the task is.)
+        rep.file(task.first_line).incomplete_tasks += 1;
     }
 }
 
-/// Checks one input, filling `rep`, holding at most `max_open` open tasks (see [`Checker`]).
-/// When reading fails, `rep` covers what was read before (the tasks so far checked as if the
-/// input ended there), and the error says how far that is.
-fn check_reader(
-    r: impl Read,
-    rep: &mut FileReport,
+/// Checks the inputs as one log (see [`record::for_each_merged`]), holding at most
+/// `max_open` open tasks (see [`Checker`]): input `(f, r)` is the file of `reps.files[f]`.
+/// Returns the errors that stopped inputs, with the report's index and how far it was read
+/// (its report covers the lines before; the other inputs are read on).
+fn check_inputs<R: Read>(
+    inputs: Vec<(usize, R)>,
+    reps: &mut Reports,
     max_open: usize,
     max_line: u64,
     filtered: bool,
-) -> Result<(), (io::Error, record::ReadSoFar)> {
-    let mut so_far = record::ReadSoFar::default();
+) -> Vec<(usize, io::Error, record::ReadSoFar)> {
     let mut checker = Checker::new(max_open, filtered);
     let max = usize::try_from(max_line).unwrap_or(usize::MAX);
-    let read = record::for_each_line(BufReader::with_capacity(1 << 16, r), max, |chunk| {
-        so_far = chunk.read_so_far();
-        match chunk {
-            Chunk::Long {
+    let (files, readers): (Vec<usize>, Vec<_>) = inputs
+        .into_iter()
+        .map(|(f, r)| (f, BufReader::with_capacity(1 << 16, r)))
+        .unzip();
+    let mut errors = Vec::new();
+    let read = record::for_each_merged(
+        readers,
+        max,
+        |i, chunk| {
+            on_chunk(reps, &mut checker, files[i], chunk, max_line);
+            Ok(())
+        },
+        |i, e, so_far| {
+            errors.push((files[i], e, so_far));
+            Ok(())
+        },
+    );
+    let Ok(()) = read else {
+        unreachable!("neither callback fails");
+    };
+    checker.finish(reps);
+    for rep in &mut reps.files {
+        rep.problems.sort_by_key(|p| p.line);
+    }
+    errors
+}
+
+/// One chunk of the input of `reps.files[file]`.
+fn on_chunk(
+    reps: &mut Reports,
+    checker: &mut Checker,
+    file: usize,
+    chunk: Chunk<'_>,
+    max_line: u64,
+) {
+    let rep = &mut reps.files[file];
+    match chunk {
+        Chunk::Long {
+            no,
+            offset,
+            len,
+            terminated,
+        } => {
+            rep.lines += 1;
+            rep.problem(
                 no,
-                offset,
-                len,
-                terminated,
-            } => {
-                rep.lines += 1;
-                rep.problem(
-                    no,
-                    format!(
-                        "line of {len} bytes, longer than --max-line ({max_line} bytes): not read as a record"
-                    ),
-                );
-                if terminated {
-                    rep.keep = offset + len + 1;
-                } else {
-                    rep.problem(no, "last line has no trailing newline".to_owned());
-                    rep.long_last_line = Some((no, len));
-                }
-            }
-            Chunk::NulTail { no, offset, len } => {
-                rep.problem(
-                    no,
-                    format!(
-                        "NUL tail: {len} zero bytes from offset {offset} to the end (left by a crash)"
-                    ),
-                );
-                rep.nul_tail = Some(NulTail {
-                    line: no,
-                    offset,
-                    bytes: len,
-                });
-            }
-            Chunk::Line {
-                no,
-                offset,
-                bytes,
-                terminated,
-            } => {
-                rep.lines += 1;
-                // (`bytes` stays the whole line: the repair's offsets count the zeros.)
-                let (zeros, record) = record::split_zeros(bytes);
-                if zeros > 0 {
-                    rep.problem(
-                        no,
-                        format!("{zeros} zero bytes at the start of the line (a hole a crash left), skipped"),
-                    );
-                    if record.iter().all(u8::is_ascii_whitespace) && terminated {
-                        rep.keep = offset + bytes.len() as u64 + 1;
-                        return Ok(());
-                    }
-                }
-                let parsed = record::parse(record);
-                if !terminated {
-                    if let Err(ParseError::Json(_)) = parsed {
-                        rep.problem(
-                            no,
-                            format!(
-                                "torn last line: {} bytes without a newline, not JSON",
-                                bytes.len()
-                            ),
-                        );
-                        rep.torn_last_line = Some(Torn {
-                            line: no,
-                            offset,
-                            bytes: bytes.len() as u64,
-                        });
-                        return Ok(());
-                    }
-                    rep.problem(no, "last line has no trailing newline".to_owned());
-                    rep.keep = offset + bytes.len() as u64;
-                    rep.add_newline = true;
-                } else {
-                    rep.keep = offset + bytes.len() as u64 + 1;
-                }
-                match parsed {
-                    Err(e) => rep.problem(no, e.to_string()),
-                    Ok(rec) => checker.record(rep, no, rec),
-                }
+                format!(
+                    "line of {len} bytes, longer than --max-line ({max_line} bytes): not read as a record"
+                ),
+            );
+            if terminated {
+                rep.keep = offset + len + 1;
+            } else {
+                rep.problem(no, "last line has no trailing newline".to_owned());
+                rep.long_last_line = Some((no, len));
             }
         }
-        Ok(())
-    });
-    checker.finish(rep);
-    rep.problems.sort_by_key(|p| p.line);
-    read.map_err(|e| (e, so_far))
+        Chunk::NulTail { no, offset, len } => {
+            rep.problem(
+                no,
+                format!(
+                    "NUL tail: {len} zero bytes from offset {offset} to the end (left by a crash)"
+                ),
+            );
+            rep.nul_tail = Some(NulTail {
+                line: no,
+                offset,
+                bytes: len,
+            });
+        }
+        Chunk::Line {
+            no,
+            offset,
+            bytes,
+            terminated,
+        } => {
+            rep.lines += 1;
+            // (`bytes` stays the whole line: the repair's offsets count the zeros.)
+            let (zeros, record) = record::split_zeros(bytes);
+            if zeros > 0 {
+                rep.problem(
+                    no,
+                    format!("{zeros} zero bytes at the start of the line (a hole a crash left), skipped"),
+                );
+                if record.iter().all(u8::is_ascii_whitespace) && terminated {
+                    rep.keep = offset + bytes.len() as u64 + 1;
+                    return;
+                }
+            }
+            let parsed = record::parse(record);
+            if !terminated {
+                if let Err(ParseError::Json(_)) = parsed {
+                    rep.problem(
+                        no,
+                        format!(
+                            "torn last line: {} bytes without a newline, not JSON",
+                            bytes.len()
+                        ),
+                    );
+                    rep.torn_last_line = Some(Torn {
+                        line: no,
+                        offset,
+                        bytes: bytes.len() as u64,
+                    });
+                    return;
+                }
+                rep.problem(no, "last line has no trailing newline".to_owned());
+                rep.keep = offset + bytes.len() as u64;
+                rep.add_newline = true;
+            } else {
+                rep.keep = offset + bytes.len() as u64 + 1;
+            }
+            match parsed {
+                Err(e) => rep.problem(no, e.to_string()),
+                Ok(rec) => checker.record(reps, loc(file, no), rec),
+            }
+        }
+    }
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -982,8 +1072,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             ));
         }
     }
-    let mut reports = Vec::new();
-    let mut unreadable = false;
+    let mut reps = Reports { files: Vec::new() };
+    let mut inputs = Vec::new();
+    let mut compression = Vec::new();
     for path in &args.files {
         let mut rep = FileReport {
             file: path.display().to_string(),
@@ -995,41 +1086,49 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         } else {
             record::open_lines(path)
         };
-        let (input, compression) = match opened {
-            Ok(opened) => opened,
+        match opened {
+            Ok((input, c)) => {
+                inputs.push((reps.files.len(), input));
+                compression.push(c);
+            }
             Err(e) => {
                 say!(
                     "logxide check: {}: {}",
                     sanitize(&path.display().to_string()),
                     sanitize(&e.to_string())
                 );
-                unreadable = true;
                 rep.error = Some(format!("cannot open: {e}"));
                 rep.unopened = true;
-                reports.push(rep);
-                continue;
             }
-        };
-        if let Err((e, so_far)) = check_reader(
-            input,
-            &mut rep,
-            args.max_open_tasks as usize,
-            args.max_line,
-            args.filtered,
-        ) {
-            // The report of the lines read before the error is printed too.
-            let text = record::read_error_text(&e, compression, so_far);
-            say!(
-                "logxide check: {}: {}",
-                sanitize(&path.display().to_string()),
-                sanitize(&text)
-            );
-            rep.error = Some(text);
-            unreadable = true;
-            reports.push(rep);
-            continue;
         }
-        if let Some(out) = &args.repair {
+        reps.files.push(rep);
+    }
+    // The input of each report, for its compression.
+    let input_of: HashMap<usize, usize> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (f, _))| (*f, i))
+        .collect();
+    let errors = check_inputs(
+        inputs,
+        &mut reps,
+        args.max_open_tasks as usize,
+        args.max_line,
+        args.filtered,
+    );
+    for (f, e, so_far) in errors {
+        // The report of the lines read before the error is printed too.
+        let text = record::read_error_text(&e, compression[input_of[&f]], so_far);
+        say!(
+            "logxide check: {}: {}",
+            sanitize(&reps.files[f].file),
+            sanitize(&text)
+        );
+        reps.files[f].error = Some(text);
+    }
+    let mut unreadable = reps.files.iter().any(|r| r.error.is_some());
+    if let (Some(out), [rep]) = (&args.repair, &mut reps.files[..]) {
+        if rep.error.is_none() {
             let repaired = match rep.long_last_line {
                 Some((no, len)) => Err(format!(
                     "the last line (line {no}, {len} bytes) has no newline and is longer than \
@@ -1037,7 +1136,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                      (raise --max-line to repair it)",
                     args.max_line
                 )),
-                None => repair(path, out, &rep)
+                None => repair(&args.files[0], out, rep)
                     .map_err(|e| format!("cannot write {}: {e}", out.display())),
             };
             match repaired {
@@ -1053,8 +1152,8 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                 }
             }
         }
-        reports.push(rep);
     }
+    let reports = reps.files;
     let problems: u64 = reports.iter().map(|r| r.problem_count).sum();
     let mut out = io::stdout().lock();
     let printed = if args.json {
@@ -1123,10 +1222,24 @@ mod tests {
             .collect()
     }
 
+    /// The report of `text` checked alone.
+    fn check_with(text: &str, max_open: usize, filtered: bool) -> FileReport {
+        let mut reps = one();
+        let input = vec![(0, text.as_bytes())];
+        let errors = check_inputs(input, &mut reps, max_open, 1 << 20, filtered);
+        assert!(errors.is_empty());
+        reps.files.pop().expect("one")
+    }
+
     fn check(text: &str) -> FileReport {
-        let mut rep = FileReport::default();
-        check_reader(text.as_bytes(), &mut rep, 100_000, 1 << 20, false).unwrap();
-        rep
+        check_with(text, 100_000, false)
+    }
+
+    /// The reports of one file.
+    fn one() -> Reports {
+        Reports {
+            files: vec![FileReport::default()],
+        }
     }
 
     const GOOD: &str = r#"{"ts":1.0,"tid":"A","lvl":[1],"mt":"info","msg":"alone"}
@@ -1185,9 +1298,8 @@ mod tests {
     #[test]
     fn filtered_files_miss_records_without_problems() {
         let run = |text: &str, max_open: usize, filtered: bool| {
-            let mut rep = FileReport::default();
-            check_reader(text.as_bytes(), &mut rep, max_open, 1 << 20, filtered).unwrap();
-            rep.problems
+            check_with(text, max_open, filtered)
+                .problems
                 .iter()
                 .map(|p| p.message.split(':').next().unwrap_or("").to_owned())
                 .collect::<Vec<_>>()
@@ -1267,10 +1379,10 @@ mod tests {
     /// remembers the `max_open` that ended last.
     #[test]
     fn checker_holds_a_bounded_number_of_tasks() {
-        let mut rep = FileReport::default();
+        let mut rep = one();
         let mut c = Checker::new(100, false);
         let mut line = 0;
-        let mut rec = |c: &mut Checker, rep: &mut FileReport, text: String| {
+        let mut rec = |c: &mut Checker, rep: &mut Reports, text: String| {
             line += 1;
             c.record(rep, line, record::parse(text.as_bytes()).unwrap());
             assert!(c.open.len() <= 100 && c.ended.len() <= 100);
@@ -1301,12 +1413,12 @@ mod tests {
         }
         // Each O is evicted by the next but 99: a lone message or an ended task evicts none.
         assert_eq!(c.open.len(), 99);
-        assert_eq!(rep.problem_count, 10_000 - 99);
-        assert_eq!(rep.incomplete_tasks, 10_000 - 99);
+        assert_eq!(rep.files[0].problem_count, 10_000 - 99);
+        assert_eq!(rep.files[0].incomplete_tasks, 10_000 - 99);
         c.finish(&mut rep);
         assert!(c.open.is_empty() && c.by_last.is_empty());
-        assert_eq!(rep.tasks, 30_000);
-        assert_eq!(rep.incomplete_tasks, 10_000);
+        assert_eq!(rep.files[0].tasks, 30_000);
+        assert_eq!(rep.files[0].incomplete_tasks, 10_000);
     }
 
     /// A level's every part is a group and a slot: they stay small (the maps a group held
@@ -1315,8 +1427,8 @@ mod tests {
     fn groups_and_slots_are_small() {
         assert_eq!(std::mem::size_of::<Group>(), 16);
         assert_eq!(std::mem::size_of::<Slot>(), 24);
-        let mut rep = FileReport::default();
-        let mut task = TaskState::new(1);
+        let mut rep = one();
+        let mut task = TaskState::new(1, 1);
         let lvl = vec![2; 1000];
         let rec =
             record::parse(format!(r#"{{"ts":1,"tid":"T","lvl":{lvl:?},"mt":"info"}}"#).as_bytes())

@@ -676,53 +676,183 @@ impl Chunk<'_> {
     }
 }
 
-/// Calls `f` with every line of `r` in order, then with the NUL tail if there is one. A
-/// line longer than `max` bytes (without its `\n`, and without a NUL tail) is a
-/// [`Chunk::Long`]: at most `max + 1` bytes of a line are ever held.
-pub fn for_each_line(
-    mut r: impl BufRead,
+/// The lines of an input as [`Chunk`]s, one at a time: every line in order, then the NUL
+/// tail if there is one. A line longer than `max` bytes (without its `\n`, and without a NUL
+/// tail) is a [`Chunk::Long`]: at most `max + 1` bytes of a line are ever held.
+pub struct Lines<R> {
+    r: R,
     max: usize,
-    mut f: impl FnMut(Chunk<'_>) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut no = 0u64;
-    let mut offset = 0u64;
-    loop {
-        let got = read_line(&mut r, &mut buf, max)?;
-        if got.taken == 0 {
-            return Ok(());
+    buf: Vec<u8>,
+    no: u64,
+    offset: u64,
+    /// The NUL tail after the line last given (`no`, `offset`, `len`), given next.
+    nul: Option<(u64, u64, u64)>,
+}
+
+impl<R: BufRead> Lines<R> {
+    /// The lines of `r`, each of at most `max` bytes held.
+    pub fn new(r: R, max: usize) -> Self {
+        Lines {
+            r,
+            max,
+            buf: Vec::with_capacity(4096),
+            no: 0,
+            offset: 0,
+            nul: None,
         }
-        no += 1;
-        let start = offset;
-        offset += got.taken;
+    }
+
+    /// The next chunk; `None` at the end of the input.
+    ///
+    /// # Errors
+    /// The input's read errors.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk<'_>>> {
+        if let Some((no, offset, len)) = self.nul.take() {
+            return Ok(Some(Chunk::NulTail { no, offset, len }));
+        }
+        let got = read_line(&mut self.r, &mut self.buf, self.max)?;
+        if got.taken == 0 {
+            return Ok(None);
+        }
+        self.no += 1;
+        let (no, start) = (self.no, self.offset);
+        self.offset += got.taken;
         let nuls = if got.terminated {
             0
         } else {
             got.trailing_zeros
         };
         let len = got.len() - nuls;
-        if len > max as u64 {
-            f(Chunk::Long {
+        if nuls > 0 {
+            self.nul = Some((no, start + len, nuls));
+        }
+        if len > self.max as u64 {
+            return Ok(Some(Chunk::Long {
                 no,
                 offset: start,
                 len,
                 terminated: got.terminated,
-            })?;
-        } else if len > 0 || got.terminated {
-            f(Chunk::Line {
+            }));
+        }
+        if len > 0 || got.terminated {
+            return Ok(Some(Chunk::Line {
                 no,
                 offset: start,
-                bytes: &buf[..len as usize],
+                bytes: &self.buf[..len as usize],
                 terminated: got.terminated,
-            })?;
+            }));
         }
-        if nuls > 0 {
-            f(Chunk::NulTail {
+        // (Nothing but zeros, no `\n`: the NUL tail alone.)
+        let (no, offset, len) = self.nul.take().expect("zeros were taken");
+        Ok(Some(Chunk::NulTail { no, offset, len }))
+    }
+}
+
+/// Calls `f` with every line of `r` in order, then with the NUL tail if there is one (see
+/// [`Lines`]).
+#[cfg(test)]
+pub fn for_each_line(
+    r: impl BufRead,
+    max: usize,
+    mut f: impl FnMut(Chunk<'_>) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut lines = Lines::new(r, max);
+    while let Some(chunk) = lines.next_chunk()? {
+        f(chunk)?;
+    }
+    Ok(())
+}
+
+/// One input of [`for_each_merged`].
+struct Merged<R> {
+    lines: Lines<R>,
+    /// Its next record line, not given yet: its `ts`, and the chunk's fields (its bytes are
+    /// the start of `lines.buf`).
+    held: Option<(f64, u64, u64, usize, bool)>,
+    so_far: ReadSoFar,
+    done: bool,
+}
+
+/// Calls `f` with the chunks of several inputs read as one log: each input's chunks in their
+/// order, and of the record lines of all, the one with the earliest `ts` next (the first
+/// input given on a tie), so that a task whose records are in several inputs (a rotated set
+/// in any order; two processes continuing one task) has them in the order they were written.
+/// Chunks that are not records (no `ts`) are given as they are read, the input read ahead by
+/// one record. `f` gets the input's index; `failed` the error that stopped an input and how
+/// far it was read (the others are read on). A single input is read as [`for_each_line`]
+/// reads it.
+///
+/// # Errors
+/// The first error of `f` or `failed`, which stops everything.
+pub fn for_each_merged<R: BufRead>(
+    inputs: Vec<R>,
+    max: usize,
+    mut f: impl FnMut(usize, Chunk<'_>) -> io::Result<()>,
+    mut failed: impl FnMut(usize, io::Error, ReadSoFar) -> io::Result<()>,
+) -> io::Result<()> {
+    let many = inputs.len() > 1;
+    let mut all: Vec<Merged<R>> = inputs
+        .into_iter()
+        .map(|r| Merged {
+            lines: Lines::new(r, max),
+            held: None,
+            so_far: ReadSoFar::default(),
+            done: false,
+        })
+        .collect();
+    loop {
+        for (i, m) in all.iter_mut().enumerate() {
+            while !m.done && m.held.is_none() {
+                let chunk = match m.lines.next_chunk() {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => {
+                        m.done = true;
+                        break;
+                    }
+                    Err(e) => {
+                        m.done = true;
+                        failed(i, e, m.so_far)?;
+                        break;
+                    }
+                };
+                m.so_far = chunk.read_so_far();
+                if let Chunk::Line {
+                    no,
+                    offset,
+                    bytes,
+                    terminated,
+                } = chunk
+                {
+                    // (Of one input, the order is the input's: no need to know a time.)
+                    if many {
+                        if let Ok(rec) = parse(split_zeros(bytes).1) {
+                            m.held = Some((rec.ts, no, offset, bytes.len(), terminated));
+                            break;
+                        }
+                    }
+                }
+                f(i, chunk)?;
+            }
+        }
+        let next = all
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.held.map(|h| (h.0, i)))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let Some((_, i)) = next else {
+            return Ok(());
+        };
+        let m = &mut all[i];
+        let (_, no, offset, len, terminated) = m.held.take().expect("found");
+        f(
+            i,
+            Chunk::Line {
                 no,
-                offset: start + len,
-                len: nuls,
-            })?;
-        }
+                offset,
+                bytes: &m.lines.buf[..len],
+                terminated,
+            },
+        )?;
     }
 }
 

@@ -76,6 +76,12 @@ lines that are not records are shown as `! line N: not a record: ...`; zero byte
 a line (a hole a crash left) are skipped, with a line saying so. Control characters in the\n\
 file are shown escaped (\\x1b, \\n, \\u{2028}), never sent to the terminal. Rotated files compressed\n\
 with gzip or zstd (app.<stamp>.log.gz, .zst) are decompressed.\n\n\
+Several FILEs are read as one log, so that a task may begin in one and go on in another (a rotated\n\
+set, given in any order; the files of processes that continue each other's tasks): a task's\n\
+records from all of them make one tree, the records taken in the order of their ts (each file's\n\
+in its own order, the first FILE given on a tie); a line that is not a record is shown as\n\
+`! FILE: line N: ...`. With --follow, each file's lines are printed as they come, under a\n\
+`==> FILE <==` line.\n\n\
 --follow prints the whole file first, then every complete line appended, with its task id.\n\
 With --action, a task's lines are held until it contains that action (then printed, and its\n\
 later lines as they come, until its root action ends; a record of the action outside --since or\n\
@@ -459,6 +465,11 @@ struct Viewer<'a> {
     index: HashMap<String, u64>,
     /// Bytes of the lines kept.
     kept: u64,
+    /// The names of the files read together (escaped): when several are given, the notes
+    /// about their lines name them.
+    names: Vec<String>,
+    /// The file whose chunk is being read (in `names`).
+    file: usize,
 }
 
 /// A task in the queue: its record lines as read (parsed again when it is printed: a parsed
@@ -526,6 +537,17 @@ impl<'a> Viewer<'a> {
             base: 0,
             index: HashMap::new(),
             kept: 0,
+            names: Vec::new(),
+            file: 0,
+        }
+    }
+
+    /// A note about a line (`! line N: …`) of the file being read: `! FILE: line N: …` when
+    /// several are read together.
+    fn named(&self, text: String) -> String {
+        match (self.names.get(self.file), text.strip_prefix("! ")) {
+            (Some(name), Some(rest)) if self.args.files.len() > 1 => format!("! {name}: {rest}"),
+            _ => text,
         }
     }
 
@@ -580,7 +602,7 @@ impl<'a> Viewer<'a> {
                 }
             }
             Err(_) => {
-                self.push(Item::Note(bad_line(no, bytes)));
+                self.push(Item::Note(self.named(bad_line(no, bytes))));
             }
         }
         if self.kept > self.budget {
@@ -591,7 +613,7 @@ impl<'a> Viewer<'a> {
 
     /// A line about the input (not a record), in its place among the tasks.
     fn note(&mut self, out: &mut dyn Write, err: &mut dyn Write, text: String) -> io::Result<()> {
-        self.push(Item::Note(text));
+        self.push(Item::Note(self.named(text)));
         if self.kept > self.budget {
             self.spill(out, err)?;
         }
@@ -660,50 +682,57 @@ impl<'a> Viewer<'a> {
     }
 }
 
-/// Why reading an input stopped: its own error (decompressing, reading) or the output's.
-enum ViewError {
-    Input(io::Error),
-    Output(io::Error),
-}
-
-/// Reads `input` and prints its tasks as trees in the order they first appear (see
-/// [`Viewer`]). On an input error, what was read before it is printed, then the error is
-/// returned with the number of bytes and complete lines read.
-fn view_all(
-    input: impl Read,
+/// Reads the inputs as one log (see [`record::for_each_merged`]) and prints its tasks as
+/// trees in the order they first appear (see [`Viewer`]); `names`: the inputs' names (escaped),
+/// for the notes about their lines when there are several. Returns the errors that stopped
+/// inputs, with the input's index and how far it was read (what was read before is printed;
+/// the other inputs are read on), or the output's error.
+fn view_all<R: Read>(
+    inputs: Vec<R>,
+    names: Vec<String>,
     args: &ViewArgs,
     p: Paint,
     budget: u64,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Result<(), (ViewError, record::ReadSoFar)> {
+) -> Result<Vec<(usize, io::Error, record::ReadSoFar)>, io::Error> {
     let mut v = Viewer::new(args, p, budget);
+    v.names = names;
     let mut output_err = None;
-    let mut so_far = record::ReadSoFar::default();
+    let mut errors = Vec::new();
     let max = args.max_line();
-    let read = record::for_each_line(BufReader::with_capacity(1 << 16, input), max, |chunk| {
-        so_far = chunk.read_so_far();
-        let res = match chunk {
-            Chunk::Line { no, bytes, .. } => v.line(out, err, no, bytes),
-            Chunk::Long { no, len, .. } => v.note(out, err, long_line(no, len, args.max_line)),
-            Chunk::NulTail { no, len, .. } => v.note(out, err, nul_line(no, len)),
-        };
-        res.map_err(|e| {
-            output_err = Some(e);
-            io::Error::other("output failed")
-        })
-    });
-    let input_err = match (read, output_err) {
-        (_, Some(e)) => return Err((ViewError::Output(e), so_far)),
-        (Ok(()), None) => None,
-        (Err(e), None) => Some(e),
-    };
-    v.finish(out, err)
-        .map_err(|e| (ViewError::Output(e), so_far))?;
-    match input_err {
-        None => Ok(()),
-        Some(e) => Err((ViewError::Input(e), so_far)),
+    let readers = inputs
+        .into_iter()
+        .map(|r| BufReader::with_capacity(1 << 16, r))
+        .collect();
+    let read = record::for_each_merged(
+        readers,
+        max,
+        |i, chunk| {
+            v.file = i;
+            let res = match chunk {
+                Chunk::Line { no, bytes, .. } => v.line(out, err, no, bytes),
+                Chunk::Long { no, len, .. } => v.note(out, err, long_line(no, len, args.max_line)),
+                Chunk::NulTail { no, len, .. } => v.note(out, err, nul_line(no, len)),
+            };
+            res.map_err(|e| {
+                output_err = Some(e);
+                io::Error::other("output failed")
+            })
+        },
+        |i, e, so_far| {
+            errors.push((i, e, so_far));
+            Ok(())
+        },
+    );
+    if let Some(e) = output_err {
+        return Err(e);
     }
+    let Ok(()) = read else {
+        unreachable!("only the output fails");
+    };
+    v.finish(out, err)?;
+    Ok(errors)
 }
 
 /// Prints records one by one as they arrive (`--follow`).
@@ -1353,20 +1382,15 @@ pub fn run(args: &ViewArgs) -> ExitCode {
         follow(args, p, &mut out)
     } else {
         let mut code = ExitCode::SUCCESS;
-        let many = args.files.len() > 1;
-        let mut res = Ok(());
-        // Whether a file's header was printed (the next one is separated from it).
-        let mut headed = false;
+        let (mut inputs, mut names, mut compression) = (Vec::new(), Vec::new(), Vec::new());
         for path in &args.files {
             let name = &path.display().to_string();
-            let (input, compression): (Box<dyn Read>, _) = if is_stdin(path) {
+            let (input, c): (Box<dyn Read>, _) = if is_stdin(path) {
                 (Box::new(io::stdin().lock()), None)
             } else {
                 match record::open_lines(path) {
                     Ok(opened) => opened,
                     Err(e) => {
-                        // (No header: nothing of the file is shown, as tail does.)
-                        let _ = out.flush();
                         say!(
                             "logxide view: {}: {}",
                             sanitize(name),
@@ -1377,38 +1401,34 @@ pub fn run(args: &ViewArgs) -> ExitCode {
                     }
                 }
             };
-            if many {
-                let sep = if headed { "\n" } else { "" };
-                headed = true;
-                if let Err(e) = writeln!(out, "{sep}==> {} <==", sanitize(name)) {
-                    res = Err(e);
-                    break;
-                }
-            }
-            let budget = args.max_buffer;
-            let r = view_all(input, args, p, budget, &mut out, &mut io::stderr());
-            match r {
-                Ok(()) => {}
-                Err((ViewError::Output(e), _)) => {
-                    res = Err(e);
-                    break;
-                }
-                Err((ViewError::Input(e), so_far)) => {
-                    // What was read before the error is printed above the message.
-                    if let Err(e) = out.flush() {
-                        res = Err(e);
-                        break;
-                    }
+            inputs.push(input);
+            names.push(sanitize(name).into_owned());
+            compression.push(c);
+        }
+        let budget = args.max_buffer;
+        match view_all(
+            inputs,
+            names.clone(),
+            args,
+            p,
+            budget,
+            &mut out,
+            &mut io::stderr(),
+        ) {
+            Err(e) => Err(e),
+            Ok(errors) => out.flush().map(|()| {
+                // What was read before an error is printed above the message.
+                for (i, e, so_far) in errors {
                     say!(
                         "logxide view: {}: {}",
-                        sanitize(name),
-                        sanitize(&record::read_error_text(&e, compression, so_far))
+                        names[i],
+                        sanitize(&record::read_error_text(&e, compression[i], so_far))
                     );
                     code = ExitCode::from(2);
                 }
-            }
+                code
+            }),
         }
-        res.map(|()| code)
     };
     match res.and_then(|code| out.flush().map(|()| code)) {
         Ok(code) => code,
@@ -1496,9 +1516,20 @@ mod tests {
     /// What view prints on stdout and on stderr.
     fn streamed_with_notices(input: &[u8], args: &ViewArgs, budget: u64) -> (Vec<u8>, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        if view_all(input, args, Paint(false), budget, &mut out, &mut err).is_err() {
-            panic!("view_all failed");
-        }
+        let names = vec!["f".to_owned()];
+        let done = view_all(
+            vec![input],
+            names,
+            args,
+            Paint(false),
+            budget,
+            &mut out,
+            &mut err,
+        );
+        assert!(
+            done.is_ok_and(|errors| errors.is_empty()),
+            "view_all failed"
+        );
         (out, String::from_utf8(err).unwrap())
     }
 

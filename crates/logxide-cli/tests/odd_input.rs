@@ -397,7 +397,7 @@ fn view_reads_a_file_whose_name_is_not_utf8() {
     let name = std::ffi::OsStr::from_bytes(b"bad\xff.log");
     std::fs::write(
         dir.path().join(name),
-        b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"x\"}\n",
+        b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"x\"}\nbad\n",
     )
     .unwrap();
     std::fs::write(dir.path().join("g.log"), b"").unwrap();
@@ -411,7 +411,8 @@ fn view_reads_a_file_whose_name_is_not_utf8() {
     assert_eq!(text(&out.stderr), "");
     assert_eq!(
         text(&out.stdout),
-        "==> bad\u{fffd}.log <==\nA 1970-01-01T00:00:01.000000Z\n\u{2514}\u{2500} info: x\n\n==> g.log <==\n"
+        "A 1970-01-01T00:00:01.000000Z\n\u{2514}\u{2500} info: x\n\
+         ! bad\u{fffd}.log: line 2: not a record: bad\n"
     );
     assert_eq!(out.status.code(), Some(0));
 }
@@ -456,16 +457,15 @@ fn a_closed_stderr_is_no_panic() {
         run_with_stderr_gone(&["view", "--color", "never", "-", missing], rec),
         (
             Some(2),
-            "==> - <==\nA 1970-01-01T00:00:01.000000Z\n└─ info: hi\n".to_owned()
+            "A 1970-01-01T00:00:01.000000Z\n└─ info: hi\n".to_owned()
         )
     );
 }
 
-/// Of several FILEs, a file that cannot be opened gets no `==> FILE <==` header (a header
-/// with nothing under it, its error on stderr), as `tail` does; the others are separated
-/// as before.
+/// Of several FILEs, a file that cannot be opened is said so on stderr (exit 2), the others
+/// are read (as one log).
 #[test]
-fn view_heads_only_the_files_it_opens() {
+fn view_reads_the_files_it_opens() {
     let dir = tempfile::tempdir().unwrap();
     let rec = |tid: &str| format!("{{\"ts\":1,\"tid\":\"{tid}\",\"lvl\":[1],\"mt\":\"info\"}}\n");
     std::fs::write(dir.path().join("a.log"), rec("A")).unwrap();
@@ -484,8 +484,7 @@ fn view_heads_only_the_files_it_opens() {
     );
     assert_eq!(
         text(&out.stdout),
-        "==> a.log <==\nA 1970-01-01T00:00:01.000000Z\n└─ info\n\n\
-         ==> b.log <==\nB 1970-01-01T00:00:01.000000Z\n└─ info\n"
+        "A 1970-01-01T00:00:01.000000Z\n└─ info\nB 1970-01-01T00:00:01.000000Z\n└─ info\n"
     );
     assert_eq!(
         text(&out.stderr),
