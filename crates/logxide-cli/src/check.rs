@@ -40,7 +40,8 @@ rotated set, given in any order; the files of processes that continue each other
 records of all are taken in the order of their ts (each file's in its own order, the first\n\
 FILE given on a tie). A task is counted in the file of its first record, each record and problem\n\
 in its own file; a problem naming a line of another file says which (\"line N of FILE\");\n\
---max-open-tasks counts the tasks of all files.\n\n\
+--max-open-tasks counts the tasks of all files. A file given twice (or a link to it) is a usage\n\
+error.\n\n\
 Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors or unreadable files.\n\
 A file unreadable part way (a truncated or corrupt .gz or .zst) is reported for the lines read\n\
 before the error, then the error: exit 2."
@@ -1043,6 +1044,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let stdin = |f: &&PathBuf| f.as_os_str() == "-";
     if args.files.iter().filter(stdin).count() > 1 {
         return usage_error("`-` (standard input) may be given once: it can be read only once");
+    }
+    if let Some(f) = record::repeated_file(&args.files) {
+        return usage_error(&record::repeated_file_text(f));
     }
     if let Some(out) = &args.repair {
         if args.files.len() != 1 {

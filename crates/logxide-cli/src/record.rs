@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use logxide::encode::calendar::{civil_from_days, days_from_civil};
 use logxide::encode::Format;
@@ -494,6 +494,37 @@ fn at_end_past_zeros(r: &mut impl BufRead) -> io::Result<bool> {
         r.consume(n);
         zeros += n as u64;
     }
+}
+
+/// The first of `files` that is a file named before it (under another name, or a hard link:
+/// the same device and inode; elsewhere the same path once resolved). Several files are read
+/// as one log, so its records would be read twice. `-` and files that cannot be looked at
+/// (reported when they are opened) are left out.
+pub fn repeated_file(files: &[PathBuf]) -> Option<&PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    files
+        .iter()
+        .filter(|f| f.as_os_str() != "-")
+        .find(|f| file_key(f).is_some_and(|key| !seen.insert(key)))
+}
+
+#[cfg(unix)]
+fn file_key(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_key(path: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(path).ok()
+}
+
+/// The usage error of [`repeated_file`] `f`.
+pub fn repeated_file_text(f: &Path) -> String {
+    format!(
+        "{} is given twice: the files are read as one log, its records would be read twice",
+        sanitize(&f.display().to_string())
+    )
 }
 
 /// How far an input was read: its complete lines and their bytes (decompressed).

@@ -80,8 +80,8 @@ Several FILEs are read as one log, so that a task may begin in one and go on in 
 set, given in any order; the files of processes that continue each other's tasks): a task's\n\
 records from all of them make one tree, the records taken in the order of their ts (each file's\n\
 in its own order, the first FILE given on a tie); a line that is not a record is shown as\n\
-`! FILE: line N: ...`. With --follow, each file's lines are printed as they come, under a\n\
-`==> FILE <==` line.\n\n\
+`! FILE: line N: ...`; a file given twice (or a link to it) is a usage error. With --follow,\n\
+each file's lines are printed as they come, under a `==> FILE <==` line.\n\n\
 --follow prints the whole file first, then every complete line appended, with its task id.\n\
 With --action, a task's lines are held until it contains that action (then printed, and its\n\
 later lines as they come, until its root action ends; a record of the action outside --since or\n\
@@ -1364,6 +1364,10 @@ pub fn run(args: &ViewArgs) -> ExitCode {
     }
     if args.files.iter().filter(|f| is_stdin(f)).count() > 1 {
         say!("logxide view: `-` (standard input) may be given once: it can be read only once");
+        return ExitCode::from(2);
+    }
+    if let Some(f) = record::repeated_file(&args.files) {
+        say!("logxide view: {}", record::repeated_file_text(f));
         return ExitCode::from(2);
     }
     if let (Some(since), Some(until)) = (args.since, args.until) {

@@ -138,3 +138,30 @@ fn view_reads_several_files_as_one_log() {
         )
     );
 }
+
+/// The same file given twice (under two names, or a hard link) is a usage error: the files
+/// are one log, so its records would be read twice, each a duplicate of itself.
+#[test]
+fn the_same_file_twice_is_a_usage_error() {
+    let dir = files();
+    std::fs::hard_link(dir.path().join("old.log"), dir.path().join("link.log")).unwrap();
+    for (args, name) in [
+        (&["old.log", "new.log", "./old.log"][..], "./old.log"),
+        (&["link.log", "old.log"], "old.log"),
+    ] {
+        let message = format!(
+            "{name} is given twice: the files are read as one log, its records would be read twice"
+        );
+        for cmd in ["view", "check"] {
+            let mut all = vec![cmd];
+            all.extend_from_slice(args);
+            let out = logxide_in(dir.path(), &all);
+            assert_eq!(out.status.code(), Some(2), "{all:?}");
+            assert_eq!(text(&out.stdout), "", "{all:?}");
+            let err = text(&out.stderr);
+            assert!(err.contains(&message), "{all:?}: {err}");
+        }
+    }
+    let out = logxide_in(dir.path(), &["view", "--follow", "old.log", "old.log"]);
+    assert_eq!(out.status.code(), Some(2));
+}
