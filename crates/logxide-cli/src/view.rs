@@ -88,8 +88,8 @@ later lines as they come, until its root action ends; a record of the action out
 --until counts too) or its root action ends without it (then forgotten); a lone message is\n\
 never held. Past --max-buffer of held lines and remembered tasks, the oldest are dropped (held\n\
 tasks by their first line, remembered ones by their latest), with a message on stderr.\n\n\
-Exit status: 0, or 2 when a file cannot be read; a file unreadable part way (a truncated or\n\
-corrupt .gz or .zst) has the tasks read before the error shown, then the error."
+Exit status: 0, or 2 on a usage error or when a file cannot be read; a file unreadable part way\n\
+(a truncated or corrupt .gz or .zst) has the tasks read before the error shown, then the error."
 )]
 pub struct ViewArgs {
     /// Files to show (gzip and zstd files, known by their first bytes, are decompressed; `-`:
@@ -1349,7 +1349,7 @@ fn color_enabled(
     }
 }
 
-/// Runs `logxide view`: 0, or 2 when an input cannot be read.
+/// Runs `logxide view`: 0, or 2 on a usage error or when an input cannot be read.
 pub fn run(args: &ViewArgs) -> ExitCode {
     let color = color_enabled(
         args.color,

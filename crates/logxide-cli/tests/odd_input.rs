@@ -509,3 +509,20 @@ fn negative_unix_seconds_are_times() {
         )
     );
 }
+
+/// `view`'s help says what its exit status 2 means: a usage error too (`--since` after
+/// `--until`, `-` twice, a file twice, clap's), not only a file that cannot be read.
+#[test]
+fn view_help_names_every_exit_status() {
+    let (code, _, _) = run(b"", &["view", "--since", "5", "--until", "4"]);
+    assert_eq!(code, Some(2));
+    let (code, help, _) = run(b"", &["view", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        help.contains(
+            "Exit status: 0, or 2 on a usage error or when a file cannot be read; a file \
+             unreadable part way"
+        ),
+        "{help}"
+    );
+}
