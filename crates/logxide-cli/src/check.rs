@@ -164,39 +164,53 @@ impl FileReport {
 }
 
 /// The reports of the files checked together (read as one log), and the locations of their
-/// lines: a line's location is `file << FILE_SHIFT | its number` (of the first file, its
-/// number), so that a task's records and problems may be in any of the files.
+/// lines: a line's location is its file's index in the high bits and its number in the low
+/// `shift` bits, as many as the files leave (all 64 of one file: its line numbers), so that a
+/// task's records and problems may be in any of the files.
 struct Reports {
     files: Vec<FileReport>,
-}
-
-/// Bits of a location for the line number (a file of up to 2^40 lines).
-const FILE_SHIFT: u32 = 40;
-
-/// The location of line `no` of file `file` (see [`Reports`]).
-fn loc(file: usize, no: u64) -> u64 {
-    ((file as u64) << FILE_SHIFT) | no
+    /// Bits of a location for the line number.
+    shift: u32,
 }
 
 impl Reports {
+    fn new(files: Vec<FileReport>) -> Self {
+        // (The bits the largest index needs are left out: none for one file.)
+        let shift = (files.len().saturating_sub(1) as u64).leading_zeros();
+        Reports { files, shift }
+    }
+
+    /// The location of line `no` of file `file`.
+    fn loc(&self, file: usize, no: u64) -> u64 {
+        (file as u64).checked_shl(self.shift).unwrap_or(0) | no
+    }
+
+    /// The file and line number of location `at`.
+    fn split(&self, at: u64) -> (usize, u64) {
+        let file = at.checked_shr(self.shift).unwrap_or(0);
+        let no = at & u64::MAX.checked_shr(64 - self.shift).unwrap_or(0);
+        (file as usize, no)
+    }
+
     /// The report of the file of location `at`.
     fn file(&mut self, at: u64) -> &mut FileReport {
-        &mut self.files[(at >> FILE_SHIFT) as usize]
+        let file = self.split(at).0;
+        &mut self.files[file]
     }
 
     /// A problem at location `at`.
     fn problem(&mut self, at: u64, message: String) {
-        self.file(at).problem(at & ((1 << FILE_SHIFT) - 1), message);
+        let (file, no) = self.split(at);
+        self.files[file].problem(no, message);
     }
 
     /// Location `at` in a problem at `here`: `line N`, or `line N of FILE` in another file.
     fn line(&self, at: u64, here: u64) -> String {
-        let no = at & ((1 << FILE_SHIFT) - 1);
-        if at >> FILE_SHIFT == here >> FILE_SHIFT {
+        let (file, no) = self.split(at);
+        if file == self.split(here).0 {
             format!("line {no}")
         } else {
-            let file = &self.files[(at >> FILE_SHIFT) as usize].file;
-            format!("line {no} of {}", sanitize(file))
+            format!("line {no} of {}", sanitize(&self.files[file].file))
         }
     }
 }
@@ -905,7 +919,10 @@ fn on_chunk(
             }
             match parsed {
                 Err(e) => rep.problem(no, e.to_string()),
-                Ok(rec) => checker.record(reps, loc(file, no), rec),
+                Ok(rec) => {
+                    let at = reps.loc(file, no);
+                    checker.record(reps, at, rec);
+                }
             }
         }
     }
@@ -1076,7 +1093,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             ));
         }
     }
-    let mut reps = Reports { files: Vec::new() };
+    let mut files = Vec::new();
     let mut inputs = Vec::new();
     let mut compression = Vec::new();
     for path in &args.files {
@@ -1092,7 +1109,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         };
         match opened {
             Ok((input, c)) => {
-                inputs.push((reps.files.len(), input));
+                inputs.push((files.len(), input));
                 compression.push(c);
             }
             Err(e) => {
@@ -1105,8 +1122,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                 rep.unopened = true;
             }
         }
-        reps.files.push(rep);
+        files.push(rep);
     }
+    let mut reps = Reports::new(files);
     // The input of each report, for its compression.
     let input_of: HashMap<usize, usize> = inputs
         .iter()
@@ -1241,9 +1259,7 @@ mod tests {
 
     /// The reports of one file.
     fn one() -> Reports {
-        Reports {
-            files: vec![FileReport::default()],
-        }
+        Reports::new(vec![FileReport::default()])
     }
 
     const GOOD: &str = r#"{"ts":1.0,"tid":"A","lvl":[1],"mt":"info","msg":"alone"}
@@ -1253,6 +1269,34 @@ mod tests {
 {"ts":1.3,"tid":"B","lvl":[3,2],"at":"db","st":"succeeded","dur":0.1}
 {"ts":1.5,"tid":"B","lvl":[4],"at":"http","st":"failed","exc":"E","reason":"boom"}
 "#;
+
+    /// A location keeps its file and line: one file's line numbers use all 64 bits, several
+    /// files' leave the bits of the largest index.
+    #[test]
+    fn locations_keep_file_and_line() {
+        let reports = |n: usize| {
+            Reports::new(
+                (0..n)
+                    .map(|i| FileReport {
+                        file: format!("f{i}"),
+                        ..FileReport::default()
+                    })
+                    .collect(),
+            )
+        };
+        let one = reports(1);
+        assert_eq!(one.shift, 64);
+        assert_eq!(one.split(one.loc(0, u64::MAX)), (0, u64::MAX));
+        assert_eq!(one.line(7, 9), "line 7");
+        let two = reports(2);
+        assert_eq!(two.shift, 63);
+        assert_eq!(two.split(two.loc(1, (1 << 63) - 1)), (1, (1 << 63) - 1));
+        let many = reports(70_000);
+        assert_eq!(many.shift, 64 - 17);
+        let (a, b) = (many.loc(69_999, 5), many.loc(3, 5));
+        assert_eq!((many.split(a), many.split(b)), ((69_999, 5), (3, 5)));
+        assert_eq!(many.line(a, b), "line 5 of f69999");
+    }
 
     /// `dur` is an action end's (the library writes it there only, from a clock that
     /// never goes back): on a start or a message, or negative, it is a problem (view shows
