@@ -1218,12 +1218,28 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
     if args.files.iter().any(|f| is_stdin(f)) {
         let mut stdin = io::stdin().lock();
         let (mut no, mut buf) = (0, Vec::new());
+        let mut so_far = record::ReadSoFar::default();
         loop {
-            let got = record::read_line(&mut stdin, &mut buf, args.max_line())?;
+            let got = match record::read_line(&mut stdin, &mut buf, args.max_line()) {
+                Ok(got) => got,
+                Err(e) => {
+                    // The input's error, not the output's: named, with how far it was read.
+                    out.flush()?;
+                    say!(
+                        "logxide view: -: {}",
+                        sanitize(&record::read_error_text(&e, None, so_far))
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            };
             if got.taken == 0 {
                 return Ok(ExitCode::SUCCESS);
             }
             no += 1;
+            so_far = record::ReadSoFar {
+                lines: no,
+                bytes: so_far.bytes + got.taken,
+            };
             if got.len() > args.max_line {
                 let text = long_line(no, got.len(), args.max_line);
                 writeln!(out, "{}", p.wrap(YELLOW, &text))?;

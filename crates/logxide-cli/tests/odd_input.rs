@@ -526,3 +526,29 @@ fn view_help_names_every_exit_status() {
         "{help}"
     );
 }
+
+/// A standard input that cannot be read (here a directory) is named in the error with
+/// `--follow` as without it: `logxide view: Is a directory (os error 21)` said neither what
+/// could not be read nor how far, as the output's own errors are said.
+#[cfg(unix)]
+#[test]
+fn follow_names_a_stdin_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for follow in [false, true] {
+        let mut args = vec!["view", "-"];
+        if follow {
+            args.insert(1, "--follow");
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_logxide"))
+            .args(&args)
+            .stdin(std::fs::File::open(dir.path()).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            text(&out.stderr),
+            "logxide view: -: read error after 0 lines (0 bytes): Is a directory (os error 21)\n",
+            "{args:?}"
+        );
+    }
+}
