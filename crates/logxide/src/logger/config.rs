@@ -1220,7 +1220,11 @@ impl LoggerBuilder {
     /// hook runs (default on; applies to [`init`](Self::init)). Off in a later `init`, the
     /// hook an earlier one installed stops logging (it only runs the previous hook). An
     /// `init` made while its thread unwinds a panic (in a `Drop`) cannot install the hook
-    /// (the standard library refuses to change it then): the next `init` does.
+    /// (the standard library refuses to change it then): the next `init` does. It is
+    /// installed once per process and never removed: a hook set with `std::panic::set_hook`
+    /// after `init` stays in place through later `init`s and [`shutdown`](crate::logger::shutdown)
+    /// — chaining to the hook it replaced keeps panics logged; not chaining turns logxide's
+    /// off for good.
     ///
     /// ```
     /// let mem = logxide::sink::MemorySink::new();

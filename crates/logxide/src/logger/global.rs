@@ -7,6 +7,13 @@
 //! - A panic: the hook installed by `init` (unless turned off) logs the panic at critical and
 //!   flushes, then runs the previous hook. Actions being unwound write their `failed` records
 //!   as their guards drop; the guard in `main` drains them.
+//! - The panic hook is installed once per process (by the first `init` with it on, outside
+//!   a panic), chaining to the hook found then, and never taken back: no later `init`,
+//!   guard drop or [`shutdown`] calls `take_hook` or `set_hook`, so a hook the application
+//!   sets after `init` stays the process's hook. One that chains to the hook it replaces
+//!   (`take_hook`, then calls it) keeps panics logged, once; one that does not replaces
+//!   logxide's for good (`set_hook` drops it), and no later `init` installs it again (that
+//!   would log twice under a hook that chains).
 //! - `std::process::exit` runs no destructors: call [`shutdown`] (or drop the guard) first,
 //!   or records still queued are lost with the process.
 //! - Signals: SIGTERM and SIGINT kill the process without running destructors unless
@@ -855,7 +862,8 @@ impl Drop for SyncMode {
 
 /// Installs the panic hook, once — but not from a thread unwinding a panic (an `init` in a
 /// `Drop`), where `take_hook` and `set_hook` panic, which aborts the process: the next
-/// `init` outside a panic installs it.
+/// `init` outside a panic installs it. Never again after that, and never uninstalled: the
+/// hook in place may be the application's, set after `init` (see the module docs).
 fn install_panic_hook() {
     if std::thread::panicking() {
         return;
