@@ -823,8 +823,11 @@ where
             let written =
                 self.with_logger(|logger| logger.log_in(parent, self.id.0, level, msg, fields));
             if written.is_none() {
-                // No global logger: counted and reported as the macros' records are.
-                crate::logger::__global_log(level, msg, |_| {});
+                // No global logger: counted and reported as the macros' records are — here,
+                // not by logging it through the macros, which would look for the logger
+                // again and could find one an `init` installed meanwhile: it would get the
+                // message without the event's fields, neither written whole nor discarded.
+                crate::logger::discarded(1);
             }
         };
         match &formatted {

@@ -455,8 +455,11 @@ pub fn __global_log_message(
 }
 
 /// Counts `n` records discarded for lack of a global logger (reported by [`metrics`]) and
-/// says so on stderr, once per process.
-fn discarded(n: u64) {
+/// says so on stderr, once per process. A caller that found no global logger counts its
+/// record here directly (the `tracing` layer's events, as [`__global_action`] its records):
+/// going on through the macros' path would look for the logger again, and hand one an
+/// `init` installed meanwhile a stand-in record instead of the caller's.
+pub(crate) fn discarded(n: u64) {
     UNCONFIGURED.fetch_add(n, Relaxed);
     if !WARNED_UNCONFIGURED.swap(true, Relaxed) {
         // Best effort: `eprintln!` would panic the caller with stderr closed.

@@ -58,7 +58,7 @@ pub(crate) use action::{current_action, start_detached, ActionRef, EnteredRef, O
 #[cfg(feature = "log")]
 pub(crate) use global::republish_threshold;
 #[cfg(feature = "tracing")]
-pub(crate) use global::with_global;
+pub(crate) use global::{discarded, with_global};
 
 /// A logger: cheap to clone; clones and [`ctx`](Logger::ctx) children share one writer.
 ///
