@@ -794,6 +794,13 @@ pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
 /// OS's page cache: it is synced to disk only with the file's
 /// [`Durability`](crate::sink::Durability), as for queued records.
 ///
+/// Its `ts` is `CLOCK_REALTIME` read at the call, not the tick clock queued records are
+/// dated by, and it is not smoothed against the thread's queued records: next to them it
+/// can be off by their error (the tick clock's, against the OS clock since its last pairing
+/// with it), so a synchronous record right after a queued one can have an earlier `ts`
+/// (its place in the file is still after it). See "Time" in the `encode::capture` module
+/// docs (`src/encode/capture.rs`).
+///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();
 /// let log = logxide::Logger::builder().sink(mem.clone()).build().unwrap();
@@ -898,7 +905,7 @@ fn install_panic_hook() {
 }
 
 /// Installs the SIGTERM/SIGINT handlers, once, according to what each signal did before
-/// (see [`Disposition`]):
+/// (see [`Disposition`](super::fork::Disposition)):
 ///
 /// - a signal with its default action: a thread drains the global logger, then takes the
 ///   default action — while `SIGNALS_OFF` is clear;
