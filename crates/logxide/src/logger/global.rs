@@ -265,13 +265,25 @@ pub(crate) fn install(builder: LoggerBuilder) -> Result<LoggerGuard, InitError> 
         }
     }
     let logger = Arc::new(builder.build()?);
-    // Before the logger is visible, so that `metrics` never misses what it carries.
-    *CARRIED.lock().unwrap_or_else(|e| e.into_inner()) =
-        discarded_since.map(|since| (Arc::clone(&logger), since));
-    if !same_file {
-        being_replaced(GLOBAL.load_full());
-    }
-    if let Some(previous) = set_global(Some(Arc::clone(&logger))) {
+    let previous = {
+        // Under `RETIRED`, which `shutdown` holds as it uninstalls: one on another thread
+        // since the look at the global logger above (while the logger was built) left none
+        // installed, and this logger goes in over none — carrying, as such an `init` does,
+        // the records `metrics` reported as discarded until now (else they would vanish from
+        // its counts).
+        let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+        if discarded_since.is_none() && GLOBAL.load().is_none() {
+            discarded_since = Some(retired.as_ref().map_or(0, |(_, since)| *since));
+        }
+        // Before the logger is visible, so that `metrics` never misses what it carries.
+        *CARRIED.lock().unwrap_or_else(|e| e.into_inner()) =
+            discarded_since.map(|since| (Arc::clone(&logger), since));
+        if !same_file {
+            being_replaced(GLOBAL.load_full());
+        }
+        set_global(Some(Arc::clone(&logger)))
+    };
+    if let Some(previous) = previous {
         previous.shutdown(None);
     }
     being_replaced(None);
