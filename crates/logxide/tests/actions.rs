@@ -719,3 +719,72 @@ fn a_detached_action_dropped_by_another_threads_panic_fails() {
     .collect();
     assert_eq!(got, want);
 }
+
+/// Polls the instrumented future it holds to completion when dropped (an async clean-up run
+/// to its end by a `Drop`, on a local executor).
+struct CompletesOnDrop(std::pin::Pin<Box<logxide::logger::Instrumented<std::future::Ready<()>>>>);
+
+impl Drop for CompletesOnDrop {
+    fn drop(&mut self) {
+        use std::future::Future;
+        let waker = polling::noop_waker();
+        let poll = self
+            .0
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker));
+        assert!(poll.is_ready());
+    }
+}
+
+/// An instrumented future that completes ends its action `succeeded`, as its docs say,
+/// whenever it completes: it ended `failed` with `exc` `panic` when it completed during a
+/// panic's unwinding (polled to its end by a `Drop`), and `failed` with `exc` `cancelled`
+/// when it completed while another future was being cancelled (polled by that future's
+/// drop) — the status of an action dropped unfinished, for one whose work was done.
+#[test]
+fn an_instrumented_future_that_completes_succeeds_during_a_panic_or_a_cancellation() {
+    use polling::noop_waker;
+    use std::future::Future;
+    let (log, mem) = logger();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let fut = log
+            .start_action("during-panic", |_| {})
+            .detach()
+            .instrument(std::future::ready(()));
+        let _completes = CompletesOnDrop(Box::pin(fut));
+        panic!("expected by the test");
+    }));
+    assert!(unwound.is_err());
+    let inner = log
+        .start_action("during-cancel", |_| {})
+        .detach()
+        .instrument(std::future::ready(()));
+    let completes = CompletesOnDrop(Box::pin(inner));
+    let mut outer = Box::pin(
+        log.start_action("outer", |_| {})
+            .detach()
+            .instrument(async move {
+                let _completes = completes;
+                std::future::pending::<()>().await;
+            }),
+    );
+    let waker = noop_waker();
+    let poll = outer
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker));
+    assert!(poll.is_pending());
+    drop(outer);
+    let got = summary(&records(&log, &mem));
+    let want: Vec<(usize, Value, String)> = [
+        (0, json!([1]), "during-panic:started"),
+        (0, json!([2]), "during-panic:succeeded"),
+        (1, json!([1]), "during-cancel:started"),
+        (2, json!([1]), "outer:started"),
+        (1, json!([2]), "during-cancel:succeeded"),
+        (2, json!([2]), "outer:failed:cancelled"),
+    ]
+    .into_iter()
+    .map(|(n, l, w)| (n, l, w.to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}

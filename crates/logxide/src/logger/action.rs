@@ -804,14 +804,15 @@ impl DetachedAction {
     }
 
     /// Runs `future` inside the action: entered during each poll (and while the future is
-    /// dropped, however it ends), ended `succeeded` when the future completes; `failed` with
-    /// `exc` `panic` when a poll panics (as an [`Action`] dropped by a panic — also if the
-    /// executor catches the panic and drops the future later), or when the future is dropped
-    /// during a panic; `failed` with `exc` `cancelled` when it is dropped unfinished
-    /// otherwise. A poll that panics drops the
-    /// future at once, during the panic and inside the action (the actions its state holds
-    /// end first, `failed` with `exc` `panic` too), so an executor's later drop of it finds
-    /// nothing left to end.
+    /// dropped, however it ends), ended `succeeded` when the future completes (whenever it
+    /// does: also polled to its end by a `Drop` during a panic or another future's
+    /// cancellation); `failed` with `exc` `panic` when a poll panics (as an [`Action`]
+    /// dropped by a panic — also if the executor catches the panic and drops the future
+    /// later), or when the future is dropped during a panic; `failed` with `exc` `cancelled`
+    /// when it is dropped unfinished otherwise. A poll that panics drops the future at once,
+    /// during the panic and inside the action (the actions its state holds end first,
+    /// `failed` with `exc` `panic` too), so an executor's later drop of it finds nothing left
+    /// to end.
     ///
     /// Each poll leaves the thread's entered actions as it found them: an action started
     /// inside the future and still alive when a poll returns `Pending` (held across an
@@ -973,7 +974,10 @@ impl<F: Future> Future for Instrumented<F> {
         if poll.is_ready() {
             this.inner.clear();
             if let Some(state) = this.state.take() {
-                state.end_on_drop();
+                // Its work is done, as with `Action::finish`: not a guard's drop, whose
+                // status would come from a panic unwinding or a future being cancelled
+                // around this poll (a `Drop` running the future to its end).
+                state.end(ActionStatus::Succeeded, None);
             }
         }
         poll
