@@ -788,3 +788,63 @@ fn an_instrumented_future_that_completes_succeeds_during_a_panic_or_a_cancellati
     .collect();
     assert_eq!(got, want);
 }
+
+/// Runs the future it holds to its end when dropped (an async clean-up a `Drop` finishes).
+struct FinishesOnDrop(std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>);
+
+impl Drop for FinishesOnDrop {
+    fn drop(&mut self) {
+        let waker = polling::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        while self.0.as_mut().poll(&mut cx).is_pending() {}
+    }
+}
+
+/// An action a future holds across an `.await` and ends in its own course (dropped as the
+/// future goes on) ended `cancelled` when that future was run to its end by the drop of
+/// another, cancelled, future: the cancellation's mark covered everything the thread dropped
+/// meanwhile, the polls of a future that is not cancelled included. A poll of an
+/// instrumented future is now outside any cancellation around it.
+#[test]
+fn an_action_a_future_ends_in_its_course_succeeds_while_another_future_is_cancelled() {
+    use polling::{noop_waker, YieldOnce};
+    use std::future::Future;
+    let (log, mem) = logger();
+    let l1 = log.clone();
+    let mut inner = Box::pin(
+        log.start_action("inner", |_| {})
+            .detach()
+            .instrument(async move {
+                let held = l1.start_action("held", |_| {});
+                YieldOnce(false).await;
+                drop(held);
+            }),
+    );
+    let waker = noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(inner.as_mut().poll(&mut cx).is_pending());
+    let finishes = FinishesOnDrop(inner);
+    let mut outer = Box::pin(
+        log.start_action("outer", |_| {})
+            .detach()
+            .instrument(async move {
+                let _finishes = finishes;
+                std::future::pending::<()>().await;
+            }),
+    );
+    assert!(outer.as_mut().poll(&mut cx).is_pending());
+    drop(outer);
+    let got = summary(&records(&log, &mem));
+    let want: Vec<(usize, Value, String)> = [
+        (0, json!([1]), "inner:started"),
+        (0, json!([2, 1]), "held:started"),
+        (1, json!([1]), "outer:started"),
+        (0, json!([2, 2]), "held:succeeded"),
+        (0, json!([3]), "inner:succeeded"),
+        (1, json!([2]), "outer:failed:cancelled"),
+    ]
+    .into_iter()
+    .map(|(n, l, w)| (n, l, w.to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}

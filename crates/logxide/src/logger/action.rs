@@ -184,7 +184,8 @@ impl ActionState {
     /// dropping after this action started: the future held the action (an `Action` entered
     /// across an `.await` is also marked [`cancelled`](Self::cancelled); a `DetachedAction`,
     /// the `Send` way to hold one, is found only this way). An action started during the
-    /// drop (a clean-up's) is not cancelled by it.
+    /// drop (a clean-up's) is not cancelled by it, nor is one an instrumented future the drop
+    /// polls ends in that poll (see [`Cancelling::suspend`]).
     fn dropped_by_cancellation(&self) -> bool {
         CANCELLING
             .try_with(|c| c.get().is_some_and(|since| self.start < since))
@@ -216,7 +217,8 @@ thread_local! {
 
 thread_local! {
     /// When the innermost unfinished [`Instrumented`] future this thread is dropping began
-    /// to drop (see [`ActionState::dropped_by_cancellation`]); `None` outside such a drop.
+    /// to drop (see [`ActionState::dropped_by_cancellation`]); `None` outside such a drop,
+    /// and during an instrumented future's poll.
     static CANCELLING: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
 }
 
@@ -228,6 +230,13 @@ impl Cancelling {
     fn begin() -> Self {
         let now = Instant::now();
         Cancelling(CANCELLING.try_with(|c| c.replace(Some(now))).ok().flatten())
+    }
+
+    /// Clears the mark until dropped: the poll of an [`Instrumented`] future is its own
+    /// course, not a cancellation — also when another future's drop runs it (a `Drop`
+    /// finishing an async clean-up), whose mark would cancel what the poll drops.
+    fn suspend() -> Self {
+        Cancelling(CANCELLING.try_with(|c| c.replace(None)).ok().flatten())
     }
 }
 
@@ -959,6 +968,8 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
+        // (Dropped last: what the poll drops, on its way or as it unwinds, is outside it.)
+        let _not_cancelling = Cancelling::suspend();
         let mut entered = EnteredFuture::enter(this.state, this.inner, this.future.as_mut());
         let SlotProj::Running { future } = entered.future.as_mut().project() else {
             unreachable!("a finished future's action is gone, so `enter` panicked");
