@@ -848,3 +848,45 @@ fn an_action_a_future_ends_in_its_course_succeeds_while_another_future_is_cancel
     .collect();
     assert_eq!(got, want);
 }
+
+/// An action a future holds across an `.await` and ends in its own course ended `failed`
+/// with `exc` `panic` when a `Drop` run by a panic's unwinding polled that future to its
+/// end: the panic had begun before the poll, and no panic can begin inside it (a second one
+/// aborts the process), so it is no failure of the future's. It succeeds now.
+#[test]
+fn an_action_a_future_ends_in_its_course_succeeds_when_a_drop_runs_it_during_a_panic() {
+    use polling::{noop_waker, YieldOnce};
+    use std::future::Future;
+    let (log, mem) = logger();
+    let l1 = log.clone();
+    let mut inner = Box::pin(
+        log.start_action("inner", |_| {})
+            .detach()
+            .instrument(async move {
+                let held = l1.start_action("held", |_| {});
+                YieldOnce(false).await;
+                drop(held);
+            }),
+    );
+    let waker = noop_waker();
+    assert!(inner
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker))
+        .is_pending());
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _finishes = FinishesOnDrop(inner);
+        panic!("expected by the test");
+    }));
+    assert!(unwound.is_err());
+    let got = summary(&records(&log, &mem));
+    let want: Vec<(usize, Value, String)> = [
+        (0, json!([1]), "inner:started"),
+        (0, json!([2, 1]), "held:started"),
+        (0, json!([2, 2]), "held:succeeded"),
+        (0, json!([3]), "inner:succeeded"),
+    ]
+    .into_iter()
+    .map(|(n, l, w)| (n, l, w.to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}

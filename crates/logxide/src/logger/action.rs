@@ -10,7 +10,8 @@
 //!   [`Logger::start_action`](super::Logger::start_action): it is entered on the current
 //!   thread, ends `succeeded` when dropped normally and `failed` when dropped during a panic
 //!   (one that began while it ran: an action a `Drop` starts during the unwinding ends as
-//!   without it — and a detached one dropped by another thread's panic fails) or ended with
+//!   without it, and so does one an instrumented future ends in a poll a `Drop` makes then —
+//!   a detached one dropped by another thread's panic fails) or ended with
 //!   [`Action::fail`].
 //! - [`Action::detach`] turns it into a [`DetachedAction`] (`Send`) that can move to another
 //!   thread and be [entered](DetachedAction::enter) there, or run a future with
@@ -177,7 +178,9 @@ impl ActionState {
     /// action `failed`. An action started during the unwinding (by a `Drop`) ends on that
     /// thread as if no panic were under way; dropped by a panic of another thread, it fails.
     fn ended_by_panic(&self) -> bool {
-        std::thread::panicking() && self.started_panicking != Some(std::thread::current().id())
+        std::thread::panicking()
+            && self.started_panicking != Some(std::thread::current().id())
+            && !PolledUnwinding::now()
     }
 
     /// Whether this thread is dropping an unfinished [`Instrumented`] future that began
@@ -220,6 +223,40 @@ thread_local! {
     /// to drop (see [`ActionState::dropped_by_cancellation`]); `None` outside such a drop,
     /// and during an instrumented future's poll.
     static CANCELLING: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+thread_local! {
+    /// Set during the poll of an [`Instrumented`] future that began while the thread unwound
+    /// a panic (a `Drop` running the future): see [`PolledUnwinding`].
+    static POLLED_UNWINDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the poll of an [`Instrumented`] future made while the thread unwinds a panic, until
+/// dropped (restoring the outer poll's mark): no panic can begin inside that poll (a second
+/// one aborts the process), so an action it ends is not failed by the unwinding around it —
+/// its end is the future's own course.
+struct PolledUnwinding(bool);
+
+impl PolledUnwinding {
+    fn begin() -> Self {
+        let unwinding = std::thread::panicking();
+        PolledUnwinding(
+            POLLED_UNWINDING
+                .try_with(|p| p.replace(unwinding))
+                .unwrap_or(false),
+        )
+    }
+
+    /// Whether this thread is in such a poll.
+    fn now() -> bool {
+        POLLED_UNWINDING.try_with(|p| p.get()).unwrap_or(false)
+    }
+}
+
+impl Drop for PolledUnwinding {
+    fn drop(&mut self) {
+        let _ = POLLED_UNWINDING.try_with(|p| p.set(self.0));
+    }
 }
 
 /// Marks this thread as dropping a cancelled future until dropped (restoring the outer
@@ -968,8 +1005,9 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
-        // (Dropped last: what the poll drops, on its way or as it unwinds, is outside it.)
+        // (Dropped last: what the poll drops, on its way or as it unwinds, is inside them.)
         let _not_cancelling = Cancelling::suspend();
+        let _polled_unwinding = PolledUnwinding::begin();
         let mut entered = EnteredFuture::enter(this.state, this.inner, this.future.as_mut());
         let SlotProj::Running { future } = entered.future.as_mut().project() else {
             unreachable!("a finished future's action is gone, so `enter` panicked");
