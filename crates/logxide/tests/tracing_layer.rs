@@ -1338,3 +1338,83 @@ fn an_explicit_parent_entered_under_another_span_is_kept() {
         ]
     );
 }
+
+/// A span a future holds across an `.await` and closes in its own course ended `failed`
+/// with `exc` `panic` when a `Drop` run by a panic's unwinding polled that future to its
+/// end (inside an instrumented logxide action): that panic began before the poll, and the
+/// span's close is the future's own course, as for logxide's actions. It succeeds now.
+#[test]
+fn a_span_a_future_closes_in_its_course_succeeds_when_a_drop_runs_it_during_a_panic() {
+    use serde_json::json;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    /// Pending once, then ready.
+    struct YieldOnce(bool);
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            let ready = std::mem::replace(&mut self.0, true);
+            if ready {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+    /// Runs its future to the end when dropped.
+    struct FinishesOnDrop(Pin<Box<dyn Future<Output = ()>>>);
+    impl Drop for FinishesOnDrop {
+        fn drop(&mut self) {
+            let waker = Waker::from(Arc::new(Noop));
+            let mut cx = Context::from_waker(&waker);
+            while self.0.as_mut().poll(&mut cx).is_pending() {}
+        }
+    }
+    let lines = capture(|log| {
+        let mut fut = Box::pin(
+            log.start_action("inner", |_| {})
+                .detach()
+                .instrument(async {
+                    let span = tracing::info_span!("held");
+                    YieldOnce(false).await;
+                    drop(span);
+                }),
+        );
+        let waker = Waker::from(Arc::new(Noop));
+        assert!(fut
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _finishes = FinishesOnDrop(fut);
+            panic!("expected by the test");
+        }));
+        assert!(unwound.is_err());
+    });
+    let ends: Vec<(Value, Value, Value, Option<Value>)> = lines
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["lvl"].clone(),
+                v["at"].clone(),
+                v["st"].clone(),
+                v.get("exc").cloned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            (json!([1]), json!("inner"), json!("started"), None),
+            (json!([2, 1]), json!("held"), json!("started"), None),
+            (json!([2, 2]), json!("held"), json!("succeeded"), None),
+            (json!([3]), json!("inner"), json!("succeeded"), None),
+        ]
+    );
+}

@@ -40,7 +40,9 @@
 //!   during a panic — a span dropped by the unwinding, as `#[instrument]`'s span of a
 //!   function that panics — as a logxide [`Action`](crate::logger::Action) dropped by a panic does
 //!   (whether it was entered before the panic or not; a span *opened* during the unwinding, on
-//!   the thread that unwinds — a clean-up's — is not failed by that panic);
+//!   the thread that unwinds — a clean-up's — is not failed by that panic, nor is one closed
+//!   in the poll of an instrumented logxide future that a `Drop` makes during the unwinding:
+//!   see [`DetachedAction::instrument`](crate::logger::DetachedAction::instrument));
 //! - else `failed` if an event at ERROR level had the span as its (direct) parent (`exc`
 //!   `"error"`; `reason`: the first such event's message);
 //! - `succeeded` otherwise.
@@ -163,8 +165,8 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::encode::{debug, ActionStatus, Key, StaticKey};
 use crate::logger::{
-    current_action, error_chain, start_detached, with_global, with_reused, ActionRef,
-    DetachedAction, EnteredRef, FieldValue, FieldWriter, Level, Logger, Owner, Parent,
+    current_action, error_chain, start_detached, unwinding_ends_actions, with_global, with_reused,
+    ActionRef, DetachedAction, EnteredRef, FieldValue, FieldWriter, Level, Logger, Owner, Parent,
 };
 
 /// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
@@ -709,8 +711,10 @@ where
             _ => hide("error", state.text("error")),
         };
         let by_error_field = error.is_some();
+        // (Not inside the poll of an instrumented future a `Drop` makes during the unwinding:
+        // a span that future closes in its course is not failed by that panic.)
         let panicked = !by_error_field
-            && std::thread::panicking()
+            && unwinding_ends_actions()
             && state.opened_unwinding != Some(std::thread::current().id());
         let reason = match panicked {
             true => Some(PANIC.1.to_owned()),

@@ -178,9 +178,7 @@ impl ActionState {
     /// action `failed`. An action started during the unwinding (by a `Drop`) ends on that
     /// thread as if no panic were under way; dropped by a panic of another thread, it fails.
     fn ended_by_panic(&self) -> bool {
-        std::thread::panicking()
-            && self.started_panicking != Some(std::thread::current().id())
-            && !PolledUnwinding::now()
+        unwinding_ends_actions() && self.started_panicking != Some(std::thread::current().id())
     }
 
     /// Whether this thread is dropping an unfinished [`Instrumented`] future that began
@@ -257,6 +255,13 @@ impl Drop for PolledUnwinding {
     fn drop(&mut self) {
         let _ = POLLED_UNWINDING.try_with(|p| p.set(self.0));
     }
+}
+
+/// Whether the thread unwinds a panic that fails what ends now (an action, a `tracing`
+/// span's action, unless begun during that unwinding): it is panicking, outside the poll of
+/// an instrumented future made during the unwinding (see [`PolledUnwinding`]).
+pub(crate) fn unwinding_ends_actions() -> bool {
+    std::thread::panicking() && !PolledUnwinding::now()
 }
 
 /// Marks this thread as dropping a cancelled future until dropped (restoring the outer

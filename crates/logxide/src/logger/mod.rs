@@ -54,7 +54,9 @@ use crate::writer::{
 pub(crate) use action::error_chain;
 use action::At;
 #[cfg(feature = "tracing")]
-pub(crate) use action::{current_action, start_detached, ActionRef, EnteredRef, Owner, Parent};
+pub(crate) use action::{
+    current_action, start_detached, unwinding_ends_actions, ActionRef, EnteredRef, Owner, Parent,
+};
 #[cfg(feature = "log")]
 pub(crate) use global::republish_threshold;
 #[cfg(feature = "tracing")]
