@@ -890,3 +890,69 @@ fn an_action_a_future_ends_in_its_course_succeeds_when_a_drop_runs_it_during_a_p
     .collect();
     assert_eq!(got, want);
 }
+
+/// Each line from its `lvl` on, with the value of `dur` (the last field here) left out:
+/// the bytes that do not depend on the clock or the task id.
+fn from_lvl(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            let from = &l[l.find("\"lvl\"").unwrap()..];
+            match from.find(",\"dur\":") {
+                Some(at) => {
+                    let dur = &from[at + 7..from.len() - 1];
+                    assert!(dur.parse::<f64>().unwrap() >= 0.0, "{l}");
+                    format!("{},\"dur\":…}}", &from[..at])
+                }
+                None => from.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The end records of an instrumented future dropped unfinished — never polled, or polled
+/// once — and of a detached action it held, byte for byte: `failed`, `exc` `cancelled`,
+/// as the docs of `Instrumented` and `DetachedAction` say; a detached action dropped outside
+/// any future succeeds. (Checked against the docs; no change was needed.)
+#[test]
+fn the_end_records_of_dropped_unfinished_futures_are_failed_cancelled() {
+    use polling::noop_waker;
+    use std::future::Future;
+    let (log, mem) = logger();
+    drop(
+        log.start_action("never-polled", |_| {})
+            .detach()
+            .instrument(std::future::pending::<()>()),
+    );
+    let l1 = log.clone();
+    let mut polled = Box::pin(
+        log.start_action("polled", |_| {})
+            .detach()
+            .instrument(async move {
+                let _held = l1.start_action("held", |_| {}).detach();
+                std::future::pending::<()>().await;
+            }),
+    );
+    let waker = noop_waker();
+    assert!(polled
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker))
+        .is_pending());
+    drop(polled);
+    drop(log.start_action("plain", |_| {}).detach());
+    log.flush(None).unwrap();
+    const CANCELLED: &str = r#""st":"failed","exc":"cancelled","reason":"the future was dropped before it completed","dur":…}"#;
+    assert_eq!(
+        from_lvl(&mem.lines()),
+        [
+            r#""lvl":[1],"at":"never-polled","st":"started"}"#.to_owned(),
+            format!(r#""lvl":[2],"at":"never-polled",{CANCELLED}"#),
+            r#""lvl":[1],"at":"polled","st":"started"}"#.to_owned(),
+            r#""lvl":[2,1],"at":"held","st":"started"}"#.to_owned(),
+            format!(r#""lvl":[2,2],"at":"held",{CANCELLED}"#),
+            format!(r#""lvl":[3],"at":"polled",{CANCELLED}"#),
+            r#""lvl":[1],"at":"plain","st":"started"}"#.to_owned(),
+            r#""lvl":[2],"at":"plain","st":"succeeded","dur":…}"#.to_owned(),
+        ]
+    );
+}
