@@ -35,11 +35,15 @@ record of a task forgotten before that starts a new task (counted again). At mos
 --max-open-tasks tasks are held open: past it, the one whose last record is the oldest is\n\
 checked as it is so far, with a problem saying so. Task levels may be any number of parts deep.\n\
 Rotated files compressed with gzip or zstd are decompressed (--repair refuses them).\n\n\
-Several FILEs are checked as one log, so that a task may begin in one and go on in another (a\n\
-rotated set, given in any order; the files of processes that continue each other's tasks): the\n\
-records of all are taken in the order of their ts (each file's in its own order, the first\n\
-FILE given on a tie). A task is counted in the file of its first record, each record and problem\n\
-in its own file; a problem naming a line of another file says which (\"line N of FILE\");\n\
+Several FILEs are checked as one log, so that a task may begin in one and go on in another: the\n\
+files are taken whole, one after another, in the order of their first records' ts (the first\n\
+FILE given on a tie), as the files of a rotated set were written, in whatever order they are\n\
+given. With --interleave (files written at the same time, by processes that continue each\n\
+other's tasks) the records of all are taken in the order of their ts, each file's in its own\n\
+order; that order is as good as the times: a record whose thread was preempted between its\n\
+call and the queue has an earlier ts than records before it in its file, and may be taken\n\
+before another file's records. A task is counted in the file of its first record, each record\n\
+and problem in its own file; a problem naming a line of another file says which (\"line N of FILE\");\n\
 --max-open-tasks counts the tasks of all files. A file given twice (or a link to it) is a usage\n\
 error.\n\n\
 Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors or unreadable files.\n\
@@ -81,6 +85,10 @@ pub struct CheckArgs {
     /// everything else is checked as usual
     #[arg(long)]
     pub filtered: bool,
+    /// Several FILEs written at the same time (processes that continue each other's tasks):
+    /// their records are taken in the order of their ts, not file after file
+    #[arg(long)]
+    pub interleave: bool,
 }
 
 #[derive(Serialize, Default, Debug)]
@@ -802,6 +810,7 @@ fn check_inputs<R: Read>(
     max_open: usize,
     max_line: u64,
     filtered: bool,
+    interleave: bool,
 ) -> Vec<(usize, io::Error, record::ReadSoFar)> {
     let mut checker = Checker::new(max_open, filtered);
     let max = usize::try_from(max_line).unwrap_or(usize::MAX);
@@ -813,6 +822,7 @@ fn check_inputs<R: Read>(
     let read = record::for_each_merged(
         readers,
         max,
+        interleave,
         |i, chunk| {
             on_chunk(reps, &mut checker, files[i], chunk, max_line);
             Ok(())
@@ -1137,6 +1147,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         args.max_open_tasks as usize,
         args.max_line,
         args.filtered,
+        args.interleave,
     );
     for (f, e, so_far) in errors {
         // The report of the lines read before the error is printed too.
@@ -1248,7 +1259,7 @@ mod tests {
     fn check_with(text: &str, max_open: usize, filtered: bool) -> FileReport {
         let mut reps = one();
         let input = vec![(0, text.as_bytes())];
-        let errors = check_inputs(input, &mut reps, max_open, 1 << 20, filtered);
+        let errors = check_inputs(input, &mut reps, max_open, 1 << 20, filtered, false);
         assert!(errors.is_empty());
         reps.files.pop().expect("one")
     }

@@ -800,14 +800,22 @@ struct Merged<R> {
     /// Its next record line, not given yet: its `ts`, and the chunk's fields (its bytes are
     /// the start of `lines.buf`).
     held: Option<(f64, u64, u64, usize, bool)>,
+    /// The `ts` of its first record: its place among the inputs, unless they are
+    /// interleaved.
+    first: Option<f64>,
     so_far: ReadSoFar,
     done: bool,
 }
 
-/// Calls `f` with the chunks of several inputs read as one log: each input's chunks in their
-/// order, and of the record lines of all, the one with the earliest `ts` next (the first
-/// input given on a tie), so that a task whose records are in several inputs (a rotated set
-/// in any order; two processes continuing one task) has them in the order they were written.
+/// Calls `f` with the chunks of several inputs read as one log, each input's chunks in their
+/// order. Unless `interleave`, the inputs are taken whole, one after another, in the order of
+/// their first records' `ts` (the first input given on a tie): the files of a rotated set,
+/// given in any order, are read as they were written — exactly, since a file's records never
+/// come before the previous file's (within a file, `ts` may go back: a thread that read the
+/// clock and was preempted before its record was queued). With `interleave` (files written
+/// at the same time: two processes continuing one task), of the record lines of all inputs
+/// the one with the earliest `ts` comes next: the order they were written in, as well as
+/// their times tell it.
 /// Chunks that are not records (no `ts`) are given as they are read, the input read ahead by
 /// one record. `f` gets the input's index; `failed` the error that stopped an input and how
 /// far it was read (the others are read on). A single input is read as [`for_each_line`]
@@ -818,6 +826,7 @@ struct Merged<R> {
 pub fn for_each_merged<R: BufRead>(
     inputs: Vec<R>,
     max: usize,
+    interleave: bool,
     mut f: impl FnMut(usize, Chunk<'_>) -> io::Result<()>,
     mut failed: impl FnMut(usize, io::Error, ReadSoFar) -> io::Result<()>,
 ) -> io::Result<()> {
@@ -827,6 +836,7 @@ pub fn for_each_merged<R: BufRead>(
         .map(|r| Merged {
             lines: Lines::new(r, max),
             held: None,
+            first: None,
             so_far: ReadSoFar::default(),
             done: false,
         })
@@ -858,6 +868,7 @@ pub fn for_each_merged<R: BufRead>(
                     if many {
                         if let Ok(rec) = parse(split_zeros(bytes).1) {
                             m.held = Some((rec.ts, no, offset, bytes.len(), terminated));
+                            m.first.get_or_insert(rec.ts);
                             break;
                         }
                     }
@@ -868,7 +879,10 @@ pub fn for_each_merged<R: BufRead>(
         let next = all
             .iter()
             .enumerate()
-            .filter_map(|(i, m)| m.held.map(|h| (h.0, i)))
+            .filter_map(|(i, m)| {
+                let key = if interleave { m.held?.0 } else { m.first? };
+                m.held.map(|_| (key, i))
+            })
             .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let Some((_, i)) = next else {
             return Ok(());

@@ -76,11 +76,14 @@ lines that are not records are shown as `! line N: not a record: ...`; zero byte
 a line (a hole a crash left) are skipped, with a line saying so. Control characters in the\n\
 file are shown escaped (\\x1b, \\n, \\u{2028}), never sent to the terminal. Rotated files compressed\n\
 with gzip or zstd (app.<stamp>.log.gz, .zst) are decompressed.\n\n\
-Several FILEs are read as one log, so that a task may begin in one and go on in another (a rotated\n\
-set, given in any order; the files of processes that continue each other's tasks): a task's\n\
-records from all of them make one tree, the records taken in the order of their ts (each file's\n\
-in its own order, the first FILE given on a tie); a line that is not a record is shown as\n\
-`! FILE: line N: ...`; a file given twice (or a link to it) is a usage error. With --follow,\n\
+Several FILEs are read as one log, so that a task may begin in one and go on in another: a task's\n\
+records from all of them make one tree. The files are taken whole, one after another, in the\n\
+order of their first records' ts (the first FILE given on a tie), as the files of a rotated set\n\
+were written, in whatever order they are given; with --interleave (files written at the same\n\
+time, by processes that continue each other's tasks) the records of all are taken in the order\n\
+of their ts, each file's in its own order (as good as the times: a record whose thread was\n\
+preempted between its call and the queue may be taken before another file's earlier records).\n\
+A line that is not a record is shown as `! FILE: line N: ...`; a file given twice (or a link to it) is a usage error. With --follow,\n\
 each file's lines are printed as they come, under a `==> FILE <==` line.\n\n\
 --follow prints the whole file first, then every complete line appended, with its task id.\n\
 With --action, a task's lines are held until it contains that action (then printed, and its\n\
@@ -101,6 +104,10 @@ pub struct ViewArgs {
     /// name, which is then read); records are printed as they arrive, indented by their depth
     #[arg(short, long)]
     pub follow: bool,
+    /// Several FILEs written at the same time (processes that continue each other's tasks):
+    /// their records are taken in the order of their ts, not file after file
+    #[arg(long, conflicts_with = "follow")]
+    pub interleave: bool,
     /// Color failed actions and errors (auto: on a terminal, unless NO_COLOR is set and not
     /// empty or TERM is `dumb` or unset; always and never whatever the environment)
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
@@ -708,6 +715,7 @@ fn view_all<R: Read>(
     let read = record::for_each_merged(
         readers,
         max,
+        args.interleave,
         |i, chunk| {
             v.file = i;
             let res = match chunk {

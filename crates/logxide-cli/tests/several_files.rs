@@ -1,6 +1,8 @@
 //! `view` and `check` of several files read them as one log: a task begun in one file and
-//! continued in another (a rotated set, or two processes sharing a task through a serialized
-//! action) is one task, its records put together by time whatever the order of the files.
+//! continued in another is one task — the files of a rotated set taken whole in the order
+//! they were written, whatever the order they are given in, and with `--interleave` the files
+//! of two processes sharing a task through a serialized action, their records put together
+//! by time.
 
 mod common;
 use common::{logxide_in, text};
@@ -59,7 +61,7 @@ fn check_reads_several_files_as_one_log() {
         (Some(0), format!("{new}{old}"), String::new())
     );
     assert_eq!(
-        check(&["b.log", "a.log"]),
+        check(&["--interleave", "b.log", "a.log"]),
         (
             Some(0),
             "b.log: 2 lines, 0 tasks, 2 records (0 messages, 1 started, 1 succeeded, 0 failed), \
@@ -114,7 +116,7 @@ fn view_reads_several_files_as_one_log() {
         assert_eq!(view(args), (Some(0), rotated.to_owned(), String::new()));
     }
     assert_eq!(
-        view(&["b.log", "a.log"]),
+        view(&["--interleave", "b.log", "a.log"]),
         (
             Some(0),
             "H.1 1970-01-01T00:00:10.000000Z\n\
@@ -164,4 +166,65 @@ fn the_same_file_twice_is_a_usage_error() {
     }
     let out = logxide_in(dir.path(), &["view", "--follow", "old.log", "old.log"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A rotated set whose older file has a record that goes back in time (its thread was
+/// preempted between its call and the queue: a later record of another task was written
+/// first), and whose newer file ends the task: read by time, the newer file's end came
+/// before the older file's last record, which `check` then reported as coming after the end
+/// of its action (and `view` showed as a second tree). Taken file after file, in the order of
+/// their first records, the set is read as it was written, in either order.
+#[test]
+fn a_rotated_set_is_read_file_after_file_whatever_its_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| std::fs::write(dir.path().join(name), body).unwrap();
+    write(
+        "app.log.1",
+        "{\"ts\":1,\"tid\":\"A.1\",\"lvl\":[1],\"at\":\"job\",\"st\":\"started\"}\n\
+         {\"ts\":5,\"tid\":\"B.1\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"other\"}\n\
+         {\"ts\":2,\"tid\":\"A.1\",\"lvl\":[2],\"mt\":\"info\",\"msg\":\"late\"}\n",
+    );
+    write(
+        "app.log",
+        "{\"ts\":3,\"tid\":\"A.1\",\"lvl\":[3],\"at\":\"job\",\"st\":\"succeeded\",\"dur\":2}\n",
+    );
+    let run = |args: &[&str]| {
+        let out = logxide_in(dir.path(), args);
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let old =
+        "app.log.1: 3 lines, 2 tasks, 3 records (2 messages, 1 started, 0 succeeded, 0 failed), \
+               0 incomplete tasks, 0 problems\n";
+    let new = "app.log: 1 line, 0 tasks, 1 record (0 messages, 0 started, 1 succeeded, 0 failed), \
+               0 incomplete tasks, 0 problems\n";
+    assert_eq!(
+        run(&["check", "app.log.1", "app.log"]),
+        (Some(0), format!("{old}{new}"), String::new())
+    );
+    assert_eq!(
+        run(&["check", "app.log", "app.log.1"]),
+        (Some(0), format!("{new}{old}"), String::new())
+    );
+    let tree = "A.1 1970-01-01T00:00:01.000000Z\n\
+                └─ job started\n   \
+                   ├─ info: late\n   \
+                   └─ job succeeded 2.000s\n\
+                B.1 1970-01-01T00:00:05.000000Z\n\
+                └─ info: other\n";
+    for args in [["app.log", "app.log.1"], ["app.log.1", "app.log"]] {
+        let mut all = vec!["view", "--color", "never"];
+        all.extend_from_slice(&args);
+        assert_eq!(
+            run(&all),
+            (Some(0), tree.to_owned(), String::new()),
+            "{args:?}"
+        );
+    }
+    // Read by time (what --interleave asks for), the end comes first.
+    let (code, out, _) = run(&["check", "--interleave", "app.log.1", "app.log"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("app.log.1:3: record [2] comes after the end of its action job"),
+        "{out}"
+    );
 }
