@@ -385,3 +385,27 @@ fn a_none_key_value_hides_the_context_field_of_its_key() {
         ]
     );
 }
+
+/// Key-values' keys, spelled once per name for the program (see `encode::key::interned`),
+/// are written as every other key is: masked by name in any case, escaped, renamed when
+/// reserved, whether the key is a literal or made at run time, on every record.
+#[test]
+fn key_value_keys_are_masked_escaped_and_renamed_on_every_record() {
+    use log::kv::Value as KvValue;
+
+    let (bridge, logger, mem) = own_bridge();
+    let made = String::from("Api_Key"); // not a literal: another address every time
+    for _ in 0..2 {
+        let kvs = [
+            ("PassWord", KvValue::from("hunter2")),
+            (made.as_str(), KvValue::from("k-123")),
+            ("a\"b", KvValue::from(1u64)),
+            ("msg", KvValue::from("kv")),
+            ("user", KvValue::from("ada")),
+        ];
+        record(&bridge, log::Level::Info, format_args!("m"), &kvs);
+    }
+    logger.flush(None).unwrap();
+    let line = r#""msg":"m","target":"t","PassWord":"***","Api_Key":"***","a\"b":1,"_msg":"kv","user":"ada"}"#;
+    assert_eq!(from_msg_on(&mem), [line, line]);
+}

@@ -233,6 +233,87 @@ const fn renamed(format: Format, name: &str) -> bool {
     false
 }
 
+/// How many names [`interned`] spells at most, in all (each is leaked: a program whose keys
+/// are made at run time from data, without bound, gets its keys spelled at every call past
+/// it, as before).
+const MAX_INTERNED: usize = 4096;
+
+/// A [`StaticKey`] for a key name known only at run time (the `log` bridge's key-values,
+/// whose keys are the call site's literals, though `log` does not say so): found by its text
+/// in a small per-thread cache, so that a key seen before is copied, not checked, spelled
+/// and hashed for the mask at every record. The first sight of a name (on each thread, or
+/// after another name took its cache slot) takes a process-wide lock; `None` once
+/// [`MAX_INTERNED`] names are spelled, and for a name whose thread-local cache is gone (a
+/// record logged while the thread's locals are destroyed).
+pub(crate) fn interned(name: &str) -> Option<&'static StaticKey> {
+    use std::cell::Cell;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::sync::Mutex;
+
+    const WAYS: usize = 256;
+    thread_local! {
+        static CACHE: [Cell<Option<&'static StaticKey>>; WAYS] =
+            const { [const { Cell::new(None) }; WAYS] };
+    }
+    static KEYS: Mutex<Option<HashMap<&'static str, &'static StaticKey>>> = Mutex::new(None);
+    static FULL: AtomicBool = AtomicBool::new(false);
+
+    let way = (text_hash(name.as_bytes()) >> 56) as usize % WAYS;
+    if let Ok(Some(k)) = CACHE.try_with(|c| c[way].get().filter(|k| k.name == name)) {
+        return Some(k);
+    }
+    if FULL.load(Relaxed) {
+        return None;
+    }
+    let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    let k = intern_in(keys.get_or_insert_with(HashMap::new), name, MAX_INTERNED);
+    drop(keys);
+    match k {
+        Some(k) => {
+            let _ = CACHE.try_with(|c| c[way].set(Some(k)));
+        }
+        None => FULL.store(true, Relaxed),
+    }
+    k
+}
+
+/// `name`'s key in `keys`, made (and leaked) if it is not there yet and `keys` holds fewer
+/// than `max`.
+fn intern_in(
+    keys: &mut std::collections::HashMap<&'static str, &'static StaticKey>,
+    name: &str,
+    max: usize,
+) -> Option<&'static StaticKey> {
+    if let Some(&k) = keys.get(name) {
+        return Some(k);
+    }
+    if keys.len() >= max {
+        return None;
+    }
+    let name: &'static str = Box::leak(name.into());
+    let quoted: &'static str = Box::leak(format!(",\"{name}\":").into_boxed_str());
+    let k: &'static StaticKey = Box::leak(Box::new(StaticKey::new(name, quoted)));
+    keys.insert(name, k);
+    Some(k)
+}
+
+/// A quick hash of a short text (its length and its first and last eight bytes), for a
+/// cache slot: equal texts hash alike, whatever their addresses.
+#[inline]
+fn text_hash(b: &[u8]) -> u64 {
+    let n = b.len();
+    let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+    let (head, tail) = if n >= 8 {
+        (word(0), word(n - 8))
+    } else {
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(b);
+        (u64::from_le_bytes(w), 0)
+    };
+    (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +390,46 @@ mod tests {
         assert_eq!(reserved.name(), "msg");
         assert_eq!(reserved.spelled(Format::Compact), None);
         assert_eq!(reserved.spelled(Format::Eliot), Some(",\"msg\":"));
+    }
+
+    #[test]
+    fn a_name_made_at_run_time_is_spelled_once_and_found_by_its_text() {
+        let a = String::from("user_id");
+        let b = String::from("user_id"); // another allocation, the same text
+        let ka = interned(&a).expect("room");
+        let kb = interned(&b).expect("room");
+        assert!(std::ptr::eq(ka, kb));
+        assert_eq!(ka.name(), "user_id");
+        assert_eq!(ka.spelled(Format::Compact), Some(",\"user_id\":"));
+        // Another text of the same length and ends is another key.
+        let kc = interned("user_xd").expect("room");
+        assert!(!std::ptr::eq(ka, kc));
+        assert_eq!(kc.name(), "user_xd");
+        // A name to escape, or reserved, keeps only its name (spelled at run time).
+        assert_eq!(
+            interned("a\"b").expect("room").spelled(Format::Compact),
+            None
+        );
+        assert_eq!(
+            interned("msg").expect("room").spelled(Format::Compact),
+            None
+        );
+        assert_eq!(
+            interned("msg").expect("room").spelled(Format::Eliot),
+            Some(",\"msg\":")
+        );
+    }
+
+    #[test]
+    fn past_its_bound_the_registry_spells_no_new_name_but_finds_the_old_ones() {
+        let mut keys = std::collections::HashMap::new();
+        let one = intern_in(&mut keys, "one", 2).expect("room");
+        assert!(intern_in(&mut keys, "two", 2).is_some());
+        assert!(intern_in(&mut keys, "three", 2).is_none());
+        assert!(std::ptr::eq(
+            intern_in(&mut keys, "one", 2).expect("kept"),
+            one
+        ));
+        assert_eq!(keys.len(), 2);
     }
 }

@@ -41,7 +41,8 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use log::kv::{Error as KvError, Key, Value, VisitSource, VisitValue};
 
-use crate::encode::{display, StaticKey};
+use crate::encode::key::interned;
+use crate::encode::{display, Key as FieldKey, StaticKey};
 use crate::logger::{error_chain, with_reused, FieldWriter, Level, Logger};
 
 /// A `log::Log` that writes into a [`Logger`], or into the global logger. [`install`]
@@ -300,9 +301,15 @@ impl<'kvs> VisitSource<'kvs> for Fields<'_, '_, '_> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), KvError> {
         // One visit of the value, which says what it holds (a string, a number, `None`...),
         // rather than a cast attempt per kind.
+        // The call site's key, spelled once for the program (a literal, in `log`'s macros).
+        let name = key.as_str();
+        let key: FieldKey<'_> = match interned(name) {
+            Some(k) => k.into(),
+            None => name.into(),
+        };
         value.visit(OneField {
             f: &mut *self.0,
-            key: key.as_str(),
+            key,
         })
     }
 }
@@ -310,7 +317,7 @@ impl<'kvs> VisitSource<'kvs> for Fields<'_, '_, '_> {
 /// Writes one key-value as the field `key`.
 struct OneField<'a, 'e, 'b, 'k> {
     f: &'a mut FieldWriter<'e, 'b>,
-    key: &'k str,
+    key: FieldKey<'k>,
 }
 
 impl<'v> VisitValue<'v> for OneField<'_, '_, '_, '_> {
@@ -323,7 +330,7 @@ impl<'v> VisitValue<'v> for OneField<'_, '_, '_, '_> {
         // `None` (or `Value::null()`): left out, as a logxide `Option` field that is `None`
         // is (its `Display` would be the text "None"), hiding the context field of its key
         // as that does.
-        self.f.absent(self.key.into());
+        self.f.absent(self.key);
         Ok(())
     }
 
