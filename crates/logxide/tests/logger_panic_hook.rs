@@ -10,6 +10,22 @@ use logxide::LoggerBuilder;
 
 const CHILD: &str = "LOGXIDE_PANIC_HOOK_CHILD";
 
+/// Runs the test `name` again in a child process with `var` set (the child runs its own
+/// part), and checks that it passed.
+fn run_in_child(name: &str, var: &str) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(var, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
 /// An `init` during a panic's unwinding aborted the process: installing the panic hook
 /// called `std::panic::take_hook`, which panics on a panicking thread (a panic while
 /// panicking). The hook is now installed by the first `init` made outside a panic; the one
@@ -19,22 +35,10 @@ fn an_init_while_a_panic_unwinds_succeeds_and_a_later_init_installs_the_hook() {
     if std::env::var_os(CHILD).is_some() {
         return child();
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "an_init_while_a_panic_unwinds_succeeds_and_a_later_init_installs_the_hook",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("1 passed"), "{stdout}");
+    run_in_child(
+        "an_init_while_a_panic_unwinds_succeeds_and_a_later_init_installs_the_hook",
+        CHILD,
+    );
 }
 
 fn msgs(mem: &MemorySink) -> Vec<String> {
@@ -96,22 +100,10 @@ fn a_hook_the_application_sets_after_init_is_kept_by_reinit_and_shutdown() {
     if std::env::var_os(HOOKS_CHILD).is_some() {
         return hooks_child();
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_hook_the_application_sets_after_init_is_kept_by_reinit_and_shutdown",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(HOOKS_CHILD, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("1 passed"), "{stdout}");
+    run_in_child(
+        "a_hook_the_application_sets_after_init_is_kept_by_reinit_and_shutdown",
+        HOOKS_CHILD,
+    );
 }
 
 fn hooks_child() {

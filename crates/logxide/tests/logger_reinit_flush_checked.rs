@@ -12,6 +12,8 @@ use logxide::logger;
 use logxide::sink::{Batch, Sink, SinkError};
 use logxide::writer::FlushError;
 
+mod common;
+
 /// Fails every batch, and its `close` waits at a gate: the logger stays in its drain (being
 /// replaced) after its records failed.
 struct FailingStuckAtClose {
@@ -53,18 +55,7 @@ fn a_checked_flush_during_a_same_file_reinit_reports_the_replaced_loggers_failur
     let gate = gate;
     logxide::info!("A");
     logxide::info!("B");
-    let reinit = std::thread::spawn({
-        let path = path.clone();
-        move || {
-            logxide::LoggerBuilder::new()
-                .use_env(false)
-                .target(&path)
-                .set("mode", "a")
-                .unwrap()
-                .init()
-                .unwrap()
-        }
-    });
+    let reinit = common::reinit_onto(&path);
     // The re-init has uninstalled the old logger; its drain failed both records and is stuck
     // closing the sink.
     at_close.recv().unwrap();

@@ -375,6 +375,23 @@ pub struct StuckReinit {
     pub reinit: std::thread::JoinHandle<logxide::logger::LoggerGuard>,
 }
 
+/// An `init` onto `path` (appending) on a thread of its own: it uninstalls the global logger
+/// writing there and waits for its drain first.
+pub fn reinit_onto(
+    path: &std::path::Path,
+) -> std::thread::JoinHandle<logxide::logger::LoggerGuard> {
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        logxide::LoggerBuilder::new()
+            .use_env(false)
+            .target(&path)
+            .set("mode", "a")
+            .unwrap()
+            .init()
+            .unwrap()
+    })
+}
+
 /// Installs the gated logger, logs `A` (which the sink takes and stops on), then
 /// `later` (queued behind it), starts the re-init and waits until it uninstalled the logger.
 pub fn stuck_reinit(later: &[&str]) -> StuckReinit {
@@ -400,18 +417,7 @@ pub fn stuck_reinit(later: &[&str]) -> StuckReinit {
     for msg in later {
         logxide::info!("later", msg = *msg);
     }
-    let reinit = std::thread::spawn({
-        let path = path.clone();
-        move || {
-            logxide::LoggerBuilder::new()
-                .use_env(false)
-                .target(&path)
-                .set("mode", "a")
-                .unwrap()
-                .init()
-                .unwrap()
-        }
-    });
+    let reinit = reinit_onto(&path);
     // The re-init has uninstalled the old logger and drains it (stuck at the gate).
     while logxide::logger::global().is_some() {
         std::thread::yield_now();
