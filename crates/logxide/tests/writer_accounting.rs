@@ -100,8 +100,8 @@ struct Told {
     reported: Reported,
 }
 
-/// Failures reported by `flush_checked` calls: records no sink wrote, and each sink's
-/// failed records and failed calls.
+/// Failures reported by `flush_checked` calls (or a shutdown's report): records no sink
+/// wrote, and each sink's failed records and failed calls.
 #[derive(Default)]
 struct Reported {
     failed: u64,
@@ -109,6 +109,14 @@ struct Reported {
 }
 
 impl Reported {
+    fn merge(&mut self, other: &Reported) {
+        self.failed += other.failed;
+        for (mine, theirs) in self.sinks.iter_mut().zip(&other.sinks) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
+    }
+
     fn add(&mut self, result: Result<(), FlushError>) {
         match result {
             Ok(()) => {}
@@ -195,15 +203,35 @@ fn run(mode: Mode, policy: Policy, block_timeout: Option<Duration>, end: End) {
         "{mode:?} {policy:?} {block_timeout:?} {end:?} {:?}",
         h.metrics().state
     );
+    // What the shutdown's report checks: the failures the producers' checks had not
+    // reported by then.
+    let mut at_end = Reported::default();
     match end {
-        End::Shutdown => assert!(!writer.shutdown(None).timed_out, "{what}"),
+        End::Shutdown => {
+            let report = writer.shutdown(None);
+            assert!(!report.timed_out, "{what}");
+            at_end.add(report.check());
+        }
         End::ShutdownTimeout => {
             let report = writer.shutdown(Some(Duration::from_micros(1)));
             assert_eq!(report.metrics.state, WriterState::Stopped, "{what}");
+            match report.check() {
+                // The failures are left for the next check.
+                Err(FlushError::Timeout(t)) => {
+                    assert!(report.timed_out, "{what}");
+                    assert_eq!(t.pending, report.metrics.pending, "{what}");
+                    assert!(!t.on_writer_thread, "{what}");
+                }
+                other => {
+                    assert!(!report.timed_out, "{what}");
+                    at_end.add(other);
+                }
+            }
         }
         End::Drop => drop(writer),
     }
     let mut told: Vec<Told> = producers.into_iter().map(|t| t.join().unwrap()).collect();
+    told[0].reported.merge(&at_end);
     // A shutdown that timed out goes on in the background: wait for its end.
     assert!(
         wait_for(Duration::from_secs(30), || {
@@ -213,7 +241,7 @@ fn run(mode: Mode, policy: Policy, block_timeout: Option<Duration>, end: End) {
         "{what}: never settled: {:?}",
         h.metrics()
     );
-    // The last check reports what the producers' checks did not.
+    // The last check reports what the producers' checks and the shutdown did not.
     told[0].reported.add(h.flush_checked(None));
     check(&h.metrics(), &told, &a, &b, policy, &what);
 }

@@ -32,7 +32,7 @@
 //!   metrics). [`Writer::metrics`] satisfies `enqueued = written + dropped + failed +
 //!   pending`. A dropped record is the `Err` of its enqueue; a record a sink failed to write
 //!   (or a failed `fsync`) makes the next [`WriterHandle::flush_checked`] fail, naming the
-//!   sink.
+//!   sink — or, not checked before, the [`ShutdownReport`]'s [`check`](ShutdownReport::check).
 //! - **Bounded memory.** The queue holds at most `capacity` records and `max_bytes` bytes
 //!   under every policy; the writer's own batch is at most 1 MiB plus one record. Each
 //!   producer thread has its own lane (a ring that starts at 64 KiB and grows with its
@@ -533,6 +533,30 @@ impl fmt::Display for FlushError {
 impl std::error::Error for FlushError {}
 
 /// What [`Writer::shutdown`] achieved.
+///
+/// [`check`](Self::check) says whether the last records reached every sink, as
+/// [`flush_checked`](WriterHandle::flush_checked) would have said of the shutdown's drain:
+///
+/// ```
+/// use std::io;
+/// use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
+/// use logxide::writer::{FlushError, Mode, Writer};
+/// let full = FnSink::new("full", |_: &Batch<'_>| -> Result<(), SinkError> {
+///     Err(io::Error::other("disk full").into())
+/// });
+/// let writer = Writer::builder().mode(Mode::Manual).sink(full).build().unwrap();
+/// writer.handle().enqueue(b"last words").unwrap();
+/// // Written (and failed) by the shutdown's drain: the report says so.
+/// let report = writer.shutdown(None);
+/// match report.check() {
+///     Err(FlushError::Failed { failed, sinks }) => {
+///         assert_eq!(failed, 1);
+///         assert_eq!((sinks[0].name.as_str(), sinks[0].failed), ("full", 1));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(report.check(), Ok(())); // reported once
+/// ```
 #[derive(Clone, Debug)]
 pub struct ShutdownReport {
     /// The counters after the drain (or when the timeout expired): `metrics.pending` records
@@ -540,6 +564,63 @@ pub struct ShutdownReport {
     pub metrics: MetricsSnapshot,
     /// The timeout expired before the writer finished draining; it goes on in the background.
     pub timed_out: bool,
+    unchecked: Unchecked,
+}
+
+/// What [`ShutdownReport::check`] reports.
+#[derive(Clone)]
+enum Unchecked {
+    /// The failures counted in the report's metrics that no check reported yet (the
+    /// writer's record of what was reported, which every check updates).
+    Since(Arc<std::sync::Mutex<metrics::FailuresSeen>>),
+    /// The shutdown returned before the drain ended.
+    TimedOut(FlushTimeout),
+    /// Nothing to report: a process forked from the writer's, where nothing reaches a sink.
+    Nothing,
+}
+
+impl fmt::Debug for Unchecked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unchecked::Since(_) => f.write_str("Since(..)"),
+            Unchecked::TimedOut(t) => f.debug_tuple("TimedOut").field(t).finish(),
+            Unchecked::Nothing => f.write_str("Nothing"),
+        }
+    }
+}
+
+impl ShutdownReport {
+    /// What a [`flush_checked`](WriterHandle::flush_checked) would have said of the
+    /// shutdown's drain: `Ok` if every record reached the sinks and nothing failed since the
+    /// last check (or since the writer started) — records the final drain could not write, a
+    /// failed flush or `close` (a last `fsync`, say).
+    ///
+    /// Each failure is reported once, by the first check that follows it — this one, or a
+    /// `flush_checked` (of a handle, after the shutdown): a second call returns `Ok`, as do
+    /// the report's clones. The report marks nothing reported until it is checked, so a
+    /// report dropped unread (and dropping the `Writer`) leaves its failures to the next
+    /// `flush_checked`. Nothing in a process forked from the writer's (nothing there
+    /// reaches a sink).
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] when the shutdown returned before the drain ended
+    /// (`timed_out`: the records still pending then; `on_writer_thread` for a shutdown from
+    /// the writer's own thread): the failures are left for the next check, by
+    /// [`WriterHandle::flush_checked`] once the drain is over. [`FlushError::Failed`] with
+    /// the records no sink wrote and each failing sink's counts since the last check.
+    pub fn check(&self) -> Result<(), FlushError> {
+        match &self.unchecked {
+            Unchecked::Nothing => Ok(()),
+            Unchecked::TimedOut(t) => Err(FlushError::Timeout(t.clone())),
+            Unchecked::Since(seen) => {
+                let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                match seen.since(&self.metrics) {
+                    None => Ok(()),
+                    Some((failed, sinks)) => Err(FlushError::Failed { failed, sinks }),
+                }
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -580,6 +661,9 @@ impl Writer {
     /// Stops accepting records, drains the queue to the sinks, closes them and joins the
     /// thread. With a `timeout` that expires first, returns at once with `timed_out` set and
     /// the exact number still pending; the thread finishes the drain in the background.
+    /// Its [`check`](ShutdownReport::check) says what a
+    /// [`flush_checked`](WriterHandle::flush_checked) would: whether the last records reached
+    /// every sink, and the closes succeeded.
     ///
     /// Called on the writer thread itself — from the `warn` policy's hook
     /// ([`on_drop_warning`](WriterBuilder::on_drop_warning)), which the writer runs, or from
@@ -603,10 +687,13 @@ impl Writer {
     /// assert_eq!(mem.lines(), ["never triggered"]);
     /// ```
     pub fn shutdown(mut self, timeout: Option<Duration>) -> ShutdownReport {
-        self.shutdown_inner(timeout)
+        let timed_out = self.shutdown_inner(timeout);
+        self.report(timed_out)
     }
 
-    fn shutdown_inner(&mut self, timeout: Option<Duration>) -> ShutdownReport {
+    /// The shutdown; true if it returned before the drain ended (a timeout, or a call on the
+    /// writer's own thread).
+    fn shutdown_inner(&mut self, timeout: Option<Duration>) -> bool {
         self.shut_down = true;
         let shared = &self.handle.shared;
         if shared.forked() {
@@ -614,7 +701,7 @@ impl Writer {
             // thread that does not exist in this process would never return).
             shared.orphan();
             std::mem::forget(self.thread.take());
-            return self.report(false);
+            return false;
         }
         shared.leave_running(CLOSED);
         shared.queue.budget().wake_all_waiters();
@@ -624,7 +711,7 @@ impl Writer {
             // neither wait for its own exit nor join itself. Detached, it sees `CLOSED` once
             // this call returns, drains, closes the sinks and exits.
             self.thread = None;
-            return self.report(true);
+            return true;
         }
         if shared::in_sink_call() {
             // A sink called on this thread, a producer's (by `write_sync`, or an enqueue in
@@ -639,18 +726,18 @@ impl Writer {
             // thread still closes on its own (running); in fallback the sinks are then only
             // dropped, not closed.
             let _ = finish_in_background(shared, self.thread.take());
-            return self.report(true);
+            return true;
         }
         let deadline = shared::deadline_after(timeout);
         if !shared.wait_until(deadline, || shared.worker_exited.load(SeqCst)) {
             // Detach: the thread keeps draining.
             self.thread = None;
-            return self.report(true);
+            return true;
         }
         let thread = self.thread.take();
         let Some(deadline) = deadline else {
             finish_shutdown(shared, thread);
-            return self.report(false);
+            return false;
         };
         // The rest takes the core lock, which a producer holds for as long as its sink call
         // takes (a synchronous write in fallback mode, or a record's `help_drain`): with a
@@ -661,7 +748,7 @@ impl Writer {
             Ok((finisher, finished)) => {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 if finished.recv_timeout(wait).is_err() {
-                    return self.report(true);
+                    return true;
                 }
                 let _ = finisher.join();
             }
@@ -669,14 +756,28 @@ impl Writer {
             // thread exited already, so dropping its handle only detaches it).
             Err(_) => finish_shutdown(shared, None),
         }
-        self.report(false)
+        false
     }
 
-    /// The report of a shutdown: the counters now, and whether it returned before the end.
+    /// The report of a shutdown: the counters now, whether it returned before the end, and
+    /// what its [`check`](ShutdownReport::check) reports.
     fn report(&self, timed_out: bool) -> ShutdownReport {
+        let metrics = self.metrics();
+        let shared = &self.handle.shared;
+        let unchecked = if shared.forked() {
+            Unchecked::Nothing
+        } else if timed_out {
+            Unchecked::TimedOut(FlushTimeout {
+                pending: metrics.pending,
+                on_writer_thread: shared::in_sink_call() || shared.on_writer_thread(),
+            })
+        } else {
+            Unchecked::Since(Arc::clone(&shared.checked))
+        };
         ShutdownReport {
-            metrics: self.metrics(),
+            metrics,
             timed_out,
+            unchecked,
         }
     }
 }

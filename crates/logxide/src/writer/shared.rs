@@ -88,8 +88,9 @@ pub(crate) struct Shared {
     pub(crate) last_error: Mutex<Option<String>>,
     /// What the `warn` policy reported so far (see [`report_drops`](super::worker::report_drops)).
     pub(crate) warn: Mutex<WarnState>,
-    /// The failures `flush_checked` reported so far.
-    pub(crate) checked: Mutex<FailuresSeen>,
+    /// The failures `flush_checked` (or a shutdown's report) reported so far; shared with
+    /// the [`ShutdownReport`](super::ShutdownReport)s, which report after the writer.
+    pub(crate) checked: Arc<Mutex<FailuresSeen>>,
 }
 
 /// What only the delivering thread touches: the sinks and the batch being delivered. It lives
@@ -286,7 +287,7 @@ impl Shared {
             }),
             last_error: Mutex::new(None),
             warn: Mutex::new(WarnState::default()),
-            checked: Mutex::new(FailuresSeen::default()),
+            checked: Arc::default(),
         }
     }
 
