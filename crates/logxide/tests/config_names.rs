@@ -131,6 +131,21 @@ fn a_value_refused_at_check_is_quoted_as_it_was_given() {
         refused(&[("policy", "skip"), ("block_timeout", "1s")]),
         r#"logxide option `block_timeout`: invalid value "1s": applies only to the block policy"#
     );
+    // A `warn` hook with a policy that never calls it, the same way (the policy comes from
+    // the options, never from the environment).
+    let err = LoggerBuilder::new()
+        .use_env(false)
+        .sink(MemorySink::new())
+        .set("policy", "skip")
+        .unwrap()
+        .on_drop_warning(|_| {})
+        .check()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "logxide option `on_drop_warning`: invalid value a hook (with policy `drop_newest`): \
+         applies only to the warn policy"
+    );
     // A typed setter called after `set` replaces the text: its value is shown as before.
     let err = LoggerBuilder::new()
         .use_env(false)

@@ -52,6 +52,41 @@ fn invalid_configs_name_the_option() {
     base().capacity(1).batch_size(1).build().unwrap();
 }
 
+/// A `warn` hook with a policy that never calls it is refused, as a `block_timeout` with a
+/// policy that never waits is: the message names both options.
+#[test]
+fn a_warn_hook_with_another_policy_is_refused_naming_both_options() {
+    for p in [Policy::Block, Policy::DropOldest, Policy::DropNewest] {
+        let err = base()
+            .policy(p)
+            .on_drop_warning(|_| {})
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid writer option `on_drop_warning` = a hook (with policy `{p}`): applies \
+                 only to the warn policy"
+            )
+        );
+        assert!(matches!(
+            err,
+            BuildError::Invalid {
+                option: "on_drop_warning",
+                ..
+            }
+        ));
+        // `validate` says the same before anything is started.
+        let b = base().policy(p).on_drop_warning(|_| {});
+        assert_eq!(b.validate().unwrap_err().to_string(), err.to_string());
+    }
+    base()
+        .policy(Policy::Warn)
+        .on_drop_warning(|_| {})
+        .build()
+        .unwrap();
+}
+
 #[test]
 fn no_sink_is_refused() {
     let err = Writer::builder().build().unwrap_err();

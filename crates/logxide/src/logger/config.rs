@@ -940,7 +940,9 @@ impl LoggerBuilder {
     /// every refused record. The hook runs on the writer thread: keep it short, and do not
     /// log through this logger from it (those records could be refused in turn). A flush
     /// from it returns an error at once: the writer cannot wait for itself. A panic in it is
-    /// caught and counted as an error of the writer (its message the last error).
+    /// caught and counted as an error of the writer (its message the last error). With
+    /// another policy the hook would never be called: `build` and `check` refuse it (an
+    /// [`InitError::Option`] naming `on_drop_warning`).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

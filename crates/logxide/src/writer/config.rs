@@ -445,6 +445,17 @@ impl Settings {
                 "applies only to the block policy",
             ));
         }
+        // As `block_timeout`: an option the policy never uses is refused, not ignored — a
+        // hook set for reports that never come says the policy is not the one intended.
+        // (The policy comes from the options only, never from the environment: a logger's
+        // environment cannot make a hook set in code invalid.)
+        if self.warn_hook.is_some() && self.policy != Policy::Warn {
+            return Err(BuildError::Invalid {
+                option: "on_drop_warning",
+                value: format!("a hook (with policy `{}`)", self.policy),
+                reason: "applies only to the warn policy",
+            });
+        }
         if self.thread_name.contains('\0') {
             return Err(invalid(
                 "thread_name",

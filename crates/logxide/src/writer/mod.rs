@@ -253,7 +253,9 @@ impl WriterBuilder {
         self
     }
 
-    /// Where the `warn` policy reports drops (default: a line on standard error).
+    /// Where the `warn` policy reports drops (default: a line on standard error). With another
+    /// policy it would never be called: `build` refuses it ([`BuildError::Invalid`], option
+    /// `on_drop_warning`), as it refuses a `block_timeout` without the `block` policy.
     ///
     /// The hook runs on the writer thread, between two batches: while it runs nothing is
     /// written, and it must not wait for the writer. So a report waits for the writer's next
