@@ -292,7 +292,7 @@ pub struct RecordEncoder<'a> {
     out: &'a mut Vec<u8>,
     format: Format,
     /// When capturing: costly values are written as segments, for the writer thread to
-    /// format (see the [`capture`](super::capture) module).
+    /// format (see the [`capture`] module).
     segs: Option<capture::Segments>,
 }
 
@@ -663,8 +663,8 @@ impl<'a> RecordEncoder<'a> {
         self.out.extend_from_slice(b"}\n");
     }
 
-    /// Writes a value: a capture segment when capturing and the value is a [`Scalar`],
-    /// else its JSON.
+    /// Writes a value: a capture segment when capturing and the value is a
+    /// [`Scalar`](capture::Scalar), else its JSON.
     #[inline(always)]
     fn value<V: Encode + ?Sized>(&mut self, value: &V) {
         if let Some(segs) = &mut self.segs {
