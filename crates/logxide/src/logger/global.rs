@@ -538,7 +538,8 @@ fn disabled_logger() -> Logger {
 /// (written by the sinks, not necessarily synced to disk), and for the drain of the logger
 /// an [`init`] under way on another thread replaces (a re-init onto its file uninstalls it
 /// first); `Ok` at once without either. (Not for a logger a [`shutdown`] whose timeout
-/// expired left draining: that timeout bounds it.)
+/// expired left draining: that timeout bounds it.) A sink that failed the records does not
+/// make it fail: [`flush_checked`] does.
 /// Pitfall: called from a sink or the `warn` hook (the writer's own thread), it cannot wait
 /// for itself and returns an error at once.
 ///

@@ -720,7 +720,8 @@ impl Logger {
 
     /// Waits until every record logged before has reached the sinks (see
     /// [`WriterHandle::flush`]): a barrier for the records of every thread logged before the
-    /// call. `None` waits as long as it takes. Pitfall: called from a sink or the `warn`
+    /// call. `None` waits as long as it takes. A sink that failed them does not make it fail:
+    /// [`flush_checked`](Self::flush_checked) does. Pitfall: called from a sink or the `warn`
     /// hook (the writer's own thread), it returns an error at once ([`FlushTimeout::on_writer_thread`]).
     ///
     /// ```

@@ -2,9 +2,10 @@
 //!
 //! A [`Sink`] receives a whole [`Batch`] at once — many complete lines in one contiguous
 //! buffer — so a file sink makes one large `write(2)` per batch instead of one syscall per
-//! record. The writer thread is the only caller of a sink's methods (except after the
-//! writer fell back to synchronous mode, when callers take turns under a lock), so sinks
-//! need `Send` but not `Sync`.
+//! record. One thread at a time calls a sink's methods, under the writer's lock: usually the
+//! writer thread, but also a [`write_sync`](crate::writer::WriterHandle::write_sync) caller,
+//! every caller once the writer fell back to synchronous writes, and a producer racing with
+//! the shutdown (see [`Sink::write_batch`]), so sinks need `Send` but not `Sync`.
 //!
 //! Built-in sinks:
 //!
@@ -24,7 +25,12 @@
 //! [`Sink::write_batch`] reports failure as a [`SinkError`] that says how many records, from
 //! the start of the batch, were completely written before the error. The writer counts the
 //! rest as failed for that sink, keeps the error readable in the metrics, and goes on with the
-//! next batch: a failing sink never stops the others.
+//! next batch: a failing sink never stops the others. In the writer's totals a record is
+//! failed only when every sink that takes it ([`Sink::accepts`]: a [`LevelFilter`] that
+//! leaves it out does not) failed it. The next
+//! [`flush_checked`](crate::writer::WriterHandle::flush_checked) reports each sink's
+//! failures since the last check, naming the sink (a plain `flush` only says the records
+//! reached the sinks).
 //!
 //! # Non-blocking outputs
 //!

@@ -30,9 +30,13 @@
 //! - **Nothing is lost silently.** Each record is written, or counted as dropped (with a
 //!   [`DropReason`]) or failed (every sink that takes it refused it; the error is in the
 //!   metrics). [`Writer::metrics`] satisfies `enqueued = written + dropped + failed +
-//!   pending`. A dropped record is the `Err` of its enqueue; a record a sink failed to write
-//!   (or a failed `fsync`) makes the next [`WriterHandle::flush_checked`] fail, naming the
-//!   sink — or, not checked before, the [`ShutdownReport`]'s [`check`](ShutdownReport::check).
+//!   pending`. A dropped record is the `Err` of its enqueue (or, for a record the logger
+//!   began to encode and a value's `Display`, `Debug` or `Serialize` panicked, counted with
+//!   [`DropReason::Panicked`] while the panic goes on to the caller); a record a sink failed
+//!   to write (or a failed `fsync`) makes the next [`WriterHandle::flush_checked`] fail,
+//!   naming the sink — or, not checked before, the [`ShutdownReport`]'s
+//!   [`check`](ShutdownReport::check) — where [`WriterHandle::flush`] only says the records
+//!   reached the sinks.
 //! - **Bounded memory.** The queue holds at most `capacity` records and `max_bytes` bytes
 //!   under every policy; the writer's own batch is at most 1 MiB plus one record. Each
 //!   producer thread has its own lane (a ring that starts at 64 KiB and grows with its
