@@ -163,6 +163,23 @@ pub struct WriterBuilder {
 
 impl WriterBuilder {
     /// Queue capacity in records (default 10 000).
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{DropReason, Mode, Policy, Writer};
+    /// let writer = Writer::builder()
+    ///     .capacity(2)
+    ///     .policy(Policy::DropNewest)
+    ///     .mode(Mode::Manual) // nothing is written before the flush
+    ///     .sink(MemorySink::new())
+    ///     .build()
+    ///     .unwrap();
+    /// let h = writer.handle();
+    /// assert!(h.enqueue(b"1").is_ok() && h.enqueue(b"2").is_ok());
+    /// assert_eq!(h.enqueue(b"3").unwrap_err().reason, DropReason::QueueFull);
+    /// let err = Writer::builder().capacity(0).sink(MemorySink::new()).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid writer option `capacity` = 0: the queue must hold at least one record");
+    /// ```
     pub fn capacity(mut self, records: usize) -> Self {
         self.settings.capacity = records;
         self
@@ -171,12 +188,40 @@ impl WriterBuilder {
     /// Queue bound in bytes (default 64 MiB; at most `i64::MAX`). A record larger than this
     /// is refused, and so is one larger than 4 GiB − 1 bytes (its `\n` included) whatever
     /// the bound.
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{DropReason, Writer};
+    /// let writer = Writer::builder().max_bytes(8).sink(MemorySink::new()).build().unwrap();
+    /// let h = writer.handle();
+    /// assert!(h.enqueue(b"short").is_ok()); // 6 bytes with its `\n`
+    /// assert_eq!(h.enqueue(b"longer than 8").unwrap_err().reason, DropReason::Invalid);
+    /// assert_eq!(writer.shutdown(None).metrics.dropped_by.invalid, 1);
+    /// ```
     pub fn max_bytes(mut self, bytes: usize) -> Self {
         self.settings.max_bytes = bytes;
         self
     }
 
     /// What to do when the queue is full (default [`Policy::Block`]).
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Policy, Queued, Writer};
+    /// let mem = MemorySink::new();
+    /// let writer = Writer::builder()
+    ///     .capacity(1)
+    ///     .policy(Policy::DropOldest)
+    ///     .mode(Mode::Manual)
+    ///     .sink(mem.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// let h = writer.handle();
+    /// assert_eq!(h.enqueue(b"old"), Ok(Queued::Queued));
+    /// assert_eq!(h.enqueue(b"new"), Ok(Queued::EvictedOldest));
+    /// writer.flush(None).unwrap();
+    /// assert_eq!(mem.lines(), ["new"]);
+    /// ```
     pub fn policy(mut self, policy: Policy) -> Self {
         self.settings.policy = policy;
         self
@@ -184,6 +229,26 @@ impl WriterBuilder {
 
     /// With [`Policy::Block`]: give up after waiting this long; the record is dropped with
     /// reason [`DropReason::Timeout`]. Default: wait as long as it takes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Policy, Writer};
+    /// let writer = Writer::builder()
+    ///     .block_timeout(Duration::from_millis(250))
+    ///     .sink(MemorySink::new())
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(writer.handle().settings().block_timeout(), Some(Duration::from_millis(250)));
+    /// // Only the block policy waits.
+    /// let err = Writer::builder()
+    ///     .policy(Policy::Warn)
+    ///     .block_timeout(Duration::from_millis(250))
+    ///     .sink(MemorySink::new())
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid writer option `block_timeout` = 250ms: applies only to the block policy");
+    /// ```
     pub fn block_timeout(mut self, timeout: Duration) -> Self {
         self.settings.block_timeout = Some(timeout);
         self
@@ -192,6 +257,18 @@ impl WriterBuilder {
     /// Records pending that make the writer write in trigger mode (default 100, or the
     /// capacity if that is smaller; set explicitly, it must not exceed the capacity). A queue
     /// that `max_bytes` fills with fewer records is written once it is full.
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::Writer;
+    /// let writer = Writer::builder().batch_size(10).sink(MemorySink::new()).build().unwrap();
+    /// assert_eq!(writer.handle().settings().batch_size(), 10);
+    /// let err = Writer::builder().capacity(5).batch_size(10).sink(MemorySink::new()).build();
+    /// assert_eq!(
+    ///     err.unwrap_err().to_string(),
+    ///     "invalid writer option `batch_size` = 10: must not exceed the queue capacity, or a batch could never fill"
+    /// );
+    /// ```
     pub fn batch_size(mut self, records: usize) -> Self {
         self.settings.batch_size = records;
         self.batch_set = true;
@@ -209,24 +286,83 @@ impl WriterBuilder {
 
     /// The longest a record waits before the writer writes it in trigger mode (default
     /// 100 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::Writer;
+    /// let writer = Writer::builder()
+    ///     .flush_interval(Duration::from_millis(20))
+    ///     .sink(MemorySink::new())
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(writer.handle().settings().flush_interval(), Duration::from_millis(20));
+    /// let zero = Writer::builder().flush_interval(Duration::ZERO).sink(MemorySink::new()).build();
+    /// assert!(zero.unwrap_err().to_string().starts_with("invalid writer option `flush_interval`"));
+    /// ```
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.settings.flush_interval = interval;
         self
     }
 
     /// An upper bound on how long any record may wait, in every mode (default none).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Writer};
+    /// let mem = MemorySink::new();
+    /// let writer = Writer::builder()
+    ///     .mode(Mode::Manual) // never writes on its own...
+    ///     .deadline(Duration::from_millis(10)) // ...but for the deadline
+    ///     .sink(mem.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// writer.handle().enqueue(b"a").unwrap();
+    /// let until = std::time::Instant::now() + Duration::from_secs(60); // a bound, not expected
+    /// while mem.lines().is_empty() && std::time::Instant::now() < until {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    /// }
+    /// assert_eq!(mem.lines(), ["a"]);
+    /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.settings.deadline = Some(deadline);
         self
     }
 
     /// When the writer writes (default [`Mode::Trigger`]).
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Writer};
+    /// let mem = MemorySink::new();
+    /// let writer = Writer::builder().mode(Mode::Manual).sink(mem.clone()).build().unwrap();
+    /// writer.handle().enqueue(b"a").unwrap();
+    /// assert!(mem.lines().is_empty()); // manual: written at a trigger, flush or shutdown
+    /// writer.flush(None).unwrap();
+    /// assert_eq!(mem.lines(), ["a"]);
+    /// ```
     pub fn mode(mut self, mode: Mode) -> Self {
         self.settings.mode = mode;
         self
     }
 
     /// The period of [`Mode::Loop`] (default 10 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Writer};
+    /// let writer = Writer::builder()
+    ///     .mode(Mode::Loop)
+    ///     .tick(Duration::from_millis(5))
+    ///     .sink(MemorySink::new())
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(writer.handle().settings().tick(), Duration::from_millis(5));
+    /// let zero = Writer::builder().mode(Mode::Loop).tick(Duration::ZERO).sink(MemorySink::new()).build();
+    /// assert!(zero.unwrap_err().to_string().ends_with("loop mode needs a positive tick"));
+    /// ```
     pub fn tick(mut self, tick: Duration) -> Self {
         self.settings.tick = tick;
         self
@@ -236,6 +372,13 @@ impl WriterBuilder {
     /// synchronous writes (default 10). A batch that makes a sink panic twice in a row is
     /// given up for that sink, not retried at each restart (see "Recovery" in the
     /// [module docs](self)).
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::Writer;
+    /// let writer = Writer::builder().max_restarts(3).sink(MemorySink::new()).build().unwrap();
+    /// assert_eq!(writer.handle().settings().max_restarts(), 3);
+    /// ```
     pub fn max_restarts(mut self, restarts: u32) -> Self {
         self.settings.max_restarts = restarts;
         self
@@ -243,6 +386,23 @@ impl WriterBuilder {
 
     /// The first restart delay and its cap; the delay doubles after each restart (default
     /// 100 ms and 30 s), and starts over once a restarted writer has delivered a batch.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::Writer;
+    /// let ok = Writer::builder()
+    ///     .restart_backoff(Duration::from_millis(10), Duration::from_secs(1))
+    ///     .sink(MemorySink::new())
+    ///     .build();
+    /// assert!(ok.is_ok());
+    /// let err = Writer::builder()
+    ///     .restart_backoff(Duration::from_secs(2), Duration::from_secs(1))
+    ///     .sink(MemorySink::new())
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().ends_with("the initial backoff must be positive and not above the maximum"));
+    /// ```
     pub fn restart_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.settings.backoff_initial = initial;
         self.settings.backoff_max = max;
@@ -252,6 +412,24 @@ impl WriterBuilder {
     /// The writer thread's name (default `logxide-writer`). A NUL byte in it is refused by
     /// `build`. Linux shows threads by their first 15 bytes (`ps`, `top`, `/proc`): the Rust
     /// name (panic messages, `std::thread::current().name()`) keeps it whole.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use logxide::sink::{Batch, FnSink, SinkError};
+    /// use logxide::writer::Writer;
+    /// let seen = Arc::new(Mutex::new(None));
+    /// let name = Arc::clone(&seen);
+    /// let sink = FnSink::new("names", move |_: &Batch<'_>| -> Result<(), SinkError> {
+    ///     *name.lock().unwrap() = std::thread::current().name().map(str::to_owned);
+    ///     Ok(())
+    /// });
+    /// let writer = Writer::builder().thread_name("app-log-writer").sink(sink).build().unwrap();
+    /// writer.handle().enqueue(b"a").unwrap();
+    /// writer.flush(None).unwrap(); // written by the writer thread
+    /// assert_eq!(seen.lock().unwrap().as_deref(), Some("app-log-writer"));
+    /// let nul = Writer::builder().thread_name("a\0b").sink(FnSink::new("x", |_: &Batch<'_>| Ok(()))).build();
+    /// assert!(nul.is_err());
+    /// ```
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
         self.settings.thread_name = name.into();
         self
@@ -277,6 +455,30 @@ impl WriterBuilder {
     /// write is done (holding none of the writer's locks, so a `flush` from the hook writes
     /// rather than fails), at most once per second as before; what is left is reported by
     /// the shutdown. Every refused record is counted (`queue_full`) and reported once.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    /// use std::sync::Arc;
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Policy, Writer};
+    /// let reported = Arc::new(AtomicU64::new(0));
+    /// let count = Arc::clone(&reported);
+    /// let writer = Writer::builder()
+    ///     .capacity(1)
+    ///     .policy(Policy::Warn)
+    ///     .mode(Mode::Manual) // the queue stays full until the shutdown
+    ///     .on_drop_warning(move |w| {
+    ///         count.fetch_add(w.dropped, Relaxed);
+    ///     })
+    ///     .sink(MemorySink::new())
+    ///     .build()
+    ///     .unwrap();
+    /// for _ in 0..5 {
+    ///     let _ = writer.handle().enqueue(b"burst"); // one is queued, four refused
+    /// }
+    /// writer.shutdown(None); // reports what is left
+    /// assert_eq!(reported.load(Relaxed), 4);
+    /// ```
     pub fn on_drop_warning(mut self, hook: impl Fn(&DropWarning) + Send + Sync + 'static) -> Self {
         self.settings.warn_hook = Some(Arc::new(hook));
         self
@@ -284,12 +486,33 @@ impl WriterBuilder {
 
     /// Adds a sink; every batch goes to every sink, in the order they were added. Batches are
     /// gathered to the smallest [`coalesce_bytes`](Sink::coalesce_bytes) of the sinks.
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::Writer;
+    /// let (a, b) = (MemorySink::new(), MemorySink::new());
+    /// let writer = Writer::builder().sink(a.clone()).sink(b.clone()).build().unwrap();
+    /// writer.handle().enqueue(b"both").unwrap();
+    /// writer.flush(None).unwrap();
+    /// assert_eq!((a.lines(), b.lines()), (vec!["both".to_owned()], vec!["both".to_owned()]));
+    /// ```
     pub fn sink(mut self, sink: impl Sink) -> Self {
         self.sinks.push(Box::new(sink));
         self
     }
 
     /// Adds an already boxed sink.
+    ///
+    /// ```
+    /// use logxide::sink::{MemorySink, Sink};
+    /// use logxide::writer::Writer;
+    /// let mem = MemorySink::new();
+    /// let chosen: Box<dyn Sink> = Box::new(mem.clone()); // picked at run time
+    /// let writer = Writer::builder().boxed_sink(chosen).build().unwrap();
+    /// writer.handle().enqueue(b"a").unwrap();
+    /// writer.flush(None).unwrap();
+    /// assert_eq!(mem.lines(), ["a"]);
+    /// ```
     pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
         self.sinks.push(sink);
         self
@@ -309,6 +532,13 @@ impl WriterBuilder {
     ///
     /// # Errors
     /// As [`build`](Self::build).
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{BuildError, Writer};
+    /// assert!(matches!(Writer::builder().validate(), Err(BuildError::NoSink)));
+    /// assert!(Writer::builder().sink(MemorySink::new()).validate().is_ok()); // nothing started
+    /// ```
     pub fn validate(&self) -> Result<(), BuildError> {
         self.resolved().validate()?;
         if self.sinks.is_empty() {
@@ -322,6 +552,12 @@ impl WriterBuilder {
     /// # Errors
     /// [`BuildError::Invalid`] names the first option refused and what it accepts;
     /// [`BuildError::NoSink`] when no sink was added. Nothing is started on error.
+    ///
+    /// ```
+    /// use logxide::writer::Writer;
+    /// let err = Writer::builder().build().unwrap_err();
+    /// assert_eq!(err.to_string(), "the writer has no sink: add at least one with `.sink(...)`");
+    /// ```
     pub fn build(mut self) -> Result<Writer, BuildError> {
         self.settings = self.resolved();
         self.settings.validate()?;
@@ -371,6 +607,16 @@ impl Drop for ExitMark<'_> {
 /// The owner of the writer thread; dropping it drains every queued record and joins the
 /// thread (like `tracing-appender`'s `WorkerGuard`). Dropped on the writer thread itself
 /// (from the `warn` hook), it does not wait: see [`shutdown`](Writer::shutdown).
+///
+/// ```
+/// use logxide::sink::MemorySink;
+/// use logxide::writer::{Mode, Writer};
+/// let mem = MemorySink::new();
+/// let writer = Writer::builder().mode(Mode::Manual).sink(mem.clone()).build().unwrap();
+/// writer.handle().enqueue(b"queued").unwrap();
+/// drop(writer); // drains the queue, closes the sinks, joins the thread
+/// assert_eq!(mem.lines(), ["queued"]);
+/// ```
 pub struct Writer {
     handle: WriterHandle,
     thread: Option<JoinHandle<()>>,
@@ -387,6 +633,14 @@ impl fmt::Debug for Writer {
 }
 
 /// How a record was accepted.
+///
+/// ```
+/// use logxide::sink::MemorySink;
+/// use logxide::writer::{Queued, Writer};
+/// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+/// assert_eq!(writer.handle().enqueue(b"a"), Ok(Queued::Queued));
+/// assert_eq!(writer.handle().write_sync(b"b"), Ok(Queued::WrittenSync));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Queued {
     /// Queued for the writer thread.
@@ -402,6 +656,17 @@ pub enum Queued {
 }
 
 /// A record was not accepted; it is counted in the metrics under `reason`.
+///
+/// ```
+/// use logxide::sink::MemorySink;
+/// use logxide::writer::{DropReason, Writer};
+/// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+/// let h = writer.handle();
+/// writer.shutdown(None);
+/// let dropped = h.enqueue(b"too late").unwrap_err();
+/// assert_eq!(dropped.reason, DropReason::Shutdown);
+/// assert_eq!(h.metrics().dropped_by.shutdown, 1);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dropped {
     /// Why.
@@ -481,6 +746,24 @@ impl std::error::Error for FlushTimeout {}
 /// Why [`flush_checked`](WriterHandle::flush_checked) failed: the flush did not complete
 /// (as [`flush`](WriterHandle::flush) reports it), or it did and a sink failed to write or
 /// flush since the last check.
+///
+/// ```
+/// use std::io;
+/// use logxide::sink::{Batch, FnSink, SinkError};
+/// use logxide::writer::{FlushError, Writer};
+/// let full = FnSink::new("disk", |_: &Batch<'_>| -> Result<(), SinkError> {
+///     Err(io::Error::other("no space left on device").into())
+/// });
+/// let writer = Writer::builder().sink(full).build().unwrap();
+/// writer.handle().enqueue(b"a").unwrap();
+/// let err = writer.flush_checked(None).unwrap_err();
+/// assert!(matches!(&err, FlushError::Failed { failed: 1, sinks } if sinks[0].name == "disk"));
+/// assert_eq!(
+///     err.to_string(),
+///     "flush: 1 record written by no sink; sink 0 (disk) failed 1 record in 1 failed call \
+///      since the last check (last: no space left on device (before any record of the batch was written))"
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FlushError {
     /// The flush could not confirm that every earlier record reached the sinks (see
@@ -631,6 +914,13 @@ impl ShutdownReport {
 
 impl Writer {
     /// A builder with the default settings and no sink.
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::Writer;
+    /// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+    /// assert_eq!(writer.handle().settings().capacity(), 10_000); // the default
+    /// ```
     pub fn builder() -> WriterBuilder {
         WriterBuilder {
             settings: Settings::default(),
@@ -640,26 +930,75 @@ impl Writer {
     }
 
     /// A handle for producer threads (cheap to clone).
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::Writer;
+    /// let mem = MemorySink::new();
+    /// let writer = Writer::builder().sink(mem.clone()).build().unwrap();
+    /// let h = writer.handle();
+    /// std::thread::spawn(move || h.enqueue(b"from a thread").unwrap()).join().unwrap();
+    /// writer.flush(None).unwrap();
+    /// assert_eq!(mem.lines(), ["from a thread"]);
+    /// ```
     pub fn handle(&self) -> WriterHandle {
         self.handle.clone()
     }
 
     /// See [`WriterHandle::flush`].
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Writer};
+    /// let mem = MemorySink::new();
+    /// let writer = Writer::builder().mode(Mode::Manual).sink(mem.clone()).build().unwrap();
+    /// writer.handle().enqueue(b"a").unwrap();
+    /// writer.flush(None).unwrap();
+    /// assert_eq!(mem.lines(), ["a"]);
+    /// ```
     pub fn flush(&self, timeout: Option<Duration>) -> Result<(), FlushTimeout> {
         self.handle.flush(timeout)
     }
 
     /// See [`WriterHandle::flush_checked`].
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::Writer;
+    /// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+    /// writer.handle().enqueue(b"a").unwrap();
+    /// assert_eq!(writer.flush_checked(None), Ok(())); // written, by every sink
+    /// ```
     pub fn flush_checked(&self, timeout: Option<Duration>) -> Result<(), FlushError> {
         self.handle.flush_checked(timeout)
     }
 
     /// See [`WriterHandle::trigger`].
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Writer};
+    /// let writer = Writer::builder().mode(Mode::Manual).sink(MemorySink::new()).build().unwrap();
+    /// writer.handle().enqueue(b"a").unwrap();
+    /// writer.trigger(); // asks for the write, does not wait for it
+    /// let report = writer.shutdown(None);
+    /// assert_eq!(report.metrics.written, 1);
+    /// ```
     pub fn trigger(&self) {
         self.handle.trigger()
     }
 
     /// See [`WriterHandle::metrics`].
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::Writer;
+    /// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+    /// writer.handle().enqueue(b"a").unwrap();
+    /// writer.flush(None).unwrap();
+    /// let m = writer.metrics();
+    /// assert_eq!((m.enqueued, m.written, m.pending), (1, 1, 0));
+    /// ```
     pub fn metrics(&self) -> MetricsSnapshot {
         self.handle.metrics()
     }
@@ -837,6 +1176,22 @@ impl Drop for Writer {
 ///
 /// Cloning is cheap (one reference count). Handles stay valid after the [`Writer`] is shut
 /// down: their records are then dropped with reason [`DropReason::Shutdown`].
+///
+/// ```
+/// use logxide::sink::MemorySink;
+/// use logxide::writer::Writer;
+/// let mem = MemorySink::new();
+/// let writer = Writer::builder().sink(mem.clone()).build().unwrap();
+/// let threads: Vec<_> = (0..3)
+///     .map(|i| {
+///         let h = writer.handle();
+///         std::thread::spawn(move || h.enqueue(format!("thread {i}").as_bytes()).unwrap())
+///     })
+///     .collect();
+/// threads.into_iter().for_each(|t| { t.join().unwrap(); });
+/// writer.flush(None).unwrap();
+/// assert_eq!(mem.lines().len(), 3);
+/// ```
 #[derive(Clone)]
 pub struct WriterHandle {
     shared: Arc<Shared>,
@@ -1063,6 +1418,17 @@ impl WriterHandle {
     ///
     /// # Errors
     /// As [`write_sync`](Self::write_sync).
+    ///
+    /// ```
+    /// use logxide::sink::{LevelFilter, MemorySink};
+    /// use logxide::writer::{Queued, Writer};
+    /// let loud = MemorySink::new();
+    /// let writer = Writer::builder().sink(LevelFilter::new(loud.clone(), 30)).build().unwrap();
+    /// let h = writer.handle();
+    /// assert_eq!(h.write_sync_with_level(b"info", 20), Ok(Queued::WrittenSync));
+    /// assert_eq!(h.write_sync_with_level(b"error", 40), Ok(Queued::WrittenSync));
+    /// assert_eq!(loud.lines(), ["error"]); // in the sink when the call returns
+    /// ```
     pub fn write_sync_with_level(&self, line: &[u8], level: u8) -> Result<Queued, Dropped> {
         let shared = &*self.shared;
         if shared.forked() {
@@ -1390,6 +1756,22 @@ impl WriterHandle {
 
     /// Asks the writer thread to write everything queued now, without waiting. This is how
     /// `manual` mode writes; in the other modes it writes before the batch or timer is due.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Mode, Writer};
+    /// let mem = MemorySink::new();
+    /// let writer = Writer::builder().mode(Mode::Manual).sink(mem.clone()).build().unwrap();
+    /// let h = writer.handle();
+    /// h.enqueue(b"a").unwrap();
+    /// h.trigger();
+    /// let until = Instant::now() + Duration::from_secs(60); // a bound, not expected
+    /// while h.metrics().written == 0 && Instant::now() < until {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(mem.lines(), ["a"]);
+    /// ```
     pub fn trigger(&self) {
         if !self.shared.forked() {
             self.shared.request_write();
@@ -1397,6 +1779,18 @@ impl WriterHandle {
     }
 
     /// A snapshot of the counters.
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::Writer;
+    /// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+    /// let h = writer.handle();
+    /// h.enqueue(b"a").unwrap();
+    /// h.flush(None).unwrap();
+    /// let m = h.metrics();
+    /// assert_eq!(m.enqueued, m.written + m.dropped + m.failed + m.pending);
+    /// assert_eq!((m.written, m.sinks[0].written), (1, 1));
+    /// ```
     pub fn metrics(&self) -> MetricsSnapshot {
         let shared = &self.shared;
         if shared.forked() {
@@ -1408,11 +1802,37 @@ impl WriterHandle {
 
     /// The last error any sink or the writer thread reported (or the panic of the `warn`
     /// policy's hook), as text.
+    ///
+    /// ```
+    /// use std::io;
+    /// use logxide::sink::{Batch, FnSink, SinkError};
+    /// use logxide::writer::Writer;
+    /// let full = FnSink::new("disk", |_: &Batch<'_>| -> Result<(), SinkError> {
+    ///     Err(io::Error::other("no space left on device").into())
+    /// });
+    /// let writer = Writer::builder().sink(full).build().unwrap();
+    /// let h = writer.handle();
+    /// assert_eq!(h.last_error(), None);
+    /// h.enqueue(b"a").unwrap();
+    /// h.flush(None).unwrap();
+    /// assert_eq!(
+    ///     h.last_error().as_deref(),
+    ///     Some("disk: no space left on device (before any record of the batch was written)")
+    /// );
+    /// ```
     pub fn last_error(&self) -> Option<String> {
         self.shared.last_error()
     }
 
     /// The validated settings.
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// use logxide::writer::{Policy, Writer};
+    /// let writer = Writer::builder().capacity(50).sink(MemorySink::new()).build().unwrap();
+    /// let s = writer.handle().settings().clone();
+    /// assert_eq!((s.capacity(), s.batch_size(), s.policy()), (50, 50, Policy::Block));
+    /// ```
     pub fn settings(&self) -> &Settings {
         &self.shared.settings
     }
