@@ -60,6 +60,13 @@ use super::{flush_patiently, write_counted, Batch, Patience, Sink, SinkError, St
 use crate::encode::{Format, HeaderKeys};
 
 /// Whether a [`Console`] colors its output.
+///
+/// ```
+/// use logxide::sink::{ColorChoice, Console};
+/// assert_eq!(ColorChoice::default(), ColorChoice::Auto);
+/// assert!(Console::stderr_with(ColorChoice::Always).color());
+/// assert!(!Console::stderr_with(ColorChoice::Never).color());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ColorChoice {
     /// Color when the stream is a terminal and the `NO_COLOR` environment variable is not
@@ -96,6 +103,13 @@ impl ColorChoice {
     }
 
     /// The decision for `stream`, reading `NO_COLOR` from the environment.
+    ///
+    /// ```
+    /// use logxide::sink::ColorChoice;
+    /// let file = tempfile::tempfile().unwrap(); // a file is no terminal
+    /// assert!(!ColorChoice::Auto.for_stream(&file));
+    /// assert!(ColorChoice::Always.for_stream(&file));
+    /// ```
     pub fn for_stream(self, stream: &impl IsTerminal) -> bool {
         match self {
             ColorChoice::Always => true,
@@ -108,6 +122,12 @@ impl ColorChoice {
     }
 
     /// The choice's name: `auto`, `always` or `never`.
+    ///
+    /// ```
+    /// use logxide::sink::ColorChoice;
+    /// assert_eq!(ColorChoice::Never.as_str(), "never");
+    /// assert_eq!(ColorChoice::Always.to_string(), "always");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ColorChoice::Auto => "auto",
@@ -124,6 +144,12 @@ impl fmt::Display for ColorChoice {
 }
 
 /// Text that is not `auto`, `always` or `never`.
+///
+/// ```
+/// use logxide::sink::ColorChoice;
+/// let err = "sometimes".parse::<ColorChoice>().unwrap_err();
+/// assert_eq!(err.to_string(), r#"invalid color choice "sometimes": expected one of auto, always, never"#);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseColorChoiceError(String);
 
@@ -205,28 +231,59 @@ const RETAIN_MAX: usize = 4 << 20;
 
 impl Console {
     /// Standard output, colored per [`ColorChoice::Auto`].
+    ///
+    /// ```
+    /// use logxide::sink::{Console, Sink};
+    /// let console = Console::stdout();
+    /// assert_eq!(console.name(), "stdout");
+    /// ```
     pub fn stdout() -> Self {
         Self::stdout_with(ColorChoice::Auto)
     }
 
     /// Standard error, colored per [`ColorChoice::Auto`].
+    ///
+    /// ```
+    /// use logxide::sink::{Console, Sink};
+    /// let log = logxide::Logger::builder().use_env(false).sink(Console::stderr()).build()?;
+    /// log.info("shown on standard error");
+    /// assert_eq!(log.shutdown(None).unwrap().metrics.sinks[0].name, "stderr");
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn stderr() -> Self {
         Self::stderr_with(ColorChoice::Auto)
     }
 
     /// Standard output, colored per `color`.
+    ///
+    /// ```
+    /// use logxide::sink::{ColorChoice, Console};
+    /// assert!(!Console::stdout_with(ColorChoice::Never).color());
+    /// ```
     pub fn stdout_with(color: ColorChoice) -> Self {
         let color = color.for_stream(&io::stdout());
         Self::new(StdWriter(Stream::Stdout), color).named("stdout", Stream::Stdout)
     }
 
     /// Standard error, colored per `color`.
+    ///
+    /// ```
+    /// use logxide::sink::{ColorChoice, Console};
+    /// assert!(Console::stderr_with(ColorChoice::Always).color());
+    /// ```
     pub fn stderr_with(color: ColorChoice) -> Self {
         let color = color.for_stream(&io::stderr());
         Self::new(StdWriter(Stream::Stderr), color).named("stderr", Stream::Stderr)
     }
 
     /// Any writer; `color` turns the color codes on.
+    ///
+    /// ```
+    /// use logxide::sink::{Console, Sink};
+    /// let console = Console::new(Vec::new(), true);
+    /// assert!(console.color());
+    /// assert_eq!(console.name(), "console");
+    /// ```
     pub fn new(writer: impl Write + Send + 'static, color: bool) -> Self {
         Console {
             name: "console",
@@ -280,12 +337,23 @@ impl Console {
 
     /// How many bytes the writer gathers before handing this sink a batch (default 64 KiB;
     /// see [`Sink::coalesce_bytes`]). `0`: as soon as the writer takes records.
+    ///
+    /// ```
+    /// use logxide::sink::{Console, Sink};
+    /// assert_eq!(Console::new(Vec::new(), false).coalesce_bytes(), 64 << 10);
+    /// assert_eq!(Console::new(Vec::new(), false).gather_bytes(0).coalesce_bytes(), 0);
+    /// ```
     pub fn gather_bytes(mut self, bytes: usize) -> Self {
         self.gather = bytes;
         self
     }
 
     /// Whether this console writes color codes.
+    ///
+    /// ```
+    /// use logxide::sink::Console;
+    /// assert!(!Console::new(Vec::new(), false).color());
+    /// ```
     pub fn color(&self) -> bool {
         self.color
     }

@@ -57,6 +57,13 @@ const RETAIN_MAX: usize = 4 << 20;
 impl<S: Sink> LevelFilter<S> {
     /// Wraps `sink`: it receives the records of level `min_level` or above (and those of
     /// unknown level).
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, LevelFilter, MemorySink, Sink};
+    /// let mut loud = LevelFilter::new(MemorySink::new(), 30);
+    /// loud.write_batch(&Batch::with_levels(b"info\nwarning\n", &[5, 13], &[20, 30])).unwrap();
+    /// assert_eq!(loud.get_ref().lines(), ["warning"]);
+    /// ```
     pub fn new(sink: S, min_level: u8) -> Self {
         LevelFilter {
             inner: sink,
@@ -68,26 +75,60 @@ impl<S: Sink> LevelFilter<S> {
     }
 
     /// Wraps `sink`: it receives the records at `level` or above.
+    ///
+    /// ```
+    /// use logxide::sink::{LevelFilter, MemorySink};
+    /// use logxide::Level;
+    /// let errors = LevelFilter::at_least(MemorySink::new(), Level::Error);
+    /// assert_eq!(errors.min_level(), 40);
+    /// ```
     pub fn at_least(sink: S, level: Level) -> Self {
         Self::new(sink, level.value())
     }
 
     /// The lowest level passed on.
+    ///
+    /// ```
+    /// use logxide::sink::{LevelFilter, MemorySink};
+    /// assert_eq!(LevelFilter::new(MemorySink::new(), 25).min_level(), 25);
+    /// ```
     pub fn min_level(&self) -> u8 {
         self.min_level
     }
 
     /// The wrapped sink.
+    ///
+    /// ```
+    /// use logxide::sink::{LevelFilter, MemorySink, Sink};
+    /// let filter = LevelFilter::new(MemorySink::new(), 30);
+    /// assert_eq!(filter.get_ref().name(), "memory");
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// The wrapped sink, mutably.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, LevelFilter, MemorySink, Sink};
+    /// let mut filter = LevelFilter::new(MemorySink::new(), 30);
+    /// // Written to the inner sink directly: no filtering.
+    /// filter.get_mut().write_batch(&Batch::with_levels(b"quiet\n", &[6], &[10])).unwrap();
+    /// assert_eq!(filter.get_ref().lines(), ["quiet"]);
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
     /// Unwraps the sink.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, LevelFilter, MemorySink, Sink};
+    /// let mut filter = LevelFilter::new(MemorySink::new(), 30);
+    /// filter.write_batch(&Batch::with_levels(b"a\nb\n", &[2, 4], &[40, 10])).unwrap();
+    /// let mem: MemorySink = filter.into_inner();
+    /// assert_eq!(mem.lines(), ["a"]);
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }

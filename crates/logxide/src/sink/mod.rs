@@ -92,6 +92,15 @@ pub struct Batch<'a> {
 impl<'a> Batch<'a> {
     /// The level stored for a record whose severity is unknown: [`Batch::level`] returns
     /// `None` for it, and it passes every [`LevelFilter`].
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, LevelFilter, MemorySink, Sink};
+    /// let batch = Batch::with_levels(b"a\n", &[2], &[Batch::NO_LEVEL]);
+    /// assert_eq!(batch.level(0), None);
+    /// let mut loud = LevelFilter::new(MemorySink::new(), 40);
+    /// loud.write_batch(&batch).unwrap();
+    /// assert_eq!(loud.get_ref().lines(), ["a"]); // a record of unknown level passes
+    /// ```
     pub const NO_LEVEL: u8 = u8::MAX;
 
     /// A batch over `bytes`, where `ends[i]` is the offset just past record `i`. Its records
@@ -99,6 +108,12 @@ impl<'a> Batch<'a> {
     ///
     /// # Panics
     /// If `ends` is not increasing or its last entry is not `bytes.len()`.
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::new(b"{}\n{\"a\":1}\n", &[3, 11]);
+    /// assert_eq!((batch.len(), batch.level(0)), (2, None));
+    /// ```
     pub fn new(bytes: &'a [u8], ends: &'a [usize]) -> Self {
         Self::with_levels(bytes, ends, &[])
     }
@@ -140,6 +155,12 @@ impl<'a> Batch<'a> {
     }
 
     /// The severity of record `i`: `None` if it is unknown (or `i` is out of range).
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::with_levels(b"a\nb\n", &[2, 4], &[30, Batch::NO_LEVEL]);
+    /// assert_eq!([0, 1, 2].map(|i| batch.level(i)), [Some(30), None, None]);
+    /// ```
     pub fn level(&self, i: usize) -> Option<u8> {
         if i >= self.ends.len() {
             return None;
@@ -151,6 +172,12 @@ impl<'a> Batch<'a> {
     }
 
     /// The severity of each record, in order (`None`: unknown).
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::new(b"a\nb\n", &[2, 4]); // no levels given
+    /// assert_eq!(batch.levels().collect::<Vec<_>>(), [None, None]);
+    /// ```
     pub fn levels(&self) -> impl Iterator<Item = Option<u8>> + 'a {
         let levels = self.levels;
         (0..self.ends.len()).map(move |i| match levels.get(i) {
@@ -160,17 +187,35 @@ impl<'a> Batch<'a> {
     }
 
     /// All records, back to back.
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::new(b"a\nbb\n", &[2, 5]);
+    /// assert_eq!(batch.bytes(), b"a\nbb\n");
+    /// assert_eq!(batch.skip(1).bytes(), b"bb\n");
+    /// ```
     pub fn bytes(&self) -> &'a [u8] {
         let end = self.ends.last().copied().unwrap_or(self.start);
         &self.buf[self.start..end]
     }
 
     /// Number of records.
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// assert_eq!(Batch::new(b"a\nbb\n", &[2, 5]).len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
     /// True when the batch holds no record.
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::new(b"a\n", &[2]);
+    /// assert!(!batch.is_empty() && batch.skip(1).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
@@ -206,6 +251,12 @@ impl<'a> Batch<'a> {
     }
 
     /// The records, one slice per line (each including its `\n`).
+    ///
+    /// ```
+    /// use logxide::sink::Batch;
+    /// let batch = Batch::new(b"a\nbb\n", &[2, 5]);
+    /// assert_eq!(batch.records().collect::<Vec<_>>(), [&b"a\n"[..], &b"bb\n"[..]]);
+    /// ```
     pub fn records(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let buf = self.buf;
         let mut start = self.start;
@@ -262,6 +313,22 @@ impl<'a> Batch<'a> {
 }
 
 /// A sink failed to write (part of) a batch.
+///
+/// ```
+/// use std::io;
+/// use logxide::sink::{Batch, FnSink, SinkError};
+/// use logxide::writer::Writer;
+/// // Writes the first record of each batch, then fails.
+/// let half = FnSink::new("half", |_: &Batch<'_>| -> Result<(), SinkError> {
+///     Err(SinkError { written: 1, error: io::Error::other("disk full") })
+/// });
+/// let writer = Writer::builder().sink(half).build().unwrap();
+/// let h = writer.handle();
+/// h.enqueue(b"a").unwrap();
+/// h.enqueue(b"b").unwrap();
+/// let m = writer.shutdown(None).metrics;
+/// assert_eq!(m.written + m.failed, 2); // each record written or failed, as the sink said
+/// ```
 #[derive(Debug)]
 pub struct SinkError {
     /// Records, counted from the start of the batch, that were completely written before the
@@ -273,6 +340,13 @@ pub struct SinkError {
 
 impl SinkError {
     /// An error before any record of the batch was written.
+    ///
+    /// ```
+    /// use logxide::sink::SinkError;
+    /// let e = SinkError::new(std::io::Error::other("disk full"));
+    /// assert_eq!(e.written, 0);
+    /// assert_eq!(e.to_string(), "disk full (before any record of the batch was written)");
+    /// ```
     pub fn new(error: io::Error) -> Self {
         SinkError { written: 0, error }
     }
@@ -441,16 +515,36 @@ pub struct MemorySink {
 
 impl MemorySink {
     /// An empty in-memory sink.
+    ///
+    /// ```
+    /// use logxide::sink::MemorySink;
+    /// let mem = MemorySink::new();
+    /// assert!(mem.contents().is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// A copy of everything written so far.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, MemorySink, Sink};
+    /// let mem = MemorySink::new();
+    /// mem.clone().write_batch(&Batch::new(b"a\n", &[2])).unwrap(); // clones share the bytes
+    /// assert_eq!(mem.contents(), b"a\n");
+    /// ```
     pub fn contents(&self) -> Vec<u8> {
         self.buf.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Everything written so far, split into lines (without the `\n`), lossily decoded.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, MemorySink, Sink};
+    /// let mut mem = MemorySink::new();
+    /// mem.write_batch(&Batch::new(b"a\nbb\n", &[2, 5])).unwrap();
+    /// assert_eq!(mem.lines(), ["a", "bb"]);
+    /// ```
     pub fn lines(&self) -> Vec<String> {
         String::from_utf8_lossy(&self.contents())
             .lines()
@@ -473,6 +567,12 @@ impl Sink for MemorySink {
 }
 
 /// Which standard stream a [`StdStream`] sink writes to.
+///
+/// ```
+/// use logxide::sink::{Sink, StdStream, Stream};
+/// assert_eq!(StdStream::new(Stream::Stdout).name(), "stdout");
+/// assert_eq!(StdStream::new(Stream::Stderr).name(), "stderr");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
     /// Standard output.
@@ -484,6 +584,10 @@ pub enum Stream {
 /// How long [`StdStream`], [`Console`] and [`WriteSink`] wait, by default, for a full
 /// non-blocking output to take bytes again before they fail the rest of the batch (see
 /// [Non-blocking outputs](self#non-blocking-outputs)).
+///
+/// ```
+/// assert_eq!(logxide::sink::DEFAULT_WOULD_BLOCK_TIMEOUT, std::time::Duration::from_secs(10));
+/// ```
 pub const DEFAULT_WOULD_BLOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest sleep between two attempts on a writer that would block and cannot be polled.
@@ -577,7 +681,10 @@ fn poll_writable(fd: BorrowedFd<'_>, left: Duration) -> bool {
 ///
 /// ```
 /// use logxide::sink::{Stream, StdStream};
-/// let sink = StdStream::new(Stream::Stderr);
+/// use logxide::writer::Writer;
+/// let writer = Writer::builder().sink(StdStream::new(Stream::Stderr)).build().unwrap();
+/// writer.handle().enqueue(br#"{"msg":"on standard error"}"#).unwrap();
+/// assert_eq!(writer.shutdown(None).metrics.written, 1);
 /// ```
 pub struct StdStream {
     stream: Stream,
@@ -587,6 +694,13 @@ pub struct StdStream {
 
 impl StdStream {
     /// A sink for `stream`.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, Sink, StdStream, Stream};
+    /// let mut sink = StdStream::new(Stream::Stderr);
+    /// sink.write_batch(&Batch::new(b"{\"msg\":\"to stderr\"}\n", &[20])).unwrap();
+    /// assert_eq!(sink.name(), "stderr");
+    /// ```
     pub fn new(stream: Stream) -> Self {
         StdStream {
             stream,
@@ -602,6 +716,8 @@ impl StdStream {
     /// use std::time::Duration;
     /// use logxide::sink::{Stream, StdStream};
     /// let sink = StdStream::new(Stream::Stdout).would_block_timeout(Duration::from_secs(1));
+    /// # use logxide::sink::Sink;
+    /// assert_eq!(sink.name(), "stdout");
     /// ```
     pub fn would_block_timeout(mut self, timeout: Duration) -> Self {
         self.patience.timeout = timeout;
@@ -802,6 +918,12 @@ pub struct WriteSink<W> {
 
 impl<W: Write + Send + 'static> WriteSink<W> {
     /// Wraps `inner`; `name` appears in metrics and errors.
+    ///
+    /// ```
+    /// use logxide::sink::{Sink, WriteSink};
+    /// let sink = WriteSink::new("buffer", Vec::new());
+    /// assert_eq!(sink.name(), "buffer"); // as metrics and errors show it
+    /// ```
     pub fn new(name: impl Into<String>, inner: W) -> Self {
         WriteSink {
             name: name.into(),
@@ -843,6 +965,13 @@ impl<W: Write + Send + 'static> WriteSink<W> {
     }
 
     /// The wrapped writer.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, Sink, WriteSink};
+    /// let mut sink = WriteSink::new("vec", Vec::new());
+    /// sink.write_batch(&Batch::new(b"a\n", &[2])).unwrap();
+    /// assert_eq!(sink.get_ref().as_slice(), b"a\n");
+    /// ```
     pub fn get_ref(&self) -> &W {
         &self.inner
     }
@@ -889,6 +1018,12 @@ where
     F: FnMut(&Batch<'_>) -> Result<(), SinkError> + Send + 'static,
 {
     /// A sink that calls `f` with every batch.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, FnSink, Sink, SinkError};
+    /// let sink = FnSink::new("discard", |_: &Batch<'_>| -> Result<(), SinkError> { Ok(()) });
+    /// assert_eq!(sink.name(), "discard");
+    /// ```
     pub fn new(name: impl Into<String>, f: F) -> Self {
         FnSink {
             name: name.into(),
