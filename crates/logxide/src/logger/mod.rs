@@ -332,6 +332,19 @@ impl Logger {
 
     /// The threshold: records below it are not written (see the example at
     /// [`enabled`](Self::enabled); [`set_level`](Self::set_level) changes it).
+    ///
+    /// ```
+    /// use logxide::Level;
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .level(Level::Warning)
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .build()?;
+    /// assert_eq!(log.level(), Level::Warning);
+    /// log.set_level(Level::Info);
+    /// assert_eq!(log.level(), Level::Info);
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn level(&self) -> Level {
         let v = self.core.threshold.load(Relaxed);
         Level::ALL
@@ -430,21 +443,57 @@ impl Logger {
     }
 
     /// Logs at debug (see the example at [`message`](Self::message)).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// log.debug("text");
+    /// log.flush(None)?;
+    /// assert!(mem.lines()[0].ends_with(r#""mt":"debug","msg":"text"}"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn debug(&self, msg: &str) {
         self.message(Level::Debug, msg);
     }
 
     /// Logs at info (see the example at [`message`](Self::message)).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// log.info("text");
+    /// log.flush(None)?;
+    /// assert!(mem.lines()[0].ends_with(r#""mt":"info","msg":"text"}"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn info(&self, msg: &str) {
         self.message(Level::Info, msg);
     }
 
     /// Logs at warning (see the example at [`message`](Self::message)).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// log.warning("text");
+    /// log.flush(None)?;
+    /// assert!(mem.lines()[0].ends_with(r#""mt":"warning","msg":"text"}"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn warning(&self, msg: &str) {
         self.message(Level::Warning, msg);
     }
 
     /// Logs at error (see the example at [`message`](Self::message)).
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// log.error("text");
+    /// log.flush(None)?;
+    /// assert!(mem.lines()[0].ends_with(r#""mt":"error","msg":"text"}"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn error(&self, msg: &str) {
         self.message(Level::Error, msg);
     }

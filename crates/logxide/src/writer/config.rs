@@ -37,6 +37,12 @@ pub enum Policy {
 
 impl Policy {
     /// The canonical name (`block`, `drop_oldest`, `drop_newest`, `warn`).
+    ///
+    /// ```
+    /// use logxide::writer::Policy;
+    /// assert_eq!(Policy::DropOldest.as_str(), "drop_oldest");
+    /// assert_eq!("replace".parse::<Policy>().unwrap().as_str(), "drop_oldest"); // an alias
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Policy::Block => "block",
@@ -70,6 +76,12 @@ pub enum Mode {
 
 impl Mode {
     /// The canonical name (`trigger`, `loop`, `manual`).
+    ///
+    /// ```
+    /// use logxide::writer::Mode;
+    /// assert_eq!(Mode::Manual.as_str(), "manual");
+    /// assert_eq!(Mode::default().as_str(), "trigger");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Trigger => "trigger",
@@ -221,6 +233,12 @@ impl std::error::Error for BuildError {
 pub type WarnHook = Arc<dyn Fn(&DropWarning) + Send + Sync>;
 
 /// A report of records refused under the `warn` policy since the previous report.
+///
+/// ```
+/// use logxide::writer::DropWarning;
+/// let w = DropWarning { dropped: 3, total: 10 };
+/// assert_eq!(w.to_string(), "logxide: queue full, 3 records dropped since the last report (10 in total)");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DropWarning {
     /// Records refused since the previous report.
@@ -243,6 +261,15 @@ impl fmt::Display for DropWarning {
 pub(crate) const MAX_CAPACITY: usize = 1 << 28;
 
 /// The validated settings of a writer (everything but the sinks).
+///
+/// ```
+/// use std::time::Duration;
+/// use logxide::writer::{Mode, Policy, Settings};
+/// let s = Settings::default(); // a writer's defaults
+/// assert_eq!((s.capacity(), s.max_bytes(), s.batch_size()), (10_000, 64 << 20, 100));
+/// assert_eq!((s.policy(), s.mode(), s.block_timeout(), s.deadline()), (Policy::Block, Mode::Trigger, None, None));
+/// assert_eq!((s.flush_interval(), s.tick(), s.max_restarts()), (Duration::from_millis(100), Duration::from_millis(10), 10));
+/// ```
 #[derive(Clone)]
 pub struct Settings {
     pub(crate) capacity: usize,
@@ -301,51 +328,101 @@ impl Default for Settings {
 
 impl Settings {
     /// Queue capacity in records.
+    ///
+    /// ```
+    /// use logxide::writer::Settings;
+    /// assert_eq!(Settings::default().capacity(), 10_000);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Queue bound in bytes.
+    ///
+    /// ```
+    /// use logxide::writer::Settings;
+    /// assert_eq!(Settings::default().max_bytes(), 64 << 20);
+    /// ```
     pub fn max_bytes(&self) -> usize {
         self.max_bytes
     }
 
     /// The full-queue policy.
+    ///
+    /// ```
+    /// use logxide::writer::Settings;
+    /// assert_eq!(Settings::default().policy(), logxide::writer::Policy::Block);
+    /// ```
     pub fn policy(&self) -> Policy {
         self.policy
     }
 
     /// How long `block` waits at most (`None`: as long as it takes).
+    ///
+    /// ```
+    /// use logxide::writer::Settings;
+    /// assert_eq!(Settings::default().block_timeout(), None);
+    /// ```
     pub fn block_timeout(&self) -> Option<Duration> {
         self.block_timeout
     }
 
     /// Records pending that make a trigger-mode write.
+    ///
+    /// ```
+    /// use logxide::writer::Settings;
+    /// assert_eq!(Settings::default().batch_size(), 100);
+    /// ```
     pub fn batch_size(&self) -> usize {
         self.batch_size
     }
 
     /// The longest a record waits in trigger mode.
+    ///
+    /// ```
+    /// use logxide::writer::Settings;
+    /// assert_eq!(Settings::default().flush_interval(), std::time::Duration::from_millis(100));
+    /// ```
     pub fn flush_interval(&self) -> Duration {
         self.flush_interval
     }
 
     /// The longest a record waits in any mode, if set.
+    ///
+    /// ```
+    /// use logxide::writer::Settings;
+    /// assert_eq!(Settings::default().deadline(), None);
+    /// ```
     pub fn deadline(&self) -> Option<Duration> {
         self.deadline
     }
 
     /// The writer thread's mode.
+    ///
+    /// ```
+    /// use logxide::writer::Settings;
+    /// assert_eq!(Settings::default().mode(), logxide::writer::Mode::Trigger);
+    /// ```
     pub fn mode(&self) -> Mode {
         self.mode
     }
 
     /// The loop-mode period.
+    ///
+    /// ```
+    /// use logxide::writer::Settings;
+    /// assert_eq!(Settings::default().tick(), std::time::Duration::from_millis(10));
+    /// ```
     pub fn tick(&self) -> Duration {
         self.tick
     }
 
     /// Restarts before falling back to synchronous writes.
+    ///
+    /// ```
+    /// use logxide::writer::Settings;
+    /// assert_eq!(Settings::default().max_restarts(), 10);
+    /// ```
     pub fn max_restarts(&self) -> u32 {
         self.max_restarts
     }

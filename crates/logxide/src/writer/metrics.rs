@@ -21,6 +21,18 @@ use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 
 /// Why a record was dropped.
+///
+/// ```
+/// use logxide::sink::MemorySink;
+/// use logxide::writer::{DropReason, Writer};
+/// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+/// let h = writer.handle();
+/// assert_eq!(h.enqueue(b"two\nlines").unwrap_err().reason, DropReason::Invalid);
+/// writer.shutdown(None);
+/// assert_eq!(h.enqueue(b"late").unwrap_err().reason, DropReason::Shutdown);
+/// // In the metrics, by the names `dropped_by` uses:
+/// assert_eq!(serde_json::to_string(&DropReason::QueueFull).unwrap(), r#""queue_full""#);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
@@ -55,6 +67,18 @@ impl DropReason {
 }
 
 /// Records dropped, by reason.
+///
+/// ```
+/// use logxide::sink::MemorySink;
+/// use logxide::writer::Writer;
+/// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+/// let h = writer.handle();
+/// let _ = h.enqueue(b"not\none line");
+/// writer.shutdown(None);
+/// let _ = h.enqueue(b"late");
+/// let by = h.metrics().dropped_by;
+/// assert_eq!((by.invalid, by.shutdown, by.total()), (1, 1, 2));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DroppedBy {
     /// Refused because the queue was full (`drop_newest`, `warn`; from inside a sink call
@@ -80,6 +104,12 @@ pub struct DroppedBy {
 
 impl DroppedBy {
     /// The sum over all reasons.
+    ///
+    /// ```
+    /// use logxide::writer::DroppedBy;
+    /// let by = DroppedBy { evicted: 2, panicked: 1, ..DroppedBy::default() };
+    /// assert_eq!(by.total(), 3);
+    /// ```
     pub fn total(&self) -> u64 {
         self.queue_full
             + self.evicted
@@ -92,6 +122,16 @@ impl DroppedBy {
 }
 
 /// What state the writer is in.
+///
+/// ```
+/// use logxide::sink::MemorySink;
+/// use logxide::writer::{Writer, WriterState};
+/// let writer = Writer::builder().sink(MemorySink::new()).build().unwrap();
+/// let h = writer.handle();
+/// assert_eq!(h.metrics().state, WriterState::Running);
+/// writer.shutdown(None);
+/// assert_eq!(h.metrics().state, WriterState::Stopped);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriterState {
@@ -107,6 +147,22 @@ pub enum WriterState {
 }
 
 /// Counters of one sink.
+///
+/// ```
+/// use std::io;
+/// use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
+/// use logxide::writer::Writer;
+/// let full = FnSink::new("full", |_: &Batch<'_>| -> Result<(), SinkError> {
+///     Err(io::Error::other("disk full").into())
+/// });
+/// let writer = Writer::builder().sink(MemorySink::new()).sink(full).build().unwrap();
+/// writer.handle().enqueue(b"a").unwrap();
+/// let m = writer.shutdown(None).metrics;
+/// assert_eq!((m.sinks[0].name.as_str(), m.sinks[0].written), ("memory", 1));
+/// assert_eq!((m.sinks[1].failed, m.sinks[1].errors), (1, 1));
+/// assert!(m.sinks[1].last_error.as_deref().unwrap().starts_with("disk full"));
+/// assert_eq!((m.written, m.failed), (1, 0)); // the memory sink wrote it
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkMetrics {
     /// The sink's name.
@@ -126,6 +182,22 @@ pub struct SinkMetrics {
 
 /// What one sink failed since the last [`flush_checked`](super::WriterHandle::flush_checked)
 /// (see [`FlushError::Failed`](super::FlushError::Failed)).
+///
+/// ```
+/// use std::io;
+/// use logxide::sink::{Batch, FnSink, MemorySink, SinkError};
+/// use logxide::writer::{FlushError, Writer};
+/// let full = FnSink::new("full", |_: &Batch<'_>| -> Result<(), SinkError> {
+///     Err(io::Error::other("disk full").into())
+/// });
+/// let writer = Writer::builder().sink(MemorySink::new()).sink(full).build().unwrap();
+/// writer.handle().enqueue(b"a").unwrap();
+/// let Err(FlushError::Failed { failed, sinks }) = writer.flush_checked(None) else {
+///     panic!("the failure is reported")
+/// };
+/// assert_eq!(failed, 0); // the memory sink wrote it
+/// assert_eq!((sinks[0].index, sinks[0].name.as_str(), sinks[0].failed, sinks[0].errors), (1, "full", 1, 1));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SinkFailure {
     /// The sink's position, in the order the sinks were added.
