@@ -240,6 +240,11 @@ pub enum Period {
 
 impl Period {
     /// The period's length in seconds.
+    ///
+    /// ```
+    /// use logxide::sink::Period;
+    /// assert_eq!([Period::Minute, Period::Hour, Period::Day].map(Period::seconds), [60, 3600, 86_400]);
+    /// ```
     pub fn seconds(self) -> u64 {
         match self {
             Period::Minute => 60,
@@ -249,6 +254,11 @@ impl Period {
     }
 
     /// The canonical lowercase name.
+    ///
+    /// ```
+    /// use logxide::sink::Period;
+    /// assert_eq!(Period::Hour.as_str(), "hour");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Period::Minute => "minute",
@@ -304,6 +314,11 @@ pub enum Compression {
 
 impl Compression {
     /// The canonical lowercase name.
+    ///
+    /// ```
+    /// use logxide::sink::Compression;
+    /// assert_eq!("GZ".parse::<Compression>().unwrap().as_str(), "gzip"); // an alias, any case
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -313,6 +328,12 @@ impl Compression {
     }
 
     /// The extension added to a compressed file: `gz`, `zst`, or none.
+    ///
+    /// ```
+    /// use logxide::sink::Compression;
+    /// assert_eq!(Compression::Gzip.extension(), Some("gz"));
+    /// assert_eq!(Compression::None.extension(), None);
+    /// ```
     pub fn extension(self) -> Option<&'static str> {
         match self {
             Compression::None => None,
@@ -342,6 +363,12 @@ impl FromStr for Compression {
 }
 
 /// Text that is not a size, or one above `u64::MAX` bytes.
+///
+/// ```
+/// use logxide::sink::rotate::parse_size;
+/// let err = parse_size("10 TB").unwrap_err();
+/// assert!(err.to_string().starts_with(r#"invalid size "10 TB": expected a whole number of bytes"#));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseSizeError {
     text: String,
@@ -472,6 +499,14 @@ fn unix_secs(t: SystemTime) -> u64 {
 /// Options of a [`RotatingFile`], in builder style. See the [module docs](self) (a symbolic
 /// link at the path: [its destination is rotated, the link
 /// kept](self#a-symbolic-link-at-the-path)).
+///
+/// ```
+/// use logxide::sink::{Compression, RotateOptions};
+/// let dir = tempfile::tempdir().unwrap();
+/// let opts = RotateOptions::new().max_bytes(100 << 20).keep(5).compress(Compression::Zstd);
+/// let sink = opts.open(dir.path().join("app.log")).unwrap();
+/// assert_eq!(sink.rotations(), 0);
+/// ```
 #[derive(Clone)]
 pub struct RotateOptions {
     max_bytes: Option<u64>,
@@ -520,18 +555,57 @@ impl Default for RotateOptions {
 
 impl RotateOptions {
     /// No rotation, no retention, no compression, the default [`FileOptions`].
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = RotateOptions::new().open(dir.path().join("app.log")).unwrap();
+    /// sink.write_batch(&Batch::new(b"a\nb\n", &[2, 4])).unwrap();
+    /// assert_eq!((sink.len(), sink.rotations()), (4, 0)); // never rotates without a size or period
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Rotate before a record would make the active file larger than `bytes` (which must
     /// be greater than zero).
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// let mut sink = RotateOptions::new().max_bytes(4).open(&path).unwrap();
+    /// sink.write_batch(&Batch::new(b"a\nb\nc\n", &[2, 4, 6])).unwrap();
+    /// assert_eq!(sink.rotations(), 1); // "c" would have made it 6 bytes
+    /// assert_eq!(std::fs::read(&path).unwrap(), b"c\n");
+    /// assert!(RotateOptions::new().max_bytes(0).validate().is_err());
+    /// ```
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = Some(bytes);
         self
     }
 
     /// Rotate at the first batch after each UTC `period` boundary.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, Period, RotateOptions, Sink};
+    /// # use logxide::sink::rotate::ManualClock;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// # let clock = ManualClock::at(1_709_294_400); // 2024-03-01T12:00:00Z
+    /// let mut sink = RotateOptions::new()
+    ///     .every(Period::Hour)
+    /// #   .clock(clock.clone())
+    ///     .open(&path)
+    ///     .unwrap();
+    /// sink.write_batch(&Batch::new(b"noon\n", &[5])).unwrap();
+    /// // An hour later:
+    /// # clock.advance(std::time::Duration::from_secs(3600));
+    /// sink.write_batch(&Batch::new(b"one\n", &[4])).unwrap();
+    /// assert_eq!(sink.rotations(), 1);
+    /// assert_eq!(std::fs::read(&path).unwrap(), b"one\n");
+    /// # assert!(dir.path().join("app.20240301T130000.log").exists());
+    /// ```
     pub fn every(mut self, period: Period) -> Self {
         self.every = Some(period);
         self
@@ -544,18 +618,64 @@ impl RotateOptions {
 
     /// Keep at most the newest `n` rotated files; older ones are deleted. `0` keeps none: a
     /// rotation then only starts the file afresh (the rotated one is deleted once renamed).
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = RotateOptions::new().max_bytes(2).keep(1).open(dir.path().join("app.log")).unwrap();
+    /// for r in [b"1\n", b"2\n", b"3\n"] {
+    ///     sink.write_batch(&Batch::new(r, &[2])).unwrap(); // each one rotates the last
+    /// }
+    /// sink.close().unwrap(); // waits for the retention
+    /// assert_eq!(sink.rotations(), 2);
+    /// assert_eq!(sink.rotated_files().unwrap().len(), 1); // the newest kept
+    /// ```
     pub fn keep(mut self, n: usize) -> Self {
         self.keep = Some(n);
         self
     }
 
     /// Delete rotated files whose rotation time is more than `age` ago.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::{Batch, RotateOptions, Sink};
+    /// # use logxide::sink::rotate::ManualClock;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// # let clock = ManualClock::at(1_709_294_400);
+    /// let mut sink = RotateOptions::new()
+    ///     .max_bytes(2)
+    ///     .max_age(Duration::from_secs(86_400))
+    /// #   .clock(clock.clone())
+    ///     .open(dir.path().join("app.log"))
+    ///     .unwrap();
+    /// for r in [b"1\n", b"2\n"] {
+    ///     sink.write_batch(&Batch::new(r, &[2])).unwrap();
+    /// }
+    /// // Two days later, a rotation's retention deletes the file rotated then:
+    /// # clock.advance(Duration::from_secs(2 * 86_400));
+    /// sink.write_batch(&Batch::new(b"3\n", &[2])).unwrap();
+    /// assert!(sink.wait_idle(Duration::from_secs(30)));
+    /// assert_eq!(sink.rotated_files().unwrap().len(), 1);
+    /// ```
     pub fn max_age(mut self, age: Duration) -> Self {
         self.max_age = Some(age);
         self
     }
 
     /// Keep every rotated file whatever their number (the default; undoes [`keep`](Self::keep)).
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let opts = RotateOptions::new().max_bytes(2).keep(1).keep_all();
+    /// let mut sink = opts.open(dir.path().join("app.log")).unwrap();
+    /// for r in [b"1\n", b"2\n", b"3\n"] {
+    ///     sink.write_batch(&Batch::new(r, &[2])).unwrap();
+    /// }
+    /// sink.close().unwrap();
+    /// assert_eq!(sink.rotated_files().unwrap().len(), 2);
+    /// ```
     pub fn keep_all(mut self) -> Self {
         self.keep = None;
         self
@@ -563,12 +683,35 @@ impl RotateOptions {
 
     /// Keep rotated files whatever their age (the default; undoes
     /// [`max_age`](Self::max_age)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::RotateOptions;
+    /// let opts = RotateOptions::new().max_bytes(1 << 20).max_age(Duration::from_secs(60)).keep_forever();
+    /// assert!(format!("{opts:?}").contains("max_age: None"));
+    /// ```
     pub fn keep_forever(mut self) -> Self {
         self.max_age = None;
         self
     }
 
     /// Compress rotated files (default [`Compression::None`]).
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, Compression, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = RotateOptions::new()
+    ///     .max_bytes(2)
+    ///     .compress(Compression::Zstd)
+    ///     .open(dir.path().join("app.log"))
+    ///     .unwrap();
+    /// for r in [b"1\n", b"2\n"] {
+    ///     sink.write_batch(&Batch::new(r, &[2])).unwrap();
+    /// }
+    /// sink.close().unwrap(); // waits for the compression
+    /// let rotated = sink.rotated_files().unwrap();
+    /// assert!(rotated[0].to_str().unwrap().ends_with(".log.zst"));
+    /// ```
     pub fn compress(mut self, compression: Compression) -> Self {
         self.compression = compression;
         self
@@ -576,12 +719,30 @@ impl RotateOptions {
 
     /// Options of the active file: strategy (`line` or `block`; `mmap` is refused at open),
     /// open mode on the first open (later files are always new), durability, permissions...
+    ///
+    /// ```
+    /// use logxide::sink::{FileOptions, IoStrategy, RotateOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let line = RotateOptions::new().max_bytes(1 << 20).file(FileOptions::new().strategy(IoStrategy::Line));
+    /// assert!(line.open(dir.path().join("app.log")).is_ok());
+    /// let mmap = RotateOptions::new().max_bytes(1 << 20).file(FileOptions::new().strategy(IoStrategy::Mmap));
+    /// assert_eq!(mmap.validate().unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
     pub fn file(mut self, options: FileOptions) -> Self {
         self.file = options;
         self
     }
 
     /// How long [`Sink::close`] waits for pending compression and retention (default 30 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::{RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let opts = RotateOptions::new().max_bytes(1 << 20).close_timeout(Duration::from_secs(5));
+    /// let mut sink = opts.open(dir.path().join("app.log")).unwrap();
+    /// assert!(sink.close().is_ok()); // nothing queued: returns at once
+    /// ```
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
         self
@@ -628,6 +789,13 @@ impl RotateOptions {
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`]: `max_bytes(0)`, the `mmap` strategy, or invalid
     /// [`FileOptions`] ([`FileOptions::validate`]).
+    ///
+    /// ```
+    /// use logxide::sink::RotateOptions;
+    /// assert!(RotateOptions::new().max_bytes(1 << 20).validate().is_ok());
+    /// let err = RotateOptions::new().max_bytes(0).validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "max_bytes (rotate_size) must be greater than zero");
+    /// ```
     pub fn validate(&self) -> io::Result<()> {
         self.file.validate()?;
         if self.file.strategy == IoStrategy::Mmap {
@@ -657,6 +825,18 @@ impl RotateOptions {
     /// whose name is not UTF-8, the directory could not be listed or a leftover `.tmp`
     /// deleted (found before the active file is opened or truncated: it is left as it was),
     /// or the file could not be opened.
+    ///
+    /// ```
+    /// use logxide::sink::RotateOptions;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let opts = RotateOptions::new().max_bytes(1 << 20);
+    /// let sink = opts.open(dir.path().join("logs/app.log")).unwrap(); // `logs` is created
+    /// assert!(sink.is_empty());
+    /// // A number for the only extension is refused: `app.1` would rotate to the names of a log `app`.
+    /// let err = opts.open(dir.path().join("app.1")).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(!dir.path().join("app.1").exists());
+    /// ```
     pub fn open(&self, path: impl AsRef<Path>) -> io::Result<RotatingFile> {
         self.check(path.as_ref())?;
         RotatingFile::open_with(self.clone(), path.as_ref())
@@ -872,6 +1052,19 @@ impl Naming {
 /// # Errors
 /// The directory could not be read (the error names it), a link could not be resolved, or
 /// the file name is not UTF-8 or has a number for its extension.
+///
+/// ```
+/// use logxide::sink::{Batch, RotateOptions, Sink};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("app.log");
+/// let mut sink = RotateOptions::new().max_bytes(2).open(&path).unwrap();
+/// for r in [b"1\n", b"2\n", b"3\n"] {
+///     sink.write_batch(&Batch::new(r, &[2])).unwrap();
+/// }
+/// let rotated = logxide::sink::rotate::rotated_files(&path).unwrap();
+/// let first: Vec<Vec<u8>> = rotated.iter().map(|p| std::fs::read(p).unwrap()).collect();
+/// assert_eq!(first, [b"1\n".to_vec(), b"2\n".to_vec()]); // oldest first
+/// ```
 pub fn rotated_files(path: impl AsRef<Path>) -> io::Result<Vec<PathBuf>> {
     let naming = Naming::new(&resolve_links(path.as_ref())?)?;
     let mut out: Vec<Rotated> = Vec::new();
@@ -1395,6 +1588,25 @@ impl Retry {
 /// active file: it is rotated next to itself and recreated at its path, the link is kept
 /// and points at the new file ([`file`](Self::file); see
 /// [A symbolic link at the path](self#a-symbolic-link-at-the-path)).
+///
+/// ```
+/// use logxide::sink::RotateOptions;
+/// use logxide::writer::Writer;
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("app.log");
+/// let sink = RotateOptions::new().max_bytes(4).open(&path).unwrap();
+/// let writer = Writer::builder().sink(sink).build().unwrap();
+/// for r in [b"a", b"b", b"c"] {
+///     writer.handle().enqueue(r).unwrap();
+/// }
+/// writer.shutdown(None);
+/// let rotated = logxide::sink::rotate::rotated_files(&path).unwrap();
+/// let mut all = Vec::new();
+/// for p in rotated.iter().chain([&path]) {
+///     all.extend(std::fs::read(p).unwrap());
+/// }
+/// assert_eq!(all, b"a\nb\nc\n"); // every record once, in order
+/// ```
 pub struct RotatingFile {
     inner: FileSink,
     /// The path given to open (maybe a symbolic link).
@@ -1542,6 +1754,14 @@ impl RotatingFile {
 
     /// The path the file was opened with (a symbolic link stays one: see
     /// [`file`](Self::file)).
+    ///
+    /// ```
+    /// use logxide::sink::RotateOptions;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("app.log");
+    /// let sink = RotateOptions::new().open(&path).unwrap();
+    /// assert_eq!(sink.path(), path);
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -1564,22 +1784,57 @@ impl RotatingFile {
     }
 
     /// Bytes in the active file.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = RotateOptions::new().max_bytes(4).open(dir.path().join("app.log")).unwrap();
+    /// sink.write_batch(&Batch::new(b"ab\n", &[3])).unwrap();
+    /// assert_eq!(sink.len(), 3);
+    /// sink.write_batch(&Batch::new(b"c\n", &[2])).unwrap(); // rotates first
+    /// assert_eq!(sink.len(), 2);
+    /// ```
     pub fn len(&self) -> u64 {
         self.inner.len()
     }
 
     /// True when the active file holds no record.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = RotateOptions::new().open(dir.path().join("app.log")).unwrap();
+    /// assert!(sink.is_empty());
+    /// sink.write_batch(&Batch::new(b"a\n", &[2])).unwrap();
+    /// assert!(!sink.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()
     }
 
     /// Rotations done since open.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = RotateOptions::new().max_bytes(2).open(dir.path().join("app.log")).unwrap();
+    /// sink.write_batch(&Batch::new(b"1\n2\n3\n", &[2, 4, 6])).unwrap();
+    /// assert_eq!(sink.rotations(), 2);
+    /// ```
     pub fn rotations(&self) -> u64 {
         self.rotations
     }
 
     /// Rotations that failed since open (the records went on into the current file): the
     /// attempts, not the batches that waited after one (see [Errors](self#errors)).
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = RotateOptions::new().max_bytes(2).open(dir.path().join("app.log")).unwrap();
+    /// sink.write_batch(&Batch::new(b"1\n2\n", &[2, 4])).unwrap();
+    /// assert_eq!((sink.rotations(), sink.rotation_failures()), (1, 0));
+    /// ```
     pub fn rotation_failures(&self) -> u64 {
         self.rotation_failures
     }
@@ -1594,6 +1849,19 @@ impl RotatingFile {
     /// Compressions and deletions that failed on the background thread, and the last error
     /// (each also reported once to the writer, by the next batch, flush or close: see
     /// [Compression and retention](self#compression-and-retention)).
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, Compression, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = RotateOptions::new()
+    ///     .max_bytes(2)
+    ///     .compress(Compression::Gzip)
+    ///     .open(dir.path().join("app.log"))
+    ///     .unwrap();
+    /// sink.write_batch(&Batch::new(b"1\n2\n", &[2, 4])).unwrap();
+    /// sink.close().unwrap();
+    /// assert_eq!(sink.background_errors(), (0, None)); // compressed without an error
+    /// ```
     pub fn background_errors(&self) -> (u64, Option<String>) {
         (
             self.shared.errors.load(SeqCst),
@@ -1609,12 +1877,35 @@ impl RotatingFile {
     ///
     /// # Errors
     /// The directory could not be read.
+    ///
+    /// ```
+    /// use logxide::sink::{Batch, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = RotateOptions::new().max_bytes(2).open(dir.path().join("app.log")).unwrap();
+    /// assert!(sink.rotated_files().unwrap().is_empty());
+    /// sink.write_batch(&Batch::new(b"1\n2\n", &[2, 4])).unwrap();
+    /// assert_eq!(sink.rotated_files().unwrap().len(), 1);
+    /// ```
     pub fn rotated_files(&self) -> io::Result<Vec<PathBuf>> {
         rotated_files(&self.file)
     }
 
     /// Waits until the background thread has finished the work queued so far, at most
     /// `timeout`. Returns whether it has.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::sink::{Batch, Compression, RotateOptions, Sink};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut sink = RotateOptions::new()
+    ///     .max_bytes(2)
+    ///     .compress(Compression::Gzip)
+    ///     .open(dir.path().join("app.log"))
+    ///     .unwrap();
+    /// sink.write_batch(&Batch::new(b"1\n2\n", &[2, 4])).unwrap();
+    /// assert!(sink.wait_idle(Duration::from_secs(30))); // the compression is done
+    /// assert!(sink.rotated_files().unwrap()[0].to_str().unwrap().ends_with(".gz"));
+    /// ```
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let pending = self
             .shared
