@@ -32,6 +32,13 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// # Panics
 /// If the number of days does not fit in an `i64`: a year beyond about ±2.5 × 10^16, which
 /// no date [`civil_from_days`] returns has.
+///
+/// ```
+/// use logxide::encode::calendar::{civil_from_days, days_from_civil};
+/// assert_eq!(days_from_civil(1970, 1, 1), 0);
+/// assert_eq!(days_from_civil(2024, 3, 1), 19_783);
+/// assert_eq!(civil_from_days(19_783), (2024, 3, 1));
+/// ```
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = i128::from(y);
     let y = if m <= 2 { y - 1 } else { y };

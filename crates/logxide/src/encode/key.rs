@@ -45,6 +45,13 @@ pub struct StaticKey {
 
 impl StaticKey {
     /// The key `name`; `quoted` is its spelling `,"name":`.
+    ///
+    /// ```
+    /// use logxide::encode::{Key, StaticKey};
+    /// static USER: StaticKey = StaticKey::new("user", r#","user":"#);
+    /// assert_eq!(USER.name(), "user");
+    /// assert_eq!(Key::from(&USER).name(), "user");
+    /// ```
     pub const fn new(name: &'static str, quoted: &'static str) -> StaticKey {
         let usable = is_plain_const(name.as_bytes()) && is_quoted(name, quoted);
         StaticKey {
@@ -64,6 +71,12 @@ impl StaticKey {
     }
 
     /// The key's name.
+    ///
+    /// ```
+    /// use logxide::encode::StaticKey;
+    /// static ID: StaticKey = StaticKey::new("request_id", r#","request_id":"#);
+    /// assert_eq!(ID.name(), "request_id");
+    /// ```
     pub const fn name(&self) -> &'static str {
         self.name
     }
@@ -94,6 +107,11 @@ pub struct Key<'a> {
 
 impl<'a> Key<'a> {
     /// The key's name.
+    ///
+    /// ```
+    /// use logxide::encode::Key;
+    /// assert_eq!(Key::from("port").name(), "port");
+    /// ```
     #[inline]
     pub fn name(&self) -> &'a str {
         self.name

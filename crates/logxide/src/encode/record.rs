@@ -325,6 +325,12 @@ pub struct HeaderKeys {
 
 impl Format {
     /// The names of this format's header keys.
+    ///
+    /// ```
+    /// use logxide::encode::Format;
+    /// assert_eq!((Format::Compact.header_keys().tid, Format::Compact.header_keys().msg), ("tid", "msg"));
+    /// assert_eq!((Format::Eliot.header_keys().tid, Format::Eliot.header_keys().msg), ("task_uuid", "message"));
+    /// ```
     pub const fn header_keys(self) -> HeaderKeys {
         match self {
             Format::Compact => HeaderKeys {

@@ -171,6 +171,24 @@ use crate::logger::{
 
 /// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
 /// the [module docs](self).
+///
+/// ```
+/// use logxide::integrations::tracing::LogxideLayer;
+/// use tracing_subscriber::prelude::*;
+/// let mem = logxide::sink::MemorySink::new();
+/// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+/// let subscriber = tracing_subscriber::registry().with(LogxideLayer::new(log.clone()));
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _span = tracing::info_span!("job", id = 7).entered();
+///     tracing::warn!(left = 3, "slow");
+/// });
+/// log.flush(None)?;
+/// let lines = mem.lines();
+/// assert!(lines[0].ends_with(r#""lvl":[1],"at":"job","st":"started","id":7}"#));
+/// assert!(lines[1].contains(r#""lvl":[2],"mt":"warning","msg":"slow","left":3"#));
+/// assert!(lines[2].contains(r#""lvl":[3],"at":"job","st":"succeeded""#));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct LogxideLayer {
     logger: Option<Logger>,
@@ -195,6 +213,18 @@ impl Default for LayerId {
 
 impl LogxideLayer {
     /// A layer writing into `logger`.
+    ///
+    /// ```
+    /// use logxide::integrations::tracing::LogxideLayer;
+    /// use tracing_subscriber::prelude::*;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// let subscriber = tracing_subscriber::registry().with(LogxideLayer::new(log.clone()));
+    /// tracing::subscriber::with_default(subscriber, || tracing::info!(port = 8080, "started"));
+    /// log.flush(None)?;
+    /// assert!(mem.lines()[0].contains(r#""mt":"info","msg":"started","port":8080"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(logger: Logger) -> Self {
         LogxideLayer {
             logger: Some(logger),
@@ -205,6 +235,18 @@ impl LogxideLayer {
 
     /// A layer writing into the global logger (whatever [`init`](crate::init) installed, also
     /// after a re-init).
+    ///
+    /// ```
+    /// use logxide::integrations::tracing::LogxideLayer;
+    /// use tracing_subscriber::prelude::*;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let _guard = logxide::LoggerBuilder::new().use_env(false).sink(mem.clone()).init()?;
+    /// let subscriber = tracing_subscriber::registry().with(LogxideLayer::global());
+    /// tracing::subscriber::with_default(subscriber, || tracing::error!("to the global logger"));
+    /// logxide::logger::flush(None)?;
+    /// assert!(mem.lines()[0].contains(r#""mt":"error","msg":"to the global logger""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn global() -> Self {
         LogxideLayer {
             logger: None,
@@ -282,6 +324,13 @@ impl LogxideLayer {
 }
 
 /// The logxide level of a `tracing` level.
+///
+/// ```
+/// use logxide::integrations::tracing::level;
+/// use logxide::Level;
+/// assert_eq!(level(&tracing::Level::WARN), Level::Warning);
+/// assert_eq!(level(&tracing::Level::TRACE), Level::Debug);
+/// ```
 pub fn level(level: &tracing::Level) -> Level {
     match *level {
         tracing::Level::ERROR => Level::Error,

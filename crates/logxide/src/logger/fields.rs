@@ -320,6 +320,11 @@ impl Mask {
 
     /// The names, in lower case, in the order given (see the example at
     /// [`new`](Self::new)).
+    ///
+    /// ```
+    /// use logxide::logger::Mask;
+    /// assert_eq!(Mask::new(["PIN", "Session"]).names(), ["pin", "session"]);
+    /// ```
     pub fn names(&self) -> &[String] {
         &self.names
     }
@@ -368,6 +373,12 @@ impl Mask {
     }
 
     /// True if the mask hides nothing (see the example at [`none`](Self::none)).
+    ///
+    /// ```
+    /// use logxide::logger::Mask;
+    /// assert!(Mask::none().is_empty());
+    /// assert!(!Mask::default().is_empty());
+    /// ```
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
@@ -500,6 +511,12 @@ impl Fields {
     }
 
     /// True when there are no fields (see the example at [`len`](Self::len)).
+    ///
+    /// ```
+    /// use logxide::logger::Fields;
+    /// assert!(Fields::new().is_empty());
+    /// assert!(!Fields::new().with("a", 1).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -856,6 +873,19 @@ impl<'e, 'b> FieldWriter<'e, 'b> {
     /// [`FieldValue`], masked by the logger's
     /// [`Mask`] (nested members of a [`serde`](crate::encode::serde) value too). See the
     /// example at [`FieldWriter`].
+    ///
+    /// ```
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder().use_env(false).sink(mem.clone()).build()?;
+    /// log.log(logxide::Level::Info, "login", |f| {
+    ///     f.field("user", "ada");
+    ///     f.field("password", "hunter2"); // masked by default
+    ///     f.field("code", &None::<u32>);  // absent: not written
+    /// });
+    /// log.flush(None)?;
+    /// assert!(mem.lines()[0].ends_with(r#""msg":"login","user":"ada","password":"***"}"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn field<'k, V: FieldValue + ?Sized>(&mut self, key: impl Into<Key<'k>>, value: &V) {
         value.write_field(key.into(), self);
