@@ -903,6 +903,14 @@ impl LoggerBuilder {
     /// later. `flush()`, `trigger()` and shutdown write at once in every case. At least 1
     /// and at most the [`queue`](Self::queue) size (checked at `build`); see the example
     /// there.
+    ///
+    /// ```
+    /// use logxide::LoggerBuilder;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// assert!(LoggerBuilder::new().use_env(false).queue(10).size(10).sink(mem.clone()).build().is_ok());
+    /// let err = LoggerBuilder::new().use_env(false).queue(10).size(11).sink(mem).build().unwrap_err();
+    /// assert!(err.to_string().starts_with("logxide option `size`"), "{err}");
+    /// ```
     pub fn size(mut self, records: usize) -> Self {
         self.size = Some(records);
         self.typed("size");
@@ -912,6 +920,14 @@ impl LoggerBuilder {
     /// Flush interval (default 0.1 s): the longest a record waits in the queue (or in the
     /// file sink's block) before it is written, in the `trigger` and `loop` modes. Must be
     /// positive; see the example at [`queue`](Self::queue).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::LoggerBuilder;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let err = LoggerBuilder::new().use_env(false).flush_interval(Duration::ZERO).sink(mem).build().unwrap_err();
+    /// assert!(err.to_string().starts_with("logxide option `flush`"), "{err}");
+    /// ```
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush = interval;
         self.typed("flush");
@@ -920,6 +936,14 @@ impl LoggerBuilder {
 
     /// Upper bound on how long a record may wait (default none); must be positive. See the
     /// example at [`queue`](Self::queue).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::LoggerBuilder;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let err = LoggerBuilder::new().use_env(false).deadline(Duration::ZERO).sink(mem).build().unwrap_err();
+    /// assert!(err.to_string().starts_with("logxide option `deadline`"), "{err}");
+    /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self.typed("deadline");
@@ -930,6 +954,22 @@ impl LoggerBuilder {
     /// `drop_oldest` count what they drop; `warn` also reports it
     /// ([`on_drop_warning`](Self::on_drop_warning)). See the example at
     /// [`queue`](Self::queue).
+    ///
+    /// ```
+    /// use logxide::writer::{Mode, Policy};
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .queue(1)
+    ///     .policy(Policy::DropOldest)
+    ///     .writer_mode(Mode::Manual) // the queue stays full until the shutdown
+    ///     .sink(logxide::sink::MemorySink::new())
+    ///     .build()?;
+    /// log.info("first");
+    /// log.info("second"); // evicts the first
+    /// let m = log.shutdown(None).unwrap().metrics;
+    /// assert_eq!((m.written, m.dropped_by.evicted), (1, 1));
+    /// # Ok::<(), logxide::logger::InitError>(())
+    /// ```
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
         self
@@ -973,6 +1013,30 @@ impl LoggerBuilder {
     /// The file's I/O strategy (default block): `line` writes each batch at once, `block`
     /// coalesces batches into writes of about 64 KiB, `mmap` writes into a mapping (not with
     /// [`rotate`](Self::rotate)). See the example at [`target`](Self::target).
+    ///
+    /// ```
+    /// use logxide::sink::IoStrategy;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("app.log");
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .target(&path)
+    ///     .writer_type(IoStrategy::Line)
+    ///     .build()?;
+    /// log.info("one line");
+    /// log.flush(None)?;
+    /// assert_eq!(std::fs::read_to_string(&path)?.lines().count(), 1);
+    /// // mmap cannot rotate:
+    /// let err = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .target(&path)
+    ///     .writer_type(IoStrategy::Mmap)
+    ///     .set("rotate_size", "1MB")?
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("mmap"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn writer_type(mut self, strategy: IoStrategy) -> Self {
         self.writer_type = strategy;
         self
@@ -981,6 +1045,21 @@ impl LoggerBuilder {
     /// The writer thread's mode (default trigger: woken by [`size`](Self::size) records or
     /// the flush interval; `loop` polls every [`tick`](Self::tick); `manual` writes only on
     /// `flush`, `trigger` and shutdown). See the example at [`queue`](Self::queue).
+    ///
+    /// ```
+    /// use logxide::writer::Mode;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let log = logxide::Logger::builder()
+    ///     .use_env(false)
+    ///     .writer_mode(Mode::Manual)
+    ///     .sink(mem.clone())
+    ///     .build()?;
+    /// log.info("waits");
+    /// assert!(mem.lines().is_empty()); // manual: written at a flush, a trigger or the shutdown
+    /// log.flush(None)?;
+    /// assert_eq!(mem.lines().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn writer_mode(mut self, mode: Mode) -> Self {
         self.writer_mode = mode;
         self
@@ -988,6 +1067,14 @@ impl LoggerBuilder {
 
     /// Loop-mode period (default 0.01 s; must be positive in the `loop` mode). See the
     /// example at [`queue`](Self::queue).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use logxide::LoggerBuilder;
+    /// let mem = logxide::sink::MemorySink::new();
+    /// let err = LoggerBuilder::new().use_env(false).writer_mode(logxide::writer::Mode::Loop).tick(Duration::ZERO).sink(mem).build().unwrap_err();
+    /// assert!(err.to_string().starts_with("logxide option `tick`"), "{err}");
+    /// ```
     pub fn tick(mut self, tick: Duration) -> Self {
         self.tick = tick;
         self.typed("tick");
