@@ -2010,7 +2010,7 @@ impl RotatingFile {
 
     /// The error of a rotation that failed with the file still at its path: it says what
     /// that means for the records (none lost; the file is over its limit until a rotation
-    /// succeeds, and every batch tries one again).
+    /// succeeds; the caller adds when it is tried again: see [Errors](self#errors)).
     fn unrotated(&self, e: io::Error) -> io::Error {
         io::Error::new(
             e.kind(),
