@@ -1364,13 +1364,13 @@ fn color_enabled(
     no_color: Option<&std::ffi::OsStr>,
     term: Option<&std::ffi::OsStr>,
 ) -> bool {
-    match when {
-        ColorWhen::Always => true,
-        ColorWhen::Never => false,
-        ColorWhen::Auto => {
-            tty && no_color.map_or(true, |v| v.is_empty()) && term.is_some_and(|t| t != "dumb")
-        }
-    }
+    // The library's console sink follows the same rule.
+    let choice = match when {
+        ColorWhen::Always => logxide::sink::ColorChoice::Always,
+        ColorWhen::Never => logxide::sink::ColorChoice::Never,
+        ColorWhen::Auto => logxide::sink::ColorChoice::Auto,
+    };
+    choice.resolve(tty, no_color, term)
 }
 
 /// Runs `logxide view`: 0, or 2 on a usage error or when an input cannot be read.

@@ -152,13 +152,18 @@ fn colors() {
 #[test]
 fn no_color_rules() {
     let auto = ColorChoice::Auto;
-    assert!(auto.resolve(true, None));
-    assert!(auto.resolve(true, Some(OsStr::new(""))));
-    assert!(!auto.resolve(true, Some(OsStr::new("1"))));
-    assert!(!auto.resolve(true, Some(OsStr::new("0")))); // any non-empty value
-    assert!(!auto.resolve(false, None));
-    assert!(ColorChoice::Always.resolve(false, Some(OsStr::new("1"))));
-    assert!(!ColorChoice::Never.resolve(true, None));
+    let xterm = Some(OsStr::new("xterm"));
+    assert!(auto.resolve(true, None, xterm));
+    assert!(auto.resolve(true, Some(OsStr::new("")), xterm));
+    assert!(!auto.resolve(true, Some(OsStr::new("1")), xterm));
+    assert!(!auto.resolve(true, Some(OsStr::new("0")), xterm)); // any non-empty value
+    assert!(!auto.resolve(false, None, xterm));
+    // A terminal that knows no escapes, or none named, as git and `logxide view` read it.
+    assert!(!auto.resolve(true, None, Some(OsStr::new("dumb"))));
+    assert!(!auto.resolve(true, None, None));
+    assert!(auto.resolve(true, None, Some(OsStr::new("dumb-ish"))));
+    assert!(ColorChoice::Always.resolve(false, Some(OsStr::new("1")), None));
+    assert!(!ColorChoice::Never.resolve(true, None, xterm));
     assert_eq!(
         "always".parse::<ColorChoice>().unwrap(),
         ColorChoice::Always

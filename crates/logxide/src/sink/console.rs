@@ -69,8 +69,9 @@ use crate::encode::{Format, HeaderKeys};
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ColorChoice {
-    /// Color when the stream is a terminal and the `NO_COLOR` environment variable is not
-    /// set to a non-empty value (<https://no-color.org>). The default.
+    /// Color when the stream is a terminal, the `NO_COLOR` environment variable is not set
+    /// to a non-empty value (<https://no-color.org>), and `TERM` is set and not `dumb` (a
+    /// terminal that knows no escapes, as git and `logxide view` read it). The default.
     #[default]
     Auto,
     /// Always color.
@@ -80,29 +81,41 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
-    /// The decision, from the facts: whether the stream is a terminal, and the value of
-    /// `NO_COLOR` (`None` when unset). A pure function (tests need not touch the process
-    /// environment).
+    /// The decision, from the facts: whether the stream is a terminal, and the values of
+    /// `NO_COLOR` and `TERM` (`None` when unset). A pure function (tests need not touch the
+    /// process environment).
     ///
     /// ```
     /// use std::ffi::OsStr;
     /// use logxide::sink::ColorChoice;
-    /// assert!(ColorChoice::Auto.resolve(true, None));
-    /// assert!(ColorChoice::Auto.resolve(true, Some(OsStr::new(""))));   // set but empty: ignored
-    /// assert!(!ColorChoice::Auto.resolve(true, Some(OsStr::new("1"))));
-    /// assert!(!ColorChoice::Auto.resolve(false, None));                 // not a terminal
-    /// assert!(ColorChoice::Always.resolve(false, Some(OsStr::new("1"))));
-    /// assert!(!ColorChoice::Never.resolve(true, None));
+    /// let xterm = Some(OsStr::new("xterm-256color"));
+    /// assert!(ColorChoice::Auto.resolve(true, None, xterm));
+    /// assert!(ColorChoice::Auto.resolve(true, Some(OsStr::new("")), xterm)); // set but empty: ignored
+    /// assert!(!ColorChoice::Auto.resolve(true, Some(OsStr::new("1")), xterm));
+    /// assert!(!ColorChoice::Auto.resolve(false, None, xterm)); // not a terminal
+    /// assert!(!ColorChoice::Auto.resolve(true, None, Some(OsStr::new("dumb"))));
+    /// assert!(!ColorChoice::Auto.resolve(true, None, None)); // no TERM
+    /// assert!(ColorChoice::Always.resolve(false, Some(OsStr::new("1")), None));
+    /// assert!(!ColorChoice::Never.resolve(true, None, xterm));
     /// ```
-    pub fn resolve(self, is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    pub fn resolve(
+        self,
+        is_terminal: bool,
+        no_color: Option<&OsStr>,
+        term: Option<&OsStr>,
+    ) -> bool {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => is_terminal && no_color.map_or(true, OsStr::is_empty),
+            ColorChoice::Auto => {
+                is_terminal
+                    && no_color.map_or(true, OsStr::is_empty)
+                    && term.is_some_and(|t| t != "dumb")
+            }
         }
     }
 
-    /// The decision for `stream`, reading `NO_COLOR` from the environment.
+    /// The decision for `stream`, reading `NO_COLOR` and `TERM` from the environment.
     ///
     /// ```
     /// use logxide::sink::ColorChoice;
@@ -117,6 +130,7 @@ impl ColorChoice {
             ColorChoice::Auto => self.resolve(
                 stream.is_terminal(),
                 std::env::var_os("NO_COLOR").as_deref(),
+                std::env::var_os("TERM").as_deref(),
             ),
         }
     }
