@@ -8,7 +8,7 @@
 //! finished JSON (braces, keys, strings, integers, the task id) and, in place of the time
 //! and of each float, a **segment**: a marker byte, a tag, a link and eight raw bytes (for
 //! the time, the CPU's tick counter: see [`clock`]). The writer thread
-//! [`expand`](Expander::expand)s the segments as it gathers a batch, so that work runs on
+//! [`expand`](Expander::expand_from)s the segments as it gathers a batch, so that work runs on
 //! the writer's core, in parallel with the callers (Quill's hot-path/back-end split). The
 //! output is byte for byte what the eager encoder writes.
 //!
@@ -57,8 +57,8 @@
 //!
 //! # Time: where `ts` comes from, and how far off it can be
 //!
-//! A queued record's time is the caller's reading of the tick counter ([`clock`]), which the
-//! writer thread turns into wall time from an *anchor* ([`Expander`]): a tick reading and
+//! A logger's record's time is the caller's reading of the tick counter ([`clock`]), which
+//! the writer turns into wall time from an *anchor* ([`Expander`]): a tick reading and
 //! `CLOCK_REALTIME` read back to back, renewed once a record is [`REANCHOR_NANOS`] (0.1 s)
 //! or more from it. The counter's rate is calibrated once per process (by `quanta`, against
 //! `CLOCK_MONOTONIC`) and never again; the anchors keep that from adding up: a record's
@@ -77,28 +77,30 @@
 //! million records found 8 records 2 µs back within their task (the case [`ProducerTime`]
 //! now smooths).
 //!
-//! **Monotonicity.** One producer's (one thread's lane's) queued records never get times
-//! that go back by less than [`SMOOTHED_NANOS`] (1 ms): a new anchor that puts a later call
-//! before an earlier one by less is smoothed (the earlier time is kept); a bigger step back
-//! is the OS clock set back, and followed.
+//! Every record the logger makes is dated so, however it is written: a queued one by the
+//! writer thread as it gathers a batch; one written synchronously
+//! ([`sync_mode`](crate::logger::sync_mode), `async` off, `LOGXIDE_SYNC=1`), or any in
+//! fallback mode ([`WriterState::Fallback`](crate::writer::WriterState::Fallback)), by the
+//! caller, under the writer's core lock (which that write takes anyway), with the same
+//! expander, after the queue is drained. (Before, such a record read `CLOCK_REALTIME` at the
+//! call, or a fresh anchor of its own: next to its thread's queued records it could be off
+//! by their error, and a synchronous record logged right after a queued one could get a
+//! `ts` before it, which `logxide check` reports inside a task as `ts goes backwards`.)
 //!
-//! Records that do not go through the queue are not smoothed against those:
-//!
-//! - a record written synchronously ([`sync_mode`](crate::logger::sync_mode), `async` off,
-//!   `LOGXIDE_SYNC=1`) reads `CLOCK_REALTIME` at the call ([`Timestamp::now`](super::Timestamp::now));
-//! - a captured record the caller writes itself in fallback mode
-//!   ([`WriterState::Fallback`](crate::writer::WriterState::Fallback)) is dated from a fresh
-//!   anchor of its own, taken as it is written ([`expand`]).
-//!
-//! Both are right for the OS clock, but next to the same thread's queued records they can be
-//! off by those records' error above: a synchronous record logged right after a queued one
-//! can get a `ts` before it (or the queued one after it a `ts` before the synchronous one),
-//! which `logxide check` reports inside a task as `ts goes backwards`. Their order in the
-//! file is still the order of the calls (a synchronous write drains the queue first).
-//! Measured once here (`tsc` clocksource, one thread alternating a queued and a
-//! `sync_mode` record, 1.7 million pairs in 1.5 s, release build): no step back at the
-//! microsecond resolution of `ts`. A task that must keep its times ordered whatever the
-//! clocks do is logged all queued or all synchronously.
+//! **Monotonicity.** One thread's records — queued, synchronous and written in fallback
+//! mode, in any mix — never get times that go back by less than [`SMOOTHED_NANOS`] (1 ms):
+//! a new anchor that puts a later call before an earlier one by less is smoothed (the
+//! earlier time is kept); a bigger step back is the OS clock set back, and followed. The
+//! time of the thread's last record is kept with its lane (see [`ProducerTime`]), which a
+//! thread's first synchronous write registers if it has none yet (as its first queued
+//! record would: a 64 KiB ring). Records a thread logs while its lanes cannot be reached
+//! (from a sink running on it inside a push, or from a destructor once its thread-local
+//! storage is gone) go through a lane shared by such records of all threads and are
+//! smoothed against that lane's last record. Lines given to the writer directly
+//! (`WriterHandle::enqueue`, `write_sync`) carry no time of the writer's. Pinned, with the
+//! tick clock put 0.4 ms off the OS clock, by
+//! `a_threads_queued_and_sync_records_never_go_back_in_time` (`logger::action`) and
+//! `in_fallback_a_threads_times_never_go_back` (`writer::shared`).
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -294,7 +296,7 @@ const REANCHOR_NANOS: u64 = 100_000_000;
 /// well below any deliberate step of the OS clock.
 const SMOOTHED_NANOS: u64 = 1_000_000;
 
-/// Formats the segments of captured records: [`expand`](Expander::expand).
+/// Formats the segments of captured records: [`expand_from`](Expander::expand_from).
 ///
 /// Time segments hold clock ticks; the expander converts them to wall-clock time from an
 /// *anchor*, a pairing of the ticks with the OS's `CLOCK_REALTIME` read back to back, taken
@@ -307,9 +309,10 @@ const SMOOTHED_NANOS: u64 = 1_000_000;
 ///
 /// Times are nanoseconds since the Unix epoch in a `u64`, so they saturate at its end,
 /// 2554-07-21 23:34:33.709551 UTC: with the OS clock past it, every captured record's time is
-/// `18446744073.709551`, where a record written synchronously has the clock's time. With the
-/// OS clock before the epoch, an anchor takes it as the epoch itself: captured records get
-/// `0.000000` plus the time since the anchor, synchronous ones `0.000000`.
+/// `18446744073.709551`, where a record encoded eagerly at
+/// [`Timestamp::now`](super::Timestamp::now) has the clock's time. With the OS clock before
+/// the epoch, an anchor takes it as the epoch itself: captured records get `0.000000` plus
+/// the time since the anchor, eager ones `0.000000`.
 pub(crate) struct Expander {
     /// The clock the records' ticks come from.
     ticks: &'static Ticks,
@@ -341,21 +344,29 @@ impl Expander {
         }
     }
 
-    /// Appends `captured` — a record written through [`Segments`] — to `out` with every
-    /// segment formatted: the finished JSON text, byte for byte what the eager
-    /// encoder writes (but for the clock the time comes from).
-    ///
-    /// # Panics
-    /// If `captured` was not written by the capturing encoder (a segment cut short), which
-    /// the queue's typing rules out.
+    /// Tests: dates the records from now on from the anchor `(ticks, wall)` (nanoseconds
+    /// since the epoch), as if the tick clock and the OS clock disagreed by that much.
+    #[cfg(test)]
+    pub(crate) fn set_anchor(&mut self, ticks: u64, wall: u64) {
+        self.anchor = Some((ticks, wall));
+    }
+
+    /// [`expand_from`](Self::expand_from) for a producer with no record before (tests).
+    #[cfg(test)]
     pub(crate) fn expand(&mut self, captured: &[u8], out: &mut Vec<u8>) {
         self.expand_from(captured, out, &mut ProducerTime::default());
     }
 
-    /// [`expand`](Self::expand) for a record of the producer whose last record's time is
-    /// `producer` (updated): a producer's records never get times that go back by less than
-    /// [`SMOOTHED_NANOS`], whatever other producers' records were formatted in between (see
-    /// [`wall_nanos`](Self::wall_nanos)).
+    /// Appends `captured` — a record written through [`Segments`] — to `out` with every
+    /// segment formatted: the finished JSON text, byte for byte what the eager
+    /// encoder writes (but for the clock the time comes from). The record is the producer's
+    /// (the thread's) whose last record's time is `producer` (updated): a producer's records
+    /// never get times that go back by less than [`SMOOTHED_NANOS`], whatever other
+    /// producers' records were formatted in between (see [`wall_nanos`](Self::wall_nanos)).
+    ///
+    /// # Panics
+    /// If `captured` was not written by the capturing encoder (a segment cut short), which
+    /// the queue's typing rules out.
     pub(crate) fn expand_from(
         &mut self,
         captured: &[u8],
@@ -527,7 +538,8 @@ impl ProducerTime {
     }
 }
 
-/// [`Expander::expand`] with a fresh expander (the writer's slow paths).
+/// [`Expander::expand`] with a fresh expander (tests).
+#[cfg(test)]
 pub(crate) fn expand(captured: &[u8], out: &mut Vec<u8>) {
     Expander::default().expand(captured, out);
 }

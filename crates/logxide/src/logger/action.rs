@@ -1422,4 +1422,43 @@ mod tests {
         logger.flush(None).unwrap();
         assert!(mem.lines()[0].contains(r#""lvl":[3,4294967297],"at":"service","st":"succeeded""#));
     }
+
+    /// The `ts` of a record: (seconds, microseconds).
+    fn ts(line: &str) -> (u64, u32) {
+        let rest = line.strip_prefix(r#"{"ts":"#).expect("ts first");
+        let (secs, rest) = rest.split_once('.').expect("a fraction");
+        let micros = &rest[..rest.find(',').expect("more fields")];
+        (secs.parse().unwrap(), micros.parse().unwrap())
+    }
+
+    /// A thread's synchronous records ([`sync_mode`](crate::logger::sync_mode)) and its
+    /// queued ones, in one action: their times never go back. With the tick clock 0.4 ms
+    /// ahead of the OS clock (the anchor's error, which smoothing is there for), a
+    /// synchronous record was dated by `CLOCK_REALTIME` at the call, 0.4 ms before the
+    /// queued record logged just before it.
+    #[test]
+    fn a_threads_queued_and_sync_records_never_go_back_in_time() {
+        let mem = crate::sink::MemorySink::new();
+        let logger = Logger::builder()
+            .use_env(false)
+            .writer_mode(crate::writer::Mode::Manual)
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        logger.core.handle.skew_clock(400_000);
+        let job = logger.start_action("job", |_| {});
+        for _ in 0..3 {
+            logger.info("queued");
+            let _sync = crate::logger::sync_mode();
+            logger.info("sync");
+        }
+        logger.info("queued");
+        drop(job);
+        logger.flush(None).unwrap();
+        let lines = mem.lines();
+        assert_eq!(lines.len(), 9);
+        for pair in lines.windows(2) {
+            assert!(ts(&pair[0]) <= ts(&pair[1]), "{}\n{}", pair[0], pair[1]);
+        }
+    }
 }

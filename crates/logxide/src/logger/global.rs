@@ -807,12 +807,12 @@ pub fn shutdown(timeout: Option<Duration>) -> Option<ShutdownReport> {
 /// OS's page cache: it is synced to disk only with the file's
 /// [`Durability`](crate::sink::Durability), as for queued records.
 ///
-/// Its `ts` is `CLOCK_REALTIME` read at the call, not the tick clock queued records are
-/// dated by, and it is not smoothed against the thread's queued records: next to them it
-/// can be off by their error (the tick clock's, against the OS clock since its last pairing
-/// with it), so a synchronous record right after a queued one can have an earlier `ts`
-/// (its place in the file is still after it). See "Time" in the `encode::capture` module
-/// docs (`src/encode/capture.rs`).
+/// Its `ts` comes from the same clock as the thread's queued records' (the tick counter,
+/// converted by the writer's expander, under the writer's lock the write takes anyway), and
+/// never goes back from theirs: one thread's records, queued and synchronous in any mix,
+/// never get times that go back by less than 1 ms (a bigger step back is the OS clock set
+/// back, and followed). See "Time" in the `encode::capture` module docs
+/// (`src/encode/capture.rs`).
 ///
 /// ```
 /// let mem = logxide::sink::MemorySink::new();

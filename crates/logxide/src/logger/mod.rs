@@ -46,7 +46,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::encode::record::Time;
-use crate::encode::{capture, Format, RecordEncoder, Timestamp};
+use crate::encode::{capture, Format, RecordEncoder};
 use crate::writer::{
     FlushError, FlushTimeout, MetricsSnapshot, ShutdownReport, Writer, WriterHandle,
 };
@@ -731,14 +731,13 @@ impl Logger {
             .flatten();
         let empty = Fields::new();
         let scope = scope.as_deref().unwrap_or(&empty);
-        // Queued records are captured: the writer thread formats their costly values. Their
-        // clock reading also orders them across threads (see the writer's `queue` module).
-        let queued = self.core.queues();
-        let time = if queued {
-            Time::Ticks(capture::clock().raw())
-        } else {
-            Time::Wall(Timestamp::now())
-        };
+        // Records are captured: the writer formats their costly values — the writer thread
+        // for queued records, the caller under the writer's lock for synchronous ones, with
+        // the same clock, so that a thread's times never go back across the two (see "Time"
+        // in `encode::capture`). The clock reading also orders queued records across threads
+        // (see the writer's `queue` module).
+        let ticks = capture::clock().raw();
+        let time = Time::Ticks(ticks);
         // Until the record is handed over, a panic of the caller's code (a value's `Display`,
         // `Debug` or `Serialize`) counts it as dropped on its way out; the buffer is emptied
         // by the next record. (Free when nothing panics: it is forgotten.)
@@ -762,7 +761,7 @@ impl Logger {
             fields(&mut writer);
             writer.finish_context();
             enc.finish();
-            self.core.submit(buf, level, time);
+            self.core.submit(buf, level, ticks);
         });
         std::mem::forget(unfinished);
     }
@@ -992,15 +991,16 @@ impl Core {
         !self.force_sync && sync_depth() == 0
     }
 
-    /// Hands a finished record to the writer: queued if it was captured at `time`'s ticks
-    /// (see [`Core::queues`]), else written now.
+    /// Hands a finished record, captured at `ticks`, to the writer: queued (see
+    /// [`Core::queues`]), else written now.
     #[inline]
-    fn submit(&self, line: &[u8], level: Level, time: Time) {
+    fn submit(&self, line: &[u8], level: Level, ticks: u64) {
         // A refused record is counted (with its reason) in the writer's metrics.
         let level = level.value();
-        let _ = match time {
-            Time::Ticks(ticks) => self.handle.enqueue_encoded(line, level, true, ticks),
-            Time::Wall(_) => self.handle.write_sync_with_level(line, level),
+        let _ = if self.queues() {
+            self.handle.enqueue_encoded(line, level, true, ticks)
+        } else {
+            self.handle.write_sync_encoded(line, level, ticks)
         };
     }
 }

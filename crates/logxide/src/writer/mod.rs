@@ -109,7 +109,6 @@ pub(crate) use config::MAX_CAPACITY;
 pub use config::{BuildError, DropWarning, Mode, ParseError, Policy, Settings};
 pub use metrics::{DropReason, DroppedBy, MetricsSnapshot, SinkFailure, SinkMetrics, WriterState};
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
@@ -118,7 +117,7 @@ use std::time::{Duration, Instant};
 
 use config::BoxedSink;
 use doorbell::ATTENTION;
-use lane::{Record, CAPTURED};
+use lane::{Lane, Record, CAPTURED};
 pub(crate) use shared::{in_sink_call, on_a_writer_thread, panic_message};
 use shared::{Shared, CLOSED, FALLBACK, RUNNING};
 
@@ -1198,6 +1197,12 @@ pub struct WriterHandle {
 }
 
 impl WriterHandle {
+    /// Tests: see [`Shared::skew_clock`].
+    #[cfg(test)]
+    pub(crate) fn skew_clock(&self, ahead: u64) {
+        self.shared.skew_clock(ahead);
+    }
+
     /// The writer's state now (what [`metrics`](Self::metrics) reports, without the counts).
     pub(crate) fn state(&self) -> WriterState {
         self.shared.state()
@@ -1444,6 +1449,55 @@ impl WriterHandle {
         if memchr::memchr(b'\n', body).is_some() {
             return self.drop_record(DropReason::Invalid);
         }
+        self.write_sync_body(body, level, false, None)
+    }
+
+    /// [`write_sync_with_level`](Self::write_sync_with_level) for a captured record made by
+    /// the encoder (one line ending in `\n`, holding capture segments), its call's clock
+    /// reading `ticks`: formatted under the core lock by the writer's own expander, against
+    /// the time given to this thread's last record, so that its `ts` never goes back from
+    /// that of the thread's queued records (see "Time" in [`crate::encode::capture`]).
+    pub(crate) fn write_sync_encoded(
+        &self,
+        line: &[u8],
+        level: u8,
+        ticks: u64,
+    ) -> Result<Queued, Dropped> {
+        let shared = &*self.shared;
+        debug_assert!(line.ends_with(b"\n"));
+        if shared.forked() {
+            // Never the lock nor the queue of the parent's writer (see `Shared::orphan`).
+            self.shared.orphan();
+            return self.drop_record(DropReason::Forked);
+        }
+        if shared::in_sink_call() {
+            // Called from inside a sink (the core lock is held by this thread): queue it.
+            return self.enqueue_encoded(line, level, true, ticks);
+        }
+        let lane = self.own_lane();
+        self.write_sync_body(&line[..line.len() - 1], level, true, lane.as_deref())
+    }
+
+    /// The lane of this thread's records, whose time a captured record it writes itself is
+    /// formatted against (see [`Queue::own_lane`](queue::Queue::own_lane)): looked up, or
+    /// registered, before the core lock is taken. None once the writer is closing: no lane is
+    /// registered in a writer that will read none (the record is refused under the lock, or
+    /// written with no time before it if it came before the sinks closed).
+    fn own_lane(&self) -> Option<Arc<Lane>> {
+        let shared = &*self.shared;
+        (shared.state.load(SeqCst) != CLOSED).then(|| shared.queue.own_lane())
+    }
+
+    /// Writes `body` (without its `\n`) synchronously; `captured`, it is formatted against
+    /// the time of the writing thread's `lane`.
+    fn write_sync_body(
+        &self,
+        body: &[u8],
+        level: u8,
+        captured: bool,
+        lane: Option<&Lane>,
+    ) -> Result<Queued, Dropped> {
+        let shared = &*self.shared;
         let mut core = shared.lock_core();
         if core.closed {
             drop(core);
@@ -1452,7 +1506,11 @@ impl WriterHandle {
         shared.counters.count_other();
         let caught = std::mem::replace(&mut core.catch_panics, true);
         core.drain(shared);
-        core.push_record(shared, body, level);
+        if captured {
+            core.push_captured(shared, body, level, lane);
+        } else {
+            core.push_record(shared, body, level);
+        }
         core.deliver(shared);
         core.flush_sinks(shared);
         core.finish_barriers(shared);
@@ -1507,9 +1565,7 @@ impl WriterHandle {
                 }
             }
             FALLBACK => {
-                // Formatted before the lock is taken: a panic there (a record the capturing
-                // encoder did not make, a bug) fails this record, not the caller.
-                let text = finished(body, captured);
+                let lane = if captured { self.own_lane() } else { None };
                 let mut core = shared.lock_core();
                 // The shutdown may have closed the sinks between the load of the state and
                 // this lock (it closes under the lock): the record would only be counted
@@ -1523,13 +1579,16 @@ impl WriterHandle {
                 core.catch_panics = true;
                 core.drain(shared);
                 core.finish_barriers(shared);
-                match text {
-                    Ok(text) => {
-                        core.push_record(shared, &text, level);
-                        core.deliver(shared);
-                    }
-                    Err(why) => shared.count_unformatted(1, &why),
+                // A captured record is formatted as the writer thread would have: by its
+                // expander, against the time of this thread's last record (a panic there,
+                // a record the capturing encoder did not make, fails this record, not the
+                // caller).
+                if captured {
+                    core.push_captured(shared, body, level, lane.as_deref());
+                } else {
+                    core.push_record(shared, body, level);
                 }
+                core.deliver(shared);
                 drop(core);
                 self.after_sync_write();
                 Ok(Queued::WrittenSync)
@@ -1857,19 +1916,4 @@ fn with_rec<R>(body: &[u8], level: u8, captured: bool, f: impl FnOnce(&Rec<'_>) 
         },
         body,
     })
-}
-
-/// The finished text of a record's `body`: a captured record is formatted (for the slow path
-/// that writes it from the caller's thread). `Err` with the panic's text if formatting
-/// panicked.
-fn finished(body: &[u8], captured: bool) -> Result<Cow<'_, [u8]>, String> {
-    if !captured {
-        return Ok(Cow::Borrowed(body));
-    }
-    std::panic::catch_unwind(|| {
-        let mut out = Vec::with_capacity(body.len() + 64);
-        capture::expand(body, &mut out);
-        Cow::Owned(out)
-    })
-    .map_err(|payload| panic_message(&*payload))
 }

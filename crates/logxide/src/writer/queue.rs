@@ -212,6 +212,25 @@ impl Queue {
         }));
     }
 
+    /// The lane of the calling thread's records — registered if it has none yet, as by its
+    /// first push — or the shared lane where its list is in use or gone (see the module
+    /// docs). Its reader keeps the time given to the thread's last record, which a record the
+    /// thread writes itself (synchronously) is dated against.
+    #[cold]
+    pub(crate) fn own_lane(&self) -> Arc<Lane> {
+        let own = PRODUCERS.try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut list) => Some(Arc::clone(self.producer_in(&mut list).lane())),
+            Err(_) => None,
+        });
+        match own {
+            Ok(Some(lane)) => lane,
+            _ => {
+                let mut shared = self.shared_lane.lock().unwrap_or_else(|e| e.into_inner());
+                Arc::clone(shared.get_or_insert_with(|| self.register()).lane())
+            }
+        }
+    }
+
     #[cold]
     fn push_shared(&self, record: &Record<'_>) -> Result<(), NoCredits> {
         let mut shared = self.shared_lane.lock().unwrap_or_else(|e| e.into_inner());

@@ -44,7 +44,7 @@ use crossbeam_utils::CachePadded;
 
 use super::config::{BoxedSink, Mode, Settings};
 use super::doorbell::Doorbell;
-use super::lane::CAPTURED;
+use super::lane::{Lane, CAPTURED};
 use super::metrics::{Counters, DropReason, FailuresSeen, WriterState};
 use super::queue::{Collect, Cursor, Queue};
 use super::worker::WarnState;
@@ -355,6 +355,21 @@ impl Shared {
             .clone()
     }
 
+    /// Tests: makes the writer date captured records `ahead` nanoseconds after the OS clock
+    /// (an anchor that far off: the error a calibrated tick clock can have), for the next
+    /// tenth of a second (the anchor's lifetime).
+    #[cfg(test)]
+    pub(crate) fn skew_clock(&self, ahead: u64) {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let ticks = capture::clock().raw();
+        self.lock_core()
+            .batch
+            .expander
+            .set_anchor(ticks, wall + ahead);
+    }
+
     pub(crate) fn lock_core(&self) -> MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -653,6 +668,39 @@ impl Core {
         b.buf.push(b'\n');
         b.ends.push(b.buf.len());
         b.levels.push(level);
+    }
+
+    /// Adds a captured record (`body`, without its `\n`) that a caller writes itself — a
+    /// synchronous write, or any in fallback mode — formatted here as the writer thread
+    /// formats a queued one: by the same expander, against the time given to the last record
+    /// of the caller's `lane` (updated), so that a thread's times never go back across its
+    /// queued and its synchronous records (see "Time" in `encode::capture`); with no lane (a
+    /// closing writer), against no time before. A panic formatting it (a record the capturing
+    /// encoder did not make) fails this record, with its reason, not the caller.
+    pub(crate) fn push_captured(
+        &mut self,
+        shared: &Shared,
+        body: &[u8],
+        level: u8,
+        lane: Option<&Lane>,
+    ) {
+        self.resume(shared);
+        // The lane's lock, under the core lock, as the writer thread takes them.
+        let mut reader = lane.map(Lane::lock);
+        let mut time = reader.as_ref().map(|r| r.time()).unwrap_or_default();
+        let b = &mut self.batch;
+        if b.expand_caught(body, &mut time) {
+            if let Some(reader) = &mut reader {
+                reader.set_time(time);
+            }
+            b.buf.push(b'\n');
+            b.ends.push(b.buf.len());
+            b.levels.push(level);
+        } else {
+            b.unformatted = 0;
+            let why = b.unformatted_error.take().unwrap_or_default();
+            shared.count_unformatted(1, &why);
+        }
     }
 
     pub(crate) fn buffered_records(&self) -> usize {
@@ -1054,5 +1102,84 @@ mod tests {
         let m = writer.shutdown(None).metrics;
         assert_eq!(mem.lines(), ["a", "b"]);
         assert_eq!((m.enqueued, m.written, m.failed, m.pending), (3, 2, 1, 0));
+    }
+
+    /// A captured record (the logger's), captured now: its text and its ticks.
+    fn captured_now(msg: &str) -> (Vec<u8>, u64) {
+        use crate::encode::record::Time;
+        use crate::encode::{Format, RecordEncoder};
+        let ticks = crate::encode::capture::clock().raw();
+        let mut line = Vec::new();
+        let mut rec = RecordEncoder::begin_plain_id(
+            &mut line,
+            Format::Compact,
+            Time::Ticks(ticks),
+            "t",
+            &[1],
+        );
+        rec.field("msg", msg);
+        rec.finish();
+        (line, ticks)
+    }
+
+    /// The `ts` of a record: (seconds, microseconds).
+    fn ts(line: &str) -> (u64, u32) {
+        let rest = line.strip_prefix(r#"{"ts":"#).expect("ts first");
+        let (secs, rest) = rest.split_once('.').expect("a fraction");
+        let micros = &rest[..rest.find(',').expect("more fields")];
+        (secs.parse().unwrap(), micros.parse().unwrap())
+    }
+
+    /// In fallback mode the caller formats its own captured records: their times never go
+    /// back from those of its records the writer formatted before. With the tick clock
+    /// 0.4 ms ahead of the OS clock, such a record was dated from a fresh anchor of its own,
+    /// 0.4 ms before a record its thread had put in its lane just before (as a producer that
+    /// saw the writer running as it fell back), which the same write drained first.
+    #[test]
+    fn in_fallback_a_threads_times_never_go_back() {
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        let mem = MemorySink::new();
+        let panicked = AtomicBool::new(false);
+        let writer = Writer::builder()
+            .mode(Mode::Manual)
+            .max_restarts(0)
+            .sink(FnSink::new(
+                "panics once",
+                move |_: &Batch<'_>| -> Result<(), SinkError> {
+                    assert!(panicked.swap(true, SeqCst), "sink panic");
+                    Ok(())
+                },
+            ))
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        let h = writer.handle();
+        h.enqueue(b"a").unwrap();
+        writer.trigger();
+        for _ in 0..10_000 {
+            if h.metrics().state == WriterState::Fallback {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(h.metrics().state, WriterState::Fallback);
+        h.skew_clock(400_000);
+        let (line, _) = captured_now("raced");
+        let body = &line[..line.len() - 1];
+        assert!(crate::writer::with_rec(body, 20, true, |rec| h.try_push(rec)));
+        for msg in ["fallback 1", "fallback 2"] {
+            let (line, ticks) = captured_now(msg);
+            assert_eq!(
+                h.enqueue_encoded(&line, 20, true, ticks),
+                Ok(Queued::WrittenSync)
+            );
+        }
+        let m = writer.shutdown(None).metrics;
+        let lines = mem.lines();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!((m.enqueued, m.written, m.failed, m.pending), (4, 4, 0, 0));
+        for pair in lines[1..].windows(2) {
+            assert!(ts(&pair[0]) <= ts(&pair[1]), "{}\n{}", pair[0], pair[1]);
+        }
     }
 }
