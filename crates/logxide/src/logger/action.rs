@@ -67,7 +67,11 @@ pub(crate) struct ActionState {
     /// The next child position (the `started` record took 1).
     next: AtomicU64,
     action_type: Cow<'static, str>,
+    /// When it started: its `dur` counts from here.
     start: Instant,
+    /// Where it started among its thread's cancellations (see
+    /// [`ActionState::dropped_by_cancellation`]).
+    stamp: Stamp,
     logger: Logger,
     ended: AtomicBool,
     /// The future holding the action's guard was dropped unfinished (see [`Instrumented`]):
@@ -187,9 +191,13 @@ impl ActionState {
     /// the `Send` way to hold one, is found only this way). An action started during the
     /// drop (a clean-up's) is not cancelled by it, nor is one an instrumented future the drop
     /// polls ends in that poll (see [`Cancelling::suspend`]).
+    ///
+    /// Exact, whatever the clock: "after" is counted in the thread's cancellations (see
+    /// [`Stamp`]), not read from a clock whose readings repeat within its tick. An action
+    /// started on another thread was held: the drop's own clean-up starts its actions here.
     fn dropped_by_cancellation(&self) -> bool {
         CANCELLING
-            .try_with(|c| c.get().is_some_and(|since| self.start < since))
+            .try_with(|c| c.get().is_some_and(|since| self.stamp.is_before(since)))
             .unwrap_or(false)
     }
 
@@ -218,9 +226,55 @@ thread_local! {
 
 thread_local! {
     /// When the innermost unfinished [`Instrumented`] future this thread is dropping began
-    /// to drop (see [`ActionState::dropped_by_cancellation`]); `None` outside such a drop,
-    /// and during an instrumented future's poll.
-    static CANCELLING: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+    /// to drop: the thread's cancellation count then, that drop's included (see
+    /// [`Stamp`]); `None` outside such a drop, and during an instrumented future's poll.
+    static CANCELLING: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+thread_local! {
+    /// This thread's number (0 until [`Stamp::now`] first gives it one) and how many
+    /// unfinished [`Instrumented`] futures began to drop on it ([`Cancelling::begin`]).
+    static CANCELS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Where something happened among its thread's cancellations: the thread's number, and how
+/// many cancellations had begun on it before. Exact where a clock is not (two readings in one
+/// tick are equal), and per thread: taking one costs a thread-local read, with no shared
+/// counter to contend for (a thread takes its number from one once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    /// The thread's number; 0 where the thread's locals could not be read.
+    thread: u64,
+    /// Its cancellations begun before.
+    cancels: u64,
+}
+
+impl Stamp {
+    /// This thread's stamp now.
+    pub(crate) fn now() -> Stamp {
+        CANCELS
+            .try_with(|c| {
+                let (mut thread, cancels) = c.get();
+                if thread == 0 {
+                    static THREADS: AtomicU64 = AtomicU64::new(1);
+                    thread = THREADS.fetch_add(1, Relaxed);
+                    c.set((thread, cancels));
+                }
+                Stamp { thread, cancels }
+            })
+            .unwrap_or(Stamp {
+                thread: 0,
+                cancels: 0,
+            })
+    }
+
+    /// Whether this stamp was taken before this thread's cancellation `since` began (its
+    /// count, see [`CANCELLING`]); one taken on another thread (or where its locals could
+    /// not be read) is before it.
+    fn is_before(self, since: u64) -> bool {
+        let here = Stamp::now();
+        self.thread == 0 || self.thread != here.thread || self.cancels < since
+    }
 }
 
 thread_local! {
@@ -266,12 +320,26 @@ pub(crate) fn unwinding_ends_actions() -> bool {
 
 /// Marks this thread as dropping a cancelled future until dropped (restoring the outer
 /// drop's mark: a future dropped inside another's drop).
-struct Cancelling(Option<Instant>);
+struct Cancelling(Option<u64>);
 
 impl Cancelling {
+    /// Counts a cancellation begun on this thread, and marks it: actions stamped before
+    /// have a lower count, those started during the drop this one or a higher one.
     fn begin() -> Self {
-        let now = Instant::now();
-        Cancelling(CANCELLING.try_with(|c| c.replace(Some(now))).ok().flatten())
+        let since = CANCELS.try_with(|c| {
+            let (thread, cancels) = c.get();
+            c.set((thread, cancels + 1));
+            cancels + 1
+        });
+        let Ok(since) = since else {
+            return Cancelling(None);
+        };
+        Cancelling(
+            CANCELLING
+                .try_with(|c| c.replace(Some(since)))
+                .ok()
+                .flatten(),
+        )
     }
 
     /// Clears the mark until dropped: the poll of an [`Instrumented`] future is its own
@@ -286,6 +354,16 @@ impl Drop for Cancelling {
     fn drop(&mut self) {
         let _ = CANCELLING.try_with(|c| c.set(self.0));
     }
+}
+
+/// The time now: an action's start. In this module's unit tests, a clock the test holds
+/// still (`tests::HELD_CLOCK`) — a coarse clock, whose readings repeat within its tick.
+fn now() -> Instant {
+    #[cfg(test)]
+    if let Some(held) = tests::HELD_CLOCK.with(std::cell::Cell::get) {
+        return held;
+    }
+    Instant::now()
 }
 
 /// The position of the next record logged on this thread: inside the innermost entered
@@ -470,7 +548,8 @@ pub(crate) fn start_detached(
         prefix,
         next: AtomicU64::new(1),
         action_type,
-        start: Instant::now(),
+        start: now(),
+        stamp: Stamp::now(),
         logger: logger.clone(),
         ended: AtomicBool::new(false),
         cancelled: AtomicBool::new(false),
@@ -1391,6 +1470,78 @@ mod task_id_text {
 mod tests {
     use super::*;
 
+    thread_local! {
+        /// What [`now`] reads on this thread, when set: a clock that does not move.
+        pub(super) static HELD_CLOCK: std::cell::Cell<Option<Instant>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// Starts and ends an action when dropped: a clean-up run by a cancelled future's drop.
+    struct CleansUp(Logger);
+
+    impl Drop for CleansUp {
+        fn drop(&mut self) {
+            drop(self.0.start_action("cleanup", |_| {}));
+        }
+    }
+
+    /// A detached action a future held, started in the clock tick in which the future was
+    /// dropped unfinished (a coarse clock, or a fast start-to-drop), ended `succeeded`: the
+    /// check "started before the drop began" compared `Instant`s with `<`, and equal ones
+    /// read as started during the drop (a clean-up's). The check no longer reads the clock:
+    /// the held action ends `cancelled`, the clean-up's action started in that tick too
+    /// still succeeds.
+    #[test]
+    fn an_action_started_in_the_tick_its_future_is_dropped_in_ends_cancelled() {
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        let mem = crate::sink::MemorySink::new();
+        let logger = Logger::builder()
+            .use_env(false)
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        HELD_CLOCK.with(|c| c.set(Some(Instant::now())));
+        let l1 = logger.clone();
+        let mut fut = Box::pin(logger.start_action("outer", |_| {}).detach().instrument(
+            async move {
+                let _cleanup = CleansUp(l1.clone());
+                let _held = l1.start_action("held", |_| {}).detach();
+                std::future::pending::<()>().await;
+            },
+        ));
+        let waker = std::task::Waker::from(Arc::new(Noop));
+        let poll = fut.as_mut().poll(&mut Context::from_waker(&waker));
+        assert!(poll.is_pending());
+        drop(fut);
+        HELD_CLOCK.with(|c| c.set(None));
+        logger.flush(None).unwrap();
+        let from_lvl: Vec<String> = mem
+            .lines()
+            .iter()
+            .map(|l| {
+                let from = &l[l.find(r#""lvl""#).unwrap()..];
+                from.find(r#","dur":"#)
+                    .map_or(from, |at| &from[..at])
+                    .to_owned()
+            })
+            .collect();
+        const CANCELLED: &str = r#""st":"failed","exc":"cancelled","reason":"the future was dropped before it completed""#;
+        assert_eq!(
+            from_lvl,
+            [
+                r#""lvl":[1],"at":"outer","st":"started"}"#.to_owned(),
+                r#""lvl":[2,1],"at":"held","st":"started"}"#.to_owned(),
+                format!(r#""lvl":[2,2],"at":"held",{CANCELLED}"#),
+                r#""lvl":[3,1],"at":"cleanup","st":"started"}"#.to_owned(),
+                r#""lvl":[3,2],"at":"cleanup","st":"succeeded""#.to_owned(),
+                format!(r#""lvl":[4],"at":"outer",{CANCELLED}"#),
+            ]
+        );
+    }
+
     /// An action's child positions go on past `u32::MAX` (a root action around a service's
     /// whole run reaches 2^32 children in about 12 hours at 100 000 records a second): they
     /// wrapped to 0 with a 32-bit counter, repeating positions.
@@ -1408,6 +1559,7 @@ mod tests {
             next: AtomicU64::new(u64::from(u32::MAX)),
             action_type: Cow::Borrowed("service"),
             start: Instant::now(),
+            stamp: Stamp::now(),
             logger: logger.clone(),
             ended: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
