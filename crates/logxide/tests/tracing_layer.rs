@@ -1418,3 +1418,66 @@ fn a_span_a_future_closes_in_its_course_succeeds_when_a_drop_runs_it_during_a_pa
         ]
     );
 }
+
+/// A span held by a future that is dropped unfinished — a `tracing::Instrument`ed future
+/// awaited inside an instrumented logxide future, which is dropped (a timeout, a lost
+/// `select!`) — ended `succeeded`, where logxide's own actions it held end `failed` with
+/// `exc` `cancelled`. The layer now asks the question logxide's actions ask: a span opened
+/// before the drop began, closed during it, ends `cancelled`; one opened and closed by the
+/// drop (a clean-up's) still succeeds. Dropped outside any instrumented logxide future, the
+/// layer cannot tell a cancelled `tracing::Instrumented` from a finished one (its drop is the
+/// same): that span still succeeds, as the module docs say.
+#[test]
+fn a_span_held_by_a_cancelled_future_ends_cancelled() {
+    use std::future::Future;
+    use std::task::{Context, Wake, Waker};
+    use tracing::Instrument;
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    /// Opens and closes a span when dropped: a clean-up run by the cancelled future's drop.
+    struct CleansUp;
+    impl Drop for CleansUp {
+        fn drop(&mut self) {
+            drop(tracing::info_span!("cleanup").entered());
+        }
+    }
+    let lines = capture(|log| {
+        let waker = Waker::from(Arc::new(Noop));
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = Box::pin(
+            log.start_action("outer", |_| {})
+                .detach()
+                .instrument(async {
+                    let _cleanup = CleansUp;
+                    let _never_entered = tracing::info_span!("never-entered");
+                    std::future::pending::<()>()
+                        .instrument(tracing::info_span!("held"))
+                        .await;
+                }),
+        );
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        drop(fut);
+        let mut plain =
+            Box::pin(std::future::pending::<()>().instrument(tracing::info_span!("plain")));
+        assert!(plain.as_mut().poll(&mut cx).is_pending());
+        drop(plain);
+    });
+    const CANCELLED: &str = r#""st":"failed","exc":"cancelled","reason":"the future was dropped before it completed","dur":0}"#;
+    assert_eq!(
+        normalized(&lines),
+        [
+            r#"{"ts":0,"tid":"T0","lvl":[1],"at":"outer","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[2,1],"at":"held","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[2,2],"at":"held",{CANCELLED}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[3,1],"at":"never-entered","st":"started"}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[3,2],"at":"never-entered",{CANCELLED}"#),
+            r#"{"ts":0,"tid":"T0","lvl":[4,1],"at":"cleanup","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T0","lvl":[4,2],"at":"cleanup","st":"succeeded","dur":0}"#.to_owned(),
+            format!(r#"{{"ts":0,"tid":"T0","lvl":[5],"at":"outer",{CANCELLED}"#),
+            r#"{"ts":0,"tid":"T1","lvl":[1],"at":"plain","st":"started"}"#.to_owned(),
+            r#"{"ts":0,"tid":"T1","lvl":[2],"at":"plain","st":"succeeded","dur":0}"#.to_owned(),
+        ]
+    );
+}

@@ -43,6 +43,16 @@
 //!   the thread that unwinds — a clean-up's — is not failed by that panic, nor is one closed
 //!   in the poll of an instrumented logxide future that a `Drop` makes during the unwinding:
 //!   see [`DetachedAction::instrument`](crate::logger::DetachedAction::instrument));
+//! - else `failed` with `exc` `cancelled` (`reason`: `"the future was dropped before it
+//!   completed"`) if it closes while an unfinished instrumented logxide future
+//!   ([`Instrumented`](crate::logger::Instrumented)) is dropped, the span opened before that
+//!   drop began — a span the future held, a `tracing::Instrument`ed future awaited inside it
+//!   included — as the logxide actions that future held end (a span the drop opens, a
+//!   clean-up's, is not cancelled by it). A `tracing::Instrument`ed future dropped unfinished
+//!   outside any such drop closes its span `succeeded`: its drop is the same whether it
+//!   finished or not, so the layer cannot tell (run it inside a logxide action with
+//!   [`DetachedAction::instrument`](crate::logger::DetachedAction::instrument) to have its
+//!   cancellation recorded);
 //! - else `failed` if an event at ERROR level had the span as its (direct) parent (`exc`
 //!   `"error"`; `reason`: the first such event's message);
 //! - `succeeded` otherwise.
@@ -165,8 +175,9 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::encode::{debug, ActionStatus, Key, StaticKey};
 use crate::logger::{
-    current_action, error_chain, start_detached, unwinding_ends_actions, with_global, with_reused,
-    ActionRef, DetachedAction, EnteredRef, FieldValue, FieldWriter, Level, Logger, Owner, Parent,
+    cancelled_since, current_action, error_chain, start_detached, unwinding_ends_actions,
+    with_global, with_reused, ActionRef, DetachedAction, EnteredRef, FieldValue, FieldWriter,
+    Level, Logger, Owner, Parent, Stamp, CANCELLED,
 };
 
 /// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
@@ -386,6 +397,10 @@ struct SpanState {
     /// its close, so the action's own record of this would miss a span opened before the
     /// panic and started during the unwinding.)
     opened_unwinding: Option<std::thread::ThreadId>,
+    /// When the span was opened among its thread's cancellations: closed by the drop of an
+    /// unfinished instrumented logxide future that began after, the span was held by it
+    /// (see [`cancelled_since`]). (Not its action's: that starts later.)
+    opened: Stamp,
 }
 
 impl SpanState {
@@ -646,6 +661,7 @@ where
             handle: None,
             error_event: None,
             opened_unwinding: std::thread::panicking().then(|| std::thread::current().id()),
+            opened: Stamp::now(),
         };
         let mut ext = span.extensions_mut();
         match ext.get_mut::<SpanStates>() {
@@ -734,20 +750,28 @@ where
         let panicked = !by_error_field
             && unwinding_ends_actions()
             && state.opened_unwinding != Some(std::thread::current().id());
-        let reason = match panicked {
-            true => Some(PANIC.1.to_owned()),
-            false => error.or(state.error_event.take()),
+        // Closed by the drop of the unfinished future that held it, as logxide's actions that
+        // future held end (not one the drop opened: a clean-up's).
+        let cancelled = !by_error_field && !panicked && cancelled_since(state.opened);
+        let ended = match (panicked, cancelled) {
+            (true, _) => Some(PANIC),
+            (false, true) => Some(CANCELLED),
+            (false, false) => None,
+        };
+        let reason = match ended {
+            Some((_, reason)) => Some(reason.to_owned()),
+            None => error.or(state.error_event.take()),
         };
         match reason {
             Some(reason) => {
-                let exc = match panicked {
-                    true => Some(PANIC.0.to_owned()),
-                    false => hide("error.type", state.text("error.type")),
+                let exc = match ended {
+                    Some((exc, _)) => Some(exc.to_owned()),
+                    None => hide("error.type", state.text("error.type")),
                 };
                 let exc = exc.as_deref().unwrap_or("error");
                 // The fields that became the `reason` and the `exc` are not written again;
                 // the others stay (an `error = false`, an `error.type` beside a panic).
-                let used: &[&str] = match (by_error_field, panicked) {
+                let used: &[&str] = match (by_error_field, ended.is_some()) {
                     (true, _) => &["error", "error.type"],
                     (false, false) => &["error.type"],
                     (false, true) => &[],

@@ -172,10 +172,7 @@ impl ActionState {
 
     /// Ends the action `failed` with `exc` `cancelled`: the future it ran in was dropped.
     fn end_cancelled(&self) {
-        self.end(
-            ActionStatus::Failed,
-            Some(("cancelled", "the future was dropped before it completed")),
-        );
+        self.end(ActionStatus::Failed, Some(CANCELLED));
     }
 
     /// Whether the thread unwinds a panic that began while this action ran: it ends the
@@ -196,9 +193,7 @@ impl ActionState {
     /// [`Stamp`]), not read from a clock whose readings repeat within its tick. An action
     /// started on another thread was held: the drop's own clean-up starts its actions here.
     fn dropped_by_cancellation(&self) -> bool {
-        CANCELLING
-            .try_with(|c| c.get().is_some_and(|since| self.stamp.is_before(since)))
-            .unwrap_or(false)
+        cancelled_since(self.stamp)
     }
 
     fn end_on_drop(&self) {
@@ -210,6 +205,21 @@ impl ActionState {
             self.end(ActionStatus::Succeeded, None);
         }
     }
+}
+
+/// The `exc` and `reason` of an action (or a `tracing` span's) ended by the drop of the
+/// unfinished future that held it.
+pub(crate) const CANCELLED: (&str, &str) =
+    ("cancelled", "the future was dropped before it completed");
+
+/// Whether this thread is dropping an unfinished [`Instrumented`] future that began to drop
+/// after `stamp` was taken (outside the polls that drop makes: see [`Cancelling::suspend`]):
+/// what was made before and ends now (an action, a `tracing` span's action) was held by that
+/// future, and is cancelled with it. See [`ActionState::dropped_by_cancellation`].
+pub(crate) fn cancelled_since(stamp: Stamp) -> bool {
+    CANCELLING
+        .try_with(|c| c.get().is_some_and(|since| stamp.is_before(since)))
+        .unwrap_or(false)
 }
 
 thread_local! {

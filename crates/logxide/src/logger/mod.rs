@@ -55,7 +55,8 @@ pub(crate) use action::error_chain;
 use action::At;
 #[cfg(feature = "tracing")]
 pub(crate) use action::{
-    current_action, start_detached, unwinding_ends_actions, ActionRef, EnteredRef, Owner, Parent,
+    cancelled_since, current_action, start_detached, unwinding_ends_actions, ActionRef, EnteredRef,
+    Owner, Parent, Stamp, CANCELLED,
 };
 #[cfg(feature = "log")]
 pub(crate) use global::republish_threshold;
