@@ -956,3 +956,50 @@ fn the_end_records_of_dropped_unfinished_futures_are_failed_cancelled() {
         ]
     );
 }
+
+/// The cancellation check counts each thread's cancellations (exact, where a clock is not):
+/// an action started on another thread — one that had cancelled more futures than the
+/// dropping thread — and held by a future dropped unfinished ends `cancelled`, as one
+/// started here does; the counts of two threads are never compared.
+#[test]
+fn a_detached_action_started_on_another_thread_and_held_by_a_cancelled_future_ends_cancelled() {
+    let (log, mem) = logger();
+    let l1 = log.clone();
+    let held = std::thread::spawn(move || {
+        for _ in 0..3 {
+            drop(
+                l1.start_action("warm-up", |_| {})
+                    .detach()
+                    .instrument(std::future::pending::<()>()),
+            );
+        }
+        l1.start_action("held", |_| {}).detach()
+    })
+    .join()
+    .unwrap();
+    let l2 = log.clone();
+    std::thread::spawn(move || {
+        let outer = l2.start_action("outer", |_| {}).detach();
+        drop(outer.instrument(async move {
+            let _held = held;
+            std::future::pending::<()>().await;
+        }));
+    })
+    .join()
+    .unwrap();
+    let got = summary(&records(&log, &mem));
+    let got: Vec<_> = got
+        .into_iter()
+        .filter(|(_, _, w)| !w.starts_with("warm-up"))
+        .collect();
+    let want: Vec<(usize, Value, String)> = [
+        (3, json!([1]), "held:started"),
+        (4, json!([1]), "outer:started"),
+        (3, json!([2]), "held:failed:cancelled"),
+        (4, json!([2]), "outer:failed:cancelled"),
+    ]
+    .into_iter()
+    .map(|(n, l, w)| (n, l, w.to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}
