@@ -42,7 +42,10 @@
 //!   (whether it was entered before the panic or not; a span *opened* during the unwinding, on
 //!   the thread that unwinds — a clean-up's — is not failed by that panic, nor is one closed
 //!   in the poll of an instrumented logxide future that a `Drop` makes during the unwinding:
-//!   see [`DetachedAction::instrument`](crate::logger::DetachedAction::instrument));
+//!   see [`DetachedAction::instrument`](crate::logger::DetachedAction::instrument); a
+//!   limitation shared with actions: a span opened during an unwinding that outlives it is
+//!   not failed by a later panic of that thread either, as `std` does not tell one unwinding
+//!   of a thread from the next);
 //! - else `failed` with `exc` `cancelled` (`reason`: `"the future was dropped before it
 //!   completed"`) if it closes while an unfinished instrumented logxide future
 //!   ([`Instrumented`](crate::logger::Instrumented)) is dropped, the span opened before that

@@ -12,7 +12,10 @@
 //!   (one that began while it ran: an action a `Drop` starts during the unwinding ends as
 //!   without it, and so does one an instrumented future ends in a poll a `Drop` makes then —
 //!   a detached one dropped by another thread's panic fails) or ended with
-//!   [`Action::fail`].
+//!   [`Action::fail`]. Limitation: an action a `Drop` starts during the unwinding and hands
+//!   on (detached, stored) so that it outlives that panic is not failed by a *later* panic
+//!   of the same thread either — it ends `succeeded` — as `std` does not tell one unwinding
+//!   of a thread from the next (the thread is "panicking" in both).
 //! - [`Action::detach`] turns it into a [`DetachedAction`] (`Send`) that can move to another
 //!   thread and be [entered](DetachedAction::enter) there, or run a future with
 //!   [`DetachedAction::instrument`] (entered during each poll, like `tracing::Instrument`).
@@ -78,10 +81,12 @@ pub(crate) struct ActionState {
     /// a guard dropped without a panic ends it `cancelled`, not `succeeded`.
     cancelled: AtomicBool,
     /// The thread that started the action, if it was unwinding a panic then (in a `Drop`
-    /// run by it): no later panic of that thread can end it (a second panic aborts the
-    /// process), so its unwinding at the action's end is no failure of the action's own. (A
-    /// thread, not a flag: another thread that panics while the action runs, and drops it
-    /// — a detached action handed to it — fails it.)
+    /// run by it): no later panic of that thread can end it during that unwinding (a second
+    /// panic aborts the process), so its unwinding at the action's end is no failure of the
+    /// action's own. (A thread, not a flag: another thread that panics while the action runs,
+    /// and drops it — a detached action handed to it — fails it.) Inexact for an action that
+    /// outlives that unwinding: a later panic of the same thread, after the first was caught,
+    /// is taken for it (`std` gives no count of a thread's panics to tell them apart).
     started_panicking: Option<std::thread::ThreadId>,
     /// The [fork generation](super::fork) of the process that started it. A forked child
     /// inherits the thread's entered actions but not their counters, which go on in the
