@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,7 +27,7 @@ const MAX_PROBLEMS: usize = 10_000;
     after_help = "Each problem is printed as FILE:LINE: message, then one summary line per file.\n\
 A task whose action has no end record yet is counted as incomplete, not as a problem.\n\
 Zero bytes at the start of a line (a hole a crash left) are a problem; the record after them\n\
-is checked.\n\
+is checked; --repair leaves them out (a line of nothing else whole).\n\
 Memory is bounded: a task is checked and forgotten when its root action ends (or when it is a\n\
 lone message at [1]); of the last --max-open-tasks ended ones the end is remembered, so a later\n\
 record of such a task is reported against it (\"comes after the end of its action\"); a later\n\
@@ -54,7 +54,8 @@ pub struct CheckArgs {
     /// Files to check (`-`: standard input, read as it is, not decompressed)
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Write a copy of FILE without its NUL tail and torn last line to OUT (one FILE only)
+    /// Write a copy of FILE without its NUL tail, its torn last line and the zero bytes at the
+    /// start of lines (a line of nothing else removed whole) to OUT (one FILE only)
     #[arg(long, value_name = "OUT")]
     pub repair: Option<PathBuf>,
     /// Print the summary and problems as one JSON line, with every key in every case (null
@@ -63,7 +64,7 @@ pub struct CheckArgs {
     /// incomplete_tasks, torn_last_line {line, offset, bytes} or null, nul_tail {line,
     /// offset, bytes} or null, problem_count, problems [{line, message}] (the first 10000),
     /// repair {out, bytes_written, removed_nul_bytes, removed_torn_line (a line or null),
-    /// added_newline} or null, repair_error (why --repair wrote nothing) or null, error (why
+    /// added_newline, removed_hole_bytes} or null, repair_error (why --repair wrote nothing) or null, error (why
     /// the file could not be opened or read to its end) or null
     #[arg(long)]
     pub json: bool,
@@ -126,6 +127,9 @@ struct Repair {
     removed_nul_bytes: u64,
     removed_torn_line: Option<u64>,
     added_newline: bool,
+    /// Bytes of the holes removed: the zeros at the start of lines, and the lines that held
+    /// nothing else (their whitespace and `\n` too).
+    removed_hole_bytes: u64,
 }
 
 #[derive(Serialize, Default, Debug)]
@@ -152,6 +156,14 @@ struct FileReport {
     /// Whether the repaired copy gets a `\n` after the kept bytes (an unterminated record).
     #[serde(skip)]
     add_newline: bool,
+    /// The holes a repaired copy leaves out, as `(offset, bytes)` in the order of the file,
+    /// adjacent ones merged (a run of lines of zeros is one): the zeros at the start of a
+    /// line, or the whole line when nothing but whitespace follows them.
+    #[serde(skip)]
+    holes: Vec<(u64, u64)>,
+    /// Lines with zeros at their start, and of them those that held nothing else.
+    #[serde(skip)]
+    hole_lines: (u64, u64),
     /// A last line without a `\n` longer than `--max-line`: its number and length (not read,
     /// so whether it is torn is not known).
     #[serde(skip)]
@@ -163,6 +175,17 @@ struct FileReport {
 }
 
 impl FileReport {
+    /// A hole of `len` bytes at `offset` for the repaired copy to leave out; `whole`: the
+    /// line held nothing else.
+    fn hole(&mut self, offset: u64, len: u64, whole: bool) {
+        self.hole_lines.0 += 1;
+        self.hole_lines.1 += u64::from(whole);
+        match self.holes.last_mut() {
+            Some((at, n)) if *at + *n == offset => *n += len,
+            _ => self.holes.push((offset, len)),
+        }
+    }
+
     fn problem(&mut self, line: u64, message: String) {
         self.problem_count += 1;
         if self.problems.len() < MAX_PROBLEMS {
@@ -900,6 +923,7 @@ fn on_chunk(
                     format!("{zeros} zero bytes at the start of the line (a hole a crash left), skipped"),
                 );
                 if record.iter().all(u8::is_ascii_whitespace) && terminated {
+                    rep.hole(offset, bytes.len() as u64 + 1, true);
                     rep.keep = offset + bytes.len() as u64 + 1;
                     return;
                 }
@@ -926,6 +950,10 @@ fn on_chunk(
                 rep.add_newline = true;
             } else {
                 rep.keep = offset + bytes.len() as u64 + 1;
+            }
+            // (Not for a torn last line: the copy ends before it.)
+            if zeros > 0 {
+                rep.hole(offset, zeros, false);
             }
             match parsed {
                 Err(e) => rep.problem(no, e.to_string()),
@@ -964,15 +992,24 @@ fn summary_line(rep: &FileReport) -> String {
     }
 }
 
+/// Writes to `out` the first `rep.keep` bytes of `src` without its holes (then a `\n`
+/// if the last record lacks one).
 fn repair(src: &Path, out: &Path, rep: &FileReport) -> io::Result<Repair> {
-    let mut input = File::open(src)?.take(rep.keep);
+    let mut input = File::open(src)?;
     let mut file = File::create(out)?;
-    let mut written = io::copy(&mut input, &mut file)?;
-    if written != rep.keep {
-        return Err(io::Error::other(format!(
-            "{} changed while it was repaired",
-            src.display()
-        )));
+    let changed = || io::Error::other(format!("{} changed while it was repaired", src.display()));
+    let (mut at, mut written, mut removed) = (0u64, 0u64, 0u64);
+    // The parts between the holes, then the rest up to `keep`.
+    let ends = rep.holes.iter().copied().chain([(rep.keep, 0)]);
+    for (hole, len) in ends {
+        let part = hole - at;
+        if io::copy(&mut (&mut input).take(part), &mut file)? != part {
+            return Err(changed());
+        }
+        written += part;
+        input.seek(SeekFrom::Current(len as i64))?;
+        removed += len;
+        at = hole + len;
     }
     if rep.add_newline {
         file.write_all(b"\n")?;
@@ -985,6 +1022,7 @@ fn repair(src: &Path, out: &Path, rep: &FileReport) -> io::Result<Repair> {
         removed_nul_bytes: rep.nul_tail.as_ref().map_or(0, |n| n.bytes),
         removed_torn_line: rep.torn_last_line.as_ref().map(|t| t.line),
         added_newline: rep.add_newline,
+        removed_hole_bytes: removed,
     })
 }
 
@@ -998,6 +1036,21 @@ fn repair_text(r: &Repair, rep: &FileReport) -> String {
             "removed the torn last line {} ({} bytes)",
             t.line, t.bytes
         ));
+    }
+    if r.removed_hole_bytes > 0 {
+        let (lines, whole) = rep.hole_lines;
+        let mut text = format!(
+            "removed the zero bytes at the start of {} ({}",
+            plural(lines, "line", "lines"),
+            plural(r.removed_hole_bytes, "byte", "bytes")
+        );
+        if whole > 0 {
+            text += &format!(
+                ", with the {} that held nothing else",
+                plural(whole, "line", "lines")
+            );
+        }
+        what.push(text + ")");
     }
     if r.added_newline {
         what.push("added the missing newline after the last line".to_owned());

@@ -348,8 +348,8 @@ fn check_json_has_every_key_in_every_case() {
              \"nul_tail\":null,\"problem_count\":1,\"problems\":[{{\"line\":2,\"message\":\
              \"torn last line: 5 bytes without a newline, not JSON\"}}],\"repair\":{{\"out\":\
              \"r.log\",\"bytes_written\":51,\"removed_nul_bytes\":0,\"removed_torn_line\":2,\
-             \"added_newline\":false}},\"repair_error\":null,\"error\":null}}],\
-             \"problems\":1,\"clean\":false}}\n"
+             \"added_newline\":false,\"removed_hole_bytes\":0}},\"repair_error\":null,\
+             \"error\":null}}],\"problems\":1,\"clean\":false}}\n"
         )
     );
     assert_eq!(out.status.code(), Some(1));
@@ -551,4 +551,65 @@ fn follow_names_a_stdin_it_cannot_read() {
             "{args:?}"
         );
     }
+}
+
+/// `check --repair` removes what `check` reports of the zeros before a record in the middle
+/// of a file (a hole a crash left): the zeros, and a line that holds nothing else. It printed
+/// "nothing to remove" and copied them, and `check` of the copy reported them again.
+#[test]
+fn repair_removes_the_zeros_check_reports_before_records() {
+    let a = b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"before\"}\n";
+    let b = b"{\"ts\":2,\"tid\":\"B\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"after zeros\"}\n";
+    let c = b"{\"ts\":3,\"tid\":\"C\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"last\"}\n";
+    let body = [&a[..], b"\0\0\0\0\0", b, b"\0\0\n\0 \n", c].concat();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.log"), &body).unwrap();
+    let out = logxide_in(dir.path(), &["check", "--repair", "r.log", "f.log"]);
+    assert_eq!(text(&out.stderr), "");
+    let kept = a.len() + b.len() + c.len();
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "f.log:2: 5 zero bytes at the start of the line (a hole a crash left), skipped\n\
+             f.log:3: 2 zero bytes at the start of the line (a hole a crash left), skipped\n\
+             f.log:4: 1 zero bytes at the start of the line (a hole a crash left), skipped\n\
+             f.log: 5 lines, 3 tasks, 3 records (3 messages, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 3 problems\n\
+             f.log: repaired copy written to r.log ({kept} bytes): removed the zero bytes at the start of 3 lines (11 bytes, with the 2 lines that held nothing else)\n"
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read(dir.path().join("r.log")).unwrap(),
+        [&a[..], b, c].concat()
+    );
+    let out = logxide_in(dir.path(), &["check", "r.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        "r.log: 3 lines, 3 tasks, 3 records (3 messages, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 0 problems\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = logxide_in(
+        dir.path(),
+        &["check", "--json", "--repair", "j.log", "f.log"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["files"][0]["repair"],
+        serde_json::json!({"out": "j.log", "bytes_written": kept, "removed_nul_bytes": 0,
+            "removed_torn_line": null, "added_newline": false, "removed_hole_bytes": 11})
+    ); // Zeros before a torn last line: the copy ends before that line, its zeros with it.
+    let torn = [&a[..], b"\0\0\0{\"ts\":4,\"ti"].concat();
+    std::fs::write(dir.path().join("t.log"), &torn).unwrap();
+    let out = logxide_in(dir.path(), &["check", "--repair", "rt.log", "t.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "t.log:2: 3 zero bytes at the start of the line (a hole a crash left), skipped\n\
+             t.log:2: torn last line: 14 bytes without a newline, not JSON\n\
+             t.log: 2 lines, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 2 problems\n\
+             t.log: repaired copy written to rt.log ({} bytes): removed the torn last line 2 (14 bytes)\n",
+            a.len()
+        )
+    );
+    assert_eq!(std::fs::read(dir.path().join("rt.log")).unwrap(), a);
 }
