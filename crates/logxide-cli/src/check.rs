@@ -21,6 +21,13 @@ use crate::record::{
 /// Problems kept per file; further ones are only counted.
 const MAX_PROBLEMS: usize = 10_000;
 
+/// What a gap in a task's levels can mean: a level is taken when a record is made, so a
+/// record the writer dropped (queue full, evicted, timed out, or its encoding panicked: the
+/// writer's metrics count each) or a sink's level filter left out leaves its position empty.
+/// Not a tree inconsistency: the records around it are as they should be.
+const GAP_MEANS: &str = "records not in the file: dropped by the writer, which its metrics \
+     count, or below a sink's level filter, which --filtered accepts";
+
 /// Validate logxide files: JSON, keys and types, timestamps, task trees
 #[derive(clap::Args, Debug)]
 #[command(
@@ -28,6 +35,9 @@ const MAX_PROBLEMS: usize = 10_000;
 A task whose action has no end record yet is counted as incomplete, not as a problem.\n\
 Zero bytes at the start of a line (a hole a crash left) are a problem; the record after them\n\
 is checked; --repair leaves them out (a line of nothing else whole).\n\
+A gap in a task's levels is a problem that says records are missing, not that the tree is\n\
+wrong: records the writer dropped (its metrics count them: queue full, evicted, timed out, or a\n\
+record whose encoding panicked) or a sink's level filter left out (--filtered).\n\
 Memory is bounded: a task is checked and forgotten when its root action ends (or when it is a\n\
 lone message at [1]); of the last --max-open-tasks ended ones the end is remembered, so a later\n\
 record of such a task is reported against it (\"comes after the end of its action\"); a later\n\
@@ -796,7 +806,7 @@ rep,
 rep,
                                 l,
                                 format!(
-                                    "gap in the task levels of task {tid_s}: {missing} missing before {}",
+                                    "gap in the task levels of task {tid_s}: {missing} missing before {} ({GAP_MEANS})",
                                     at_level(p)
                                 ),
                             );

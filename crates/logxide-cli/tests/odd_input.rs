@@ -24,7 +24,7 @@ fn the_largest_position_does_not_overflow() {
     assert_eq!(err, "");
     assert_eq!(
         out,
-        "f.log:2: gap in the task levels of task A: [2] to [18446744073709551614] missing before [18446744073709551615]\n\
+        "f.log:2: gap in the task levels of task A: [2] to [18446744073709551614] missing before [18446744073709551615] (records not in the file: dropped by the writer, which its metrics count, or below a sink's level filter, which --filtered accepts)\n\
          f.log: 2 lines, 1 task, 2 records (0 messages, 1 started, 1 succeeded, 0 failed), 0 incomplete tasks, 1 problem\n"
     );
     assert_eq!(code, Some(1));
@@ -36,7 +36,7 @@ fn the_largest_position_does_not_overflow() {
     assert_eq!(
         out,
         "f.log:2: record at [18446744073709551615] is after the end of its action x ([18446744073709551614], line 3)\n\
-         f.log:3: gap in the task levels of task A: [2] to [18446744073709551613] missing before [18446744073709551614]\n\
+         f.log:3: gap in the task levels of task A: [2] to [18446744073709551613] missing before [18446744073709551614] (records not in the file: dropped by the writer, which its metrics count, or below a sink's level filter, which --filtered accepts)\n\
          f.log: 3 lines, 1 task, 3 records (1 message, 1 started, 1 succeeded, 0 failed), 0 incomplete tasks, 2 problems\n"
     );
     assert_eq!(code, Some(1));

@@ -1139,3 +1139,57 @@ fn an_eliot_file_with_fields_named_ts_and_tid_is_clean() {
         text(&out.stdout)
     );
 }
+
+/// A record the library dropped inside an action (here one whose field's `Display`
+/// panicked: counted as dropped, reason panicked) had taken its task level: `check` reports
+/// the gap, and says what a gap can mean — records dropped by the writer (its metrics count
+/// them) or left out by a level filter (`--filtered`) — rather than only that the levels are
+/// wrong; `--filtered` accepts it, as it accepts any gap.
+#[test]
+fn check_explains_a_gap_a_dropped_record_left() {
+    use logxide::sink::MemorySink;
+    struct Panics;
+    impl std::fmt::Display for Panics {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("a value that cannot be shown")
+        }
+    }
+    let mem = MemorySink::new();
+    let log = logxide::Logger::builder()
+        .use_env(false)
+        .sink(mem.clone())
+        .build()
+        .unwrap();
+    {
+        let _job = log.start_action("job", |_| {});
+        let lost = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            log.log(logxide::Level::Info, "lost", |f| {
+                f.field("v", &Panics.to_string());
+            });
+        }));
+        assert!(lost.is_err());
+        log.info("after");
+    }
+    log.flush(None).unwrap();
+    assert_eq!(log.metrics().dropped_by.panicked, 1);
+    let body = mem.contents();
+    let first: serde_json::Value =
+        serde_json::from_slice(body.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let tid = first["tid"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lib.log"), &body).unwrap();
+    let out = logxide_in(dir.path(), &["check", "lib.log"]);
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "lib.log:2: gap in the task levels of task {tid}: [2] missing before [3] (records \
+             not in the file: dropped by the writer, which its metrics count, or below a sink's \
+             level filter, which --filtered accepts)\n\
+             lib.log: 3 lines, 1 task, 3 records (1 message, 1 started, 1 succeeded, 0 failed), \
+             0 incomplete tasks, 1 problem\n"
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = logxide_in(dir.path(), &["check", "--filtered", "lib.log"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
