@@ -101,7 +101,10 @@ pub struct ViewArgs {
     pub files: Vec<PathBuf>,
     /// Keep reading lines appended to the files, like `tail -f` (a truncated file is read
     /// again from its start; a file moved away is read on until a new file is under its
-    /// name, which is then read); records are printed as they arrive, indented by their depth
+    /// name, which is then read); records are printed as they arrive, indented by their depth.
+    /// Of several FILEs, one that cannot be opened at the start is reported on stderr and
+    /// read once it can be (it appears), the others followed meanwhile, as `tail -f` does;
+    /// if none can be opened, exit 2
     #[arg(short, long)]
     pub follow: bool,
     /// Several FILEs written at the same time (processes that continue each other's tasks):
@@ -1043,6 +1046,9 @@ struct Followed {
     /// The last error reported for this file: the same error again (every poll) is not
     /// printed again until a poll succeeds.
     error: Option<String>,
+    /// It could not be opened at the start (the others are followed): once it opens, and
+    /// is not compressed, a line on stderr says it is read.
+    waiting: bool,
 }
 
 #[cfg(unix)]
@@ -1070,6 +1076,7 @@ impl Followed {
             long: None,
             zeros_at: None,
             error: None,
+            waiting: false,
         }
     }
 
@@ -1193,7 +1200,21 @@ impl Followed {
                     sanitize(&self.name)
                 );
             }
-            self.file = Some(File::open(&self.path)?);
+            let mut file = File::open(&self.path)?;
+            if self.waiting {
+                // As at the start: a compressed file is not followed.
+                if let Some(c) = record::compression_of(&mut file)? {
+                    return Err(io::Error::other(compressed_text(c)));
+                }
+                self.waiting = false;
+                out.flush()?;
+                let _ = writeln!(
+                    s.err,
+                    "logxide view: {}: appeared, reading it",
+                    sanitize(&self.name)
+                );
+            }
+            self.file = Some(file);
             self.id = id;
             if !same {
                 self.pos = 0;
@@ -1257,36 +1278,74 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
             out.flush()?;
         }
     }
-    let mut files = Vec::new();
-    for path in &args.files {
-        // (Shown with U+FFFD for bytes that are not UTF-8, as check does.)
-        let name = &path.display().to_string();
-        match File::open(path).and_then(|mut f| record::compression_of(&mut f)) {
-            Err(e) => {
-                say!(
-                    "logxide view: {}: {}",
-                    sanitize(name),
-                    sanitize(&e.to_string())
-                );
-                return Ok(ExitCode::from(2));
-            }
-            Ok(Some(c)) => {
-                say!(
-                    "logxide view: {}: compressed ({}), a rotated file that does not grow: view it without --follow",
-                    sanitize(name),
-                    c.name()
-                );
-                return Ok(ExitCode::from(2));
-            }
-            Ok(None) => {}
-        }
-        files.push(Followed::new(name, path.clone()));
+    let mut files = open_followed(&args.files);
+    if files.is_empty() {
+        return Ok(ExitCode::from(2));
     }
     let mut current = usize::MAX;
     loop {
         poll_all(&mut files, &mut s, out, &mut current)?;
         std::thread::sleep(POLL);
     }
+}
+
+/// Why a compressed file is not followed.
+fn compressed_text(c: record::Compression) -> String {
+    format!(
+        "compressed ({}), a rotated file that does not grow: view it without --follow",
+        c.name()
+    )
+}
+
+/// The files to follow. One that cannot be opened is reported on stderr and, if another
+/// can be, followed all the same, as `tail -f` does: it is read once it can be (a file not
+/// created yet, or one whose permission is not given yet). None: each was reported, none
+/// is returned. A compressed file is a usage error (reported, none returned): it does not
+/// grow, and `view` without `--follow` reads it.
+fn open_followed(paths: &[PathBuf]) -> Vec<Followed> {
+    let mut files: Vec<Followed> = Vec::new();
+    let mut unopened = Vec::new();
+    for path in paths {
+        // (Shown with U+FFFD for bytes that are not UTF-8, as check does.)
+        let name = &path.display().to_string();
+        match File::open(path).and_then(|mut f| record::compression_of(&mut f)) {
+            Err(e) => unopened.push((files.len(), e.to_string())),
+            Ok(Some(c)) => {
+                for (i, e) in unopened {
+                    say!(
+                        "logxide view: {}: {}",
+                        sanitize(&files[i].name),
+                        sanitize(&e)
+                    );
+                }
+                say!("logxide view: {}: {}", sanitize(name), compressed_text(c));
+                return Vec::new();
+            }
+            Ok(None) => {}
+        }
+        files.push(Followed::new(name, path.clone()));
+    }
+    let none = unopened.len() == files.len();
+    for (i, e) in unopened {
+        let f = &mut files[i];
+        let then = if none {
+            ""
+        } else {
+            "; following the other files, and this one once it can be read"
+        };
+        say!(
+            "logxide view: {}: {}{then}",
+            sanitize(&f.name),
+            sanitize(&e)
+        );
+        f.waiting = true;
+        // (Not reported again while the same error lasts.)
+        f.error = Some(e);
+    }
+    if none {
+        files.clear();
+    }
+    files
 }
 
 /// One look at every followed file, printing what was appended as it is read; `current`:

@@ -1193,3 +1193,66 @@ fn check_explains_a_gap_a_dropped_record_left() {
     let out = logxide_in(dir.path(), &["check", "--filtered", "lib.log"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+/// `view --follow` with several files, one of which cannot be opened at the start (not
+/// there yet): as `tail -f`, it is reported on stderr and the others are followed; once it
+/// appears it is read from its start. (It exited 2 at once.) With no file that can be
+/// opened there is nothing to follow: exit 2.
+#[test]
+fn follow_goes_on_without_a_file_missing_at_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = |tid: &str, msg: &str| {
+        format!("{{\"ts\":1,\"tid\":\"{tid}\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"{msg}\"}}\n")
+    };
+    std::fs::write(dir.path().join("a.log"), rec("A", "first")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logxide"))
+        .args(["view", "--follow", "--color", "never", "a.log", "b.log"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = line_reader(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(&rx, "first", &mut seen);
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(dir.path().join("b.log"), rec("B", "appeared")).unwrap();
+        wait_for(&rx, "appeared", &mut seen);
+        append(&dir.path().join("a.log"), rec("A", "second").as_bytes());
+        wait_for(&rx, "second", &mut seen);
+    }));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    assert_eq!(
+        seen,
+        [
+            "==> a.log <==",
+            "A info: first",
+            "==> b.log <==",
+            "B info: appeared",
+            "==> a.log <==",
+            "A info: second"
+        ]
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "logxide view: b.log: No such file or directory (os error 2); following the other files, and this one once it can be read\n\
+         logxide view: b.log: appeared, reading it\n"
+    );
+    for names in [&["x.log"][..], &["x.log", "y.log"]] {
+        let out = logxide_in(
+            dir.path(),
+            &[&["view", "--follow", "--color", "never"][..], names].concat(),
+        );
+        assert_eq!(out.status.code(), Some(2));
+        let expected: String = names
+            .iter()
+            .map(|f| format!("logxide view: {f}: No such file or directory (os error 2)\n"))
+            .collect();
+        assert_eq!(text(&out.stderr), expected);
+    }
+}
