@@ -856,8 +856,8 @@ fn check_inputs<R: Read>(
         readers,
         max,
         interleave,
-        |i, chunk| {
-            on_chunk(reps, &mut checker, files[i], chunk, max_line);
+        |i, chunk, parsed| {
+            on_chunk(reps, &mut checker, files[i], chunk, parsed, max_line);
             Ok(())
         },
         |i, e, so_far| {
@@ -875,12 +875,14 @@ fn check_inputs<R: Read>(
     errors
 }
 
-/// One chunk of the input of `reps.files[file]`.
+/// One chunk of the input of `reps.files[file]`; `parsed`: its record, if the merge of
+/// several inputs parsed it (see [`record::for_each_merged`]).
 fn on_chunk(
     reps: &mut Reports,
     checker: &mut Checker,
     file: usize,
     chunk: Chunk<'_>,
+    parsed: Option<Record>,
     max_line: u64,
 ) {
     let rep = &mut reps.files[file];
@@ -938,7 +940,7 @@ fn on_chunk(
                     return;
                 }
             }
-            let parsed = record::parse(record);
+            let parsed = parsed.map_or_else(|| record::parse(record), Ok);
             if !terminated {
                 if let Err(ParseError::Json(_)) = parsed {
                     rep.problem(

@@ -797,9 +797,9 @@ pub fn for_each_line(
 /// One input of [`for_each_merged`].
 struct Merged<R> {
     lines: Lines<R>,
-    /// Its next record line, not given yet: its `ts`, and the chunk's fields (its bytes are
-    /// the start of `lines.buf`).
-    held: Option<(f64, u64, u64, usize, bool)>,
+    /// Its next record line, not given yet: the record parsed for its `ts` (given to `f`,
+    /// not parsed again), and the chunk's fields (its bytes are the start of `lines.buf`).
+    held: Option<(Record, u64, u64, usize, bool)>,
     /// The `ts` of its first record: its place among the inputs, unless they are
     /// interleaved.
     first: Option<f64>,
@@ -821,13 +821,18 @@ struct Merged<R> {
 /// far it was read (the others are read on). A single input is read as [`for_each_line`]
 /// reads it.
 ///
+/// With several inputs, a line that is a record (after the zeros at its start, see
+/// [`split_zeros`]) is parsed to know its `ts`: `f` gets that record with it, so that the
+/// line need not be parsed again (`parse` of the line would give the same). `None`: the
+/// line was not parsed (one input), or is no record, or the chunk is no line.
+///
 /// # Errors
 /// The first error of `f` or `failed`, which stops everything.
 pub fn for_each_merged<R: BufRead>(
     inputs: Vec<R>,
     max: usize,
     interleave: bool,
-    mut f: impl FnMut(usize, Chunk<'_>) -> io::Result<()>,
+    mut f: impl FnMut(usize, Chunk<'_>, Option<Record>) -> io::Result<()>,
     mut failed: impl FnMut(usize, io::Error, ReadSoFar) -> io::Result<()>,
 ) -> io::Result<()> {
     let many = inputs.len() > 1;
@@ -867,28 +872,29 @@ pub fn for_each_merged<R: BufRead>(
                     // (Of one input, the order is the input's: no need to know a time.)
                     if many {
                         if let Ok(rec) = parse(split_zeros(bytes).1) {
-                            m.held = Some((rec.ts, no, offset, bytes.len(), terminated));
                             m.first.get_or_insert(rec.ts);
+                            m.held = Some((rec, no, offset, bytes.len(), terminated));
                             break;
                         }
                     }
                 }
-                f(i, chunk)?;
+                f(i, chunk, None)?;
             }
         }
         let next = all
             .iter()
             .enumerate()
             .filter_map(|(i, m)| {
-                let key = if interleave { m.held?.0 } else { m.first? };
-                m.held.map(|_| (key, i))
+                let held = m.held.as_ref()?;
+                let key = if interleave { held.0.ts } else { m.first? };
+                Some((key, i))
             })
             .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let Some((_, i)) = next else {
             return Ok(());
         };
         let m = &mut all[i];
-        let (_, no, offset, len, terminated) = m.held.take().expect("found");
+        let (rec, no, offset, len, terminated) = m.held.take().expect("found");
         f(
             i,
             Chunk::Line {
@@ -897,6 +903,7 @@ pub fn for_each_merged<R: BufRead>(
                 bytes: &m.lines.buf[..len],
                 terminated,
             },
+            Some(rec),
         )?;
     }
 }
@@ -1103,6 +1110,42 @@ pub fn parse_time(text: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Several inputs: each record line the merge parsed for its `ts` is given with that
+    /// record (the consumers do not parse it again), the same `parse` of the line gives;
+    /// other lines, and the lines of a single input (not parsed), come with none.
+    #[test]
+    fn the_merge_gives_the_records_it_parsed() {
+        let a: &[u8] = b"{\"ts\":2,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\"}\nnot json\n";
+        let b: &[u8] = b"\0\0{\"ts\":1,\"tid\":\"B\",\"lvl\":[1],\"mt\":\"info\"}\n";
+        let run = |inputs: Vec<&[u8]>| {
+            let mut got = Vec::new();
+            for_each_merged(
+                inputs,
+                1 << 20,
+                true,
+                |i, chunk, rec| {
+                    let Chunk::Line { no, bytes, .. } = chunk else {
+                        panic!("only lines");
+                    };
+                    if let Some(r) = &rec {
+                        assert_eq!(Ok(r), parse(split_zeros(bytes).1).as_ref());
+                    }
+                    got.push((i, no, rec.map(|r| r.tid)));
+                    Ok(())
+                },
+                |_, e, _| Err(e),
+            )
+            .unwrap();
+            got
+        };
+        let some = |t: &str| Some(t.to_owned());
+        assert_eq!(
+            run(vec![a, b]),
+            [(1, 1, some("B")), (0, 1, some("A")), (0, 2, None)]
+        );
+        assert_eq!(run(vec![a]), [(0, 1, None), (0, 2, None)]);
+    }
 
     #[test]
     fn parses_both_layouts_keeping_field_order() {

@@ -567,12 +567,15 @@ impl<'a> Viewer<'a> {
         self.base + self.queue.len() as u64 - 1
     }
 
+    /// Line `no` of the current input; `parsed`: its record, if the merge of several inputs
+    /// parsed it (see [`record::for_each_merged`]).
     fn line(
         &mut self,
         out: &mut dyn Write,
         err: &mut dyn Write,
         no: u64,
         bytes: &[u8],
+        parsed: Option<Record>,
     ) -> io::Result<()> {
         let (zeros, bytes) = record::split_zeros(bytes);
         if zeros > 0 {
@@ -581,7 +584,7 @@ impl<'a> Viewer<'a> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        match record::parse(bytes) {
+        match parsed.map_or_else(|| record::parse(bytes), Ok) {
             Ok(rec) => {
                 let cost = bytes.len() as u64 + LINE_COST;
                 let root_end = rec.lvl.len() == 1 && rec.is_end();
@@ -719,10 +722,10 @@ fn view_all<R: Read>(
         readers,
         max,
         args.interleave,
-        |i, chunk| {
+        |i, chunk, parsed| {
             v.file = i;
             let res = match chunk {
-                Chunk::Line { no, bytes, .. } => v.line(out, err, no, bytes),
+                Chunk::Line { no, bytes, .. } => v.line(out, err, no, bytes, parsed),
                 Chunk::Long { no, len, .. } => v.note(out, err, long_line(no, len, args.max_line)),
                 Chunk::NulTail { no, len, .. } => v.note(out, err, nul_line(no, len)),
             };
