@@ -1149,6 +1149,12 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                 "--repair cannot check `-` (standard input): it reads FILE again to copy it",
             );
         }
+        if record::is_stream(&args.files[0]) {
+            return usage_error(&format!(
+                "--repair needs a regular file: {} is not one (it reads FILE again to copy it)",
+                sanitize(&args.files[0].display().to_string())
+            ));
+        }
         if same_file(&args.files[0], out) {
             return usage_error("--repair OUT must not be the FILE being checked");
         }

@@ -390,33 +390,54 @@ impl Compression {
     }
 }
 
-/// The compression of a file, from its first bytes (the gzip or zstd magic number).
+/// The compression of a file, from its first bytes (the gzip or zstd magic number); the
+/// file is then at its start again (it must be seekable: a regular file).
 pub fn compression_of(file: &mut File) -> io::Result<Option<Compression>> {
+    let (magic, n) = first_bytes(file)?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(compression_by(&magic[..n]))
+}
+
+/// Up to the first 4 bytes of `r` (fewer if it ends), and how many.
+fn first_bytes(r: &mut impl Read) -> io::Result<([u8; 4], usize)> {
     let mut magic = [0u8; 4];
     let mut n = 0;
     while n < magic.len() {
-        match file.read(&mut magic[n..]) {
+        match r.read(&mut magic[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    file.seek(SeekFrom::Start(0))?;
-    Ok(if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+    Ok((magic, n))
+}
+
+/// The compression the first bytes of a file say.
+fn compression_by(magic: &[u8]) -> Option<Compression> {
+    if magic.starts_with(&[0x1f, 0x8b]) {
         Some(Compression::Gzip)
-    } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+    } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
         Some(Compression::Zstd)
     } else {
         None
-    })
+    }
+}
+
+/// Whether `path` is a stream, neither a regular file nor a directory: a FIFO (a shell's
+/// `<(cmd)`), a character device. It can be read once, from its start, without seeking.
+pub fn is_stream(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// Opens `path` for reading its lines: a gzip or zstd file (a rotated, compressed log) is
-/// decompressed. Also says how it is compressed.
+/// decompressed. Also says how it is compressed. The first bytes read to know it are read
+/// again from memory, not by seeking back: a FIFO (a shell's `<(cmd)`) is read as a stream.
 pub fn open_lines(path: &Path) -> io::Result<(Box<dyn Read>, Option<Compression>)> {
     let mut file = File::open(path)?;
-    let compression = compression_of(&mut file)?;
+    let (magic, n) = first_bytes(&mut file)?;
+    let compression = compression_by(&magic[..n]);
+    let file = io::Cursor::new(magic[..n].to_vec()).chain(file);
     let reader: Box<dyn Read> = match compression {
         Some(Compression::Gzip) => Box::new(GzipMembers {
             member: Some(flate2::bufread::GzDecoder::new(

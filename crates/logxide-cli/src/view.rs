@@ -104,7 +104,8 @@ pub struct ViewArgs {
     /// name, which is then read); records are printed as they arrive, indented by their depth.
     /// Of several FILEs, one that cannot be opened at the start is reported on stderr and
     /// read once it can be (it appears), the others followed meanwhile, as `tail -f` does;
-    /// if none can be opened, exit 2
+    /// if none can be opened, exit 2. A FIFO (a shell's `<(cmd)`) is read to its end, as
+    /// `-` is, and must be the only FILE
     #[arg(short, long)]
     pub follow: bool,
     /// Several FILEs written at the same time (processes that continue each other's tasks):
@@ -1248,38 +1249,32 @@ impl Followed {
 fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode> {
     let mut s = Stream::new(args, p, Box::new(io::stderr()));
     if args.files.iter().any(|f| is_stdin(f)) {
-        let mut stdin = io::stdin().lock();
-        let (mut no, mut buf) = (0, Vec::new());
-        let mut so_far = record::ReadSoFar::default();
-        loop {
-            let got = match record::read_line(&mut stdin, &mut buf, args.max_line()) {
-                Ok(got) => got,
+        return follow_stream(&mut s, &mut io::stdin().lock(), "-", out);
+    }
+    if let [path] = &args.files[..] {
+        if record::is_stream(path) {
+            // A FIFO: read to its end as standard input is (nothing to seek or look at again).
+            let name = path.display().to_string();
+            let mut input = match File::open(path) {
+                Ok(f) => BufReader::with_capacity(1 << 16, f),
                 Err(e) => {
-                    // The input's error, not the output's: named, with how far it was read.
-                    out.flush()?;
                     say!(
-                        "logxide view: -: {}",
-                        sanitize(&record::read_error_text(&e, None, so_far))
+                        "logxide view: {}: {}",
+                        sanitize(&name),
+                        sanitize(&e.to_string())
                     );
                     return Ok(ExitCode::from(2));
                 }
             };
-            if got.taken == 0 {
-                return Ok(ExitCode::SUCCESS);
-            }
-            no += 1;
-            so_far = record::ReadSoFar {
-                lines: no,
-                bytes: so_far.bytes + got.taken,
-            };
-            if got.len() > args.max_line {
-                let text = long_line(no, got.len(), args.max_line);
-                writeln!(out, "{}", p.wrap(YELLOW, &text))?;
-            } else {
-                s.line(out, no, &buf[..got.len() as usize])?;
-            }
-            out.flush()?;
+            return follow_stream(&mut s, &mut input, &name, out);
         }
+    }
+    if let Some(path) = args.files.iter().find(|f| record::is_stream(f)) {
+        say!(
+            "logxide view: with --follow, {} (not a regular file: a stream, read once) must be the only input",
+            sanitize(&path.display().to_string())
+        );
+        return Ok(ExitCode::from(2));
     }
     let mut files = open_followed(&args.files);
     if files.is_empty() {
@@ -1289,6 +1284,48 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
     loop {
         poll_all(&mut files, &mut s, out, &mut current)?;
         std::thread::sleep(POLL);
+    }
+}
+
+/// `--follow` on a stream (standard input, a FIFO) named `name`: each line printed as it
+/// comes, until its end (exit 0) or a read error (named, with how far it was read: exit 2).
+fn follow_stream(
+    s: &mut Stream<'_>,
+    input: &mut impl BufRead,
+    name: &str,
+    out: &mut dyn Write,
+) -> io::Result<ExitCode> {
+    let (mut no, mut buf) = (0, Vec::new());
+    let mut so_far = record::ReadSoFar::default();
+    loop {
+        let got = match record::read_line(input, &mut buf, s.args.max_line()) {
+            Ok(got) => got,
+            Err(e) => {
+                // The input's error, not the output's: named, with how far it was read.
+                out.flush()?;
+                say!(
+                    "logxide view: {}: {}",
+                    sanitize(name),
+                    sanitize(&record::read_error_text(&e, None, so_far))
+                );
+                return Ok(ExitCode::from(2));
+            }
+        };
+        if got.taken == 0 {
+            return Ok(ExitCode::SUCCESS);
+        }
+        no += 1;
+        so_far = record::ReadSoFar {
+            lines: no,
+            bytes: so_far.bytes + got.taken,
+        };
+        if got.len() > s.args.max_line {
+            let text = long_line(no, got.len(), s.args.max_line);
+            writeln!(out, "{}", s.paint.wrap(YELLOW, &text))?;
+        } else {
+            s.line(out, no, &buf[..got.len() as usize])?;
+        }
+        out.flush()?;
     }
 }
 

@@ -613,3 +613,65 @@ fn repair_removes_the_zeros_check_reports_before_records() {
     );
     assert_eq!(std::fs::read(dir.path().join("rt.log")).unwrap(), a);
 }
+
+/// A FIFO (and what a shell's `<(cmd)` gives, a pipe under /dev/fd) is read as a stream:
+/// `view`, `check` and `view --follow` (which reads it to its end, as standard input) read
+/// it; they failed with "Illegal seek (os error 29)" (the compression test seeked back after
+/// the first bytes). `--repair`, which reads FILE again to copy it, refuses one before
+/// opening it (it waited for a writer for ever).
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_read_as_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("p.log");
+    match std::process::Command::new("mkfifo").arg(&fifo).status() {
+        Ok(s) if s.success() => {}
+        _ => {
+            println!("mkfifo is not available: skipping");
+            return;
+        }
+    }
+    let body = "{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"through a pipe\"}\n";
+    let feed = || {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, body).unwrap())
+    };
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["view", "--color", "never", "p.log"],
+            "A 1970-01-01T00:00:01.000000Z\n\u{2514}\u{2500} info: through a pipe\n",
+        ),
+        (
+            &["check", "p.log"],
+            "p.log: 1 line, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 0 problems\n",
+        ),
+        (
+            &["view", "--follow", "--color", "never", "p.log"],
+            "A info: through a pipe\n",
+        ),
+    ];
+    for (args, expected) in cases {
+        let writer = feed();
+        let out = logxide_in(dir.path(), args);
+        writer.join().unwrap();
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+        assert_eq!(text(&out.stdout), expected, "{args:?}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+    }
+    let out = logxide_in(dir.path(), &["check", "--repair", "r.log", "p.log"]);
+    assert_eq!(
+        text(&out.stderr),
+        "error: --repair needs a regular file: p.log is not one (it reads FILE again to copy it)\n\n\
+         Usage: logxide check [OPTIONS] <FILE>...\n\nFor more information, try '--help'.\n"
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.path().join("r.log").exists());
+    // Followed with other files it would hold them up: refused (as `-` is), not opened.
+    std::fs::write(dir.path().join("f.log"), body).unwrap();
+    let out = logxide_in(dir.path(), &["view", "--follow", "f.log", "p.log"]);
+    assert_eq!(
+        text(&out.stderr),
+        "logxide view: with --follow, p.log (not a regular file: a stream, read once) must be the only input\n"
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
