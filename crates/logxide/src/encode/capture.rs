@@ -93,7 +93,8 @@
 //! earlier time is kept); a bigger step back is the OS clock set back, and followed. The
 //! time of the thread's last record is kept with its lane (see [`ProducerTime`]), which a
 //! thread's first synchronous write registers if it has none yet (as its first queued
-//! record would: a 64 KiB ring). Records a thread logs while its lanes cannot be reached
+//! record would; a lane allocates its ring, 64 KiB, and takes credits of the queue only at
+//! its first queued record, so a thread that writes only synchronously costs neither). Records a thread logs while its lanes cannot be reached
 //! (from a sink running on it inside a push, or from a destructor once its thread-local
 //! storage is gone) go through a lane shared by such records of all threads and are
 //! smoothed against that lane's last record. Lines given to the writer directly

@@ -1628,4 +1628,32 @@ mod tests {
             assert!(ts(&pair[0]) <= ts(&pair[1]), "{}\n{}", pair[0], pair[1]);
         }
     }
+
+    /// A logger with `async` off: each thread's records are dated against its lane's time,
+    /// but none is queued, so no lane holds a ring (64 KiB each before) or credits.
+    #[test]
+    fn threads_that_only_write_synchronously_hold_no_ring() {
+        let mem = crate::sink::MemorySink::new();
+        let logger = Logger::builder()
+            .use_env(false)
+            .async_writes(false)
+            .sink(mem.clone())
+            .build()
+            .unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let logger = &logger;
+                s.spawn(move || {
+                    for _ in 0..3 {
+                        logger.info(&format!("sync {t}"));
+                    }
+                    // (Its lane is still there: the thread has not exited yet.)
+                    assert_eq!(logger.core.handle.ring_bytes_and_credits(), (0, 0));
+                });
+            }
+        });
+        logger.info("main");
+        assert_eq!(mem.lines().len(), 13);
+        assert_eq!(logger.core.handle.ring_bytes_and_credits(), (0, 0));
+    }
 }

@@ -30,8 +30,13 @@
 //!
 //! # Growing
 //!
-//! A ring starts at [`FIRST_SEGMENT`] bytes. When a record does not fit, the producer starts
-//! a ring twice as large (a *segment*; at most [`SEGMENT_MAX`], or the size of a larger
+//! A lane starts with an empty ring, of no memory: a thread may register one only for the
+//! time of its records (see [`ProducerTime`]: a thread that writes synchronously) and never
+//! queue into it. Its first record does not fit, so the producer starts its first real ring,
+//! of [`FIRST_SEGMENT`] bytes, the way it grows below — on the cold path: the hot path of a
+//! push is the same as with a ring allocated up front.
+//!
+//! When a record does not fit, the producer starts a ring twice as large (a *segment*; at most [`SEGMENT_MAX`], or the size of a larger
 //! record), hands its read side to the lane's `next` list, and drops its write side of the
 //! old one; the reader finishes the old segment — it knows it is finished when its producer
 //! is gone ([`rtrb::Consumer::is_abandoned`]) and it is empty — and moves on. The order is
@@ -65,7 +70,7 @@ pub(crate) const HEADER: usize = 16;
 pub(crate) const MAX_RECORD: usize = u32::MAX as usize;
 /// Flag: the body holds capture segments ([`crate::encode::capture`]).
 pub(crate) const CAPTURED: u8 = 1;
-/// The size of a lane's first ring. (Under Miri every size here is 16 times smaller, so that
+/// The size of the first ring a lane allocates (at its first push). (Under Miri every size here is 16 times smaller, so that
 /// the tests reach each growing and shrinking path in the interpreter's time.)
 pub(crate) const FIRST_SEGMENT: usize = (64 << 10) / MIRI_SCALE;
 /// The largest ring a lane grows to by doubling; a backlog larger than that continues in
@@ -168,9 +173,11 @@ pub(crate) struct LaneProducer {
 
 impl Lane {
     /// A new lane and its producer; `max_segment` bounds its rings (enough for every
-    /// record the budget allows to be in it at once).
+    /// record the budget allows to be in it at once). It holds no ring memory until its
+    /// first push (see "Growing").
     pub(crate) fn new(budget: Arc<Budget>, max_segment: usize) -> (Arc<Lane>, LaneProducer) {
-        let (producer, consumer) = RingBuffer::new(FIRST_SEGMENT.min(max_segment));
+        // Capacity 0 allocates no buffer; the first push finds no room and grows.
+        let (producer, consumer) = RingBuffer::new(0);
         let lane = Arc::new(Lane {
             reader: Mutex::new(Reader {
                 ring: consumer,
@@ -223,6 +230,15 @@ impl Lane {
     /// The credits its producer holds.
     pub(crate) fn claim(&self) -> &Claim {
         &self.claim
+    }
+
+    /// Tests: the bytes of the rings the lane holds now (its current one and those started
+    /// after it that the reader has not reached).
+    #[cfg(test)]
+    pub(crate) fn ring_bytes(&self) -> usize {
+        let current = self.lock().reader.ring.buffer().capacity();
+        let next = self.next.lock().unwrap();
+        current + next.iter().map(|r| r.buffer().capacity()).sum::<usize>()
     }
 
     /// Locks the read side (waiting for another reader).
@@ -504,10 +520,12 @@ impl LaneProducer {
         self.budget.grant(claim, len) && claim.spend(len)
     }
 
-    /// Starts a larger segment that holds at least `need` bytes (see "Growing").
+    /// Starts a larger segment that holds at least `need` bytes (see "Growing"): the lane's
+    /// first one (after its empty ring) of [`FIRST_SEGMENT`] bytes.
     #[cold]
     fn grow(&mut self, need: usize) {
         let size = (self.ring.buffer().capacity() * 2)
+            .max(FIRST_SEGMENT)
             .min(self.lane.max_segment)
             .max(need.next_power_of_two())
             .max(need);
@@ -671,6 +689,32 @@ mod tests {
         assert_eq!(lane.published(), want.len() as u64);
         assert_eq!(lane.consumed(), want.len() as u64);
         assert_eq!(lane.pending(), 0);
+    }
+
+    /// A lane holds no ring until its first push, which starts one of `FIRST_SEGMENT`
+    /// bytes (or `max_segment`, if smaller; or a larger record's size), and the reader
+    /// moves past the empty ring to it.
+    #[test]
+    fn a_lanes_first_ring_is_allocated_by_its_first_push() {
+        let body = vec![b'x'; FIRST_SEGMENT + 1];
+        for (max_segment, record, ring) in [
+            (1 << 20, &body[..10], FIRST_SEGMENT),
+            (FIRST_SEGMENT / 4, &body[..10], FIRST_SEGMENT / 4),
+            (1 << 20, &body[..], 2 * FIRST_SEGMENT),
+        ] {
+            let (lane, mut p) = lane(max_segment);
+            assert_eq!(lane.ring_bytes(), 0);
+            assert_eq!(p.ring.buffer().capacity(), 0);
+            assert_eq!(read_all(&lane), []);
+            p.push(&rec(&[record], record.len(), 1, 0, 7)).unwrap();
+            assert_eq!(p.ring.buffer().capacity(), ring);
+            assert_eq!(lane.ring_bytes(), ring);
+            let got = read_all(&lane);
+            assert_eq!(got.len(), 1);
+            assert_eq!((got[0].0.ticks, &got[0].1[..]), (7, record));
+            // The reader is on the new ring now: the empty one is gone.
+            assert_eq!(lane.ring_bytes(), ring);
+        }
     }
 
     #[test]

@@ -1203,6 +1203,14 @@ impl WriterHandle {
         self.shared.skew_clock(ahead);
     }
 
+    /// Tests: the bytes of the queue's rings, and the records its lanes hold credits for
+    /// (spent or not).
+    #[cfg(test)]
+    pub(crate) fn ring_bytes_and_credits(&self) -> (usize, usize) {
+        let queue = &self.shared.queue;
+        (queue.ring_bytes(), queue.budget().records_out())
+    }
+
     /// The writer's state now (what [`metrics`](Self::metrics) reports, without the counts).
     pub(crate) fn state(&self) -> WriterState {
         self.shared.state()

@@ -9,7 +9,9 @@
 //! delivering thread retires finished lanes once it has read them ([`Cursor::sweep`]). A
 //! record logged while the thread's list is in use (from inside a push: a sink running on
 //! this thread) or after its thread-local storage is gone (a destructor at thread exit)
-//! goes through one shared lane behind a mutex.
+//! goes through one shared lane behind a mutex. A thread that writes synchronously registers
+//! its lane too, for the time of its records ([`Queue::own_lane`]); a lane holds no ring
+//! and no credits until its first push (see the lane's "Growing").
 //!
 //! # Order
 //!
@@ -215,7 +217,8 @@ impl Queue {
     /// The lane of the calling thread's records — registered if it has none yet, as by its
     /// first push — or the shared lane where its list is in use or gone (see the module
     /// docs). Its reader keeps the time given to the thread's last record, which a record the
-    /// thread writes itself (synchronously) is dated against.
+    /// thread writes itself (synchronously) is dated against. A lane registered here holds no
+    /// ring memory and no credits until the thread's first push.
     #[cold]
     pub(crate) fn own_lane(&self) -> Arc<Lane> {
         let own = PRODUCERS.try_with(|cell| match cell.try_borrow_mut() {
@@ -235,6 +238,18 @@ impl Queue {
     fn push_shared(&self, record: &Record<'_>) -> Result<(), NoCredits> {
         let mut shared = self.shared_lane.lock().unwrap_or_else(|e| e.into_inner());
         shared.get_or_insert_with(|| self.register()).push(record)
+    }
+
+    /// Tests: the bytes of every lane's rings.
+    #[cfg(test)]
+    pub(crate) fn ring_bytes(&self) -> usize {
+        self.lanes.load().list.iter().map(|l| l.ring_bytes()).sum()
+    }
+
+    /// Tests: how many lanes are registered.
+    #[cfg(test)]
+    pub(crate) fn lane_count(&self) -> usize {
+        self.lanes.load().list.len()
     }
 
     /// Records published so far by all lanes (without taking a lock).
@@ -672,6 +687,37 @@ mod tests {
         Cursor::default().take(&q, &mut out, usize::MAX);
         assert_eq!(out.0, ["other-7\n"]);
         assert!(!q.evict_oldest());
+    }
+
+    /// A lane registered only for the time of its thread's records (a thread that writes
+    /// synchronously) holds no ring and no credits; its first push starts a ring of
+    /// [`FIRST_SEGMENT`](super::super::lane::FIRST_SEGMENT) bytes, as a lane registered by
+    /// that push would have.
+    #[test]
+    fn a_lane_registered_for_its_time_holds_no_ring_until_its_first_push() {
+        let q = Arc::new(Queue::new(1000, 1 << 20));
+        let timers: Vec<_> = (0..4)
+            .map(|_| {
+                let q = Arc::clone(&q);
+                std::thread::spawn(move || {
+                    drop(q.own_lane());
+                    PRODUCERS.with(|p| p.take())
+                })
+            })
+            .collect();
+        let _timers: Vec<_> = timers.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(q.lane_count(), 4);
+        assert_eq!(q.ring_bytes(), 0);
+        assert_eq!(q.budget().records_out(), 0);
+        // This thread: its lane for its time, then a record.
+        drop(q.own_lane());
+        assert_eq!(q.ring_bytes(), 0);
+        push(&q, "first", 1);
+        assert_eq!(q.lane_count(), 5);
+        assert_eq!(q.ring_bytes(), super::super::lane::FIRST_SEGMENT);
+        let mut out = Lines(Vec::new(), usize::MAX);
+        assert_eq!(Cursor::default().take(&q, &mut out, usize::MAX), 1);
+        assert_eq!(out.0, ["first\n"]);
     }
 
     #[test]
