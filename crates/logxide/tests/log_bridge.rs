@@ -409,3 +409,29 @@ fn key_value_keys_are_masked_escaped_and_renamed_on_every_record() {
     let line = r#""msg":"m","target":"t","PassWord":"***","Api_Key":"***","a\"b":1,"_msg":"kv","user":"ada"}"#;
     assert_eq!(from_msg_on(&mem), [line, line]);
 }
+
+/// A message whose `Display` panics while the bridge formats it (before the logger is
+/// called) left the record neither written nor counted, though a panicking key-value (whose
+/// `Display` runs while the logger encodes) was counted dropped, reason panicked: both are.
+#[test]
+fn a_message_whose_display_panics_is_counted_as_dropped() {
+    struct Panics;
+    impl std::fmt::Display for Panics {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("Display of Panics")
+        }
+    }
+    let (bridge, logger, mem) = own_bridge();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        record(&bridge, log::Level::Info, format_args!("{}", Panics), &[])
+    }));
+    assert!(caught.is_err());
+    record(&bridge, log::Level::Info, format_args!("next {}", 1), &[]);
+    logger.flush(None).unwrap();
+    assert_eq!(from_msg_on(&mem), [r#""msg":"next 1","target":"t"}"#]);
+    let m = logger.metrics();
+    assert_eq!(
+        (m.enqueued, m.written, m.dropped, m.dropped_by.panicked),
+        (2, 1, 1, 1)
+    );
+}

@@ -1481,3 +1481,41 @@ fn a_span_held_by_a_cancelled_future_ends_cancelled() {
         ]
     );
 }
+
+/// An event whose message's `Debug` panics while the layer formats it (before the logger is
+/// called: for an error event in a span, even before its level is checked) left the record
+/// neither written nor counted, though a panicking field (formatted while the logger
+/// encodes) was counted dropped, reason panicked: both are. A span around it ends as usual.
+#[test]
+fn an_event_whose_message_panics_is_counted_as_dropped() {
+    struct Panics;
+    impl std::fmt::Display for Panics {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("Display of Panics")
+        }
+    }
+    let (log, mem) = logger();
+    let subscriber = tracing_subscriber::registry().with(LogxideLayer::new(log.clone()));
+    let caught = |f: &dyn Fn()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err();
+    tracing::subscriber::with_default(subscriber, || {
+        assert!(caught(&|| tracing::info!("{}", Panics)));
+        let span = tracing::info_span!("job").entered();
+        assert!(caught(&|| tracing::error!("{}", Panics)));
+        drop(span);
+        tracing::info!("next");
+    });
+    log.flush(None).unwrap();
+    let lines = normalized(&mem.lines());
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[1].contains(r#""at":"job","st":"succeeded""#),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].contains(r#""msg":"next""#), "{}", lines[2]);
+    let m = log.metrics();
+    assert_eq!(
+        (m.enqueued, m.written, m.dropped, m.dropped_by.panicked),
+        (5, 3, 2, 2)
+    );
+}

@@ -180,7 +180,7 @@ use crate::encode::{debug, ActionStatus, Key, StaticKey};
 use crate::logger::{
     cancelled_since, current_action, error_chain, start_detached, unwinding_ends_actions,
     with_global, with_reused, ActionRef, DetachedAction, EnteredRef, FieldValue, FieldWriter,
-    Level, Logger, Owner, Parent, Stamp, CANCELLED,
+    Level, Logger, Owner, Parent, Stamp, UnformattedMessage, CANCELLED,
 };
 
 /// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
@@ -281,6 +281,13 @@ impl LogxideLayer {
             Some(l) => l.enabled(level),
             None => crate::logger::__enabled(level),
         }
+    }
+
+    /// For an event at `level` that is logged (enabled), the guard counting it dropped if
+    /// formatting its message panics (see [`with_message`]).
+    fn unformatted(&self, level: Level) -> Option<UnformattedMessage<'_>> {
+        self.enabled(level)
+            .then(|| UnformattedMessage(self.logger.as_ref()))
     }
 
     /// The span `id` as this layer sees it: itself, or if the layer's filter leaves it out
@@ -621,12 +628,19 @@ thread_local! {
     static ENTERED: RefCell<Vec<(Owner, Id, EnteredRef)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with the event's message.
-fn with_message<R>(event: &Event<'_>, f: impl FnOnce(&str) -> R) -> R {
+/// Runs `f` with the event's message. `unformatted`: the guard of an event that is logged,
+/// counting it dropped (reason panicked) if formatting its message panics — forgotten once
+/// it is formatted, before `f` (the logger's own guard counts a panic there).
+fn with_message<R>(
+    event: &Event<'_>,
+    unformatted: Option<UnformattedMessage<'_>>,
+    f: impl FnOnce(&str) -> R,
+) -> R {
     // The thread's reused buffer, or a fresh one: a field's `Debug` that logs while the
     // message is being formatted, or a thread being torn down.
     with_reused(&MESSAGE, 0, |text| {
         event.record(&mut Message(text));
+        std::mem::forget(unformatted);
         f(text)
     })
 }
@@ -828,7 +842,8 @@ where
                 if unset {
                     // Formatted before the span's extensions are locked: the message's
                     // `Display` may log an event inside the span, or record into it.
-                    let message = with_message(event, str::to_owned);
+                    let logged = self.unformatted(level);
+                    let message = with_message(event, logged, str::to_owned);
                     let mut ext = span.extensions_mut();
                     if let Some(state) = ext
                         .get_mut::<SpanStates>()
@@ -881,7 +896,7 @@ where
         };
         match &formatted {
             Some(msg) => log(msg),
-            None => with_message(event, log),
+            None => with_message(event, self.unformatted(level), log),
         }
     }
 }

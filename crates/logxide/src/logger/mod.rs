@@ -984,6 +984,27 @@ impl Drop for Unfinished<'_> {
     }
 }
 
+/// A record of a bridge (`log`, `tracing`) whose message the bridge formats before it calls
+/// the logger: dropped while unwinding a panic of that formatting (the caller's `Display`
+/// or `Debug`), it counts the record as [`Unfinished`] does — by its logger, or by the
+/// global logger (`None`; discarded if there is none, as the record would have been). The
+/// bridge forgets it once the message is formatted, before the logger's own guard takes
+/// over (a record is counted once).
+pub(crate) struct UnformattedMessage<'a>(pub(crate) Option<&'a Logger>);
+
+impl Drop for UnformattedMessage<'_> {
+    fn drop(&mut self) {
+        match self.0 {
+            Some(logger) => logger.core.handle.count_panicked(),
+            None => {
+                if with_global(|logger| logger.core.handle.count_panicked()).is_none() {
+                    discarded(1);
+                }
+            }
+        }
+    }
+}
+
 impl Core {
     /// Whether a record logged now on this thread is queued (else written synchronously:
     /// `async` off, `LOGXIDE_SYNC`, or inside [`sync_mode`]).

@@ -56,7 +56,8 @@ pub enum DropReason {
     /// writes its own.
     Forked,
     /// The record was never finished: a value's `Display`, `Debug` or `Serialize` panicked
-    /// while the logger encoded it in the caller's thread (the panic goes on to the caller).
+    /// while the logger encoded it in the caller's thread, or the message of a `log` record
+    /// or `tracing` event while the bridge formatted it (the panic goes on to the caller).
     Panicked,
 }
 
@@ -97,7 +98,7 @@ pub struct DroppedBy {
     #[serde(default)]
     pub forked: u64,
     /// Never finished: a value's `Display`, `Debug` or `Serialize` panicked while the
-    /// logger encoded the record.
+    /// logger encoded the record (or a bridge formatted its message).
     #[serde(default)]
     pub panicked: u64,
 }
