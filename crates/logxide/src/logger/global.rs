@@ -562,7 +562,8 @@ fn disabled_logger() -> Logger {
 /// # Errors
 /// [`FlushTimeout`] when `timeout` expires first.
 pub fn flush(timeout: Option<Duration>) -> Result<(), FlushTimeout> {
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    // (`None` too for a timeout past the clock's range: it never expires.)
+    let deadline = crate::writer::deadline_after(timeout);
     let left = || deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
     // The records logged before may be in the logger an `init` under way replaces, still
     // draining (with no global logger meanwhile, for a re-init onto its file).
@@ -599,7 +600,8 @@ pub fn flush(timeout: Option<Duration>) -> Result<(), FlushTimeout> {
 /// [`FlushError::Timeout`] when `timeout` expires first; [`FlushError::Failed`] with the
 /// failures of both loggers when a sink failed since the last check.
 pub fn flush_checked(timeout: Option<Duration>) -> Result<(), FlushError> {
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    // (`None` too for a timeout past the clock's range: it never expires.)
+    let deadline = crate::writer::deadline_after(timeout);
     let left = || deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
     let replaced = REPLACED.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let earlier = match replaced {

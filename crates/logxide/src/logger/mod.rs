@@ -954,7 +954,8 @@ impl Logger {
     /// # Ok::<(), logxide::logger::InitError>(())
     /// ```
     pub fn shutdown(&self, timeout: Option<Duration>) -> Option<ShutdownReport> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        // (`None` too for a timeout past the clock's range: it never expires.)
+        let deadline = crate::writer::deadline_after(timeout);
         let writer = self
             .core
             .writer

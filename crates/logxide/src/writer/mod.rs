@@ -118,7 +118,7 @@ use std::time::{Duration, Instant};
 use config::BoxedSink;
 use doorbell::ATTENTION;
 use lane::{Lane, Record, CAPTURED};
-pub(crate) use shared::{in_sink_call, on_a_writer_thread, panic_message};
+pub(crate) use shared::{deadline_after, in_sink_call, on_a_writer_thread, panic_message};
 use shared::{Shared, CLOSED, FALLBACK, RUNNING};
 
 use crate::encode::capture;
