@@ -1,7 +1,7 @@
 //! Field keys: a key's name, and for keys known at compile time its JSON spelling, worked out
 //! once so that the logging macros copy a key instead of checking it on every call.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -264,8 +264,10 @@ const MAX_INTERNED: usize = 4096;
 /// A [`StaticKey`] for a key name known only at run time (the `log` bridge's key-values,
 /// whose keys are the call site's literals, though `log` does not say so): found by its text
 /// in a small per-thread cache, so that a key seen before is copied, not checked, spelled
-/// and hashed for the mask at every record. The first sight of a name (on each thread, or
-/// after another name took its cache slot) takes a process-wide lock; `None` once
+/// and hashed for the mask at every record. The first sight of a name on each thread takes
+/// a process-wide lock (a name that another took its cache slot from is found again in the
+/// thread's own list of the names it saw, without the lock: two names taking turns at one
+/// slot, as a record's keys may, do not take it at every record); `None` once
 /// [`MAX_INTERNED`] names are spelled, and for a name whose thread-local cache is gone (a
 /// record logged while the thread's locals are destroyed).
 pub(crate) fn interned(name: &str) -> Option<&'static StaticKey> {
@@ -276,7 +278,7 @@ pub(crate) fn interned(name: &str) -> Option<&'static StaticKey> {
     if let Ok(Some(k)) = CACHE.try_with(|c| c[way].get().filter(|k| k.name == name)) {
         return Some(k);
     }
-    let k = registered(name)?;
+    let k = seen_or_registered(name)?;
     let _ = CACHE.try_with(|c| c[way].set(Some(k)));
     Some(k)
 }
@@ -297,8 +299,35 @@ pub(crate) fn interned_static(name: &'static str) -> Option<&'static StaticKey> 
     if let Ok(Some(k)) = found {
         return Some(k);
     }
-    let k = registered(name)?;
+    let k = seen_or_registered(name)?;
     let _ = CACHE.try_with(|c| c[way].set(Some((ptr, len, k))));
+    Some(k)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The registry's lookups made by this thread (each under its lock).
+    static REGISTRY_LOOKUPS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// `name`'s key from the names this thread saw (no lock), else from the registry (then
+/// remembered here): what a cache slot taken by another name falls back on.
+fn seen_or_registered(name: &str) -> Option<&'static StaticKey> {
+    type Seen = RefCell<Option<HashMap<&'static str, &'static StaticKey>>>;
+    thread_local! {
+        // At most the registry's names: `MAX_INTERNED`.
+        static SEEN: Seen = const { RefCell::new(None) };
+    }
+    let found = SEEN.try_with(|s| s.try_borrow().ok()?.as_ref()?.get(name).copied());
+    if let Ok(Some(k)) = found {
+        return Some(k);
+    }
+    let k = registered(name)?;
+    let _ = SEEN.try_with(|s| {
+        if let Ok(mut seen) = s.try_borrow_mut() {
+            seen.get_or_insert_with(HashMap::new).insert(k.name, k);
+        }
+    });
     Some(k)
 }
 
@@ -308,6 +337,8 @@ type Slots = [Cell<Option<&'static StaticKey>>; WAYS];
 
 /// The process-wide registry behind [`interned`]: `name`'s key, made on its first sight.
 fn registered(name: &str) -> Option<&'static StaticKey> {
+    #[cfg(test)]
+    REGISTRY_LOOKUPS.with(|n| n.set(n.get() + 1));
     static KEYS: Mutex<Option<HashMap<&'static str, &'static StaticKey>>> = Mutex::new(None);
     static FULL: AtomicBool = AtomicBool::new(false);
     if FULL.load(Relaxed) {
@@ -474,6 +505,42 @@ mod tests {
             one
         ));
         assert_eq!(keys.len(), 2);
+    }
+
+    /// Two names of one slot of a thread's cache, taking turns (keys of one record, say),
+    /// each evicted the other: every record took the registry's process-wide lock, for
+    /// each of them. The lock is taken once per name and thread.
+    #[test]
+    fn names_taking_turns_at_one_cache_slot_take_the_registry_lock_once_each() {
+        std::thread::spawn(|| {
+            // Of 257 names (texts, or addresses), two share a slot.
+            let names: Vec<&'static str> = (0..=WAYS)
+                .map(|i| &*Box::leak(format!("turns_{i}").into_boxed_str()))
+                .collect();
+            let pair = |way: &dyn Fn(&str) -> usize| {
+                let mut seen = HashMap::new();
+                names
+                    .iter()
+                    .find_map(|&n| seen.insert(way(n), n).map(|m| (m, n)))
+                    .expect("pigeonholes")
+            };
+            let (a, b) = pair(&|n| (text_hash(n.as_bytes()) >> 56) as usize % WAYS);
+            for _ in 0..10 {
+                assert_eq!(interned(a).expect("room").name(), a);
+                assert_eq!(interned(b).expect("room").name(), b);
+            }
+            assert_eq!(REGISTRY_LOOKUPS.with(Cell::get), 2);
+            let (c, d) = pair(&|n| ((n.as_ptr() as usize >> 3) ^ n.len()) % WAYS);
+            let before = REGISTRY_LOOKUPS.with(Cell::get);
+            for _ in 0..10 {
+                assert_eq!(interned_static(c).expect("room").name(), c);
+                assert_eq!(interned_static(d).expect("room").name(), d);
+            }
+            // (Found by their texts, seen already or not.)
+            assert!(REGISTRY_LOOKUPS.with(Cell::get) - before <= 2);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
