@@ -1630,14 +1630,15 @@ impl Sink for FileSink {
     }
 
     fn close(&mut self) -> io::Result<()> {
+        let closed = self.sync().and_then(|()| match self.strategy {
+            IoStrategy::Mmap => self.trim_at_close(),
+            IoStrategy::Line | IoStrategy::Block => Ok(()),
+        });
         // Closed, the file is written no more: another log may compress or delete it (a
-        // rotated name it has now, say), even if this close fails.
+        // rotated name it has now, say), even if this close failed — but not before its last
+        // sync and the cut of its mmap padding.
         self.open_mark = None;
-        self.sync()?;
-        if self.strategy == IoStrategy::Mmap {
-            self.trim_at_close()?;
-        }
-        Ok(())
+        closed
     }
 
     fn coalesce_bytes(&self) -> usize {
