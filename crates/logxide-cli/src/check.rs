@@ -28,6 +28,10 @@ const MAX_PROBLEMS: usize = 10_000;
 const GAP_MEANS: &str = "records not in the file: dropped by the writer, which its metrics \
      count, or below a sink's level filter, which --filtered accepts";
 
+/// What a missing start can also mean once tasks were forgotten (see [`Checker`]).
+const FORGOTTEN_MEANS: &str =
+    ", or earlier in the input, in a task forgotten past --max-open-tasks";
+
 /// Validate logxide files: JSON, keys and types, timestamps, task trees
 #[derive(clap::Args, Debug)]
 #[command(
@@ -35,9 +39,10 @@ const GAP_MEANS: &str = "records not in the file: dropped by the writer, which i
 A task whose action has no end record yet is counted as incomplete, not as a problem.\n\
 Zero bytes at the start of a line (a hole a crash left) are a problem; the record after them\n\
 is checked; --repair leaves them out (a line of nothing else whole).\n\
-A gap in a task's levels is a problem that says records are missing, not that the tree is\n\
-wrong: records the writer dropped (its metrics count them: queue full, evicted, timed out, or a\n\
-record whose encoding panicked) or a sink's level filter left out (--filtered).\n\
+A gap in a task's levels, and a missing start whose position holds no other record, are\n\
+problems that say records are missing, not that the tree is wrong: records the writer dropped\n\
+(its metrics count them: queue full, evicted, timed out, or a record whose encoding panicked)\n\
+or a sink's level filter left out (--filtered).\n\
 Memory is bounded: a task is checked and forgotten when its root action ends (or when it is a\n\
 lone message at [1]); of the last --max-open-tasks ended ones the end is remembered, so a later\n\
 record of such a task is reported against it (\"comes after the end of its action\"); a later\n\
@@ -293,6 +298,9 @@ struct TaskState {
     slots: BTreeMap<(u32, u64), Slot>,
     /// Lines of records already reported as coming after the end of their action.
     after_end: HashSet<u64>,
+    /// The groups with a start at a position other than the first (reported): their
+    /// missing start is the file's contradiction, not a record missing from it.
+    misplaced_start: HashSet<u32>,
     first_line: u64,
     last_line: u64,
     /// When its last record came (a count of records): in [`Checker::by_last`].
@@ -307,14 +315,13 @@ impl TaskState {
             groups: vec![Group::default()],
             slots: BTreeMap::new(),
             after_end: HashSet::new(),
+            misplaced_start: HashSet::new(),
             first_line: line,
             last_line: line,
             last_seq: seq,
         }
     }
 
-    /// The groups of the prefixes of `prefix` that exist: `[0]` (the empty prefix) first,
-    /// as far down as they go.
     /// The line of group `g`'s own record at position `p`, if there is one.
     fn own_line(&self, g: u32, p: u64) -> Option<u64> {
         self.slots
@@ -323,6 +330,14 @@ impl TaskState {
             .filter(|&l| l != 0)
     }
 
+    /// Whether group `g` lacks its start as a dropped or filtered record would leave it:
+    /// its first position holds nothing of its own and no start came at another.
+    fn start_may_be_missing(&self, g: u32) -> bool {
+        self.own_line(g, 1).is_none() && !self.misplaced_start.contains(&g)
+    }
+
+    /// The groups of the prefixes of `prefix` that exist: `[0]` (the empty prefix) first,
+    /// as far down as they go.
     fn path(&self, prefix: &[u64]) -> Vec<u32> {
         let mut ids = vec![0];
         for p in prefix {
@@ -362,6 +377,9 @@ struct Checker {
     ended: HashMap<String, Ended>,
     /// The tasks in `ended`, the oldest first.
     ended_order: VecDeque<String>,
+    /// A task was forgotten (past `max_open`): a later record of it starts a new task,
+    /// whose start may be earlier in the input, not missing from it.
+    forgot: bool,
 }
 
 impl Checker {
@@ -374,6 +392,7 @@ impl Checker {
             seq: 0,
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
+            forgot: false,
         }
     }
 
@@ -417,7 +436,7 @@ impl Checker {
         if lone || root_end {
             let task = self.open.remove(&rec.tid).expect("open");
             self.by_last.remove(&task.last_seq);
-            finish_task(rep, &rec.tid, &task, self.filtered);
+            finish_task(rep, &rec.tid, &task, self.filtered, self.forgot);
             let first = task.own_line(0, 1);
             let root = &task.groups[0];
             let end = root.end.as_ref().map(|e| End {
@@ -437,6 +456,7 @@ impl Checker {
             self.ended_order.push_back(rec.tid);
             if self.ended_order.len() > self.max_open {
                 let old = self.ended_order.pop_front().expect("not empty");
+                self.forgot = true;
                 self.ended.remove(&old);
             }
         } else if self.open.len() > self.max_open {
@@ -452,6 +472,7 @@ impl Checker {
             return;
         };
         let task = self.open.remove(&tid).expect("indexed");
+        self.forgot = true;
         let last = rep.line(task.last_line, line);
         // (In a filtered file a task whose end was filtered out stays open until then.)
         if !self.filtered {
@@ -464,7 +485,7 @@ impl Checker {
                 ),
             );
         }
-        finish_task(rep, &tid, &task, self.filtered);
+        finish_task(rep, &tid, &task, self.filtered, self.forgot);
     }
 
     /// The end of the input: the open tasks are checked, in the order they began.
@@ -472,7 +493,7 @@ impl Checker {
         let mut open: Vec<(String, TaskState)> = self.open.drain().collect();
         open.sort_by_key(|(_, t)| t.first_line);
         for (tid, task) in &open {
-            finish_task(rep, tid, task, self.filtered);
+            finish_task(rep, tid, task, self.filtered, self.forgot);
         }
         self.by_last.clear();
     }
@@ -652,13 +673,15 @@ fn on_record(rep: &mut Reports, task: &mut TaskState, line: u64, rec: &Record) -
             slot.own_line = line;
         }
     }
-    let group = &mut task.groups[ids[n - 1] as usize];
+    let g = ids[n - 1];
+    let group = &mut task.groups[g as usize];
     let Kind::Action { at, st } = &rec.kind else {
         return false;
     };
     let at_s = sanitize(at);
     if *st == Status::Started {
         if lvl[n - 1] != 1 {
+            task.misplaced_start.insert(g);
             rep.problem(
                 line,
                 format!(
@@ -689,7 +712,9 @@ fn on_record(rep: &mut Reports, task: &mut TaskState, line: u64, rec: &Record) -
 /// input did. The groups are visited in the order of their prefixes, without recursion.
 /// `filtered` (`--filtered`): the problems that only say a record is missing — a gap, an
 /// end or records without their action's start, an action without its end — are left out.
-fn finish_task(rep: &mut Reports, tid: &str, task: &TaskState, filtered: bool) {
+/// `forgot`: tasks were forgotten past `--max-open-tasks`, so a missing start may be earlier
+/// in the input (the task started again), which its problem says.
+fn finish_task(rep: &mut Reports, tid: &str, task: &TaskState, filtered: bool, forgot: bool) {
     // A problem that a record below the file's level filter would explain.
     let missing_record = |rep: &mut Reports, line: u64, message: String| {
         if !filtered {
@@ -717,6 +742,13 @@ fn finish_task(rep: &mut Reports, tid: &str, task: &TaskState, filtered: bool) {
         let closed = closed_above || g.end.is_some();
         let at_level = |p: u64| level_text_then(&q, Some(p));
         let mut orphan = false;
+        // What a missing start means, when a missing record explains it.
+        let means = if task.start_may_be_missing(id) {
+            let earlier = if forgot { FORGOTTEN_MEANS } else { "" };
+            format!("; {GAP_MEANS}{earlier}")
+        } else {
+            String::new()
+        };
         match &g.start {
             None => {
                 if let Some(end) = &g.end {
@@ -724,7 +756,7 @@ fn finish_task(rep: &mut Reports, tid: &str, task: &TaskState, filtered: bool) {
                         rep,
                         end.line,
                         format!(
-                            "end of action {} at {} without a start (no started record at {})",
+                            "end of action {} at {} without a start (no started record at {}{means})",
                             sanitize(&end.at),
                             at_level(end.pos),
                             at_level(1)
@@ -741,7 +773,7 @@ fn finish_task(rep: &mut Reports, tid: &str, task: &TaskState, filtered: bool) {
 rep,
                             first_line,
                             format!(
-                                "records at {} in task {tid_s} belong to no started action (nothing started at {})",
+                                "records at {} in task {tid_s} belong to no started action (nothing started at {}{means})",
                                 at_level(slots().next().map_or(1, |(p, _)| p)),
                                 at_level(1)
                             ),
@@ -1455,6 +1487,39 @@ mod tests {
         for text in [&gap, &no_inner_end, &open] {
             assert_eq!(run(text, 2, true), Vec::<String>::new(), "{text}");
         }
+    }
+
+    /// A missing start that a missing record explains (its position is empty) says what a
+    /// missing record means, as a gap does; one the file contradicts (a start at another
+    /// position, another record at the first) does not.
+    #[test]
+    fn a_missing_start_says_what_a_missing_record_means() {
+        let rep = check(
+            r#"{"ts":1,"tid":"A","lvl":[2],"mt":"info","msg":"start dropped"}
+{"ts":1,"tid":"A","lvl":[3],"at":"x","st":"succeeded"}
+{"ts":1,"tid":"B","lvl":[2],"mt":"info","msg":"start dropped"}
+{"ts":1,"tid":"C","lvl":[2],"at":"x","st":"started"}
+{"ts":1,"tid":"C","lvl":[3],"at":"x","st":"succeeded"}
+{"ts":1,"tid":"D","lvl":[2],"mt":"info","msg":"m"}
+{"ts":1,"tid":"D","lvl":[1],"mt":"info","msg":"not a start"}
+{"ts":1,"tid":"E","lvl":[1],"at":"x","st":"started"}
+{"ts":1,"tid":"E","lvl":[2,1],"mt":"info","msg":"not a start"}
+{"ts":1,"tid":"E","lvl":[2,2],"at":"y","st":"succeeded"}
+{"ts":1,"tid":"E","lvl":[3],"at":"x","st":"succeeded"}
+"#,
+        );
+        let means = format!("; {GAP_MEANS}");
+        assert_eq!(
+            problems(&rep),
+            [
+                (2, format!("end of action x at [3] without a start (no started record at [1]{means})").as_str()),
+                (3, format!("records at [2] in task B belong to no started action (nothing started at [1]{means})").as_str()),
+                (4, "start of action x at [2] is not the first position of its action (…,1)"),
+                (5, "end of action x at [3] without a start (no started record at [1])"),
+                (6, "records at [1] in task D belong to no started action (nothing started at [1])"),
+                (10, "end of action y at [2,2] without a start (no started record at [2,1])"),
+            ]
+        );
     }
 
     #[test]

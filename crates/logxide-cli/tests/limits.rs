@@ -105,7 +105,7 @@ fn a_record_200000_levels_deep_is_read() {
     let out = logxide_in(dir.path(), &["check", "deep.log"]);
     assert_eq!(
         text(&out.stdout),
-        "deep.log:1: records at [1] in task T belong to no started action (nothing started at [1])\n\
+        "deep.log:1: records at [1] in task T belong to no started action (nothing started at [1]; records not in the file: dropped by the writer, which its metrics count, or below a sink's level filter, which --filtered accepts)\n\
          deep.log: 1 line, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 1 problem\n"
     );
     assert_eq!(out.status.code(), Some(1));
@@ -142,7 +142,7 @@ fn long_levels_in_problems_are_shortened() {
     let out = logxide_in(dir.path(), &["check", "d.log"]);
     assert_eq!(
         text(&out.stdout),
-        "d.log:2: records at [2,2] in task T belong to no started action (nothing started at [2,1])\n\
+        "d.log:2: records at [2,2] in task T belong to no started action (nothing started at [2,1]; records not in the file: dropped by the writer, which its metrics count, or below a sink's level filter, which --filtered accepts)\n\
          d.log:3: duplicate task level [2,2,2,2,2,2,2,2,…84 more…,2,2,2,2,2,2,2,5] in task T (first on line 2)\n\
          d.log: 3 lines, 1 task, 3 records (2 messages, 1 started, 0 succeeded, 0 failed), 1 incomplete task, 2 problems\n"
     );
@@ -193,7 +193,7 @@ fn check_forgets_ended_tasks_and_reports_their_late_records() {
         "f.log:3: record [3] comes after the end of its action x ([2], line 2)\n\
          f.log:5: ts goes backwards in task L: 0 after 1 (line 4)\n\
          f.log:5: record [2] in task L comes after the task's only record, a message at [1] (line 4)\n\
-         f.log:6: end of action x at [2] without a start (no started record at [1])\n\
+         f.log:6: end of action x at [2] without a start (no started record at [1]; records not in the file: dropped by the writer, which its metrics count, or below a sink's level filter, which --filtered accepts, or earlier in the input, in a task forgotten past --max-open-tasks)\n\
          f.log:7: second end of action x at [4] (it ended on line 6)\n\
          f.log: 7 lines, 3 tasks, 7 records (3 messages, 1 started, 1 succeeded, 2 failed), 0 incomplete tasks, 5 problems\n"
     );
@@ -216,7 +216,7 @@ fn check_caps_the_open_tasks() {
     assert_eq!(
         s,
         "f.log:3: more than 2 tasks open at once (--max-open-tasks): task A (last record on line 1) is checked as it is so far; a later record of it starts a new task\n\
-         f.log:5: end of action x at [2] without a start (no started record at [1])\n\
+         f.log:5: end of action x at [2] without a start (no started record at [1]; records not in the file: dropped by the writer, which its metrics count, or below a sink's level filter, which --filtered accepts, or earlier in the input, in a task forgotten past --max-open-tasks)\n\
          f.log: 6 lines, 4 tasks, 6 records (0 messages, 3 started, 3 succeeded, 0 failed), 1 incomplete task, 2 problems\n"
     );
     assert_eq!(code, Some(1));
