@@ -966,9 +966,12 @@ fn on_chunk(
                     no,
                     format!("{zeros} zero bytes at the start of the line (a hole a crash left), skipped"),
                 );
-                if record.iter().all(u8::is_ascii_whitespace) && terminated {
-                    rep.hole(offset, bytes.len() as u64 + 1, true);
-                    rep.keep = offset + bytes.len() as u64 + 1;
+                // A line of nothing else is a hole, last or not: without a newline it is no
+                // torn record (nothing follows the zeros to be one).
+                if record.iter().all(u8::is_ascii_whitespace) {
+                    let len = bytes.len() as u64 + u64::from(terminated);
+                    rep.hole(offset, len, true);
+                    rep.keep = offset + len;
                     return;
                 }
             }

@@ -614,6 +614,34 @@ fn repair_removes_the_zeros_check_reports_before_records() {
     assert_eq!(std::fs::read(dir.path().join("rt.log")).unwrap(), a);
 }
 
+/// A last line of zeros then whitespace without a newline is a hole that held nothing else,
+/// as it is with a newline: no record was torn, and nothing follows the zeros to be one.
+/// `check` reported it as a torn last line (and its zeros as skipped before a record), while
+/// the repaired copy, without it, was clean.
+#[test]
+fn a_last_line_of_zeros_and_spaces_is_a_hole_not_a_torn_line() {
+    let a = b"{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"before\"}\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.log"), [&a[..], b"\0\0\0   "].concat()).unwrap();
+    let out = logxide_in(dir.path(), &["check", "--repair", "r.log", "f.log"]);
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "f.log:2: 3 zero bytes at the start of the line (a hole a crash left), skipped\n\
+             f.log: 2 lines, 1 task, 1 record (1 message, 0 started, 0 succeeded, 0 failed), 0 incomplete tasks, 1 problem\n\
+             f.log: repaired copy written to r.log ({} bytes): removed the zero bytes at the start of 1 line (6 bytes, with the 1 line that held nothing else)\n",
+            a.len()
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read(dir.path().join("r.log")).unwrap(), a);
+    let out = logxide_in(dir.path(), &["check", "--json", "f.log"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"][0]["torn_last_line"], serde_json::Value::Null);
+    assert_eq!(v["files"][0]["problem_count"], 1);
+}
+
 /// A FIFO (and what a shell's `<(cmd)` gives, a pipe under /dev/fd) is read as a stream:
 /// `view`, `check` and `view --follow` (which reads it to its end, as standard input) read
 /// it; they failed with "Illegal seek (os error 29)" (the compression test seeked back after
