@@ -104,7 +104,8 @@ pub struct ViewArgs {
     /// name, which is then read); records are printed as they arrive, indented by their depth.
     /// Of several FILEs, one that cannot be opened at the start is reported on stderr and
     /// read once it can be (it appears), the others followed meanwhile, as `tail -f` does;
-    /// if none can be opened, exit 2. A FIFO (a shell's `<(cmd)`) is read to its end, as
+    /// a directory is not followed (nor a FILE once its name is one); if no FILE can be
+    /// followed, exit 2. A FIFO (a shell's `<(cmd)`) is read to its end, as
     /// `-` is, and must be the only FILE
     #[arg(short, long)]
     pub follow: bool,
@@ -1053,6 +1054,8 @@ struct Followed {
     /// It could not be opened at the start (the others are followed): once it opens, and
     /// is not compressed, a line on stderr says it is read.
     waiting: bool,
+    /// Its name became a directory: it is no longer followed (as `tail -f` gives up on one).
+    gone: bool,
 }
 
 #[cfg(unix)]
@@ -1081,6 +1084,7 @@ impl Followed {
             zeros_at: None,
             error: None,
             waiting: false,
+            gone: false,
         }
     }
 
@@ -1185,6 +1189,9 @@ impl Followed {
     }
 
     fn poll(&mut self, s: &mut Stream<'_>, out: &mut dyn Write) -> io::Result<bool> {
+        if self.gone {
+            return Ok(false);
+        }
         let Ok(meta) = fs::metadata(&self.path) else {
             // Moved away or deleted, no new file under the name yet: the open one goes on
             // (its writer may not have reopened the name), as with `tail -f`.
@@ -1192,6 +1199,20 @@ impl Followed {
         };
         let id = file_id(&meta);
         let mut any = false;
+        if meta.is_dir() {
+            // Nothing to read in it (every read fails): the rest of the old file, then no
+            // more looks.
+            any |= self.read_new(s, out)?;
+            out.flush()?;
+            let _ = writeln!(
+                s.err,
+                "logxide view: {}: is now a directory: no longer followed",
+                sanitize(&self.name)
+            );
+            self.gone = true;
+            self.file = None;
+            return Ok(any);
+        }
         if self.file.is_none() || (id.is_some() && id != self.id) {
             // Opened again after an error, the same file: it goes on where it stopped.
             let same = self.file.is_none() && id.is_some() && id == self.id;
@@ -1283,6 +1304,11 @@ fn follow(args: &ViewArgs, p: Paint, out: &mut dyn Write) -> io::Result<ExitCode
     let mut current = usize::MAX;
     loop {
         poll_all(&mut files, &mut s, out, &mut current)?;
+        if files.iter().all(|f| f.gone) {
+            out.flush()?;
+            say!("logxide view: no file left to follow");
+            return Ok(ExitCode::from(2));
+        }
         std::thread::sleep(POLL);
     }
 }
@@ -1341,13 +1367,21 @@ fn compressed_text(c: record::Compression) -> String {
 /// can be, followed all the same, as `tail -f` does: it is read once it can be (a file not
 /// created yet, or one whose permission is not given yet). None: each was reported, none
 /// is returned. A compressed file is a usage error (reported, none returned): it does not
-/// grow, and `view` without `--follow` reads it.
+/// grow, and `view` without `--follow` reads it. A directory is reported and left out, as
+/// `tail -f` does: it never becomes readable.
 fn open_followed(paths: &[PathBuf]) -> Vec<Followed> {
     let mut files: Vec<Followed> = Vec::new();
     let mut unopened = Vec::new();
     for path in paths {
         // (Shown with U+FFFD for bytes that are not UTF-8, as check does.)
         let name = &path.display().to_string();
+        if path.is_dir() {
+            say!(
+                "logxide view: {}: is a directory: not followed",
+                sanitize(name)
+            );
+            continue;
+        }
         match File::open(path).and_then(|mut f| record::compression_of(&mut f)) {
             Err(e) => unopened.push((files.len(), e.to_string())),
             Ok(Some(c)) => {
@@ -1399,7 +1433,7 @@ fn poll_all(
     current: &mut usize,
 ) -> io::Result<()> {
     let many = files.len() > 1;
-    for (i, f) in files.iter_mut().enumerate() {
+    for (i, f) in files.iter_mut().enumerate().filter(|(_, f)| !f.gone) {
         let header = (many && *current != i).then(|| format!("==> {} <==\n", sanitize(&f.name)));
         let mut to = Headed { out, header };
         let polled = f.poll(s, &mut to);
@@ -2168,6 +2202,43 @@ mod tests {
             both.take(),
             "A info: three\nlogxide view: a.log: replaced, reading the new file\nA info: new\n"
         );
+    }
+
+    /// A directory is not followed, as `tail -f` does not: given at the start it is left
+    /// out (the others are followed); a name that becomes one is no longer followed, once
+    /// the rest of the file it named is read. (It was retried silently at every look.)
+    #[test]
+    fn follow_refuses_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, sub) = (dir.path().join("a.log"), dir.path().join("d"));
+        let rec = |msg: &str| {
+            format!("{{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"{msg}\"}}\n")
+        };
+        fs::write(&path, rec("one")).unwrap();
+        fs::create_dir(&sub).unwrap();
+        let files = open_followed(&[sub.clone(), path.clone()]);
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].path, path);
+        assert!(open_followed(std::slice::from_ref(&sub)).is_empty());
+        let a = args(&["--follow"]);
+        let both = Both::default();
+        let mut s = Stream::new(&a, Paint(false), Box::new(both.clone()));
+        let mut f = Followed::new("a.log", path.clone());
+        let mut out = both.clone();
+        f.poll(&mut s, &mut out).unwrap();
+        assert_eq!(both.take(), "A info: one\n");
+        let mut w = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        w.write_all(rec("two").as_bytes()).unwrap();
+        f.poll(&mut s, &mut out).unwrap();
+        assert_eq!(
+            both.take(),
+            "A info: two\nlogxide view: a.log: is now a directory: no longer followed\n"
+        );
+        assert!(f.gone);
+        f.poll(&mut s, &mut out).unwrap();
+        assert_eq!(both.take(), "");
     }
 
     /// A writer shared by the standard output and error of a test: what each gets, in the

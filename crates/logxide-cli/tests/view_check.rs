@@ -1256,3 +1256,25 @@ fn follow_goes_on_without_a_file_missing_at_the_start() {
         assert_eq!(text(&out.stderr), expected);
     }
 }
+
+/// `view --follow` refuses a directory (as `tail -f` gives up on one): said on stderr, and
+/// with nothing else to follow, exit 2. (It was reported as to be read "once it can be read"
+/// and retried silently at every look.)
+#[test]
+fn follow_refuses_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    let out = logxide_in(dir.path(), &["view", "--follow", "d"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "logxide view: d: is a directory: not followed\n"
+    );
+    let out = logxide_in(dir.path(), &["view", "--follow", "d", "x.log"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "logxide view: d: is a directory: not followed\n\
+         logxide view: x.log: No such file or directory (os error 2)\n"
+    );
+}
