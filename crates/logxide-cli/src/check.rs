@@ -36,7 +36,8 @@ const FORGOTTEN_MEANS: &str =
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Each problem is printed as FILE:LINE: message, then one summary line per file.\n\
-A task whose action has no end record yet is counted as incomplete, not as a problem.\n\
+A task whose root action has no end record (the file ends first) is counted as incomplete,\n\
+not as a problem (an action inside one that ended, without its own end, is a problem).\n\
 Zero bytes at the start of a line (a hole a crash left) are a problem; the record after them\n\
 is checked; --repair leaves them out (a line of nothing else whole).\n\
 A gap in a task's levels, and a missing start whose position holds no other record, are\n\
@@ -58,10 +59,11 @@ other's tasks) the records of all are taken in the order of their ts, each file'
 order; that order is as good as the times: a record whose thread was preempted between its\n\
 call and the queue has an earlier ts than records before it in its file, and may be taken\n\
 before another file's records. A task is counted in the file of its first record, each record\n\
-and problem in its own file; a problem naming a line of another file says which (\"line N of FILE\");\n\
---max-open-tasks counts the tasks of all files. A file given twice (or a link to it) is a usage\n\
-error.\n\n\
-Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors or unreadable files.\n\
+and problem in its own file; a problem naming a line of another file says which\n\
+(\"line N of FILE\"); --max-open-tasks counts the tasks of all files. A file given twice (or a\n\
+link to it) is a usage error.\n\n\
+Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors,\n\
+unreadable files or a --repair that wrote nothing.\n\
 A file unreadable part way (a truncated or corrupt .gz or .zst) is reported for the lines read\n\
 before the error, then the error: exit 2."
 )]

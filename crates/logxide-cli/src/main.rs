@@ -37,7 +37,8 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
-    /// Show logxide files as task trees (both layouts; `-` for stdin; --follow like tail -f)
+    /// Show logxide files as task trees (logxide's and Eliot's layouts; `-` for stdin; --follow
+    /// like tail -f)
     View(view::ViewArgs),
     /// Validate logxide files: JSON, keys, timestamps, task trees, torn lines, NUL tails
     Check(check::CheckArgs),

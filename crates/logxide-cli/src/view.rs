@@ -83,8 +83,9 @@ were written, in whatever order they are given; with --interleave (files written
 time, by processes that continue each other's tasks) the records of all are taken in the order\n\
 of their ts, each file's in its own order (as good as the times: a record whose thread was\n\
 preempted between its call and the queue may be taken before another file's earlier records).\n\
-A line that is not a record is shown as `! FILE: line N: ...`; a file given twice (or a link to it) is a usage error. With --follow,\n\
-each file's lines are printed as they come, under a `==> FILE <==` line.\n\n\
+A line that is not a record is shown as `! FILE: line N: ...`; a file given twice (or a link to\n\
+it) is a usage error. With --follow, each file's lines are printed as they come, under a\n\
+`==> FILE <==` line.\n\n\
 --follow prints the whole file first, then every complete line appended, with its task id.\n\
 With --action, a task's lines are held until it contains that action (then printed, and its\n\
 later lines as they come, until its root action ends; a record of the action outside --since or\n\
@@ -129,12 +130,13 @@ pub struct ViewArgs {
     /// Only tasks containing an action of type TYPE
     #[arg(long, value_name = "TYPE")]
     pub action: Option<String>,
-    /// Only tasks with records at or after TIME (Unix seconds or RFC 3339, e.g.
-    /// 2026-11-23T10:00:00Z or 2026-11-23T11:00:00+01:00); with --follow, only records
+    /// Only tasks with a record at or after TIME, each shown whole (Unix seconds or RFC 3339,
+    /// e.g. 2026-11-23T10:00:00Z or 2026-11-23T11:00:00+01:00); with --follow, only the
+    /// records at or after TIME
     #[arg(long, value_name = "TIME", value_parser = parse_time, allow_negative_numbers = true)]
     pub since: Option<f64>,
-    /// Only tasks with records at or before TIME (not before --since: that is a usage
-    /// error); with --follow, only records
+    /// Only tasks with a record at or before TIME, each shown whole (not before --since:
+    /// that is a usage error); with --follow, only the records at or before TIME
     #[arg(long, value_name = "TIME", value_parser = parse_time, allow_negative_numbers = true)]
     pub until: Option<f64>,
     /// Bytes of record lines kept in memory to put each task's records together (a number,

@@ -527,6 +527,47 @@ fn view_help_names_every_exit_status() {
     );
 }
 
+/// The help of `view` and `check` as a new user reads it: `view` names the two layouts it
+/// reads ("both layouts" named none); `--since`/`--until` say that a task is shown whole
+/// (only with --follow are records picked); `check` says that only a task whose root action
+/// has not ended is incomplete (an inner action without its end inside an ended one is a
+/// problem), that a --repair that wrote nothing exits 2, and no line of either runs past the
+/// others' width.
+#[test]
+fn view_and_check_help_say_what_they_do() {
+    let (_, top, _) = run(b"", &["--help"]);
+    assert!(
+        top.contains("view   Show logxide files as task trees (logxide's and Eliot's layouts;"),
+        "{top}"
+    );
+    let (code, view, _) = run(b"", &["view", "--help"]);
+    assert_eq!(code, Some(0));
+    for text in [
+        "Only tasks with a record at or after TIME, each shown whole",
+        "with --follow, only the records at or after TIME",
+        "Only tasks with a record at or before TIME, each shown whole",
+        "with --follow, only the records at or before TIME",
+    ] {
+        assert!(view.contains(text), "{text}: {view}");
+    }
+    let (code, check, _) = run(b"", &["check", "--help"]);
+    assert_eq!(code, Some(0));
+    for text in [
+        "A task whose root action has no end record (the file ends first) is counted as incomplete,\n\
+         not as a problem",
+        "Exit status: 0 clean, 1 problems (also when --repair wrote a clean copy), 2 usage errors,\n\
+         unreadable files or a --repair that wrote nothing.",
+    ] {
+        assert!(check.contains(text), "{text}: {check}");
+    }
+    for help in [&view, &check] {
+        let after = help.split("Print version").nth(1).unwrap_or("");
+        for line in after.lines() {
+            assert!(line.chars().count() <= 100, "{line}");
+        }
+    }
+}
+
 /// A standard input that cannot be read (here a directory) is named in the error with
 /// `--follow` as without it: `logxide view: Is a directory (os error 21)` said neither what
 /// could not be read nor how far, as the output's own errors are said.
