@@ -234,7 +234,7 @@ impl Lane {
 
     /// Tests: the bytes of the rings the lane holds now (its current one and those started
     /// after it that the reader has not reached).
-    #[cfg(test)]
+    #[cfg(all(test, not(logxide_loom)))]
     pub(crate) fn ring_bytes(&self) -> usize {
         let current = self.lock().reader.ring.buffer().capacity();
         let next = self.next.lock().unwrap();

@@ -1205,7 +1205,7 @@ impl WriterHandle {
 
     /// Tests: the bytes of the queue's rings, and the records its lanes hold credits for
     /// (spent or not).
-    #[cfg(test)]
+    #[cfg(all(test, not(logxide_loom)))]
     pub(crate) fn ring_bytes_and_credits(&self) -> (usize, usize) {
         let queue = &self.shared.queue;
         (queue.ring_bytes(), queue.budget().records_out())
