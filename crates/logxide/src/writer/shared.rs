@@ -1068,6 +1068,18 @@ mod tests {
         assert_eq!((m.enqueued, m.written, m.failed, m.pending), (4, 3, 1, 0));
     }
 
+    /// Waits (up to 10 s) until the writer of `h`, its sink having panicked with no restart
+    /// left, is in fallback mode.
+    fn wait_for_fallback(h: &crate::writer::WriterHandle) {
+        for _ in 0..10_000 {
+            if h.metrics().state == WriterState::Fallback {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(h.metrics().state, WriterState::Fallback);
+    }
+
     /// In fallback mode, where the caller formats its own record: the caller does not panic,
     /// the record is counted failed (nothing is left pending), the writer goes on.
     #[test]
@@ -1086,13 +1098,7 @@ mod tests {
         let h = writer.handle();
         h.enqueue(b"a").unwrap();
         writer.trigger();
-        for _ in 0..10_000 {
-            if h.metrics().state == WriterState::Fallback {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(h.metrics().state, WriterState::Fallback);
+        wait_for_fallback(&h);
         assert_eq!(
             h.enqueue_encoded(&unformattable(), 20, true, 0),
             Ok(Queued::WrittenSync)
@@ -1156,13 +1162,7 @@ mod tests {
         let h = writer.handle();
         h.enqueue(b"a").unwrap();
         writer.trigger();
-        for _ in 0..10_000 {
-            if h.metrics().state == WriterState::Fallback {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(h.metrics().state, WriterState::Fallback);
+        wait_for_fallback(&h);
         h.skew_clock(400_000);
         let (line, _) = captured_now("raced");
         let body = &line[..line.len() - 1];
