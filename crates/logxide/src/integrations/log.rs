@@ -43,7 +43,7 @@ use log::kv::{Error as KvError, Key, Value, VisitSource, VisitValue};
 
 use crate::encode::key::interned;
 use crate::encode::{display, Key as FieldKey, StaticKey};
-use crate::logger::{error_chain, with_reused, FieldWriter, Level, Logger, UnformattedMessage};
+use crate::logger::{error_chain, with_reused, FieldWriter, Level, Logger, Unfinished};
 
 /// A `log::Log` that writes into a [`Logger`], or into the global logger. [`install`]
 /// sets up the usual case (the global logger); see the module docs for the records it
@@ -238,7 +238,7 @@ impl log::Log for LogBridge {
             None => with_reused(&MESSAGE, 0, |text| {
                 // A panic of the message's `Display` loses the record: counted (reason
                 // panicked), as one in a key-value's, which the logger's encoding runs.
-                let unformatted = UnformattedMessage(self.logger.as_ref());
+                let unformatted = Unfinished(self.logger.as_ref());
                 let _ = write!(text, "{}", record.args());
                 std::mem::forget(unformatted);
                 emit(text);

@@ -180,7 +180,7 @@ use crate::encode::{debug, ActionStatus, Key, StaticKey};
 use crate::logger::{
     cancelled_since, current_action, error_chain, start_detached, unwinding_ends_actions,
     with_global, with_reused, ActionRef, DetachedAction, EnteredRef, FieldValue, FieldWriter,
-    Level, Logger, Owner, Parent, Stamp, UnformattedMessage, CANCELLED,
+    Level, Logger, Owner, Parent, Stamp, Unfinished, CANCELLED,
 };
 
 /// A `tracing_subscriber::Layer` writing into a [`Logger`], or into the global logger. See
@@ -285,9 +285,9 @@ impl LogxideLayer {
 
     /// For an event at `level` that is logged (enabled), the guard counting it dropped if
     /// formatting its message panics (see [`with_message`]).
-    fn unformatted(&self, level: Level) -> Option<UnformattedMessage<'_>> {
+    fn unformatted(&self, level: Level) -> Option<Unfinished<'_>> {
         self.enabled(level)
-            .then(|| UnformattedMessage(self.logger.as_ref()))
+            .then(|| Unfinished(self.logger.as_ref()))
     }
 
     /// The span `id` as this layer sees it: itself, or if the layer's filter leaves it out
@@ -633,7 +633,7 @@ thread_local! {
 /// it is formatted, before `f` (the logger's own guard counts a panic there).
 fn with_message<R>(
     event: &Event<'_>,
-    unformatted: Option<UnformattedMessage<'_>>,
+    unformatted: Option<Unfinished<'_>>,
     f: impl FnOnce(&str) -> R,
 ) -> R {
     // The thread's reused buffer, or a fresh one: a field's `Debug` that logs while the

@@ -742,7 +742,7 @@ impl Logger {
         // Until the record is handed over, a panic of the caller's code (a value's `Display`,
         // `Debug` or `Serialize`) counts it as dropped on its way out; the buffer is emptied
         // by the next record. (Free when nothing panics: it is forgotten.)
-        let unfinished = Unfinished(&self.core.handle);
+        let unfinished = Unfinished(Some(self));
         with_buffer(|buf| {
             let format = self.core.format;
             let mut enc = match at {
@@ -973,27 +973,17 @@ impl Logger {
     }
 }
 
-/// A record being encoded: dropped while unwinding a panic (its `Display`, `Debug` or
-/// `Serialize` code panicked), it counts the record as enqueued and dropped, reason
-/// [`DropReason::Panicked`](crate::writer::DropReason::Panicked), so that no record goes
-/// uncounted. A finished record forgets it.
-struct Unfinished<'a>(&'a WriterHandle);
+/// A record not yet handed to the writer: dropped while unwinding a panic (its `Display`,
+/// `Debug` or `Serialize` code panicked), it counts the record as enqueued and dropped,
+/// reason [`DropReason::Panicked`](crate::writer::DropReason::Panicked), so that no record
+/// goes uncounted — by its logger, or by the global logger (`None`; discarded if there is
+/// none, as the record would have been). [`Logger::emit`] holds one while it encodes; a
+/// bridge (`log`, `tracing`) that formats the message before calling the logger holds one
+/// while it formats, and forgets it before the logger's own takes over (a record is counted
+/// once). A finished record forgets it.
+pub(crate) struct Unfinished<'a>(pub(crate) Option<&'a Logger>);
 
 impl Drop for Unfinished<'_> {
-    fn drop(&mut self) {
-        self.0.count_panicked();
-    }
-}
-
-/// A record of a bridge (`log`, `tracing`) whose message the bridge formats before it calls
-/// the logger: dropped while unwinding a panic of that formatting (the caller's `Display`
-/// or `Debug`), it counts the record as [`Unfinished`] does — by its logger, or by the
-/// global logger (`None`; discarded if there is none, as the record would have been). The
-/// bridge forgets it once the message is formatted, before the logger's own guard takes
-/// over (a record is counted once).
-pub(crate) struct UnformattedMessage<'a>(pub(crate) Option<&'a Logger>);
-
-impl Drop for UnformattedMessage<'_> {
     fn drop(&mut self) {
         match self.0 {
             Some(logger) => logger.core.handle.count_panicked(),
