@@ -2074,6 +2074,11 @@ mod tests {
         assert!(s.matched.is_empty() && s.pending.is_empty());
     }
 
+    /// A record line of task A: an info message `msg` at [1].
+    fn rec(msg: &str) -> String {
+        format!("{{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"{msg}\"}}\n")
+    }
+
     /// `--follow` on a file: a line longer than `--max-line` that arrives in parts is held
     /// no more than that (what came of it is not read again), zeros after it (an mmap region
     /// not written yet) are left for the rest of it, and once its `\n` comes one line says
@@ -2132,9 +2137,6 @@ mod tests {
         use std::io::Write as _;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.log");
-        let rec = |msg: &str| {
-            format!("{{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"{msg}\"}}\n")
-        };
         let mut body = rec("one").into_bytes();
         body.resize(8192, 0);
         fs::write(&path, &body).unwrap();
@@ -2178,9 +2180,6 @@ mod tests {
         use std::io::Write as _;
         let dir = tempfile::tempdir().unwrap();
         let (path, moved) = (dir.path().join("a.log"), dir.path().join("a.1.log"));
-        let rec = |msg: &str| {
-            format!("{{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"{msg}\"}}\n")
-        };
         fs::write(&path, rec("one")).unwrap();
         let a = args(&["--follow"]);
         let both = Both::default();
@@ -2213,9 +2212,6 @@ mod tests {
     fn follow_refuses_a_directory() {
         let dir = tempfile::tempdir().unwrap();
         let (path, sub) = (dir.path().join("a.log"), dir.path().join("d"));
-        let rec = |msg: &str| {
-            format!("{{\"ts\":1,\"tid\":\"A\",\"lvl\":[1],\"mt\":\"info\",\"msg\":\"{msg}\"}}\n")
-        };
         fs::write(&path, rec("one")).unwrap();
         fs::create_dir(&sub).unwrap();
         let files = open_followed(&[sub.clone(), path.clone()]);
